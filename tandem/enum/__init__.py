@@ -1,0 +1,1 @@
+"""ENUM (RFC 6116) and number portability lookups."""

@@ -1,0 +1,66 @@
+"""One exception hierarchy for Tandem.
+
+Catch :class:`TandemError` for anything Tandem raises on purpose, or one precise
+subclass. Every message says what was wrong and what to do about it; the CLI prints
+the message (never a traceback) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TandemError",
+    "MoneyError",
+    "DeckError",
+    "StoreError",
+    "NumberError",
+    "UnknownCustomerError",
+    "UnknownCarrierError",
+    "SnapshotError",
+    "EnumLookupError",
+    "CdrError",
+    "ConfigError",
+]
+
+
+class TandemError(Exception):
+    """Base class of every error Tandem raises deliberately."""
+
+
+class MoneyError(TandemError, ValueError):
+    """A rate or amount could not be read exactly (not a number, too many decimals...)."""
+
+
+class DeckError(TandemError):
+    """A rate deck could not be imported (not a deck, no rows accepted, bad mapping...)."""
+
+
+class StoreError(TandemError):
+    """The rate store cannot be opened, migrated or written."""
+
+
+class NumberError(TandemError, ValueError):
+    """A dialed number is malformed or cannot be normalised to E.164."""
+
+
+class UnknownCustomerError(TandemError, LookupError):
+    """No customer of that name, trunk or source IP is known."""
+
+
+class UnknownCarrierError(TandemError, LookupError):
+    """No carrier (vendor) of that name is known."""
+
+
+class SnapshotError(TandemError):
+    """A compiled routing table file is corrupt, foreign or from another format version."""
+
+
+class EnumLookupError(TandemError):
+    """An ENUM / number portability lookup failed (timeout, SERVFAIL, malformed answer)."""
+
+
+class CdrError(TandemError):
+    """A CDR file cannot be read at all (unknown format, missing required columns)."""
+
+
+class ConfigError(TandemError):
+    """A configuration file (routing plan, translation rules, trunks) is invalid."""

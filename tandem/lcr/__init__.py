@@ -1,0 +1,1 @@
+"""Least-cost routing: compiled prefix tables, routing plans and decisions."""

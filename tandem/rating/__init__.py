@@ -1,0 +1,1 @@
+"""Rating: rate decks, tariff arithmetic and exact CDR pricing."""

@@ -1,0 +1,1 @@
+"""Serving Tandem to SIP proxies (HTTP route API, proxy adapters)."""

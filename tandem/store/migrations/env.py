@@ -1,0 +1,20 @@
+"""Alembic environment: Tandem passes its own connection in ``config.attributes``."""
+
+from alembic import context
+
+from tandem.store.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only used when alembic is driven by hand
+    from sqlalchemy import create_engine
+
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    connection = engine.connect()
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

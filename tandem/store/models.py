@@ -1,0 +1,145 @@
+"""SQLAlchemy 2 models of the rate store.
+
+Conventions that keep money and time exact on every backend (SQLite has no decimal
+or time-zone types):
+
+* money columns hold scaled integers (:data:`tandem.money.SCALE` decimal places);
+* rate validity (``effective_from`` / ``effective_until``) is held as UTC epoch
+  seconds; ``effective_until`` is NULL while a rate is open-ended. A rate row is in
+  force at instant T iff ``effective_from <= T < effective_until``;
+* for one account, at most one row per prefix is in force at any instant (the deck
+  writer closes superseded rows; see :meth:`tandem.store.Store.write_deck`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from tandem.money import from_scaled
+
+__all__ = ["Base", "Account", "Carrier", "Customer", "Deck", "Rate", "PortedNumber"]
+
+CARRIER = "carrier"
+CUSTOMER = "customer"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Tandem table."""
+
+
+class Account(Base):
+    """A party that owns decks: a carrier (vendor, buy side) or a customer (sell side)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("kind", "name", name="uq_accounts_kind_name"),
+        CheckConstraint("kind IN ('carrier', 'customer')", name="ck_accounts_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+    decks: Mapped[list[Deck]] = relationship(back_populates="account", order_by="Deck.version")
+
+    __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "account"}
+
+
+class Carrier(Account):
+    """A carrier (vendor): its decks are buy rates."""
+
+    __mapper_args__ = {"polymorphic_identity": CARRIER}
+
+
+class Customer(Account):
+    """A customer: its decks are sell rates."""
+
+    __mapper_args__ = {"polymorphic_identity": CUSTOMER}
+
+
+class Deck(Base):
+    """One imported version of an account's rate deck."""
+
+    __tablename__ = "decks"
+    __table_args__ = (UniqueConstraint("account_id", "version", name="uq_decks_account_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    mode: Mapped[str] = mapped_column(String(8))  # 'full' or 'delta'
+    source_name: Mapped[str] = mapped_column(String(512))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+    decimals: Mapped[int] = mapped_column(Integer, default=4)
+    rounding: Mapped[str] = mapped_column(String(16), default="half-up")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    account: Mapped[Account] = relationship(back_populates="decks")
+
+    @property
+    def effective_from_dt(self) -> datetime:
+        """``effective_from`` as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.effective_from, UTC)
+
+
+class Rate(Base):
+    """One prefix's rate in one deck version, valid over ``[effective_from, effective_until)``."""
+
+    __tablename__ = "rates"
+    __table_args__ = (Index("ix_rates_account_prefix", "account_id", "prefix"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    deck_id: Mapped[int] = mapped_column(ForeignKey("decks.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    prefix: Mapped[str] = mapped_column(String(16))
+    destination: Mapped[str] = mapped_column(String(128), default="")
+    rate: Mapped[int] = mapped_column(BigInteger)  # scaled, per minute
+    connect_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # scaled
+    initial_increment: Mapped[int] = mapped_column(Integer, default=60)  # seconds
+    next_increment: Mapped[int] = mapped_column(Integer, default=60)  # seconds
+    min_duration: Mapped[int] = mapped_column(Integer, default=0)  # seconds
+    effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
+    effective_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    change: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    line: Mapped[int | None] = mapped_column(Integer, nullable=True)  # source line number
+
+    @property
+    def rate_decimal(self) -> Decimal:
+        """The per-minute rate as an exact Decimal."""
+        return from_scaled(self.rate)
+
+
+class PortedNumber(Base):
+    """A local number-portability / ENUM entry: a number or number block and where it lives."""
+
+    __tablename__ = "ported_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number_prefix: Mapped[str] = mapped_column(String(16), index=True)
+    routing_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sip_uri: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    source: Mapped[str] = mapped_column(String(512), default="")
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,555 @@
+"""The rate store: one SQLAlchemy engine (SQLite by default, PostgreSQL alike).
+
+The store is the edge where decks become rows. Everything above it (LCR compile,
+rating) reads rates as a pandas DataFrame from :meth:`Store.rates`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from tandem.errors import StoreError
+from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
+
+__all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "RATE_COLUMNS", "OPEN_END"]
+
+#: ``effective_until`` of an open-ended rate in the frames :meth:`Store.rates` returns.
+OPEN_END = np.iinfo(np.int64).max
+
+#: Columns of the frame :meth:`Store.write_deck` takes (``line``, ``change``,
+#: ``closed`` and ``destination`` are optional).
+RATE_COLUMNS = (
+    "prefix",
+    "destination",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+    "effective_from",
+)
+
+_KINDS = (CARRIER, CUSTOMER)
+
+
+def default_db_url() -> str:
+    """The database URL from ``TANDEM_DB`` (a path or a URL), else ``./tandem.db``."""
+    return os.environ.get("TANDEM_DB") or "tandem.db"
+
+
+def _as_url(db: str | os.PathLike[str]) -> str:
+    text_ = os.fspath(db)
+    if "://" in text_:
+        if text_.startswith("postgresql://") or text_.startswith("postgres://"):
+            # psycopg 3 is the driver Tandem installs; plain postgresql:// means it.
+            text_ = "postgresql+psycopg://" + text_.split("://", 1)[1]
+        return text_
+    return f"sqlite:///{Path(text_).expanduser()}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """A carrier or customer known to the store."""
+
+    id: int
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeckVersion:
+    """One imported deck version, as stored."""
+
+    id: int
+    account: str
+    kind: str
+    version: int
+    currency: str
+    mode: str
+    source_name: str
+    source_sha256: str
+    imported_at: datetime
+    effective_from: datetime
+    row_count: int
+    decimals: int
+    rounding: str
+    timezone: str
+
+
+def _epoch(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise StoreError(f"time {value.isoformat()} has no time zone; pass UTC explicitly")
+        return int(value.timestamp())
+    return int(value)
+
+
+class Store:
+    """A Tandem rate store.
+
+    ``Store()`` opens ``$TANDEM_DB`` or ``./tandem.db``; ``Store("routes.db")`` a SQLite
+    file; ``Store("postgresql://127.0.0.1/test")`` PostgreSQL. The schema is created or
+    upgraded (Alembic) when the store is opened, unless ``migrate=False``.
+    """
+
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, migrate: bool = True):
+        self.url = _as_url(db if db is not None else default_db_url())
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open database {self.url!r}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if migrate:
+            self.upgrade()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------
+    def upgrade(self, revision: str = "head") -> None:
+        """Create or upgrade the schema to ``revision`` with Alembic."""
+        from alembic import command
+        from alembic.config import Config
+
+        ini = Path(__file__).with_name("alembic.ini")
+        cfg = Config(str(ini))
+        cfg.set_main_option("script_location", str(ini.with_name("migrations")))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open database {self.url!r}: {exc.orig}") from exc
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (None before the first upgrade)."""
+        from alembic.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    # -- accounts -------------------------------------------------------------------
+    def accounts(self, kind: str | None = None) -> list[AccountInfo]:
+        """Every carrier and customer (or only one ``kind``), by name."""
+        stmt = select(Account.id, Account.kind, Account.name).order_by(Account.kind, Account.name)
+        if kind is not None:
+            _check_kind(kind)
+            stmt = stmt.where(Account.kind == kind)
+        with self.engine.connect() as conn:
+            return [AccountInfo(*row) for row in conn.execute(stmt)]
+
+    def find_account(self, name: str, kind: str | None = None) -> AccountInfo | None:
+        """The account called ``name`` (of ``kind`` when given), or None."""
+        found = [a for a in self.accounts(kind) if a.name == name]
+        if len(found) > 1:
+            raise StoreError(
+                f"{name!r} is both a carrier and a customer: say which (--carrier or --customer)"
+            )
+        return found[0] if found else None
+
+    # -- decks ----------------------------------------------------------------------
+    def decks(self, account: str | None = None, kind: str | None = None) -> list[DeckVersion]:
+        """Deck versions, oldest first, optionally for one account or kind."""
+        stmt = (
+            select(Deck.__table__, Account.name.label("a_name"), Account.kind.label("a_kind"))
+            .join(Account, Deck.account_id == Account.id)
+            .order_by(Account.kind, Account.name, Deck.version)
+        )
+        if account is not None:
+            stmt = stmt.where(Account.name == account)
+        if kind is not None:
+            _check_kind(kind)
+            stmt = stmt.where(Account.kind == kind)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [_deck_version(row, row.a_name, row.a_kind) for row in rows]
+
+    def rates(
+        self,
+        *,
+        kind: str | None = None,
+        accounts: Iterable[str] | None = None,
+        at: datetime | int | None = None,
+        deck_id: int | None = None,
+    ) -> pd.DataFrame:
+        """Rate rows as a DataFrame, money as scaled int64, times as UTC epoch seconds.
+
+        Columns: ``account, kind, deck_id, version, currency, decimals, rounding,
+        timezone, prefix, destination, rate, connect_fee, initial_increment,
+        next_increment, min_duration, effective_from, effective_until, change, line``.
+        ``effective_until`` is :data:`OPEN_END` for open-ended rows. With ``at`` only the
+        rows in force at that instant; without it, the whole history (rows whose
+        validity window is empty, i.e. superseded before they began, are left out).
+        """
+        clauses = ["(r.effective_until IS NULL OR r.effective_until > r.effective_from)"]
+        params: dict[str, object] = {}
+        if kind is not None:
+            _check_kind(kind)
+            clauses.append("a.kind = :kind")
+            params["kind"] = kind
+        if at is not None:
+            clauses.append(
+                "r.effective_from <= :at AND (r.effective_until IS NULL OR r.effective_until > :at)"
+            )
+            params["at"] = _epoch(at)
+        if deck_id is not None:
+            clauses.append("r.deck_id = :deck_id")
+            params["deck_id"] = int(deck_id)
+        names: list[str] | None = list(accounts) if accounts is not None else None
+        if names is not None:
+            if not names:
+                return _empty_rates()
+            keys = []
+            for i, name in enumerate(names):
+                params[f"n{i}"] = name
+                keys.append(f":n{i}")
+            clauses.append(f"a.name IN ({', '.join(keys)})")
+        sql = (
+            "SELECT a.name AS account, a.kind AS kind, r.deck_id, d.version, d.currency, "
+            "d.decimals, d.rounding, d.timezone, r.prefix, r.destination, r.rate, "
+            "r.connect_fee, r.initial_increment, r.next_increment, r.min_duration, "
+            "r.effective_from, r.effective_until, r.change, r.line "
+            "FROM rates r JOIN decks d ON d.id = r.deck_id "
+            "JOIN accounts a ON a.id = r.account_id WHERE "
+            + " AND ".join(clauses)
+            + " ORDER BY a.kind, a.name, r.prefix, r.effective_from"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).fetchall()
+        if not rows:
+            return _empty_rates()
+        until = [OPEN_END if r.effective_until is None else int(r.effective_until) for r in rows]
+        frame = pd.DataFrame.from_records(rows, columns=list(_RATE_FRAME_DTYPES))
+        frame["effective_until"] = np.array(until, dtype=np.int64)
+        return frame.astype(_RATE_FRAME_DTYPES)
+
+    def write_deck(
+        self,
+        account: str,
+        kind: str,
+        rates: pd.DataFrame,
+        *,
+        currency: str,
+        mode: str = "full",
+        effective_from: datetime | int,
+        source_name: str = "",
+        source_sha256: str = "",
+        decimals: int = 4,
+        rounding: str = "half-up",
+        timezone: str = "UTC",
+    ) -> DeckVersion:
+        """Store a new deck version for ``account`` atomically (the whole version or nothing).
+
+        ``rates`` has the :data:`RATE_COLUMNS` (money as scaled int64, times as UTC epoch
+        seconds; one row's ``effective_from`` may differ from the deck's), plus optional
+        ``line`` (source line), ``change`` (New/Increase/...) and ``closed`` (bool: the
+        row closes the prefix at its ``effective_from`` and adds no rate).
+
+        Supersession, per prefix P of the account, with R the earliest incoming
+        ``effective_from`` for P: stored rows of P that begin at or after R are voided
+        (their window becomes empty) and rows in force at R end at R. In ``full`` mode
+        every other stored prefix of the account ends at the deck's ``effective_from``
+        (a full A-Z deck lists every code the account still sells). Several incoming rows
+        for one prefix chain in time: each ends where the next begins.
+        """
+        _check_kind(kind)
+        if mode not in ("full", "delta"):
+            raise StoreError(f"deck mode must be 'full' or 'delta', got {mode!r}")
+        deck_from = _epoch(effective_from)
+        frame = _normalise_incoming(rates, deck_from)
+        try:
+            with self.engine.begin() as conn:
+                account_id = _ensure_account(conn, kind, account)
+                version = 1 + (
+                    conn.execute(
+                        text("SELECT COALESCE(MAX(version), 0) FROM decks WHERE account_id = :a"),
+                        {"a": account_id},
+                    ).scalar_one()
+                )
+                live = frame[~frame["closed"]]
+                deck_id = conn.execute(
+                    Deck.__table__.insert().returning(Deck.__table__.c.id),
+                    {
+                        "account_id": account_id,
+                        "version": version,
+                        "currency": currency.upper(),
+                        "mode": mode,
+                        "source_name": source_name,
+                        "source_sha256": source_sha256,
+                        "imported_at": datetime.now(UTC).replace(tzinfo=None),
+                        "effective_from": deck_from,
+                        "row_count": int(len(live)),
+                        "decimals": int(decimals),
+                        "rounding": str(rounding),
+                        "timezone": timezone,
+                    },
+                ).scalar_one()
+                _supersede(conn, account_id, frame, mode, deck_from)
+                _bulk_insert_rates(conn, deck_id, account_id, live)
+                deck = conn.execute(select(Deck.__table__).where(Deck.id == deck_id)).one()
+                return _deck_version(deck, account, kind)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the deck for {account!r}: {exc}") from exc
+
+
+_RATE_FRAME_DTYPES: dict[str, str] = {
+    "account": "object",
+    "kind": "object",
+    "deck_id": "int64",
+    "version": "int64",
+    "currency": "object",
+    "decimals": "int64",
+    "rounding": "object",
+    "timezone": "object",
+    "prefix": "object",
+    "destination": "object",
+    "rate": "int64",
+    "connect_fee": "int64",
+    "initial_increment": "int64",
+    "next_increment": "int64",
+    "min_duration": "int64",
+    "effective_from": "int64",
+    "effective_until": "int64",
+    "change": "object",
+    "line": "Int64",
+}
+
+
+def _empty_rates() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _RATE_FRAME_DTYPES.items()})
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _KINDS:
+        raise StoreError(f"account kind must be 'carrier' or 'customer', got {kind!r}")
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _deck_version(d: Any, account: str, kind: str) -> DeckVersion:
+    return DeckVersion(
+        id=d.id,
+        account=account,
+        kind=kind,
+        version=d.version,
+        currency=d.currency,
+        mode=d.mode,
+        source_name=d.source_name,
+        source_sha256=d.source_sha256,
+        imported_at=d.imported_at.replace(tzinfo=UTC),
+        effective_from=datetime.fromtimestamp(d.effective_from, UTC),
+        row_count=d.row_count,
+        decimals=d.decimals,
+        rounding=d.rounding,
+        timezone=d.timezone,
+    )
+
+
+def _ensure_account(conn: Connection, kind: str, name: str) -> int:
+    found = conn.execute(
+        text("SELECT id FROM accounts WHERE kind = :k AND name = :n"), {"k": kind, "n": name}
+    ).scalar()
+    if found is not None:
+        return int(found)
+    return int(
+        conn.execute(
+            Account.__table__.insert().returning(Account.__table__.c.id),
+            {"kind": kind, "name": name, "created_at": datetime.now(UTC).replace(tzinfo=None)},
+        ).scalar_one()
+    )
+
+
+def _normalise_incoming(rates: pd.DataFrame, deck_from: int) -> pd.DataFrame:
+    missing = [c for c in ("prefix", "rate") if c not in rates.columns]
+    if missing:
+        raise StoreError(f"deck frame lacks column(s) {', '.join(missing)}")
+    n = len(rates)
+    frame = pd.DataFrame(
+        {
+            "prefix": rates["prefix"].astype(str).to_numpy(dtype=object),
+            "destination": _col(rates, "destination", "", n).astype(str).to_numpy(dtype=object),
+            "rate": _col(rates, "rate", 0, n).astype("int64").to_numpy(),
+            "connect_fee": _col(rates, "connect_fee", 0, n).astype("int64").to_numpy(),
+            "initial_increment": _col(rates, "initial_increment", 60, n).astype("int64").to_numpy(),
+            "next_increment": _col(rates, "next_increment", 60, n).astype("int64").to_numpy(),
+            "min_duration": _col(rates, "min_duration", 0, n).astype("int64").to_numpy(),
+            "effective_from": _col(rates, "effective_from", deck_from, n)
+            .astype("int64")
+            .to_numpy(),
+            "change": _col(rates, "change", None, n).to_numpy(dtype=object),
+            "line": _col(rates, "line", None, n).to_numpy(dtype=object),
+            "closed": _col(rates, "closed", False, n).astype(bool).to_numpy(),
+        }
+    )
+    frame = frame.sort_values(["prefix", "effective_from"], kind="stable").reset_index(drop=True)
+    prefixes = frame["prefix"].to_numpy()
+    starts = frame["effective_from"].to_numpy()
+    same_next = np.zeros(n, dtype=bool)
+    if n > 1:
+        same_next[:-1] = prefixes[:-1] == prefixes[1:]
+    until = np.full(n, -1, dtype=np.int64)  # -1: open-ended
+    until[:-1] = np.where(same_next[:-1], starts[1:], -1)
+    frame["effective_until"] = until
+    return frame
+
+
+def _col(frame: pd.DataFrame, name: str, default: object, n: int) -> pd.Series:
+    if name in frame.columns:
+        col = frame[name]
+        if default is not None and col.isna().any():
+            col = col.fillna(default)
+        return col.reset_index(drop=True)
+    return pd.Series([default] * n if n else [], dtype=object if default is None else None)
+
+
+def _supersede(
+    conn: Connection, account_id: int, frame: pd.DataFrame, mode: str, deck_from: int
+) -> None:
+    """Close or void the account's stored rows that the incoming rows supersede."""
+    if frame.empty and mode == "delta":
+        return
+    first = frame.groupby("prefix", sort=False)["effective_from"].min()
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_incoming "
+        "(prefix VARCHAR(16) PRIMARY KEY, eff BIGINT NOT NULL)"
+    )
+    conn.exec_driver_sql("DELETE FROM tandem_incoming")
+    _executemany(
+        conn,
+        "INSERT INTO tandem_incoming (prefix, eff) VALUES (?, ?)",
+        list(zip(first.index.tolist(), first.to_numpy().tolist(), strict=True)),
+    )
+    sub = "(SELECT i.eff FROM tandem_incoming i WHERE i.prefix = rates.prefix)"
+    # Rows that begin at or after the incoming start are voided (empty window).
+    conn.exec_driver_sql(
+        _qmark(
+            conn,
+            f"UPDATE rates SET effective_until = effective_from WHERE account_id = ? "
+            f"AND prefix IN (SELECT prefix FROM tandem_incoming) AND effective_from >= {sub} "
+            "AND (effective_until IS NULL OR effective_until > effective_from)",
+        ),
+        (account_id,),
+    )
+    # Rows in force at the incoming start end there.
+    conn.exec_driver_sql(
+        _qmark(
+            conn,
+            f"UPDATE rates SET effective_until = {sub} WHERE account_id = ? "
+            f"AND prefix IN (SELECT prefix FROM tandem_incoming) AND effective_from < {sub} "
+            f"AND (effective_until IS NULL OR effective_until > {sub})",
+        ),
+        (account_id,),
+    )
+    if mode == "full":
+        not_listed = "prefix NOT IN (SELECT prefix FROM tandem_incoming)"
+        conn.exec_driver_sql(
+            _qmark(
+                conn,
+                "UPDATE rates SET effective_until = effective_from WHERE account_id = ? "
+                f"AND {not_listed} AND effective_from >= ? "
+                "AND (effective_until IS NULL OR effective_until > effective_from)",
+            ),
+            (account_id, deck_from),
+        )
+        conn.exec_driver_sql(
+            _qmark(
+                conn,
+                "UPDATE rates SET effective_until = ? WHERE account_id = ? "
+                f"AND {not_listed} AND effective_from < ? "
+                "AND (effective_until IS NULL OR effective_until > ?)",
+            ),
+            (deck_from, account_id, deck_from, deck_from),
+        )
+    conn.exec_driver_sql("DELETE FROM tandem_incoming")
+
+
+def _qmark(conn: Connection, sql: str) -> str:
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        return sql.replace("%", "%%").replace("?", "%s")
+    return sql
+
+
+def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        table, cols = _insert_target(sql)
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    cur = raw.cursor()
+    try:
+        cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+def _insert_target(sql: str) -> tuple[str, str]:
+    head = sql.split("VALUES")[0].strip()
+    table = head.split()[2]
+    cols = head[head.index("(") + 1 : head.rindex(")")]
+    return table, cols
+
+
+def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd.DataFrame) -> None:
+    if live.empty:
+        return
+    n = len(live)
+    until = live["effective_until"].to_numpy()
+    line = live["line"].to_numpy(dtype=object)
+    change = live["change"].to_numpy(dtype=object)
+    rows = list(
+        zip(
+            [deck_id] * n,
+            [account_id] * n,
+            live["prefix"].tolist(),
+            live["destination"].tolist(),
+            live["rate"].tolist(),
+            live["connect_fee"].tolist(),
+            live["initial_increment"].tolist(),
+            live["next_increment"].tolist(),
+            live["min_duration"].tolist(),
+            live["effective_from"].tolist(),
+            [None if u < 0 else int(u) for u in until.tolist()],
+            [None if (c is None or c != c) else str(c) for c in change.tolist()],
+            [None if (x is None or x != x) else int(x) for x in line.tolist()],
+            strict=True,
+        )
+    )
+    _executemany(
+        conn,
+        "INSERT INTO rates (deck_id, account_id, prefix, destination, rate, connect_fee, "
+        "initial_increment, next_increment, min_duration, effective_from, effective_until, "
+        "change, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
