@@ -29,7 +29,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,7 +240,7 @@ class LocalPortTable:
             return NumberInfo(
                 digits,
                 LookupKind.ON_NET,
-                routing_number=entry.routing_number,
+                routing_number=entry.routing_number or None,
                 sip_uri=entry.sip_uri,
                 source="local",
                 detail=where,
@@ -317,13 +317,19 @@ class ImportSummary:
 
 
 def import_ports(
-    store, entries: list[PortEntry], *, source: str, replace: bool = False
-) -> ImportSummary:  # type: ignore[no-untyped-def]
+    store,  # type: ignore[no-untyped-def]
+    entries: list[PortEntry],
+    *,
+    source: str,
+    replace: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
     """Write ``entries`` into the store's ``ported_numbers`` atomically.
 
     Without ``replace`` an entry supersedes the active row of the same prefix (kept,
     marked inactive); with ``replace`` every active row is deactivated first (the file is
-    the whole table). All or nothing: one transaction.
+    the whole table). All or nothing: one transaction. ``on_progress(n)`` is called as
+    rows are written (for a progress bar).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -361,7 +367,11 @@ def import_ports(
                         .where(t.c.active.is_(True), t.c.number_prefix.in_(chunk))
                         .values(active=False)
                     ).rowcount
-            conn.execute(t.insert(), rows)
+            for i in range(0, len(rows), 10_000):
+                chunk = rows[i : i + 10_000]
+                conn.execute(t.insert(), chunk)
+                if on_progress is not None:
+                    on_progress(len(chunk))
             active = conn.execute(
                 select(func.count()).select_from(t).where(t.c.active.is_(True))
             ).scalar_one()
@@ -370,7 +380,15 @@ def import_ports(
     return ImportSummary(source, len(rows), int(deactivated), int(active), replace)
 
 
-def import_port_csv(store, path: str | os.PathLike[str], *, replace: bool = False) -> ImportSummary:  # type: ignore[no-untyped-def]
+def import_port_csv(
+    store,  # type: ignore[no-untyped-def]
+    path: str | os.PathLike[str],
+    *,
+    replace: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
     """Validate a portability CSV and import it into the store (all rows or none)."""
     entries = read_port_csv(path)
-    return import_ports(store, entries, source=Path(path).name, replace=replace)
+    return import_ports(
+        store, entries, source=Path(path).name, replace=replace, on_progress=on_progress
+    )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tandem.errors import EnumLookupError
 
@@ -161,8 +162,12 @@ class SubstExpr:
         return _expand(self.repl, self.delimiter, match)
 
 
+@lru_cache(maxsize=4096)
 def parse_subst_expr(text: str) -> SubstExpr:
-    """Parse ``!ere!repl!flags`` (RFC 3402 section 3.2); raise EnumLookupError if invalid."""
+    """Parse ``!ere!repl!flags`` (RFC 3402 section 3.2); raise EnumLookupError if invalid.
+
+    Pure, so parsed expressions are memoised (the same few expressions serve millions of
+    numbers)."""
     if not text:
         raise EnumLookupError("empty NAPTR regexp")
     if len(text) > _MAX_REGEXP:

@@ -266,7 +266,9 @@ class EnumResolver:
                         detail=f"{result.info.detail} (cached, {left:.0f} s left)",
                     )
                     return replace(result, info=info, cache=state)
-        deadline = start + self.budget
+        # Poll timeouts are rounded up to whole milliseconds and waking up costs a little:
+        # the tries aim to end slightly before the budget so the lookup ends within it.
+        deadline = start + self.budget - min(0.001, self.budget * 0.05)
         result, shared = self._flight.do(
             digits, lambda: self._query_number(digits, deadline, use_cache), deadline - start
         )
@@ -422,7 +424,7 @@ class EnumResolver:
                 _Outcome(LookupKind.TIMEOUT.value, detail=f"{qname}: no time left in the budget")
             )
         worst = max(failures, key=lambda o: _FAILURE_RANK[LookupKind(o.status)])
-        detail = "; ".join(o.detail for o in failures)
+        detail = "; ".join(dict.fromkeys(o.detail for o in failures))
         return replace(worst, detail=detail), None
 
     def _try(
