@@ -82,6 +82,10 @@ def e164_digits(text: str) -> str:
     Raises :class:`~tandem.errors.NumberError` unless it is 1 to 15 digits once the
     leading ``+`` and visual separators (space, ``-``, ``.``, parentheses) are dropped.
     """
+    if isinstance(text, str) and 0 < len(text) <= 16:  # fast path: digits, maybe a "+"
+        bare = text[1:] if text[:1] == "+" else text
+        if bare and len(bare) <= 15 and bare.isascii() and bare.isdigit():
+            return bare
     if not isinstance(text, str) or not _NUMBER_TEXT.fullmatch(text.strip()):
         raise NumberError(f"{text!r} is not an E.164 number: give digits, e.g. +442071234567")
     digits = re.sub(r"[^0-9]", "", text)
@@ -222,6 +226,24 @@ class EnumResolver:
     # -- public ---------------------------------------------------------------------
     def lookup(self, number: str) -> NumberInfo:
         """Where E.164 ``number`` (digits, ``+`` optional) lives. Never raises."""
+        try:
+            start = self._clock()
+            digits = e164_digits(number)
+            found = self.positive.get(digits) or self.negative.get(digits)
+            if found is not None:  # the hot path: a cached answer, no allocation but one
+                info = found[0].info
+                return NumberInfo(
+                    digits,
+                    info.kind,
+                    info.routing_number,
+                    info.sip_uri,
+                    info.npdi,
+                    "cache",
+                    (self._clock() - start) * 1000.0,
+                    info.detail,
+                )
+        except Exception:  # noqa: BLE001 - resolve() reports it properly
+            pass
         return self.resolve(number).info
 
     def resolve(self, number: str, *, use_cache: bool = True) -> EnumResult:

@@ -120,6 +120,9 @@ def test_positive_cache_honours_ttl(nsd_server):
     assert r.resolve("+442071234567").cache == "miss"
     hit = r.resolve("+442071234567")
     assert hit.cache == "hit" and hit.info.source == "cache"
+    fast = r.lookup("442071234567")
+    assert fast.source == "cache" and fast.kind is LookupKind.ON_NET
+    assert fast.sip_uri == "sip:2071234567@uk.example.net"
     assert hit.info.sip_uri == "sip:2071234567@uk.example.net" and hit.candidates
     offset[0] += 59  # record TTL 60 s
     assert r.resolve("+442071234567").cache == "hit"
@@ -132,6 +135,7 @@ def test_negative_cache_uses_soa_minimum(nsd_server):
     r = resolver(nsd_server, clock=lambda: time.monotonic() + offset[0])
     assert r.resolve("+12025550199").cache == "miss"
     assert r.resolve("+12025550199").cache == "negative-hit"
+    assert r.lookup("12025550199").source == "cache"
     offset[0] += 5.5  # SOA MINIMUM 5 < SOA TTL 3600 (RFC 2308)
     assert r.resolve("+12025550199").cache == "miss"
 
