@@ -290,7 +290,7 @@ class EnumResolver:
                     return replace(result, info=info, cache=state)
         # Poll timeouts are rounded up to whole milliseconds and waking up costs a little:
         # the tries aim to end slightly before the budget so the lookup ends within it.
-        deadline = start + self.budget - min(0.001, self.budget * 0.05)
+        deadline = start + self.budget - min(0.0015, self.budget * 0.1)
         result, shared = self._flight.do(
             digits, lambda: self._query_number(digits, deadline, use_cache), deadline - start
         )

@@ -217,7 +217,7 @@ def test_blackhole_costs_at_most_the_budget(responder, budget_ms):
         assert info.elapsed_ms <= took[-1] + 1
     # The budget is kept; only a loaded machine's scheduling adds to it.
     assert sorted(took)[2] <= budget_ms + 3, took
-    assert max(took) <= budget_ms + 40, took
+    assert max(took) <= budget_ms + 100, took  # a stall would show; CPU contention may not
     assert responder.queries >= 10  # two tries per lookup within the budget
     assert r.resolve("+442071234560").cache == "miss"  # failures are not cached
 
