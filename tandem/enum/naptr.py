@@ -31,6 +31,7 @@ POSIX ERE is run with Python's :mod:`re` after translating the POSIX bracket cla
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -314,13 +315,18 @@ def evaluate(
     records: list[NaptrRecord] | tuple[NaptrRecord, ...],
     aus: str,
     services: tuple[str, ...] = DEFAULT_SERVICES,
+    accept: Callable[[str, str], object] | None = None,
 ) -> list[Candidate]:
     """Walk the ENUM records of one domain in RFC 3403 order and pick the first usable one.
 
     A record is usable when it is an E2U record with one of ``services``, carries the
     terminal flag ``u`` and its regexp matches the AUS producing a ``sip:``, ``sips:`` or
-    ``tel:`` URI. Non-terminal records (empty flags: "look up the replacement domain
-    next", RFC 3761 section 2.4.1) are skipped and reported: ENUM deployments for voice
+    ``tel:`` URI that ``accept(service, uri)`` (when given) does not reject by raising
+    :class:`~tandem.errors.EnumLookupError` (the resolver checks tel URIs that way, so a
+    broken ``rn`` moves on to the next record).
+
+    Non-terminal records (empty flags: "look up the replacement domain next", RFC 3761
+    section 2.4.1) are skipped and reported: ENUM deployments for voice
     routing publish terminal records, and following a delegation chain would spend the
     call's time budget on a rarely used feature. Records of other applications (not E2U)
     are left out of the result altogether.
@@ -363,6 +369,12 @@ def evaluate(
                 Candidate(record, service, uri, "skipped", f"malformed: {uri!r} is not a URI")
             )
             continue
+        if accept is not None:
+            try:
+                accept(service, uri)
+            except EnumLookupError as exc:
+                out.append(Candidate(record, service, uri, "skipped", f"malformed: {exc}"))
+                continue
         out.append(Candidate(record, service, uri, "chosen"))
         chosen = True
     return out

@@ -179,7 +179,9 @@ class EnumResolver:
     ``services``: enumservices accepted; ``cache_size`` / ``negative_cache_size``: LRU
     bounds; ``max_ttl`` / ``max_negative_ttl``: caps on cached TTLs (seconds; RFC 2308
     suggests at most 3 hours for negative answers); ``tcp``: retry truncated answers over
-    TCP. ``clock``: monotonic seconds (tests).
+    TCP; ``edns_payload``: the EDNS(0) UDP size advertised (RFC 6891; 1232 octets, the
+    DNS Flag Day 2020 value; None for plain 512-octet DNS). ``clock``: monotonic seconds
+    (tests).
     """
 
     def __init__(
@@ -195,6 +197,7 @@ class EnumResolver:
         max_ttl: float = 86_400,
         max_negative_ttl: float = 10_800,
         tcp: bool = True,
+        edns_payload: int | None = 1232,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         chosen = [s if isinstance(s, Server) else Server.parse(s) for s in (servers or [])]
@@ -218,6 +221,7 @@ class EnumResolver:
         self.max_ttl = float(max_ttl)
         self.max_negative_ttl = float(max_negative_ttl)
         self.tcp = tcp
+        self.edns_payload = edns_payload
         self._clock = clock
         self.positive: TtlCache[EnumResult] = TtlCache(cache_size, clock)
         self.negative: TtlCache[EnumResult] = TtlCache(negative_cache_size, clock)
@@ -317,7 +321,7 @@ class EnumResolver:
             last_domain = domain.to_text()
             outcome = self._query_domain(domain, deadline, attempts)
             if outcome.status == "answer":
-                candidates = tuple(evaluate(outcome.records, aus, self.services))
+                candidates = tuple(evaluate(outcome.records, aus, self.services, _check_uri))
                 chosen = next((c for c in candidates if c.status == "chosen"), None)
                 if chosen is not None:
                     info = self._interpret(digits, chosen, last_domain, outcome.server)
@@ -375,7 +379,7 @@ class EnumResolver:
         uri = chosen.uri or ""
         scheme = uri.split(":", 1)[0].lower()
         where = f"{domain} from {server}: {chosen.record.services} -> {uri}"
-        pstn = (chosen.service or "").startswith("pstn")
+        pstn = _is_pstn(chosen.service)
         if scheme in ("sip", "sips") and not pstn:
             return NumberInfo(digits, LookupKind.ON_NET, sip_uri=uri, detail=where)
         try:
@@ -436,7 +440,12 @@ class EnumResolver:
             if remaining < _MIN_TRY:
                 break
             per_try = remaining / (len(plan) - i)
-            query = dns.message.make_query(qname, dns.rdatatype.NAPTR)
+            if self.edns_payload:
+                query = dns.message.make_query(
+                    qname, dns.rdatatype.NAPTR, use_edns=0, payload=self.edns_payload
+                )
+            else:
+                query = dns.message.make_query(qname, dns.rdatatype.NAPTR)
             outcome, message = self._try(query, server, per_try, deadline, log)
             if message is not None:
                 return outcome, message
@@ -515,6 +524,20 @@ class EnumResolver:
         return _fail(
             LookupKind.ERROR, name, f"{qname}: {name} answered {dns.rcode.to_text(rcode)}"
         ), None
+
+
+def _is_pstn(service: str | None) -> bool:
+    return (service or "").startswith("pstn")
+
+
+def _check_uri(service: str, uri: str) -> None:
+    """Reject (EnumLookupError) a URI the resolver could not act on: a tel URI, or the
+    user part of an ``E2U+pstn:sip`` SIP URI, that is not a valid RFC 3966/4694 number."""
+    scheme = uri.split(":", 1)[0].lower()
+    if scheme == "tel":
+        parse_tel_uri(uri)
+    elif _is_pstn(service):
+        parse_sip_tel_user(uri)
 
 
 def _fail(kind: LookupKind, server: str, detail: str) -> _Outcome:

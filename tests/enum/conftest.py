@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import dns.e164
 import dns.flags
 import dns.message
 import dns.query
@@ -265,6 +264,6 @@ def responder():
 
 
 @pytest.fixture
-def enum_domain():
-    """The e164.arpa domain of a number (with dnspython, RFC 6116)."""
-    return lambda number: dns.e164.from_e164(number)
+def free_port_number():
+    """A loopback port nobody listens on."""
+    return free_port()

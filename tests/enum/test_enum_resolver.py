@@ -97,8 +97,9 @@ def test_nodata_and_nxdomain_are_not_found(nsd_server):
         assert info.kind is LookupKind.NOT_FOUND and not info.failed, number
 
 
-def test_truncated_answer_retried_over_tcp(nsd_server):
-    res = resolver(nsd_server).resolve("+12025550110")
+@pytest.mark.parametrize("edns_payload", [None, 1232])
+def test_truncated_answer_retried_over_tcp(nsd_server, edns_payload):
+    res = resolver(nsd_server, edns_payload=edns_payload).resolve("+12025550110")
     assert res.info.kind is LookupKind.ON_NET
     assert res.info.sip_uri == "sip:12025550110@a-rather-long-host-name-number-1.proxy.example.net"
     assert len(res.candidates) == 14
@@ -282,11 +283,28 @@ def test_truncated_without_tcp_is_timeout_within_budget(responder):
     assert info.kind is LookupKind.TIMEOUT and "TC" in info.detail
 
 
-def test_connection_refused_is_error_fast():
-    from tests.enum.conftest import free_port
+def test_edns_avoids_tcp_for_medium_answers(nsd_server):
+    plain = resolver(nsd_server, edns_payload=None).resolve("+12025550111")
+    edns = resolver(nsd_server).resolve("+12025550111")
+    assert plain.info.sip_uri == edns.info.sip_uri
+    assert edns.info.sip_uri == "sip:12025550111@a-rather-long-host-name-number-1.proxy.example.net"
+    assert any("TCP" in a for a in plain.attempts)
+    assert edns.attempts == (f"{nsd_server}: NOERROR",)
 
+
+def test_bad_tel_uri_moves_on_to_the_next_record(responder):
+    responder.records = [
+        '10 10 "u" "E2U+pstn:tel" "!^(.*)$!tel:\\\\1;rn=2025559999!" .',
+        '20 10 "u" "E2U+pstn:tel" "!^(.*)$!tel:\\\\1;npdi;rn=+4499!" .',
+    ]
+    res = EnumResolver([responder.server], budget_ms=200).resolve("+4420")
+    assert res.info.kind is LookupKind.PORTED and res.info.routing_number == "4499"
+    assert res.candidates[0].status == "skipped" and "rn-context" in res.candidates[0].reason
+
+
+def test_connection_refused_is_error_fast(free_port_number):
     t0 = time.perf_counter()
-    info = EnumResolver([Server("127.0.0.1", free_port())], budget_ms=500).lookup("+4420")
+    info = EnumResolver([Server("127.0.0.1", free_port_number)], budget_ms=500).lookup("+4420")
     assert info.kind is LookupKind.ERROR
     assert (time.perf_counter() - t0) < 0.4
 
