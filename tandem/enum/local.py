@@ -29,6 +29,7 @@ import csv
 import io
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,10 +230,17 @@ class LocalPortTable:
 
     def lookup(self, number: str) -> NumberInfo:
         """Where ``number`` lives according to the local table (``source`` = ``local``)."""
+        start = time.perf_counter()
         digits = number[1:] if number.startswith("+") else number
         entry = self.match(digits)
         if entry is None:
-            return NumberInfo(digits, LookupKind.NOT_FOUND, source="local", detail="no local entry")
+            return NumberInfo(
+                digits,
+                LookupKind.NOT_FOUND,
+                source="local",
+                elapsed_ms=(time.perf_counter() - start) * 1000.0,
+                detail="no local entry",
+            )
         where = f"local entry {entry.number_prefix}"
         if entry.source:
             where += f" ({entry.source}{f' line {entry.line}' if entry.line else ''})"
@@ -243,6 +251,7 @@ class LocalPortTable:
                 routing_number=entry.routing_number or None,
                 sip_uri=entry.sip_uri,
                 source="local",
+                elapsed_ms=(time.perf_counter() - start) * 1000.0,
                 detail=where,
             )
         if entry.routing_number and entry.routing_number != digits:
@@ -251,9 +260,16 @@ class LocalPortTable:
                 LookupKind.PORTED,
                 routing_number=entry.routing_number,
                 source="local",
+                elapsed_ms=(time.perf_counter() - start) * 1000.0,
                 detail=where,
             )
-        return NumberInfo(digits, LookupKind.NOT_PORTED, source="local", detail=where)
+        return NumberInfo(
+            digits,
+            LookupKind.NOT_PORTED,
+            source="local",
+            elapsed_ms=(time.perf_counter() - start) * 1000.0,
+            detail=where,
+        )
 
     def routing_numbers(self, numbers: pd.Series) -> pd.Series:
         """Vectorised: each number's routing number, ``<NA>`` when not ported.

@@ -134,7 +134,8 @@ class Responder:
     TCP never answers), ``garbage`` (random-looking bytes), ``short`` (3 bytes),
     ``wrong-id`` (an answer with another id, then the right one), ``wrong-id-only``,
     ``answer`` (NAPTR ``records`` with ``ttl``), ``nxdomain`` (with an SOA of ``soa_min``),
-    ``slow`` (answers after ``delay`` seconds).
+    ``slow`` (answers after ``delay`` seconds), ``bytes`` (sends ``payload`` with the
+    query's id patched in).
     """
 
     def __init__(self) -> None:
@@ -143,6 +144,7 @@ class Responder:
         self.ttl = 60
         self.soa_min = 7
         self.delay = 0.0
+        self.payload = b""
         self.queries = 0
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
@@ -168,6 +170,11 @@ class Responder:
         mode = self.mode
         if mode == "garbage":
             return [b"\x13\x37" + bytes(range(40, 90))]
+        if mode == "bytes":  # exactly self.payload, with the query's id when it has 2+ bytes
+            payload = self.payload
+            if len(payload) >= 2:
+                payload = query.id.to_bytes(2, "big") + payload[2:]
+            return [payload]
         if mode == "short":
             return [b"\x00\x01\x02"]
         r = dns.message.make_response(query)

@@ -6,6 +6,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tandem.enum.resolver import EnumResolver, Server, e164_digits
 from tandem.enum.types import LookupKind, NumberLookup
@@ -359,3 +361,17 @@ def test_lookup_never_raises_on_internal_failure(responder, monkeypatch):
     monkeypatch.setattr(mod, "evaluate", boom)
     info = EnumResolver([responder.server], budget_ms=200).lookup("+4420")
     assert info.kind is LookupKind.ERROR and "kaboom" in info.detail
+
+
+@given(payload=st.binary(max_size=300))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_fuzz_answers_never_raise(responder, payload):
+    responder.mode = "bytes"
+    responder.payload = payload
+    r = EnumResolver([responder.server], budget_ms=30, attempts=1)
+    t0 = time.perf_counter()
+    info = r.lookup("+442071234567")
+    assert isinstance(info.kind, LookupKind)
+    assert (time.perf_counter() - t0) * 1000 <= 30 + 100
