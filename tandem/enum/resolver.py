@@ -296,7 +296,9 @@ class EnumResolver:
         # the tries aim to end slightly before the budget so the lookup ends within it.
         deadline = start + self.budget - min(0.0015, self.budget * 0.1)
         result, shared = self._flight.do(
-            digits, lambda: self._query_number(digits, deadline, use_cache), deadline - start
+            digits,
+            lambda: self._query_number(digits, deadline, use_cache),
+            start + self.budget - self._clock(),  # a follower waits at most its own budget
         )
         if result is None:
             info = NumberInfo(
