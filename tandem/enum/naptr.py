@@ -24,8 +24,13 @@
   (case-insensitive); the RFC 2916 legacy form ``type+E2U`` is accepted too.
 
 POSIX ERE is run with Python's :mod:`re` after translating the POSIX bracket classes
-(``[[:digit:]]`` ...). Everything that cannot be parsed raises
-:class:`~tandem.errors.EnumLookupError`, never another exception.
+(``[[:digit:]]`` ...). One difference remains: POSIX picks the longest of ambiguous
+alternatives (``(1|12)`` matches ``12``), Python the first (``1``), so a group around
+ambiguous alternatives may capture differently; the usual ENUM expressions (``^.*$``,
+``^\\+44(.*)$``, fixed digit groups) are not ambiguous and behave identically.
+
+Everything that cannot be parsed raises :class:`~tandem.errors.EnumLookupError`, never
+another exception.
 """
 
 from __future__ import annotations

@@ -104,10 +104,9 @@ def nsd_server(tmp_path_factory):
     port = free_port()
     conf = workdir / "nsd.conf"
     conf.write_text(_nsd_conf(workdir, port))
+    stderr = (workdir / "stderr.log").open("wb")
     proc = subprocess.Popen(
-        [binary, "-d", "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "stderr.log", "wb"),  # noqa: SIM115 - closed with the process
+        [binary, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=stderr
     )
     try:
         deadline = time.monotonic() + 15
@@ -124,6 +123,7 @@ def nsd_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        stderr.close()
 
 
 class Responder:
