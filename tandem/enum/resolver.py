@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -226,6 +227,8 @@ class EnumResolver:
         self.positive: TtlCache[EnumResult] = TtlCache(cache_size, clock)
         self.negative: TtlCache[EnumResult] = TtlCache(negative_cache_size, clock)
         self._flight: SingleFlight[EnumResult] = SingleFlight()
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------
     def lookup(self, number: str) -> NumberInfo:
@@ -270,6 +273,25 @@ class EnumResolver:
             )
             return EnumResult(info)
 
+    def stats(self) -> dict[str, object]:
+        """Counters for monitoring: cache sizes and hits (``positive``, ``negative``, as
+        :class:`~tandem.enum.cache.CacheStats`), DNS queries by outcome kind
+        (``queries``: ``{"on-net": 12, "timeout": 1, ...}``, one per number actually
+        queried) and ``shared`` (lookups answered by a concurrent lookup's query)."""
+        with self._counts_lock:
+            counts = dict(self._counts)
+        shared = counts.pop("_shared", 0)
+        return {
+            "positive": self.positive.stats(),
+            "negative": self.negative.stats(),
+            "queries": counts,
+            "shared": shared,
+        }
+
+    def _count(self, key: str) -> None:
+        with self._counts_lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
     def clear_cache(self) -> None:
         """Forget every cached answer."""
         self.positive.clear()
@@ -308,6 +330,7 @@ class EnumResolver:
                 detail="a concurrent lookup of this number did not finish within the budget",
             )
             return EnumResult(info, cache="shared")
+        self._count("_shared" if shared else result.info.kind.value)
         info = replace(result.info, elapsed_ms=self._ms(start))
         return replace(result, info=info, cache="shared" if shared else "miss")
 

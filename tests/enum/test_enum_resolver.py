@@ -168,6 +168,17 @@ def test_cache_is_bounded_lru(nsd_server):
     assert len(r.negative) == 1
 
 
+def test_stats(nsd_server):
+    r = resolver(nsd_server)
+    for n in ("+442071234567", "+442071234567", "+12025550100", "+12025550199", "+12025550199"):
+        r.lookup(n)
+    stats = r.stats()
+    assert stats["queries"] == {"on-net": 1, "ported": 1, "not-found": 1}
+    assert stats["positive"].size == 2 and stats["negative"].size == 1
+    assert stats["positive"].hits == 1 and stats["negative"].hits == 1
+    assert stats["shared"] == 0
+
+
 def test_use_cache_false_bypasses(nsd_server):
     r = resolver(nsd_server)
     r.lookup("+442071234567")
@@ -352,6 +363,7 @@ def test_single_flight_shares_one_query(responder):
     # One query; a thread scheduled after it finished finds the answer in the cache.
     assert states.count("miss") == 1 and states.count("shared") >= 1
     assert set(states) <= {"miss", "shared", "hit"}
+    assert r.stats()["shared"] == states.count("shared")
 
 
 def test_lookup_never_raises_on_internal_failure(responder, monkeypatch):
