@@ -17,6 +17,7 @@ __all__ = [
     "UnknownCarrierError",
     "SnapshotError",
     "EnumLookupError",
+    "PortDataError",
     "CdrError",
     "ConfigError",
 ]
@@ -56,6 +57,15 @@ class SnapshotError(TandemError):
 
 class EnumLookupError(TandemError):
     """An ENUM / number portability lookup failed (timeout, SERVFAIL, malformed answer)."""
+
+
+class PortDataError(TandemError, ValueError):
+    """A number portability / local ENUM file cannot be imported; ``problems`` lists every
+    rejected row as ``(line, reason)``."""
+
+    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[tuple[int, str]] = list(problems or [])
 
 
 class CdrError(TandemError):

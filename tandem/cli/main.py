@@ -81,6 +81,9 @@ def db_upgrade(ctx: CliContext) -> None:
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
     # Each area adds one line here.
+    from tandem.cli.enum_cmd import enum_group
+
+    cli.add_command(enum_group)
 
 
 _register()
