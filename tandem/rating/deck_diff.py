@@ -137,10 +137,11 @@ def diff_rates(
     ``previous`` has ``prefix, rate, effective_from, effective_until`` (scaled money, UTC
     epoch seconds, :data:`tandem.store.OPEN_END` when open); ``incoming`` has ``prefix,
     rate, effective_from`` and optionally ``closed``. Each incoming row is compared with
-    the rate in force at its ``effective_from`` (the preceding incoming row when one code
-    has several dated rows). In ``full`` mode, codes in force at ``deck_from`` that the
-    deck does not list are closed. Returns the diff and, aligned with ``incoming``, each
-    row's change word (``New``, ``Increase``, ``Decrease``, ``Unchanged``, ``Closed``).
+    the rate in force at its ``effective_from`` (or, when nothing was in force then and
+    the deck gives one code several dated rows, with the preceding row). In ``full``
+    mode, codes in force at ``deck_from`` that the deck does not list are closed. Returns
+    the diff and, aligned with ``incoming``, each row's change word
+    (``New``, ``Increase``, ``Decrease``, ``Unchanged``, ``Closed``).
     """
     n = len(incoming)
     diff = DeckDiff(notice_days=notice_days)
@@ -158,15 +159,12 @@ def diff_rates(
     same_as_before = np.zeros(n, dtype=bool)
     if n > 1:
         same_as_before[1:] = sp[1:] == sp[:-1]
-    prev = np.full(n, -1, dtype=np.int64)
-    first_rows = order[~same_as_before]
-    prev[first_rows] = _previous_at(
-        previous, prefixes[first_rows], times[first_rows], inclusive_until=inclusive_until
-    )
+    prev = _previous_at(previous, prefixes, times, inclusive_until=inclusive_until)
     chained = np.flatnonzero(same_as_before)
     if len(chained):
-        before = order[chained - 1]
-        prev[order[chained]] = np.where(closed[before], -1, rates[before])
+        rows, before = order[chained], order[chained - 1]
+        unknown = prev[rows] < 0
+        prev[rows[unknown]] = np.where(closed[before[unknown]], -1, rates[before[unknown]])
     has_prev = prev >= 0
     changes[:] = NEW
     changes[has_prev & (rates > prev)] = INCREASE
