@@ -325,7 +325,7 @@ def parse_deck(
     # Status first: a Closed row needs no rate.
     status = np.full(n, None, dtype=object)
     if col("change") is not None:
-        status, _, errs = read_by_value(col("change"), parse_status)
+        status, _, errs = read_by_value(col("change"), parse_status, fill=None, dtype=object)
         add(errs, "change")
     closed = status == "Closed"
 
@@ -346,19 +346,16 @@ def parse_deck(
     initial = np.full(n, 60, dtype=np.int64)
     nxt = np.full(n, 60, dtype=np.int64)
     if col("increment") is not None:
-        pairs, present, errs = read_by_value(col("increment"), parse_increment)
+        pairs, ok, errs = read_by_value(col("increment"), parse_increment, fill=(60, 60))
         add(errs, "increment")
-        for i in np.flatnonzero(present).tolist():
-            if pairs[i] is not None:
-                initial[i], nxt[i] = pairs[i]
+        initial, nxt = pairs[:, 0].copy(), pairs[:, 1].copy()
     for name_, target in (("initial_increment", initial), ("next_increment", nxt)):
         if col(name_) is not None:
-            values, present, errs = read_by_value(
-                col(name_), lambda t: _positive(parse_seconds(t, what="increment"), t)
+            values, ok, errs = read_by_value(
+                col(name_), lambda t: _positive(parse_seconds(t, what="increment"), t), fill=60
             )
             add(errs, name_)
-            ok = present & np.asarray([v is not None for v in values], dtype=bool)
-            target[ok] = values[ok].astype(np.int64)
+            target[ok] = values[ok]
     if (
         all(col(f) is None for f in ("next_increment", "increment"))
         and col("initial_increment") is not None
@@ -366,12 +363,10 @@ def parse_deck(
         nxt[:] = initial  # "Initial increment" alone (rare): the next one repeats it
     min_duration = np.zeros(n, dtype=np.int64)
     if col("min_duration") is not None:
-        values, present, errs = read_by_value(
-            col("min_duration"), lambda t: parse_seconds(t, what="minimum duration")
+        min_duration, _, errs = read_by_value(
+            col("min_duration"), lambda t: parse_seconds(t, what="minimum duration"), fill=0
         )
         add(errs, "min_duration")
-        ok = present & np.asarray([v is not None for v in values], dtype=bool)
-        min_duration[ok] = values[ok].astype(np.int64)
 
     row_dates = np.zeros(n, dtype=np.int64)
     date_present = np.zeros(n, dtype=bool)
@@ -384,36 +379,29 @@ def parse_deck(
         )
         text = pc.utf8_trim_whitespace(pc.fill_null(col("effective_from"), ""))
         reader.decide_order([u for u in pc.unique(text).to_pylist() if u])
-        values, present, errs = read_by_value(col("effective_from"), reader)
+        row_dates, date_present, errs = read_by_value(col("effective_from"), reader, fill=0)
         add(errs, "effective_from")
-        ok = present & np.asarray([v is not None for v in values], dtype=bool)
-        row_dates[ok] = values[ok].astype(np.int64)
-        date_present = ok
     deck_from = _deck_effective(options, row_dates, date_present, now_s)
     effective = np.where(date_present, row_dates, deck_from)
-
-    destination = None
-    if col("destination") is not None:
-        destination = np.asarray(
-            pc.utf8_trim_whitespace(pc.fill_null(col("destination"), "")).to_numpy(
-                zero_copy_only=False
-            ),
-            dtype=object,
-        )
 
     src, prefixes, errs = read_prefixes(col("prefix"))
     add(errs, "prefix")
 
     # Rows with any error are rejected whole; the rest are the candidate rates.
-    bad_rows = np.zeros(n, dtype=bool)
     if errors:
+        bad_rows = np.zeros(n, dtype=bool)
         bad_rows[list(errors)] = True
-    keep = ~bad_rows[src]
-    src, prefixes = src[keep], prefixes[keep]
-    frame = pd.DataFrame(
+        keep = ~bad_rows[src]
+        src, prefixes = src[keep], prefixes.filter(pa.array(keep))
+    take = pa.array(src)
+    if col("destination") is not None:
+        destination = pc.utf8_trim_whitespace(pc.fill_null(col("destination"), "")).take(take)
+    else:
+        destination = pa.nulls(len(src), pa.string()).fill_null("")
+    table = pa.table(
         {
             "prefix": prefixes,
-            "destination": destination[src] if destination is not None else "",
+            "destination": destination,
             "rate": np.where(closed[src], 0, rates[src]),
             "connect_fee": connect[src],
             "initial_increment": initial[src],
@@ -421,11 +409,11 @@ def parse_deck(
             "min_duration": min_duration[src],
             "effective_from": effective[src],
             "line": lines[src],
-            "change": status[src],
+            "change": pa.array(status[src], type=pa.string()),
             "closed": closed[src],
-            "_row": src,
         }
     )
+    frame = table.to_pandas()
 
     frame, dup_errors, dup_warnings = _check_duplicates(frame, header("prefix"))
     warnings.extend(dup_warnings)
@@ -443,7 +431,7 @@ def parse_deck(
     if rejected:
         rejected_lines = {r.line for r in rejected}
         frame = frame[~frame["line"].isin(rejected_lines)]
-    frame = frame.drop(columns="_row").reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
     return ParsedDeck(
         rates=frame[_RATE_COLUMNS],
         rejected=rejected,
@@ -472,13 +460,20 @@ def _check_duplicates(
     frame: pd.DataFrame, prefix_header: str
 ) -> tuple[pd.DataFrame, list[Rejection], list[str]]:
     """Same code and date twice: identical rows merge, conflicting rows are rejected."""
-    dup = frame.duplicated(["prefix", "effective_from"], keep=False)
+    prefixes = pa.array(frame["prefix"], type=pa.string())
+    if len(pc.unique(prefixes)) == len(frame):
+        return frame, [], []
+    counts = pc.value_counts(prefixes)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    subset = frame[np.asarray(pc.is_in(prefixes, value_set=repeated), dtype=bool)]
+    dup = subset.duplicated(["prefix", "effective_from"], keep=False)
     if not dup.any():
         return frame, [], []
+    frame = frame.copy()
     rejected: list[Rejection] = []
     warnings: list[str] = []
     drop: list[int] = []
-    groups = frame[dup].groupby(["prefix", "effective_from"], sort=True)
+    groups = subset[dup].groupby(["prefix", "effective_from"], sort=True)
     for (prefix, _), group in groups:
         first = group.iloc[0]
         for idx, row in group.iloc[1:].iterrows():

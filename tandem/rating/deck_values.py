@@ -41,8 +41,6 @@ MAX_PREFIX_DIGITS = 16
 #: Most codes one range cell may expand to.
 MAX_RANGE_CODES = 10_000
 
-_SIMPLE_PREFIX = r"^\+?[0-9]{1,16}$"
-_SIMPLE_MONEY = r"^[0-9]{1,9}(\.[0-9]{0,9})?$|^\.[0-9]{1,9}$"
 
 
 def _text(col: pa.Array) -> pa.Array:
@@ -93,42 +91,55 @@ def expand_prefix(cell: str) -> list[str]:
     return codes
 
 
-def read_prefixes(col: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+def read_prefixes(col: pa.Array) -> tuple[np.ndarray, pa.Array, dict[int, str]]:
     """Expand a prefix column: ``(source_row, prefix, errors)``.
 
     ``source_row[k]`` is the data row that output code ``prefix[k]`` came from (ranges
-    give several codes per row); ``errors`` maps a row to its reason.
+    give several codes per row); ``errors`` maps a row to its reason. Plain digit cells
+    are taken as they are in Arrow; only the others go through :func:`expand_prefix`.
     """
     text = _text(col)
-    simple = pc.match_substring_regex(text, _SIMPLE_PREFIX).to_numpy(zero_copy_only=False)
-    cleaned = pc.replace_substring_regex(text, r"^\+", "")
-    codes = np.asarray(cleaned.to_numpy(zero_copy_only=False), dtype=object)
-    n = len(codes)
-    if simple.all():
-        return np.arange(n, dtype=np.int64), codes, {}
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    n = len(text)
+    simple = pc.and_(
+        pc.ascii_is_decimal(text), pc.less_equal(pc.utf8_length(text), MAX_PREFIX_DIGITS)
+    )
+    simple_np = np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool)
+    if simple_np.all():
+        return np.arange(n, dtype=np.int64), text, {}
     errors: dict[int, str] = {}
     rows: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    bad = np.flatnonzero(~simple)
+    values: list[pa.Array] = []
     start = 0
-    for i in bad.tolist():
+    for i in np.flatnonzero(~simple_np).tolist():
         if start < i:
             rows.append(np.arange(start, i, dtype=np.int64))
-            values.append(codes[start:i])
+            values.append(text.slice(start, i - start))
         start = i + 1
         try:
-            expanded = expand_prefix(str(codes[i]))
+            expanded = expand_prefix(text[i].as_py())
         except ValueError as exc:
             errors[i] = str(exc)
             continue
         rows.append(np.full(len(expanded), i, dtype=np.int64))
-        values.append(np.asarray(expanded, dtype=object))
+        values.append(pa.array(expanded, type=pa.string()))
     if start < n:
         rows.append(np.arange(start, n, dtype=np.int64))
-        values.append(codes[start:n])
+        values.append(text.slice(start, n - start))
     if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object), errors
-    return np.concatenate(rows), np.concatenate(values), errors
+        return np.zeros(0, dtype=np.int64), pa.array([], type=pa.string()), errors
+    return np.concatenate(rows), pa.concat_arrays(values), errors
+
+
+_PLAIN_MONEY = r"^[+-]?([0-9]{1,9}(\.[0-9]{0,9})?|\.[0-9]{1,9})$"
+_DECIMAL = pa.decimal128(18, SCALE)
+
+
+def _scaled_from_decimal(arr: pa.Array) -> np.ndarray:
+    """The unscaled integers of a decimal128(18, 9) array (values fit in int64)."""
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    return words[2 * arr.offset : 2 * (arr.offset + len(arr)) : 2].copy()
 
 
 def read_money(
@@ -137,42 +148,46 @@ def read_money(
     """Exact amounts as scaled int64: ``(values, present, errors)``.
 
     ``present`` is False where the cell is empty (the caller decides whether that is
-    allowed). Simple decimals (``0.0123``) are converted in Arrow; anything else
-    (``1.2E-3``, ``$0.01``, thousands separators, negatives) through
-    :func:`tandem.money.parse_decimal`, one cell at a time.
+    allowed). The column is cast to an exact decimal in Arrow when every cell is a plain
+    number; cells Arrow cannot read (``$0.01``, thousands separators, too many digits)
+    go through :func:`tandem.money.parse_decimal` one at a time, which also words the
+    reason when a cell is not a number.
     """
     text = _text(col)
-    if decimal_comma:
-        text = pc.replace_substring_regex(text, r"^([0-9]*),([0-9]*)$", r"\1.\2")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
     n = len(text)
-    present = pc.not_equal(text, "").to_numpy(zero_copy_only=False)
-    simple = pc.match_substring_regex(text, _SIMPLE_MONEY)
-    parts = pc.extract_regex(pc.if_else(simple, text, "0"), r"^(?P<i>[0-9]*)\.?(?P<f>[0-9]*)$")
-    int_part = pc.struct_field(parts, "i")
-    frac_part = pc.struct_field(parts, "f")
-    int_part = pc.if_else(pc.equal(int_part, ""), "0", int_part)
-    frac_part = pc.utf8_rpad(frac_part, width=SCALE, padding="0")
-    values = pc.add(
-        pc.multiply(pc.cast(int_part, pa.int64()), pa.scalar(10**SCALE, pa.int64())),
-        pc.cast(frac_part, pa.int64()),
-    ).to_numpy(zero_copy_only=False)
-    values = np.asarray(values, dtype=np.int64).copy()
-    simple_np = simple.to_numpy(zero_copy_only=False)
+    present_arr = pc.not_equal(text, "")
+    filled = pc.if_else(present_arr, text, "0")
+    if decimal_comma:
+        # "1.234,5" (thousands dots) goes the slow way; "0,0123" becomes "0.0123".
+        filled = pc.if_else(
+            pc.match_substring(filled, "."), "x", pc.replace_substring(filled, ",", ".")
+        )
+    present = np.asarray(present_arr.to_numpy(zero_copy_only=False), dtype=bool)
+    try:
+        values = _scaled_from_decimal(pc.cast(filled, _DECIMAL))
+        fast = np.ones(n, dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        mask = pc.match_substring_regex(filled, _PLAIN_MONEY)
+        values = _scaled_from_decimal(pc.cast(pc.if_else(mask, filled, "0"), _DECIMAL))
+        fast = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
     errors: dict[int, str] = {}
-    slow = np.flatnonzero(present & ~simple_np)
-    if len(slow):
-        raw = np.asarray(_text(col).to_numpy(zero_copy_only=False), dtype=object)
-        for i in slow.tolist():
-            try:
-                amount = parse_decimal(raw[i], decimal_comma=decimal_comma, field=what)
-                if amount < 0 and not allow_negative:
-                    errors[i] = f"negative {what} {raw[i]}"
-                    continue
-                values[i] = to_scaled(amount, field=what)
-            except MoneyError as exc:
-                errors[i] = _money_reason(str(exc), what, raw[i])
+    if not allow_negative:
+        for i in np.flatnonzero(fast & present & (values < 0)).tolist():
+            errors[i] = f"negative {what} {text[i].as_py()}"
+    slow = np.flatnonzero(present & ~fast)
+    for i in slow.tolist():
+        raw = text[i].as_py()
+        try:
+            amount = parse_decimal(raw, decimal_comma=decimal_comma, field=what)
+            if amount < 0 and not allow_negative:
+                errors[i] = f"negative {what} {raw}"
+                continue
+            values[i] = to_scaled(amount, field=what)
+        except MoneyError as exc:
+            errors[i] = _money_reason(str(exc), what, raw)
     values[~present] = 0
-    assert len(values) == n
     return values, present, errors
 
 
@@ -183,48 +198,49 @@ def _money_reason(message: str, what: str, raw: str) -> str:
 
 
 def read_by_value(
-    col: pa.Array, parse: Callable[[str], object]
+    col: pa.Array, parse: Callable[[str], object], *, fill: object, dtype: object = np.int64
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
-    """Apply ``parse`` once per distinct non-empty cell: ``(values, present, errors)``.
+    """Apply ``parse`` once per distinct non-empty cell: ``(values, ok, errors)``.
 
-    ``parse`` returns the value or raises :class:`ValueError` with the reason. Meant for
-    columns with few distinct values (dates, increments, status words).
+    ``parse`` returns the value (a scalar, or a tuple for several columns) or raises
+    :class:`ValueError` with the reason. ``values`` holds ``fill`` where the cell is
+    empty or bad; ``ok`` is True where a value was read. Meant for columns with few
+    distinct values (dates, increments, status words): no Python work per row.
     """
     text = _text(col)
-    encoded = (
-        pc.dictionary_encode(text).combine_chunks()
-        if isinstance(text, pa.ChunkedArray)
-        else pc.dictionary_encode(text)
-    )
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    encoded = pc.dictionary_encode(text)
     uniques = encoded.dictionary.to_pylist()
-    index = encoded.indices.to_numpy(zero_copy_only=False)
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     parsed: list[object] = []
-    reasons: list[str | None] = []
-    for value in uniques:
-        if value == "":
-            parsed.append(None)
-            reasons.append(None)
-            continue
-        try:
-            parsed.append(parse(value))
-            reasons.append(None)
-        except ValueError as exc:
-            parsed.append(None)
-            reasons.append(str(exc))
+    good: list[bool] = []
+    reasons: dict[int, str] = {}
+    for k, value in enumerate(uniques):
+        result: object = fill
+        ok = False
+        if value != "":
+            try:
+                result = parse(value)
+                ok = True
+            except ValueError as exc:
+                reasons[k] = str(exc)
+        parsed.append(result)
+        good.append(ok)
     table = np.empty(len(parsed), dtype=object)
     table[:] = parsed
-    values = table[index] if len(index) else np.zeros(0, dtype=object)
-    present = (
-        np.asarray([u != "" for u in uniques], dtype=bool)[index]
-        if len(index)
-        else (np.zeros(0, dtype=bool))
-    )
+    if dtype is not object:
+        table = np.asarray(parsed, dtype=dtype) if parsed else np.zeros(0, dtype=dtype)
+    if len(index) == 0:
+        shape = (0,) + table.shape[1:]
+        return np.zeros(shape, dtype=table.dtype), np.zeros(0, dtype=bool), {}
+    values = table[index]
+    ok_rows = np.asarray(good, dtype=bool)[index]
     errors: dict[int, str] = {}
-    bad_codes = [k for k, r in enumerate(reasons) if r is not None]
-    if bad_codes:
-        for i in np.flatnonzero(np.isin(index, bad_codes)).tolist():
-            errors[i] = reasons[index[i]]  # type: ignore[assignment]
-    return values, present, errors
+    if reasons:
+        for i in np.flatnonzero(np.isin(index, list(reasons))).tolist():
+            errors[i] = reasons[int(index[i])]
+    return values, ok_rows, errors
 
 
 # -- increments, seconds, status --------------------------------------------------------
