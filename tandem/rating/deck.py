@@ -413,7 +413,8 @@ def parse_deck(
             "closed": closed[src],
         }
     )
-    frame = table.to_pandas()
+    # In prefix order: the store writes its index in order (much faster than at random).
+    frame = table.sort_by([("prefix", "ascending"), ("effective_from", "ascending")]).to_pandas()
 
     frame, dup_errors, dup_warnings = _check_duplicates(frame, header("prefix"))
     warnings.extend(dup_warnings)

@@ -42,7 +42,6 @@ MAX_PREFIX_DIGITS = 16
 MAX_RANGE_CODES = 10_000
 
 
-
 def _text(col: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(pc.fill_null(col, ""))
 
