@@ -32,6 +32,7 @@ from tandem.rating.deck_diff import DEFAULT_NOTICE_DAYS, DeckDiff, diff_rates
 from tandem.rating.deck_header import parse_mapping
 from tandem.rating.deck_read import RawDeck, read_deck_bytes
 from tandem.rating.deck_values import (
+    MAX_PREFIX_DIGITS,
     DateReader,
     parse_increment,
     parse_seconds,
@@ -393,15 +394,22 @@ def parse_deck(
         bad_rows[list(errors)] = True
         keep = ~bad_rows[src]
         src, prefixes = src[keep], prefixes.filter(pa.array(keep))
-    take = pa.array(src)
+    identity = len(src) == n and not errors and bool((src == np.arange(n)).all())
     if col("destination") is not None:
-        destination = pc.utf8_trim_whitespace(pc.fill_null(col("destination"), "")).take(take)
+        destination = pc.utf8_trim_whitespace(pc.fill_null(col("destination"), ""))
+        if not identity:
+            destination = destination.take(pa.array(src))
     else:
         destination = pa.nulls(len(src), pa.string()).fill_null("")
+    # In prefix order (then date): the store writes its index in order, far faster than
+    # at random, and repeated codes sit side by side.
+    order = _prefix_order(prefixes, effective[src])
+    src = src[order]
+    arrow_order = pa.array(order)
     table = pa.table(
         {
-            "prefix": prefixes,
-            "destination": destination,
+            "prefix": prefixes.take(arrow_order),
+            "destination": destination.take(arrow_order),
             "rate": np.where(closed[src], 0, rates[src]),
             "connect_fee": connect[src],
             "initial_increment": initial[src],
@@ -413,10 +421,8 @@ def parse_deck(
             "closed": closed[src],
         }
     )
-    # In prefix order: the store writes its index in order (much faster than at random).
-    frame = table.sort_by([("prefix", "ascending"), ("effective_from", "ascending")]).to_pandas()
-
-    frame, dup_errors, dup_warnings = _check_duplicates(frame, header("prefix"))
+    frame = table.to_pandas()
+    frame, dup_errors, dup_warnings = _check_duplicates(frame, table["prefix"], header("prefix"))
     warnings.extend(dup_warnings)
     frame, sus_errors, sus_warnings = _check_suspicious(frame, options, header("rate"))
     warnings.extend(sus_warnings)
@@ -457,16 +463,42 @@ def _positive(value: int, text: str) -> int:
 _COMPARED = ["rate", "connect_fee", "initial_increment", "next_increment", "min_duration", "closed"]
 
 
+def _prefix_order(prefixes: pa.Array, effective: np.ndarray) -> np.ndarray:
+    """Row order by prefix (as text: 44 < 440 < 4401 < 45), then effective date.
+
+    Prefixes are digit strings of at most 16 digits, so the text order equals the order
+    of (digits padded to 16 with zeros, length): two integer keys numpy sorts quickly.
+    """
+    if len(prefixes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    padded = pc.cast(pc.utf8_rpad(prefixes, width=MAX_PREFIX_DIGITS, padding="0"), pa.int64())
+    length = pc.utf8_length(prefixes).to_numpy(zero_copy_only=False).astype(np.int64)
+    key = padded.to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.lexsort((effective, length, key))
+
+
 def _check_duplicates(
-    frame: pd.DataFrame, prefix_header: str
+    frame: pd.DataFrame, prefixes: pa.ChunkedArray | pa.Array, prefix_header: str
 ) -> tuple[pd.DataFrame, list[Rejection], list[str]]:
-    """Same code and date twice: identical rows merge, conflicting rows are rejected."""
-    prefixes = pa.array(frame["prefix"], type=pa.string())
-    if len(pc.unique(prefixes)) == len(frame):
+    """Same code and date twice: identical rows merge, conflicting rows are rejected.
+
+    ``frame`` is in prefix order, so repeated codes are neighbours.
+    """
+    if isinstance(prefixes, pa.ChunkedArray):
+        prefixes = prefixes.combine_chunks()
+    n = len(frame)
+    if n < 2:
         return frame, [], []
-    counts = pc.value_counts(prefixes)
-    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    subset = frame[np.asarray(pc.is_in(prefixes, value_set=repeated), dtype=bool)]
+    same = np.asarray(
+        pc.equal(prefixes.slice(1), prefixes.slice(0, n - 1)).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    if not same.any():
+        return frame, [], []
+    repeated = np.zeros(n, dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    subset = frame[repeated]
     dup = subset.duplicated(["prefix", "effective_from"], keep=False)
     if not dup.any():
         return frame, [], []
