@@ -662,14 +662,43 @@ def import_deck(
     return report
 
 
+def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd.DataFrame:
+    """The account's codes as the versions before the latest left them at instant ``at``.
+
+    Per code, the row of the highest earlier version in force at ``at`` (rows the latest
+    version cut short or voided count as in force), less codes that a later full deck
+    among the earlier versions no longer listed.
+    """
+    if older.empty:
+        return pd.DataFrame(columns=["prefix", "rate", "effective_from", "effective_until"])
+    older = older.copy()
+    older["effective_until"] = older["effective_until"].fillna(open_end).astype("int64")
+    live = older[(older["effective_from"] <= at) & (older["effective_until"] >= at)]
+    live = live.sort_values(["version", "effective_from"]).drop_duplicates("prefix", keep="last")
+    for v in versions:
+        if v.mode != "full" or int(v.effective_from.timestamp()) > at:
+            continue
+        listed = set(older.loc[older["version"] == v.version, "prefix"])
+        live = live[~((live["version"] < v.version) & ~live["prefix"].isin(listed))]
+    return pd.DataFrame(
+        {
+            "prefix": live["prefix"].to_numpy(dtype=object),
+            "rate": live["rate"].to_numpy(dtype="int64"),
+            "effective_from": 0,
+            "effective_until": open_end,
+        }
+    )
+
+
 def diff_versions(
     store: Any, account: str, kind: str, *, notice_days: int = DEFAULT_NOTICE_DAYS
 ) -> tuple[DeckDiff, Any, Any]:
     """The diff of ``account``'s latest deck version against the versions before it.
 
     Returns ``(diff, latest, previous)`` (:class:`tandem.store.DeckVersion`; previous is
-    None for a first version, when every code is new). Short notice is judged from the
-    latest version's import instant. Codes a delta deck closed by a ``Closed`` status are
+    None for a first version, when every code is new). The earlier versions' codes are
+    taken as they stood at the latest version's effective date. Short notice is judged
+    from the latest version's import instant. Codes a delta deck closed by a ``Closed`` status are
     not stored, so they show in the import report only.
     """
     from sqlalchemy import text
@@ -698,18 +727,17 @@ def diff_versions(
             {"deck": latest.id},
         ).fetchall()
     cols = ["prefix", "rate", "effective_from", "effective_until", "version"]
-    prev = pd.DataFrame.from_records(older, columns=cols)
-    if not prev.empty:
-        prev["effective_until"] = prev["effective_until"].fillna(OPEN_END).astype("int64")
+    older_frame = pd.DataFrame.from_records(older, columns=cols)
+    deck_from = int(latest.effective_from.timestamp())
+    baseline = _baseline(older_frame, versions[:-1], deck_from, OPEN_END)
     incoming = pd.DataFrame.from_records(rows, columns=cols)
     incoming["closed"] = False
     diff, _ = diff_rates(
-        prev,
+        baseline,
         incoming,
         mode=latest.mode,
-        deck_from=int(latest.effective_from.timestamp()),
+        deck_from=deck_from,
         now=int(latest.imported_at.timestamp()),
         notice_days=notice_days,
-        inclusive_until=True,
     )
     return diff, latest, previous_version

@@ -324,7 +324,17 @@ _MONTHS = {
             ("sep", "sept", "september", "septembre", "septiembre", "set"),
             ("oct", "october", "octobre", "oktober", "octubre", "okt", "ott"),
             ("nov", "november", "novembre", "noviembre"),
-            ("dec", "december", "déc", "décembre", "decembre", "dez", "dezember", "dic", "diciembre"),
+            (
+                "dec",
+                "december",
+                "déc",
+                "décembre",
+                "decembre",
+                "dez",
+                "dezember",
+                "dic",
+                "diciembre",
+            ),
         ]
     )
     for m in names
