@@ -122,6 +122,27 @@ def _previous_at(
     return out
 
 
+def _order(prefixes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Row order by prefix, then time; the identity when rows already are in that order."""
+    n = len(prefixes)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    after, before = prefixes[1:], prefixes[:-1]
+    later = after > before
+    if later.all() or (later | ((after == before) & (times[1:] >= times[:-1]))).all():
+        return np.arange(n, dtype=np.int64)
+    return np.lexsort((times, prefixes.astype(str)))
+
+
+def _distinct(sorted_codes: np.ndarray) -> list[str]:
+    """The distinct codes of a sorted array, in order."""
+    if len(sorted_codes) == 0:
+        return []
+    keep = np.ones(len(sorted_codes), dtype=bool)
+    keep[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    return sorted_codes[keep].tolist()
+
+
 def diff_rates(
     previous: pd.DataFrame,
     incoming: pd.DataFrame,
@@ -154,7 +175,7 @@ def diff_rates(
         if "closed" in incoming.columns
         else np.zeros(n, dtype=bool)
     )
-    order = np.lexsort((times, prefixes.astype(str))) if n else np.zeros(0, dtype=np.int64)
+    order = _order(prefixes, times)
     sp = prefixes[order]
     same_as_before = np.zeros(n, dtype=bool)
     if n > 1:
@@ -171,15 +192,16 @@ def diff_rates(
     changes[has_prev & (rates < prev)] = DECREASE
     changes[has_prev & (rates == prev)] = UNCHANGED
     changes[closed] = CLOSED
+    words = changes[order]
+    not_closed = ~closed[order]
     for name, word in (
         ("new", NEW),
         ("increased", INCREASE),
         ("decreased", DECREASE),
         ("unchanged", UNCHANGED),
     ):
-        mask = (changes == word) & ~closed
-        getattr(diff, name).extend(sorted(set(prefixes[mask].tolist())))
-    diff.closed.extend(sorted(set(prefixes[closed & has_prev].tolist())))
+        getattr(diff, name).extend(_distinct(sp[(words == word) & not_closed]))
+    diff.closed.extend(_distinct(sp[(closed & has_prev)[order]]))
     if mode == "full" and not previous.empty:
         live = previous[
             (previous["effective_from"] <= deck_from)

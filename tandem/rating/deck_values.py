@@ -231,8 +231,8 @@ def read_by_value(
     if dtype is not object:
         table = np.asarray(parsed, dtype=dtype) if parsed else np.zeros(0, dtype=dtype)
     if len(index) == 0:
-        shape = (0,) + table.shape[1:]
-        return np.zeros(shape, dtype=table.dtype), np.zeros(0, dtype=bool), {}
+        shape = (0,) + np.asarray([fill], dtype=dtype).shape[1:]
+        return np.zeros(shape, dtype=dtype), np.zeros(0, dtype=bool), {}
     values = table[index]
     ok_rows = np.asarray(good, dtype=bool)[index]
     errors: dict[int, str] = {}
