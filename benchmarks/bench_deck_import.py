@@ -133,8 +133,10 @@ def main() -> None:
             results["pandas.read_csv"].append(_run("pandas", deck, tmp, i))
             results["tandem import"].append(_run("tandem", deck, tmp, i))
         base = statistics.median(r["seconds"] for r in results["pandas.read_csv"])
-        print(f"{'what':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x baseline':>10} "
-              f"{'peak RSS MB':>12}")
+        print(
+            f"{'what':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x baseline':>10} "
+            f"{'peak RSS MB':>12}"
+        )
         for name, runs in results.items():
             secs = [r["seconds"] for r in runs]
             med = statistics.median(secs)
@@ -144,9 +146,12 @@ def main() -> None:
             )
         phases = results["tandem import"]
         names = list(phases[0]["phases"])
-        print("tandem import phases (median s): " + ", ".join(
-            f"{k} {statistics.median(r['phases'][k] for r in phases):.2f}" for k in names
-        ))
+        print(
+            "tandem import phases (median s): "
+            + ", ".join(
+                f"{k} {statistics.median(r['phases'][k] for r in phases):.2f}" for k in names
+            )
+        )
         print(f"codes stored: {phases[0]['rows']:,}")
 
 
