@@ -389,10 +389,17 @@ def _ensure_account(conn: Connection, kind: str, name: str) -> int:
 
 
 def _text_values(series: pd.Series) -> np.ndarray:
-    """A column as an object array of Python strings (numbers become their text)."""
+    """A column as an object array of Python strings (numbers become their text).
+
+    Repeated values share one string object (a deck's destination names repeat).
+    """
     if not pd.api.types.is_string_dtype(series.dtype):
         series = series.astype(str)
-    return series.to_numpy(dtype=object)
+    sample = series.iloc[:10_000]
+    if len(series) < 1000 or sample.nunique(dropna=False) * 2 > len(sample):
+        return series.to_numpy(dtype=object)  # mostly distinct (prefixes)
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return np.asarray(uniques, dtype=object)[codes]
 
 
 def _in_prefix_order(prefixes: np.ndarray, starts: np.ndarray) -> bool:
@@ -611,12 +618,17 @@ _RATE_INSERT_COLUMNS = (
 )
 
 
+#: Rows whose parameters are built at a time on SQLite (bounds memory on big decks).
+_SQLITE_BLOCK_ROWS = 100_000
+
+
 def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd.DataFrame) -> None:
     """Insert the new version's rate rows.
 
     Columns whose value is the same on every row (the deck and account ids always;
     often fees, increments, open-ended validity) are written as SQL literals on SQLite
-    instead of being bound a million times; the rest are bound per row.
+    instead of being bound a million times; the rest are bound per row, a block of rows
+    at a time.
     """
     if live.empty:
         return
@@ -624,11 +636,12 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
     until = live["effective_until"].to_numpy()
     line = live["line"].to_numpy(dtype=object)
     change = live["change"].to_numpy(dtype=object)
-    columns: dict[str, list | int | str | None] = {
+    # Each column is a constant (int, str or None) or an array with one value per row.
+    columns: dict[str, object] = {
         "deck_id": int(deck_id),
         "account_id": int(account_id),
-        "prefix": live["prefix"].tolist(),
-        "destination": live["destination"].tolist(),
+        "prefix": live["prefix"].to_numpy(dtype=object),
+        "destination": live["destination"].to_numpy(dtype=object),
     }
     for name in (
         "rate",
@@ -639,31 +652,38 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
         "effective_from",
     ):
         values = live[name].to_numpy(dtype=np.int64)
-        columns[name] = int(values[0]) if (values == values[0]).all() else values.tolist()
+        columns[name] = int(values[0]) if (values == values[0]).all() else values
     if (until < 0).all():
         columns["effective_until"] = None
     else:
-        columns["effective_until"] = [None if u < 0 else int(u) for u in until.tolist()]
+        columns["effective_until"] = np.asarray(
+            [None if u < 0 else int(u) for u in until.tolist()], dtype=object
+        )
     distinct = pd.unique(change)
     if len(distinct) == 1:
         columns["change"] = None if pd.isna(distinct[0]) else str(distinct[0])
     else:
         missing = pd.isna(change).tolist()
-        columns["change"] = [
-            None if m else str(c) for c, m in zip(change.tolist(), missing, strict=True)
-        ]
+        columns["change"] = np.asarray(
+            [None if m else str(c) for c, m in zip(change.tolist(), missing, strict=True)],
+            dtype=object,
+        )
     line_missing = pd.isna(line)
     if line_missing.all():
         columns["line"] = None
     elif not line_missing.any():
-        columns["line"] = np.asarray(line, dtype=np.int64).tolist()
+        columns["line"] = np.asarray(line, dtype=np.int64)
     else:
-        columns["line"] = [
-            None if m else int(x) for x, m in zip(line.tolist(), line_missing.tolist(), strict=True)
-        ]
+        columns["line"] = np.asarray(
+            [
+                None if m else int(x)
+                for x, m in zip(line.tolist(), line_missing.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
     if conn.dialect.name != "sqlite":
         # COPY (PostgreSQL) takes every column per row.
-        full = [c if isinstance(c, list) else [c] * n for c in columns.values()]
+        full = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in columns.values()]
         rows = list(zip(*full, strict=True))
         _executemany(
             conn,
@@ -672,9 +692,10 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
             rows,
         )
         return
-    per_row = [name for name, c in columns.items() if isinstance(c, list)]
+    per_row = [name for name, c in columns.items() if isinstance(c, np.ndarray)]
+    arrays: list[np.ndarray] = [columns[name] for name in per_row]  # type: ignore[misc]
     values_sql = ", ".join(
-        "?" if isinstance(columns[name], list) else _sql_literal(columns[name])
+        "?" if isinstance(columns[name], np.ndarray) else _sql_literal(columns[name])
         for name in _RATE_INSERT_COLUMNS
     )
     head = f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
@@ -682,16 +703,18 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
     width = len(per_row)
     per_statement = max(1, min(500, _SQLITE_MAX_PARAMS // width))
     full = n - n % per_statement
-    # Row-major parameters, interleaved column by column (no tuple per row).
-    flat: list = [None] * (full * width)
-    for k, name in enumerate(per_row):
-        flat[k::width] = columns[name][:full]  # type: ignore[index]
+    block = per_statement * max(1, _SQLITE_BLOCK_ROWS // per_statement)
     cur = conn.connection.driver_connection.cursor()
     try:
-        if full:
+        for start in range(0, full, block):
+            stop = min(start + block, full)
+            # Row-major parameters, interleaved column by column (no tuple per row).
+            flat: list = [None] * ((stop - start) * width)
+            for k, values in enumerate(arrays):
+                flat[k::width] = values[start:stop].tolist()
             _sqlite_execute_flat(cur, head, group, width, per_statement, flat)
         if full < n:
-            tails = [columns[name][full:] for name in per_row]  # type: ignore[index]
+            tails = [values[full:].tolist() for values in arrays]
             cur.executemany(head + "VALUES " + group, list(zip(*tails, strict=True)))
     finally:
         cur.close()
