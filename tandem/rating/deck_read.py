@@ -103,8 +103,59 @@ def read_deck_bytes(
         raise DeckError(
             f"{name}: this is an old binary Excel (.xls) file; save it as .xlsx or CSV first"
         )
+    if not _declares_encoding(data):
+        fast = _read_csv_utf8(data, mapping, name=name)
+        if fast is not None:
+            return fast
     text, encoding = _decode(data, name)
     return _read_csv_text(text, encoding, mapping, name=name)
+
+
+def _declares_encoding(data: bytes) -> bool:
+    boms = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    return data.startswith(boms) or _DECLARED.search(data[:2048]) is not None
+
+
+def _read_csv_utf8(data: bytes, mapping: Mapping[str, str] | None, *, name: str) -> RawDeck | None:
+    """The common case without a Python copy of the file: UTF-8 bytes straight to Arrow.
+
+    Returns None when the file is not UTF-8 or not regular enough for the fast path (the
+    caller then decodes it and takes the general route).
+    """
+    head_bytes = data[:65536]
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head_bytes) - 4 or len(data) <= len(head_bytes):
+            return None
+        head = head_bytes[: exc.start].decode("utf-8")  # a character cut at the edge
+    if "\x00" in head[:4096]:
+        return None
+    lines = head.splitlines()[:HEADER_SEARCH_LINES]
+    delimiter, header_index, cmap = _sniff(lines, mapping, name)
+    pos = 0
+    for _ in range(header_index + 1):
+        nl = _next_newline(head, pos)
+        if nl < 0:
+            pos = len(head)
+            break
+        pos = nl
+    if pos >= len(head) and len(data) > len(head_bytes):
+        return None
+    offset = len(head[:pos].encode("utf-8"))
+    width = len(cmap.headers)
+    columns, lines_ = _parse_fast(data[offset:], delimiter, width, header_index + 2)
+    if columns is None:
+        return None
+    return RawDeck(
+        columns=columns,
+        lines=lines_,
+        header_line=header_index + 1,
+        columns_map=cmap,
+        format="csv",
+        encoding="utf-8",
+        delimiter=delimiter,
+    )
 
 
 # -- encoding -------------------------------------------------------------------------
@@ -203,7 +254,7 @@ def _read_csv_text(
     body = text[pos:]
     first_line = header_index + 2
     width = len(cmap.headers)
-    columns, lines = _parse_fast(body, delimiter, width, first_line)
+    columns, lines = _parse_fast(body.encode("utf-8"), delimiter, width, first_line)
     if columns is None:
         columns, lines = _parse_slow(body, delimiter, width, first_line)
     return RawDeck(
@@ -224,15 +275,14 @@ def _next_newline(text: str, pos: int) -> int:
 
 
 def _parse_fast(
-    body: str, delimiter: str, width: int, first_line: int
+    data: bytes, delimiter: str, width: int, first_line: int
 ) -> tuple[list[pa.Array] | None, np.ndarray]:
-    """pyarrow.csv over the data lines, when every physical line is one record."""
+    """pyarrow.csv over the data lines (UTF-8), when every physical line is one record."""
     empty = np.zeros(0, dtype=np.int64)
-    if not body.strip():
+    if not data or data.isspace():
         return [pa.array([], type=pa.string()) for _ in range(width)], empty
-    if "\r" in body and "\r\n" not in body:
+    if b"\r" in data and b"\r\n" not in data:
         return None, empty  # old Mac line ends: let the csv module handle them
-    data = body.encode("utf-8")
     if b'"' in data:
         arr = np.frombuffer(data, dtype=np.uint8)
         quotes = np.flatnonzero(arr == 34)
