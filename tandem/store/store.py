@@ -402,6 +402,15 @@ def _text_values(series: pd.Series) -> np.ndarray:
     return np.asarray(uniques, dtype=object)[codes]
 
 
+def _line_numbers(series: pd.Series) -> np.ndarray:
+    """Source line numbers: int64 when every row has one, else objects with None."""
+    if pd.api.types.is_integer_dtype(series.dtype) and not isinstance(
+        series.dtype, pd.api.extensions.ExtensionDtype
+    ):
+        return series.to_numpy()
+    return series.to_numpy(dtype=object)
+
+
 def _in_prefix_order(prefixes: np.ndarray, starts: np.ndarray) -> bool:
     """True when rows are already ordered by prefix, then start (a deck sorted upstream)."""
     after, before = prefixes[1:], prefixes[:-1]
@@ -426,7 +435,7 @@ def _normalise_incoming(rates: pd.DataFrame, deck_from: int) -> pd.DataFrame:
         "min_duration": _col(rates, "min_duration", 0, n).astype("int64").to_numpy(),
         "effective_from": _col(rates, "effective_from", deck_from, n).astype("int64").to_numpy(),
         "change": _col(rates, "change", None, n).to_numpy(dtype=object),
-        "line": _col(rates, "line", None, n).to_numpy(dtype=object),
+        "line": _line_numbers(_col(rates, "line", None, n)),
         "closed": _col(rates, "closed", False, n).astype(bool).to_numpy(),
     }
     if n > 1 and not _in_prefix_order(columns["prefix"], columns["effective_from"]):
@@ -634,7 +643,7 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
         return
     n = len(live)
     until = live["effective_until"].to_numpy()
-    line = live["line"].to_numpy(dtype=object)
+    line = live["line"].to_numpy()
     change = live["change"].to_numpy(dtype=object)
     # Each column is a constant (int, str or None) or an array with one value per row.
     columns: dict[str, object] = {
@@ -668,7 +677,11 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
             [None if m else str(c) for c, m in zip(change.tolist(), missing, strict=True)],
             dtype=object,
         )
-    line_missing = pd.isna(line)
+    line_missing = (
+        np.zeros(n, dtype=bool)
+        if pd.api.types.is_integer_dtype(live["line"].dtype)
+        else pd.isna(line)
+    )
     if line_missing.all():
         columns["line"] = None
     elif not line_missing.any():
