@@ -144,7 +144,7 @@ def _read_csv_utf8(data: bytes, mapping: Mapping[str, str] | None, *, name: str)
         return None
     offset = len(head[:pos].encode("utf-8"))
     width = len(cmap.headers)
-    columns, lines_ = _parse_fast(data[offset:], delimiter, width, header_index + 2)
+    columns, lines_ = _parse_fast(data, delimiter, width, header_index + 2, offset=offset)
     if columns is None:
         return None
     return RawDeck(
@@ -274,17 +274,23 @@ def _next_newline(text: str, pos: int) -> int:
     return -1 if m is None else m.end()
 
 
+_NOT_SPACE = re.compile(rb"\S")
+
+
 def _parse_fast(
-    data: bytes, delimiter: str, width: int, first_line: int
+    data: bytes, delimiter: str, width: int, first_line: int, *, offset: int = 0
 ) -> tuple[list[pa.Array] | None, np.ndarray]:
-    """pyarrow.csv over the data lines (UTF-8), when every physical line is one record."""
+    """pyarrow.csv over ``data[offset:]`` (UTF-8) when every physical line is one record.
+
+    Reads the bytes in place (no copy of the file).
+    """
     empty = np.zeros(0, dtype=np.int64)
-    if not data or data.isspace():
+    if _NOT_SPACE.search(data, offset) is None:
         return [pa.array([], type=pa.string()) for _ in range(width)], empty
-    if b"\r" in data and b"\r\n" not in data:
+    if data.find(b"\r", offset) >= 0 and data.find(b"\r\n", offset) < 0:
         return None, empty  # old Mac line ends: let the csv module handle them
-    if b'"' in data:
-        arr = np.frombuffer(data, dtype=np.uint8)
+    if data.find(b'"', offset) >= 0:
+        arr = np.frombuffer(data, dtype=np.uint8, offset=offset)
         quotes = np.flatnonzero(arr == 34)
         newlines = np.flatnonzero(arr == 10)
         if (np.searchsorted(quotes, newlines) % 2).any():
@@ -292,7 +298,7 @@ def _parse_fast(
     names = [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data).slice(offset)),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, ignore_empty_lines=False, newlines_in_values=False
