@@ -417,7 +417,9 @@ def parse_deck(
             "min_duration": min_duration[src],
             "effective_from": effective[src],
             "line": lines[src],
-            "change": pa.array(status[src], type=pa.string()),
+            "change": pa.array(status[src], type=pa.string())
+            if col("change") is not None
+            else pa.nulls(len(src), pa.string()),
             "closed": closed[src],
         }
     )
@@ -473,8 +475,10 @@ def _prefix_order(prefixes: pa.Array, effective: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     padded = pc.cast(pc.utf8_rpad(prefixes, width=MAX_PREFIX_DIGITS, padding="0"), pa.int64())
     length = pc.utf8_length(prefixes).to_numpy(zero_copy_only=False).astype(np.int64)
-    key = padded.to_numpy(zero_copy_only=False).astype(np.int64)
-    return np.lexsort((effective, length, key))
+    key = padded.to_numpy(zero_copy_only=False).astype(np.int64) * 17 + length
+    if (effective == effective[0]).all():
+        return np.argsort(key, kind="stable")
+    return np.lexsort((effective, key))
 
 
 def _check_duplicates(
