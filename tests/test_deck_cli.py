@@ -58,8 +58,28 @@ def test_import_text_output_and_options(run):
         NOW,
     ).output
     assert "header on line 4" in out and "stored as version 1" in out
-    out = run("deck", "import", "data/decks/cygnus.xlsx", "--carrier", "cygnus", "--now", NOW)
-    assert "xlsx" in out.output
+    out = run(
+        "deck",
+        "import",
+        "data/decks/cygnus.xlsx",
+        "--carrier",
+        "cygnus",
+        "--now",
+        NOW,
+        "--decimals",
+        "5",
+        "--rounding",
+        "half-even",
+    ).output
+    assert "xlsx" in out
+    assert "1 code(s) marked Closed had no rate in force: 2626" in out
+    (cygnus,) = [
+        d
+        for d in json.loads(run("deck", "list", "--json").output)["decks"]
+        if d["account"] == "cygnus"
+    ]
+    assert (cygnus["decimals"], cygnus["rounding"]) == (5, "half-even")
+    run("deck", "import", "data/decks/cygnus.xlsx", "--carrier", "c2", "--rounding", "odd", code=2)
     out = run(
         "deck",
         "import",

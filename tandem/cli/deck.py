@@ -221,6 +221,14 @@ def deck_import(
         _print_report(report)
 
 
+def _echo_codes(name: str, codes: list[str], limit: int = 30) -> None:
+    """One line of codes, the first ``limit`` of them (--json has them all)."""
+    if not codes:
+        return
+    more = f" ... (+{len(codes) - limit}; --json lists all)" if len(codes) > limit else ""
+    click.echo(f"  {name}: {' '.join(codes[:limit])}{more}")
+
+
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     p = report.parsed
     where = f"{p.format}, header on line {p.header_line}"
@@ -234,11 +242,7 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     counts = report.diff.counts()
     click.echo("  diff: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
     for name in ("new", "increased", "decreased", "closed"):
-        codes = getattr(report.diff, name)
-        if codes and len(codes) <= 30:
-            click.echo(f"  {name}: {' '.join(codes)}")
-        elif codes:
-            click.echo(f"  {name}: {' '.join(codes[:30])} ... (+{len(codes) - 30})")
+        _echo_codes(name, getattr(report.diff, name))
     for flag in report.diff.short_notice:
         click.echo(
             f"  SHORT NOTICE: {flag.prefix} {format_money(flag.old_rate)} -> "
@@ -274,6 +278,9 @@ def deck_list(ctx: CliContext, carrier_flag: bool, customer_flag: bool, as_json:
             "effective_from": _iso(d.effective_from),
             "imported_at": _iso(d.imported_at),
             "codes": d.row_count,
+            "decimals": d.decimals,
+            "rounding": d.rounding,
+            "timezone": d.timezone,
             "source": d.source_name,
             "sha256": d.source_sha256,
             "deck_id": d.id,
@@ -407,9 +414,7 @@ def deck_diff(
     click.echo(f"{account.kind} {account.name}: version {latest.version} against {against}")
     click.echo("  " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diff.counts().items()))
     for field_name in ("new", "increased", "decreased", "closed"):
-        codes = getattr(diff, field_name)
-        if codes:
-            click.echo(f"  {field_name}: {' '.join(codes)}")
+        _echo_codes(field_name, getattr(diff, field_name))
     for flag in diff.short_notice:
         click.echo(
             f"  SHORT NOTICE: {flag.prefix} {format_money(flag.old_rate)} -> "

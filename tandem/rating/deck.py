@@ -635,6 +635,13 @@ def import_deck(
         notice_days=notice_days,
     )
     parsed.rates["change"] = changes
+    closing = parsed.rates.loc[parsed.rates["closed"].to_numpy(dtype=bool), "prefix"]
+    not_open = sorted(set(closing) - set(diff.closed))
+    if not_open:
+        shown = " ".join(not_open[:20]) + (" ..." if len(not_open) > 20 else "")
+        parsed.warnings.append(
+            f"{len(not_open)} code(s) marked Closed had no rate in force: {shown}"
+        )
     report = DeckImport(
         account=account, kind=kind, mode=mode, parsed=parsed, diff=diff, dry_run=dry_run
     )
