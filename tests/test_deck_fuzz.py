@@ -161,3 +161,43 @@ def test_generated_deck_reads_back_exactly(deck):
     lines = {p: title_lines + 2 + i for i, p in enumerate(prefixes)}
     assert got == {p: v for p, v in expected.items() if lines[p] not in suspicious}
     assert parsed.header_line == title_lines + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["4", "44", "440", "45"]),
+            st.integers(0, 20),
+            st.integers(0, 25),
+            st.integers(1, 99),
+            st.integers(1, 3),
+        ),
+        max_size=12,
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(["4", "44", "440", "45", "46"]), st.integers(0, 30)), max_size=12
+    ),
+    st.booleans(),
+)
+def test_previous_rate_lookup_matches_brute_force(history, queries, inclusive):
+    """The vectorised as-of lookup against a loop over every stored row."""
+    import numpy as np
+    import pandas as pd
+
+    from tandem.rating.deck_diff import _previous_at
+
+    previous = pd.DataFrame(
+        history, columns=["prefix", "effective_from", "effective_until", "rate", "version"]
+    )
+    prefixes = np.array([q[0] for q in queries], dtype=object)
+    times = np.array([q[1] for q in queries], dtype=np.int64)
+    got = _previous_at(previous, prefixes, times, inclusive_until=inclusive)
+    for (prefix, t), value in zip(queries, got.tolist(), strict=True):
+        rows = [h for h in history if h[0] == prefix and h[1] <= t]
+        best = max(rows, key=lambda h: (h[1], h[4]), default=None)
+        if best is None or not (best[2] >= t if inclusive else best[2] > t):
+            assert value == -1
+        else:
+            candidates = [h[3] for h in rows if (h[1], h[4]) == (best[1], best[4])]
+            assert value in candidates

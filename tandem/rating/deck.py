@@ -581,9 +581,38 @@ def _check_suspicious(
 
 
 def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
+    """The account's stored rate rows (those with a non-empty validity window).
+
+    Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
+    full frame, which is slow for a million-code account).
+    """
+    from sqlalchemy import text
+
+    from tandem.store import OPEN_END
+
+    cols = ["prefix", "rate", "effective_from", "effective_until"]
     if store.find_account(account, kind) is None:
-        return pd.DataFrame(columns=["prefix", "rate", "effective_from", "effective_until"])
-    return store.rates(kind=kind, accounts=[account])
+        return pd.DataFrame(columns=cols)
+    sql = text(
+        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
+        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = :kind AND a.name = :name "
+        "AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(sql, {"kind": kind, "name": account}).fetchall()
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    prefix, rate, start, until = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "prefix": pd.Series(prefix, dtype=object),
+            "rate": np.asarray(rate, dtype=np.int64),
+            "effective_from": np.asarray(start, dtype=np.int64),
+            "effective_until": np.asarray(
+                [OPEN_END if u is None else u for u in until], dtype=np.int64
+            ),
+        }
+    )
 
 
 def import_deck(

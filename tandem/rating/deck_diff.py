@@ -91,34 +91,41 @@ def _iso(epoch: int) -> str:
 def _previous_at(
     previous: pd.DataFrame, prefixes: np.ndarray, times: np.ndarray, *, inclusive_until: bool
 ) -> np.ndarray:
-    """The previous rate in force for each (prefix, time), or -1 where there was none."""
-    out = np.full(len(prefixes), -1, dtype=np.int64)
-    if previous.empty or len(prefixes) == 0:
+    """The previous rate in force for each (prefix, time), or -1 where there was none.
+
+    An as-of join without a Python loop: codes and times become one sorted integer key
+    (code rank, then start; a higher ``version`` wins a tie), searched with numpy.
+    """
+    n = len(prefixes)
+    out = np.full(n, -1, dtype=np.int64)
+    if previous.empty or n == 0:
         return out
-    right = previous[["prefix", "effective_from", "effective_until", "rate"]].copy()
-    right["prefix"] = right["prefix"].astype(object)
-    right["effective_from"] = right["effective_from"].astype("int64")
-    sort_cols = ["effective_from"] + (["version"] if "version" in previous.columns else [])
-    if "version" in previous.columns:
-        right["version"] = previous["version"].to_numpy()
-    right = right.sort_values(sort_cols, kind="stable")
-    left = pd.DataFrame(
-        {"prefix": prefixes.astype(object), "effective_from": times.astype("int64")}
+    h_from = previous["effective_from"].to_numpy(dtype=np.int64)
+    h_until = previous["effective_until"].to_numpy(dtype=np.int64)
+    h_rate = previous["rate"].to_numpy(dtype=np.int64)
+    h_version = (
+        previous["version"].to_numpy(dtype=np.int64)
+        if "version" in previous.columns
+        else np.zeros(len(previous), dtype=np.int64)
     )
-    left["prefix"] = left["prefix"].astype(object)
-    left["_row"] = np.arange(len(left))
-    left = left.sort_values("effective_from", kind="stable")
-    merged = pd.merge_asof(
-        left, right, on="effective_from", by="prefix", direction="backward"
-    ).sort_values("_row")
-    rate = merged["rate"].to_numpy(dtype="float64", na_value=np.nan)
-    until = merged["effective_until"].to_numpy(dtype="float64", na_value=np.nan)
-    t = merged["effective_from"].to_numpy()
-    found = ~np.isnan(rate)
-    live = (until >= t) if inclusive_until else (until > t)
+    codes, uniques = pd.factorize(
+        np.concatenate([previous["prefix"].to_numpy(dtype=object), prefixes.astype(object)])
+    )
+    h_code, q_code = codes[: len(previous)].astype(np.int64), codes[len(previous) :]
+    order = np.lexsort((h_version, h_from, h_code))
+    h_code, h_from, h_until, h_rate = h_code[order], h_from[order], h_until[order], h_rate[order]
+    low = min(int(h_from.min()), int(times.min()))
+    span = max(int(h_from.max()), int(times.max())) - low + 1
+    if (len(uniques) + 1) * span >= 2**62:  # pragma: no cover - beyond any calendar
+        raise ValueError("effective dates span too wide to compare")
+    h_key = h_code * span + (h_from - low)
+    q_key = q_code.astype(np.int64) * span + (times.astype(np.int64) - low)
+    idx = np.searchsorted(h_key, q_key, side="right") - 1
+    at = np.where(idx >= 0, idx, 0)
+    found = (idx >= 0) & (h_code[at] == q_code)
+    live = (h_until[at] >= times) if inclusive_until else (h_until[at] > times)
     ok = found & live
-    rates = merged["rate"].to_numpy(dtype=object)
-    out[ok] = np.asarray([int(r) for r in rates[ok]], dtype=np.int64)
+    out[ok] = h_rate[at][ok]
     return out
 
 
