@@ -586,20 +586,25 @@ def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
     Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
     full frame, which is slow for a million-code account).
     """
-    from sqlalchemy import text
-
     from tandem.store import OPEN_END
 
     cols = ["prefix", "rate", "effective_from", "effective_until"]
     if store.find_account(account, kind) is None:
         return pd.DataFrame(columns=cols)
-    sql = text(
+    sql = (
         "SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
-        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = :kind AND a.name = :name "
+        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = ? AND a.name = ? "
         "AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
     )
     with store.engine.connect() as conn:
-        rows = conn.execute(sql, {"kind": kind, "name": account}).fetchall()
+        if conn.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("?", "%s")
+        cursor = conn.connection.driver_connection.cursor()  # plain tuples: fast
+        try:
+            cursor.execute(sql, (kind, account))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
     if not rows:
         return pd.DataFrame(columns=cols)
     prefix, rate, start, until = zip(*rows, strict=True)
