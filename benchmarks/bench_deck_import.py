@@ -1,6 +1,6 @@
 """Benchmark: import a 1,000,000-row vendor CSV deck into a fresh SQLite store.
 
-Run: ``python benchmarks/bench_deck_import.py [--rows N] [--runs R]``
+Run: ``python benchmarks/bench_deck_import.py [--rows N] [--runs R] [--reimport R]``
 
 Generates the deck in a temporary directory (Code, Destination, Rate, Effective Date,
 Increment; unique prefixes, 4-decimal rates), then times, each in a fresh subprocess
@@ -8,7 +8,9 @@ Increment; unique prefixes, 4-decimal rates), then times, each in a fresh subpro
 
 * ``tandem import``: :func:`tandem.rating.deck.import_deck` into a fresh SQLite file
   (read + header detection + validation + diff + atomic write), median of R runs;
-* ``pandas.read_csv``: the baseline, reading the same file (strings), median of R runs.
+* ``pandas.read_csv``: the baseline, reading the same file (strings), median of R runs;
+* with ``--reimport R``: R imports of the same deck over a stored first version (diff
+  against a million stored codes, supersession of every one of them).
 
 Prints a table with medians, the ratio, and each run's peak RSS.
 """
@@ -72,6 +74,8 @@ def _child(kind: str, deck: Path, db: Path) -> None:
 
         marks: dict[str, float] = {}
         store = Store(db)
+        if kind == "reimport":  # a first version to compare with and supersede
+            import_deck(store, deck, account="bench", kind="carrier", now=0)
         t0 = time.perf_counter()
         report = import_deck(
             store,
@@ -113,6 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--reimport",
+        type=int,
+        default=0,
+        metavar="R",
+        help="also time R re-imports of the deck over a stored first version",
+    )
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DECK", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -153,6 +164,18 @@ def main() -> None:
             )
         )
         print(f"codes stored: {phases[0]['rows']:,}")
+        if args.reimport:
+            again = [_run("reimport", deck, tmp, i) for i in range(args.reimport)]
+            secs = [r["seconds"] for r in again]
+            print(
+                f"re-import over an existing {args.rows:,}-code version: median "
+                f"{statistics.median(secs):.2f} s over {len(secs)} run(s), peak RSS "
+                f"{max(r['rss_mb'] for r in again):.0f} MB; phases: "
+                + ", ".join(
+                    f"{k} {statistics.median(r['phases'][k] for r in again):.2f}"
+                    for k in again[0]["phases"]
+                )
+            )
 
 
 if __name__ == "__main__":
