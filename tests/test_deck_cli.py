@@ -182,3 +182,66 @@ def test_show_diff_export_roundtrip(run, tmp_path):
 
 def test_empty_list(run):
     assert "no decks yet" in run("deck", "list").output
+
+
+def test_date_order_timezone_and_sheet_flags(run, tmp_path):
+    us = write(tmp_path, "us.csv", "Code,Rate,Effective Date\n44,0.01,12/01/2026\n")
+    run("deck", "import", us, "--carrier", "a", "--now", NOW, code=2)  # ambiguous: an error
+    report = json.loads(
+        run("deck", "import", us, "--carrier", "a", "--monthfirst", "--now", NOW, "--json").output
+    )
+    assert report["effective_from"] == "2026-12-01T00:00:00Z"
+    report = json.loads(
+        run("deck", "import", us, "--carrier", "b", "--dayfirst", "--now", NOW, "--json").output
+    )
+    assert report["effective_from"] == "2026-01-12T00:00:00Z"
+    london = write(tmp_path, "uk.csv", "Code,Rate,Effective Date\n44,0.01,2026-07-01\n")
+    report = json.loads(
+        run(
+            "deck",
+            "import",
+            london,
+            "--carrier",
+            "c",
+            "--timezone",
+            "Europe/London",
+            "--now",
+            NOW,
+            "--json",
+        ).output
+    )
+    assert report["effective_from"] == "2026-06-30T23:00:00Z"
+    run(
+        "deck",
+        "import",
+        "data/decks/cygnus.xlsx",
+        "--carrier",
+        "d",
+        "--sheet",
+        "Rates",
+        "--now",
+        NOW,
+    )
+    run(
+        "deck",
+        "import",
+        "data/decks/cygnus.xlsx",
+        "--carrier",
+        "d",
+        "--sheet",
+        "Nope",
+        "--now",
+        NOW,
+        code=2,
+    )
+
+
+def test_progress_bar_on_a_terminal_for_big_files(run, tmp_path, monkeypatch):
+    from tandem.cli.main import CliContext
+
+    monkeypatch.setattr(CliContext, "show_progress", property(lambda self: True))
+    rows = "".join(f"{100000 + i},Somewhere,0.0{i % 90 + 10}\n" for i in range(60_000))
+    big = write(tmp_path, "big.csv", "Code,Destination,Rate\n" + rows)
+    assert (tmp_path / "big.csv").stat().st_size > 1 << 20
+    result = run("deck", "import", big, "--carrier", "big", "--now", NOW, "--json")
+    assert json.loads(result.stdout)["accepted"] == 60_000
