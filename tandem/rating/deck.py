@@ -600,22 +600,30 @@ def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
         if conn.dialect.paramstyle in ("format", "pyformat"):
             sql = sql.replace("?", "%s")
         cursor = conn.connection.driver_connection.cursor()  # plain tuples: fast
+        parts: list[tuple[np.ndarray, ...]] = []
         try:
             cursor.execute(sql, (kind, account))
-            rows = cursor.fetchall()
+            while rows := cursor.fetchmany(200_000):  # in blocks: bounded memory
+                prefix, rate, start, until = zip(*rows, strict=True)
+                parts.append(
+                    (
+                        np.asarray(prefix, dtype=object),
+                        np.asarray(rate, dtype=np.int64),
+                        np.asarray(start, dtype=np.int64),
+                        np.asarray([OPEN_END if u is None else u for u in until], np.int64),
+                    )
+                )
         finally:
             cursor.close()
-    if not rows:
+    if not parts:
         return pd.DataFrame(columns=cols)
-    prefix, rate, start, until = zip(*rows, strict=True)
+    prefix, rate, start, until = (np.concatenate(column) for column in zip(*parts, strict=True))
     return pd.DataFrame(
         {
             "prefix": pd.Series(prefix, dtype=object),
-            "rate": np.asarray(rate, dtype=np.int64),
-            "effective_from": np.asarray(start, dtype=np.int64),
-            "effective_until": np.asarray(
-                [OPEN_END if u is None else u for u in until], dtype=np.int64
-            ),
+            "rate": rate,
+            "effective_from": start,
+            "effective_until": until,
         }
     )
 
