@@ -11,6 +11,7 @@ __all__ = [
     "TandemError",
     "MoneyError",
     "DeckError",
+    "DeckRejectedError",
     "StoreError",
     "NumberError",
     "UnknownCustomerError",
@@ -74,3 +75,15 @@ class CdrError(TandemError):
 
 class ConfigError(TandemError):
     """A configuration file (routing plan, translation rules, trunks) is invalid."""
+
+
+class DeckRejectedError(DeckError):
+    """A deck had rejected rows, so nothing was imported (the import is all or nothing).
+
+    ``result`` is the :class:`tandem.rating.deck.DeckImport` report: every rejected row
+    with its line, column and reason, and what the import would have changed.
+    """
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result

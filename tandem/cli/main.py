@@ -81,6 +81,10 @@ def db_upgrade(ctx: CliContext) -> None:
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
     # Each area adds one line here.
+    from tandem.cli.deck import deck_group
+
+    cli.add_command(deck_group)
+
     from tandem.cli.enum_cmd import enum_group
 
     cli.add_command(enum_group)

@@ -6,6 +6,7 @@ rating) reads rates as a pandas DataFrame from :meth:`Store.rates`.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -387,31 +388,78 @@ def _ensure_account(conn: Connection, kind: str, name: str) -> int:
     )
 
 
+def _text_values(series: pd.Series) -> np.ndarray:
+    """A column as an object array of Python strings (numbers become their text).
+
+    Repeated values share one string object (a deck's destination names repeat).
+    """
+    if not pd.api.types.is_string_dtype(series.dtype):
+        series = series.astype(str)
+    sample = series.iloc[:10_000]
+    if len(series) < 1000 or sample.nunique(dropna=False) * 2 > len(sample):
+        return series.to_numpy(dtype=object)  # mostly distinct (prefixes)
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return np.asarray(uniques, dtype=object)[codes]
+
+
+def _line_numbers(series: pd.Series) -> np.ndarray:
+    """Source line numbers: int64 when every row has one, else objects with None."""
+    if pd.api.types.is_integer_dtype(series.dtype) and not isinstance(
+        series.dtype, pd.api.extensions.ExtensionDtype
+    ):
+        return series.to_numpy()
+    return series.to_numpy(dtype=object)
+
+
+def _in_prefix_order(prefixes: np.ndarray, starts: np.ndarray) -> bool:
+    """True when rows are already ordered by prefix, then start (a deck sorted upstream)."""
+    after, before = prefixes[1:], prefixes[:-1]
+    later = after > before
+    if later.all():
+        return True
+    return bool((later | ((after == before) & (starts[1:] >= starts[:-1]))).all())
+
+
 def _normalise_incoming(rates: pd.DataFrame, deck_from: int) -> pd.DataFrame:
     missing = [c for c in ("prefix", "rate") if c not in rates.columns]
     if missing:
         raise StoreError(f"deck frame lacks column(s) {', '.join(missing)}")
     n = len(rates)
+    columns = {
+        "prefix": _text_values(rates["prefix"].reset_index(drop=True)),
+        "destination": _text_values(_col(rates, "destination", "", n)),
+        "rate": _col(rates, "rate", 0, n).astype("int64").to_numpy(),
+        "connect_fee": _col(rates, "connect_fee", 0, n).astype("int64").to_numpy(),
+        "initial_increment": _col(rates, "initial_increment", 60, n).astype("int64").to_numpy(),
+        "next_increment": _col(rates, "next_increment", 60, n).astype("int64").to_numpy(),
+        "min_duration": _col(rates, "min_duration", 0, n).astype("int64").to_numpy(),
+        "effective_from": _col(rates, "effective_from", deck_from, n).astype("int64").to_numpy(),
+        "change": _col(rates, "change", None, n).to_numpy(dtype=object),
+        "line": _line_numbers(_col(rates, "line", None, n)),
+        "closed": _col(rates, "closed", False, n).astype(bool).to_numpy(),
+    }
+    if n > 1 and not _in_prefix_order(columns["prefix"], columns["effective_from"]):
+        # Order by prefix, then start (Arrow's sort: pandas sorts object strings slowly).
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.table(
+            {
+                "p": pa.array(columns["prefix"], type=pa.string()),
+                "t": pa.array(columns["effective_from"]),
+            }
+        )
+        order = pc.sort_indices(keys, sort_keys=[("p", "ascending"), ("t", "ascending")])
+        columns = {name: values[order.to_numpy()] for name, values in columns.items()}
+    # Object columns stay object (pandas would otherwise convert them to Arrow strings).
     frame = pd.DataFrame(
         {
-            "prefix": rates["prefix"].astype(str).to_numpy(dtype=object),
-            "destination": _col(rates, "destination", "", n).astype(str).to_numpy(dtype=object),
-            "rate": _col(rates, "rate", 0, n).astype("int64").to_numpy(),
-            "connect_fee": _col(rates, "connect_fee", 0, n).astype("int64").to_numpy(),
-            "initial_increment": _col(rates, "initial_increment", 60, n).astype("int64").to_numpy(),
-            "next_increment": _col(rates, "next_increment", 60, n).astype("int64").to_numpy(),
-            "min_duration": _col(rates, "min_duration", 0, n).astype("int64").to_numpy(),
-            "effective_from": _col(rates, "effective_from", deck_from, n)
-            .astype("int64")
-            .to_numpy(),
-            "change": _col(rates, "change", None, n).to_numpy(dtype=object),
-            "line": _col(rates, "line", None, n).to_numpy(dtype=object),
-            "closed": _col(rates, "closed", False, n).astype(bool).to_numpy(),
+            name: pd.Series(values, dtype=object) if values.dtype == object else values
+            for name, values in columns.items()
         }
     )
-    frame = frame.sort_values(["prefix", "effective_from"], kind="stable").reset_index(drop=True)
-    prefixes = frame["prefix"].to_numpy()
-    starts = frame["effective_from"].to_numpy()
+    prefixes = columns["prefix"]
+    starts = columns["effective_from"]
     same_next = np.zeros(n, dtype=bool)
     if n > 1:
         same_next[:-1] = prefixes[:-1] == prefixes[1:]
@@ -436,6 +484,11 @@ def _supersede(
     """Close or void the account's stored rows that the incoming rows supersede."""
     if frame.empty and mode == "delta":
         return
+    stored = conn.execute(
+        text("SELECT 1 FROM rates WHERE account_id = :a LIMIT 1"), {"a": account_id}
+    ).first()
+    if stored is None:
+        return  # nothing stored for this account: nothing to close or void
     first = frame.groupby("prefix", sort=False)["effective_from"].min()
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_incoming "
@@ -509,9 +562,45 @@ def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
         return
     cur = raw.cursor()
     try:
-        cur.executemany(sql, rows)
+        _sqlite_insert_many(cur, sql, rows)
     finally:
         cur.close()
+
+
+#: Most bound parameters one SQLite statement gets (SQLite's historic limit is 999).
+_SQLITE_MAX_PARAMS = 999
+
+
+def _sqlite_insert_many(cur: Any, sql: str, rows: Sequence[tuple]) -> None:
+    """executemany with multi-row ``VALUES`` lists: SQLite runs far fewer statements.
+
+    ``INSERT ... VALUES (?, ?)`` becomes ``INSERT ... VALUES (?, ?), (?, ?), ...`` for
+    as many rows as fit in :data:`_SQLITE_MAX_PARAMS`; the last few rows use the
+    one-row statement.
+    """
+    head, _, group = sql.rpartition("VALUES")
+    group = group.strip()
+    width = group.count("?")
+    per_statement = min(500, _SQLITE_MAX_PARAMS // width) if width else 1
+    if not head or per_statement <= 1 or len(rows) < per_statement:
+        cur.executemany(sql, rows)
+        return
+    full = len(rows) - len(rows) % per_statement
+    flat = list(itertools.chain.from_iterable(rows[:full]))
+    _sqlite_execute_flat(cur, head, group, width, per_statement, flat)
+    if full < len(rows):
+        cur.executemany(sql, rows[full:])
+
+
+def _sqlite_execute_flat(
+    cur: Any, head: str, group: str, width: int, per_statement: int, flat: list
+) -> None:
+    """Run ``head VALUES group, group, ...`` over ``flat`` (row-major parameters)."""
+    step = per_statement * width
+    cur.executemany(
+        f"{head}VALUES " + ", ".join([group] * per_statement),
+        (flat[i : i + step] for i in range(0, len(flat), step)),
+    )
 
 
 def _insert_target(sql: str) -> tuple[str, str]:
@@ -521,35 +610,133 @@ def _insert_target(sql: str) -> tuple[str, str]:
     return table, cols
 
 
+_RATE_INSERT_COLUMNS = (
+    "deck_id",
+    "account_id",
+    "prefix",
+    "destination",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+    "effective_from",
+    "effective_until",
+    "change",
+    "line",
+)
+
+
+#: Rows whose parameters are built at a time on SQLite (bounds memory on big decks).
+_SQLITE_BLOCK_ROWS = 100_000
+
+
 def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd.DataFrame) -> None:
+    """Insert the new version's rate rows.
+
+    Columns whose value is the same on every row (the deck and account ids always;
+    often fees, increments, open-ended validity) are written as SQL literals on SQLite
+    instead of being bound a million times; the rest are bound per row, a block of rows
+    at a time.
+    """
     if live.empty:
         return
     n = len(live)
     until = live["effective_until"].to_numpy()
-    line = live["line"].to_numpy(dtype=object)
+    line = live["line"].to_numpy()
     change = live["change"].to_numpy(dtype=object)
-    rows = list(
-        zip(
-            [deck_id] * n,
-            [account_id] * n,
-            live["prefix"].tolist(),
-            live["destination"].tolist(),
-            live["rate"].tolist(),
-            live["connect_fee"].tolist(),
-            live["initial_increment"].tolist(),
-            live["next_increment"].tolist(),
-            live["min_duration"].tolist(),
-            live["effective_from"].tolist(),
-            [None if u < 0 else int(u) for u in until.tolist()],
-            [None if (c is None or c != c) else str(c) for c in change.tolist()],
-            [None if (x is None or x != x) else int(x) for x in line.tolist()],
-            strict=True,
+    # Each column is a constant (int, str or None) or an array with one value per row.
+    columns: dict[str, object] = {
+        "deck_id": int(deck_id),
+        "account_id": int(account_id),
+        "prefix": live["prefix"].to_numpy(dtype=object),
+        "destination": live["destination"].to_numpy(dtype=object),
+    }
+    for name in (
+        "rate",
+        "connect_fee",
+        "initial_increment",
+        "next_increment",
+        "min_duration",
+        "effective_from",
+    ):
+        values = live[name].to_numpy(dtype=np.int64)
+        columns[name] = int(values[0]) if (values == values[0]).all() else values
+    if (until < 0).all():
+        columns["effective_until"] = None
+    else:
+        columns["effective_until"] = np.asarray(
+            [None if u < 0 else int(u) for u in until.tolist()], dtype=object
         )
+    distinct = pd.unique(change)
+    if len(distinct) == 1:
+        columns["change"] = None if pd.isna(distinct[0]) else str(distinct[0])
+    else:
+        missing = pd.isna(change).tolist()
+        columns["change"] = np.asarray(
+            [None if m else str(c) for c, m in zip(change.tolist(), missing, strict=True)],
+            dtype=object,
+        )
+    line_missing = (
+        np.zeros(n, dtype=bool)
+        if pd.api.types.is_integer_dtype(live["line"].dtype)
+        else pd.isna(line)
     )
-    _executemany(
-        conn,
-        "INSERT INTO rates (deck_id, account_id, prefix, destination, rate, connect_fee, "
-        "initial_increment, next_increment, min_duration, effective_from, effective_until, "
-        "change, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+    if line_missing.all():
+        columns["line"] = None
+    elif not line_missing.any():
+        columns["line"] = np.asarray(line, dtype=np.int64)
+    else:
+        columns["line"] = np.asarray(
+            [
+                None if m else int(x)
+                for x, m in zip(line.tolist(), line_missing.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
+    if conn.dialect.name != "sqlite":
+        # COPY (PostgreSQL) takes every column per row.
+        full = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in columns.values()]
+        rows = list(zip(*full, strict=True))
+        _executemany(
+            conn,
+            f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_RATE_INSERT_COLUMNS))})",
+            rows,
+        )
+        return
+    per_row = [name for name, c in columns.items() if isinstance(c, np.ndarray)]
+    arrays: list[np.ndarray] = [columns[name] for name in per_row]  # type: ignore[misc]
+    values_sql = ", ".join(
+        "?" if isinstance(columns[name], np.ndarray) else _sql_literal(columns[name])
+        for name in _RATE_INSERT_COLUMNS
     )
+    head = f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
+    group = f"({values_sql})"
+    width = len(per_row)
+    per_statement = max(1, min(500, _SQLITE_MAX_PARAMS // width))
+    full = n - n % per_statement
+    block = per_statement * max(1, _SQLITE_BLOCK_ROWS // per_statement)
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        for start in range(0, full, block):
+            stop = min(start + block, full)
+            # Row-major parameters, interleaved column by column (no tuple per row).
+            flat: list = [None] * ((stop - start) * width)
+            for k, values in enumerate(arrays):
+                flat[k::width] = values[start:stop].tolist()
+            _sqlite_execute_flat(cur, head, group, width, per_statement, flat)
+        if full < n:
+            tails = [values[full:].tolist() for values in arrays]
+            cur.executemany(head + "VALUES " + group, list(zip(*tails, strict=True)))
+    finally:
+        cur.close()
+
+
+def _sql_literal(value: object) -> str:
+    """A constant as an SQL literal (integers, NULL, or a quoted string)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"

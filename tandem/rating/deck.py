@@ -1,0 +1,796 @@
+"""Rate-deck import: read, validate, diff and store a vendor or customer deck, atomically.
+
+:func:`parse_deck` turns a CSV or XLSX file into validated rate rows (pure: no store);
+:func:`import_deck` compares them with the account's rates in force and writes the new
+version with :meth:`tandem.store.Store.write_deck`, the whole version or nothing.
+
+Validation rejects a row, naming its line, column and reason, when its prefix is not
+digits, a rate or fee is not a number or is negative, an effective date or increment
+cannot be read, a code repeats with a conflicting rate, or a rate is more than 1000
+times the deck's median (suspicious: almost always a misplaced decimal point; accept
+such rows deliberately with ``allow_suspicious``). If any row is rejected nothing is
+written (:class:`~tandem.errors.DeckRejectedError` carries the full report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tandem.errors import DeckError, DeckRejectedError
+from tandem.money import format_money
+from tandem.rating.deck_diff import DEFAULT_NOTICE_DAYS, DeckDiff, diff_rates
+from tandem.rating.deck_header import parse_mapping
+from tandem.rating.deck_read import RawDeck, read_deck_bytes
+from tandem.rating.deck_values import (
+    MAX_PREFIX_DIGITS,
+    DateReader,
+    parse_increment,
+    parse_seconds,
+    parse_status,
+    parse_when,
+    read_by_value,
+    read_money,
+    read_prefixes,
+)
+
+__all__ = [
+    "DeckOptions",
+    "Rejection",
+    "ParsedDeck",
+    "DeckImport",
+    "parse_deck",
+    "import_deck",
+    "diff_versions",
+    "SUSPICIOUS_FACTOR",
+    "MODES",
+]
+
+#: A rate above this many times the deck's median rate is suspicious.
+SUSPICIOUS_FACTOR = 1000
+#: Import modes: a full A-Z deck closes unlisted codes, a delta deck leaves them alone.
+MODES = ("full", "delta")
+
+_RATE_COLUMNS = [
+    "prefix",
+    "destination",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+    "effective_from",
+    "line",
+    "change",
+    "closed",
+]
+
+
+@dataclass(frozen=True)
+class DeckOptions:
+    """How to read a deck.
+
+    ``mapping``: header → field overrides (``{"Dst": "prefix"}`` or ``["Dst=prefix"]``);
+    ``currency``: ISO code (default: from a header like ``USD/min``, else USD);
+    ``decimal_comma``: rates written ``0,0123``; ``day_first``: True for 01/12/2026 = 1
+    December, False for 12 January, None to decide from the file; ``date_format``: an
+    explicit ``strftime`` format; ``timezone``: IANA zone of dates without one (default
+    UTC); ``effective``: the deck's effective date (rows without a date of their own take
+    it); ``allow_suspicious``: accept rates above :data:`SUSPICIOUS_FACTOR` × median
+    (warned) instead of rejecting them; ``sheet``: XLSX worksheet name.
+    """
+
+    mapping: Mapping[str, str] | Sequence[str] | None = None
+    currency: str | None = None
+    decimal_comma: bool = False
+    day_first: bool | None = None
+    date_format: str | None = None
+    timezone: str | None = None
+    effective: datetime | date | str | int | None = None
+    allow_suspicious: bool = False
+    sheet: str | None = None
+    suspicious_factor: int = SUSPICIOUS_FACTOR
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected row: its 1-based ``line`` in the file, the ``column`` header, why."""
+
+    line: int
+    column: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"line": ..., "column": ..., "reason": ...}``."""
+        return {"line": self.line, "column": self.column, "reason": self.reason}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column!r}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ParsedDeck:
+    """A deck read and validated, not yet stored.
+
+    ``rates`` is the frame :meth:`tandem.store.Store.write_deck` takes (one row per
+    code after range expansion; money scaled, times UTC epoch seconds, ``line`` the
+    source line, ``closed`` for codes the deck closes). ``rows_read`` counts data rows.
+    """
+
+    rates: pd.DataFrame
+    rejected: list[Rejection]
+    warnings: list[str]
+    currency: str
+    effective_from: int
+    rows_read: int
+    source_name: str
+    source_sha256: str
+    format: str
+    header_line: int
+    columns: dict[str, str]
+
+    @property
+    def accepted(self) -> int:
+        """Codes accepted (after range expansion)."""
+        return int(len(self.rates))
+
+
+@dataclass
+class DeckImport:
+    """The report of one deck import (also of a refused or dry-run one)."""
+
+    account: str
+    kind: str
+    mode: str
+    parsed: ParsedDeck
+    diff: DeckDiff
+    version: Any = None  # tandem.store.DeckVersion when written
+    dry_run: bool = False
+
+    @property
+    def accepted(self) -> int:
+        """Codes accepted."""
+        return self.parsed.accepted
+
+    @property
+    def rejected(self) -> list[Rejection]:
+        """Every rejected row."""
+        return self.parsed.rejected
+
+    @property
+    def refused(self) -> bool:
+        """True when rows were rejected, so nothing was (or would be) written."""
+        return bool(self.parsed.rejected)
+
+    @property
+    def written(self) -> bool:
+        """True when a new version was stored."""
+        return self.version is not None
+
+    def to_dict(self, *, lists: bool = True) -> dict[str, object]:
+        """One JSON-ready object: ``accepted``, ``rejected``, ``diff`` and the deck's facts."""
+        p = self.parsed
+        return {
+            "account": self.account,
+            "kind": self.kind,
+            "mode": self.mode,
+            "source": p.source_name,
+            "sha256": p.source_sha256,
+            "format": p.format,
+            "header_line": p.header_line,
+            "columns": p.columns,
+            "currency": p.currency,
+            "effective_from": _iso(p.effective_from),
+            "rows_read": p.rows_read,
+            "accepted": p.accepted,
+            "rejected": [r.to_dict() for r in p.rejected],
+            "warnings": p.warnings,
+            "diff": self.diff.to_dict(lists=lists),
+            "written": self.written,
+            "refused": self.refused,
+            "dry_run": self.dry_run,
+            "version": None if self.version is None else self.version.version,
+            "deck_id": None if self.version is None else self.version.id,
+        }
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
+
+
+def _now_epoch(now: datetime | int | None) -> int:
+    if now is None:
+        return int(datetime.now(UTC).timestamp())
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise DeckError("now must be an aware datetime (UTC)")
+        return int(now.timestamp())
+    return int(now)
+
+
+# -- parsing and validation ------------------------------------------------------------------
+
+
+def _nonempty(col: pa.Array) -> np.ndarray:
+    text = pc.utf8_trim_whitespace(pc.fill_null(col, ""))
+    return np.asarray(pc.not_equal(text, "").to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _drop_blank_and_notes(raw: RawDeck) -> tuple[list[pa.Array], np.ndarray, list[str]]:
+    """Drop rows with no content and note rows (a single text cell, e.g. a footer)."""
+    n = len(raw)
+    if n == 0:
+        return raw.columns, raw.lines, []
+    counts = np.zeros(n, dtype=np.int32)
+    for col in raw.columns:
+        counts += _nonempty(col)
+    keep = counts > 0
+    warnings: list[str] = []
+    single = np.flatnonzero(counts == 1)
+    if len(single) and len(raw.columns_map.fields) >= 2:
+        rate_col = raw.column("rate")
+        has_rate = _nonempty(rate_col)[single] if rate_col is not None else np.zeros(0, bool)
+        candidates = single[~has_rate] if len(has_rate) else single
+        for i in candidates.tolist():
+            text = next(
+                str(c[i].as_py()).strip()
+                for c in raw.columns
+                if c[i].is_valid and str(c[i].as_py()).strip()
+            )
+            if any(ch.isalpha() for ch in text):
+                keep[i] = False
+                warnings.append(f"line {int(raw.lines[i])}: skipped a note line: {text[:60]!r}")
+    if keep.all():
+        return raw.columns, raw.lines, warnings
+    idx = pa.array(np.flatnonzero(keep))
+    return [c.take(idx) for c in raw.columns], raw.lines[keep], warnings
+
+
+def _deck_effective(
+    options: DeckOptions, row_dates: np.ndarray, present: np.ndarray, now: int
+) -> int:
+    if options.effective is not None:
+        if isinstance(options.effective, int):
+            return options.effective
+        return parse_when(options.effective, timezone=options.timezone)
+    dated = row_dates[present]
+    if len(dated):
+        values, counts = np.unique(dated.astype(np.int64), return_counts=True)
+        best = counts.max()
+        return int(values[counts == best].max())
+    return now
+
+
+def parse_deck(
+    source: str | Path | bytes,
+    options: DeckOptions | None = None,
+    *,
+    now: datetime | int | None = None,
+    source_name: str | None = None,
+) -> ParsedDeck:
+    """Read and validate a deck (a path, or the file's bytes). Nothing is stored.
+
+    Raises :class:`DeckError` when the file is not a deck at all (no header row, not CSV
+    or XLSX, conflicting options); rows it cannot accept are in ``rejected``.
+    """
+    options = options or DeckOptions()
+    now_s = _now_epoch(now)
+    if isinstance(source, bytes):
+        data, name = source, source_name or "deck"
+    else:
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DeckError(f"cannot read deck {str(path)!r}: {exc.strerror or exc}") from None
+        name = source_name or path.name
+    mapping = parse_mapping(options.mapping)
+    raw = read_deck_bytes(data, mapping, sheet=options.sheet, name=name)
+    cmap = raw.columns_map
+
+    currency = (options.currency or "").strip().upper() or None
+    if currency and cmap.currency and currency != cmap.currency:
+        raise DeckError(
+            f"{name}: the rate column {cmap.header_of('rate')!r} says {cmap.currency} but "
+            f"--currency {currency} was given; check which currency the deck is in"
+        )
+    currency = currency or cmap.currency or "USD"
+    if len(currency) != 3 or not currency.isalpha():
+        raise DeckError(f"currency {currency!r} is not an ISO 4217 code such as USD or EUR")
+
+    columns, lines, warnings = _drop_blank_and_notes(raw)
+    n = len(lines)
+    errors: dict[int, list[tuple[str, str]]] = {}
+
+    def col(name_: str) -> pa.Array | None:
+        idx = cmap.fields.get(name_)
+        return None if idx is None else columns[idx]
+
+    def header(name_: str) -> str:
+        return cmap.header_of(name_)
+
+    def add(errs: dict[int, str], field_name: str) -> None:
+        for i, reason in errs.items():
+            errors.setdefault(i, []).append((header(field_name), reason))
+
+    # Status first: a Closed row needs no rate.
+    status = np.full(n, None, dtype=object)
+    if col("change") is not None:
+        status, _, errs = read_by_value(col("change"), parse_status, fill=None, dtype=object)
+        add(errs, "change")
+    closed = status == "Closed"
+
+    rates, rate_present, errs = read_money(
+        col("rate"), decimal_comma=options.decimal_comma, what="rate"
+    )
+    add(errs, "rate")
+    missing_rate = np.flatnonzero(~rate_present & ~closed)
+    add({int(i): "rate is empty" for i in missing_rate}, "rate")
+
+    connect = np.zeros(n, dtype=np.int64)
+    if col("connect_fee") is not None:
+        connect, _, errs = read_money(
+            col("connect_fee"), decimal_comma=options.decimal_comma, what="connection fee"
+        )
+        add(errs, "connect_fee")
+
+    initial = np.full(n, 60, dtype=np.int64)
+    nxt = np.full(n, 60, dtype=np.int64)
+    if col("increment") is not None:
+        pairs, ok, errs = read_by_value(col("increment"), parse_increment, fill=(60, 60))
+        add(errs, "increment")
+        initial, nxt = pairs[:, 0].copy(), pairs[:, 1].copy()
+    for name_, target in (("initial_increment", initial), ("next_increment", nxt)):
+        if col(name_) is not None:
+            values, ok, errs = read_by_value(
+                col(name_), lambda t: _positive(parse_seconds(t, what="increment"), t), fill=60
+            )
+            add(errs, name_)
+            target[ok] = values[ok]
+    if (
+        all(col(f) is None for f in ("next_increment", "increment"))
+        and col("initial_increment") is not None
+    ):
+        nxt[:] = initial  # "Initial increment" alone (rare): the next one repeats it
+    min_duration = np.zeros(n, dtype=np.int64)
+    if col("min_duration") is not None:
+        min_duration, _, errs = read_by_value(
+            col("min_duration"), lambda t: parse_seconds(t, what="minimum duration"), fill=0
+        )
+        add(errs, "min_duration")
+
+    row_dates = np.zeros(n, dtype=np.int64)
+    date_present = np.zeros(n, dtype=bool)
+    if col("effective_from") is not None:
+        reader = DateReader(
+            day_first=options.day_first,
+            date_format=options.date_format,
+            timezone=options.timezone,
+            excel_serials=raw.format == "xlsx",
+        )
+        text = pc.utf8_trim_whitespace(pc.fill_null(col("effective_from"), ""))
+        reader.decide_order([u for u in pc.unique(text).to_pylist() if u])
+        row_dates, date_present, errs = read_by_value(col("effective_from"), reader, fill=0)
+        add(errs, "effective_from")
+    deck_from = _deck_effective(options, row_dates, date_present, now_s)
+    effective = np.where(date_present, row_dates, deck_from)
+
+    src, prefixes, errs = read_prefixes(col("prefix"))
+    add(errs, "prefix")
+
+    # Rows with any error are rejected whole; the rest are the candidate rates.
+    if errors:
+        bad_rows = np.zeros(n, dtype=bool)
+        bad_rows[list(errors)] = True
+        keep = ~bad_rows[src]
+        src, prefixes = src[keep], prefixes.filter(pa.array(keep))
+    identity = len(src) == n and not errors and bool((src == np.arange(n)).all())
+    if col("destination") is not None:
+        destination = pc.utf8_trim_whitespace(pc.fill_null(col("destination"), ""))
+        if not identity:
+            destination = destination.take(pa.array(src))
+    else:
+        destination = pa.nulls(len(src), pa.string()).fill_null("")
+    # In prefix order (then date): the store writes its index in order, far faster than
+    # at random, and repeated codes sit side by side.
+    order = _prefix_order(prefixes, effective[src])
+    src = src[order]
+    arrow_order = pa.array(order)
+    table = pa.table(
+        {
+            "prefix": prefixes.take(arrow_order),
+            "destination": destination.take(arrow_order),
+            "rate": np.where(closed[src], 0, rates[src]),
+            "connect_fee": connect[src],
+            "initial_increment": initial[src],
+            "next_increment": nxt[src],
+            "min_duration": min_duration[src],
+            "effective_from": effective[src],
+            "line": lines[src],
+            "change": pa.array(status[src], type=pa.string())
+            if col("change") is not None
+            else pa.nulls(len(src), pa.string()),
+            "closed": closed[src],
+        }
+    )
+    frame = table.to_pandas()
+    frame, dup_errors, dup_warnings = _check_duplicates(frame, table["prefix"], header("prefix"))
+    warnings.extend(dup_warnings)
+    frame, sus_errors, sus_warnings = _check_suspicious(frame, options, header("rate"))
+    warnings.extend(sus_warnings)
+
+    rejected = [
+        Rejection(int(lines[i]), column, reason)
+        for i in sorted(errors)
+        for column, reason in errors[i]
+    ]
+    rejected.extend(dup_errors)
+    rejected.extend(sus_errors)
+    rejected.sort(key=lambda r: (r.line, r.column or ""))
+    if rejected:
+        rejected_lines = {r.line for r in rejected}
+        frame = frame[~frame["line"].isin(rejected_lines)]
+    frame = frame.reset_index(drop=True)
+    return ParsedDeck(
+        rates=frame[_RATE_COLUMNS],
+        rejected=rejected,
+        warnings=warnings,
+        currency=currency,
+        effective_from=int(deck_from),
+        rows_read=int(n),
+        source_name=name,
+        source_sha256=hashlib.sha256(data).hexdigest(),
+        format=raw.format,
+        header_line=raw.header_line,
+        columns={f: cmap.header_of(f) for f in cmap.fields},
+    )
+
+
+def _positive(value: int, text: str) -> int:
+    if value <= 0:
+        raise ValueError(f"increment {text!r} must be a positive number of seconds")
+    return value
+
+
+_COMPARED = ["rate", "connect_fee", "initial_increment", "next_increment", "min_duration", "closed"]
+
+
+def _prefix_order(prefixes: pa.Array, effective: np.ndarray) -> np.ndarray:
+    """Row order by prefix (as text: 44 < 440 < 4401 < 45), then effective date.
+
+    Prefixes are digit strings of at most 16 digits, so the text order equals the order
+    of (digits padded to 16 with zeros, length): two integer keys numpy sorts quickly.
+    """
+    if len(prefixes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    padded = pc.cast(pc.utf8_rpad(prefixes, width=MAX_PREFIX_DIGITS, padding="0"), pa.int64())
+    length = pc.utf8_length(prefixes).to_numpy(zero_copy_only=False).astype(np.int64)
+    key = padded.to_numpy(zero_copy_only=False).astype(np.int64) * 17 + length
+    if (effective == effective[0]).all():
+        return np.argsort(key, kind="stable")
+    return np.lexsort((effective, key))
+
+
+def _check_duplicates(
+    frame: pd.DataFrame, prefixes: pa.ChunkedArray | pa.Array, prefix_header: str
+) -> tuple[pd.DataFrame, list[Rejection], list[str]]:
+    """Same code and date twice: identical rows merge, conflicting rows are rejected.
+
+    ``frame`` is in prefix order, so repeated codes are neighbours.
+    """
+    if isinstance(prefixes, pa.ChunkedArray):
+        prefixes = prefixes.combine_chunks()
+    n = len(frame)
+    if n < 2:
+        return frame, [], []
+    same = np.asarray(
+        pc.equal(prefixes.slice(1), prefixes.slice(0, n - 1)).to_numpy(zero_copy_only=False),
+        dtype=bool,
+    )
+    if not same.any():
+        return frame, [], []
+    repeated = np.zeros(n, dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    subset = frame[repeated]
+    dup = subset.duplicated(["prefix", "effective_from"], keep=False)
+    if not dup.any():
+        return frame, [], []
+    frame = frame.copy()
+    rejected: list[Rejection] = []
+    warnings: list[str] = []
+    drop: list[int] = []
+    groups = subset[dup].groupby(["prefix", "effective_from"], sort=True)
+    for (prefix, _), group in groups:
+        first = group.iloc[0]
+        for idx, row in group.iloc[1:].iterrows():
+            if all(row[c] == first[c] for c in _COMPARED):
+                drop.append(idx)
+                if row["line"] != first["line"]:
+                    warnings.append(
+                        f"line {int(row['line'])}: code {prefix} repeats line "
+                        f"{int(first['line'])} with the same rate; kept once"
+                    )
+                continue
+            what = (
+                f"rate {format_money(int(row['rate']))} vs {format_money(int(first['rate']))}"
+                if row["rate"] != first["rate"]
+                else "other terms (fee, increments, status)"
+            )
+            rejected.append(
+                Rejection(
+                    int(row["line"]),
+                    prefix_header,
+                    f"duplicate code {prefix} with conflicting {what} on line {int(first['line'])}",
+                )
+            )
+    return frame.drop(index=drop), rejected, warnings
+
+
+def _check_suspicious(
+    frame: pd.DataFrame, options: DeckOptions, rate_header: str
+) -> tuple[pd.DataFrame, list[Rejection], list[str]]:
+    """Rates above ``suspicious_factor`` × the deck's median rate (misplaced decimal)."""
+    live = frame.loc[~frame["closed"].to_numpy(dtype=bool), "rate"].to_numpy(dtype=np.int64)
+    live = live[live > 0]
+    if len(live) == 0:
+        return frame, [], []
+    median = int(np.median(live))
+    if median <= 0:
+        return frame, [], []
+    limit = median * options.suspicious_factor
+    over = frame[(frame["rate"].to_numpy() > limit) & ~frame["closed"].to_numpy(dtype=bool)]
+    if over.empty:
+        return frame, [], []
+    rejected, warnings = [], []
+    seen_lines: set[int] = set()
+    for _, row in over.iterrows():
+        line = int(row["line"])
+        if line in seen_lines:
+            continue
+        seen_lines.add(line)
+        text = (
+            f"rate {format_money(int(row['rate']))} for {row['prefix']} is more than "
+            f"{options.suspicious_factor} times the deck's median rate {format_money(median)}"
+        )
+        if options.allow_suspicious:
+            warnings.append(f"line {line}: suspicious {text}; accepted (--allow-suspicious)")
+        else:
+            rejected.append(
+                Rejection(
+                    line,
+                    rate_header,
+                    f"suspicious: {text} (a misplaced decimal point?); pass "
+                    "--allow-suspicious if it is right",
+                )
+            )
+    return frame, rejected, warnings
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
+    """The account's stored rate rows (those with a non-empty validity window).
+
+    Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
+    full frame, which is slow for a million-code account).
+    """
+    from tandem.store import OPEN_END
+
+    cols = ["prefix", "rate", "effective_from", "effective_until"]
+    if store.find_account(account, kind) is None:
+        return pd.DataFrame(columns=cols)
+    sql = (
+        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
+        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = ? AND a.name = ? "
+        "AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
+    )
+    with store.engine.connect() as conn:
+        if conn.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("?", "%s")
+        cursor = conn.connection.driver_connection.cursor()  # plain tuples: fast
+        parts: list[tuple[np.ndarray, ...]] = []
+        try:
+            cursor.execute(sql, (kind, account))
+            while rows := cursor.fetchmany(200_000):  # in blocks: bounded memory
+                prefix, rate, start, until = zip(*rows, strict=True)
+                parts.append(
+                    (
+                        np.asarray(prefix, dtype=object),
+                        np.asarray(rate, dtype=np.int64),
+                        np.asarray(start, dtype=np.int64),
+                        np.asarray([OPEN_END if u is None else u for u in until], np.int64),
+                    )
+                )
+        finally:
+            cursor.close()
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    prefix, rate, start, until = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return pd.DataFrame(
+        {
+            "prefix": pd.Series(prefix, dtype=object),
+            "rate": rate,
+            "effective_from": start,
+            "effective_until": until,
+        }
+    )
+
+
+def import_deck(
+    store: Any,
+    source: str | Path | bytes,
+    *,
+    account: str,
+    kind: str = "carrier",
+    mode: str = "full",
+    options: DeckOptions | None = None,
+    now: datetime | int | None = None,
+    notice_days: int = DEFAULT_NOTICE_DAYS,
+    dry_run: bool = False,
+    decimals: int = 4,
+    rounding: str = "half-up",
+    source_name: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> DeckImport:
+    """Import a deck for ``account`` (a ``carrier`` or ``customer``) as a new version.
+
+    Reads and validates the file (:func:`parse_deck`), compares it with the account's
+    rates in force (:func:`tandem.rating.deck_diff.diff_rates`; increases effective
+    sooner than ``notice_days`` after ``now`` are flagged) and stores it with
+    :meth:`tandem.store.Store.write_deck` in ``mode`` ``full`` (codes the deck does not
+    list close at its effective date) or ``delta``. Nothing is written when any row is
+    rejected (raises :class:`DeckRejectedError`, whose ``result`` is the report) or with
+    ``dry_run``. ``now`` pins the import instant (tests); it defaults to the clock.
+    """
+    if mode not in MODES:
+        raise DeckError(f"deck mode must be 'full' or 'delta', got {mode!r}")
+    if kind not in ("carrier", "customer"):
+        raise DeckError(f"account kind must be 'carrier' or 'customer', got {kind!r}")
+    if not account or not account.strip():
+        raise DeckError("the account name is empty: pass --carrier NAME or --customer NAME")
+    if notice_days < 0:
+        raise DeckError(f"notice period must be zero or more days, got {notice_days}")
+    step = on_step or (lambda _s: None)
+    now_s = _now_epoch(now)
+    step("reading")
+    parsed = parse_deck(source, options, now=now_s, source_name=source_name)
+    step("comparing")
+    previous = _history(store, account, kind)
+    diff, changes = diff_rates(
+        previous,
+        parsed.rates,
+        mode=mode,
+        deck_from=parsed.effective_from,
+        now=now_s,
+        notice_days=notice_days,
+    )
+    parsed.rates["change"] = changes
+    closing = parsed.rates.loc[parsed.rates["closed"].to_numpy(dtype=bool), "prefix"]
+    not_open = sorted(set(closing) - set(diff.closed))
+    if not_open:
+        shown = " ".join(not_open[:20]) + (" ..." if len(not_open) > 20 else "")
+        parsed.warnings.append(
+            f"{len(not_open)} code(s) marked Closed had no rate in force: {shown}"
+        )
+    report = DeckImport(
+        account=account, kind=kind, mode=mode, parsed=parsed, diff=diff, dry_run=dry_run
+    )
+    if parsed.rejected:
+        count = len(parsed.rejected)
+        first = parsed.rejected[0]
+        raise DeckRejectedError(
+            f"{parsed.source_name}: {count} row(s) rejected, nothing imported; first: {first}",
+            report,
+        )
+    if parsed.accepted == 0:
+        raise DeckError(f"{parsed.source_name}: the deck has no rate rows; nothing imported")
+    if dry_run:
+        return report
+    step("writing")
+    report.version = store.write_deck(
+        account,
+        kind,
+        parsed.rates,
+        currency=parsed.currency,
+        mode=mode,
+        effective_from=parsed.effective_from,
+        source_name=parsed.source_name,
+        source_sha256=parsed.source_sha256,
+        decimals=decimals,
+        rounding=rounding,
+        timezone=(options.timezone if options and options.timezone else "UTC"),
+    )
+    return report
+
+
+def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd.DataFrame:
+    """The account's codes as the versions before the latest left them at instant ``at``.
+
+    Per code, the row of the highest earlier version in force at ``at`` (rows the latest
+    version cut short or voided count as in force), less codes that a later full deck
+    among the earlier versions no longer listed.
+    """
+    if older.empty:
+        return pd.DataFrame(columns=["prefix", "rate", "effective_from", "effective_until"])
+    older = older.copy()
+    older["effective_until"] = older["effective_until"].fillna(open_end).astype("int64")
+    live = older[(older["effective_from"] <= at) & (older["effective_until"] >= at)]
+    live = live.sort_values(["version", "effective_from"]).drop_duplicates("prefix", keep="last")
+    for v in versions:
+        if v.mode != "full" or int(v.effective_from.timestamp()) > at:
+            continue
+        listed = set(older.loc[older["version"] == v.version, "prefix"])
+        live = live[~((live["version"] < v.version) & ~live["prefix"].isin(listed))]
+    return pd.DataFrame(
+        {
+            "prefix": live["prefix"].to_numpy(dtype=object),
+            "rate": live["rate"].to_numpy(dtype="int64"),
+            "effective_from": 0,
+            "effective_until": open_end,
+        }
+    )
+
+
+def diff_versions(
+    store: Any, account: str, kind: str, *, notice_days: int = DEFAULT_NOTICE_DAYS
+) -> tuple[DeckDiff, Any, Any]:
+    """The diff of ``account``'s latest deck version against the versions before it.
+
+    Returns ``(diff, latest, previous)`` (:class:`tandem.store.DeckVersion`; previous is
+    None for a first version, when every code is new). The earlier versions' codes are
+    taken as they stood at the latest version's effective date. Short notice is judged
+    from the latest version's import instant. Codes a delta deck closed by a ``Closed`` status are
+    not stored, so they show in the import report only.
+    """
+    from sqlalchemy import text
+
+    from tandem.store import OPEN_END
+
+    versions = store.decks(account=account, kind=kind)
+    if not versions:
+        raise DeckError(f"{kind} {account!r} has no deck; import one with 'tandem deck import'")
+    latest = versions[-1]
+    previous_version = versions[-2] if len(versions) > 1 else None
+    sql = (
+        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until, d.version "
+        "FROM rates r JOIN decks d ON d.id = r.deck_id "
+        "WHERE d.account_id = (SELECT account_id FROM decks WHERE id = :deck) "
+    )
+    with store.engine.connect() as conn:
+        older = conn.execute(
+            text(sql + "AND d.version < :v"), {"deck": latest.id, "v": latest.version}
+        ).fetchall()
+        rows = conn.execute(
+            text(
+                sql + "AND d.id = :deck AND (r.effective_until IS NULL "
+                "OR r.effective_until > r.effective_from)"
+            ),
+            {"deck": latest.id},
+        ).fetchall()
+    cols = ["prefix", "rate", "effective_from", "effective_until", "version"]
+    older_frame = pd.DataFrame.from_records(older, columns=cols)
+    deck_from = int(latest.effective_from.timestamp())
+    baseline = _baseline(older_frame, versions[:-1], deck_from, OPEN_END)
+    incoming = pd.DataFrame.from_records(rows, columns=cols)
+    incoming["closed"] = False
+    diff, _ = diff_rates(
+        baseline,
+        incoming,
+        mode=latest.mode,
+        deck_from=deck_from,
+        now=int(latest.imported_at.timestamp()),
+        notice_days=notice_days,
+    )
+    return diff, latest, previous_version
