@@ -1,0 +1,496 @@
+"""The compiled routing table: every rate in force at one instant, ready for microsecond lookups.
+
+:func:`compile_table` (also ``Store.compile(at=T)``) reads the carrier (buy) and customer
+(sell) rates in force at instant ``T`` and turns them into an immutable
+:class:`RoutingTable`:
+
+* one prefix index (a marisa-trie) over the **union** of every carrier's and customer's
+  prefixes; a dialed number needs one longest-prefix probe;
+* for every union prefix, every carrier that covers it, quoted at **that carrier's own**
+  longest prefix (a carrier with ``44`` and another with ``4420`` both compete for
+  ``+44 20 ...``), pre-sorted by rate (ties by carrier name), in flat numpy arrays
+  (offsets + entries, CSR style);
+* for every union prefix, every customer's sell rate at its own longest prefix, likewise.
+
+Why one probe suffices: every carrier prefix that is a prefix of the number is in the
+union and is itself a prefix of the longest union prefix ``u`` that matches, so each
+carrier's longest match for the number equals its longest match for ``u``, which the
+compiler pre-computes by inheriting down the prefix tree.
+
+The table knows its validity window ``[valid_from, valid_until)``: the instants at which
+a stored rate last changed and next changes. :meth:`RoutingTable.save` writes one
+memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` opens it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import marisa_trie
+import numpy as np
+import pandas as pd
+
+from tandem.errors import SnapshotError, StoreError
+from tandem.lcr.snapshot import read_snapshot, write_snapshot
+from tandem.money import from_scaled
+
+if TYPE_CHECKING:
+    from tandem.store import Store
+
+__all__ = [
+    "OPEN_END",
+    "RoutingTable",
+    "compile_table",
+    "compile_rates",
+    "epoch",
+]
+
+#: ``valid_until`` of a table whose rates never change after it was compiled.
+OPEN_END = int(np.iinfo(np.int64).max)
+
+#: Entry of the per-prefix carrier list: buy rate (scaled), carrier index, buy-row index.
+ROUTE_DTYPE = np.dtype([("rate", "<i8"), ("carrier", "<i4"), ("row", "<i4")])
+#: Entry of the per-prefix customer list: customer index, sell-row index.
+SELL_DTYPE = np.dtype([("customer", "<i4"), ("row", "<i4")])
+
+_ROW_FIELDS = (
+    "prefix",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+)
+_ROW_DTYPES = {
+    "prefix": "<i4",
+    "rate": "<i8",
+    "connect_fee": "<i8",
+    "initial_increment": "<i4",
+    "next_increment": "<i4",
+    "min_duration": "<i4",
+}
+_CHUNK = 32768  # union prefixes per argsort chunk (bounds compile memory)
+
+
+def epoch(at: datetime | int | str) -> int:
+    """UTC epoch seconds of ``at``: an aware datetime, an int, or ISO 8601 text with a zone.
+
+    Naive datetimes and zone-less text are refused: routing time is never implicit.
+    """
+    if isinstance(at, bool):
+        raise StoreError(f"time {at!r} is not an instant")
+    if isinstance(at, int | np.integer):
+        return int(at)
+    if isinstance(at, str):
+        text = at.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise StoreError(
+                f"time {text!r} is not ISO 8601 (e.g. 2026-01-01T00:00:00Z) nor epoch seconds"
+            ) from exc
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise StoreError(f"time {at.isoformat()} has no time zone; give it in UTC (…Z)")
+        return int(at.timestamp())
+    raise StoreError(f"time {at!r} is not an instant (datetime with zone, epoch seconds)")
+
+
+def _iso(t: int) -> str:
+    if t >= OPEN_END:
+        return "open"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RoutingTable:
+    """An immutable compiled routing table (see the module docstring).
+
+    Build one with :func:`compile_table` / ``Store.compile(at=T)`` or
+    :meth:`RoutingTable.load`. Attributes: ``compiled_at``, ``valid_from``,
+    ``valid_until`` (UTC epoch seconds; ``valid_until`` is :data:`OPEN_END` when no
+    stored change is pending), ``carriers`` and ``customers`` (names, sorted),
+    ``currencies`` (account name -> ISO currency).
+    """
+
+    def __init__(
+        self,
+        *,
+        trie: marisa_trie.Trie,
+        compiled_at: int,
+        valid_from: int,
+        valid_until: int,
+        carriers: Sequence[str],
+        customers: Sequence[str],
+        currencies: dict[str, str],
+        arrays: dict[str, np.ndarray],
+        keepalive: Any = None,
+        source: str = "",
+    ) -> None:
+        self.trie = trie
+        self.compiled_at = int(compiled_at)
+        self.valid_from = int(valid_from)
+        self.valid_until = int(valid_until)
+        self.carriers: tuple[str, ...] = tuple(carriers)
+        self.customers: tuple[str, ...] = tuple(customers)
+        self.currencies = dict(currencies)
+        self.arrays = arrays
+        self.source = source
+        self._keepalive = keepalive  # the mmap the arrays view (kept open while in use)
+        self.route_off: np.ndarray = arrays["route_off"]
+        self.route: np.ndarray = arrays["route"]
+        self.sell_off: np.ndarray = arrays["sell_off"]
+        self.sell: np.ndarray = arrays["sell"]
+        self.customer_index = {name: i for i, name in enumerate(self.customers)}
+        self.carrier_index = {name: i for i, name in enumerate(self.carriers)}
+        self.carrier_currency = tuple(self.currencies.get(c, "") for c in self.carriers)
+        self.customer_currency = tuple(self.currencies.get(c, "") for c in self.customers)
+        self.single_currency = len(set(self.carrier_currency) | set(self.customer_currency)) <= 1
+        self._iter_prefixes = trie.iter_prefixes_with_ids
+
+    # -- size and validity -------------------------------------------------------------
+    @property
+    def prefix_count(self) -> int:
+        """Number of distinct prefixes (carriers' and customers' together)."""
+        return len(self.trie)
+
+    @property
+    def route_count(self) -> int:
+        """Number of (prefix, carrier) entries."""
+        return int(self.route.shape[0])
+
+    def is_valid_at(self, at: int) -> bool:
+        """True when ``valid_from <= at < valid_until``."""
+        return self.valid_from <= at < self.valid_until
+
+    def validity_text(self) -> str:
+        """The validity window as ISO text, e.g. ``[2026-01-01T00:00:00Z, open)``."""
+        return f"[{_iso(self.valid_from)}, {_iso(self.valid_until)})"
+
+    # -- lookups (the hot path uses these inline; they are also the readable API) -------
+    def longest_prefix(self, digits: str) -> int:
+        """Union-prefix id of the longest stored prefix of ``digits``, or -1."""
+        found = -1
+        for _key, found in self._iter_prefixes(digits):  # noqa: B007
+            pass
+        return found
+
+    def prefix_of(self, uid: int) -> str:
+        """The prefix digits of union id ``uid``."""
+        return self.trie.restore_key(uid)
+
+    def carriers_for(self, uid: int) -> list[tuple[int, int, int]]:
+        """``(rate, carrier index, buy row)`` for every carrier covering ``uid``, cheapest first."""
+        a, b = self.route_off[uid : uid + 2].tolist()
+        return self.route[a:b].tolist()
+
+    def sell_row(self, uid: int, customer: int) -> int:
+        """The sell-row index of ``customer`` at union prefix ``uid``, or -1."""
+        a, b = self.sell_off[uid : uid + 2].tolist()
+        for cust, row in self.sell[a:b].tolist():
+            if cust == customer:
+                return row
+        return -1
+
+    def buy_row(self, row: int) -> tuple[str, int, int, int, int, int]:
+        """``(prefix, rate, connect_fee, initial_increment, next_increment, min_duration)``."""
+        return self._row("buy", row)
+
+    def sell_row_values(self, row: int) -> tuple[str, int, int, int, int, int]:
+        """Like :meth:`buy_row` for a sell row."""
+        return self._row("sell", row)
+
+    def _row(self, side: str, row: int) -> tuple[str, int, int, int, int, int]:
+        a = self.arrays
+        return (
+            self.trie.restore_key(int(a[f"{side}_prefix"][row])),
+            int(a[f"{side}_rate"][row]),
+            int(a[f"{side}_connect_fee"][row]),
+            int(a[f"{side}_initial_increment"][row]),
+            int(a[f"{side}_next_increment"][row]),
+            int(a[f"{side}_min_duration"][row]),
+        )
+
+    def quote(self, number: str) -> dict[str, Decimal]:
+        """Every carrier's rate for ``number`` at its own longest prefix (for inspection)."""
+        uid = self.longest_prefix(number)
+        if uid < 0:
+            return {}
+        return {self.carriers[c]: from_scaled(r) for r, c, _row in self.carriers_for(uid)}
+
+    # -- file ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the table to one snapshot file (atomic rename; see :mod:`tandem.lcr.snapshot`)."""
+        meta = {
+            "kind": "tandem-routing-table",
+            "compiled_at": self.compiled_at,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "carriers": list(self.carriers),
+            "customers": list(self.customers),
+            "currencies": self.currencies,
+        }
+        sections: dict[str, Any] = {"trie": self.trie.tobytes()}
+        sections.update(self.arrays)
+        write_snapshot(path, meta, sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> RoutingTable:
+        """Open a snapshot written by :meth:`save`; arrays are memory-mapped, not copied.
+
+        Raises :class:`~tandem.errors.SnapshotError` for a missing, truncated, corrupt,
+        foreign or other-version file. ``verify=False`` skips the whole-file checksum
+        (the header, size and layout are still checked).
+        """
+        meta, sections, mm = read_snapshot(path, verify=verify)
+        if meta.get("kind") != "tandem-routing-table":
+            raise SnapshotError(f"{str(path)!r} is a Tandem file but not a routing table")
+        try:
+            trie = marisa_trie.Trie().frombytes(bytes(sections.pop("trie")))
+            table = cls(
+                trie=trie,
+                compiled_at=meta["compiled_at"],
+                valid_from=meta["valid_from"],
+                valid_until=meta["valid_until"],
+                carriers=meta["carriers"],
+                customers=meta["customers"],
+                currencies=meta["currencies"],
+                arrays=sections,
+                keepalive=mm,
+                source=str(path),
+            )
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise SnapshotError(
+                f"{str(path)!r} is an incomplete routing table ({exc}); recompile it"
+            ) from exc
+        if table.route_off.shape[0] != len(trie) + 1 or table.sell_off.shape[0] != len(trie) + 1:
+            raise SnapshotError(f"{str(path)!r} has inconsistent sections; recompile it")
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"RoutingTable({self.prefix_count} prefixes, {len(self.carriers)} carriers, "
+            f"{len(self.customers)} customers, valid {self.validity_text()})"
+        )
+
+
+# -- compiling ---------------------------------------------------------------------------
+def compile_table(store: Store, at: datetime | int | str) -> RoutingTable:
+    """Compile the rates in force in ``store`` at instant ``at`` into a :class:`RoutingTable`."""
+    t = epoch(at)
+    frame = _in_force(store, t)
+    valid_from, valid_until = _window_sql(store, t)
+    return build_table(frame, t, valid_from, valid_until)
+
+
+def compile_rates(rates: pd.DataFrame, at: datetime | int | str) -> RoutingTable:
+    """Compile from a rate frame shaped like :meth:`Store.rates` (full history or not).
+
+    Rows in force at ``at`` (``effective_from <= at < effective_until``) are used; the
+    validity window is derived from every row's boundaries.
+    """
+    t = epoch(at)
+    starts = rates["effective_from"].to_numpy(dtype=np.int64)
+    ends = rates["effective_until"].to_numpy(dtype=np.int64)
+    live = ends > starts
+    starts, ends = starts[live], ends[live]
+    valid_from, valid_until = _window(starts, ends, t)
+    in_force = rates[live][(starts <= t) & (t < ends)]
+    return build_table(in_force, t, valid_from, valid_until)
+
+
+def _window(starts: np.ndarray, ends: np.ndarray, t: int) -> tuple[int, int]:
+    bounds = np.concatenate([starts, ends[ends < OPEN_END]])
+    before = bounds[bounds <= t]
+    after = bounds[bounds > t]
+    valid_from = int(before.max()) if before.size else -OPEN_END
+    valid_until = int(after.min()) if after.size else OPEN_END
+    return valid_from, valid_until
+
+
+def _window_sql(store: Store, t: int) -> tuple[int, int]:
+    from sqlalchemy import text
+
+    live = "(effective_until IS NULL OR effective_until > effective_from)"
+    sql = (
+        f"SELECT (SELECT MAX(effective_from) FROM rates WHERE {live} AND effective_from <= :t),"
+        f" (SELECT MAX(effective_until) FROM rates WHERE {live} AND effective_until <= :t),"
+        f" (SELECT MIN(effective_from) FROM rates WHERE {live} AND effective_from > :t),"
+        f" (SELECT MIN(effective_until) FROM rates WHERE {live} AND effective_until > :t)"
+    )
+    with store.engine.connect() as conn:
+        f1, f2, u1, u2 = conn.execute(text(sql), {"t": t}).one()
+    froms = [int(v) for v in (f1, f2) if v is not None]
+    untils = [int(v) for v in (u1, u2) if v is not None]
+    return (max(froms) if froms else -OPEN_END, min(untils) if untils else OPEN_END)
+
+
+_IN_FORCE_COLUMNS = [
+    "account",
+    "kind",
+    "currency",
+    "prefix",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+    "effective_from",
+]
+
+
+def _in_force(store: Store, t: int) -> pd.DataFrame:
+    """Rows in force at ``t``, read column-wise through the DB-API cursor (fast for millions)."""
+    sql = (
+        "SELECT a.name, a.kind, d.currency, r.prefix, r.rate, r.connect_fee, "
+        "r.initial_increment, r.next_increment, r.min_duration, r.effective_from "
+        "FROM rates r JOIN decks d ON d.id = r.deck_id JOIN accounts a ON a.id = r.account_id "
+        "WHERE r.effective_from <= {p} AND (r.effective_until IS NULL OR r.effective_until > {p})"
+    )
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        param = "%s" if store.dialect == "postgresql" else "?"
+        cur.execute(sql.format(p=param), (t, t))
+        rows = cur.fetchall()
+        cur.close()
+    finally:
+        raw.close()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _IN_FORCE_COLUMNS})
+    cols = list(zip(*rows, strict=True))
+    del rows
+    frame = {}
+    for name, values in zip(_IN_FORCE_COLUMNS, cols, strict=True):
+        if name in ("account", "kind", "currency", "prefix"):
+            frame[name] = np.array(values, dtype=object)
+        else:
+            frame[name] = np.array(values, dtype=np.int64)
+    return pd.DataFrame(frame)
+
+
+def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int) -> RoutingTable:
+    """Build a table from the rows in force (columns as :data:`_IN_FORCE_COLUMNS`)."""
+    frame = frame.reset_index(drop=True)
+    prefixes = frame["prefix"].astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(prefixes, sort=False)
+    keys = [str(k) for k in uniques]
+    trie = marisa_trie.Trie(keys)
+    n = len(trie)
+    key_uid = np.fromiter((trie.key_id(k) for k in keys), dtype=np.int64, count=len(keys))
+    row_uid = key_uid[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+    # Parent of every union prefix: its longest proper prefix in the union (-1 at a root).
+    parent = np.full(n, -1, dtype=np.int64)
+    length = np.zeros(n, dtype=np.int64)
+    for key in keys:
+        found = trie.prefixes(key)
+        uid = trie.key_id(key)
+        length[uid] = len(key)
+        if len(found) > 1:
+            parent[uid] = trie.key_id(found[-2])
+    levels = [np.flatnonzero(length == L) for L in range(1, int(length.max(initial=0)) + 1)]
+
+    kinds = frame["kind"].to_numpy(dtype=object)
+    currencies: dict[str, str] = {}
+    arrays: dict[str, np.ndarray] = {}
+    names: dict[str, list[str]] = {}
+    for side, kind in (("buy", "carrier"), ("sell", "customer")):
+        mask = kinds == kind
+        part = frame[mask]
+        uid = row_uid[mask]
+        # Latest effective_from wins if an account has two rows for one prefix in force.
+        order = np.lexsort((part["effective_from"].to_numpy(dtype=np.int64), uid))
+        part = part.iloc[order].reset_index(drop=True)
+        uid = uid[order]
+        accounts = sorted(set(part["account"].tolist()))
+        names[side] = accounts
+        for acct, cur in zip(part["account"].tolist(), part["currency"].tolist(), strict=True):
+            currencies.setdefault(acct, str(cur))
+        acct_index = {a: i for i, a in enumerate(accounts)}
+        acct = np.fromiter(
+            (acct_index[a] for a in part["account"].tolist()), dtype=np.int64, count=len(part)
+        )
+        arrays[f"{side}_prefix"] = uid.astype("<i4")
+        for col in _ROW_FIELDS[1:]:
+            arrays[f"{side}_{col}"] = part[col].to_numpy(dtype=np.int64).astype(_ROW_DTYPES[col])
+        best = _inherit(n, len(accounts), uid, acct, parent, levels)
+        if side == "buy":
+            arrays["route_off"], arrays["route"] = _routes(best, arrays["buy_rate"])
+        else:
+            arrays["sell_off"], arrays["sell"] = _sells(best)
+    return RoutingTable(
+        trie=trie,
+        compiled_at=at,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        carriers=names["buy"],
+        customers=names["sell"],
+        currencies=currencies,
+        arrays=arrays,
+    )
+
+
+def _inherit(
+    n: int,
+    accounts: int,
+    uid: np.ndarray,
+    acct: np.ndarray,
+    parent: np.ndarray,
+    levels: list[np.ndarray],
+) -> np.ndarray:
+    """``best[u, a]``: row of account ``a``'s longest prefix that is a prefix of union ``u``."""
+    best = np.full((n, accounts), -1, dtype=np.int32)
+    if accounts == 0 or n == 0:
+        return best
+    best[uid, acct] = np.arange(uid.shape[0], dtype=np.int32)  # later rows win on duplicates
+    for ids in levels:
+        par = parent[ids]
+        has = par >= 0
+        if not has.any():
+            continue
+        ids, par = ids[has], par[has]
+        own = best[ids]
+        best[ids] = np.where(own >= 0, own, best[par])
+    return best
+
+
+def _routes(best: np.ndarray, buy_rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n, c = best.shape
+    counts = (best >= 0).sum(axis=1, dtype=np.int64)
+    off = np.zeros(n + 1, dtype="<i8")
+    np.cumsum(counts, out=off[1:])
+    out = np.empty(int(off[-1]), dtype=ROUTE_DTYPE)
+    if c == 0 or n == 0:
+        return off, out
+    big = np.iinfo(np.int64).max
+    carrier_ids = np.arange(c, dtype=np.int32)
+    for start in range(0, n, _CHUNK):
+        blk = best[start : start + _CHUNK]
+        rates = np.where(blk >= 0, buy_rate[np.maximum(blk, 0)], big)
+        order = np.argsort(rates, axis=1, kind="stable")  # ties: carrier name order
+        srows = np.take_along_axis(blk, order, axis=1)
+        srates = np.take_along_axis(rates, order, axis=1)
+        valid = srows >= 0
+        a, b = int(off[start]), int(off[min(start + _CHUNK, n)])
+        out["rate"][a:b] = srates[valid]
+        out["carrier"][a:b] = carrier_ids[order][valid]
+        out["row"][a:b] = srows[valid]
+    return off, out
+
+
+def _sells(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n, c = best.shape
+    valid = best >= 0
+    off = np.zeros(n + 1, dtype="<i8")
+    np.cumsum(valid.sum(axis=1, dtype=np.int64), out=off[1:])
+    out = np.empty(int(off[-1]), dtype=SELL_DTYPE)
+    if c and n:
+        out["customer"] = np.broadcast_to(np.arange(c, dtype=np.int32), (n, c))[valid]
+        out["row"] = best[valid]
+    return off, out
