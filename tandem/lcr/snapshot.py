@@ -128,6 +128,11 @@ def read_snapshot(
     with fh:
         size = os.fstat(fh.fileno()).st_size
         if size < _HEADER.size:
+            if size >= len(MAGIC) and fh.read(len(MAGIC)) == MAGIC:
+                raise SnapshotError(
+                    f"{name!r} is truncated ({size} bytes, shorter than the header); "
+                    "recompile it with `tandem compile`"
+                )
             raise SnapshotError(
                 f"{name!r} is not a Tandem routing table (only {size} bytes); "
                 "compile one with `tandem compile -o FILE`"

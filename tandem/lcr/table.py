@@ -105,6 +105,8 @@ def epoch(at: datetime | int | str) -> int:
 def _iso(t: int) -> str:
     if t >= OPEN_END:
         return "open"
+    if t <= -OPEN_END:
+        return "the beginning"
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
