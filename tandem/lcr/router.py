@@ -554,7 +554,7 @@ def _order(
                 ordered.append(by_name[name])
                 w = plan.weights.get(name, 0)
                 why.append(
-                    f"weighted split {w}/{sum(plan.weights.get(n, 0) for n in by_name)} "
+                    f"weighted split: weight {w} of {sum(plan.weights.get(n, 0) for n in by_name)} "
                     f"at priority {_prio_text(plan, name)} (call id {call_id!r})"
                     if w
                     else "no weight: after the weighted carriers, by cost"
