@@ -50,7 +50,7 @@ class TrunkTable:
                 ) from exc
             tree = self._v4 if net.version == 4 else self._v6
             key = str(net)
-            if key in tree and tree[key].name != trunk.name:
+            if tree.has_key(key) and tree[key].name != trunk.name:  # noqa: W601 - exact match
                 raise ConfigError(
                     f"subnet {key} is listed by trunks {tree[key].name!r} and {trunk.name!r}"
                 )
