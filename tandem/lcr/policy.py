@@ -30,7 +30,7 @@ import hashlib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,11 @@ class Plan:
     priority: Mapping[str, int] = field(default_factory=dict)
     weights: Mapping[str, int] = field(default_factory=dict)
     quality: Mapping[str, Decimal] = field(default_factory=dict)
+    #: True for plain least cost without forced routes (the router's fast path).
+    simple: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def simple(self) -> bool:
-        """True for plain least cost without forced routes (the router's fast path)."""
-        return self.strategy == "least-cost" and not self.forced
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "simple", self.strategy == "least-cost" and not self.forced)
 
     def forced_for(self, number: str) -> ForcedRoute | None:
         """The forced route with the longest prefix of ``number``, if any."""
@@ -285,7 +285,7 @@ def _plan(data: Mapping[str, Any], base: Plan, where: str) -> Plan:
                 raise ConfigError(f"{where}.quality.{k} must be a probability in (0, 1]")
             quality[str(k)] = p
         kw["quality"] = quality
-    merged = {f: getattr(base, f) for f in Plan.__dataclass_fields__}
+    merged = {f.name: getattr(base, f.name) for f in fields(Plan) if f.init}
     merged.update(kw)
     plan = Plan(**merged)
     if plan.strategy == "weighted" and not plan.weights:

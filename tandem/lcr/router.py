@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
@@ -82,19 +82,17 @@ class Dropped:
         return {"carrier": self.carrier, "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
+class _Raw(NamedTuple):
     """What a decision needs to materialise its routes and drop reasons on demand."""
 
     table: RoutingTable
     policies: tuple[CarrierPolicy, ...]
-    picked: list  # [(rate, carrier index, buy row), ...]
+    picked: list | tuple  # [(rate, carrier index, buy row), ...] or a span (a, b)
     why: list | None  # reason per picked route (None: "cheapest remaining")
     dropped: list  # [(carrier index, reason), ...] decided while routing
     rest: tuple[int, int] | None  # route-array slice never examined (fast path)
     limit: int  # highest acceptable buy rate (scaled)
     max_routes: int
-    covered: bool  # False when no prefix matched (every carrier dropped for that)
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ class Decision:
     lookup: NumberInfo | None = None
     on_net: str | None = None
     notes: tuple[str, ...] = ()
-    _raw: _Raw | None = field(default=None, repr=False, compare=False)
+    _raw: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def sell_rate(self) -> Decimal | None:
@@ -132,7 +130,7 @@ class Decision:
     @cached_property
     def routes(self) -> tuple[Route, ...]:
         """The routes to try, in order."""
-        raw = self._raw
+        raw = _Raw(*self._raw) if self._raw is not None else None
         out: list[Route] = []
         sell = self.sell_rate_scaled
         if self.on_net is not None:
@@ -156,7 +154,7 @@ class Decision:
             return tuple(out)
         a = raw.table.arrays
         restore = raw.table.trie.restore_key
-        for i, (rate, c, row) in enumerate(raw.picked):
+        for i, (rate, c, row) in enumerate(_picked(raw)):
             pol = raw.policies[c]
             why = raw.why[i] if raw.why is not None else _cheapest(i)
             out.append(
@@ -180,14 +178,14 @@ class Decision:
     @cached_property
     def dropped(self) -> tuple[Dropped, ...]:
         """Every carrier of the table that is not a route, with the reason."""
-        raw = self._raw
-        if raw is None:
+        if self._raw is None:
             return ()
+        raw = _Raw(*self._raw)
         names = raw.table.carriers
         out = [Dropped(names[c], reason) for c, reason in raw.dropped]
-        seen = {c for _r, c, _row in raw.picked} | {c for c, _ in raw.dropped}
+        seen = {c for _r, c, _row in _picked(raw)} | {c for c, _ in raw.dropped}
         if raw.rest is not None:
-            for rate, c, _row in raw.table.route[raw.rest[0] : raw.rest[1]].tolist():
+            for rate, c, _row in raw.table.entries(*raw.rest):
                 seen.add(c)
                 if rate > raw.limit:
                     out.append(Dropped(names[c], _margin_reason(rate, self.sell_rate_scaled)))
@@ -260,6 +258,12 @@ class Decision:
         for d in self.dropped:
             lines.append(f"dropped {d.carrier}: {d.reason}")
         return "\n".join(lines)
+
+
+def _picked(raw: _Raw) -> list:
+    if isinstance(raw.picked, tuple):
+        return raw.table.entries(*raw.picked)
+    return raw.picked
 
 
 def _cheapest(i: int) -> str:
@@ -371,7 +375,9 @@ class Router:
         if self.lookup is not None:
             info = self.lookup.lookup(normalized)
             kind = info.kind
-            if info.failed:
+            if kind is _NOT_FOUND or kind is _NOT_PORTED:
+                pass
+            elif kind.failed:
                 notes = (
                     f"number lookup failed ({kind}: {info.detail}); routed on the dialed number",
                 )
@@ -382,58 +388,62 @@ class Router:
                     on_net = info.sip_uri
                 else:
                     notes = ("on-net destination ignored: the plan does not allow on-net",)
-
-        def blocked(reason: str, sell_prefix: str | None = None, sell: int | None = None):
-            return Decision(
-                number, normalized, customer, t, sell_prefix, sell, True, reason,
-                routing_number, trunk_name, tr.tech_prefix, info, None, notes, None,
-            )  # fmt: skip
-
+        head = (number, normalized, customer, t, routing_number, trunk_name, tr.tech_prefix, info)
         if not table.valid_from <= t < table.valid_until:
-            return blocked(
+            return _blocked(
+                head,
+                notes,
                 f"the routing table is valid {table.validity_text()}, not at {_iso(t)}: "
-                "recompile it for that instant (tandem compile --at ...)"
+                "recompile it for that instant (tandem compile --at ...)",
             )
         if plan.blocked:
             hit = plan.blocked_prefix(normalized, route_number)
             if hit is not None:
-                return blocked(f"destination prefix {hit} is blocked by the plan of {customer}")
+                return _blocked(
+                    head, notes, f"destination prefix {hit} is blocked by the plan of {customer}"
+                )
         uid = -1
         for _key, uid in table._iter_prefixes(route_number):  # noqa: B007
             pass
         if uid < 0:
-            return blocked(f"no carrier or customer prefix matches {route_number}")
-        sell_row = -1
+            return _blocked(head, notes, f"no carrier or customer prefix matches {route_number}")
+        a, sa, b, sb = table.offsets[2 * uid : 2 * uid + 4].tolist()
+        sell = -1
         if cidx >= 0:
-            sa, sb = table.sell_off[uid : uid + 2].tolist()
-            for cust, row in table.sell[sa:sb].tolist():
-                if cust == cidx:
-                    sell_row = row
-                    break
-        if sell_row < 0:
-            return blocked(f"customer {customer} has no sell rate for {route_number}")
-        arrays = table.arrays
-        sell = int(arrays["sell_rate"][sell_row])
-        sell_prefix = table.trie.restore_key(int(arrays["sell_prefix"][sell_row]))
+            quoted = table.quote_customer[sa:sb].tolist()
+            if cidx in quoted:
+                i = sa + quoted.index(cidx)
+                sell = table.quote_rate[i]
+                sell_prefix = route_number[: table.quote_plen[i]]
+        if sell < 0:
+            return _blocked(head, notes, f"customer {customer} has no sell rate for {route_number}")
         limit = sell + plan.max_loss if plan.allow_loss else sell
         maxr = plan.max_routes
         if on_net is not None:
             maxr -= 1
-        a, b = table.route_off[uid : uid + 2].tolist()
-        counters = self.counters
-        cust_cur = table.customer_currency[cidx]
-        check_cur = not table.single_currency
         picked: list = []
         dropped: list = []
         why = None
         rest = None
-        if plan.simple:
-            # Fast path: entries are sorted by buy rate, so the first rate above the limit
-            # ends the scan, and so does reaching max routes.
+        check_cur = not table.single_currency
+        if plan.simple and not check_cur and not any_caps:
+            # Fastest path: entries are sorted by buy rate, so the first rate above the
+            # limit ends the scan, and so does reaching max routes.
+            pos = a
+            if maxr > 0:
+                for rate in table.route_rate[a : min(b, a + maxr)].tolist():
+                    if rate > limit:
+                        break
+                    pos += 1
+            picked = (a, pos)  # a span of the route arrays, materialised on demand
+            rest = (pos, b)
+        elif plan.simple:
+            counters = self.counters
+            cust_cur = table.customer_currency[cidx]
             pos = a
             done = maxr <= 0
             while pos < b and not done:
-                for rate, c, row in table.route[pos : min(b, pos + maxr + 2)].tolist():
+                for rate, c, row in table.entries(pos, min(b, pos + maxr + 2)):
                     if rate > limit:
                         done = True
                         break
@@ -452,7 +462,9 @@ class Router:
                         break
             rest = (pos, b)
         else:
-            entries = table.route[a:b].tolist()
+            counters = self.counters
+            cust_cur = table.customer_currency[cidx]
+            entries = table.entries(a, b)
             ordered, why_all, excluded = _order(
                 entries, plan, table, route_number, call_id or normalized
             )
@@ -470,17 +482,57 @@ class Router:
                 else:
                     picked.append((rate, c, row))
                     why.append(reason)
-        reason = ""
-        is_blocked = not picked and on_net is None
-        if is_blocked:
-            reason = f"no carrier may take {route_number}: see dropped"
-            if a == b:
-                reason = f"no carrier has a prefix of {route_number}"
-        raw = _Raw(table, policies, picked, why, dropped, rest, limit, plan.max_routes, True)
-        return Decision(
-            number, normalized, customer, t, sell_prefix, sell, is_blocked, reason,
-            routing_number, trunk_name, tr.tech_prefix, info, on_net, notes, raw,
+        if (len(picked) if type(picked) is list else picked[1] - picked[0]) or on_net is not None:
+            is_blocked, reason = False, ""
+        elif a == b:
+            is_blocked, reason = True, f"no carrier has a prefix of {route_number}"
+        else:
+            is_blocked, reason = True, f"no carrier may take {route_number}: see dropped"
+        return _decision(
+            head, sell_prefix, sell, is_blocked, reason, on_net, notes,
+            (table, policies, picked, why, dropped, rest, limit, plan.max_routes),
         )  # fmt: skip
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+_NOT_FOUND = LookupKind.NOT_FOUND
+_NOT_PORTED = LookupKind.NOT_PORTED
+
+
+def _decision(
+    head: tuple, sell_prefix: str | None, sell: int | None, blocked: bool, reason: str,
+    on_net: str | None, notes: tuple[str, ...], raw: tuple | None,
+) -> Decision:  # fmt: skip
+    """Build a frozen :class:`Decision` without the per-field frozen-setattr cost (hot path)."""
+    number, normalized, customer, t, routing_number, trunk, tech, info = head
+    d = _new(Decision)
+    _setattr(
+        d,
+        "__dict__",
+        {
+            "number": number,
+            "normalized": normalized,
+            "customer": customer,
+            "at": t,
+            "sell_prefix": sell_prefix,
+            "sell_rate_scaled": sell,
+            "blocked": blocked,
+            "reason": reason,
+            "routing_number": routing_number,
+            "trunk": trunk,
+            "tech_prefix": tech,
+            "lookup": info,
+            "on_net": on_net,
+            "notes": notes,
+            "_raw": raw,
+        },
+    )
+    return d
+
+
+def _blocked(head: tuple, notes: tuple[str, ...], reason: str) -> Decision:
+    return _decision(head, None, None, True, reason, None, notes, None)
 
 
 _NO_RULES = DEFAULT_RULES

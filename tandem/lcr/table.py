@@ -52,11 +52,6 @@ __all__ = [
 #: ``valid_until`` of a table whose rates never change after it was compiled.
 OPEN_END = int(np.iinfo(np.int64).max)
 
-#: Entry of the per-prefix carrier list: buy rate (scaled), carrier index, buy-row index.
-ROUTE_DTYPE = np.dtype([("rate", "<i8"), ("carrier", "<i4"), ("row", "<i4")])
-#: Entry of the per-prefix customer list: customer index, sell-row index.
-SELL_DTYPE = np.dtype([("customer", "<i4"), ("row", "<i4")])
-
 _ROW_FIELDS = (
     "prefix",
     "rate",
@@ -144,10 +139,16 @@ class RoutingTable:
         self.arrays = arrays
         self.source = source
         self._keepalive = keepalive  # the mmap the arrays view (kept open while in use)
-        self.route_off: np.ndarray = arrays["route_off"]
-        self.route: np.ndarray = arrays["route"]
-        self.sell_off: np.ndarray = arrays["sell_off"]
-        self.sell: np.ndarray = arrays["sell"]
+        # Memoryviews: indexing and slicing them yields plain Python ints, cheaper than
+        # numpy scalars on the per-call path.
+        self.offsets = memoryview(arrays["offsets"])  # [2u]: carriers, [2u+1]: customers
+        self.route_rate = memoryview(arrays["route_rate"])
+        self.route_carrier = memoryview(arrays["route_carrier"])
+        self.route_row = memoryview(arrays["route_row"])
+        self.quote_customer = memoryview(arrays["quote_customer"])
+        self.quote_plen = memoryview(arrays["quote_plen"])
+        self.quote_rate = memoryview(arrays["quote_rate"])
+        self.quote_row = memoryview(arrays["quote_row"])
         self.customer_index = {name: i for i, name in enumerate(self.customers)}
         self.carrier_index = {name: i for i, name in enumerate(self.carriers)}
         self.carrier_currency = tuple(self.currencies.get(c, "") for c in self.carriers)
@@ -164,7 +165,7 @@ class RoutingTable:
     @property
     def route_count(self) -> int:
         """Number of (prefix, carrier) entries."""
-        return int(self.route.shape[0])
+        return len(self.route_rate)
 
     def is_valid_at(self, at: int) -> bool:
         """True when ``valid_from <= at < valid_until``."""
@@ -186,17 +187,28 @@ class RoutingTable:
         """The prefix digits of union id ``uid``."""
         return self.trie.restore_key(uid)
 
+    def entries(self, a: int, b: int) -> list[tuple[int, int, int]]:
+        """``(rate, carrier index, buy row)`` of route-array positions ``a:b``."""
+        return list(
+            zip(
+                self.route_rate[a:b].tolist(),
+                self.route_carrier[a:b].tolist(),
+                self.route_row[a:b].tolist(),
+                strict=True,
+            )
+        )
+
     def carriers_for(self, uid: int) -> list[tuple[int, int, int]]:
         """``(rate, carrier index, buy row)`` for every carrier covering ``uid``, cheapest first."""
-        a, b = self.route_off[uid : uid + 2].tolist()
-        return self.route[a:b].tolist()
+        a, b = self.offsets[2 * uid], self.offsets[2 * uid + 2]
+        return self.entries(a, b)
 
     def sell_row(self, uid: int, customer: int) -> int:
         """The sell-row index of ``customer`` at union prefix ``uid``, or -1."""
-        a, b = self.sell_off[uid : uid + 2].tolist()
-        for cust, row in self.sell[a:b].tolist():
-            if cust == customer:
-                return row
+        a, b = self.offsets[2 * uid + 1], self.offsets[2 * uid + 3]
+        for i in range(a, b):
+            if self.quote_customer[i] == customer:
+                return self.quote_row[i]
         return -1
 
     def buy_row(self, row: int) -> tuple[str, int, int, int, int, int]:
@@ -270,7 +282,13 @@ class RoutingTable:
             raise SnapshotError(
                 f"{str(path)!r} is an incomplete routing table ({exc}); recompile it"
             ) from exc
-        if table.route_off.shape[0] != len(trie) + 1 or table.sell_off.shape[0] != len(trie) + 1:
+        n = len(trie)
+        if (
+            len(table.offsets) != 2 * n + 2
+            or len(table.route_carrier) != len(table.route_rate)
+            or (n and table.offsets[2 * n] != len(table.route_rate))
+            or (n and table.offsets[2 * n + 1] != len(table.quote_rate))
+        ):
             raise SnapshotError(f"{str(path)!r} has inconsistent sections; recompile it")
         return table
 
@@ -423,9 +441,13 @@ def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int)
             arrays[f"{side}_{col}"] = part[col].to_numpy(dtype=np.int64).astype(_ROW_DTYPES[col])
         best = _inherit(n, len(accounts), uid, acct, parent, levels)
         if side == "buy":
-            arrays["route_off"], arrays["route"] = _routes(best, arrays["buy_rate"])
+            route_off = _routes(best, arrays["buy_rate"], arrays)
         else:
-            arrays["sell_off"], arrays["sell"] = _sells(best)
+            quote_off = _sells(best, arrays["sell_rate"], length[uid], arrays)
+    offsets = np.empty(2 * n + 2, dtype="<i8")
+    offsets[0::2] = route_off
+    offsets[1::2] = quote_off
+    arrays["offsets"] = offsets
     return RoutingTable(
         trie=trie,
         compiled_at=at,
@@ -462,14 +484,21 @@ def _inherit(
     return best
 
 
-def _routes(best: np.ndarray, buy_rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _routes(best: np.ndarray, buy_rate: np.ndarray, arrays: dict) -> np.ndarray:
     n, c = best.shape
     counts = (best >= 0).sum(axis=1, dtype=np.int64)
     off = np.zeros(n + 1, dtype="<i8")
     np.cumsum(counts, out=off[1:])
-    out = np.empty(int(off[-1]), dtype=ROUTE_DTYPE)
+    total = int(off[-1])
+    out = {
+        "rate": np.empty(total, dtype="<i8"),
+        "carrier": np.empty(total, dtype="<i4"),
+        "row": np.empty(total, dtype="<i4"),
+    }
+    for key, value in out.items():
+        arrays[f"route_{key}"] = value
     if c == 0 or n == 0:
-        return off, out
+        return off
     big = np.iinfo(np.int64).max
     carrier_ids = np.arange(c, dtype=np.int32)
     for start in range(0, n, _CHUNK):
@@ -483,16 +512,23 @@ def _routes(best: np.ndarray, buy_rate: np.ndarray) -> tuple[np.ndarray, np.ndar
         out["rate"][a:b] = srates[valid]
         out["carrier"][a:b] = carrier_ids[order][valid]
         out["row"][a:b] = srows[valid]
-    return off, out
+    return off
 
 
-def _sells(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sells(best: np.ndarray, sell_rate: np.ndarray, plen: np.ndarray, arrays: dict) -> np.ndarray:
+    """Per union prefix, every customer's sell quote (customer order): CSR arrays."""
     n, c = best.shape
     valid = best >= 0
     off = np.zeros(n + 1, dtype="<i8")
     np.cumsum(valid.sum(axis=1, dtype=np.int64), out=off[1:])
-    out = np.empty(int(off[-1]), dtype=SELL_DTYPE)
     if c and n:
-        out["customer"] = np.broadcast_to(np.arange(c, dtype=np.int32), (n, c))[valid]
-        out["row"] = best[valid]
-    return off, out
+        rows = best[valid]
+        customer = np.broadcast_to(np.arange(c, dtype=np.int32), (n, c))[valid]
+    else:
+        rows = np.zeros(0, dtype=np.int64)
+        customer = rows
+    arrays["quote_customer"] = customer.astype("<i4")
+    arrays["quote_plen"] = plen[rows].astype("<i4")
+    arrays["quote_rate"] = sell_rate[rows].astype("<i8")
+    arrays["quote_row"] = rows.astype("<i4")
+    return off
