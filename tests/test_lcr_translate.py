@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tandem.errors import ConfigError, NumberError, UnknownCustomerError
-from tandem.lcr.translate import Translation, TranslationRules, translate
+from tandem.lcr.translate import Translation, TranslationRules, normalize, translate
 from tandem.lcr.trunks import Trunk, TrunkTable
 
 UK = TranslationRules.from_mapping(
@@ -149,3 +149,14 @@ def test_unknown_source_ip(trunks, ip, message):
 def test_subnet_claimed_twice(trunks):
     with pytest.raises(ConfigError, match="listed by trunks"):
         trunks.add(Trunk("other", "other", ("10.0.0.0/8",)))
+
+
+@given(st.text(alphabet="+0123456789 #*x", max_size=20), st.sampled_from([TranslationRules(), UK]))
+def test_normalize_agrees_with_translate(text, rules):
+    try:
+        expected = translate(text, rules)
+    except NumberError:
+        with pytest.raises(NumberError):
+            normalize(text, rules)
+        return
+    assert normalize(text, rules) == (expected.normalized, expected.tech_prefix)

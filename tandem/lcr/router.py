@@ -25,7 +25,7 @@ from tandem.errors import UnknownCustomerError
 from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
 from tandem.lcr.table import RoutingTable, epoch
-from tandem.lcr.translate import DEFAULT_RULES, translate
+from tandem.lcr.translate import DEFAULT_RULES, normalize
 from tandem.money import format_money, from_scaled
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
@@ -365,8 +365,7 @@ class Router:
                 "and no entry in the routing config"
             )
         plan = config.plans.get(customer, config.defaults)
-        tr = translate(number, config.translations.get(customer, _NO_RULES))
-        normalized = tr.normalized
+        normalized, tech = normalize(number, config.translations.get(customer, _NO_RULES))
         route_number = normalized
         routing_number = None
         info = None
@@ -388,7 +387,7 @@ class Router:
                     on_net = info.sip_uri
                 else:
                     notes = ("on-net destination ignored: the plan does not allow on-net",)
-        head = (number, normalized, customer, t, routing_number, trunk_name, tr.tech_prefix, info)
+        head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
         if not table.valid_from <= t < table.valid_until:
             return _blocked(
                 head,

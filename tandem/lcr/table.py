@@ -365,7 +365,92 @@ _IN_FORCE_COLUMNS = [
 
 
 def _in_force(store: Store, t: int) -> pd.DataFrame:
-    """Rows in force at ``t``, read column-wise through the DB-API cursor (fast for millions)."""
+    """Rows in force at ``t``.
+
+    Fast path: one aggregated string per (account, deck) built by the database
+    (``group_concat`` / ``string_agg``) and parsed by numpy, about ten times faster than
+    fetching millions of row tuples. Each row is encoded as one comma-separated group of
+    integers (prefix digits as a number plus its length, so leading zeros survive), so
+    fields cannot misalign. Prefixes that are not 1-18 digits use the row-by-row path.
+    """
+    from sqlalchemy import text
+
+    pg = store.dialect == "postgresql"
+    where = "r.effective_from <= :t AND (r.effective_until IS NULL OR r.effective_until > :t)"
+    odd = (
+        "r.prefix !~ '^[0-9]{1,18}$'"
+        if pg
+        else "(r.prefix GLOB '*[^0-9]*' OR length(r.prefix) NOT BETWEEN 1 AND 18)"
+    )
+    with store.engine.connect() as conn:
+        accounts = {
+            int(i): (str(name), str(kind))
+            for i, name, kind in conn.execute(text("SELECT id, name, kind FROM accounts"))
+        }
+        decks = {int(i): str(c) for i, c in conn.execute(text("SELECT id, currency FROM decks"))}
+        unusual = conn.execute(
+            text(f"SELECT COUNT(*) FROM rates r WHERE {where} AND {odd}"), {"t": t}
+        ).scalar_one()
+        if unusual:
+            return _in_force_rows(store, t)
+        fields = [
+            "CAST(r.prefix AS BIGINT)" if pg else "CAST(r.prefix AS INTEGER)",
+            "length(r.prefix)",
+            "r.rate",
+            "r.connect_fee",
+            "r.initial_increment",
+            "r.next_increment",
+            "r.min_duration",
+            "r.effective_from",
+        ]
+        if pg:
+            row = "concat_ws(',', " + ", ".join(fields) + ")"
+            agg = f"string_agg({row}, ',')"
+        else:
+            row = " || ',' || ".join(fields)
+            agg = f"group_concat({row}, ',')"
+        sql = (
+            f"SELECT r.account_id, r.deck_id, COUNT(*), {agg} FROM rates r WHERE {where} "
+            "GROUP BY r.account_id, r.deck_id"
+        )
+        groups = conn.execute(text(sql), {"t": t}).all()
+    parts = []
+    for account_id, deck_id, count, blob in groups:
+        try:
+            values = np.fromstring(blob, dtype=np.int64, sep=",").reshape(-1, len(fields))
+        except ValueError as exc:
+            raise StoreError(f"the rate store returned unreadable rates: {exc}") from exc
+        if values.shape[0] != count:
+            raise StoreError("the rate store returned an inconsistent aggregate; retry")
+        name, kind = accounts[int(account_id)]
+        parts.append((name, kind, decks[int(deck_id)], values))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _IN_FORCE_COLUMNS})
+    values = np.concatenate([p[3] for p in parts])
+    sizes = [p[3].shape[0] for p in parts]
+    # Prefix strings: one per distinct (digits, length), zero-padded back to length.
+    key = values[:, 0] * 32 + values[:, 1]
+    uniq, inverse = np.unique(key, return_inverse=True)
+    labels = [str(int(k) // 32).zfill(int(k) % 32) for k in uniq]
+    prefix = pd.Categorical.from_codes(
+        inverse.reshape(-1), categories=pd.Index(labels, dtype=object)
+    )
+    owner = np.repeat(np.arange(len(parts)), sizes)
+    names = sorted({p[0] for p in parts})
+    name_code = np.array([names.index(p[0]) for p in parts], dtype=np.int64)
+    frame = {
+        "account": pd.Categorical.from_codes(name_code[owner], categories=names),
+        "kind": np.array([p[1] for p in parts], dtype=object)[owner],
+        "currency": np.array([p[2] for p in parts], dtype=object)[owner],
+        "prefix": prefix,
+    }
+    for i, col in enumerate(_IN_FORCE_COLUMNS[4:], start=2):
+        frame[col] = values[:, i]
+    return pd.DataFrame(frame)
+
+
+def _in_force_rows(store: Store, t: int) -> pd.DataFrame:
+    """Rows in force at ``t``, fetched row by row (any prefix text)."""
     sql = (
         "SELECT a.name, a.kind, d.currency, r.prefix, r.rate, r.connect_fee, "
         "r.initial_increment, r.next_increment, r.min_duration, r.effective_from "
@@ -395,10 +480,13 @@ def _in_force(store: Store, t: int) -> pd.DataFrame:
 
 
 def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int) -> RoutingTable:
-    """Build a table from the rows in force (columns as :data:`_IN_FORCE_COLUMNS`)."""
+    """Build a table from the rows in force (columns as :data:`_IN_FORCE_COLUMNS`).
+
+    ``prefix`` and ``account`` may be object or categorical columns; everything per row
+    is vectorised (a store of millions of rows compiles in seconds).
+    """
     frame = frame.reset_index(drop=True)
-    prefixes = frame["prefix"].astype(str).to_numpy(dtype=object)
-    codes, uniques = pd.factorize(prefixes, sort=False)
+    codes, uniques = pd.factorize(frame["prefix"], sort=False)
     keys = [str(k) for k in uniques]
     trie = marisa_trie.Trie(keys)
     n = len(trie)
@@ -416,29 +504,36 @@ def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int)
             parent[uid] = trie.key_id(found[-2])
     levels = [np.flatnonzero(length == L) for L in range(1, int(length.max(initial=0)) + 1)]
 
-    kinds = frame["kind"].to_numpy(dtype=object)
-    currencies: dict[str, str] = {}
+    acct_codes, acct_names = pd.factorize(frame["account"], sort=False)
+    acct_names = [str(a) for a in acct_names]
+    firsts = pd.Series(np.arange(len(frame))).groupby(acct_codes).first().to_numpy()
+    kinds_of = {acct_names[c]: str(frame["kind"].iat[r]) for c, r in enumerate(firsts)}
+    currencies = {acct_names[c]: str(frame["currency"].iat[r]) for c, r in enumerate(firsts)}
+    row_kind = (
+        np.array([kinds_of[a] == "carrier" for a in acct_names], dtype=bool)[acct_codes]
+        if len(frame)
+        else np.zeros(0, dtype=bool)
+    )
     arrays: dict[str, np.ndarray] = {}
     names: dict[str, list[str]] = {}
-    for side, kind in (("buy", "carrier"), ("sell", "customer")):
-        mask = kinds == kind
-        part = frame[mask]
-        uid = row_uid[mask]
+    for side, is_carrier in (("buy", True), ("sell", False)):
+        idx = np.flatnonzero(row_kind == is_carrier)
+        uid = row_uid[idx]
         # Latest effective_from wins if an account has two rows for one prefix in force.
-        order = np.lexsort((part["effective_from"].to_numpy(dtype=np.int64), uid))
-        part = part.iloc[order].reset_index(drop=True)
-        uid = uid[order]
-        accounts = sorted(set(part["account"].tolist()))
+        eff = frame["effective_from"].to_numpy(dtype=np.int64)[idx]
+        order = np.lexsort((eff, uid))
+        idx, uid = idx[order], uid[order]
+        accounts = sorted(a for a in acct_names if (kinds_of[a] == "carrier") == is_carrier)
         names[side] = accounts
-        for acct, cur in zip(part["account"].tolist(), part["currency"].tolist(), strict=True):
-            currencies.setdefault(acct, str(cur))
-        acct_index = {a: i for i, a in enumerate(accounts)}
-        acct = np.fromiter(
-            (acct_index[a] for a in part["account"].tolist()), dtype=np.int64, count=len(part)
-        )
+        local = np.full(len(acct_names), -1, dtype=np.int64)
+        for i, a in enumerate(acct_names):
+            if a in accounts:
+                local[i] = accounts.index(a)
+        acct = local[acct_codes[idx]]
         arrays[f"{side}_prefix"] = uid.astype("<i4")
         for col in _ROW_FIELDS[1:]:
-            arrays[f"{side}_{col}"] = part[col].to_numpy(dtype=np.int64).astype(_ROW_DTYPES[col])
+            values = frame[col].to_numpy(dtype=np.int64)[idx]
+            arrays[f"{side}_{col}"] = values.astype(_ROW_DTYPES[col])
         best = _inherit(n, len(accounts), uid, acct, parent, levels)
         if side == "buy":
             route_off = _routes(best, arrays["buy_rate"], arrays)

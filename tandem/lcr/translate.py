@@ -26,7 +26,7 @@ from typing import Any
 
 from tandem.errors import ConfigError, NumberError
 
-__all__ = ["TranslationRules", "Translation", "translate", "E164_MAX_DIGITS"]
+__all__ = ["TranslationRules", "Translation", "translate", "normalize", "E164_MAX_DIGITS"]
 
 #: ITU-T E.164: at most 15 digits including the country code.
 E164_MAX_DIGITS = 15
@@ -103,17 +103,22 @@ class Translation:
 DEFAULT_RULES = TranslationRules()
 
 
+def normalize(number: str, rules: TranslationRules = DEFAULT_RULES) -> tuple[str, str]:
+    """``(normalized, tech_prefix)`` of :func:`translate` without building the record
+    (the router's per-call path). Same rules, same errors."""
+    if rules is DEFAULT_RULES and type(number) is str and number.isascii():
+        # Fast paths: plain E.164 digits, or + and digits, under the default rules.
+        digits = number[1:] if number[:1] == "+" else number
+        if digits.isdigit() and len(digits) <= E164_MAX_DIGITS and digits[0] != "0":
+            return digits, ""
+    t = translate(number, rules)
+    return t.normalized, t.tech_prefix
+
+
 def translate(number: str, rules: TranslationRules = DEFAULT_RULES) -> Translation:
     """Normalise ``number`` to E.164 digits with ``rules``; NumberError if impossible."""
     if not isinstance(number, str):
         raise NumberError(f"number must be text, got {type(number).__name__}")
-    # Fast path: plain E.164 digits, default rules.
-    if rules is DEFAULT_RULES and number.isdigit() and number.isascii():
-        if len(number) > E164_MAX_DIGITS:
-            raise NumberError(_too_long(number, number))
-        if number[0] == "0":
-            raise NumberError(_leading_zero(number, number))
-        return Translation(number, number)
     steps: list[str] = []
     text = number.strip().translate(_SEPARATORS)
     if not text:
