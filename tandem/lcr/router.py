@@ -152,7 +152,9 @@ class Decision:
             )
         if raw is None:
             return tuple(out)
-        a = raw.table.arrays
+        col = raw.table.buy_columns
+        prefix, fee = col["prefix"], col["connect_fee"]
+        first, nxt, least = col["initial_increment"], col["next_increment"], col["min_duration"]
         restore = raw.table.trie.restore_key
         for i, (rate, c, row) in enumerate(_picked(raw)):
             pol = raw.policies[c]
@@ -161,12 +163,12 @@ class Decision:
                 Route(
                     pol.name,
                     pol.trunk,
-                    restore(int(a["buy_prefix"][row])),
+                    restore(prefix[row]),
                     from_scaled(rate),
-                    from_scaled(int(a["buy_connect_fee"][row])),
-                    int(a["buy_initial_increment"][row]),
-                    int(a["buy_next_increment"][row]),
-                    int(a["buy_min_duration"][row]),
+                    from_scaled(fee[row]),
+                    first[row],
+                    nxt[row],
+                    least[row],
                     None if sell is None else from_scaled(sell - rate),
                     pol.failover_codes,
                     pol.stop_codes,
@@ -315,7 +317,19 @@ class Router:
             else None
             for p in policies
         )
-        return (table, policies, caps, any(c is not None for c in caps))
+        return (
+            table,
+            policies,
+            caps,
+            any(c is not None for c in caps),
+            table.customer_index,
+            table._iter_prefixes,
+            table.offsets,
+            table.quote_customer,
+            table.route_rate,
+            table.valid_from,
+            table.valid_until,
+        )
 
     @property
     def table(self) -> RoutingTable:
@@ -343,7 +357,11 @@ class Router:
         :class:`~tandem.errors.NumberError` for a number that cannot be normalised and
         :class:`~tandem.errors.UnknownCustomerError` for an unknown customer or IP.
         """
-        table, policies, caps, any_caps = self._state  # one read: never mixes two tables
+        # One read of the state: a decision never mixes two tables (see swap()).
+        (
+            table, policies, caps, any_caps, customer_index, iter_prefixes, offsets,
+            quote_customer, route_rate, valid_from, valid_until,
+        ) = self._state  # fmt: skip
         config = self.config
         t = at if type(at) is int else epoch(at)
         trunk_name = None
@@ -358,7 +376,7 @@ class Router:
             customer = trunk.customer
         if customer is None:
             raise UnknownCustomerError("no customer: give a customer name or a source IP")
-        cidx = table.customer_index.get(customer, -1)
+        cidx = customer_index.get(customer, -1)
         if cidx < 0 and not config.knows(customer):
             raise UnknownCustomerError(
                 f"unknown customer {customer!r}: it has no sell deck in the routing table "
@@ -388,7 +406,7 @@ class Router:
                 else:
                     notes = ("on-net destination ignored: the plan does not allow on-net",)
         head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
-        if not table.valid_from <= t < table.valid_until:
+        if not valid_from <= t < valid_until:
             return _blocked(
                 head,
                 notes,
@@ -402,14 +420,14 @@ class Router:
                     head, notes, f"destination prefix {hit} is blocked by the plan of {customer}"
                 )
         uid = -1
-        for _key, uid in table._iter_prefixes(route_number):  # noqa: B007
+        for _key, uid in iter_prefixes(route_number):  # noqa: B007
             pass
         if uid < 0:
             return _blocked(head, notes, f"no carrier or customer prefix matches {route_number}")
-        a, sa, b, sb = table.offsets[2 * uid : 2 * uid + 4].tolist()
+        a, sa, b, sb = offsets[2 * uid : 2 * uid + 4].tolist()
         sell = -1
         if cidx >= 0:
-            quoted = table.quote_customer[sa:sb].tolist()
+            quoted = quote_customer[sa:sb].tolist()
             if cidx in quoted:
                 i = sa + quoted.index(cidx)
                 sell = table.quote_rate[i]
@@ -430,7 +448,7 @@ class Router:
             # limit ends the scan, and so does reaching max routes.
             pos = a
             if maxr > 0:
-                for rate in table.route_rate[a : min(b, a + maxr)].tolist():
+                for rate in route_rate[a : min(b, a + maxr)].tolist():
                     if rate > limit:
                         break
                     pos += 1

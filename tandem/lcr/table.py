@@ -149,6 +149,7 @@ class RoutingTable:
         self.quote_plen = memoryview(arrays["quote_plen"])
         self.quote_rate = memoryview(arrays["quote_rate"])
         self.quote_row = memoryview(arrays["quote_row"])
+        self.buy_columns = {c: memoryview(arrays[f"buy_{c}"]) for c in _ROW_FIELDS}
         self.customer_index = {name: i for i, name in enumerate(self.customers)}
         self.carrier_index = {name: i for i, name in enumerate(self.carriers)}
         self.carrier_currency = tuple(self.currencies.get(c, "") for c in self.carriers)
