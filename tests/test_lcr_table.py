@@ -3,6 +3,7 @@ windows, snapshot files (round trip, corrupt, truncated, foreign, other version)
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pandas as pd
@@ -210,3 +211,57 @@ def test_store_compile_matches_frame_compile(store):
     assert store.compile(at=100).valid_until == OPEN_END
     assert store.compile(at=50).quote("4430")["atlas"] * UNIT == 100
     assert store.compile(at=100).quote("4430")["atlas"] * UNIT == 90
+
+
+def test_store_compile_odd_prefixes_and_leading_zeros(sqlite_store):
+    """Leading zeros survive the aggregated fast path; non-digit prefixes use the row path."""
+    s = sqlite_store
+    s.write_deck("atlas", "carrier", _deck([("0044", 5, 0, 0), ("44", 7, 0, 0)]),
+                 currency="USD", effective_from=0)  # fmt: skip
+    s.write_deck("acme", "customer", _deck([("0", 9, 0, 0), ("4", 9, 0, 0)]),
+                 currency="USD", effective_from=0)  # fmt: skip
+    table = s.compile(at=0)
+    assert sorted(table.prefix_of(i) for i in range(table.prefix_count)) == ["0", "0044", "4", "44"]
+    assert table.quote("00441234")["atlas"] * UNIT == 5
+    assert table.quote("441234")["atlas"] * UNIT == 7
+    s.write_deck("borealis", "carrier", _deck([("44A", 1, 0, 0)]), currency="EUR", effective_from=0)
+    table = s.compile(at=0)
+    assert "44A" in [table.prefix_of(i) for i in range(table.prefix_count)]
+    assert table.currencies == {"atlas": "USD", "acme": "USD", "borealis": "EUR"}
+
+
+def test_currency_mismatch_is_dropped_with_reason():
+    rates = frame(
+        [
+            ("atlas", "carrier", "EUR", "44", 1, 0, 60, 60, 0, 0, OPEN_END),
+            ("borealis", "carrier", "USD", "44", 2, 0, 60, 60, 0, 0, OPEN_END),
+            ("acme", "customer", "USD", "44", 9, 0, 60, 60, 0, 0, OPEN_END),
+        ]
+    )
+    d = Router(compile_rates(rates, 0)).route("4420", customer="acme", at=0)
+    assert [r.carrier for r in d.routes] == ["borealis"]
+    assert d.dropped[0].carrier == "atlas" and "rates in EUR" in d.dropped[0].reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=400), keep=st.integers(0, 2000))
+def test_fuzz_snapshot_loader(tmp_path_factory, data, keep):
+    """Random bytes, or a real snapshot cut and spliced with them: SnapshotError only."""
+    path = tmp_path_factory.mktemp("fuzz") / "x.tdm"
+    good = _good_snapshot_bytes()
+    for blob in (data, good[:keep] + data, good[:64] + data + good[64 + len(data) :]):
+        path.write_bytes(blob)
+        with contextlib.suppress(SnapshotError):
+            RoutingTable.load(path, verify=False)
+
+
+def _good_snapshot_bytes(cache={}) -> bytes:  # noqa: B006 - memo
+    if "b" not in cache:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "g.tdm"
+            compile_rates(_simple(), 0).save(p)
+            cache["b"] = p.read_bytes()
+    return cache["b"]
