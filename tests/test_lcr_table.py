@@ -265,3 +265,13 @@ def _good_snapshot_bytes(cache={}) -> bytes:  # noqa: B006 - memo
             compile_rates(_simple(), 0).save(p)
             cache["b"] = p.read_bytes()
     return cache["b"]
+
+
+def test_empty_store_compiles_to_empty_table(sqlite_store, tmp_path):
+    table = sqlite_store.compile(at=0)
+    assert (table.prefix_count, table.carriers, table.customers) == (0, (), ())
+    table.save(tmp_path / "empty.tdm")
+    loaded = RoutingTable.load(tmp_path / "empty.tdm")
+    assert loaded.prefix_count == 0 and loaded.quote("4420") == {}
+    with pytest.raises(UnknownCustomerError, match="no sell deck in the routing table"):
+        Router(loaded).route("4420", customer="acme", at=0)
