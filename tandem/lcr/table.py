@@ -303,9 +303,10 @@ class RoutingTable:
 # -- compiling ---------------------------------------------------------------------------
 def compile_table(store: Store, at: datetime | int | str) -> RoutingTable:
     """Compile the rates in force in ``store`` at instant ``at`` into a :class:`RoutingTable`."""
+    from tandem.lcr.reader import read_in_force
+
     t = epoch(at)
-    frame = _in_force(store, t)
-    valid_from, valid_until = _window_sql(store, t)
+    frame, valid_from, valid_until = read_in_force(store, t)
     return build_table(frame, t, valid_from, valid_until)
 
 
@@ -334,154 +335,8 @@ def _window(starts: np.ndarray, ends: np.ndarray, t: int) -> tuple[int, int]:
     return valid_from, valid_until
 
 
-def _window_sql(store: Store, t: int) -> tuple[int, int]:
-    from sqlalchemy import text
-
-    live = "(effective_until IS NULL OR effective_until > effective_from)"
-    sql = (
-        f"SELECT (SELECT MAX(effective_from) FROM rates WHERE {live} AND effective_from <= :t),"
-        f" (SELECT MAX(effective_until) FROM rates WHERE {live} AND effective_until <= :t),"
-        f" (SELECT MIN(effective_from) FROM rates WHERE {live} AND effective_from > :t),"
-        f" (SELECT MIN(effective_until) FROM rates WHERE {live} AND effective_until > :t)"
-    )
-    with store.engine.connect() as conn:
-        f1, f2, u1, u2 = conn.execute(text(sql), {"t": t}).one()
-    froms = [int(v) for v in (f1, f2) if v is not None]
-    untils = [int(v) for v in (u1, u2) if v is not None]
-    return (max(froms) if froms else -OPEN_END, min(untils) if untils else OPEN_END)
-
-
-_IN_FORCE_COLUMNS = [
-    "account",
-    "kind",
-    "currency",
-    "prefix",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-    "effective_from",
-]
-
-
-def _in_force(store: Store, t: int) -> pd.DataFrame:
-    """Rows in force at ``t``.
-
-    Fast path: one aggregated string per (account, deck) built by the database
-    (``group_concat`` / ``string_agg``) and parsed by numpy, about ten times faster than
-    fetching millions of row tuples. Each row is encoded as one comma-separated group of
-    integers (prefix digits as a number plus its length, so leading zeros survive), so
-    fields cannot misalign. Prefixes that are not 1-18 digits use the row-by-row path.
-    """
-    from sqlalchemy import text
-
-    pg = store.dialect == "postgresql"
-    where = "r.effective_from <= :t AND (r.effective_until IS NULL OR r.effective_until > :t)"
-    odd = (
-        "r.prefix !~ '^[0-9]{1,18}$'"
-        if pg
-        else "(r.prefix GLOB '*[^0-9]*' OR length(r.prefix) NOT BETWEEN 1 AND 18)"
-    )
-    with store.engine.connect() as conn:
-        accounts = {
-            int(i): (str(name), str(kind))
-            for i, name, kind in conn.execute(text("SELECT id, name, kind FROM accounts"))
-        }
-        decks = {int(i): str(c) for i, c in conn.execute(text("SELECT id, currency FROM decks"))}
-        unusual = conn.execute(
-            text(f"SELECT COUNT(*) FROM rates r WHERE {where} AND {odd}"), {"t": t}
-        ).scalar_one()
-        if unusual:
-            return _in_force_rows(store, t)
-        fields = [
-            "CAST(r.prefix AS BIGINT)" if pg else "CAST(r.prefix AS INTEGER)",
-            "length(r.prefix)",
-            "r.rate",
-            "r.connect_fee",
-            "r.initial_increment",
-            "r.next_increment",
-            "r.min_duration",
-            "r.effective_from",
-        ]
-        if pg:
-            row = "concat_ws(',', " + ", ".join(fields) + ")"
-            agg = f"string_agg({row}, ',')"
-        else:
-            row = " || ',' || ".join(fields)
-            agg = f"group_concat({row}, ',')"
-        sql = (
-            f"SELECT r.account_id, r.deck_id, COUNT(*), {agg} FROM rates r WHERE {where} "
-            "GROUP BY r.account_id, r.deck_id"
-        )
-        groups = conn.execute(text(sql), {"t": t}).all()
-    parts = []
-    for account_id, deck_id, count, blob in groups:
-        try:
-            values = np.fromstring(blob, dtype=np.int64, sep=",").reshape(-1, len(fields))
-        except ValueError as exc:
-            raise StoreError(f"the rate store returned unreadable rates: {exc}") from exc
-        if values.shape[0] != count:
-            raise StoreError("the rate store returned an inconsistent aggregate; retry")
-        name, kind = accounts[int(account_id)]
-        parts.append((name, kind, decks[int(deck_id)], values))
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in _IN_FORCE_COLUMNS})
-    values = np.concatenate([p[3] for p in parts])
-    sizes = [p[3].shape[0] for p in parts]
-    # Prefix strings: one per distinct (digits, length), zero-padded back to length.
-    key = values[:, 0] * 32 + values[:, 1]
-    uniq, inverse = np.unique(key, return_inverse=True)
-    labels = [str(int(k) // 32).zfill(int(k) % 32) for k in uniq]
-    prefix = pd.Categorical.from_codes(
-        inverse.reshape(-1), categories=pd.Index(labels, dtype=object)
-    )
-    owner = np.repeat(np.arange(len(parts)), sizes)
-    names = sorted({p[0] for p in parts})
-    name_code = np.array([names.index(p[0]) for p in parts], dtype=np.int64)
-    frame = {
-        "account": pd.Categorical.from_codes(name_code[owner], categories=names),
-        "kind": np.array([p[1] for p in parts], dtype=object)[owner],
-        "currency": np.array([p[2] for p in parts], dtype=object)[owner],
-        "prefix": prefix,
-    }
-    for i, col in enumerate(_IN_FORCE_COLUMNS[4:], start=2):
-        frame[col] = values[:, i]
-    return pd.DataFrame(frame)
-
-
-def _in_force_rows(store: Store, t: int) -> pd.DataFrame:
-    """Rows in force at ``t``, fetched row by row (any prefix text)."""
-    sql = (
-        "SELECT a.name, a.kind, d.currency, r.prefix, r.rate, r.connect_fee, "
-        "r.initial_increment, r.next_increment, r.min_duration, r.effective_from "
-        "FROM rates r JOIN decks d ON d.id = r.deck_id JOIN accounts a ON a.id = r.account_id "
-        "WHERE r.effective_from <= {p} AND (r.effective_until IS NULL OR r.effective_until > {p})"
-    )
-    raw = store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        param = "%s" if store.dialect == "postgresql" else "?"
-        cur.execute(sql.format(p=param), (t, t))
-        rows = cur.fetchall()
-        cur.close()
-    finally:
-        raw.close()
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in _IN_FORCE_COLUMNS})
-    cols = list(zip(*rows, strict=True))
-    del rows
-    frame = {}
-    for name, values in zip(_IN_FORCE_COLUMNS, cols, strict=True):
-        if name in ("account", "kind", "currency", "prefix"):
-            frame[name] = np.array(values, dtype=object)
-        else:
-            frame[name] = np.array(values, dtype=np.int64)
-    return pd.DataFrame(frame)
-
-
 def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int) -> RoutingTable:
-    """Build a table from the rows in force (columns as :data:`_IN_FORCE_COLUMNS`).
+    """Build a table from the rows in force (columns as :data:`tandem.lcr.reader.IN_FORCE_COLUMNS`).
 
     ``prefix`` and ``account`` may be object or categorical columns; everything per row
     is vectorised (a store of millions of rows compiles in seconds).
