@@ -275,3 +275,18 @@ def test_empty_store_compiles_to_empty_table(sqlite_store, tmp_path):
     assert loaded.prefix_count == 0 and loaded.quote("4420") == {}
     with pytest.raises(UnknownCustomerError, match="no sell deck in the routing table"):
         Router(loaded).route("4420", customer="acme", at=0)
+
+
+def test_duplicate_rows_in_force_later_effective_from_wins():
+    rates = frame(
+        [
+            ("atlas", "carrier", "USD", "44", 30, 0, 60, 60, 0, 5, OPEN_END),
+            ("atlas", "carrier", "USD", "44", 10, 0, 60, 60, 0, 0, OPEN_END),
+            ("atlas", "carrier", "USD", "44", 20, 0, 60, 60, 0, 3, OPEN_END),
+            ("borealis", "carrier", "USD", "44", 40, 0, 60, 60, 0, 0, OPEN_END),
+        ]
+    )
+    quote = compile_rates(rates, 9).quote("4420")
+    assert {k: v * UNIT for k, v in quote.items()} == {"atlas": 30, "borealis": 40}
+    quote = compile_rates(rates, 4).quote("4420")
+    assert quote["atlas"] * UNIT == 20

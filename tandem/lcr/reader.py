@@ -3,20 +3,21 @@
 Fetching millions of row tuples through a DB-API driver costs seconds per million. Instead:
 
 1. one scan computes the table's validity window (the last change at or before ``t`` and
-   the next change after it), counts the rows in force and finds which per-row columns
-   actually vary (connect fee, increments, ... are usually constant);
+   the next change after it), another finds whether the per-row columns other than the
+   rate (connect fee, increments, ...) vary at all (they are usually constant);
 2. one scan has the database build a single comma-separated string of integers
    (``group_concat`` on SQLite, ``string_agg`` on PostgreSQL) with, per row in force, its
    deck id, prefix digits, rate and only the columns that vary; numpy parses it in one
    call. One aggregate per query means the fields of a row can never misalign.
 
-Prefixes that are not 1-18 plain digits, or that start with ``0`` (the digits would lose
-their leading zeros), make the reader fall back to fetching rows one by one.
+A prefix that is not written as a plain number (leading zeros, letters, more than 18
+digits) is detected (the text no longer matches the numbers printed back) and the reader
+falls back to fetching rows one by one.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,49 +47,42 @@ _OPTIONAL = ["connect_fee", "initial_increment", "next_increment", "min_duration
 _BIG = int(np.iinfo(np.int64).max)
 
 
-def read_in_force(store: Store, t: int) -> tuple[pd.DataFrame, int, int]:
-    """``(rows in force at t, valid_from, valid_until)``; open ends are -/+ int64 max."""
+def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
+    """``(columns of the rows in force at t, valid_from, valid_until)``.
+
+    Columns are :data:`IN_FORCE_COLUMNS` (numpy arrays or pandas Categoricals, one entry
+    per row); open ends of the window are -/+ int64 max.
+    """
     pg = store.dialect == "postgresql"
     live = "(effective_until IS NULL OR effective_until > effective_from)"
     now = "(effective_from <= :t AND (effective_until IS NULL OR effective_until > :t))"
-    odd = (
-        "(prefix !~ '^[1-9][0-9]{0,17}$')"
-        if pg
-        else "(prefix GLOB '*[^0-9]*' OR prefix GLOB '0*' OR length(prefix) NOT BETWEEN 1 AND 18)"
+    scan = "" if pg else " NOT INDEXED"  # a plain table scan beats index order here
+    window = (
+        "SELECT MAX(CASE WHEN effective_from <= :t THEN effective_from END), "
+        "MAX(CASE WHEN effective_until <= :t THEN effective_until END), "
+        "MIN(CASE WHEN effective_from > :t THEN effective_from END), "
+        "MIN(CASE WHEN effective_until > :t THEN effective_until END) "
+        f"FROM rates{scan} WHERE {live}"
     )
-    stats = [
-        "MAX(CASE WHEN effective_from <= :t THEN effective_from END)",
-        "MAX(CASE WHEN effective_until <= :t THEN effective_until END)",
-        "MIN(CASE WHEN effective_from > :t THEN effective_from END)",
-        "MIN(CASE WHEN effective_until > :t THEN effective_until END)",
-        f"SUM(CASE WHEN {now} THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN {now} AND {odd} THEN 1 ELSE 0 END)",
-    ]
-    for col in _OPTIONAL:
-        stats.append(f"MIN(CASE WHEN {now} THEN {col} END)")
-        stats.append(f"MAX(CASE WHEN {now} THEN {col} END)")
-    scan = "" if pg else " NOT INDEXED"
+    cols = ", ".join(_OPTIONAL)
     with store.engine.connect() as conn:
-        got = conn.execute(
-            text(f"SELECT {', '.join(stats)} FROM rates{scan} WHERE {live}"), {"t": t}
-        ).one()
-        f1, f2, u1, u2, count, unusual = got[:6]
+        f1, f2, u1, u2 = conn.execute(text(window), {"t": t}).one()
         froms = [int(v) for v in (f1, f2) if v is not None]
         untils = [int(v) for v in (u1, u2) if v is not None]
         valid_from = max(froms) if froms else -_BIG
         valid_until = min(untils) if untils else _BIG
-        if not count:
+        sample = conn.execute(
+            text(f"SELECT {cols} FROM rates WHERE {now} LIMIT 1"), {"t": t}
+        ).first()
+        if sample is None:
             return _empty(), valid_from, valid_until
-        if unusual:
-            return _rows(conn, pg, t), valid_from, valid_until
-        constant: dict[str, int] = {}
-        varying: list[str] = []
-        for i, col in enumerate(_OPTIONAL):
-            lo, hi = got[6 + 2 * i], got[7 + 2 * i]
-            if lo == hi:
-                constant[col] = int(lo)
-            else:
-                varying.append(col)
+        # Columns that are the same on every row in force need not travel per row.
+        differ = ", ".join(
+            f"MAX(CASE WHEN {c} <> :c{i} THEN 1 ELSE 0 END)" for i, c in enumerate(_OPTIONAL)
+        )
+        params = {"t": t, **{f"c{i}": int(v) for i, v in enumerate(sample)}}
+        flags = conn.execute(text(f"SELECT {differ} FROM rates{scan} WHERE {now}"), params).one()
+        varying = [c for c, flag in zip(_OPTIONAL, flags, strict=True) if flag]
         decks = {
             int(d): (str(name), str(kind), str(cur))
             for d, name, kind, cur in conn.execute(
@@ -103,15 +97,10 @@ def read_in_force(store: Store, t: int) -> tuple[pd.DataFrame, int, int]:
             agg = f"string_agg(concat_ws(',', {', '.join(fields)}), ',')"
         else:
             agg = "group_concat(" + " || ',' || ".join(fields) + ", ',')"
-        blob = conn.execute(
-            text(f"SELECT {agg} FROM rates{scan} WHERE {now}"), {"t": t}
-        ).scalar_one()
-    try:
-        values = np.fromstring(blob, dtype=np.int64, sep=",").reshape(-1, len(fields))
-    except ValueError as exc:
-        raise StoreError(f"the rate store returned unreadable rates: {exc}") from exc
-    if values.shape[0] != count:
-        raise StoreError("the rate store changed while compiling; compile again")
+        blob = conn.execute(text(f"SELECT {agg} FROM rates{scan} WHERE {now}"), {"t": t}).scalar()
+        values = _parse(blob or "", len(fields))
+        if values is None:  # a prefix that is not plain digits: read row by row
+            return _rows(conn, t), valid_from, valid_until
     deck_ids = values[:, 0]
     ids = np.array(sorted(decks), dtype=np.int64)
     pos = np.searchsorted(ids, deck_ids)
@@ -119,30 +108,56 @@ def read_in_force(store: Store, t: int) -> tuple[pd.DataFrame, int, int]:
         raise StoreError("the rate store changed while compiling; compile again")
     meta = [decks[int(d)] for d in ids]
     names = sorted({m[0] for m in meta})
+    currencies = sorted({m[2] for m in meta})
     name_code = np.array([names.index(m[0]) for m in meta], dtype=np.int64)
     uniq, inverse = np.unique(values[:, 1], return_inverse=True)
     frame: dict[str, object] = {
         "account": pd.Categorical.from_codes(name_code[pos], categories=names),
-        "kind": np.array([m[1] for m in meta], dtype=object)[pos],
-        "currency": np.array([m[2] for m in meta], dtype=object)[pos],
+        "kind": pd.Categorical.from_codes(
+            np.array([m[1] == "customer" for m in meta], dtype=np.int64)[pos],
+            categories=["carrier", "customer"],
+        ),
+        "currency": pd.Categorical.from_codes(
+            np.array([currencies.index(m[2]) for m in meta], dtype=np.int64)[pos],
+            categories=currencies,
+        ),
         "prefix": pd.Categorical.from_codes(
             inverse.reshape(-1), categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
         ),
         "rate": values[:, 2],
     }
-    for col in _OPTIONAL:
-        if col in constant:
-            frame[col] = np.full(len(values), constant[col], dtype=np.int64)
-        else:
+    for i, col in enumerate(_OPTIONAL):
+        if col in varying:
             frame[col] = values[:, fields.index(col)]
-    return pd.DataFrame(frame)[IN_FORCE_COLUMNS], valid_from, valid_until
+        else:
+            frame[col] = np.broadcast_to(np.int64(sample[i]), (len(values),))
+    return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in IN_FORCE_COLUMNS})
+_POW10 = np.array([10**k for k in range(1, 19)], dtype=np.int64)
 
 
-def _rows(conn, pg: bool, t: int) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def _parse(blob: str, width: int) -> np.ndarray | None:
+    """The integers of ``blob`` as rows of ``width``, or None when any field was not
+    written canonically (leading zeros, a sign, spaces, letters): the text length must
+    equal the length of the numbers printed back."""
+    try:
+        values = np.fromstring(blob, dtype=np.int64, sep=",")
+    except ValueError:
+        return None
+    if values.size % width:
+        return None
+    digits = np.searchsorted(_POW10, np.abs(values), side="right") + 1 + (values < 0)
+    if int(digits.sum()) + max(values.size - 1, 0) != len(blob):
+        return None
+    return values.reshape(-1, width)
+
+
+def _empty() -> dict[str, Any]:
+    return {c: np.zeros(0, dtype=object) for c in IN_FORCE_COLUMNS}
+
+
+def _rows(conn, t: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Rows in force at ``t``, fetched one by one (any prefix text)."""
     sql = (
         "SELECT a.name, a.kind, d.currency, r.prefix, r.rate, r.connect_fee, "
@@ -160,4 +175,4 @@ def _rows(conn, pg: bool, t: int) -> pd.DataFrame:  # type: ignore[no-untyped-de
             frame[name] = np.array(values, dtype=object)
         else:
             frame[name] = np.array(values, dtype=np.int64)
-    return pd.DataFrame(frame)
+    return frame

@@ -25,7 +25,7 @@ memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` ope
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -335,13 +335,17 @@ def _window(starts: np.ndarray, ends: np.ndarray, t: int) -> tuple[int, int]:
     return valid_from, valid_until
 
 
-def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int) -> RoutingTable:
+def build_table(
+    frame: pd.DataFrame | Mapping[str, Any], at: int, valid_from: int, valid_until: int
+) -> RoutingTable:
     """Build a table from the rows in force (columns as :data:`tandem.lcr.reader.IN_FORCE_COLUMNS`).
 
     ``prefix`` and ``account`` may be object or categorical columns; everything per row
     is vectorised (a store of millions of rows compiles in seconds).
     """
-    frame = frame.reset_index(drop=True)
+    if isinstance(frame, pd.DataFrame):
+        frame = {c: frame[c].to_numpy() for c in frame.columns}
+    rows = len(frame["prefix"])
     codes, uniques = pd.factorize(frame["prefix"], sort=False)
     keys = [str(k) for k in uniques]
     trie = marisa_trie.Trie(keys)
@@ -362,12 +366,12 @@ def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int)
 
     acct_codes, acct_names = pd.factorize(frame["account"], sort=False)
     acct_names = [str(a) for a in acct_names]
-    firsts = pd.Series(np.arange(len(frame))).groupby(acct_codes).first().to_numpy()
-    kinds_of = {acct_names[c]: str(frame["kind"].iat[r]) for c, r in enumerate(firsts)}
-    currencies = {acct_names[c]: str(frame["currency"].iat[r]) for c, r in enumerate(firsts)}
+    firsts = pd.Series(np.arange(rows)).groupby(acct_codes).first().to_numpy()
+    kinds_of = {acct_names[c]: str(frame["kind"][r]) for c, r in enumerate(firsts)}
+    currencies = {acct_names[c]: str(frame["currency"][r]) for c, r in enumerate(firsts)}
     row_kind = (
         np.array([kinds_of[a] == "carrier" for a in acct_names], dtype=bool)[acct_codes]
-        if len(frame)
+        if rows
         else np.zeros(0, dtype=bool)
     )
     arrays: dict[str, np.ndarray] = {}
@@ -375,10 +379,7 @@ def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int)
     for side, is_carrier in (("buy", True), ("sell", False)):
         idx = np.flatnonzero(row_kind == is_carrier)
         uid = row_uid[idx]
-        # Latest effective_from wins if an account has two rows for one prefix in force.
-        eff = frame["effective_from"].to_numpy(dtype=np.int64)[idx]
-        order = np.lexsort((eff, uid))
-        idx, uid = idx[order], uid[order]
+        eff = np.asarray(frame["effective_from"], dtype=np.int64)[idx]
         accounts = sorted(a for a in acct_names if (kinds_of[a] == "carrier") == is_carrier)
         names[side] = accounts
         local = np.full(len(acct_names), -1, dtype=np.int64)
@@ -388,9 +389,9 @@ def build_table(frame: pd.DataFrame, at: int, valid_from: int, valid_until: int)
         acct = local[acct_codes[idx]]
         arrays[f"{side}_prefix"] = uid.astype("<i4")
         for col in _ROW_FIELDS[1:]:
-            values = frame[col].to_numpy(dtype=np.int64)[idx]
+            values = np.asarray(frame[col], dtype=np.int64)[idx]
             arrays[f"{side}_{col}"] = values.astype(_ROW_DTYPES[col])
-        best = _inherit(n, len(accounts), uid, acct, parent, levels)
+        best = _inherit(n, len(accounts), uid, acct, eff, parent, levels)
         if side == "buy":
             route_off = _routes(best, arrays["buy_rate"], arrays)
         else:
@@ -416,14 +417,29 @@ def _inherit(
     accounts: int,
     uid: np.ndarray,
     acct: np.ndarray,
+    eff: np.ndarray,
     parent: np.ndarray,
     levels: list[np.ndarray],
 ) -> np.ndarray:
-    """``best[u, a]``: row of account ``a``'s longest prefix that is a prefix of union ``u``."""
+    """``best[u, a]``: row of account ``a``'s longest prefix that is a prefix of union ``u``.
+
+    Should an account have two rows for one prefix in force, the later
+    ``effective_from`` wins (the store's supersession never leaves two).
+    """
     best = np.full((n, accounts), -1, dtype=np.int32)
     if accounts == 0 or n == 0:
         return best
-    best[uid, acct] = np.arange(uid.shape[0], dtype=np.int32)  # later rows win on duplicates
+    rows = np.arange(uid.shape[0], dtype=np.int32)
+    best[uid, acct] = rows
+    flat = uid * accounts + acct
+    counts = np.bincount(flat, minlength=n * accounts)
+    dup = np.flatnonzero(counts[flat] > 1)
+    if dup.size:
+        order = dup[np.lexsort((dup, eff[dup], flat[dup]))]  # last per (prefix, account) wins
+        best[uid[order], acct[order]] = rows[order]
+        last = np.ones(order.size, dtype=bool)
+        last[:-1] = flat[order][1:] != flat[order][:-1]
+        best[uid[order[last]], acct[order[last]]] = rows[order[last]]
     for ids in levels:
         par = parent[ids]
         has = par >= 0
