@@ -7,7 +7,8 @@ Layout (all integers little-endian)::
           12   u32       reserved (0)
           16   u64       length of the JSON metadata block
           24   u64       total file length
-          32   32 bytes  SHA-256 of every byte after the header (offset 64 onwards)
+          32   u32       CRC-32 (zlib) of every byte after the header (offset 64 onwards)
+          36   28 bytes  reserved (zero)
           64   ...       JSON metadata (UTF-8), then sections, each aligned to 64 bytes
 
 The metadata names every section (``name -> [offset, dtype, count]``); arrays are read
@@ -19,11 +20,11 @@ refused with :class:`~tandem.errors.SnapshotError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ __all__ = ["MAGIC", "FORMAT_VERSION", "write_snapshot", "read_snapshot"]
 
 MAGIC = b"TANDEMRT"
 FORMAT_VERSION = 1
-_HEADER = struct.Struct("<8sIIQQ32s")
+_HEADER = struct.Struct("<8sIIQQI28s")
 _ALIGN = 64
 
 
@@ -82,28 +83,26 @@ def write_snapshot(
         if not changed:
             break
     total = pos
-    digest = hashlib.sha256()
+    crc = 0
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(b"\0" * _HEADER.size)
             body_start = fh.tell()
             fh.write(meta_bytes)
-            digest.update(meta_bytes)
+            crc = zlib.crc32(meta_bytes, crc)
             for name, blob in blobs:
                 gap = layout[name][0] - fh.tell()
                 fh.write(b"\0" * gap)
-                digest.update(b"\0" * gap)
+                crc = zlib.crc32(b"\0" * gap, crc)
                 fh.write(blob)
-                digest.update(blob)
+                crc = zlib.crc32(blob, crc)
             gap = total - fh.tell()
             fh.write(b"\0" * gap)
-            digest.update(b"\0" * gap)
+            crc = zlib.crc32(b"\0" * gap, crc)
             assert body_start == _HEADER.size
             fh.seek(0)
-            fh.write(
-                _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes), total, digest.digest())
-            )
+            fh.write(_HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(meta_bytes), total, crc, b""))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -117,7 +116,7 @@ def read_snapshot(
 ) -> tuple[dict[str, Any], dict[str, Any], mmap.mmap]:
     """Open a snapshot: ``(meta, sections, mmap)``; arrays are views over the mmap.
 
-    ``verify`` checks the SHA-256 of the whole body (reads every page once); leave it on
+    ``verify`` checks the CRC-32 of the whole body (reads every page once); leave it on
     unless the file was verified by the process that wrote or copied it.
     """
     name = str(path)
@@ -138,7 +137,7 @@ def read_snapshot(
                 "compile one with `tandem compile -o FILE`"
             )
         head = fh.read(_HEADER.size)
-        magic, version, _reserved, meta_len, total, checksum = _HEADER.unpack(head)
+        magic, version, _reserved, meta_len, total, checksum, _pad28 = _HEADER.unpack(head)
         if magic != MAGIC:
             raise SnapshotError(
                 f"{name!r} is not a Tandem routing table (bad magic {magic[:8]!r}); "
@@ -155,7 +154,7 @@ def read_snapshot(
                 f"{size}; recompile it with `tandem compile`"
             )
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    if verify and hashlib.sha256(memoryview(mm)[_HEADER.size :]).digest() != checksum:
+    if verify and zlib.crc32(memoryview(mm)[_HEADER.size :]) != checksum:
         mm.close()
         raise SnapshotError(
             f"{name!r} is corrupt (checksum mismatch); recompile it with `tandem compile`"
