@@ -9,6 +9,8 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import ConfigError, NumberError, UnknownCustomerError
@@ -16,6 +18,7 @@ from tandem.lcr.counters import MemoryCounters, carrier_calls_key
 from tandem.lcr.policy import Plan, config_from_mapping, load_config
 from tandem.lcr.router import ON_NET, Router
 from tandem.lcr.table import OPEN_END, compile_rates
+from tandem.lcr.translate import translate
 from tandem.money import UNIT
 
 MILLI = UNIT // 1000
@@ -403,3 +406,16 @@ def test_bad_config(tmp_path, text, message):
 def test_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="cannot read routing config"):
         load_config(tmp_path / "absent.toml")
+
+
+@given(st.text(alphabet="+0123456789 #x٤", max_size=18))
+def test_router_normalises_like_translate(number):
+    table = compile_rates(rows(BASE), 0)
+    router = Router(table)
+    try:
+        expected = translate(number).normalized
+    except NumberError:
+        with pytest.raises(NumberError):
+            router.route(number, customer=CUSTOMER, at=0)
+        return
+    assert router.route(number, customer=CUSTOMER, at=0).normalized == expected

@@ -25,7 +25,7 @@ from tandem.errors import UnknownCustomerError
 from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
 from tandem.lcr.table import RoutingTable, epoch
-from tandem.lcr.translate import DEFAULT_RULES, normalize
+from tandem.lcr.translate import DEFAULT_RULES, E164_MAX_DIGITS, normalize
 from tandem.money import format_money, from_scaled
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
@@ -329,7 +329,28 @@ class Router:
             table.route_rate,
             table.valid_from,
             table.valid_until,
+            {},  # customer -> (index, plan, rules, fast-path limits), filled on first call
         )
+
+    def _customer(self, state: tuple, customer: str | None) -> tuple:
+        """Resolve a customer once per table: its index, plan, rules and fast-path flags."""
+        if customer is None:
+            raise UnknownCustomerError("no customer: give a customer name or a source IP")
+        table, any_caps, customer_index, per_customer = state[0], state[3], state[4], state[-1]
+        cidx = customer_index.get(customer, -1)
+        config = self.config
+        if cidx < 0 and not config.knows(customer):
+            raise UnknownCustomerError(
+                f"unknown customer {customer!r}: it has no sell deck in the routing table "
+                "and no entry in the routing config"
+            )
+        plan = config.plan_for(customer)
+        fast = None
+        if plan.simple and table.single_currency and not any_caps:
+            fast = (plan.max_loss if plan.allow_loss else 0, plan.max_routes)
+        known = (cidx, plan, config.rules_for(customer), fast)
+        per_customer[customer] = known  # one dict store: safe under concurrent readers
+        return known
 
     @property
     def table(self) -> RoutingTable:
@@ -358,15 +379,15 @@ class Router:
         :class:`~tandem.errors.UnknownCustomerError` for an unknown customer or IP.
         """
         # One read of the state: a decision never mixes two tables (see swap()).
+        state = self._state
         (
             table, policies, caps, any_caps, customer_index, iter_prefixes, offsets,
-            quote_customer, route_rate, valid_from, valid_until,
-        ) = self._state  # fmt: skip
-        config = self.config
+            quote_customer, route_rate, valid_from, valid_until, per_customer,
+        ) = state  # fmt: skip
         t = at if type(at) is int else epoch(at)
         trunk_name = None
         if source_ip is not None:
-            trunk = config.trunks.identify(source_ip)
+            trunk = self.config.trunks.identify(source_ip)
             trunk_name = trunk.name
             if customer is not None and customer != trunk.customer:
                 raise UnknownCustomerError(
@@ -374,20 +395,25 @@ class Router:
                     f"{trunk.customer!r}, not {customer!r}"
                 )
             customer = trunk.customer
-        if customer is None:
-            raise UnknownCustomerError("no customer: give a customer name or a source IP")
-        cidx = customer_index.get(customer, -1)
-        if cidx < 0 and not config.knows(customer):
-            raise UnknownCustomerError(
-                f"unknown customer {customer!r}: it has no sell deck in the routing table "
-                "and no entry in the routing config"
-            )
-        plan = config.plans.get(customer, config.defaults)
-        normalized, tech = normalize(number, config.translations.get(customer, _NO_RULES))
+        known = per_customer.get(customer)
+        if known is None:
+            known = self._customer(state, customer)
+        cidx, plan, rules, fast = known
+        # Inline the common case of normalize(): E.164 digits, maybe with "+", default rules.
+        digits = number[1:] if type(number) is str and number[:1] == "+" else number
+        if (
+            rules is _NO_RULES
+            and type(digits) is str
+            and digits.isdigit()
+            and digits.isascii()
+            and len(digits) <= _E164_MAX
+            and digits[0] != "0"
+        ):
+            normalized, tech = digits, ""
+        else:
+            normalized, tech = normalize(number, rules)
         route_number = normalized
-        routing_number = None
-        info = None
-        on_net = None
+        routing_number = info = on_net = None
         notes: tuple[str, ...] = ()
         if self.lookup is not None:
             info = self.lookup.lookup(normalized)
@@ -405,10 +431,9 @@ class Router:
                     on_net = info.sip_uri
                 else:
                     notes = ("on-net destination ignored: the plan does not allow on-net",)
-        head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
         if not valid_from <= t < valid_until:
             return _blocked(
-                head,
+                (number, normalized, customer, t, routing_number, trunk_name, tech, info),
                 notes,
                 f"the routing table is valid {table.validity_text()}, not at {_iso(t)}: "
                 "recompile it for that instant (tandem compile --at ...)",
@@ -417,23 +442,69 @@ class Router:
             hit = plan.blocked_prefix(normalized, route_number)
             if hit is not None:
                 return _blocked(
-                    head, notes, f"destination prefix {hit} is blocked by the plan of {customer}"
+                    (number, normalized, customer, t, routing_number, trunk_name, tech, info),
+                    notes,
+                    f"destination prefix {hit} is blocked by the plan of {customer}",
                 )
         uid = -1
         for _key, uid in iter_prefixes(route_number):  # noqa: B007
             pass
-        if uid < 0:
-            return _blocked(head, notes, f"no carrier or customer prefix matches {route_number}")
-        a, sa, b, sb = offsets[2 * uid : 2 * uid + 4].tolist()
         sell = -1
-        if cidx >= 0:
+        if uid >= 0 and cidx >= 0:
+            a, sa, b, sb = offsets[2 * uid : 2 * uid + 4].tolist()
             quoted = quote_customer[sa:sb].tolist()
             if cidx in quoted:
                 i = sa + quoted.index(cidx)
                 sell = table.quote_rate[i]
                 sell_prefix = route_number[: table.quote_plen[i]]
         if sell < 0:
-            return _blocked(head, notes, f"customer {customer} has no sell rate for {route_number}")
+            head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
+            if uid < 0:
+                reason = f"no carrier or customer prefix matches {route_number}"
+            else:
+                reason = f"customer {customer} has no sell rate for {route_number}"
+            return _blocked(head, notes, reason)
+        if fast and on_net is None:
+            # Fastest path (plain least cost, one currency, no capacity limits): entries
+            # are sorted by buy rate, so the first rate above the limit ends the scan,
+            # and so does reaching max routes.
+            limit = sell + fast[0]
+            end = a + fast[1]
+            pos = a
+            for rate in route_rate[a : end if end < b else b].tolist():
+                if rate > limit:
+                    break
+                pos += 1
+            if pos > a:
+                blocked, reason = False, ""
+            elif a == b:
+                blocked, reason = True, f"no carrier has a prefix of {route_number}"
+            else:
+                blocked, reason = True, f"no carrier may take {route_number}: see dropped"
+            d = _new(Decision)
+            _setattr(
+                d,
+                "__dict__",
+                {
+                    "number": number,
+                    "normalized": normalized,
+                    "customer": customer,
+                    "at": t,
+                    "sell_prefix": sell_prefix,
+                    "sell_rate_scaled": sell,
+                    "blocked": blocked,
+                    "reason": reason,
+                    "routing_number": routing_number,
+                    "trunk": trunk_name,
+                    "tech_prefix": tech,
+                    "lookup": info,
+                    "on_net": None,
+                    "notes": notes,
+                    "_raw": (table, policies, (a, pos), None, [], (pos, b), limit, fast[1]),
+                },
+            )
+            return d
+        head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
         limit = sell + plan.max_loss if plan.allow_loss else sell
         maxr = plan.max_routes
         if on_net is not None:
@@ -553,6 +624,7 @@ def _blocked(head: tuple, notes: tuple[str, ...], reason: str) -> Decision:
 
 
 _NO_RULES = DEFAULT_RULES
+_E164_MAX = E164_MAX_DIGITS
 
 
 def _currency_reason(table: RoutingTable, c: int, cust_cur: str) -> str:
