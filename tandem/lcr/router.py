@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
@@ -26,9 +26,13 @@ from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
 from tandem.lcr.table import RoutingTable, epoch
 from tandem.lcr.translate import DEFAULT_RULES, E164_MAX_DIGITS, normalize
-from tandem.money import format_money, from_scaled
+from tandem.money import format_money
+from tandem.money import from_scaled as _from_scaled
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
+
+#: Scaled integer -> Decimal, memoised: rates repeat across routes and calls.
+from_scaled = lru_cache(maxsize=1 << 16)(_from_scaled)
 
 #: Carrier name of the zero-cost route to an on-net SIP URI found by the number lookup.
 ON_NET = "on-net"
