@@ -96,6 +96,10 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="4 carriers x 15,000 of 25,000")
+    ap.add_argument(
+        "--workdir",
+        help="keep the generated store here and reuse it on the next run (same sizes/seed)",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -104,7 +108,12 @@ def main() -> None:
     if args.small:
         args.carriers, args.prefixes, args.pool, args.calls = 4, 15_000, 25_000, 20_000
     rng = np.random.default_rng(20260101)
-    tmp = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
+    tmp = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tandem-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    reuse = (tmp / "bench.db").exists() and (tmp / "sizes.json").exists()
+    sizes = {"carriers": args.carriers, "prefixes": args.prefixes, "pool": args.pool}
+    if reuse and json.loads((tmp / "sizes.json").read_text()) != sizes:
+        sys.exit(f"{tmp} holds a store of other sizes; use another --workdir")
     print(
         f"LCR benchmark: {args.carriers} carriers x {args.prefixes:,} prefixes from a pool of "
         f"{args.pool:,}; 1 customer selling the pool; {args.calls:,} calls; median of "
@@ -115,17 +124,21 @@ def main() -> None:
     pool = make_pool(rng, args.pool)
     store = Store(tmp / "bench.db")
     t0 = time.perf_counter()
-    for i in range(args.carriers):
+    for i in range(0 if reuse else args.carriers):
         pick = rng.choice(len(pool), size=args.prefixes, replace=False)
         deck = pd.DataFrame(
             {"prefix": pool[pick], "rate": rng.integers(1, 200, size=args.prefixes) * MILLI}
         )
         store.write_deck(f"carrier{i:02d}", "carrier", deck, currency="USD", effective_from=0)
     sell = pd.DataFrame({"prefix": pool, "rate": rng.integers(50, 250, size=len(pool)) * MILLI})
-    store.write_deck("acme", "customer", sell, currency="USD", effective_from=0)
-    write_s = time.perf_counter() - t0
     rows = args.carriers * args.prefixes + len(pool)
-    print(f"\nstore written: {rows:,} rate rows in {write_s:.1f} s (setup, not a target)")
+    if reuse:
+        print(f"\nstore reused from {tmp}: {rows:,} rate rows")
+    else:
+        store.write_deck("acme", "customer", sell, currency="USD", effective_from=0)
+        (tmp / "sizes.json").write_text(json.dumps(sizes))
+        write_s = time.perf_counter() - t0
+        print(f"\nstore written: {rows:,} rate rows in {write_s:.1f} s (setup, not a target)")
 
     # -- compile -----------------------------------------------------------------------
     times = []

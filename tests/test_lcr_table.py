@@ -213,9 +213,9 @@ def test_store_compile_matches_frame_compile(store):
     assert store.compile(at=100).quote("4430")["atlas"] * UNIT == 90
 
 
-def test_store_compile_odd_prefixes_and_leading_zeros(sqlite_store):
-    """Leading zeros survive the aggregated fast path; non-digit prefixes use the row path."""
-    s = sqlite_store
+def test_store_compile_odd_prefixes_and_leading_zeros(store):
+    """Leading zeros and non-digit prefixes are detected and read row by row."""
+    s = store
     s.write_deck("atlas", "carrier", _deck([("0044", 5, 0, 0), ("44", 7, 0, 0)]),
                  currency="USD", effective_from=0)  # fmt: skip
     s.write_deck("acme", "customer", _deck([("0", 9, 0, 0), ("4", 9, 0, 0)]),
@@ -267,8 +267,8 @@ def _good_snapshot_bytes(cache={}) -> bytes:  # noqa: B006 - memo
     return cache["b"]
 
 
-def test_empty_store_compiles_to_empty_table(sqlite_store, tmp_path):
-    table = sqlite_store.compile(at=0)
+def test_empty_store_compiles_to_empty_table(store, tmp_path):
+    table = store.compile(at=0)
     assert (table.prefix_count, table.carriers, table.customers) == (0, (), ())
     table.save(tmp_path / "empty.tdm")
     loaded = RoutingTable.load(tmp_path / "empty.tdm")
