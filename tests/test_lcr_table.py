@@ -193,9 +193,8 @@ def test_store_compile_matches_frame_compile(store):
         "atlas", "carrier", _deck([("44", 90, 0, 100)]),
         currency="USD", effective_from=100, mode="delta",
     )  # fmt: skip
-    store.write_deck(
-        "borealis", "carrier", _deck([("4420", 50, 3, 0)]), currency="USD", effective_from=0
-    )
+    borealis = _deck([("4420", 50, 3, 0)]).assign(initial_increment=[1], next_increment=[6])
+    store.write_deck("borealis", "carrier", borealis, currency="USD", effective_from=0)
     store.write_deck(
         "acme", "customer", _deck([("4", 200, 0, 0)]), currency="USD", effective_from=0
     )
@@ -207,6 +206,13 @@ def test_store_compile_matches_frame_compile(store):
         assert (same.valid_from, same.valid_until) == (ref.valid_from, ref.valid_until)
         for n in ["442071", "4430", "1555", "4"]:
             assert table.quote(n) == ref.quote(n)
+            mine = Router(table).route(n, customer="acme", at=at)
+            assert mine.to_dict() == Router(ref).route(n, customer="acme", at=at).to_dict()
+        if at < 100:
+            borealis_route = Router(table).route("442071", customer="acme", at=at).routes[0]
+            assert borealis_route.carrier == "borealis"
+            assert (borealis_route.initial_increment, borealis_route.next_increment) == (1, 6)
+            assert borealis_route.connect_fee * UNIT == 3
     assert store.compile(at=50).valid_until == 100
     assert store.compile(at=100).valid_until == OPEN_END
     assert store.compile(at=50).quote("4430")["atlas"] * UNIT == 100

@@ -4,7 +4,7 @@ Fetching millions of row tuples through a DB-API driver costs seconds per millio
 
 1. one scan computes the table's validity window (the last change at or before ``t`` and
    the next change after it), another finds whether the per-row columns other than the
-   rate (connect fee, increments, ...) vary at all (they are usually constant);
+   rate (connect fee, increments, minimum duration) vary at all (they are often constant);
 2. one scan has the database build a single comma-separated string of integers
    (``group_concat`` on SQLite, ``string_agg`` on PostgreSQL) with, per row in force, its
    deck id, prefix digits, rate and only the columns that vary; numpy parses it in one
@@ -43,7 +43,7 @@ IN_FORCE_COLUMNS = [
     "min_duration",
     "effective_from",
 ]
-_OPTIONAL = ["connect_fee", "initial_increment", "next_increment", "min_duration", "effective_from"]
+_OPTIONAL = ["connect_fee", "initial_increment", "next_increment", "min_duration"]
 _BIG = int(np.iinfo(np.int64).max)
 
 
@@ -76,13 +76,25 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
         ).first()
         if sample is None:
             return _empty(), valid_from, valid_until
-        # Columns that are the same on every row in force need not travel per row.
-        differ = ", ".join(
-            f"MAX(CASE WHEN {c} <> :c{i} THEN 1 ELSE 0 END)" for i, c in enumerate(_OPTIONAL)
-        )
+        # Columns that are the same on every row in force need not travel per row: one
+        # cheap scan says whether any differs, a second (only then) says which.
         params = {"t": t, **{f"c{i}": int(v) for i, v in enumerate(sample)}}
-        flags = conn.execute(text(f"SELECT {differ} FROM rates{scan} WHERE {now}"), params).one()
-        varying = [c for c, flag in zip(_OPTIONAL, flags, strict=True) if flag]
+        differs = [f"{c} <> :c{i}" for i, c in enumerate(_OPTIONAL)]
+        any_differs = conn.execute(
+            text(f"SELECT COUNT(*) FROM rates{scan} WHERE {now} AND ({' OR '.join(differs)})"),
+            params,
+        ).scalar_one()
+        varying: list[str] = []
+        if any_differs:
+            flags = conn.execute(
+                text(
+                    "SELECT "
+                    + ", ".join(f"MAX(CASE WHEN {d} THEN 1 ELSE 0 END)" for d in differs)
+                    + f" FROM rates{scan} WHERE {now}"
+                ),
+                params,
+            ).one()
+            varying = [c for c, flag in zip(_OPTIONAL, flags, strict=True) if flag]
         decks = {
             int(d): (str(name), str(kind), str(cur))
             for d, name, kind, cur in conn.execute(
@@ -131,6 +143,9 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
             frame[col] = values[:, fields.index(col)]
         else:
             frame[col] = np.broadcast_to(np.int64(sample[i]), (len(values),))
+    # The store never holds two rows of one account and prefix in force at one instant
+    # (write_deck supersedes), so the per-row start instant is not needed to break ties.
+    frame["effective_from"] = np.broadcast_to(np.int64(t), (len(values),))
     return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
 
 
