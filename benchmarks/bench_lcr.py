@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -141,12 +142,13 @@ def main() -> None:
         print(f"\nstore written: {rows:,} rate rows in {write_s:.1f} s (setup, not a target)")
 
     # -- compile -----------------------------------------------------------------------
-    times = []
+    times, cpu = [], []
     for _ in range(args.runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         table = store.compile(at=1)
         times.append(time.perf_counter() - t0)
-    compile_s = statistics.median(times)
+        cpu.append(time.process_time() - c0)
+    compile_s, compile_cpu = statistics.median(times), statistics.median(cpu)
     snap = tmp / "routes.tdm"
     t0 = time.perf_counter()
     table.save(snap)
@@ -182,9 +184,10 @@ def main() -> None:
     for n in numbers[:2000]:  # warm up
         route(n, customer="acme", at=1)
 
-    def per_call(fn) -> tuple[float, float]:
-        """(median ns per call from individual timings, calls per second of a tight loop)."""
-        medians, rates = [], []
+    def per_call(fn) -> tuple[float, float, float]:
+        """(median ns per call from individual timings, calls per wall second and per CPU
+        second of a tight loop; CPU time leaves out time the process was not scheduled)."""
+        medians, rates, cpu_rates = [], [], []
         clock = time.perf_counter_ns
         for _ in range(args.runs):
             samples = []
@@ -193,17 +196,18 @@ def main() -> None:
                 fn(n)
                 samples.append(clock() - t)
             medians.append(statistics.median(samples))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             for n in numbers:
                 fn(n)
             rates.append(len(numbers) / (time.perf_counter() - t0))
-        return statistics.median(medians), statistics.median(rates)
+            cpu_rates.append(len(numbers) / (time.thread_time() - c0))
+        return statistics.median(medians), statistics.median(rates), statistics.median(cpu_rates)
 
     overhead = statistics.median(
         [(lambda c: c() - c())(time.perf_counter_ns) * -1 for _ in range(10000)]
     )
-    dec_ns, dec_rate = per_call(lambda n: route(n, customer="acme", at=1))
-    full_ns, full_rate = per_call(lambda n: route(n, customer="acme", at=1).routes)
+    dec_ns, dec_rate, dec_cpu = per_call(lambda n: route(n, customer="acme", at=1))
+    full_ns, full_rate, _full_cpu = per_call(lambda n: route(n, customer="acme", at=1).routes)
     routed = [route(n, customer="acme", at=1) for n in numbers[:5000]]
     with_routes = sum(1 for d in routed if d.routes) / len(routed)
     avg_routes = statistics.mean(len(d.routes) for d in routed)
@@ -220,7 +224,7 @@ def main() -> None:
                 return v
         return -1
 
-    dict_ns, dict_rate = per_call(dict_probe)
+    dict_ns, dict_rate, dict_cpu = per_call(dict_probe)
 
     # Baseline 2: SQL LIKE longest prefix per carrier on SQLite.
     import sqlite3
@@ -245,7 +249,9 @@ def main() -> None:
         return "ok" if good else "MISSED"
 
     print(f"\n  {'measure':<58} {'value':>14}  {'target':>10}")
-    row("compile from the store (SQLite)", f"{compile_s:.2f} s", "< 10 s", ok(compile_s < 10))
+    row("compile from the store (SQLite), wall", f"{compile_s:.2f} s", "< 10 s", ok(compile_s < 10))
+    row("compile from the store (SQLite), CPU time", f"{compile_cpu:.2f} s", "< 10 s",
+        ok(compile_cpu < 10))  # fmt: skip
     row("snapshot save", f"{save_s:.2f} s")
     row("snapshot load, fresh process (checksum verified)", f"{loads[1]['load_s']:.3f} s",
         "< 0.5 s", ok(loads[1]["load_s"] < 0.5))  # fmt: skip
@@ -258,17 +264,22 @@ def main() -> None:
         f"{rss1:.0f} MB", "<= 500 MB", ok(rss1 <= 500))  # fmt: skip
     row("full decision, median per call", f"{dec_ns / 1000:.2f} us", "<= 5 us",
         ok(dec_ns <= 5000))  # fmt: skip
-    row("full decision, decisions/s on one core", f"{dec_rate:,.0f}", ">= 200,000",
+    row("full decision, decisions per wall second", f"{dec_rate:,.0f}", ">= 200,000",
         ok(dec_rate >= 200_000))  # fmt: skip
+    row("full decision, decisions per CPU second (one core)", f"{dec_cpu:,.0f}", ">= 200,000",
+        ok(dec_cpu >= 200_000))  # fmt: skip
     row("full decision + Route objects built, median per call", f"{full_ns / 1000:.2f} us")
     row("full decision + Route objects built, decisions/s", f"{full_rate:,.0f}")
     row("baseline: bare dict longest-prefix probe, median", f"{dict_ns / 1000:.2f} us")
-    row("baseline: bare dict longest-prefix probe, probes/s", f"{dict_rate:,.0f}")
+    row("baseline: bare dict longest-prefix probe, probes/s (wall)", f"{dict_rate:,.0f}")
+    row("baseline: bare dict longest-prefix probe, probes per CPU second", f"{dict_cpu:,.0f}")
     row("baseline: SQLite LIKE longest prefix per carrier, median", f"{like_s * 1000:.0f} ms")
     row("decision vs dict probe (ratio)", f"{dec_ns / dict_ns:.2f}x")
     row("decision vs SQLite LIKE (speed-up)", f"{like_s * 1e9 / dec_ns:,.0f}x")
+    load = os.getloadavg()[0]
+    print(f"\n  load average during the run: {load:.2f} on {os.cpu_count()} cores")
     print(
-        f"\n  (timer overhead ~{overhead:.0f} ns per sample is included in the medians; "
+        f"  (timer overhead ~{overhead:.0f} ns per sample is included in the medians; "
         f"{with_routes:.0%} of calls got routes, {avg_routes:.1f} routes on average)"
     )
     store.close()
