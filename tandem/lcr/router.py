@@ -82,6 +82,7 @@ class Dropped(NamedTuple):
     reason: str
 
     def to_dict(self) -> dict[str, str]:
+        """JSON-ready dict."""
         return {"carrier": self.carrier, "reason": self.reason}
 
 
