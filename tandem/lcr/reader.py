@@ -3,8 +3,9 @@
 Fetching millions of row tuples through a DB-API driver costs seconds per million. Instead:
 
 1. one scan computes the table's validity window (the last change at or before ``t`` and
-   the next change after it), another finds whether the per-row columns other than the
-   rate (connect fee, increments, minimum duration) vary at all (they are often constant);
+   the next change after it) and whether the per-row columns other than the rate
+   (connect fee, increments, minimum duration) vary at all (they are often constant);
+   only if they do, a second scan says which;
 2. one scan has the database build a single comma-separated string of integers
    (``group_concat`` on SQLite, ``string_agg`` on PostgreSQL) with, per row in force, its
    deck id, prefix digits, rate and only the columns that vary; numpy parses it in one
@@ -58,38 +59,42 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     now = "(effective_from <= :t AND (effective_until IS NULL OR effective_until > :t))"
     scan = "" if pg else " NOT INDEXED"  # a plain table scan beats index order here
     window = (
-        "SELECT MAX(CASE WHEN effective_from <= :t THEN effective_from END), "
-        "MAX(CASE WHEN effective_until <= :t THEN effective_until END), "
-        "MIN(CASE WHEN effective_from > :t THEN effective_from END), "
-        "MIN(CASE WHEN effective_until > :t THEN effective_until END) "
-        f"FROM rates{scan} WHERE {live}"
+        "MAX(effective_from) FILTER (WHERE effective_from <= :t), "
+        "MAX(effective_until) FILTER (WHERE effective_until <= :t), "
+        "MIN(effective_from) FILTER (WHERE effective_from > :t), "
+        "MIN(effective_until) FILTER (WHERE effective_until > :t)"
     )
     cols = ", ".join(_OPTIONAL)
     with store.engine.connect() as conn:
-        f1, f2, u1, u2 = conn.execute(text(window), {"t": t}).one()
+        sample = conn.execute(
+            text(f"SELECT {cols} FROM rates WHERE {now} LIMIT 1"), {"t": t}
+        ).first()
+        # Columns that are the same on every row in force need not travel per row: the
+        # window scan also counts rows that differ from a sample row, and only then a
+        # second scan says which columns differ.
+        params: dict[str, int] = {"t": t}
+        differs: list[str] = []
+        extra = ""
+        if sample is not None:
+            params.update({f"c{i}": int(v) for i, v in enumerate(sample)})
+            differs = [f"{c} <> :c{i}" for i, c in enumerate(_OPTIONAL)]
+            extra = f", COUNT(*) FILTER (WHERE {now} AND ({' OR '.join(differs)}))"
+        got = conn.execute(
+            text(f"SELECT {window}{extra} FROM rates{scan} WHERE {live}"), params
+        ).one()
+        f1, f2, u1, u2 = got[:4]
         froms = [int(v) for v in (f1, f2) if v is not None]
         untils = [int(v) for v in (u1, u2) if v is not None]
         valid_from = max(froms) if froms else -_BIG
         valid_until = min(untils) if untils else _BIG
-        sample = conn.execute(
-            text(f"SELECT {cols} FROM rates WHERE {now} LIMIT 1"), {"t": t}
-        ).first()
         if sample is None:
             return _empty(), valid_from, valid_until
-        # Columns that are the same on every row in force need not travel per row: one
-        # cheap scan says whether any differs, a second (only then) says which.
-        params = {"t": t, **{f"c{i}": int(v) for i, v in enumerate(sample)}}
-        differs = [f"{c} <> :c{i}" for i, c in enumerate(_OPTIONAL)]
-        any_differs = conn.execute(
-            text(f"SELECT COUNT(*) FROM rates{scan} WHERE {now} AND ({' OR '.join(differs)})"),
-            params,
-        ).scalar_one()
         varying: list[str] = []
-        if any_differs:
+        if got[4]:
             flags = conn.execute(
                 text(
                     "SELECT "
-                    + ", ".join(f"MAX(CASE WHEN {d} THEN 1 ELSE 0 END)" for d in differs)
+                    + ", ".join(f"COUNT(*) FILTER (WHERE {d})" for d in differs)
                     + f" FROM rates{scan} WHERE {now}"
                 ),
                 params,
@@ -122,7 +127,7 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     names = sorted({m[0] for m in meta})
     currencies = sorted({m[2] for m in meta})
     name_code = np.array([names.index(m[0]) for m in meta], dtype=np.int64)
-    uniq, inverse = np.unique(values[:, 1], return_inverse=True)
+    inverse, uniq = pd.factorize(values[:, 1], sort=False)
     frame: dict[str, object] = {
         "account": pd.Categorical.from_codes(name_code[pos], categories=names),
         "kind": pd.Categorical.from_codes(
@@ -134,7 +139,7 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
             categories=currencies,
         ),
         "prefix": pd.Categorical.from_codes(
-            inverse.reshape(-1), categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
+            inverse, categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
         ),
         "rate": values[:, 2],
     }

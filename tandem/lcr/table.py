@@ -354,14 +354,22 @@ def build_table(
     row_uid = key_uid[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
     # Parent of every union prefix: its longest proper prefix in the union (-1 at a root).
-    parent = np.full(n, -1, dtype=np.int64)
+    # Walk the keys in lexicographic order with a stack of open ancestors: a key's parent
+    # is the deepest stacked key that is a prefix of it.
+    parent_of = [-1] * n
     length = np.zeros(n, dtype=np.int64)
-    for key in keys:
-        found = trie.prefixes(key)
-        uid = trie.key_id(key)
-        length[uid] = len(key)
-        if len(found) > 1:
-            parent[uid] = trie.key_id(found[-2])
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    uids = key_uid.tolist()
+    stack: list[tuple[str, int]] = []
+    for i in order:
+        key, uid = keys[i], uids[i]
+        while stack and not key.startswith(stack[-1][0]):
+            stack.pop()
+        if stack:
+            parent_of[uid] = stack[-1][1]
+        stack.append((key, uid))
+    parent = np.array(parent_of, dtype=np.int64)
+    length[key_uid] = [len(k) for k in keys]
     levels = [np.flatnonzero(length == L) for L in range(1, int(length.max(initial=0)) + 1)]
 
     acct_codes, acct_names = pd.factorize(frame["account"], sort=False)
