@@ -1,1 +1,42 @@
 """Least-cost routing: compiled prefix tables, routing plans and decisions."""
+
+from tandem.lcr.counters import Counters, MemoryCounters, carrier_calls_key
+from tandem.lcr.policy import (
+    CarrierPolicy,
+    ForcedRoute,
+    Plan,
+    RoutingConfig,
+    config_from_mapping,
+    load_config,
+)
+from tandem.lcr.router import ON_NET, Decision, Dropped, Route, Router
+from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates, compile_table
+from tandem.lcr.translate import Translation, TranslationRules, normalize, translate
+from tandem.lcr.trunks import Trunk, TrunkTable
+
+__all__ = [
+    "CarrierPolicy",
+    "Counters",
+    "Decision",
+    "Dropped",
+    "ForcedRoute",
+    "MemoryCounters",
+    "ON_NET",
+    "OPEN_END",
+    "Plan",
+    "Route",
+    "Router",
+    "RoutingConfig",
+    "RoutingTable",
+    "Translation",
+    "TranslationRules",
+    "Trunk",
+    "TrunkTable",
+    "carrier_calls_key",
+    "compile_rates",
+    "compile_table",
+    "config_from_mapping",
+    "load_config",
+    "normalize",
+    "translate",
+]

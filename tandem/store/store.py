@@ -172,6 +172,16 @@ class Store:
             )
         return found[0] if found else None
 
+    # -- routing ---------------------------------------------------------------------
+    def compile(self, at: datetime | int | str):  # -> tandem.lcr.table.RoutingTable
+        """Compile the rates in force at instant ``at`` into a routing table.
+
+        Thin delegate of :func:`tandem.lcr.table.compile_table` (imported lazily).
+        """
+        from tandem.lcr.table import compile_table
+
+        return compile_table(self, at)
+
     # -- decks ----------------------------------------------------------------------
     def decks(self, account: str | None = None, kind: str | None = None) -> list[DeckVersion]:
         """Deck versions, oldest first, optionally for one account or kind."""

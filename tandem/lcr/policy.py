@@ -1,0 +1,373 @@
+"""Routing plans: how each customer's calls are spread over the carriers that quote them.
+
+A :class:`RoutingConfig` is read from one TOML file (``data/routing.toml`` documents every
+key): ``[defaults]`` plan keys for every customer, ``[carriers.NAME]`` (outbound trunk,
+capacity, failover SIP codes) and ``[customers.NAME]`` (plan keys, plus ``translate``
+rules and ``trunks`` by source IP).
+
+Strategies (``strategy = ...``):
+
+* ``least-cost`` (default): cheapest buy rate first (ties by carrier name);
+* ``priority``: static ``priority`` (lower first; unlisted carriers last), then cost;
+* ``weighted``: within each priority level, a weighted split (``weights``, e.g. 70/30),
+  deterministic per call id (stable hash) so a retried call gets the same order;
+  carriers without a weight follow, cheapest first;
+* ``quality``: cost divided by the expected answer probability (``quality``:
+  carrier -> probability in (0, 1]; unlisted carriers count as 1) - the hook for
+  per-carrier quality scoring.
+
+Every strategy then applies, in this order: ``blocked`` destination prefixes (the call is
+refused), ``forced`` routes per prefix (listed carriers first; ``exclusive`` drops the
+others), **margin protection** (a route whose buy rate is above the customer's sell rate
+is dropped unless ``allow_loss`` and the loss per minute is at most ``max_loss``), carrier
+capacity (``max_concurrent`` against a :class:`~tandem.lcr.counters.Counters`), and at most
+``max_routes`` routes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tandem.errors import ConfigError, MoneyError
+from tandem.lcr.translate import DEFAULT_RULES, TranslationRules
+from tandem.lcr.trunks import Trunk, TrunkTable
+from tandem.money import parse_decimal, to_scaled
+
+__all__ = [
+    "STRATEGIES",
+    "ForcedRoute",
+    "Plan",
+    "CarrierPolicy",
+    "RoutingConfig",
+    "load_config",
+    "weighted_order",
+]
+
+STRATEGIES = ("least-cost", "priority", "weighted", "quality")
+#: SIP responses after which the proxy should try the next route (RFC 3261 section 21).
+DEFAULT_FAILOVER_CODES = (408, 480, 500, 502, 503, 504)
+#: SIP responses after which the proxy should stop (the callee, not the carrier, said no).
+DEFAULT_STOP_CODES = (403, 404, 484, 486, 600, 603, 604)
+#: Priority of a carrier a ``priority`` plan does not list.
+UNLISTED_PRIORITY = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedRoute:
+    """Carriers forced (in this order) for numbers starting with ``prefix``."""
+
+    prefix: str
+    carriers: tuple[str, ...]
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One customer's routing plan (see the module docstring)."""
+
+    strategy: str = "least-cost"
+    max_routes: int = 5
+    allow_loss: bool = False
+    max_loss: int = 0  # scaled per-minute loss cap when allow_loss
+    allow_on_net: bool = True
+    blocked: tuple[str, ...] = ()
+    forced: tuple[ForcedRoute, ...] = ()
+    priority: Mapping[str, int] = field(default_factory=dict)
+    weights: Mapping[str, int] = field(default_factory=dict)
+    quality: Mapping[str, Decimal] = field(default_factory=dict)
+    #: True for plain least cost without forced routes (the router's fast path).
+    simple: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "simple", self.strategy == "least-cost" and not self.forced)
+
+    def forced_for(self, number: str) -> ForcedRoute | None:
+        """The forced route with the longest prefix of ``number``, if any."""
+        best: ForcedRoute | None = None
+        for fr in self.forced:
+            if number.startswith(fr.prefix) and (best is None or len(fr.prefix) > len(best.prefix)):
+                best = fr
+        return best
+
+    def blocked_prefix(self, *numbers: str) -> str | None:
+        """The blocked prefix that one of ``numbers`` starts with, if any."""
+        if self.blocked:
+            for number in numbers:
+                if number and number.startswith(self.blocked):
+                    return max((p for p in self.blocked if number.startswith(p)), key=len)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierPolicy:
+    """How to reach one carrier: its outbound trunk, capacity and failover SIP codes."""
+
+    name: str
+    trunk: str
+    max_concurrent: int | None = None
+    failover_codes: tuple[int, ...] = DEFAULT_FAILOVER_CODES
+    stop_codes: tuple[int, ...] = DEFAULT_STOP_CODES
+
+
+@dataclass
+class RoutingConfig:
+    """Plans, carriers, translation rules and trunks: the whole routing TOML."""
+
+    defaults: Plan = field(default_factory=Plan)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    carriers: dict[str, CarrierPolicy] = field(default_factory=dict)
+    translations: dict[str, TranslationRules] = field(default_factory=dict)
+    trunks: TrunkTable = field(default_factory=TrunkTable)
+    source: str = ""
+
+    @classmethod
+    def single(cls, plan: Plan) -> RoutingConfig:
+        """A config where every customer uses ``plan``."""
+        return cls(defaults=plan)
+
+    def plan_for(self, customer: str) -> Plan:
+        """The customer's plan (the defaults when it has none of its own)."""
+        return self.plans.get(customer, self.defaults)
+
+    def carrier(self, name: str) -> CarrierPolicy:
+        """The carrier's policy (trunk = its name, default SIP codes, when not configured)."""
+        found = self.carriers.get(name)
+        if found is None:
+            found = CarrierPolicy(name=name, trunk=name)
+            self.carriers[name] = found
+        return found
+
+    def rules_for(self, customer: str) -> TranslationRules:
+        """The customer's translation rules (plain E.164 when it has none)."""
+        return self.translations.get(customer, DEFAULT_RULES)
+
+    def knows(self, customer: str) -> bool:
+        """True when the config names ``customer``."""
+        return customer in self.plans or customer in self.translations
+
+
+# -- loading ------------------------------------------------------------------------------
+_PLAN_KEYS = {
+    "strategy",
+    "max_routes",
+    "allow_loss",
+    "max_loss",
+    "allow_on_net",
+    "blocked",
+    "forced",
+    "priority",
+    "weights",
+    "quality",
+}
+_CARRIER_KEYS = {"trunk", "max_concurrent", "failover_codes", "stop_codes"}
+
+
+def load_config(path: str | Path) -> RoutingConfig:
+    """Read a routing TOML file; any mistake raises ConfigError naming the key."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read routing config {str(p)!r}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"routing config {str(p)!r} is not valid TOML: {exc}") from exc
+    config = config_from_mapping(data)
+    config.source = str(p)
+    return config
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> RoutingConfig:
+    """Build a :class:`RoutingConfig` from parsed TOML (see :func:`load_config`)."""
+    unknown = set(data) - {"defaults", "carriers", "customers"}
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level table(s) {', '.join(sorted(unknown))}; "
+            "allowed: defaults, carriers, customers"
+        )
+    defaults = _plan(_table(data, "defaults"), Plan(), "defaults")
+    config = RoutingConfig(defaults=defaults)
+    for name, body in _table(data, "carriers").items():
+        config.carriers[name] = _carrier(name, _table({name: body}, name, f"carriers.{name}"))
+    for name, body in _table(data, "customers").items():
+        where = f"customers.{name}"
+        body = _table({name: body}, name, where)
+        plan_keys = {k: v for k, v in body.items() if k not in ("translate", "trunks")}
+        config.plans[name] = _plan(plan_keys, defaults, where)
+        if "translate" in body:
+            rules = _table(body, "translate", f"{where}.translate")
+            config.translations[name] = TranslationRules.from_mapping(rules, f"{where}.translate")
+        for trunk_name, trunk in _table(body, "trunks", f"{where}.trunks").items():
+            tw = f"{where}.trunks.{trunk_name}"
+            trunk = _table({trunk_name: trunk}, trunk_name, tw)
+            if set(trunk) - {"ips"}:
+                raise ConfigError(f"{tw}: only `ips` is allowed")
+            ips = trunk.get("ips")
+            if not isinstance(ips, list) or not ips or not all(isinstance(i, str) for i in ips):
+                raise ConfigError(f"{tw}.ips must be a non-empty list of addresses/subnets")
+            config.trunks.add(Trunk(trunk_name, name, tuple(ips)))
+    return config
+
+
+def _table(data: Mapping[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where or key} must be a table")
+    return value
+
+
+def _plan(data: Mapping[str, Any], base: Plan, where: str) -> Plan:
+    unknown = set(data) - _PLAN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(_PLAN_KEYS))}, translate, trunks"
+        )
+    kw: dict[str, Any] = {}
+    if "strategy" in data:
+        if data["strategy"] not in STRATEGIES:
+            raise ConfigError(
+                f"{where}.strategy must be one of {', '.join(STRATEGIES)}, got {data['strategy']!r}"
+            )
+        kw["strategy"] = data["strategy"]
+    if "max_routes" in data:
+        kw["max_routes"] = _int(data["max_routes"], f"{where}.max_routes", minimum=1)
+    for flag in ("allow_loss", "allow_on_net"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                raise ConfigError(f"{where}.{flag} must be true or false")
+            kw[flag] = data[flag]
+    if "max_loss" in data:
+        kw["max_loss"] = _money(data["max_loss"], f"{where}.max_loss")
+    if "blocked" in data:
+        kw["blocked"] = tuple(_digit_list(data["blocked"], f"{where}.blocked"))
+    if "forced" in data:
+        forced = []
+        if not isinstance(data["forced"], list):
+            raise ConfigError(f"{where}.forced must be an array of tables ([[...forced]])")
+        for i, item in enumerate(data["forced"]):
+            fw = f"{where}.forced[{i}]"
+            if not isinstance(item, dict) or set(item) - {"prefix", "carriers", "exclusive"}:
+                raise ConfigError(f"{fw} must have prefix, carriers and optional exclusive")
+            prefix = _digit_list([item.get("prefix", "")], f"{fw}.prefix")[0]
+            carriers = item.get("carriers")
+            if not isinstance(carriers, list) or not carriers:
+                raise ConfigError(f"{fw}.carriers must be a non-empty list of carrier names")
+            exclusive = item.get("exclusive", False)
+            if not isinstance(exclusive, bool):
+                raise ConfigError(f"{fw}.exclusive must be true or false")
+            forced.append(ForcedRoute(prefix, tuple(str(c) for c in carriers), exclusive))
+        kw["forced"] = tuple(forced)
+    if "priority" in data:
+        kw["priority"] = {
+            str(k): _int(v, f"{where}.priority.{k}", minimum=0)
+            for k, v in _table(data, "priority", f"{where}.priority").items()
+        }
+    if "weights" in data:
+        kw["weights"] = {
+            str(k): _int(v, f"{where}.weights.{k}", minimum=0)
+            for k, v in _table(data, "weights", f"{where}.weights").items()
+        }
+    if "quality" in data:
+        quality = {}
+        for k, v in _table(data, "quality", f"{where}.quality").items():
+            try:
+                p = parse_decimal(str(v), field=f"{where}.quality.{k}")
+            except MoneyError as exc:
+                raise ConfigError(str(exc)) from exc
+            if not Decimal(0) < p <= Decimal(1):
+                raise ConfigError(f"{where}.quality.{k} must be a probability in (0, 1]")
+            quality[str(k)] = p
+        kw["quality"] = quality
+    merged = {f.name: getattr(base, f.name) for f in fields(Plan) if f.init}
+    merged.update(kw)
+    plan = Plan(**merged)
+    if plan.strategy == "weighted" and not plan.weights:
+        raise ConfigError(f"{where}: strategy 'weighted' needs a `weights` table")
+    return plan
+
+
+def _carrier(name: str, data: Mapping[str, Any]) -> CarrierPolicy:
+    where = f"carriers.{name}"
+    unknown = set(data) - _CARRIER_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(_CARRIER_KEYS))}"
+        )
+    trunk = data.get("trunk", name)
+    if not isinstance(trunk, str) or not trunk:
+        raise ConfigError(f"{where}.trunk must be a non-empty string")
+    cap = data.get("max_concurrent")
+    if cap is not None:
+        cap = _int(cap, f"{where}.max_concurrent", minimum=0)
+    return CarrierPolicy(
+        name=name,
+        trunk=trunk,
+        max_concurrent=cap,
+        failover_codes=_codes(data.get("failover_codes"), DEFAULT_FAILOVER_CODES, where),
+        stop_codes=_codes(data.get("stop_codes"), DEFAULT_STOP_CODES, where),
+    )
+
+
+def _codes(value: Any, default: tuple[int, ...], where: str) -> tuple[int, ...]:
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 300 <= v <= 699 for v in value
+    ):
+        raise ConfigError(f"{where}: SIP codes must be a list of final responses 300-699")
+    return tuple(value)
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{where} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _money(value: Any, where: str) -> int:
+    if isinstance(value, float):
+        raise ConfigError(f'{where}: write money as a string ("0.0005"), not a TOML float')
+    try:
+        amount = to_scaled(parse_decimal(str(value), field=where), field=where)
+    except MoneyError as exc:
+        raise ConfigError(str(exc)) from exc
+    if amount < 0:
+        raise ConfigError(f"{where} must not be negative")
+    return amount
+
+
+def _digit_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and v.isascii() and v.isdigit() for v in value
+    ):
+        raise ConfigError(f"{where} must be a list of digit strings (prefixes)")
+    return list(value)
+
+
+# -- ordering helpers ----------------------------------------------------------------------
+def _unit_hash(call_id: str, carrier: str) -> float:
+    """A stable number in (0, 1) from (call id, carrier): same call id, same order."""
+    h = hashlib.blake2b(f"{call_id}\x00{carrier}".encode(), digest_size=8).digest()
+    return (int.from_bytes(h, "big") + 1) / (2**64 + 2)
+
+
+def weighted_order(carriers: list[str], weights: Mapping[str, int], call_id: str) -> list[str]:
+    """Order ``carriers`` by a weighted draw without replacement, seeded by ``call_id``.
+
+    Efraimidis-Spirakis keys ``-ln(u) / weight``: the first carrier is ``c`` with
+    probability ``weight[c] / sum(weights)``; the same call id always gives the same
+    order (the hash is stable across processes). Carriers with weight 0 or none keep
+    their given order after the weighted ones.
+    """
+    weighted = [c for c in carriers if weights.get(c, 0) > 0]
+    rest = [c for c in carriers if weights.get(c, 0) <= 0]
+    weighted.sort(key=lambda c: -math.log(_unit_hash(call_id, c)) / weights[c])
+    return weighted + rest

@@ -1,0 +1,509 @@
+"""The compiled routing table: every rate in force at one instant, ready for microsecond lookups.
+
+:func:`compile_table` (also ``Store.compile(at=T)``) reads the carrier (buy) and customer
+(sell) rates in force at instant ``T`` and turns them into an immutable
+:class:`RoutingTable`:
+
+* one prefix index (a marisa-trie) over the **union** of every carrier's and customer's
+  prefixes; a dialed number needs one longest-prefix probe;
+* for every union prefix, every carrier that covers it, quoted at **that carrier's own**
+  longest prefix (a carrier with ``44`` and another with ``4420`` both compete for
+  ``+44 20 ...``), pre-sorted by rate (ties by carrier name), in flat numpy arrays
+  (offsets + entries, CSR style);
+* for every union prefix, every customer's sell rate at its own longest prefix, likewise.
+
+Why one probe suffices: every carrier prefix that is a prefix of the number is in the
+union and is itself a prefix of the longest union prefix ``u`` that matches, so each
+carrier's longest match for the number equals its longest match for ``u``, which the
+compiler pre-computes by inheriting down the prefix tree.
+
+The table knows its validity window ``[valid_from, valid_until)``: the instants at which
+a stored rate last changed and next changes. :meth:`RoutingTable.save` writes one
+memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` opens it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import marisa_trie
+import numpy as np
+import pandas as pd
+
+from tandem.errors import SnapshotError, StoreError
+from tandem.lcr.snapshot import read_snapshot, write_snapshot
+from tandem.money import from_scaled
+
+if TYPE_CHECKING:
+    from tandem.store import Store
+
+__all__ = [
+    "OPEN_END",
+    "RoutingTable",
+    "compile_table",
+    "compile_rates",
+    "epoch",
+]
+
+#: ``valid_until`` of a table whose rates never change after it was compiled.
+OPEN_END = int(np.iinfo(np.int64).max)
+
+_ROW_FIELDS = (
+    "prefix",
+    "rate",
+    "connect_fee",
+    "initial_increment",
+    "next_increment",
+    "min_duration",
+)
+_ROW_DTYPES = {
+    "prefix": "<i4",
+    "rate": "<i8",
+    "connect_fee": "<i8",
+    "initial_increment": "<i4",
+    "next_increment": "<i4",
+    "min_duration": "<i4",
+}
+_CHUNK = 32768  # union prefixes per argsort chunk (bounds compile memory)
+
+
+def epoch(at: datetime | int | str) -> int:
+    """UTC epoch seconds of ``at``: an aware datetime, an int, or ISO 8601 text with a zone.
+
+    Naive datetimes and zone-less text are refused: routing time is never implicit.
+    """
+    if isinstance(at, bool):
+        raise StoreError(f"time {at!r} is not an instant")
+    if isinstance(at, int | np.integer):
+        return int(at)
+    if isinstance(at, str):
+        text = at.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise StoreError(
+                f"time {text!r} is not ISO 8601 (e.g. 2026-01-01T00:00:00Z) nor epoch seconds"
+            ) from exc
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise StoreError(f"time {at.isoformat()} has no time zone; give it in UTC (…Z)")
+        return int(at.timestamp())
+    raise StoreError(f"time {at!r} is not an instant (datetime with zone, epoch seconds)")
+
+
+def _iso(t: int) -> str:
+    if t >= OPEN_END:
+        return "open"
+    if t <= -OPEN_END:
+        return "the beginning"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RoutingTable:
+    """An immutable compiled routing table (see the module docstring).
+
+    Build one with :func:`compile_table` / ``Store.compile(at=T)`` or
+    :meth:`RoutingTable.load`. Attributes: ``compiled_at``, ``valid_from``,
+    ``valid_until`` (UTC epoch seconds; ``valid_until`` is :data:`OPEN_END` when no
+    stored change is pending), ``carriers`` and ``customers`` (names, sorted),
+    ``currencies`` (account name -> ISO currency).
+    """
+
+    def __init__(
+        self,
+        *,
+        trie: marisa_trie.Trie,
+        compiled_at: int,
+        valid_from: int,
+        valid_until: int,
+        carriers: Sequence[str],
+        customers: Sequence[str],
+        currencies: dict[str, str],
+        arrays: dict[str, np.ndarray],
+        keepalive: Any = None,
+        source: str = "",
+    ) -> None:
+        self.trie = trie
+        self.compiled_at = int(compiled_at)
+        self.valid_from = int(valid_from)
+        self.valid_until = int(valid_until)
+        self.carriers: tuple[str, ...] = tuple(carriers)
+        self.customers: tuple[str, ...] = tuple(customers)
+        self.currencies = dict(currencies)
+        self.arrays = arrays
+        self.source = source
+        self._keepalive = keepalive  # the mmap the arrays view (kept open while in use)
+        # Memoryviews: indexing and slicing them yields plain Python ints, cheaper than
+        # numpy scalars on the per-call path.
+        self.offsets = memoryview(arrays["offsets"])  # [2u]: carriers, [2u+1]: customers
+        self.route_rate = memoryview(arrays["route_rate"])
+        self.route_carrier = memoryview(arrays["route_carrier"])
+        self.route_row = memoryview(arrays["route_row"])
+        self.quote_customer = memoryview(arrays["quote_customer"])
+        self.quote_plen = memoryview(arrays["quote_plen"])
+        self.quote_rate = memoryview(arrays["quote_rate"])
+        self.quote_row = memoryview(arrays["quote_row"])
+        self.buy_columns = {c: memoryview(arrays[f"buy_{c}"]) for c in _ROW_FIELDS}
+        self.customer_index = {name: i for i, name in enumerate(self.customers)}
+        self.carrier_index = {name: i for i, name in enumerate(self.carriers)}
+        self.carrier_currency = tuple(self.currencies.get(c, "") for c in self.carriers)
+        self.customer_currency = tuple(self.currencies.get(c, "") for c in self.customers)
+        self.single_currency = len(set(self.carrier_currency) | set(self.customer_currency)) <= 1
+        self._iter_prefixes = trie.iter_prefixes_with_ids
+
+    # -- size and validity -------------------------------------------------------------
+    @property
+    def prefix_count(self) -> int:
+        """Number of distinct prefixes (carriers' and customers' together)."""
+        return len(self.trie)
+
+    @property
+    def route_count(self) -> int:
+        """Number of (prefix, carrier) entries."""
+        return len(self.route_rate)
+
+    def is_valid_at(self, at: int) -> bool:
+        """True when ``valid_from <= at < valid_until``."""
+        return self.valid_from <= at < self.valid_until
+
+    def validity_text(self) -> str:
+        """The validity window as ISO text, e.g. ``[2026-01-01T00:00:00Z, open)``."""
+        return f"[{_iso(self.valid_from)}, {_iso(self.valid_until)})"
+
+    # -- lookups (the hot path uses these inline; they are also the readable API) -------
+    def longest_prefix(self, digits: str) -> int:
+        """Union-prefix id of the longest stored prefix of ``digits``, or -1."""
+        found = -1
+        for _key, found in self._iter_prefixes(digits):  # noqa: B007
+            pass
+        return found
+
+    def prefix_of(self, uid: int) -> str:
+        """The prefix digits of union id ``uid``."""
+        return self.trie.restore_key(uid)
+
+    def entries(self, a: int, b: int) -> list[tuple[int, int, int]]:
+        """``(rate, carrier index, buy row)`` of route-array positions ``a:b``."""
+        return list(
+            zip(
+                self.route_rate[a:b].tolist(),
+                self.route_carrier[a:b].tolist(),
+                self.route_row[a:b].tolist(),
+                strict=True,
+            )
+        )
+
+    def carriers_for(self, uid: int) -> list[tuple[int, int, int]]:
+        """``(rate, carrier index, buy row)`` for every carrier covering ``uid``, cheapest first."""
+        a, b = self.offsets[2 * uid], self.offsets[2 * uid + 2]
+        return self.entries(a, b)
+
+    def sell_row(self, uid: int, customer: int) -> int:
+        """The sell-row index of ``customer`` at union prefix ``uid``, or -1."""
+        a, b = self.offsets[2 * uid + 1], self.offsets[2 * uid + 3]
+        for i in range(a, b):
+            if self.quote_customer[i] == customer:
+                return self.quote_row[i]
+        return -1
+
+    def buy_row(self, row: int) -> tuple[str, int, int, int, int, int]:
+        """``(prefix, rate, connect_fee, initial_increment, next_increment, min_duration)``."""
+        return self._row("buy", row)
+
+    def sell_row_values(self, row: int) -> tuple[str, int, int, int, int, int]:
+        """Like :meth:`buy_row` for a sell row."""
+        return self._row("sell", row)
+
+    def _row(self, side: str, row: int) -> tuple[str, int, int, int, int, int]:
+        a = self.arrays
+        return (
+            self.trie.restore_key(int(a[f"{side}_prefix"][row])),
+            int(a[f"{side}_rate"][row]),
+            int(a[f"{side}_connect_fee"][row]),
+            int(a[f"{side}_initial_increment"][row]),
+            int(a[f"{side}_next_increment"][row]),
+            int(a[f"{side}_min_duration"][row]),
+        )
+
+    def quote(self, number: str) -> dict[str, Decimal]:
+        """Every carrier's rate for ``number`` at its own longest prefix (for inspection)."""
+        uid = self.longest_prefix(number)
+        if uid < 0:
+            return {}
+        return {self.carriers[c]: from_scaled(r) for r, c, _row in self.carriers_for(uid)}
+
+    # -- file ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the table to one snapshot file (atomic rename; see :mod:`tandem.lcr.snapshot`)."""
+        meta = {
+            "kind": "tandem-routing-table",
+            "compiled_at": self.compiled_at,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+            "carriers": list(self.carriers),
+            "customers": list(self.customers),
+            "currencies": self.currencies,
+        }
+        sections: dict[str, Any] = {"trie": self.trie.tobytes()}
+        sections.update(self.arrays)
+        write_snapshot(path, meta, sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> RoutingTable:
+        """Open a snapshot written by :meth:`save`; arrays are memory-mapped, not copied.
+
+        Raises :class:`~tandem.errors.SnapshotError` for a missing, truncated, corrupt,
+        foreign or other-version file. ``verify=False`` skips the whole-file checksum
+        (the header, size and layout are still checked).
+        """
+        meta, sections, mm = read_snapshot(path, verify=verify)
+        if meta.get("kind") != "tandem-routing-table":
+            raise SnapshotError(f"{str(path)!r} is a Tandem file but not a routing table")
+        try:
+            trie = marisa_trie.Trie().frombytes(bytes(sections.pop("trie")))
+            table = cls(
+                trie=trie,
+                compiled_at=meta["compiled_at"],
+                valid_from=meta["valid_from"],
+                valid_until=meta["valid_until"],
+                carriers=meta["carriers"],
+                customers=meta["customers"],
+                currencies=meta["currencies"],
+                arrays=sections,
+                keepalive=mm,
+                source=str(path),
+            )
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise SnapshotError(
+                f"{str(path)!r} is an incomplete routing table ({exc}); recompile it"
+            ) from exc
+        n = len(trie)
+        if (
+            len(table.offsets) != 2 * n + 2
+            or len(table.route_carrier) != len(table.route_rate)
+            or (n and table.offsets[2 * n] != len(table.route_rate))
+            or (n and table.offsets[2 * n + 1] != len(table.quote_rate))
+        ):
+            raise SnapshotError(f"{str(path)!r} has inconsistent sections; recompile it")
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"RoutingTable({self.prefix_count} prefixes, {len(self.carriers)} carriers, "
+            f"{len(self.customers)} customers, valid {self.validity_text()})"
+        )
+
+
+# -- compiling ---------------------------------------------------------------------------
+def compile_table(store: Store, at: datetime | int | str) -> RoutingTable:
+    """Compile the rates in force in ``store`` at instant ``at`` into a :class:`RoutingTable`."""
+    from tandem.lcr.reader import read_in_force
+
+    t = epoch(at)
+    frame, valid_from, valid_until = read_in_force(store, t)
+    return build_table(frame, t, valid_from, valid_until)
+
+
+def compile_rates(rates: pd.DataFrame, at: datetime | int | str) -> RoutingTable:
+    """Compile from a rate frame shaped like :meth:`Store.rates` (full history or not).
+
+    Rows in force at ``at`` (``effective_from <= at < effective_until``) are used; the
+    validity window is derived from every row's boundaries.
+    """
+    t = epoch(at)
+    starts = rates["effective_from"].to_numpy(dtype=np.int64)
+    ends = rates["effective_until"].to_numpy(dtype=np.int64)
+    live = ends > starts
+    starts, ends = starts[live], ends[live]
+    valid_from, valid_until = _window(starts, ends, t)
+    in_force = rates[live][(starts <= t) & (t < ends)]
+    return build_table(in_force, t, valid_from, valid_until)
+
+
+def _window(starts: np.ndarray, ends: np.ndarray, t: int) -> tuple[int, int]:
+    bounds = np.concatenate([starts, ends[ends < OPEN_END]])
+    before = bounds[bounds <= t]
+    after = bounds[bounds > t]
+    valid_from = int(before.max()) if before.size else -OPEN_END
+    valid_until = int(after.min()) if after.size else OPEN_END
+    return valid_from, valid_until
+
+
+def build_table(
+    frame: pd.DataFrame | Mapping[str, Any], at: int, valid_from: int, valid_until: int
+) -> RoutingTable:
+    """Build a table from the rows in force (columns as :data:`tandem.lcr.reader.IN_FORCE_COLUMNS`).
+
+    ``prefix`` and ``account`` may be object or categorical columns; everything per row
+    is vectorised (a store of millions of rows compiles in seconds).
+    """
+    if isinstance(frame, pd.DataFrame):
+        frame = {c: frame[c].to_numpy() for c in frame.columns}
+    rows = len(frame["prefix"])
+    codes, uniques = pd.factorize(frame["prefix"], sort=False)
+    keys = [str(k) for k in uniques]
+    trie = marisa_trie.Trie(keys)
+    n = len(trie)
+    key_uid = np.fromiter((trie.key_id(k) for k in keys), dtype=np.int64, count=len(keys))
+    row_uid = key_uid[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+    # Parent of every union prefix: its longest proper prefix in the union (-1 at a root).
+    # Walk the keys in lexicographic order with a stack of open ancestors: a key's parent
+    # is the deepest stacked key that is a prefix of it.
+    parent_of = [-1] * n
+    length = np.zeros(n, dtype=np.int64)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    uids = key_uid.tolist()
+    stack: list[tuple[str, int]] = []
+    for i in order:
+        key, uid = keys[i], uids[i]
+        while stack and not key.startswith(stack[-1][0]):
+            stack.pop()
+        if stack:
+            parent_of[uid] = stack[-1][1]
+        stack.append((key, uid))
+    parent = np.array(parent_of, dtype=np.int64)
+    length[key_uid] = [len(k) for k in keys]
+    levels = [np.flatnonzero(length == L) for L in range(1, int(length.max(initial=0)) + 1)]
+
+    acct_codes, acct_names = pd.factorize(frame["account"], sort=False)
+    acct_names = [str(a) for a in acct_names]
+    firsts = pd.Series(np.arange(rows)).groupby(acct_codes).first().to_numpy()
+    kinds_of = {acct_names[c]: str(frame["kind"][r]) for c, r in enumerate(firsts)}
+    currencies = {acct_names[c]: str(frame["currency"][r]) for c, r in enumerate(firsts)}
+    row_kind = (
+        np.array([kinds_of[a] == "carrier" for a in acct_names], dtype=bool)[acct_codes]
+        if rows
+        else np.zeros(0, dtype=bool)
+    )
+    arrays: dict[str, np.ndarray] = {}
+    names: dict[str, list[str]] = {}
+    for side, is_carrier in (("buy", True), ("sell", False)):
+        idx = np.flatnonzero(row_kind == is_carrier)
+        uid = row_uid[idx]
+        eff = np.asarray(frame["effective_from"], dtype=np.int64)[idx]
+        accounts = sorted(a for a in acct_names if (kinds_of[a] == "carrier") == is_carrier)
+        names[side] = accounts
+        local = np.full(len(acct_names), -1, dtype=np.int64)
+        for i, a in enumerate(acct_names):
+            if a in accounts:
+                local[i] = accounts.index(a)
+        acct = local[acct_codes[idx]]
+        arrays[f"{side}_prefix"] = uid.astype("<i4")
+        for col in _ROW_FIELDS[1:]:
+            values = np.asarray(frame[col], dtype=np.int64)[idx]
+            arrays[f"{side}_{col}"] = values.astype(_ROW_DTYPES[col])
+        best = _inherit(n, len(accounts), uid, acct, eff, parent, levels)
+        if side == "buy":
+            route_off = _routes(best, arrays["buy_rate"], arrays)
+        else:
+            quote_off = _sells(best, arrays["sell_rate"], length[uid], arrays)
+    offsets = np.empty(2 * n + 2, dtype="<i8")
+    offsets[0::2] = route_off
+    offsets[1::2] = quote_off
+    arrays["offsets"] = offsets
+    return RoutingTable(
+        trie=trie,
+        compiled_at=at,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        carriers=names["buy"],
+        customers=names["sell"],
+        currencies=currencies,
+        arrays=arrays,
+    )
+
+
+def _inherit(
+    n: int,
+    accounts: int,
+    uid: np.ndarray,
+    acct: np.ndarray,
+    eff: np.ndarray,
+    parent: np.ndarray,
+    levels: list[np.ndarray],
+) -> np.ndarray:
+    """``best[u, a]``: row of account ``a``'s longest prefix that is a prefix of union ``u``.
+
+    Should an account have two rows for one prefix in force, the later
+    ``effective_from`` wins (the store's supersession never leaves two).
+    """
+    best = np.full((n, accounts), -1, dtype=np.int32)
+    if accounts == 0 or n == 0:
+        return best
+    rows = np.arange(uid.shape[0], dtype=np.int32)
+    best[uid, acct] = rows
+    flat = uid * accounts + acct
+    counts = np.bincount(flat, minlength=n * accounts)
+    dup = np.flatnonzero(counts[flat] > 1)
+    if dup.size:
+        order = dup[np.lexsort((dup, eff[dup], flat[dup]))]  # last per (prefix, account) wins
+        best[uid[order], acct[order]] = rows[order]
+        last = np.ones(order.size, dtype=bool)
+        last[:-1] = flat[order][1:] != flat[order][:-1]
+        best[uid[order[last]], acct[order[last]]] = rows[order[last]]
+    for ids in levels:
+        par = parent[ids]
+        has = par >= 0
+        if not has.any():
+            continue
+        ids, par = ids[has], par[has]
+        own = best[ids]
+        best[ids] = np.where(own >= 0, own, best[par])
+    return best
+
+
+def _routes(best: np.ndarray, buy_rate: np.ndarray, arrays: dict) -> np.ndarray:
+    n, c = best.shape
+    counts = (best >= 0).sum(axis=1, dtype=np.int64)
+    off = np.zeros(n + 1, dtype="<i8")
+    np.cumsum(counts, out=off[1:])
+    total = int(off[-1])
+    out = {
+        "rate": np.empty(total, dtype="<i8"),
+        "carrier": np.empty(total, dtype="<i4"),
+        "row": np.empty(total, dtype="<i4"),
+    }
+    for key, value in out.items():
+        arrays[f"route_{key}"] = value
+    if c == 0 or n == 0:
+        return off
+    big = np.iinfo(np.int64).max
+    carrier_ids = np.arange(c, dtype=np.int32)
+    for start in range(0, n, _CHUNK):
+        blk = best[start : start + _CHUNK]
+        rates = np.where(blk >= 0, buy_rate[np.maximum(blk, 0)], big)
+        order = np.argsort(rates, axis=1, kind="stable")  # ties: carrier name order
+        srows = np.take_along_axis(blk, order, axis=1)
+        srates = np.take_along_axis(rates, order, axis=1)
+        valid = srows >= 0
+        a, b = int(off[start]), int(off[min(start + _CHUNK, n)])
+        out["rate"][a:b] = srates[valid]
+        out["carrier"][a:b] = carrier_ids[order][valid]
+        out["row"][a:b] = srows[valid]
+    return off
+
+
+def _sells(best: np.ndarray, sell_rate: np.ndarray, plen: np.ndarray, arrays: dict) -> np.ndarray:
+    """Per union prefix, every customer's sell quote (customer order): CSR arrays."""
+    n, c = best.shape
+    valid = best >= 0
+    off = np.zeros(n + 1, dtype="<i8")
+    np.cumsum(valid.sum(axis=1, dtype=np.int64), out=off[1:])
+    if c and n:
+        rows = best[valid]
+        customer = np.broadcast_to(np.arange(c, dtype=np.int32), (n, c))[valid]
+    else:
+        rows = np.zeros(0, dtype=np.int64)
+        customer = rows
+    arrays["quote_customer"] = customer.astype("<i4")
+    arrays["quote_plen"] = plen[rows].astype("<i4")
+    arrays["quote_rate"] = sell_rate[rows].astype("<i8")
+    arrays["quote_row"] = rows.astype("<i4")
+    return off
