@@ -145,7 +145,9 @@ def _check_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {tz!r}: use an IANA name such as Europe/London")
+        raise ConfigError(
+            f"unknown time zone {tz!r}: use an IANA name such as Europe/London"
+        ) from None
     return tz
 
 
@@ -510,7 +512,7 @@ class CdrReader:
         fields = ASTERISK_FIELDS if fmt == "asterisk" else FREESWITCH_FIELDS
         width = len(fields)
         try:
-            fh = open(path, encoding="utf-8", errors="replace", newline="")
+            fh = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
         except OSError as exc:
             raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
         with fh:

@@ -149,10 +149,7 @@ def price_call(
         return CallPrice(None, None, 0, reason="no_matching_prefix")
     plan = plan if plan is not None else TariffPlan()
     acct = plan.get(kind, account)
-    if (kind, account) not in plan.accounts:
-        acct_grace = grace
-    else:
-        acct_grace = acct.grace
+    acct_grace = acct.grace if (kind, account) in plan.accounts else grace
     period = 0
     if acct.periods:
         local = datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(best.timezone))
