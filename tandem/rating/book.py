@@ -34,8 +34,6 @@ __all__ = ["RateBook", "compile_book", "TIME_BITS", "MAX_RATE"]
 #: Bits of the instant in a segment key (instants are clipped to [0, 2**40)).
 TIME_BITS = 40
 _TIME_MAX = (1 << TIME_BITS) - 1
-#: Segments per composite-key chunk (``chunk * 11**15`` must fit int64).
-SEGMENTS_PER_CHUNK = (np.iinfo(np.int64).max // KEY_SPAN) - 1
 #: Largest per-minute rate (scaled) that keeps every product inside int64.
 MAX_RATE = 10**12
 #: Longest duration (seconds) rated; longer is treated as a bad duration.
@@ -51,8 +49,11 @@ class RateBook:
     accounts: dict[str, int]
     seg_keys: np.ndarray  # int64, sorted: (account << 40) | segment start
     seg_empty: np.ndarray  # bool per segment: no row in force
-    piece_keys: list[np.ndarray]  # per chunk of segments: sorted int64 composite keys
-    piece_row: list[np.ndarray]  # per chunk: row index or -1
+    piece_start: np.ndarray  # int64: start key of each piece, segment by segment
+    piece_row: np.ndarray  # int64: row index of each piece or -1
+    bucket_digits: int  # D: buckets index the first D key digits of each segment
+    bucket_lo: np.ndarray  # int32 per (segment, bucket): first candidate piece
+    bucket_hi: np.ndarray  # int32 per (segment, bucket): one past the last candidate
     rows: pd.DataFrame  # the store's rate rows, positionally indexed
     rate: np.ndarray
     connect_fee: np.ndarray
@@ -82,23 +83,31 @@ class RateBook:
         """``(row, empty)`` per CDR: matched row (-1 none) and whether no deck was in force.
 
         ``acct`` must be >= 0; ``start`` UTC epoch seconds; ``key`` base-11 number keys.
+        A direct bucket table on the key's first digits narrows each search to the few
+        pieces of its bucket; a vectorised binary search finishes it.
         """
         t = np.clip(start, 0, _TIME_MAX)
         g = np.searchsorted(self.seg_keys, (acct << TIME_BITS) | t, side="right") - 1
         empty = self.seg_empty[g]
-        row = np.full(len(g), -1, dtype=np.int64)
-        for c, (pk, pr) in enumerate(zip(self.piece_keys, self.piece_row, strict=True)):
-            if len(self.piece_keys) == 1:
-                sel = slice(None)
-                local = g
-            else:
-                lo = c * SEGMENTS_PER_CHUNK
-                mask = (g >= lo) & (g < lo + SEGMENTS_PER_CHUNK)
-                sel = np.flatnonzero(mask)
-                local = g[sel] - lo
-            p = np.searchsorted(pk, local * KEY_SPAN + key[sel], side="right") - 1
-            row[sel] = pr[p]
-        return row, empty
+        width = 11 ** (MAX_DIGITS - self.bucket_digits)
+        b = g * (11**self.bucket_digits) + key // width
+        pos = self.bucket_lo[b].astype(np.int64)
+        hi = self.bucket_hi[b]
+        act = np.flatnonzero(hi - pos > 1)
+        lo_a = pos[act]
+        hi_a = hi[act].astype(np.int64)
+        k = key[act]
+        while len(act):
+            mid = (lo_a + hi_a) >> 1
+            go = self.piece_start[mid] <= k
+            lo_a = np.where(go, mid, lo_a)
+            hi_a = np.where(go, hi_a, mid)
+            done = hi_a - lo_a <= 1
+            if done.any():
+                pos[act[done]] = lo_a[done]
+                keep = ~done
+                act, lo_a, hi_a, k = act[keep], lo_a[keep], hi_a[keep], k[keep]
+        return self.piece_row[pos], empty
 
 
 def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int], list[int]]:
@@ -132,6 +141,14 @@ def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int]
     return starts, vals
 
 
+def _bucket_digits(segments: int) -> int:
+    """Key digits the bucket table indexes: as many as fit 4M entries (at most 6)."""
+    d = 6
+    while d > 1 and segments * 11**d > 4_000_000:
+        d -= 1
+    return d
+
+
 def compile_book(
     rates: pd.DataFrame, kind: str, plan: TariffPlan | None = None, *, grace: int = 0
 ) -> RateBook:
@@ -162,8 +179,7 @@ def compile_book(
 
     seg_keys: list[int] = []
     seg_empty: list[bool] = []
-    chunk_keys: list[list[np.ndarray]] = [[]]
-    chunk_rows: list[list[np.ndarray]] = [[]]
+    seg_pieces: list[tuple[np.ndarray, np.ndarray]] = []
     for a in range(len(names)):
         mine = np.flatnonzero((acct == a) & usable)
         bounds = sorted(
@@ -173,21 +189,27 @@ def compile_book(
         )
         for b in bounds:
             live = mine[(eff_from[mine] <= b) & (b < eff_until[mine])]
-            g = len(seg_keys)
             seg_keys.append((a << TIME_BITS) | b)
             seg_empty.append(len(live) == 0)
-            if g and g % SEGMENTS_PER_CHUNK == 0:
-                chunk_keys.append([])
-                chunk_rows.append([])
-            local = g % SEGMENTS_PER_CHUNK
             starts, vals = _pieces(lo[live], hi[live], live)
-            chunk_keys[-1].append(np.asarray(starts, dtype=np.int64) + local * KEY_SPAN)
-            chunk_rows[-1].append(np.asarray(vals, dtype=np.int64))
+            seg_pieces.append(
+                (np.asarray(starts, dtype=np.int64), np.asarray(vals, dtype=np.int64))
+            )
     if not seg_keys:
         seg_keys.append(-1)  # sentinel so that searchsorted never indexes an empty array
         seg_empty.append(True)
-        chunk_keys[-1].append(np.zeros(1, dtype=np.int64))
-        chunk_rows[-1].append(np.full(1, -1, dtype=np.int64))
+        seg_pieces.append((np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)))
+    digits = _bucket_digits(len(seg_keys))
+    bucket_width = 11 ** (MAX_DIGITS - digits)
+    edges = np.arange(11**digits, dtype=np.int64) * bucket_width
+    bucket_lo, bucket_hi = [], []
+    offset = 0
+    for starts_g, _vals in seg_pieces:
+        bucket_lo.append(np.searchsorted(starts_g, edges, side="right") - 1 + offset)
+        bucket_hi.append(np.searchsorted(starts_g, edges + bucket_width, side="left") + offset)
+        offset += len(starts_g)
+    if offset >= 2**31:
+        raise ConfigError("too many rates to compile: split the CDRs by account or period")
 
     decimals = rows["decimals"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
     if n and ((decimals < 0) | (decimals > SCALE)).any():
@@ -202,8 +224,11 @@ def compile_book(
         accounts=accounts,
         seg_keys=np.asarray(seg_keys, dtype=np.int64),
         seg_empty=np.asarray(seg_empty, dtype=bool),
-        piece_keys=[np.concatenate(k) for k in chunk_keys],
-        piece_row=[np.concatenate(r) for r in chunk_rows],
+        piece_start=np.concatenate([p[0] for p in seg_pieces]),
+        piece_row=np.concatenate([p[1] for p in seg_pieces]),
+        bucket_digits=digits,
+        bucket_lo=np.concatenate(bucket_lo).astype(np.int32),
+        bucket_hi=np.concatenate(bucket_hi).astype(np.int32),
         rows=rows,
         rate=rate,
         connect_fee=fee,

@@ -31,7 +31,6 @@ __all__ = [
 MAX_DIGITS = 15
 #: Size of the key space of one table: ``11**15``.
 KEY_SPAN = 11**MAX_DIGITS
-_INTL = r"^(\+|011|00)"
 
 
 def normalize_number(text: object) -> str | None:
@@ -49,14 +48,40 @@ def normalize_number(text: object) -> str | None:
 
 
 def normalize_numbers(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """:func:`normalize_number` over an Arrow string array (null where unusable)."""
+    """:func:`normalize_number` over an Arrow string array (null where unusable).
+
+    Vectorised without regular expressions: prefix tests, one slice per prefix kind and an
+    ASCII-digit check; only rows that fail are trimmed of spaces and tried again.
+    """
     if isinstance(numbers, pa.ChunkedArray):
         numbers = numbers.combine_chunks()
-    if not pa.types.is_string(numbers.type) and not pa.types.is_large_string(numbers.type):
+    if not pa.types.is_string(numbers.type):
         numbers = pc.cast(numbers, pa.string())
-    s = pc.utf8_trim_whitespace(numbers)
-    s = pc.replace_substring_regex(s, pattern=_INTL, replacement="", max_replacements=1)
-    ok = pc.match_substring_regex(s, pattern=r"^[0-9]{1,15}$")
+    out = _normalize_untrimmed(numbers)
+    retry = pc.and_(pc.is_null(out), pc.is_valid(numbers))
+    if pc.any(retry).as_py():
+        idx = pc.indices_nonzero(retry)
+        again = _normalize_untrimmed(pc.utf8_trim_whitespace(numbers.take(idx)))
+        if again.null_count < len(again):
+            fixed = np.full(len(numbers), -1, dtype=np.int64)
+            fixed[idx.to_numpy()] = np.arange(len(idx))
+            take = pa.array(fixed, mask=fixed < 0)
+            out = pc.coalesce(out, again.take(take))
+    return out
+
+
+def _normalize_untrimmed(s: pa.Array) -> pa.Array:
+    plus = pc.starts_with(s, "+")
+    ntl = pc.starts_with(s, "011")
+    zero = pc.and_(pc.starts_with(s, "00"), pc.invert(ntl))
+    for flag, cut in ((plus, 1), (ntl, 3), (zero, 2)):
+        if pc.any(flag).as_py():
+            s = pc.if_else(flag, pc.utf8_slice_codeunits(s, cut), s)
+    length = pc.binary_length(s)
+    ok = pc.and_(
+        pc.ascii_is_decimal(s),
+        pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_DIGITS)),
+    )
     return pc.if_else(ok, s, pa.scalar(None, pa.string()))
 
 

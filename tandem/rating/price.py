@@ -72,7 +72,7 @@ REASONS = (
     "no_matching_prefix",
 )
 _CODE = {r: i + 1 for i, r in enumerate(REASONS)}
-_REASON_ARRAY = pa.array([None, *REASONS], pa.string())
+_REASON_DICT = pa.array(REASONS, pa.string())
 #: Arrow type of money columns: exact decimals with :data:`tandem.money.SCALE` places.
 AMOUNT_TYPE = pa.decimal128(19, SCALE)
 _SIDES = (("sell", "customer"), ("buy", "carrier"))
@@ -256,6 +256,18 @@ def _local_periods(
     return period
 
 
+def _mask(flags: np.ndarray) -> np.ndarray | None:
+    """An Arrow null mask, or None when nothing is null (cheaper arrays)."""
+    return flags if flags.any() else None
+
+
+def _gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray | np.int64:
+    """``values[rows]``, or the one value when every row has it (saves a random gather)."""
+    if len(values) and values.min() == values.max():
+        return values[0]
+    return values[rows]
+
+
 def _price_side(
     book: RateBook,
     acct: np.ndarray,
@@ -268,58 +280,80 @@ def _price_side(
     n = len(acct)
     reason = input_reason.copy()
     reason[(reason == 0) & (acct < 0)] = unknown_code
-    todo = np.flatnonzero(reason == 0)
     row_all = np.full(n, -1, dtype=np.int64)
     amount = np.zeros(n, dtype=np.int64)
     billed_all = np.zeros(n, dtype=np.int64)
-    if len(todo):
-        row, empty = book.lookup(acct[todo], start[todo], key[todo])
-        reason[todo[empty]] = _CODE["no_deck_in_force"]
-        reason[todo[~empty & (row < 0)]] = _CODE["no_matching_prefix"]
-        hit = row >= 0
-        idx = todo[hit]
-        r = row[hit]
-        row_all[idx] = r
-        d = duration[idx]
-        seconds = np.maximum(d, book.min_duration[r])
-        billed = flat_billed_array(d, book.initial[r], book.nxt[r], book.min_duration[r])
-        numer = 60 * book.connect_fee[r] + book.rate[r] * billed
+    everything = not reason.any()
+    todo = None if everything else np.flatnonzero(reason == 0)
+    if everything or len(todo):
+        sub = (lambda a: a) if everything else (lambda a: a[todo])
+        row, empty = book.lookup(sub(acct), sub(start), sub(key))
+        if everything:
+            reason[empty] = _CODE["no_deck_in_force"]
+            reason[~empty & (row < 0)] = _CODE["no_matching_prefix"]
+            row_all = row
+        else:
+            reason[todo[empty]] = _CODE["no_deck_in_force"]
+            reason[todo[~empty & (row < 0)]] = _CODE["no_matching_prefix"]
+            row_all[todo] = row
+        hit = row_all >= 0
+        all_hit = bool(hit.all())
+        idx = None if all_hit else np.flatnonzero(hit)
+        pick = (lambda a: a) if all_hit else (lambda a: a[idx])
+        r = pick(row_all)
+        d = pick(duration)
+        mind = _gather(book.min_duration, r)
+        initial = _gather(book.initial, r)
+        nxt = _gather(book.nxt, r)
+        fee = _gather(book.connect_fee, r)
+        seconds = np.maximum(d, mind)
+        billed = flat_billed_array(d, initial, nxt, mind)
+        numer = book.rate[r] * billed
+        if not (np.isscalar(fee) and fee == 0):
+            numer += 60 * fee
         if book.row_sets is not None:
-            sets = book.row_sets[r]
-            chosen = sets[:, 0].astype(np.int64)
-            with_periods = np.flatnonzero((sets[:, 1:] >= 0).any(axis=1))
-            if len(with_periods):
-                per = _local_periods(
-                    book, r[with_periods], acct[idx[with_periods]], start[idx[with_periods]]
-                )
-                chosen[with_periods] = sets[with_periods, per]
-            tiered = np.flatnonzero(chosen >= 0)
-            if len(tiered):
-                s = chosen[tiered]
-                sec = seconds[tiered]
-                t_billed = np.zeros(len(tiered), dtype=np.int64)
-                t_numer = 60 * book.connect_fee[r[tiered]]
-                width = book.set_start.shape[1]
-                for j in range(width):
-                    s0 = book.set_start[s, j]
-                    s1 = book.set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
-                    part = np.clip(sec - s0, 0, s1 - s0)
-                    inc = book.set_inc[s, j]
-                    b = -(-part // inc) * inc
-                    t_billed += b
-                    t_numer += book.set_rate[s, j] * b
-                billed[tiered] = t_billed
-                numer[tiered] = t_numer
-        free = (d <= book.grace[acct[idx]]) | (d <= 0)
+            _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
+        grace = _gather(book.grace, pick(acct))
+        free = (d <= grace) | (d <= 0)
         billed[free] = 0
         numer[free] = 0
-        amount[idx] = round_scaled_array(numer, book.step[r], book.rounding[r]) // 60
-        billed_all[idx] = billed
+        step = _gather(book.step, r)
+        mode = _gather(book.rounding, r)
+        cost = round_scaled_array(numer, step, mode) // 60
+        if all_hit:
+            amount, billed_all = cost, billed
+        else:
+            amount[idx] = cost
+            billed_all[idx] = billed
     return {"row": row_all, "amount": amount, "billed": billed_all, "reason": reason}
 
 
-def _take_strings(values: pa.Array, rows: np.ndarray) -> pa.Array:
-    return values.take(pa.array(rows, mask=rows < 0))
+def _tiered(book, r, acct, start, seconds, billed, numer) -> None:
+    """Overwrite ``billed``/``numer`` for calls whose row has a plan tariff (in place)."""
+    sets = book.row_sets[r]
+    chosen = sets[:, 0].astype(np.int64)
+    with_periods = np.flatnonzero((sets[:, 1:] >= 0).any(axis=1))
+    if len(with_periods):
+        per = _local_periods(book, r[with_periods], acct[with_periods], start[with_periods])
+        chosen[with_periods] = sets[with_periods, per]
+    tiered = np.flatnonzero(chosen >= 0)
+    if not len(tiered):
+        return
+    s = chosen[tiered]
+    sec = seconds[tiered]
+    t_billed = np.zeros(len(tiered), dtype=np.int64)
+    t_numer = 60 * book.connect_fee[r[tiered]]
+    width = book.set_start.shape[1]
+    for j in range(width):
+        s0 = book.set_start[s, j]
+        s1 = book.set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
+        part = np.clip(sec - s0, 0, s1 - s0)
+        inc = book.set_inc[s, j]
+        b = -(-part // inc) * inc
+        t_billed += b
+        t_numer += book.set_rate[s, j] * b
+    billed[tiered] = t_billed
+    numer[tiered] = t_numer
 
 
 @dataclass
@@ -418,38 +452,63 @@ class Rater:
         start, start_ok = _int_column(cdrs, "start")
         duration, dur_ok = _int_column(cdrs, "duration")
         key = number_keys(digits)
-        number_ok = digits.is_valid().to_numpy(zero_copy_only=False)
         input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
-        input_reason[~number_ok] = _CODE["bad_number"]
+        if digits.null_count:
+            input_reason[~digits.is_valid().to_numpy(zero_copy_only=False)] = _CODE["bad_number"]
         input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
         input_reason[~start_ok] = _CODE["bad_time"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
+        currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
+        currency_dict = pa.array(currency_names, pa.string())
         for side, kind in _SIDES:
             book = self.sell if side == "sell" else self.buy
             acct = _account_index(book, cdrs.column(kind))
             res = _price_side(
                 book, acct, start, duration, key, input_reason, _CODE[f"unknown_{kind}"]
             )
-            results[side] = res
-            prefixes, destinations, currencies = self._side_strings(side, book)
+            prefixes, destinations, _ = self._side_strings(side, book)
             row = res["row"]
             ok = row >= 0
-            cur_rows = np.where(
-                ok, book.currency_of_row[np.maximum(row, 0)] if len(book.currency_of_row) else 0, -1
+            res["ok"] = ok
+            to_global = np.asarray(
+                [currency_names.index(c) for c in book.currencies] or [0], dtype=np.int32
             )
-            out = out.append_column(f"{side}_prefix", _take_strings(prefixes, row))
-            out = out.append_column(f"{side}_destination", _take_strings(destinations, row))
-            out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=~ok))
+            cur = (
+                to_global[_gather(book.currency_of_row, np.maximum(row, 0))]
+                if len(book.currency_of_row)
+                else np.zeros(len(row), dtype=np.int32)
+            )
+            cur = np.broadcast_to(cur, row.shape)
+            res["currency"] = np.where(ok, cur, -1)
+            mask = None if ok.all() else ~ok
+            rows32 = pa.array(np.maximum(row, 0).astype(np.int32), mask=mask)
+            out = out.append_column(
+                f"{side}_prefix", pa.DictionaryArray.from_arrays(rows32, prefixes)
+            )
+            out = out.append_column(
+                f"{side}_destination", pa.DictionaryArray.from_arrays(rows32, destinations)
+            )
+            out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
             out = out.append_column(f"{side}_amount", _decimal_array(res["amount"], ok))
-            out = out.append_column(f"{side}_currency", _take_strings(currencies, cur_rows))
-            out = out.append_column(f"{side}_reason", _REASON_ARRAY.take(pa.array(res["reason"])))
+            out = out.append_column(
+                f"{side}_currency",
+                pa.DictionaryArray.from_arrays(
+                    pa.array(np.maximum(res["currency"], 0).astype(np.int32), mask=mask),
+                    currency_dict,
+                ),
+            )
+            codes = res["reason"].astype(np.int8)
+            out = out.append_column(
+                f"{side}_reason",
+                pa.DictionaryArray.from_arrays(
+                    pa.array(np.maximum(codes - 1, 0), mask=_mask(codes == 0)),
+                    _REASON_DICT,
+                ),
+            )
+            results[side] = res
         sell, buy = results["sell"], results["buy"]
-        both = (sell["row"] >= 0) & (buy["row"] >= 0)
-        same = pc.fill_null(
-            pc.equal(out.column("sell_currency"), out.column("buy_currency")), False
-        ).to_numpy(zero_copy_only=False)
-        both &= np.asarray(same, dtype=bool)
+        both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
         margin = sell["amount"] - buy["amount"]
         return out.append_column("margin", _decimal_array(margin, both))
 

@@ -182,38 +182,47 @@ def rounding_code(mode: Rounding | str) -> int:
     return ROUNDING_CODES[Rounding.parse(mode)]
 
 
-def round_scaled_array(value: np.ndarray, step: np.ndarray, mode: np.ndarray) -> np.ndarray:
-    """:func:`tandem.money.round_scaled` over int64 arrays (``mode`` as rounding codes)."""
+def round_scaled_array(value: np.ndarray, step, mode) -> np.ndarray:
+    """:func:`tandem.money.round_scaled` over int64 arrays (``mode`` as rounding codes;
+    ``step`` and ``mode`` may be arrays or one value for all)."""
     q = np.floor_divide(value, step)
     r = value - q * step
-    negative = value < 0
-    twice = 2 * r
-    half_up = (twice > step) | ((twice == step) & ~negative)
-    half_even = (twice > step) | ((twice == step) & (q % 2 == 1))
-    choices = {
-        Rounding.HALF_UP: half_up,
-        Rounding.HALF_EVEN: half_even,
-        Rounding.UP: ~negative,
-        Rounding.CEILING: np.ones_like(negative),
-        Rounding.DOWN: negative,
-        Rounding.FLOOR: np.zeros_like(negative),
-    }
-    up = np.zeros(value.shape, dtype=bool)
-    for m, flags in choices.items():
-        sel = mode == ROUNDING_CODES[m]
-        if sel.any():
-            up |= sel & flags
+    if np.isscalar(mode) or np.ndim(mode) == 0:
+        up = _round_up(Rounding(list(ROUNDING_CODES)[int(mode)]), value, q, r, step)
+    else:
+        up = np.zeros(value.shape, dtype=bool)
+        for m, code in ROUNDING_CODES.items():
+            sel = mode == code
+            if sel.any():
+                up |= sel & _round_up(m, value, q, r, step)
     up &= r != 0
     return (q + up) * step
 
 
-def flat_billed_array(
-    duration: np.ndarray, initial: np.ndarray, nxt: np.ndarray, min_duration: np.ndarray
-) -> np.ndarray:
-    """:func:`billed_seconds` over int64 arrays (no Python loop)."""
+def _round_up(m: Rounding, value, q, r, step) -> np.ndarray:
+    if m is Rounding.CEILING:
+        return np.ones(value.shape, dtype=bool)
+    if m is Rounding.FLOOR:
+        return np.zeros(value.shape, dtype=bool)
+    if m is Rounding.UP:
+        return value >= 0
+    if m is Rounding.DOWN:
+        return value < 0
+    twice = 2 * r
+    if m is Rounding.HALF_UP:
+        return (twice > step) | ((twice == step) & (value >= 0))
+    return (twice > step) | ((twice == step) & (q % 2 == 1))  # half-even
+
+
+def flat_billed_array(duration: np.ndarray, initial, nxt, min_duration) -> np.ndarray:
+    """:func:`billed_seconds` over int64 arrays (no Python loop).
+
+    Durations are at most 10**6 s, so the block count is computed exactly in float64
+    (a quotient of two integers below 2**31 is never within rounding of a wrong integer).
+    """
     initial = np.where(initial > 0, initial, 1)
     nxt = np.where(nxt > 0, nxt, 1)
     seconds = np.maximum(duration, min_duration)
     rest = np.maximum(seconds - initial, 0)
-    billed = initial + (-(-rest // nxt)) * nxt
+    billed = initial + np.ceil(rest / nxt).astype(np.int64) * nxt
     return np.where(duration > 0, billed, 0)
