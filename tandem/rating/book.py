@@ -29,11 +29,13 @@ from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
 from tandem.store.store import OPEN_END
 
-__all__ = ["RateBook", "compile_book", "TIME_BITS", "MAX_RATE"]
+__all__ = ["RateBook", "compile_book", "TIME_BITS", "MAX_RATE", "MAX_DURATION", "MAX_INSTANT"]
 
 #: Bits of the instant in a segment key (instants are clipped to [0, 2**40)).
 TIME_BITS = 40
 _TIME_MAX = (1 << TIME_BITS) - 1
+#: Latest call start rated (UTC epoch seconds); earlier than 0 or later is a bad time.
+MAX_INSTANT = _TIME_MAX
 #: Largest per-minute rate (scaled) that keeps every product inside int64.
 MAX_RATE = 10**12
 #: Longest duration (seconds) rated; longer is treated as a bad duration.
@@ -141,11 +143,12 @@ def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int]
     return starts, vals
 
 
-def _bucket_digits(segments: int) -> int:
-    """Key digits the bucket table indexes: as many as fit 4M entries (at most 6)."""
-    d = 6
-    while d > 1 and segments * 11**d > 4_000_000:
-        d -= 1
+def _bucket_digits(segments: int, pieces: int) -> int:
+    """Key digits the bucket table indexes: about 4 buckets per piece, at most 6 digits
+    and at most 4M entries in all."""
+    d = 1
+    while d < 6 and 11**d < 4 * pieces and segments * 11 ** (d + 1) <= 4_000_000:
+        d += 1
     return d
 
 
@@ -199,7 +202,7 @@ def compile_book(
         seg_keys.append(-1)  # sentinel so that searchsorted never indexes an empty array
         seg_empty.append(True)
         seg_pieces.append((np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)))
-    digits = _bucket_digits(len(seg_keys))
+    digits = _bucket_digits(len(seg_keys), sum(len(p[0]) for p in seg_pieces))
     bucket_width = 11 ** (MAX_DIGITS - digits)
     edges = np.arange(11**digits, dtype=np.int64) * bucket_width
     bucket_lo, bucket_hi = [], []

@@ -106,7 +106,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 _KAMAILIO_DURATION = ("duration",)
 _CANONICAL = ("record", "start", "duration", "number", "customer", "carrier")
 _CHANNEL = re.compile(r"^(?:PJSIP|SIP|IAX2)/(.+)-[0-9A-Fa-f]+(?:;\d+)?$")
-_TZ_SUFFIX = r"(Z|[+-]\d\d:?\d\d)$"
+_TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
 def carrier_from_channel(channel: str | None) -> str | None:

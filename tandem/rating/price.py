@@ -7,7 +7,7 @@ side's reason. The buy side's reason is kept in ``buy_reason``.
 
 Unrated reasons, checked in this order (the first that applies is given):
 
-``bad_time``            start missing or unparseable
+``bad_time``            start missing, unparseable, or outside 1970..year 36812
 ``bad_duration``        billable seconds missing, negative or longer than 10**6 s
 ``bad_number``          the dialed (or routing) number is not 1-15 digits after removing
                         ``+`` / ``00`` / ``011``
@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from tandem.errors import CdrError, ConfigError
 from tandem.money import SCALE, from_scaled
-from tandem.rating.book import MAX_DURATION, RateBook, compile_book
+from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.numbers import normalize_number, normalize_numbers, number_keys
 from tandem.rating.plan import TariffPlan
 from tandem.rating.tariff import (
@@ -127,7 +127,7 @@ def price_call(
     if not isinstance(rates, pd.DataFrame):
         rates = rates.rates(kind=kind, accounts=[account])  # a Store
     t = _epoch(start)
-    if t is None:
+    if t is None or not 0 <= t <= MAX_INSTANT:
         return CallPrice(None, None, 0, reason="bad_time")
     if duration is None or duration < 0 or duration > MAX_DURATION:
         return CallPrice(None, None, 0, reason="bad_duration")
@@ -236,7 +236,7 @@ def _local_periods(
         local = pd.DatetimeIndex(pd.to_datetime(start[sel], unit="s", utc=True)).tz_convert(
             book.timezones[z]
         )
-        weekday = np.asarray(local.weekday, dtype=np.int64)
+        weekday = np.asarray(local.day_of_week, dtype=np.int64)
         minute = np.asarray(local.hour, dtype=np.int64) * 60 + np.asarray(local.minute)
         a_sel = acct[sel]
         for a in np.unique(a_sel).tolist():
@@ -368,7 +368,7 @@ class Rater:
     sell: RateBook
     buy: RateBook
     workers: int = 2
-    _strings: dict[str, tuple[pa.Array, pa.Array, pa.Array]] = field(default_factory=dict)
+    _strings: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def from_rates(
@@ -396,16 +396,16 @@ class Rater:
         return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
 
     def _side_strings(self, side: str, book: RateBook):
+        """Per side: (prefix codes per row, unique prefixes, destination codes, unique
+        destinations) for dictionary-encoded output columns."""
         if side not in self._strings:
             rows = book.rows
-            self._strings[side] = (
-                pa.array(rows["prefix"].astype(str).tolist() if len(rows) else [], pa.string()),
-                pa.array(
-                    rows["destination"].fillna("").astype(str).tolist() if len(rows) else [],
-                    pa.string(),
-                ),
-                pa.array(book.currencies, pa.string()),
-            )
+            out = []
+            for col in ("prefix", "destination"):
+                values = rows[col].fillna("").astype(str).to_numpy() if len(rows) else []
+                uniq, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+                out += [codes.astype(np.int32), pa.array(uniq.tolist(), pa.string())]
+            self._strings[side] = tuple(out)
         return self._strings[side]
 
     def price(self, cdrs: pa.Table, port_lookup: PortLookup | None = None) -> pa.Table:
@@ -456,7 +456,7 @@ class Rater:
         if digits.null_count:
             input_reason[~digits.is_valid().to_numpy(zero_copy_only=False)] = _CODE["bad_number"]
         input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
-        input_reason[~start_ok] = _CODE["bad_time"]
+        input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
         currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
@@ -467,7 +467,7 @@ class Rater:
             res = _price_side(
                 book, acct, start, duration, key, input_reason, _CODE[f"unknown_{kind}"]
             )
-            prefixes, destinations, _ = self._side_strings(side, book)
+            p_codes, prefixes, d_codes, destinations = self._side_strings(side, book)
             row = res["row"]
             ok = row >= 0
             res["ok"] = ok
@@ -482,13 +482,16 @@ class Rater:
             cur = np.broadcast_to(cur, row.shape)
             res["currency"] = np.where(ok, cur, -1)
             mask = None if ok.all() else ~ok
-            rows32 = pa.array(np.maximum(row, 0).astype(np.int32), mask=mask)
-            out = out.append_column(
-                f"{side}_prefix", pa.DictionaryArray.from_arrays(rows32, prefixes)
-            )
-            out = out.append_column(
-                f"{side}_destination", pa.DictionaryArray.from_arrays(rows32, destinations)
-            )
+            safe = np.maximum(row, 0)
+            for name, codes_, dictionary in (
+                ("prefix", p_codes, prefixes),
+                ("destination", d_codes, destinations),
+            ):
+                idx = codes_[safe] if len(codes_) else np.zeros(len(row), dtype=np.int32)
+                out = out.append_column(
+                    f"{side}_{name}",
+                    pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary),
+                )
             out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
             out = out.append_column(f"{side}_amount", _decimal_array(res["amount"], ok))
             out = out.append_column(
