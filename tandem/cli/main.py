@@ -81,6 +81,9 @@ def db_upgrade(ctx: CliContext) -> None:
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
     # Each area adds one line here.
+    from tandem.cli.rate import rate
+
+    cli.add_command(rate)
 
 
 _register()

@@ -105,7 +105,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 _KAMAILIO_DURATION = ("duration",)
 _CANONICAL = ("record", "start", "duration", "number", "customer", "carrier")
-_CHANNEL = re.compile(r"^(?:PJSIP|SIP|IAX2)/(.+)-[0-9A-Fa-f]+(?:;\d+)?$")
+_CHANNEL = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9A-Fa-f]+(?:;\d+)?$")
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
