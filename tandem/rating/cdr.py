@@ -493,7 +493,10 @@ class CdrReader:
             if kamailio and colmap is None:
                 colmap = {}
             for batch in reader:
-                yield self._canonical(pa.Table.from_batches([batch]), colmap)
+                table = pa.Table.from_batches([batch])
+                if "raw" not in header:  # the text of malformed records (null for good ones)
+                    table = table.append_column("raw", pa.nulls(table.num_rows, pa.string()))
+                yield self._canonical(table, colmap)
                 if bad_rows:
                     yield self._bad_rows(bad_rows, header, colmap)
                     bad_rows.clear()

@@ -682,8 +682,8 @@ def price_cdrs(
         empty = pd.DataFrame()
         return RatingResult(empty, empty, summary)
     return RatingResult(
-        pa.concat_tables(rated_parts).to_pandas(),
-        pa.concat_tables(unrated_parts).to_pandas(),
+        pa.concat_tables(rated_parts, promote_options="permissive").to_pandas(),
+        pa.concat_tables(unrated_parts, promote_options="permissive").to_pandas(),
         summary,
     )
 
