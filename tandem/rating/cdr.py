@@ -107,6 +107,11 @@ _KAMAILIO_DURATION = ("duration",)
 _CANONICAL = ("record", "start", "duration", "number", "customer", "carrier")
 _CHANNEL = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9A-Fa-f]+(?:;\d+)?$")
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
+#: What a CDR time must look like (years 1970-2259, inside pandas' nanosecond range).
+_TIME_SHAPE = (
+    r"(?:19[7-9]\d|2[01]\d\d|22[0-5]\d)-\d\d-\d\d"
+    r"(?:[ T]\d\d:\d\d(?::\d\d(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d\d:?\d\d)?"
+)
 
 
 def carrier_from_channel(channel: str | None) -> str | None:
@@ -181,8 +186,9 @@ def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
     digits = s.str.fullmatch(r"\d{9,11}")
     if digits.any():
         out[digits] = s[digits].astype("int64")
-    aware = s.str.contains(_TZ_SUFFIX, regex=True) & ~digits
-    naive = ~aware & ~digits & (s != "")
+    shaped = s.str.fullmatch(_TIME_SHAPE)
+    aware = s.str.contains(_TZ_SUFFIX, regex=True) & ~digits & shaped
+    naive = ~aware & ~digits & shaped
 
     def seconds(ts: pd.Series) -> pd.Series:
         ok = ts.notna()
@@ -192,11 +198,17 @@ def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
             vals[ok] = np.asarray(utc, dtype="datetime64[s]").astype(np.int64)
         return vals
 
+    def parse(text: pd.Series, utc: bool) -> pd.Series:
+        try:
+            return pd.to_datetime(text, utc=utc, errors="coerce", format="ISO8601")
+        except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+            one = [pd.to_datetime(v, utc=utc, errors="coerce", format="ISO8601") for v in text]
+            return pd.Series(one, index=text.index)
+
     if aware.any():
-        ts = pd.to_datetime(s[aware], utc=True, errors="coerce", format="ISO8601")
-        out[aware] = seconds(ts)
+        out[aware] = seconds(parse(s[aware], True))
     if naive.any():
-        ts = pd.to_datetime(s[naive], errors="coerce", format="ISO8601")
+        ts = parse(s[naive], False)
         ok = ts.notna()
         local = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns, UTC]")
         if ok.any():
