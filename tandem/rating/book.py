@@ -54,8 +54,7 @@ class RateBook:
     piece_start: np.ndarray  # int64: start key of each piece, segment by segment
     piece_row: np.ndarray  # int64: row index of each piece or -1
     bucket_digits: int  # D: buckets index the first D key digits of each segment
-    bucket_lo: np.ndarray  # int32 per (segment, bucket): first candidate piece
-    bucket_hi: np.ndarray  # int32 per (segment, bucket): one past the last candidate
+    buckets: np.ndarray  # int64 per (segment, bucket): first candidate piece | (end << 32)
     rows: pd.DataFrame  # the store's rate rows, positionally indexed
     rate: np.ndarray
     connect_fee: np.ndarray
@@ -93,11 +92,12 @@ class RateBook:
         empty = self.seg_empty[g]
         width = 11 ** (MAX_DIGITS - self.bucket_digits)
         b = g * (11**self.bucket_digits) + key // width
-        pos = self.bucket_lo[b].astype(np.int64)
-        hi = self.bucket_hi[b]
+        packed = self.buckets[b]  # one random read per CDR for both ends
+        pos = packed & 0xFFFFFFFF
+        hi = packed >> 32
         act = np.flatnonzero(hi - pos > 1)
         lo_a = pos[act]
-        hi_a = hi[act].astype(np.int64)
+        hi_a = hi[act]
         k = key[act]
         while len(act):
             mid = (lo_a + hi_a) >> 1
@@ -230,8 +230,8 @@ def compile_book(
         piece_start=np.concatenate([p[0] for p in seg_pieces]),
         piece_row=np.concatenate([p[1] for p in seg_pieces]),
         bucket_digits=digits,
-        bucket_lo=np.concatenate(bucket_lo).astype(np.int32),
-        bucket_hi=np.concatenate(bucket_hi).astype(np.int32),
+        buckets=np.concatenate(bucket_lo).astype(np.int64)
+        | (np.concatenate(bucket_hi).astype(np.int64) << 32),
         rows=rows,
         rate=rate,
         connect_fee=fee,
