@@ -54,7 +54,9 @@ class RateBook:
     piece_start: np.ndarray  # int64: start key of each piece, segment by segment
     piece_row: np.ndarray  # int64: row index of each piece or -1
     bucket_digits: int  # D: buckets index the first D key digits of each segment
-    buckets: np.ndarray  # int64 per (segment, bucket): first candidate piece | (end << 32)
+    buckets: np.ndarray  # int64 per (segment, bucket): first candidate piece | (end << 32),
+    #                      or -(1 + index into sub_buckets) for a dense bucket
+    sub_buckets: np.ndarray  # int64: 11 entries (next key digit) per dense bucket
     rows: pd.DataFrame  # the store's rate rows, positionally indexed
     rate: np.ndarray
     connect_fee: np.ndarray
@@ -84,8 +86,9 @@ class RateBook:
         """``(row, empty)`` per CDR: matched row (-1 none) and whether no deck was in force.
 
         ``acct`` must be >= 0; ``start`` UTC epoch seconds; ``key`` base-11 number keys.
-        A direct bucket table on the key's first digits narrows each search to the few
-        pieces of its bucket; a vectorised binary search finishes it.
+        A direct bucket table on the key's first digits (a second level on the next digit
+        for dense buckets) narrows each search to the few pieces of its bucket; a
+        vectorised binary search finishes it.
         """
         t = np.clip(start, 0, _TIME_MAX)
         g = np.searchsorted(self.seg_keys, (acct << TIME_BITS) | t, side="right") - 1
@@ -93,6 +96,10 @@ class RateBook:
         width = 11 ** (MAX_DIGITS - self.bucket_digits)
         b = g * (11**self.bucket_digits) + key // width
         packed = self.buckets[b]  # one random read per CDR for both ends
+        dense = np.flatnonzero(packed < 0)
+        if len(dense):
+            sub = (key[dense] // (width // 11)) % 11
+            packed[dense] = self.sub_buckets[-packed[dense] - 1 + sub]
         pos = packed & 0xFFFFFFFF
         hi = packed >> 32
         act = np.flatnonzero(hi - pos > 1)
@@ -204,12 +211,27 @@ def compile_book(
         seg_pieces.append((np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)))
     digits = _bucket_digits(len(seg_keys), sum(len(p[0]) for p in seg_pieces))
     bucket_width = 11 ** (MAX_DIGITS - digits)
+    sub_width = bucket_width // 11
     edges = np.arange(11**digits, dtype=np.int64) * bucket_width
-    bucket_lo, bucket_hi = [], []
+    sub_steps = np.arange(11, dtype=np.int64) * sub_width
+    level1: list[np.ndarray] = []
+    level2: list[np.ndarray] = []
     offset = 0
+    sub_base = 0
     for starts_g, _vals in seg_pieces:
-        bucket_lo.append(np.searchsorted(starts_g, edges, side="right") - 1 + offset)
-        bucket_hi.append(np.searchsorted(starts_g, edges + bucket_width, side="left") + offset)
+        lo_b = np.searchsorted(starts_g, edges, side="right") - 1
+        hi_b = np.searchsorted(starts_g, edges + bucket_width, side="left")
+        packed = (lo_b + offset).astype(np.int64) | ((hi_b + offset).astype(np.int64) << 32)
+        multi = np.flatnonzero(hi_b - lo_b > 2) if sub_width else np.zeros(0, np.int64)
+        if len(multi):
+            # Dense buckets get a second level on the next key digit (11 sub-buckets).
+            sub_edges = (edges[multi][:, None] + sub_steps[None, :]).ravel()
+            lo2 = np.searchsorted(starts_g, sub_edges, side="right") - 1 + offset
+            hi2 = np.searchsorted(starts_g, sub_edges + sub_width, side="left") + offset
+            level2.append(lo2.astype(np.int64) | (hi2.astype(np.int64) << 32))
+            packed[multi] = -(sub_base + 11 * np.arange(len(multi), dtype=np.int64)) - 1
+            sub_base += 11 * len(multi)
+        level1.append(packed)
         offset += len(starts_g)
     if offset >= 2**31:
         raise ConfigError("too many rates to compile: split the CDRs by account or period")
@@ -230,8 +252,8 @@ def compile_book(
         piece_start=np.concatenate([p[0] for p in seg_pieces]),
         piece_row=np.concatenate([p[1] for p in seg_pieces]),
         bucket_digits=digits,
-        buckets=np.concatenate(bucket_lo).astype(np.int64)
-        | (np.concatenate(bucket_hi).astype(np.int64) << 32),
+        buckets=np.concatenate(level1),
+        sub_buckets=np.concatenate(level2) if level2 else np.zeros(1, dtype=np.int64),
         rows=rows,
         rate=rate,
         connect_fee=fee,
