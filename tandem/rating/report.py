@@ -186,9 +186,9 @@ class RatingReport:
         console = console or Console()
         t = self.tables()["carrier"]
         table = Table(title="Per carrier")
-        for col in ("carrier", "currency", "calls", "minutes", "asr_percent", "acd_minutes",
-                    "buy_total", "sell_total", "margin"):  # fmt: skip
-            table.add_column(col, justify="left" if col in ("carrier", "currency") else "right")
+        for head in ("carrier", "cur", "calls", "minutes", "ASR %", "ACD min", "buy", "sell",
+                     "margin"):  # fmt: skip
+            table.add_column(head, justify="left" if head in ("carrier", "cur") else "right")
         for rec in t.itertuples(index=False):
             table.add_row(
                 rec.carrier or "(none)",
