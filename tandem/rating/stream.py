@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,7 +47,7 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="snappy")
         else:
             table = _align(table, self.schema)
         self.writer.write_table(table)
@@ -105,6 +106,17 @@ def rate_file(
     rated_out = _AtomicParquet(Path(output))
     unrated_out = _AtomicParquet(Path(unrated) if unrated else default_unrated_path(output))
     schema: pa.Schema | None = None
+    # Writing batch k overlaps pricing batch k+1 (Parquet encoding releases the GIL); at
+    # most one write is in flight, so memory stays bounded by two batches.
+    pool = ThreadPoolExecutor(1)
+    pending = None
+
+    def write(rated: pa.Table, not_rated: pa.Table) -> None:
+        if rated.num_rows or rated_out.writer is None:
+            rated_out.write(rated)
+        if not_rated.num_rows or unrated_out.writer is None:
+            unrated_out.write(not_rated)
+
     try:
         for batch in reader.batches(source):
             priced = rater.price(batch, port_lookup)
@@ -113,17 +125,23 @@ def rate_file(
                 report.add(priced)
             rated, not_rated = split_rated(priced)
             schema = rated.schema
-            if rated.num_rows or rated_out.writer is None:
-                rated_out.write(rated)
-            if not_rated.num_rows or unrated_out.writer is None:
-                unrated_out.write(not_rated)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, rated, not_rated)
             if on_batch is not None:
                 on_batch(batch.num_rows)
+        if pending is not None:
+            pending.result()
+            pending = None
         fallback = schema if schema is not None else pa.schema([])
         rated_out.commit(fallback)
         unrated_out.commit(fallback)
     except BaseException:
+        if pending is not None:
+            pending.exception()
         rated_out.abort()
         unrated_out.abort()
         raise
+    finally:
+        pool.shutdown(wait=True)
     return summary
