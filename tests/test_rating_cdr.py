@@ -353,3 +353,18 @@ def test_fuzz_every_parser_text(tmp_path_factory, rows, fmt):
         assert sum(p.num_rows for p in priced) == len([r for r in rows if r])
     for p in priced:  # without decks nothing can be rated; every row has a reason
         assert p.column("sell_reason").null_count == 0
+
+
+def test_rerating_an_output_replaces_its_prices(tmp_path, loaded):
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 300)
+    rater = Rater.from_store(loaded)
+    rate_file(src, tmp_path / "once.parquet", rater)
+    again = rate_file(tmp_path / "once.parquet", tmp_path / "twice.parquet", rater)
+    once, twice = (
+        pq.read_table(tmp_path / "once.parquet"),
+        pq.read_table(tmp_path / "twice.parquet"),
+    )
+    assert again.rated == once.num_rows == twice.num_rows
+    assert twice.column_names.count("sell_amount") == 1
+    assert once.column("sell_amount").equals(twice.column("sell_amount"))

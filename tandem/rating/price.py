@@ -51,6 +51,7 @@ from tandem.rating.tariff import (
 
 __all__ = [
     "REASONS",
+    "OUTPUT_COLUMNS",
     "AMOUNT_TYPE",
     "CallPrice",
     "price_call",
@@ -76,6 +77,15 @@ _REASON_DICT = pa.array(REASONS, pa.string())
 #: Arrow type of money columns: exact decimals with :data:`tandem.money.SCALE` places.
 AMOUNT_TYPE = pa.decimal128(19, SCALE)
 _SIDES = (("sell", "customer"), ("buy", "carrier"))
+#: Columns :meth:`Rater.price` adds (and :func:`split_rated` adds ``reason``).
+OUTPUT_COLUMNS = frozenset(
+    ["rated_number", "margin", "reason"]
+    + [
+        f"{side}_{name}"
+        for side in ("sell", "buy")
+        for name in ("prefix", "destination", "billed_seconds", "amount", "currency", "reason")
+    ]
+)
 _PARALLEL_MIN = 200_000
 
 PortLookup = Callable[[pd.Series], pd.Series]
@@ -414,6 +424,9 @@ class Rater:
         for col in ("start", "duration", "number", "customer", "carrier"):
             if col not in cdrs.column_names:
                 raise CdrError(f"CDR batch has no {col!r} column")
+        stale = [c for c in cdrs.column_names if c in OUTPUT_COLUMNS]
+        if stale:  # rerating an earlier output: its prices are replaced, not duplicated
+            cdrs = cdrs.drop_columns(stale)
         digits = normalize_numbers(cdrs.column("number"))
         if "routing_number" in cdrs.column_names:
             rn = cdrs.column("routing_number").combine_chunks()
@@ -421,17 +434,27 @@ class Rater:
             present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(rn), ""), False)
             digits = pc.if_else(present, normalize_numbers(rn), digits)
         if port_lookup is not None:
-            series = pd.Series(digits.to_pandas(), dtype=object)
-            ported = port_lookup(series)
-            ported = pa.array(
-                [None if (x is None or x is pd.NA or x != x) else str(x) for x in ported],
-                pa.string(),
-            )
-            ported_ok = normalize_numbers(ported)
-            use = pc.fill_null(pc.is_valid(ported), False)
+            ask = digits.is_valid()
             if "routing_number" in cdrs.column_names:
-                use = pc.and_(use, pc.invert(present))
-            digits = pc.if_else(use, ported_ok, digits)
+                ask = pc.and_(ask, pc.invert(present))
+            rows = np.flatnonzero(ask.to_numpy(zero_copy_only=False))
+            if len(rows):
+                series = pd.Series(digits.take(pa.array(rows)).to_pylist(), index=rows)
+                answer = port_lookup(series)
+                if len(answer) != len(rows):
+                    raise CdrError(
+                        f"port_lookup returned {len(answer)} answers for {len(rows)} numbers"
+                    )
+                ported = normalize_numbers(
+                    pa.array(
+                        [None if (x is None or x is pd.NA or x != x) else str(x) for x in answer],
+                        pa.string(),
+                    )
+                )
+                full = np.full(len(digits), -1, dtype=np.int64)
+                full[rows] = np.arange(len(rows))
+                ported_all = ported.take(pa.array(full, mask=full < 0))
+                digits = pc.coalesce(ported_all, digits)
         n = cdrs.num_rows
         if self.workers > 1 and n >= _PARALLEL_MIN:
             cut = [n * k // self.workers for k in range(self.workers + 1)]
