@@ -368,3 +368,43 @@ def test_rerating_an_output_replaces_its_prices(tmp_path, loaded):
     assert again.rated == once.num_rows == twice.num_rows
     assert twice.column_names.count("sell_amount") == 1
     assert once.column("sell_amount").equals(twice.column("sell_amount"))
+
+
+def test_cli_plan_grace_defaults_and_column_map(tmp_path, loaded):
+    cdrs = tmp_path / "plain.csv"
+    cdrs.write_text(
+        "when,secs,called\n"
+        "2026-11-07T12:00:00Z,90,447700900123\n"  # Saturday: weekend tariff
+        "2026-11-02T12:00:00Z,90,447700900123\n"  # Monday: tiered 447 tariff
+        "2026-11-02T12:00:00Z,4,447700900123\n"  # within the plan's grace
+    )
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[customer."acme-telecom"]\n'
+        "grace = 5\n"
+        '[customer."acme-telecom".periods]\n'
+        'weekend = { days = ["sat", "sun"] }\n'
+        '[[customer."acme-telecom".tariffs]]\n'
+        'prefix = "447"\n'
+        'intervals = [{ start = 0, rate = "0.10", increment = 60 },'
+        ' { start = 60, rate = "0.05", increment = 1 }]\n'
+        '[[customer."acme-telecom".tariffs]]\n'
+        'prefix = ""\nperiod = "weekend"\nrate = "0.004"\n'
+    )
+    out = tmp_path / "rated.parquet"
+    args = [
+        "--db", str(loaded.url.removeprefix("sqlite:///")), "rate", str(cdrs), "-o", str(out),
+        "--json", "--plan", str(plan), "--customer", "acme-telecom", "--carrier", "atlas",
+        "--map-column", "start=when", "--map-column", "duration=secs",
+        "--map-column", "number=called", "--grace", "1",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rated = pq.read_table(out).to_pandas()
+    # weekend: 447's deck increments 30/6 -> 90 s at 0.004 = 0.006; Monday: 0.10 + 30 s at
+    # 0.05/min = 0.125; 4 s is within the plan's grace (5 s): free.
+    assert list(rated["sell_amount"]) == [Decimal("0.006"), Decimal("0.125"), Decimal("0")]
+    # the carrier has no plan: the --grace 1 default applies, 4 s at 0.05/s is charged
+    assert list(rated["buy_amount"]) == [Decimal("0.075"), Decimal("0.075"), Decimal("0.0033")]
+    bad = CliRunner().invoke(cli, args[:-2] + ["--map-column", "nonsense"])
+    assert bad.exit_code == 2 and "FIELD=COLUMN" in bad.output
