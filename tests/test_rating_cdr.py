@@ -332,7 +332,7 @@ _field = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_si
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.lists(st.lists(_field, min_size=0, max_size=20), max_size=8),
-       st.sampled_from(["asterisk", "freeswitch", "kamailio", "csv"]))  # fmt: skip
+       st.sampled_from(["asterisk", "freeswitch", "kamailio", "kamailio-acc", "csv"]))  # fmt: skip
 def test_fuzz_every_parser_text(tmp_path_factory, rows, fmt):
     import csv
     import io
@@ -341,6 +341,9 @@ def test_fuzz_every_parser_text(tmp_path_factory, rows, fmt):
     w = csv.writer(buf)
     if fmt in ("kamailio", "csv"):
         w.writerow(["start_time", "end_time", "duration", "dst_user", "src_account", "dst_gw"])
+    if fmt == "kamailio-acc":
+        w.writerow(["method", "callid", "sip_code", "time", "dst_user", "src_account"])
+        fmt = "kamailio"
     w.writerows(rows)
     path = tmp_path_factory.mktemp("fuzz") / "cdrs.csv"
     path.write_text(buf.getvalue())
@@ -408,3 +411,19 @@ def test_cli_plan_grace_defaults_and_column_map(tmp_path, loaded):
     assert list(rated["buy_amount"]) == [Decimal("0.075"), Decimal("0.075"), Decimal("0.0033")]
     bad = CliRunner().invoke(cli, args[:-2] + ["--map-column", "nonsense"])
     assert bad.exit_code == 2 and "FIELD=COLUMN" in bad.output
+
+
+def test_kamailio_acc_transactions_are_paired(loaded):
+    assert detect_format(DATA / "kamailio-acc.csv") == "kamailio"
+    res = price_cdrs(DATA / "kamailio-acc.csv", loaded)
+    s = res.summary
+    # 5 calls: answered+BYE, busy, answered+BYE, answered without BYE, BYE without INVITE
+    assert s.rows_in == 5 and s.rated == 3
+    assert s.unrated == {"bad_duration": 1, "bad_time": 1}
+    r = res.rated.set_index("call_id")
+    first = r.loc["4f3a9b1c@10.0.0.5"]
+    assert first["duration"] == 62  # 61.25 s rounds up
+    assert first["start"] == int(datetime(2026, 11, 2, 14, 15, 3, tzinfo=UTC).timestamp())
+    assert first["sell_amount"] == Decimal("0.024")
+    assert r.loc["5e6f7a8b@10.0.0.5", "duration"] == 0  # 486 Busy: an unanswered attempt
+    assert r.loc["6a7b8c9d@10.0.0.5", "duration"] == 301

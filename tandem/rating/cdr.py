@@ -35,7 +35,9 @@ Formats:
   with ``cdr_enable=1``: ``start_time``, ``end_time``, ``duration`` (fractional seconds)
   and the ``cdr_extra`` columns; the dialed number is ``dst_user`` (or ``callee``,
   ``dst_ouser``, ``ruri``), the customer ``src_account`` / ``customer``, the carrier
-  ``dst_gw`` / ``carrier``.
+  ``dst_gw`` / ``carrier``. An export of the plain ``acc`` table (one row per SIP
+  transaction: ``method``, ``callid``, ``sip_code``, ``time``) is recognised too, and its
+  INVITE and BYE rows are paired into calls (:func:`kamailio_acc_calls`).
 
 Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time) are read in
 ``timezone`` (an IANA name, default UTC); an ambiguous local time (the repeated hour when
@@ -76,6 +78,7 @@ __all__ = [
     "carrier_from_channel",
     "canonical_table",
     "load_account_map",
+    "kamailio_acc_calls",
 ]
 
 FORMATS = ("auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio")
@@ -384,6 +387,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     first = [c.strip().lower() for c in rows[0]]
     if "start_time" in first and "duration" in first and "end_time" in first:
         return "kamailio"
+    if {"method", "callid", "sip_code", "time"} <= set(first):  # Kamailio acc transactions
+        return "kamailio"
     if len(first) >= 18 and _TIME_TEXT.match(rows[0][9] or "") is not None:
         return "asterisk"
     if len(first) >= 15 and _TIME_TEXT.match(rows[0][4] or "") is not None:
@@ -391,6 +396,74 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if len(first) >= 18 and rows[0][9] == "":  # unanswered first record, no answer time
         return "asterisk"
     return "csv"
+
+
+# -- Kamailio acc transactions ------------------------------------------------------------
+
+
+def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> pa.Table:
+    """Pair the rows of a Kamailio ``acc`` table export (one row per SIP transaction:
+    ``method``, ``callid``, ``sip_code``, ``time`` and the ``log_extra`` columns) into one
+    call per Call-ID.
+
+    The call starts at its INVITE's ``time`` (answered with ``sip_code`` 2xx) and lasts
+    until its BYE's ``time`` (fractions round up); a failed INVITE is an unanswered call
+    (0 s); an answered INVITE without a BYE has no duration (``bad_duration``); a BYE
+    without an INVITE has no start (``bad_time``). The INVITE row's other columns are kept.
+    Reads the whole file (pairs can be far apart); use ``acc_cdrs`` for streaming.
+    """
+    import pyarrow.csv as pacsv
+
+    p = Path(path)
+    header = [c.strip() for c in (_first_rows(p, 1) or [[]])[0]]
+    try:
+        table = pacsv.read_csv(
+            p,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}),
+        )
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
+        raise CdrError(f"{p.name}: cannot read as a Kamailio acc export: {exc}") from None
+    frame = table.to_pandas()
+    frame.columns = [c.lower() for c in frame.columns]
+    method = frame["method"].fillna("").str.strip().str.upper()
+    code = pd.to_numeric(frame["sip_code"], errors="coerce")
+    when = pd.Series(
+        pa.array(_epoch_from_strings(pa.array(frame["time"], pa.string()), timezone)).to_pandas(),
+        index=frame.index,
+        dtype="Float64",
+    )
+    frac = pd.to_datetime(frame["time"], errors="coerce", format="ISO8601")
+    frac = (frac - frac.dt.floor("s")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+    exact = pd.Series(
+        when.to_numpy(dtype="float64", na_value=np.nan) + np.nan_to_num(frac), index=frame.index
+    )
+    invites = frame[method == "INVITE"].copy()
+    invites["_start"] = exact[method == "INVITE"]
+    invites["_code"] = code[method == "INVITE"]
+    invites = invites.drop_duplicates("callid", keep="last")  # final answer of re-sent INVITEs
+    byes = pd.Series(exact[method == "BYE"].to_numpy(), index=frame.loc[method == "BYE", "callid"])
+    byes = byes[~byes.index.duplicated()]
+    answered = (invites["_code"] >= 200) & (invites["_code"] < 300)
+    end = pd.to_numeric(invites["callid"].map(byes), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    begin = pd.to_numeric(invites["_start"], errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    seconds = np.ceil(end - begin)
+    duration = np.where(answered, seconds, 0.0)
+    invites["duration"] = pd.array([None if d != d else int(d) for d in duration], dtype="Int64")
+    starts = when.loc[invites.index]
+    invites["start"] = pd.array([None if pd.isna(v) else int(v) for v in starts], dtype="Int64")
+    orphans = frame[(method == "BYE") & ~frame["callid"].isin(invites["callid"])].copy()
+    orphans["start"] = pd.array([None] * len(orphans), dtype="Int64")
+    orphans["duration"] = pd.array([None] * len(orphans), dtype="Int64")
+    calls = pd.concat(
+        [invites.drop(columns=["_start", "_code", "time"]), orphans.drop(columns=["time"])],
+        ignore_index=True,
+    )
+    return pa.Table.from_pandas(calls, preserve_index=False)
 
 
 # -- readers --------------------------------------------------------------------------------
@@ -455,7 +528,11 @@ class CdrReader:
         elif fmt == "csv":
             yield from self._csv(path)
         elif fmt == "kamailio":
-            yield from self._csv(path, kamailio=True)
+            header = [c.strip().lower() for c in (_first_rows(path, 1) or [[]])[0]]
+            if {"method", "callid", "sip_code", "time"} <= set(header):
+                yield self._canonical(kamailio_acc_calls(path, self.timezone), self.column_map)
+            else:
+                yield from self._csv(path, kamailio=True)
         else:
             yield from self._headerless(path, fmt)
 
