@@ -24,7 +24,7 @@ independent implementation of the same rules; a property test holds both to the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -709,11 +709,3 @@ def price_cdrs(
         pa.concat_tables(unrated_parts, promote_options="permissive").to_pandas(),
         summary,
     )
-
-
-def iter_priced(
-    rater: Rater, batches: Iterable[pa.Table], port_lookup: PortLookup | None = None
-) -> Iterable[pa.Table]:
-    """Price a stream of canonical batches lazily (constant memory)."""
-    for batch in batches:
-        yield rater.price(batch, port_lookup)
