@@ -261,12 +261,42 @@ def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.coalesce(ints, decs)
 
 
-def _map_names(col: pa.Array, mapping: dict[str, str] | None) -> pa.Array:
-    if not mapping:
-        return col
-    enc = pc.dictionary_encode(col)
-    values = [mapping.get(v, v) if v is not None else None for v in enc.dictionary.to_pylist()]
-    return pa.array(values, pa.string()).take(enc.indices)
+def _account_column(
+    col: pa.Array | pa.ChunkedArray | None,
+    n: int,
+    default: str | None,
+    mapping: dict[str, str] | None,
+) -> pa.DictionaryArray:
+    """Account names as a dictionary array: trimmed, empty → ``default``, then mapped.
+
+    The work is done once per distinct name (a CDR file names few accounts), not per CDR.
+    """
+    if col is None:
+        enc = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
+    else:
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        is_dict = pa.types.is_dictionary(col.type)
+        enc = col if is_dict else pc.dictionary_encode(_strings(col))
+    values = []
+    for v in enc.dictionary.to_pylist():
+        name = str(v).strip() if v is not None else ""
+        name = name or default or ""
+        values.append((mapping or {}).get(name, name) if name else None)
+    fallback = (mapping or {}).get(default, default) if default else None
+    values.append(fallback)  # where the CDR has no name at all
+    uniq = sorted({v for v in values if v is not None})
+    code = {v: i for i, v in enumerate(uniq)}
+    remap = np.asarray([code.get(v, -1) if v is not None else -1 for v in values], np.int32)
+    idx = pc.fill_null(pc.cast(enc.indices, pa.int32()), len(values) - 1).to_numpy(
+        zero_copy_only=False
+    )
+    new = remap[idx]
+    missing = new < 0
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.maximum(new, 0), mask=missing if missing.any() else None),
+        pa.array(uniq, pa.string()),
+    )
 
 
 def _find(names: list[str], canon: str, column_map: dict[str, str]) -> str | None:
@@ -330,13 +360,9 @@ def canonical_table(
         src = _find(names, canon, column_map)
         if src is not None:
             used.add(src)
-            col = pc.utf8_trim_whitespace(_strings(table.column(src)))
-            col = pc.if_else(pc.equal(col, ""), None, col)
-            if default is not None:
-                col = pc.fill_null(col, default)
-        else:
-            col = pa.array([default] * n, pa.string())
-        cols[canon] = _map_names(col, mapping)
+        cols[canon] = _account_column(
+            table.column(src) if src is not None else None, n, default, mapping
+        )
     for canon in ("routing_number", "call_id", "disposition"):
         src = _find(names, canon, column_map)
         if src is not None:

@@ -231,6 +231,8 @@ def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndar
     lookup = np.asarray(
         [book.accounts.get(v, -1) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64
     )
+    if enc.null_count == 0 and len(lookup) == 2:  # one account named throughout
+        return np.full(len(enc), lookup[0], dtype=np.int64)
     idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
     return lookup[idx]
 
