@@ -81,6 +81,10 @@ def db_upgrade(ctx: CliContext) -> None:
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
     # Each area adds one line here.
+    from tandem.cli.rate import rate
+
+    cli.add_command(rate)
+
     import tandem.cli.route  # noqa: F401 - adds `tandem compile` and `tandem route`
 
     from tandem.cli.deck import deck_group

@@ -1,1 +1,39 @@
-"""Rating: rate decks, tariff arithmetic and exact CDR pricing."""
+"""Rating: rate decks, tariff arithmetic and exact CDR pricing.
+
+CDR pricing: :func:`price_cdrs` (a DataFrame, Arrow table or file), :func:`price_call`
+(one call), :class:`Rater` (compiled decks; a pure function of a CDR batch),
+:func:`load_plan` (tariff plans: grace, tiers, peak/off-peak), :func:`rate_file`
+(streaming), :class:`RatingReport`.
+"""
+
+from tandem.rating.cdr import CdrReader
+from tandem.rating.plan import TariffPlan, load_plan
+from tandem.rating.price import (
+    REASONS,
+    CallPrice,
+    Rater,
+    RatingResult,
+    RatingSummary,
+    price_call,
+    price_cdrs,
+)
+from tandem.rating.report import RatingReport
+from tandem.rating.stream import rate_file
+from tandem.rating.tariff import Interval, Tariff
+
+__all__ = [
+    "REASONS",
+    "CallPrice",
+    "CdrReader",
+    "Interval",
+    "Rater",
+    "RatingReport",
+    "RatingResult",
+    "RatingSummary",
+    "Tariff",
+    "TariffPlan",
+    "load_plan",
+    "price_call",
+    "price_cdrs",
+    "rate_file",
+]

@@ -1,0 +1,177 @@
+"""``tandem rate``: price a CDR file on both sides, exactly, streaming."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from tandem.cli.main import CliContext, pass_ctx
+from tandem.errors import CdrError, ConfigError
+
+__all__ = ["rate"]
+
+
+def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--map-column takes FIELD=COLUMN (e.g. number=called), got {pair!r}")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out or None
+
+
+@click.command("rate")
+@click.argument("cdrs", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio"]),
+    default="auto",
+    show_default=True,
+    help="CDR file format (auto: from the name and first records).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file for the rated CDRs (replaced whole on success).",
+)
+@click.option(
+    "--unrated",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Parquet file for unrated CDRs, each with a reason (default: OUTPUT.unrated.parquet).",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for report tables by customer, carrier, destination, day (CSV + Parquet).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="IANA zone of CDR times written without one (Asterisk/FreeSWITCH local time).",
+)
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML mapping CDR account names to Tandem names ([customer] and [carrier] tables).",
+)
+@click.option(
+    "--map-column",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Name the CDR column of a field (start, duration, number, customer, carrier, "
+    "routing_number, call_id, disposition). Repeatable.",
+)
+@click.option("--customer", help="Customer for CDRs that name none (e.g. FreeSWITCH, plain CSV).")
+@click.option("--carrier", help="Carrier for CDRs that name none (e.g. FreeSWITCH, plain CSV).")
+@click.option(
+    "--plan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Tariff plan TOML: grace periods, tiered intervals, peak/off-peak periods.",
+)
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Calls this many seconds long or shorter are free (accounts the plan does not set).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=262_144,
+    show_default=True,
+    help="CDRs per batch (memory use is proportional to it, not to the file).",
+)
+@pass_ctx
+def rate(
+    ctx: CliContext,
+    cdrs: Path,
+    fmt: str,
+    output: Path,
+    unrated: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+    timezone: str,
+    map_file: Path | None,
+    map_column: tuple[str, ...],
+    customer: str | None,
+    carrier: str | None,
+    plan: Path | None,
+    grace: int,
+    batch_size: int,
+) -> None:
+    """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
+    unrated with a reason."""
+    from tandem.cli.progress import progress
+    from tandem.rating.cdr import CdrReader, load_account_map
+    from tandem.rating.plan import load_plan
+    from tandem.rating.price import Rater
+    from tandem.rating.report import RatingReport
+    from tandem.rating.stream import default_unrated_path, rate_file
+
+    if not cdrs.exists():
+        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
+    reader = CdrReader(
+        format=fmt,
+        timezone=timezone,
+        column_map=_column_map(map_column),
+        customer=customer,
+        carrier=carrier,
+        customer_map=customer_map,
+        carrier_map=carrier_map,
+        batch_size=batch_size,
+    )
+    tariff_plan = load_plan(plan) if plan else None
+    rater = Rater.from_store(ctx.store, tariff_plan, grace=grace)
+    report = RatingReport()
+    total = None
+    if reader.resolve_format(cdrs) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            total = pq.ParquetFile(cdrs).metadata.num_rows
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is a CdrError
+            raise CdrError(f"{cdrs.name}: not a readable Parquet file: {exc}") from None
+    with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
+        summary = rate_file(
+            cdrs,
+            output,
+            rater,
+            reader=reader,
+            unrated=unrated,
+            report=report,
+            on_batch=bar.advance,
+        )
+    if report_dir is not None:
+        report.write(report_dir)
+    result = summary.as_json()
+    result["output"] = os.fspath(output)
+    result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    if ctx.quiet:
+        return
+    unrated_text = ", ".join(f"{k} {v}" for k, v in result["unrated"].items()) or "none"
+    click.echo(
+        f"{result['rows_in']} CDRs: {result['rated']} rated, "
+        f"{summary.unrated_count} unrated ({unrated_text})"
+    )
+    if result["currency"]:
+        click.echo(
+            f"sell {result['sell_total']} {result['currency']}, buy {result['buy_total']}, "
+            f"margin {result['margin']}"
+        )
+    report.render()

@@ -1,0 +1,690 @@
+"""CDR files in, canonical Arrow batches out: Parquet, CSV, Asterisk, FreeSWITCH, Kamailio.
+
+Every reader yields *canonical* batches, the only input :class:`tandem.rating.Rater`
+prices:
+
+==================  =========================================================
+``record``          int64, 1-based record number in the source (find it again)
+``start``           int64, call start (Asterisk ``start``), UTC epoch seconds; null when
+                    missing or unparseable
+``duration``        int64, billable seconds (Asterisk ``billsec``); fractions are rounded
+                    up; null when missing or not a number
+``number``          string, the dialed number as written
+``customer``        string, the customer (sell side) account
+``carrier``         string, the carrier (buy side) account
+``routing_number``  string, optional: an LNP routing number to rate on instead
+``call_id``         string, optional: uniqueid / uuid / Call-ID
+``disposition``     string, optional: ANSWERED, NORMAL_CLEARING, 200...
+==================  =========================================================
+
+Formats:
+
+* ``parquet`` / ``csv`` (with a header): columns found by the usual names (``start``,
+  ``start_time``, ``calldate``..., see :data:`COLUMN_ALIASES`) or named with a column map
+  (``{"number": "called_party"}``). Read in Arrow record batches: constant memory.
+* ``asterisk``: ``Master.csv`` of ``cdr_csv`` (no header): accountcode, src, dst,
+  dcontext, clid, channel, dstchannel, lastapp, lastdata, start, answer, end, duration,
+  billsec, disposition, amaflags, uniqueid, userfield (extra trailing fields are ignored).
+  ``billsec`` is billed; the customer is ``accountcode`` and the carrier the endpoint of
+  ``dstchannel`` (``PJSIP/twilio-na-us-0000a1b2`` → ``twilio-na-us``; SIP/ and IAX2/ alike).
+* ``freeswitch``: ``mod_cdr_csv``'s default template (no header): caller_id_name,
+  caller_id_number, destination_number, context, start_stamp, answer_stamp, end_stamp,
+  duration, billsec, hangup_cause, uuid, bleg_uuid, accountcode, read_codec, write_codec.
+  The template names no carrier: pass ``carrier=`` (``--carrier``).
+* ``kamailio``: a CSV export (with header) of the ``acc_cdrs`` table that ``acc`` writes
+  with ``cdr_enable=1``: ``start_time``, ``end_time``, ``duration`` (fractional seconds)
+  and the ``cdr_extra`` columns; the dialed number is ``dst_user`` (or ``callee``,
+  ``dst_ouser``, ``ruri``), the customer ``src_account`` / ``customer``, the carrier
+  ``dst_gw`` / ``carrier``. An export of the plain ``acc`` table (one row per SIP
+  transaction: ``method``, ``callid``, ``sip_code``, ``time``) is recognised too, and its
+  INVITE and BYE rows are paired into calls (:func:`kamailio_acc_calls`).
+
+Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time) are read in
+``timezone`` (an IANA name, default UTC); an ambiguous local time (the repeated hour when
+DST ends) is taken as the first (DST) occurrence; a local time that does not exist (the
+skipped hour) is unparseable. Times with a zone (``2026-11-02T09:15:03+01:00``, ``Z``) and
+all-digit epoch seconds are read as such.
+
+A file that cannot be read at all raises :class:`tandem.errors.CdrError`; a record that
+cannot be read becomes a canonical row with nulls, and is unrated with a reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tandem.errors import CdrError, ConfigError
+
+__all__ = [
+    "FORMATS",
+    "ASTERISK_FIELDS",
+    "FREESWITCH_FIELDS",
+    "COLUMN_ALIASES",
+    "CdrReader",
+    "detect_format",
+    "carrier_from_channel",
+    "canonical_table",
+    "load_account_map",
+    "kamailio_acc_calls",
+]
+
+FORMATS = ("auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio")
+
+ASTERISK_FIELDS = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+    "uniqueid", "userfield",
+)  # fmt: skip
+FREESWITCH_FIELDS = (
+    "caller_id_name", "caller_id_number", "destination_number", "context", "start_stamp",
+    "answer_stamp", "end_stamp", "duration", "billsec", "hangup_cause", "uuid", "bleg_uuid",
+    "accountcode", "read_codec", "write_codec",
+)  # fmt: skip
+
+#: Source column names tried, in order, for each canonical column of a CSV/Parquet file.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "start": ("start", "start_time", "start_stamp", "calldate", "setup_time", "start_epoch"),
+    "duration": ("billsec", "billable_seconds", "billed_seconds", "duration", "seconds"),
+    "number": ("number", "dialed", "dst", "destination_number", "called", "callee", "dst_user",
+               "dst_ouser", "ruri"),
+    "customer": ("customer", "accountcode", "account", "src_account"),
+    "carrier": ("carrier", "vendor", "trunk", "dst_gw", "gateway"),
+    "routing_number": ("routing_number", "lrn"),
+    "call_id": ("call_id", "callid", "uniqueid", "uuid"),
+    "disposition": ("disposition", "hangup_cause", "sip_code"),
+}  # fmt: skip
+_KAMAILIO_DURATION = ("duration",)
+_CANONICAL = ("record", "start", "duration", "number", "customer", "carrier")
+_CHANNEL = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>.+)-[0-9A-Fa-f]+(?:;\d+)?$")
+_TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
+#: What a CDR time must look like (years 1970-2259, inside pandas' nanosecond range).
+_TIME_SHAPE = (
+    r"(?:19[7-9]\d|2[01]\d\d|22[0-5]\d)-\d\d-\d\d"
+    r"(?:[ T]\d\d:\d\d(?::\d\d(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d\d:?\d\d)?"
+)
+
+
+def carrier_from_channel(channel: str | None) -> str | None:
+    """The endpoint of an Asterisk channel name (``PJSIP/atlas-0000a1b2`` → ``atlas``)."""
+    if not channel:
+        return None
+    m = _CHANNEL.match(channel.strip())
+    return m.group(1) if m else None
+
+
+def load_account_map(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Read an account map TOML: ``[customer]`` and ``[carrier]`` tables of
+    ``"name in the CDR" = "Tandem account"``. Returns ``(customer_map, carrier_map)``."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read account map {os.fspath(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"account map {os.fspath(path)!r} is not valid TOML: {exc}") from None
+    extra = set(data) - {"customer", "carrier"}
+    if extra:
+        raise ConfigError(f"account map: only [customer] and [carrier] tables, not {sorted(extra)}")
+    out = []
+    for kind in ("customer", "carrier"):
+        table = data.get(kind, {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise ConfigError(f"account map: [{kind}] must map names to names (strings)")
+        out.append({str(k): v for k, v in table.items()})
+    return out[0], out[1]
+
+
+def _check_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {tz!r}: use an IANA name such as Europe/London"
+        ) from None
+    return tz
+
+
+# -- column conversions (vectorised) --------------------------------------------------------
+
+
+def _strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    if not pa.types.is_string(col.type):
+        if pa.types.is_large_string(col.type):
+            return pc.cast(col, pa.string())
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            ok = pc.utf8_is_printable(pc.cast(col, pa.string(), safe=False))
+            return pc.if_else(ok, pc.cast(col, pa.string(), safe=False), None)
+        try:
+            return pc.cast(col, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+    return col
+
+
+def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
+    s = pd.Series(pc.utf8_trim_whitespace(text).to_pandas(), dtype=object)
+    out = pd.Series(np.full(len(s), np.nan), dtype="float64")
+    if len(s) == 0:
+        return pa.array([], pa.int64())
+    s = s.where(s.notna(), "")
+    digits = s.str.fullmatch(r"\d{9,11}")
+    if digits.any():
+        out[digits] = s[digits].astype("int64")
+    shaped = s.str.fullmatch(_TIME_SHAPE)
+    aware = s.str.contains(_TZ_SUFFIX, regex=True) & ~digits & shaped
+    naive = ~aware & ~digits & shaped
+
+    def seconds(ts: pd.Series) -> pd.Series:
+        ok = ts.notna()
+        vals = pd.Series(np.nan, index=ts.index, dtype="float64")
+        if ok.any():
+            utc = ts[ok].dt.tz_convert("UTC").dt.tz_localize(None)
+            vals[ok] = np.asarray(utc, dtype="datetime64[s]").astype(np.int64)
+        return vals
+
+    def parse(text: pd.Series, utc: bool) -> pd.Series:
+        try:
+            return pd.to_datetime(text, utc=utc, errors="coerce", format="ISO8601")
+        except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+            one = [pd.to_datetime(v, utc=utc, errors="coerce", format="ISO8601") for v in text]
+            return pd.Series(one, index=text.index)
+
+    if aware.any():
+        out[aware] = seconds(parse(s[aware], True))
+    if naive.any():
+        ts = parse(s[naive], False)
+        ok = ts.notna()
+        local = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns, UTC]")
+        if ok.any():
+            loc = ts[ok].dt.tz_localize(
+                tz, ambiguous=np.ones(int(ok.sum()), dtype=bool), nonexistent="NaT"
+            )
+            local[ok] = loc.dt.tz_convert("UTC")
+        out[naive] = seconds(local)
+    valid = out.notna().to_numpy()
+    return pa.array(out.fillna(0).to_numpy().astype(np.int64), mask=~valid)
+
+
+def _epoch(col: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    if pa.types.is_integer(t):
+        return pc.cast(col, pa.int64())
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            local = pd.Series(col.to_pandas()).dt.tz_localize(
+                tz, ambiguous=np.ones(len(col), dtype=bool), nonexistent="NaT"
+            )
+            col = pa.array(local)
+        return pc.cast(pc.cast(col, pa.timestamp("s", tz="UTC"), safe=False), pa.int64())
+    if pa.types.is_floating(t):
+        return pc.cast(pc.floor(col), pa.int64(), safe=False)
+    return _epoch_from_strings(_strings(col), tz)
+
+
+def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    if pa.types.is_integer(t):
+        return pc.cast(col, pa.int64())
+    if pa.types.is_floating(t):
+        ok = pc.and_(pc.is_finite(col), pc.less(pc.abs(col), 1e15))
+        return pc.cast(pc.ceil(pc.if_else(ok, col, None)), pa.int64())
+    if pa.types.is_decimal(t):
+        return pc.cast(pc.ceil(col), pa.int64())
+    s = pc.utf8_trim_whitespace(_strings(col))
+    is_int = pc.match_substring_regex(s, r"^-?\d{1,15}$")
+    ints = pc.cast(pc.if_else(is_int, s, None), pa.int64())
+    is_dec = pc.match_substring_regex(s, r"^-?\d{1,15}\.\d{1,9}$")
+    decs = pc.cast(pc.ceil(pc.cast(pc.if_else(is_dec, s, None), pa.float64())), pa.int64())
+    return pc.coalesce(ints, decs)
+
+
+def _account_column(
+    col: pa.Array | pa.ChunkedArray | None,
+    n: int,
+    default: str | None,
+    mapping: dict[str, str] | None,
+) -> pa.DictionaryArray:
+    """Account names as a dictionary array: trimmed, empty → ``default``, then mapped.
+
+    The work is done once per distinct name (a CDR file names few accounts), not per CDR.
+    """
+    if col is None:
+        enc = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
+    else:
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        is_dict = pa.types.is_dictionary(col.type)
+        enc = col if is_dict else pc.dictionary_encode(_strings(col))
+    values = []
+    for v in enc.dictionary.to_pylist():
+        name = str(v).strip() if v is not None else ""
+        name = name or default or ""
+        values.append((mapping or {}).get(name, name) if name else None)
+    fallback = (mapping or {}).get(default, default) if default else None
+    values.append(fallback)  # where the CDR has no name at all
+    uniq = sorted({v for v in values if v is not None})
+    code = {v: i for i, v in enumerate(uniq)}
+    remap = np.asarray([code.get(v, -1) if v is not None else -1 for v in values], np.int32)
+    idx = pc.fill_null(pc.cast(enc.indices, pa.int32()), len(values) - 1).to_numpy(
+        zero_copy_only=False
+    )
+    new = remap[idx]
+    missing = new < 0
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.maximum(new, 0), mask=missing if missing.any() else None),
+        pa.array(uniq, pa.string()),
+    )
+
+
+def _find(names: list[str], canon: str, column_map: dict[str, str]) -> str | None:
+    if canon in column_map:
+        if column_map[canon] not in names:
+            raise CdrError(
+                f"column map names {column_map[canon]!r} for {canon}, but the CDRs have "
+                f"no such column (they have: {', '.join(names[:20])})"
+            )
+        return column_map[canon]
+    lower = {n.lower(): n for n in names}
+    for alias in COLUMN_ALIASES.get(canon, ()):
+        if alias in lower:
+            return lower[alias]
+    return None
+
+
+def canonical_table(
+    table: pa.Table,
+    *,
+    timezone: str = "UTC",
+    column_map: dict[str, str] | None = None,
+    customer: str | None = None,
+    carrier: str | None = None,
+    customer_map: dict[str, str] | None = None,
+    carrier_map: dict[str, str] | None = None,
+    first_record: int = 1,
+) -> pa.Table:
+    """Turn any table of CDRs into a canonical batch (see the module docstring)."""
+    column_map = dict(column_map or {})
+    unknown = set(column_map) - set(COLUMN_ALIASES)
+    if unknown:
+        raise CdrError(
+            f"column map: unknown field(s) {sorted(unknown)}; map {', '.join(COLUMN_ALIASES)}"
+        )
+    names = table.column_names
+    n = table.num_rows
+    cols: dict[str, pa.Array] = {
+        "record": pa.array(np.arange(first_record, first_record + n, dtype=np.int64))
+    }
+    used: set[str] = set()
+    for canon in ("start", "duration", "number"):
+        src = _find(names, canon, column_map)
+        if src is None:
+            raise CdrError(
+                f"CDRs have no {canon} column (looked for {', '.join(COLUMN_ALIASES[canon])}); "
+                f"name it with a column map, e.g. --map-column {canon}=YOUR_COLUMN"
+            )
+        used.add(src)
+        col = table.column(src)
+        if canon == "start":
+            cols["start"] = _epoch(col, timezone)
+        elif canon == "duration":
+            cols["duration"] = _seconds(col)
+        else:
+            cols["number"] = _strings(col)
+    for canon, default, mapping in (
+        ("customer", customer, customer_map),
+        ("carrier", carrier, carrier_map),
+    ):
+        src = _find(names, canon, column_map)
+        if src is not None:
+            used.add(src)
+        cols[canon] = _account_column(
+            table.column(src) if src is not None else None, n, default, mapping
+        )
+    for canon in ("routing_number", "call_id", "disposition"):
+        src = _find(names, canon, column_map)
+        if src is not None:
+            used.add(src)
+            cols[canon] = _strings(table.column(src))
+    for name in names:
+        if name not in used and name not in cols:
+            cols[name] = table.column(name)
+    return pa.table(cols)
+
+
+# -- format detection -----------------------------------------------------------------------
+
+
+def _first_rows(path: Path, count: int = 3) -> list[list[str]]:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        head = fh.read(65536)
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(head)):
+            if row:
+                rows.append(row)
+            if len(rows) >= count:
+                break
+    except csv.Error:
+        pass
+    return rows
+
+
+_TIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Guess a CDR file's format from its name and first records."""
+    p = Path(path)
+    if p.suffix.lower() in (".parquet", ".pq"):
+        return "parquet"
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
+    if magic == b"PAR1":
+        return "parquet"
+    rows = _first_rows(p)
+    if not rows:
+        raise CdrError(f"{p.name}: empty file, no CDRs")
+    first = [c.strip().lower() for c in rows[0]]
+    if "start_time" in first and "duration" in first and "end_time" in first:
+        return "kamailio"
+    if {"method", "callid", "sip_code", "time"} <= set(first):  # Kamailio acc transactions
+        return "kamailio"
+    if len(first) >= 18 and _TIME_TEXT.match(rows[0][9] or "") is not None:
+        return "asterisk"
+    if len(first) >= 15 and _TIME_TEXT.match(rows[0][4] or "") is not None:
+        return "freeswitch"
+    if len(first) >= 18 and rows[0][9] == "":  # unanswered first record, no answer time
+        return "asterisk"
+    return "csv"
+
+
+# -- Kamailio acc transactions ------------------------------------------------------------
+
+
+def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> pa.Table:
+    """Pair the rows of a Kamailio ``acc`` table export (one row per SIP transaction:
+    ``method``, ``callid``, ``sip_code``, ``time`` and the ``log_extra`` columns) into one
+    call per Call-ID.
+
+    The call starts at its INVITE's ``time`` (answered with ``sip_code`` 2xx) and lasts
+    until its BYE's ``time`` (fractions round up); a failed INVITE is an unanswered call
+    (0 s); an answered INVITE without a BYE has no duration (``bad_duration``); a BYE
+    without an INVITE has no start (``bad_time``). The INVITE row's other columns are kept.
+    Reads the whole file (pairs can be far apart); use ``acc_cdrs`` for streaming.
+    """
+    import pyarrow.csv as pacsv
+
+    p = Path(path)
+    header = [c.strip() for c in (_first_rows(p, 1) or [[]])[0]]
+    try:
+        table = pacsv.read_csv(
+            p,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}),
+        )
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
+        raise CdrError(f"{p.name}: cannot read as a Kamailio acc export: {exc}") from None
+    frame = table.to_pandas()
+    frame.columns = [c.lower() for c in frame.columns]
+    method = frame["method"].fillna("").str.strip().str.upper()
+    code = pd.to_numeric(frame["sip_code"], errors="coerce")
+    when = pd.Series(
+        pa.array(_epoch_from_strings(pa.array(frame["time"], pa.string()), timezone)).to_pandas(),
+        index=frame.index,
+        dtype="Float64",
+    )
+    frac = pd.to_datetime(frame["time"], errors="coerce", format="ISO8601")
+    frac = (frac - frac.dt.floor("s")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+    exact = pd.Series(
+        when.to_numpy(dtype="float64", na_value=np.nan) + np.nan_to_num(frac), index=frame.index
+    )
+    invites = frame[method == "INVITE"].copy()
+    invites["_start"] = exact[method == "INVITE"]
+    invites["_code"] = code[method == "INVITE"]
+    invites = invites.drop_duplicates("callid", keep="last")  # final answer of re-sent INVITEs
+    byes = pd.Series(exact[method == "BYE"].to_numpy(), index=frame.loc[method == "BYE", "callid"])
+    byes = byes[~byes.index.duplicated()]
+    answered = (invites["_code"] >= 200) & (invites["_code"] < 300)
+    end = pd.to_numeric(invites["callid"].map(byes), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    begin = pd.to_numeric(invites["_start"], errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    seconds = np.ceil(end - begin)
+    duration = np.where(answered, seconds, 0.0)
+    invites["duration"] = pd.array([None if d != d else int(d) for d in duration], dtype="Int64")
+    starts = when.loc[invites.index]
+    invites["start"] = pd.array([None if pd.isna(v) else int(v) for v in starts], dtype="Int64")
+    orphans = frame[(method == "BYE") & ~frame["callid"].isin(invites["callid"])].copy()
+    orphans["start"] = pd.array([None] * len(orphans), dtype="Int64")
+    orphans["duration"] = pd.array([None] * len(orphans), dtype="Int64")
+    calls = pd.concat(
+        [invites.drop(columns=["_start", "_code", "time"]), orphans.drop(columns=["time"])],
+        ignore_index=True,
+    )
+    return pa.Table.from_pandas(calls, preserve_index=False)
+
+
+# -- readers --------------------------------------------------------------------------------
+
+
+@dataclass
+class CdrReader:
+    """Reads CDRs of one format into canonical batches of at most ``batch_size`` rows."""
+
+    format: str = "auto"
+    timezone: str = "UTC"
+    column_map: dict[str, str] | None = None
+    customer: str | None = None
+    carrier: str | None = None
+    customer_map: dict[str, str] | None = None
+    carrier_map: dict[str, str] | None = None
+    batch_size: int = 262_144
+    _record: int = field(default=1, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise CdrError(f"unknown CDR format {self.format!r}: use one of {', '.join(FORMATS)}")
+        _check_timezone(self.timezone)
+
+    def _canonical(self, table: pa.Table, column_map: dict[str, str] | None = None) -> pa.Table:
+        out = canonical_table(
+            table,
+            timezone=self.timezone,
+            column_map=column_map if column_map is not None else self.column_map,
+            customer=self.customer,
+            carrier=self.carrier,
+            customer_map=self.customer_map,
+            carrier_map=self.carrier_map,
+            first_record=self._record,
+        )
+        self._record += table.num_rows
+        return out
+
+    def resolve_format(self, source: object) -> str:
+        """The format a source will be read as."""
+        if isinstance(source, pd.DataFrame | pa.Table):
+            return "table"
+        return self.format if self.format != "auto" else detect_format(source)  # type: ignore[arg-type]
+
+    def batches(self, source) -> Iterator[pa.Table]:
+        """Canonical batches from a DataFrame, Arrow table or file path."""
+        self._record = 1
+        if isinstance(source, pd.DataFrame):
+            try:
+                table = pa.Table.from_pandas(source, preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise CdrError(f"cannot read the CDR frame: {exc}") from None
+            yield from self._table_batches(table)
+            return
+        if isinstance(source, pa.Table):
+            yield from self._table_batches(source)
+            return
+        fmt = self.resolve_format(source)
+        path = Path(source)
+        if fmt == "parquet":
+            yield from self._parquet(path)
+        elif fmt == "csv":
+            yield from self._csv(path)
+        elif fmt == "kamailio":
+            header = [c.strip().lower() for c in (_first_rows(path, 1) or [[]])[0]]
+            if {"method", "callid", "sip_code", "time"} <= set(header):
+                yield self._canonical(kamailio_acc_calls(path, self.timezone), self.column_map)
+            else:
+                yield from self._csv(path, kamailio=True)
+        else:
+            yield from self._headerless(path, fmt)
+
+    def _table_batches(self, table: pa.Table) -> Iterator[pa.Table]:
+        for batch in table.to_batches(max_chunksize=self.batch_size):
+            yield self._canonical(pa.Table.from_batches([batch]))
+        if table.num_rows == 0:
+            yield self._canonical(table)
+
+    def _parquet(self, path: Path) -> Iterator[pa.Table]:
+        try:
+            pf = pq.ParquetFile(path)
+            it = pf.iter_batches(batch_size=self.batch_size)
+            for batch in it:
+                yield self._canonical(pa.Table.from_batches([batch]))
+        except (OSError, pa.ArrowException) as exc:
+            raise CdrError(f"{path.name}: not a readable Parquet file: {exc}") from None
+
+    def _csv(self, path: Path, kamailio: bool = False) -> Iterator[pa.Table]:
+        import pyarrow.csv as pacsv
+
+        rows = _first_rows(path, 1)
+        if not rows:
+            raise CdrError(f"{path.name}: empty file, no CDRs")
+        header = [c.strip() for c in rows[0]]
+        if len(set(header)) != len(header) or any(not h for h in header):
+            raise CdrError(f"{path.name}: the header has empty or repeated column names")
+        bad_rows: list[str] = []
+
+        def on_invalid(row) -> str:  # type: ignore[no-untyped-def]
+            bad_rows.append(row.text or "")
+            return "skip"
+
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(
+                    column_names=header, skip_rows=1, block_size=1 << 22
+                ),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header},
+                    strings_can_be_null=True,
+                ),
+            )
+            colmap = self.column_map
+            if kamailio and colmap is None:
+                colmap = {}
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                if "raw" not in header:  # the text of malformed records (null for good ones)
+                    table = table.append_column("raw", pa.nulls(table.num_rows, pa.string()))
+                yield self._canonical(table, colmap)
+                if bad_rows:
+                    yield self._bad_rows(bad_rows, header, colmap)
+                    bad_rows.clear()
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
+            raise CdrError(f"{path.name}: cannot read as CSV: {exc}") from None
+        if bad_rows:
+            yield self._bad_rows(bad_rows, header, self.column_map)
+
+    def _bad_rows(self, rows: list[str], header: list[str], colmap) -> pa.Table:
+        """Records with the wrong number of fields: kept (all null) so nothing is lost."""
+        table = pa.table({h: pa.array([None] * len(rows), pa.string()) for h in header})
+        table = table.append_column("raw", pa.array(rows, pa.string()))
+        return self._canonical(table, colmap)
+
+    def _headerless(self, path: Path, fmt: str) -> Iterator[pa.Table]:
+        fields = ASTERISK_FIELDS if fmt == "asterisk" else FREESWITCH_FIELDS
+        width = len(fields)
+        try:
+            fh = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
+        with fh:
+            reader = csv.reader(fh)
+            chunk: list[list[str]] = []
+            try:
+                for row in reader:
+                    if not row:
+                        continue
+                    chunk.append((row + [""] * width)[:width])
+                    if len(chunk) >= self.batch_size:
+                        yield self._headerless_table(chunk, fields, fmt)
+                        chunk = []
+            except csv.Error as exc:
+                raise CdrError(f"{path.name}: cannot read as {fmt} CSV: {exc}") from None
+            if chunk or self._record == 1:
+                yield self._headerless_table(chunk, fields, fmt)
+
+    def _headerless_table(self, chunk: list[list[str]], fields, fmt: str) -> pa.Table:
+        cols = list(zip(*chunk, strict=True)) if chunk else [() for _ in fields]
+        table = pa.table(
+            {f: pa.array(list(c), pa.string()) for f, c in zip(fields, cols, strict=True)}
+        )
+        if fmt == "asterisk":
+            carriers = pc.extract_regex(table.column("dstchannel"), _CHANNEL.pattern)
+            carrier = pc.struct_field(carriers, [0]) if len(table) else pa.array([], pa.string())
+            table = table.append_column("carrier", carrier)
+            colmap = {
+                "start": "start",
+                "duration": "billsec",
+                "number": "dst",
+                "customer": "accountcode",
+                "carrier": "carrier",
+                "call_id": "uniqueid",
+                "disposition": "disposition",
+            }
+            table = table.rename_columns(
+                [("duration_total" if c == "duration" else c) for c in table.column_names]
+            )
+            table = table.rename_columns(
+                [("start_local" if c == "start" else c) for c in table.column_names]
+            )
+            colmap["start"] = "start_local"
+        else:
+            colmap = {
+                "start": "start_stamp",
+                "duration": "billsec",
+                "number": "destination_number",
+                "customer": "accountcode",
+                "call_id": "uuid",
+                "disposition": "hangup_cause",
+            }
+            table = table.rename_columns(
+                [("duration_total" if c == "duration" else c) for c in table.column_names]
+            )
+        colmap.update(self.column_map or {})
+        return self._canonical(table, colmap)

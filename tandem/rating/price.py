@@ -1,0 +1,713 @@
+"""Pricing CDRs: one call (:func:`price_call`) or a batch (:class:`Rater`, :func:`price_cdrs`).
+
+Both sides are priced on their own: the **sell** price from the customer's deck, the
+**buy** cost from the carrier's deck, and the margin where both are known in one currency.
+A CDR counts as *rated* when it has a sell price; otherwise it is *unrated* with the sell
+side's reason. The buy side's reason is kept in ``buy_reason``.
+
+Unrated reasons, checked in this order (the first that applies is given):
+
+``bad_time``            start missing, unparseable, or outside 1970..year 36812
+``bad_duration``        billable seconds missing, negative or longer than 10**6 s
+``bad_number``          the dialed (or routing) number is not 1-15 digits after removing
+                        ``+`` / ``00`` / ``011``
+``unknown_customer``    no customer deck under that name (sell side)
+``unknown_carrier``     no carrier deck under that name (buy side)
+``no_deck_in_force``    the account has no rate in force at the call's start instant
+``no_matching_prefix``  rates are in force, but none of their prefixes matches the number
+
+The batch path is vectorised (no Python loop per CDR) and uses both cores by splitting
+a batch across threads (numpy and Arrow release the GIL). :func:`price_call` is a plain,
+independent implementation of the same rules; a property test holds both to the last unit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tandem.errors import CdrError, ConfigError
+from tandem.money import SCALE, from_scaled
+from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
+from tandem.rating.numbers import normalize_number, normalize_numbers, number_keys
+from tandem.rating.plan import TariffPlan
+from tandem.rating.tariff import (
+    Tariff,
+    cost_scaled,
+    flat_billed_array,
+    flat_intervals,
+    round_scaled_array,
+)
+
+__all__ = [
+    "REASONS",
+    "OUTPUT_COLUMNS",
+    "AMOUNT_TYPE",
+    "CallPrice",
+    "price_call",
+    "Rater",
+    "RatingSummary",
+    "RatingResult",
+    "price_cdrs",
+    "split_rated",
+]
+
+#: Every unrated reason, in the order they are checked.
+REASONS = (
+    "bad_time",
+    "bad_duration",
+    "bad_number",
+    "unknown_customer",
+    "unknown_carrier",
+    "no_deck_in_force",
+    "no_matching_prefix",
+)
+_CODE = {r: i + 1 for i, r in enumerate(REASONS)}
+_REASON_DICT = pa.array(REASONS, pa.string())
+#: Arrow type of money columns: exact decimals with :data:`tandem.money.SCALE` places.
+AMOUNT_TYPE = pa.decimal128(19, SCALE)
+_SIDES = (("sell", "customer"), ("buy", "carrier"))
+#: Columns :meth:`Rater.price` adds (and :func:`split_rated` adds ``reason``).
+OUTPUT_COLUMNS = frozenset(
+    ["rated_number", "margin", "reason"]
+    + [
+        f"{side}_{name}"
+        for side in ("sell", "buy")
+        for name in ("prefix", "destination", "billed_seconds", "amount", "currency", "reason")
+    ]
+)
+_PARALLEL_MIN = 200_000
+
+PortLookup = Callable[[pd.Series], pd.Series]
+
+
+# -- scalar path ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallPrice:
+    """The price of one call on one side: ``amount`` (None when unrated) or ``reason``."""
+
+    amount: Decimal | None
+    amount_scaled: int | None
+    billed_seconds: int
+    prefix: str | None = None
+    destination: str | None = None
+    currency: str | None = None
+    period: str | None = None
+    reason: str | None = None
+
+
+def _epoch(start: datetime | int | None) -> int | None:
+    if start is None:
+        return None
+    if isinstance(start, datetime):
+        if start.tzinfo is None:
+            raise CdrError(f"start {start.isoformat()} has no time zone; pass it in UTC")
+        return int(start.timestamp() // 1)
+    return int(start)
+
+
+def price_call(
+    number: str,
+    start: datetime | int | None,
+    duration: int | None,
+    *,
+    account: str,
+    kind: str = "customer",
+    rates: pd.DataFrame | object,
+    plan: TariffPlan | None = None,
+    grace: int = 0,
+) -> CallPrice:
+    """Price one call of ``duration`` billable seconds that started at ``start`` (UTC).
+
+    ``rates`` is a :class:`tandem.Store` or a frame from :meth:`Store.rates`; ``account``
+    the customer (``kind="customer"``, sell side) or carrier (``kind="carrier"``, buy side).
+    """
+    if not isinstance(rates, pd.DataFrame):
+        rates = rates.rates(kind=kind, accounts=[account])  # a Store
+    t = _epoch(start)
+    if t is None or not 0 <= t <= MAX_INSTANT:
+        return CallPrice(None, None, 0, reason="bad_time")
+    if duration is None or duration < 0 or duration > MAX_DURATION:
+        return CallPrice(None, None, 0, reason="bad_duration")
+    digits = normalize_number(number)
+    if digits is None:
+        return CallPrice(None, None, 0, reason="bad_number")
+    mine = rates[(rates["kind"] == kind) & (rates["account"] == account)]
+    if mine.empty:
+        return CallPrice(None, None, 0, reason=f"unknown_{kind}")
+    live = mine[(mine["effective_from"] <= t) & (t < mine["effective_until"])]
+    if live.empty:
+        return CallPrice(None, None, 0, reason="no_deck_in_force")
+    best = None
+    for rec in live.itertuples(index=False):
+        p = str(rec.prefix)
+        if digits.startswith(p) and (best is None or len(p) > len(best.prefix)):
+            best = rec
+    if best is None:
+        return CallPrice(None, None, 0, reason="no_matching_prefix")
+    plan = plan if plan is not None else TariffPlan()
+    acct = plan.get(kind, account)
+    acct_grace = acct.grace if (kind, account) in plan.accounts else grace
+    period = 0
+    if acct.periods:
+        local = datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(best.timezone))
+        period = acct.period_index(local.weekday(), local.hour * 60 + local.minute)
+    chosen = acct.tariff_for(str(best.prefix), period) if acct.tariffs else None
+    if chosen is None:
+        intervals = flat_intervals(best.rate, best.initial_increment, best.next_increment)
+    elif chosen.intervals is not None:
+        intervals = chosen.intervals
+    else:
+        intervals = flat_intervals(chosen.rate, best.initial_increment, best.next_increment)
+    tariff = Tariff(
+        intervals,
+        connect_fee=int(best.connect_fee),
+        min_duration=int(best.min_duration),
+        grace=acct_grace,
+        decimals=int(best.decimals),
+        rounding=best.rounding,
+    )
+    billed, amount = cost_scaled(tariff, int(duration))
+    return CallPrice(
+        from_scaled(amount),
+        amount,
+        billed,
+        prefix=str(best.prefix),
+        destination=str(best.destination),
+        currency=str(best.currency),
+        period=acct.periods[period - 1].name if period else None,
+    )
+
+
+# -- batch path ---------------------------------------------------------------------------
+
+
+def _decimal_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Scaled int64 → Arrow decimal128 with SCALE places (exact, no Python objects)."""
+    n = len(values)
+    words = np.empty(2 * n, dtype=np.int64)
+    words[0::2] = values
+    words[1::2] = np.where(values < 0, -1, 0)
+    arr = pa.Array.from_buffers(AMOUNT_TYPE, n, [None, pa.py_buffer(words)])
+    if valid.all():
+        return arr
+    return pc.if_else(pa.array(valid), arr, pa.scalar(None, AMOUNT_TYPE))
+
+
+def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, valid) of an integer column (nulls → 0, valid False)."""
+    col = table.column(name)
+    if not pa.types.is_integer(col.type):
+        raise CdrError(f"column {name!r} must be integer seconds, got {col.type}")
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    valid = (
+        np.ones(len(col), dtype=bool)
+        if col.null_count == 0
+        else col.is_valid().to_numpy(zero_copy_only=False)
+    )
+    values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return values, valid
+
+
+def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    if pa.types.is_dictionary(names.type):
+        enc = names
+    else:
+        enc = pc.dictionary_encode(pc.cast(names, pa.string()))
+    lookup = np.asarray(
+        [book.accounts.get(v, -1) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64
+    )
+    if enc.null_count == 0 and len(lookup) == 2:  # one account named throughout
+        return np.full(len(enc), lookup[0], dtype=np.int64)
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    return lookup[idx]
+
+
+def _local_periods(
+    book: RateBook, rows: np.ndarray, acct: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    """The 1-based plan period of each call (0 = none), from its start in the deck's zone."""
+    period = np.zeros(len(rows), dtype=np.int64)
+    tz = book.tz_of_row[rows]
+    for z in np.unique(tz).tolist():
+        sel = np.flatnonzero(tz == z)
+        local = pd.DatetimeIndex(pd.to_datetime(start[sel], unit="s", utc=True)).tz_convert(
+            book.timezones[z]
+        )
+        weekday = np.asarray(local.day_of_week, dtype=np.int64)
+        minute = np.asarray(local.hour, dtype=np.int64) * 60 + np.asarray(local.minute)
+        a_sel = acct[sel]
+        for a in np.unique(a_sel).tolist():
+            plan = book.plans[a]
+            mine = np.flatnonzero(a_sel == a)
+            wd, mi = weekday[mine], minute[mine]
+            out = np.zeros(len(mine), dtype=np.int64)
+            for k in range(len(plan.periods) - 1, -1, -1):  # first listed wins
+                p = plan.periods[k]
+                on_day = np.isin(wd, list(p.days))
+                if p.start < p.end:
+                    in_time = (mi >= p.start) & (mi < p.end)
+                else:
+                    in_time = (mi >= p.start) | (mi < p.end)
+                out[on_day & in_time] = k + 1
+            period[sel[mine]] = out
+    return period
+
+
+def _mask(flags: np.ndarray) -> np.ndarray | None:
+    """An Arrow null mask, or None when nothing is null (cheaper arrays)."""
+    return flags if flags.any() else None
+
+
+def _gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray | np.int64:
+    """``values[rows]``, or the one value when every row has it (saves a random gather)."""
+    if len(values) and values.min() == values.max():
+        return values[0]
+    return values[rows]
+
+
+def _price_side(
+    book: RateBook,
+    acct: np.ndarray,
+    start: np.ndarray,
+    duration: np.ndarray,
+    key: np.ndarray,
+    input_reason: np.ndarray,
+    unknown_code: int,
+) -> dict[str, np.ndarray]:
+    n = len(acct)
+    reason = input_reason.copy()
+    reason[(reason == 0) & (acct < 0)] = unknown_code
+    row_all = np.full(n, -1, dtype=np.int64)
+    amount = np.zeros(n, dtype=np.int64)
+    billed_all = np.zeros(n, dtype=np.int64)
+    everything = not reason.any()
+    todo = None if everything else np.flatnonzero(reason == 0)
+    if everything or len(todo):
+        sub = (lambda a: a) if everything else (lambda a: a[todo])
+        row, empty = book.lookup(sub(acct), sub(start), sub(key))
+        if everything:
+            reason[empty] = _CODE["no_deck_in_force"]
+            reason[~empty & (row < 0)] = _CODE["no_matching_prefix"]
+            row_all = row
+        else:
+            reason[todo[empty]] = _CODE["no_deck_in_force"]
+            reason[todo[~empty & (row < 0)]] = _CODE["no_matching_prefix"]
+            row_all[todo] = row
+        hit = row_all >= 0
+        all_hit = bool(hit.all())
+        idx = None if all_hit else np.flatnonzero(hit)
+        pick = (lambda a: a) if all_hit else (lambda a: a[idx])
+        r = pick(row_all)
+        d = pick(duration)
+        mind = _gather(book.min_duration, r)
+        initial = _gather(book.initial, r)
+        nxt = _gather(book.nxt, r)
+        fee = _gather(book.connect_fee, r)
+        seconds = np.maximum(d, mind)
+        billed = flat_billed_array(d, initial, nxt, mind)
+        numer = book.rate[r] * billed
+        if not (np.isscalar(fee) and fee == 0):
+            numer += 60 * fee
+        if book.row_sets is not None:
+            _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
+        grace = _gather(book.grace, pick(acct))
+        free = (d <= grace) | (d <= 0)
+        billed[free] = 0
+        numer[free] = 0
+        step = _gather(book.step, r)
+        mode = _gather(book.rounding, r)
+        cost = round_scaled_array(numer, step, mode) // 60
+        if all_hit:
+            amount, billed_all = cost, billed
+        else:
+            amount[idx] = cost
+            billed_all[idx] = billed
+    return {"row": row_all, "amount": amount, "billed": billed_all, "reason": reason}
+
+
+def _tiered(book, r, acct, start, seconds, billed, numer) -> None:
+    """Overwrite ``billed``/``numer`` for calls whose row has a plan tariff (in place)."""
+    sets = book.row_sets[r]
+    chosen = sets[:, 0].astype(np.int64)
+    with_periods = np.flatnonzero((sets[:, 1:] >= 0).any(axis=1))
+    if len(with_periods):
+        per = _local_periods(book, r[with_periods], acct[with_periods], start[with_periods])
+        chosen[with_periods] = sets[with_periods, per]
+    tiered = np.flatnonzero(chosen >= 0)
+    if not len(tiered):
+        return
+    s = chosen[tiered]
+    sec = seconds[tiered]
+    t_billed = np.zeros(len(tiered), dtype=np.int64)
+    t_numer = 60 * book.connect_fee[r[tiered]]
+    width = book.set_start.shape[1]
+    for j in range(width):
+        s0 = book.set_start[s, j]
+        s1 = book.set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
+        part = np.clip(sec - s0, 0, s1 - s0)
+        inc = book.set_inc[s, j]
+        b = -(-part // inc) * inc
+        t_billed += b
+        t_numer += book.set_rate[s, j] * b
+    billed[tiered] = t_billed
+    numer[tiered] = t_numer
+
+
+@dataclass
+class Rater:
+    """Both sides' compiled rate books; :meth:`price` is a pure function of a CDR batch.
+
+    Build with :meth:`from_store` or from a :meth:`Store.rates` frame. ``plan`` adds grace,
+    tiers and periods (:mod:`tandem.rating.plan`); ``grace`` is the default grace period in
+    seconds for accounts the plan does not list.
+    """
+
+    sell: RateBook
+    buy: RateBook
+    workers: int = 2
+    _strings: dict[str, tuple] = field(default_factory=dict)
+
+    @classmethod
+    def from_rates(
+        cls,
+        rates: pd.DataFrame,
+        plan: TariffPlan | None = None,
+        *,
+        grace: int = 0,
+        workers: int = 2,
+    ) -> Rater:
+        """Compile a rates frame holding carrier and customer rows."""
+        if grace < 0:
+            raise ConfigError(f"grace must be >= 0 seconds, got {grace}")
+        return cls(
+            compile_book(rates, "customer", plan, grace=grace),
+            compile_book(rates, "carrier", plan, grace=grace),
+            workers=workers,
+        )
+
+    @classmethod
+    def from_store(
+        cls, store, plan: TariffPlan | None = None, *, grace: int = 0, workers: int = 2
+    ) -> Rater:
+        """Compile every deck version in ``store`` (the full history: rerating is exact)."""
+        return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
+
+    def _side_strings(self, side: str, book: RateBook):
+        """Per side: (prefix codes per row, unique prefixes, destination codes, unique
+        destinations) for dictionary-encoded output columns."""
+        if side not in self._strings:
+            rows = book.rows
+            out = []
+            for col in ("prefix", "destination"):
+                values = rows[col].fillna("").astype(str).to_numpy() if len(rows) else []
+                uniq, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+                out += [codes.astype(np.int32), pa.array(uniq.tolist(), pa.string())]
+            self._strings[side] = tuple(out)
+        return self._strings[side]
+
+    def price(self, cdrs: pa.Table, port_lookup: PortLookup | None = None) -> pa.Table:
+        """Price a canonical CDR batch (see :mod:`tandem.rating.cdr`): returns the batch
+        with the pricing columns added, one output row per input row, in order."""
+        for col in ("start", "duration", "number", "customer", "carrier"):
+            if col not in cdrs.column_names:
+                raise CdrError(f"CDR batch has no {col!r} column")
+        stale = [c for c in cdrs.column_names if c in OUTPUT_COLUMNS]
+        if stale:  # rerating an earlier output: its prices are replaced, not duplicated
+            cdrs = cdrs.drop_columns(stale)
+        digits = normalize_numbers(cdrs.column("number"))
+        if "routing_number" in cdrs.column_names:
+            rn = cdrs.column("routing_number").combine_chunks()
+            rn = pc.cast(rn, pa.string())
+            present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(rn), ""), False)
+            digits = pc.if_else(present, normalize_numbers(rn), digits)
+        if port_lookup is not None:
+            ask = digits.is_valid()
+            if "routing_number" in cdrs.column_names:
+                ask = pc.and_(ask, pc.invert(present))
+            rows = np.flatnonzero(ask.to_numpy(zero_copy_only=False))
+            if len(rows):
+                series = pd.Series(digits.take(pa.array(rows)).to_pylist(), index=rows)
+                answer = port_lookup(series)
+                if len(answer) != len(rows):
+                    raise CdrError(
+                        f"port_lookup returned {len(answer)} answers for {len(rows)} numbers"
+                    )
+                ported = normalize_numbers(
+                    pa.array(
+                        [None if (x is None or x is pd.NA or x != x) else str(x) for x in answer],
+                        pa.string(),
+                    )
+                )
+                full = np.full(len(digits), -1, dtype=np.int64)
+                full[rows] = np.arange(len(rows))
+                ported_all = ported.take(pa.array(full, mask=full < 0))
+                digits = pc.coalesce(ported_all, digits)
+        n = cdrs.num_rows
+        if self.workers > 1 and n >= _PARALLEL_MIN:
+            cut = [n * k // self.workers for k in range(self.workers + 1)]
+            with ThreadPoolExecutor(self.workers) as pool:
+                parts = list(
+                    pool.map(
+                        lambda k: self._price_slice(
+                            cdrs.slice(cut[k], cut[k + 1] - cut[k]),
+                            digits.slice(cut[k], cut[k + 1] - cut[k]),
+                        ),
+                        range(self.workers),
+                    )
+                )
+            return pa.concat_tables(parts)
+        return self._price_slice(cdrs, digits)
+
+    def _price_slice(self, cdrs: pa.Table, digits: pa.Array) -> pa.Table:
+        start, start_ok = _int_column(cdrs, "start")
+        duration, dur_ok = _int_column(cdrs, "duration")
+        key = number_keys(digits)
+        input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
+        if digits.null_count:
+            input_reason[~digits.is_valid().to_numpy(zero_copy_only=False)] = _CODE["bad_number"]
+        input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
+        input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
+        out = cdrs.append_column("rated_number", digits)
+        results = {}
+        currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
+        currency_dict = pa.array(currency_names, pa.string())
+        for side, kind in _SIDES:
+            book = self.sell if side == "sell" else self.buy
+            acct = _account_index(book, cdrs.column(kind))
+            res = _price_side(
+                book, acct, start, duration, key, input_reason, _CODE[f"unknown_{kind}"]
+            )
+            p_codes, prefixes, d_codes, destinations = self._side_strings(side, book)
+            row = res["row"]
+            ok = row >= 0
+            res["ok"] = ok
+            to_global = np.asarray(
+                [currency_names.index(c) for c in book.currencies] or [0], dtype=np.int32
+            )
+            cur = (
+                to_global[_gather(book.currency_of_row, np.maximum(row, 0))]
+                if len(book.currency_of_row)
+                else np.zeros(len(row), dtype=np.int32)
+            )
+            cur = np.broadcast_to(cur, row.shape)
+            res["currency"] = np.where(ok, cur, -1)
+            mask = None if ok.all() else ~ok
+            safe = np.maximum(row, 0)
+            for name, codes_, dictionary in (
+                ("prefix", p_codes, prefixes),
+                ("destination", d_codes, destinations),
+            ):
+                idx = codes_[safe] if len(codes_) else np.zeros(len(row), dtype=np.int32)
+                out = out.append_column(
+                    f"{side}_{name}",
+                    pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary),
+                )
+            out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
+            out = out.append_column(f"{side}_amount", _decimal_array(res["amount"], ok))
+            out = out.append_column(
+                f"{side}_currency",
+                pa.DictionaryArray.from_arrays(
+                    pa.array(np.maximum(res["currency"], 0).astype(np.int32), mask=mask),
+                    currency_dict,
+                ),
+            )
+            codes = res["reason"].astype(np.int8)
+            out = out.append_column(
+                f"{side}_reason",
+                pa.DictionaryArray.from_arrays(
+                    pa.array(np.maximum(codes - 1, 0), mask=_mask(codes == 0)),
+                    _REASON_DICT,
+                ),
+            )
+            results[side] = res
+        sell, buy = results["sell"], results["buy"]
+        both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
+        margin = sell["amount"] - buy["amount"]
+        return out.append_column("margin", _decimal_array(margin, both))
+
+
+# -- results ----------------------------------------------------------------------------
+
+
+def split_rated(priced: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(rated, unrated) rows of a priced batch; unrated rows carry ``reason``."""
+    has_sell = pc.is_null(priced.column("sell_reason"))
+    rated = priced.filter(has_sell)
+    unrated = priced.filter(pc.invert(has_sell))
+    unrated = unrated.append_column("reason", unrated.column("sell_reason"))
+    return rated, unrated
+
+
+def _scaled_sum(col: pa.ChunkedArray | pa.Array) -> int:
+    """Exact sum of a decimal money column, as a scaled int."""
+    total = pc.sum(pc.cast(col, pa.decimal128(38, SCALE))).as_py()
+    return 0 if total is None else int(total.scaleb(SCALE))
+
+
+@dataclass
+class RatingSummary:
+    """Counts and exact totals of a rating run (money as scaled ints by currency)."""
+
+    rows_in: int = 0
+    rated: int = 0
+    unrated: dict[str, int] = field(default_factory=dict)
+    buy_unrated: dict[str, int] = field(default_factory=dict)
+    buy_rated: int = 0
+    sell_total: dict[str, int] = field(default_factory=dict)
+    buy_total: dict[str, int] = field(default_factory=dict)
+    margin: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unrated_count(self) -> int:
+        """CDRs without a sell price."""
+        return sum(self.unrated.values())
+
+    def add(self, priced: pa.Table) -> None:
+        """Count one priced batch in (and check that nothing was lost)."""
+        self.rows_in += priced.num_rows
+        for side, reasons in (("sell", self.unrated), ("buy", self.buy_unrated)):
+            counts = pc.value_counts(priced.column(f"{side}_reason").combine_chunks())
+            for item in counts.to_pylist():
+                if item["values"] is not None:
+                    reasons[item["values"]] = reasons.get(item["values"], 0) + item["counts"]
+                elif side == "sell":
+                    self.rated += item["counts"]
+                else:
+                    self.buy_rated += item["counts"]
+            totals = self.sell_total if side == "sell" else self.buy_total
+            cur = priced.column(f"{side}_currency")
+            for c in pc.unique(cur.combine_chunks()).to_pylist():
+                if c is None:
+                    continue
+                mask = pc.fill_null(pc.equal(cur, c), False)
+                totals[c] = totals.get(c, 0) + _scaled_sum(
+                    priced.column(f"{side}_amount").filter(mask)
+                )
+                if side == "sell":
+                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(
+                        priced.column("margin").filter(mask)
+                    )
+        if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
+            raise AssertionError(
+                f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "
+                f"{self.unrated_count} unrated"
+            )
+
+    @property
+    def currency(self) -> str | None:
+        """The one currency of every amount, or None when several appear."""
+        found = set(self.sell_total) | set(self.buy_total)
+        return found.pop() if len(found) == 1 else None
+
+    def as_json(self) -> dict:
+        """The ``--json`` object: money as decimal strings."""
+
+        def money(d: dict[str, int], c: str | None) -> str:
+            return str(from_scaled(d.get(c, 0))) if c else "0"
+
+        cur = self.currency
+        out: dict[str, object] = {
+            "rows_in": self.rows_in,
+            "rated": self.rated,
+            "unrated": dict(sorted(self.unrated.items())),
+            "buy_rated": self.buy_rated,
+            "buy_unrated": dict(sorted(self.buy_unrated.items())),
+        }
+        if cur is not None or not (self.sell_total or self.buy_total):
+            out.update(
+                buy_total=money(self.buy_total, cur),
+                sell_total=money(self.sell_total, cur),
+                margin=money(self.margin, cur),
+                currency=cur,
+            )
+        else:
+            out.update(buy_total=None, sell_total=None, margin=None, currency=None)
+        out["by_currency"] = {
+            c: {
+                "buy_total": money(self.buy_total, c),
+                "sell_total": money(self.sell_total, c),
+                "margin": money(self.margin, c),
+            }
+            for c in sorted(set(self.sell_total) | set(self.buy_total))
+        }
+        return out
+
+
+@dataclass
+class RatingResult:
+    """What :func:`price_cdrs` returns: rated and unrated CDRs and the summary."""
+
+    rated: pd.DataFrame
+    unrated: pd.DataFrame
+    summary: RatingSummary
+
+
+def price_cdrs(
+    cdrs: pd.DataFrame | pa.Table | str | os.PathLike[str],
+    rates,
+    *,
+    plan: TariffPlan | None = None,
+    grace: int = 0,
+    port_lookup: PortLookup | None = None,
+    format: str = "auto",
+    timezone: str = "UTC",
+    column_map: dict[str, str] | None = None,
+    customer: str | None = None,
+    carrier: str | None = None,
+    customer_map: dict[str, str] | None = None,
+    carrier_map: dict[str, str] | None = None,
+    workers: int = 2,
+) -> RatingResult:
+    """Price CDRs on both sides: a DataFrame, an Arrow table or a file (any format of
+    :mod:`tandem.rating.cdr`). ``rates`` is a :class:`tandem.Store`, a :meth:`Store.rates`
+    frame or a :class:`Rater`. ``port_lookup`` maps a Series of E.164 numbers to routing
+    numbers (None/NA when not ported). Money columns are exact decimals."""
+    from tandem.rating.cdr import CdrReader
+
+    if isinstance(rates, Rater):
+        rater = rates
+    elif isinstance(rates, pd.DataFrame):
+        rater = Rater.from_rates(rates, plan, grace=grace, workers=workers)
+    else:
+        rater = Rater.from_store(rates, plan, grace=grace, workers=workers)
+    reader = CdrReader(
+        format=format,
+        timezone=timezone,
+        column_map=column_map,
+        customer=customer,
+        carrier=carrier,
+        customer_map=customer_map,
+        carrier_map=carrier_map,
+    )
+    summary = RatingSummary()
+    rated_parts: list[pa.Table] = []
+    unrated_parts: list[pa.Table] = []
+    for batch in reader.batches(cdrs):
+        priced = rater.price(batch, port_lookup)
+        summary.add(priced)
+        r, u = split_rated(priced)
+        rated_parts.append(r)
+        unrated_parts.append(u)
+    if not rated_parts:
+        empty = pd.DataFrame()
+        return RatingResult(empty, empty, summary)
+    return RatingResult(
+        pa.concat_tables(rated_parts, promote_options="permissive").to_pandas(),
+        pa.concat_tables(unrated_parts, promote_options="permissive").to_pandas(),
+        summary,
+    )

@@ -1,0 +1,210 @@
+"""Rating reports: totals and margin by customer, carrier, destination and day; minutes,
+calls, ASR and ACD per carrier.
+
+Built batch by batch (constant memory: only the aggregates are kept), exact (money summed
+as scaled integers), and written as CSV and Parquet or printed as a table.
+
+Definitions: *calls* are CDRs; *answered* calls have more than 0 billable seconds;
+**ASR** (answer-seizure ratio) = answered / calls, in percent; **ACD** (average call
+duration) = billable minutes / answered calls; *minutes* are billable seconds / 60 (the
+CDR's seconds, not the rounded-up billed seconds, which are reported separately).
+Money columns are per currency (one row per group and currency).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tandem.money import SCALE, from_scaled
+
+__all__ = ["RatingReport", "scaled_column"]
+
+_GROUPS = {
+    "customer": ["customer", "currency"],
+    "carrier": ["carrier", "buy_currency"],
+    "destination": ["destination", "currency"],
+    "day": ["day", "currency"],
+}
+_SUMS = [
+    "calls",
+    "answered",
+    "seconds",
+    "sell_billed_seconds",
+    "buy_billed_seconds",
+    "sell",
+    "buy",
+    "margin",
+    "rated",
+    "unrated",
+]
+
+
+def scaled_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A decimal money column as scaled int64 (nulls as 0), without Python objects."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if col.type != pa.decimal128(19, SCALE):
+        col = pc.cast(col, pa.decimal128(19, SCALE))
+    n = len(col)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    words = np.frombuffer(col.buffers()[1], dtype=np.int64)[2 * col.offset : 2 * (col.offset + n)]
+    values = words[0::2].copy()
+    if col.null_count:
+        values[~col.is_valid().to_numpy(zero_copy_only=False)] = 0
+    return values
+
+
+def _strings(col) -> pd.Series:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return pd.Series(pc.fill_null(pc.cast(col, pa.string()), "").to_numpy(zero_copy_only=False))
+
+
+@dataclass
+class RatingReport:
+    """Aggregates of priced batches; :meth:`add` each batch, then :meth:`tables`."""
+
+    _parts: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+
+    def add(self, priced: pa.Table) -> None:
+        """Fold one priced batch (the output of :meth:`Rater.price`) in."""
+        if priced.num_rows == 0:
+            return
+        start = priced.column("start").to_numpy(zero_copy_only=False)
+        day = pd.Series(
+            pd.to_datetime(
+                np.nan_to_num(start.astype("float64"), nan=0), unit="s", utc=True
+            ).strftime("%Y-%m-%d")
+        )
+        day[pd.isna(start)] = ""
+        duration = pc.fill_null(priced.column("duration"), 0).to_numpy(zero_copy_only=False)
+        rated = pc.is_null(priced.column("sell_reason")).to_numpy(zero_copy_only=False)
+        frame = pd.DataFrame(
+            {
+                "customer": _strings(priced.column("customer")),
+                "carrier": _strings(priced.column("carrier")),
+                "destination": _strings(priced.column("sell_destination")),
+                "day": day,
+                "currency": _strings(priced.column("sell_currency")),
+                "buy_currency": _strings(priced.column("buy_currency")),
+                "calls": 1,
+                "answered": (duration > 0).astype(np.int64),
+                "seconds": np.maximum(duration, 0).astype(np.int64),
+                "sell_billed_seconds": pc.fill_null(priced.column("sell_billed_seconds"), 0)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64),
+                "buy_billed_seconds": pc.fill_null(priced.column("buy_billed_seconds"), 0)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64),
+                "sell": scaled_column(priced.column("sell_amount")),
+                "buy": scaled_column(priced.column("buy_amount")),
+                "margin": scaled_column(priced.column("margin")),
+                "rated": rated.astype(np.int64),
+                "unrated": (~rated).astype(np.int64),
+            }
+        )
+        for name, keys in _GROUPS.items():
+            part = frame.groupby(keys, sort=False, dropna=False)[_SUMS].sum().reset_index()
+            self._parts.setdefault(name, []).append(part)
+            if len(self._parts[name]) > 16:  # keep memory bounded: fold the partials
+                self._parts[name] = [self._fold(name)]
+
+    def _fold(self, name: str) -> pd.DataFrame:
+        keys = _GROUPS[name]
+        parts = self._parts.get(name) or []
+        if not parts:
+            return pd.DataFrame(columns=keys + _SUMS)
+        return pd.concat(parts).groupby(keys, sort=True)[_SUMS].sum().reset_index()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """One frame per report: ``customer``, ``carrier``, ``destination``, ``day``.
+
+        One row per group; ``currency`` is the group's currency (sell side; buy side for
+        carriers), ``mixed`` when its amounts are in several currencies (then see the
+        per-currency totals of the summary). Money columns are exact
+        :class:`~decimal.Decimal`; ASR in percent, ACD and minutes in minutes (2 decimals).
+        """
+        out = {}
+        for name, keys in _GROUPS.items():
+            folded = self._fold(name)
+            key, cur = keys
+            t = folded.groupby(key, sort=True)[_SUMS].sum().reset_index()
+            currencies = (
+                folded[folded[cur] != ""]
+                .groupby(key)[cur]
+                .agg(lambda c: c.iloc[0] if c.nunique() == 1 else "mixed")
+            )
+            t.insert(1, "currency", t[key].map(currencies).fillna(""))
+            for money in ("sell", "buy", "margin"):
+                t[money] = [from_scaled(int(v)) for v in t[money]]
+            t = t.rename(columns={"sell": "sell_total", "buy": "buy_total"})
+            t["minutes"] = [_ratio(int(s), 60) for s in t["seconds"]]
+            if name == "carrier":
+                t["asr_percent"] = [
+                    _ratio(100 * int(a), int(c))
+                    for a, c in zip(t["answered"], t["calls"], strict=True)
+                ]
+                t["acd_minutes"] = [
+                    _ratio(int(s), 60 * int(a))
+                    for s, a in zip(t["seconds"], t["answered"], strict=True)
+                ]
+            out[name] = t
+        return out
+
+    def write(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write ``by_<report>.csv`` and ``by_<report>.parquet`` into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, t in self.tables().items():
+            csv_path = d / f"by_{name}.csv"
+            t.to_csv(csv_path, index=False)
+            arrow = pa.Table.from_pandas(t, preserve_index=False)
+            pq_path = d / f"by_{name}.parquet"
+            import pyarrow.parquet as pq
+
+            pq.write_table(arrow, pq_path)
+            written += [csv_path, pq_path]
+        return written
+
+    def render(self, console=None) -> None:  # type: ignore[no-untyped-def]
+        """Print the per-carrier table (calls, minutes, ASR, ACD, cost) with rich."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        t = self.tables()["carrier"]
+        table = Table(title="Per carrier")
+        for head in ("carrier", "cur", "calls", "minutes", "ASR %", "ACD min", "buy", "sell",
+                     "margin"):  # fmt: skip
+            table.add_column(head, justify="left" if head in ("carrier", "cur") else "right")
+        for rec in t.itertuples(index=False):
+            table.add_row(
+                rec.carrier or "(none)",
+                rec.currency or "-",
+                str(rec.calls),
+                str(rec.minutes),
+                str(rec.asr_percent),
+                str(rec.acd_minutes),
+                str(rec.buy_total),
+                str(rec.sell_total),
+                str(rec.margin),
+            )
+        console.print(table)
+
+
+def _ratio(num: int, den: int) -> Decimal | None:
+    if den == 0:
+        return None
+    return (Decimal(num) / Decimal(den)).quantize(Decimal("0.01"))
