@@ -80,19 +80,13 @@ def db_upgrade(ctx: CliContext) -> None:
 
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
-    # Each area adds one line here.
+    import tandem.cli.route  # noqa: F401 - adds `tandem compile` and `tandem route`
+    from tandem.cli.deck import deck_group
+    from tandem.cli.enum_cmd import enum_group
     from tandem.cli.rate import rate
 
-    cli.add_command(rate)
-
-    import tandem.cli.route  # noqa: F401 - adds `tandem compile` and `tandem route`
-
-    from tandem.cli.deck import deck_group
-
     cli.add_command(deck_group)
-
-    from tandem.cli.enum_cmd import enum_group
-
+    cli.add_command(rate)
     cli.add_command(enum_group)
 
 
