@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -577,8 +578,8 @@ def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
         cur.close()
 
 
-#: Most bound parameters one SQLite statement gets (SQLite's historic limit is 999).
-_SQLITE_MAX_PARAMS = 999
+#: Most bound parameters one SQLite statement gets (32766 since SQLite 3.32, else 999).
+_SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 def _sqlite_insert_many(cur: Any, sql: str, rows: Sequence[tuple]) -> None:
