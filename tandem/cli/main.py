@@ -80,6 +80,7 @@ def db_upgrade(ctx: CliContext) -> None:
 
 def _register() -> None:
     """Attach the subcommand modules (each defines click commands of one area)."""
+    import tandem.cli.demo  # noqa: F401 - adds `tandem demo`
     import tandem.cli.route  # noqa: F401 - adds `tandem compile` and `tandem route`
     from tandem.cli.deck import deck_group
     from tandem.cli.enum_cmd import enum_group
