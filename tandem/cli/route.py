@@ -69,6 +69,26 @@ def compile_command(ctx: CliContext, at: str | None, output: Path) -> None:
     help="Routing config TOML: plans, carriers, translation, trunks.",
 )  # fmt: skip
 @click.option("--call-id", "call_id", metavar="ID", help="Call id (stable weighted splits).")
+@click.option(
+    "--local-ports", "local_ports", is_flag=True,
+    help="Look the number up in the store's local portability / ENUM table first.",
+)  # fmt: skip
+@click.option(
+    "--local-ports-csv", "local_ports_csv", type=click.Path(dir_okay=False, path_type=Path),
+    help="Look the number up in this portability CSV first (instead of the store's table).",
+)  # fmt: skip
+@click.option(
+    "--enum-server", "enum_servers", multiple=True, metavar="HOST:PORT",
+    help="Ask this DNS server for ENUM / portability NAPTRs (repeatable, asked in turn).",
+)  # fmt: skip
+@click.option(
+    "--enum-suffix", "enum_suffixes", multiple=True, metavar="S",
+    help="ENUM tree for --enum-server, tried in order (repeatable; default e164.arpa).",
+)  # fmt: skip
+@click.option(
+    "--enum-budget-ms", "enum_budget_ms", type=float, default=50.0, show_default=True,
+    metavar="N", help="Time budget of one ENUM lookup; past it the dialed number is used.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--explain", is_flag=True, help="Say why each carrier is where it is.")
 @pass_ctx
@@ -81,10 +101,21 @@ def route_command(
     table_path: Path | None,
     config_path: Path | None,
     call_id: str | None,
+    local_ports: bool,
+    local_ports_csv: Path | None,
+    enum_servers: tuple[str, ...],
+    enum_suffixes: tuple[str, ...],
+    enum_budget_ms: float,
     as_json: bool,
     explain: bool,
 ) -> None:
-    """Decide the routes for one call to NUMBER."""
+    """Decide the routes for one call to NUMBER.
+
+    With --local-ports / --local-ports-csv and/or --enum-server the number is first looked
+    up (local table, then DNS): a ported number is routed on its routing number, an
+    on-net SIP URI becomes a zero-cost route, and a failed lookup falls back to the
+    dialed number, said in the decision's notes.
+    """
     from tandem.errors import ConfigError
     from tandem.lcr.policy import RoutingConfig, load_config
     from tandem.lcr.router import Router
@@ -95,7 +126,10 @@ def route_command(
     t = _instant(at)
     table = RoutingTable.load(table_path) if table_path else ctx.store.compile(at=t)
     config = load_config(config_path) if config_path else RoutingConfig()
-    decision = Router(table, plan=config).route(
+    lookup = _number_lookup(
+        ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
+    )
+    decision = Router(table, plan=config, lookup=lookup).route(
         number, customer=customer, source_ip=source_ip, at=t, call_id=call_id
     )
     if as_json:
@@ -105,6 +139,34 @@ def route_command(
         click.echo(decision.explain())
         return
     _print_table(decision)
+
+
+def _number_lookup(
+    ctx: CliContext,
+    local_ports: bool,
+    local_ports_csv: Path | None,
+    enum_servers: tuple[str, ...],
+    enum_suffixes: tuple[str, ...],
+    enum_budget_ms: float,
+):  # -> NumberLookup | None
+    """The lookup chain the route options ask for: local table first, then DNS ENUM."""
+    from tandem.enum.local import ChainedLookup, LocalPortTable
+    from tandem.enum.resolver import DEFAULT_SUFFIXES, EnumResolver
+
+    chain = []
+    if local_ports_csv is not None:
+        chain.append(LocalPortTable.from_csv(local_ports_csv))
+    elif local_ports:
+        chain.append(LocalPortTable.from_store(ctx.store))
+    if enum_servers or enum_suffixes:
+        chain.append(
+            EnumResolver(
+                enum_servers or None, enum_suffixes or DEFAULT_SUFFIXES, budget_ms=enum_budget_ms
+            )
+        )
+    if not chain:
+        return None
+    return chain[0] if len(chain) == 1 else ChainedLookup(*chain)
 
 
 def _print_table(decision) -> None:  # type: ignore[no-untyped-def]
@@ -135,6 +197,8 @@ def _print_table(decision) -> None:  # type: ignore[no-untyped-def]
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     for d in decision.dropped:
         click.echo(f"dropped {d.carrier}: {d.reason}")
+    for note in decision.notes:
+        click.echo(f"note: {note}")
 
 
 cli.add_command(compile_command)
