@@ -1,15 +1,24 @@
 """Tandem: Class 4 wholesale voice routing and rating.
 
-The public API is re-exported here; the modules behind it are implementation.
+The public API is re-exported here, flat: ``from tandem import Store, Router, price_cdrs``.
+Money, errors and the store load with the package; the routing, rating and ENUM names
+load on first use (PEP 562), so that embedding one part does not import the others.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tandem.errors import (
     CdrError,
     ConfigError,
     DeckError,
+    DeckRejectedError,
     EnumLookupError,
     MoneyError,
     NumberError,
+    PortDataError,
     SnapshotError,
     StoreError,
     TandemError,
@@ -29,26 +38,193 @@ from tandem.store import DeckVersion, Store
 
 __version__ = "0.1.0"
 
+_LAZY: dict[str, str] = {
+    # rate decks
+    "DeckOptions": "tandem.rating.deck",
+    "DeckImport": "tandem.rating.deck",
+    "ParsedDeck": "tandem.rating.deck",
+    "Rejection": "tandem.rating.deck",
+    "parse_deck": "tandem.rating.deck",
+    "import_deck": "tandem.rating.deck",
+    "diff_versions": "tandem.rating.deck",
+    "DeckDiff": "tandem.rating.deck_diff",
+    "NoticeFlag": "tandem.rating.deck_diff",
+    # least-cost routing
+    "Router": "tandem.lcr",
+    "RoutingTable": "tandem.lcr",
+    "Decision": "tandem.lcr",
+    "Route": "tandem.lcr",
+    "Dropped": "tandem.lcr",
+    "Plan": "tandem.lcr",
+    "RoutingConfig": "tandem.lcr",
+    "load_config": "tandem.lcr",
+    "compile_table": "tandem.lcr",
+    "compile_rates": "tandem.lcr",
+    "TranslationRules": "tandem.lcr",
+    "translate": "tandem.lcr",
+    "TrunkTable": "tandem.lcr",
+    "Counters": "tandem.lcr",
+    "MemoryCounters": "tandem.lcr",
+    # rating
+    "CallPrice": "tandem.rating",
+    "Rater": "tandem.rating",
+    "RatingResult": "tandem.rating",
+    "RatingSummary": "tandem.rating",
+    "RatingReport": "tandem.rating",
+    "Tariff": "tandem.rating",
+    "TariffPlan": "tandem.rating",
+    "load_plan": "tandem.rating",
+    "price_call": "tandem.rating",
+    "price_cdrs": "tandem.rating",
+    "rate_file": "tandem.rating",
+    # ENUM and number portability
+    "EnumResolver": "tandem.enum",
+    "EnumResult": "tandem.enum",
+    "LocalPortTable": "tandem.enum",
+    "ChainedLookup": "tandem.enum",
+    "PortEntry": "tandem.enum",
+    "import_port_csv": "tandem.enum",
+    "read_port_csv": "tandem.enum",
+    "LookupKind": "tandem.enum",
+    "NumberInfo": "tandem.enum",
+    "NumberLookup": "tandem.enum",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tandem.enum import (
+        ChainedLookup,
+        EnumResolver,
+        EnumResult,
+        LocalPortTable,
+        LookupKind,
+        NumberInfo,
+        NumberLookup,
+        PortEntry,
+        import_port_csv,
+        read_port_csv,
+    )
+    from tandem.lcr import (
+        Counters,
+        Decision,
+        Dropped,
+        MemoryCounters,
+        Plan,
+        Route,
+        Router,
+        RoutingConfig,
+        RoutingTable,
+        TranslationRules,
+        TrunkTable,
+        compile_rates,
+        compile_table,
+        load_config,
+        translate,
+    )
+    from tandem.rating import (
+        CallPrice,
+        Rater,
+        RatingReport,
+        RatingResult,
+        RatingSummary,
+        Tariff,
+        TariffPlan,
+        load_plan,
+        price_call,
+        price_cdrs,
+        rate_file,
+    )
+    from tandem.rating.deck import (
+        DeckImport,
+        DeckOptions,
+        ParsedDeck,
+        Rejection,
+        diff_versions,
+        import_deck,
+        parse_deck,
+    )
+    from tandem.rating.deck_diff import DeckDiff, NoticeFlag
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "CallPrice",
     "CdrError",
+    "ChainedLookup",
+    "compile_rates",
+    "compile_table",
     "ConfigError",
+    "Counters",
+    "Decision",
+    "DeckDiff",
     "DeckError",
+    "DeckImport",
+    "DeckOptions",
+    "DeckRejectedError",
     "DeckVersion",
+    "diff_versions",
+    "Dropped",
     "EnumLookupError",
+    "EnumResolver",
+    "EnumResult",
+    "format_money",
+    "from_scaled",
+    "import_deck",
+    "import_port_csv",
+    "load_config",
+    "load_plan",
+    "LocalPortTable",
+    "LookupKind",
+    "MemoryCounters",
     "MoneyError",
     "MoneyPolicy",
+    "NoticeFlag",
     "NumberError",
+    "NumberInfo",
+    "NumberLookup",
+    "parse_decimal",
+    "parse_deck",
+    "ParsedDeck",
+    "Plan",
+    "PortDataError",
+    "PortEntry",
+    "price_call",
+    "price_cdrs",
+    "rate_file",
+    "Rater",
+    "RatingReport",
+    "RatingResult",
+    "RatingSummary",
+    "read_port_csv",
+    "Rejection",
     "Rounding",
+    "Route",
+    "Router",
+    "RoutingConfig",
+    "RoutingTable",
     "SCALE",
     "SnapshotError",
     "Store",
     "StoreError",
     "TandemError",
+    "Tariff",
+    "TariffPlan",
+    "to_scaled",
+    "translate",
+    "TranslationRules",
+    "TrunkTable",
     "UnknownCarrierError",
     "UnknownCustomerError",
     "__version__",
-    "format_money",
-    "from_scaled",
-    "parse_decimal",
-    "to_scaled",
 ]
