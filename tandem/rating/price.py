@@ -87,6 +87,7 @@ OUTPUT_COLUMNS = frozenset(
     ]
 )
 _PARALLEL_MIN = 200_000
+_CHUNK = 262_144
 
 PortLookup = Callable[[pd.Series], pd.Series]
 
@@ -458,16 +459,19 @@ class Rater:
                 ported_all = ported.take(pa.array(full, mask=full < 0))
                 digits = pc.coalesce(ported_all, digits)
         n = cdrs.num_rows
-        if self.workers > 1 and n >= _PARALLEL_MIN:
-            cut = [n * k // self.workers for k in range(self.workers + 1)]
-            with ThreadPoolExecutor(self.workers) as pool:
+        if n > _CHUNK or (self.workers > 1 and n >= _PARALLEL_MIN):
+            # Chunks small enough that their temporaries stay in cache and reused memory;
+            # the threads take them in turn (numpy and Arrow release the GIL).
+            size = min(_CHUNK, -(-n // self.workers))
+            cut = list(range(0, n, size)) + [n]
+            with ThreadPoolExecutor(max(1, self.workers)) as pool:
                 parts = list(
                     pool.map(
                         lambda k: self._price_slice(
                             cdrs.slice(cut[k], cut[k + 1] - cut[k]),
                             digits.slice(cut[k], cut[k + 1] - cut[k]),
                         ),
-                        range(self.workers),
+                        range(len(cut) - 1),
                     )
                 )
             return pa.concat_tables(parts)
