@@ -313,14 +313,17 @@ def test_parallel_split_gives_the_same_answer(universe):
     two = Rater.from_rates(universe, workers=2)
     import tandem.rating.price as price_mod
 
-    old = price_mod._PARALLEL_MIN
-    price_mod._PARALLEL_MIN = 100
+    whole = one.price(canonical_table(table))
+    old = price_mod._PARALLEL_MIN, price_mod._CHUNK
+    price_mod._PARALLEL_MIN, price_mod._CHUNK = 100, 700
     try:
-        a = one.price(canonical_table(table))
-        b = two.price(canonical_table(table))
+        a = one.price(canonical_table(table))  # 8 chunks, one thread
+        b = two.price(canonical_table(table))  # 8 chunks, two threads
     finally:
-        price_mod._PARALLEL_MIN = old
+        price_mod._PARALLEL_MIN, price_mod._CHUNK = old
     assert a.equals(b)
+    assert a.combine_chunks().equals(whole.combine_chunks())
+    assert a.column("sell_prefix").num_chunks == 8
 
 
 # -- the scalar/batch property -------------------------------------------------------------

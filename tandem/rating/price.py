@@ -87,6 +87,7 @@ OUTPUT_COLUMNS = frozenset(
     ]
 )
 _PARALLEL_MIN = 200_000
+_CHUNK = 262_144
 
 PortLookup = Callable[[pd.Series], pd.Series]
 
@@ -429,51 +430,62 @@ class Rater:
         stale = [c for c in cdrs.column_names if c in OUTPUT_COLUMNS]
         if stale:  # rerating an earlier output: its prices are replaced, not duplicated
             cdrs = cdrs.drop_columns(stale)
-        digits = normalize_numbers(cdrs.column("number"))
-        if "routing_number" in cdrs.column_names:
-            rn = cdrs.column("routing_number").combine_chunks()
-            rn = pc.cast(rn, pa.string())
-            present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(rn), ""), False)
-            digits = pc.if_else(present, normalize_numbers(rn), digits)
-        if port_lookup is not None:
-            ask = digits.is_valid()
-            if "routing_number" in cdrs.column_names:
-                ask = pc.and_(ask, pc.invert(present))
-            rows = np.flatnonzero(ask.to_numpy(zero_copy_only=False))
-            if len(rows):
-                series = pd.Series(digits.take(pa.array(rows)).to_pylist(), index=rows)
-                answer = port_lookup(series)
-                if len(answer) != len(rows):
-                    raise CdrError(
-                        f"port_lookup returned {len(answer)} answers for {len(rows)} numbers"
-                    )
-                ported = normalize_numbers(
-                    pa.array(
-                        [None if (x is None or x is pd.NA or x != x) else str(x) for x in answer],
-                        pa.string(),
-                    )
-                )
-                full = np.full(len(digits), -1, dtype=np.int64)
-                full[rows] = np.arange(len(rows))
-                ported_all = ported.take(pa.array(full, mask=full < 0))
-                digits = pc.coalesce(ported_all, digits)
+        # Without a port lookup the numbers are normalised chunk by chunk, in the threads.
+        digits = None if port_lookup is None else self._rated_numbers(cdrs, port_lookup)
         n = cdrs.num_rows
-        if self.workers > 1 and n >= _PARALLEL_MIN:
-            cut = [n * k // self.workers for k in range(self.workers + 1)]
-            with ThreadPoolExecutor(self.workers) as pool:
+        if n > _CHUNK or (self.workers > 1 and n >= _PARALLEL_MIN):
+            # Chunks small enough that their temporaries stay in cache and reused memory;
+            # the threads take them in turn (numpy and Arrow release the GIL).
+            size = min(_CHUNK, -(-n // self.workers))
+            cut = list(range(0, n, size)) + [n]
+            with ThreadPoolExecutor(max(1, self.workers)) as pool:
                 parts = list(
                     pool.map(
                         lambda k: self._price_slice(
                             cdrs.slice(cut[k], cut[k + 1] - cut[k]),
-                            digits.slice(cut[k], cut[k + 1] - cut[k]),
+                            None if digits is None else digits.slice(cut[k], cut[k + 1] - cut[k]),
                         ),
-                        range(self.workers),
+                        range(len(cut) - 1),
                     )
                 )
             return pa.concat_tables(parts)
         return self._price_slice(cdrs, digits)
 
-    def _price_slice(self, cdrs: pa.Table, digits: pa.Array) -> pa.Table:
+    @staticmethod
+    def _rated_numbers(cdrs: pa.Table, port_lookup: PortLookup | None = None) -> pa.Array:
+        """The digits each CDR is rated on: its routing number when it has one, else what
+        ``port_lookup`` answers for the dialed number, else the dialed number."""
+        digits = normalize_numbers(cdrs.column("number"))
+        present = None
+        if "routing_number" in cdrs.column_names:
+            rn = pc.cast(cdrs.column("routing_number").combine_chunks(), pa.string())
+            present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(rn), ""), False)
+            digits = pc.if_else(present, normalize_numbers(rn), digits)
+        if port_lookup is None:
+            return digits
+        ask = digits.is_valid()
+        if present is not None:
+            ask = pc.and_(ask, pc.invert(present))
+        rows = np.flatnonzero(ask.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return digits
+        series = pd.Series(digits.take(pa.array(rows)).to_pylist(), index=rows)
+        answer = port_lookup(series)
+        if len(answer) != len(rows):
+            raise CdrError(f"port_lookup returned {len(answer)} answers for {len(rows)} numbers")
+        ported = normalize_numbers(
+            pa.array(
+                [None if (x is None or x is pd.NA or x != x) else str(x) for x in answer],
+                pa.string(),
+            )
+        )
+        full = np.full(len(digits), -1, dtype=np.int64)
+        full[rows] = np.arange(len(rows))
+        return pc.coalesce(ported.take(pa.array(full, mask=full < 0)), digits)
+
+    def _price_slice(self, cdrs: pa.Table, digits: pa.Array | None) -> pa.Table:
+        if digits is None:
+            digits = self._rated_numbers(cdrs)
         start, start_ok = _int_column(cdrs, "start")
         duration, dur_ok = _int_column(cdrs, "duration")
         key = number_keys(digits)
