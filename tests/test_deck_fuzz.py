@@ -174,6 +174,8 @@ def test_generated_deck_reads_back_exactly(deck):
             st.integers(1, 3),
         ),
         max_size=12,
+        # the store never holds two rows of one prefix starting together in one version
+        unique_by=lambda h: (h[0], h[1], h[4]),
     ),
     st.lists(
         st.tuples(st.sampled_from(["4", "44", "440", "45", "46"]), st.integers(0, 30)), max_size=12
