@@ -427,3 +427,39 @@ def test_kamailio_acc_transactions_are_paired(loaded):
     assert first["sell_amount"] == Decimal("0.024")
     assert r.loc["5e6f7a8b@10.0.0.5", "duration"] == 0  # 486 Busy: an unanswered attempt
     assert r.loc["6a7b8c9d@10.0.0.5", "duration"] == 301
+
+
+def test_cli_rates_ported_numbers_on_their_routing_number(tmp_path, loaded):
+    """--local-ports-csv / --local-ports: a ported number is priced on its routing number."""
+    cdrs = tmp_path / "cdrs.csv"
+    cdrs.write_text(
+        "start,duration,number,customer,carrier\n"
+        "2026-11-02T10:00:00Z,60,+12125550100,acme-telecom,borealis\n"
+        "2026-11-02T10:05:00Z,60,+12125550199,acme-telecom,borealis\n"
+    )
+    ports = tmp_path / "ports.csv"
+    ports.write_text("number_prefix,routing_number,sip_uri\n+12125550100,+447700900100,\n")
+    db = str(loaded.url.removeprefix("sqlite:///"))
+
+    def rate(*extra):
+        out = tmp_path / f"rated{len(extra)}.parquet"
+        args = ["--db", db, "rate", str(cdrs), "--format", "csv", "-o", str(out), "--json"]
+        result = CliRunner().invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return pq.read_table(out).to_pandas().set_index("number")
+
+    plain = rate()
+    assert plain.loc["+12125550100", "buy_prefix"] == "1"
+    assert plain.loc["+12125550100", "buy_amount"] == Decimal("0.0035")
+    ported = rate("--local-ports-csv", str(ports))
+    # borealis bills UK mobile (447) at 0.0450/min per second; sell 447 is 0.0850, 30/6
+    assert ported.loc["+12125550100", "rated_number"] == "447700900100"
+    assert ported.loc["+12125550100", "buy_prefix"] == "447"
+    assert ported.loc["+12125550100", "buy_amount"] == Decimal("0.045")
+    assert ported.loc["+12125550100", "sell_amount"] == Decimal("0.085")
+    assert ported.loc["+12125550199", "buy_amount"] == Decimal("0.0035")  # not ported
+
+    imported = CliRunner().invoke(cli, ["--db", db, "enum", "import", str(ports)])
+    assert imported.exit_code == 0, imported.output
+    from_store = rate("--local-ports")
+    assert from_store.loc["+12125550100", "buy_prefix"] == "447"

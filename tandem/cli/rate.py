@@ -93,6 +93,18 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
     show_default=True,
     help="CDRs per batch (memory use is proportional to it, not to the file).",
 )
+@click.option(
+    "--local-ports",
+    "local_ports",
+    is_flag=True,
+    help="Rate ported numbers on their routing number from the store's local portability table.",
+)
+@click.option(
+    "--local-ports-csv",
+    "local_ports_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Like --local-ports, from this portability CSV instead of the store.",
+)
 @pass_ctx
 def rate(
     ctx: CliContext,
@@ -110,9 +122,16 @@ def rate(
     plan: Path | None,
     grace: int,
     batch_size: int,
+    local_ports: bool,
+    local_ports_csv: Path | None,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
-    unrated with a reason."""
+    unrated with a reason.
+
+    A CDR with a routing number (column ``routing_number``) is rated on it; with
+    --local-ports or --local-ports-csv the other numbers are looked up in the local
+    portability table, and ported ones are rated on their routing number.
+    """
     from tandem.cli.progress import progress
     from tandem.rating.cdr import CdrReader, load_account_map
     from tandem.rating.plan import load_plan
@@ -133,6 +152,16 @@ def rate(
         carrier_map=carrier_map,
         batch_size=batch_size,
     )
+    port_lookup = None
+    if local_ports_csv is not None or local_ports:
+        from tandem.enum.local import LocalPortTable
+
+        table = (
+            LocalPortTable.from_csv(local_ports_csv)
+            if local_ports_csv is not None
+            else LocalPortTable.from_store(ctx.store)
+        )
+        port_lookup = table.routing_numbers
     tariff_plan = load_plan(plan) if plan else None
     rater = Rater.from_store(ctx.store, tariff_plan, grace=grace)
     report = RatingReport()
@@ -152,6 +181,7 @@ def rate(
             reader=reader,
             unrated=unrated,
             report=report,
+            port_lookup=port_lookup,
             on_batch=bar.advance,
         )
     if report_dir is not None:
