@@ -42,6 +42,7 @@ from tandem.rating.deck_values import (
     read_money,
     read_prefixes,
 )
+from tandem.store.store import RATE_COLUMNS
 
 __all__ = [
     "DeckOptions",
@@ -60,19 +61,8 @@ SUSPICIOUS_FACTOR = 1000
 #: Import modes: a full A-Z deck closes unlisted codes, a delta deck leaves them alone.
 MODES = ("full", "delta")
 
-_RATE_COLUMNS = [
-    "prefix",
-    "destination",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-    "effective_from",
-    "line",
-    "change",
-    "closed",
-]
+# The store's deck frame columns, plus the optional ones import_deck fills in.
+_RATE_COLUMNS = [*RATE_COLUMNS, "line", "change", "closed"]
 
 
 @dataclass(frozen=True)
