@@ -580,44 +580,77 @@ def _check_suspicious(
 # -- import ------------------------------------------------------------------------------------
 
 
-def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
+def _history(store: Any, account: str, kind: str, since: int | None = None) -> pd.DataFrame:
     """The account's stored rate rows (those with a non-empty validity window).
 
     Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
-    full frame, which is slow for a million-code account).
-    """
-    from tandem.store import OPEN_END
+    full frame, which is slow for a million-code account). With ``since``, rows that
+    ended before that instant are left out: for one prefix the stored windows do not
+    overlap, so such a row can be neither the rate in force at any instant from
+    ``since`` on nor shadow the one that is (the diff looks no earlier than the deck's
+    first date).
 
+    The rows travel as one text aggregate (``group_concat`` on SQLite, ``string_agg``
+    on PostgreSQL; one aggregate, so the fields of a row cannot misalign) that Arrow
+    parses, instead of a million row tuples through the driver. A prefix holding the
+    separator (never from a parsed deck) makes the field count disagree with the row
+    count, and the rows are then fetched one by one.
+    """
     cols = ["prefix", "rate", "effective_from", "effective_until"]
-    if store.find_account(account, kind) is None:
+    found = store.find_account(account, kind)
+    if found is None:
         return pd.DataFrame(columns=cols)
-    sql = (
-        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
-        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = ? AND a.name = ? "
-        "AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
+    where = (
+        "r.account_id = ? AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
     )
+    params: tuple[int, ...] = (found.id,)
+    if since is not None:
+        where += " AND (r.effective_until IS NULL OR r.effective_until >= ?)"
+        params += (int(since),)
     with store.engine.connect() as conn:
+        pg = conn.dialect.name == "postgresql"
+        if pg:
+            agg = (
+                "string_agg(concat_ws(',', r.prefix, r.rate, r.effective_from, "
+                "COALESCE(r.effective_until, -1)), ',')"
+            )
+        else:
+            agg = (
+                "group_concat(r.prefix || ',' || r.rate || ',' || r.effective_from || ',' "
+                "|| COALESCE(r.effective_until, -1), ',')"
+            )
+        sql = f"SELECT COUNT(*), {agg} FROM rates r WHERE {where}"
+        rows_sql = (
+            f"SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
+            f"WHERE {where}"
+        )
         if conn.dialect.paramstyle in ("format", "pyformat"):
-            sql = sql.replace("?", "%s")
-        cursor = conn.connection.driver_connection.cursor()  # plain tuples: fast
-        parts: list[tuple[np.ndarray, ...]] = []
+            sql, rows_sql = sql.replace("?", "%s"), rows_sql.replace("?", "%s")
+        cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql, (kind, account))
-            while rows := cursor.fetchmany(200_000):  # in blocks: bounded memory
-                prefix, rate, start, until = zip(*rows, strict=True)
-                parts.append(
-                    (
-                        np.asarray(prefix, dtype=object),
-                        np.asarray(rate, dtype=np.int64),
-                        np.asarray(start, dtype=np.int64),
-                        np.asarray([OPEN_END if u is None else u for u in until], np.int64),
-                    )
-                )
+            cursor.execute(sql, params)
+            count, blob = cursor.fetchone()
+            if not count:
+                return pd.DataFrame(columns=cols)
+            fields = blob.split(",")
+            del blob
+            if len(fields) != 4 * count:
+                cursor.execute(rows_sql, params)
+                rows = cursor.fetchall()
+                fields = [str(v) if v is not None else "-1" for row in rows for v in row]
+                del rows
         finally:
             cursor.close()
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    prefix, rate, start, until = (np.concatenate(column) for column in zip(*parts, strict=True))
+    prefix = np.asarray(fields[0::4], dtype=object)
+
+    def ints(part: list[str]) -> np.ndarray:
+        return pa.array(part, type=pa.string()).cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+    rate, start, until = ints(fields[1::4]), ints(fields[2::4]), ints(fields[3::4])
+    del fields
+    from tandem.store import OPEN_END
+
+    until = np.where(until < 0, OPEN_END, until)
     return pd.DataFrame(
         {
             "prefix": pd.Series(prefix, dtype=object),
@@ -667,7 +700,10 @@ def import_deck(
     step("reading")
     parsed = parse_deck(source, options, now=now_s, source_name=source_name)
     step("comparing")
-    previous = _history(store, account, kind)
+    since = parsed.effective_from
+    if len(parsed.rates):
+        since = min(since, int(parsed.rates["effective_from"].min()))
+    previous = _history(store, account, kind, since)
     diff, changes = diff_rates(
         previous,
         parsed.rates,
