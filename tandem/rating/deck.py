@@ -632,24 +632,28 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
             count, blob = cursor.fetchone()
             if not count:
                 return pd.DataFrame(columns=cols)
-            fields = blob.split(",")
+            fields = pc.split_pattern(pa.array([blob], type=pa.large_string()), ",").flatten()
             del blob
             if len(fields) != 4 * count:
                 cursor.execute(rows_sql, params)
                 rows = cursor.fetchall()
-                fields = [str(v) if v is not None else "-1" for row in rows for v in row]
+                count = len(rows)
+                fields = pa.array(
+                    [str(v) if v is not None else "-1" for row in rows for v in row],
+                    type=pa.large_string(),
+                )
                 del rows
         finally:
             cursor.close()
-    prefix = np.asarray(fields[0::4], dtype=object)
-
-    def ints(part: list[str]) -> np.ndarray:
-        return pa.array(part, type=pa.string()).cast(pa.int64()).to_numpy(zero_copy_only=False)
-
-    rate, start, until = ints(fields[1::4]), ints(fields[2::4]), ints(fields[3::4])
-    del fields
     from tandem.store import OPEN_END
 
+    def field(k: int) -> pa.Array:
+        return fields.take(pa.array(np.arange(k, 4 * count, 4, dtype=np.int64)))
+
+    prefix = field(0).to_numpy(zero_copy_only=False)
+    rate, start, until = (
+        field(k).cast(pa.int64()).to_numpy(zero_copy_only=False) for k in (1, 2, 3)
+    )
     until = np.where(until < 0, OPEN_END, until)
     return pd.DataFrame(
         {
