@@ -580,6 +580,22 @@ def _check_suspicious(
 # -- import ------------------------------------------------------------------------------------
 
 
+def _split_fields(blobs: list[str], count: int) -> list[pa.Array] | None:
+    """The four fields of ``count`` rows from comma-joined text (Arrow splits it).
+
+    One blob holds every field of every row in turn, or one blob per field. None when
+    the pieces do not come out as ``count`` per field (a prefix holding a comma).
+    """
+    parts = [pc.split_pattern(pa.array([b], type=pa.large_string()), ",").flatten() for b in blobs]
+    if len(parts) == 1:
+        if len(parts[0]) != 4 * count:
+            return None
+        return [
+            parts[0].take(pa.array(np.arange(k, 4 * count, 4, dtype=np.int64))) for k in range(4)
+        ]
+    return parts if all(len(p) == count for p in parts) else None
+
+
 def _history(store: Any, account: str, kind: str, since: int | None = None) -> pd.DataFrame:
     """The account's stored rate rows (those with a non-empty validity window).
 
@@ -590,11 +606,12 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
     ``since`` on nor shadow the one that is (the diff looks no earlier than the deck's
     first date).
 
-    The rows travel as one text aggregate (``group_concat`` on SQLite, ``string_agg``
-    on PostgreSQL; one aggregate, so the fields of a row cannot misalign) that Arrow
-    parses, instead of a million row tuples through the driver. A prefix holding the
-    separator (never from a parsed deck) makes the field count disagree with the row
-    count, and the rows are then fetched one by one.
+    The rows travel as comma-joined text that Arrow splits and parses, instead of a
+    million row tuples through the driver: on SQLite one ``group_concat`` per field in
+    one query (SQLite steps each aggregate on each row in turn, and no field is NULL,
+    so the lists stay aligned), on PostgreSQL one ``string_agg`` of whole rows. A
+    prefix holding the separator (never from a parsed deck) makes the piece count
+    disagree with the row count, and the rows are then fetched one by one.
     """
     cols = ["prefix", "rate", "effective_from", "effective_until"]
     found = store.find_account(account, kind)
@@ -607,52 +624,43 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
     if since is not None:
         where += " AND (r.effective_until IS NULL OR r.effective_until >= ?)"
         params += (int(since),)
+    fields = ("r.prefix", "r.rate", "r.effective_from", "COALESCE(r.effective_until, -1)")
     with store.engine.connect() as conn:
-        pg = conn.dialect.name == "postgresql"
-        if pg:
-            agg = (
-                "string_agg(concat_ws(',', r.prefix, r.rate, r.effective_from, "
-                "COALESCE(r.effective_until, -1)), ',')"
-            )
+        if conn.dialect.name == "postgresql":
+            aggs = f"string_agg(concat_ws(',', {', '.join(fields)}), ',')"
         else:
-            agg = (
-                "group_concat(r.prefix || ',' || r.rate || ',' || r.effective_from || ',' "
-                "|| COALESCE(r.effective_until, -1), ',')"
-            )
-        sql = f"SELECT COUNT(*), {agg} FROM rates r WHERE {where}"
-        rows_sql = (
-            f"SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
-            f"WHERE {where}"
-        )
+            # One aggregate per field: SQLite steps every aggregate of a query on each row
+            # in turn, so the four lists stay aligned (no field is NULL, none skipped).
+            aggs = ", ".join(f"group_concat({f}, ',')" for f in fields)
+        sql = f"SELECT COUNT(*), {aggs} FROM rates r WHERE {where}"
+        rows_sql = f"SELECT {', '.join(fields)} FROM rates r WHERE {where}"
         if conn.dialect.paramstyle in ("format", "pyformat"):
             sql, rows_sql = sql.replace("?", "%s"), rows_sql.replace("?", "%s")
         cursor = conn.connection.driver_connection.cursor()
         try:
             cursor.execute(sql, params)
-            count, blob = cursor.fetchone()
+            count, *blobs = cursor.fetchone()
             if not count:
                 return pd.DataFrame(columns=cols)
-            fields = pc.split_pattern(pa.array([blob], type=pa.large_string()), ",").flatten()
-            del blob
-            if len(fields) != 4 * count:
+            columns = _split_fields(blobs, count)
+            del blobs
+            if columns is None:  # a separator inside a prefix: row by row
                 cursor.execute(rows_sql, params)
                 rows = cursor.fetchall()
-                count = len(rows)
-                fields = pa.array(
-                    [str(v) if v is not None else "-1" for row in rows for v in row],
-                    type=pa.large_string(),
-                )
+                if not rows:
+                    return pd.DataFrame(columns=cols)
+                columns = [
+                    pa.array([str(v) for v in col], pa.large_string())
+                    for col in zip(*rows, strict=True)
+                ]
                 del rows
         finally:
             cursor.close()
     from tandem.store import OPEN_END
 
-    def field(k: int) -> pa.Array:
-        return fields.take(pa.array(np.arange(k, 4 * count, 4, dtype=np.int64)))
-
-    prefix = field(0).to_numpy(zero_copy_only=False)
+    prefix = columns[0].to_numpy(zero_copy_only=False)
     rate, start, until = (
-        field(k).cast(pa.int64()).to_numpy(zero_copy_only=False) for k in (1, 2, 3)
+        col.cast(pa.int64()).to_numpy(zero_copy_only=False) for col in columns[1:]
     )
     until = np.where(until < 0, OPEN_END, until)
     return pd.DataFrame(
