@@ -624,6 +624,9 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
     if since is not None:
         where += " AND (r.effective_until IS NULL OR r.effective_until >= ?)"
         params += (int(since),)
+    from tandem.store import OPEN_END
+    from tandem.store.store import account_scan
+
     fields = ("r.prefix", "r.rate", "r.effective_from", "COALESCE(r.effective_until, -1)")
     with store.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -632,7 +635,7 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
             # One aggregate per field: SQLite steps every aggregate of a query on each row
             # in turn, so the four lists stay aligned (no field is NULL, none skipped).
             aggs = ", ".join(f"group_concat({f}, ',')" for f in fields)
-        sql = f"SELECT COUNT(*), {aggs} FROM rates r WHERE {where}"
+        sql = f"SELECT COUNT(*), {aggs} FROM rates r{account_scan(conn, found.id)} WHERE {where}"
         rows_sql = f"SELECT {', '.join(fields)} FROM rates r WHERE {where}"
         if conn.dialect.paramstyle in ("format", "pyformat"):
             sql, rows_sql = sql.replace("?", "%s"), rows_sql.replace("?", "%s")
@@ -656,8 +659,6 @@ def _history(store: Any, account: str, kind: str, since: int | None = None) -> p
                 del rows
         finally:
             cursor.close()
-    from tandem.store import OPEN_END
-
     prefix = columns[0].to_numpy(zero_copy_only=False)
     rate, start, until = (
         col.cast(pa.int64()).to_numpy(zero_copy_only=False) for col in columns[1:]
