@@ -10,7 +10,8 @@ Increment; unique prefixes, 4-decimal rates), then times, each in a fresh subpro
   (read + header detection + validation + diff + atomic write), median of R runs;
 * ``pandas.read_csv``: the baseline, reading the same file (strings), median of R runs;
 * with ``--reimport R``: R imports of the same deck over a stored first version (diff
-  against a million stored codes, supersession of every one of them).
+  against a million stored codes, supersession of every one of them), interleaved with
+  the runs above; the ratio to the fresh import's median is printed.
 
 Prints a table with medians, the ratio, and each run's peak RSS.
 """
@@ -74,6 +75,7 @@ def _child(kind: str, deck: Path, db: Path) -> None:
 
         marks: dict[str, float] = {}
         store = Store(db)
+        opened = time.perf_counter()
         if kind == "reimport":  # a first version to compare with and supersede
             import_deck(store, deck, account="bench", kind="carrier", now=0)
         t0 = time.perf_counter()
@@ -88,7 +90,8 @@ def _child(kind: str, deck: Path, db: Path) -> None:
         end = time.perf_counter()
         n = report.accepted
         phases = {
-            "open store": t0 - start,
+            "open store": opened - start,
+            **({"first version": t0 - opened} if kind == "reimport" else {}),
             "read+validate": marks["comparing"] - marks["reading"],
             "diff": marks["writing"] - marks["comparing"],
             "write": end - marks["writing"],
@@ -140,9 +143,13 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f} s; {os.cpu_count()} CPUs; {args.runs} runs each"
         )
         results: dict[str, list[dict]] = {"pandas.read_csv": [], "tandem import": []}
-        for i in range(args.runs):  # interleaved, so load changes hit both alike
-            results["pandas.read_csv"].append(_run("pandas", deck, tmp, i))
-            results["tandem import"].append(_run("tandem", deck, tmp, i))
+        again: list[dict] = []
+        for i in range(max(args.runs, args.reimport)):  # interleaved: load hits all alike
+            if i < args.runs:
+                results["pandas.read_csv"].append(_run("pandas", deck, tmp, i))
+                results["tandem import"].append(_run("tandem", deck, tmp, i))
+            if i < args.reimport:
+                again.append(_run("reimport", deck, tmp, i))
         base = statistics.median(r["seconds"] for r in results["pandas.read_csv"])
         print(
             f"{'what':<18} {'median s':>9} {'min s':>7} {'max s':>7} {'x baseline':>10} "
@@ -164,13 +171,14 @@ def main() -> None:
             )
         )
         print(f"codes stored: {phases[0]['rows']:,}")
-        if args.reimport:
-            again = [_run("reimport", deck, tmp, i) for i in range(args.reimport)]
+        if again:
             secs = [r["seconds"] for r in again]
+            fresh = statistics.median(r["seconds"] for r in phases)
             print(
                 f"re-import over an existing {args.rows:,}-code version: median "
-                f"{statistics.median(secs):.2f} s over {len(secs)} run(s), peak RSS "
-                f"{max(r['rss_mb'] for r in again):.0f} MB; phases: "
+                f"{statistics.median(secs):.2f} s (min {min(secs):.2f}, max {max(secs):.2f}) "
+                f"over {len(secs)} run(s), {statistics.median(secs) / fresh:.2f}x the fresh "
+                f"import, peak RSS {max(r['rss_mb'] for r in again):.0f} MB; phases: "
                 + ", ".join(
                     f"{k} {statistics.median(r['phases'][k] for r in again):.2f}"
                     for k in again[0]["phases"]

@@ -570,44 +570,90 @@ def _check_suspicious(
 # -- import ------------------------------------------------------------------------------------
 
 
-def _history(store: Any, account: str, kind: str) -> pd.DataFrame:
+def _split_fields(blobs: list[str], count: int) -> list[pa.Array] | None:
+    """The four fields of ``count`` rows from comma-joined text (Arrow splits it).
+
+    One blob holds every field of every row in turn, or one blob per field. None when
+    the pieces do not come out as ``count`` per field (a prefix holding a comma).
+    """
+    parts = [pc.split_pattern(pa.array([b], type=pa.large_string()), ",").flatten() for b in blobs]
+    if len(parts) == 1:
+        if len(parts[0]) != 4 * count:
+            return None
+        return [
+            parts[0].take(pa.array(np.arange(k, 4 * count, 4, dtype=np.int64))) for k in range(4)
+        ]
+    return parts if all(len(p) == count for p in parts) else None
+
+
+def _history(store: Any, account: str, kind: str, since: int | None = None) -> pd.DataFrame:
     """The account's stored rate rows (those with a non-empty validity window).
 
     Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
-    full frame, which is slow for a million-code account).
-    """
-    from tandem.store import OPEN_END
+    full frame, which is slow for a million-code account). With ``since``, rows that
+    ended before that instant are left out: for one prefix the stored windows do not
+    overlap, so such a row can be neither the rate in force at any instant from
+    ``since`` on nor shadow the one that is (the diff looks no earlier than the deck's
+    first date).
 
+    The rows travel as comma-joined text that Arrow splits and parses, instead of a
+    million row tuples through the driver: on SQLite one ``group_concat`` per field in
+    one query (SQLite steps each aggregate on each row in turn, and no field is NULL,
+    so the lists stay aligned), on PostgreSQL one ``string_agg`` of whole rows. A
+    prefix holding the separator (never from a parsed deck) makes the piece count
+    disagree with the row count, and the rows are then fetched one by one.
+    """
     cols = ["prefix", "rate", "effective_from", "effective_until"]
-    if store.find_account(account, kind) is None:
+    found = store.find_account(account, kind)
+    if found is None:
         return pd.DataFrame(columns=cols)
-    sql = (
-        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until FROM rates r "
-        "JOIN accounts a ON a.id = r.account_id WHERE a.kind = ? AND a.name = ? "
-        "AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
+    where = (
+        "r.account_id = ? AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
     )
+    params: tuple[int, ...] = (found.id,)
+    if since is not None:
+        where += " AND (r.effective_until IS NULL OR r.effective_until >= ?)"
+        params += (int(since),)
+    from tandem.store import OPEN_END
+    from tandem.store.store import account_scan
+
+    fields = ("r.prefix", "r.rate", "r.effective_from", "COALESCE(r.effective_until, -1)")
     with store.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            aggs = f"string_agg(concat_ws(',', {', '.join(fields)}), ',')"
+        else:
+            # One aggregate per field: SQLite steps every aggregate of a query on each row
+            # in turn, so the four lists stay aligned (no field is NULL, none skipped).
+            aggs = ", ".join(f"group_concat({f}, ',')" for f in fields)
+        sql = f"SELECT COUNT(*), {aggs} FROM rates r{account_scan(conn, found.id)} WHERE {where}"
+        rows_sql = f"SELECT {', '.join(fields)} FROM rates r WHERE {where}"
         if conn.dialect.paramstyle in ("format", "pyformat"):
-            sql = sql.replace("?", "%s")
-        cursor = conn.connection.driver_connection.cursor()  # plain tuples: fast
-        parts: list[tuple[np.ndarray, ...]] = []
+            sql, rows_sql = sql.replace("?", "%s"), rows_sql.replace("?", "%s")
+        cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql, (kind, account))
-            while rows := cursor.fetchmany(200_000):  # in blocks: bounded memory
-                prefix, rate, start, until = zip(*rows, strict=True)
-                parts.append(
-                    (
-                        np.asarray(prefix, dtype=object),
-                        np.asarray(rate, dtype=np.int64),
-                        np.asarray(start, dtype=np.int64),
-                        np.asarray([OPEN_END if u is None else u for u in until], np.int64),
-                    )
-                )
+            cursor.execute(sql, params)
+            count, *blobs = cursor.fetchone()
+            if not count:
+                return pd.DataFrame(columns=cols)
+            columns = _split_fields(blobs, count)
+            del blobs
+            if columns is None:  # a separator inside a prefix: row by row
+                cursor.execute(rows_sql, params)
+                rows = cursor.fetchall()
+                if not rows:
+                    return pd.DataFrame(columns=cols)
+                columns = [
+                    pa.array([str(v) for v in col], pa.large_string())
+                    for col in zip(*rows, strict=True)
+                ]
+                del rows
         finally:
             cursor.close()
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    prefix, rate, start, until = (np.concatenate(column) for column in zip(*parts, strict=True))
+    prefix = columns[0].to_numpy(zero_copy_only=False)
+    rate, start, until = (
+        col.cast(pa.int64()).to_numpy(zero_copy_only=False) for col in columns[1:]
+    )
+    until = np.where(until < 0, OPEN_END, until)
     return pd.DataFrame(
         {
             "prefix": pd.Series(prefix, dtype=object),
@@ -657,7 +703,10 @@ def import_deck(
     step("reading")
     parsed = parse_deck(source, options, now=now_s, source_name=source_name)
     step("comparing")
-    previous = _history(store, account, kind)
+    since = parsed.effective_from
+    if len(parsed.rates):
+        since = min(since, int(parsed.rates["effective_from"].min()))
+    previous = _history(store, account, kind, since)
     diff, changes = diff_rates(
         previous,
         parsed.rates,

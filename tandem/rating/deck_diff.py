@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tandem.money import format_money
 
@@ -88,13 +90,52 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
 
 
+def _digit_keys(values: np.ndarray) -> np.ndarray | None:
+    """Each prefix as an int64 (``"1" + digits``, so leading zeros stay distinct).
+
+    None unless every prefix is 1 to 18 ASCII digits (what a parsed deck holds); then
+    equal keys mean equal prefixes, and hashing integers is far cheaper than strings.
+    """
+    try:
+        arr = pa.array(values, type=pa.string())
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if arr.null_count or not pc.all(pc.match_substring_regex(arr, r"^[0-9]{1,18}$")).as_py():
+        return None
+    return pc.binary_join_element_wise("1", arr, "").cast(pa.int64()).to_numpy()
+
+
+def _prefix_codes(history: np.ndarray, incoming: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Dense integer codes (equal iff the prefixes are equal) of two prefix arrays."""
+    if (
+        len(history) == len(incoming) > 1
+        and bool((incoming[1:] > incoming[:-1]).all())
+        and bool((history == incoming).all())
+    ):
+        # The weekly re-import: the same distinct codes, in the same (sorted) order.
+        same = np.arange(len(incoming), dtype=np.int64)
+        return same, same, len(incoming)
+    both = np.concatenate([history.astype(object), incoming.astype(object)])
+    keys = _digit_keys(both) if len(both) else None
+    codes, uniques = pd.factorize(both if keys is None else keys)
+    codes = codes.astype(np.int64)
+    return codes[: len(history)], codes[len(history) :], len(uniques)
+
+
 def _previous_at(
-    previous: pd.DataFrame, prefixes: np.ndarray, times: np.ndarray, *, inclusive_until: bool
+    previous: pd.DataFrame,
+    prefixes: np.ndarray,
+    times: np.ndarray,
+    *,
+    inclusive_until: bool,
+    codes: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """The previous rate in force for each (prefix, time), or -1 where there was none.
 
     An as-of join without a Python loop: codes and times become one sorted integer key
     (code rank, then start; a higher ``version`` wins a tie), searched with numpy.
+    ``codes`` are :func:`_prefix_codes` of the history's and the queries' prefixes,
+    when the caller already has them.
     """
     n = len(prefixes)
     out = np.full(n, -1, dtype=np.int64)
@@ -108,15 +149,14 @@ def _previous_at(
         if "version" in previous.columns
         else np.zeros(len(previous), dtype=np.int64)
     )
-    codes, uniques = pd.factorize(
-        np.concatenate([previous["prefix"].to_numpy(dtype=object), prefixes.astype(object)])
-    )
-    h_code, q_code = codes[: len(previous)].astype(np.int64), codes[len(previous) :]
+    if codes is None:
+        codes = _prefix_codes(previous["prefix"].to_numpy(dtype=object), prefixes)
+    h_code, q_code, n_codes = codes
     order = np.lexsort((h_version, h_from, h_code))
     h_code, h_from, h_until, h_rate = h_code[order], h_from[order], h_until[order], h_rate[order]
     low = min(int(h_from.min()), int(times.min()))
     span = max(int(h_from.max()), int(times.max())) - low + 1
-    if (len(uniques) + 1) * span >= 2**62:  # pragma: no cover - beyond any calendar
+    if (n_codes + 1) * span >= 2**62:  # pragma: no cover - beyond any calendar
         raise ValueError("effective dates span too wide to compare")
     h_key = h_code * span + (h_from - low)
     q_key = q_code.astype(np.int64) * span + (times.astype(np.int64) - low)
@@ -187,7 +227,12 @@ def diff_rates(
     same_as_before = np.zeros(n, dtype=bool)
     if n > 1:
         same_as_before[1:] = sp[1:] == sp[:-1]
-    prev = _previous_at(previous, prefixes, times, inclusive_until=inclusive_until)
+    codes = (
+        _prefix_codes(previous["prefix"].to_numpy(dtype=object), prefixes)
+        if not previous.empty and n
+        else None
+    )
+    prev = _previous_at(previous, prefixes, times, inclusive_until=inclusive_until, codes=codes)
     chained = np.flatnonzero(same_as_before)
     if len(chained):
         rows, before = order[chained], order[chained - 1]
@@ -210,15 +255,19 @@ def diff_rates(
         getattr(diff, name).extend(_distinct(sp[(words == word) & not_closed]))
     diff.closed.extend(_distinct(sp[(closed & has_prev)[order]]))
     if mode == "full" and not previous.empty:
-        live = previous[
-            (previous["effective_from"] <= deck_from)
-            & (
-                (previous["effective_until"] >= deck_from)
-                if inclusive_until
-                else (previous["effective_until"] > deck_from)
-            )
-        ]
-        unlisted = set(live["prefix"].tolist()) - set(prefixes.tolist())
+        h_from = previous["effective_from"].to_numpy(dtype=np.int64)
+        h_until = previous["effective_until"].to_numpy(dtype=np.int64)
+        live = (h_from <= deck_from) & (
+            (h_until >= deck_from) if inclusive_until else (h_until > deck_from)
+        )
+        h_prefix = previous["prefix"].to_numpy(dtype=object)
+        if codes is None:
+            unlisted = set(h_prefix[live].tolist()) - set(prefixes.tolist())
+        else:
+            h_code, q_code, n_codes = codes
+            listed = np.zeros(n_codes, dtype=bool)
+            listed[q_code] = True
+            unlisted = set(h_prefix[live & ~listed[h_code]].tolist())
         diff.closed = sorted(set(diff.closed) | unlisted)
     limit = now + notice_days * 86400
     short = np.flatnonzero((changes == INCREASE) & (times < limit))

@@ -489,10 +489,52 @@ def _col(frame: pd.DataFrame, name: str, default: object, n: int) -> pd.Series:
     return pd.Series([default] * n if n else [], dtype=object if default is None else None)
 
 
+#: Ending or voiding a stored row at a cut instant C (the ``:cut`` expression): rows that
+#: begin at or after C are voided (their window becomes empty, ``until = from``), rows in
+#: force at C end at C. Rows already void, or ending at or before C, are not touched.
+_CUT_SET = (
+    "effective_until = CASE WHEN {r}effective_from >= {c} THEN {r}effective_from ELSE {c} END"
+)
+_CUT_WHERE = (
+    "({r}effective_until IS NULL OR {r}effective_until > {r}effective_from) "
+    "AND ({r}effective_from >= {c} OR {r}effective_until IS NULL OR {r}effective_until > {c})"
+)
+
+
+def account_scan(conn: Connection, account_id: int) -> str:
+    """How to visit one account's rate rows: ``""`` (its index) or ``" NOT INDEXED"``.
+
+    A planner hint for SQLite, appended to ``FROM rates``: when the account holds at
+    least half of the table's rows (counted from ``decks.row_count``, a tiny table), a
+    sequential scan of the whole table beats fetching the rows one by one in prefix
+    order through ``(account_id, prefix)``, which for an account with several stored
+    versions jumps between them. Always ``""`` on PostgreSQL, whose planner decides.
+    """
+    if conn.dialect.name != "sqlite":
+        return ""
+    mine, every = conn.execute(
+        text(
+            "SELECT COALESCE(SUM(CASE WHEN account_id = :a THEN row_count END), 0), "
+            "COALESCE(SUM(row_count), 0) FROM decks"
+        ),
+        {"a": account_id},
+    ).one()
+    return " NOT INDEXED" if every and 2 * int(mine) >= int(every) else ""
+
+
 def _supersede(
     conn: Connection, account_id: int, frame: pd.DataFrame, mode: str, deck_from: int
 ) -> None:
-    """Close or void the account's stored rows that the incoming rows supersede."""
+    """Close or void the account's stored rows that the incoming rows supersede.
+
+    ``frame`` is in prefix order, then start (:func:`_normalise_incoming`), so the first
+    row of each prefix holds its earliest incoming start R. Set-based: one ``UPDATE``
+    for a full deck whose prefixes all start at the deck's date (the weekly A-Z case:
+    every stored prefix is cut at that date, no per-prefix lookup at all); otherwise the
+    prefixes and their R go to a temporary table, one ``UPDATE ... FROM`` joins it to the
+    account's rows, and in full mode one more ``UPDATE`` with ``NOT EXISTS`` (an
+    anti-join on the temporary table's primary key) cuts the prefixes the deck leaves out.
+    """
     if frame.empty and mode == "delta":
         return
     stored = conn.execute(
@@ -500,59 +542,72 @@ def _supersede(
     ).first()
     if stored is None:
         return  # nothing stored for this account: nothing to close or void
-    first = frame.groupby("prefix", sort=False)["effective_from"].min()
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_incoming "
-        "(prefix VARCHAR(16) PRIMARY KEY, eff BIGINT NOT NULL)"
-    )
+    prefixes = frame["prefix"].to_numpy(dtype=object)
+    starts = frame["effective_from"].to_numpy(dtype=np.int64)
+    first = np.ones(len(prefixes), dtype=bool)
+    first[1:] = prefixes[1:] != prefixes[:-1]
+    first_prefix, first_start = prefixes[first], starts[first]
+    if mode == "full" and bool((first_start == deck_from).all()):
+        scan = account_scan(conn, account_id)
+        conn.exec_driver_sql(
+            _qmark(
+                conn,
+                f"UPDATE rates{scan} SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
+                f"AND {_CUT_WHERE.format(r='', c='?')}",
+            ),
+            (deck_from, deck_from, account_id, deck_from, deck_from),
+        )
+        return
+    _load_incoming(conn, first_prefix, first_start)
+    try:
+        # Listed prefixes: cut at their own earliest incoming start.
+        conn.exec_driver_sql(
+            _qmark(
+                conn,
+                f"UPDATE rates SET {_CUT_SET.format(r='rates.', c='i.eff')} "
+                "FROM tandem_incoming i WHERE rates.account_id = ? AND rates.prefix = i.prefix "
+                f"AND {_CUT_WHERE.format(r='rates.', c='i.eff')}",
+            ),
+            (account_id,),
+        )
+        if mode == "full":
+            # Prefixes the full deck does not list: cut at the deck's date.
+            conn.exec_driver_sql(
+                _qmark(
+                    conn,
+                    f"UPDATE rates SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
+                    f"AND {_CUT_WHERE.format(r='', c='?')} AND NOT EXISTS "
+                    "(SELECT 1 FROM tandem_incoming i WHERE i.prefix = rates.prefix)",
+                ),
+                (deck_from, deck_from, account_id, deck_from, deck_from),
+            )
+    finally:
+        conn.exec_driver_sql("DELETE FROM tandem_incoming")
+
+
+def _load_incoming(conn: Connection, prefixes: np.ndarray, starts: np.ndarray) -> None:
+    """Fill the temporary table ``tandem_incoming(prefix, eff)`` (one row per prefix)."""
+    if conn.dialect.name == "sqlite":
+        # Keyed on the prefix itself (no rowid): the join probes one B-tree.
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_incoming "
+            "(prefix VARCHAR(16) PRIMARY KEY, eff BIGINT NOT NULL) WITHOUT ROWID"
+        )
+    else:
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_incoming "
+            "(prefix VARCHAR(16) PRIMARY KEY, eff BIGINT NOT NULL)"
+        )
     conn.exec_driver_sql("DELETE FROM tandem_incoming")
     _executemany(
         conn,
         "INSERT INTO tandem_incoming (prefix, eff) VALUES (?, ?)",
-        list(zip(first.index.tolist(), first.to_numpy().tolist(), strict=True)),
+        list(zip(prefixes.tolist(), starts.tolist(), strict=True)),
     )
-    sub = "(SELECT i.eff FROM tandem_incoming i WHERE i.prefix = rates.prefix)"
-    # Rows that begin at or after the incoming start are voided (empty window).
-    conn.exec_driver_sql(
-        _qmark(
-            conn,
-            f"UPDATE rates SET effective_until = effective_from WHERE account_id = ? "
-            f"AND prefix IN (SELECT prefix FROM tandem_incoming) AND effective_from >= {sub} "
-            "AND (effective_until IS NULL OR effective_until > effective_from)",
-        ),
-        (account_id,),
-    )
-    # Rows in force at the incoming start end there.
-    conn.exec_driver_sql(
-        _qmark(
-            conn,
-            f"UPDATE rates SET effective_until = {sub} WHERE account_id = ? "
-            f"AND prefix IN (SELECT prefix FROM tandem_incoming) AND effective_from < {sub} "
-            f"AND (effective_until IS NULL OR effective_until > {sub})",
-        ),
-        (account_id,),
-    )
-    if mode == "full":
-        not_listed = "prefix NOT IN (SELECT prefix FROM tandem_incoming)"
-        conn.exec_driver_sql(
-            _qmark(
-                conn,
-                "UPDATE rates SET effective_until = effective_from WHERE account_id = ? "
-                f"AND {not_listed} AND effective_from >= ? "
-                "AND (effective_until IS NULL OR effective_until > effective_from)",
-            ),
-            (account_id, deck_from),
-        )
-        conn.exec_driver_sql(
-            _qmark(
-                conn,
-                "UPDATE rates SET effective_until = ? WHERE account_id = ? "
-                f"AND {not_listed} AND effective_from < ? "
-                "AND (effective_until IS NULL OR effective_until > ?)",
-            ),
-            (deck_from, account_id, deck_from, deck_from),
-        )
-    conn.exec_driver_sql("DELETE FROM tandem_incoming")
+    if conn.dialect.name == "postgresql":
+        # Temporary tables get no autovacuum statistics: without them the planner
+        # guesses their size and may pick a nested loop over a million rows.
+        conn.exec_driver_sql("ANALYZE tandem_incoming")
 
 
 def _qmark(conn: Connection, sql: str) -> str:
