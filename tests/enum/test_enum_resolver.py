@@ -229,9 +229,11 @@ def test_blackhole_costs_at_most_the_budget(responder, budget_ms):
         took.append((time.perf_counter() - t0) * 1000)
         assert info.kind is LookupKind.TIMEOUT and info.failed
         assert info.elapsed_ms <= took[-1] + 1
-    # The budget is kept; only a loaded machine's scheduling adds to it.
-    assert sorted(took)[2] <= budget_ms + 3, took
-    assert max(took) <= budget_ms + 100, took  # a stall would show; CPU contention may not
+    # The budget is kept; only a loaded machine's scheduling adds to it (the benchmark
+    # measures the overshoot on a quiet machine). A stall (a DNS client's default
+    # timeouts are seconds) would show far beyond these bounds.
+    assert sorted(took)[2] <= budget_ms + 15, took
+    assert max(took) <= budget_ms + 250, took
     assert responder.queries >= 10  # two tries per lookup within the budget
     assert r.resolve("+442071234560").cache == "miss"  # failures are not cached
 
@@ -275,7 +277,7 @@ def test_only_wrong_ids_is_a_timeout(responder):
     t0 = time.perf_counter()
     info = EnumResolver([responder.server], budget_ms=40).lookup("+442071234567")
     assert info.kind is LookupKind.TIMEOUT
-    assert (time.perf_counter() - t0) * 1000 <= 40 + 60
+    assert (time.perf_counter() - t0) * 1000 <= 40 + 250  # budget + scheduling slack
 
 
 def test_truncated_then_tcp(responder):
@@ -290,7 +292,7 @@ def test_truncated_without_tcp_is_timeout_within_budget(responder):
     t0 = time.perf_counter()
     info = EnumResolver([responder.server], budget_ms=40).lookup("+442071234567")
     assert info.kind is LookupKind.TIMEOUT
-    assert (time.perf_counter() - t0) * 1000 <= 40 + 60
+    assert (time.perf_counter() - t0) * 1000 <= 40 + 250  # budget + scheduling slack
     responder.mode = "truncate"
     info = EnumResolver([responder.server], budget_ms=40, tcp=False).lookup("+442071234567")
     assert info.kind is LookupKind.TIMEOUT and "TC" in info.detail
@@ -388,4 +390,4 @@ def test_fuzz_answers_never_raise(responder, payload):
     t0 = time.perf_counter()
     info = r.lookup("+442071234567")
     assert isinstance(info.kind, LookupKind)
-    assert (time.perf_counter() - t0) * 1000 <= 30 + 100
+    assert (time.perf_counter() - t0) * 1000 <= 30 + 400  # budget + scheduling slack
