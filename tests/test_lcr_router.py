@@ -61,7 +61,11 @@ def route(table, number="442079460000", plan=None, **kw):
     kw.setdefault("at", 100)
     lookup = kw.pop("lookup", None)
     counters = kw.pop("counters", None)
-    return Router(table, plan=plan, lookup=lookup, counters=counters).route(number, **kw)
+    router = Router(table, plan=plan, lookup=lookup, counters=counters)
+    first = router.route(number, **kw)  # general path (the customer is resolved once)
+    again = router.route(number, **kw)  # the express path where the plan allows it
+    assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
+    return again
 
 
 def carriers(decision):
@@ -238,7 +242,7 @@ class FakeLookup:
 def test_ported_number_routes_on_routing_number(table):
     lookup = FakeLookup(NumberInfo("442079460000", LookupKind.PORTED, routing_number="3312345"))
     d = route(table, "+442079460000", lookup=lookup)
-    assert lookup.asked == ["442079460000"]
+    assert lookup.asked == ["442079460000"] * 2  # once per decision (the helper routes twice)
     assert d.normalized == "442079460000" and d.routing_number == "3312345"
     assert carriers(d) == ["atlas", "cygnus"] and d.sell_prefix == "33"
     assert d.to_dict()["routing_number"] == "3312345"
@@ -263,6 +267,35 @@ def test_on_net_route_first_when_allowed(table):
     d = route(table, lookup=FakeLookup(info), plan=customer_plan(allow_on_net=False))
     assert carriers(d) == ["borealis", "cygnus", "atlas"]
     assert "does not allow on-net" in d.notes[0]
+
+
+def test_express_path_asks_the_lookup_once_per_decision(table):
+    lookup = FakeLookup(NumberInfo("", LookupKind.NOT_FOUND))
+    router = Router(table, lookup=lookup)
+    for n in ["+442079460000", "442079460000", "33123", "99", "+8810"]:
+        lookup.asked.clear()
+        first = router.route(n, customer=CUSTOMER, at=1)
+        again = router.route(n, customer=CUSTOMER, at=1)
+        assert lookup.asked == [n.lstrip("+")] * 2
+        assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
+
+
+def test_many_customers_route_alike_with_and_without_a_sell_index():
+    # Beyond the customers that get a dense sell-rate index, the router scans quotes.
+    spec = [c for c in BASE if c[1] == "carrier"]
+    names = [f"cust{i:03d}" for i in range(80)]
+    spec += [(name, "customer", "44" if i % 3 else "4420", 5 + i % 9) for i, name in
+             enumerate(names)]  # fmt: skip
+    table = compile_rates(rows(spec), 0)
+    router = Router(table)
+    for name in names:
+        for n in ["442079460000", "4413", "33"]:
+            first = router.route(n, customer=name, at=1)
+            again = router.route(n, customer=name, at=1)
+            fresh = Router(table).route(n, customer=name, at=1)
+            assert again.to_dict() == first.to_dict() == fresh.to_dict()
+            assert again.explain() == fresh.explain()
+    assert len(router._state[-1]) == len(names)
 
 
 # -- time, table validity, hot swap ---------------------------------------------------------

@@ -78,7 +78,10 @@ def reference(rates: pd.DataFrame, number: str, t: int, max_routes: int):
 def test_route_matches_brute_force(rates, number, compiled_at, at, max_routes):
     table = compile_rates(rates, compiled_at)
     config = config_from_mapping({"customers": {"acme": {"max_routes": max_routes}}})
-    decision = Router(table, plan=config).route(number, customer="acme", at=at)
+    router = Router(table, plan=config)
+    first = router.route(number, customer="acme", at=at)  # general path: resolves "acme"
+    decision = router.route(number, customer="acme", at=at)  # express path from now on
+    assert decision.to_dict() == first.to_dict() and decision.explain() == first.explain()
     bounds = sorted(
         {int(x) for x in rates["effective_from"]}
         | {int(x) for x in rates["effective_until"] if x < OPEN_END}
