@@ -64,6 +64,7 @@ def route(table, number="442079460000", plan=None, **kw):
     router = Router(table, plan=plan, lookup=lookup, counters=counters)
     first = router.route(number, **kw)  # general path (the customer is resolved once)
     again = router.route(number, **kw)  # the express path where the plan allows it
+    assert again == first and again.routes == first.routes and again.dropped == first.dropped
     assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
     return again
 

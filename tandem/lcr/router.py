@@ -472,12 +472,9 @@ class Router:
                 "sell_rate_scaled": sell,
                 "blocked": blocked,
                 "reason": reason,
-                "routing_number": None,
-                "trunk": None,
-                "tech_prefix": "",
+                # routing_number, trunk, tech_prefix, on_net and notes keep their
+                # defaults (class attributes of the dataclass): fewer keys to store.
                 "lookup": info,
-                "on_net": None,
-                "notes": (),
                 "_raw": (table, policies, (a, pos), None, [], (pos, b), limit, maxr),
             },
         )
