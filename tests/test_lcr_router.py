@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import ConfigError, NumberError, UnknownCustomerError
+from tandem.lcr import router as router_module
 from tandem.lcr.counters import MemoryCounters, carrier_calls_key
 from tandem.lcr.policy import Plan, config_from_mapping, load_config
 from tandem.lcr.router import ON_NET, Router
@@ -281,13 +282,14 @@ def test_express_path_asks_the_lookup_once_per_decision(table):
         assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
 
 
-def test_many_customers_route_alike_with_and_without_a_sell_index():
-    # Beyond the customers that get a dense sell-rate index, the router scans quotes.
+def test_many_customers_route_alike_with_and_without_a_sell_index(monkeypatch):
+    # Beyond the memory budget for dense sell-rate indexes, the router scans quotes.
     spec = [c for c in BASE if c[1] == "carrier"]
     names = [f"cust{i:03d}" for i in range(80)]
     spec += [(name, "customer", "44" if i % 3 else "4420", 5 + i % 9) for i, name in
              enumerate(names)]  # fmt: skip
     table = compile_rates(rows(spec), 0)
+    monkeypatch.setattr(router_module, "_EXPRESS_SELL_BYTES", 16 * table.prefix_count * 10)
     router = Router(table)
     for name in names:
         for n in ["442079460000", "4413", "33"]:
@@ -296,7 +298,9 @@ def test_many_customers_route_alike_with_and_without_a_sell_index():
             fresh = Router(table).route(n, customer=name, at=1)
             assert again.to_dict() == first.to_dict() == fresh.to_dict()
             assert again.explain() == fresh.explain()
-    assert len(router._state[-1]) == len(names)
+    express = router._state[-1]
+    assert len(express) == len(names)
+    assert sum(e[1] is not None for e in express.values()) == 10
 
 
 # -- time, table validity, hot swap ---------------------------------------------------------

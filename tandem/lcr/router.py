@@ -361,9 +361,11 @@ class Router:
         express = state[-1]
         if fast is not None and cidx >= 0 and rules is _NO_RULES and not plan.blocked:
             # Everything route() needs for this customer in one tuple, read by one unpack.
-            sellpos = _sell_positions(table, cidx) if len(express) < _EXPRESS_SELL_INDEX else None
+            indexed = sum(1 for e in express.values() if e[1] is not None)
+            budget = (indexed + 1) * 16 * table.prefix_count <= _EXPRESS_SELL_BYTES
+            sells = _sell_index(table, cidx) if budget else None
             express[customer] = (
-                cidx, sellpos, fast[0], fast[1], table, state[1], table._iter_prefixes,
+                cidx, sells, fast[0], fast[1], table, state[1], table._iter_prefixes,
                 table.offsets, table.route_rate, table.quote_customer, table.quote_rate,
                 table.quote_plen, table.valid_from, table.valid_until,
             )  # fmt: skip
@@ -406,7 +408,7 @@ class Router:
         # Anything else (a lookup that ports the number, no sell rate, outside the
         # table's validity...) continues on the general path with the lookup answer.
         (
-            cidx, sellpos, loss, maxr, table, policies, iter_prefixes, offsets, route_rate,
+            cidx, sells, loss, maxr, table, policies, iter_prefixes, offsets, route_rate,
             quote_customer, quote_rate, quote_plen, valid_from, valid_until,
         ) = express  # fmt: skip
         digits = number[1:] if type(number) is str and number[:1] == "+" else number
@@ -432,20 +434,22 @@ class Router:
         uid = -1
         for _key, uid in iter_prefixes(digits):  # noqa: B007
             pass
-        i = -1
+        plen = -1
         if uid >= 0:
-            if sellpos is not None:
-                i = sellpos[uid]
+            if sells is not None:  # [sell rate, its prefix length] per prefix: one cache line
+                sell = sells[2 * uid]
+                plen = sells[2 * uid + 1]
             else:
                 sa, sb = offsets[2 * uid + 1], offsets[2 * uid + 3]
                 quoted = quote_customer[sa:sb].tolist()
                 if cidx in quoted:
                     i = sa + quoted.index(cidx)
-        if i < 0:
+                    sell = quote_rate[i]
+                    plen = quote_plen[i]
+        if plen < 0:
             return self._route(
                 state, number, customer, None, at, call_id, _UNSET if lookup is None else info
             )
-        sell = quote_rate[i]
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
         limit = sell + loss
@@ -468,7 +472,7 @@ class Router:
                 "normalized": digits,
                 "customer": customer,
                 "at": at,
-                "sell_prefix": digits[: quote_plen[i]],
+                "sell_prefix": digits[:plen],
                 "sell_rate_scaled": sell,
                 "blocked": blocked,
                 "reason": reason,
@@ -697,17 +701,20 @@ class Router:
 _new = object.__new__
 _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
-#: Customers per table that get a dense sell-rate index on the express path (4 bytes per
-#: prefix each); further customers scan the prefix's quotes instead.
-_EXPRESS_SELL_INDEX = 64
+#: Memory per router and table for the express path's dense sell-rate indexes (16 bytes
+#: per prefix per customer); customers beyond it scan the prefix's quotes instead.
+_EXPRESS_SELL_BYTES = 64 << 20
 
 
-def _sell_positions(table: RoutingTable, cidx: int) -> memoryview:
-    """Per union prefix, the quote position of customer ``cidx`` (-1: no sell rate)."""
+def _sell_index(table: RoutingTable, cidx: int) -> memoryview:
+    """Per union prefix ``u``: ``[2u]`` customer ``cidx``'s sell rate there and ``[2u+1]``
+    the length of its matched prefix (-1: no sell rate)."""
     quoted = np.flatnonzero(np.asarray(table.arrays["quote_customer"]) == cidx)
     starts = np.asarray(table.arrays["offsets"])[1::2]
-    out = np.full(table.prefix_count, -1, dtype=np.int64)
-    out[np.searchsorted(starts, quoted, side="right") - 1] = quoted
+    uid = np.searchsorted(starts, quoted, side="right") - 1
+    out = np.full(2 * table.prefix_count, -1, dtype=np.int64)
+    out[2 * uid] = np.asarray(table.arrays["quote_rate"])[quoted]
+    out[2 * uid + 1] = np.asarray(table.arrays["quote_plen"])[quoted]
     return memoryview(out)
 
 
