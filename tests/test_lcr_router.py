@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import ConfigError, NumberError, UnknownCustomerError
+from tandem.lcr import router as router_module
 from tandem.lcr.counters import MemoryCounters, carrier_calls_key
 from tandem.lcr.policy import Plan, config_from_mapping, load_config
 from tandem.lcr.router import ON_NET, Router
@@ -61,7 +62,12 @@ def route(table, number="442079460000", plan=None, **kw):
     kw.setdefault("at", 100)
     lookup = kw.pop("lookup", None)
     counters = kw.pop("counters", None)
-    return Router(table, plan=plan, lookup=lookup, counters=counters).route(number, **kw)
+    router = Router(table, plan=plan, lookup=lookup, counters=counters)
+    first = router.route(number, **kw)  # general path (the customer is resolved once)
+    again = router.route(number, **kw)  # the express path where the plan allows it
+    assert again == first and again.routes == first.routes and again.dropped == first.dropped
+    assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
+    return again
 
 
 def carriers(decision):
@@ -238,7 +244,7 @@ class FakeLookup:
 def test_ported_number_routes_on_routing_number(table):
     lookup = FakeLookup(NumberInfo("442079460000", LookupKind.PORTED, routing_number="3312345"))
     d = route(table, "+442079460000", lookup=lookup)
-    assert lookup.asked == ["442079460000"]
+    assert lookup.asked == ["442079460000"] * 2  # once per decision (the helper routes twice)
     assert d.normalized == "442079460000" and d.routing_number == "3312345"
     assert carriers(d) == ["atlas", "cygnus"] and d.sell_prefix == "33"
     assert d.to_dict()["routing_number"] == "3312345"
@@ -263,6 +269,38 @@ def test_on_net_route_first_when_allowed(table):
     d = route(table, lookup=FakeLookup(info), plan=customer_plan(allow_on_net=False))
     assert carriers(d) == ["borealis", "cygnus", "atlas"]
     assert "does not allow on-net" in d.notes[0]
+
+
+def test_express_path_asks_the_lookup_once_per_decision(table):
+    lookup = FakeLookup(NumberInfo("", LookupKind.NOT_FOUND))
+    router = Router(table, lookup=lookup)
+    for n in ["+442079460000", "442079460000", "33123", "99", "+8810"]:
+        lookup.asked.clear()
+        first = router.route(n, customer=CUSTOMER, at=1)
+        again = router.route(n, customer=CUSTOMER, at=1)
+        assert lookup.asked == [n.lstrip("+")] * 2
+        assert again.to_dict() == first.to_dict() and again.explain() == first.explain()
+
+
+def test_many_customers_route_alike_with_and_without_a_sell_index(monkeypatch):
+    # Beyond the memory budget for dense sell-rate indexes, the router scans quotes.
+    spec = [c for c in BASE if c[1] == "carrier"]
+    names = [f"cust{i:03d}" for i in range(80)]
+    spec += [(name, "customer", "44" if i % 3 else "4420", 5 + i % 9) for i, name in
+             enumerate(names)]  # fmt: skip
+    table = compile_rates(rows(spec), 0)
+    monkeypatch.setattr(router_module, "_EXPRESS_SELL_BYTES", 16 * table.prefix_count * 10)
+    router = Router(table)
+    for name in names:
+        for n in ["442079460000", "4413", "33"]:
+            first = router.route(n, customer=name, at=1)
+            again = router.route(n, customer=name, at=1)
+            fresh = Router(table).route(n, customer=name, at=1)
+            assert again.to_dict() == first.to_dict() == fresh.to_dict()
+            assert again.explain() == fresh.explain()
+    express = router._state[-1]
+    assert len(express) == len(names)
+    assert sum(e[1] is not None for e in express.values()) == 10
 
 
 # -- time, table validity, hot swap ---------------------------------------------------------

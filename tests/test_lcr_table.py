@@ -78,7 +78,10 @@ def reference(rates: pd.DataFrame, number: str, t: int, max_routes: int):
 def test_route_matches_brute_force(rates, number, compiled_at, at, max_routes):
     table = compile_rates(rates, compiled_at)
     config = config_from_mapping({"customers": {"acme": {"max_routes": max_routes}}})
-    decision = Router(table, plan=config).route(number, customer="acme", at=at)
+    router = Router(table, plan=config)
+    first = router.route(number, customer="acme", at=at)  # general path: resolves "acme"
+    decision = router.route(number, customer="acme", at=at)  # express path from now on
+    assert decision.to_dict() == first.to_dict() and decision.explain() == first.explain()
     bounds = sorted(
         {int(x) for x in rates["effective_from"]}
         | {int(x) for x in rates["effective_until"] if x < OPEN_END}
@@ -296,3 +299,47 @@ def test_duplicate_rows_in_force_later_effective_from_wins():
     assert {k: v * UNIT for k, v in quote.items()} == {"atlas": 30, "borealis": 40}
     quote = compile_rates(rates, 4).quote("4420")
     assert quote["atlas"] * UNIT == 20
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    decks=st.lists(
+        st.tuples(
+            st.sampled_from(["atlas", "borealis", "acme"]),
+            st.sampled_from(["full", "delta"]),
+            st.sampled_from([0, 10, 20, 30]),
+            st.lists(
+                st.tuples(st.sampled_from(["4", "44", "4420", "33"]), st.integers(1, 9),
+                          st.integers(0, 2), st.sampled_from([None, 5, 15, 25])),
+                min_size=1, max_size=4, unique_by=lambda r: r[0],
+            ),
+        ),
+        min_size=1, max_size=5,
+    ),
+)  # fmt: skip
+def test_store_compile_matches_frame_compile_on_random_histories(tmp_path_factory, decks):
+    """Validity window, rates and per-row columns read per deck agree with the frame path."""
+    from tandem.store import Store
+
+    store = Store(tmp_path_factory.mktemp("hist") / "t.db")
+    sells = pd.DataFrame({"prefix": ["4", "33"], "rate": [50 * UNIT // 1000] * 2})
+    store.write_deck("acme", "customer", sells, currency="USD", effective_from=0)
+    try:
+        for name, mode, start, spec in decks:
+            kind = "customer" if name == "acme" else "carrier"
+            deck = pd.DataFrame(
+                [(p, r * UNIT // 1000, fee, start if row_from is None else max(row_from, start))
+                 for p, r, fee, row_from in spec],
+                columns=["prefix", "rate", "connect_fee", "effective_from"],
+            )  # fmt: skip
+            store.write_deck(name, kind, deck, currency="USD", effective_from=start, mode=mode)
+        for at in (0, 14, 15, 20, 25, 40):
+            table = store.compile(at=at)
+            ref = compile_rates(store.rates(), at)
+            assert (table.valid_from, table.valid_until) == (ref.valid_from, ref.valid_until)
+            for n in ["442071", "4430", "4", "331"]:
+                assert table.quote(n) == ref.quote(n)
+                mine = Router(table).route(n, customer="acme", at=at).to_dict()
+                assert mine == Router(ref).route(n, customer="acme", at=at).to_dict()
+    finally:
+        store.close()

@@ -1,15 +1,21 @@
 """Reading the rates in force at one instant out of the store, fast enough for millions of rows.
 
-Fetching millions of row tuples through a DB-API driver costs seconds per million. Instead:
+Fetching millions of row tuples through a DB-API driver costs seconds per million. Instead,
+one query per deck (through the ``deck_id`` index) has the database compute, in one pass
+over the deck's live rows:
 
-1. one scan computes the table's validity window (the last change at or before ``t`` and
-   the next change after it) and whether the per-row columns other than the rate
-   (connect fee, increments, minimum duration) vary at all (they are often constant);
-   only if they do, a second scan says which;
-2. one scan has the database build a single comma-separated string of integers
-   (``group_concat`` on SQLite, ``string_agg`` on PostgreSQL) with, per row in force, its
-   deck id, prefix digits, rate and only the columns that vary; numpy parses it in one
-   call. One aggregate per query means the fields of a row can never misalign.
+* its share of the table's validity window (the last change at or before ``t`` and the
+  next change after it);
+* how many rows differ from a sample row in the per-row columns other than the rate
+  (connect fee, increments, minimum duration are often constant); only if some do, a
+  second scan says which columns, and a third pass fetches them;
+* one comma-separated string of integers per column (``group_concat`` on SQLite,
+  ``string_agg`` on PostgreSQL) over the rows in force: prefix digits and rate. The
+  aggregates of one query see the same rows in the same order (PostgreSQL: ``ORDER BY
+  id``), and numpy parses each string in one call.
+
+The deck list is read again at the end: a deck written meanwhile makes the compile fail
+with a clear error rather than mix two states of the store.
 
 A prefix that is not written as a plain number (leading zeros, letters, more than 18
 digits) is detected (the text no longer matches the numbers printed back) and the reader
@@ -57,41 +63,59 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     pg = store.dialect == "postgresql"
     live = "(effective_until IS NULL OR effective_until > effective_from)"
     now = "(effective_from <= :t AND (effective_until IS NULL OR effective_until > :t))"
-    scan = "" if pg else " NOT INDEXED"  # a plain table scan beats index order here
+    # The last boundary at or before t and the first after it; on a live row
+    # effective_from < effective_until, so each row offers at most one candidate to each.
     window = (
-        "MAX(effective_from) FILTER (WHERE effective_from <= :t), "
-        "MAX(effective_until) FILTER (WHERE effective_until <= :t), "
-        "MIN(effective_from) FILTER (WHERE effective_from > :t), "
-        "MIN(effective_until) FILTER (WHERE effective_until > :t)"
+        "MAX(CASE WHEN effective_until <= :t THEN effective_until "
+        "WHEN effective_from <= :t THEN effective_from END), "
+        "MIN(CASE WHEN effective_from > :t THEN effective_from "
+        "WHEN effective_until > :t THEN effective_until END)"
     )
     cols = ", ".join(_OPTIONAL)
     with store.engine.connect() as conn:
+        decks = _decks(conn)
         sample = conn.execute(
             text(f"SELECT {cols} FROM rates WHERE {now} LIMIT 1"), {"t": t}
         ).first()
-        # Columns that are the same on every row in force need not travel per row: the
-        # window scan also counts rows that differ from a sample row, and only then a
-        # second scan says which columns differ.
+        # One pass per deck (through the deck_id index) computes the validity window,
+        # counts the live rows whose other columns differ from a sample row in force
+        # (columns that are the same on every row need not travel per row) and
+        # aggregates the prefix and rate of every row in force. Only when some row
+        # differs does a second scan say which columns differ, and a third fetch them.
         params: dict[str, int] = {"t": t}
         differs: list[str] = []
-        extra = ""
+        flag = ""
         if sample is not None:
             params.update({f"c{i}": int(v) for i, v in enumerate(sample)})
             differs = [f"{c} <> :c{i}" for i, c in enumerate(_OPTIONAL)]
-            extra = f", COUNT(*) FILTER (WHERE {now} AND ({' OR '.join(differs)}))"
-        got = conn.execute(
-            text(f"SELECT {window}{extra} FROM rates{scan} WHERE {live}"), params
-        ).one()
-        f1, f2, u1, u2 = got[:4]
-        froms = [int(v) for v in (f1, f2) if v is not None]
-        untils = [int(v) for v in (u1, u2) if v is not None]
+            flag = f", COUNT(*) FILTER (WHERE {' OR '.join(differs)})"
+        fields = ["prefix", "rate"]
+        first = text(
+            f"SELECT {window}{flag}, {_aggs(fields, pg, now)} "
+            f"FROM rates WHERE deck_id = :d AND {live}"
+        )
+        froms: list[int] = []
+        untils: list[int] = []
+        differing = 0
+        blobs: dict[int, tuple[str, ...]] = {}
+        for d in decks:
+            got = conn.execute(first, {**params, "d": d}).one()
+            if got[0] is not None:
+                froms.append(int(got[0]))
+            if got[1] is not None:
+                untils.append(int(got[1]))
+            if sample is not None:
+                differing += int(got[2] or 0)
+            if got[-1]:
+                blobs[d] = tuple(got[-len(fields) :])
         valid_from = max(froms) if froms else -_BIG
         valid_until = min(untils) if untils else _BIG
         if sample is None:
             return _empty(), valid_from, valid_until
         varying: list[str] = []
-        if got[4]:
-            flags = conn.execute(
+        if differing:
+            scan = "" if pg else " NOT INDEXED"  # a plain table scan beats index order here
+            counts = conn.execute(
                 text(
                     "SELECT "
                     + ", ".join(f"COUNT(*) FILTER (WHERE {d})" for d in differs)
@@ -99,35 +123,30 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
                 ),
                 params,
             ).one()
-            varying = [c for c, flag in zip(_OPTIONAL, flags, strict=True) if flag]
-        decks = {
-            int(d): (str(name), str(kind), str(cur))
-            for d, name, kind, cur in conn.execute(
-                text(
-                    "SELECT d.id, a.name, a.kind, d.currency FROM decks d "
-                    "JOIN accounts a ON a.id = d.account_id"
-                )
-            )
-        }
-        fields = ["deck_id", "prefix", "rate", *varying]
-        if pg:
-            agg = f"string_agg(concat_ws(',', {', '.join(fields)}), ',')"
-        else:
-            agg = "group_concat(" + " || ',' || ".join(fields) + ", ',')"
-        blob = conn.execute(text(f"SELECT {agg} FROM rates{scan} WHERE {now}"), {"t": t}).scalar()
-        values = _parse(blob or "", len(fields))
-        if values is None:  # a prefix that is not plain digits: read row by row
-            return _rows(conn, t), valid_from, valid_until
-    deck_ids = values[:, 0]
+            varying = [c for c, n in zip(_OPTIONAL, counts, strict=True) if n]
+        if varying:
+            fields += varying
+            again = text(f"SELECT {_aggs(fields, pg)} FROM rates WHERE deck_id = :d AND {now}")
+            blobs = {d: tuple(conn.execute(again, {"t": t, "d": d}).one()) for d in blobs}
+        if _decks(conn) != decks:
+            raise StoreError("the rate store changed while compiling; compile again")
+        parts = []
+        for texts in blobs.values():
+            columns = [_parse(blob or "") for blob in texts]
+            if any(c is None or len(c) != len(columns[0]) for c in columns):
+                # A prefix that is not plain digits: read row by row.
+                return _rows(conn, t), valid_from, valid_until
+            parts.append(np.stack(columns, axis=1))
+    values = np.concatenate(parts) if parts else np.zeros((0, len(fields)), dtype=np.int64)
     ids = np.array(sorted(decks), dtype=np.int64)
-    pos = np.searchsorted(ids, deck_ids)
-    if (pos >= len(ids)).any() or (ids[np.minimum(pos, len(ids) - 1)] != deck_ids).any():
-        raise StoreError("the rate store changed while compiling; compile again")
+    pos = np.repeat(
+        np.searchsorted(ids, np.array(list(blobs), dtype=np.int64)), [len(v) for v in parts]
+    )
     meta = [decks[int(d)] for d in ids]
     names = sorted({m[0] for m in meta})
     currencies = sorted({m[2] for m in meta})
     name_code = np.array([names.index(m[0]) for m in meta], dtype=np.int64)
-    inverse, uniq = pd.factorize(values[:, 1], sort=False)
+    inverse, uniq = pd.factorize(values[:, 0], sort=False)
     frame: dict[str, object] = {
         "account": pd.Categorical.from_codes(name_code[pos], categories=names),
         "kind": pd.Categorical.from_codes(
@@ -141,7 +160,7 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
         "prefix": pd.Categorical.from_codes(
             inverse, categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
         ),
-        "rate": values[:, 2],
+        "rate": values[:, 1],
     }
     for i, col in enumerate(_OPTIONAL):
         if col in varying:
@@ -154,23 +173,41 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
 
 
+def _decks(conn) -> dict[int, tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    """Deck id -> (account name, account kind, currency), in deck id order."""
+    rows = conn.execute(
+        text(
+            "SELECT d.id, a.name, a.kind, d.currency FROM decks d "
+            "JOIN accounts a ON a.id = d.account_id ORDER BY d.id"
+        )
+    )
+    return {int(d): (str(name), str(kind), str(cur)) for d, name, kind, cur in rows}
+
+
+def _aggs(fields: list[str], pg: bool, where: str = "") -> str:
+    """One comma-separated text aggregate per field (optionally only over rows ``where``).
+    The aggregates of one query see the same rows in the same order."""
+    only = f" FILTER (WHERE {where})" if where else ""
+    if pg:
+        return ", ".join(f"string_agg({f}::text, ',' ORDER BY id){only}" for f in fields)
+    return ", ".join(f"group_concat({f}, ','){only}" for f in fields)
+
+
 _POW10 = np.array([10**k for k in range(1, 19)], dtype=np.int64)
 
 
-def _parse(blob: str, width: int) -> np.ndarray | None:
-    """The integers of ``blob`` as rows of ``width``, or None when any field was not
-    written canonically (leading zeros, a sign, spaces, letters): the text length must
-    equal the length of the numbers printed back."""
+def _parse(blob: str) -> np.ndarray | None:
+    """The integers of ``blob``, or None when any field was not written canonically
+    (leading zeros, a sign, spaces, letters): the text length must equal the length of
+    the numbers printed back."""
     try:
         values = np.fromstring(blob, dtype=np.int64, sep=",")
     except ValueError:
         return None
-    if values.size % width:
-        return None
     digits = np.searchsorted(_POW10, np.abs(values), side="right") + 1 + (values < 0)
     if int(digits.sum()) + max(values.size - 1, 0) != len(blob):
         return None
-    return values.reshape(-1, width)
+    return values
 
 
 def _empty() -> dict[str, Any]:

@@ -14,11 +14,14 @@ reference once, so no decision ever mixes two tables.
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
@@ -334,13 +337,14 @@ class Router:
             table.valid_from,
             table.valid_until,
             {},  # customer -> (index, plan, rules, fast-path limits), filled on first call
+            {},  # customer -> express-path state (see route()), filled on first call
         )
 
     def _customer(self, state: tuple, customer: str | None) -> tuple:
         """Resolve a customer once per table: its index, plan, rules and fast-path flags."""
         if customer is None:
             raise UnknownCustomerError("no customer: give a customer name or a source IP")
-        table, any_caps, customer_index, per_customer = state[0], state[3], state[4], state[-1]
+        table, any_caps, customer_index, per_customer = state[0], state[3], state[4], state[-2]
         cidx = customer_index.get(customer, -1)
         config = self.config
         if cidx < 0 and not config.knows(customer):
@@ -352,7 +356,19 @@ class Router:
         fast = None
         if plan.simple and table.single_currency and not any_caps:
             fast = (plan.max_loss if plan.allow_loss else 0, plan.max_routes)
-        known = (cidx, plan, config.rules_for(customer), fast)
+        rules = config.rules_for(customer)
+        known = (cidx, plan, rules, fast)
+        express = state[-1]
+        if fast is not None and cidx >= 0 and rules is _NO_RULES and not plan.blocked:
+            # Everything route() needs for this customer in one tuple, read by one unpack.
+            indexed = sum(1 for e in express.values() if e[1] is not None)
+            budget = (indexed + 1) * 16 * table.prefix_count <= _EXPRESS_SELL_BYTES
+            sells = _sell_index(table, cidx) if budget else None
+            express[customer] = (
+                cidx, sells, fast[0], fast[1], table, state[1], table._iter_prefixes,
+                table.offsets, table.route_rate, table.quote_customer, table.quote_rate,
+                table.quote_plen, table.valid_from, table.valid_until,
+            )  # fmt: skip
         per_customer[customer] = known  # one dict store: safe under concurrent readers
         return known
 
@@ -384,9 +400,105 @@ class Router:
         """
         # One read of the state: a decision never mixes two tables (see swap()).
         state = self._state
+        express = state[12].get(customer)
+        if express is None or source_ip is not None or type(at) is not int:
+            return self._route(state, number, customer, source_ip, at, call_id, _UNSET)
+        # Express path: a customer on plain least cost (default translation rules, no
+        # blocked prefixes, one currency, no capacity limits) and a plain E.164 number.
+        # Anything else (a lookup that ports the number, no sell rate, outside the
+        # table's validity...) continues on the general path with the lookup answer.
+        (
+            cidx, sells, loss, maxr, table, policies, iter_prefixes, offsets, route_rate,
+            quote_customer, quote_rate, quote_plen, valid_from, valid_until,
+        ) = express  # fmt: skip
+        digits = number[1:] if type(number) is str and number[:1] == "+" else number
+        if not (
+            type(digits) is str
+            and digits.isdigit()
+            and digits.isascii()
+            and len(digits) <= _E164_MAX
+            and digits[0] != "0"
+        ):
+            return self._route(state, number, customer, None, at, call_id, _UNSET)
+        lookup = self.lookup
+        info = None
+        if lookup is not None:
+            info = lookup.lookup(digits)
+            kind = info.kind
+            if kind is not _NOT_FOUND and kind is not _NOT_PORTED:
+                return self._route(state, number, customer, None, at, call_id, info)
+        if not valid_from <= at < valid_until:
+            return self._route(
+                state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+            )
+        uid = -1
+        for _key, uid in iter_prefixes(digits):  # noqa: B007
+            pass
+        plen = -1
+        if uid >= 0:
+            if sells is not None:  # [sell rate, its prefix length] per prefix: one cache line
+                sell = sells[2 * uid]
+                plen = sells[2 * uid + 1]
+            else:
+                sa, sb = offsets[2 * uid + 1], offsets[2 * uid + 3]
+                quoted = quote_customer[sa:sb].tolist()
+                if cidx in quoted:
+                    i = sa + quoted.index(cidx)
+                    sell = quote_rate[i]
+                    plen = quote_plen[i]
+        if plen < 0:
+            return self._route(
+                state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+            )
+        a = offsets[2 * uid]
+        b = offsets[2 * uid + 2]
+        limit = sell + loss
+        end = a + maxr
+        # Entries are sorted by buy rate: the routes are those up to the first rate above
+        # the limit, at most max routes of them.
+        pos = bisect_right(route_rate, limit, a, end if end < b else b)
+        if pos > a:
+            blocked, reason = False, ""
+        elif a == b:
+            blocked, reason = True, f"no carrier has a prefix of {digits}"
+        else:
+            blocked, reason = True, f"no carrier may take {digits}: see dropped"
+        d = _new(Decision)
+        _setattr(
+            d,
+            "__dict__",
+            {
+                "number": number,
+                "normalized": digits,
+                "customer": customer,
+                "at": at,
+                "sell_prefix": digits[:plen],
+                "sell_rate_scaled": sell,
+                "blocked": blocked,
+                "reason": reason,
+                # routing_number, trunk, tech_prefix, on_net and notes keep their
+                # defaults (class attributes of the dataclass): fewer keys to store.
+                "lookup": info,
+                "_raw": (table, policies, (a, pos), None, [], (pos, b), limit, maxr),
+            },
+        )
+        return d
+
+    def _route(
+        self,
+        state: tuple,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        at: datetime | int | str,
+        call_id: str | None,
+        pre: Any,
+    ) -> Decision:
+        """The general path of :meth:`route`; ``pre`` is the number-lookup answer when the
+        express path already asked (``_UNSET`` when it did not)."""
         (
             table, policies, caps, any_caps, customer_index, iter_prefixes, offsets,
-            quote_customer, route_rate, valid_from, valid_until, per_customer,
+            quote_customer, route_rate, valid_from, valid_until, per_customer, _express,
         ) = state  # fmt: skip
         t = at if type(at) is int else epoch(at)
         trunk_name = None
@@ -419,8 +531,8 @@ class Router:
         route_number = normalized
         routing_number = info = on_net = None
         notes: tuple[str, ...] = ()
-        if self.lookup is not None:
-            info = self.lookup.lookup(normalized)
+        if pre is not _UNSET or self.lookup is not None:
+            info = self.lookup.lookup(normalized) if pre is _UNSET else pre
             kind = info.kind
             if kind is _NOT_FOUND or kind is _NOT_PORTED:
                 pass
@@ -588,6 +700,24 @@ class Router:
 
 _new = object.__new__
 _setattr = object.__setattr__
+_UNSET = object()  # no number-lookup answer yet
+#: Memory per router and table for the express path's dense sell-rate indexes (16 bytes
+#: per prefix per customer); customers beyond it scan the prefix's quotes instead.
+_EXPRESS_SELL_BYTES = 64 << 20
+
+
+def _sell_index(table: RoutingTable, cidx: int) -> memoryview:
+    """Per union prefix ``u``: ``[2u]`` customer ``cidx``'s sell rate there and ``[2u+1]``
+    the length of its matched prefix (-1: no sell rate)."""
+    quoted = np.flatnonzero(np.asarray(table.arrays["quote_customer"]) == cidx)
+    starts = np.asarray(table.arrays["offsets"])[1::2]
+    uid = np.searchsorted(starts, quoted, side="right") - 1
+    out = np.full(2 * table.prefix_count, -1, dtype=np.int64)
+    out[2 * uid] = np.asarray(table.arrays["quote_rate"])[quoted]
+    out[2 * uid + 1] = np.asarray(table.arrays["quote_plen"])[quoted]
+    return memoryview(out)
+
+
 _NOT_FOUND = LookupKind.NOT_FOUND
 _NOT_PORTED = LookupKind.NOT_PORTED
 

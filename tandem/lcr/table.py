@@ -350,7 +350,7 @@ def build_table(
     keys = [str(k) for k in uniques]
     trie = marisa_trie.Trie(keys)
     n = len(trie)
-    key_uid = np.fromiter((trie.key_id(k) for k in keys), dtype=np.int64, count=len(keys))
+    key_uid = np.fromiter(map(trie.key_id, keys), dtype=np.int64, count=len(keys))
     row_uid = key_uid[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
     # Parent of every union prefix: its longest proper prefix in the union (-1 at a root).
@@ -372,13 +372,19 @@ def build_table(
     length[key_uid] = [len(k) for k in keys]
     levels = [np.flatnonzero(length == L) for L in range(1, int(length.max(initial=0)) + 1)]
 
-    acct_codes, acct_names = pd.factorize(frame["account"], sort=False)
-    acct_names = [str(a) for a in acct_names]
-    firsts = pd.Series(np.arange(rows)).groupby(acct_codes).first().to_numpy()
-    kinds_of = {acct_names[c]: str(frame["kind"][r]) for c, r in enumerate(firsts)}
-    currencies = {acct_names[c]: str(frame["currency"][r]) for c, r in enumerate(firsts)}
+    account = frame["account"]
+    if isinstance(account, pd.Categorical):  # the store reader's codes: no re-factorising
+        acct_codes, acct_names = account.codes, [str(a) for a in account.categories]
+    else:
+        acct_codes, uniq = pd.factorize(account, sort=False)
+        acct_names = [str(a) for a in uniq]
+    used, firsts = np.unique(acct_codes, return_index=True)  # first row of each account
+    kinds_of = {acct_names[c]: str(frame["kind"][r]) for c, r in zip(used, firsts, strict=True)}
+    currencies = {
+        acct_names[c]: str(frame["currency"][r]) for c, r in zip(used, firsts, strict=True)
+    }
     row_kind = (
-        np.array([kinds_of[a] == "carrier" for a in acct_names], dtype=bool)[acct_codes]
+        np.array([kinds_of.get(a) == "carrier" for a in acct_names], dtype=bool)[acct_codes]
         if rows
         else np.zeros(0, dtype=bool)
     )
@@ -387,8 +393,8 @@ def build_table(
     for side, is_carrier in (("buy", True), ("sell", False)):
         idx = np.flatnonzero(row_kind == is_carrier)
         uid = row_uid[idx]
-        eff = np.asarray(frame["effective_from"], dtype=np.int64)[idx]
-        accounts = sorted(a for a in acct_names if (kinds_of[a] == "carrier") == is_carrier)
+        eff = _take(frame["effective_from"], idx, np.int64)
+        accounts = sorted(a for a in kinds_of if (kinds_of[a] == "carrier") == is_carrier)
         names[side] = accounts
         local = np.full(len(acct_names), -1, dtype=np.int64)
         for i, a in enumerate(acct_names):
@@ -397,8 +403,7 @@ def build_table(
         acct = local[acct_codes[idx]]
         arrays[f"{side}_prefix"] = uid.astype("<i4")
         for col in _ROW_FIELDS[1:]:
-            values = np.asarray(frame[col], dtype=np.int64)[idx]
-            arrays[f"{side}_{col}"] = values.astype(_ROW_DTYPES[col])
+            arrays[f"{side}_{col}"] = _take(frame[col], idx, _ROW_DTYPES[col])
         best = _inherit(n, len(accounts), uid, acct, eff, parent, levels)
         if side == "buy":
             route_off = _routes(best, arrays["buy_rate"], arrays)
@@ -418,6 +423,14 @@ def build_table(
         currencies=currencies,
         arrays=arrays,
     )
+
+
+def _take(column: Any, idx: np.ndarray, dtype: Any) -> np.ndarray:
+    """``column[idx]`` as ``dtype``; a broadcast constant (stride 0) is filled, not gathered."""
+    values = np.asarray(column, dtype=np.int64)
+    if values.ndim == 1 and values.strides[0] == 0 and len(values):
+        return np.full(len(idx), values[0], dtype=dtype)
+    return values[idx].astype(dtype)
 
 
 def _inherit(
