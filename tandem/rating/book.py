@@ -76,6 +76,15 @@ class RateBook:
     timezones: list[str] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
     currency_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def uniform(self, name: str) -> bool:
+        """Whether the per-row (or per-account) array ``name`` holds one value throughout
+        (computed once: a compiled book does not change)."""
+        if name not in self._uniform:
+            values = getattr(self, name)
+            self._uniform[name] = bool(len(values)) and bool(values.min() == values.max())
+        return self._uniform[name]
 
     def account_index(self, names: np.ndarray) -> np.ndarray:
         """Account index per name (-1 when the account has no rates on this side)."""
