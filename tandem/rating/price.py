@@ -609,13 +609,14 @@ class RatingSummary:
                 if c is None:
                     continue
                 mask = pc.fill_null(pc.equal(cur, c), False)
-                totals[c] = totals.get(c, 0) + _scaled_sum(
-                    priced.column(f"{side}_amount").filter(mask)
-                )
+                every = pc.all(mask).as_py()  # one currency throughout: sum without a copy
+
+                def mine(col: str, mask=mask, every=every):
+                    return priced.column(col) if every else priced.column(col).filter(mask)
+
+                totals[c] = totals.get(c, 0) + _scaled_sum(mine(f"{side}_amount"))
                 if side == "sell":
-                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(
-                        priced.column("margin").filter(mask)
-                    )
+                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(mine("margin"))
         if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
             raise AssertionError(
                 f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "
