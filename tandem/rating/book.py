@@ -76,6 +76,15 @@ class RateBook:
     timezones: list[str] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
     currency_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def uniform(self, name: str) -> bool:
+        """Whether the per-row (or per-account) array ``name`` holds one value throughout
+        (computed once: a compiled book does not change)."""
+        if name not in self._uniform:
+            values = getattr(self, name)
+            self._uniform[name] = bool(len(values)) and bool(values.min() == values.max())
+        return self._uniform[name]
 
     def account_index(self, names: np.ndarray) -> np.ndarray:
         """Account index per name (-1 when the account has no rates on this side)."""
@@ -90,32 +99,39 @@ class RateBook:
         for dense buckets) narrows each search to the few pieces of its bucket; a
         vectorised binary search finishes it.
         """
-        t = np.clip(start, 0, _TIME_MAX)
-        g = np.searchsorted(self.seg_keys, (acct << TIME_BITS) | t, side="right") - 1
+        if len(self.seg_keys) == len(self.accounts):
+            g = acct  # one time segment per account: the segment is the account's
+        else:
+            t = np.clip(start, 0, _TIME_MAX)
+            g = np.searchsorted(self.seg_keys, (acct << TIME_BITS) | t, side="right") - 1
         empty = self.seg_empty[g]
         width = 11 ** (MAX_DIGITS - self.bucket_digits)
-        b = g * (11**self.bucket_digits) + key // width
+        b = key // width
+        if len(self.seg_keys) > 1:
+            b += g * (11**self.bucket_digits)
         packed = self.buckets[b]  # one random read per CDR for both ends
         dense = np.flatnonzero(packed < 0)
         if len(dense):
             sub = (key[dense] // (width // 11)) % 11
             packed[dense] = self.sub_buckets[-packed[dense] - 1 + sub]
         pos = packed & 0xFFFFFFFF
-        hi = packed >> 32
-        act = np.flatnonzero(hi - pos > 1)
-        lo_a = pos[act]
-        hi_a = hi[act]
-        k = key[act]
-        while len(act):
-            mid = (lo_a + hi_a) >> 1
-            go = self.piece_start[mid] <= k
-            lo_a = np.where(go, mid, lo_a)
-            hi_a = np.where(go, hi_a, mid)
-            done = hi_a - lo_a <= 1
-            if done.any():
-                pos[act[done]] = lo_a[done]
-                keep = ~done
-                act, lo_a, hi_a, k = act[keep], lo_a[keep], hi_a[keep], k[keep]
+        span = packed >> 32
+        span -= pos
+        act = np.flatnonzero(span > 1)
+        if len(act):
+            # Branchless binary search over the candidates [lo, lo + n) of every CDR at
+            # once: piece_start[lo] <= key always holds, each step halves n.
+            lo = pos[act]
+            n = span[act]
+            k = key[act]
+            longest = int(n.max())
+            while longest > 1:
+                half = n >> 1
+                mid = lo + half
+                np.copyto(lo, mid, where=self.piece_start[mid] <= k)
+                n -= half
+                longest -= longest >> 1
+            pos[act] = lo
         return self.piece_row[pos], empty
 
 

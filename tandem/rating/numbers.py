@@ -70,13 +70,25 @@ def normalize_numbers(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
     return out
 
 
+def _first_bytes(s: pa.Array) -> np.ndarray:
+    """The first byte of every non-empty string of ``s`` (one numpy gather)."""
+    n = len(s)
+    offsets = np.frombuffer(s.buffers()[1], dtype=np.int32)[s.offset : s.offset + n + 1]
+    first = offsets[:-1][offsets[1:] > offsets[:-1]]
+    if not len(first):
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(s.buffers()[2], dtype=np.uint8)[first]
+
+
 def _normalize_untrimmed(s: pa.Array) -> pa.Array:
-    plus = pc.starts_with(s, "+")
-    ntl = pc.starts_with(s, "011")
-    zero = pc.and_(pc.starts_with(s, "00"), pc.invert(ntl))
-    for flag, cut in ((plus, 1), (ntl, 3), (zero, 2)):
-        if pc.any(flag).as_py():
-            s = pc.if_else(flag, pc.utf8_slice_codeunits(s, cut), s)
+    first = _first_bytes(s)
+    if np.any((first == ord("+")) | (first == ord("0"))):  # else no international prefix
+        plus = pc.starts_with(s, "+")
+        ntl = pc.starts_with(s, "011")
+        zero = pc.and_(pc.starts_with(s, "00"), pc.invert(ntl))
+        for flag, cut in ((plus, 1), (ntl, 3), (zero, 2)):
+            if pc.any(flag).as_py():
+                s = pc.if_else(flag, pc.utf8_slice_codeunits(s, cut), s)
     length = pc.binary_length(s)
     ok = pc.and_(
         pc.ascii_is_decimal(s),

