@@ -130,47 +130,67 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
             blobs = {d: tuple(conn.execute(again, {"t": t, "d": d}).one()) for d in blobs}
         if _decks(conn) != decks:
             raise StoreError("the rate store changed while compiling; compile again")
-        parts = []
+        parts: list[list[np.ndarray]] = []
         for texts in blobs.values():
             columns = [_parse(blob or "") for blob in texts]
             if any(c is None or len(c) != len(columns[0]) for c in columns):
                 # A prefix that is not plain digits: read row by row.
                 return _rows(conn, t), valid_from, valid_until
-            parts.append(np.stack(columns, axis=1))
-    values = np.concatenate(parts) if parts else np.zeros((0, len(fields)), dtype=np.int64)
+            parts.append(columns)  # type: ignore[arg-type]
+    # One contiguous array per field (no row-major stack, no strided column views).
+    values = [
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        for k in range(len(fields))
+    ]
+    total = len(values[0])
     ids = np.array(sorted(decks), dtype=np.int64)
-    pos = np.repeat(
-        np.searchsorted(ids, np.array(list(blobs), dtype=np.int64)), [len(v) for v in parts]
-    )
+    blob_pos = np.searchsorted(ids, np.array(list(blobs), dtype=np.int64)).tolist()
     meta = [decks[int(d)] for d in ids]
     names = sorted({m[0] for m in meta})
     currencies = sorted({m[2] for m in meta})
-    name_code = np.array([names.index(m[0]) for m in meta], dtype=np.int64)
-    inverse, uniq = pd.factorize(values[:, 0], sort=False)
+    name_code = [names.index(m[0]) for m in meta]
+    kind_code = [int(m[1] == "customer") for m in meta]
+    currency_code = [currencies.index(m[2]) for m in meta]
+    # Per-row codes, filled one deck's slice at a time (decks are few, rows are many).
+    acct = np.empty(total, dtype=_code_dtype(len(names)))
+    kind = np.empty(total, dtype=np.int8)
+    currency = np.empty(total, dtype=_code_dtype(len(currencies)))
+    start = 0
+    for b, part in zip(blob_pos, parts, strict=True):
+        stop = start + len(part[0])
+        acct[start:stop] = name_code[b]
+        kind[start:stop] = kind_code[b]
+        currency[start:stop] = currency_code[b]
+        start = stop
+    inverse, uniq = pd.factorize(values[0], sort=False)
     frame: dict[str, object] = {
-        "account": pd.Categorical.from_codes(name_code[pos], categories=names),
-        "kind": pd.Categorical.from_codes(
-            np.array([m[1] == "customer" for m in meta], dtype=np.int64)[pos],
-            categories=["carrier", "customer"],
-        ),
-        "currency": pd.Categorical.from_codes(
-            np.array([currencies.index(m[2]) for m in meta], dtype=np.int64)[pos],
-            categories=currencies,
-        ),
+        "account": pd.Categorical.from_codes(acct, categories=names, validate=False),
+        "kind": pd.Categorical.from_codes(kind, categories=["carrier", "customer"], validate=False),
+        "currency": pd.Categorical.from_codes(currency, categories=currencies, validate=False),
         "prefix": pd.Categorical.from_codes(
-            inverse, categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
+            inverse.astype(_code_dtype(len(uniq)), copy=False),
+            categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object),
+            validate=False,
         ),
-        "rate": values[:, 1],
+        "rate": values[1],
     }
     for i, col in enumerate(_OPTIONAL):
         if col in varying:
-            frame[col] = values[:, fields.index(col)]
+            frame[col] = values[fields.index(col)]
         else:
             frame[col] = np.broadcast_to(np.int64(sample[i]), (len(values),))
     # The store never holds two rows of one account and prefix in force at one instant
     # (write_deck supersedes), so the per-row start instant is not needed to break ties.
     frame["effective_from"] = np.broadcast_to(np.int64(t), (len(values),))
     return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
+
+
+def _code_dtype(categories: int) -> type[np.signedinteger]:
+    """The smallest signed integer type pandas keeps as categorical codes (no recast)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _decks(conn) -> dict[int, tuple[str, str, str]]:  # type: ignore[no-untyped-def]
