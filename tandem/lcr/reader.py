@@ -178,10 +178,10 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
         if col in varying:
             frame[col] = values[fields.index(col)]
         else:
-            frame[col] = np.broadcast_to(np.int64(sample[i]), (len(values),))
+            frame[col] = np.broadcast_to(np.int64(sample[i]), (total,))
     # The store never holds two rows of one account and prefix in force at one instant
     # (write_deck supersedes), so the per-row start instant is not needed to break ties.
-    frame["effective_from"] = np.broadcast_to(np.int64(t), (len(values),))
+    frame["effective_from"] = np.broadcast_to(np.int64(t), (total,))
     return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
 
 
