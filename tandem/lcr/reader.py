@@ -24,6 +24,7 @@ falls back to fetching rows one by one.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,11 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     Columns are :data:`IN_FORCE_COLUMNS` (numpy arrays or pandas Categoricals, one entry
     per row); open ends of the window are -/+ int64 max.
     """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-parse") as pool:
+        return _read(store, t, pool)
+
+
+def _read(store: Store, t: int, pool: ThreadPoolExecutor) -> tuple[dict[str, Any], int, int]:
     pg = store.dialect == "postgresql"
     live = "(effective_until IS NULL OR effective_until > effective_from)"
     now = "(effective_from <= :t AND (effective_until IS NULL OR effective_until > :t))"
@@ -98,6 +104,9 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
         untils: list[int] = []
         differing = 0
         blobs: dict[int, tuple[str, ...]] = {}
+        # Parse each deck's text in a worker thread while SQLite (which releases the GIL
+        # while stepping) computes the next deck's: the two overlap on a second core.
+        parsed: dict[int, Future[list[np.ndarray | None]]] = {}
         for d in decks:
             got = conn.execute(first, {**params, "d": d}).one()
             if got[0] is not None:
@@ -108,6 +117,7 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
                 differing += int(got[2] or 0)
             if got[-1]:
                 blobs[d] = tuple(got[-len(fields) :])
+                parsed[d] = pool.submit(_parse_all, blobs[d])
         valid_from = max(froms) if froms else -_BIG
         valid_until = min(untils) if untils else _BIG
         if sample is None:
@@ -128,11 +138,12 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
             fields += varying
             again = text(f"SELECT {_aggs(fields, pg)} FROM rates WHERE deck_id = :d AND {now}")
             blobs = {d: tuple(conn.execute(again, {"t": t, "d": d}).one()) for d in blobs}
+            parsed = {d: pool.submit(_parse_all, texts) for d, texts in blobs.items()}
         if _decks(conn) != decks:
             raise StoreError("the rate store changed while compiling; compile again")
         parts: list[list[np.ndarray]] = []
-        for texts in blobs.values():
-            columns = [_parse(blob or "") for blob in texts]
+        for d in blobs:
+            columns = parsed[d].result()
             if any(c is None or len(c) != len(columns[0]) for c in columns):
                 # A prefix that is not plain digits: read row by row.
                 return _rows(conn, t), valid_from, valid_until
@@ -214,6 +225,11 @@ def _aggs(fields: list[str], pg: bool, where: str = "") -> str:
 
 
 _POW10 = np.array([10**k for k in range(1, 19)], dtype=np.int64)
+
+
+def _parse_all(texts: tuple[str, ...]) -> list[np.ndarray | None]:
+    """:func:`_parse` of each of one deck's aggregated columns."""
+    return [_parse(blob or "") for blob in texts]
 
 
 def _parse(blob: str) -> np.ndarray | None:
