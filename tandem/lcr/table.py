@@ -24,8 +24,9 @@ memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` ope
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -393,7 +394,8 @@ def build_table(
     for side, is_carrier in (("buy", True), ("sell", False)):
         idx = _select(row_kind, is_carrier)
         uid = row_uid[idx]
-        eff = _take(frame["effective_from"], idx, np.int64)
+        # Start instants are needed only to order duplicates: taken lazily.
+        eff = functools.partial(_take, frame["effective_from"], idx, np.int64)
         accounts = sorted(a for a in kinds_of if (kinds_of[a] == "carrier") == is_carrier)
         names[side] = accounts
         local = np.full(len(acct_names), -1, dtype=np.int64)
@@ -467,7 +469,7 @@ def _inherit(
     accounts: int,
     uid: np.ndarray,
     acct: np.ndarray,
-    eff: np.ndarray,
+    eff: Callable[[], np.ndarray],
     parent: np.ndarray,
     levels: list[np.ndarray],
 ) -> np.ndarray:
@@ -481,11 +483,16 @@ def _inherit(
         return best
     rows = np.arange(uid.shape[0], dtype=np.int32)
     best[uid, acct] = rows
-    flat = uid * accounts + acct
-    counts = np.bincount(flat, minlength=n * accounts)
-    dup = np.flatnonzero(counts[flat] > 1)
+    # Every row landed in its own cell unless two share (prefix, account): one cheap count
+    # over the matrix spares the per-row histogram when (as from the store) none do.
+    dup = np.zeros(0, dtype=np.int64)
+    if np.count_nonzero(best >= 0) != uid.shape[0]:
+        flat = uid * accounts + acct
+        counts = np.bincount(flat, minlength=n * accounts)
+        dup = np.flatnonzero(counts[flat] > 1)
     if dup.size:
-        order = dup[np.lexsort((dup, eff[dup], flat[dup]))]  # last per (prefix, account) wins
+        starts = eff()
+        order = dup[np.lexsort((dup, starts[dup], flat[dup]))]  # last per (prefix, account) wins
         best[uid[order], acct[order]] = rows[order]
         last = np.ones(order.size, dtype=bool)
         last[:-1] = flat[order][1:] != flat[order][:-1]
