@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.errors import SnapshotError, UnknownCustomerError
+from tandem.errors import SnapshotError, TandemError, UnknownCustomerError
 from tandem.lcr.policy import config_from_mapping
 from tandem.lcr.router import Router
 from tandem.lcr.snapshot import FORMAT_VERSION
@@ -303,8 +303,6 @@ def test_duplicate_rows_in_force_later_effective_from_wins():
 
 def _decide(table, number, at):
     """A decision as a dict, or the error (a customer may have no rate in force at ``at``)."""
-    from tandem.errors import TandemError
-
     try:
         return Router(table).route(number, customer="acme", at=at).to_dict()
     except TandemError as exc:

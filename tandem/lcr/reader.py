@@ -24,6 +24,7 @@ falls back to fetching rows one by one.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,11 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
     Columns are :data:`IN_FORCE_COLUMNS` (numpy arrays or pandas Categoricals, one entry
     per row); open ends of the window are -/+ int64 max.
     """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-parse") as pool:
+        return _read(store, t, pool)
+
+
+def _read(store: Store, t: int, pool: ThreadPoolExecutor) -> tuple[dict[str, Any], int, int]:
     pg = store.dialect == "postgresql"
     live = "(effective_until IS NULL OR effective_until > effective_from)"
     now = "(effective_from <= :t AND (effective_until IS NULL OR effective_until > :t))"
@@ -98,6 +104,9 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
         untils: list[int] = []
         differing = 0
         blobs: dict[int, tuple[str, ...]] = {}
+        # Parse each deck's text in a worker thread while SQLite (which releases the GIL
+        # while stepping) computes the next deck's: the two overlap on a second core.
+        parsed: dict[int, Future[list[np.ndarray | None]]] = {}
         for d in decks:
             got = conn.execute(first, {**params, "d": d}).one()
             if got[0] is not None:
@@ -108,6 +117,7 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
                 differing += int(got[2] or 0)
             if got[-1]:
                 blobs[d] = tuple(got[-len(fields) :])
+                parsed[d] = pool.submit(_parse_all, blobs[d])
         valid_from = max(froms) if froms else -_BIG
         valid_until = min(untils) if untils else _BIG
         if sample is None:
@@ -128,49 +138,70 @@ def read_in_force(store: Store, t: int) -> tuple[dict[str, Any], int, int]:
             fields += varying
             again = text(f"SELECT {_aggs(fields, pg)} FROM rates WHERE deck_id = :d AND {now}")
             blobs = {d: tuple(conn.execute(again, {"t": t, "d": d}).one()) for d in blobs}
+            parsed = {d: pool.submit(_parse_all, texts) for d, texts in blobs.items()}
         if _decks(conn) != decks:
             raise StoreError("the rate store changed while compiling; compile again")
-        parts = []
-        for texts in blobs.values():
-            columns = [_parse(blob or "") for blob in texts]
+        parts: list[list[np.ndarray]] = []
+        for d in blobs:
+            columns = parsed[d].result()
             if any(c is None or len(c) != len(columns[0]) for c in columns):
                 # A prefix that is not plain digits: read row by row.
                 return _rows(conn, t), valid_from, valid_until
-            parts.append(np.stack(columns, axis=1))
-    values = np.concatenate(parts) if parts else np.zeros((0, len(fields)), dtype=np.int64)
+            parts.append(columns)  # type: ignore[arg-type]
+    # One contiguous array per field (no row-major stack, no strided column views).
+    values = [
+        np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        for k in range(len(fields))
+    ]
+    total = len(values[0])
     ids = np.array(sorted(decks), dtype=np.int64)
-    pos = np.repeat(
-        np.searchsorted(ids, np.array(list(blobs), dtype=np.int64)), [len(v) for v in parts]
-    )
+    blob_pos = np.searchsorted(ids, np.array(list(blobs), dtype=np.int64)).tolist()
     meta = [decks[int(d)] for d in ids]
     names = sorted({m[0] for m in meta})
     currencies = sorted({m[2] for m in meta})
-    name_code = np.array([names.index(m[0]) for m in meta], dtype=np.int64)
-    inverse, uniq = pd.factorize(values[:, 0], sort=False)
+    name_code = [names.index(m[0]) for m in meta]
+    kind_code = [int(m[1] == "customer") for m in meta]
+    currency_code = [currencies.index(m[2]) for m in meta]
+    # Per-row codes, filled one deck's slice at a time (decks are few, rows are many).
+    acct = np.empty(total, dtype=_code_dtype(len(names)))
+    kind = np.empty(total, dtype=np.int8)
+    currency = np.empty(total, dtype=_code_dtype(len(currencies)))
+    start = 0
+    for b, part in zip(blob_pos, parts, strict=True):
+        stop = start + len(part[0])
+        acct[start:stop] = name_code[b]
+        kind[start:stop] = kind_code[b]
+        currency[start:stop] = currency_code[b]
+        start = stop
+    inverse, uniq = pd.factorize(values[0], sort=False)
     frame: dict[str, object] = {
-        "account": pd.Categorical.from_codes(name_code[pos], categories=names),
-        "kind": pd.Categorical.from_codes(
-            np.array([m[1] == "customer" for m in meta], dtype=np.int64)[pos],
-            categories=["carrier", "customer"],
-        ),
-        "currency": pd.Categorical.from_codes(
-            np.array([currencies.index(m[2]) for m in meta], dtype=np.int64)[pos],
-            categories=currencies,
-        ),
+        "account": pd.Categorical.from_codes(acct, categories=names, validate=False),
+        "kind": pd.Categorical.from_codes(kind, categories=["carrier", "customer"], validate=False),
+        "currency": pd.Categorical.from_codes(currency, categories=currencies, validate=False),
         "prefix": pd.Categorical.from_codes(
-            inverse, categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object)
+            inverse.astype(_code_dtype(len(uniq)), copy=False),
+            categories=pd.Index([str(u) for u in uniq.tolist()], dtype=object),
+            validate=False,
         ),
-        "rate": values[:, 1],
+        "rate": values[1],
     }
     for i, col in enumerate(_OPTIONAL):
         if col in varying:
-            frame[col] = values[:, fields.index(col)]
+            frame[col] = values[fields.index(col)]
         else:
-            frame[col] = np.broadcast_to(np.int64(sample[i]), (len(values),))
+            frame[col] = np.broadcast_to(np.int64(sample[i]), (total,))
     # The store never holds two rows of one account and prefix in force at one instant
     # (write_deck supersedes), so the per-row start instant is not needed to break ties.
-    frame["effective_from"] = np.broadcast_to(np.int64(t), (len(values),))
+    frame["effective_from"] = np.broadcast_to(np.int64(t), (total,))
     return {c: frame[c] for c in IN_FORCE_COLUMNS}, valid_from, valid_until
+
+
+def _code_dtype(categories: int) -> type[np.signedinteger]:
+    """The smallest signed integer type pandas keeps as categorical codes (no recast)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _decks(conn) -> dict[int, tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -194,6 +225,11 @@ def _aggs(fields: list[str], pg: bool, where: str = "") -> str:
 
 
 _POW10 = np.array([10**k for k in range(1, 19)], dtype=np.int64)
+
+
+def _parse_all(texts: tuple[str, ...]) -> list[np.ndarray | None]:
+    """:func:`_parse` of each of one deck's aggregated columns."""
+    return [_parse(blob or "") for blob in texts]
 
 
 def _parse(blob: str) -> np.ndarray | None:

@@ -24,8 +24,9 @@ memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` ope
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -346,7 +347,7 @@ def build_table(
     if isinstance(frame, pd.DataFrame):
         frame = {c: frame[c].to_numpy() for c in frame.columns}
     rows = len(frame["prefix"])
-    codes, uniques = pd.factorize(frame["prefix"], sort=False)
+    codes, uniques = _factorize(frame["prefix"])
     keys = [str(k) for k in uniques]
     trie = marisa_trie.Trie(keys)
     n = len(trie)
@@ -391,9 +392,10 @@ def build_table(
     arrays: dict[str, np.ndarray] = {}
     names: dict[str, list[str]] = {}
     for side, is_carrier in (("buy", True), ("sell", False)):
-        idx = np.flatnonzero(row_kind == is_carrier)
+        idx = _select(row_kind, is_carrier)
         uid = row_uid[idx]
-        eff = _take(frame["effective_from"], idx, np.int64)
+        # Start instants are needed only to order duplicates: taken lazily.
+        eff = functools.partial(_take, frame["effective_from"], idx, np.int64)
         accounts = sorted(a for a in kinds_of if (kinds_of[a] == "carrier") == is_carrier)
         names[side] = accounts
         local = np.full(len(acct_names), -1, dtype=np.int64)
@@ -425,12 +427,41 @@ def build_table(
     )
 
 
-def _take(column: Any, idx: np.ndarray, dtype: Any) -> np.ndarray:
-    """``column[idx]`` as ``dtype``; a broadcast constant (stride 0) is filled, not gathered."""
+def _factorize(prefix: Any) -> tuple[np.ndarray, Any]:
+    """``(codes, uniques)`` of the prefix column.
+
+    A categorical column whose categories are all used and whose codes are all set (the
+    store reader's) already is that factorisation: its codes are reused, not re-hashed.
+    """
+    if isinstance(prefix, pd.Categorical):
+        codes = np.asarray(prefix.codes)
+        cats = prefix.categories
+        if codes.size and int(codes.min()) >= 0:
+            seen = np.zeros(len(cats), dtype=bool)
+            seen[codes] = True
+            if seen.all():  # the trie numbers keys itself: their order does not matter
+                return codes, cats
+    return pd.factorize(prefix, sort=False)
+
+
+def _select(row_kind: np.ndarray, want: bool) -> np.ndarray | slice:
+    """Rows of one side: a slice when they are contiguous (no gathers), else their indices."""
+    idx = np.flatnonzero(row_kind == want)
+    if idx.size == 0:
+        return slice(0, 0)
+    if int(idx[-1]) - int(idx[0]) + 1 == idx.size:
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _take(column: Any, idx: np.ndarray | slice, dtype: Any) -> np.ndarray:
+    """``column[idx]`` as ``dtype`` (a fresh array); a broadcast constant (stride 0) is filled,
+    not gathered."""
     values = np.asarray(column, dtype=np.int64)
     if values.ndim == 1 and values.strides[0] == 0 and len(values):
-        return np.full(len(idx), values[0], dtype=dtype)
-    return values[idx].astype(dtype)
+        count = len(range(*idx.indices(len(values)))) if isinstance(idx, slice) else len(idx)
+        return np.full(count, values[0], dtype=dtype)
+    return values[idx].astype(dtype, copy=True)
 
 
 def _inherit(
@@ -438,7 +469,7 @@ def _inherit(
     accounts: int,
     uid: np.ndarray,
     acct: np.ndarray,
-    eff: np.ndarray,
+    eff: Callable[[], np.ndarray],
     parent: np.ndarray,
     levels: list[np.ndarray],
 ) -> np.ndarray:
@@ -452,11 +483,16 @@ def _inherit(
         return best
     rows = np.arange(uid.shape[0], dtype=np.int32)
     best[uid, acct] = rows
-    flat = uid * accounts + acct
-    counts = np.bincount(flat, minlength=n * accounts)
-    dup = np.flatnonzero(counts[flat] > 1)
+    # Every row landed in its own cell unless two share (prefix, account): one cheap count
+    # over the matrix spares the per-row histogram when (as from the store) none do.
+    dup = np.zeros(0, dtype=np.int64)
+    if np.count_nonzero(best >= 0) != uid.shape[0]:
+        flat = uid * accounts + acct
+        counts = np.bincount(flat, minlength=n * accounts)
+        dup = np.flatnonzero(counts[flat] > 1)
     if dup.size:
-        order = dup[np.lexsort((dup, eff[dup], flat[dup]))]  # last per (prefix, account) wins
+        starts = eff()
+        order = dup[np.lexsort((dup, starts[dup], flat[dup]))]  # last per (prefix, account) wins
         best[uid[order], acct[order]] = rows[order]
         last = np.ones(order.size, dtype=bool)
         last[:-1] = flat[order][1:] != flat[order][:-1]
