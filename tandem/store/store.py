@@ -676,21 +676,7 @@ def _insert_target(sql: str) -> tuple[str, str]:
     return table, cols
 
 
-_RATE_INSERT_COLUMNS = (
-    "deck_id",
-    "account_id",
-    "prefix",
-    "destination",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-    "effective_from",
-    "effective_until",
-    "change",
-    "line",
-)
+_RATE_INSERT_COLUMNS = ("deck_id", "account_id", *RATE_COLUMNS, "effective_until", "change", "line")
 
 
 #: Rows whose parameters are built at a time on SQLite (bounds memory on big decks).
