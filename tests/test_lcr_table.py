@@ -13,24 +13,13 @@ from hypothesis import strategies as st
 
 from tandem.errors import SnapshotError, TandemError, UnknownCustomerError
 from tandem.lcr.policy import config_from_mapping
+from tandem.lcr.reader import IN_FORCE_COLUMNS
 from tandem.lcr.router import Router
 from tandem.lcr.snapshot import FORMAT_VERSION
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates, compile_table
 from tandem.money import UNIT
 
-COLUMNS = [
-    "account",
-    "kind",
-    "currency",
-    "prefix",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-    "effective_from",
-    "effective_until",
-]
+COLUMNS = [*IN_FORCE_COLUMNS, "effective_until"]
 CARRIERS = ["atlas", "borealis", "cygnus", "draco"]
 WINDOWS = [[(0, OPEN_END)], [(0, 10)], [(10, OPEN_END)], [(10, 20)], [(0, 10), (10, OPEN_END)]]
 INSTANTS = [0, 5, 9, 10, 11, 19, 20, 21]

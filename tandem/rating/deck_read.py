@@ -133,13 +133,7 @@ def _read_csv_utf8(data: bytes, mapping: Mapping[str, str] | None, *, name: str)
         return None
     lines = head.splitlines()[:HEADER_SEARCH_LINES]
     delimiter, header_index, cmap = _sniff(lines, mapping, name)
-    pos = 0
-    for _ in range(header_index + 1):
-        nl = _next_newline(head, pos)
-        if nl < 0:
-            pos = len(head)
-            break
-        pos = nl
+    pos = _after_lines(head, header_index + 1)
     if pos >= len(head) and len(data) > len(head_bytes):
         return None
     offset = len(head[:pos].encode("utf-8"))
@@ -244,13 +238,7 @@ def _read_csv_text(
     head = text[:65536].splitlines()[:HEADER_SEARCH_LINES]
     delimiter, header_index, cmap = _sniff(head, mapping, name)
     # Byte offset of the first data line (the line after the header).
-    pos = 0
-    for _ in range(header_index + 1):
-        nl = _next_newline(text, pos)
-        if nl < 0:
-            pos = len(text)
-            break
-        pos = nl
+    pos = _after_lines(text, header_index + 1)
     body = text[pos:]
     first_line = header_index + 2
     width = len(cmap.headers)
@@ -272,6 +260,17 @@ def _next_newline(text: str, pos: int) -> int:
     """Index just after the next line break at or after ``pos`` (\\n, \\r\\n or \\r), or -1."""
     m = re.compile(r"\r\n|\n|\r").search(text, pos)
     return -1 if m is None else m.end()
+
+
+def _after_lines(text: str, count: int) -> int:
+    """Index just after the first ``count`` lines of ``text`` (its length if it has fewer)."""
+    pos = 0
+    for _ in range(count):
+        nl = _next_newline(text, pos)
+        if nl < 0:
+            return len(text)
+        pos = nl
+    return pos
 
 
 _NOT_SPACE = re.compile(rb"\S")
