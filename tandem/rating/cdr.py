@@ -570,7 +570,7 @@ class CdrReader:
 
     def _parquet(self, path: Path) -> Iterator[pa.Table]:
         try:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, pre_buffer=False)
             it = pf.iter_batches(batch_size=self.batch_size)
             for batch in it:
                 yield self._canonical(pa.Table.from_batches([batch]))

@@ -417,9 +417,9 @@ class Rater:
             rows = book.rows
             out = []
             for col in ("prefix", "destination"):
-                values = rows[col].fillna("").astype(str).to_numpy() if len(rows) else []
-                uniq, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-                out += [codes.astype(np.int32), pa.array(uniq.tolist(), pa.string())]
+                values = rows[col].fillna("").astype(str) if len(rows) else []
+                enc = pc.dictionary_encode(pa.array(values, pa.string()))
+                out += [enc.indices.to_numpy().astype(np.int32, copy=False), enc.dictionary]
             self._strings[side] = tuple(out)
         return self._strings[side]
 
@@ -560,9 +560,13 @@ class Rater:
 
 def split_rated(priced: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(rated, unrated) rows of a priced batch; unrated rows carry ``reason``."""
-    has_sell = pc.is_null(priced.column("sell_reason"))
-    rated = priced.filter(has_sell)
-    unrated = priced.filter(pc.invert(has_sell))
+    reasons = priced.column("sell_reason")
+    if reasons.null_count == priced.num_rows:  # every CDR rated: no copy
+        rated, unrated = priced, priced.slice(0, 0)
+    else:
+        has_sell = pc.is_null(reasons)
+        rated = priced.filter(has_sell)
+        unrated = priced.filter(pc.invert(has_sell))
     unrated = unrated.append_column("reason", unrated.column("sell_reason"))
     return rated, unrated
 
