@@ -15,6 +15,7 @@ from rating_helpers import cdr_frame, deck_frame, rates_frame
 
 from tandem.money import Rounding, to_scaled
 from tandem.rating.cdr import canonical_table
+from tandem.rating.numbers import normalize_number
 from tandem.rating.plan import parse_plan
 from tandem.rating.price import REASONS, Rater, price_call, price_cdrs
 from tandem.store.store import OPEN_END
@@ -466,3 +467,25 @@ def test_scalar_and_batch_agree_to_the_last_unit(deck_rows, plan, cdrs, grace):
                 assert row[f"{side}_prefix"] == one.prefix
             else:
                 assert got_amount is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text("0129", min_size=1, max_size=15), min_size=1, max_size=40, unique=True),
+    st.lists(st.text("0129", min_size=1, max_size=15), min_size=1, max_size=30),
+)
+def test_longest_prefix_at_every_depth(prefixes, numbers):
+    # Prefixes up to E.164's 15 digits: the rate book's digit trie runs to its last level.
+    rates = rates_frame(
+        [
+            dict(account="c1", kind="customer", prefix=p, rate="0.01", effective_from=0)
+            for p in prefixes
+        ]
+    )
+    priced = Rater.from_rates(rates).price(
+        canonical_table(pa.Table.from_pandas(cdr_frame([(T0, 60, n, "c1", "v1") for n in numbers])))
+    )
+    for number, got in zip(numbers, priced.column("sell_prefix").to_pylist(), strict=True):
+        digits = normalize_number(number)  # "00..." and "011..." lose their international prefix
+        matches = [p for p in prefixes if digits is not None and digits.startswith(p)]
+        assert got == (max(matches, key=len) if matches else None), number

@@ -135,6 +135,10 @@ def test_round_scaled_array_matches_money(values, decimals, mode):
         np.full(len(values), ROUNDING_CODES[mode]),
     )
     assert per_row.tolist() == got.tolist()
+    per_minute = round_scaled_array(
+        np.array(values, dtype=np.int64), step, ROUNDING_CODES[mode], unit=step // 60
+    )
+    assert per_minute.tolist() == [round_scaled(v, step, mode) // 60 for v in values]
 
 
 def test_plan_parsing_and_errors():

@@ -1,15 +1,19 @@
 """A rate book: one side's decks (every carrier, or every customer) compiled for batch rating.
 
 Compilation turns the store's rate rows (with their validity windows) into a few flat
-numpy arrays so that rating a batch is two binary searches per CDR, not SQL:
+numpy arrays so that rating a batch is a few array reads per CDR, not SQL:
 
 1. **Time segments.** For each account, the instants where any of its rows begins or ends
    cut time into segments; inside a segment the set of rows in force is constant. A CDR's
    segment is found by ``searchsorted`` over ``(account << 40) | start``.
 2. **Disjoint prefix intervals.** The prefixes in force in a segment become nested
    intervals of the base-11 key space (:mod:`tandem.rating.numbers`); a sweep flattens them
-   into disjoint pieces labelled with the innermost (longest) prefix's row. A CDR's row is
-   found by ``searchsorted`` over ``segment * 11**15 + key``.
+   into disjoint pieces labelled with the innermost (longest) prefix's row.
+3. **A digit trie over the pieces.** Each segment with rates in force gets a root table
+   indexed by the first ``D`` key digits; an entry is either the row that covers its whole
+   key range or a node of 11 entries for the next digit, and so on down. A CDR's row is one
+   root read plus one node read per digit its prefix runs past ``D`` (two for an 8-digit
+   prefix with ``D = 6``), each level done for all CDRs still unresolved at once.
 
 Tariff plans (:mod:`tandem.rating.plan`) are compiled onto rows: for every row and every
 period of its account, the index of its interval set, or -1 for the row's flat rate.
@@ -51,12 +55,10 @@ class RateBook:
     accounts: dict[str, int]
     seg_keys: np.ndarray  # int64, sorted: (account << 40) | segment start
     seg_empty: np.ndarray  # bool per segment: no row in force
-    piece_start: np.ndarray  # int64: start key of each piece, segment by segment
-    piece_row: np.ndarray  # int64: row index of each piece or -1
-    bucket_digits: int  # D: buckets index the first D key digits of each segment
-    buckets: np.ndarray  # int64 per (segment, bucket): first candidate piece | (end << 32),
-    #                      or -(1 + index into sub_buckets) for a dense bucket
-    sub_buckets: np.ndarray  # int64: 11 entries (next key digit) per dense bucket
+    seg_root: np.ndarray  # int64 per segment: offset of its root table in ``roots``
+    root_digits: int  # D: root tables index the first D key digits
+    roots: np.ndarray  # int32: row + 1 (0: none) or -(1 + node) per root entry
+    nodes: np.ndarray  # int32: 11 entries (next key digit) per node, encoded as ``roots``
     rows: pd.DataFrame  # the store's rate rows, positionally indexed
     rate: np.ndarray
     connect_fee: np.ndarray
@@ -94,45 +96,52 @@ class RateBook:
     def lookup(self, acct: np.ndarray, start: np.ndarray, key: np.ndarray):
         """``(row, empty)`` per CDR: matched row (-1 none) and whether no deck was in force.
 
-        ``acct`` must be >= 0; ``start`` UTC epoch seconds; ``key`` base-11 number keys.
-        A direct bucket table on the key's first digits (a second level on the next digit
-        for dense buckets) narrows each search to the few pieces of its bucket; a
-        vectorised binary search finishes it.
+        ``acct`` must be >= 0; ``start`` UTC epoch seconds within ``[0, MAX_INSTANT]``;
+        ``key`` base-11 number keys. One read in the segment's root table, then one node
+        read per further digit, level by level over the CDRs still unresolved.
         """
-        if len(self.seg_keys) == len(self.accounts):
-            g = acct  # one time segment per account: the segment is the account's
-        else:
-            t = np.clip(start, 0, _TIME_MAX)
-            g = np.searchsorted(self.seg_keys, (acct << TIME_BITS) | t, side="right") - 1
+        g = self._segment(acct, start)
         empty = self.seg_empty[g]
-        width = 11 ** (MAX_DIGITS - self.bucket_digits)
-        b = key // width
-        if len(self.seg_keys) > 1:
-            b += g * (11**self.bucket_digits)
-        packed = self.buckets[b]  # one random read per CDR for both ends
-        dense = np.flatnonzero(packed < 0)
-        if len(dense):
-            sub = (key[dense] // (width // 11)) % 11
-            packed[dense] = self.sub_buckets[-packed[dense] - 1 + sub]
-        pos = packed & 0xFFFFFFFF
-        span = packed >> 32
-        span -= pos
-        act = np.flatnonzero(span > 1)
-        if len(act):
-            # Branchless binary search over the candidates [lo, lo + n) of every CDR at
-            # once: piece_start[lo] <= key always holds, each step halves n.
-            lo = pos[act]
-            n = span[act]
-            k = key[act]
-            longest = int(n.max())
-            while longest > 1:
-                half = n >> 1
-                mid = lo + half
-                np.copyto(lo, mid, where=self.piece_start[mid] <= k)
-                n -= half
-                longest -= longest >> 1
-            pos[act] = lo
-        return self.piece_row[pos], empty
+        width = 11 ** (MAX_DIGITS - self.root_digits)
+        index = key // width
+        if len(self.roots) > 11**self.root_digits:  # several root tables
+            index += self.seg_root[g]
+        entry = self.roots[index]
+        deeper = np.flatnonzero(entry < 0)
+        while len(deeper):
+            width //= 11
+            digit = (key[deeper] // width) % 11
+            found = self.nodes[(-1 - entry[deeper]) * 11 + digit]
+            entry[deeper] = found
+            deeper = deeper[found < 0]
+        row = entry.astype(np.int64)
+        row -= 1
+        if self.any_empty:
+            row[empty] = -1
+        return row, empty
+
+    def _segment(self, acct: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The time segment of each CDR."""
+        if len(self.seg_keys) == len(self.accounts):
+            return acct  # one time segment per account: the segment is the account's
+        if len(self.seg_keys) == 1:  # no accounts: the sentinel segment
+            return np.zeros(len(acct), dtype=np.int64)
+        if len(self.accounts) > 1:
+            at = (acct << TIME_BITS) | start
+            return np.searchsorted(self.seg_keys, at, side="right") - 1
+        # One account: its segment keys are the instants themselves. With few segments,
+        # counting the boundaries passed is cheaper than a binary search per CDR.
+        if len(self.seg_keys) > 4:
+            return np.searchsorted(self.seg_keys, start, side="right") - 1
+        g = (start >= self.seg_keys[1]).astype(np.int64)
+        for bound in self.seg_keys[2:].tolist():
+            g += start >= bound
+        return g
+
+    @property
+    def any_empty(self) -> bool:
+        """Whether some segment has no rate in force (its CDRs then match no row)."""
+        return bool(self.seg_empty.any())
 
 
 def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int], list[int]]:
@@ -166,13 +175,34 @@ def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int]
     return starts, vals
 
 
-def _bucket_digits(segments: int, pieces: int) -> int:
-    """Key digits the bucket table indexes: about 4 buckets per piece, at most 6 digits
-    and at most 4M entries in all."""
+def _root_digits(roots: int, pieces: int) -> int:
+    """Key digits the root tables index: about 4 entries per piece, at most 6 digits and
+    at most 8M entries (32 MB) in all."""
     d = 1
-    while d < 6 and 11**d < 4 * pieces and segments * 11 ** (d + 1) <= 4_000_000:
+    while d < 6 and 11**d < 4 * pieces and roots * 11 ** (d + 1) <= 8_000_000:
         d += 1
     return d
+
+
+def _trie(starts: np.ndarray, vals: np.ndarray, digits: int, first_node: int):
+    """Root table and nodes of one segment's pieces (``starts`` sorted, ``vals`` rows)."""
+    width = 11 ** (MAX_DIGITS - digits)
+    lows = np.arange(11**digits, dtype=np.int64) * width
+    levels = []
+    next_node = first_node
+    while True:
+        lo = np.searchsorted(starts, lows, side="right") - 1
+        hi = np.searchsorted(starts, lows + width, side="left")
+        whole = hi - lo == 1  # one piece covers the entry's whole key range
+        entry = np.where(whole, vals[lo] + 1, 0)
+        split = np.flatnonzero(~whole)
+        entry[split] = -(next_node + np.arange(len(split), dtype=np.int64)) - 1
+        next_node += len(split)
+        levels.append(entry.astype(np.int32))
+        if not len(split):
+            return levels[0], levels[1:], next_node
+        width //= 11  # a key range of width 1 is always whole: the loop ends
+        lows = (lows[split][:, None] + np.arange(11, dtype=np.int64) * width).ravel()
 
 
 def compile_book(
@@ -225,31 +255,18 @@ def compile_book(
         seg_keys.append(-1)  # sentinel so that searchsorted never indexes an empty array
         seg_empty.append(True)
         seg_pieces.append((np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)))
-    digits = _bucket_digits(len(seg_keys), sum(len(p[0]) for p in seg_pieces))
-    bucket_width = 11 ** (MAX_DIGITS - digits)
-    sub_width = bucket_width // 11
-    edges = np.arange(11**digits, dtype=np.int64) * bucket_width
-    sub_steps = np.arange(11, dtype=np.int64) * sub_width
-    level1: list[np.ndarray] = []
-    level2: list[np.ndarray] = []
-    offset = 0
-    sub_base = 0
-    for starts_g, _vals in seg_pieces:
-        lo_b = np.searchsorted(starts_g, edges, side="right") - 1
-        hi_b = np.searchsorted(starts_g, edges + bucket_width, side="left")
-        packed = (lo_b + offset).astype(np.int64) | ((hi_b + offset).astype(np.int64) << 32)
-        multi = np.flatnonzero(hi_b - lo_b > 2) if sub_width else np.zeros(0, np.int64)
-        if len(multi):
-            # Dense buckets get a second level on the next key digit (11 sub-buckets).
-            sub_edges = (edges[multi][:, None] + sub_steps[None, :]).ravel()
-            lo2 = np.searchsorted(starts_g, sub_edges, side="right") - 1 + offset
-            hi2 = np.searchsorted(starts_g, sub_edges + sub_width, side="left") + offset
-            level2.append(lo2.astype(np.int64) | (hi2.astype(np.int64) << 32))
-            packed[multi] = -(sub_base + 11 * np.arange(len(multi), dtype=np.int64)) - 1
-            sub_base += 11 * len(multi)
-        level1.append(packed)
-        offset += len(starts_g)
-    if offset >= 2**31:
+    live_segs = [i for i, e in enumerate(seg_empty) if not e] or [0]
+    digits = _root_digits(len(live_segs), sum(len(seg_pieces[i][0]) for i in live_segs))
+    seg_root = np.zeros(len(seg_keys), dtype=np.int64)
+    roots: list[np.ndarray] = []
+    nodes: list[np.ndarray] = []
+    node_count = 0
+    for k, i in enumerate(live_segs):
+        seg_root[i] = k * 11**digits  # an empty segment keeps 0: its CDRs match no row
+        root, levels, node_count = _trie(*seg_pieces[i], digits, node_count)
+        roots.append(root)
+        nodes += levels
+    if len(rows) >= 2**31 - 1 or node_count * 11 >= 2**31:
         raise ConfigError("too many rates to compile: split the CDRs by account or period")
 
     decimals = rows["decimals"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
@@ -265,11 +282,10 @@ def compile_book(
         accounts=accounts,
         seg_keys=np.asarray(seg_keys, dtype=np.int64),
         seg_empty=np.asarray(seg_empty, dtype=bool),
-        piece_start=np.concatenate([p[0] for p in seg_pieces]),
-        piece_row=np.concatenate([p[1] for p in seg_pieces]),
-        bucket_digits=digits,
-        buckets=np.concatenate(level1),
-        sub_buckets=np.concatenate(level2) if level2 else np.zeros(1, dtype=np.int64),
+        seg_root=seg_root,
+        root_digits=digits,
+        roots=np.concatenate(roots),
+        nodes=np.concatenate(nodes) if nodes else np.zeros(11, dtype=np.int32),
         rows=rows,
         rate=rate,
         connect_fee=fee,

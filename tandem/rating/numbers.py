@@ -94,6 +94,8 @@ def _normalize_untrimmed(s: pa.Array) -> pa.Array:
         pc.ascii_is_decimal(s),
         pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_DIGITS)),
     )
+    if ok.null_count == 0 and pc.all(ok).as_py():
+        return s  # every number usable as it is (the usual batch): no copy
     return pc.if_else(ok, s, pa.scalar(None, pa.string()))
 
 
@@ -105,7 +107,8 @@ def number_keys(digits: pa.Array) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     # '/' is the byte just below '0': after padding, byte - 47 is digit + 1, or 0.
-    padded = pc.utf8_rpad(pc.fill_null(digits, ""), width=MAX_DIGITS, padding="/")
+    # (ASCII padding: normalised numbers are ASCII digits, and it is twice as fast.)
+    padded = pc.ascii_rpad(pc.fill_null(digits, ""), width=MAX_DIGITS, padding="/")
     padded = pc.cast(padded, pa.string())
     if isinstance(padded, pa.ChunkedArray):
         padded = padded.combine_chunks()

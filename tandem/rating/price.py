@@ -198,9 +198,9 @@ def price_call(
 def _decimal_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
     """Scaled int64 → Arrow decimal128 with SCALE places (exact, no Python objects)."""
     n = len(values)
-    words = np.empty(2 * n, dtype=np.int64)
-    words[0::2] = values
-    words[1::2] = np.where(values < 0, -1, 0)
+    words = np.empty((n, 2), dtype=np.int64)
+    words[:, 0] = values
+    np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
     arr = pa.Array.from_buffers(AMOUNT_TYPE, n, [None, pa.py_buffer(words)])
     if valid.all():
         return arr
@@ -303,38 +303,40 @@ def _price_side(
     if everything or len(todo):
         sub = (lambda a: a) if everything else (lambda a: a[todo])
         row, empty = book.lookup(sub(acct), sub(start), sub(key))
+        missing = row < 0
         if everything:
+            reason[missing] = _CODE["no_matching_prefix"]
             reason[empty] = _CODE["no_deck_in_force"]
-            reason[~empty & (row < 0)] = _CODE["no_matching_prefix"]
             row_all = row
         else:
+            reason[todo[missing]] = _CODE["no_matching_prefix"]
             reason[todo[empty]] = _CODE["no_deck_in_force"]
-            reason[todo[~empty & (row < 0)]] = _CODE["no_matching_prefix"]
             row_all[todo] = row
-        hit = row_all >= 0
-        all_hit = bool(hit.all())
-        idx = None if all_hit else np.flatnonzero(hit)
+        all_hit = everything and not missing.any()
+        idx = None if all_hit else np.flatnonzero(row_all >= 0)
         pick = (lambda a: a) if all_hit else (lambda a: a[idx])
         r = pick(row_all)
         d = pick(duration)
         mind = _gather(book, "min_duration", r)
-        initial = _gather(book, "initial", r)
-        nxt = _gather(book, "nxt", r)
         fee = _gather(book, "connect_fee", r)
-        seconds = np.maximum(d, mind)
-        billed = flat_billed_array(d, initial, nxt, mind)
+        grace = _gather(book, "grace", pick(acct))
+        billed = flat_billed_array(d, _gather(book, "initial", r), _gather(book, "nxt", r), mind)
         numer = book.rate[r] * billed
-        if not (np.isscalar(fee) and fee == 0):
+        no_fee = np.isscalar(fee) and fee == 0
+        if not no_fee:
             numer += 60 * fee
         if book.row_sets is not None:
+            seconds = np.maximum(d, mind)
             _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
-        grace = _gather(book, "grace", pick(acct))
-        free = (d <= grace) | (d <= 0)
-        billed[free] = 0
-        numer[free] = 0
+        if not (no_fee and book.row_sets is None and np.isscalar(grace) and grace == 0):
+            # free calls (at most ``grace`` seconds, or none): no increments, no fee; with
+            # no fee, no tiers and no grace, flat billing already gave them 0
+            free = d <= np.maximum(grace, 0)
+            billed[free] = 0
+            numer[free] = 0
         step = _gather(book, "step", r)
         mode = _gather(book, "rounding", r)
-        cost = round_scaled_array(numer, step, mode) // 60
+        cost = round_scaled_array(numer, step, mode, unit=step // 60)
         if all_hit:
             amount, billed_all = cost, billed
         else:
@@ -509,24 +511,24 @@ class Rater:
             p_codes, prefixes, d_codes, destinations = self._side_strings(side, book)
             row = res["row"]
             ok = row >= 0
+            all_ok = bool(ok.all())
             res["ok"] = ok
+            mask = None if all_ok else ~ok
+            safe = row if all_ok else np.maximum(row, 0)
             to_global = np.asarray(
                 [currency_names.index(c) for c in book.currencies] or [0], dtype=np.int32
             )
-            cur = (
-                to_global[_gather(book, "currency_of_row", np.maximum(row, 0))]
-                if len(book.currency_of_row)
-                else np.zeros(len(row), dtype=np.int32)
-            )
-            cur = np.broadcast_to(cur, row.shape)
-            res["currency"] = np.where(ok, cur, -1)
-            mask = None if ok.all() else ~ok
-            safe = np.maximum(row, 0)
+            if len(book.currency_of_row) and not book.uniform("currency_of_row"):
+                cur = to_global[book.currency_of_row[safe]]
+            else:  # one currency on this side
+                cur = np.full(len(row), to_global[0], dtype=np.int32)
+            res["currency"] = cur if all_ok else np.where(ok, cur, -1)
             for name, codes_, dictionary in (
                 ("prefix", p_codes, prefixes),
                 ("destination", d_codes, destinations),
             ):
-                idx = codes_[safe] if len(codes_) else np.zeros(len(row), dtype=np.int32)
+                # one value (or none) in the dictionary: every code is 0, no gather
+                idx = codes_[safe] if len(dictionary) > 1 else np.zeros(len(row), np.int32)
                 out = out.append_column(
                     f"{side}_{name}",
                     pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary),
@@ -535,18 +537,16 @@ class Rater:
             out = out.append_column(f"{side}_amount", _decimal_array(res["amount"], ok))
             out = out.append_column(
                 f"{side}_currency",
-                pa.DictionaryArray.from_arrays(
-                    pa.array(np.maximum(res["currency"], 0).astype(np.int32), mask=mask),
-                    currency_dict,
-                ),
+                pa.DictionaryArray.from_arrays(pa.array(cur, mask=mask), currency_dict),
             )
-            codes = res["reason"].astype(np.int8)
+            codes = res["reason"]
+            if all_ok and not codes.any():  # every CDR priced: no reason anywhere
+                reason = pa.nulls(len(row), pa.int8())
+            else:
+                codes = codes.astype(np.int8)
+                reason = pa.array(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
             out = out.append_column(
-                f"{side}_reason",
-                pa.DictionaryArray.from_arrays(
-                    pa.array(np.maximum(codes - 1, 0), mask=_mask(codes == 0)),
-                    _REASON_DICT,
-                ),
+                f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT)
             )
             results[side] = res
         sell, buy = results["sell"], results["buy"]

@@ -182,9 +182,11 @@ def rounding_code(mode: Rounding | str) -> int:
     return ROUNDING_CODES[Rounding.parse(mode)]
 
 
-def round_scaled_array(value: np.ndarray, step, mode) -> np.ndarray:
+def round_scaled_array(value: np.ndarray, step, mode, unit=None) -> np.ndarray:
     """:func:`tandem.money.round_scaled` over int64 arrays (``mode`` as rounding codes;
-    ``step`` and ``mode`` may be arrays or one value for all)."""
+    ``step`` and ``mode`` may be arrays or one value for all). With ``unit``, the rounded
+    value is returned in multiples of ``unit`` per step instead: ``rounded // step * unit``
+    (a cost numerator rounded and divided by 60 in one pass, without a second division)."""
     q = np.floor_divide(value, step)
     r = value - q * step
     if np.isscalar(mode) or np.ndim(mode) == 0:
@@ -196,7 +198,9 @@ def round_scaled_array(value: np.ndarray, step, mode) -> np.ndarray:
             if sel.any():
                 up |= sel & _round_up(m, value, q, r, step)
     up &= r != 0
-    return (q + up) * step
+    q += up
+    q *= step if unit is None else unit
+    return q
 
 
 def _round_up(m: Rounding, value, q, r, step) -> np.ndarray:
@@ -222,7 +226,16 @@ def flat_billed_array(duration: np.ndarray, initial, nxt, min_duration) -> np.nd
     """
     initial = np.where(initial > 0, initial, 1)
     nxt = np.where(nxt > 0, nxt, 1)
-    seconds = np.maximum(duration, min_duration)
-    rest = np.maximum(seconds - initial, 0)
-    billed = initial + np.ceil(rest / nxt).astype(np.int64) * nxt
-    return np.where(duration > 0, billed, 0)
+    if np.ndim(min_duration) == 0 and min_duration <= 0:
+        seconds = duration
+    else:
+        seconds = np.maximum(duration, min_duration)
+    if np.ndim(nxt) == 0 and nxt == 1:  # per-second after the first block
+        billed = np.maximum(seconds, initial)
+    else:
+        rest = np.maximum(seconds - initial, 0)
+        billed = np.ceil(rest / nxt).astype(np.int64)
+        billed *= nxt
+        billed += initial
+    billed[duration <= 0] = 0
+    return billed
