@@ -164,7 +164,9 @@ def rate(
         port_lookup = table.routing_numbers
     tariff_plan = load_plan(plan) if plan else None
     rater = Rater.from_store(ctx.store, tariff_plan, grace=grace)
-    report = RatingReport()
+    # The per-carrier table is printed only without --json and --quiet; the report tables
+    # are kept only for --report: otherwise no aggregation is paid for.
+    report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
     total = None
     if reader.resolve_format(cdrs) == "parquet":
         import pyarrow.parquet as pq
@@ -184,7 +186,7 @@ def rate(
             port_lookup=port_lookup,
             on_batch=bar.advance,
         )
-    if report_dir is not None:
+    if report is not None and report_dir is not None:
         report.write(report_dir)
     result = summary.as_json()
     result["output"] = os.fspath(output)
@@ -204,4 +206,5 @@ def rate(
             f"sell {result['sell_total']} {result['currency']}, buy {result['buy_total']}, "
             f"margin {result['margin']}"
         )
-    report.render()
+    if report is not None:
+        report.render()

@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tandem.errors import ConfigError
 from tandem.money import SCALE
-from tandem.rating.numbers import KEY_SPAN, MAX_DIGITS, prefix_key_range
+from tandem.rating.numbers import KEY_SPAN, MAX_DIGITS, number_keys
 from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
 from tandem.store.store import OPEN_END
@@ -175,6 +177,24 @@ def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int]
     return starts, vals
 
 
+def _codes_of(values: pd.Series, code: dict, dtype=np.int64) -> np.ndarray:
+    """``code[v]`` for every value of a per-row column (looked up once per distinct value)."""
+    return values.map(code).to_numpy(dtype=dtype) if len(values) else np.zeros(0, dtype)
+
+
+def _prefix_key_ranges(prefixes: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tandem.rating.numbers.prefix_key_range` of every usable prefix, vectorised
+    (``(0, 0)`` for the others)."""
+    lo = np.zeros(len(prefixes), dtype=np.int64)
+    hi = np.zeros(len(prefixes), dtype=np.int64)
+    if usable.any():
+        digits = pa.array(prefixes[usable].tolist(), pa.string())
+        lo[usable] = number_keys(digits)
+        length = pc.binary_length(digits).to_numpy().astype(np.int64)
+        hi[usable] = lo[usable] + 11 ** (MAX_DIGITS - length)
+    return lo, hi
+
+
 def _root_digits(roots: int, pieces: int) -> int:
     """Key digits the root tables index: about 4 entries per piece, at most 6 digits and
     at most 8M entries (32 MB) in all."""
@@ -221,10 +241,7 @@ def compile_book(
     usable = np.array(
         [p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS for p in prefixes], dtype=bool
     )
-    lo = np.zeros(n, dtype=np.int64)
-    hi = np.zeros(n, dtype=np.int64)
-    for i in np.flatnonzero(usable).tolist():
-        lo[i], hi[i] = prefix_key_range(prefixes[i])
+    lo, hi = _prefix_key_ranges(prefixes, usable)
     rate = rows["rate"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
     fee = rows["connect_fee"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
     if n and (np.abs(rate).max() > MAX_RATE or np.abs(fee).max() > MAX_RATE):
@@ -273,7 +290,7 @@ def compile_book(
     if n and ((decimals < 0) | (decimals > SCALE)).any():
         raise ConfigError(f"a deck's decimals must be between 0 and {SCALE}")
     step = 60 * 10 ** (SCALE - decimals)
-    rcode = np.array([rounding_code(r) for r in rows["rounding"].tolist()], dtype=np.int64)
+    rcode = _codes_of(rows["rounding"], {r: rounding_code(r) for r in set(rows["rounding"])})
     timezones = sorted(set(rows["timezone"].tolist())) if n else []
     currencies = sorted(set(rows["currency"].tolist())) if n else []
     plans = [plan.get(kind, a) for a in names]
@@ -303,18 +320,12 @@ def compile_book(
             dtype=np.int64,
         ),
         plans=plans,
-        tz_of_row=np.asarray(
-            [timezones.index(z) for z in rows["timezone"].tolist()], dtype=np.int32
-        )
-        if n
-        else np.zeros(0, np.int32),
+        tz_of_row=_codes_of(rows["timezone"], {z: i for i, z in enumerate(timezones)}, np.int32),
         timezones=timezones,
         currencies=currencies,
-        currency_of_row=np.asarray(
-            [currencies.index(c) for c in rows["currency"].tolist()], dtype=np.int32
-        )
-        if n
-        else np.zeros(0, np.int32),
+        currency_of_row=_codes_of(
+            rows["currency"], {c: i for i, c in enumerate(currencies)}, np.int32
+        ),
     )
     _compile_plans(book, prefixes)
     return book

@@ -63,12 +63,24 @@ def scaled_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values
 
 
-def _strings(col) -> pd.Series:
+def _codes(col) -> tuple[np.ndarray, np.ndarray]:
+    """Integer group codes of a text or dictionary column, and the text each code stands
+    for (``""`` for null): a batch is grouped on codes, and only its groups get text."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    if pa.types.is_dictionary(col.type):
-        col = col.dictionary_decode()
-    return pd.Series(pc.fill_null(pc.cast(col, pa.string()), "").to_numpy(zero_copy_only=False))
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(pc.cast(col, pa.string()))
+    names = pc.fill_null(pc.cast(col.dictionary, pa.string()), "").to_pylist() + [""]
+    codes = pc.fill_null(col.indices, len(names) - 1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64, copy=False), np.asarray(names, dtype=object)
+
+
+def _day_text(days: pd.Series) -> pd.Series:
+    """``YYYY-MM-DD`` of UTC day numbers (days since 1970-01-01); ``""`` for -1 (no time)."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(days.clip(lower=0).to_numpy() * 86400, unit="s"))
+    text = pd.Series(stamps.strftime("%Y-%m-%d"), index=days.index, dtype=object)
+    text[days < 0] = ""
+    return text
 
 
 @dataclass
@@ -81,23 +93,21 @@ class RatingReport:
         """Fold one priced batch (the output of :meth:`Rater.price`) in."""
         if priced.num_rows == 0:
             return
-        start = priced.column("start").to_numpy(zero_copy_only=False)
-        day = pd.Series(
-            pd.to_datetime(
-                np.nan_to_num(start.astype("float64"), nan=0), unit="s", utc=True
-            ).strftime("%Y-%m-%d")
-        )
-        day[pd.isna(start)] = ""
+        start = priced.column("start")
+        day = (pc.fill_null(start, -86400).to_numpy(zero_copy_only=False) // 86400).astype(np.int64)
         duration = pc.fill_null(priced.column("duration"), 0).to_numpy(zero_copy_only=False)
         rated = pc.is_null(priced.column("sell_reason")).to_numpy(zero_copy_only=False)
+        text = {
+            "customer": _codes(priced.column("customer")),
+            "carrier": _codes(priced.column("carrier")),
+            "destination": _codes(priced.column("sell_destination")),
+            "currency": _codes(priced.column("sell_currency")),
+            "buy_currency": _codes(priced.column("buy_currency")),
+        }
         frame = pd.DataFrame(
             {
-                "customer": _strings(priced.column("customer")),
-                "carrier": _strings(priced.column("carrier")),
-                "destination": _strings(priced.column("sell_destination")),
+                **{name: codes for name, (codes, _names) in text.items()},
                 "day": day,
-                "currency": _strings(priced.column("sell_currency")),
-                "buy_currency": _strings(priced.column("buy_currency")),
                 "calls": 1,
                 "answered": (duration > 0).astype(np.int64),
                 "seconds": np.maximum(duration, 0).astype(np.int64),
@@ -115,7 +125,12 @@ class RatingReport:
             }
         )
         for name, keys in _GROUPS.items():
-            part = frame.groupby(keys, sort=False, dropna=False)[_SUMS].sum().reset_index()
+            part = frame.groupby(keys, sort=False)[_SUMS].sum().reset_index()
+            for key in keys:  # the batch's groups get their text
+                if key == "day":
+                    part[key] = _day_text(part[key])
+                else:
+                    part[key] = text[key][1][part[key].to_numpy()]
             self._parts.setdefault(name, []).append(part)
             if len(self._parts[name]) > 16:  # keep memory bounded: fold the partials
                 self._parts[name] = [self._fold(name)]
