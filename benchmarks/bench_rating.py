@@ -19,12 +19,15 @@ Same job three ways, in the same run:
 * pandas ``apply`` per row on a subsample, extrapolated (said so in the table).
 
 Then memory: peak RSS (``VmHWM``) of ``rate_file`` (streamed Parquet in, Parquet out) on a file of N
-CDRs and on one of 10 N, each in a fresh process.
+CDRs and on one of 10 N, each in a fresh process; and, on the 10 N file, the command a user
+runs, ``tandem --db DB rate FILE -o OUT --json``, end to end in a fresh process (the decks
+read from a SQLite store and compiled, then the file streamed; ``--skip-cli`` leaves it out).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -261,7 +264,51 @@ print(s.rows_in, dt, hwm)
 """
 
 
-def bench_memory(rates: pd.DataFrame, prefixes, base: int, rng, tmp: Path) -> list[tuple]:
+_CLI_CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from tandem.cli.main import cli
+t = time.perf_counter()
+try:
+    cli.main(args={args!r}, standalone_mode=False)
+finally:
+    dt = time.perf_counter() - t
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print("BENCH", dt, hwm, file=sys.stderr)
+"""
+
+
+def bench_cli(rates: pd.DataFrame, src: Path, tmp: Path) -> tuple[int, float, float]:
+    """``tandem rate FILE -o OUT --json`` end to end in a fresh process: the decks loaded
+    from a SQLite store and compiled, then the file streamed."""
+    from tandem.store import Store
+
+    db = tmp / "bench.db"
+    store = Store(str(db))
+    deck_columns = ["prefix", "destination", "rate", "connect_fee", "initial_increment",
+                    "next_increment", "min_duration", "effective_from"]  # fmt: skip
+    for (account, kind), deck in rates.groupby(["account", "kind"]):
+        store.write_deck(
+            account,
+            kind,
+            deck[deck_columns].reset_index(drop=True),
+            currency="USD",
+            effective_from=int(deck["effective_from"].min()),
+        )
+    store.engine.dispose()
+    args = ["--db", str(db), "rate", str(src), "-o", str(tmp / "cli.parquet"), "--json"]
+    code = _CLI_CHILD.format(root=str(Path(__file__).resolve().parent.parent), args=args)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    rows_in = json.loads(res.stdout.strip().splitlines()[-1])["rows_in"]
+    _, dt, rss_kb = res.stderr.strip().splitlines()[-1].split()
+    return rows_in, float(dt), int(rss_kb) / 1024
+
+
+def bench_memory(
+    rates: pd.DataFrame, prefixes, base: int, rng, tmp: Path, cli: bool = True
+) -> list[tuple]:
     rates_path = tmp / "rates.parquet"
     rates.to_parquet(rates_path)
     rows = []
@@ -282,7 +329,10 @@ def bench_memory(rates: pd.DataFrame, prefixes, base: int, rng, tmp: Path) -> li
         if res.returncode != 0:
             raise SystemExit(res.stderr)
         n, dt, rss_kb = res.stdout.split()
-        rows.append((int(n), float(dt), int(rss_kb) / 1024))
+        rows.append((f"{int(n):,} CDRs", int(n), float(dt), int(rss_kb) / 1024))
+        if cli and factor == 10:
+            n, dt, rss = bench_cli(rates, src, tmp)
+            rows.append((f"{n:,} CDRs, tandem rate end to end", n, dt, rss))
         src.unlink()
     return rows
 
@@ -296,6 +346,7 @@ def main() -> None:
     ap.add_argument("--apply-sample", type=int, default=20_000)
     ap.add_argument("--memory-base", type=int, default=500_000)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-cli", action="store_true", help="no end-to-end `tandem rate` run")
     args = ap.parse_args()
 
     rng = np.random.default_rng(2026)
@@ -341,12 +392,14 @@ def main() -> None:
     print(f"DuckDB query: {DUCK_FORMULATION}")
     if not args.skip_memory:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = bench_memory(rates, prefixes, args.memory_base, rng, Path(tmp))
+            rows = bench_memory(
+                rates, prefixes, args.memory_base, rng, Path(tmp), cli=not args.skip_cli
+            )
         print()
         print(f"{'streamed file (Parquet in, Parquet out)':<44}{'seconds':>10}{'CDRs/s':>14}"
               f"{'peak RSS MB':>12}")  # fmt: skip
-        for rows_in, dt, rss in rows:
-            print(f"{f'{rows_in:,} CDRs':<44}{dt:>10.2f}{rows_in / dt:>14,.0f}{rss:>12.0f}")
+        for label, rows_in, dt, rss in rows:
+            print(f"{label:<44}{dt:>10.2f}{rows_in / dt:>14,.0f}{rss:>12.0f}")
     print(f"\nself peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
           f"load average at end {os.getloadavg()[0]:.2f}")  # fmt: skip
 

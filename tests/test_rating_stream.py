@@ -90,6 +90,8 @@ def test_written_files_hold_what_was_priced(tmp_path, loaded):  # noqa: F811
     meta = pq.ParquetFile(out).metadata
     col = meta.schema.names.index("sell_prefix")
     assert "RLE_DICTIONARY" in meta.row_group(0).column(col).encodings
+    record = meta.row_group(0).column(meta.schema.names.index("record"))
+    assert "DELTA_BINARY_PACKED" in record.encodings
 
 
 @settings(max_examples=200, deadline=None)
