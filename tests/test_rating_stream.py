@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -107,3 +109,149 @@ def test_compact_keeps_every_value(dictionary, data):
     out = _compact(arr)
     assert out.to_pylist() == arr.to_pylist()
     assert len(out.dictionary) <= len(set(c for c in codes if c is not None)) + 1
+
+
+# -- rerating a period ------------------------------------------------------------------------
+
+DAY = 86_400
+
+
+def _month_of_cdrs(path) -> int:
+    """CDRs over days 2, 3 and 4 of the decks' month, plus one without a start time and one
+    to a number no deck prices; returns the day-3 start (the period rerated below)."""
+    from test_rating_cdr import EFF
+
+    day3 = EFF + 2 * DAY
+    rng = np.random.default_rng(11)
+    n = 90
+    start = pa.array(
+        [None] + [int(day3 + (k % 3 - 1) * DAY + rng.integers(0, DAY)) for k in range(n - 1)],
+        pa.int64(),
+    )
+    numbers = rng.choice(["4420", "447", "1212", "34"], n).astype(object)
+    numbers = np.char.add(numbers.astype(str), rng.integers(10**6, 10**7, n).astype(str))
+    numbers[5] = "8811234567"  # no matching prefix
+    pq.write_table(
+        pa.table(
+            {
+                "start": start,
+                "duration": rng.integers(1, 300, n),
+                "number": numbers.tolist(),
+                "customer": ["acme-telecom"] * n,
+                "carrier": rng.choice(["atlas", "borealis", "cygnus"], n).tolist(),
+            }
+        ),
+        path,
+    )
+    return day3
+
+
+def _by_record(*paths) -> dict[int, dict]:
+    rows = {}
+    for p in paths:
+        for row in pq.read_table(p).to_pylist():
+            assert row["record"] not in rows
+            rows[row["record"]] = row
+    return rows
+
+
+def test_rerating_a_period_replaces_it_and_keeps_the_rest(tmp_path, loaded):  # noqa: F811
+    from rating_helpers import deck_frame
+    from test_rating_cdr import SELL
+
+    src = tmp_path / "cdrs.parquet"
+    day3 = _month_of_cdrs(src)
+    out, unrated = tmp_path / "rated.parquet", tmp_path / "rated.unrated.parquet"
+    whole = rate_file(src, out, Rater.from_store(loaded), reader=CdrReader(batch_size=16))
+    before = _by_record(out, unrated)
+    assert len(before) == whole.rows_in == 90
+
+    # A corrected customer deck (every rate doubled) in force from day 3 onward.
+    loaded.write_deck(
+        "acme-telecom",
+        "customer",
+        deck_frame(
+            [
+                dict(
+                    prefix=p,
+                    destination=d,
+                    rate=str(2 * Decimal(r)),
+                    initial_increment=i,
+                    next_increment=nx,
+                    effective_from=day3,
+                )
+                for p, d, r, i, nx in SELL
+            ]
+        ),  # fmt: skip
+        currency="USD",
+        effective_from=day3,
+    )
+    corrected = Rater.from_store(loaded)
+    period = (day3, day3 + DAY)
+    again = rate_file(src, out, corrected, reader=CdrReader(batch_size=16), period=period)
+    after = _by_record(out, unrated)
+    assert after.keys() == before.keys()  # nothing lost, nothing doubled
+
+    fresh = {r["record"]: r for r in corrected.price(next(CdrReader().batches(src))).to_pylist()}
+    in_period = {k for k, r in before.items() if r["start"] is not None and
+                 period[0] <= r["start"] < period[1]}  # fmt: skip
+    assert 0 < len(in_period) < 89
+    assert again.rows_in == len(in_period) == again.rated + again.unrated_count
+    assert again.outside_period == again.kept == 90 - len(in_period)
+    for k in before:
+        if k in in_period:  # the period: priced again, with the corrected deck
+            assert after[k]["sell_amount"] == fresh[k]["sell_amount"]
+            if after[k]["sell_amount"] is not None:
+                assert after[k]["sell_amount"] == 2 * before[k]["sell_amount"]
+        else:  # day 2, day 4 (also under the new deck, but outside the period), no start
+            assert after[k] == before[k]
+    doc = again.as_json()
+    assert doc["period"] == {"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z"}
+
+    # Idempotent: the same rerate again (other batches) leaves the same rows, in order.
+    first = _decoded(pq.read_table(out)), _decoded(pq.read_table(unrated))
+    rate_file(src, out, corrected, reader=CdrReader(batch_size=7), period=period)
+    assert (_decoded(pq.read_table(out)), _decoded(pq.read_table(unrated))) == first
+
+
+def test_cli_rerates_a_period_and_refuses_bad_periods(tmp_path, loaded):  # noqa: F811
+    import json
+
+    from click.testing import CliRunner
+
+    from tandem.cli.main import cli
+
+    src = tmp_path / "cdrs.parquet"
+    _month_of_cdrs(src)
+    out = tmp_path / "rated.parquet"
+    db = ["--db", str(loaded.url.removeprefix("sqlite:///"))]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*db, "rate", str(src), "-o", str(out)]).exit_code == 0
+    whole = out.read_bytes()
+    result = runner.invoke(
+        cli,
+        [*db, "rate", str(src), "-o", str(out), "--from", "2026-11-03", "--until",
+         "2026-11-04", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["rows_in"] + doc["outside_period"] == 90 and doc["kept"] == doc["outside_period"]
+    assert doc["period"]["from"] == "2026-11-03T00:00:00Z"
+    rerated = out.read_bytes()
+    for bad, message in (
+        (["--from", "2026-11-03"], "both --from and --until"),
+        (["--from", "2026-11-04", "--until", "2026-11-03"], "must be after --from"),
+        (["--from", "yesterday", "--until", "2026-11-03"], "--from/--until"),
+    ):
+        refused = runner.invoke(cli, [*db, "rate", str(src), "-o", str(out), *bad])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+    assert out.read_bytes() == rerated != whole  # refused runs left the results alone
+    # An output that is not Tandem's (no start column) is refused, and left as it was.
+    foreign = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), foreign)
+    refused = runner.invoke(
+        cli, [*db, "rate", str(src), "-o", str(foreign), "--from", "2026-11-03", "--until",
+              "2026-11-04"],
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "not a Tandem rating output" in refused.output
+    assert pq.read_table(foreign).equals(pa.table({"x": [1, 2]}))

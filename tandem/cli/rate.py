@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tandem.cli.main import CliContext, pass_ctx
-from tandem.errors import CdrError, ConfigError
+from tandem.errors import CdrError, ConfigError, DeckError
 
 __all__ = ["rate"]
 
@@ -22,6 +22,23 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
         k, v = pair.split("=", 1)
         out[k.strip()] = v.strip()
     return out or None
+
+
+def _period(start: str | None, until: str | None) -> tuple[int, int] | None:
+    """The rerated period from --from/--until (both or neither), as UTC epoch seconds."""
+    from tandem.rating.deck_values import parse_when
+
+    if start is None and until is None:
+        return None
+    if start is None or until is None:
+        raise click.UsageError("a rerated period needs both --from and --until")
+    try:
+        bounds = parse_when(start), parse_when(until)
+    except DeckError as exc:
+        raise CdrError(f"--from/--until: {exc}") from None
+    if bounds[0] >= bounds[1]:
+        raise CdrError(f"--until {until} must be after --from {start}")
+    return bounds
 
 
 @click.command("rate")
@@ -105,6 +122,19 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Like --local-ports, from this portability CSV instead of the store.",
 )
+@click.option(
+    "--from",
+    "period_from",
+    metavar="TIME",
+    help="Rerate a period: only CDRs that started at or after TIME (UTC, e.g. 2026-11-03 or "
+    "2026-11-03T06:00:00Z); the outputs keep their earlier rows from outside the period.",
+)
+@click.option(
+    "--until",
+    "period_until",
+    metavar="TIME",
+    help="End of the rerated period (excluded); with --from.",
+)
 @pass_ctx
 def rate(
     ctx: CliContext,
@@ -124,6 +154,8 @@ def rate(
     batch_size: int,
     local_ports: bool,
     local_ports_csv: Path | None,
+    period_from: str | None,
+    period_until: str | None,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
     unrated with a reason.
@@ -141,6 +173,7 @@ def rate(
 
     if not cdrs.exists():
         raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    period = _period(period_from, period_until)
     customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
     reader = CdrReader(
         format=fmt,
@@ -185,6 +218,7 @@ def rate(
             report=report,
             port_lookup=port_lookup,
             on_batch=bar.advance,
+            period=period,
         )
     if report is not None and report_dir is not None:
         report.write(report_dir)

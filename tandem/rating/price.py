@@ -577,6 +577,10 @@ def _scaled_sum(col: pa.ChunkedArray | pa.Array) -> int:
     return 0 if total is None else int(total.scaleb(SCALE))
 
 
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class RatingSummary:
     """Counts and exact totals of a rating run (money as scaled ints by currency)."""
@@ -589,6 +593,12 @@ class RatingSummary:
     sell_total: dict[str, int] = field(default_factory=dict)
     buy_total: dict[str, int] = field(default_factory=dict)
     margin: dict[str, int] = field(default_factory=dict)
+    #: A period rerate (:func:`tandem.rating.stream.rate_file` ``period=``): its UTC bounds,
+    #: the CDRs of the source outside it (not rated by this run), and the earlier results
+    #: outside it kept in the outputs.
+    period: tuple[int, int] | None = None
+    outside_period: int = 0
+    kept: int = 0
 
     @property
     def unrated_count(self) -> int:
@@ -664,6 +674,10 @@ class RatingSummary:
             }
             for c in sorted(set(self.sell_total) | set(self.buy_total))
         }
+        if self.period is not None:
+            out["period"] = {"from": _iso(self.period[0]), "until": _iso(self.period[1])}
+            out["outside_period"] = self.outside_period
+            out["kept"] = self.kept
         return out
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError
@@ -185,6 +186,34 @@ def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
+    """Rows whose ``start`` lies in ``[from, until)`` (a missing start lies in none)."""
+    start = table.column("start")
+    inside = pc.and_(pc.greater_equal(start, period[0]), pc.less(start, period[1]))
+    return pc.fill_null(inside, False)
+
+
+def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
+    """Copy the rows of ``out``'s existing file that lie outside ``period`` into its new
+    file (streamed); the number copied."""
+    if not out.path.exists():
+        return 0
+    try:
+        earlier = pq.ParquetFile(out.path, pre_buffer=False)
+        if "start" not in earlier.schema_arrow.names:
+            raise CdrError(f"{out.path.name}: no start column: not a Tandem rating output")
+        kept = 0
+        for batch in earlier.iter_batches():
+            table = pa.Table.from_batches([batch])
+            table = table.filter(pc.invert(_in_period(table, period)))
+            if table.num_rows:
+                out.write(table)
+                kept += table.num_rows
+        return kept
+    except (OSError, pa.ArrowException) as exc:
+        raise CdrError(f"{out.path.name}: cannot read the earlier results: {exc}") from None
+
+
 def rate_file(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -195,12 +224,21 @@ def rate_file(
     report: RatingReport | None = None,
     port_lookup: PortLookup | None = None,
     on_batch: Callable[[int], None] | None = None,
+    period: tuple[int, int] | None = None,
 ) -> RatingSummary:
     """Rate ``source`` into ``output`` (rated CDRs) and ``unrated`` (default: see
     :func:`default_unrated_path`), streaming; returns the summary (``rows in == rated +
-    unrated`` is checked on every batch)."""
+    unrated`` is checked on every batch).
+
+    With ``period=(from, until)`` (UTC epoch seconds, ``until`` excluded) only the CDRs that
+    started in the period are rated, and the outputs keep their earlier rows from outside
+    it: rerating a period replaces that period's results and nothing else (run twice, the
+    files come out the same). CDRs without a start time belong to no period.
+    """
     reader = reader or CdrReader()
-    summary = RatingSummary()
+    summary = RatingSummary(period=period)
+    if period is not None and not period[0] < period[1]:
+        raise CdrError(f"the rating period must end after it begins, got {period}")
     rated_out = _AtomicParquet(Path(output))
     unrated_out = _AtomicParquet(Path(unrated) if unrated else default_unrated_path(output))
     schema: pa.Schema | None = None
@@ -216,8 +254,13 @@ def rate_file(
             unrated_out.write(not_rated)
 
     try:
+        if period is not None:  # earlier results outside the period go first, unchanged
+            summary.kept = _keep_outside(rated_out, period) + _keep_outside(unrated_out, period)
         for batch in reader.batches(source):
             n = batch.num_rows
+            if period is not None:
+                batch = batch.filter(_in_period(batch, period))
+                summary.outside_period += n - batch.num_rows
             priced = rater.price(batch, port_lookup)
             summary.add(priced)
             if report is not None:
