@@ -489,3 +489,15 @@ def test_longest_prefix_at_every_depth(prefixes, numbers):
         digits = normalize_number(number)  # "00..." and "011..." lose their international prefix
         matches = [p for p in prefixes if digits is not None and digits.startswith(p)]
         assert got == (max(matches, key=len) if matches else None), number
+
+
+@given(st.lists(st.text("0123456789x", min_size=1, max_size=16), max_size=30))
+def test_prefix_key_ranges_match_the_scalar_definition(prefixes):
+    from tandem.rating.book import _prefix_key_ranges
+    from tandem.rating.numbers import prefix_key_range
+
+    arr = np.asarray(prefixes, dtype=object)
+    usable = np.array([p.isdigit() and len(p) <= 15 for p in prefixes], dtype=bool)
+    lo, hi = _prefix_key_ranges(arr, usable)
+    for p, ok, a, b in zip(prefixes, usable, lo.tolist(), hi.tolist(), strict=True):
+        assert (a, b) == (prefix_key_range(p) if ok else (0, 0))
