@@ -46,7 +46,8 @@ BUY = {  # carrier -> prefix -> rate, all billed per second
 }  # fmt: skip
 
 
-def load_universe(store) -> None:
+def write_sell_deck(store, effective_from: int = EFF, factor: int = 1) -> None:
+    """The customer deck SELL (every rate times ``factor``) in force from ``effective_from``."""
     store.write_deck(
         "acme-telecom",
         "customer",
@@ -55,17 +56,21 @@ def load_universe(store) -> None:
                 dict(
                     prefix=p,
                     destination=d,
-                    rate=r,
+                    rate=str(factor * Decimal(r)),
                     initial_increment=i,
                     next_increment=n,
-                    effective_from=EFF,
+                    effective_from=effective_from,
                 )
                 for p, d, r, i, n in SELL
             ]
-        ),  # fmt: skip
+        ),
         currency="USD",
-        effective_from=EFF,
+        effective_from=effective_from,
     )
+
+
+def load_universe(store) -> None:
+    write_sell_deck(store)
     for carrier, rates in BUY.items():
         store.write_deck(
             carrier,

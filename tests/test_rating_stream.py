@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -156,8 +154,7 @@ def _by_record(*paths) -> dict[int, dict]:
 
 
 def test_rerating_a_period_replaces_it_and_keeps_the_rest(tmp_path, loaded):  # noqa: F811
-    from rating_helpers import deck_frame
-    from test_rating_cdr import SELL
+    from test_rating_cdr import write_sell_deck
 
     src = tmp_path / "cdrs.parquet"
     day3 = _month_of_cdrs(src)
@@ -167,25 +164,7 @@ def test_rerating_a_period_replaces_it_and_keeps_the_rest(tmp_path, loaded):  # 
     assert len(before) == whole.rows_in == 90
 
     # A corrected customer deck (every rate doubled) in force from day 3 onward.
-    loaded.write_deck(
-        "acme-telecom",
-        "customer",
-        deck_frame(
-            [
-                dict(
-                    prefix=p,
-                    destination=d,
-                    rate=str(2 * Decimal(r)),
-                    initial_increment=i,
-                    next_increment=nx,
-                    effective_from=day3,
-                )
-                for p, d, r, i, nx in SELL
-            ]
-        ),  # fmt: skip
-        currency="USD",
-        effective_from=day3,
-    )
+    write_sell_deck(loaded, effective_from=day3, factor=2)
     corrected = Rater.from_store(loaded)
     period = (day3, day3 + DAY)
     again = rate_file(src, out, corrected, reader=CdrReader(batch_size=16), period=period)
