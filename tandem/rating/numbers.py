@@ -9,7 +9,8 @@ Match keys: a number's digits ``d1 d2 ... dn`` become the base-11 integer with d
 ``d1+1, d2+1, ..., dn+1`` padded with zeros to 15 places. A prefix P of length L then
 covers exactly the key interval ``[key(P), key(P) + 11**(15-L))``, and a number shorter
 than a prefix can never fall inside it (its padding digit 0 is below every real digit).
-Longest-prefix match becomes one binary search over disjoint intervals.
+Longest-prefix match becomes finding the disjoint interval a key falls in (a digit trie over
+the intervals, :mod:`tandem.rating.book`).
 """
 
 from __future__ import annotations
