@@ -75,11 +75,17 @@ def _codes(col) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(names, dtype=object)
 
 
+#: The day number of CDRs without a start time (reported as ``""``).
+_NO_DAY = -(1 << 30)
+
+
 def _day_text(days: pd.Series) -> pd.Series:
-    """``YYYY-MM-DD`` of UTC day numbers (days since 1970-01-01); ``""`` for -1 (no time)."""
-    stamps = pd.DatetimeIndex(pd.to_datetime(days.clip(lower=0).to_numpy() * 86400, unit="s"))
+    """``YYYY-MM-DD`` of UTC day numbers (days since 1970-01-01); ``""`` for no time."""
+    none = (days == _NO_DAY).to_numpy()
+    seconds = np.where(none, 0, days.to_numpy(dtype=np.int64)) * 86400
+    stamps = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
     text = pd.Series(stamps.strftime("%Y-%m-%d"), index=days.index, dtype=object)
-    text[days < 0] = ""
+    text[none] = ""
     return text
 
 
@@ -94,7 +100,7 @@ class RatingReport:
         if priced.num_rows == 0:
             return
         start = priced.column("start")
-        day = (pc.fill_null(start, -86400).to_numpy(zero_copy_only=False) // 86400).astype(np.int64)
+        day = pc.fill_null(start, _NO_DAY * 86400).to_numpy(zero_copy_only=False) // 86400
         duration = pc.fill_null(priced.column("duration"), 0).to_numpy(zero_copy_only=False)
         rated = pc.is_null(priced.column("sell_reason")).to_numpy(zero_copy_only=False)
         text = {
