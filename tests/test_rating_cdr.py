@@ -281,6 +281,32 @@ def test_report_tables(loaded):
     )
 
 
+def test_report_days_across_batches(loaded):
+    # Days are UTC dates of the start; a CDR without a start has the day "", a negative
+    # start (unrated: bad time) keeps its date; the same day in two batches is one row.
+    day2 = EFF + 86400
+    rows = [
+        {"start": day2 + 5, "duration": 60, "number": "442071234567"},
+        {"start": None, "duration": 60, "number": "442071234567"},
+        {"start": -5, "duration": 60, "number": "442071234567"},
+        {"start": day2 + 86399, "duration": 0, "number": "442071234567"},
+    ]
+    rater = Rater.from_store(loaded)
+    rep = RatingReport()
+    for part in (rows[:2], rows[2:]):
+        table = pa.Table.from_pylist(
+            [dict(r, customer="acme-telecom", carrier="atlas") for r in part],
+            schema=pa.schema([("start", pa.int64()), ("duration", pa.int64()),
+                              ("number", pa.string()), ("customer", pa.string()),
+                              ("carrier", pa.string())]),
+        )  # fmt: skip
+        rep.add(rater.price(next(CdrReader().batches(table))))
+    day = rep.tables()["day"].set_index("day")
+    assert sorted(day.index) == ["", "1969-12-31", "2026-11-02"]
+    assert day.loc["2026-11-02", "calls"] == 2 and day.loc["2026-11-02", "answered"] == 1
+    assert day.loc["", "calls"] == 1 and day.loc["1969-12-31", "unrated"] == 1
+
+
 def test_cli_rate_json_and_report(tmp_path, loaded):
     runner = CliRunner()
     out = tmp_path / "rated.parquet"
