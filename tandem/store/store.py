@@ -236,7 +236,10 @@ class Store:
             # (holding one Python row object per rate row cost 9 GB for 6 M rows).
             acct = conn.execute(text("SELECT id, kind, name FROM accounts ORDER BY id")).all()
             decks = conn.execute(
-                text("SELECT id, version, currency, decimals, rounding, timezone FROM decks")
+                text(
+                    "SELECT id, version, currency, decimals, rounding, timezone FROM decks "
+                    "ORDER BY id"
+                )
             ).all()
             wanted = [
                 a.id
@@ -275,8 +278,7 @@ class Store:
         order = np.argsort(rank[a_pos], kind="stable")
         a_pos = a_pos[order]
         deck_ids = np.asarray([d.id for d in decks], dtype=np.int64)
-        deck_sort = np.argsort(deck_ids)
-        d_pos = deck_sort[np.searchsorted(deck_ids[deck_sort], cols["deck_id"][order])]
+        d_pos = np.searchsorted(deck_ids, cols["deck_id"][order])
 
         def per(rows: Sequence[Any], field: str, pos: np.ndarray) -> np.ndarray:
             values = np.empty(len(rows), dtype=object)
