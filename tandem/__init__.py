@@ -40,15 +40,15 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     # rate decks
-    "DeckOptions": "tandem.rating.deck",
-    "DeckImport": "tandem.rating.deck",
-    "ParsedDeck": "tandem.rating.deck",
-    "Rejection": "tandem.rating.deck",
-    "parse_deck": "tandem.rating.deck",
-    "import_deck": "tandem.rating.deck",
-    "diff_versions": "tandem.rating.deck",
-    "DeckDiff": "tandem.rating.deck_diff",
-    "NoticeFlag": "tandem.rating.deck_diff",
+    "DeckOptions": "tandem.decks",
+    "DeckImport": "tandem.decks",
+    "ParsedDeck": "tandem.decks",
+    "Rejection": "tandem.decks",
+    "parse_deck": "tandem.decks",
+    "import_deck": "tandem.decks",
+    "diff_versions": "tandem.decks",
+    "DeckDiff": "tandem.decks",
+    "NoticeFlag": "tandem.decks",
     # least-cost routing
     "Router": "tandem.lcr",
     "RoutingTable": "tandem.lcr",
@@ -91,6 +91,16 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tandem.decks.deck import (
+        DeckImport,
+        DeckOptions,
+        ParsedDeck,
+        Rejection,
+        diff_versions,
+        import_deck,
+        parse_deck,
+    )
+    from tandem.decks.diff import DeckDiff, NoticeFlag
     from tandem.enum import (
         ChainedLookup,
         EnumResolver,
@@ -133,16 +143,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
-    from tandem.rating.deck import (
-        DeckImport,
-        DeckOptions,
-        ParsedDeck,
-        Rejection,
-        diff_versions,
-        import_deck,
-        parse_deck,
-    )
-    from tandem.rating.deck_diff import DeckDiff, NoticeFlag
 
 
 def __getattr__(name: str) -> Any:

@@ -7,8 +7,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tandem.rating import deck_diff
-from tandem.rating.deck_diff import diff_rates
+from tandem.decks import diff as deck_diff
+from tandem.decks.diff import diff_rates
 from tandem.store import OPEN_END
 
 #: Leading zeros, a 19-digit code (no int64 key) and a non-digit one (fallback paths).

@@ -11,10 +11,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tandem.decks.deck import DeckOptions, parse_deck
+from tandem.decks.values import read_money
 from tandem.errors import DeckError, MoneyError
 from tandem.money import parse_decimal, to_scaled
-from tandem.rating.deck import DeckOptions, parse_deck
-from tandem.rating.deck_values import read_money
 
 NOW = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp())
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -187,7 +187,7 @@ def test_previous_rate_lookup_matches_brute_force(history, queries, inclusive):
     import numpy as np
     import pandas as pd
 
-    from tandem.rating.deck_diff import _previous_at
+    from tandem.decks.diff import _previous_at
 
     previous = pd.DataFrame(
         history, columns=["prefix", "effective_from", "effective_until", "rate", "version"]

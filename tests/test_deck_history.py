@@ -1,10 +1,10 @@
-"""The stored rows the deck diff compares with (``tandem.rating.deck._history``)."""
+"""The stored rows the deck diff compares with (``tandem.decks.deck._history``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from tandem.rating.deck import _history
+from tandem.decks.deck import _history
 from tandem.store import OPEN_END
 
 

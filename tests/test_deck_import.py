@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tandem.decks.deck import DeckOptions, diff_versions, import_deck, parse_deck
 from tandem.errors import DeckError, DeckRejectedError
-from tandem.rating.deck import DeckOptions, diff_versions, import_deck, parse_deck
 
 NOV1 = datetime(2026, 11, 1, tzinfo=UTC)
 NOV23 = datetime(2026, 11, 23, tzinfo=UTC)

@@ -9,11 +9,11 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
+from tandem.decks.deck import DeckOptions, parse_deck
+from tandem.decks.header import field_for_header, parse_mapping
+from tandem.decks.values import DateReader, expand_prefix, parse_increment, parse_status
 from tandem.errors import DeckError
 from tandem.money import to_scaled
-from tandem.rating.deck import DeckOptions, parse_deck
-from tandem.rating.deck_header import field_for_header, parse_mapping
-from tandem.rating.deck_values import DateReader, expand_prefix, parse_increment, parse_status
 
 NOW = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp())
 DEC1 = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())

@@ -34,7 +34,7 @@ def _emit(obj: object) -> None:
 
 
 def _when(text: str | None, what: str) -> int | None:
-    from tandem.rating.deck_values import parse_when
+    from tandem.decks.values import parse_when
 
     if text is None:
         return None
@@ -162,8 +162,8 @@ def deck_import(
     The whole version is stored or nothing: when any row is rejected the command lists
     every rejected row (line, column, reason) and exits with status 1.
     """
+    from tandem.decks.deck import DeckOptions, import_deck
     from tandem.money import Rounding
-    from tandem.rating.deck import DeckOptions, import_deck
 
     if bool(carrier) == bool(customer):
         raise click.UsageError("give exactly one of --carrier NAME or --customer NAME")
@@ -393,7 +393,7 @@ def deck_diff(
     as_json: bool,
 ) -> None:
     """Compare NAME's latest deck version with the versions before it."""
-    from tandem.rating.deck import diff_versions
+    from tandem.decks.deck import diff_versions
 
     account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
     diff, latest, previous = diff_versions(

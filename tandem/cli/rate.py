@@ -26,7 +26,7 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
 
 def _period(start: str | None, until: str | None) -> tuple[int, int] | None:
     """The rerated period from --from/--until (both or neither), as UTC epoch seconds."""
-    from tandem.rating.deck_values import parse_when
+    from tandem.decks.values import parse_when
 
     if start is None and until is None:
         return None

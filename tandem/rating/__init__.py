@@ -1,4 +1,4 @@
-"""Rating: rate decks, tariff arithmetic and exact CDR pricing.
+"""Rating: tariff arithmetic and exact CDR pricing (decks live in :mod:`tandem.decks`).
 
 CDR pricing: :func:`price_cdrs` (a DataFrame, Arrow table or file), :func:`price_call`
 (one call), :class:`Rater` (compiled decks; a pure function of a CDR batch),

@@ -26,12 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tandem.errors import DeckError, DeckRejectedError
-from tandem.money import format_money
-from tandem.rating.deck_diff import DEFAULT_NOTICE_DAYS, DeckDiff, diff_rates
-from tandem.rating.deck_header import parse_mapping
-from tandem.rating.deck_read import RawDeck, read_deck_bytes
-from tandem.rating.deck_values import (
+from tandem.decks.diff import DEFAULT_NOTICE_DAYS, DeckDiff, diff_rates
+from tandem.decks.header import parse_mapping
+from tandem.decks.read import RawDeck, read_deck_bytes
+from tandem.decks.values import (
     MAX_PREFIX_DIGITS,
     DateReader,
     parse_increment,
@@ -42,6 +40,8 @@ from tandem.rating.deck_values import (
     read_money,
     read_prefixes,
 )
+from tandem.errors import DeckError, DeckRejectedError
+from tandem.money import format_money
 from tandem.store.store import RATE_COLUMNS
 
 __all__ = [
@@ -683,7 +683,7 @@ def import_deck(
     """Import a deck for ``account`` (a ``carrier`` or ``customer``) as a new version.
 
     Reads and validates the file (:func:`parse_deck`), compares it with the account's
-    rates in force (:func:`tandem.rating.deck_diff.diff_rates`; increases effective
+    rates in force (:func:`tandem.decks.diff.diff_rates`; increases effective
     sooner than ``notice_days`` after ``now`` are flagged) and stores it with
     :meth:`tandem.store.Store.write_deck` in ``mode`` ``full`` (codes the deck does not
     list close at its effective date) or ``delta``. Nothing is written when any row is

@@ -33,8 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from tandem.decks.header import HEADER_SEARCH_LINES, ColumnMap, find_header
 from tandem.errors import DeckError
-from tandem.rating.deck_header import HEADER_SEARCH_LINES, ColumnMap, find_header
 
 __all__ = ["RawDeck", "read_deck_file", "read_deck_bytes", "DELIMITERS"]
 
