@@ -1,8 +1,9 @@
 """Tandem: Class 4 wholesale voice routing and rating.
 
 The public API is re-exported here, flat: ``from tandem import Store, Router, price_cdrs``.
-Money, errors and the store load with the package; the routing, rating and ENUM names
-load on first use (PEP 562), so that embedding one part does not import the others.
+Money and errors load with the package; the store, deck, routing, rating and ENUM names
+load on first use (PEP 562), so that embedding one part does not import the others and
+``tandem --help`` imports neither SQLAlchemy nor pandas.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from tandem.money import (
     parse_decimal,
     to_scaled,
 )
-from tandem.store import DeckVersion, Store
-
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    # the rate store
+    "Store": "tandem.store",
+    "DeckVersion": "tandem.store",
     # rate decks
     "DeckOptions": "tandem.decks",
     "DeckImport": "tandem.decks",
@@ -143,6 +145,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.store import DeckVersion, Store
 
 
 def __getattr__(name: str) -> Any:
