@@ -237,7 +237,7 @@ def test_date_order_timezone_and_sheet_flags(run, tmp_path):
 
 
 def test_progress_bar_on_a_terminal_for_big_files(run, tmp_path, monkeypatch):
-    from tandem.cli.main import CliContext
+    from tandem.cli.context import CliContext
 
     monkeypatch.setattr(CliContext, "show_progress", property(lambda self: True))
     rows = "".join(f"{100000 + i},Somewhere,0.0{i % 90 + 10}\n" for i in range(60_000))

@@ -7,15 +7,19 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tandem.cli.main import CliContext, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.progress import progress
 from tandem.errors import DeckError, DeckRejectedError, UnknownCarrierError, UnknownCustomerError
 from tandem.money import format_money
 
-__all__ = ["deck_group"]
+if TYPE_CHECKING:
+    from tandem.decks.deck import DeckImport
+
+__all__ = ["deck_group", "print_import_report"]
 
 #: Files above this size get a progress bar on a terminal.
 _PROGRESS_BYTES = 1 << 20
@@ -79,6 +83,7 @@ def _with_account_kind(f):  # type: ignore[no-untyped-def]
     return f
 
 
+@global_options
 @deck_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--carrier", metavar="NAME", help="Import as this carrier's (vendor's) buy deck.")
@@ -206,7 +211,7 @@ def deck_import(
         if as_json:
             _emit(report.to_dict())
         else:
-            _print_report(report)
+            print_import_report(report)
             click.echo(f"tandem: refused: {exc}", err=True)
         sys.exit(1)
     except DeckError as exc:
@@ -218,7 +223,7 @@ def deck_import(
     if as_json:
         _emit(report.to_dict())
     else:
-        _print_report(report)
+        print_import_report(report)
 
 
 def _echo_codes(name: str, codes: list[str], limit: int = 30) -> None:
@@ -229,7 +234,8 @@ def _echo_codes(name: str, codes: list[str], limit: int = 30) -> None:
     click.echo(f"  {name}: {' '.join(codes[:limit])}{more}")
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def print_import_report(report: DeckImport) -> None:
+    """What one deck import read, changed, flagged, rejected and stored, for a person."""
     p = report.parsed
     where = f"{p.format}, header on line {p.header_line}"
     click.echo(
@@ -260,6 +266,7 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
         click.echo("  dry run: nothing written")
 
 
+@global_options
 @deck_group.command("list")
 @_with_account_kind
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -328,6 +335,7 @@ def _rate_rows(frame) -> list[dict[str, object]]:  # type: ignore[no-untyped-def
     return out
 
 
+@global_options
 @deck_group.command("show")
 @click.argument("name")
 @_with_account_kind
@@ -372,6 +380,7 @@ def deck_show(
         )
 
 
+@global_options
 @deck_group.command("diff")
 @click.argument("name")
 @_with_account_kind
@@ -435,6 +444,7 @@ EXPORT_HEADER = [
 ]
 
 
+@global_options
 @deck_group.command("export")
 @click.argument("name")
 @_with_account_kind

@@ -1,21 +1,29 @@
 """``tandem demo``: the main job on the bundled sample data, end to end.
 
 Imports the sample decks into the store (SQLite ``./tandem.db`` unless ``--db``), routes
-the sample calls and prices the sample CDRs, buy and sell side, by driving the same
-commands a user would type (``deck import``, ``route``, ``rate``), as listed in a TOML
-manifest (``data/demo.toml``).
+the sample calls and prices the sample CDRs, buy and sell side, as listed in a TOML
+manifest (``data/demo.toml``). Each step calls the library (:func:`tandem.decks.import_deck`,
+:class:`tandem.lcr.Router`, :func:`tandem.rating.rate_file`) and prints what the matching
+command (``deck import``, ``route``, ``rate``) prints.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
+import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import click
 
-from tandem.cli.main import CliContext, cli, pass_ctx
-from tandem.errors import ConfigError
+from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.deck import print_import_report
+from tandem.cli.progress import progress
+from tandem.cli.rate import cdr_count, print_summary
+from tandem.cli.route import print_decision
+from tandem.errors import ConfigError, DeckRejectedError
 
 __all__ = ["demo_command", "bundled_data_dir"]
 
@@ -25,7 +33,7 @@ def bundled_data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data"
 
 
-def _manifest(path: Path | None) -> tuple[Path, dict]:
+def _manifest(path: Path | None) -> tuple[Path, dict[str, Any]]:
     path = path or bundled_data_dir() / "demo.toml"
     if not path.is_file():
         raise ConfigError(
@@ -36,6 +44,13 @@ def _manifest(path: Path | None) -> tuple[Path, dict]:
         return path, tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _field(table: dict[str, Any], key: str, where: str) -> Any:
+    """A required manifest field, or a ConfigError that names it."""
+    if key not in table:
+        raise ConfigError(f"demo manifest: {where} needs {key!r}")
+    return table[key]
 
 
 def _already_stored(ctx: CliContext, file: Path, account: str, kind: str) -> bool:
@@ -49,7 +64,80 @@ def _heading(text: str) -> None:
     click.secho(f"== {text}", bold=True)
 
 
-@cli.command("demo")
+def _import_decks(ctx: CliContext, base: Path, decks: list[dict[str, Any]]) -> None:
+    """Step 1: each deck as a new version of its carrier or customer, unless already stored.
+
+    A refused deck prints its report and ends the demo with status 1, as ``deck import`` does.
+    """
+    from tandem.decks import DeckOptions, import_deck
+
+    for entry in decks:
+        file = base / _field(entry, "file", "[[decks]]")
+        kind = "carrier" if "carrier" in entry else "customer"
+        account = _field(entry, kind, "[[decks]] (carrier or customer)")
+        click.echo(f"-- {file.name} as {kind} {account}")
+        if _already_stored(ctx, file, account, kind):
+            click.echo("   already imported (same SHA-256 as the latest version); skipped")
+            continue
+        options = DeckOptions(decimal_comma=bool(entry.get("decimal_comma", False)))
+        try:
+            report = import_deck(ctx.store, file, account=account, kind=kind, options=options)
+        except DeckRejectedError as exc:
+            print_import_report(exc.result)
+            click.echo(f"tandem: refused: {exc}", err=True)
+            sys.exit(1)
+        print_import_report(report)
+
+
+def _route_calls(
+    ctx: CliContext, routing: dict[str, Any], config_path: Path | None, at: str | None
+) -> None:
+    """Step 2: route each sample number for the customer, on the rates in force at ``at``."""
+    from tandem.lcr import Router, RoutingConfig, compile_table, load_config
+    from tandem.lcr.table import epoch
+
+    numbers = routing.get("numbers", [])
+    if not numbers:
+        return
+    customer = _field(routing, "customer", "[route]")
+    t = int(time.time()) if at is None else epoch(at)
+    table = compile_table(ctx.store, t)
+    router = Router(table, plan=load_config(config_path) if config_path else RoutingConfig())
+    for number in numbers:
+        click.echo()
+        print_decision(router.route(number, customer=customer, at=t))
+
+
+def _rate_cdrs(ctx: CliContext, base: Path, rating: dict[str, Any], out_dir: Path) -> None:
+    """Step 3: price the sample CDRs, buy and sell side, into ``out_dir``."""
+    from tandem.errors import CdrError
+    from tandem.rating import CdrReader, Rater, RatingReport, rate_file
+    from tandem.rating.cdr import load_account_map
+
+    cdrs = base / _field(rating, "cdrs", "[rate]")
+    if not cdrs.exists():
+        raise CdrError(f"no such CDR file: {cdrs}")
+    customer_map, carrier_map = (
+        load_account_map(base / rating["map"]) if "map" in rating else (None, None)
+    )
+    reader = CdrReader(
+        format=rating.get("format", "auto"), customer_map=customer_map, carrier_map=carrier_map
+    )
+    rater = Rater.from_store(ctx.store)
+    report = RatingReport()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with progress("rating CDRs", cdr_count(reader, cdrs), enabled=ctx.show_progress) as bar:
+        summary = rate_file(
+            cdrs, out_dir / "rated.parquet", rater, reader=reader, report=report,
+            on_batch=bar.advance,
+        )  # fmt: skip
+    report.write(out_dir / "report")
+    if not ctx.quiet:
+        print_summary(summary, report)
+
+
+@global_options
+@click.command("demo")
 @click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -64,61 +152,22 @@ def _heading(text: str) -> None:
     show_default=True,
     help="Directory for the rated CDRs and reports.",
 )
-@click.pass_context
 @pass_ctx
-def demo_command(
-    ctx: CliContext, click_ctx: click.Context, manifest: Path | None, at: str | None, out_dir: Path
-) -> None:
+def demo_command(ctx: CliContext, manifest: Path | None, at: str | None, out_dir: Path) -> None:
     """Import the sample decks, route sample calls and rate sample CDRs."""
-    from tandem.cli.deck import deck_import
-    from tandem.cli.rate import rate
-    from tandem.cli.route import route_command
-
     path, spec = _manifest(manifest)
     base = path.parent
     click.echo(f"store: {ctx.store.url}")
 
     _heading("1. import rate decks")
-    for entry in spec.get("decks", []):
-        file = base / entry["file"]
-        kind, account = (
-            ("carrier", entry["carrier"]) if "carrier" in entry else ("customer", entry["customer"])
-        )
-        click.echo(f"-- {file.name} as {kind} {account}")
-        if _already_stored(ctx, file, account, kind):
-            click.echo("   already imported (same SHA-256 as the latest version); skipped")
-            continue
-        click_ctx.invoke(
-            deck_import,
-            file=file,
-            carrier=account if kind == "carrier" else None,
-            customer=account if kind == "customer" else None,
-            decimal_comma=bool(entry.get("decimal_comma", False)),
-        )
+    _import_decks(ctx, base, spec.get("decks", []))
 
-    config = base / spec["config"] if "config" in spec else None
     routing = spec.get("route", {})
     _heading(f"2. route calls for {routing.get('customer')}")
-    for number in routing.get("numbers", []):
-        click.echo()
-        click_ctx.invoke(
-            route_command,
-            number=number,
-            customer=routing.get("customer"),
-            at=at,
-            config_path=config,
-        )
+    _route_calls(ctx, routing, base / spec["config"] if "config" in spec else None, at)
 
     rating = spec.get("rate")
     if rating:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _heading(f"3. rate CDRs from {rating['cdrs']}")
-        click_ctx.invoke(
-            rate,
-            cdrs=base / rating["cdrs"],
-            fmt=rating.get("format", "auto"),
-            output=out_dir / "rated.parquet",
-            report_dir=out_dir / "report",
-            map_file=base / rating["map"] if "map" in rating else None,
-        )
+        _heading(f"3. rate CDRs from {_field(rating, 'cdrs', '[rate]')}")
+        _rate_cdrs(ctx, base, rating, out_dir)
         click.echo(f"\nrated CDRs, unrated CDRs and reports are in {out_dir}/")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tandem.cli.main import CliContext, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.progress import progress
 
 __all__ = ["enum_group"]
@@ -18,6 +18,7 @@ def enum_group() -> None:
     """ENUM (RFC 6116) and number portability lookups."""
 
 
+@global_options
 @enum_group.command("lookup")
 @click.argument("number")
 @click.option(
@@ -146,6 +147,7 @@ def _print(result) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"  try             {attempt}")
 
 
+@global_options
 @enum_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

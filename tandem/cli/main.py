@@ -1,47 +1,40 @@
-"""The ``tandem`` command group: global options, error handling, subcommand registry."""
+"""The ``tandem`` command group: global options, error handling and the list of commands.
+
+Every command module defines its command or group and imports :mod:`tandem.cli.context`,
+never this module; :data:`COMMANDS` below is the one place a command is registered.
+"""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-
 import click
 
+from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext
+from tandem.cli.db import db_group
+from tandem.cli.deck import deck_group
+from tandem.cli.demo import demo_command
+from tandem.cli.enum_cmd import enum_group
+from tandem.cli.rate import rate
+from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
 
-__all__ = ["main", "cli", "CliContext", "pass_ctx"]
+__all__ = ["COMMANDS", "cli", "main"]
 
-
-@dataclass
-class CliContext:
-    """What every subcommand gets: the database location and output preferences."""
-
-    db: str | None = None
-    quiet: bool = False
-    _store: object | None = field(default=None, repr=False)
-
-    @property
-    def store(self):  # -> tandem.store.Store (imported lazily to keep --help fast)
-        """The store, opened (and migrated) on first use."""
-        if self._store is None:
-            from tandem.store import Store
-
-            self._store = Store(self.db)
-        return self._store
-
-    @property
-    def show_progress(self) -> bool:
-        """True when a progress bar belongs on the terminal (not --quiet, stderr a TTY)."""
-        return not self.quiet and sys.stderr.isatty()
-
-
-pass_ctx = click.make_pass_decorator(CliContext)
+#: Every ``tandem`` subcommand, in the order a new user meets them.
+COMMANDS: tuple[click.Command, ...] = (
+    demo_command,
+    deck_group,
+    compile_command,
+    route_command,
+    rate,
+    enum_group,
+    db_group,
+)
 
 
 class _TandemGroup(click.Group):
     """Turns every :class:`TandemError` into one clear line on stderr and exit status 2."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except TandemError as exc:
@@ -49,49 +42,21 @@ class _TandemGroup(click.Group):
             ctx.exit(2)
 
 
-@click.group(cls=_TandemGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--db",
-    envvar="TANDEM_DB",
-    default=None,
-    metavar="PATH|URL",
-    help="Rate store: a SQLite file or a database URL (default: $TANDEM_DB or ./tandem.db).",
+@click.group(
+    cls=_TandemGroup,
+    commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter (scripts).")
+@click.option("--db", envvar="TANDEM_DB", default=None, metavar=DB_METAVAR, help=DB_HELP)
+@click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.version_option(package_name="tandem")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
-    """Tandem: Class 4 wholesale voice routing and rating."""
+    """Tandem: Class 4 wholesale voice routing and rating.
+
+    --db and --quiet may also follow the subcommand (tandem deck list --db x.db -q).
+    """
     ctx.obj = CliContext(db=db, quiet=quiet)
-
-
-@cli.group("db")
-def db_group() -> None:
-    """Database schema commands."""
-
-
-@db_group.command("upgrade")
-@pass_ctx
-def db_upgrade(ctx: CliContext) -> None:
-    """Create or upgrade the store's schema to the latest revision."""
-    store = ctx.store
-    click.echo(f"{store.url}: schema at revision {store.schema_revision()}")
-
-
-def _register() -> None:
-    """Attach the subcommand modules (each defines click commands of one area)."""
-    import tandem.cli.demo  # noqa: F401 - adds `tandem demo`
-    import tandem.cli.route  # noqa: F401 - adds `tandem compile` and `tandem route`
-    from tandem.cli.deck import deck_group
-    from tandem.cli.enum_cmd import enum_group
-    from tandem.cli.rate import rate
-
-    cli.add_command(deck_group)
-    cli.add_command(rate)
-    cli.add_command(enum_group)
-
-
-_register()
 
 
 def main() -> None:

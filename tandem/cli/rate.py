@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tandem.cli.main import CliContext, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.errors import CdrError, ConfigError, DeckError
 
-__all__ = ["rate"]
+if TYPE_CHECKING:
+    from tandem.rating.cdr import CdrReader
+    from tandem.rating.price import RatingSummary
+    from tandem.rating.report import RatingReport
+
+__all__ = ["cdr_count", "print_summary", "rate"]
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -41,6 +47,38 @@ def _period(start: str | None, until: str | None) -> tuple[int, int] | None:
     return bounds
 
 
+def cdr_count(reader: CdrReader, cdrs: Path) -> int | None:
+    """How many CDRs a Parquet file holds (from its footer), for the progress bar; None for
+    the text formats, which are not counted before they are read."""
+    if reader.resolve_format(cdrs) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(cdrs).metadata.num_rows)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a CdrError
+        raise CdrError(f"{cdrs.name}: not a readable Parquet file: {exc}") from None
+
+
+def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
+    """The rating summary for a person: CDRs rated and unrated (by reason), the sell and
+    buy totals and the margin, then the report's per-carrier table when there is one."""
+    result = summary.as_json()
+    unrated_text = ", ".join(f"{k} {v}" for k, v in result["unrated"].items()) or "none"
+    click.echo(
+        f"{result['rows_in']} CDRs: {result['rated']} rated, "
+        f"{summary.unrated_count} unrated ({unrated_text})"
+    )
+    if result["currency"]:
+        click.echo(
+            f"sell {result['sell_total']} {result['currency']}, buy {result['buy_total']}, "
+            f"margin {result['margin']}"
+        )
+    if report is not None:
+        report.render()
+
+
+@global_options
 @click.command("rate")
 @click.argument("cdrs", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -200,14 +238,7 @@ def rate(
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
-    total = None
-    if reader.resolve_format(cdrs) == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            total = pq.ParquetFile(cdrs).metadata.num_rows
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a CdrError
-            raise CdrError(f"{cdrs.name}: not a readable Parquet file: {exc}") from None
+    total = cdr_count(reader, cdrs)
     with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
         summary = rate_file(
             cdrs,
@@ -228,17 +259,5 @@ def rate(
     if as_json:
         click.echo(json.dumps(result))
         return
-    if ctx.quiet:
-        return
-    unrated_text = ", ".join(f"{k} {v}" for k, v in result["unrated"].items()) or "none"
-    click.echo(
-        f"{result['rows_in']} CDRs: {result['rated']} rated, "
-        f"{summary.unrated_count} unrated ({unrated_text})"
-    )
-    if result["currency"]:
-        click.echo(
-            f"sell {result['sell_total']} {result['currency']}, buy {result['buy_total']}, "
-            f"margin {result['margin']}"
-        )
-    if report is not None:
-        report.render()
+    if not ctx.quiet:
+        print_summary(summary, report)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tandem.cli.main import CliContext, cli, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.progress import progress
 
-__all__ = ["compile_command", "route_command"]
+if TYPE_CHECKING:
+    from tandem.lcr.router import Decision
+
+__all__ = ["compile_command", "print_decision", "route_command"]
 
 
 def _instant(at: str | None) -> int:
@@ -27,6 +31,7 @@ def _iso(t: int) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@global_options
 @click.command("compile")
 @click.option(
     "--at", "at", metavar="TIME", help="Instant to compile for: ISO 8601 with zone or epoch "
@@ -55,6 +60,7 @@ def compile_command(ctx: CliContext, at: str | None, output: Path) -> None:
         )
 
 
+@global_options
 @click.command("route")
 @click.argument("number")
 @click.option("--customer", metavar="NAME", help="Customer (account name).")
@@ -138,7 +144,7 @@ def route_command(
     if explain:
         click.echo(decision.explain())
         return
-    _print_table(decision)
+    print_decision(decision)
 
 
 def _number_lookup(
@@ -169,7 +175,8 @@ def _number_lookup(
     return chain[0] if len(chain) == 1 else ChainedLookup(*chain)
 
 
-def _print_table(decision) -> None:  # type: ignore[no-untyped-def]
+def print_decision(decision: Decision) -> None:
+    """One routing decision as a table: the ordered routes, then drops and notes."""
     from tandem.money import format_money
 
     head = f"{decision.number} -> {decision.normalized}"
@@ -199,7 +206,3 @@ def _print_table(decision) -> None:  # type: ignore[no-untyped-def]
         click.echo(f"dropped {d.carrier}: {d.reason}")
     for note in decision.notes:
         click.echo(f"note: {note}")
-
-
-cli.add_command(compile_command)
-cli.add_command(route_command)

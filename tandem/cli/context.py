@@ -1,0 +1,102 @@
+"""What every ``tandem`` command shares: the :class:`CliContext` it is handed
+(``pass_ctx``) and the global options ``--db`` and ``--quiet``.
+
+The global options are read twice: by the ``tandem`` group, before the subcommand
+(``tandem --db x.db deck list``), and by every leaf command, after it
+(``tandem deck list --db x.db``), where :func:`global_options` puts them. A value given
+after the subcommand wins over one given before it; ``$TANDEM_DB`` is the group's default.
+
+This module imports no command module and nothing heavy (the store is opened on first use),
+so that the commands can import it and ``tandem --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from tandem.store import Store
+
+__all__ = [
+    "DB_HELP",
+    "DB_METAVAR",
+    "QUIET_HELP",
+    "CliContext",
+    "global_options",
+    "pass_ctx",
+]
+
+DB_METAVAR = "PATH|URL"
+DB_HELP = "Rate store: a SQLite file or a database URL (default: $TANDEM_DB or ./tandem.db)."
+QUIET_HELP = "No progress bars or chatter (scripts)."
+
+
+@dataclass
+class CliContext:
+    """What every subcommand gets: the database location and output preferences."""
+
+    db: str | None = None
+    quiet: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            from tandem.store import Store
+
+            self._store = Store(self.db)
+        return self._store
+
+    @property
+    def show_progress(self) -> bool:
+        """True when a progress bar belongs on the terminal (not --quiet, stderr a TTY)."""
+        return not self.quiet and sys.stderr.isatty()
+
+
+#: Passes the :class:`CliContext` (made by the ``tandem`` group) as a command's first argument.
+pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def _db_after(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None and not ctx.resilient_parsing:
+        ctx.ensure_object(CliContext).db = value
+
+
+def _quiet_after(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        ctx.ensure_object(CliContext).quiet = True
+
+
+CommandT = TypeVar("CommandT", bound=click.Command)
+
+
+def global_options(command: CommandT) -> CommandT:
+    """Let a leaf command take ``--db`` and ``--quiet``/``-q`` after its name.
+
+    Put it above the command's ``@group.command(...)`` line. The values go into the
+    :class:`CliContext` (over the ones given before the subcommand), not to the function.
+    """
+    command.params.extend(
+        [
+            click.Option(
+                ["--db"],
+                metavar=DB_METAVAR,
+                expose_value=False,
+                callback=_db_after,
+                help=DB_HELP,
+            ),
+            click.Option(
+                ["--quiet", "-q"],
+                is_flag=True,
+                expose_value=False,
+                callback=_quiet_after,
+                help=QUIET_HELP,
+            ),
+        ]
+    )
+    return command
