@@ -1,5 +1,6 @@
 """`tandem demo`: the README's first command, end to end on the bundled data."""
 
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from tandem.cli.main import cli
@@ -23,9 +24,16 @@ def test_demo_imports_routes_and_rates(tmp_path):
     # margin protection drops cygnus on Nigeria mobile; 882 is blocked by the plan
     assert "dropped cygnus: buy rate 0.1254 above sell rate 0.121" in result.output
     assert "BLOCKED: destination prefix 882" in result.output
+    # each deck's import report, one decision per sample number, the rating summary
+    assert result.output.count("stored as version 1") == 4
+    assert "SHORT NOTICE: 91 0.015 -> 0.0165" in result.output
+    assert result.output.count("customer acme-telecom   at 2026-11-23T12:00:00Z") == 6
+    assert "1  borealis  sip:edge.borealis.example.com  44      0.0053" in result.output
     assert "17 CDRs: 11 rated, 6 unrated" in result.output
-    assert (out / "rated.parquet").is_file()
-    assert (out / "report").is_dir()
+    assert "sell 0.5269 USD, buy 0.4655, margin 0.0598" in result.output
+    assert pq.read_metadata(out / "rated.parquet").num_rows == 11
+    assert pq.read_metadata(out / "rated.unrated.parquet").num_rows == 6
+    assert (out / "report" / "by_carrier.csv").is_file()
 
     again = runner.invoke(cli, args)
     assert again.exit_code == 0, again.output
@@ -39,3 +47,24 @@ def test_demo_missing_manifest_is_a_clear_error(tmp_path):
     )
     assert result.exit_code == 2
     assert "demo manifest" in result.output and "not found" in result.output
+
+
+def test_demo_refused_deck_reports_rows_and_stores_nothing(tmp_path):
+    (tmp_path / "bad.csv").write_text("Code,Destination,Rate\n44,UK,0.01\n33,France,abc\n")
+    (tmp_path / "demo.toml").write_text('[[decks]]\nfile = "bad.csv"\ncarrier = "bad"\n')
+    db = tmp_path / "x.db"
+    result = CliRunner().invoke(
+        cli, ["demo", "--manifest", str(tmp_path / "demo.toml"), "--db", str(db), "-q"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "REJECTED line 3" in result.output and "tandem: refused" in result.output
+    assert Store(db).decks() == []
+
+
+def test_demo_manifest_without_a_field_is_a_clear_error(tmp_path):
+    (tmp_path / "demo.toml").write_text('[[decks]]\ncarrier = "atlas"\n')
+    result = CliRunner().invoke(
+        cli, ["demo", "--manifest", str(tmp_path / "demo.toml"), "--db", str(tmp_path / "x.db")]
+    )
+    assert result.exit_code == 2
+    assert "tandem: error: demo manifest: [[decks]] needs 'file'" in result.output
