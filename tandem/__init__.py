@@ -35,6 +35,7 @@ from tandem.money import (
     parse_decimal,
     to_scaled,
 )
+
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {

@@ -1,5 +1,9 @@
 """The flat public API: every name in ``tandem.__all__`` resolves."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import tandem
 
 
@@ -22,3 +26,25 @@ def test_errors_share_one_base():
         obj = getattr(tandem, name)
         if isinstance(obj, type) and name.endswith("Error"):
             assert issubclass(obj, tandem.TandemError), name
+
+
+def test_dir_lists_every_public_name():
+    assert set(tandem.__all__) <= set(dir(tandem))
+
+
+def test_store_names_load_on_first_use():
+    """``import tandem`` loads money and errors only; ``from tandem import Store`` then loads
+    the store (SQLAlchemy, pandas) and gives the same class as ``tandem.store.Store``."""
+    code = (
+        "import sys, tandem\n"
+        "heavy = ('sqlalchemy', 'pandas', 'numpy', 'pyarrow')\n"
+        "loaded = [m for m in heavy if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "from tandem import DeckVersion, Store\n"
+        "import tandem.store\n"
+        "assert Store is tandem.store.Store and DeckVersion is tandem.store.DeckVersion\n"
+        "assert tandem.Store is Store and 'sqlalchemy' in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
