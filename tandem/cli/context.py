@@ -88,7 +88,7 @@ def global_options(command: CommandT) -> CommandT:
                 metavar=DB_METAVAR,
                 expose_value=False,
                 callback=_db_after,
-                help=DB_HELP,
+                help=f"{DB_HELP} Wins over a --db before the command.",
             ),
             click.Option(
                 ["--quiet", "-q"],
