@@ -1,6 +1,7 @@
 """`tandem demo`: the README's first command, end to end on the bundled data."""
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
 from tandem.cli.main import cli
@@ -61,10 +62,19 @@ def test_demo_refused_deck_reports_rows_and_stores_nothing(tmp_path):
     assert Store(db).decks() == []
 
 
-def test_demo_manifest_without_a_field_is_a_clear_error(tmp_path):
-    (tmp_path / "demo.toml").write_text('[[decks]]\ncarrier = "atlas"\n')
+@pytest.mark.parametrize(
+    ("deck", "message"),
+    [
+        ('carrier = "atlas"', "[[decks]] needs 'file'"),
+        ('file = "atlas.csv"', "[[decks]] needs 'carrier' or 'customer'"),
+        ('file = "nope.csv"\ncarrier = "atlas"', "deck file"),
+    ],
+)
+def test_demo_manifest_with_a_bad_deck_entry_is_a_clear_error(tmp_path, deck, message):
+    (tmp_path / "atlas.csv").write_text("Code,Destination,Rate\n44,UK,0.01\n")
+    (tmp_path / "demo.toml").write_text(f"[[decks]]\n{deck}\n")
     result = CliRunner().invoke(
         cli, ["demo", "--manifest", str(tmp_path / "demo.toml"), "--db", str(tmp_path / "x.db")]
     )
-    assert result.exit_code == 2
-    assert "tandem: error: demo manifest: [[decks]] needs 'file'" in result.output
+    assert result.exit_code == 2, result.output
+    assert f"tandem: error: demo manifest: {message}" in result.output

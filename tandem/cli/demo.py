@@ -23,7 +23,7 @@ from tandem.cli.deck import print_import_report
 from tandem.cli.progress import progress
 from tandem.cli.rate import cdr_count, print_summary
 from tandem.cli.route import print_decision
-from tandem.errors import ConfigError, DeckRejectedError
+from tandem.errors import CdrError, ConfigError, DeckRejectedError
 
 __all__ = ["demo_command", "bundled_data_dir"]
 
@@ -73,8 +73,12 @@ def _import_decks(ctx: CliContext, base: Path, decks: list[dict[str, Any]]) -> N
 
     for entry in decks:
         file = base / _field(entry, "file", "[[decks]]")
+        if not file.is_file():
+            raise ConfigError(f"demo manifest: deck file {file} not found")
+        if "carrier" not in entry and "customer" not in entry:
+            raise ConfigError("demo manifest: [[decks]] needs 'carrier' or 'customer'")
         kind = "carrier" if "carrier" in entry else "customer"
-        account = _field(entry, kind, "[[decks]] (carrier or customer)")
+        account = entry[kind]
         click.echo(f"-- {file.name} as {kind} {account}")
         if _already_stored(ctx, file, account, kind):
             click.echo("   already imported (same SHA-256 as the latest version); skipped")
@@ -110,7 +114,6 @@ def _route_calls(
 
 def _rate_cdrs(ctx: CliContext, base: Path, rating: dict[str, Any], out_dir: Path) -> None:
     """Step 3: price the sample CDRs, buy and sell side, into ``out_dir``."""
-    from tandem.errors import CdrError
     from tandem.rating import CdrReader, Rater, RatingReport, rate_file
     from tandem.rating.cdr import load_account_map
 
