@@ -1,7 +1,7 @@
 """Tandem: Class 4 wholesale voice routing and rating.
 
 The public API is re-exported here, flat: ``from tandem import Store, Router, price_cdrs``.
-Money, errors and the store load with the package; the routing, rating and ENUM names
+Money, instants, errors and the store load with the package; the routing, rating and ENUM names
 load on first use (PEP 562), so that embedding one part does not import the others.
 """
 
@@ -16,6 +16,7 @@ from tandem.errors import (
     DeckError,
     DeckRejectedError,
     EnumLookupError,
+    InstantError,
     MoneyError,
     NumberError,
     PortDataError,
@@ -25,6 +26,7 @@ from tandem.errors import (
     UnknownCarrierError,
     UnknownCustomerError,
 )
+from tandem.instant import format_instant, parse_instant
 from tandem.money import (
     SCALE,
     MoneyPolicy,
@@ -178,10 +180,12 @@ __all__ = [
     "EnumLookupError",
     "EnumResolver",
     "EnumResult",
+    "format_instant",
     "format_money",
     "from_scaled",
     "import_deck",
     "import_port_csv",
+    "InstantError",
     "load_config",
     "load_plan",
     "LocalPortTable",
@@ -195,6 +199,7 @@ __all__ = [
     "NumberLookup",
     "parse_decimal",
     "parse_deck",
+    "parse_instant",
     "ParsedDeck",
     "Plan",
     "PortDataError",

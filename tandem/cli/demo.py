@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from tandem.cli.main import CliContext, cli, pass_ctx
+from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.errors import ConfigError
 
 __all__ = ["demo_command", "bundled_data_dir"]
@@ -55,7 +56,10 @@ def _heading(text: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Demo manifest TOML (default: the bundled data/demo.toml).",
 )
-@click.option("--at", "at", metavar="TIME", help="Route at this instant (default: now, UTC).")
+@click.option(
+    "--at", "at", type=INSTANT, metavar="TIME",
+    help=f"Route at this instant: {INSTANT_FORMS} (default: now).",
+)  # fmt: skip
 @click.option(
     "--out",
     "out_dir",
@@ -67,7 +71,7 @@ def _heading(text: str) -> None:
 @click.pass_context
 @pass_ctx
 def demo_command(
-    ctx: CliContext, click_ctx: click.Context, manifest: Path | None, at: str | None, out_dir: Path
+    ctx: CliContext, click_ctx: click.Context, manifest: Path | None, at: int | None, out_dir: Path
 ) -> None:
     """Import the sample decks, route sample calls and rate sample CDRs."""
     from tandem.cli.deck import deck_import
