@@ -100,12 +100,15 @@ def _zone(value: object, tz: str | tzinfo | None) -> tzinfo:
         ) from None
 
 
-def _seconds(value: object, moment: datetime, tz: str | tzinfo | None) -> int:
-    """Epoch seconds of an aware datetime, floored to the second, exactly (no float)."""
-    t = (moment - _EPOCH) // _SECOND
+def _in_range(value: object, t: int, tz: str | tzinfo | None) -> int:
     if not _FIRST <= t <= _LAST:
         raise _refuse(value, "out of range: years 1 to 9999", tz)
     return t
+
+
+def _seconds(value: object, moment: datetime, tz: str | tzinfo | None) -> int:
+    """Epoch seconds of an aware datetime, floored to the second, exactly (no float)."""
+    return _in_range(value, (moment - _EPOCH) // _SECOND, tz)
 
 
 def parse_instant(value: object, *, tz: str | tzinfo | None = None) -> int:
@@ -122,7 +125,7 @@ def parse_instant(value: object, *, tz: str | tzinfo | None = None) -> int:
     if isinstance(value, bool):
         raise _refuse(value, "a bool, not a time", tz)
     if isinstance(value, Integral):  # numpy integers and other exact integers
-        return parse_instant(index(value), tz=tz)
+        return _in_range(value, index(value), tz)
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise _refuse(value, "no time zone", tz)
@@ -144,10 +147,10 @@ def _parse_text(value: str, tz: str | tzinfo | None) -> int:
     if not text:
         raise _refuse(value, "empty", tz)
     if _DIGITS.fullmatch(text):
-        return parse_instant(int(text), tz=tz)
+        return _in_range(value, int(text), tz)
     m = _TEXT.fullmatch(text)
     if m is None:
-        raise _refuse(value, "not ISO 8601", tz)
+        raise _refuse(value, "unreadable", tz)
     y, mo, d = int(m["y"]), int(m["mo"]), int(m["d"])
     if m["h"] is None:
         zone = _zone(value, tz)
