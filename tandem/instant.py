@@ -127,7 +127,11 @@ def parse_instant(value: object, *, tz: str | tzinfo | None = None) -> int:
     if isinstance(value, Integral):  # numpy integers and other exact integers
         return _in_range(value, index(value), tz)
     if isinstance(value, datetime):
-        if value.utcoffset() is None:
+        try:
+            offset = value.utcoffset()
+        except ValueError:  # pandas' NaT ("not a time") is a datetime without a value
+            raise _refuse(value, "not a time", tz) from None
+        if offset is None:
             raise _refuse(value, "no time zone", tz)
         return _seconds(value, value, tz)
     if isinstance(value, date):

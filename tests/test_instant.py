@@ -144,6 +144,8 @@ def test_library_accepts_objects(value, expected):
         (b"2026-11-28", "a bytes"),
         (datetime(2026, 11, 28, 9, 30), "no time zone"),
         (pd.Timestamp("2026-11-28T09:30:00"), "no time zone"),
+        (pd.NaT, "not a time"),
+        (np.datetime64("2026-11-28"), "a datetime64"),
         (LAST + 1, "out of range"),
         (FIRST - 1, "out of range"),
         (OPEN_END, "out of range"),
@@ -349,3 +351,112 @@ def _instant_options(group: click.Group, path: str = ""):
 def test_the_table_covers_every_instant_option_and_each_uses_the_one_type():
     found = set(_instant_options(cli))
     assert found == {(o.command, o.option, o.zoned) for o in OPTIONS}
+
+
+# -- every library parameter that takes an instant ----------------------------------------
+def _library_calls(world: dict[str, Path], tmp_path: Path):
+    """``name -> call(value) -> the instant the function used`` for every library
+    ``at=`` / ``now=`` / ``effective=`` / ``effective_from=`` / ``start`` / ``period``."""
+    from tandem import Router, compile_rates, compile_table, import_deck, parse_deck, price_call
+    from tandem.decks import DeckOptions
+    from tandem.rating.price import Rater
+    from tandem.rating.stream import rate_file
+
+    store = Store(world["db"])
+    deck = (world["base"] / "deck.csv").read_bytes()
+    table = compile_table(store, 0)
+
+    def write_deck(value: object) -> int:
+        fresh = Store(tmp_path / "w.db")
+        rates = pd.DataFrame({"prefix": ["44"], "rate": [UNIT // 100], "connect_fee": [0]})
+        version = fresh.write_deck("a", "carrier", rates, currency="USD", effective_from=value)
+        fresh.close()
+        return parse_instant(version.effective_from)
+
+    def rate(value: object) -> int:
+        summary = rate_file(world["base"] / "cdrs.csv", tmp_path / "r.parquet",
+                            Rater.from_store(store), period=(value, LAST))  # fmt: skip
+        return summary.period[0]
+
+    # These two return no instant: that they take the value and work is what is checked.
+    def price(value: object) -> None:
+        assert price_call("442079460000", value, 60, account="acme", rates=store).reason is None
+
+    def rates_at(value: object) -> None:
+        assert set(store.rates(at=value)["account"]) == {"atlas", "acme"}
+
+    return store, {
+        "Store.rates(at=)": rates_at,
+        "Store.write_deck(effective_from=)": write_deck,
+        "compile_table(at)": lambda v: compile_table(store, v).compiled_at,
+        "compile_rates(at)": lambda v: compile_rates(store.rates(), v).compiled_at,
+        "Router.route(at=)": lambda v: Router(table).route("442079", customer="acme", at=v).at,
+        "parse_deck(now=)": lambda v: parse_deck(deck, now=v).effective_from,
+        "DeckOptions(effective=)": lambda v: parse_deck(
+            deck, DeckOptions(effective=v), now=0).effective_from,
+        "import_deck(now=)": lambda v: import_deck(
+            store, deck, account="atlas", now=v, dry_run=True).parsed.effective_from,
+        "price_call(start)": price,
+        "rate_file(period=)": rate,
+    }  # fmt: skip
+
+
+LIBRARY_CALLS = [
+    "Store.rates(at=)",
+    "Store.write_deck(effective_from=)",
+    "compile_table(at)",
+    "compile_rates(at)",
+    "Router.route(at=)",
+    "parse_deck(now=)",
+    "DeckOptions(effective=)",
+    "import_deck(now=)",
+    "price_call(start)",
+    "rate_file(period=)",
+]
+NO_INSTANT_RETURNED = {"Store.rates(at=)", "price_call(start)"}
+LIBRARY_ACCEPTED = [
+    ("2026-11-28", NOV28),
+    ("2026-11-28T10:30:00+01:00", NOV28_0930),
+    ("1795824000", NOV28),
+    (NOV28, NOV28),
+    (datetime(2026, 11, 28, 9, 30, tzinfo=UTC), NOV28_0930),
+    (date(2026, 11, 28), NOV28),
+]
+LIBRARY_REFUSED = ["2026-11-28T09:30", "yesterday", True, 1795824000.0, datetime(2026, 11, 28)]
+
+
+@pytest.mark.parametrize("call", LIBRARY_CALLS)
+@pytest.mark.parametrize(("value", "expected"), LIBRARY_ACCEPTED, ids=repr)
+def test_every_library_instant_parameter_accepts(world, tmp_path, call, value, expected):
+    store, calls = _library_calls(world, tmp_path)
+    try:
+        used = calls[call](value)
+        assert used == expected or (used is None and call in NO_INSTANT_RETURNED)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("call", LIBRARY_CALLS)
+@pytest.mark.parametrize("value", LIBRARY_REFUSED, ids=repr)
+def test_every_library_instant_parameter_refuses(world, tmp_path, call, value):
+    store, calls = _library_calls(world, tmp_path)
+    try:
+        with pytest.raises(InstantError) as refused:
+            calls[call](value)
+        with pytest.raises(InstantError) as alone:
+            parse_instant(value)
+        assert str(refused.value) == str(alone.value)
+    finally:
+        store.close()
+
+
+def test_price_call_keeps_an_out_of_range_epoch_start_a_bad_time_like_the_batch_path(world):
+    from tandem import price_call
+
+    store = Store(world["db"])
+    try:
+        for start in (None, -1, 2**40, 10**15):
+            priced = price_call("442079460000", start, 60, account="acme", rates=store)
+            assert priced.reason == "bad_time", start
+    finally:
+        store.close()
