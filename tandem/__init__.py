@@ -1,9 +1,9 @@
 """Tandem: Class 4 wholesale voice routing and rating.
 
 The public API is re-exported here, flat: ``from tandem import Store, Router, price_cdrs``.
-Money and errors load with the package; the store, deck, routing, rating and ENUM names
-load on first use (PEP 562), so that embedding one part does not import the others and
-``tandem --help`` imports neither SQLAlchemy nor pandas.
+Money, instants and errors load with the package; the store, deck, routing, rating and
+ENUM names load on first use (PEP 562), so that embedding one part does not import the
+others and ``tandem --help`` imports neither SQLAlchemy nor pandas.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tandem.errors import (
     DeckError,
     DeckRejectedError,
     EnumLookupError,
+    InstantError,
     MoneyError,
     NumberError,
     PortDataError,
@@ -26,6 +27,7 @@ from tandem.errors import (
     UnknownCarrierError,
     UnknownCustomerError,
 )
+from tandem.instant import format_instant, parse_instant
 from tandem.money import (
     SCALE,
     MoneyPolicy,
@@ -182,10 +184,12 @@ __all__ = [
     "EnumLookupError",
     "EnumResolver",
     "EnumResult",
+    "format_instant",
     "format_money",
     "from_scaled",
     "import_deck",
     "import_port_csv",
+    "InstantError",
     "load_config",
     "load_plan",
     "LocalPortTable",
@@ -199,6 +203,7 @@ __all__ = [
     "NumberLookup",
     "parse_decimal",
     "parse_deck",
+    "parse_instant",
     "ParsedDeck",
     "Plan",
     "PortDataError",

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "TandemError",
     "MoneyError",
+    "InstantError",
     "DeckError",
     "DeckRejectedError",
     "StoreError",
@@ -30,6 +31,11 @@ class TandemError(Exception):
 
 class MoneyError(TandemError, ValueError):
     """A rate or amount could not be read exactly (not a number, too many decimals...)."""
+
+
+class InstantError(TandemError, ValueError):
+    """A time is not an instant Tandem accepts (see :mod:`tandem.instant` for the grammar:
+    an ISO 8601 date, a date-time with a zone, or epoch seconds)."""
 
 
 class DeckError(TandemError):

@@ -220,7 +220,7 @@ def test_cli_rerates_a_period_and_refuses_bad_periods(tmp_path, loaded):  # noqa
     for bad, message in (
         (["--from", "2026-11-03"], "both --from and --until"),
         (["--from", "2026-11-04", "--until", "2026-11-03"], "must be after --from"),
-        (["--from", "yesterday", "--until", "2026-11-03"], "--from/--until"),
+        (["--from", "yesterday", "--until", "2026-11-03"], "'--from': 'yesterday' is not an"),
     ):
         refused = runner.invoke(cli, [*db, "rate", str(src), "-o", str(out), *bad])
         assert refused.exit_code == 2 and message in refused.output, refused.output

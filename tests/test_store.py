@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tandem.errors import StoreError
+from tandem.errors import InstantError, StoreError
 from tandem.store import OPEN_END
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,7 +91,7 @@ def test_accounts_are_per_kind(store):
 
 
 def test_naive_time_is_refused(store):
-    with pytest.raises(StoreError, match="time zone"):
+    with pytest.raises(InstantError, match="no time zone"):
         store.write_deck(
             "acme",
             "carrier",

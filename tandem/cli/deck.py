@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.cli.progress import progress
 from tandem.errors import DeckError, DeckRejectedError, UnknownCarrierError, UnknownCustomerError
+from tandem.instant import format_instant, now_instant
 from tandem.money import format_money
 
 if TYPE_CHECKING:
@@ -25,27 +26,8 @@ __all__ = ["deck_group", "print_import_report"]
 _PROGRESS_BYTES = 1 << 20
 
 
-def _iso(epoch: int | datetime) -> str:
-    if isinstance(epoch, datetime):
-        dt = epoch.astimezone(UTC)
-    else:
-        dt = datetime.fromtimestamp(int(epoch), UTC)
-    return dt.isoformat().replace("+00:00", "Z")
-
-
 def _emit(obj: object) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
-
-
-def _when(text: str | None, what: str) -> int | None:
-    from tandem.decks.values import parse_when
-
-    if text is None:
-        return None
-    try:
-        return parse_when(text)
-    except DeckError as exc:
-        raise DeckError(f"{what}: {exc}") from None
 
 
 def _kind_of(carrier: bool, customer: bool) -> str | None:
@@ -88,7 +70,10 @@ def _with_account_kind(f):  # type: ignore[no-untyped-def]
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--carrier", metavar="NAME", help="Import as this carrier's (vendor's) buy deck.")
 @click.option("--customer", metavar="NAME", help="Import as this customer's sell deck.")
-@click.option("--effective", metavar="DATE", help="The deck's effective date (rows may override).")
+@click.option(
+    "--effective", type=INSTANT, metavar="DATE",
+    help=f"The deck's effective date (rows may override): {INSTANT_FORMS}.",
+)  # fmt: skip
 @click.option(
     "--mode",
     type=click.Choice(["full", "delta"]),
@@ -111,7 +96,10 @@ def _with_account_kind(f):  # type: ignore[no-untyped-def]
 @click.option("--dayfirst", "day_first", flag_value=True, default=None, help="01/12/2026 is 1 Dec.")
 @click.option("--monthfirst", "day_first", flag_value=False, help="01/12/2026 is 12 Jan.")
 @click.option("--date-format", metavar="FMT", help="strftime format of the dates, e.g. %d%m%Y.")
-@click.option("--timezone", metavar="ZONE", help="IANA zone of dates without one (default UTC).")
+@click.option(
+    "--timezone", metavar="ZONE", is_eager=True,
+    help="IANA zone of dates without one, in the deck and in --effective/--now (default UTC).",
+)  # fmt: skip
 @click.option("--sheet", metavar="NAME", help="XLSX worksheet (default: the first with a header).")
 @click.option(
     "--allow-suspicious", is_flag=True, help="Accept rates over 1000x the median (warn only)."
@@ -123,7 +111,10 @@ def _with_account_kind(f):  # type: ignore[no-untyped-def]
     show_default=True,
     help="Notice an increase needs; sooner increases are flagged.",
 )
-@click.option("--now", metavar="TIME", help="Pin the import instant (default: the clock).")
+@click.option(
+    "--now", type=INSTANT, metavar="TIME",
+    help=f"Pin the import instant: {INSTANT_FORMS} (default: the clock).",
+)  # fmt: skip
 @click.option(
     "--decimals",
     type=click.IntRange(0, 9),
@@ -145,7 +136,7 @@ def deck_import(
     file: Path,
     carrier: str | None,
     customer: str | None,
-    effective: str | None,
+    effective: int | None,
     mode: str,
     mapping: tuple[str, ...],
     currency: str | None,
@@ -156,7 +147,7 @@ def deck_import(
     sheet: str | None,
     allow_suspicious: bool,
     notice_days: int,
-    now: str | None,
+    now: int | None,
     decimals: int,
     rounding: str,
     dry_run: bool,
@@ -181,11 +172,10 @@ def deck_import(
         day_first=day_first,
         date_format=date_format,
         timezone=timezone,
-        effective=_when(effective, "--effective"),
+        effective=effective,
         allow_suspicious=allow_suspicious,
         sheet=sheet,
     )
-    now_s = _when(now, "--now")
     big = file.exists() and file.stat().st_size > _PROGRESS_BYTES
     steps = ["reading", "comparing", "writing"]
     try:
@@ -199,7 +189,7 @@ def deck_import(
                 kind=kind,
                 mode=mode,
                 options=options,
-                now=now_s,
+                now=now,
                 notice_days=notice_days,
                 dry_run=dry_run,
                 decimals=decimals,
@@ -240,7 +230,7 @@ def print_import_report(report: DeckImport) -> None:
     where = f"{p.format}, header on line {p.header_line}"
     click.echo(
         f"{report.kind} {report.account}: {p.source_name} ({where}), {p.currency}, "
-        f"effective {_iso(p.effective_from)}, mode {report.mode}"
+        f"effective {format_instant(p.effective_from)}, mode {report.mode}"
     )
     click.echo(
         f"  rows read {p.rows_read}, codes accepted {p.accepted}, rejected {len(p.rejected)}"
@@ -252,7 +242,7 @@ def print_import_report(report: DeckImport) -> None:
     for flag in report.diff.short_notice:
         click.echo(
             f"  SHORT NOTICE: {flag.prefix} {format_money(flag.old_rate)} -> "
-            f"{format_money(flag.new_rate)} from {_iso(flag.effective_from)} "
+            f"{format_money(flag.new_rate)} from {format_instant(flag.effective_from)} "
             f"({flag.notice_seconds / 86400:.1f} days < {report.diff.notice_days})"
         )
     for warning in p.warnings:
@@ -282,8 +272,8 @@ def deck_list(ctx: CliContext, carrier_flag: bool, customer_flag: bool, as_json:
             "version": d.version,
             "mode": d.mode,
             "currency": d.currency,
-            "effective_from": _iso(d.effective_from),
-            "imported_at": _iso(d.imported_at),
+            "effective_from": format_instant(d.effective_from),
+            "imported_at": format_instant(d.imported_at),
             "codes": d.row_count,
             "decimals": d.decimals,
             "rounding": d.rounding,
@@ -325,10 +315,10 @@ def _rate_rows(frame) -> list[dict[str, object]]:  # type: ignore[no-untyped-def
                 "initial_increment": int(r.initial_increment),
                 "next_increment": int(r.next_increment),
                 "min_duration": int(r.min_duration),
-                "effective_from": _iso(int(r.effective_from)),
+                "effective_from": format_instant(int(r.effective_from)),
                 "effective_until": None
                 if int(r.effective_until) == OPEN_END
-                else _iso(int(r.effective_until)),
+                else format_instant(int(r.effective_until)),
                 "version": int(r.version),
             }
         )
@@ -339,7 +329,10 @@ def _rate_rows(frame) -> list[dict[str, object]]:  # type: ignore[no-untyped-def
 @deck_group.command("show")
 @click.argument("name")
 @_with_account_kind
-@click.option("--at", "at", metavar="TIME", help="Rates in force at TIME (default: now).")
+@click.option(
+    "--at", "at", type=INSTANT, metavar="TIME",
+    help=f"Rates in force at TIME: {INSTANT_FORMS} (default: now).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
 def deck_show(
@@ -347,14 +340,12 @@ def deck_show(
     name: str,
     carrier_flag: bool,
     customer_flag: bool,
-    at: str | None,
+    at: int | None,
     as_json: bool,
 ) -> None:
     """Show NAME's rates in force at an instant."""
     account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
-    at_s = _when(at, "--at")
-    if at_s is None:
-        at_s = int(datetime.now(UTC).timestamp())
+    at_s = now_instant() if at is None else at  # the edge's default, printed below
     frame = ctx.store.rates(kind=account.kind, accounts=[account.name], at=at_s)
     rows = _rate_rows(frame)
     currency = frame["currency"].iloc[0] if len(frame) else None
@@ -363,14 +354,14 @@ def deck_show(
             {
                 "account": account.name,
                 "kind": account.kind,
-                "at": _iso(at_s),
+                "at": format_instant(at_s),
                 "currency": currency,
                 "rates": rows,
             }
         )
         return
     click.echo(
-        f"{account.kind} {account.name}: {len(rows)} codes in force at {_iso(at_s)}"
+        f"{account.kind} {account.name}: {len(rows)} codes in force at {format_instant(at_s)}"
         + (f" ({currency})" if currency else "")
     )
     for r in rows:
@@ -427,7 +418,7 @@ def deck_diff(
     for flag in diff.short_notice:
         click.echo(
             f"  SHORT NOTICE: {flag.prefix} {format_money(flag.old_rate)} -> "
-            f"{format_money(flag.new_rate)} from {_iso(flag.effective_from)}"
+            f"{format_money(flag.new_rate)} from {format_instant(flag.effective_from)}"
         )
 
 
@@ -448,7 +439,10 @@ EXPORT_HEADER = [
 @deck_group.command("export")
 @click.argument("name")
 @_with_account_kind
-@click.option("--at", "at", required=True, metavar="TIME", help="Rates in force at TIME.")
+@click.option(
+    "--at", "at", type=INSTANT, required=True, metavar="TIME",
+    help=f"Rates in force at TIME: {INSTANT_FORMS}.",
+)  # fmt: skip
 @click.option(
     "-o",
     "--output",
@@ -458,12 +452,11 @@ EXPORT_HEADER = [
 )
 @pass_ctx
 def deck_export(
-    ctx: CliContext, name: str, carrier_flag: bool, customer_flag: bool, at: str, output: Path
+    ctx: CliContext, name: str, carrier_flag: bool, customer_flag: bool, at: int, output: Path
 ) -> None:
     """Write NAME's rates in force at TIME as a CSV deck (re-importable)."""
     account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
-    at_s = _when(at, "--at")
-    frame = ctx.store.rates(kind=account.kind, accounts=[account.name], at=at_s)
+    frame = ctx.store.rates(kind=account.kind, accounts=[account.name], at=at)
     rows = [
         [
             r.prefix,
@@ -473,7 +466,7 @@ def deck_export(
             int(r.initial_increment),
             int(r.next_increment),
             int(r.min_duration),
-            _iso(int(r.effective_from)),
+            format_instant(int(r.effective_from)),
         ]
         for r in frame.itertuples(index=False)
     ]
@@ -492,6 +485,6 @@ def deck_export(
         w.writerows(rows)
     click.echo(
         f"{output}: {len(rows)} codes of {account.kind} {account.name} ({currency}) "
-        f"in force at {_iso(at_s)}",
+        f"in force at {format_instant(at)}",
         err=True,
     )

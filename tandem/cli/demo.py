@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,12 @@ import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.deck import print_import_report
+from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.cli.progress import progress
 from tandem.cli.rate import cdr_count, print_summary
 from tandem.cli.route import print_decision
 from tandem.errors import CdrError, ConfigError, DeckRejectedError
+from tandem.instant import now_instant
 
 __all__ = ["demo_command", "bundled_data_dir"]
 
@@ -94,17 +95,16 @@ def _import_decks(ctx: CliContext, base: Path, decks: list[dict[str, Any]]) -> N
 
 
 def _route_calls(
-    ctx: CliContext, routing: dict[str, Any], config_path: Path | None, at: str | None
+    ctx: CliContext, routing: dict[str, Any], config_path: Path | None, at: int | None
 ) -> None:
     """Step 2: route each sample number for the customer, on the rates in force at ``at``."""
     from tandem.lcr import Router, RoutingConfig, compile_table, load_config
-    from tandem.lcr.table import epoch
 
     numbers = routing.get("numbers", [])
     if not numbers:
         return
     customer = _field(routing, "customer", "[route]")
-    t = int(time.time()) if at is None else epoch(at)
+    t = now_instant() if at is None else at  # the edge's default, printed in each decision
     table = compile_table(ctx.store, t)
     router = Router(table, plan=load_config(config_path) if config_path else RoutingConfig())
     for number in numbers:
@@ -146,7 +146,10 @@ def _rate_cdrs(ctx: CliContext, base: Path, rating: dict[str, Any], out_dir: Pat
     type=click.Path(dir_okay=False, path_type=Path),
     help="Demo manifest TOML (default: the bundled data/demo.toml).",
 )
-@click.option("--at", "at", metavar="TIME", help="Route at this instant (default: now, UTC).")
+@click.option(
+    "--at", "at", type=INSTANT, metavar="TIME",
+    help=f"Route at this instant: {INSTANT_FORMS} (default: now).",
+)  # fmt: skip
 @click.option(
     "--out",
     "out_dir",
@@ -156,7 +159,7 @@ def _rate_cdrs(ctx: CliContext, base: Path, rating: dict[str, Any], out_dir: Pat
     help="Directory for the rated CDRs and reports.",
 )
 @pass_ctx
-def demo_command(ctx: CliContext, manifest: Path | None, at: str | None, out_dir: Path) -> None:
+def demo_command(ctx: CliContext, manifest: Path | None, at: int | None, out_dir: Path) -> None:
     """Import the sample decks, route sample calls and rate sample CDRs."""
     path, spec = _manifest(manifest)
     base = path.parent

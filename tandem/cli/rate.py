@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
-from tandem.errors import CdrError, ConfigError, DeckError
+from tandem.cli.options import INSTANT, INSTANT_FORMS
+from tandem.errors import CdrError, ConfigError
+from tandem.instant import format_instant
 
 if TYPE_CHECKING:
     from tandem.rating.cdr import CdrReader
@@ -30,21 +32,17 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
     return out or None
 
 
-def _period(start: str | None, until: str | None) -> tuple[int, int] | None:
+def _period(start: int | None, until: int | None) -> tuple[int, int] | None:
     """The rerated period from --from/--until (both or neither), as UTC epoch seconds."""
-    from tandem.decks.values import parse_when
-
     if start is None and until is None:
         return None
     if start is None or until is None:
         raise click.UsageError("a rerated period needs both --from and --until")
-    try:
-        bounds = parse_when(start), parse_when(until)
-    except DeckError as exc:
-        raise CdrError(f"--from/--until: {exc}") from None
-    if bounds[0] >= bounds[1]:
-        raise CdrError(f"--until {until} must be after --from {start}")
-    return bounds
+    if start >= until:
+        raise CdrError(
+            f"--until {format_instant(until)} must be after --from {format_instant(start)}"
+        )
+    return start, until
 
 
 def cdr_count(reader: CdrReader, cdrs: Path) -> int | None:
@@ -112,7 +110,9 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     "--timezone",
     default="UTC",
     show_default=True,
-    help="IANA zone of CDR times written without one (Asterisk/FreeSWITCH local time).",
+    is_eager=True,
+    help="IANA zone of CDR times written without one (Asterisk/FreeSWITCH local time), "
+    "and of a date alone in --from/--until.",
 )
 @click.option(
     "--map",
@@ -163,13 +163,15 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 @click.option(
     "--from",
     "period_from",
+    type=INSTANT,
     metavar="TIME",
-    help="Rerate a period: only CDRs that started at or after TIME (UTC, e.g. 2026-11-03 or "
-    "2026-11-03T06:00:00Z); the outputs keep their earlier rows from outside the period.",
+    help=f"Rerate a period: only CDRs that started at or after TIME ({INSTANT_FORMS}); "
+    "the outputs keep their earlier rows from outside the period.",
 )
 @click.option(
     "--until",
     "period_until",
+    type=INSTANT,
     metavar="TIME",
     help="End of the rerated period (excluded); with --from.",
 )
@@ -192,8 +194,8 @@ def rate(
     batch_size: int,
     local_ports: bool,
     local_ports_csv: Path | None,
-    period_from: str | None,
-    period_until: str | None,
+    period_from: int | None,
+    period_until: int | None,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
     unrated with a reason.

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.cli.progress import progress
+from tandem.instant import format_instant, now_instant
 
 if TYPE_CHECKING:
     from tandem.lcr.router import Decision
@@ -18,33 +19,20 @@ if TYPE_CHECKING:
 __all__ = ["compile_command", "print_decision", "route_command"]
 
 
-def _instant(at: str | None) -> int:
-    """The CLI's edge default: no --at means now (UTC), said out loud in the output."""
-    from tandem.lcr.table import epoch
-
-    if at is None:
-        return int(time.time())
-    return epoch(at)
-
-
-def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @global_options
 @click.command("compile")
 @click.option(
-    "--at", "at", metavar="TIME", help="Instant to compile for: ISO 8601 with zone or epoch "
-    "seconds (default: now, UTC)."
+    "--at", "at", type=INSTANT, metavar="TIME",
+    help=f"Instant to compile for: {INSTANT_FORMS} (default: now).",
 )  # fmt: skip
 @click.option(
     "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Snapshot file to write (e.g. routes.tdm).",
 )  # fmt: skip
 @pass_ctx
-def compile_command(ctx: CliContext, at: str | None, output: Path) -> None:
+def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
     """Compile the rates in force at TIME into a routing-table snapshot file."""
-    t = _instant(at)
+    t = now_instant() if at is None else at  # the edge's default, printed below
     started = time.perf_counter()
     with progress("compiling routing table", 2, enabled=ctx.show_progress) as bar:
         table = ctx.store.compile(at=t)
@@ -55,7 +43,7 @@ def compile_command(ctx: CliContext, at: str | None, output: Path) -> None:
         click.echo(
             f"{output}: {table.prefix_count} prefixes, {len(table.carriers)} carriers, "
             f"{len(table.customers)} customers, {table.route_count} routes; compiled at "
-            f"{_iso(t)}, valid {table.validity_text()} "
+            f"{format_instant(t)}, valid {table.validity_text()} "
             f"({time.perf_counter() - started:.2f} s)"
         )
 
@@ -65,7 +53,10 @@ def compile_command(ctx: CliContext, at: str | None, output: Path) -> None:
 @click.argument("number")
 @click.option("--customer", metavar="NAME", help="Customer (account name).")
 @click.option("--source-ip", "source_ip", metavar="IP", help="Identify the customer's trunk.")
-@click.option("--at", "at", metavar="TIME", help="Call start instant (default: now, UTC).")
+@click.option(
+    "--at", "at", type=INSTANT, metavar="TIME",
+    help=f"Call start instant: {INSTANT_FORMS} (default: now).",
+)  # fmt: skip
 @click.option(
     "--table", "table_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Snapshot from `tandem compile` (default: compile from the store at TIME).",
@@ -103,7 +94,7 @@ def route_command(
     number: str,
     customer: str | None,
     source_ip: str | None,
-    at: str | None,
+    at: int | None,
     table_path: Path | None,
     config_path: Path | None,
     call_id: str | None,
@@ -129,7 +120,7 @@ def route_command(
 
     if customer is None and source_ip is None:
         raise ConfigError("say who is calling: --customer NAME or --source-ip IP")
-    t = _instant(at)
+    t = now_instant() if at is None else at  # the edge's default, printed in the decision
     table = RoutingTable.load(table_path) if table_path else ctx.store.compile(at=t)
     config = load_config(config_path) if config_path else RoutingConfig()
     lookup = _number_lookup(
@@ -182,7 +173,7 @@ def print_decision(decision: Decision) -> None:
     head = f"{decision.number} -> {decision.normalized}"
     if decision.routing_number:
         head += f" (routing number {decision.routing_number})"
-    click.echo(f"{head}   customer {decision.customer}   at {_iso(decision.at)}")
+    click.echo(f"{head}   customer {decision.customer}   at {format_instant(decision.at)}")
     if decision.sell_rate_scaled is not None:
         click.echo(
             f"sell {format_money(decision.sell_rate_scaled)}/min (prefix {decision.sell_prefix})"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,12 @@ from tandem.decks.values import (
     parse_increment,
     parse_seconds,
     parse_status,
-    parse_when,
     read_by_value,
     read_money,
     read_prefixes,
 )
 from tandem.errors import DeckError, DeckRejectedError
+from tandem.instant import InstantLike, format_instant, now_instant, parse_instant
 from tandem.money import format_money
 from tandem.store.store import RATE_COLUMNS
 
@@ -74,9 +73,10 @@ class DeckOptions:
     ``decimal_comma``: rates written ``0,0123``; ``day_first``: True for 01/12/2026 = 1
     December, False for 12 January, None to decide from the file; ``date_format``: an
     explicit ``strftime`` format; ``timezone``: IANA zone of dates without one (default
-    UTC); ``effective``: the deck's effective date (rows without a date of their own take
-    it); ``allow_suspicious``: accept rates above :data:`SUSPICIOUS_FACTOR` × median
-    (warned) instead of rejecting them; ``sheet``: XLSX worksheet name.
+    UTC); ``effective``: the deck's effective date, an instant (:mod:`tandem.instant`; a
+    date alone is midnight in ``timezone``), which rows without a date of their own take;
+    ``allow_suspicious``: accept rates above :data:`SUSPICIOUS_FACTOR` × median (warned)
+    instead of rejecting them; ``sheet``: XLSX worksheet name.
     """
 
     mapping: Mapping[str, str] | Sequence[str] | None = None
@@ -85,7 +85,7 @@ class DeckOptions:
     day_first: bool | None = None
     date_format: str | None = None
     timezone: str | None = None
-    effective: datetime | date | str | int | None = None
+    effective: InstantLike | None = None
     allow_suspicious: bool = False
     sheet: str | None = None
     suspicious_factor: int = SUSPICIOUS_FACTOR
@@ -180,7 +180,7 @@ class DeckImport:
             "header_line": p.header_line,
             "columns": p.columns,
             "currency": p.currency,
-            "effective_from": _iso(p.effective_from),
+            "effective_from": format_instant(p.effective_from),
             "rows_read": p.rows_read,
             "accepted": p.accepted,
             "rejected": [r.to_dict() for r in p.rejected],
@@ -192,20 +192,6 @@ class DeckImport:
             "version": None if self.version is None else self.version.version,
             "deck_id": None if self.version is None else self.version.id,
         }
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
-
-
-def _now_epoch(now: datetime | int | None) -> int:
-    if now is None:
-        return int(datetime.now(UTC).timestamp())
-    if isinstance(now, datetime):
-        if now.tzinfo is None:
-            raise DeckError("now must be an aware datetime (UTC)")
-        return int(now.timestamp())
-    return int(now)
 
 
 # -- parsing and validation ------------------------------------------------------------------
@@ -250,9 +236,7 @@ def _deck_effective(
     options: DeckOptions, row_dates: np.ndarray, present: np.ndarray, now: int
 ) -> int:
     if options.effective is not None:
-        if isinstance(options.effective, int):
-            return options.effective
-        return parse_when(options.effective, timezone=options.timezone)
+        return parse_instant(options.effective, tz=options.timezone)
     dated = row_dates[present]
     if len(dated):
         values, counts = np.unique(dated.astype(np.int64), return_counts=True)
@@ -265,7 +249,7 @@ def parse_deck(
     source: str | Path | bytes,
     options: DeckOptions | None = None,
     *,
-    now: datetime | int | None = None,
+    now: InstantLike | None = None,
     source_name: str | None = None,
 ) -> ParsedDeck:
     """Read and validate a deck (a path, or the file's bytes). Nothing is stored.
@@ -274,7 +258,7 @@ def parse_deck(
     or XLSX, conflicting options); rows it cannot accept are in ``rejected``.
     """
     options = options or DeckOptions()
-    now_s = _now_epoch(now)
+    now_s = now_instant() if now is None else parse_instant(now)
     if isinstance(source, bytes):
         data, name = source, source_name or "deck"
     else:
@@ -672,7 +656,7 @@ def import_deck(
     kind: str = "carrier",
     mode: str = "full",
     options: DeckOptions | None = None,
-    now: datetime | int | None = None,
+    now: InstantLike | None = None,
     notice_days: int = DEFAULT_NOTICE_DAYS,
     dry_run: bool = False,
     decimals: int = 4,
@@ -699,7 +683,7 @@ def import_deck(
     if notice_days < 0:
         raise DeckError(f"notice period must be zero or more days, got {notice_days}")
     step = on_step or (lambda _s: None)
-    now_s = _now_epoch(now)
+    now_s = now_instant() if now is None else parse_instant(now)
     step("reading")
     parsed = parse_deck(source, options, now=now_s, source_name=source_name)
     step("comparing")
@@ -768,7 +752,7 @@ def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd
     live = older[(older["effective_from"] <= at) & (older["effective_until"] >= at)]
     live = live.sort_values(["version", "effective_from"]).drop_duplicates("prefix", keep="last")
     for v in versions:
-        if v.mode != "full" or int(v.effective_from.timestamp()) > at:
+        if v.mode != "full" or parse_instant(v.effective_from) > at:
             continue
         listed = set(older.loc[older["version"] == v.version, "prefix"])
         live = live[~((live["version"] < v.version) & ~live["prefix"].isin(listed))]
@@ -820,7 +804,7 @@ def diff_versions(
         ).fetchall()
     cols = ["prefix", "rate", "effective_from", "effective_until", "version"]
     older_frame = pd.DataFrame.from_records(older, columns=cols)
-    deck_from = int(latest.effective_from.timestamp())
+    deck_from = parse_instant(latest.effective_from)
     baseline = _baseline(older_frame, versions[:-1], deck_from, OPEN_END)
     incoming = pd.DataFrame.from_records(rows, columns=cols)
     incoming["closed"] = False
@@ -829,7 +813,7 @@ def diff_versions(
         incoming,
         mode=latest.mode,
         deck_from=deck_from,
-        now=int(latest.imported_at.timestamp()),
+        now=parse_instant(latest.imported_at),
         notice_days=notice_days,
     )
     return diff, latest, previous_version

@@ -9,13 +9,13 @@ ahead) are flagged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tandem.instant import format_instant
 from tandem.money import format_money
 
 __all__ = ["DEFAULT_NOTICE_DAYS", "NoticeFlag", "DeckDiff", "diff_rates"]
@@ -42,7 +42,7 @@ class NoticeFlag:
             "prefix": self.prefix,
             "old_rate": format_money(self.old_rate),
             "new_rate": format_money(self.new_rate),
-            "effective_from": _iso(self.effective_from),
+            "effective_from": format_instant(self.effective_from),
             "notice_days": round(self.notice_seconds / 86400, 2),
         }
 
@@ -84,10 +84,6 @@ class DeckDiff:
             }
         out["short_notice_increases"] = [f.to_dict() for f in self.short_notice]
         return out
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
 
 
 def _digit_keys(values: np.ndarray) -> np.ndarray | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -516,18 +516,3 @@ def _month(text: str) -> int:
     if key in _MONTHS:
         return _MONTHS[key]
     raise ValueError(f"{text!r} is not a month name")
-
-
-def parse_when(text: str | datetime | date, *, timezone: str | None = None) -> int:
-    """A point in time given on the command line or in the API, as UTC epoch seconds."""
-    if isinstance(text, datetime):
-        if text.tzinfo is None:
-            tz = zone(timezone)
-            text = text.replace(tzinfo=tz or UTC)
-        return int(text.timestamp())
-    if isinstance(text, date):
-        return DateReader(timezone=timezone)(text.isoformat())
-    try:
-        return DateReader(day_first=True, timezone=timezone)(str(text))
-    except ValueError as exc:
-        raise DeckError(f"{exc}; write times as 2026-12-01 or 2026-12-01T09:00:00Z") from None

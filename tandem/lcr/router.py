@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
@@ -25,9 +24,10 @@ import numpy as np
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
+from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
-from tandem.lcr.table import RoutingTable, epoch
+from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, E164_MAX_DIGITS, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
@@ -214,7 +214,7 @@ class Decision:
             "number": self.number,
             "normalized": self.normalized,
             "customer": self.customer,
-            "at": _iso(self.at),
+            "at": format_instant(self.at),
             "sell": {
                 "prefix": self.sell_prefix,
                 "rate": None if sell is None else format_money(sell),
@@ -247,7 +247,7 @@ class Decision:
             + (f" (ported, routing number {self.routing_number})" if self.routing_number else "")
             + f"; customer {self.customer}"
             + (f" via trunk {self.trunk}" if self.trunk else "")
-            + f"; at {_iso(self.at)}"
+            + f"; at {format_instant(self.at)}"
         ]
         if self.tech_prefix:
             lines.append(f"tech prefix {self.tech_prefix!r} removed")
@@ -284,10 +284,6 @@ def _margin_reason(rate: int, sell: int | None) -> str:
         f"buy rate {format_money(rate)} above sell rate {format_money(sell or 0)} "
         "(margin protection)"
     )
-
-
-def _iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Router:
@@ -389,7 +385,7 @@ class Router:
         *,
         customer: str | None = None,
         source_ip: str | None = None,
-        at: datetime | int | str,
+        at: InstantLike,
         call_id: str | None = None,
     ) -> Decision:
         """Decide the routes for one call at instant ``at`` (required: never "now" implicitly).
@@ -490,7 +486,7 @@ class Router:
         number: str,
         customer: str | None,
         source_ip: str | None,
-        at: datetime | int | str,
+        at: InstantLike,
         call_id: str | None,
         pre: Any,
     ) -> Decision:
@@ -500,7 +496,7 @@ class Router:
             table, policies, caps, any_caps, customer_index, iter_prefixes, offsets,
             quote_customer, route_rate, valid_from, valid_until, per_customer, _express,
         ) = state  # fmt: skip
-        t = at if type(at) is int else epoch(at)
+        t = at if type(at) is int else parse_instant(at)
         trunk_name = None
         if source_ip is not None:
             trunk = self.config.trunks.identify(source_ip)
@@ -551,7 +547,7 @@ class Router:
             return _blocked(
                 (number, normalized, customer, t, routing_number, trunk_name, tech, info),
                 notes,
-                f"the routing table is valid {table.validity_text()}, not at {_iso(t)}: "
+                f"the routing table is valid {table.validity_text()}, not at {format_instant(t)}: "
                 "recompile it for that instant (tandem compile --at ...)",
             )
         if plan.blocked:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,8 @@ import marisa_trie
 import numpy as np
 import pandas as pd
 
-from tandem.errors import SnapshotError, StoreError
+from tandem.errors import SnapshotError
+from tandem.instant import OPEN_END, InstantLike, format_instant, parse_instant
 from tandem.lcr.snapshot import read_snapshot, write_snapshot
 from tandem.money import from_scaled
 
@@ -47,11 +47,7 @@ __all__ = [
     "RoutingTable",
     "compile_table",
     "compile_rates",
-    "epoch",
 ]
-
-#: ``valid_until`` of a table whose rates never change after it was compiled.
-OPEN_END = int(np.iinfo(np.int64).max)
 
 _ROW_FIELDS = (
     "prefix",
@@ -70,40 +66,6 @@ _ROW_DTYPES = {
     "min_duration": "<i4",
 }
 _CHUNK = 32768  # union prefixes per argsort chunk (bounds compile memory)
-
-
-def epoch(at: datetime | int | str) -> int:
-    """UTC epoch seconds of ``at``: an aware datetime, an int, or ISO 8601 text with a zone.
-
-    Naive datetimes and zone-less text are refused: routing time is never implicit.
-    """
-    if isinstance(at, bool):
-        raise StoreError(f"time {at!r} is not an instant")
-    if isinstance(at, int | np.integer):
-        return int(at)
-    if isinstance(at, str):
-        text = at.strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise StoreError(
-                f"time {text!r} is not ISO 8601 (e.g. 2026-01-01T00:00:00Z) nor epoch seconds"
-            ) from exc
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise StoreError(f"time {at.isoformat()} has no time zone; give it in UTC (…Z)")
-        return int(at.timestamp())
-    raise StoreError(f"time {at!r} is not an instant (datetime with zone, epoch seconds)")
-
-
-def _iso(t: int) -> str:
-    if t >= OPEN_END:
-        return "open"
-    if t <= -OPEN_END:
-        return "the beginning"
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RoutingTable:
@@ -175,7 +137,7 @@ class RoutingTable:
 
     def validity_text(self) -> str:
         """The validity window as ISO text, e.g. ``[2026-01-01T00:00:00Z, open)``."""
-        return f"[{_iso(self.valid_from)}, {_iso(self.valid_until)})"
+        return f"[{format_instant(self.valid_from)}, {format_instant(self.valid_until)})"
 
     # -- lookups (the hot path uses these inline; they are also the readable API) -------
     def longest_prefix(self, digits: str) -> int:
@@ -302,22 +264,22 @@ class RoutingTable:
 
 
 # -- compiling ---------------------------------------------------------------------------
-def compile_table(store: Store, at: datetime | int | str) -> RoutingTable:
+def compile_table(store: Store, at: InstantLike) -> RoutingTable:
     """Compile the rates in force in ``store`` at instant ``at`` into a :class:`RoutingTable`."""
     from tandem.lcr.reader import read_in_force
 
-    t = epoch(at)
+    t = parse_instant(at)
     frame, valid_from, valid_until = read_in_force(store, t)
     return build_table(frame, t, valid_from, valid_until)
 
 
-def compile_rates(rates: pd.DataFrame, at: datetime | int | str) -> RoutingTable:
+def compile_rates(rates: pd.DataFrame, at: InstantLike) -> RoutingTable:
     """Compile from a rate frame shaped like :meth:`Store.rates` (full history or not).
 
     Rows in force at ``at`` (``effective_from <= at < effective_until``) are used; the
     validity window is derived from every row's boundaries.
     """
-    t = epoch(at)
+    t = parse_instant(at)
     starts = rates["effective_from"].to_numpy(dtype=np.int64)
     ends = rates["effective_until"].to_numpy(dtype=np.int64)
     live = ends > starts

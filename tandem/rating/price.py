@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import CdrError, ConfigError
+from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.money import SCALE, from_scaled
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.numbers import normalize_number, normalize_numbers, number_keys
@@ -109,19 +110,9 @@ class CallPrice:
     reason: str | None = None
 
 
-def _epoch(start: datetime | int | None) -> int | None:
-    if start is None:
-        return None
-    if isinstance(start, datetime):
-        if start.tzinfo is None:
-            raise CdrError(f"start {start.isoformat()} has no time zone; pass it in UTC")
-        return int(start.timestamp() // 1)
-    return int(start)
-
-
 def price_call(
     number: str,
-    start: datetime | int | None,
+    start: InstantLike | None,
     duration: int | None,
     *,
     account: str,
@@ -130,15 +121,23 @@ def price_call(
     plan: TariffPlan | None = None,
     grace: int = 0,
 ) -> CallPrice:
-    """Price one call of ``duration`` billable seconds that started at ``start`` (UTC).
+    """Price one call of ``duration`` billable seconds that started at ``start``.
+
+    ``start`` is an instant (:func:`tandem.instant.parse_instant`: epoch seconds, an aware
+    datetime, ISO 8601 text with a zone); None or a start outside ``[0, MAX_INSTANT]``
+    leaves the call unrated with ``bad_time``.
 
     ``rates`` is a :class:`tandem.Store` or a frame from :meth:`Store.rates`; ``account``
     the customer (``kind="customer"``, sell side) or carrier (``kind="carrier"``, buy side).
     """
     if not isinstance(rates, pd.DataFrame):
         rates = rates.rates(kind=kind, accounts=[account])  # a Store
-    t = _epoch(start)
-    if t is None or not 0 <= t <= MAX_INSTANT:
+    # A start given as epoch seconds is a CDR field: out of the rated range it is a bad
+    # time, as in the batch path; any other form is read by the instant grammar.
+    if start is None or (type(start) is int and not 0 <= start <= MAX_INSTANT):
+        return CallPrice(None, None, 0, reason="bad_time")
+    t = parse_instant(start)
+    if not 0 <= t <= MAX_INSTANT:
         return CallPrice(None, None, 0, reason="bad_time")
     if duration is None or duration < 0 or duration > MAX_DURATION:
         return CallPrice(None, None, 0, reason="bad_duration")
@@ -577,10 +576,6 @@ def _scaled_sum(col: pa.ChunkedArray | pa.Array) -> int:
     return 0 if total is None else int(total.scaleb(SCALE))
 
 
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class RatingSummary:
     """Counts and exact totals of a rating run (money as scaled ints by currency)."""
@@ -675,7 +670,8 @@ class RatingSummary:
             for c in sorted(set(self.sell_total) | set(self.buy_total))
         }
         if self.period is not None:
-            out["period"] = {"from": _iso(self.period[0]), "until": _iso(self.period[1])}
+            start, until = self.period
+            out["period"] = {"from": format_instant(start), "until": format_instant(until)}
             out["outside_period"] = self.outside_period
             out["kept"] = self.kept
         return out

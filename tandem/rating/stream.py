@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError
+from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
@@ -224,21 +225,25 @@ def rate_file(
     report: RatingReport | None = None,
     port_lookup: PortLookup | None = None,
     on_batch: Callable[[int], None] | None = None,
-    period: tuple[int, int] | None = None,
+    period: tuple[InstantLike, InstantLike] | None = None,
 ) -> RatingSummary:
     """Rate ``source`` into ``output`` (rated CDRs) and ``unrated`` (default: see
     :func:`default_unrated_path`), streaming; returns the summary (``rows in == rated +
     unrated`` is checked on every batch).
 
-    With ``period=(from, until)`` (UTC epoch seconds, ``until`` excluded) only the CDRs that
+    With ``period=(from, until)`` (instants, ``until`` excluded) only the CDRs that
     started in the period are rated, and the outputs keep their earlier rows from outside
     it: rerating a period replaces that period's results and nothing else (run twice, the
     files come out the same). CDRs without a start time belong to no period.
     """
     reader = reader or CdrReader()
-    summary = RatingSummary(period=period)
-    if period is not None and not period[0] < period[1]:
-        raise CdrError(f"the rating period must end after it begins, got {period}")
+    bounds = None if period is None else (parse_instant(period[0]), parse_instant(period[1]))
+    summary = RatingSummary(period=bounds)
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise CdrError(
+            f"the rating period must end after it begins, got {format_instant(bounds[0])} "
+            f"to {format_instant(bounds[1])}"
+        )
     rated_out = _AtomicParquet(Path(output))
     unrated_out = _AtomicParquet(Path(unrated) if unrated else default_unrated_path(output))
     schema: pa.Schema | None = None
@@ -254,12 +259,12 @@ def rate_file(
             unrated_out.write(not_rated)
 
     try:
-        if period is not None:  # earlier results outside the period go first, unchanged
-            summary.kept = _keep_outside(rated_out, period) + _keep_outside(unrated_out, period)
+        if bounds is not None:  # earlier results outside the period go first, unchanged
+            summary.kept = _keep_outside(rated_out, bounds) + _keep_outside(unrated_out, bounds)
         for batch in reader.batches(source):
             n = batch.num_rows
-            if period is not None:
-                batch = batch.filter(_in_period(batch, period))
+            if bounds is not None:
+                batch = batch.filter(_in_period(batch, bounds))
                 summary.outside_period += n - batch.num_rows
             priced = rater.price(batch, port_lookup)
             summary.add(priced)

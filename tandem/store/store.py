@@ -22,12 +22,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from tandem.errors import StoreError
+from tandem.instant import OPEN_END, InstantLike, parse_instant
 from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
 
 __all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "RATE_COLUMNS", "OPEN_END"]
-
-#: ``effective_until`` of an open-ended rate in the frames :meth:`Store.rates` returns.
-OPEN_END = np.iinfo(np.int64).max
 
 #: Columns of the frame :meth:`Store.write_deck` takes (``line``, ``change``,
 #: ``closed`` and ``destination`` are optional).
@@ -87,14 +85,6 @@ class DeckVersion:
     decimals: int
     rounding: str
     timezone: str
-
-
-def _epoch(value: datetime | int) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise StoreError(f"time {value.isoformat()} has no time zone; pass UTC explicitly")
-        return int(value.timestamp())
-    return int(value)
 
 
 class Store:
@@ -205,7 +195,7 @@ class Store:
         *,
         kind: str | None = None,
         accounts: Iterable[str] | None = None,
-        at: datetime | int | None = None,
+        at: InstantLike | None = None,
         deck_id: int | None = None,
     ) -> pd.DataFrame:
         """Rate rows as a DataFrame, money as scaled int64, times as UTC epoch seconds.
@@ -226,7 +216,7 @@ class Store:
             clauses.append(
                 "r.effective_from <= :at AND (r.effective_until IS NULL OR r.effective_until > :at)"
             )
-            params["at"] = _epoch(at)
+            params["at"] = parse_instant(at)
         if deck_id is not None:
             clauses.append("r.deck_id = :deck_id")
             params["deck_id"] = int(deck_id)
@@ -314,7 +304,7 @@ class Store:
         *,
         currency: str,
         mode: str = "full",
-        effective_from: datetime | int,
+        effective_from: InstantLike,
         source_name: str = "",
         source_sha256: str = "",
         decimals: int = 4,
@@ -338,7 +328,7 @@ class Store:
         _check_kind(kind)
         if mode not in ("full", "delta"):
             raise StoreError(f"deck mode must be 'full' or 'delta', got {mode!r}")
-        deck_from = _epoch(effective_from)
+        deck_from = parse_instant(effective_from)
         frame = _normalise_incoming(rates, deck_from)
         try:
             with self.engine.begin() as conn:
