@@ -7,6 +7,8 @@ the message (never a traceback) and exits with status 2.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "TandemError",
     "MoneyError",
@@ -90,6 +92,7 @@ class DeckRejectedError(DeckError):
     with its line, column and reason, and what the import would have changed.
     """
 
-    def __init__(self, message: str, result: object) -> None:
+    # ``Any``, not ``DeckImport``: errors is the lowest floor and imports nothing of Tandem.
+    def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result

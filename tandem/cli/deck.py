@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,7 +19,10 @@ from tandem.instant import format_instant, now_instant
 from tandem.money import format_money
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tandem.decks.deck import DeckImport
+    from tandem.store import AccountInfo
 
 __all__ = ["deck_group", "print_import_report"]
 
@@ -36,7 +40,7 @@ def _kind_of(carrier: bool, customer: bool) -> str | None:
     return "carrier" if carrier else "customer" if customer else None
 
 
-def _resolve(ctx: CliContext, name: str, kind: str | None):  # -> AccountInfo
+def _resolve(ctx: CliContext, name: str, kind: str | None) -> AccountInfo:
     found = ctx.store.find_account(name, kind)
     if found is None:
         known = ", ".join(a.name for a in ctx.store.accounts(kind)) or "none yet"
@@ -59,7 +63,10 @@ _account_options = [
 ]
 
 
-def _with_account_kind(f):  # type: ignore[no-untyped-def]
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _with_account_kind(f: _Command) -> _Command:
     for option in reversed(_account_options):
         f = option(f)
     return f
@@ -161,9 +168,10 @@ def deck_import(
     from tandem.decks.deck import DeckOptions, import_deck
     from tandem.money import Rounding
 
-    if bool(carrier) == bool(customer):
+    account = carrier or customer
+    if not account or (carrier and customer):
         raise click.UsageError("give exactly one of --carrier NAME or --customer NAME")
-    kind, account = ("carrier", carrier) if carrier else ("customer", customer)
+    kind = "carrier" if carrier else "customer"
     Rounding.parse(rounding)
     options = DeckOptions(
         mapping=list(mapping),
@@ -301,7 +309,7 @@ def deck_list(ctx: CliContext, carrier_flag: bool, customer_flag: bool, as_json:
         )
 
 
-def _rate_rows(frame) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def _rate_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
     from tandem.store import OPEN_END
 
     out = []

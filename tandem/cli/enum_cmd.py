@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.progress import progress
+
+if TYPE_CHECKING:
+    from tandem.enum import EnumResult
 
 __all__ = ["enum_group"]
 
@@ -86,7 +90,7 @@ def lookup_cmd(
         _print(result)
 
 
-def _as_json(result) -> dict:  # type: ignore[no-untyped-def]
+def _as_json(result: EnumResult) -> dict[str, Any]:
     info = result.info
     return {
         "number": info.number,
@@ -122,7 +126,7 @@ def _as_json(result) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def _print(result) -> None:  # type: ignore[no-untyped-def]
+def _print(result: EnumResult) -> None:
     info = result.info
     click.echo(f"+{info.number}  {info.kind.value}")
     if result.domain:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
 
 __all__ = ["Progress", "progress"]
 
@@ -21,7 +25,7 @@ class _Silent:
 
 
 class _RichProgress:
-    def __init__(self, bar, task) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, bar: RichProgress, task: TaskID) -> None:
         self._bar = bar
         self._task = task
 

@@ -14,6 +14,7 @@ from tandem.cli.progress import progress
 from tandem.instant import format_instant, now_instant
 
 if TYPE_CHECKING:
+    from tandem.enum.types import NumberLookup
     from tandem.lcr.router import Decision
 
 __all__ = ["compile_command", "print_decision", "route_command"]
@@ -145,12 +146,12 @@ def _number_lookup(
     enum_servers: tuple[str, ...],
     enum_suffixes: tuple[str, ...],
     enum_budget_ms: float,
-):  # -> NumberLookup | None
+) -> NumberLookup | None:
     """The lookup chain the route options ask for: local table first, then DNS ENUM."""
     from tandem.enum.local import ChainedLookup, LocalPortTable
     from tandem.enum.resolver import DEFAULT_SUFFIXES, EnumResolver
 
-    chain = []
+    chain: list[NumberLookup] = []
     if local_ports_csv is not None:
         chain.append(LocalPortTable.from_csv(local_ports_csv))
     elif local_ports:

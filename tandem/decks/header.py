@@ -287,9 +287,11 @@ def map_header(cells: Sequence[object], mapping: Mapping[str, str] | None = None
     headers = ["" if c is None else str(c) for c in cells]
     fields: dict[str, int] = {}
     currency = None
-    unknown = []
+    unknown: list[str] = []
     for i, header in enumerate(headers):
         key = _normalise(header)
+        name: str | None
+        cur: str | None
         if key in mapping:
             name, cur = mapping[key], None
             if name == "rate":

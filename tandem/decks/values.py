@@ -16,6 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -197,7 +198,7 @@ def _money_reason(message: str, what: str, raw: str) -> str:
 
 
 def read_by_value(
-    col: pa.Array, parse: Callable[[str], object], *, fill: object, dtype: object = np.int64
+    col: pa.Array, parse: Callable[[str], object], *, fill: object, dtype: npt.DTypeLike = np.int64
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Apply ``parse`` once per distinct non-empty cell: ``(values, ok, errors)``.
 

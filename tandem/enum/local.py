@@ -34,12 +34,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import func, select, update
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import PortDataError
+
+if TYPE_CHECKING:
+    from tandem.store import Store
 
 __all__ = [
     "PortEntry",
@@ -194,7 +198,7 @@ class LocalPortTable:
         return cls(read_port_csv(path))
 
     @classmethod
-    def from_store(cls, store) -> LocalPortTable:  # type: ignore[no-untyped-def]
+    def from_store(cls, store: Store) -> LocalPortTable:
         """Load the active rows of the store's ``ported_numbers`` table."""
         from tandem.store.models import PortedNumber
 
@@ -333,7 +337,7 @@ class ImportSummary:
 
 
 def import_ports(
-    store,  # type: ignore[no-untyped-def]
+    store: Store,
     entries: list[PortEntry],
     *,
     source: str,
@@ -384,10 +388,10 @@ def import_ports(
                         .values(active=False)
                     ).rowcount
             for i in range(0, len(rows), 10_000):
-                chunk = rows[i : i + 10_000]
-                conn.execute(t.insert(), chunk)
+                batch = rows[i : i + 10_000]
+                conn.execute(t.insert(), batch)
                 if on_progress is not None:
-                    on_progress(len(chunk))
+                    on_progress(len(batch))
             active = conn.execute(
                 select(func.count()).select_from(t).where(t.c.active.is_(True))
             ).scalar_one()
@@ -397,7 +401,7 @@ def import_ports(
 
 
 def import_port_csv(
-    store,  # type: ignore[no-untyped-def]
+    store: Store,
     path: str | os.PathLike[str],
     *,
     replace: bool = False,

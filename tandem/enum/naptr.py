@@ -39,8 +39,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from tandem.errors import EnumLookupError
+
+if TYPE_CHECKING:
+    from dns.rdtypes.IN.NAPTR import NAPTR
 
 __all__ = [
     "NaptrRecord",
@@ -86,8 +90,8 @@ class NaptrRecord:
     ttl: int = 0
 
     @classmethod
-    def from_rdata(cls, rdata, ttl: int = 0) -> NaptrRecord:  # type: ignore[no-untyped-def]
-        """Build from a :class:`dns.rdtypes.ANY.NAPTR.NAPTR` rdata."""
+    def from_rdata(cls, rdata: NAPTR, ttl: int = 0) -> NaptrRecord:
+        """Build from a :class:`dns.rdtypes.IN.NAPTR.NAPTR` rdata."""
         return cls(
             order=int(rdata.order),
             preference=int(rdata.preference),

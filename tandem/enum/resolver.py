@@ -166,7 +166,9 @@ def _system_servers() -> list[Server]:
     try:
         import dns.resolver
 
-        return [Server(ns, 53) for ns in dns.resolver.Resolver().nameservers]
+        # Plain addresses only: the system's resolv.conf servers (not DoH/DoT objects).
+        nameservers = dns.resolver.Resolver().nameservers
+        return [Server(ns, 53) for ns in nameservers if isinstance(ns, str)]
     except Exception:  # noqa: BLE001 - no resolv.conf: fall back to loopback
         return [Server("127.0.0.1", 53)]
 
@@ -306,14 +308,14 @@ class EnumResolver:
             for cache, state in ((self.positive, "hit"), (self.negative, "negative-hit")):
                 found = cache.get(digits)
                 if found is not None:
-                    result, left = found
+                    hit, left = found
                     info = replace(
-                        result.info,
+                        hit.info,
                         source="cache",
                         elapsed_ms=self._ms(start),
-                        detail=f"{result.info.detail} (cached, {left:.0f} s left)",
+                        detail=f"{hit.info.detail} (cached, {left:.0f} s left)",
                     )
-                    return replace(result, info=info, cache=state)
+                    return replace(hit, info=info, cache=state)
         # Poll timeouts are rounded up to whole milliseconds and waking up costs a little:
         # the tries aim to end slightly before the budget so the lookup ends within it.
         deadline = start + self.budget - min(0.0015, self.budget * 0.1)

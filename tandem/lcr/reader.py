@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from tandem.errors import StoreError
 
@@ -143,11 +143,12 @@ def _read(store: Store, t: int, pool: ThreadPoolExecutor) -> tuple[dict[str, Any
             raise StoreError("the rate store changed while compiling; compile again")
         parts: list[list[np.ndarray]] = []
         for d in blobs:
-            columns = parsed[d].result()
-            if any(c is None or len(c) != len(columns[0]) for c in columns):
+            result = parsed[d].result()
+            columns = [c for c in result if c is not None]
+            if len(columns) < len(result) or any(len(c) != len(columns[0]) for c in columns):
                 # A prefix that is not plain digits: read row by row.
                 return _rows(conn, t), valid_from, valid_until
-            parts.append(columns)  # type: ignore[arg-type]
+            parts.append(columns)
     # One contiguous array per field (no row-major stack, no strided column views).
     values = [
         np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
@@ -204,7 +205,7 @@ def _code_dtype(categories: int) -> type[np.signedinteger]:
     return np.int64
 
 
-def _decks(conn) -> dict[int, tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def _decks(conn: Connection) -> dict[int, tuple[str, str, str]]:
     """Deck id -> (account name, account kind, currency), in deck id order."""
     rows = conn.execute(
         text(
@@ -250,7 +251,7 @@ def _empty() -> dict[str, Any]:
     return {c: np.zeros(0, dtype=object) for c in IN_FORCE_COLUMNS}
 
 
-def _rows(conn, t: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _rows(conn: Connection, t: int) -> dict[str, Any]:
     """Rows in force at ``t``, fetched one by one (any prefix text)."""
     sql = (
         "SELECT a.name, a.kind, d.currency, r.prefix, r.rate, r.connect_fee, "

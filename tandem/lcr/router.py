@@ -527,8 +527,10 @@ class Router:
         route_number = normalized
         routing_number = info = on_net = None
         notes: tuple[str, ...] = ()
-        if pre is not _UNSET or self.lookup is not None:
-            info = self.lookup.lookup(normalized) if pre is _UNSET else pre
+        if pre is _UNSET and self.lookup is not None:
+            pre = self.lookup.lookup(normalized)
+        if pre is not _UNSET:
+            info = pre
             kind = info.kind
             if kind is _NOT_FOUND or kind is _NOT_PORTED:
                 pass
@@ -635,7 +637,8 @@ class Router:
                     if rate > limit:
                         break
                     pos += 1
-            picked = (a, pos)  # a span of the route arrays, materialised on demand
+            # A span of the route arrays, materialised on demand (see _Raw.picked).
+            picked = (a, pos)  # type: ignore[assignment]
             rest = (pos, b)
         elif plan.simple:
             counters = self.counters
@@ -711,7 +714,7 @@ def _sell_index(table: RoutingTable, cidx: int) -> memoryview:
     out = np.full(2 * table.prefix_count, -1, dtype=np.int64)
     out[2 * uid] = np.asarray(table.arrays["quote_rate"])[quoted]
     out[2 * uid + 1] = np.asarray(table.arrays["quote_plen"])[quoted]
-    return memoryview(out)
+    return out.data
 
 
 _NOT_FOUND = LookupKind.NOT_FOUND
@@ -830,7 +833,7 @@ def _order(
                     if w
                     else "no weight: after the weighted carriers, by cost"
                 )
-    if head:
+    if forced is not None and head:
         why = [f"forced route for prefix {forced.prefix}" for _ in head] + why
         ordered = head + ordered
     return ordered, why, excluded

@@ -63,7 +63,7 @@ def write_snapshot(
             arr = np.ascontiguousarray(value)
             dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
             arr = arr.astype(dtype, copy=False)
-            blobs.append((name, memoryview(arr).cast("B")))
+            blobs.append((name, arr.data.cast("B")))
             descr = arr.dtype.descr if arr.dtype.names else arr.dtype.str
             layout[name] = [0, descr, int(arr.shape[0])]
     # Offsets depend on the metadata length, which depends on the offsets' digits: iterate.

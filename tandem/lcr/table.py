@@ -102,17 +102,17 @@ class RoutingTable:
         self.arrays = arrays
         self.source = source
         self._keepalive = keepalive  # the mmap the arrays view (kept open while in use)
-        # Memoryviews: indexing and slicing them yields plain Python ints, cheaper than
-        # numpy scalars on the per-call path.
-        self.offsets = memoryview(arrays["offsets"])  # [2u]: carriers, [2u+1]: customers
-        self.route_rate = memoryview(arrays["route_rate"])
-        self.route_carrier = memoryview(arrays["route_carrier"])
-        self.route_row = memoryview(arrays["route_row"])
-        self.quote_customer = memoryview(arrays["quote_customer"])
-        self.quote_plen = memoryview(arrays["quote_plen"])
-        self.quote_rate = memoryview(arrays["quote_rate"])
-        self.quote_row = memoryview(arrays["quote_row"])
-        self.buy_columns = {c: memoryview(arrays[f"buy_{c}"]) for c in _ROW_FIELDS}
+        # Memoryviews (``ndarray.data``): indexing and slicing them yields plain Python ints,
+        # cheaper than numpy scalars on the per-call path.
+        self.offsets = arrays["offsets"].data  # [2u]: carriers, [2u+1]: customers
+        self.route_rate = arrays["route_rate"].data
+        self.route_carrier = arrays["route_carrier"].data
+        self.route_row = arrays["route_row"].data
+        self.quote_customer = arrays["quote_customer"].data
+        self.quote_plen = arrays["quote_plen"].data
+        self.quote_rate = arrays["quote_rate"].data
+        self.quote_row = arrays["quote_row"].data
+        self.buy_columns = {c: arrays[f"buy_{c}"].data for c in _ROW_FIELDS}
         self.customer_index = {name: i for i, name in enumerate(self.customers)}
         self.carrier_index = {name: i for i, name in enumerate(self.carriers)}
         self.carrier_currency = tuple(self.currencies.get(c, "") for c in self.carriers)

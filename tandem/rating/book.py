@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -95,7 +96,9 @@ class RateBook:
         codes = pd.Categorical(names, categories=list(self.accounts))
         return np.asarray(codes.codes, dtype=np.int64)
 
-    def lookup(self, acct: np.ndarray, start: np.ndarray, key: np.ndarray):
+    def lookup(
+        self, acct: np.ndarray, start: np.ndarray, key: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(row, empty)`` per CDR: matched row (-1 none) and whether no deck was in force.
 
         ``acct`` must be >= 0; ``start`` UTC epoch seconds within ``[0, MAX_INSTANT]``;
@@ -177,7 +180,9 @@ def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int]
     return starts, vals
 
 
-def _codes_of(values: pd.Series, code: dict, dtype=np.int64) -> np.ndarray:
+def _codes_of(
+    values: pd.Series, code: dict[str, int], dtype: npt.DTypeLike = np.int64
+) -> np.ndarray:
     """``code[v]`` for every value of a per-row column (looked up once per distinct value)."""
     return values.map(code).to_numpy(dtype=dtype) if len(values) else np.zeros(0, dtype)
 
@@ -204,7 +209,9 @@ def _root_digits(roots: int, pieces: int) -> int:
     return d
 
 
-def _trie(starts: np.ndarray, vals: np.ndarray, digits: int, first_node: int):
+def _trie(
+    starts: np.ndarray, vals: np.ndarray, digits: int, first_node: int
+) -> tuple[np.ndarray, list[np.ndarray], int]:
     """Root table and nodes of one segment's pieces (``starts`` sorted, ``vals`` rows)."""
     width = 11 ** (MAX_DIGITS - digits)
     lows = np.arange(11**digits, dtype=np.int64) * width

@@ -58,6 +58,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -74,6 +75,7 @@ __all__ = [
     "FREESWITCH_FIELDS",
     "COLUMN_ALIASES",
     "CdrReader",
+    "CdrSource",
     "detect_format",
     "carrier_from_channel",
     "canonical_table",
@@ -82,6 +84,9 @@ __all__ = [
 ]
 
 FORMATS = ("auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio")
+
+#: What CDRs can be read from: a DataFrame, an Arrow table, or a file path.
+CdrSource: TypeAlias = pd.DataFrame | pa.Table | str | os.PathLike[str]
 
 ASTERISK_FIELDS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -528,13 +533,13 @@ class CdrReader:
         self._record += table.num_rows
         return out
 
-    def resolve_format(self, source: object) -> str:
+    def resolve_format(self, source: CdrSource) -> str:
         """The format a source will be read as."""
         if isinstance(source, pd.DataFrame | pa.Table):
             return "table"
-        return self.format if self.format != "auto" else detect_format(source)  # type: ignore[arg-type]
+        return self.format if self.format != "auto" else detect_format(source)
 
-    def batches(self, source) -> Iterator[pa.Table]:
+    def batches(self, source: CdrSource) -> Iterator[pa.Table]:
         """Canonical batches from a DataFrame, Arrow table or file path."""
         self._record = 1
         if isinstance(source, pd.DataFrame):
@@ -588,7 +593,7 @@ class CdrReader:
             raise CdrError(f"{path.name}: the header has empty or repeated column names")
         bad_rows: list[str] = []
 
-        def on_invalid(row) -> str:  # type: ignore[no-untyped-def]
+        def on_invalid(row: pacsv.InvalidRow) -> str:
             bad_rows.append(row.text or "")
             return "skip"
 
@@ -620,7 +625,9 @@ class CdrReader:
         if bad_rows:
             yield self._bad_rows(bad_rows, header, self.column_map)
 
-    def _bad_rows(self, rows: list[str], header: list[str], colmap) -> pa.Table:
+    def _bad_rows(
+        self, rows: list[str], header: list[str], colmap: dict[str, str] | None
+    ) -> pa.Table:
         """Records with the wrong number of fields: kept (all null) so nothing is lost."""
         table = pa.table({h: pa.array([None] * len(rows), pa.string()) for h in header})
         table = table.append_column("raw", pa.array(rows, pa.string()))
@@ -649,7 +656,9 @@ class CdrReader:
             if chunk or self._record == 1:
                 yield self._headerless_table(chunk, fields, fmt)
 
-    def _headerless_table(self, chunk: list[list[str]], fields, fmt: str) -> pa.Table:
+    def _headerless_table(
+        self, chunk: list[list[str]], fields: tuple[str, ...], fmt: str
+    ) -> pa.Table:
         cols = list(zip(*chunk, strict=True)) if chunk else [() for _ in fields]
         table = pa.table(
             {f: pa.array(list(c), pa.string()) for f, c in zip(fields, cols, strict=True)}

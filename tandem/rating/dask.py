@@ -9,12 +9,17 @@ the workers once (it is a handful of numpy arrays). Needs the ``dask`` extra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pyarrow as pa
 
 from tandem.errors import ConfigError
 from tandem.rating.cdr import canonical_table
 from tandem.rating.price import PortLookup, Rater
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 __all__ = ["price_dask", "price_partition"]
 
@@ -37,13 +42,13 @@ def price_partition(
 
 
 def price_dask(
-    ddf,
+    ddf: dd.DataFrame,
     rater: Rater,
     *,
     timezone: str = "UTC",
     column_map: dict[str, str] | None = None,
     port_lookup: PortLookup | None = None,
-):
+) -> dd.DataFrame:
     """Price a Dask dataframe of CDRs lazily; returns a Dask dataframe with one priced row
     per input row (rated rows have a null ``sell_reason``). Compute it, or write it with
     ``to_parquet``; the summary is ``result.sell_reason.value_counts(dropna=False)``."""

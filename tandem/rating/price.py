@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -49,6 +50,9 @@ from tandem.rating.tariff import (
     flat_intervals,
     round_scaled_array,
 )
+
+if TYPE_CHECKING:
+    from tandem.store.store import Store
 
 __all__ = [
     "REASONS",
@@ -117,7 +121,7 @@ def price_call(
     *,
     account: str,
     kind: str = "customer",
-    rates: pd.DataFrame | object,
+    rates: pd.DataFrame | Store,
     plan: TariffPlan | None = None,
     grace: int = 0,
 ) -> CallPrice:
@@ -170,6 +174,7 @@ def price_call(
     elif chosen.intervals is not None:
         intervals = chosen.intervals
     else:
+        assert chosen.rate is not None  # a plan tariff has a rate or intervals
         intervals = flat_intervals(chosen.rate, best.initial_increment, best.next_increment)
     tariff = Tariff(
         intervals,
@@ -298,12 +303,12 @@ def _price_side(
     amount = np.zeros(n, dtype=np.int64)
     billed_all = np.zeros(n, dtype=np.int64)
     everything = not reason.any()
-    todo = None if everything else np.flatnonzero(reason == 0)
-    if everything or len(todo):
-        sub = (lambda a: a) if everything else (lambda a: a[todo])
+    todo = None if everything else np.flatnonzero(reason == 0)  # None: every row
+    if todo is None or len(todo):
+        sub = (lambda a: a) if todo is None else (lambda a: a[todo])
         row, empty = book.lookup(sub(acct), sub(start), sub(key))
         missing = row < 0
-        if everything:
+        if todo is None:
             reason[missing] = _CODE["no_matching_prefix"]
             reason[empty] = _CODE["no_deck_in_force"]
             row_all = row
@@ -344,9 +349,21 @@ def _price_side(
     return {"row": row_all, "amount": amount, "billed": billed_all, "reason": reason}
 
 
-def _tiered(book, r, acct, start, seconds, billed, numer) -> None:
+def _tiered(
+    book: RateBook,
+    r: np.ndarray,
+    acct: np.ndarray,
+    start: np.ndarray,
+    seconds: np.ndarray,
+    billed: np.ndarray,
+    numer: np.ndarray,
+) -> None:
     """Overwrite ``billed``/``numer`` for calls whose row has a plan tariff (in place)."""
-    sets = book.row_sets[r]
+    row_sets, set_start = book.row_sets, book.set_start
+    set_rate, set_inc = book.set_rate, book.set_inc
+    if row_sets is None or set_start is None or set_rate is None or set_inc is None:
+        return  # no account of this book has a plan tariff
+    sets = row_sets[r]
     chosen = sets[:, 0].astype(np.int64)
     with_periods = np.flatnonzero((sets[:, 1:] >= 0).any(axis=1))
     if len(with_periods):
@@ -359,15 +376,15 @@ def _tiered(book, r, acct, start, seconds, billed, numer) -> None:
     sec = seconds[tiered]
     t_billed = np.zeros(len(tiered), dtype=np.int64)
     t_numer = 60 * book.connect_fee[r[tiered]]
-    width = book.set_start.shape[1]
+    width = set_start.shape[1]
     for j in range(width):
-        s0 = book.set_start[s, j]
-        s1 = book.set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
+        s0 = set_start[s, j]
+        s1 = set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
         part = np.clip(sec - s0, 0, s1 - s0)
-        inc = book.set_inc[s, j]
+        inc = set_inc[s, j]
         b = -(-part // inc) * inc
         t_billed += b
-        t_numer += book.set_rate[s, j] * b
+        t_numer += set_rate[s, j] * b
     billed[tiered] = t_billed
     numer[tiered] = t_numer
 
@@ -406,12 +423,12 @@ class Rater:
 
     @classmethod
     def from_store(
-        cls, store, plan: TariffPlan | None = None, *, grace: int = 0, workers: int = 2
+        cls, store: Store, plan: TariffPlan | None = None, *, grace: int = 0, workers: int = 2
     ) -> Rater:
         """Compile every deck version in ``store`` (the full history: rerating is exact)."""
         return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
 
-    def _side_strings(self, side: str, book: RateBook):
+    def _side_strings(self, side: str, book: RateBook) -> tuple:
         """Per side: (prefix codes per row, unique prefixes, destination codes, unique
         destinations) for dictionary-encoded output columns."""
         if side not in self._strings:
@@ -620,7 +637,7 @@ class RatingSummary:
                 mask = pc.fill_null(pc.equal(cur, c), False)
                 every = pc.all(mask).as_py()  # one currency throughout: sum without a copy
 
-                def mine(col: str, mask=mask, every=every):
+                def mine(col: str, mask: pa.ChunkedArray = mask, every: bool = every) -> Any:
                     return priced.column(col) if every else priced.column(col).filter(mask)
 
                 totals[c] = totals.get(c, 0) + _scaled_sum(mine(f"{side}_amount"))
@@ -688,7 +705,7 @@ class RatingResult:
 
 def price_cdrs(
     cdrs: pd.DataFrame | pa.Table | str | os.PathLike[str],
-    rates,
+    rates: Rater | pd.DataFrame | Store,
     *,
     plan: TariffPlan | None = None,
     grace: int = 0,

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.money import SCALE, from_scaled
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["RatingReport", "scaled_column"]
 
@@ -63,7 +67,7 @@ def scaled_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values
 
 
-def _codes(col) -> tuple[np.ndarray, np.ndarray]:
+def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Integer group codes of a text or dictionary column, and the text each code stands
     for (``""`` for null): a batch is grouped on codes, and only its groups get text."""
     if isinstance(col, pa.ChunkedArray):
@@ -199,7 +203,7 @@ class RatingReport:
             written += [csv_path, pq_path]
         return written
 
-    def render(self, console=None) -> None:  # type: ignore[no-untyped-def]
+    def render(self, console: Console | None = None) -> None:
         """Print the per-carrier table (calls, minutes, ASR, ACD, cost) with rich."""
         from rich.console import Console
         from rich.table import Table

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 
@@ -46,6 +47,9 @@ __all__ = [
     "round_scaled_array",
     "flat_billed_array",
 ]
+
+#: An int64 array, or one integer that holds for every element.
+Ints: TypeAlias = np.ndarray | int | np.integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +186,9 @@ def rounding_code(mode: Rounding | str) -> int:
     return ROUNDING_CODES[Rounding.parse(mode)]
 
 
-def round_scaled_array(value: np.ndarray, step, mode, unit=None) -> np.ndarray:
+def round_scaled_array(
+    value: np.ndarray, step: Ints, mode: Ints, unit: Ints | None = None
+) -> np.ndarray:
     """:func:`tandem.money.round_scaled` over int64 arrays (``mode`` as rounding codes;
     ``step`` and ``mode`` may be arrays or one value for all). With ``unit``, the rounded
     value is returned in multiples of ``unit`` per step instead: ``rounded // step * unit``
@@ -194,7 +200,7 @@ def round_scaled_array(value: np.ndarray, step, mode, unit=None) -> np.ndarray:
     else:
         up = np.zeros(value.shape, dtype=bool)
         for m, code in ROUNDING_CODES.items():
-            sel = mode == code
+            sel = np.asarray(mode) == code
             if sel.any():
                 up |= sel & _round_up(m, value, q, r, step)
     up &= r != 0
@@ -203,7 +209,9 @@ def round_scaled_array(value: np.ndarray, step, mode, unit=None) -> np.ndarray:
     return q
 
 
-def _round_up(m: Rounding, value, q, r, step) -> np.ndarray:
+def _round_up(
+    m: Rounding, value: np.ndarray, q: np.ndarray, r: np.ndarray, step: Ints
+) -> np.ndarray:
     if m is Rounding.CEILING:
         return np.ones(value.shape, dtype=bool)
     if m is Rounding.FLOOR:
@@ -218,7 +226,9 @@ def _round_up(m: Rounding, value, q, r, step) -> np.ndarray:
     return (twice > step) | ((twice == step) & (q % 2 == 1))  # half-even
 
 
-def flat_billed_array(duration: np.ndarray, initial, nxt, min_duration) -> np.ndarray:
+def flat_billed_array(
+    duration: np.ndarray, initial: Ints, nxt: Ints, min_duration: Ints
+) -> np.ndarray:
     """:func:`billed_seconds` over int64 arrays (no Python loop).
 
     Durations are at most 10**6 s, so the block count is computed exactly in float64

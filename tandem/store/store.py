@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,12 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tandem.errors import StoreError
 from tandem.instant import OPEN_END, InstantLike, parse_instant
 from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+    from tandem.lcr.table import RoutingTable  # goes with Store.compile (issue 9, item 3)
 
 __all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "RATE_COLUMNS", "OPEN_END"]
 
@@ -164,7 +170,7 @@ class Store:
         return found[0] if found else None
 
     # -- routing ---------------------------------------------------------------------
-    def compile(self, at: datetime | int | str):  # -> tandem.lcr.table.RoutingTable
+    def compile(self, at: datetime | int | str) -> RoutingTable:
         """Compile the rates in force at instant ``at`` into a routing table.
 
         Thin delegate of :func:`tandem.lcr.table.compile_table` (imported lazily).
@@ -426,7 +432,7 @@ def _check_kind(kind: str) -> None:
         raise StoreError(f"account kind must be 'carrier' or 'customer', got {kind!r}")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -682,10 +688,18 @@ def _qmark(conn: Connection, sql: str) -> str:
     return sql
 
 
+def _driver_connection(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (psycopg or sqlite3)."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise StoreError("the database connection is closed")
+    return raw
+
+
 def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
     if not rows:
         return
-    raw = conn.connection.driver_connection
+    raw = _driver_connection(conn)
     if conn.dialect.name == "postgresql":
         table, cols = _insert_target(sql)
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -814,8 +828,8 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
         )
     if conn.dialect.name != "sqlite":
         # COPY (PostgreSQL) takes every column per row.
-        full = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in columns.values()]
-        rows = list(zip(*full, strict=True))
+        cells = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in columns.values()]
+        rows = list(zip(*cells, strict=True))
         _executemany(
             conn,
             f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
@@ -823,19 +837,18 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
             rows,
         )
         return
-    per_row = [name for name, c in columns.items() if isinstance(c, np.ndarray)]
-    arrays: list[np.ndarray] = [columns[name] for name in per_row]  # type: ignore[misc]
+    arrays = [c for c in columns.values() if isinstance(c, np.ndarray)]  # per-row columns
     values_sql = ", ".join(
         "?" if isinstance(columns[name], np.ndarray) else _sql_literal(columns[name])
         for name in _RATE_INSERT_COLUMNS
     )
     head = f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
     group = f"({values_sql})"
-    width = len(per_row)
+    width = len(arrays)
     per_statement = max(1, min(500, _SQLITE_MAX_PARAMS // width))
     full = n - n % per_statement
     block = per_statement * max(1, _SQLITE_BLOCK_ROWS // per_statement)
-    cur = conn.connection.driver_connection.cursor()
+    cur = _driver_connection(conn).cursor()
     try:
         for start in range(0, full, block):
             stop = min(start + block, full)

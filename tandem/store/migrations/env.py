@@ -8,7 +8,10 @@ connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only used when alembic is driven by hand
     from sqlalchemy import create_engine
 
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("alembic.ini sets no sqlalchemy.url (Tandem passes its connection)")
+    engine = create_engine(url)
     connection = engine.connect()
 
 context.configure(
