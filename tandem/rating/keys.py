@@ -1,16 +1,18 @@
-"""Dialed numbers as rating sees them: normalised digits and integer match keys.
+"""A CDR's number as the rate book reads it: E.164 digits, then an integer match key.
 
-Normalisation (ITU-T E.164 international form without the ``+``): surrounding spaces are
-trimmed, then one international prefix is removed (``+``, ``011`` from the NANP, ``00``
-elsewhere). What is left must be 1 to 15 digits (E.164's maximum), else the CDR is
-unrated with reason ``bad_number``.
+Digits: :func:`e164_digits_array` applies the rules of :mod:`tandem.numbers` (separators
+dropped, one international prefix ``+``/``00``/``011`` removed, 1 to 15 digits not
+beginning with 0) to a whole Arrow column at once; a number those rules refuse becomes
+null, and its CDR unrated with reason ``bad_number``. The single-call path
+(:func:`tandem.rating.price.price_call`) uses :func:`tandem.numbers.e164_digits` itself,
+and a property test holds the two to the same answer.
 
 Match keys: a number's digits ``d1 d2 ... dn`` become the base-11 integer with digits
-``d1+1, d2+1, ..., dn+1`` padded with zeros to 15 places. A prefix P of length L then
-covers exactly the key interval ``[key(P), key(P) + 11**(15-L))``, and a number shorter
-than a prefix can never fall inside it (its padding digit 0 is below every real digit).
-Longest-prefix match becomes finding the disjoint interval a key falls in (a digit trie over
-the intervals, :mod:`tandem.rating.book`).
+``d1+1, d2+1, ..., dn+1`` padded with zeros to 15 places (E.164's maximum). A prefix P of
+length L then covers exactly the key interval ``[key(P), key(P) + 11**(15-L))``, and a
+number shorter than a prefix can never fall inside it (its padding digit 0 is below every
+real digit). Longest-prefix match becomes finding the disjoint interval a key falls in (a
+digit trie over the intervals, :mod:`tandem.rating.book`).
 """
 
 from __future__ import annotations
@@ -19,50 +21,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tandem.numbers import INTERNATIONAL_PREFIXES, MAX_DIGITS, SEPARATORS
+
 __all__ = [
-    "MAX_DIGITS",
     "KEY_SPAN",
-    "normalize_number",
-    "normalize_numbers",
+    "e164_digits_array",
     "number_keys",
     "prefix_key_range",
 ]
 
-#: E.164 numbers have at most 15 digits.
-MAX_DIGITS = 15
 #: Size of the key space of one table: ``11**15``.
 KEY_SPAN = 11**MAX_DIGITS
+#: Every separator, as one regular expression character class (RE2 ``\\xhh`` escapes).
+_SEPARATOR_CLASS = "[" + "".join(f"\\x{ord(ch):02x}" for ch in SEPARATORS) + "]"
+#: First bytes of the international prefixes: a batch whose numbers begin with none of
+#: them (and with no 0) skips the prefix passes.
+_PREFIX_FIRST_BYTES = sorted({ord(p[0]) for p in INTERNATIONAL_PREFIXES} | {ord("0")})
 
 
-def normalize_number(text: object) -> str | None:
-    """The digits of a dialed number (see the module docstring), or None if unusable."""
-    if text is None or not isinstance(text, str):
-        return None
-    s = text.strip()
-    for intl in ("+", "011", "00"):
-        if s.startswith(intl):
-            s = s[len(intl) :]
-            break
-    if 1 <= len(s) <= MAX_DIGITS and s.isascii() and s.isdigit():
-        return s
-    return None
+def e164_digits_array(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`tandem.numbers.e164_digits` over an Arrow string array (null where refused).
 
-
-def normalize_numbers(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """:func:`normalize_number` over an Arrow string array (null where unusable).
-
-    Vectorised without regular expressions: prefix tests, one slice per prefix kind and an
-    ASCII-digit check; only rows that fail are trimmed of spaces and tried again.
+    The usual batch (plain digits, maybe after ``+``) costs a first-byte gather, an
+    ASCII-digit check and a length check, with no copy; only numbers that fail are
+    stripped of separators and tried again.
     """
     if isinstance(numbers, pa.ChunkedArray):
         numbers = numbers.combine_chunks()
     if not pa.types.is_string(numbers.type):
         numbers = pc.cast(numbers, pa.string())
-    out = _normalize_untrimmed(numbers)
+    out = _digits_without_separators(numbers)
     retry = pc.and_(pc.is_null(out), pc.is_valid(numbers))
     if pc.any(retry).as_py():
         idx = pc.indices_nonzero(retry)
-        again = _normalize_untrimmed(pc.utf8_trim_whitespace(numbers.take(idx)))
+        bare = pc.replace_substring_regex(numbers.take(idx), _SEPARATOR_CLASS, "")
+        again = _digits_without_separators(bare)
         if again.null_count < len(again):
             fixed = np.full(len(numbers), -1, dtype=np.int64)
             fixed[idx.to_numpy()] = np.arange(len(idx))
@@ -81,23 +74,26 @@ def _first_bytes(s: pa.Array) -> np.ndarray:
     return np.frombuffer(s.buffers()[2], dtype=np.uint8)[first]
 
 
-def _normalize_untrimmed(s: pa.Array) -> pa.Array:
-    first = _first_bytes(s)
-    if np.any((first == ord("+")) | (first == ord("0"))):  # else no international prefix
-        plus = pc.starts_with(s, "+")
-        ntl = pc.starts_with(s, "011")
-        zero = pc.and_(pc.starts_with(s, "00"), pc.invert(ntl))
-        for flag, cut in ((plus, 1), (ntl, 3), (zero, 2)):
+def _digits_without_separators(s: pa.Array) -> pa.Array:
+    """The E.164 digits of numbers written without separators (null where refused)."""
+    ok = None
+    if np.isin(_first_bytes(s), _PREFIX_FIRST_BYTES).any():  # else no prefix, no leading 0
+        # None begins another, so each number has at most one: flags from the text as given.
+        flags = [(pc.starts_with(s, p), len(p)) for p in INTERNATIONAL_PREFIXES]
+        for flag, cut in flags:
             if pc.any(flag).as_py():
                 s = pc.if_else(flag, pc.utf8_slice_codeunits(s, cut), s)
+        ok = pc.invert(pc.starts_with(s, "0"))
     length = pc.binary_length(s)
-    ok = pc.and_(
+    good = pc.and_(
         pc.ascii_is_decimal(s),
         pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_DIGITS)),
     )
-    if ok.null_count == 0 and pc.all(ok).as_py():
+    if ok is not None:
+        good = pc.and_(good, ok)
+    if good.null_count == 0 and pc.all(good).as_py():
         return s  # every number usable as it is (the usual batch): no copy
-    return pc.if_else(ok, s, pa.scalar(None, pa.string()))
+    return pc.if_else(good, s, pa.scalar(None, pa.string()))
 
 
 def number_keys(digits: pa.Array) -> np.ndarray:
