@@ -34,9 +34,9 @@ __all__ = [
 KEY_SPAN = 11**MAX_DIGITS
 #: Every separator, as one regular expression character class (RE2 ``\\xhh`` escapes).
 _SEPARATOR_CLASS = "[" + "".join(f"\\x{ord(ch):02x}" for ch in SEPARATORS) + "]"
-#: First bytes of the international prefixes: a batch whose numbers begin with none of
-#: them (and with no 0) skips the prefix passes.
-_PREFIX_FIRST_BYTES = sorted({ord(p[0]) for p in INTERNATIONAL_PREFIXES} | {ord("0")})
+#: First bytes of the international prefixes and the digit 0: a batch whose numbers begin
+#: with none of them skips the prefix passes and the leading-zero check.
+_PREFIX_FIRST_BYTES = tuple(sorted({ord(p[0]) for p in INTERNATIONAL_PREFIXES} | {ord("0")}))
 
 
 def e164_digits_array(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -64,26 +64,35 @@ def e164_digits_array(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
     return out
 
 
-def _first_bytes(s: pa.Array) -> np.ndarray:
-    """The first byte of every non-empty string of ``s`` (one numpy gather)."""
+def _begins_with_any(s: pa.Array, first_bytes: tuple[int, ...]) -> bool:
+    """Whether a string of ``s`` begins with one of ``first_bytes`` (one numpy gather of
+    the first byte of every non-empty string; null strings count, harmlessly)."""
     n = len(s)
     offsets = np.frombuffer(s.buffers()[1], dtype=np.int32)[s.offset : s.offset + n + 1]
-    first = offsets[:-1][offsets[1:] > offsets[:-1]]
-    if not len(first):
-        return np.zeros(0, dtype=np.uint8)
-    return np.frombuffer(s.buffers()[2], dtype=np.uint8)[first]
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    if not len(starts):
+        return False
+    first = np.frombuffer(s.buffers()[2], dtype=np.uint8)[starts]
+    hit = first == first_bytes[0]
+    for byte in first_bytes[1:]:
+        hit |= first == byte
+    return bool(hit.any())
 
 
 def _digits_without_separators(s: pa.Array) -> pa.Array:
     """The E.164 digits of numbers written without separators (null where refused)."""
     ok = None
-    if np.isin(_first_bytes(s), _PREFIX_FIRST_BYTES).any():  # else no prefix, no leading 0
+    if _begins_with_any(s, _PREFIX_FIRST_BYTES):  # else no prefix and no leading 0
         # None begins another, so each number has at most one: flags from the text as given.
         flags = [(pc.starts_with(s, p), len(p)) for p in INTERNATIONAL_PREFIXES]
         for flag, cut in flags:
-            if pc.any(flag).as_py():
-                s = pc.if_else(flag, pc.utf8_slice_codeunits(s, cut), s)
-        ok = pc.invert(pc.starts_with(s, "0"))
+            if not pc.any(flag).as_py():
+                continue
+            cut_off = pc.utf8_slice_codeunits(s, cut)
+            every = flag.null_count == 0 and pc.all(flag).as_py()  # e.g. all "+": no merge
+            s = cut_off if every else pc.if_else(flag, cut_off, s)
+        if _begins_with_any(s, (ord("0"),)):
+            ok = pc.invert(pc.starts_with(s, "0"))
     length = pc.binary_length(s)
     good = pc.and_(
         pc.ascii_is_decimal(s),
