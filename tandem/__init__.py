@@ -1,9 +1,9 @@
 """Tandem: Class 4 wholesale voice routing and rating.
 
 The public API is re-exported here, flat: ``from tandem import Store, Router, price_cdrs``.
-Money, instants and errors load with the package; the store, deck, routing, rating and
-ENUM names load on first use (PEP 562), so that embedding one part does not import the
-others and ``tandem --help`` imports neither SQLAlchemy nor pandas.
+Money, instants, E.164 numbers and errors load with the package; the store, deck, routing,
+rating and ENUM names load on first use (PEP 562), so that embedding one part does not
+import the others and ``tandem --help`` imports neither SQLAlchemy nor pandas.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from tandem.money import (
     parse_decimal,
     to_scaled,
 )
+from tandem.numbers import e164_digits
 
 __version__ = "0.1.0"
 
@@ -181,6 +182,7 @@ __all__ = [
     "DeckVersion",
     "diff_versions",
     "Dropped",
+    "e164_digits",
     "EnumLookupError",
     "EnumResolver",
     "EnumResult",

@@ -68,7 +68,8 @@ def lookup_cmd(
     """Look NUMBER up: the ordered NAPTR records, the chosen URI, the routing number,
     the cache state and the time taken."""
     from tandem.enum.local import LocalPortTable
-    from tandem.enum.resolver import DEFAULT_SUFFIXES, EnumResolver, EnumResult, e164_digits
+    from tandem.enum.resolver import DEFAULT_SUFFIXES, EnumResolver, EnumResult
+    from tandem.numbers import e164_digits
 
     digits = e164_digits(number)
     resolver = EnumResolver(servers or None, suffixes or DEFAULT_SUFFIXES, budget_ms=budget_ms)

@@ -16,7 +16,7 @@ from tandem.enum.local import (
     read_port_csv,
 )
 from tandem.enum.naptr import NaptrRecord, apply_regexp, parse_services
-from tandem.enum.resolver import EnumResolver, EnumResult, Server, e164_digits
+from tandem.enum.resolver import EnumResolver, EnumResult, Server
 from tandem.enum.teluri import TelUri, parse_sip_tel_user, parse_tel_uri
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 
@@ -34,7 +34,6 @@ __all__ = [
     "Server",
     "TelUri",
     "apply_regexp",
-    "e164_digits",
     "import_port_csv",
     "import_ports",
     "parse_services",

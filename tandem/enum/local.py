@@ -41,6 +41,7 @@ from sqlalchemy import func, select, update
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import PortDataError
+from tandem.numbers import MAX_DIGITS
 
 if TYPE_CHECKING:
     from tandem.store import Store
@@ -87,8 +88,8 @@ def _number(text: str, what: str) -> str:
         raise ValueError(f"{what} is empty")
     if not (digits.isascii() and digits.isdigit()):
         raise ValueError(f"{what} {text!r} is not E.164 digits")
-    if len(digits) > 15:
-        raise ValueError(f"{what} {text!r} has more than 15 digits")
+    if len(digits) > MAX_DIGITS:
+        raise ValueError(f"{what} {text!r} has more than {MAX_DIGITS} digits")
     return digits
 
 
@@ -284,7 +285,7 @@ class LocalPortTable:
         itself, gives ``<NA>``. Missing or non-digit inputs give ``<NA>``.
         """
         text = numbers.astype("string").str.strip().str.removeprefix("+")
-        valid = text.str.fullmatch(r"[0-9]{1,15}").fillna(False).astype(bool)
+        valid = text.str.fullmatch(f"[0-9]{{1,{MAX_DIGITS}}}").fillna(False).astype(bool)
         lengths = text.str.len()
         result = pd.Series(pd.NA, index=numbers.index, dtype="string")
         open_ = valid.copy()

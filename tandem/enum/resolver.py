@@ -1,6 +1,7 @@
 """The ENUM resolver: E.164 number → NAPTR → where the number lives, within a time budget.
 
-RFC 6116 (ENUM): the number ``+442071234567`` becomes the domain
+RFC 6116 (ENUM): the number ``+442071234567`` (read by :func:`tandem.numbers.e164_digits`,
+so ``+44 20 7123 4567`` and ``00442071234567`` are the same number) becomes the domain
 ``7.6.5.4.3.2.1.7.0.2.4.4.<suffix>`` (built with :func:`dns.e164.from_e164`), whose
 NAPTR records (RFC 3403) say where the number lives. Suffixes are tried in order
 (``e164.arpa.``, then private trees such as ``e164.example.net.``, per-customer trees);
@@ -31,7 +32,6 @@ Never stalling a call:
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -54,6 +54,7 @@ from tandem.enum.naptr import DEFAULT_SERVICES, Candidate, NaptrRecord, evaluate
 from tandem.enum.teluri import parse_sip_tel_user, parse_tel_uri
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import EnumLookupError, NumberError
+from tandem.numbers import e164_digits
 
 __all__ = [
     "EnumResolver",
@@ -61,7 +62,6 @@ __all__ = [
     "Server",
     "DEFAULT_SUFFIXES",
     "DEFAULT_BUDGET_MS",
-    "e164_digits",
 ]
 
 DEFAULT_SUFFIXES: tuple[str, ...] = ("e164.arpa.",)
@@ -74,25 +74,6 @@ _FAILURE_RANK = {
     LookupKind.ERROR: 2,
     LookupKind.TIMEOUT: 1,
 }
-_NUMBER_TEXT = re.compile(r"\+?[0-9 ().-]+")
-
-
-def e164_digits(text: str) -> str:
-    """The digits of an E.164 number written ``+44 20 7123 4567``, ``442071234567`` ...
-
-    Raises :class:`~tandem.errors.NumberError` unless it is 1 to 15 digits once the
-    leading ``+`` and visual separators (space, ``-``, ``.``, parentheses) are dropped.
-    """
-    if isinstance(text, str) and 0 < len(text) <= 16:  # fast path: digits, maybe a "+"
-        bare = text[1:] if text[:1] == "+" else text
-        if bare and len(bare) <= 15 and bare.isascii() and bare.isdigit():
-            return bare
-    if not isinstance(text, str) or not _NUMBER_TEXT.fullmatch(text.strip()):
-        raise NumberError(f"{text!r} is not an E.164 number: give digits, e.g. +442071234567")
-    digits = re.sub(r"[^0-9]", "", text)
-    if not 1 <= len(digits) <= 15:
-        raise NumberError(f"{text!r} is not an E.164 number: it has {len(digits)} digits (1-15)")
-    return digits
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,12 @@ A number portability answer (ENUM service ``E2U+pstn:tel``, RFC 4769) is a tel U
 or, for ``E2U+pstn:sip``, the same telephone-subscriber as the user part of a SIP URI
 (``sip:+12025550100;npdi;rn=+12025559999@gw.example.net;user=phone``).
 
-Visual separators (``-``, ``.``, ``(``, ``)``) are dropped from numbers; parameter names
-are case-insensitive. Anything that is not a valid tel URI raises
-:class:`~tandem.errors.EnumLookupError`, never another exception.
+Visual separators (``-``, ``.``, ``(``, ``)``) are dropped from numbers, which have at
+most :data:`tandem.numbers.MAX_DIGITS` digits; parameter names are case-insensitive.
+A tel URI is an answer in RFC 3966 syntax, not a number someone dialed, so it is read by
+that grammar (no spaces, ``+`` for a global number, no ``00``/``011``) rather than by
+:func:`tandem.numbers.e164_digits`. Anything that is not a valid tel URI raises
+:class:`~tandem.errors.EnumLookupError` (a malformed answer), never another exception.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from tandem.errors import EnumLookupError
+from tandem.numbers import MAX_DIGITS
 
 __all__ = ["TelUri", "parse_tel_uri", "parse_sip_tel_user"]
 
@@ -28,7 +32,6 @@ _GLOBAL = re.compile(r"\+[0-9.()-]*[0-9][0-9.()-]*")
 _LOCAL = re.compile(r"[0-9A-Fa-f*#.()-]*[0-9A-Fa-f*#][0-9A-Fa-f*#.()-]*")
 _PNAME = re.compile(r"[A-Za-z0-9-]+")
 _PVALUE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+")
-_MAX_DIGITS = 15  # E.164
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +58,8 @@ def _digits(text: str, what: str, uri: str) -> str:
     digits = _SEPARATORS.sub("", text)
     if not digits.isascii() or not digits.isdigit():
         raise EnumLookupError(f"{what} {text!r} in {uri!r} is not a telephone number")
-    if len(digits) > _MAX_DIGITS:
-        raise EnumLookupError(f"{what} {text!r} in {uri!r} has more than 15 digits")
+    if len(digits) > MAX_DIGITS:
+        raise EnumLookupError(f"{what} {text!r} in {uri!r} has more than {MAX_DIGITS} digits")
     return digits
 
 
@@ -88,8 +91,10 @@ def _parse_subscriber(subscriber: str, uri: str) -> TelUri:
                 f"{uri!r} holds a local number without a global phone-context (+digits)"
             )
         number = _global_digits(context, "phone-context", uri) + _digits(head, "number", uri)
-        if len(number) > _MAX_DIGITS:
-            raise EnumLookupError(f"{uri!r}: number with its phone-context exceeds 15 digits")
+        if len(number) > MAX_DIGITS:
+            raise EnumLookupError(
+                f"{uri!r}: number with its phone-context exceeds {MAX_DIGITS} digits"
+            )
     rn: str | None = None
     if "rn" in params:
         value = params["rn"]
@@ -102,8 +107,10 @@ def _parse_subscriber(subscriber: str, uri: str) -> TelUri:
                     f"{uri!r}: local rn={value!r} needs a global rn-context (+digits) (RFC 4694)"
                 )
             rn = _global_digits(context, "rn-context", uri) + _digits(value, "rn", uri)
-            if len(rn) > _MAX_DIGITS:
-                raise EnumLookupError(f"{uri!r}: rn with its rn-context exceeds 15 digits")
+            if len(rn) > MAX_DIGITS:
+                raise EnumLookupError(
+                    f"{uri!r}: rn with its rn-context exceeds {MAX_DIGITS} digits"
+                )
         if not rn:
             raise EnumLookupError(f"{uri!r}: empty rn")
     npdi = "npdi" in params

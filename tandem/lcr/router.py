@@ -28,9 +28,10 @@ from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
 from tandem.lcr.table import RoutingTable
-from tandem.lcr.translate import DEFAULT_RULES, E164_MAX_DIGITS, normalize
+from tandem.lcr.translate import DEFAULT_RULES, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
+from tandem.numbers import MAX_DIGITS as E164_MAX_DIGITS
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
 

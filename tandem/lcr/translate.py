@@ -3,7 +3,8 @@
 Rules are data (a ``[customers.NAME.translate]`` table in the routing TOML), applied in
 this order:
 
-1. visual separators (space, ``-``, ``.``, ``(``, ``)``; RFC 3966 section 5.1.1) are removed;
+1. separators (space, ``-``, ``.``, ``(``, ``)``...; :data:`tandem.numbers.SEPARATORS`)
+   are removed;
 2. a **tech prefix** the customer prepends to pick a product (``#123``, ``1234#``) is
    removed (longest listed first) and remembered;
 3. ``strip`` leading digits are removed, then ``add`` digits are prepended;
@@ -12,7 +13,12 @@ this order:
    a **national trunk prefix** (``0`` in most of Europe) marks a national number: it is
    replaced by ``country_code``; anything else is E.164 already (``assume = "e164"``, the
    wholesale default) or a national number without trunk prefix (``assume = "national"``);
-5. the result must be 1 to 15 digits, not starting with ``0`` (ITU-T E.164 section 6).
+5. the result must be an E.164 number: 1 to 15 digits, not starting with ``0``
+   (:func:`tandem.numbers.check_digits`).
+
+Without rules of its own a customer gets :data:`DEFAULT_RULES`, which are exactly the
+rules of :mod:`tandem.numbers` (international prefixes ``+``, ``00``, ``011``; nothing
+else), so a number translates to what :func:`tandem.numbers.e164_digits` reads.
 
 Anything else (letters, a stray ``#``/``*``, an empty number) raises
 :class:`~tandem.errors.NumberError` saying exactly what is wrong.
@@ -24,24 +30,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tandem.errors import ConfigError, NumberError
+from tandem.errors import ConfigError
+from tandem.numbers import INTERNATIONAL_PREFIXES, check_digits, compact, e164_digits
 
-__all__ = ["TranslationRules", "Translation", "translate", "normalize", "E164_MAX_DIGITS"]
+__all__ = ["TranslationRules", "Translation", "DEFAULT_RULES", "translate", "normalize"]
 
-#: ITU-T E.164: at most 15 digits including the country code.
-E164_MAX_DIGITS = 15
-_SEPARATORS = str.maketrans("", "", " -.()\t")
 _DIGITS = frozenset("0123456789")
 
 
 @dataclass(frozen=True, slots=True)
 class TranslationRules:
-    """One customer's translation rules (see the module docstring for the order)."""
+    """One customer's translation rules (see the module docstring for the order).
+
+    The defaults are the rules of :mod:`tandem.numbers`. A customer with a
+    ``national_prefix`` dials in its own country's plan and lists that plan's
+    ``international_prefixes``: :meth:`from_mapping` insists when the national prefix
+    begins a default international prefix (``0`` and ``00``/``011``).
+    """
 
     tech_prefixes: tuple[str, ...] = ()
     strip: int = 0
     add: str = ""
-    international_prefixes: tuple[str, ...] = ("+", "00")
+    international_prefixes: tuple[str, ...] = INTERNATIONAL_PREFIXES
     national_prefix: str = ""
     country_code: str = ""
     assume: str = "e164"
@@ -79,13 +89,22 @@ class TranslationRules:
             tech_prefixes=strings("tech_prefixes", ()),
             strip=strip,
             add=digits("add"),
-            international_prefixes=strings("international_prefixes", ("+", "00")),
+            international_prefixes=strings("international_prefixes", INTERNATIONAL_PREFIXES),
             national_prefix=digits("national_prefix"),
             country_code=digits("country_code"),
             assume=assume,
         )
         if (rules.national_prefix or assume == "national") and not rules.country_code:
             raise ConfigError(f"{where}: national numbers need a country_code")
+        if rules.national_prefix and "international_prefixes" not in data:
+            # 0113 is Leeds to a UK customer, but 011 is an international prefix by default.
+            clash = [p for p in INTERNATIONAL_PREFIXES if p.startswith(rules.national_prefix)]
+            if clash:
+                raise ConfigError(
+                    f"{where}: national_prefix {rules.national_prefix!r} begins the default "
+                    f"international prefix(es) {', '.join(clash)}; list the customer's own "
+                    "international_prefixes (e.g. ['+', '00'])"
+                )
         return rules
 
 
@@ -106,23 +125,16 @@ DEFAULT_RULES = TranslationRules()
 def normalize(number: str, rules: TranslationRules = DEFAULT_RULES) -> tuple[str, str]:
     """``(normalized, tech_prefix)`` of :func:`translate` without building the record
     (the router's per-call path). Same rules, same errors."""
-    if rules is DEFAULT_RULES and type(number) is str and number.isascii():
-        # Fast paths: plain E.164 digits, or + and digits, under the default rules.
-        digits = number[1:] if number[:1] == "+" else number
-        if digits.isdigit() and len(digits) <= E164_MAX_DIGITS and digits[0] != "0":
-            return digits, ""
+    if rules is DEFAULT_RULES:  # the rules of tandem.numbers, nothing else
+        return e164_digits(number), ""
     t = translate(number, rules)
     return t.normalized, t.tech_prefix
 
 
 def translate(number: str, rules: TranslationRules = DEFAULT_RULES) -> Translation:
     """Normalise ``number`` to E.164 digits with ``rules``; NumberError if impossible."""
-    if not isinstance(number, str):
-        raise NumberError(f"number must be text, got {type(number).__name__}")
     steps: list[str] = []
-    text = number.strip().translate(_SEPARATORS)
-    if not text:
-        raise NumberError("empty number: nothing to route")
+    text = compact(number)
     tech = ""
     for tp in rules.tech_prefixes:
         if text.startswith(tp):
@@ -152,30 +164,4 @@ def translate(number: str, rules: TranslationRules = DEFAULT_RULES) -> Translati
         elif rules.assume == "national":
             text = rules.country_code + text
             steps.append(f"national number: country code {rules.country_code!r} prepended")
-    if not text:
-        raise NumberError(f"number {number!r} has no digits left after translation")
-    if not (text.isascii() and text.isdigit()):
-        bad = next(ch for ch in text if ch not in _DIGITS)
-        raise NumberError(
-            f"number {number!r} contains {bad!r}: only digits (and a leading + or a "
-            "configured tech prefix) can be routed"
-        )
-    if len(text) > E164_MAX_DIGITS:
-        raise NumberError(_too_long(number, text))
-    if text[0] == "0":
-        raise NumberError(_leading_zero(number, text))
-    return Translation(number, text, tech, tuple(steps))
-
-
-def _too_long(number: str, digits: str) -> str:
-    return (
-        f"number {number!r} normalises to {len(digits)} digits; E.164 allows at most "
-        f"{E164_MAX_DIGITS}"
-    )
-
-
-def _leading_zero(number: str, digits: str) -> str:
-    return (
-        f"number {number!r} normalises to {digits!r}, which starts with 0: no E.164 country "
-        "code does; configure the customer's national_prefix/country_code or send E.164"
-    )
+    return Translation(number, check_digits(text, number), tech, tuple(steps))

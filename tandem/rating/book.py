@@ -7,7 +7,7 @@ numpy arrays so that rating a batch is a few array reads per CDR, not SQL:
    cut time into segments; inside a segment the set of rows in force is constant. A CDR's
    segment is found by ``searchsorted`` over ``(account << 40) | start``.
 2. **Disjoint prefix intervals.** The prefixes in force in a segment become nested
-   intervals of the base-11 key space (:mod:`tandem.rating.numbers`); a sweep flattens them
+   intervals of the base-11 key space (:mod:`tandem.rating.keys`); a sweep flattens them
    into disjoint pieces labelled with the innermost (longest) prefix's row.
 3. **A digit trie over the pieces.** Each segment with rates in force gets a root table
    indexed by the first ``D`` key digits; an entry is either the row that covers its whole
@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 
 from tandem.errors import ConfigError
 from tandem.money import SCALE
-from tandem.rating.numbers import KEY_SPAN, MAX_DIGITS, number_keys
+from tandem.numbers import MAX_DIGITS
+from tandem.rating.keys import KEY_SPAN, number_keys
 from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
 from tandem.store.store import OPEN_END
@@ -188,7 +189,7 @@ def _codes_of(
 
 
 def _prefix_key_ranges(prefixes: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`tandem.rating.numbers.prefix_key_range` of every usable prefix, vectorised
+    """:func:`tandem.rating.keys.prefix_key_range` of every usable prefix, vectorised
     (``(0, 0)`` for the others)."""
     lo = np.zeros(len(prefixes), dtype=np.int64)
     hi = np.zeros(len(prefixes), dtype=np.int64)

@@ -9,8 +9,9 @@ Unrated reasons, checked in this order (the first that applies is given):
 
 ``bad_time``            start missing, unparseable, or outside 1970..year 36812
 ``bad_duration``        billable seconds missing, negative or longer than 10**6 s
-``bad_number``          the dialed (or routing) number is not 1-15 digits after removing
-                        ``+`` / ``00`` / ``011``
+``bad_number``          the dialed (or routing) number is not E.164 (:mod:`tandem.numbers`:
+                        1-15 digits not beginning with 0 once separators and a
+                        ``+`` / ``00`` / ``011`` are removed)
 ``unknown_customer``    no customer deck under that name (sell side)
 ``unknown_carrier``     no carrier deck under that name (buy side)
 ``no_deck_in_force``    the account has no rate in force at the call's start instant
@@ -37,11 +38,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tandem.errors import CdrError, ConfigError
+from tandem.errors import CdrError, ConfigError, NumberError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.money import SCALE, from_scaled
+from tandem.numbers import e164_digits
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
-from tandem.rating.numbers import normalize_number, normalize_numbers, number_keys
+from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
 from tandem.rating.tariff import (
     Tariff,
@@ -145,8 +147,9 @@ def price_call(
         return CallPrice(None, None, 0, reason="bad_time")
     if duration is None or duration < 0 or duration > MAX_DURATION:
         return CallPrice(None, None, 0, reason="bad_duration")
-    digits = normalize_number(number)
-    if digits is None:
+    try:
+        digits = e164_digits(number)
+    except NumberError:
         return CallPrice(None, None, 0, reason="bad_number")
     mine = rates[(rates["kind"] == kind) & (rates["account"] == account)]
     if mine.empty:
@@ -475,12 +478,12 @@ class Rater:
     def _rated_numbers(cdrs: pa.Table, port_lookup: PortLookup | None = None) -> pa.Array:
         """The digits each CDR is rated on: its routing number when it has one, else what
         ``port_lookup`` answers for the dialed number, else the dialed number."""
-        digits = normalize_numbers(cdrs.column("number"))
+        digits = e164_digits_array(cdrs.column("number"))
         present = None
         if "routing_number" in cdrs.column_names:
             rn = pc.cast(cdrs.column("routing_number").combine_chunks(), pa.string())
             present = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(rn), ""), False)
-            digits = pc.if_else(present, normalize_numbers(rn), digits)
+            digits = pc.if_else(present, e164_digits_array(rn), digits)
         if port_lookup is None:
             return digits
         ask = digits.is_valid()
@@ -493,7 +496,7 @@ class Rater:
         answer = port_lookup(series)
         if len(answer) != len(rows):
             raise CdrError(f"port_lookup returned {len(answer)} answers for {len(rows)} numbers")
-        ported = normalize_numbers(
+        ported = e164_digits_array(
             pa.array(
                 [None if (x is None or x is pd.NA or x != x) else str(x) for x in answer],
                 pa.string(),

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.enum.resolver import EnumResolver, Server, e164_digits
+from tandem.enum.resolver import EnumResolver, Server
 from tandem.enum.types import LookupKind, NumberLookup
 from tandem.errors import EnumLookupError, NumberError
+from tandem.numbers import e164_digits
 
 PRIVATE = "e164.example.net."
 
