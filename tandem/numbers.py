@@ -84,7 +84,7 @@ def compact(number: object) -> str:
     return text
 
 
-def check_digits(digits: str, number: str) -> str:
+def check_digits(digits: str, number: object) -> str:
     """``digits`` if they are an E.164 number (1 to 15 ASCII digits, not beginning with 0).
 
     ``digits`` is what is left once separators and an international prefix (or a
