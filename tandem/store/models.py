@@ -8,7 +8,9 @@ or time-zone types):
   seconds; ``effective_until`` is NULL while a rate is open-ended. A rate row is in
   force at instant T iff ``effective_from <= T < effective_until``;
 * for one account, at most one row per prefix is in force at any instant (the deck
-  writer closes superseded rows; see :meth:`tandem.store.Store.write_deck`).
+  writer closes superseded rows; see :meth:`tandem.store.Store.write_deck`);
+* likewise at most one routing plan and one tariff plan version is in force at any
+  instant (see :meth:`tandem.store.Store.write_plan`).
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from tandem.money import from_scaled
 
-__all__ = ["Base", "Account", "Carrier", "Customer", "Deck", "Rate", "PortedNumber"]
+__all__ = ["Base", "Account", "Carrier", "Customer", "Deck", "Rate", "PortedNumber", "PlanVersion"]
 
 CARRIER = "carrier"
 CUSTOMER = "customer"
@@ -150,3 +153,25 @@ class PortedNumber(Base):
     source: Mapped[str] = mapped_column(String(512), default="")
     imported_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PlanVersion(Base):
+    """One imported version of a routing or tariff plan: the TOML text, stored verbatim,
+    in force over ``[effective_from, effective_until)``."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        UniqueConstraint("kind", "version", name="uq_plans_kind_version"),
+        CheckConstraint("kind IN ('routing', 'tariff')", name="ck_plans_kind"),
+        Index("ix_plans_kind_effective_from", "kind", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # 'routing' or 'tariff'
+    version: Mapped[int] = mapped_column(Integer)
+    source_name: Mapped[str] = mapped_column(String(512))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
+    effective_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -24,6 +24,14 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tandem.errors import StoreError
 from tandem.instant import OPEN_END, InstantLike, parse_instant
 from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
+from tandem.store.plans import (
+    StoredPlan,
+    check_plan_kind,
+    insert_plan,
+    select_plan_history,
+    select_plan_in_force,
+    select_plan_versions,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -369,6 +377,57 @@ class Store:
                 return _deck_version(deck, account, kind)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store the deck for {account!r}: {exc}") from exc
+
+    # -- plans (routing and tariff plans, versioned; SQL in tandem.store.plans) -------------
+    def write_plan(
+        self,
+        kind: str,
+        plan_text: str,
+        *,
+        effective_from: InstantLike,
+        source_name: str = "",
+        imported_at: datetime | None = None,
+    ) -> StoredPlan:
+        """Store ``plan_text`` (TOML, verbatim) as the next ``routing`` or ``tariff`` plan
+        version, in force from ``effective_from``; the versions it supersedes are cut in
+        the same transaction (see :mod:`tandem.store.plans`). The text is not validated
+        here: :func:`tandem.lcr.plans.import_plan` does that first."""
+        check_plan_kind(kind)
+        try:
+            with self.engine.begin() as conn:
+                return insert_plan(
+                    conn,
+                    kind,
+                    plan_text,
+                    effective_from=parse_instant(effective_from),
+                    source_name=source_name,
+                    imported_at=imported_at or datetime.now(UTC),
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not store the {kind} plan: {exc}") from exc
+
+    def plan_versions(self, kind: str | None = None) -> list[StoredPlan]:
+        """Every stored plan version (voided ones too), by kind, then version."""
+        with self.engine.connect() as conn:
+            return select_plan_versions(conn, kind)
+
+    def plan_in_force(self, kind: str, at: InstantLike) -> StoredPlan | None:
+        """The ``routing`` or ``tariff`` plan version in force at ``at``, or None."""
+        with self.engine.connect() as conn:
+            return select_plan_in_force(conn, kind, parse_instant(at))
+
+    def plan_history(
+        self, kind: str, since: InstantLike | None = None, until: InstantLike | None = None
+    ) -> list[StoredPlan]:
+        """The versions of ``kind`` in force at some instant of ``[since, until)``
+        (unbounded where None), by effective date; voided versions left out."""
+        with self.engine.connect() as conn:
+            return select_plan_history(
+                conn,
+                kind,
+                None if since is None else parse_instant(since),
+                None if until is None else parse_instant(until),
+            )
 
 
 _RATE_FRAME_DTYPES: dict[str, str] = {
