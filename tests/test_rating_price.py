@@ -19,6 +19,7 @@ from tandem.numbers import e164_digits
 from tandem.rating.cdr import canonical_table
 from tandem.rating.plan import parse_plan
 from tandem.rating.price import REASONS, Rater, price_call, price_cdrs
+from tandem.rating.schedule import PlanSchedule
 from tandem.store.store import OPEN_END
 
 T0 = int(datetime(2026, 11, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday
@@ -468,6 +469,101 @@ def test_scalar_and_batch_agree_to_the_last_unit(deck_rows, plan, cdrs, grace):
                 assert row[f"{side}_prefix"] == one.prefix
             else:
                 assert got_amount is None
+
+
+def _cdrs(instants: st.SearchStrategy, numbers: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(
+        st.tuples(
+            instants,
+            st.one_of(st.integers(-2, 400), st.none(), st.sampled_from([10**6, 10**6 + 1])),
+            numbers,
+            st.sampled_from(["c1", "c1", "c2", "c3", None]),
+            st.sampled_from(["v1", "v9", None]),
+        ),
+        min_size=3,
+        max_size=16,
+    )
+
+
+@st.composite
+def changed_plans(draw):
+    """A plan that surely changes c1's price: a flat rate on every prefix, more often
+    than not beside the other tariffs a plan may have."""
+    plan = draw(plans())
+    data = {
+        (kind, name): {"grace": acct.grace}
+        for (kind, name), acct in plan.accounts.items()
+        if (kind, name) != ("customer", "c1")
+    }
+    rate = str(Decimal(draw(st.integers(1, 10**6))) / 10**5)
+    toml: dict = {}
+    for (kind, name), spec in data.items():
+        toml.setdefault(kind, {})[name] = spec
+    toml.setdefault("customer", {})["c1"] = {
+        "grace": draw(st.sampled_from([0, 7])),
+        "tariffs": [{"prefix": "", "rate": rate}],
+    }
+    return parse_plan(toml)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    decks(),
+    plans(),
+    changed_plans(),
+    st.sets(st.sampled_from(_EDGES[2:]), min_size=1, max_size=2),
+    st.booleans(),
+    st.data(),
+    st.sampled_from([0, 5]),
+)
+def test_scalar_and_batch_agree_across_a_plan_change(
+    deck_rows, before, after, cuts, plan_first, data, grace
+):
+    # Tariff plan versions by start instant: (none or `before`) then `after` from the first
+    # cut, and none again from the second when there is one (a gap in the plans' history).
+    cuts = sorted(cuts)
+    near_cuts = st.sampled_from(cuts).flatmap(lambda c: st.sampled_from([c - 1, c, c + 1]))
+    # c1 always has a rate for 9 (a digit the drawn decks do not use), and the numbers
+    # mostly match a deck prefix: many CDRs near the cut are then rated.
+    deck_rows = [
+        *deck_rows,
+        dict(account="c1", kind="customer", prefix="9", rate=S("0.01"), effective_from=0),
+    ]
+    dialled = [r["prefix"] + "0" for r in deck_rows]
+    numbers = st.one_of(_numbers, st.sampled_from(dialled), st.sampled_from(dialled))
+    cdrs = data.draw(_cdrs(st.one_of(_instants, near_cuts, near_cuts), numbers))
+    schedule = PlanSchedule(
+        cuts=tuple(cuts),
+        plans=(before if plan_first else None, after, *([None] * (len(cuts) - 1))),
+        versions=(1 if plan_first else None, 2, *([None] * (len(cuts) - 1))),
+    )
+    rates = rates_frame(deck_rows)
+    table = canonical_table(pa.Table.from_pandas(cdr_frame(cdrs)))
+    priced = Rater.from_rates(rates, schedule, grace=grace).price(table)
+    assert priced.column("record").to_pylist() == table.column("record").to_pylist()
+    rows = priced.to_pylist()
+    for (start, duration, number, customer, carrier), row in zip(cdrs, rows, strict=True):
+        for side, kind, account in (("sell", "customer", customer), ("buy", "carrier", carrier)):
+            one = price_call(
+                number,
+                start,
+                duration,
+                account=account,
+                kind=kind,
+                rates=rates,
+                plan=schedule,
+                grace=grace,
+            )
+            assert row[f"{side}_reason"] == one.reason, (side, row)
+            if one.reason is None:
+                assert to_scaled(row[f"{side}_amount"]) == one.amount_scaled, (side, row, one)
+                assert row[f"{side}_billed_seconds"] == one.billed_seconds
+    # Each CDR is priced exactly as a batch under the one plan in force at its start.
+    for k, plan in enumerate(schedule.plans):
+        alone = Rater.from_rates(rates, plan, grace=grace).price(table).to_pylist()
+        for (start, *_), row, single in zip(cdrs, rows, alone, strict=True):
+            if start is not None and schedule.window(start) == k:
+                assert row == single
 
 
 @settings(max_examples=100, deadline=None)

@@ -21,7 +21,7 @@ period of its account, the index of its interval set, or -1 for the row's flat r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -144,6 +144,35 @@ class RateBook:
             g += start >= bound
         return g
 
+    def with_plan(self, plan: TariffPlan | None, *, grace: int = 0) -> RateBook:
+        """This book under tariff plan ``plan`` (None: flat rates), with ``grace`` seconds
+        for the accounts the plan does not list. The compiled prefixes and time segments
+        are shared, not copied: only the plan's grace and interval sets are compiled."""
+        plan = plan if plan is not None else TariffPlan()
+        names = list(self.accounts)
+        plans = [plan.get(self.kind, a) for a in names]
+        book = replace(
+            self,
+            plans=plans,
+            grace=np.asarray(
+                [
+                    p.grace if (self.kind, a) in plan.accounts else grace
+                    for p, a in zip(plans, names, strict=True)
+                ],
+                dtype=np.int64,
+            ),
+            row_sets=None,
+            set_start=None,
+            set_rate=None,
+            set_inc=None,
+            _uniform={},
+        )
+        prefixes = (
+            self.rows["prefix"].astype(str).to_numpy() if len(self.rows) else np.zeros(0, object)
+        )
+        _compile_plans(book, prefixes)
+        return book
+
     @property
     def any_empty(self) -> bool:
         """Whether some segment has no rate in force (its CDRs then match no row)."""
@@ -237,11 +266,8 @@ def compile_book(
     rates: pd.DataFrame, kind: str, plan: TariffPlan | None = None, *, grace: int = 0
 ) -> RateBook:
     """Compile one side's rate rows (``Store.rates(kind=...)`` frame) and its plan."""
-    plan = plan if plan is not None else TariffPlan()
     rows = rates[rates["kind"] == kind].reset_index(drop=True) if len(rates) else rates
     names = sorted(set(rows["account"].tolist()))
-    if plan is not None:
-        names = sorted(set(names))
     accounts = {n: i for i, n in enumerate(names)}
     n = len(rows)
     acct = rows["account"].map(accounts).to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
@@ -301,7 +327,6 @@ def compile_book(
     rcode = _codes_of(rows["rounding"], {r: rounding_code(r) for r in set(rows["rounding"])})
     timezones = sorted(set(rows["timezone"].tolist())) if n else []
     currencies = sorted(set(rows["currency"].tolist())) if n else []
-    plans = [plan.get(kind, a) for a in names]
     book = RateBook(
         kind=kind,
         accounts=accounts,
@@ -320,14 +345,8 @@ def compile_book(
         step=step.astype(np.int64),
         rounding=rcode,
         account_of_row=acct,
-        grace=np.asarray(
-            [
-                p.grace if (kind, a) in plan.accounts else grace
-                for p, a in zip(plans, names, strict=True)
-            ],
-            dtype=np.int64,
-        ),
-        plans=plans,
+        grace=np.zeros(len(names), dtype=np.int64),
+        plans=[],
         tz_of_row=_codes_of(rows["timezone"], {z: i for i, z in enumerate(timezones)}, np.int32),
         timezones=timezones,
         currencies=currencies,
@@ -335,8 +354,7 @@ def compile_book(
             rows["currency"], {c: i for i, c in enumerate(currencies)}, np.int32
         ),
     )
-    _compile_plans(book, prefixes)
-    return book
+    return book.with_plan(plan, grace=grace)
 
 
 def _compile_plans(book: RateBook, prefixes: np.ndarray) -> None:

@@ -20,6 +20,11 @@ Unrated reasons, checked in this order (the first that applies is given):
 The batch path is vectorised (no Python loop per CDR) and uses both cores by splitting
 a batch across threads (numpy and Arrow release the GIL). :func:`price_call` is a plain,
 independent implementation of the same rules; a property test holds both to the last unit.
+
+Tariff plans: ``plan`` is one :class:`~tandem.rating.plan.TariffPlan` for every call, or a
+:class:`~tandem.rating.schedule.PlanSchedule` (the versions stored in the store, each in
+force over its window), which prices each CDR with the plan in force at its start. Rating
+from a store without ``plan`` uses the store's tariff plan versions.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from tandem.numbers import e164_digits
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
+from tandem.rating.schedule import PlanSchedule
 from tandem.rating.tariff import (
     Tariff,
     cost_scaled,
@@ -124,7 +130,7 @@ def price_call(
     account: str,
     kind: str = "customer",
     rates: pd.DataFrame | Store,
-    plan: TariffPlan | None = None,
+    plan: TariffPlan | PlanSchedule | None = None,
     grace: int = 0,
 ) -> CallPrice:
     """Price one call of ``duration`` billable seconds that started at ``start``.
@@ -135,9 +141,13 @@ def price_call(
 
     ``rates`` is a :class:`tandem.Store` or a frame from :meth:`Store.rates`; ``account``
     the customer (``kind="customer"``, sell side) or carrier (``kind="carrier"``, buy side).
+    ``plan``: one tariff plan, or a schedule whose plan in force at ``start`` applies; with
+    a store and no ``plan``, the store's tariff plan in force at ``start``.
     """
     if not isinstance(rates, pd.DataFrame):
-        rates = rates.rates(kind=kind, accounts=[account])  # a Store
+        if plan is None:
+            plan = PlanSchedule.from_store(rates)
+        rates = rates.rates(kind=kind, accounts=[account])
     # A start given as epoch seconds is a CDR field: out of the rated range it is a bad
     # time, as in the batch path; any other form is read by the instant grammar.
     if start is None or (type(start) is int and not 0 <= start <= MAX_INSTANT):
@@ -145,6 +155,8 @@ def price_call(
     t = parse_instant(start)
     if not 0 <= t <= MAX_INSTANT:
         return CallPrice(None, None, 0, reason="bad_time")
+    if isinstance(plan, PlanSchedule):
+        plan = plan.plan_at(t)
     if duration is None or duration < 0 or duration > MAX_DURATION:
         return CallPrice(None, None, 0, reason="bad_duration")
     try:
@@ -399,36 +411,68 @@ class Rater:
     Build with :meth:`from_store` or from a :meth:`Store.rates` frame. ``plan`` adds grace,
     tiers and periods (:mod:`tandem.rating.plan`); ``grace`` is the default grace period in
     seconds for accounts the plan does not list.
+
+    With a :class:`~tandem.rating.schedule.PlanSchedule` the books are compiled once and
+    given each plan window's grace and tariffs (:meth:`RateBook.with_plan`): ``sell`` and
+    ``buy`` price the CDRs that started before ``plan_cuts[0]`` (or all CDRs when there are
+    no cuts), ``plan_books[k]`` those that started in ``[plan_cuts[k], plan_cuts[k+1])``.
+    A batch spanning several windows is split by start, each part priced by its window's
+    books, and the rows put back in their input order.
     """
 
     sell: RateBook
     buy: RateBook
     workers: int = 2
+    plan_cuts: tuple[int, ...] = ()
+    plan_books: tuple[tuple[RateBook, RateBook], ...] = ()
     _strings: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def from_rates(
         cls,
         rates: pd.DataFrame,
-        plan: TariffPlan | None = None,
+        plan: TariffPlan | PlanSchedule | None = None,
         *,
         grace: int = 0,
         workers: int = 2,
     ) -> Rater:
-        """Compile a rates frame holding carrier and customer rows."""
+        """Compile a rates frame holding carrier and customer rows, under one tariff plan
+        or a schedule of them."""
         if grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {grace}")
+        schedule = plan if isinstance(plan, PlanSchedule) else None
+        first = schedule.plans[0] if schedule is not None else plan
+        sell = compile_book(rates, "customer", first, grace=grace)
+        buy = compile_book(rates, "carrier", first, grace=grace)
+        if schedule is None or not schedule.cuts:
+            return cls(sell, buy, workers=workers)
         return cls(
-            compile_book(rates, "customer", plan, grace=grace),
-            compile_book(rates, "carrier", plan, grace=grace),
+            sell,
+            buy,
             workers=workers,
+            plan_cuts=schedule.cuts,
+            plan_books=tuple(
+                (sell.with_plan(p, grace=grace), buy.with_plan(p, grace=grace))
+                for p in schedule.plans[1:]
+            ),
         )
 
     @classmethod
     def from_store(
-        cls, store: Store, plan: TariffPlan | None = None, *, grace: int = 0, workers: int = 2
+        cls,
+        store: Store,
+        plan: TariffPlan | PlanSchedule | None = None,
+        *,
+        grace: int = 0,
+        workers: int = 2,
     ) -> Rater:
-        """Compile every deck version in ``store`` (the full history: rerating is exact)."""
+        """Compile every deck version in ``store`` (the full history: rerating is exact).
+
+        Without ``plan``, each CDR is priced with the store's tariff plan in force at its
+        start (:meth:`PlanSchedule.from_store`; flat rates when none is stored).
+        """
+        if plan is None:
+            plan = PlanSchedule.from_store(store)
         return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
 
     def _side_strings(self, side: str, book: RateBook) -> tuple:
@@ -509,6 +553,31 @@ class Rater:
     def _price_slice(self, cdrs: pa.Table, digits: pa.Array | None) -> pa.Table:
         if digits is None:
             digits = self._rated_numbers(cdrs)
+        if not self.plan_cuts:
+            return self._price_books(cdrs, digits, self.sell, self.buy)
+        start, _ = _int_column(cdrs, "start")  # a missing start is a bad time in any window
+        window = np.searchsorted(np.asarray(self.plan_cuts, dtype=np.int64), start, "right")
+        present = np.unique(window).tolist()
+        if len(present) == 1:
+            return self._price_books(cdrs, digits, *self._window_books(present[0]))
+        parts, rows = [], []
+        for k in present:
+            idx = np.flatnonzero(window == k)
+            take = pa.array(idx)
+            parts.append(
+                self._price_books(cdrs.take(take), digits.take(take), *self._window_books(k))
+            )
+            rows.append(idx)
+        order = np.argsort(np.concatenate(rows), kind="stable")
+        return pa.concat_tables(parts).take(pa.array(order))
+
+    def _window_books(self, k: int) -> tuple[RateBook, RateBook]:
+        """(sell, buy) books of tariff-plan window ``k``."""
+        return (self.sell, self.buy) if k == 0 else self.plan_books[k - 1]
+
+    def _price_books(
+        self, cdrs: pa.Table, digits: pa.Array, sell_book: RateBook, buy_book: RateBook
+    ) -> pa.Table:
         start, start_ok = _int_column(cdrs, "start")
         duration, dur_ok = _int_column(cdrs, "duration")
         key = number_keys(digits)
@@ -519,10 +588,10 @@ class Rater:
         input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
-        currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
+        currency_names = sorted(set(sell_book.currencies) | set(buy_book.currencies))
         currency_dict = pa.array(currency_names, pa.string())
         for side, kind in _SIDES:
-            book = self.sell if side == "sell" else self.buy
+            book = sell_book if side == "sell" else buy_book
             acct = _account_index(book, cdrs.column(kind))
             res = _price_side(
                 book, acct, start, duration, key, input_reason, _CODE[f"unknown_{kind}"]
@@ -710,7 +779,7 @@ def price_cdrs(
     cdrs: pd.DataFrame | pa.Table | str | os.PathLike[str],
     rates: Rater | pd.DataFrame | Store,
     *,
-    plan: TariffPlan | None = None,
+    plan: TariffPlan | PlanSchedule | None = None,
     grace: int = 0,
     port_lookup: PortLookup | None = None,
     format: str = "auto",
@@ -724,8 +793,10 @@ def price_cdrs(
 ) -> RatingResult:
     """Price CDRs on both sides: a DataFrame, an Arrow table or a file (any format of
     :mod:`tandem.rating.cdr`). ``rates`` is a :class:`tandem.Store`, a :meth:`Store.rates`
-    frame or a :class:`Rater`. ``port_lookup`` maps a Series of E.164 numbers to routing
-    numbers (None/NA when not ported). Money columns are exact decimals."""
+    frame or a :class:`Rater`; ``plan`` a tariff plan or a :class:`PlanSchedule` (from a
+    store without one: the store's tariff plans, each CDR by its start). ``port_lookup``
+    maps a Series of E.164 numbers to routing numbers (None/NA when not ported). Money
+    columns are exact decimals."""
     from tandem.rating.cdr import CdrReader
 
     if isinstance(rates, Rater):
