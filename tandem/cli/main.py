@@ -13,6 +13,7 @@ from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
+from tandem.cli.plan import plan_group
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
@@ -23,6 +24,7 @@ __all__ = ["COMMANDS", "cli", "main"]
 COMMANDS: tuple[click.Command, ...] = (
     demo_command,
     deck_group,
+    plan_group,
     compile_command,
     route_command,
     rate,

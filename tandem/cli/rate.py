@@ -132,7 +132,8 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 @click.option(
     "--plan",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Tariff plan TOML: grace periods, tiered intervals, peak/off-peak periods.",
+    help="Tariff plan TOML: grace periods, tiered intervals, peak/off-peak periods (default: "
+    "each CDR with the store's tariff plan in force at its start; see 'tandem plan').",
 )
 @click.option(
     "--grace",
@@ -200,6 +201,9 @@ def rate(
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
     unrated with a reason.
 
+    Each CDR is priced with the tariff plan in force at its start (the versions stored
+    with 'tandem plan import FILE --kind tariff'), unless --plan names one file for all.
+
     A CDR with a routing number (column ``routing_number``) is rated on it; with
     --local-ports or --local-ports-csv the other numbers are looked up in the local
     portability table, and ported ones are rated on their routing number.
@@ -209,6 +213,7 @@ def rate(
     from tandem.rating.plan import load_plan
     from tandem.rating.price import Rater
     from tandem.rating.report import RatingReport
+    from tandem.rating.schedule import PlanSchedule
     from tandem.rating.stream import default_unrated_path, rate_file
 
     if not cdrs.exists():
@@ -235,8 +240,8 @@ def rate(
             else LocalPortTable.from_store(ctx.store)
         )
         port_lookup = table.routing_numbers
-    tariff_plan = load_plan(plan) if plan else None
-    rater = Rater.from_store(ctx.store, tariff_plan, grace=grace)
+    schedule = None if plan else PlanSchedule.from_store(ctx.store)
+    rater = Rater.from_store(ctx.store, load_plan(plan) if plan else schedule, grace=grace)
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
@@ -258,8 +263,17 @@ def rate(
     result = summary.as_json()
     result["output"] = os.fspath(output)
     result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))
+    if plan:
+        result["tariff_plan"] = {"file": os.fspath(plan)}
+    elif schedule is not None:
+        result["tariff_plan"] = {"versions": sorted({v for v in schedule.versions if v})}
+    else:
+        result["tariff_plan"] = None
     if as_json:
         click.echo(json.dumps(result))
         return
     if not ctx.quiet:
+        if schedule is not None:
+            versions = ", ".join(str(v) for v in result["tariff_plan"]["versions"])  # type: ignore[index]
+            click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
         print_summary(summary, report)

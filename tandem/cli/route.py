@@ -32,7 +32,8 @@ __all__ = ["compile_command", "print_decision", "route_command"]
 )  # fmt: skip
 @pass_ctx
 def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
-    """Compile the rates in force at TIME into a routing-table snapshot file."""
+    """Compile the rates and the routing plan in force at TIME into a routing-table
+    snapshot file."""
     t = now_instant() if at is None else at  # the edge's default, printed below
     started = time.perf_counter()
     with progress("compiling routing table", 2, enabled=ctx.show_progress) as bar:
@@ -43,10 +44,18 @@ def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
     if not ctx.quiet:
         click.echo(
             f"{output}: {table.prefix_count} prefixes, {len(table.carriers)} carriers, "
-            f"{len(table.customers)} customers, {table.route_count} routes; compiled at "
-            f"{format_instant(t)}, valid {table.validity_text()} "
+            f"{len(table.customers)} customers, {table.route_count} routes, "
+            f"{_plan_text(table)}; compiled at {format_instant(t)}, "
+            f"valid {table.validity_text()} "
             f"({time.perf_counter() - started:.2f} s)"
         )
+
+
+def _plan_text(table) -> str:  # type: ignore[no-untyped-def]
+    plan = table.routing_plan
+    if plan is None:
+        return "no routing plan"
+    return f"routing plan version {plan.version} ({plan.source_name or 'no file name'})"
 
 
 @global_options
@@ -64,7 +73,8 @@ def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
 )  # fmt: skip
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="Routing config TOML: plans, carriers, translation, trunks.",
+    help="Routing config TOML: plans, carriers, translation, trunks (default: the routing "
+    "plan in force at TIME in the store, or the one compiled into --table).",
 )  # fmt: skip
 @click.option("--call-id", "call_id", metavar="ID", help="Call id (stable weighted splits).")
 @click.option(
@@ -115,7 +125,8 @@ def route_command(
     dialed number, said in the decision's notes.
     """
     from tandem.errors import ConfigError
-    from tandem.lcr.policy import RoutingConfig, load_config
+    from tandem.lcr.plans import table_routing_config
+    from tandem.lcr.policy import load_config
     from tandem.lcr.router import Router
     from tandem.lcr.table import RoutingTable
 
@@ -123,7 +134,7 @@ def route_command(
         raise ConfigError("say who is calling: --customer NAME or --source-ip IP")
     t = now_instant() if at is None else at  # the edge's default, printed in the decision
     table = RoutingTable.load(table_path) if table_path else ctx.store.compile(at=t)
-    config = load_config(config_path) if config_path else RoutingConfig()
+    config = load_config(config_path) if config_path else table_routing_config(table)
     lookup = _number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
     )

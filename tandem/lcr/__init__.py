@@ -1,6 +1,15 @@
-"""Least-cost routing: compiled prefix tables, routing plans and decisions."""
+"""Least-cost routing: compiled prefix tables, routing plans (versioned in the store) and
+decisions."""
 
 from tandem.lcr.counters import Counters, MemoryCounters, carrier_calls_key
+from tandem.lcr.plans import (
+    PlanDiff,
+    PlanImport,
+    import_plan,
+    routing_config_at,
+    table_routing_config,
+    tariff_plan_at,
+)
 from tandem.lcr.policy import (
     CarrierPolicy,
     ForcedRoute,
@@ -24,6 +33,8 @@ __all__ = [
     "ON_NET",
     "OPEN_END",
     "Plan",
+    "PlanDiff",
+    "PlanImport",
     "Route",
     "Router",
     "RoutingConfig",
@@ -36,7 +47,11 @@ __all__ = [
     "compile_rates",
     "compile_table",
     "config_from_mapping",
+    "import_plan",
     "load_config",
     "normalize",
+    "routing_config_at",
+    "table_routing_config",
+    "tariff_plan_at",
     "translate",
 ]

@@ -18,8 +18,11 @@ carrier's longest match for the number equals its longest match for ``u``, which
 compiler pre-computes by inheriting down the prefix tree.
 
 The table knows its validity window ``[valid_from, valid_until)``: the instants at which
-a stored rate last changed and next changes. :meth:`RoutingTable.save` writes one
-memory-mappable file (:mod:`tandem.lcr.snapshot`); :meth:`RoutingTable.load` opens it.
+a stored rate or the stored routing plan last changed and next changes. The routing plan
+in force at ``T`` (:mod:`tandem.lcr.plans`) is compiled into the table as its text
+(``routing_plan``), so a table and the plan it was compiled with travel together.
+:meth:`RoutingTable.save` writes one memory-mappable file (:mod:`tandem.lcr.snapshot`);
+:meth:`RoutingTable.load` opens it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +44,7 @@ from tandem.lcr.snapshot import read_snapshot, write_snapshot
 from tandem.money import from_scaled
 
 if TYPE_CHECKING:
-    from tandem.store import Store
+    from tandem.store import Store, StoredPlan
 
 __all__ = [
     "OPEN_END",
@@ -75,7 +79,8 @@ class RoutingTable:
     :meth:`RoutingTable.load`. Attributes: ``compiled_at``, ``valid_from``,
     ``valid_until`` (UTC epoch seconds; ``valid_until`` is :data:`OPEN_END` when no
     stored change is pending), ``carriers`` and ``customers`` (names, sorted),
-    ``currencies`` (account name -> ISO currency).
+    ``currencies`` (account name -> ISO currency), ``routing_plan`` (the stored routing
+    plan version in force at the compile instant, or None).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class RoutingTable:
         arrays: dict[str, np.ndarray],
         keepalive: Any = None,
         source: str = "",
+        routing_plan: StoredPlan | None = None,
     ) -> None:
         self.trie = trie
         self.compiled_at = int(compiled_at)
@@ -101,6 +107,7 @@ class RoutingTable:
         self.currencies = dict(currencies)
         self.arrays = arrays
         self.source = source
+        self.routing_plan = routing_plan
         self._keepalive = keepalive  # the mmap the arrays view (kept open while in use)
         # Memoryviews (``ndarray.data``): indexing and slicing them yields plain Python ints,
         # cheaper than numpy scalars on the per-call path.
@@ -212,6 +219,7 @@ class RoutingTable:
             "carriers": list(self.carriers),
             "customers": list(self.customers),
             "currencies": self.currencies,
+            "routing_plan": _plan_meta(self.routing_plan),
         }
         sections: dict[str, Any] = {"trie": self.trie.tobytes()}
         sections.update(self.arrays)
@@ -241,6 +249,7 @@ class RoutingTable:
                 arrays=sections,
                 keepalive=mm,
                 source=str(path),
+                routing_plan=_plan_from_meta(meta.get("routing_plan")),
             )
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise SnapshotError(
@@ -265,12 +274,46 @@ class RoutingTable:
 
 # -- compiling ---------------------------------------------------------------------------
 def compile_table(store: Store, at: InstantLike) -> RoutingTable:
-    """Compile the rates in force in ``store`` at instant ``at`` into a :class:`RoutingTable`."""
+    """Compile the rates and the routing plan in force in ``store`` at instant ``at`` into
+    a :class:`RoutingTable` (valid while neither changes)."""
+    from tandem.lcr.plans import plan_window
     from tandem.lcr.reader import read_in_force
 
     t = parse_instant(at)
     frame, valid_from, valid_until = read_in_force(store, t)
-    return build_table(frame, t, valid_from, valid_until)
+    plan, plan_from, plan_until = plan_window(store, "routing", t)
+    if plan_from is not None:
+        valid_from = max(valid_from, plan_from)
+    if plan_until is not None:
+        valid_until = min(valid_until, plan_until)
+    table = build_table(frame, t, valid_from, valid_until)
+    table.routing_plan = plan
+    return table
+
+
+def _plan_meta(plan: StoredPlan | None) -> dict[str, Any] | None:
+    """A stored plan version as snapshot metadata (JSON)."""
+    if plan is None:
+        return None
+    return {
+        "id": plan.id,
+        "kind": plan.kind,
+        "version": plan.version,
+        "source_name": plan.source_name,
+        "source_sha256": plan.source_sha256,
+        "text": plan.text,
+        "imported_at": int(plan.imported_at.timestamp()),
+        "effective_from": plan.effective_from,
+        "effective_until": plan.effective_until,
+    }
+
+
+def _plan_from_meta(meta: dict[str, Any] | None) -> StoredPlan | None:
+    from tandem.store import StoredPlan
+
+    if meta is None:
+        return None
+    return StoredPlan(**dict(meta, imported_at=datetime.fromtimestamp(meta["imported_at"], UTC)))
 
 
 def compile_rates(rates: pd.DataFrame, at: InstantLike) -> RoutingTable:

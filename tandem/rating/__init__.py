@@ -2,7 +2,9 @@
 
 CDR pricing: :func:`price_cdrs` (a DataFrame, Arrow table or file), :func:`price_call`
 (one call), :class:`Rater` (compiled decks; a pure function of a CDR batch),
-:func:`load_plan` (tariff plans: grace, tiers, peak/off-peak), :func:`rate_file`
+:func:`load_plan` (tariff plans: grace, tiers, peak/off-peak), :class:`PlanSchedule`
+(the stored tariff plan versions, each CDR priced by the one in force at its start),
+:func:`rate_file`
 (streaming), :class:`RatingReport`.
 """
 
@@ -18,6 +20,7 @@ from tandem.rating.price import (
     price_cdrs,
 )
 from tandem.rating.report import RatingReport
+from tandem.rating.schedule import PlanSchedule
 from tandem.rating.stream import rate_file
 from tandem.rating.tariff import Interval, Tariff
 
@@ -26,6 +29,7 @@ __all__ = [
     "CallPrice",
     "CdrReader",
     "Interval",
+    "PlanSchedule",
     "Rater",
     "RatingReport",
     "RatingResult",
