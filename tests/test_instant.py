@@ -208,16 +208,19 @@ def test_python_iso_text_reads_as_its_datetime(moment):
 # -- every command that takes an instant ---------------------------------------------------
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
-    """A store with one carrier and one customer in force over the whole range, a small
-    deck without dates, a CDR file and a demo manifest that only routes."""
+    """A store with one carrier, one customer and a routing plan in force over the whole
+    range, a small deck without dates, a routing plan file, a CDR file and a demo manifest
+    that only routes."""
     base = tmp_path_factory.mktemp("instant")
     store = Store(base / "t.db")
     rates = pd.DataFrame({"prefix": ["44"], "rate": [UNIT // 100], "connect_fee": [0]})
     store.write_deck("atlas", "carrier", rates, currency="USD", effective_from=FIRST)
     sell = rates.assign(rate=UNIT // 50)
     store.write_deck("acme", "customer", sell, currency="USD", effective_from=FIRST)
+    store.write_plan("routing", "[defaults]\nmax_routes = 3\n", effective_from=FIRST)
     store.close()
     (base / "deck.csv").write_text("Code,Rate\n44,0.01\n33,0.02\n", encoding="utf-8")
+    (base / "routing.toml").write_text("[defaults]\nmax_routes = 2\n", encoding="utf-8")
     (base / "cdrs.csv").write_text(
         "start,duration,number,customer,carrier\n2026-11-28T09:30:00Z,60,442079460000,acme,atlas\n",
         encoding="utf-8",
@@ -253,6 +256,13 @@ class Option:
             ("deck show", "--at"): ["deck", "show", "atlas", given, "--json"],
             ("deck export", "--at"): ["deck", "export", "atlas", given,
                                       "-o", str(tmp_path / "out.csv")],
+            ("plan import", "--effective"): ["plan", "import", str(base / "routing.toml"), given,
+                                             "--now", "0", "--dry-run", "--json"],
+            # without --effective a plan takes effect at its import instant
+            ("plan import", "--now"): ["plan", "import", str(base / "routing.toml"), given,
+                                       "--dry-run", "--json"],
+            ("plan show", "--at"): ["plan", "show", given, "--json"],
+            ("plan export", "--at"): ["plan", "export", given, "-o", str(tmp_path / "p.toml")],
             ("rate", "--from"): ["rate", str(base / "cdrs.csv"), "-o", str(tmp_path / "r.parquet"),
                                  given, f"--until={format_instant(LAST)}", "--json"],
             ("rate", "--until"): ["rate", str(base / "cdrs.csv"), "-o", str(tmp_path / "r.parquet"),
@@ -267,12 +277,15 @@ class Option:
             assert json.loads(output)["at"] == shown
         elif self.command == "demo":
             assert f"customer acme   at {shown}" in output
-        elif self.command == "deck import":
+        elif self.command in ("deck import", "plan import"):
             assert json.loads(output)["effective_from"] == shown
+        elif self.command == "plan show":
+            shown_json = json.loads(output)
+            assert shown_json["at"] == shown and shown_json["version"] == 1
         elif self.command == "deck show":
             shown_json = json.loads(output)
             assert shown_json["at"] == shown and len(shown_json["rates"]) == 1
-        elif self.command == "deck export":
+        elif self.command in ("deck export", "plan export"):
             assert f"in force at {shown}" in output
         elif self.command == "rate":
             period = json.loads(output)["period"]
@@ -287,6 +300,10 @@ OPTIONS = [
     Option("deck import", "--now", zoned=True),
     Option("deck show", "--at"),
     Option("deck export", "--at"),
+    Option("plan import", "--effective"),
+    Option("plan import", "--now"),
+    Option("plan show", "--at"),
+    Option("plan export", "--at"),
     Option("rate", "--from", zoned=True),
     Option("rate", "--until", zoned=True),
 ]

@@ -146,11 +146,17 @@ def plan_list(ctx: CliContext, kind: str | None, as_json: bool) -> None:
 
 
 def _find(ctx: CliContext, kind: str, at: int | None, version: int | None):  # type: ignore[no-untyped-def]
+    """``(version, instant)``: the stored version asked for, and the instant it was looked
+    up at (None with --version)."""
+    from tandem.instant import now_instant
     from tandem.lcr.plans import find_plan
 
     if at is not None and version is not None:
         raise click.UsageError("say --at TIME or --version N, not both")
-    return find_plan(ctx.store, kind, at=at, version=version)
+    if version is not None:
+        return find_plan(ctx.store, kind, version=version), None
+    t = now_instant() if at is None else at  # the edge's default, printed
+    return find_plan(ctx.store, kind, at=t), t
 
 
 @global_options
@@ -175,10 +181,10 @@ def plan_show(
     """Show a plan version: its text as imported, or a summary of its sections."""
     from tandem.lcr.plans import diff_plans
 
-    stored = _find(ctx, kind, at, version)
+    stored, t = _find(ctx, kind, at, version)
     sections = diff_plans(None, stored.text).added
     if as_json:
-        _emit(dict(_version_row(stored), sections=sections, text=stored.text))
+        _emit(dict(_version_row(stored), at=_when_text(t), sections=sections, text=stored.text))
         return
     until = "voided" if stored.voided else (_when_text(stored.effective_until) or "open")
     head = (
@@ -213,7 +219,7 @@ def plan_export(
     ctx: CliContext, kind: str, at: int | None, version: int | None, output: Path
 ) -> None:
     """Write a plan version's text, exactly as imported, to a file."""
-    stored = _find(ctx, kind, at, version)
+    stored, t = _find(ctx, kind, at, version)
     data = stored.text.encode("utf-8")
     if str(output) == "-":
         out = click.get_binary_stream("stdout")
@@ -228,6 +234,8 @@ def plan_export(
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {os.fspath(output)!r}: {exc.strerror}") from None
     if not ctx.quiet:
+        when = "" if t is None else f", in force at {format_instant(t)}"
         click.echo(
-            f"{output}: {kind} plan version {stored.version} ({stored.source_name})", err=True
+            f"{output}: {kind} plan version {stored.version} ({stored.source_name}){when}",
+            err=True,
         )
