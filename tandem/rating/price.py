@@ -416,8 +416,8 @@ class Rater:
     given each plan window's grace and tariffs (:meth:`RateBook.with_plan`): ``sell`` and
     ``buy`` price the CDRs that started before ``plan_cuts[0]`` (or all CDRs when there are
     no cuts), ``plan_books[k]`` those that started in ``[plan_cuts[k], plan_cuts[k+1])``.
-    A batch spanning several windows is split by start, each part priced by its window's
-    books, and the rows put back in their input order.
+    In a batch spanning several windows each side is priced window by window on the CDRs
+    of that window (index arrays), and the results are put back in input order.
     """
 
     sell: RateBook
@@ -550,34 +550,49 @@ class Rater:
         full[rows] = np.arange(len(rows))
         return pc.coalesce(ported.take(pa.array(full, mask=full < 0)), digits)
 
+    def _plan_windows(self, start: np.ndarray) -> list[tuple[int, np.ndarray | None]]:
+        """``(window, rows)`` for each tariff-plan window holding CDRs of the batch, by
+        their start; ``rows`` None when that window holds every CDR."""
+        if not self.plan_cuts:
+            return [(0, None)]
+        window = np.searchsorted(np.asarray(self.plan_cuts, dtype=np.int64), start, "right")
+        counts = np.bincount(window, minlength=len(self.plan_cuts) + 1)
+        present = np.flatnonzero(counts).tolist()
+        if len(present) == 1:
+            return [(present[0], None)]
+        return [(k, np.flatnonzero(window == k)) for k in present]
+
+    def _price_side_by_plan(
+        self,
+        side: str,
+        windows: list[tuple[int, np.ndarray | None]],
+        acct: np.ndarray,
+        columns: list[list[np.ndarray]],
+        unknown_code: int,
+    ) -> dict[str, np.ndarray]:
+        """:func:`_price_side` with each CDR's plan-window books: ``columns[j]`` are the
+        start, duration, key and input reason of the CDRs of ``windows[j]``; the results
+        are scattered back in input order."""
+        first = self.sell if side == "sell" else self.buy
+        books = [first, *(pair[0] if side == "sell" else pair[1] for pair in self.plan_books)]
+        if len(windows) == 1:
+            return _price_side(books[windows[0][0]], acct, *columns[0], unknown_code)
+        n = len(acct)
+        out = {
+            "row": np.full(n, -1, dtype=np.int64),
+            "amount": np.zeros(n, dtype=np.int64),
+            "billed": np.zeros(n, dtype=np.int64),
+            "reason": np.zeros(n, dtype=np.int64),
+        }
+        for (k, rows), cols in zip(windows, columns, strict=True):
+            part = _price_side(books[k], acct[rows], *cols, unknown_code)
+            for name, values in part.items():
+                out[name][rows] = values
+        return out
+
     def _price_slice(self, cdrs: pa.Table, digits: pa.Array | None) -> pa.Table:
         if digits is None:
             digits = self._rated_numbers(cdrs)
-        if not self.plan_cuts:
-            return self._price_books(cdrs, digits, self.sell, self.buy)
-        start, _ = _int_column(cdrs, "start")  # a missing start is a bad time in any window
-        window = np.searchsorted(np.asarray(self.plan_cuts, dtype=np.int64), start, "right")
-        present = np.unique(window).tolist()
-        if len(present) == 1:
-            return self._price_books(cdrs, digits, *self._window_books(present[0]))
-        parts, rows = [], []
-        for k in present:
-            idx = np.flatnonzero(window == k)
-            take = pa.array(idx)
-            parts.append(
-                self._price_books(cdrs.take(take), digits.take(take), *self._window_books(k))
-            )
-            rows.append(idx)
-        order = np.argsort(np.concatenate(rows), kind="stable")
-        return pa.concat_tables(parts).take(pa.array(order))
-
-    def _window_books(self, k: int) -> tuple[RateBook, RateBook]:
-        """(sell, buy) books of tariff-plan window ``k``."""
-        return (self.sell, self.buy) if k == 0 else self.plan_books[k - 1]
-
-    def _price_books(
-        self, cdrs: pa.Table, digits: pa.Array, sell_book: RateBook, buy_book: RateBook
-    ) -> pa.Table:
         start, start_ok = _int_column(cdrs, "start")
         duration, dur_ok = _int_column(cdrs, "duration")
         key = number_keys(digits)
@@ -588,14 +603,18 @@ class Rater:
         input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
-        currency_names = sorted(set(sell_book.currencies) | set(buy_book.currencies))
+        currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
         currency_dict = pa.array(currency_names, pa.string())
+        windows = self._plan_windows(start)
+        columns = [
+            [c if rows is None else c[rows] for c in (start, duration, key, input_reason)]
+            for _k, rows in windows
+        ]
         for side, kind in _SIDES:
-            book = sell_book if side == "sell" else buy_book
+            # Every plan window's books share the rows, accounts and currencies of these.
+            book = self.sell if side == "sell" else self.buy
             acct = _account_index(book, cdrs.column(kind))
-            res = _price_side(
-                book, acct, start, duration, key, input_reason, _CODE[f"unknown_{kind}"]
-            )
+            res = self._price_side_by_plan(side, windows, acct, columns, _CODE[f"unknown_{kind}"])
             p_codes, prefixes, d_codes, destinations = self._side_strings(side, book)
             row = res["row"]
             ok = row >= 0
