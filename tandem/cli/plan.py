@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -13,6 +15,11 @@ from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.errors import ConfigError
 from tandem.instant import format_instant
+
+if TYPE_CHECKING:
+    from tandem.store import StoredPlan
+
+F = TypeVar("F", bound=Callable[..., object])
 
 __all__ = ["plan_group"]
 
@@ -25,7 +32,7 @@ def _emit(obj: object) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
-def _kind_option(default: str | None):  # type: ignore[no-untyped-def]
+def _kind_option(default: str | None) -> Callable[[F], F]:
     return click.option(
         "--kind",
         type=click.Choice(["routing", "tariff"]),
@@ -36,7 +43,7 @@ def _kind_option(default: str | None):  # type: ignore[no-untyped-def]
     )
 
 
-def _version_row(v) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _version_row(v: StoredPlan) -> dict[str, object]:
     return {
         "kind": v.kind,
         "version": v.version,
@@ -114,10 +121,10 @@ def plan_import(
     click.echo("  sections: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for line in report.diff.lines():
         click.echo(f"  {line}")
-    if report.skipped:
+    if report.skipped and prev is not None:
         click.echo(f"  skipped: same SHA-256 as version {prev.version}; nothing written")
-    elif report.written:
-        click.echo(f"  stored as version {report.version.version}")  # type: ignore[union-attr]
+    elif report.version is not None:
+        click.echo(f"  stored as version {report.version.version}")
     else:
         click.echo("  dry run: nothing written")
 
@@ -145,7 +152,9 @@ def plan_list(ctx: CliContext, kind: str | None, as_json: bool) -> None:
         )
 
 
-def _find(ctx: CliContext, kind: str, at: int | None, version: int | None):  # type: ignore[no-untyped-def]
+def _find(
+    ctx: CliContext, kind: str, at: int | None, version: int | None
+) -> tuple[StoredPlan, int | None]:
     """``(version, instant)``: the stored version asked for, and the instant it was looked
     up at (None with --version)."""
     from tandem.instant import now_instant

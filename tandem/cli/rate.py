@@ -241,6 +241,7 @@ def rate(
         )
         port_lookup = table.routing_numbers
     schedule = None if plan else PlanSchedule.from_store(ctx.store)
+    stored_versions = sorted({v for v in schedule.versions if v}) if schedule else []
     rater = Rater.from_store(ctx.store, load_plan(plan) if plan else schedule, grace=grace)
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
@@ -266,7 +267,7 @@ def rate(
     if plan:
         result["tariff_plan"] = {"file": os.fspath(plan)}
     elif schedule is not None:
-        result["tariff_plan"] = {"versions": sorted({v for v in schedule.versions if v})}
+        result["tariff_plan"] = {"versions": stored_versions}
     else:
         result["tariff_plan"] = None
     if as_json:
@@ -274,6 +275,6 @@ def rate(
         return
     if not ctx.quiet:
         if schedule is not None:
-            versions = ", ".join(str(v) for v in result["tariff_plan"]["versions"])  # type: ignore[index]
+            versions = ", ".join(str(v) for v in stored_versions)
             click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
         print_summary(summary, report)

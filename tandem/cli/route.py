@@ -16,6 +16,7 @@ from tandem.instant import format_instant, now_instant
 if TYPE_CHECKING:
     from tandem.enum.types import NumberLookup
     from tandem.lcr.router import Decision
+    from tandem.lcr.table import RoutingTable
 
 __all__ = ["compile_command", "print_decision", "route_command"]
 
@@ -51,7 +52,7 @@ def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
         )
 
 
-def _plan_text(table) -> str:  # type: ignore[no-untyped-def]
+def _plan_text(table: RoutingTable) -> str:
     plan = table.routing_plan
     if plan is None:
         return "no routing plan"

@@ -440,8 +440,7 @@ class Rater:
         or a schedule of them."""
         if grace < 0:
             raise ConfigError(f"grace must be >= 0 seconds, got {grace}")
-        schedule = plan if isinstance(plan, PlanSchedule) else None
-        first = schedule.plans[0] if schedule is not None else plan
+        schedule, first = (plan, plan.plans[0]) if isinstance(plan, PlanSchedule) else (None, plan)
         sell = compile_book(rates, "customer", first, grace=grace)
         buy = compile_book(rates, "carrier", first, grace=grace)
         if schedule is None or not schedule.cuts:
@@ -567,7 +566,7 @@ class Rater:
         side: str,
         windows: list[tuple[int, np.ndarray | None]],
         acct: np.ndarray,
-        columns: list[list[np.ndarray]],
+        columns: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
         unknown_code: int,
     ) -> dict[str, np.ndarray]:
         """:func:`_price_side` with each CDR's plan-window books: ``columns[j]`` are the
@@ -607,7 +606,9 @@ class Rater:
         currency_dict = pa.array(currency_names, pa.string())
         windows = self._plan_windows(start)
         columns = [
-            [c if rows is None else c[rows] for c in (start, duration, key, input_reason)]
+            (start, duration, key, input_reason)
+            if rows is None
+            else (start[rows], duration[rows], key[rows], input_reason[rows])
             for _k, rows in windows
         ]
         for side, kind in _SIDES:
