@@ -26,7 +26,13 @@ def test_demo_imports_routes_and_rates(tmp_path):
     assert "dropped cygnus: buy rate 0.1254 above sell rate 0.121" in result.output
     assert "BLOCKED: destination prefix 882" in result.output
     # each deck's import report, one decision per sample number, the rating summary
-    assert result.output.count("stored as version 1") == 4
+    assert result.output.count("stored as version 1") == 5  # four decks and the plan
+    # the routing plan is stored as a version and is what step 2 routed with
+    (plan,) = store.plan_versions("routing")
+    assert plan.source_name == "routing.toml" and plan.effective_from == 1793491200
+    assert "routing plan routing.toml" in result.output and "+ customers.acme-telecom" in (
+        result.output
+    )
     assert "SHORT NOTICE: 91 0.015 -> 0.0165" in result.output
     assert result.output.count("customer acme-telecom   at 2026-11-23T12:00:00Z") == 6
     assert "1  borealis  sip:edge.borealis.example.com  44      0.0053" in result.output
@@ -40,6 +46,8 @@ def test_demo_imports_routes_and_rates(tmp_path):
     assert again.exit_code == 0, again.output
     assert again.output.count("already imported") == 4
     assert len(Store(db).decks()) == 4
+    assert "skipped: same SHA-256 as version 1" in again.output
+    assert len(Store(db).plan_versions("routing")) == 1
 
 
 def test_demo_missing_manifest_is_a_clear_error(tmp_path):

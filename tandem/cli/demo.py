@@ -20,6 +20,7 @@ import click
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.deck import print_import_report
 from tandem.cli.options import INSTANT, INSTANT_FORMS
+from tandem.cli.plan import print_plan_import
 from tandem.cli.progress import progress
 from tandem.cli.rate import cdr_count, print_summary
 from tandem.cli.route import print_decision
@@ -94,11 +95,22 @@ def _import_decks(ctx: CliContext, base: Path, decks: list[dict[str, Any]]) -> N
         print_import_report(report)
 
 
-def _route_calls(
-    ctx: CliContext, routing: dict[str, Any], config_path: Path | None, at: int | None
-) -> None:
-    """Step 2: route each sample number for the customer, on the rates in force at ``at``."""
-    from tandem.lcr import Router, RoutingConfig, compile_table, load_config
+def _import_plan(ctx: CliContext, file: Path, effective: str | int | None) -> None:
+    """Step 1b: the routing plan as a new version in force from ``effective`` (default: now),
+    unless the version in force then is the same file (same SHA-256)."""
+    from tandem.lcr.plans import import_plan
+
+    if not file.is_file():
+        raise ConfigError(f"demo manifest: routing plan {file} not found")
+    click.echo(f"-- {file.name} as the routing plan")
+    print_plan_import(import_plan(ctx.store, file, kind="routing", effective=effective))
+
+
+def _route_calls(ctx: CliContext, routing: dict[str, Any], at: int | None) -> None:
+    """Step 2: route each sample number for the customer, on the rates and the routing plan
+    in force at ``at``."""
+    from tandem.lcr import Router, compile_table
+    from tandem.lcr.plans import table_routing_config
 
     numbers = routing.get("numbers", [])
     if not numbers:
@@ -106,7 +118,7 @@ def _route_calls(
     customer = _field(routing, "customer", "[route]")
     t = now_instant() if at is None else at  # the edge's default, printed in each decision
     table = compile_table(ctx.store, t)
-    router = Router(table, plan=load_config(config_path) if config_path else RoutingConfig())
+    router = Router(table, plan=table_routing_config(table))
     for number in numbers:
         click.echo()
         print_decision(router.route(number, customer=customer, at=t))
@@ -165,12 +177,14 @@ def demo_command(ctx: CliContext, manifest: Path | None, at: int | None, out_dir
     base = path.parent
     click.echo(f"store: {ctx.store.url}")
 
-    _heading("1. import rate decks")
+    _heading("1. import rate decks and the routing plan")
     _import_decks(ctx, base, spec.get("decks", []))
+    if "config" in spec:
+        _import_plan(ctx, base / spec["config"], spec.get("plan_effective"))
 
     routing = spec.get("route", {})
     _heading(f"2. route calls for {routing.get('customer')}")
-    _route_calls(ctx, routing, base / spec["config"] if "config" in spec else None, at)
+    _route_calls(ctx, routing, at)
 
     rating = spec.get("rate")
     if rating:

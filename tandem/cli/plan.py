@@ -17,11 +17,12 @@ from tandem.errors import ConfigError
 from tandem.instant import format_instant
 
 if TYPE_CHECKING:
+    from tandem.lcr.plans import PlanImport
     from tandem.store import StoredPlan
 
 F = TypeVar("F", bound=Callable[..., object])
 
-__all__ = ["plan_group"]
+__all__ = ["plan_group", "print_plan_import"]
 
 
 def _when_text(t: int | datetime | None) -> str | None:
@@ -54,6 +55,33 @@ def _version_row(v: StoredPlan) -> dict[str, object]:
         "source": v.source_name,
         "sha256": v.source_sha256,
     }
+
+
+def print_plan_import(report: PlanImport) -> None:
+    """A plan import for a person: the plan, the version it is compared with, the diff by
+    section and key, and what was stored (or why nothing was)."""
+    kind = report.kind
+    click.echo(
+        f"{kind} plan {report.source_name} (sha256 {report.sha256[:12]}), effective "
+        f"{_when_text(report.effective_from)}"
+    )
+    prev = report.previous
+    against = (
+        f"version {prev.version} ({prev.source_name}, effective {_when_text(prev.effective_from)})"
+        if prev is not None
+        else "nothing (no version in force then)"
+    )
+    click.echo(f"  against {against}")
+    counts = report.diff.counts()
+    click.echo("  sections: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for line in report.diff.lines():
+        click.echo(f"  {line}")
+    if report.skipped and prev is not None:
+        click.echo(f"  skipped: same SHA-256 as version {prev.version}; nothing written")
+    elif report.version is not None:
+        click.echo(f"  stored as version {report.version.version}")
+    else:
+        click.echo("  dry run: nothing written")
 
 
 @click.group("plan")
@@ -106,27 +134,7 @@ def plan_import(
         return
     if ctx.quiet:
         return
-    click.echo(
-        f"{kind} plan {report.source_name} (sha256 {report.sha256[:12]}), effective "
-        f"{_when_text(report.effective_from)}"
-    )
-    prev = report.previous
-    against = (
-        f"version {prev.version} ({prev.source_name}, effective {_when_text(prev.effective_from)})"
-        if prev is not None
-        else "nothing (no version in force then)"
-    )
-    click.echo(f"  against {against}")
-    counts = report.diff.counts()
-    click.echo("  sections: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for line in report.diff.lines():
-        click.echo(f"  {line}")
-    if report.skipped and prev is not None:
-        click.echo(f"  skipped: same SHA-256 as version {prev.version}; nothing written")
-    elif report.version is not None:
-        click.echo(f"  stored as version {report.version.version}")
-    else:
-        click.echo("  dry run: nothing written")
+    print_plan_import(report)
 
 
 @global_options
