@@ -14,6 +14,17 @@ random subset of a shared pool of prefixes, and one customer selling the whole p
   decisions per second on one core;
 * baselines in the same run: a bare Python dict longest-prefix probe (the floor) and a
   SQL ``LIKE`` longest-prefix query on SQLite (what many billing systems do).
+
+Before/after in one run (A/B): ``--baseline-src DIR`` times the decision loop of this tree
+and of another source tree (a ``git worktree`` of the base commit) side by side instead of
+the measures above. Each tree runs in its own process (``lcr_ab_worker.py``) on the same
+snapshot and numbers; the two take turns (ABBA order), one pass over the numbers at a
+time, so drift and other load on the machine fall on both alike. Reported: medians of
+decisions per CPU second and per wall second, their ratio after/before, and the median
+of the per-round ratios; a check that both trees make the same decisions::
+
+    git worktree add --detach /tmp/tandem-base d812863
+    python benchmarks/bench_lcr.py --small --baseline-src /tmp/tandem-base --ab-rounds 9
 """
 
 from __future__ import annotations
@@ -89,6 +100,61 @@ def child_load(path: str, numbers_file: str, verify: bool) -> None:
     )
 
 
+def ab_compare(baseline: Path, snap: Path, numbers_file: Path, args: argparse.Namespace) -> None:
+    """Time the decision loop of ``baseline`` (before) and of this tree (after) side by
+    side: one worker process per tree, taking turns in ABBA order (see the docstring)."""
+    worker = Path(__file__).resolve().with_name("lcr_ab_worker.py")
+    trees = {"before": baseline.resolve(), "after": Path(__file__).resolve().parents[1]}
+    n = len(numbers_file.read_text().split())
+    print(
+        f"\nA/B, same run: before = {trees['before']}, after = {trees['after']}; "
+        f"{n:,} calls per pass, {args.ab_rounds} passes per tree, interleaved ABBA"
+    )
+    print(f"\n  {'path':<8} {'tree':<13} {'decisions/CPU s':>16} {'decisions/wall s':>17}")
+    for path in args.ab_paths.split(","):
+        procs: dict[str, subprocess.Popen] = {}
+        digests = {}
+        for name, src in trees.items():
+            proc = subprocess.Popen(
+                [sys.executable, str(worker), str(src), str(snap), str(numbers_file), path],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},  # same dict layouts in both
+            )
+            procs[name] = proc
+            digests[name] = json.loads(proc.stdout.readline())["digest"]
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for r in range(args.ab_rounds):
+            for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                procs[name].stdin.write("run\n")
+                procs[name].stdin.flush()
+                runs[name].append(json.loads(procs[name].stdout.readline()))
+        for proc in procs.values():
+            proc.stdin.close()
+            proc.wait()
+        rate = {
+            (name, clock): statistics.median(n / run[clock] for run in runs[name])
+            for name in trees
+            for clock in ("cpu", "wall")
+        }
+        for name in trees:
+            print(
+                f"  {path:<8} {name:<13} {rate[name, 'cpu']:>16,.0f} {rate[name, 'wall']:>17,.0f}"
+            )
+        paired = [b["cpu"] / a["cpu"] for a, b in zip(runs["after"], runs["before"], strict=True)]
+        cpu_ratio = rate["after", "cpu"] / rate["before", "cpu"]
+        wall_ratio = rate["after", "wall"] / rate["before", "wall"]
+        print(
+            f"  {path:<8} {'after/before':<13} {cpu_ratio:>16.3f} {wall_ratio:>17.3f}"
+            f"   per-round CPU ratios: median {statistics.median(paired):.3f}, "
+            f"{min(paired):.3f}-{max(paired):.3f}; same decisions: "
+            + ("yes" if digests["before"] == digests["after"] else "NO")
+        )
+    load = os.getloadavg()[0]
+    print(f"\n  load average at the end: {load:.2f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--carriers", type=int, default=40)
@@ -100,6 +166,18 @@ def main() -> None:
     ap.add_argument(
         "--workdir",
         help="keep the generated store here and reuse it on the next run (same sizes/seed)",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="A/B: time the decision loop of this tree and of the source tree DIR, interleaved",
+    )
+    ap.add_argument("--ab-rounds", type=int, default=9, help="A/B: timed passes per tree")
+    ap.add_argument(
+        "--ab-paths",
+        default="express,general",
+        help="A/B: router paths to time: express (default plan), general (a plan with a "
+        "blocked prefix, so no call takes the express path)",
     )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -143,7 +221,7 @@ def main() -> None:
 
     # -- compile -----------------------------------------------------------------------
     times, cpu = [], []
-    for _ in range(args.runs):
+    for _ in range(1 if args.baseline_src else args.runs):
         t0, c0 = time.perf_counter(), time.process_time()
         table = store.compile(at=1)
         times.append(time.perf_counter() - t0)
@@ -162,6 +240,10 @@ def main() -> None:
     numbers = ["+" + (p + str(t))[:12] for p, t in zip(base.tolist(), tails.tolist(), strict=True)]
     numbers_file = tmp / "numbers.txt"
     numbers_file.write_text("\n".join(numbers))
+    if args.baseline_src:
+        ab_compare(Path(args.baseline_src), snap, numbers_file, args)
+        store.close()
+        return
 
     loads = []
     for verify in ("0", "1"):
