@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,7 @@ from typing import Any
 from tandem.errors import ConfigError, MoneyError
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules
 from tandem.lcr.trunks import Trunk, TrunkTable
-from tandem.money import parse_decimal, to_scaled
+from tandem.money import format_money, parse_decimal, to_scaled
 
 __all__ = [
     "STRATEGIES",
@@ -47,6 +47,7 @@ __all__ = [
     "CarrierPolicy",
     "RoutingConfig",
     "load_config",
+    "order_routes",
     "weighted_order",
 ]
 
@@ -352,7 +353,7 @@ def _digit_list(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-# -- ordering helpers ----------------------------------------------------------------------
+# -- ordering ------------------------------------------------------------------------------
 def _unit_hash(call_id: str, carrier: str) -> float:
     """A stable number in (0, 1) from (call id, carrier): same call id, same order."""
     h = hashlib.blake2b(f"{call_id}\x00{carrier}".encode(), digest_size=8).digest()
@@ -371,3 +372,84 @@ def weighted_order(carriers: list[str], weights: Mapping[str, int], call_id: str
     rest = [c for c in carriers if weights.get(c, 0) <= 0]
     weighted.sort(key=lambda c: -math.log(_unit_hash(call_id, c)) / weights[c])
     return weighted + rest
+
+
+#: A candidate route as the compiled table gives it: (buy rate scaled, carrier index, buy row).
+Entry = tuple[int, int, int]
+
+
+def order_routes(
+    plan: Plan, entries: list[Entry], names: Sequence[str], number: str, call_id: str
+) -> tuple[list[Entry], list[str], list[tuple[int, str]]]:
+    """Order the candidates for ``number`` (cheapest first, as the table holds them) by
+    ``plan``: its forced route for the number first (an exclusive one drops the others),
+    then the rest by the plan's strategy. ``names`` maps carrier indexes to names;
+    ``call_id`` seeds the weighted split. Returns ``(ordered, why, excluded)``: the
+    entries in order, the reason of each place, and ``(carrier index, reason)`` for the
+    carriers an exclusive forced route leaves out. Margin, capacity and max routes are
+    the router's to apply (see :mod:`tandem.lcr.router`)."""
+    excluded: list[tuple[int, str]] = []
+    forced = plan.forced_for(number)
+    head: list[Entry] = []
+    if forced is not None:
+        by_name = {names[e[1]]: e for e in entries}
+        for name in forced.carriers:
+            if name in by_name:
+                head.append(by_name.pop(name))
+        kept = set(id(e) for e in head)
+        tail = [e for e in entries if id(e) not in kept]
+        if forced.exclusive:
+            excluded = [
+                (e[1], f"not in the exclusive forced route for prefix {forced.prefix}")
+                for e in tail
+            ]
+            tail = []
+        entries = tail
+    s = plan.strategy
+    if s == "least-cost":
+        ordered = list(entries)
+        why = [f"{s}: rank {i + 1} by buy rate" for i in range(len(ordered))]
+    elif s == "priority":
+        ordered = sorted(entries, key=lambda e: (_priority(plan, names[e[1]]), e[0]))
+        why = [f"priority {_priority_text(plan, names[e[1]])}, then cost" for e in ordered]
+    elif s == "quality":
+        q = plan.quality
+
+        def cost(e: Entry) -> Decimal:
+            return Decimal(e[0]) / q.get(names[e[1]], Decimal(1))
+
+        ordered = sorted(entries, key=lambda e: (cost(e), e[0]))
+        why = [
+            f"quality-adjusted cost {format_money(int(cost(e)))} "
+            f"(rate / answer probability {q.get(names[e[1]], Decimal(1))})"
+            for e in ordered
+        ]
+    else:  # weighted
+        groups: dict[int, list[Entry]] = {}
+        for e in entries:
+            groups.setdefault(_priority(plan, names[e[1]]), []).append(e)
+        ordered, why = [], []
+        for prio in sorted(groups):
+            group = groups[prio]
+            by_name = {names[e[1]]: e for e in group}
+            for name in weighted_order([names[e[1]] for e in group], plan.weights, call_id):
+                ordered.append(by_name[name])
+                w = plan.weights.get(name, 0)
+                why.append(
+                    f"weighted split: weight {w} of {sum(plan.weights.get(n, 0) for n in by_name)} "
+                    f"at priority {_priority_text(plan, name)} (call id {call_id!r})"
+                    if w
+                    else "no weight: after the weighted carriers, by cost"
+                )
+    if forced is not None and head:
+        why = [f"forced route for prefix {forced.prefix}" for _ in head] + why
+        ordered = head + ordered
+    return ordered, why, excluded
+
+
+def _priority(plan: Plan, name: str) -> int:
+    return plan.priority.get(name, UNLISTED_PRIORITY)
+
+
+def _priority_text(plan: Plan, name: str) -> str:
+    return str(plan.priority[name]) if name in plan.priority else "unlisted"
