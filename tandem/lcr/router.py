@@ -1,11 +1,29 @@
 """The router: one call in (number, customer or source IP, instant), one :class:`Decision` out.
 
-Per call: identify the customer (by name, or its trunk by source IP), translate the dialed
-number to E.164, ask the number lookup (ENUM / number portability) when one is configured,
-find the longest stored prefix of the number to route on (one trie probe), read the
-customer's sell rate and the carriers pre-sorted by cost for that prefix (a slice of flat
-arrays), apply the customer's plan (:mod:`tandem.lcr.policy`) and return the ordered
-routes with a reason for every carrier left out.
+A decision goes through these stages, each a function of this module:
+
+1. **identify** (:meth:`Router._identify`): the customer, by name or by the trunk its
+   source IP belongs to; its plan and translation rules are resolved once per table;
+2. **translate** (:func:`~tandem.lcr.translate.normalize`): the dialed number to E.164
+   digits, with the customer's tech prefix removed;
+3. **look up** (:meth:`Router._look_up`, then :func:`_probe`): the number lookup (ENUM /
+   number portability) when one is configured, which may give a routing number or an
+   on-net destination; the table's validity and the plan's blocked prefixes
+   (:func:`_refusal`); then one trie probe for the longest stored prefix of the number to
+   route on and the customer's sell rate there;
+4. **candidates** (:func:`_candidates`): the carriers covering that prefix, each at its own
+   longest prefix, cheapest first: a slice of the table's flat arrays;
+5. **plan** (:meth:`Router._plan`, :func:`~tandem.lcr.policy.order_routes`): the customer's
+   plan orders them (forced routes, strategy: least cost, priority, weighted split,
+   quality) and margin protection drops those above the sell rate;
+6. **capacity** (:meth:`Router._capacity`): a carrier at its concurrent-call limit, or
+   billing in another currency than the customer, is dropped; at most ``max_routes`` remain;
+
+and :func:`_decision` builds the :class:`Decision` of every outcome: the ordered routes
+with a reason for every carrier left out, or the reason the call is blocked.
+:meth:`Router.route` first tries the **express path**, the same stages in one piece for
+the common case (plain least cost, a plain E.164 number), and hands anything else to the
+general path :meth:`Router._route`.
 
 ``Router.swap(table)`` replaces the table atomically: each decision reads the table
 reference once, so no decision ever mixes two tables.
@@ -15,6 +33,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property, lru_cache
@@ -26,9 +45,9 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.counters import Counters, carrier_calls_key
-from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, weighted_order
+from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
 from tandem.lcr.table import RoutingTable
-from tandem.lcr.translate import DEFAULT_RULES, normalize
+from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
 from tandem.numbers import MAX_DIGITS as E164_MAX_DIGITS
@@ -91,14 +110,20 @@ class Dropped(NamedTuple):
 
 
 class _Raw(NamedTuple):
-    """What a decision needs to materialise its routes and drop reasons on demand."""
+    """What a decision needs to build its routes and drop reasons on demand. A decision
+    keeps these fields as a plain tuple (one allocation per call) and reads them through
+    this class. The candidates are the route entries ``start:end``, cheapest first."""
 
     table: RoutingTable
     policies: tuple[CarrierPolicy, ...]
-    picked: list | tuple  # [(rate, carrier index, buy row), ...] or a span (a, b)
+    #: ``[(rate, carrier index, buy row), ...]`` in route order; None: the routes are the
+    #: entries ``start:examined`` (plain least cost).
+    picked: list | None
     why: list | None  # reason per picked route (None: "cheapest remaining")
-    dropped: list  # [(carrier index, reason), ...] decided while routing
-    rest: tuple[int, int] | None  # route-array slice never examined (fast path)
+    dropped: list | tuple  # [(carrier index, reason), ...] decided while routing
+    start: int
+    examined: int  # entries from here to ``end`` were never examined (plain least cost)
+    end: int
     limit: int  # highest acceptable buy rate (scaled)
     max_routes: int
 
@@ -194,13 +219,12 @@ class Decision:
         names = raw.table.carriers
         out = [Dropped(names[c], reason) for c, reason in raw.dropped]
         seen = {c for _r, c, _row in _picked(raw)} | {c for c, _ in raw.dropped}
-        if raw.rest is not None:
-            for rate, c, _row in raw.table.entries(*raw.rest):
-                seen.add(c)
-                if rate > raw.limit:
-                    out.append(Dropped(names[c], _margin_reason(rate, self.sell_rate_scaled)))
-                else:
-                    out.append(Dropped(names[c], f"max routes ({raw.max_routes}) reached"))
+        for rate, c, _row in raw.table.entries(raw.examined, raw.end):
+            seen.add(c)
+            if rate > raw.limit:
+                out.append(Dropped(names[c], _margin_reason(rate, self.sell_rate_scaled)))
+            else:
+                out.append(Dropped(names[c], f"max routes ({raw.max_routes}) reached"))
         number = self.routing_number or self.normalized
         for c, name in enumerate(names):
             if c not in seen:
@@ -271,8 +295,8 @@ class Decision:
 
 
 def _picked(raw: _Raw) -> list:
-    if isinstance(raw.picked, tuple):
-        return raw.table.entries(*raw.picked)
+    if raw.picked is None:
+        return raw.table.entries(raw.start, raw.examined)
     return raw.picked
 
 
@@ -285,6 +309,67 @@ def _margin_reason(rate: int, sell: int | None) -> str:
         f"buy rate {format_money(rate)} above sell rate {format_money(sell or 0)} "
         "(margin protection)"
     )
+
+
+class _TableState(NamedTuple):
+    """Everything decisions read from one table, prepared once per table (see
+    :meth:`Router.swap`): a decision reads this reference once, so it never mixes tables."""
+
+    table: RoutingTable
+    #: Per carrier index: its trunk, capacity and SIP codes from the routing config.
+    policies: tuple[CarrierPolicy, ...]
+    #: Per carrier index: ``(max concurrent calls, counter key)`` or None (no limit).
+    caps: tuple[tuple[int, str] | None, ...]
+    any_caps: bool
+    #: Customer name -> :class:`_Customer`, filled on the customer's first call.
+    customers: dict[str, _Customer]
+    #: Customer name -> the fields of its :class:`_Express` as a plain tuple, for the
+    #: customers the express path serves (CPython unpacks an exact tuple fastest); read
+    #: with the ``customer`` argument as given (None finds nothing).
+    express: dict[str | None, tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    """One customer resolved on one table (see :meth:`Router._customer`): what the general
+    path reads for its calls."""
+
+    name: str
+    table: RoutingTable
+    policies: tuple[CarrierPolicy, ...]  # as in _TableState
+    caps: tuple[tuple[int, str] | None, ...]  # as in _TableState
+    index: int  # in the table's customers; -1 when it has no sell deck
+    #: ``[2u]``: the customer's sell rate at union prefix ``u``, ``[2u+1]``: the length of
+    #: its matched prefix (-1: none); None beyond the memory budget (quotes are scanned).
+    sell_index: memoryview | None
+    plan: Plan
+    rules: TranslationRules
+    loss: int  # scaled loss per minute the plan accepts (``max_loss`` when ``allow_loss``)
+    #: Plain least cost, one currency, no capacity limits: the routes are a span of the
+    #: table's cost-ordered entries (no per-carrier check).
+    span: bool
+
+
+class _Express(NamedTuple):
+    """What the express path of :meth:`Router.route` reads for one customer on one table,
+    in the order it unpacks them."""
+
+    customer_index: int  # _Customer.index
+    sell_index: memoryview | None  # as in _Customer
+    customer: str  # its name
+    loss: int
+    max_routes: int
+    table: RoutingTable
+    policies: tuple[CarrierPolicy, ...]
+    # The table's arrays and the trie's prefix iterator, one unpack away.
+    iter_prefixes: Callable[[str], Iterator[tuple[str, int]]]
+    offsets: memoryview
+    route_rate: memoryview
+    quote_customer: memoryview
+    quote_rate: memoryview
+    quote_plen: memoryview
+    valid_from: int
+    valid_until: int
 
 
 class Router:
@@ -313,7 +398,8 @@ class Router:
         self.counters = counters
         self._state = self._prepare(table)
 
-    def _prepare(self, table: RoutingTable) -> tuple:
+    def _prepare(self, table: RoutingTable) -> _TableState:
+        """The state decisions read for ``table``: carrier policies and capacity limits."""
         policies = tuple(self.config.carrier(name) for name in table.carriers)
         caps = tuple(
             (p.max_concurrent, carrier_calls_key(p.name))
@@ -321,62 +407,49 @@ class Router:
             else None
             for p in policies
         )
-        return (
-            table,
-            policies,
-            caps,
-            any(c is not None for c in caps),
-            table.customer_index,
-            table._iter_prefixes,
-            table.offsets,
-            table.quote_customer,
-            table.route_rate,
-            table.valid_from,
-            table.valid_until,
-            {},  # customer -> (index, plan, rules, fast-path limits), filled on first call
-            {},  # customer -> express-path state (see route()), filled on first call
-        )
+        return _TableState(table, policies, caps, any(c is not None for c in caps), {}, {})
 
-    def _customer(self, state: tuple, customer: str | None) -> tuple:
-        """Resolve a customer once per table: its index, plan, rules and fast-path flags."""
-        if customer is None:
-            raise UnknownCustomerError("no customer: give a customer name or a source IP")
-        table, any_caps, customer_index, per_customer = state[0], state[3], state[4], state[-2]
-        cidx = customer_index.get(customer, -1)
-        config = self.config
-        if cidx < 0 and not config.knows(customer):
+    def _customer(self, state: _TableState, customer: str) -> _Customer:
+        """Resolve a customer once per table: its index, plan, rules and whether the
+        express path can serve it."""
+        table, config = state.table, self.config
+        index = table.customer_index.get(customer, -1)
+        if index < 0 and not config.knows(customer):
             raise UnknownCustomerError(
                 f"unknown customer {customer!r}: it has no sell deck in the routing table "
                 "and no entry in the routing config"
             )
         plan = config.plan_for(customer)
-        fast = None
-        if plan.simple and table.single_currency and not any_caps:
-            fast = (plan.max_loss if plan.allow_loss else 0, plan.max_routes)
         rules = config.rules_for(customer)
-        known = (cidx, plan, rules, fast)
-        express = state[-1]
-        if fast is not None and cidx >= 0 and rules is _NO_RULES and not plan.blocked:
-            # Everything route() needs for this customer in one tuple, read by one unpack.
-            indexed = sum(1 for e in express.values() if e[1] is not None)
-            budget = (indexed + 1) * 16 * table.prefix_count <= _EXPRESS_SELL_BYTES
-            sells = _sell_index(table, cidx) if budget else None
-            express[customer] = (
-                cidx, sells, fast[0], fast[1], table, state[1], table._iter_prefixes,
-                table.offsets, table.route_rate, table.quote_customer, table.quote_rate,
-                table.quote_plen, table.valid_from, table.valid_until,
+        span = plan.simple and table.single_currency and not state.any_caps
+        sells = None
+        if index >= 0:
+            # list(): one atomic copy, as other threads may resolve customers meanwhile
+            indexed = sum(c.sell_index is not None for c in list(state.customers.values()))
+            if (indexed + 1) * 16 * table.prefix_count <= _EXPRESS_SELL_BYTES:
+                sells = _sell_index(table, index)
+        known = _Customer(
+            customer, table, state.policies, state.caps, index, sells, plan, rules,
+            plan.max_loss if plan.allow_loss else 0, span,
+        )  # fmt: skip
+        if span and index >= 0 and rules is _NO_RULES and not plan.blocked:
+            entry = _Express(
+                index, sells, customer, known.loss, plan.max_routes, table, state.policies,
+                table._iter_prefixes, table.offsets, table.route_rate, table.quote_customer,
+                table.quote_rate, table.quote_plen, table.valid_from, table.valid_until,
             )  # fmt: skip
-        per_customer[customer] = known  # one dict store: safe under concurrent readers
+            state.express[customer] = tuple(entry)
+        state.customers[customer] = known  # one dict store: safe under concurrent readers
         return known
 
     @property
     def table(self) -> RoutingTable:
         """The table decisions are made on now."""
-        return self._state[0]
+        return self._state.table
 
     def swap(self, table: RoutingTable) -> RoutingTable:
         """Replace the table atomically (one reference assignment); return the old one."""
-        old = self._state[0]
+        old = self._state.table
         self._state = self._prepare(table)
         return old
 
@@ -397,17 +470,21 @@ class Router:
         """
         # One read of the state: a decision never mixes two tables (see swap()).
         state = self._state
-        express = state[12].get(customer)
+        express = state.express.get(customer)
         if express is None or source_ip is not None or type(at) is not int:
             return self._route(state, number, customer, source_ip, at, call_id, _UNSET)
-        # Express path: a customer on plain least cost (default translation rules, no
-        # blocked prefixes, one currency, no capacity limits) and a plain E.164 number.
-        # Anything else (a lookup that ports the number, no sell rate, outside the
-        # table's validity...) continues on the general path with the lookup answer.
+        # Express path: the stages of _route() in one piece for a customer on plain least
+        # cost (default translation rules, no blocked prefixes, one currency, no capacity
+        # limits) and a plain E.164 number. Anything else (a lookup that ports the number,
+        # no sell rate, outside the table's validity...) continues on the general path
+        # with the lookup answer. One unpack reads the customer's _Express (stored as a plain
+        # tuple): the fastest read of 14 fields; the names are its field names, in order.
         (
-            cidx, sells, loss, maxr, table, policies, iter_prefixes, offsets, route_rate,
-            quote_customer, quote_rate, quote_plen, valid_from, valid_until,
+            customer_index, sell_index, customer, loss, max_routes, table, policies,
+            iter_prefixes, offsets, route_rate, quote_customer, quote_rate, quote_plen,
+            valid_from, valid_until,
         ) = express  # fmt: skip
+        # translate: "+" and E.164 digits, nothing to normalise
         digits = number[1:] if type(number) is str and number[:1] == "+" else number
         if not (
             type(digits) is str
@@ -417,6 +494,7 @@ class Router:
             and digits[0] != "0"
         ):
             return self._route(state, number, customer, None, at, call_id, _UNSET)
+        # look up: an answer that neither ports the number nor finds it on-net changes nothing
         lookup = self.lookup
         info = None
         if lookup is not None:
@@ -428,62 +506,43 @@ class Router:
             return self._route(
                 state, number, customer, None, at, call_id, _UNSET if lookup is None else info
             )
+        # probe: the longest stored prefix, and the customer's sell rate there
         uid = -1
         for _key, uid in iter_prefixes(digits):  # noqa: B007
             pass
         plen = -1
         if uid >= 0:
-            if sells is not None:  # [sell rate, its prefix length] per prefix: one cache line
-                sell = sells[2 * uid]
-                plen = sells[2 * uid + 1]
+            if sell_index is not None:  # [sell rate, prefix length] per prefix: one cache line
+                sell = sell_index[2 * uid]
+                plen = sell_index[2 * uid + 1]
             else:
                 sa, sb = offsets[2 * uid + 1], offsets[2 * uid + 3]
                 quoted = quote_customer[sa:sb].tolist()
-                if cidx in quoted:
-                    i = sa + quoted.index(cidx)
+                if customer_index in quoted:
+                    i = sa + quoted.index(customer_index)
                     sell = quote_rate[i]
                     plen = quote_plen[i]
         if plen < 0:
             return self._route(
                 state, number, customer, None, at, call_id, _UNSET if lookup is None else info
             )
+        # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
+        # plan: the routes are the entries up to the first buy rate above the limit, at
+        # most max routes of them
         limit = sell + loss
-        end = a + maxr
-        # Entries are sorted by buy rate: the routes are those up to the first rate above
-        # the limit, at most max routes of them.
+        end = a + max_routes
         pos = bisect_right(route_rate, limit, a, end if end < b else b)
-        if pos > a:
-            blocked, reason = False, ""
-        elif a == b:
-            blocked, reason = True, f"no carrier has a prefix of {digits}"
-        else:
-            blocked, reason = True, f"no carrier may take {digits}: see dropped"
-        d = _new(Decision)
-        _setattr(
-            d,
-            "__dict__",
-            {
-                "number": number,
-                "normalized": digits,
-                "customer": customer,
-                "at": at,
-                "sell_prefix": digits[:plen],
-                "sell_rate_scaled": sell,
-                "blocked": blocked,
-                "reason": reason,
-                # routing_number, trunk, tech_prefix, on_net and notes keep their
-                # defaults (class attributes of the dataclass): fewer keys to store.
-                "lookup": info,
-                "_raw": (table, policies, (a, pos), None, [], (pos, b), limit, maxr),
-            },
-        )
-        return d
+        return _decision(
+            number, digits, customer, at, info, digits[:plen], sell,
+            "" if pos > a else _no_route(a, b, digits),
+            (table, policies, None, None, (), a, pos, b, limit, max_routes),
+        )  # fmt: skip
 
     def _route(
         self,
-        state: tuple,
+        state: _TableState,
         number: str,
         customer: str | None,
         source_ip: str | None,
@@ -491,13 +550,43 @@ class Router:
         call_id: str | None,
         pre: Any,
     ) -> Decision:
-        """The general path of :meth:`route`; ``pre`` is the number-lookup answer when the
-        express path already asked (``_UNSET`` when it did not)."""
-        (
-            table, policies, caps, any_caps, customer_index, iter_prefixes, offsets,
-            quote_customer, route_rate, valid_from, valid_until, per_customer, _express,
-        ) = state  # fmt: skip
+        """The general path of :meth:`route`: each stage in turn (see the module docstring);
+        ``pre`` is the number-lookup answer when the express path already asked
+        (``_UNSET`` when it did not)."""
         t = at if type(at) is int else parse_instant(at)
+        trunk = None
+        known = None if source_ip is not None or customer is None else state.customers.get(customer)
+        if known is None:  # not named and resolved on an earlier call
+            trunk, known = self._identify(state, customer, source_ip)
+        normalized, tech = normalize(number, known.rules)  # translate
+        route_number, routing_number, info, on_net, notes = self._look_up(
+            normalized, known.plan, pre
+        )
+        reason = _refusal(known, t, normalized, route_number)
+        if not reason:
+            uid, sell, sell_prefix, reason = _probe(known, route_number)
+        if reason:
+            return _decision(
+                number, normalized, known.name, t, info, None, None, reason, None,
+                routing_number, trunk, tech, None, notes,
+            )  # fmt: skip
+        a, b = _candidates(known.table, uid)
+        raw, routes = self._plan(
+            known, a, b, sell, route_number, call_id or normalized, on_net is not None
+        )
+        return _decision(
+            number, normalized, known.name, t, info, sell_prefix, sell,
+            "" if routes or on_net is not None else _no_route(a, b, route_number), raw,
+            routing_number, trunk, tech, on_net, notes,
+        )  # fmt: skip
+
+    # -- the stages of a decision (general path) --------------------------------------------
+    def _identify(
+        self, state: _TableState, customer: str | None, source_ip: str | None
+    ) -> tuple[str | None, _Customer]:
+        """Identify: ``(trunk name, customer resolved on this table)``. The customer is the
+        one named, or the owner of the trunk the source IP belongs to (both given: they
+        must agree); :class:`~tandem.errors.UnknownCustomerError` otherwise."""
         trunk_name = None
         if source_ip is not None:
             trunk = self.config.trunks.identify(source_ip)
@@ -508,142 +597,74 @@ class Router:
                     f"{trunk.customer!r}, not {customer!r}"
                 )
             customer = trunk.customer
-        known = per_customer.get(customer)
+        if customer is None:
+            raise UnknownCustomerError("no customer: give a customer name or a source IP")
+        known = state.customers.get(customer)
         if known is None:
             known = self._customer(state, customer)
-        cidx, plan, rules, fast = known
-        # Inline the common case of normalize(): E.164 digits, maybe with "+", default rules.
-        digits = number[1:] if type(number) is str and number[:1] == "+" else number
-        if (
-            rules is _NO_RULES
-            and type(digits) is str
-            and digits.isdigit()
-            and digits.isascii()
-            and len(digits) <= _E164_MAX
-            and digits[0] != "0"
-        ):
-            normalized, tech = digits, ""
-        else:
-            normalized, tech = normalize(number, rules)
-        route_number = normalized
-        routing_number = info = on_net = None
-        notes: tuple[str, ...] = ()
-        if pre is _UNSET and self.lookup is not None:
-            pre = self.lookup.lookup(normalized)
+        return trunk_name, known
+
+    def _look_up(
+        self, normalized: str, plan: Plan, pre: Any
+    ) -> tuple[str, str | None, NumberInfo | None, str | None, tuple[str, ...]]:
+        """Look up (ENUM / number portability), when a lookup is configured:
+        ``(number to route on, routing number, lookup answer, on-net SIP URI, notes)``.
+        A ported number is routed on its routing number; an on-net one gets a zero-cost
+        first route if the plan allows it; a failed lookup routes on the dialed number,
+        with a note. ``pre`` is the answer when the express path already asked."""
         if pre is not _UNSET:
             info = pre
-            kind = info.kind
-            if kind is _NOT_FOUND or kind is _NOT_PORTED:
-                pass
-            elif kind.failed:
-                notes = (
-                    f"number lookup failed ({kind}: {info.detail}); routed on the dialed number",
-                )
-            elif kind is LookupKind.PORTED and info.routing_number:
-                route_number = routing_number = info.routing_number
-            elif kind is LookupKind.ON_NET and info.sip_uri:
-                if plan.allow_on_net:
-                    on_net = info.sip_uri
-                else:
-                    notes = ("on-net destination ignored: the plan does not allow on-net",)
-        if not valid_from <= t < valid_until:
-            return _blocked(
-                (number, normalized, customer, t, routing_number, trunk_name, tech, info),
-                notes,
-                f"the routing table is valid {table.validity_text()}, not at {format_instant(t)}: "
-                "recompile it for that instant (tandem compile --at ...)",
-            )
-        if plan.blocked:
-            hit = plan.blocked_prefix(normalized, route_number)
-            if hit is not None:
-                return _blocked(
-                    (number, normalized, customer, t, routing_number, trunk_name, tech, info),
-                    notes,
-                    f"destination prefix {hit} is blocked by the plan of {customer}",
-                )
-        uid = -1
-        for _key, uid in iter_prefixes(route_number):  # noqa: B007
-            pass
-        sell = -1
-        if uid >= 0 and cidx >= 0:
-            a, sa, b, sb = offsets[2 * uid : 2 * uid + 4].tolist()
-            quoted = quote_customer[sa:sb].tolist()
-            if cidx in quoted:
-                i = sa + quoted.index(cidx)
-                sell = table.quote_rate[i]
-                sell_prefix = route_number[: table.quote_plen[i]]
-        if sell < 0:
-            head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
-            if uid < 0:
-                reason = f"no carrier or customer prefix matches {route_number}"
-            else:
-                reason = f"customer {customer} has no sell rate for {route_number}"
-            return _blocked(head, notes, reason)
-        if fast and on_net is None:
-            # Fastest path (plain least cost, one currency, no capacity limits): entries
-            # are sorted by buy rate, so the first rate above the limit ends the scan,
-            # and so does reaching max routes.
-            limit = sell + fast[0]
-            end = a + fast[1]
-            pos = a
-            for rate in route_rate[a : end if end < b else b].tolist():
-                if rate > limit:
-                    break
-                pos += 1
-            if pos > a:
-                blocked, reason = False, ""
-            elif a == b:
-                blocked, reason = True, f"no carrier has a prefix of {route_number}"
-            else:
-                blocked, reason = True, f"no carrier may take {route_number}: see dropped"
-            d = _new(Decision)
-            _setattr(
-                d,
-                "__dict__",
-                {
-                    "number": number,
-                    "normalized": normalized,
-                    "customer": customer,
-                    "at": t,
-                    "sell_prefix": sell_prefix,
-                    "sell_rate_scaled": sell,
-                    "blocked": blocked,
-                    "reason": reason,
-                    "routing_number": routing_number,
-                    "trunk": trunk_name,
-                    "tech_prefix": tech,
-                    "lookup": info,
-                    "on_net": None,
-                    "notes": notes,
-                    "_raw": (table, policies, (a, pos), None, [], (pos, b), limit, fast[1]),
-                },
-            )
-            return d
-        head = (number, normalized, customer, t, routing_number, trunk_name, tech, info)
-        limit = sell + plan.max_loss if plan.allow_loss else sell
-        maxr = plan.max_routes
-        if on_net is not None:
-            maxr -= 1
+        elif self.lookup is not None:
+            info = self.lookup.lookup(normalized)
+        else:
+            return normalized, None, None, None, ()
+        kind = info.kind
+        if kind is _NOT_FOUND or kind is _NOT_PORTED:
+            return normalized, None, info, None, ()
+        if kind.failed:
+            note = f"number lookup failed ({kind}: {info.detail}); routed on the dialed number"
+            return normalized, None, info, None, (note,)
+        if kind is LookupKind.PORTED and info.routing_number:
+            return info.routing_number, info.routing_number, info, None, ()
+        if kind is LookupKind.ON_NET and info.sip_uri:
+            if plan.allow_on_net:
+                return normalized, None, info, info.sip_uri, ()
+            note = "on-net destination ignored: the plan does not allow on-net"
+            return normalized, None, info, None, (note,)
+        return normalized, None, info, None, ()
+
+    def _plan(
+        self,
+        known: _Customer,
+        a: int,
+        b: int,
+        sell: int,
+        number: str,
+        call_id: str,
+        on_net: bool,
+    ) -> tuple[tuple[Any, ...], int]:
+        """Plan: the customer's plan over the candidates (route entries ``a:b``), with
+        margin protection, capacity and max routes; returns (the decision's raw routes,
+        see :class:`_Raw`; how many carriers were picked). An on-net route counts
+        against max routes."""
+        table, policies, plan = known.table, known.policies, known.plan
+        limit = sell + known.loss
+        maxr = plan.max_routes - 1 if on_net else plan.max_routes
+        raw: tuple[Any, ...]
+        if known.span:
+            # Plain least cost: entries are sorted by buy rate, so the routes are those up
+            # to the first rate above the limit, at most max routes of them; the rest is
+            # never examined (its drop reasons are found when asked for).
+            end = a + maxr
+            pos = bisect_right(table.route_rate, limit, a, end if end < b else b)
+            raw = (table, policies, None, None, (), a, pos, b, limit, plan.max_routes)
+            return raw, pos - a
+        currency = table.customer_currency[known.index]
         picked: list = []
         dropped: list = []
-        why = None
-        rest = None
-        check_cur = not table.single_currency
-        if plan.simple and not check_cur and not any_caps:
-            # Fastest path: entries are sorted by buy rate, so the first rate above the
-            # limit ends the scan, and so does reaching max routes.
-            pos = a
-            if maxr > 0:
-                for rate in route_rate[a : min(b, a + maxr)].tolist():
-                    if rate > limit:
-                        break
-                    pos += 1
-            # A span of the route arrays, materialised on demand (see _Raw.picked).
-            picked = (a, pos)  # type: ignore[assignment]
-            rest = (pos, b)
-        elif plan.simple:
-            counters = self.counters
-            cust_cur = table.customer_currency[cidx]
+        if plan.simple:
+            # Least cost with per-carrier checks: scan in cost order until the limit or
+            # max routes, checking each carrier's currency and capacity.
             pos = a
             done = maxr <= 0
             while pos < b and not done:
@@ -652,57 +673,164 @@ class Router:
                         done = True
                         break
                     pos += 1
-                    if check_cur and table.carrier_currency[c] != cust_cur:
-                        dropped.append((c, _currency_reason(table, c, cust_cur)))
+                    refused = self._capacity(known, c, currency)
+                    if refused:
+                        dropped.append((c, refused))
                         continue
-                    if any_caps and caps[c] is not None:
-                        full = _capacity_reason(counters, caps[c])
-                        if full:
-                            dropped.append((c, full))
-                            continue
                     picked.append((rate, c, row))
                     if len(picked) >= maxr:
                         done = True
                         break
-            rest = (pos, b)
-        else:
-            counters = self.counters
-            cust_cur = table.customer_currency[cidx]
-            entries = table.entries(a, b)
-            ordered, why_all, excluded = _order(
-                entries, plan, table, route_number, call_id or normalized
+            raw = (table, policies, picked, None, dropped, a, pos, b, limit, plan.max_routes)
+            return raw, len(picked)
+        # Any other plan: order every candidate by the plan (forced routes, strategy),
+        # then keep each in turn unless margin, currency, capacity or max routes refuse it.
+        ordered, why_all, excluded = order_routes(
+            plan, table.entries(a, b), table.carriers, number, call_id
+        )
+        dropped.extend(excluded)
+        why: list[str] = []
+        for (rate, c, row), reason in zip(ordered, why_all, strict=True):
+            if rate > limit:
+                dropped.append((c, _margin_reason(rate, sell)))
+            elif refused := self._capacity(known, c, currency):
+                dropped.append((c, refused))
+            elif len(picked) >= maxr:
+                dropped.append((c, f"max routes ({plan.max_routes}) reached"))
+            else:
+                picked.append((rate, c, row))
+                why.append(reason)
+        raw = (table, policies, picked, why, dropped, a, b, b, limit, plan.max_routes)
+        return raw, len(picked)
+
+    def _capacity(self, known: _Customer, c: int, currency: str) -> str:
+        """Capacity: why carrier ``c`` cannot take the call now, or "" when it can. It
+        cannot when it bills in another currency than the customer (no conversion) or
+        when it is at its ``max_concurrent`` calls (read from the counters)."""
+        table = known.table
+        if table.carrier_currency[c] != currency:
+            return (
+                f"rates in {table.carrier_currency[c]}, the customer is billed in {currency} "
+                "(no currency conversion)"
             )
-            dropped.extend(excluded)
-            why = []
-            for (rate, c, row), reason in zip(ordered, why_all, strict=True):
-                if rate > limit:
-                    dropped.append((c, _margin_reason(rate, sell)))
-                elif check_cur and table.carrier_currency[c] != cust_cur:
-                    dropped.append((c, _currency_reason(table, c, cust_cur)))
-                elif any_caps and caps[c] is not None and _capacity_reason(counters, caps[c]):
-                    dropped.append((c, _capacity_reason(counters, caps[c])))
-                elif len(picked) >= maxr:
-                    dropped.append((c, f"max routes ({plan.max_routes}) reached"))
-                else:
-                    picked.append((rate, c, row))
-                    why.append(reason)
-        if (len(picked) if type(picked) is list else picked[1] - picked[0]) or on_net is not None:
-            is_blocked, reason = False, ""
-        elif a == b:
-            is_blocked, reason = True, f"no carrier has a prefix of {route_number}"
-        else:
-            is_blocked, reason = True, f"no carrier may take {route_number}: see dropped"
-        return _decision(
-            head, sell_prefix, sell, is_blocked, reason, on_net, notes,
-            (table, policies, picked, why, dropped, rest, limit, plan.max_routes),
-        )  # fmt: skip
+        cap = known.caps[c]
+        if cap is None:
+            return ""
+        limit, key = cap
+        now = self.counters.current(key) if self.counters is not None else 0
+        return f"at capacity ({now}/{limit} concurrent calls)" if now >= limit else ""
+
+
+def _refusal(known: _Customer, t: int, normalized: str, route_number: str) -> str:
+    """Why the call is refused before the table is probed ("" when it is not): the table
+    is not valid at the call's instant, or the customer's plan blocks the destination
+    (the dialed number or the routing number a lookup gave)."""
+    table, plan = known.table, known.plan
+    if not table.valid_from <= t < table.valid_until:
+        return (
+            f"the routing table is valid {table.validity_text()}, not at {format_instant(t)}: "
+            "recompile it for that instant (tandem compile --at ...)"
+        )
+    if plan.blocked:
+        hit = plan.blocked_prefix(normalized, route_number)
+        if hit is not None:
+            return f"destination prefix {hit} is blocked by the plan of {known.name}"
+    return ""
+
+
+def _probe(known: _Customer, number: str) -> tuple[int, int, str | None, str]:
+    """Probe: ``(uid, sell rate, sell prefix, reason)``. ``uid`` is the longest stored
+    prefix of ``number`` (one trie probe; -1: none); the sell rate is the one of the
+    customer's own longest prefix there; ``reason`` says why there is none ("" when
+    found)."""
+    table = known.table
+    uid = -1
+    for _key, uid in table._iter_prefixes(number):  # noqa: B007
+        pass
+    if uid < 0:
+        return uid, -1, None, f"no carrier or customer prefix matches {number}"
+    sells = known.sell_index
+    if sells is not None:  # [sell rate, prefix length] per prefix: one cache line
+        plen = sells[2 * uid + 1]
+        if plen >= 0:
+            return uid, sells[2 * uid], number[:plen], ""
+    elif known.index >= 0:
+        sa, sb = table.offsets[2 * uid + 1], table.offsets[2 * uid + 3]
+        quoted = table.quote_customer[sa:sb].tolist()
+        if known.index in quoted:
+            i = sa + quoted.index(known.index)
+            return uid, table.quote_rate[i], number[: table.quote_plen[i]], ""
+    return uid, -1, None, f"customer {known.name} has no sell rate for {number}"
+
+
+def _candidates(table: RoutingTable, uid: int) -> tuple[int, int]:
+    """Candidates: the span ``a:b`` of the route arrays holding every carrier that covers
+    union prefix ``uid``, each at its own longest prefix, cheapest first (the compiled
+    table holds them so: longest prefix per carrier is decided at compile time)."""
+    return table.offsets[2 * uid], table.offsets[2 * uid + 2]
+
+
+def _no_route(a: int, b: int, number: str) -> str:
+    """The reason of a decision without routes: no carrier covers the number (an empty
+    span of candidates), or every one of them was dropped."""
+    if a == b:
+        return f"no carrier has a prefix of {number}"
+    return f"no carrier may take {number}: see dropped"
+
+
+def _decision(
+    number: str,
+    normalized: str,
+    customer: str,
+    at: int,
+    lookup: NumberInfo | None,
+    sell_prefix: str | None,
+    sell: int | None,
+    reason: str,
+    raw: tuple | None,
+    routing_number: str | None = None,
+    trunk: str | None = None,
+    tech_prefix: str = "",
+    on_net: str | None = None,
+    notes: tuple[str, ...] = (),
+) -> Decision:
+    """Every :class:`Decision` is made here. ``reason`` says why the call is blocked (""
+    when it is not); ``raw`` is what the routes and drop reasons are built from on demand
+    (None: no routes). Built without the frozen dataclass's per-field ``__setattr__``
+    (the hot path): one ``__dict__``, where optional fields left at their default are not
+    stored (the dataclass's class attributes give them)."""
+    values = {
+        "number": number,
+        "normalized": normalized,
+        "customer": customer,
+        "at": at,
+        "sell_prefix": sell_prefix,
+        "sell_rate_scaled": sell,
+        "blocked": reason != "",
+        "reason": reason,
+        "lookup": lookup,
+        "_raw": raw,
+    }
+    if routing_number is not None:
+        values["routing_number"] = routing_number
+    if trunk is not None:
+        values["trunk"] = trunk
+    if tech_prefix:
+        values["tech_prefix"] = tech_prefix
+    if on_net is not None:
+        values["on_net"] = on_net
+    if notes:
+        values["notes"] = notes
+    d = _new(Decision)
+    _setattr(d, "__dict__", values)
+    return d
 
 
 _new = object.__new__
 _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
-#: Memory per router and table for the express path's dense sell-rate indexes (16 bytes
-#: per prefix per customer); customers beyond it scan the prefix's quotes instead.
+#: Memory per router and table for the customers' dense sell-rate indexes (16 bytes per
+#: prefix per customer); customers beyond it scan the prefix's quotes instead.
 _EXPRESS_SELL_BYTES = 64 << 20
 
 
@@ -720,129 +848,5 @@ def _sell_index(table: RoutingTable, cidx: int) -> memoryview:
 
 _NOT_FOUND = LookupKind.NOT_FOUND
 _NOT_PORTED = LookupKind.NOT_PORTED
-
-
-def _decision(
-    head: tuple, sell_prefix: str | None, sell: int | None, blocked: bool, reason: str,
-    on_net: str | None, notes: tuple[str, ...], raw: tuple | None,
-) -> Decision:  # fmt: skip
-    """Build a frozen :class:`Decision` without the per-field frozen-setattr cost (hot path)."""
-    number, normalized, customer, t, routing_number, trunk, tech, info = head
-    d = _new(Decision)
-    _setattr(
-        d,
-        "__dict__",
-        {
-            "number": number,
-            "normalized": normalized,
-            "customer": customer,
-            "at": t,
-            "sell_prefix": sell_prefix,
-            "sell_rate_scaled": sell,
-            "blocked": blocked,
-            "reason": reason,
-            "routing_number": routing_number,
-            "trunk": trunk,
-            "tech_prefix": tech,
-            "lookup": info,
-            "on_net": on_net,
-            "notes": notes,
-            "_raw": raw,
-        },
-    )
-    return d
-
-
-def _blocked(head: tuple, notes: tuple[str, ...], reason: str) -> Decision:
-    return _decision(head, None, None, True, reason, None, notes, None)
-
-
 _NO_RULES = DEFAULT_RULES
 _E164_MAX = E164_MAX_DIGITS
-
-
-def _currency_reason(table: RoutingTable, c: int, cust_cur: str) -> str:
-    return (
-        f"rates in {table.carrier_currency[c]}, the customer is billed in {cust_cur} "
-        "(no currency conversion)"
-    )
-
-
-def _capacity_reason(counters: Counters | None, cap: tuple[int, str]) -> str:
-    limit, key = cap
-    now = counters.current(key) if counters is not None else 0
-    if now >= limit:
-        return f"at capacity ({now}/{limit} concurrent calls)"
-    return ""
-
-
-def _order(
-    entries: list, plan: Plan, table: RoutingTable, number: str, call_id: str
-) -> tuple[list, list[str], list]:
-    """Order the carriers covering a prefix by the plan; return (ordered, why, excluded)."""
-    names = table.carriers
-    excluded: list = []
-    forced = plan.forced_for(number)
-    head: list = []
-    if forced is not None:
-        by_name = {names[e[1]]: e for e in entries}
-        for name in forced.carriers:
-            if name in by_name:
-                head.append(by_name.pop(name))
-        kept = set(id(e) for e in head)
-        tail = [e for e in entries if id(e) not in kept]
-        if forced.exclusive:
-            excluded = [
-                (e[1], f"not in the exclusive forced route for prefix {forced.prefix}")
-                for e in tail
-            ]
-            tail = []
-        entries = tail
-    s = plan.strategy
-    if s == "least-cost":
-        ordered = list(entries)
-        why = [f"{s}: rank {i + 1} by buy rate" for i in range(len(ordered))]
-    elif s == "priority":
-        ordered = sorted(entries, key=lambda e: (_prio(plan, names[e[1]]), e[0]))
-        why = [f"priority {_prio_text(plan, names[e[1]])}, then cost" for e in ordered]
-    elif s == "quality":
-        q = plan.quality
-
-        def cost(e: tuple) -> Decimal:
-            return Decimal(e[0]) / q.get(names[e[1]], Decimal(1))
-
-        ordered = sorted(entries, key=lambda e: (cost(e), e[0]))
-        why = [
-            f"quality-adjusted cost {format_money(int(cost(e)))} "
-            f"(rate / answer probability {q.get(names[e[1]], Decimal(1))})"
-            for e in ordered
-        ]
-    else:  # weighted
-        groups: dict[int, list] = {}
-        for e in entries:
-            groups.setdefault(_prio(plan, names[e[1]]), []).append(e)
-        ordered, why = [], []
-        for prio in sorted(groups):
-            group = groups[prio]
-            by_name = {names[e[1]]: e for e in group}
-            for name in weighted_order([names[e[1]] for e in group], plan.weights, call_id):
-                ordered.append(by_name[name])
-                w = plan.weights.get(name, 0)
-                why.append(
-                    f"weighted split: weight {w} of {sum(plan.weights.get(n, 0) for n in by_name)} "
-                    f"at priority {_prio_text(plan, name)} (call id {call_id!r})"
-                    if w
-                    else "no weight: after the weighted carriers, by cost"
-                )
-    if forced is not None and head:
-        why = [f"forced route for prefix {forced.prefix}" for _ in head] + why
-        ordered = head + ordered
-    return ordered, why, excluded
-
-
-def _prio(plan: Plan, name: str) -> int:
-    return plan.priority.get(name, 1_000_000)
-
-
-def _prio_text(plan: Plan, name: str) -> str:
-    return str(plan.priority[name]) if name in plan.priority else "unlisted"
