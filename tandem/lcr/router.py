@@ -25,8 +25,9 @@ with a reason for every carrier left out, or the reason the call is blocked.
 the common case (plain least cost, a plain E.164 number), and hands anything else to the
 general path :meth:`Router._route`.
 
-``Router.swap(table)`` replaces the table atomically: each decision reads the table
-reference once, so no decision ever mixes two tables.
+``Router.swap(table)`` replaces the table atomically: each decision reads its table once
+(the general path the router's state, the express path one entry that holds its table),
+so no decision ever mixes two tables.
 """
 
 from __future__ import annotations
@@ -313,7 +314,8 @@ def _margin_reason(rate: int, sell: int | None) -> str:
 
 class _TableState(NamedTuple):
     """Everything decisions read from one table, prepared once per table (see
-    :meth:`Router.swap`): a decision reads this reference once, so it never mixes tables."""
+    :meth:`Router.swap`): the general path reads this reference once per decision, so it
+    never mixes tables."""
 
     table: RoutingTable
     #: Per carrier index: its trunk, capacity and SIP codes from the routing config.
@@ -397,6 +399,7 @@ class Router:
         self.lookup = lookup
         self.counters = counters
         self._state = self._prepare(table)
+        self._express = self._state.express  # see swap()
 
     def _prepare(self, table: RoutingTable) -> _TableState:
         """The state decisions read for ``table``: carrier policies and capacity limits."""
@@ -448,9 +451,14 @@ class Router:
         return self._state.table
 
     def swap(self, table: RoutingTable) -> RoutingTable:
-        """Replace the table atomically (one reference assignment); return the old one."""
+        """Replace the table atomically; return the old one. The general path reads
+        ``_state`` once per decision, the express path one entry of ``_express`` (which
+        holds its own table), so no decision mixes two tables, whichever of the two
+        assignments a concurrent decision sees."""
         old = self._state.table
-        self._state = self._prepare(table)
+        state = self._prepare(table)
+        self._state = state
+        self._express = state.express
         return old
 
     def route(
@@ -468,11 +476,10 @@ class Router:
         :class:`~tandem.errors.NumberError` for a number that cannot be normalised and
         :class:`~tandem.errors.UnknownCustomerError` for an unknown customer or IP.
         """
-        # One read of the state: a decision never mixes two tables (see swap()).
-        state = self._state
-        express = state.express.get(customer)
+        # A decision never mixes two tables (see swap()).
+        express = self._express.get(customer)
         if express is None or source_ip is not None or type(at) is not int:
-            return self._route(state, number, customer, source_ip, at, call_id, _UNSET)
+            return self._route(self._state, number, customer, source_ip, at, call_id, _UNSET)
         # Express path: the stages of _route() in one piece for a customer on plain least
         # cost (default translation rules, no blocked prefixes, one currency, no capacity
         # limits) and a plain E.164 number. Anything else (a lookup that ports the number,
@@ -493,7 +500,7 @@ class Router:
             and len(digits) <= _E164_MAX
             and digits[0] != "0"
         ):
-            return self._route(state, number, customer, None, at, call_id, _UNSET)
+            return self._route(self._state, number, customer, None, at, call_id, _UNSET)
         # look up: an answer that neither ports the number nor finds it on-net changes nothing
         lookup = self.lookup
         info = None
@@ -501,10 +508,10 @@ class Router:
             info = lookup.lookup(digits)
             kind = info.kind
             if kind is not _NOT_FOUND and kind is not _NOT_PORTED:
-                return self._route(state, number, customer, None, at, call_id, info)
+                return self._route(self._state, number, customer, None, at, call_id, info)
         if not valid_from <= at < valid_until:
             return self._route(
-                state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
             )
         # probe: the longest stored prefix, and the customer's sell rate there
         uid = -1
@@ -524,7 +531,7 @@ class Router:
                     plen = quote_plen[i]
         if plen < 0:
             return self._route(
-                state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
             )
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
