@@ -262,6 +262,38 @@ def test_compile_carries_the_routing_plan_and_its_validity(store, tmp_path):
     assert table_routing_config(early).plan_for("acme").max_routes == 5
 
 
+def test_a_router_without_a_plan_follows_the_plan_of_each_table(store):
+    from tandem.lcr.policy import Plan
+    from tandem.lcr.router import Router
+
+    _load_decks(store)
+    import_plan(store, ROUTING_V1, effective=NOV, now=NOV)
+    import_plan(store, ROUTING_V2, effective=DEC, now=NOV)
+    router = Router(compile_table(store, DEC - 1))
+    assert router.config.plan_for("acme") == table_routing_config(router._state.table).plan_for(
+        "acme"
+    )
+
+    def order(decision) -> list[tuple[str, str]]:
+        return [(r.carrier, r.trunk) for r in decision.routes]
+
+    v1 = order(router.route("+442079460000", customer="acme", at=DEC - 1))
+    assert v1 == [("atlas", "sip:gw1.atlas.example.net"), ("borealis", "borealis")]
+    router.swap(compile_table(store, DEC))  # the new table brings plan version 2 with it
+    v2 = order(router.route("+442079460000", customer="acme", at=DEC))
+    assert v2 == [
+        ("borealis", "sip:edge.borealis.example.com"),
+        ("atlas", "sip:gw2.atlas.example.net"),
+    ]
+    # A plan given to the router wins over the table's, before and after a swap.
+    own = Router(compile_table(store, DEC), plan=Plan())
+    assert own.config.plan_for("acme") == Plan()
+    assert order(own.route("+442079460000", customer="acme", at=DEC)) == [
+        ("atlas", "atlas"),
+        ("borealis", "borealis"),
+    ]
+
+
 # -- rating with the plan in force ---------------------------------------------------------
 
 

@@ -318,6 +318,9 @@ class _TableState(NamedTuple):
     never mixes tables."""
 
     table: RoutingTable
+    #: The routing config these decisions follow: the router's own, or the routing plan
+    #: compiled into ``table`` (see :class:`Router`).
+    config: RoutingConfig
     #: Per carrier index: its trunk, capacity and SIP codes from the routing config.
     policies: tuple[CarrierPolicy, ...]
     #: Per carrier index: ``(max concurrent calls, counter key)`` or None (no limit).
@@ -379,7 +382,11 @@ class Router:
 
     ``plan`` is a :class:`~tandem.lcr.policy.RoutingConfig` (plans per customer, carriers,
     translation rules, trunks; see :func:`~tandem.lcr.policy.load_config`) or one
-    :class:`~tandem.lcr.policy.Plan` for every customer (default: least cost).
+    :class:`~tandem.lcr.policy.Plan` for every customer. Without one, the router follows
+    the routing plan compiled into each table it routes on (the stored plan in force at
+    the compile instant, see :func:`~tandem.lcr.table.compile_table`; least cost for
+    every customer when the table has none), so :meth:`swap` to a table compiled after a
+    plan change takes the new plan with it.
     ``lookup`` is any :class:`~tandem.enum.types.NumberLookup` (ENUM / number
     portability); ``counters`` backs carrier capacity limits.
     """
@@ -391,31 +398,41 @@ class Router:
         lookup: NumberLookup | None = None,
         counters: Counters | None = None,
     ) -> None:
-        if plan is None:
-            plan = RoutingConfig()
-        elif isinstance(plan, Plan):
+        if isinstance(plan, Plan):
             plan = RoutingConfig.single(plan)
-        self.config: RoutingConfig = plan
+        self._own_config: RoutingConfig | None = plan  # None: each table's own routing plan
         self.lookup = lookup
         self.counters = counters
         self._state = self._prepare(table)
         self._express = self._state.express  # see swap()
 
+    @property
+    def config(self) -> RoutingConfig:
+        """The routing config decisions follow now: the one given, or the current table's
+        routing plan."""
+        return self._state.config
+
     def _prepare(self, table: RoutingTable) -> _TableState:
-        """The state decisions read for ``table``: carrier policies and capacity limits."""
-        policies = tuple(self.config.carrier(name) for name in table.carriers)
+        """The state decisions read for ``table``: its routing config, carrier policies and
+        capacity limits."""
+        config = self._own_config
+        if config is None:
+            from tandem.lcr.plans import table_routing_config
+
+            config = table_routing_config(table)
+        policies = tuple(config.carrier(name) for name in table.carriers)
         caps = tuple(
             (p.max_concurrent, carrier_calls_key(p.name))
             if p.max_concurrent is not None and self.counters is not None
             else None
             for p in policies
         )
-        return _TableState(table, policies, caps, any(c is not None for c in caps), {}, {})
+        return _TableState(table, config, policies, caps, any(c is not None for c in caps), {}, {})
 
     def _customer(self, state: _TableState, customer: str) -> _Customer:
         """Resolve a customer once per table: its index, plan, rules and whether the
         express path can serve it."""
-        table, config = state.table, self.config
+        table, config = state.table, state.config
         index = table.customer_index.get(customer, -1)
         if index < 0 and not config.knows(customer):
             raise UnknownCustomerError(
@@ -596,7 +613,7 @@ class Router:
         must agree); :class:`~tandem.errors.UnknownCustomerError` otherwise."""
         trunk_name = None
         if source_ip is not None:
-            trunk = self.config.trunks.identify(source_ip)
+            trunk = state.config.trunks.identify(source_ip)
             trunk_name = trunk.name
             if customer is not None and customer != trunk.customer:
                 raise UnknownCustomerError(
