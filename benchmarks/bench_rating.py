@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tandem.rating.cdr import canonical_table  # noqa: E402
 from tandem.rating.price import Rater  # noqa: E402
-from tandem.store.store import OPEN_END  # noqa: E402
+from tandem.store import OPEN_END  # noqa: E402
 
 START = 1_793_577_600  # 2026-11-02 00:00 UTC
 EFF = 1_793_491_200  # decks in force from 2026-11-01
