@@ -295,7 +295,7 @@ def bench_cli(rates: pd.DataFrame, src: Path, tmp: Path) -> tuple[int, float, fl
             currency="USD",
             effective_from=int(deck["effective_from"].min()),
         )
-    store.engine.dispose()
+    store.close()
     args = ["--db", str(db), "rate", str(src), "-o", str(tmp / "cli.parquet"), "--json"]
     code = _CLI_CHILD.format(root=str(Path(__file__).resolve().parent.parent), args=args)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
