@@ -1,16 +1,29 @@
 """What the store's hand-written SQL does differently on SQLite and PostgreSQL.
 
-Placeholders (``?`` for sqlite3, ``%s`` for psycopg) and planner hints that only SQLite
-needs. Each reader and writer of the store that bypasses SQLAlchemy's compiler for speed
-uses these, so a statement is written once for both databases.
+Placeholders (``?`` for sqlite3, ``%s`` for psycopg), planner hints that only SQLite needs,
+and the driver's own connection. Each reader and writer of the store that bypasses
+SQLAlchemy's compiler for speed uses these, so a statement is written once for both
+databases.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["account_scan", "qmark"]
+from tandem.errors import StoreError
+
+__all__ = ["account_scan", "driver_connection", "qmark"]
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The DB-API connection under ``conn`` (sqlite3 or psycopg), for bulk statements."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise StoreError("the database connection is closed; open the store again")
+    return raw
 
 
 def qmark(conn: Connection, sql: str) -> str:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine, text
 
 from tandem.store.columns import OPEN_END
-from tandem.store.dialect import account_scan, qmark
+from tandem.store.dialect import account_scan, driver_connection, qmark
 
 __all__ = ["HISTORY_COLUMNS", "empty_history", "rate_history", "earlier_rows"]
 
@@ -61,7 +61,7 @@ def rate_history(engine: Engine, account_id: int, since: int | None = None) -> p
             f"SELECT COUNT(*), {aggs} FROM rates r{account_scan(conn, account_id)} WHERE {where}",
         )
         rows_sql = qmark(conn, f"SELECT {', '.join(fields)} FROM rates r WHERE {where}")
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver_connection(conn).cursor()
         try:
             cursor.execute(sql, params)
             count, *blobs = cursor.fetchone()

@@ -171,11 +171,11 @@ def _read(engine: Engine, t: int, pool: ThreadPoolExecutor) -> InForce:
             raise StoreError("the rate store changed while compiling; compile again")
         rows: list[DeckRows] = []
         for d in blobs:
-            columns = parsed[d].result()
-            if any(c is None or len(c) != len(columns[0]) for c in columns):
+            columns = [c for c in parsed[d].result() if c is not None]
+            if len(columns) < len(fields) or any(len(c) != len(columns[0]) for c in columns):
                 # A prefix that is not plain digits: read row by row.
                 return _row_by_row(conn, t, valid_from, valid_until, decks)
-            rows.append(DeckRows(d, dict(zip(fields, columns, strict=True))))  # type: ignore[arg-type]
+            rows.append(DeckRows(d, dict(zip(fields, columns, strict=True))))
     constant = {c: int(v) for c, v in zip(TERMS, sample, strict=True) if c not in varying}
     return InForce(t, valid_from, valid_until, decks, rows, constant)
 

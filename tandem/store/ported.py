@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from tandem.errors import StoreError
@@ -26,7 +26,6 @@ __all__ = [
     "write_ported_numbers",
 ]
 
-_TABLE = PortedNumber.__table__
 #: Rows written per INSERT (bounds memory), and prefixes per deactivating UPDATE.
 _INSERT_ROWS = 10_000
 _UPDATE_PREFIXES = 500
@@ -66,11 +65,11 @@ class PortedImport:
 
 def ported_numbers(engine: Engine) -> list[StoredPortedNumber]:
     """The active entries, in the order they were written."""
-    t = _TABLE
+    t = PortedNumber
     stmt = (
-        select(t.c.number_prefix, t.c.routing_number, t.c.sip_uri, t.c.source)
-        .where(t.c.active.is_(True))
-        .order_by(t.c.id)
+        select(t.number_prefix, t.routing_number, t.sip_uri, t.source)
+        .where(t.active.is_(True))
+        .order_by(t.id)
     )
     with engine.connect() as conn:
         return [StoredPortedNumber(*row) for row in conn.execute(stmt)]
@@ -90,7 +89,7 @@ def write_ported_numbers(
     marked inactive); with ``replace`` every active row is deactivated first (the file is
     the whole table). ``on_progress(n)`` is called as rows are written.
     """
-    t = _TABLE
+    t = PortedNumber
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         {
@@ -107,7 +106,7 @@ def write_ported_numbers(
         with engine.begin() as conn:
             if replace:
                 deactivated = conn.execute(
-                    update(t).where(t.c.active.is_(True)).values(active=False)
+                    update(t).where(t.active.is_(True)).values(active=False)
                 ).rowcount
             else:
                 deactivated = 0
@@ -116,16 +115,16 @@ def write_ported_numbers(
                     chunk = prefixes[i : i + _UPDATE_PREFIXES]
                     deactivated += conn.execute(
                         update(t)
-                        .where(t.c.active.is_(True), t.c.number_prefix.in_(chunk))
+                        .where(t.active.is_(True), t.number_prefix.in_(chunk))
                         .values(active=False)
                     ).rowcount
             for i in range(0, len(rows), _INSERT_ROWS):
                 block = rows[i : i + _INSERT_ROWS]
-                conn.execute(t.insert(), block)
+                conn.execute(insert(t), block)
                 if on_progress is not None:
                     on_progress(len(block))
             active = conn.execute(
-                select(func.count()).select_from(t).where(t.c.active.is_(True))
+                select(func.count()).select_from(t).where(t.active.is_(True))
             ).scalar_one()
     except SQLAlchemyError as exc:
         raise StoreError(f"could not store the portability table: {exc}") from exc

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from tandem.errors import StoreError
 from tandem.instant import InstantLike, parse_instant
 from tandem.store.columns import OPEN_END, STORED_COLUMNS, TERM_DEFAULTS, TERMS, TEXT_COLUMNS
-from tandem.store.dialect import account_scan, qmark
+from tandem.store.dialect import account_scan, driver_connection, qmark
 from tandem.store.history import earlier_rows, empty_history, rate_history
 from tandem.store.in_force import InForce, read_in_force
 from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
@@ -384,7 +384,7 @@ class Store:
                 )
                 live = frame[~frame["closed"]]
                 deck_id = conn.execute(
-                    Deck.__table__.insert().returning(Deck.__table__.c.id),
+                    insert(Deck).returning(Deck.id),
                     {
                         "account_id": account_id,
                         "version": version,
@@ -570,7 +570,7 @@ def _ensure_account(conn: Connection, kind: str, name: str) -> int:
         return int(found)
     return int(
         conn.execute(
-            Account.__table__.insert().returning(Account.__table__.c.id),
+            insert(Account).returning(Account.id),
             {"kind": kind, "name": name, "created_at": datetime.now(UTC).replace(tzinfo=None)},
         ).scalar_one()
     )
@@ -766,18 +766,10 @@ def _load_incoming(conn: Connection, prefixes: np.ndarray, starts: np.ndarray) -
         conn.exec_driver_sql("ANALYZE tandem_incoming")
 
 
-def _driver_connection(conn: Connection) -> Any:
-    """The driver's own connection under ``conn`` (psycopg or sqlite3)."""
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise StoreError("the database connection is closed")
-    return raw
-
-
 def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
     if not rows:
         return
-    raw = _driver_connection(conn)
+    raw = driver_connection(conn)
     if conn.dialect.name == "postgresql":
         table, cols = _insert_target(sql)
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -916,7 +908,7 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
     per_statement = max(1, min(500, _SQLITE_MAX_PARAMS // width))
     full = n - n % per_statement
     block = per_statement * max(1, _SQLITE_BLOCK_ROWS // per_statement)
-    cur = _driver_connection(conn).cursor()
+    cur = driver_connection(conn).cursor()
     try:
         for start in range(0, full, block):
             stop = min(start + block, full)
