@@ -356,8 +356,9 @@ class Store:
     ) -> DeckVersion:
         """Store a new deck version for ``account`` atomically (the whole version or nothing).
 
-        ``rates`` has the :data:`RATE_COLUMNS` (money as scaled int64, times as UTC epoch
-        seconds; one row's ``effective_from`` may differ from the deck's), plus optional
+        ``rates`` has the :data:`~tandem.store.RATE_COLUMNS` (money as scaled int64, times
+        as UTC epoch seconds; one row's ``effective_from`` may differ from the deck's;
+        ``destination`` and the :data:`~tandem.store.TERMS` are optional), plus optional
         ``line`` (source line), ``change`` (New/Increase/...) and ``closed`` (bool: the
         row closes the prefix at its ``effective_from`` and adds no rate).
 
