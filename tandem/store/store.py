@@ -195,6 +195,7 @@ class Store:
             rows = conn.execute(stmt).all()
         return [_deck_version(row, row.a_name, row.a_kind) for row in rows]
 
+    # -- rates (rating, the LCR compiler, the deck diff) -----------------------------
     def rates(
         self,
         *,
@@ -339,6 +340,7 @@ class Store:
         """
         return earlier_rows(self.engine, deck.id)
 
+    # -- writing a deck ---------------------------------------------------------------
     def write_deck(
         self,
         account: str,
