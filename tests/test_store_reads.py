@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from tandem.errors import StoreError
+from tandem.errors import InstantError, StoreError
 from tandem.store import (
     DECK_COLUMNS,
     OPEN_END,
@@ -95,11 +95,15 @@ def test_in_force_prefixes_that_are_not_plain_numbers(store):
     assert _by_deck(got) == {deck.id: [("0044", 5, *defaults), ("44A", 7, *defaults)]}
 
 
-def test_in_force_refuses_a_naive_instant(store):
+def test_in_force_and_rate_history_refuse_a_naive_instant(store):
     from datetime import datetime
 
-    with pytest.raises(StoreError, match="time zone"):
+    with pytest.raises(InstantError, match="no time zone"):
         store.in_force(datetime(2026, 1, 1))
+    _write(store, "atlas", [("44", 10)], 0)
+    with pytest.raises(InstantError, match="no time zone"):
+        store.rate_history("atlas", "carrier", since=datetime(2026, 1, 1))
+    assert len(store.rate_history("atlas", "carrier", since="2026-01-01")) == 1
 
 
 # -- rate_history and earlier_rows ------------------------------------------------------------
