@@ -6,7 +6,7 @@
 Generates a synthetic store (SQLite, in a temporary directory): N carriers, each pricing a
 random subset of a shared pool of prefixes, and one customer selling the whole pool. Then:
 
-* compile from the store (``Store.compile``), median of runs;
+* compile from the store (``compile_table(store, at)``), median of runs;
 * snapshot save, and load in a fresh process (median of runs), with the resident memory
   of the loaded table after routing calls;
 * a full decision: translation of ``+E.164`` + number lookup (a cache that answers
@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tandem.enum.types import LookupKind, NumberInfo  # noqa: E402
 from tandem.lcr.router import Router  # noqa: E402
-from tandem.lcr.table import RoutingTable  # noqa: E402
+from tandem.lcr.table import RoutingTable, compile_table  # noqa: E402
 from tandem.store import Store  # noqa: E402
 
 MILLI = 10**6  # 0.001 currency units, scaled
@@ -223,7 +223,7 @@ def main() -> None:
     times, cpu = [], []
     for _ in range(1 if args.baseline_src else args.runs):
         t0, c0 = time.perf_counter(), time.process_time()
-        table = store.compile(at=1)
+        table = compile_table(store, 1)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     compile_s, compile_cpu = statistics.median(times), statistics.median(cpu)

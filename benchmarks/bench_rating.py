@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tandem.rating.cdr import canonical_table  # noqa: E402
 from tandem.rating.price import Rater  # noqa: E402
-from tandem.store.store import OPEN_END  # noqa: E402
+from tandem.store import OPEN_END  # noqa: E402
 
 START = 1_793_577_600  # 2026-11-02 00:00 UTC
 EFF = 1_793_491_200  # decks in force from 2026-11-01
@@ -295,7 +295,7 @@ def bench_cli(rates: pd.DataFrame, src: Path, tmp: Path) -> tuple[int, float, fl
             currency="USD",
             effective_from=int(deck["effective_from"].min()),
         )
-    store.engine.dispose()
+    store.close()
     args = ["--db", str(db), "rate", str(src), "-o", str(tmp / "cli.parquet"), "--json"]
     code = _CLI_CHILD.format(root=str(Path(__file__).resolve().parent.parent), args=args)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tandem.money import to_scaled
-from tandem.store.store import OPEN_END
+from tandem.store import OPEN_END
 
 
 def deck_frame(rows: list[dict]) -> pd.DataFrame:

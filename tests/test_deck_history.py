@@ -1,10 +1,9 @@
-"""The stored rows the deck diff compares with (``tandem.decks.deck._history``)."""
+"""The stored rows the deck diff compares with (``Store.rate_history``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from tandem.decks.deck import _history
 from tandem.store import OPEN_END
 
 
@@ -26,7 +25,7 @@ def _rows(frame):
 
 
 def test_history_rows_and_since(store):
-    assert _history(store, "acme", "carrier").empty
+    assert store.rate_history("acme", "carrier").empty
     _write(store, [("44", 10), ("4420", 5), ("33", 7)], 100)
     _write(store, [("44", 11), ("4420", 5)], 200)  # 33 ends at 200
     _write(store, [("44", 12)], 300, mode="delta")  # 44 @ 200 ends at 300
@@ -39,20 +38,20 @@ def test_history_rows_and_since(store):
         ("4420", 5, 100, 200),
         ("4420", 5, 200, OPEN_END),
     ]
-    assert _rows(_history(store, "acme", "carrier")) == every
+    assert _rows(store.rate_history("acme", "carrier")) == every
     # Rows ending before `since` are left out; a row ending at `since` is kept.
-    assert _rows(_history(store, "acme", "carrier", since=250)) == [
+    assert _rows(store.rate_history("acme", "carrier", since=250)) == [
         ("44", 9, 300, OPEN_END),
         ("44", 11, 200, 300),
         ("4420", 5, 200, OPEN_END),
     ]
-    assert _rows(_history(store, "acme", "carrier", since=200)) == every
+    assert _rows(store.rate_history("acme", "carrier", since=200)) == every
 
 
 def test_history_prefix_with_the_separator(store):
     """A prefix holding a comma (only through the Python API) is read row by row."""
     _write(store, [("4,4", 10), ("33", 7)], 100)
-    assert _rows(_history(store, "acme", "carrier")) == [
+    assert _rows(store.rate_history("acme", "carrier")) == [
         ("33", 7, 100, OPEN_END),
         ("4,4", 10, 100, OPEN_END),
     ]

@@ -191,11 +191,9 @@ def test_store_compile_matches_frame_compile(store):
         "acme", "customer", _deck([("4", 200, 0, 0)]), currency="USD", effective_from=0
     )
     for at in (0, 99, 100, 150):
-        table = store.compile(at=at)
-        same = compile_table(store, at)
+        table = compile_table(store, at)
         ref = compile_rates(store.rates(), at)
         assert (table.valid_from, table.valid_until) == (ref.valid_from, ref.valid_until)
-        assert (same.valid_from, same.valid_until) == (ref.valid_from, ref.valid_until)
         for n in ["442071", "4430", "1555", "4"]:
             assert table.quote(n) == ref.quote(n)
             mine = Router(table).route(n, customer="acme", at=at)
@@ -205,10 +203,10 @@ def test_store_compile_matches_frame_compile(store):
             assert borealis_route.carrier == "borealis"
             assert (borealis_route.initial_increment, borealis_route.next_increment) == (1, 6)
             assert borealis_route.connect_fee * UNIT == 3
-    assert store.compile(at=50).valid_until == 100
-    assert store.compile(at=100).valid_until == OPEN_END
-    assert store.compile(at=50).quote("4430")["atlas"] * UNIT == 100
-    assert store.compile(at=100).quote("4430")["atlas"] * UNIT == 90
+    assert compile_table(store, 50).valid_until == 100
+    assert compile_table(store, 100).valid_until == OPEN_END
+    assert compile_table(store, 50).quote("4430")["atlas"] * UNIT == 100
+    assert compile_table(store, 100).quote("4430")["atlas"] * UNIT == 90
 
 
 def test_store_compile_odd_prefixes_and_leading_zeros(store):
@@ -218,12 +216,12 @@ def test_store_compile_odd_prefixes_and_leading_zeros(store):
                  currency="USD", effective_from=0)  # fmt: skip
     s.write_deck("acme", "customer", _deck([("0", 9, 0, 0), ("4", 9, 0, 0)]),
                  currency="USD", effective_from=0)  # fmt: skip
-    table = s.compile(at=0)
+    table = compile_table(s, 0)
     assert sorted(table.prefix_of(i) for i in range(table.prefix_count)) == ["0", "0044", "4", "44"]
     assert table.quote("00441234")["atlas"] * UNIT == 5
     assert table.quote("441234")["atlas"] * UNIT == 7
     s.write_deck("borealis", "carrier", _deck([("44A", 1, 0, 0)]), currency="EUR", effective_from=0)
-    table = s.compile(at=0)
+    table = compile_table(s, 0)
     assert "44A" in [table.prefix_of(i) for i in range(table.prefix_count)]
     assert table.currencies == {"atlas": "USD", "acme": "USD", "borealis": "EUR"}
 
@@ -266,7 +264,7 @@ def _good_snapshot_bytes(cache={}) -> bytes:  # noqa: B006 - memo
 
 
 def test_empty_store_compiles_to_empty_table(store, tmp_path):
-    table = store.compile(at=0)
+    table = compile_table(store, 0)
     assert (table.prefix_count, table.carriers, table.customers) == (0, (), ())
     table.save(tmp_path / "empty.tdm")
     loaded = RoutingTable.load(tmp_path / "empty.tdm")
@@ -331,7 +329,7 @@ def test_store_compile_matches_frame_compile_on_random_histories(tmp_path_factor
             )  # fmt: skip
             store.write_deck(name, kind, deck, currency="USD", effective_from=start, mode=mode)
         for at in (0, 14, 15, 20, 25, 40):
-            table = store.compile(at=at)
+            table = compile_table(store, at)
             ref = compile_rates(store.rates(), at)
             assert (table.valid_from, table.valid_until) == (ref.valid_from, ref.valid_until)
             for n in ["442071", "4430", "4", "331"]:

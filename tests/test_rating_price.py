@@ -20,7 +20,7 @@ from tandem.rating.cdr import canonical_table
 from tandem.rating.plan import parse_plan
 from tandem.rating.price import REASONS, Rater, price_call, price_cdrs
 from tandem.rating.schedule import PlanSchedule
-from tandem.store.store import OPEN_END
+from tandem.store import OPEN_END
 
 T0 = int(datetime(2026, 11, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday
 

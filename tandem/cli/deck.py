@@ -257,7 +257,7 @@ def print_import_report(report: DeckImport) -> None:
         click.echo(f"  warning: {warning}")
     for rejection in p.rejected:
         click.echo(f"  REJECTED {rejection}")
-    if report.written:
+    if report.version is not None:  # written
         v = report.version
         click.echo(f"  stored as version {v.version} (deck id {v.id})")
     elif report.dry_run and not report.refused:

@@ -35,10 +35,12 @@ __all__ = ["compile_command", "print_decision", "route_command"]
 def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
     """Compile the rates and the routing plan in force at TIME into a routing-table
     snapshot file."""
+    from tandem.lcr.table import compile_table
+
     t = now_instant() if at is None else at  # the edge's default, printed below
     started = time.perf_counter()
     with progress("compiling routing table", 2, enabled=ctx.show_progress) as bar:
-        table = ctx.store.compile(at=t)
+        table = compile_table(ctx.store, t)
         bar.advance()
         table.save(output)
         bar.advance()
@@ -129,12 +131,12 @@ def route_command(
     from tandem.lcr.plans import table_routing_config
     from tandem.lcr.policy import load_config
     from tandem.lcr.router import Router
-    from tandem.lcr.table import RoutingTable
+    from tandem.lcr.table import RoutingTable, compile_table
 
     if customer is None and source_ip is None:
         raise ConfigError("say who is calling: --customer NAME or --source-ip IP")
     t = now_instant() if at is None else at  # the edge's default, printed in the decision
-    table = RoutingTable.load(table_path) if table_path else ctx.store.compile(at=t)
+    table = RoutingTable.load(table_path) if table_path else compile_table(ctx.store, t)
     config = load_config(config_path) if config_path else table_routing_config(table)
     lookup = _number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms

@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +40,7 @@ from tandem.decks.values import (
 from tandem.errors import DeckError, DeckRejectedError
 from tandem.instant import InstantLike, format_instant, now_instant, parse_instant
 from tandem.money import format_money
-from tandem.store.store import RATE_COLUMNS
+from tandem.store import DECK_COLUMNS, OPEN_END, DeckVersion, Store
 
 __all__ = [
     "DeckOptions",
@@ -60,8 +59,8 @@ SUSPICIOUS_FACTOR = 1000
 #: Import modes: a full A-Z deck closes unlisted codes, a delta deck leaves them alone.
 MODES = ("full", "delta")
 
-# The store's deck frame columns, plus the optional ones import_deck fills in.
-_RATE_COLUMNS = [*RATE_COLUMNS, "line", "change", "closed"]
+# The store's deck frame columns, with the optional ones import_deck fills in.
+_RATE_COLUMNS = list(DECK_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ class DeckImport:
     mode: str
     parsed: ParsedDeck
     diff: DeckDiff
-    version: Any = None  # tandem.store.DeckVersion when written
+    version: DeckVersion | None = None  # when written
     dry_run: bool = False
 
     @property
@@ -554,102 +553,8 @@ def _check_suspicious(
 # -- import ------------------------------------------------------------------------------------
 
 
-def _split_fields(blobs: list[str], count: int) -> list[pa.Array] | None:
-    """The four fields of ``count`` rows from comma-joined text (Arrow splits it).
-
-    One blob holds every field of every row in turn, or one blob per field. None when
-    the pieces do not come out as ``count`` per field (a prefix holding a comma).
-    """
-    parts = [pc.split_pattern(pa.array([b], type=pa.large_string()), ",").flatten() for b in blobs]
-    if len(parts) == 1:
-        if len(parts[0]) != 4 * count:
-            return None
-        return [
-            parts[0].take(pa.array(np.arange(k, 4 * count, 4, dtype=np.int64))) for k in range(4)
-        ]
-    return parts if all(len(p) == count for p in parts) else None
-
-
-def _history(store: Any, account: str, kind: str, since: int | None = None) -> pd.DataFrame:
-    """The account's stored rate rows (those with a non-empty validity window).
-
-    Only the four columns the diff needs, straight from SQL (``Store.rates`` builds the
-    full frame, which is slow for a million-code account). With ``since``, rows that
-    ended before that instant are left out: for one prefix the stored windows do not
-    overlap, so such a row can be neither the rate in force at any instant from
-    ``since`` on nor shadow the one that is (the diff looks no earlier than the deck's
-    first date).
-
-    The rows travel as comma-joined text that Arrow splits and parses, instead of a
-    million row tuples through the driver: on SQLite one ``group_concat`` per field in
-    one query (SQLite steps each aggregate on each row in turn, and no field is NULL,
-    so the lists stay aligned), on PostgreSQL one ``string_agg`` of whole rows. A
-    prefix holding the separator (never from a parsed deck) makes the piece count
-    disagree with the row count, and the rows are then fetched one by one.
-    """
-    cols = ["prefix", "rate", "effective_from", "effective_until"]
-    found = store.find_account(account, kind)
-    if found is None:
-        return pd.DataFrame(columns=cols)
-    where = (
-        "r.account_id = ? AND (r.effective_until IS NULL OR r.effective_until > r.effective_from)"
-    )
-    params: tuple[int, ...] = (found.id,)
-    if since is not None:
-        where += " AND (r.effective_until IS NULL OR r.effective_until >= ?)"
-        params += (int(since),)
-    from tandem.store import OPEN_END
-    from tandem.store.store import account_scan
-
-    fields = ("r.prefix", "r.rate", "r.effective_from", "COALESCE(r.effective_until, -1)")
-    with store.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            aggs = f"string_agg(concat_ws(',', {', '.join(fields)}), ',')"
-        else:
-            # One aggregate per field: SQLite steps every aggregate of a query on each row
-            # in turn, so the four lists stay aligned (no field is NULL, none skipped).
-            aggs = ", ".join(f"group_concat({f}, ',')" for f in fields)
-        sql = f"SELECT COUNT(*), {aggs} FROM rates r{account_scan(conn, found.id)} WHERE {where}"
-        rows_sql = f"SELECT {', '.join(fields)} FROM rates r WHERE {where}"
-        if conn.dialect.paramstyle in ("format", "pyformat"):
-            sql, rows_sql = sql.replace("?", "%s"), rows_sql.replace("?", "%s")
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.execute(sql, params)
-            count, *blobs = cursor.fetchone()
-            if not count:
-                return pd.DataFrame(columns=cols)
-            columns = _split_fields(blobs, count)
-            del blobs
-            if columns is None:  # a separator inside a prefix: row by row
-                cursor.execute(rows_sql, params)
-                rows = cursor.fetchall()
-                if not rows:
-                    return pd.DataFrame(columns=cols)
-                columns = [
-                    pa.array([str(v) for v in col], pa.large_string())
-                    for col in zip(*rows, strict=True)
-                ]
-                del rows
-        finally:
-            cursor.close()
-    prefix = columns[0].to_numpy(zero_copy_only=False)
-    rate, start, until = (
-        col.cast(pa.int64()).to_numpy(zero_copy_only=False) for col in columns[1:]
-    )
-    until = np.where(until < 0, OPEN_END, until)
-    return pd.DataFrame(
-        {
-            "prefix": pd.Series(prefix, dtype=object),
-            "rate": rate,
-            "effective_from": start,
-            "effective_until": until,
-        }
-    )
-
-
 def import_deck(
-    store: Any,
+    store: Store,
     source: str | Path | bytes,
     *,
     account: str,
@@ -690,7 +595,7 @@ def import_deck(
     since = parsed.effective_from
     if len(parsed.rates):
         since = min(since, int(parsed.rates["effective_from"].min()))
-    previous = _history(store, account, kind, since)
+    previous = store.rate_history(account, kind, since=since)
     diff, changes = diff_rates(
         previous,
         parsed.rates,
@@ -738,7 +643,7 @@ def import_deck(
     return report
 
 
-def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd.DataFrame:
+def _baseline(older: pd.DataFrame, versions: list[DeckVersion], at: int) -> pd.DataFrame:
     """The account's codes as the versions before the latest left them at instant ``at``.
 
     Per code, the row of the highest earlier version in force at ``at`` (rows the latest
@@ -747,8 +652,6 @@ def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd
     """
     if older.empty:
         return pd.DataFrame(columns=["prefix", "rate", "effective_from", "effective_until"])
-    older = older.copy()
-    older["effective_until"] = older["effective_until"].fillna(open_end).astype("int64")
     live = older[(older["effective_from"] <= at) & (older["effective_until"] >= at)]
     live = live.sort_values(["version", "effective_from"]).drop_duplicates("prefix", keep="last")
     for v in versions:
@@ -761,14 +664,14 @@ def _baseline(older: pd.DataFrame, versions: list, at: int, open_end: int) -> pd
             "prefix": live["prefix"].to_numpy(dtype=object),
             "rate": live["rate"].to_numpy(dtype="int64"),
             "effective_from": 0,
-            "effective_until": open_end,
+            "effective_until": OPEN_END,
         }
     )
 
 
 def diff_versions(
-    store: Any, account: str, kind: str, *, notice_days: int = DEFAULT_NOTICE_DAYS
-) -> tuple[DeckDiff, Any, Any]:
+    store: Store, account: str, kind: str, *, notice_days: int = DEFAULT_NOTICE_DAYS
+) -> tuple[DeckDiff, DeckVersion, DeckVersion | None]:
     """The diff of ``account``'s latest deck version against the versions before it.
 
     Returns ``(diff, latest, previous)`` (:class:`tandem.store.DeckVersion`; previous is
@@ -777,37 +680,15 @@ def diff_versions(
     from the latest version's import instant. Codes a delta deck closed by a ``Closed`` status are
     not stored, so they show in the import report only.
     """
-    from sqlalchemy import text
-
-    from tandem.store import OPEN_END
-
     versions = store.decks(account=account, kind=kind)
     if not versions:
         raise DeckError(f"{kind} {account!r} has no deck; import one with 'tandem deck import'")
     latest = versions[-1]
     previous_version = versions[-2] if len(versions) > 1 else None
-    sql = (
-        "SELECT r.prefix, r.rate, r.effective_from, r.effective_until, d.version "
-        "FROM rates r JOIN decks d ON d.id = r.deck_id "
-        "WHERE d.account_id = (SELECT account_id FROM decks WHERE id = :deck) "
-    )
-    with store.engine.connect() as conn:
-        older = conn.execute(
-            text(sql + "AND d.version < :v"), {"deck": latest.id, "v": latest.version}
-        ).fetchall()
-        rows = conn.execute(
-            text(
-                sql + "AND d.id = :deck AND (r.effective_until IS NULL "
-                "OR r.effective_until > r.effective_from)"
-            ),
-            {"deck": latest.id},
-        ).fetchall()
-    cols = ["prefix", "rate", "effective_from", "effective_until", "version"]
-    older_frame = pd.DataFrame.from_records(older, columns=cols)
     deck_from = parse_instant(latest.effective_from)
-    baseline = _baseline(older_frame, versions[:-1], deck_from, OPEN_END)
-    incoming = pd.DataFrame.from_records(rows, columns=cols)
-    incoming["closed"] = False
+    baseline = _baseline(store.earlier_rows(latest), versions[:-1], deck_from)
+    incoming = store.rates(deck_id=latest.id)[["prefix", "rate", "effective_from"]]
+    incoming = incoming.assign(closed=False)
     diff, _ = diff_rates(
         baseline,
         incoming,

@@ -32,12 +32,10 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import func, select, update
 
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import PortDataError
@@ -200,18 +198,11 @@ class LocalPortTable:
 
     @classmethod
     def from_store(cls, store: Store) -> LocalPortTable:
-        """Load the active rows of the store's ``ported_numbers`` table."""
-        from tandem.store.models import PortedNumber
-
-        t = PortedNumber.__table__
-        stmt = (
-            select(t.c.number_prefix, t.c.routing_number, t.c.sip_uri, t.c.source)
-            .where(t.c.active.is_(True))
-            .order_by(t.c.id)
+        """Load the active entries of the store's local portability table."""
+        return cls(
+            PortEntry(e.number_prefix, e.routing_number, e.sip_uri, 0, e.source)
+            for e in store.ported_numbers()
         )
-        with store.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return cls(PortEntry(r[0], r[1], r[2], 0, r[3]) for r in rows)
 
     def __len__(self) -> int:
         return sum(len(d) for d in self._by_len.values())
@@ -345,60 +336,19 @@ def import_ports(
     replace: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Write ``entries`` into the store's ``ported_numbers`` atomically.
+    """Write ``entries`` into the store's local portability table atomically.
 
     Without ``replace`` an entry supersedes the active row of the same prefix (kept,
     marked inactive); with ``replace`` every active row is deactivated first (the file is
     the whole table). All or nothing: one transaction. ``on_progress(n)`` is called as
     rows are written (for a progress bar).
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from tandem.errors import StoreError
-    from tandem.store.models import PortedNumber
-
     if not entries:
         raise PortDataError(f"{source}: no rows to import")
-    t = PortedNumber.__table__
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rows = [
-        {
-            "number_prefix": e.number_prefix,
-            "routing_number": e.routing_number,
-            "sip_uri": e.sip_uri,
-            "source": source[:512],
-            "imported_at": now,
-            "active": True,
-        }
-        for e in entries
-    ]
-    try:
-        with store.engine.begin() as conn:
-            if replace:
-                deactivated = conn.execute(
-                    update(t).where(t.c.active.is_(True)).values(active=False)
-                ).rowcount
-            else:
-                deactivated = 0
-                prefixes = [e.number_prefix for e in entries]
-                for i in range(0, len(prefixes), 500):
-                    chunk = prefixes[i : i + 500]
-                    deactivated += conn.execute(
-                        update(t)
-                        .where(t.c.active.is_(True), t.c.number_prefix.in_(chunk))
-                        .values(active=False)
-                    ).rowcount
-            for i in range(0, len(rows), 10_000):
-                batch = rows[i : i + 10_000]
-                conn.execute(t.insert(), batch)
-                if on_progress is not None:
-                    on_progress(len(batch))
-            active = conn.execute(
-                select(func.count()).select_from(t).where(t.c.active.is_(True))
-            ).scalar_one()
-    except SQLAlchemyError as exc:
-        raise StoreError(f"could not store the portability table: {exc}") from exc
-    return ImportSummary(source, len(rows), int(deactivated), int(active), replace)
+    done = store.write_ported_numbers(
+        entries, source=source, replace=replace, on_progress=on_progress
+    )
+    return ImportSummary(source, done.imported, done.deactivated, done.active, replace)
 
 
 def import_port_csv(

@@ -1,8 +1,8 @@
 """The compiled routing table: every rate in force at one instant, ready for microsecond lookups.
 
-:func:`compile_table` (also ``Store.compile(at=T)``) reads the carrier (buy) and customer
-(sell) rates in force at instant ``T`` and turns them into an immutable
-:class:`RoutingTable`:
+:func:`compile_table` (``compile_table(store, T)``) reads the carrier (buy) and customer
+(sell) rates in force at instant ``T`` (:meth:`tandem.store.Store.in_force`) and turns
+them into an immutable :class:`RoutingTable`:
 
 * one prefix index (a marisa-trie) over the **union** of every carrier's and customer's
   prefixes; a dialed number needs one longest-prefix probe;
@@ -75,7 +75,7 @@ _CHUNK = 32768  # union prefixes per argsort chunk (bounds compile memory)
 class RoutingTable:
     """An immutable compiled routing table (see the module docstring).
 
-    Build one with :func:`compile_table` / ``Store.compile(at=T)`` or
+    Build one with :func:`compile_table` (``compile_table(store, T)``) or
     :meth:`RoutingTable.load`. Attributes: ``compiled_at``, ``valid_from``,
     ``valid_until`` (UTC epoch seconds; ``valid_until`` is :data:`OPEN_END` when no
     stored change is pending), ``carriers`` and ``customers`` (names, sorted),

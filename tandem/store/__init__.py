@@ -1,5 +1,7 @@
-"""The rate store (SQLAlchemy 2; SQLite by default, PostgreSQL alike)."""
+"""The rate store (SQLAlchemy 2; SQLite by default, PostgreSQL alike): the only SQL in Tandem."""
 
+from tandem.store.columns import DECK_COLUMNS, OPEN_END, RATE_COLUMNS, TERM_DEFAULTS, TERMS
+from tandem.store.in_force import DeckAccount, DeckRows, InForce
 from tandem.store.models import (
     Account,
     Base,
@@ -11,9 +13,8 @@ from tandem.store.models import (
     Rate,
 )
 from tandem.store.plans import PLAN_KINDS, StoredPlan
+from tandem.store.ported import PortedEntry, PortedImport, StoredPortedNumber
 from tandem.store.store import (
-    OPEN_END,
-    RATE_COLUMNS,
     AccountInfo,
     DeckVersion,
     Store,
@@ -26,15 +27,24 @@ __all__ = [
     "Base",
     "Carrier",
     "Customer",
+    "DECK_COLUMNS",
     "Deck",
+    "DeckAccount",
+    "DeckRows",
     "DeckVersion",
+    "InForce",
     "OPEN_END",
     "PLAN_KINDS",
     "PlanVersion",
+    "PortedEntry",
+    "PortedImport",
     "PortedNumber",
     "RATE_COLUMNS",
     "Rate",
     "Store",
     "StoredPlan",
+    "StoredPortedNumber",
+    "TERMS",
+    "TERM_DEFAULTS",
     "default_db_url",
 ]

@@ -41,6 +41,11 @@ __all__ = ["Base", "Account", "Carrier", "Customer", "Deck", "Rate", "PortedNumb
 CARRIER = "carrier"
 CUSTOMER = "customer"
 
+#: ``info`` of a rate column a deck frame carries (:data:`tandem.store.columns.RATE_COLUMNS`).
+_DECK = {"deck": True}
+#: ``info`` of a rate term: a deck column with a default (:data:`tandem.store.columns.TERMS`).
+_TERM = {"deck": True, "term": True}
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -115,7 +120,12 @@ class Deck(Base):
 
 
 class Rate(Base):
-    """One prefix's rate in one deck version, valid over ``[effective_from, effective_until)``."""
+    """One prefix's rate in one deck version, valid over ``[effective_from, effective_until)``.
+
+    Its columns are the one definition of a rate row: :mod:`tandem.store.columns` derives
+    every column list from them (``info`` marks the columns a deck frame carries, and
+    among those the rate terms with the value a frame that leaves them out gets).
+    """
 
     __tablename__ = "rates"
     __table_args__ = (Index("ix_rates_account_prefix", "account_id", "prefix"),)
@@ -123,14 +133,14 @@ class Rate(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     deck_id: Mapped[int] = mapped_column(ForeignKey("decks.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    prefix: Mapped[str] = mapped_column(String(16))
-    destination: Mapped[str] = mapped_column(String(128), default="")
-    rate: Mapped[int] = mapped_column(BigInteger)  # scaled, per minute
-    connect_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # scaled
-    initial_increment: Mapped[int] = mapped_column(Integer, default=60)  # seconds
-    next_increment: Mapped[int] = mapped_column(Integer, default=60)  # seconds
-    min_duration: Mapped[int] = mapped_column(Integer, default=0)  # seconds
-    effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
+    prefix: Mapped[str] = mapped_column(String(16), info=_DECK)
+    destination: Mapped[str] = mapped_column(String(128), default="", info=_DECK)
+    rate: Mapped[int] = mapped_column(BigInteger, info=_DECK)  # scaled, per minute
+    connect_fee: Mapped[int] = mapped_column(BigInteger, default=0, info=_TERM)  # scaled
+    initial_increment: Mapped[int] = mapped_column(Integer, default=60, info=_TERM)  # seconds
+    next_increment: Mapped[int] = mapped_column(Integer, default=60, info=_TERM)  # seconds
+    min_duration: Mapped[int] = mapped_column(Integer, default=0, info=_TERM)  # seconds
+    effective_from: Mapped[int] = mapped_column(BigInteger, info=_DECK)  # UTC epoch seconds
     effective_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     change: Mapped[str | None] = mapped_column(String(16), nullable=True)
     line: Mapped[int | None] = mapped_column(Integer, nullable=True)  # source line number

@@ -1,7 +1,11 @@
 """The rate store: one SQLAlchemy engine (SQLite by default, PostgreSQL alike).
 
-The store is the edge where decks become rows. Everything above it (LCR compile,
-rating) reads rates as a pandas DataFrame from :meth:`Store.rates`.
+The store is the edge where decks become rows, and the only place that speaks SQL.
+Everything above it reads through :class:`Store` methods: rating reads rates as a pandas
+DataFrame (:meth:`Store.rates`), the LCR compiler the rows in force at one instant
+(:meth:`Store.in_force`), the deck import and diff an account's stored rows
+(:meth:`Store.rate_history`, :meth:`Store.earlier_rows`), ENUM its local portability
+table (:meth:`Store.ported_numbers`, :meth:`Store.write_ported_numbers`).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from tandem.errors import StoreError
-from tandem.instant import OPEN_END, InstantLike, parse_instant
+from tandem.instant import InstantLike, parse_instant
+from tandem.store.columns import OPEN_END, STORED_COLUMNS, TERM_DEFAULTS, TERMS, TEXT_COLUMNS
+from tandem.store.dialect import account_scan, driver_connection, qmark
+from tandem.store.history import earlier_rows, empty_history, rate_history
+from tandem.store.in_force import InForce, read_in_force
 from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
 from tandem.store.plans import (
     StoredPlan,
@@ -32,27 +40,20 @@ from tandem.store.plans import (
     select_plan_in_force,
     select_plan_versions,
 )
+from tandem.store.ported import (
+    PortedEntry,
+    PortedImport,
+    StoredPortedNumber,
+    ported_numbers,
+    write_ported_numbers,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
-    from tandem.lcr.table import RoutingTable  # goes with Store.compile (issue 9, item 3)
+__all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "OPEN_END"]
 
-__all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "RATE_COLUMNS", "OPEN_END"]
-
-#: Columns of the frame :meth:`Store.write_deck` takes (``line``, ``change``,
-#: ``closed`` and ``destination`` are optional).
-RATE_COLUMNS = (
-    "prefix",
-    "destination",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-    "effective_from",
-)
 
 _KINDS = (CARRIER, CUSTOMER)
 
@@ -177,16 +178,6 @@ class Store:
             )
         return found[0] if found else None
 
-    # -- routing ---------------------------------------------------------------------
-    def compile(self, at: datetime | int | str) -> RoutingTable:
-        """Compile the rates in force at instant ``at`` into a routing table.
-
-        Thin delegate of :func:`tandem.lcr.table.compile_table` (imported lazily).
-        """
-        from tandem.lcr.table import compile_table
-
-        return compile_table(self, at)
-
     # -- decks ----------------------------------------------------------------------
     def decks(self, account: str | None = None, kind: str | None = None) -> list[DeckVersion]:
         """Deck versions, oldest first, optionally for one account or kind."""
@@ -204,6 +195,7 @@ class Store:
             rows = conn.execute(stmt).all()
         return [_deck_version(row, row.a_name, row.a_kind) for row in rows]
 
+    # -- rates (rating, the LCR compiler, the deck diff) -----------------------------
     def rates(
         self,
         *,
@@ -310,6 +302,45 @@ class Store:
             {c: pd.Series(frame[c], dtype=t, copy=False) for c, t in _RATE_FRAME_DTYPES.items()}
         )
 
+    def in_force(self, at: InstantLike) -> InForce:
+        """The rate rows in force at instant ``at``, deck by deck, with the validity window.
+
+        Built for the LCR compiler (:func:`tandem.lcr.compile_table`): each column is one
+        int64 array per deck (prefix digits too, when every prefix is a plain number),
+        and rate terms with one value on every row in force travel once. See
+        :mod:`tandem.store.in_force`.
+        """
+        return read_in_force(self.engine, parse_instant(at))
+
+    def rate_history(
+        self, account: str, kind: str, *, since: InstantLike | None = None
+    ) -> pd.DataFrame:
+        """``account``'s stored rate rows with a non-empty validity window (what a deck
+        import is compared with): ``prefix, rate, effective_from, effective_until``.
+
+        Only those four columns, read fast (:meth:`rates` builds the full frame, which is
+        slow for a million-code account); ``effective_until`` is :data:`OPEN_END` when
+        open. With ``since``, rows that ended before that instant are left out: for one
+        prefix the stored windows do not overlap, so such a row can be neither the rate in
+        force at any instant from ``since`` on nor shadow the one that is. An unknown
+        account has no rows.
+        """
+        _check_kind(kind)
+        found = self.find_account(account, kind)
+        if found is None:
+            return empty_history()
+        since_s = None if since is None else parse_instant(since)
+        return rate_history(self.engine, found.id, since_s)
+
+    def earlier_rows(self, deck: DeckVersion) -> pd.DataFrame:
+        """Every rate row the versions before ``deck`` (same account) stored, as they stand
+        now, voided rows included: ``prefix, rate, effective_from, effective_until,
+        version`` (``effective_until`` :data:`OPEN_END` when open; ``version`` of the deck
+        that stored the row). The version diff rebuilds the earlier codes from these.
+        """
+        return earlier_rows(self.engine, deck.id)
+
+    # -- writing a deck ---------------------------------------------------------------
     def write_deck(
         self,
         account: str,
@@ -327,8 +358,9 @@ class Store:
     ) -> DeckVersion:
         """Store a new deck version for ``account`` atomically (the whole version or nothing).
 
-        ``rates`` has the :data:`RATE_COLUMNS` (money as scaled int64, times as UTC epoch
-        seconds; one row's ``effective_from`` may differ from the deck's), plus optional
+        ``rates`` has the :data:`~tandem.store.RATE_COLUMNS` (money as scaled int64, times
+        as UTC epoch seconds; one row's ``effective_from`` may differ from the deck's;
+        ``destination`` and the :data:`~tandem.store.TERMS` are optional), plus optional
         ``line`` (source line), ``change`` (New/Increase/...) and ``closed`` (bool: the
         row closes the prefix at its ``effective_from`` and adds no rate).
 
@@ -355,7 +387,7 @@ class Store:
                 )
                 live = frame[~frame["closed"]]
                 deck_id = conn.execute(
-                    Deck.__table__.insert().returning(Deck.__table__.c.id),
+                    insert(Deck).returning(Deck.id),
                     {
                         "account_id": account_id,
                         "version": version,
@@ -429,7 +461,32 @@ class Store:
                 None if until is None else parse_instant(until),
             )
 
+    # -- local portability ------------------------------------------------------------
+    def ported_numbers(self) -> list[StoredPortedNumber]:
+        """The active entries of the local portability / ENUM table, in import order."""
+        return ported_numbers(self.engine)
 
+    def write_ported_numbers(
+        self,
+        entries: Sequence[PortedEntry],
+        *,
+        source: str,
+        replace: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> PortedImport:
+        """Write portability entries atomically (all or nothing).
+
+        Without ``replace`` an entry supersedes the active row of the same prefix (kept,
+        marked inactive); with ``replace`` every active row is deactivated first (the file
+        is the whole table). ``on_progress(n)`` is called as rows are written.
+        """
+        return write_ported_numbers(
+            self.engine, entries, source=source, replace=replace, on_progress=on_progress
+        )
+
+
+#: The frame :meth:`Store.rates` returns: the account's and deck's fields, then the
+#: stored rate columns (text as objects, ``line`` nullable, every other one int64).
 _RATE_FRAME_DTYPES: dict[str, str] = {
     "account": "object",
     "kind": "object",
@@ -439,17 +496,11 @@ _RATE_FRAME_DTYPES: dict[str, str] = {
     "decimals": "int64",
     "rounding": "object",
     "timezone": "object",
-    "prefix": "object",
-    "destination": "object",
-    "rate": "int64",
-    "connect_fee": "int64",
-    "initial_increment": "int64",
-    "next_increment": "int64",
-    "min_duration": "int64",
-    "effective_from": "int64",
-    "effective_until": "int64",
-    "change": "object",
-    "line": "Int64",
+    **{
+        c: "object" if c in TEXT_COLUMNS else "Int64" if c == "line" else "int64"
+        for c in STORED_COLUMNS
+        if c not in ("deck_id", "account_id")
+    },
 }
 
 
@@ -458,9 +509,7 @@ _FETCH_ROWS = 100_000
 
 
 #: The ``rates`` columns :meth:`Store.rates` reads, in order.
-_RATE_SELECT = ("account_id", "deck_id", "prefix", "destination", "rate", "connect_fee",
-                "initial_increment", "next_increment", "min_duration", "effective_from",
-                "effective_until", "change", "line")  # fmt: skip
+_RATE_SELECT = STORED_COLUMNS
 
 
 def _rate_columns(rows: Sequence[Any]) -> dict[str, np.ndarray]:
@@ -469,7 +518,7 @@ def _rate_columns(rows: Sequence[Any]) -> dict[str, np.ndarray]:
     as -1 with ``line_missing`` set."""
     out: dict[str, np.ndarray] = {}
     for name, values in zip(_RATE_SELECT, zip(*rows, strict=True), strict=True):
-        if name in ("prefix", "destination", "change"):
+        if name in TEXT_COLUMNS:
             out[name] = np.array(values, dtype=object)
         elif name in ("effective_until", "line"):
             nullable = pd.array(values, dtype="Int64")
@@ -524,7 +573,7 @@ def _ensure_account(conn: Connection, kind: str, name: str) -> int:
         return int(found)
     return int(
         conn.execute(
-            Account.__table__.insert().returning(Account.__table__.c.id),
+            insert(Account).returning(Account.id),
             {"kind": kind, "name": name, "created_at": datetime.now(UTC).replace(tzinfo=None)},
         ).scalar_one()
     )
@@ -571,10 +620,10 @@ def _normalise_incoming(rates: pd.DataFrame, deck_from: int) -> pd.DataFrame:
         "prefix": _text_values(rates["prefix"].reset_index(drop=True)),
         "destination": _text_values(_col(rates, "destination", "", n)),
         "rate": _col(rates, "rate", 0, n).astype("int64").to_numpy(),
-        "connect_fee": _col(rates, "connect_fee", 0, n).astype("int64").to_numpy(),
-        "initial_increment": _col(rates, "initial_increment", 60, n).astype("int64").to_numpy(),
-        "next_increment": _col(rates, "next_increment", 60, n).astype("int64").to_numpy(),
-        "min_duration": _col(rates, "min_duration", 0, n).astype("int64").to_numpy(),
+        **{
+            term: _col(rates, term, default, n).astype("int64").to_numpy()
+            for term, default in TERM_DEFAULTS.items()
+        },
         "effective_from": _col(rates, "effective_from", deck_from, n).astype("int64").to_numpy(),
         "change": _col(rates, "change", None, n).to_numpy(dtype=object),
         "line": _line_numbers(_col(rates, "line", None, n)),
@@ -632,27 +681,6 @@ _CUT_WHERE = (
 )
 
 
-def account_scan(conn: Connection, account_id: int) -> str:
-    """How to visit one account's rate rows: ``""`` (its index) or ``" NOT INDEXED"``.
-
-    A planner hint for SQLite, appended to ``FROM rates``: when the account holds at
-    least half of the table's rows (counted from ``decks.row_count``, a tiny table), a
-    sequential scan of the whole table beats fetching the rows one by one in prefix
-    order through ``(account_id, prefix)``, which for an account with several stored
-    versions jumps between them. Always ``""`` on PostgreSQL, whose planner decides.
-    """
-    if conn.dialect.name != "sqlite":
-        return ""
-    mine, every = conn.execute(
-        text(
-            "SELECT COALESCE(SUM(CASE WHEN account_id = :a THEN row_count END), 0), "
-            "COALESCE(SUM(row_count), 0) FROM decks"
-        ),
-        {"a": account_id},
-    ).one()
-    return " NOT INDEXED" if every and 2 * int(mine) >= int(every) else ""
-
-
 def _supersede(
     conn: Connection, account_id: int, frame: pd.DataFrame, mode: str, deck_from: int
 ) -> None:
@@ -681,7 +709,7 @@ def _supersede(
     if mode == "full" and bool((first_start == deck_from).all()):
         scan = account_scan(conn, account_id)
         conn.exec_driver_sql(
-            _qmark(
+            qmark(
                 conn,
                 f"UPDATE rates{scan} SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
                 f"AND {_CUT_WHERE.format(r='', c='?')}",
@@ -693,7 +721,7 @@ def _supersede(
     try:
         # Listed prefixes: cut at their own earliest incoming start.
         conn.exec_driver_sql(
-            _qmark(
+            qmark(
                 conn,
                 f"UPDATE rates SET {_CUT_SET.format(r='rates.', c='i.eff')} "
                 "FROM tandem_incoming i WHERE rates.account_id = ? AND rates.prefix = i.prefix "
@@ -704,7 +732,7 @@ def _supersede(
         if mode == "full":
             # Prefixes the full deck does not list: cut at the deck's date.
             conn.exec_driver_sql(
-                _qmark(
+                qmark(
                     conn,
                     f"UPDATE rates SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
                     f"AND {_CUT_WHERE.format(r='', c='?')} AND NOT EXISTS "
@@ -741,24 +769,10 @@ def _load_incoming(conn: Connection, prefixes: np.ndarray, starts: np.ndarray) -
         conn.exec_driver_sql("ANALYZE tandem_incoming")
 
 
-def _qmark(conn: Connection, sql: str) -> str:
-    if conn.dialect.paramstyle in ("format", "pyformat"):
-        return sql.replace("%", "%%").replace("?", "%s")
-    return sql
-
-
-def _driver_connection(conn: Connection) -> Any:
-    """The driver's own connection under ``conn`` (psycopg or sqlite3)."""
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise StoreError("the database connection is closed")
-    return raw
-
-
 def _executemany(conn: Connection, sql: str, rows: Sequence[tuple]) -> None:
     if not rows:
         return
-    raw = _driver_connection(conn)
+    raw = driver_connection(conn)
     if conn.dialect.name == "postgresql":
         table, cols = _insert_target(sql)
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -815,9 +829,6 @@ def _insert_target(sql: str) -> tuple[str, str]:
     return table, cols
 
 
-_RATE_INSERT_COLUMNS = ("deck_id", "account_id", *RATE_COLUMNS, "effective_until", "change", "line")
-
-
 #: Rows whose parameters are built at a time on SQLite (bounds memory on big decks).
 _SQLITE_BLOCK_ROWS = 100_000
 
@@ -843,14 +854,7 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
         "prefix": live["prefix"].to_numpy(dtype=object),
         "destination": live["destination"].to_numpy(dtype=object),
     }
-    for name in (
-        "rate",
-        "connect_fee",
-        "initial_increment",
-        "next_increment",
-        "min_duration",
-        "effective_from",
-    ):
+    for name in ("rate", *TERMS, "effective_from"):
         values = live[name].to_numpy(dtype=np.int64)
         columns[name] = int(values[0]) if (values == values[0]).all() else values
     if (until < 0).all():
@@ -891,23 +895,23 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
         rows = list(zip(*cells, strict=True))
         _executemany(
             conn,
-            f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_RATE_INSERT_COLUMNS))})",
+            f"INSERT INTO rates ({', '.join(STORED_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(STORED_COLUMNS))})",
             rows,
         )
         return
     arrays = [c for c in columns.values() if isinstance(c, np.ndarray)]  # per-row columns
     values_sql = ", ".join(
         "?" if isinstance(columns[name], np.ndarray) else _sql_literal(columns[name])
-        for name in _RATE_INSERT_COLUMNS
+        for name in STORED_COLUMNS
     )
-    head = f"INSERT INTO rates ({', '.join(_RATE_INSERT_COLUMNS)}) "
+    head = f"INSERT INTO rates ({', '.join(STORED_COLUMNS)}) "
     group = f"({values_sql})"
     width = len(arrays)
     per_statement = max(1, min(500, _SQLITE_MAX_PARAMS // width))
     full = n - n % per_statement
     block = per_statement * max(1, _SQLITE_BLOCK_ROWS // per_statement)
-    cur = _driver_connection(conn).cursor()
+    cur = driver_connection(conn).cursor()
     try:
         for start in range(0, full, block):
             stop = min(start + block, full)
