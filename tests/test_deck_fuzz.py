@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tandem.decks.deck import DeckOptions, parse_deck
+from tandem.decks.parse import DeckOptions, parse_deck
 from tandem.decks.values import read_money
 from tandem.errors import DeckError, MoneyError
 from tandem.money import parse_decimal, to_scaled
