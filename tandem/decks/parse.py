@@ -366,8 +366,8 @@ class _Columns:
 def _read_columns(rows: _Rows, options: DeckOptions, deck_format: str) -> _Columns:
     """Read every column the deck has; each bad cell becomes a fault of its row.
 
-    The status comes first (a Closed row needs no rate); the order here is the order in
-    which one row's faults in the same column are reported.
+    The status comes first: a Closed row needs no rate. (A row's faults are reported by
+    column; the order they are read in here only breaks ties.)
     """
     money = partial(read_money, decimal_comma=options.decimal_comma)
     status, _ = rows.read_or("change", _status_cells, fill=None)
@@ -428,6 +428,7 @@ def _seconds_cells(cells: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, s
 
 
 def _positive_increment(text: str) -> int:
+    """One increment cell in seconds; ValueError unless a whole number above zero."""
     value = parse_seconds(text, what="increment")
     if value <= 0:
         raise ValueError(f"increment {text!r} must be a positive number of seconds")
