@@ -100,16 +100,9 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from tandem.decks.deck import (
-        DeckImport,
-        DeckOptions,
-        ParsedDeck,
-        Rejection,
-        diff_versions,
-        import_deck,
-        parse_deck,
-    )
+    from tandem.decks.deck import DeckImport, diff_versions, import_deck
     from tandem.decks.diff import DeckDiff, NoticeFlag
+    from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
     from tandem.enum import (
         ChainedLookup,
         EnumResolver,

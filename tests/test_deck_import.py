@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tandem.decks.deck import DeckOptions, diff_versions, import_deck, parse_deck
+from tandem.decks.deck import diff_versions, import_deck
+from tandem.decks.parse import DeckOptions, parse_deck
 from tandem.errors import DeckError, DeckRejectedError
 
 NOV1 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from tandem.decks.deck import DeckOptions, parse_deck
 from tandem.decks.header import field_for_header, parse_mapping
+from tandem.decks.parse import DeckOptions, parse_deck
 from tandem.decks.values import DateReader, expand_prefix, parse_increment, parse_status
 from tandem.errors import DeckError
 from tandem.money import to_scaled

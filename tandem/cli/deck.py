@@ -165,7 +165,8 @@ def deck_import(
     The whole version is stored or nothing: when any row is rejected the command lists
     every rejected row (line, column, reason) and exits with status 1.
     """
-    from tandem.decks.deck import DeckOptions, import_deck
+    from tandem.decks.deck import import_deck
+    from tandem.decks.parse import DeckOptions
     from tandem.money import Rounding
 
     account = carrier or customer

@@ -2,21 +2,15 @@
 
 Reading (:mod:`tandem.decks.read`: CSV in any delimiter and encoding, XLSX), header
 detection (:mod:`tandem.decks.header`), cell values (:mod:`tandem.decks.values`: prefixes,
-rates, increments, effective dates), parsing a whole deck (:func:`parse_deck`), comparing
-it with the rates in force (:mod:`tandem.decks.diff`) and importing it into the store as a
-new version, all or nothing (:func:`import_deck`).
+rates, increments, effective dates), parsing and validating a whole deck
+(:mod:`tandem.decks.parse`: :func:`parse_deck`), comparing it with the rates in force
+(:mod:`tandem.decks.diff`) and importing it into the store as a new version, all or
+nothing (:mod:`tandem.decks.deck`: :func:`import_deck`).
 """
 
-from tandem.decks.deck import (
-    DeckImport,
-    DeckOptions,
-    ParsedDeck,
-    Rejection,
-    diff_versions,
-    import_deck,
-    parse_deck,
-)
+from tandem.decks.deck import DeckImport, diff_versions, import_deck
 from tandem.decks.diff import DeckDiff, NoticeFlag
+from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
 
 __all__ = [
     "DeckDiff",
