@@ -6,7 +6,7 @@ Generates the deck in a temporary directory (Code, Destination, Rate, Effective 
 Increment; unique prefixes, 4-decimal rates), then times, each in a fresh subprocess
 (so peak RSS is the import's own):
 
-* ``tandem import``: :func:`tandem.decks.deck.import_deck` into a fresh SQLite file
+* ``tandem import``: :func:`tandem.decks.importer.import_deck` into a fresh SQLite file
   (read + header detection + validation + diff + atomic write), median of R runs;
 * ``pandas.read_csv``: the baseline, reading the same file (strings), median of R runs;
 * with ``--reimport R``: R imports of the same deck over a stored first version (diff
@@ -70,7 +70,7 @@ def _child(kind: str, deck: Path, db: Path) -> None:
         n = len(frame)
         phases: dict[str, float] = {}
     else:
-        from tandem.decks.deck import import_deck
+        from tandem.decks.importer import import_deck
         from tandem.store import Store
 
         marks: dict[str, float] = {}

@@ -179,8 +179,10 @@ def main() -> None:
         rate = f"{n / after:>14,.0f}" if key != "compile" else f"{'':>14}"
         print(f"{label:<44}{before:>10.3f}{after:>10.3f}{after / before:>13.3f}x{rate}")
     same = totals["before"] == totals["after"] and len(totals["after"]) == 1
-    print(f"\nend-to-end totals (rows in, sell, buy): before {sorted(totals['before'])}, "
-          f"after {sorted(totals['after'])}: {'same' if same else 'DIFFERENT'}")
+    print(
+        f"\nend-to-end totals (rows in, sell, buy): before {sorted(totals['before'])}, "
+        f"after {sorted(totals['after'])}: {'same' if same else 'DIFFERENT'}"
+    )
     print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 

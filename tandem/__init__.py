@@ -100,8 +100,8 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from tandem.decks.deck import DeckImport, diff_versions, import_deck
     from tandem.decks.diff import DeckDiff, NoticeFlag
+    from tandem.decks.importer import DeckImport, diff_versions, import_deck
     from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
     from tandem.enum import (
         ChainedLookup,

@@ -88,7 +88,7 @@ class ConfigError(TandemError):
 class DeckRejectedError(DeckError):
     """A deck had rejected rows, so nothing was imported (the import is all or nothing).
 
-    ``result`` is the :class:`tandem.decks.deck.DeckImport` report: every rejected row
+    ``result`` is the :class:`tandem.decks.importer.DeckImport` report: every rejected row
     with its line, column and reason, and what the import would have changed.
     """
 

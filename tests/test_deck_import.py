@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tandem.decks.deck import diff_versions, import_deck
+from tandem.decks.importer import diff_versions, import_deck
 from tandem.decks.parse import DeckOptions, parse_deck
 from tandem.errors import DeckError, DeckRejectedError
 

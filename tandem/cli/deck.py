@@ -21,7 +21,7 @@ from tandem.money import format_money
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tandem.decks.deck import DeckImport
+    from tandem.decks.importer import DeckImport
     from tandem.store import AccountInfo
 
 __all__ = ["deck_group", "print_import_report"]
@@ -165,7 +165,7 @@ def deck_import(
     The whole version is stored or nothing: when any row is rejected the command lists
     every rejected row (line, column, reason) and exits with status 1.
     """
-    from tandem.decks.deck import import_deck
+    from tandem.decks.importer import import_deck
     from tandem.decks.parse import DeckOptions
     from tandem.money import Rounding
 
@@ -402,7 +402,7 @@ def deck_diff(
     as_json: bool,
 ) -> None:
     """Compare NAME's latest deck version with the versions before it."""
-    from tandem.decks.deck import diff_versions
+    from tandem.decks.importer import diff_versions
 
     account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
     diff, latest, previous = diff_versions(

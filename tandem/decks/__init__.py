@@ -5,11 +5,11 @@ detection (:mod:`tandem.decks.header`), cell values (:mod:`tandem.decks.values`:
 rates, increments, effective dates), parsing and validating a whole deck
 (:mod:`tandem.decks.parse`: :func:`parse_deck`), comparing it with the rates in force
 (:mod:`tandem.decks.diff`) and importing it into the store as a new version, all or
-nothing (:mod:`tandem.decks.deck`: :func:`import_deck`).
+nothing (:mod:`tandem.decks.importer`: :func:`import_deck`).
 """
 
-from tandem.decks.deck import DeckImport, diff_versions, import_deck
 from tandem.decks.diff import DeckDiff, NoticeFlag
+from tandem.decks.importer import DeckImport, diff_versions, import_deck
 from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
 
 __all__ = [
