@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -239,9 +240,8 @@ def plan_export(
     stored, t = _find(ctx, kind, at, version)
     data = stored.text.encode("utf-8")
     if str(output) == "-":
-        out = click.get_binary_stream("stdout")
-        out.write(data)
-        out.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
