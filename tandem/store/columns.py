@@ -36,9 +36,7 @@ TERMS: tuple[str, ...] = tuple(c.name for c in _TABLE.columns if c.info.get("ter
 
 #: The value each term takes when a deck frame leaves it out.
 TERM_DEFAULTS: dict[str, int] = {
-    c.name: int(c.default.arg)  # type: ignore[union-attr]
-    for c in _TABLE.columns
-    if c.info.get("term")
+    c.name: int(c.default.arg) for c in _TABLE.columns if c.info.get("term")
 }
 
 #: A parsed deck's frame: :data:`RATE_COLUMNS` plus its source ``line``, the ``change``

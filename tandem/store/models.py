@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -28,7 +27,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
 )
@@ -53,11 +51,6 @@ def _utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of every Tandem table."""
-
-    if TYPE_CHECKING:
-        # Every model here maps a plain Table (SQLAlchemy types it as any FromClause), so
-        # ``Model.__table__.insert()`` and ``update(Model.__table__)`` type-check.
-        __table__: ClassVar[Table]
 
 
 class Account(Base):
