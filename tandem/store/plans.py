@@ -6,10 +6,10 @@ window ``[effective_from, effective_until)`` in which it is in force (UTC epoch 
 ``effective_until`` is NULL while the version is open-ended). The store does not read
 the text: validating it is the job of the layers that use it (:mod:`tandem.lcr.plans`).
 
-Supersession follows the rates' rule (:meth:`tandem.store.Store.write_deck`): a new
-version effective from E voids every stored version of its kind that begins at or after
-E (its window becomes empty) and ends the version in force at E at E. So at any instant
-at most one version of each kind is in force.
+Supersession follows the rates' rule (:mod:`tandem.store.windows`): a new version
+effective from E voids every stored version of its kind that begins at or after E (its
+window becomes empty) and ends the version in force at E at E. So at any instant at most
+one version of each kind is in force.
 
 The functions here take an open :class:`~sqlalchemy.engine.Connection`;
 :class:`tandem.store.Store` exposes them as ``write_plan``, ``plan_versions``,
@@ -27,6 +27,7 @@ from sqlalchemy import DateTime, TextualSelect, text
 from sqlalchemy.engine import Connection
 
 from tandem.errors import StoreError
+from tandem.store.windows import CUT_SET, CUT_WHERE
 
 __all__ = [
     "PLAN_KINDS",
@@ -126,10 +127,8 @@ def insert_plan(
     )
     conn.execute(
         text(
-            "UPDATE plans SET effective_until = CASE WHEN effective_from >= :e "
-            "THEN effective_from ELSE :e END "
-            f"WHERE kind = :k AND {_LIVE} AND (effective_from >= :e "
-            "OR effective_until IS NULL OR effective_until > :e)"
+            f"UPDATE plans SET {CUT_SET.format(r='', c=':e')} "
+            f"WHERE kind = :k AND {CUT_WHERE.format(r='', c=':e')}"
         ),
         {"k": kind, "e": int(effective_from)},
     )

@@ -47,6 +47,7 @@ from tandem.store.ported import (
     ported_numbers,
     write_ported_numbers,
 )
+from tandem.store.windows import CUT_SET, CUT_WHERE
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -669,18 +670,6 @@ def _col(frame: pd.DataFrame, name: str, default: object, n: int) -> pd.Series:
     return pd.Series([default] * n if n else [], dtype=object if default is None else None)
 
 
-#: Ending or voiding a stored row at a cut instant C (the ``:cut`` expression): rows that
-#: begin at or after C are voided (their window becomes empty, ``until = from``), rows in
-#: force at C end at C. Rows already void, or ending at or before C, are not touched.
-_CUT_SET = (
-    "effective_until = CASE WHEN {r}effective_from >= {c} THEN {r}effective_from ELSE {c} END"
-)
-_CUT_WHERE = (
-    "({r}effective_until IS NULL OR {r}effective_until > {r}effective_from) "
-    "AND ({r}effective_from >= {c} OR {r}effective_until IS NULL OR {r}effective_until > {c})"
-)
-
-
 def _supersede(
     conn: Connection, account_id: int, frame: pd.DataFrame, mode: str, deck_from: int
 ) -> None:
@@ -711,8 +700,8 @@ def _supersede(
         conn.exec_driver_sql(
             qmark(
                 conn,
-                f"UPDATE rates{scan} SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
-                f"AND {_CUT_WHERE.format(r='', c='?')}",
+                f"UPDATE rates{scan} SET {CUT_SET.format(r='', c='?')} WHERE account_id = ? "
+                f"AND {CUT_WHERE.format(r='', c='?')}",
             ),
             (deck_from, deck_from, account_id, deck_from, deck_from),
         )
@@ -723,9 +712,9 @@ def _supersede(
         conn.exec_driver_sql(
             qmark(
                 conn,
-                f"UPDATE rates SET {_CUT_SET.format(r='rates.', c='i.eff')} "
+                f"UPDATE rates SET {CUT_SET.format(r='rates.', c='i.eff')} "
                 "FROM tandem_incoming i WHERE rates.account_id = ? AND rates.prefix = i.prefix "
-                f"AND {_CUT_WHERE.format(r='rates.', c='i.eff')}",
+                f"AND {CUT_WHERE.format(r='rates.', c='i.eff')}",
             ),
             (account_id,),
         )
@@ -734,8 +723,8 @@ def _supersede(
             conn.exec_driver_sql(
                 qmark(
                     conn,
-                    f"UPDATE rates SET {_CUT_SET.format(r='', c='?')} WHERE account_id = ? "
-                    f"AND {_CUT_WHERE.format(r='', c='?')} AND NOT EXISTS "
+                    f"UPDATE rates SET {CUT_SET.format(r='', c='?')} WHERE account_id = ? "
+                    f"AND {CUT_WHERE.format(r='', c='?')} AND NOT EXISTS "
                     "(SELECT 1 FROM tandem_incoming i WHERE i.prefix = rates.prefix)",
                 ),
                 (deck_from, deck_from, account_id, deck_from, deck_from),
