@@ -878,9 +878,10 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
             ],
             dtype=object,
         )
+    ordered = [columns[name] for name in STORED_COLUMNS]  # the INSERT's column order
     if conn.dialect.name != "sqlite":
         # COPY (PostgreSQL) takes every column per row.
-        cells = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in columns.values()]
+        cells = [c.tolist() if isinstance(c, np.ndarray) else [c] * n for c in ordered]
         rows = list(zip(*cells, strict=True))
         _executemany(
             conn,
@@ -889,11 +890,8 @@ def _bulk_insert_rates(conn: Connection, deck_id: int, account_id: int, live: pd
             rows,
         )
         return
-    arrays = [c for c in columns.values() if isinstance(c, np.ndarray)]  # per-row columns
-    values_sql = ", ".join(
-        "?" if isinstance(columns[name], np.ndarray) else _sql_literal(columns[name])
-        for name in STORED_COLUMNS
-    )
+    arrays = [c for c in ordered if isinstance(c, np.ndarray)]  # per-row columns
+    values_sql = ", ".join("?" if isinstance(c, np.ndarray) else _sql_literal(c) for c in ordered)
     head = f"INSERT INTO rates ({', '.join(STORED_COLUMNS)}) "
     group = f"({values_sql})"
     width = len(arrays)
