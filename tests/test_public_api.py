@@ -33,8 +33,9 @@ def test_dir_lists_every_public_name():
 
 
 def test_store_names_load_on_first_use():
-    """``import tandem`` loads money and errors only; ``from tandem import Store`` then loads
-    the store (SQLAlchemy, pandas) and gives the same class as ``tandem.store.Store``."""
+    """``import tandem`` loads money, instants, numbers and errors only; ``from tandem import
+    Store`` then loads the store (SQLAlchemy, pandas) and gives the same class as
+    ``tandem.store.Store``."""
     code = (
         "import sys, tandem\n"
         "heavy = ('sqlalchemy', 'pandas', 'numpy', 'pyarrow')\n"

@@ -110,7 +110,6 @@ def _route_calls(ctx: CliContext, routing: dict[str, Any], at: int | None) -> No
     """Step 2: route each sample number for the customer, on the rates and the routing plan
     in force at ``at``."""
     from tandem.lcr import Router, compile_table
-    from tandem.lcr.plans import table_routing_config
 
     numbers = routing.get("numbers", [])
     if not numbers:
@@ -118,7 +117,7 @@ def _route_calls(ctx: CliContext, routing: dict[str, Any], at: int | None) -> No
     customer = _field(routing, "customer", "[route]")
     t = now_instant() if at is None else at  # the edge's default, printed in each decision
     table = compile_table(ctx.store, t)
-    router = Router(table, plan=table_routing_config(table))
+    router = Router(table)  # with the routing plan compiled into the table
     for number in numbers:
         click.echo()
         print_decision(router.route(number, customer=customer, at=t))

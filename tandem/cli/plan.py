@@ -161,6 +161,24 @@ def plan_list(ctx: CliContext, kind: str | None, as_json: bool) -> None:
         )
 
 
+_version_options = [
+    _kind_option("routing"),
+    click.option(
+        "--at", "at", type=INSTANT, metavar="TIME",
+        help=f"The version in force at TIME: {INSTANT_FORMS} (default: now).",
+    ),  # fmt: skip
+    click.option("--version", "version", type=click.IntRange(min=1), help="This stored version."),
+]
+
+
+def _which_version(f: F) -> F:
+    """``--kind``, ``--at`` and ``--version``: which stored version the command reads
+    (:func:`_find`)."""
+    for option in reversed(_version_options):
+        f = option(f)
+    return f
+
+
 def _find(
     ctx: CliContext, kind: str, at: int | None, version: int | None
 ) -> tuple[StoredPlan, int | None]:
@@ -179,12 +197,7 @@ def _find(
 
 @global_options
 @plan_group.command("show")
-@_kind_option("routing")
-@click.option(
-    "--at", "at", type=INSTANT, metavar="TIME",
-    help=f"The version in force at TIME: {INSTANT_FORMS} (default: now).",
-)  # fmt: skip
-@click.option("--version", "version", type=click.IntRange(min=1), help="This stored version.")
+@_which_version
 @click.option("--summary", is_flag=True, help="The plan's sections instead of its text.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
@@ -219,12 +232,7 @@ def plan_show(
 
 @global_options
 @plan_group.command("export")
-@_kind_option("routing")
-@click.option(
-    "--at", "at", type=INSTANT, metavar="TIME",
-    help=f"The version in force at TIME: {INSTANT_FORMS} (default: now).",
-)  # fmt: skip
-@click.option("--version", "version", type=click.IntRange(min=1), help="This stored version.")
+@_which_version
 @click.option(
     "-o",
     "--output",

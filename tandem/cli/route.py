@@ -128,7 +128,6 @@ def route_command(
     dialed number, said in the decision's notes.
     """
     from tandem.errors import ConfigError
-    from tandem.lcr.plans import table_routing_config
     from tandem.lcr.policy import load_config
     from tandem.lcr.router import Router
     from tandem.lcr.table import RoutingTable, compile_table
@@ -137,7 +136,7 @@ def route_command(
         raise ConfigError("say who is calling: --customer NAME or --source-ip IP")
     t = now_instant() if at is None else at  # the edge's default, printed in the decision
     table = RoutingTable.load(table_path) if table_path else compile_table(ctx.store, t)
-    config = load_config(config_path) if config_path else table_routing_config(table)
+    config = load_config(config_path) if config_path else None  # None: the table's plan
     lookup = _number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
     )
