@@ -179,7 +179,7 @@ class PlanDiff:
 
 def _toml_key(name: str) -> str:
     bare = name and all(c.isalnum() or c in "-_" for c in name)
-    return name if bare else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return name if bare else _toml_value(name)
 
 
 def _toml_value(value: Any) -> str:

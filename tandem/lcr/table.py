@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -292,20 +293,11 @@ def compile_table(store: Store, at: InstantLike) -> RoutingTable:
 
 
 def _plan_meta(plan: StoredPlan | None) -> dict[str, Any] | None:
-    """A stored plan version as snapshot metadata (JSON)."""
+    """A stored plan version as snapshot metadata (JSON): its fields, the import instant
+    as epoch seconds (:func:`_plan_from_meta` reads it back)."""
     if plan is None:
         return None
-    return {
-        "id": plan.id,
-        "kind": plan.kind,
-        "version": plan.version,
-        "source_name": plan.source_name,
-        "source_sha256": plan.source_sha256,
-        "text": plan.text,
-        "imported_at": int(plan.imported_at.timestamp()),
-        "effective_from": plan.effective_from,
-        "effective_until": plan.effective_until,
-    }
+    return dict(asdict(plan), imported_at=int(plan.imported_at.timestamp()))
 
 
 def _plan_from_meta(meta: dict[str, Any] | None) -> StoredPlan | None:

@@ -167,10 +167,7 @@ class RateBook:
             set_inc=None,
             _uniform={},
         )
-        prefixes = (
-            self.rows["prefix"].astype(str).to_numpy() if len(self.rows) else np.zeros(0, object)
-        )
-        _compile_plans(book, prefixes)
+        _compile_plans(book)
         return book
 
     @property
@@ -357,10 +354,11 @@ def compile_book(
     return book.with_plan(plan, grace=grace)
 
 
-def _compile_plans(book: RateBook, prefixes: np.ndarray) -> None:
+def _compile_plans(book: RateBook) -> None:
     """Fill ``row_sets`` and the interval-set arrays from the accounts' plans."""
     if not any(p.tariffs for p in book.plans):
         return
+    prefixes = book.rows["prefix"].astype(str).to_numpy()
     width = 1 + max(len(p.periods) for p in book.plans)
     row_sets = np.full((len(book.rows), width), -1, dtype=np.int32)
     sets: list[tuple[Interval, ...]] = []
