@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 from tandem.errors import ConfigError
 from tandem.instant import InstantLike, format_instant, now_instant, parse_instant
 from tandem.lcr.policy import RoutingConfig, config_from_mapping
-from tandem.rating.plan import TariffPlan, parse_plan
+from tandem.rating.plan import TariffPlan
+from tandem.rating.schedule import parse_plan_text as parse_tariff_text
 from tandem.store import PLAN_KINDS, Store, StoredPlan
 
 if TYPE_CHECKING:
@@ -70,18 +71,18 @@ def parse_plan_text(kind: str, text: str, where: str) -> RoutingConfig | TariffP
     """Validate a plan's TOML text with its loader: a :class:`RoutingConfig` for
     ``routing``, a :class:`TariffPlan` for ``tariff`` (ConfigError naming ``where``)."""
     _check_kind(kind)
+    if kind == "tariff":
+        return parse_tariff_text(text, where)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{_NAMES[kind]} {where} is not valid TOML: {exc}") from None
+        raise ConfigError(f"routing plan {where} is not valid TOML: {exc}") from None
     try:
-        if kind == "routing":
-            config = config_from_mapping(data)
-            config.source = where
-            return config
-        return parse_plan(data)
+        config = config_from_mapping(data)
     except ConfigError as exc:
-        raise ConfigError(f"{_NAMES[kind]} {where}: {exc}") from None
+        raise ConfigError(f"routing plan {where}: {exc}") from None
+    config.source = where
+    return config
 
 
 def routing_config_of(stored: StoredPlan) -> RoutingConfig:

@@ -23,12 +23,16 @@ __all__ = ["PlanSchedule", "parse_plan_text"]
 
 
 def parse_plan_text(text: str, where: str) -> TariffPlan:
-    """A :class:`TariffPlan` from TOML text (``where`` names it in errors)."""
+    """A :class:`TariffPlan` from TOML text; every error, in the TOML or in the plan, is a
+    :class:`ConfigError` that names the plan (``where``)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"tariff plan {where} is not valid TOML: {exc}") from None
-    return parse_plan(data)
+    try:
+        return parse_plan(data)
+    except ConfigError as exc:
+        raise ConfigError(f"tariff plan {where}: {exc}") from None
 
 
 @dataclass(frozen=True)
