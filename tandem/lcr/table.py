@@ -287,9 +287,7 @@ def compile_table(store: Store, at: InstantLike) -> RoutingTable:
         valid_from = max(valid_from, plan_from)
     if plan_until is not None:
         valid_until = min(valid_until, plan_until)
-    table = build_table(frame, t, valid_from, valid_until)
-    table.routing_plan = plan
-    return table
+    return build_table(frame, t, valid_from, valid_until, routing_plan=plan)
 
 
 def _plan_meta(plan: StoredPlan | None) -> dict[str, Any] | None:
@@ -334,9 +332,15 @@ def _window(starts: np.ndarray, ends: np.ndarray, t: int) -> tuple[int, int]:
 
 
 def build_table(
-    frame: pd.DataFrame | Mapping[str, Any], at: int, valid_from: int, valid_until: int
+    frame: pd.DataFrame | Mapping[str, Any],
+    at: int,
+    valid_from: int,
+    valid_until: int,
+    *,
+    routing_plan: StoredPlan | None = None,
 ) -> RoutingTable:
-    """Build a table from the rows in force (columns as :data:`tandem.lcr.reader.IN_FORCE_COLUMNS`).
+    """Build a table from the rows in force (columns as :data:`tandem.lcr.reader.IN_FORCE_COLUMNS`)
+    and the routing plan version it carries (see :func:`compile_table`).
 
     ``prefix`` and ``account`` may be object or categorical columns; everything per row
     is vectorised (a store of millions of rows compiles in seconds).
@@ -421,6 +425,7 @@ def build_table(
         customers=names["sell"],
         currencies=currencies,
         arrays=arrays,
+        routing_plan=routing_plan,
     )
 
 
