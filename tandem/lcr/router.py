@@ -51,7 +51,7 @@ from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
-from tandem.numbers import MAX_DIGITS as E164_MAX_DIGITS
+from tandem.numbers import MAX_DIGITS as _E164_MAX
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
 
@@ -873,4 +873,3 @@ def _sell_index(table: RoutingTable, cidx: int) -> memoryview:
 _NOT_FOUND = LookupKind.NOT_FOUND
 _NOT_PORTED = LookupKind.NOT_PORTED
 _NO_RULES = DEFAULT_RULES
-_E164_MAX = E164_MAX_DIGITS
