@@ -425,6 +425,30 @@ _numbers = st.one_of(
 )
 
 
+def _assert_each_call_agrees(cdrs, rows, rates, plan, grace) -> None:
+    """Each batch-priced row equals ``price_call`` on its CDR, both sides, to the last unit."""
+    for (start, duration, number, customer, carrier), row in zip(cdrs, rows, strict=True):
+        for side, kind, account in (("sell", "customer", customer), ("buy", "carrier", carrier)):
+            one = price_call(
+                number,
+                start,
+                duration,
+                account=account,
+                kind=kind,
+                rates=rates,
+                plan=plan,
+                grace=grace,
+            )
+            got_amount = row[f"{side}_amount"]
+            assert row[f"{side}_reason"] == one.reason, (side, row)
+            if one.reason is None:
+                assert to_scaled(got_amount) == one.amount_scaled, (side, row, one)
+                assert row[f"{side}_billed_seconds"] == one.billed_seconds
+                assert row[f"{side}_prefix"] == one.prefix
+            else:
+                assert got_amount is None
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     decks(),
@@ -449,26 +473,7 @@ def test_scalar_and_batch_agree_to_the_last_unit(deck_rows, plan, cdrs, grace):
         .price(canonical_table(pa.Table.from_pandas(cdr_frame(cdrs))))
         .to_pylist()
     )
-    for (start, duration, number, customer, carrier), row in zip(cdrs, priced, strict=True):
-        for side, kind, account in (("sell", "customer", customer), ("buy", "carrier", carrier)):
-            one = price_call(
-                number,
-                start,
-                duration,
-                account=account,
-                kind=kind,
-                rates=rates,
-                plan=plan,
-                grace=grace,
-            )
-            got_amount = row[f"{side}_amount"]
-            assert row[f"{side}_reason"] == one.reason, (side, row)
-            if one.reason is None:
-                assert to_scaled(got_amount) == one.amount_scaled, (side, row, one)
-                assert row[f"{side}_billed_seconds"] == one.billed_seconds
-                assert row[f"{side}_prefix"] == one.prefix
-            else:
-                assert got_amount is None
+    _assert_each_call_agrees(cdrs, priced, rates, plan, grace)
 
 
 def _cdrs(instants: st.SearchStrategy, numbers: st.SearchStrategy) -> st.SearchStrategy:
@@ -542,22 +547,7 @@ def test_scalar_and_batch_agree_across_a_plan_change(
     priced = Rater.from_rates(rates, schedule, grace=grace).price(table)
     assert priced.column("record").to_pylist() == table.column("record").to_pylist()
     rows = priced.to_pylist()
-    for (start, duration, number, customer, carrier), row in zip(cdrs, rows, strict=True):
-        for side, kind, account in (("sell", "customer", customer), ("buy", "carrier", carrier)):
-            one = price_call(
-                number,
-                start,
-                duration,
-                account=account,
-                kind=kind,
-                rates=rates,
-                plan=schedule,
-                grace=grace,
-            )
-            assert row[f"{side}_reason"] == one.reason, (side, row)
-            if one.reason is None:
-                assert to_scaled(row[f"{side}_amount"]) == one.amount_scaled, (side, row, one)
-                assert row[f"{side}_billed_seconds"] == one.billed_seconds
+    _assert_each_call_agrees(cdrs, rows, rates, schedule, grace)
     # Each CDR is priced exactly as a batch under the one plan in force at its start.
     for k, plan in enumerate(schedule.plans):
         alone = Rater.from_rates(rates, plan, grace=grace).price(table).to_pylist()
