@@ -18,7 +18,7 @@ from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = ["COMMANDS", "cli", "describe_os_error", "main"]
 
 #: Every ``tandem`` subcommand, in the order a new user meets them.
 COMMANDS: tuple[click.Command, ...] = (
@@ -34,7 +34,12 @@ COMMANDS: tuple[click.Command, ...] = (
 
 
 class _TandemGroup(click.Group):
-    """Turns every :class:`TandemError` into one clear line on stderr and exit status 2."""
+    """Turns every :class:`TandemError` into one clear line on stderr and exit status 2.
+
+    An :class:`OSError` the commands did not turn into a :class:`TandemError` themselves
+    (a full or read-only disk, a file that vanished) is reported the same way: the file
+    and the system's reason, on one line.
+    """
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -42,6 +47,16 @@ class _TandemGroup(click.Group):
         except TandemError as exc:
             click.echo(f"tandem: error: {exc}", err=True)
             ctx.exit(2)
+        except OSError as exc:
+            click.echo(f"tandem: error: {describe_os_error(exc)}", err=True)
+            ctx.exit(2)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the file(s) involved and the reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 @click.group(
