@@ -15,6 +15,7 @@ import click
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.errors import ConfigError
+from tandem.files import atomic_write
 from tandem.instant import format_instant
 
 if TYPE_CHECKING:
@@ -164,7 +165,10 @@ def plan_list(ctx: CliContext, kind: str | None, as_json: bool) -> None:
 _version_options = [
     _kind_option("routing"),
     click.option(
-        "--at", "at", type=INSTANT, metavar="TIME",
+        "--at",
+        "at",
+        type=INSTANT,
+        metavar="TIME",
         help=f"The version in force at TIME: {INSTANT_FORMS} (default: now).",
     ),  # fmt: skip
     click.option("--version", "version", type=click.IntRange(min=1), help="This stored version."),
@@ -251,13 +255,14 @@ def plan_export(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, output)
+        with atomic_write(output, "wb") as fh:  # whole or not at all (fsync, then rename)
+            fh.write(data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {os.fspath(output)!r}: {exc.strerror}") from None
+        raise ConfigError(
+            f"cannot write {os.fspath(output)!r}: {exc.strerror or exc} (nothing written; "
+            "a file already there is unchanged)"
+        ) from None
     if not ctx.quiet:
         when = "" if t is None else f", in force at {format_instant(t)}"
         click.echo(
