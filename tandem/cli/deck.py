@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.cli.progress import progress
+from tandem.csvcells import neutralise_cell
 from tandem.errors import DeckError, DeckRejectedError, UnknownCarrierError, UnknownCustomerError
+from tandem.files import atomic_write
 from tandem.instant import format_instant, now_instant
 from tandem.money import format_money
 
@@ -444,6 +447,16 @@ EXPORT_HEADER = [
 ]
 
 
+def _write_csv(fh: IO[str], header: list[str], rows: list[list[Any]]) -> None:
+    """The export's CSV: ``\\n`` line ends; a row whose text holds a carriage return is
+    quoted whole (the csv module quotes only the line terminator's characters)."""
+    plain = csv.writer(fh, lineterminator="\n")
+    quoted = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    plain.writerow(header)
+    for row in rows:
+        (quoted if "\r" in row[1] else plain).writerow(row)
+
+
 @global_options
 @deck_group.command("export")
 @click.argument("name")
@@ -469,7 +482,7 @@ def deck_export(
     rows = [
         [
             r.prefix,
-            r.destination,
+            neutralise_cell(r.destination),  # a text cell: never a spreadsheet formula
             format_money(int(r.rate)),
             format_money(int(r.connect_fee)),
             int(r.initial_increment),
@@ -484,14 +497,18 @@ def deck_export(
     if currency:
         header[2] = f"Rate ({currency})"
     if str(output) == "-":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
+        _write_csv(sys.stdout, header, rows)
         return
-    with output.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
+    try:
+        # Whole or not at all: a full disk or a kill leaves the previous file as it was.
+        with atomic_write(output, newline="") as fh:
+            _write_csv(fh, header, rows)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise DeckError(
+            f"cannot write {os.fspath(output)!r}: {reason} (nothing written; "
+            "a file already there is unchanged)"
+        ) from None
     click.echo(
         f"{output}: {len(rows)} codes of {account.kind} {account.name} ({currency}) "
         f"in force at {format_instant(at)}",

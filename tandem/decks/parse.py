@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tandem.csvcells import RESTORE_PATTERN, RESTORE_REPLACEMENT
 from tandem.decks.header import ColumnMap, parse_mapping
 from tandem.decks.read import RawDeck, read_deck_bytes
 from tandem.decks.values import (
@@ -475,6 +476,14 @@ def _rate_table(rows: _Rows, columns: _Columns, deck_from: int) -> pa.Table:
     identity = len(src) == n and not rows.faults and bool((src == np.arange(n)).all())
     if rows.has("destination"):
         destination = pc.utf8_trim_whitespace(pc.fill_null(rows.cells("destination"), ""))
+        # A name 'tandem deck export' (or a careful spreadsheet) quoted so that it would
+        # not run as a formula gets its name back: the quote is escaping, not data.
+        destination = pc.replace_substring_regex(
+            destination,
+            pattern=RESTORE_PATTERN,
+            replacement=RESTORE_REPLACEMENT,
+            max_replacements=1,
+        )
         if not identity:
             destination = destination.take(pa.array(src))
     else:

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tandem.csvcells import neutralise_cell
 from tandem.money import SCALE, from_scaled
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ class RatingReport:
         written = []
         for name, t in self.tables().items():
             csv_path = d / f"by_{name}.csv"
-            t.to_csv(csv_path, index=False)
+            _csv_text_safe(t).to_csv(csv_path, index=False)
             arrow = pa.Table.from_pandas(t, preserve_index=False)
             pq_path = d / f"by_{name}.parquet"
             import pyarrow.parquet as pq
@@ -227,6 +228,18 @@ class RatingReport:
                 str(rec.margin),
             )
         console.print(table)
+
+
+def _csv_text_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its text cells (names, currencies, days) safe to open in a
+    spreadsheet: a cell that would start a formula gets a leading quote
+    (:func:`tandem.csvcells.neutralise_cell`). Number cells, e.g. a negative margin, are
+    left as they are; the Parquet reports keep the names verbatim."""
+    out = table.copy(deep=False)
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+            out[column] = [neutralise_cell(v) if isinstance(v, str) else v for v in out[column]]
+    return out
 
 
 def _ratio(num: int, den: int) -> Decimal | None:
