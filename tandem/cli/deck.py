@@ -1,4 +1,4 @@
-"""``tandem deck``: import, list, show, diff and export rate decks."""
+"""``tandem deck``: import, list, show, diff, export and delete rate decks."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tandem.decks.importer import DeckImport
-    from tandem.store import AccountInfo
+    from tandem.store import AccountInfo, DeckDeletion
 
-__all__ = ["deck_group", "print_import_report"]
+__all__ = ["deck_group", "print_deletion", "print_import_report"]
 
 #: Files above this size get a progress bar on a terminal.
 _PROGRESS_BYTES = 1 << 20
@@ -57,7 +57,7 @@ def _resolve(ctx: CliContext, name: str, kind: str | None) -> AccountInfo:
 
 @click.group("deck")
 def deck_group() -> None:
-    """Rate decks: import vendor and customer decks, list, show, diff and export them."""
+    """Rate decks: import vendor and customer decks, list, show, diff, export and delete them."""
 
 
 _account_options = [
@@ -514,3 +514,109 @@ def deck_export(
         f"in force at {format_instant(at)}",
         err=True,
     )
+
+
+def print_deletion(deletion: DeckDeletion) -> None:
+    """What deleting one deck version removed, gave back and left, for a person."""
+    d = deletion
+    click.echo(
+        f"{d.kind} {d.account}: version {d.version} ({d.source_name or 'no source'}, "
+        f"effective {format_instant(d.effective_from)}, mode {d.mode})"
+    )
+    click.echo(
+        f"  rates deleted {d.rates_deleted}, closed codes deleted {d.closes_deleted}, "
+        f"earlier rates given back their end {d.rates_restored}"
+    )
+    later = ", ".join(str(v) for v in d.later_versions) or "none"
+    since = "never" if d.in_force_from is None else format_instant(d.in_force_from)
+    click.echo(f"  later versions: {later}; in force from: {since}")
+    if d.forced:
+        click.echo("  forced: deleted although something depends on it (--force)")
+    if d.account_deleted:
+        click.echo(f"  no version left: {d.kind} {d.account} is removed too")
+    click.echo("  dry run: nothing written" if d.dry_run else "  deleted")
+
+
+def _deletion_dict(d: DeckDeletion) -> dict[str, object]:
+    return {
+        "account": d.account,
+        "kind": d.kind,
+        "version": d.version,
+        "deck_id": d.deck_id,
+        "source": d.source_name,
+        "mode": d.mode,
+        "effective_from": format_instant(d.effective_from),
+        "rates_deleted": d.rates_deleted,
+        "closes_deleted": d.closes_deleted,
+        "rates_restored": d.rates_restored,
+        "later_versions": d.later_versions,
+        "in_force_from": None if d.in_force_from is None else format_instant(d.in_force_from),
+        "account_deleted": d.account_deleted,
+        "forced": d.forced,
+        "dry_run": d.dry_run,
+        "written": d.written,
+        "refused": False,
+    }
+
+
+@global_options
+@deck_group.command("delete")
+@click.argument("name")
+@_with_account_kind
+@click.option(
+    "--version", "version", type=click.IntRange(min=1), required=True, metavar="N",
+    help="The stored version to delete (tandem deck list shows them).",
+)  # fmt: skip
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete even when later versions or possibly rated CDRs depend on it.",
+)
+@click.option(
+    "--now", type=INSTANT, metavar="TIME",
+    help=f"Judge 'in force before now' at TIME: {INSTANT_FORMS} (default: the clock).",
+)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Show what would change, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_ctx
+def deck_delete(
+    ctx: CliContext,
+    name: str,
+    carrier_flag: bool,
+    customer_flag: bool,
+    version: int,
+    force: bool,
+    now: int | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete version N of NAME's deck, as if it had never been imported.
+
+    The account's other rates get back the windows the version cut (deleting the latest
+    version restores the store exactly as it was before that import). Refused, nothing
+    changed, when later versions were imported over it or when its rates have been in
+    force before now (CDRs may have been rated with them), unless --force.
+    """
+    from tandem.decks.delete import delete_deck
+
+    account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
+    try:
+        deletion = delete_deck(
+            ctx.store,
+            account.name,
+            account.kind,
+            version,
+            force=force,
+            dry_run=dry_run,
+            now=now,
+        )
+    except DeckError as exc:
+        if as_json:
+            _emit({"error": str(exc), "refused": True, "written": False})
+            click.echo(f"tandem: error: {exc}", err=True)
+            sys.exit(2)
+        raise
+    if as_json:
+        _emit(_deletion_dict(deletion))
+    elif not ctx.quiet:
+        print_deletion(deletion)

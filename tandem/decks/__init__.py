@@ -5,9 +5,11 @@ detection (:mod:`tandem.decks.header`), cell values (:mod:`tandem.decks.values`:
 rates, increments, effective dates), parsing and validating a whole deck
 (:mod:`tandem.decks.parse`: :func:`parse_deck`), comparing it with the rates in force
 (:mod:`tandem.decks.diff`) and importing it into the store as a new version, all or
-nothing (:mod:`tandem.decks.importer`: :func:`import_deck`).
+nothing (:mod:`tandem.decks.importer`: :func:`import_deck`); deleting a wrong version
+(:mod:`tandem.decks.delete`: :func:`delete_deck`).
 """
 
+from tandem.decks.delete import delete_deck
 from tandem.decks.diff import DeckDiff, NoticeFlag
 from tandem.decks.importer import DeckImport, diff_versions, import_deck
 from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
@@ -19,6 +21,7 @@ __all__ = [
     "NoticeFlag",
     "ParsedDeck",
     "Rejection",
+    "delete_deck",
     "diff_versions",
     "import_deck",
     "parse_deck",

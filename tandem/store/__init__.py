@@ -1,6 +1,7 @@
 """The rate store (SQLAlchemy 2; SQLite by default, PostgreSQL alike): the only SQL in Tandem."""
 
 from tandem.store.columns import DECK_COLUMNS, OPEN_END, RATE_COLUMNS, TERM_DEFAULTS, TERMS
+from tandem.store.deletion import DeckDeletion
 from tandem.store.in_force import DeckAccount, DeckRows, InForce
 from tandem.store.models import (
     Account,
@@ -8,6 +9,7 @@ from tandem.store.models import (
     Carrier,
     Customer,
     Deck,
+    DeckClose,
     PlanVersion,
     PortedNumber,
     Rate,
@@ -30,6 +32,8 @@ __all__ = [
     "DECK_COLUMNS",
     "Deck",
     "DeckAccount",
+    "DeckClose",
+    "DeckDeletion",
     "DeckRows",
     "DeckVersion",
     "InForce",

@@ -34,7 +34,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from tandem.money import from_scaled
 
-__all__ = ["Base", "Account", "Carrier", "Customer", "Deck", "Rate", "PortedNumber", "PlanVersion"]
+__all__ = [
+    "Base",
+    "Account",
+    "Carrier",
+    "Customer",
+    "Deck",
+    "DeckClose",
+    "Rate",
+    "PortedNumber",
+    "PlanVersion",
+]
 
 CARRIER = "carrier"
 CUSTOMER = "customer"
@@ -142,6 +152,22 @@ class Rate(Base):
     def rate_decimal(self) -> Decimal:
         """The per-minute rate as an exact Decimal."""
         return from_scaled(self.rate)
+
+
+class DeckClose(Base):
+    """A code one deck version closed with a ``Closed`` status, from ``effective_from``.
+
+    Such a row adds no rate (nothing goes to ``rates``) but cuts the code's earlier rows
+    like a rate row would; it is kept so that deleting a deck version can rebuild the
+    account's validity windows exactly (:mod:`tandem.store.deletion`).
+    """
+
+    __tablename__ = "deck_closes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deck_id: Mapped[int] = mapped_column(ForeignKey("decks.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
 
 
 class PortedNumber(Base):

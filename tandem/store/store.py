@@ -28,10 +28,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tandem.errors import StoreError
 from tandem.instant import InstantLike, parse_instant
 from tandem.store.columns import OPEN_END, STORED_COLUMNS, TERM_DEFAULTS, TERMS, TEXT_COLUMNS
+from tandem.store.deletion import DeckDeletion, rebuilt_windows
 from tandem.store.dialect import account_scan, driver_connection, qmark
 from tandem.store.history import earlier_rows, empty_history, rate_history
 from tandem.store.in_force import InForce, read_in_force
-from tandem.store.models import CARRIER, CUSTOMER, Account, Deck
+from tandem.store.models import CARRIER, CUSTOMER, Account, Deck, DeckClose
 from tandem.store.plans import (
     StoredPlan,
     check_plan_kind,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Store", "DeckVersion", "AccountInfo", "default_db_url", "OPEN_END"]
+__all__ = ["Store", "DeckVersion", "DeckDeletion", "AccountInfo", "default_db_url", "OPEN_END"]
 
 
 _KINDS = (CARRIER, CUSTOMER)
@@ -406,10 +407,40 @@ class Store:
                 ).scalar_one()
                 _supersede(conn, account_id, frame, mode, deck_from)
                 _bulk_insert_rates(conn, deck_id, account_id, live)
+                _insert_closes(conn, deck_id, frame[frame["closed"]])
                 deck = conn.execute(select(Deck.__table__).where(Deck.id == deck_id)).one()
                 return _deck_version(deck, account, kind)
         except SQLAlchemyError as exc:
             raise StoreError(f"could not store the deck for {account!r}: {exc}") from exc
+
+    # -- deleting a deck version ---------------------------------------------------------
+    def delete_deck(
+        self,
+        account: str,
+        kind: str,
+        version: int,
+        *,
+        dry_run: bool = False,
+        check: Callable[[DeckDeletion], None] | None = None,
+    ) -> DeckDeletion:
+        """Delete ``account``'s deck ``version`` atomically, giving the account's other
+        rows back the windows they would have without it (:mod:`tandem.store.deletion`).
+
+        Deleting the latest version restores exactly the state before it was imported
+        (the account too is removed when it has no version left). ``check`` is called
+        with the facts (later versions, when the version was first in force) inside the
+        transaction, before anything changes, and may raise to refuse; with ``dry_run``
+        everything is computed and nothing is written.
+        """
+        _check_kind(kind)
+        try:
+            with self.engine.connect() as conn, conn.begin() as transaction:
+                deletion = _delete_deck(conn, account, kind, int(version), dry_run, check)
+                if dry_run:
+                    transaction.rollback()
+                return deletion
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not delete version {version} of {account!r}: {exc}") from exc
 
     # -- plans (routing and tariff plans, versioned; SQL in tandem.store.plans) -------------
     def write_plan(
@@ -564,6 +595,91 @@ def _deck_version(d: Any, account: str, kind: str) -> DeckVersion:
         rounding=d.rounding,
         timezone=d.timezone,
     )
+
+
+def _insert_closes(conn: Connection, deck_id: int, closed: pd.DataFrame) -> None:
+    """Record the codes the deck closed with a Closed status (they store no rate row)."""
+    if closed.empty:
+        return
+    conn.execute(
+        insert(DeckClose),
+        [
+            {"deck_id": int(deck_id), "prefix": str(p), "effective_from": int(t)}
+            for p, t in zip(closed["prefix"], closed["effective_from"], strict=True)
+        ],
+    )
+
+
+def _delete_deck(
+    conn: Connection,
+    account: str,
+    kind: str,
+    version: int,
+    dry_run: bool,
+    check: Callable[[DeckDeletion], None] | None,
+) -> DeckDeletion:
+    found = conn.execute(
+        text("SELECT id FROM accounts WHERE kind = :k AND name = :n"), {"k": kind, "n": account}
+    ).scalar()
+    if found is None:
+        raise StoreError(f"no {kind} {account!r}")
+    account_id = int(found)
+    decks = conn.execute(
+        text(
+            "SELECT id, version, mode, source_name, effective_from FROM decks "
+            "WHERE account_id = :a ORDER BY version"
+        ),
+        {"a": account_id},
+    ).fetchall()
+    deck = next((d for d in decks if d.version == version), None)
+    if deck is None:
+        have = ", ".join(str(d.version) for d in decks) or "none"
+        raise StoreError(f"{kind} {account!r} has no deck version {version} (versions: {have})")
+    deck_id = int(deck.id)
+    counts = conn.execute(
+        text(
+            "SELECT COUNT(*), MIN(CASE WHEN effective_until IS NULL "
+            "OR effective_until > effective_from THEN effective_from END) "
+            "FROM rates WHERE deck_id = :d"
+        ),
+        {"d": deck_id},
+    ).one()
+    closes = conn.execute(
+        text("SELECT COUNT(*) FROM deck_closes WHERE deck_id = :d"), {"d": deck_id}
+    ).scalar_one()
+    deletion = DeckDeletion(
+        account=account,
+        kind=kind,
+        version=version,
+        deck_id=deck_id,
+        source_name=deck.source_name,
+        mode=deck.mode,
+        effective_from=int(deck.effective_from),
+        rates_deleted=int(counts[0]),
+        closes_deleted=int(closes),
+        later_versions=[int(d.version) for d in decks if d.version > version],
+        in_force_from=None if counts[1] is None else int(counts[1]),
+        account_deleted=len(decks) == 1,
+        dry_run=dry_run,
+    )
+    if check is not None:
+        check(deletion)
+    _rows, changed = rebuilt_windows(conn, account_id, version)
+    deletion.rates_restored = len(changed)
+    if len(changed):
+        conn.execute(
+            text("UPDATE rates SET effective_until = :u WHERE id = :i"),
+            [
+                {"u": None if u == OPEN_END else int(u), "i": int(i)}
+                for i, u in zip(changed["id"], changed["new_until"], strict=True)
+            ],
+        )
+    conn.execute(text("DELETE FROM rates WHERE deck_id = :d"), {"d": deck_id})
+    conn.execute(text("DELETE FROM deck_closes WHERE deck_id = :d"), {"d": deck_id})
+    conn.execute(text("DELETE FROM decks WHERE id = :d"), {"d": deck_id})
+    if deletion.account_deleted:
+        conn.execute(text("DELETE FROM accounts WHERE id = :a"), {"a": account_id})
+    return deletion
 
 
 def _ensure_account(conn: Connection, kind: str, name: str) -> int:

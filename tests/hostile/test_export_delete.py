@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 
 from tandem.cli.main import cli
 from tandem.csvcells import FORMULA_STARTS
-from tests.hostile.conftest import run_refused
+from tests.hostile.conftest import run_refused, store_fingerprint
 
 EXPORT = ["deck", "export", "atlas", "--carrier", "--at", "2026-11-15"]
 
@@ -375,3 +376,89 @@ def test_restore_undoes_neutralise_for_every_string(text):
     assert not safe.startswith(FORMULA_STARTS)
     assert restore_cell(safe) == text
     assert is_neutralised(safe) == (safe != text)
+
+
+# -- item 8 (second half): tandem deck delete ---------------------------------------------------
+
+_LATER = "Code,Destination,Rate\n1,United States/Canada,0.0040\n44,United Kingdom,0.0100\n"
+
+
+def _import_later(db: Path, tmp_path: Path) -> None:
+    deck = tmp_path / "atlas-v2.csv"
+    deck.write_text(_LATER)
+    result = CliRunner().invoke(
+        cli,
+        ["deck", "import", str(deck), "--carrier", "atlas", "--effective", "2026-12-01",
+         "--now", "2026-11-20", "--db", str(db), "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+DELETE_REFUSALS = [
+    # (args, names the error line must hold, whether a second atlas version is imported first)
+    (["deck", "delete", "atlas", "--version", "1"], ["atlas", "in force since", "--force"], False),
+    (["deck", "delete", "atlas", "--version", "1", "--dry-run"], ["in force since"], False),
+    (["deck", "delete", "atlas", "--version", "1", "--json"], ["in force since"], False),
+    (["deck", "delete", "acme", "--customer", "--version", "1"], ["acme", "in force"], False),
+    (["deck", "delete", "atlas", "--version", "9"], ["no deck version 9", "versions: 1"], False),
+    (["deck", "delete", "atlas", "--customer", "--version", "1"], ["no customer 'atlas'"], False),
+    (["deck", "delete", "nobody", "--version", "1"], ["nobody"], False),
+    (
+        ["deck", "delete", "atlas", "--version", "1", "--now", "2026-10-01"],
+        ["later version(s) 2", "--force"],
+        True,
+    ),
+    (
+        ["deck", "delete", "atlas", "--version", "2", "--now", "2026-12-02"],
+        ["version 2", "in force since 2026-12-01"],
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "names", "later"), DELETE_REFUSALS)
+def test_deck_delete_refusals(db, tmp_path, args, names, later):
+    if later:
+        _import_later(db, tmp_path)
+    refusal = run_refused(args, db, names=names)
+    if "--json" in args:
+        doc = json.loads(refusal.stdout)
+        assert doc["refused"] is True and doc["written"] is False
+
+
+def _run(db: Path, *args: str) -> Any:
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_deck_delete_latest_gives_back_the_rates_before_it(db, tmp_path):
+    export_before = tmp_path / "before.csv"
+    _run(db, "deck", "export", "atlas", "--at", "2026-12-15", "-o", str(export_before))
+    _import_later(db, tmp_path)
+    export_during = tmp_path / "during.csv"
+    _run(db, "deck", "export", "atlas", "--at", "2026-12-15", "-o", str(export_during))
+    assert export_during.read_bytes() != export_before.read_bytes()
+    fingerprint = store_fingerprint(db)
+    dry = _run(db, "deck", "delete", "atlas", "--version", "2", "--dry-run", "--json",
+               "--now", "2026-11-25")  # fmt: skip
+    doc = json.loads(dry.stdout)
+    assert doc["dry_run"] is True and doc["written"] is False
+    assert doc["rates_deleted"] == 2 and doc["later_versions"] == []
+    assert doc["rates_restored"] > 2  # the full deck closed every other atlas code
+    assert store_fingerprint(db) == fingerprint
+    done = _run(db, "deck", "delete", "atlas", "--version", "2", "--now", "2026-11-25")
+    assert "rates deleted 2" in done.stdout and "deleted" in done.stdout.splitlines()[-1]
+    export_after = tmp_path / "after.csv"
+    _run(db, "deck", "export", "atlas", "--at", "2026-12-15", "-o", str(export_after))
+    assert export_after.read_bytes() == export_before.read_bytes()
+    listed = json.loads(_run(db, "deck", "list", "--carrier", "--json").stdout)
+    assert [d["version"] for d in listed["decks"]] == [1]
+
+
+def test_deck_delete_force_removes_the_last_version_and_the_account(db):
+    done = _run(db, "deck", "delete", "acme", "--version", "1", "--force", "--json")
+    doc = json.loads(done.stdout)
+    assert doc["forced"] is True and doc["account_deleted"] is True and doc["written"] is True
+    listed = json.loads(_run(db, "deck", "list", "--json").stdout)
+    assert [(d["account"], d["kind"]) for d in listed["decks"]] == [("atlas", "carrier")]
