@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from tandem.store.columns import OPEN_END
+from tandem.store.dialect import driver_connection, qmark
 
 __all__ = ["DeckDeletion", "rebuilt_windows"]
 
@@ -59,21 +60,53 @@ class DeckDeletion:
         return not self.dry_run
 
 
-def _account_rows(conn: Connection, account_id: int) -> pd.DataFrame:
-    rows = conn.execute(
-        text(
-            "SELECT r.id, d.version, r.prefix, r.effective_from, r.effective_until "
-            "FROM rates r JOIN decks d ON d.id = r.deck_id WHERE r.account_id = :a"
-        ),
-        {"a": account_id},
-    ).fetchall()
+def _account_rows(conn: Connection, account_id: int, without: int | None) -> pd.DataFrame:
+    """The account's rate rows outside version ``without``: ``id, version, prefix, from,
+    until`` (OPEN_END: open).
+
+    Read through the driver's cursor (a million rows as SQLAlchemy row objects cost
+    seconds); the deck of each row becomes its version by a lookup on the few decks.
+    """
+    versions = dict(
+        conn.execute(
+            text("SELECT id, version FROM decks WHERE account_id = :a"), {"a": account_id}
+        ).fetchall()
+    )
+    skip = [d for d, v in versions.items() if v == without] or [-1]
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(
+            qmark(
+                conn,
+                "SELECT id, deck_id, prefix, effective_from, COALESCE(effective_until, -1) "
+                "FROM rates WHERE account_id = ? AND deck_id <> ?",
+            ),
+            (account_id, skip[0]),
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if not rows:
+        ids = decks = starts = ends = np.zeros(0, dtype=np.int64)
+        prefixes: tuple = ()
+    else:
+        id_col, deck_col, prefixes, start_col, end_col = zip(*rows, strict=True)
+        del rows
+        ids = np.asarray(id_col, dtype=np.int64)
+        decks = np.asarray(deck_col, dtype=np.int64)
+        starts = np.asarray(start_col, dtype=np.int64)
+        ends = np.asarray(end_col, dtype=np.int64)
+    deck_ids = np.asarray(sorted(versions), dtype=np.int64)
+    deck_versions = np.asarray([versions[d] for d in deck_ids.tolist()], dtype=np.int64)
     return pd.DataFrame(
         {
-            "id": np.array([r[0] for r in rows], dtype=np.int64),
-            "version": np.array([r[1] for r in rows], dtype=np.int64),
-            "prefix": pd.Series([r[2] for r in rows], dtype=object),
-            "from": np.array([r[3] for r in rows], dtype=np.int64),
-            "until": np.array([OPEN_END if r[4] is None else r[4] for r in rows], dtype=np.int64),
+            "id": ids,
+            "version": deck_versions[np.searchsorted(deck_ids, decks)]
+            if len(decks)
+            else np.zeros(0, dtype=np.int64),
+            "prefix": pd.Series(list(prefixes), dtype=object),
+            "from": starts,
+            "until": np.where(ends < 0, OPEN_END, ends),
         }
     )
 
@@ -105,7 +138,7 @@ def rebuilt_windows(
     With ``without_version`` None the rebuild covers every version: ``changed`` is then
     empty whenever the stored windows follow the supersession rule.
     """
-    rows = _account_rows(conn, account_id)
+    rows = _account_rows(conn, account_id, without_version)
     closes = _account_closes(conn, account_id)
     decks = conn.execute(
         text("SELECT version, mode, effective_from FROM decks WHERE account_id = :a"),

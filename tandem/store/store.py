@@ -667,19 +667,37 @@ def _delete_deck(
     _rows, changed = rebuilt_windows(conn, account_id, version)
     deletion.rates_restored = len(changed)
     if len(changed):
-        conn.execute(
-            text("UPDATE rates SET effective_until = :u WHERE id = :i"),
-            [
-                {"u": None if u == OPEN_END else int(u), "i": int(i)}
-                for i, u in zip(changed["id"], changed["new_until"], strict=True)
-            ],
-        )
+        _restore_windows(conn, changed["id"].to_numpy(), changed["new_until"].to_numpy())
     conn.execute(text("DELETE FROM rates WHERE deck_id = :d"), {"d": deck_id})
     conn.execute(text("DELETE FROM deck_closes WHERE deck_id = :d"), {"d": deck_id})
     conn.execute(text("DELETE FROM decks WHERE id = :d"), {"d": deck_id})
     if deletion.account_deleted:
         conn.execute(text("DELETE FROM accounts WHERE id = :a"), {"a": account_id})
     return deletion
+
+
+def _restore_windows(conn: Connection, ids: np.ndarray, until: np.ndarray) -> None:
+    """Set the rows ``ids`` to end at ``until`` (OPEN_END: open), set-based: the pairs go
+    to a temporary table (multi-row inserts on SQLite, COPY on PostgreSQL) and one
+    ``UPDATE ... FROM`` joins it to the rates."""
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS tandem_restore "
+        "(id BIGINT PRIMARY KEY, until BIGINT NOT NULL)"
+    )
+    conn.exec_driver_sql("DELETE FROM tandem_restore")
+    ends = np.where(until == OPEN_END, -1, until)
+    _executemany(
+        conn,
+        "INSERT INTO tandem_restore (id, until) VALUES (?, ?)",
+        list(zip(ids.tolist(), ends.tolist(), strict=True)),
+    )
+    try:
+        conn.exec_driver_sql(
+            "UPDATE rates SET effective_until = CASE WHEN t.until < 0 THEN NULL "
+            "ELSE t.until END FROM tandem_restore t WHERE rates.id = t.id"
+        )
+    finally:
+        conn.exec_driver_sql("DELETE FROM tandem_restore")
 
 
 def _ensure_account(conn: Connection, kind: str, name: str) -> int:
