@@ -67,11 +67,12 @@ def _account_rows(conn: Connection, account_id: int, without: int | None) -> pd.
     Read through the driver's cursor (a million rows as SQLAlchemy row objects cost
     seconds); the deck of each row becomes its version by a lookup on the few decks.
     """
-    versions = dict(
-        conn.execute(
+    versions: dict[int, int] = {
+        int(d): int(v)
+        for d, v in conn.execute(
             text("SELECT id, version FROM decks WHERE account_id = :a"), {"a": account_id}
-        ).fetchall()
-    )
+        )
+    }
     skip = [d for d, v in versions.items() if v == without] or [-1]
     cursor = driver_connection(conn).cursor()
     try:
