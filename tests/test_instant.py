@@ -256,6 +256,8 @@ class Option:
             ("deck show", "--at"): ["deck", "show", "atlas", given, "--json"],
             ("deck export", "--at"): ["deck", "export", "atlas", given,
                                       "-o", str(tmp_path / "out.csv")],
+            ("deck delete", "--now"): ["deck", "delete", "atlas", "--version", "1", given,
+                                       "--force", "--dry-run", "--json"],
             ("plan import", "--effective"): ["plan", "import", str(base / "routing.toml"), given,
                                              "--now", "0", "--dry-run", "--json"],
             # without --effective a plan takes effect at its import instant
@@ -285,6 +287,8 @@ class Option:
         elif self.command == "deck show":
             shown_json = json.loads(output)
             assert shown_json["at"] == shown and len(shown_json["rates"]) == 1
+        elif self.command == "deck delete":
+            assert json.loads(output)["now"] == shown
         elif self.command in ("deck export", "plan export"):
             assert f"in force at {shown}" in output
         elif self.command == "rate":
@@ -300,6 +304,7 @@ OPTIONS = [
     Option("deck import", "--now", zoned=True),
     Option("deck show", "--at"),
     Option("deck export", "--at"),
+    Option("deck delete", "--now"),
     Option("plan import", "--effective"),
     Option("plan import", "--now"),
     Option("plan show", "--at"),

@@ -600,6 +600,7 @@ def deck_delete(
     from tandem.decks.delete import delete_deck
 
     account = _resolve(ctx, name, _kind_of(carrier_flag, customer_flag))
+    now_s = now_instant() if now is None else now  # the edge's default, in --json
     try:
         deletion = delete_deck(
             ctx.store,
@@ -608,7 +609,7 @@ def deck_delete(
             version,
             force=force,
             dry_run=dry_run,
-            now=now,
+            now=now_s,
         )
     except DeckError as exc:
         if as_json:
@@ -617,6 +618,6 @@ def deck_delete(
             sys.exit(2)
         raise
     if as_json:
-        _emit(_deletion_dict(deletion))
+        _emit(dict(_deletion_dict(deletion), now=format_instant(now_s)))
     elif not ctx.quiet:
         print_deletion(deletion)
