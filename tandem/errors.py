@@ -21,6 +21,7 @@ __all__ = [
     "UnknownCarrierError",
     "SnapshotError",
     "EnumLookupError",
+    "RegexpRefusedError",
     "PortDataError",
     "CdrError",
     "ConfigError",
@@ -66,6 +67,12 @@ class SnapshotError(TandemError):
 
 class EnumLookupError(TandemError):
     """An ENUM / number portability lookup failed (timeout, SERVFAIL, malformed answer)."""
+
+
+class RegexpRefusedError(EnumLookupError):
+    """A NAPTR regexp from a DNS answer was refused: its ERE uses a construct the
+    linear-time engine (RE2) does not run (a back-reference or look-around in the
+    pattern, a repetition count above 1000...), so the record is skipped."""
 
 
 class PortDataError(TandemError, ValueError):
