@@ -16,6 +16,7 @@ __all__ = [
     "DeckError",
     "DeckRejectedError",
     "StoreError",
+    "ConcurrentWriteError",
     "NumberError",
     "UnknownCustomerError",
     "UnknownCarrierError",
@@ -47,6 +48,11 @@ class DeckError(TandemError):
 
 class StoreError(TandemError):
     """The rate store cannot be opened, migrated or written."""
+
+
+class ConcurrentWriteError(StoreError):
+    """Another import wrote the same account while this one ran: nothing was stored;
+    run the import again when the other one has finished."""
 
 
 class NumberError(TandemError, ValueError):
