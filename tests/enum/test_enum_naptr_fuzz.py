@@ -58,14 +58,20 @@ PIECES = [
 @pytest.mark.timeout(60)
 @given(
     delim=st.sampled_from(DELIMS),
-    pieces=st.lists(st.sampled_from(PIECES), max_size=60),
+    star=st.sampled_from(["(.*)", "(.+)?", "([0-9]*)", "(\\+?.*)", "(.*)*"]),
+    stars=st.integers(0, 30),
+    pieces=st.lists(st.sampled_from(PIECES), max_size=40),
     repl=st.text(alphabet="sip:@\\123456789x", max_size=12),
     flags=st.sampled_from(["", "i", "g", "ii"]),
     aus=AUS,
 )
 @settings(max_examples=150, deadline=None)
-def test_pathological_expressions_refused_or_evaluated(delim, pieces, repl, flags, aus):
-    regexp = f"{delim}{''.join(pieces)}{delim}{repl}{delim}{flags}"
+def test_pathological_expressions_refused_or_evaluated(
+    delim, star, stars, pieces, repl, flags, aus
+):
+    """Up to 30 repeated star groups (the reported attack) then random pieces."""
+    ere = "^" + star * stars + "".join(pieces) + "Z"
+    regexp = f"{delim}{ere[:200]}{delim}{repl}{delim}{flags}"
     try:
         result = apply_regexp(regexp, aus)
     except EnumLookupError:
