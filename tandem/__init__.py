@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tandem.errors import (
     CdrError,
+    ConcurrentWriteError,
     ConfigError,
     DeckError,
     DeckRejectedError,
@@ -21,6 +22,7 @@ from tandem.errors import (
     MoneyError,
     NumberError,
     PortDataError,
+    RegexpRefusedError,
     SnapshotError,
     StoreError,
     TandemError,
@@ -167,6 +169,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CallPrice",
     "CdrError",
+    "ConcurrentWriteError",
     "ChainedLookup",
     "compile_rates",
     "compile_table",
@@ -211,6 +214,7 @@ __all__ = [
     "PlanImport",
     "PlanSchedule",
     "PortDataError",
+    "RegexpRefusedError",
     "PortEntry",
     "price_call",
     "price_cdrs",

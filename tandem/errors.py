@@ -16,11 +16,13 @@ __all__ = [
     "DeckError",
     "DeckRejectedError",
     "StoreError",
+    "ConcurrentWriteError",
     "NumberError",
     "UnknownCustomerError",
     "UnknownCarrierError",
     "SnapshotError",
     "EnumLookupError",
+    "RegexpRefusedError",
     "PortDataError",
     "CdrError",
     "ConfigError",
@@ -48,6 +50,11 @@ class StoreError(TandemError):
     """The rate store cannot be opened, migrated or written."""
 
 
+class ConcurrentWriteError(StoreError):
+    """Another import wrote the same account while this one ran: nothing was stored;
+    run the import again when the other one has finished."""
+
+
 class NumberError(TandemError, ValueError):
     """A dialed number is malformed or cannot be normalised to E.164."""
 
@@ -66,6 +73,12 @@ class SnapshotError(TandemError):
 
 class EnumLookupError(TandemError):
     """An ENUM / number portability lookup failed (timeout, SERVFAIL, malformed answer)."""
+
+
+class RegexpRefusedError(EnumLookupError):
+    """A NAPTR regexp from a DNS answer was refused: its ERE uses a construct the
+    linear-time engine (RE2) does not run (a back-reference or look-around in the
+    pattern, a repetition count above 1000...), so the record is skipped."""
 
 
 class PortDataError(TandemError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.progress import progress
+from tandem.errors import EnumLookupError
 
 if TYPE_CHECKING:
     from tandem.enum import EnumResult
@@ -45,7 +47,8 @@ def enum_group() -> None:
     default=50.0,
     show_default=True,
     metavar="N",
-    help="Total time budget of the lookup in milliseconds (all tries, servers, suffixes).",
+    help="Total time budget of the lookup in milliseconds (all tries, servers, suffixes; "
+    "above 0, at most 60000).",
 )
 @click.option("--local", "use_store", is_flag=True, help="Check the store's local table first.")
 @click.option(
@@ -68,9 +71,14 @@ def lookup_cmd(
     """Look NUMBER up: the ordered NAPTR records, the chosen URI, the routing number,
     the cache state and the time taken."""
     from tandem.enum.local import LocalPortTable
-    from tandem.enum.resolver import DEFAULT_SUFFIXES, EnumResolver, EnumResult
+    from tandem.enum.resolver import DEFAULT_SUFFIXES, MAX_BUDGET_MS, EnumResolver, EnumResult
     from tandem.numbers import e164_digits
 
+    if not (math.isfinite(budget_ms) and 0 < budget_ms <= MAX_BUDGET_MS):
+        raise EnumLookupError(
+            f"--budget-ms {budget_ms:g}: give a number of milliseconds above 0 and at most "
+            f"{MAX_BUDGET_MS:.0f} (default 50)"
+        )
     digits = e164_digits(number)
     resolver = EnumResolver(servers or None, suffixes or DEFAULT_SUFFIXES, budget_ms=budget_ms)
     result: EnumResult | None = None

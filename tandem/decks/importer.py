@@ -137,6 +137,9 @@ def import_deck(
     since = parsed.effective_from
     if len(parsed.rates):
         since = min(since, int(parsed.rates["effective_from"].min()))
+    # The version compared with: if another import stores one before this one writes,
+    # the comparison is stale and write_deck refuses (ConcurrentWriteError).
+    compared_version = store.latest_version(account, kind)
     previous = store.rate_history(account, kind, since=since)
     diff, changes = diff_rates(
         previous,
@@ -181,6 +184,7 @@ def import_deck(
         decimals=decimals,
         rounding=rounding,
         timezone=(options.timezone if options and options.timezone else "UTC"),
+        expect_version=compared_version,
     )
     return report
 

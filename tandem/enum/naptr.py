@@ -23,11 +23,19 @@
 * RFC 6116 section 3.4.1 / RFC 3761: the service field is ``E2U+type[:subtype][+...]``
   (case-insensitive); the RFC 2916 legacy form ``type+E2U`` is accepted too.
 
-POSIX ERE is run with Python's :mod:`re` after translating the POSIX bracket classes
-(``[[:digit:]]`` ...). One difference remains: POSIX picks the longest of ambiguous
-alternatives (``(1|12)`` matches ``12``), Python the first (``1``), so a group around
-ambiguous alternatives may capture differently; the usual ENUM expressions (``^.*$``,
-``^\\+44(.*)$``, fixed digit groups) are not ambiguous and behave identically.
+A DNS answer is untrusted input, so the ERE runs on RE2 (:mod:`re2`, the ``google-re2``
+package), whose matching time grows linearly with the text and the expression: no
+expression can make a lookup spend more than microseconds on a 16-digit AUS (with a
+backtracking engine such as Python's :mod:`re`, ``^(.*)(.*)...(.*)Z$`` takes hours).
+Constructs RE2 cannot run in linear time are refused
+(:class:`~tandem.errors.RegexpRefusedError`, an :class:`~tandem.errors.EnumLookupError`):
+back-references inside the ERE (RFC 3402 allows ``\\1`` ... ``\\9`` in ``repl`` only;
+POSIX ERE has none), look-around, possessive quantifiers and repetition counts above
+1000. POSIX bracket classes (``[[:digit:]]``) and the usual Perl shorthands (``\\d``)
+are accepted. One difference from POSIX remains: POSIX picks the longest of ambiguous
+alternatives (``(1|12)`` matches ``12``), RE2 (like Perl) the first (``1``), so a group
+around ambiguous alternatives may capture differently; the usual ENUM expressions
+(``^.*$``, ``^\\+44(.*)$``, fixed digit groups) are not ambiguous and behave identically.
 
 Everything that cannot be parsed raises :class:`~tandem.errors.EnumLookupError`, never
 another exception.
@@ -39,9 +47,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tandem.errors import EnumLookupError
+import re2
+
+from tandem.errors import EnumLookupError, RegexpRefusedError
 
 if TYPE_CHECKING:
     from dns.rdtypes.IN.NAPTR import NAPTR
@@ -63,6 +73,7 @@ __all__ = [
 DEFAULT_SERVICES: tuple[str, ...] = ("sip", "pstn:tel", "pstn:sip")
 
 _MAX_REGEXP = 255  # a DNS <character-string> holds at most 255 octets
+_RE2_MAX_MEM = 8 << 20  # bytes RE2 may use per expression (beyond: slower, still linear)
 
 _POSIX_CLASSES = {
     "[:digit:]": r"0-9",
@@ -161,15 +172,18 @@ class SubstExpr:
     ere: str
     repl: str
     ignore_case: bool
-    pattern: re.Pattern[str]
+    pattern: Any  # a compiled RE2 expression (re2 ships no type information)
 
     def apply(self, aus: str) -> str | None:
         """``repl`` with back-references filled from the first match in ``aus``, or None
-        when ``ere`` does not match."""
-        match = self.pattern.search(aus)
-        if match is None:
-            return None
-        return _expand(self.repl, self.delimiter, match)
+        when ``ere`` does not match. Linear in ``len(aus)`` whatever the expression."""
+        try:
+            match = self.pattern.search(aus)
+            if match is None:
+                return None
+            return _expand(self.repl, self.delimiter, match)
+        except (re2.error, UnicodeError) as exc:  # text RE2 cannot take (not UTF-8)
+            raise EnumLookupError(f"NAPTR regexp cannot be applied to {aus!r} ({exc})") from exc
 
 
 @lru_cache(maxsize=4096)
@@ -209,11 +223,7 @@ def parse_subst_expr(text: str) -> SubstExpr:
         raise EnumLookupError(f"NAPTR regexp {text!r}: unknown flags {flags!r} (only 'i')")
     ere, repl = fields
     _check_repl(repl, delim, text)
-    pattern_text = _ere_to_python(ere, delim)
-    try:
-        pattern = re.compile(pattern_text, re.IGNORECASE if flags == "i" else 0)
-    except (re.error, OverflowError, RecursionError, ValueError) as exc:
-        raise EnumLookupError(f"NAPTR regexp {text!r}: bad regular expression ({exc})") from exc
+    pattern = _compile(_ere_to_re2(ere, delim), ignore_case=flags == "i", text=text)
     if _max_backref(repl) > pattern.groups:
         raise EnumLookupError(
             f"NAPTR regexp {text!r}: back-reference \\{_max_backref(repl)} but only "
@@ -222,8 +232,27 @@ def parse_subst_expr(text: str) -> SubstExpr:
     return SubstExpr(delim, ere, repl, flags == "i", pattern)
 
 
-def _ere_to_python(ere: str, delim: str) -> str:
-    """Unescape ``\\<delim>`` and translate POSIX bracket classes for :mod:`re`."""
+def _compile(pattern_text: str, *, ignore_case: bool, text: str) -> Any:
+    """The ERE compiled by RE2; :class:`RegexpRefusedError` when RE2 refuses it."""
+    options = re2.Options()
+    options.log_errors = False  # the refusal is reported, not logged to stderr
+    options.case_sensitive = not ignore_case
+    options.max_mem = _RE2_MAX_MEM
+    try:
+        return re2.compile(pattern_text, options)
+    except (re2.error, UnicodeError, ValueError, TypeError) as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise RegexpRefusedError(
+            f"NAPTR regexp {text!r} refused: not an expression the linear-time engine runs "
+            f"({reason}; back-references and look-around are not allowed in the pattern)"
+        ) from exc
+
+
+def _ere_to_re2(ere: str, delim: str) -> str:
+    """Unescape ``\\<delim>`` and translate POSIX bracket classes (RE2 knows them too;
+    translated so that the expression reads the same in either engine)."""
     out: list[str] = []
     i = 0
     while i < len(ere):
@@ -273,7 +302,7 @@ def _max_backref(repl: str) -> int:
     return best
 
 
-def _expand(repl: str, delim: str, match: re.Match[str]) -> str:
+def _expand(repl: str, delim: str, match: Any) -> str:
     out: list[str] = []
     i = 0
     while i < len(repl):
@@ -295,7 +324,10 @@ def apply_regexp(regexp: str, aus: str) -> str | None:
     """Apply an RFC 3402 substitution expression to an AUS (``+`` and digits).
 
     Returns the rewritten string, or None when the expression does not match; raises
-    :class:`~tandem.errors.EnumLookupError` when the expression itself is invalid.
+    :class:`~tandem.errors.EnumLookupError` when the expression itself is invalid
+    (:class:`~tandem.errors.RegexpRefusedError` when the matching engine refuses it).
+    Runs in time linear in the AUS and the expression (RE2), so a hostile record cannot
+    stall a call.
     """
     return parse_subst_expr(regexp).apply(aus)
 
@@ -310,7 +342,9 @@ class Candidate:
     """One ENUM record as the selection saw it.
 
     ``status`` is ``chosen``, ``skipped`` (not usable: ``reason`` says why) or
-    ``not-considered`` (a record after the chosen one).
+    ``not-considered`` (a record after the chosen one). ``regexp_refused`` is True when
+    the record was skipped because its regexp was refused (malformed, or beyond what the
+    linear-time engine runs): the resolver counts those.
     """
 
     record: NaptrRecord
@@ -318,6 +352,7 @@ class Candidate:
     uri: str | None
     status: str
     reason: str = ""
+    regexp_refused: bool = False
 
 
 def evaluate(
@@ -367,7 +402,7 @@ def evaluate(
         try:
             uri = apply_regexp(record.regexp, aus)
         except EnumLookupError as exc:
-            out.append(Candidate(record, service, None, "skipped", f"malformed: {exc}"))
+            out.append(Candidate(record, service, None, "skipped", f"malformed: {exc}", True))
             continue
         if uri is None:
             out.append(Candidate(record, service, None, "skipped", f"regexp does not match {aus}"))

@@ -32,6 +32,7 @@ Never stalling a call:
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -62,10 +63,13 @@ __all__ = [
     "Server",
     "DEFAULT_SUFFIXES",
     "DEFAULT_BUDGET_MS",
+    "MAX_BUDGET_MS",
 ]
 
 DEFAULT_SUFFIXES: tuple[str, ...] = ("e164.arpa.",)
 DEFAULT_BUDGET_MS = 50.0
+#: The largest time budget a lookup may be given (one minute: a lookup is on a call's path).
+MAX_BUDGET_MS = 60_000.0
 _MIN_TRY = 0.0005  # seconds: a try with less time than this is not started
 _MAX_CNAME_HOPS = 4
 _FAILURE_RANK = {
@@ -195,8 +199,7 @@ class EnumResolver:
         if not names:
             raise EnumLookupError("give at least one ENUM suffix (e.g. e164.arpa)")
         self.suffixes: tuple[dns.name.Name, ...] = tuple(names)
-        if not budget_ms > 0:
-            raise EnumLookupError(f"the time budget must be > 0 ms, got {budget_ms}")
+        _check_budget(budget_ms)
         if attempts < 1:
             raise EnumLookupError("attempts must be at least 1")
         self.budget = float(budget_ms) / 1000.0
@@ -260,20 +263,25 @@ class EnumResolver:
         """Counters for monitoring: cache sizes and hits (``positive``, ``negative``, as
         :class:`~tandem.enum.cache.CacheStats`), DNS queries by outcome kind
         (``queries``: ``{"on-net": 12, "timeout": 1, ...}``, one per number actually
-        queried) and ``shared`` (lookups answered by a concurrent lookup's query)."""
+        queried), ``shared`` (lookups answered by a concurrent lookup's query) and
+        ``regexps_refused`` (NAPTR records skipped because their regexp was malformed or
+        beyond what the linear-time engine runs: a steady count means a hostile or broken
+        zone)."""
         with self._counts_lock:
             counts = dict(self._counts)
         shared = counts.pop("_shared", 0)
+        refused = counts.pop("_regexps_refused", 0)
         return {
             "positive": self.positive.stats(),
             "negative": self.negative.stats(),
             "queries": counts,
             "shared": shared,
+            "regexps_refused": refused,
         }
 
-    def _count(self, key: str) -> None:
+    def _count(self, key: str, n: int = 1) -> None:
         with self._counts_lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + n
 
     def clear_cache(self) -> None:
         """Forget every cached answer."""
@@ -330,6 +338,9 @@ class EnumResolver:
             outcome = self._query_domain(domain, deadline, attempts)
             if outcome.status == "answer":
                 candidates = tuple(evaluate(outcome.records, aus, self.services, _check_uri))
+                refused = sum(1 for c in candidates if c.regexp_refused)
+                if refused:
+                    self._count("_regexps_refused", refused)
                 chosen = next((c for c in candidates if c.status == "chosen"), None)
                 if chosen is not None:
                     info = self._interpret(digits, chosen, last_domain, outcome.server)
@@ -532,6 +543,23 @@ class EnumResolver:
         return _fail(
             LookupKind.ERROR, name, f"{qname}: {name} answered {dns.rcode.to_text(rcode)}"
         ), None
+
+
+def _check_budget(budget_ms: object) -> None:
+    """Refuse a time budget that is not a finite number of milliseconds in
+    ``(0, MAX_BUDGET_MS]`` (``inf`` would make every deadline unreachable, ``nan`` every
+    comparison false)."""
+    ok = (
+        isinstance(budget_ms, int | float)
+        and not isinstance(budget_ms, bool)
+        and math.isfinite(budget_ms)
+        and 0 < budget_ms <= MAX_BUDGET_MS
+    )
+    if not ok:
+        raise EnumLookupError(
+            f"the ENUM time budget must be a number of milliseconds above 0 and at most "
+            f"{MAX_BUDGET_MS:.0f}, got {budget_ms!r}"
+        )
 
 
 def _is_pstn(service: str | None) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tandem.errors import StoreError
 from tandem.store.models import PortedNumber
+from tandem.store.safety import describe_db_error
 
 __all__ = [
     "PortedEntry",
@@ -127,5 +128,7 @@ def write_ported_numbers(
                 select(func.count()).select_from(t).where(t.active.is_(True))
             ).scalar_one()
     except SQLAlchemyError as exc:
-        raise StoreError(f"could not store the portability table: {exc}") from exc
+        raise StoreError(
+            f"could not store the portability table: {describe_db_error(exc)}"
+        ) from exc
     return PortedImport(len(rows), int(deactivated), int(active))

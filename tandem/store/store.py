@@ -10,6 +10,7 @@ table (:meth:`Store.ported_numbers`, :meth:`Store.write_ported_numbers`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sqlite3
@@ -17,15 +18,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from tandem.errors import StoreError
+from tandem.errors import ConcurrentWriteError, StoreError
 from tandem.instant import InstantLike, parse_instant
 from tandem.store.columns import OPEN_END, STORED_COLUMNS, TERM_DEFAULTS, TERMS, TEXT_COLUMNS
 from tandem.store.deletion import DeckDeletion, rebuilt_windows
@@ -48,6 +49,7 @@ from tandem.store.ported import (
     ported_numbers,
     write_ported_numbers,
 )
+from tandem.store.safety import check_url, describe_db_error, masked_url, scrub, url_secrets
 from tandem.store.windows import CUT_SET, CUT_WHERE
 
 if TYPE_CHECKING:
@@ -73,6 +75,64 @@ def _as_url(db: str | os.PathLike[str]) -> str:
             text_ = "postgresql+psycopg://" + text_.split("://", 1)[1]
         return text_
     return f"sqlite:///{Path(text_).expanduser()}"
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    """True for an error raised by the database or its driver (SQLAlchemy, sqlite3, or
+    psycopg when the driver's own cursor was used for a bulk copy)."""
+    return isinstance(exc, SQLAlchemyError | sqlite3.Error) or type(exc).__module__.startswith(
+        "psycopg"
+    )
+
+
+#: SQLSTATEs of PostgreSQL errors that mean "someone else wrote at the same time":
+#: unique violation, serialization failure, deadlock, lock not available.
+_CONFLICT_SQLSTATES = {"23505", "40001", "40P01", "55P03"}
+#: What SQLite and PostgreSQL say when two writers meet on an account or a deck version.
+_CONFLICT_MARKS = (
+    "database is locked",
+    "uq_decks_account_version",
+    "uq_accounts_kind_name",
+    "decks.account_id, decks.version",
+    "accounts.kind, accounts.name",
+)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` says another writer stored the same account at the same time."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in ("40001", "40P01", "55P03"):
+        return True
+    text_ = str(orig)
+    if sqlstate == "23505" or isinstance(orig, sqlite3.IntegrityError | sqlite3.OperationalError):
+        return any(mark in text_ for mark in _CONFLICT_MARKS)
+    return False
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(
+    action: str,
+) -> Callable[[Callable[Concatenate[Store, _P], _R]], Callable[Concatenate[Store, _P], _R]]:
+    """Turn a database error inside a :class:`Store` method into one :class:`StoreError`
+    line (``action``: what was being done), without SQL, parameters or password."""
+
+    def wrap(method: Callable[Concatenate[Store, _P], _R]) -> Callable[Concatenate[Store, _P], _R]:
+        @functools.wraps(method)
+        def guarded(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _is_db_error(exc):
+                    raise
+                raise self.db_error(action, exc) from exc
+
+        return guarded
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,18 +170,36 @@ class Store:
     ``Store()`` opens ``$TANDEM_DB`` or ``./tandem.db``; ``Store("routes.db")`` a SQLite
     file; ``Store("postgresql://127.0.0.1/test")`` PostgreSQL. The schema is created or
     upgraded (Alembic) when the store is opened, unless ``migrate=False``.
+
+    ``url`` is the database URL as shown to people, its password replaced by ``***``
+    (so is ``repr(store)`` and every error message); the engine alone holds the secret.
+    A PostgreSQL URL must name its database; a SQLite path must be a new name, an empty
+    file or a SQLite database (a text file, an image or a FIFO is refused untouched).
+    Database errors come out as :class:`~tandem.errors.StoreError`, one line without SQL.
     """
 
     def __init__(self, db: str | os.PathLike[str] | None = None, *, migrate: bool = True):
-        self.url = _as_url(db if db is not None else default_db_url())
+        real = _as_url(db if db is not None else default_db_url())
+        self._secrets = url_secrets(real)
+        self.url = masked_url(real)
+        check_url(real, self.url)
         try:
-            self.engine: Engine = create_engine(self.url, future=True)
-        except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"cannot open database {self.url!r}: {exc}") from exc
+            self.engine: Engine = create_engine(real, future=True)
+        except (SQLAlchemyError, ImportError, ValueError, TypeError) as exc:
+            reason = scrub(describe_db_error(exc), self._secrets)
+            raise StoreError(f"cannot open database {self.url!r}: {reason}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             self.upgrade()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def db_error(self, action: str, exc: BaseException) -> StoreError:
+        """The one-line :class:`StoreError` for a database error met while ``action``."""
+        reason = describe_db_error(exc, self._secrets)
+        return StoreError(f"{action} ({self.url}): {reason}")
 
     @property
     def dialect(self) -> str:
@@ -151,9 +229,13 @@ class Store:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
-        except OperationalError as exc:
-            raise StoreError(f"cannot open database {self.url!r}: {exc.orig}") from exc
+        except Exception as exc:
+            if not _is_db_error(exc):
+                raise
+            reason = describe_db_error(exc, self._secrets)
+            raise StoreError(f"cannot open database {self.url!r}: {reason}") from exc
 
+    @_guarded("cannot read the schema revision")
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None before the first upgrade)."""
         from alembic.migration import MigrationContext
@@ -162,6 +244,7 @@ class Store:
             return MigrationContext.configure(conn).get_current_revision()
 
     # -- accounts -------------------------------------------------------------------
+    @_guarded("cannot read the accounts")
     def accounts(self, kind: str | None = None) -> list[AccountInfo]:
         """Every carrier and customer (or only one ``kind``), by name."""
         stmt = select(Account.id, Account.kind, Account.name).order_by(Account.kind, Account.name)
@@ -181,6 +264,7 @@ class Store:
         return found[0] if found else None
 
     # -- decks ----------------------------------------------------------------------
+    @_guarded("cannot read the deck versions")
     def decks(self, account: str | None = None, kind: str | None = None) -> list[DeckVersion]:
         """Deck versions, oldest first, optionally for one account or kind."""
         stmt = (
@@ -198,6 +282,7 @@ class Store:
         return [_deck_version(row, row.a_name, row.a_kind) for row in rows]
 
     # -- rates (rating, the LCR compiler, the deck diff) -----------------------------
+    @_guarded("cannot read the rates")
     def rates(
         self,
         *,
@@ -304,6 +389,7 @@ class Store:
             {c: pd.Series(frame[c], dtype=t, copy=False) for c, t in _RATE_FRAME_DTYPES.items()}
         )
 
+    @_guarded("cannot read the rates in force")
     def in_force(self, at: InstantLike) -> InForce:
         """The rate rows in force at instant ``at``, deck by deck, with the validity window.
 
@@ -314,6 +400,7 @@ class Store:
         """
         return read_in_force(self.engine, parse_instant(at))
 
+    @_guarded("cannot read the rate history")
     def rate_history(
         self, account: str, kind: str, *, since: InstantLike | None = None
     ) -> pd.DataFrame:
@@ -334,6 +421,7 @@ class Store:
         since_s = None if since is None else parse_instant(since)
         return rate_history(self.engine, found.id, since_s)
 
+    @_guarded("cannot read the earlier deck versions")
     def earlier_rows(self, deck: DeckVersion) -> pd.DataFrame:
         """Every rate row the versions before ``deck`` (same account) stored, as they stand
         now, voided rows included: ``prefix, rate, effective_from, effective_until,
@@ -357,8 +445,15 @@ class Store:
         decimals: int = 4,
         rounding: str = "half-up",
         timezone: str = "UTC",
+        expect_version: int | None = None,
     ) -> DeckVersion:
         """Store a new deck version for ``account`` atomically (the whole version or nothing).
+
+        ``expect_version``: the account's latest version when the caller compared the
+        deck with the stored rates (0 for none; :meth:`latest_version`). When another
+        import stored a version since, or runs at the same time, nothing is stored and
+        :class:`~tandem.errors.ConcurrentWriteError` says "another import of NAME is
+        running": the caller's comparison is stale, so the import must be run again.
 
         ``rates`` has the :data:`~tandem.store.RATE_COLUMNS` (money as scaled int64, times
         as UTC epoch seconds; one row's ``effective_from`` may differ from the deck's;
@@ -381,12 +476,10 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 account_id = _ensure_account(conn, kind, account)
-                version = 1 + (
-                    conn.execute(
-                        text("SELECT COALESCE(MAX(version), 0) FROM decks WHERE account_id = :a"),
-                        {"a": account_id},
-                    ).scalar_one()
-                )
+                latest = _latest_version(conn, account_id)
+                if expect_version is not None and latest != expect_version:
+                    raise ConcurrentWriteError(_another_import(account, kind, latest))
+                version = 1 + latest
                 live = frame[~frame["closed"]]
                 deck_id = conn.execute(
                     insert(Deck).returning(Deck.id),
@@ -410,8 +503,23 @@ class Store:
                 _insert_closes(conn, deck_id, frame[frame["closed"]])
                 deck = conn.execute(select(Deck.__table__).where(Deck.id == deck_id)).one()
                 return _deck_version(deck, account, kind)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not store the deck for {account!r}: {exc}") from exc
+        except Exception as exc:
+            if not _is_db_error(exc):
+                raise
+            if _is_conflict(exc):
+                raise ConcurrentWriteError(_another_import(account, kind)) from exc
+            raise self.db_error(f"could not store the deck for {account!r}", exc) from exc
+
+    @_guarded("cannot read the deck versions")
+    def latest_version(self, account: str, kind: str) -> int:
+        """The latest deck version stored for ``account`` (0 when it has none)."""
+        _check_kind(kind)
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT id FROM accounts WHERE kind = :k AND name = :n"),
+                {"k": kind, "n": account},
+            ).scalar()
+            return 0 if found is None else _latest_version(conn, int(found))
 
     # -- deleting a deck version ---------------------------------------------------------
     def delete_deck(
@@ -439,10 +547,18 @@ class Store:
                 if dry_run:
                     transaction.rollback()
                 return deletion
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not delete version {version} of {account!r}: {exc}") from exc
+        except Exception as exc:
+            if not _is_db_error(exc):
+                raise
+            if _is_conflict(exc):
+                raise ConcurrentWriteError(
+                    f"another change to {account} ({kind}) ran at the same time: nothing "
+                    "was deleted; run this command again"
+                ) from exc
+            raise self.db_error(f"could not delete version {version} of {account!r}", exc) from exc
 
     # -- plans (routing and tariff plans, versioned; SQL in tandem.store.plans) -------------
+    @_guarded("could not store the plan")
     def write_plan(
         self,
         kind: str,
@@ -468,18 +584,21 @@ class Store:
                     imported_at=imported_at or datetime.now(UTC),
                 )
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not store the {kind} plan: {exc}") from exc
+            raise self.db_error(f"could not store the {kind} plan", exc) from exc
 
+    @_guarded("cannot read the plan versions")
     def plan_versions(self, kind: str | None = None) -> list[StoredPlan]:
         """Every stored plan version (voided ones too), by kind, then version."""
         with self.engine.connect() as conn:
             return select_plan_versions(conn, kind)
 
+    @_guarded("cannot read the plan in force")
     def plan_in_force(self, kind: str, at: InstantLike) -> StoredPlan | None:
         """The ``routing`` or ``tariff`` plan version in force at ``at``, or None."""
         with self.engine.connect() as conn:
             return select_plan_in_force(conn, kind, parse_instant(at))
 
+    @_guarded("cannot read the plan history")
     def plan_history(
         self, kind: str, since: InstantLike | None = None, until: InstantLike | None = None
     ) -> list[StoredPlan]:
@@ -494,10 +613,12 @@ class Store:
             )
 
     # -- local portability ------------------------------------------------------------
+    @_guarded("cannot read the portability table")
     def ported_numbers(self) -> list[StoredPortedNumber]:
         """The active entries of the local portability / ENUM table, in import order."""
         return ported_numbers(self.engine)
 
+    @_guarded("could not store the portability table")
     def write_ported_numbers(
         self,
         entries: Sequence[PortedEntry],
@@ -698,6 +819,23 @@ def _restore_windows(conn: Connection, ids: np.ndarray, until: np.ndarray) -> No
         )
     finally:
         conn.exec_driver_sql("DELETE FROM tandem_restore")
+
+
+def _latest_version(conn: Connection, account_id: int) -> int:
+    return int(
+        conn.execute(
+            text("SELECT COALESCE(MAX(version), 0) FROM decks WHERE account_id = :a"),
+            {"a": account_id},
+        ).scalar_one()
+    )
+
+
+def _another_import(account: str, kind: str, latest: int | None = None) -> str:
+    stored = f", version {latest} was stored meanwhile" if latest else ""
+    return (
+        f"another import of {account} is running ({kind}; or it finished while this one "
+        f"ran{stored}): nothing was stored; run this import again"
+    )
 
 
 def _ensure_account(conn: Connection, kind: str, name: str) -> int:

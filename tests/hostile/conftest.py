@@ -23,17 +23,23 @@ from tandem.cli.main import cli
 DECKS = Path(__file__).resolve().parents[2] / "data" / "decks"
 
 
-def store_fingerprint(db: Path) -> str:
-    """A digest of every row of every table of a SQLite store ("" when there is no file)."""
-    if not db.exists():
+def store_fingerprint(db: Path | str) -> str:
+    """A digest of every row of every table of a SQLite store ("" when there is no file,
+    or for a database URL); of the file's bytes when it is not a readable SQLite file."""
+    if isinstance(db, str) or not db.exists():
         return ""
+    if not db.is_file():
+        return "not a file"
     digest = hashlib.sha256()
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        for line in conn.iterdump():
-            digest.update(line.encode())
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            for line in conn.iterdump():
+                digest.update(line.encode())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return "bytes:" + hashlib.sha256(db.read_bytes()).hexdigest()
     return digest.hexdigest()
 
 
@@ -46,8 +52,11 @@ class Refusal:
     stdout: str
 
 
-def run_refused(args: Sequence[str], db: Path, *, names: Sequence[str] = ()) -> Refusal:
-    """Run ``tandem ARGS --db DB``; assert exit 2, one error line naming ``names``, store kept."""
+def run_refused(args: Sequence[str], db: Path | str, *, names: Sequence[str] = ()) -> Refusal:
+    """Run ``tandem ARGS --db DB``; assert exit 2, one error line naming ``names``, store kept.
+
+    ``db`` is a SQLite path, or a database URL given as a string (nothing on disk to
+    compare then)."""
     before = store_fingerprint(db)
     result = CliRunner().invoke(cli, [*args, "--db", str(db)], catch_exceptions=True)
     err = result.stderr
