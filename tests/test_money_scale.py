@@ -461,3 +461,33 @@ def test_to_scaled_refuses_every_spelling(text, reason):
 )
 def test_to_scaled_reads_every_exact_spelling(text, scaled):
     assert to_scaled(text) == scaled
+
+
+def test_a_period_rerate_widens_an_earlier_files_amounts(tmp_path):
+    # An output written before amounts were widened (decimal128(19, 9)) is rerated for a
+    # period holding a call whose cost passes int64: the kept rows and the new one fit.
+    from tandem.rating.stream import rate_file
+
+    rates = rates_frame(
+        [
+            dict(account="c", kind="customer", prefix="98", rate="1000000"),
+            dict(account="v", kind="carrier", prefix="98", rate="1"),
+        ]
+    )
+    rater = Rater.from_rates(rates)
+    src = tmp_path / "cdrs.parquet"
+    cdrs = [(NOV + 10, 60, "+98123", "c", "v"), (NOV + 86400, MAX_DURATION, "+98123", "c", "v")]
+    pq.write_table(pa.Table.from_pandas(cdr_frame(cdrs), preserve_index=False), src)
+    out = tmp_path / "rated.parquet"
+    old = rater.price(canonical_table(pq.read_table(src))).slice(0, 1)
+    narrow = pa.decimal128(19, 9)
+    for name in ("sell_amount", "buy_amount", "margin"):
+        k = old.schema.get_field_index(name)
+        old = old.set_column(k, name, old.column(k).cast(narrow))
+    pq.write_table(old, out)
+    rate_file(src, out, rater, period=(NOV + 3600, NOV + 2 * 86400))
+    got = pq.read_table(out).to_pylist()
+    assert [r["sell_amount"] for r in got] == [
+        Decimal(1000000),
+        Decimal(10**6 * -(-MAX_DURATION // 60)),  # 60/60 increments: whole minutes
+    ]

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from tandem.errors import CdrError
 from tandem.instant import InstantLike, format_instant, parse_instant
+from tandem.rating.amounts import AMOUNT_TYPE
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
@@ -206,13 +207,25 @@ def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
         kept = 0
         for batch in earlier.iter_batches():
             table = pa.Table.from_batches([batch])
-            table = table.filter(pc.invert(_in_period(table, period)))
+            table = _widen_amounts(table.filter(pc.invert(_in_period(table, period))))
             if table.num_rows:
                 out.write(table)
                 kept += table.num_rows
         return kept
     except (OSError, pa.ArrowException) as exc:
         raise CdrError(f"{out.path.name}: cannot read the earlier results: {exc}") from None
+
+
+def _widen_amounts(table: pa.Table) -> pa.Table:
+    """Money columns of an earlier output (``decimal128(19, 9)`` before amounts were
+    widened) as :data:`~tandem.rating.amounts.AMOUNT_TYPE`, so that the new rows fit."""
+    for k, f in enumerate(table.schema):
+        if f.name in _AMOUNTS and pa.types.is_decimal(f.type) and f.type != AMOUNT_TYPE:
+            table = table.set_column(k, f.name, table.column(k).cast(AMOUNT_TYPE))
+    return table
+
+
+_AMOUNTS = ("sell_amount", "buy_amount", "margin")
 
 
 def rate_file(

@@ -19,7 +19,7 @@ from rating_helpers import rates_frame
 
 from tandem.cli.main import cli
 from tandem.errors import ConfigError
-from tandem.money import RATE_LIMIT
+from tandem.money import RATE_LIMIT, format_money, to_scaled
 from tandem.rating.plan import MAX_INTERVALS, MAX_SECONDS, parse_plan
 from tandem.rating.price import price_call
 from tests.hostile.conftest import run_refused, store_fingerprint
@@ -65,6 +65,12 @@ def test_exact_exponent_spellings_within_bounds_import(db, tmp_path, rate):
         cli, ["deck", "import", str(deck), "--customer", "acme", "--db", str(db), "-q"]
     )
     assert result.exit_code == 0, result.output
+    # shown and exported plainly, never with an exponent (1E+3 is 1000)
+    plain = format_money(to_scaled(rate))
+    for args in (["show", "acme", "--json"], ["export", "acme", "--at", "2100-01-01", "-o", "-"]):
+        shown = CliRunner().invoke(cli, ["deck", *args, "--db", str(db)])
+        assert shown.exit_code == 0, shown.output
+        assert plain in shown.stdout and "E+" not in shown.stdout and "E-" not in shown.stdout
 
 
 _IV = '{{ start = {start}, rate = "{rate}", increment = {increment} }}'
