@@ -55,30 +55,31 @@ def amount_array(
     return pc.if_else(pa.array(valid), arr, pa.scalar(None, AMOUNT_TYPE))
 
 
+def _words(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """``(w32, hi)`` of a money column: its 128-bit values as ``(n, 4)`` uint32 words and
+    the high int64 word of each (views of the Arrow buffer; nulls read as 0)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if col.type != AMOUNT_TYPE:
+        col = pc.cast(col, AMOUNT_TYPE)
+    if col.null_count:
+        col = pc.fill_null(col, pa.scalar(0, AMOUNT_TYPE))
+    n = len(col)
+    if n == 0:
+        return np.zeros((0, 4), dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    buf = col.buffers()[1]
+    w32 = np.frombuffer(buf, dtype=np.uint32)[4 * col.offset : 4 * (col.offset + n)]
+    hi = np.frombuffer(buf, dtype=np.int64)[2 * col.offset + 1 : 2 * (col.offset + n) : 2]
+    return w32.reshape(n, 4), hi
+
+
 def money_limbs(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A decimal money column as three int64 limbs ``(l0, l1, l2)``, the scaled amount of
     each row being ``l0 + l1 * 2**32 + l2 * 2**64`` (nulls as 0). Any decimal type with
     :data:`~tandem.money.SCALE` places or fewer is read (an older file's ``decimal128(19,
     9)`` too)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if col.type != AMOUNT_TYPE:
-        col = pc.cast(col, AMOUNT_TYPE)
-    n = len(col)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), empty.copy()
-    words = np.frombuffer(col.buffers()[1], dtype=np.uint64)[2 * col.offset : 2 * (col.offset + n)]
-    lo = words[0::2]
-    l0 = (lo & _MASK).astype(np.int64)
-    l1 = (lo >> 32).astype(np.int64)
-    l2 = words[1::2].view(np.int64).copy()
-    if col.null_count:
-        null = ~col.is_valid().to_numpy(zero_copy_only=False)
-        l0[null] = 0
-        l1[null] = 0
-        l2[null] = 0
-    return l0, l1, l2
+    w32, hi = _words(col)
+    return w32[:, 0].astype(np.int64), w32[:, 1].astype(np.int64), hi.copy()
 
 
 def carry_limbs(
@@ -103,11 +104,13 @@ def join_limbs(l0: np.ndarray, l1: np.ndarray, l2: np.ndarray) -> list[int]:
 
 
 def exact_total(col: pa.Array | pa.ChunkedArray) -> int:
-    """The exact scaled sum of a money column (nulls count 0), as a Python integer."""
+    """The exact scaled sum of a money column (nulls count 0), as a Python integer: the
+    limbs of :func:`money_limbs` summed in place over the Arrow buffer."""
     if isinstance(col, pa.ChunkedArray) and col.num_chunks > 1:
         return sum(exact_total(c) for c in col.chunks)
-    l0, l1, l2 = money_limbs(col)
-    if len(l0) >= 1 << 31:  # pragma: no cover - batches are far smaller
-        half = len(l0) // 2
+    w32, hi = _words(col)
+    if len(hi) >= 1 << 31:  # pragma: no cover - batches are far smaller
+        half = len(hi) // 2
         return exact_total(col.slice(0, half)) + exact_total(col.slice(half))
-    return join_limbs(*(np.asarray([limb.sum()]) for limb in (l0, l1, l2)))[0]
+    l0, l1, l2 = (int(w.sum(dtype=np.int64)) for w in (w32[:, 0], w32[:, 1], hi))
+    return l0 + (l1 << 32) + (l2 << 64)
