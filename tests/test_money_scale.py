@@ -30,6 +30,7 @@ from tandem.errors import MoneyError
 from tandem.money import MAX_RATE, UNIT, Rounding, format_money, from_scaled, to_scaled
 from tandem.rating.amounts import (
     AMOUNT_TYPE,
+    NARROW_AMOUNT_TYPE,
     amount_array,
     carry_limbs,
     exact_total,
@@ -268,6 +269,16 @@ def test_ordinary_decks_stay_on_the_int64_path():
         rates_frame([dict(account="a", kind="customer", prefix="1", rate="1000000")]), "customer"
     )
     assert ordinary.always_fast and not huge.always_fast
+    # ... and its amounts keep the narrow decimal128(19, 9) (faster to write); a rater
+    # whose calls may need more digits writes decimal128(38, 9).
+    cdrs = canonical_table(pa.Table.from_pandas(cdr_frame([(NOV, 60, "1555", "a", "a")])))
+    for rate, kind in (("0.05", NARROW_AMOUNT_TYPE), ("1000000", AMOUNT_TYPE)):
+        rows = [dict(account="a", kind=k, prefix="1", rate=rate) for k in ("customer", "carrier")]
+        rater = Rater.from_rates(rates_frame(rows))
+        assert rater.amount_type == kind
+        priced = rater.price(cdrs)
+        assert {priced.schema.field(c).type for c in AMOUNT_COLUMNS} == {kind}
+        assert priced.column("sell_amount").to_pylist() == [Decimal(rate)]
 
 
 # -- exact sums ------------------------------------------------------------------------------

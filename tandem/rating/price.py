@@ -47,7 +47,7 @@ from tandem.errors import CdrError, ConfigError, NumberError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
-from tandem.rating.amounts import AMOUNT_TYPE, amount_array, exact_total
+from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
@@ -536,6 +536,14 @@ class Rater:
             plan = PlanSchedule.from_store(store)
         return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
 
+    @property
+    def amount_type(self) -> pa.DataType:
+        """The Arrow type of this rater's money columns: ``decimal128(19, 9)`` when no call
+        of its books can pass int64 arithmetic (every amount below 10**10 units), else
+        ``decimal128(38, 9)`` (:mod:`tandem.rating.amounts`)."""
+        books = [self.sell, self.buy, *(b for pair in self.plan_books for b in pair)]
+        return NARROW_AMOUNT_TYPE if all(b.always_fast for b in books) else AMOUNT_TYPE
+
     def _side_strings(self, side: str, book: RateBook) -> tuple:
         """Per side: (prefix codes per row, unique prefixes, destination codes, unique
         destinations) for dictionary-encoded output columns."""
@@ -712,7 +720,12 @@ class Rater:
             out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
             out = out.append_column(
                 f"{side}_amount",
-                amount_array(res["amount"], ok, (res["wide_at"], res["wide_amount"].tolist())),
+                amount_array(
+                    res["amount"],
+                    ok,
+                    (res["wide_at"], res["wide_amount"].tolist()),
+                    self.amount_type,
+                ),
             )
             out = out.append_column(
                 f"{side}_currency",
@@ -736,7 +749,7 @@ class Rater:
             at = np.union1d(sell["wide_at"], buy["wide_at"])
             exact = [_exact_amounts(res, at) for res in (sell, buy)]
             wide = (at, [a - b for a, b in zip(*exact, strict=True)])
-        return out.append_column("margin", amount_array(margin, both, wide))
+        return out.append_column("margin", amount_array(margin, both, wide, self.amount_type))
 
 
 def _exact_amounts(res: dict[str, np.ndarray], at: np.ndarray) -> list[int]:

@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 
 from tandem.errors import CdrError
 from tandem.instant import InstantLike, format_instant, parse_instant
-from tandem.rating.amounts import AMOUNT_TYPE
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
@@ -195,7 +194,7 @@ def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
     return pc.fill_null(inside, False)
 
 
-def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
+def _keep_outside(out: _AtomicParquet, period: tuple[int, int], amount_type: pa.DataType) -> int:
     """Copy the rows of ``out``'s existing file that lie outside ``period`` into its new
     file (streamed); the number copied."""
     if not out.path.exists():
@@ -207,7 +206,7 @@ def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
         kept = 0
         for batch in earlier.iter_batches():
             table = pa.Table.from_batches([batch])
-            table = _widen_amounts(table.filter(pc.invert(_in_period(table, period))))
+            table = _widen_amounts(table.filter(pc.invert(_in_period(table, period))), amount_type)
             if table.num_rows:
                 out.write(table)
                 kept += table.num_rows
@@ -216,12 +215,17 @@ def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
         raise CdrError(f"{out.path.name}: cannot read the earlier results: {exc}") from None
 
 
-def _widen_amounts(table: pa.Table) -> pa.Table:
-    """Money columns of an earlier output (``decimal128(19, 9)`` before amounts were
-    widened) as :data:`~tandem.rating.amounts.AMOUNT_TYPE`, so that the new rows fit."""
+def _widen_amounts(table: pa.Table, amount_type: pa.DataType) -> pa.Table:
+    """Money columns of an earlier output narrower than ``amount_type`` (the rater's: a
+    ``decimal128(19, 9)`` file rerated with rates that need 38 digits) widened to it: the
+    output's type is set by the rows written first, and the new rows must fit it."""
     for k, f in enumerate(table.schema):
-        if f.name in _AMOUNTS and pa.types.is_decimal(f.type) and f.type != AMOUNT_TYPE:
-            table = table.set_column(k, f.name, table.column(k).cast(AMOUNT_TYPE))
+        if (
+            f.name in _AMOUNTS
+            and pa.types.is_decimal(f.type)
+            and f.type.precision < amount_type.precision
+        ):
+            table = table.set_column(k, f.name, table.column(k).cast(amount_type))
     return table
 
 
@@ -273,7 +277,8 @@ def rate_file(
 
     try:
         if bounds is not None:  # earlier results outside the period go first, unchanged
-            summary.kept = _keep_outside(rated_out, bounds) + _keep_outside(unrated_out, bounds)
+            kept = [_keep_outside(o, bounds, rater.amount_type) for o in (rated_out, unrated_out)]
+            summary.kept = sum(kept)
         for batch in reader.batches(source):
             n = batch.num_rows
             if bounds is not None:
