@@ -5,7 +5,12 @@ Two representations are used (DESIGN.md invariant 1):
 * :class:`decimal.Decimal` at the edges (parsing decks, printing, JSON as strings);
 * scaled integers inside compiled tables and vectorised code: an amount ``a`` is stored
   as the integer ``a * 10**SCALE`` (``SCALE`` = 9 decimal places, "nano-units"), which is
-  exact for every rate a vendor deck writes and fits int64 up to 9.2 billion units.
+  exact for every rate a vendor deck writes. A rate or connect fee fits int64 (at most
+  :data:`MAX_RATE`, 10**9 units per minute); amounts computed from them (a call's cost,
+  totals) are Python integers or 128-bit decimals wherever they could pass int64.
+
+Every amount that becomes text goes through :func:`format_money`: plain decimal, never an
+exponent (``610``, not ``6.1E+2``).
 
 Rounding is never implicit: a :class:`MoneyPolicy` names the number of decimals and the
 :class:`Rounding` mode a contract uses.
@@ -16,23 +21,29 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
     ROUND_CEILING,
     ROUND_DOWN,
     ROUND_FLOOR,
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     ROUND_UP,
+    Context,
     Decimal,
     InvalidOperation,
     localcontext,
 )
 from enum import StrEnum
+from numbers import Integral
 
 from tandem.errors import MoneyError
 
 __all__ = [
     "SCALE",
     "UNIT",
+    "MAX_RATE",
+    "RATE_LIMIT",
     "Rounding",
     "MoneyPolicy",
     "parse_decimal",
@@ -45,6 +56,11 @@ __all__ = [
 SCALE = 9
 #: The scaled integer that represents one currency unit.
 UNIT = 10**SCALE
+#: Largest rate or connect fee, in currency units per minute, that a deck or plan may give
+#: (a dong, rupiah or rial deck writes thousands per minute; this is a million times that).
+RATE_LIMIT = 10**9
+#: :data:`RATE_LIMIT` as a scaled integer (fits int64 with room to spare).
+MAX_RATE = RATE_LIMIT * UNIT
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CURRENCY_MARKS = re.compile(r"^[$€£¥]|[$€£¥]$")
@@ -197,38 +213,87 @@ def to_scaled(amount: Decimal | str | int, *, field: str = "amount") -> int:
     """Convert an exact amount to the scaled integer (``amount * 10**SCALE``).
 
     Refuses amounts with more than :data:`SCALE` decimal places rather than rounding
-    them silently.
+    them, however they are spelled (``1e-10``, ``0.0000000001``, ``1e-9999999`` alike),
+    and amounts that do not fit a 64-bit integer once scaled (``1e999999``). Computed in
+    integers from the Decimal's digits, so no decimal context can round it.
     """
     value = parse_decimal(amount, field=field) if not isinstance(amount, Decimal) else amount
     if not value.is_finite():
         raise MoneyError(f"{field}: {value} is not a finite number")
-    scaled = value.scaleb(SCALE)
-    if scaled != scaled.to_integral_value():
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    coefficient = "".join(map(str, digits)).lstrip("0")
+    if not coefficient:
+        return 0
+    trimmed = coefficient.rstrip("0")
+    exponent += len(coefficient) - len(trimmed)
+    if exponent < -SCALE:
         raise MoneyError(
-            f"{field}: {value} has more than {SCALE} decimal places; Tandem keeps "
-            f"money exact to {SCALE} places"
+            f"{field}: {_short(value)} has more than {SCALE} decimal places; "
+            f"Tandem keeps money exact to {SCALE} places"
         )
-    result = int(scaled)
-    if abs(result) >= 2**63:
-        raise MoneyError(f"{field}: {value} is too large")
-    return result
+    if len(trimmed) + exponent + SCALE > 19:  # at least 10**19 once scaled
+        raise MoneyError(f"{field}: {_short(value)} is too large")
+    result = int(trimmed) * 10 ** (exponent + SCALE)
+    if result >= 2**63:
+        raise MoneyError(f"{field}: {_short(value)} is too large")
+    return -result if sign else result
+
+
+def _short(value: Decimal) -> str:
+    """An amount for an error message: plain when short, else as written (``1E+999999``)."""
+    _, digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and abs(exponent) + len(digits) <= 40:
+        return format_money(value)
+    return str(value)
 
 
 def from_scaled(value: int) -> Decimal:
-    """Convert a scaled integer back to an exact :class:`~decimal.Decimal`."""
-    return Decimal(int(value)).scaleb(-SCALE).normalize() if value else Decimal(0)
+    """Convert a scaled integer back to an exact :class:`~decimal.Decimal` (any size: no
+    decimal context rounds it), without trailing zeros."""
+    return Decimal(_scaled_text(int(value)))
+
+
+def _scaled_text(value: int) -> str:
+    """A scaled integer as plain decimal text without trailing zeros (``-12.5``, ``1000``)."""
+    whole, frac = divmod(abs(value), UNIT)
+    text = f"{whole}.{frac:0{SCALE}d}".rstrip("0").rstrip(".") if frac else str(whole)
+    return f"-{text}" if value < 0 else text
 
 
 def format_money(value: Decimal | int, decimals: int | None = None) -> str:
     """Format an amount (Decimal, or a scaled integer) as a plain decimal string.
 
-    With ``decimals`` the string is padded to that many places (never rounded: round
-    first with a :class:`MoneyPolicy`). Without it, trailing zeros are dropped.
+    The one way Tandem writes money as text (JSON, CSV, tables, messages): never an
+    exponent (``610``, ``1000``, ``0.0061``), ``0`` for any zero, exact at any size (no
+    decimal context is involved). With ``decimals`` the string is padded to that many
+    places (never rounded: round first with a :class:`MoneyPolicy`). Without it, trailing
+    zeros are dropped.
     """
-    d = from_scaled(value) if isinstance(value, int) else value
+    if isinstance(value, bool):
+        raise MoneyError(f"{value!r} is not an amount")
+    if isinstance(value, Integral):  # numpy integers included
+        if decimals is None:
+            return _scaled_text(int(value))
+        d = from_scaled(int(value))
+    elif isinstance(value, Decimal):
+        d = value
+        if not d.is_finite():
+            raise MoneyError(f"{d} is not a finite amount")
+    else:
+        raise MoneyError(f"{value!r} is not an amount")
     if decimals is not None:
-        if d != d.quantize(Decimal(1).scaleb(-decimals), ROUND_DOWN):
-            raise MoneyError(f"{d} has more than {decimals} decimals; round it first")
-        return f"{d:.{decimals}f}"
-    text = format(d.normalize(), "f")
+        if d != d.quantize(Decimal(1).scaleb(-decimals), ROUND_DOWN, context=_WIDE):
+            raise MoneyError(f"{format_money(d)} has more than {decimals} decimals; round it first")
+        text = f"{d:.{decimals}f}"
+    else:
+        text = format(d, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+    if text.lstrip("-").strip("0.") == "":
+        return "0" if decimals is None else text.lstrip("-")
     return text
+
+
+#: A decimal context wide enough for any amount Tandem handles (quantize never rounds).
+_WIDE = Context(prec=100, Emax=MAX_EMAX, Emin=MIN_EMIN)

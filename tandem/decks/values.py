@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import DeckError, MoneyError
-from tandem.money import SCALE, parse_decimal, to_scaled
+from tandem.money import MAX_RATE, RATE_LIMIT, SCALE, parse_decimal, to_scaled
 
 __all__ = [
     "MAX_PREFIX_DIGITS",
@@ -166,6 +166,10 @@ def read_money(
         )
     present = np.asarray(present_arr.to_numpy(zero_copy_only=False), dtype=bool)
     try:
+        # A cell with an exponent never reaches Arrow's cast (pyarrow 26 crashes the
+        # process on '1e-9999999'): such cells go through parse_decimal below.
+        if pc.any(pc.match_substring(filled, "e", ignore_case=True)).as_py():
+            raise pa.ArrowInvalid("an exponent")
         values = _scaled_from_decimal(pc.cast(filled, _DECIMAL))
         fast = np.ones(n, dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -187,6 +191,10 @@ def read_money(
             values[i] = to_scaled(amount, field=what)
         except MoneyError as exc:
             errors[i] = _money_reason(str(exc), what, raw)
+    for i in np.flatnonzero(present & (np.abs(values) > MAX_RATE)).tolist():
+        errors.setdefault(
+            i, f"{what} {text[i].as_py()} is above the limit of {RATE_LIMIT} per minute"
+        )
     values[~present] = 0
     return values, present, errors
 
@@ -194,6 +202,8 @@ def read_money(
 def _money_reason(message: str, what: str, raw: str) -> str:
     if "is not a number" in message or "empty value" in message:
         return f"{what} {raw!r} is not a number"
+    if "is too large" in message:
+        return f"{what} {raw} is above the limit of {RATE_LIMIT} per minute"
     return message
 
 

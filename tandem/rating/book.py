@@ -17,6 +17,12 @@ numpy arrays so that rating a batch is a few array reads per CDR, not SQL:
 
 Tariff plans (:mod:`tandem.rating.plan`) are compiled onto rows: for every row and every
 period of its account, the index of its interval set, or -1 for the row's flat rate.
+
+Money bounds: any rate the store holds is rated exactly. The book knows, per row, the
+largest rate a call of that row can be billed at (``rate_bound``) and whether every
+product ``rate * billed seconds`` of every possible call fits int64 with room to round
+(``always_fast``: true for every ordinary deck); when it is not, the batch path computes
+the few calls that could pass int64 in Python integers (:mod:`tandem.rating.price`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import ConfigError
-from tandem.money import SCALE
+from tandem.money import MAX_RATE, SCALE
 from tandem.numbers import MAX_DIGITS
 from tandem.rating.keys import KEY_SPAN, number_keys
 from tandem.rating.plan import AccountPlan, TariffPlan
@@ -44,10 +50,11 @@ TIME_BITS = 40
 _TIME_MAX = (1 << TIME_BITS) - 1
 #: Latest call start rated (UTC epoch seconds); earlier than 0 or later is a bad time.
 MAX_INSTANT = _TIME_MAX
-#: Largest per-minute rate (scaled) that keeps every product inside int64.
-MAX_RATE = 10**12
 #: Longest duration (seconds) rated; longer is treated as a bad duration.
 MAX_DURATION = 10**6
+#: A cost numerator (``60 * fee + sum(rate * billed)``) below this is computed in int64:
+#: rounding adds at most one step (< 2**36), and a margin subtracts two such amounts / 60.
+FAST_LIMIT = 1 << 61
 _FAR = 1 << 50
 
 
@@ -82,6 +89,13 @@ class RateBook:
     timezones: list[str] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
     currency_of_row: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    #: Per row: the largest |rate| (scaled, per minute) a call of the row is billed at,
+    #: its flat rate or any plan interval's.
+    rate_bound: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rate_max: int = 0  # the largest rate_bound
+    fee_max: int = 0  # the largest |connect fee|
+    #: Every call of every row has a cost numerator below FAST_LIMIT (int64 suffices).
+    always_fast: bool = True
     _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def uniform(self, name: str) -> bool:
@@ -168,6 +182,7 @@ class RateBook:
             _uniform={},
         )
         _compile_plans(book)
+        _set_bounds(book)
         return book
 
     @property
@@ -275,8 +290,6 @@ def compile_book(
     lo, hi = _prefix_key_ranges(prefixes, usable)
     rate = rows["rate"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
     fee = rows["connect_fee"].to_numpy(dtype=np.int64) if n else np.zeros(0, np.int64)
-    if n and (np.abs(rate).max() > MAX_RATE or np.abs(fee).max() > MAX_RATE):
-        raise ConfigError("a rate or connect fee above 1000 per minute cannot be rated exactly")
     eff_from = np.clip(rows["effective_from"].to_numpy(dtype=np.int64), 0, _TIME_MAX) if n else lo
     until_raw = rows["effective_until"].to_numpy(dtype=np.int64) if n else hi
     eff_until = np.where(until_raw >= OPEN_END, _FAR, np.clip(until_raw, 0, _TIME_MAX))
@@ -388,7 +401,28 @@ def _compile_plans(book: RateBook) -> None:
             start[s, j] = iv.start
             rate[s, j] = iv.rate
             inc[s, j] = iv.increment if iv.increment > 0 else 1
-    if sets and (np.abs(rate).max() > MAX_RATE):
-        raise ConfigError("a plan rate above 1000 per minute cannot be rated exactly")
     book.row_sets = row_sets
     book.set_start, book.set_rate, book.set_inc = start, rate, inc
+
+
+def _set_bounds(book: RateBook) -> None:
+    """Fill ``rate_bound``, ``rate_max``, ``fee_max`` and ``always_fast`` (see the module
+    docstring): the worst call of the book is bounded from its largest rate, fee, minimum
+    duration and increments, and the longest duration rated."""
+    n = len(book.rate)
+    bound = np.abs(book.rate)
+    longest_blocks = 2 * max(
+        1, int(np.max(book.initial, initial=1)), int(np.max(book.nxt, initial=1))
+    )
+    if book.row_sets is not None and book.set_rate is not None and book.set_inc is not None:
+        set_max = np.abs(book.set_rate).max(axis=1)
+        used = book.row_sets >= 0
+        per_row = np.where(used, set_max[np.maximum(book.row_sets, 0)], 0).max(axis=1)
+        bound = np.maximum(bound, per_row)
+        # each interval bills at most one increment more than the seconds it covers
+        longest_blocks = max(longest_blocks, book.set_inc.shape[1] * int(book.set_inc.max()))
+    book.rate_bound = bound.astype(np.int64, copy=False)
+    book.rate_max = int(bound.max()) if n else 0
+    book.fee_max = int(np.abs(book.connect_fee).max()) if n else 0
+    seconds = max(MAX_DURATION, int(np.max(book.min_duration, initial=0))) + longest_blocks
+    book.always_fast = book.rate_max * seconds + 60 * book.fee_max < FAST_LIMIT

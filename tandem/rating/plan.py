@@ -32,6 +32,12 @@ in ``days`` (default: every day) and its local time of day is in ``[from, until)
 start day). The first listed period that matches is the call's period. A call is priced
 entirely by the period of its start instant. A tariff with the call's period beats one
 without a period, which beats the deck's flat rate.
+
+Bounds (the same as a deck's values, :mod:`tandem.decks.values`): rates from 0 to
+:data:`tandem.money.RATE_LIMIT` per minute with at most 9 decimals; increments from 1 to
+:data:`MAX_SECONDS` seconds; interval starts and grace from 0 to :data:`MAX_SECONDS`; at
+most :data:`MAX_INTERVALS` intervals in a tariff. A value out of bounds is refused with
+its key and the limit.
 """
 
 from __future__ import annotations
@@ -43,13 +49,27 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tandem.errors import ConfigError, MoneyError
-from tandem.money import parse_decimal, to_scaled
+from tandem.money import MAX_RATE, RATE_LIMIT, format_money, parse_decimal, to_scaled
 from tandem.rating.tariff import Interval
 
-__all__ = ["Period", "PlanTariff", "AccountPlan", "TariffPlan", "load_plan", "WEEKDAYS"]
+__all__ = [
+    "Period",
+    "PlanTariff",
+    "AccountPlan",
+    "TariffPlan",
+    "load_plan",
+    "WEEKDAYS",
+    "MAX_SECONDS",
+    "MAX_INTERVALS",
+]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+#: Largest increment, interval start or grace in seconds: six digits, the bound of a deck's
+#: increments and minimum duration (:func:`tandem.decks.values.parse_seconds`).
+MAX_SECONDS = 999_999
+#: Most intervals one tariff may have.
+MAX_INTERVALS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +151,24 @@ def _money(value: object, where: str) -> int:
     if isinstance(value, float):
         raise ConfigError(f'{where}: write rates as strings ("0.012") so they stay exact')
     try:
-        return to_scaled(parse_decimal(value if not isinstance(value, Decimal) else value))
+        amount = parse_decimal(value if not isinstance(value, Decimal) else value, field="rate")
+        if amount < 0:
+            raise ConfigError(f"{where}: a rate must not be negative, got {format_money(amount)}")
+        scaled = to_scaled(amount, field="rate")
     except MoneyError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        if "is too large" not in str(exc):
+            raise ConfigError(f"{where}: {exc}") from None
+        scaled = MAX_RATE + 1
+    if scaled > MAX_RATE:
+        raise ConfigError(f"{where}: {value} is above the limit of {RATE_LIMIT} per minute")
+    return scaled
 
 
-def _int(value: object, where: str, minimum: int = 0) -> int:
+def _int(value: object, where: str, minimum: int = 0, maximum: int = MAX_SECONDS) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{where}: expected a whole number >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ConfigError(f"{where}: {value} is above the limit of {maximum} seconds")
     return value
 
 
@@ -193,6 +223,10 @@ def _tariff(spec: object, where: str, periods: set[str]) -> PlanTariff:
     raw = spec["intervals"]
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{where}: intervals must be a non-empty list")
+    if len(raw) > MAX_INTERVALS:
+        raise ConfigError(
+            f"{where}: {len(raw)} intervals is above the limit of {MAX_INTERVALS} per tariff"
+        )
     ivs = []
     for k, iv in enumerate(raw):
         w = f"{where}.intervals[{k}]"

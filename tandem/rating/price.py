@@ -45,13 +45,15 @@ import pyarrow.compute as pc
 
 from tandem.errors import CdrError, ConfigError, NumberError
 from tandem.instant import InstantLike, format_instant, parse_instant
-from tandem.money import SCALE, from_scaled
+from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
-from tandem.rating.book import MAX_DURATION, MAX_INSTANT, RateBook, compile_book
+from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
+from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
 from tandem.rating.schedule import PlanSchedule
 from tandem.rating.tariff import (
+    ROUNDING_CODES,
     Tariff,
     cost_scaled,
     flat_billed_array,
@@ -87,8 +89,6 @@ REASONS = (
 )
 _CODE = {r: i + 1 for i, r in enumerate(REASONS)}
 _REASON_DICT = pa.array(REASONS, pa.string())
-#: Arrow type of money columns: exact decimals with :data:`tandem.money.SCALE` places.
-AMOUNT_TYPE = pa.decimal128(19, SCALE)
 _SIDES = (("sell", "customer"), ("buy", "carrier"))
 #: Columns :meth:`Rater.price` adds (and :func:`split_rated` adds ``reason``).
 OUTPUT_COLUMNS = frozenset(
@@ -214,18 +214,6 @@ def price_call(
 # -- batch path ---------------------------------------------------------------------------
 
 
-def _decimal_array(values: np.ndarray, valid: np.ndarray) -> pa.Array:
-    """Scaled int64 → Arrow decimal128 with SCALE places (exact, no Python objects)."""
-    n = len(values)
-    words = np.empty((n, 2), dtype=np.int64)
-    words[:, 0] = values
-    np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
-    arr = pa.Array.from_buffers(AMOUNT_TYPE, n, [None, pa.py_buffer(words)])
-    if valid.all():
-        return arr
-    return pc.if_else(pa.array(valid), arr, pa.scalar(None, AMOUNT_TYPE))
-
-
 def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(values, valid) of an integer column (nulls → 0, valid False)."""
     col = table.column(name)
@@ -316,6 +304,8 @@ def _price_side(
     reason[(reason == 0) & (acct < 0)] = unknown_code
     row_all = np.full(n, -1, dtype=np.int64)
     amount = np.zeros(n, dtype=np.int64)
+    wide_at = np.zeros(0, dtype=np.int64)  # CDRs whose amount is in wide_amount instead
+    wide_amount = np.zeros(0, dtype=object)
     billed_all = np.zeros(n, dtype=np.int64)
     everything = not reason.any()
     todo = None if everything else np.flatnonzero(reason == 0)  # None: every row
@@ -343,10 +333,13 @@ def _price_side(
         numer = book.rate[r] * billed
         no_fee = np.isscalar(fee) and fee == 0
         if not no_fee:
-            numer += 60 * fee
+            with np.errstate(over="ignore"):  # a wide call wraps here; priced again below
+                numer += 60 * fee
+        tiers = None
         if book.row_sets is not None:
             seconds = np.maximum(d, mind)
-            _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
+            tiers = _tiered(book, r, pick(acct), pick(start), seconds, billed, numer)
+        free = None
         if not (no_fee and book.row_sets is None and np.isscalar(grace) and grace == 0):
             # free calls (at most ``grace`` seconds, or none): no increments, no fee; with
             # no fee, no tiers and no grace, flat billing already gave them 0
@@ -356,12 +349,30 @@ def _price_side(
         step = _gather(book, "step", r)
         mode = _gather(book, "rounding", r)
         cost = round_scaled_array(numer, step, mode, unit=step // 60)
+        if not book.always_fast:
+            wide = _wide_costs(book, r, billed, fee, free, tiers, step, mode)
+            if wide is not None:
+                cost[wide[0]] = 0
+                wide_at = wide[0] if idx is None else idx[wide[0]]
+                wide_amount = wide[1]
         if all_hit:
             amount, billed_all = cost, billed
         else:
             amount[idx] = cost
             billed_all[idx] = billed
-    return {"row": row_all, "amount": amount, "billed": billed_all, "reason": reason}
+    return {
+        "row": row_all,
+        "amount": amount,
+        "billed": billed_all,
+        "reason": reason,
+        "wide_at": wide_at,
+        "wide_amount": wide_amount,
+    }
+
+
+#: Interval sets of the tiered calls of a batch: ``(positions, set per position, billed
+#: seconds per interval)``.
+_Tiers = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
 
 
 def _tiered(
@@ -372,12 +383,13 @@ def _tiered(
     seconds: np.ndarray,
     billed: np.ndarray,
     numer: np.ndarray,
-) -> None:
-    """Overwrite ``billed``/``numer`` for calls whose row has a plan tariff (in place)."""
+) -> _Tiers | None:
+    """Overwrite ``billed``/``numer`` for calls whose row has a plan tariff (in place);
+    return their positions, sets and per-interval billed seconds (None: no such call)."""
     row_sets, set_start = book.row_sets, book.set_start
     set_rate, set_inc = book.set_rate, book.set_inc
     if row_sets is None or set_start is None or set_rate is None or set_inc is None:
-        return  # no account of this book has a plan tariff
+        return None  # no account of this book has a plan tariff
     sets = row_sets[r]
     chosen = sets[:, 0].astype(np.int64)
     with_periods = np.flatnonzero((sets[:, 1:] >= 0).any(axis=1))
@@ -386,12 +398,13 @@ def _tiered(
         chosen[with_periods] = sets[with_periods, per]
     tiered = np.flatnonzero(chosen >= 0)
     if not len(tiered):
-        return
+        return None
     s = chosen[tiered]
     sec = seconds[tiered]
     t_billed = np.zeros(len(tiered), dtype=np.int64)
     t_numer = 60 * book.connect_fee[r[tiered]]
     width = set_start.shape[1]
+    parts = []
     for j in range(width):
         s0 = set_start[s, j]
         s1 = set_start[s, j + 1] if j + 1 < width else np.full_like(s0, 1 << 50)
@@ -400,8 +413,57 @@ def _tiered(
         b = -(-part // inc) * inc
         t_billed += b
         t_numer += set_rate[s, j] * b
+        parts.append(b)
     billed[tiered] = t_billed
     numer[tiered] = t_numer
+    return tiered, s, parts
+
+
+_MODES = list(ROUNDING_CODES)
+
+
+def _wide_costs(
+    book: RateBook,
+    r: np.ndarray,
+    billed: np.ndarray,
+    fee: np.ndarray | np.int64,
+    free: np.ndarray | None,
+    tiers: _Tiers | None,
+    step: np.ndarray | np.int64,
+    mode: np.ndarray | np.int64,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The calls of a batch whose cost numerator may pass int64 (:data:`FAST_LIMIT`),
+    priced in Python integers: ``(positions, costs)``, or None when there is none.
+
+    Only books with a rate far above any ordinary deck's get here (``always_fast`` false),
+    and only their long calls are wide; their numerator is the int64 path's, term by term,
+    in exact integers, then rounded once like :func:`tandem.rating.tariff.cost_scaled`."""
+    if not len(r) or book.rate_max * int(billed.max()) + 60 * book.fee_max < FAST_LIMIT:
+        return None
+    worst = book.rate_bound[r].astype(np.float64) * billed + 60.0 * np.abs(fee)
+    wide = np.flatnonzero(worst >= float(FAST_LIMIT) / 2)  # float error is far below 2x
+    if free is not None:
+        wide = wide[~free[wide]]
+    if not len(wide):
+        return None
+    fees = np.broadcast_to(np.asarray(fee, dtype=np.int64), r.shape)
+    steps = np.broadcast_to(np.asarray(step, dtype=np.int64), r.shape)
+    modes = np.broadcast_to(np.asarray(mode, dtype=np.int64), r.shape)
+    numer = {k: int(book.rate[r[k]]) * int(billed[k]) + 60 * int(fees[k]) for k in wide.tolist()}
+    if tiers is not None:
+        assert book.set_rate is not None
+        tiered, s, parts = tiers
+        at = np.searchsorted(tiered, wide)
+        hit = at < len(tiered)
+        hit[hit] = tiered[at[hit]] == wide[hit]
+        for k, t in zip(wide[hit].tolist(), at[hit].tolist(), strict=True):
+            numer[k] = 60 * int(book.connect_fee[r[k]]) + sum(
+                int(book.set_rate[s[t], j]) * int(b[t]) for j, b in enumerate(parts)
+            )
+    costs = [
+        round_scaled(numer[k], int(steps[k]), _MODES[int(modes[k])]) // 60 for k in wide.tolist()
+    ]
+    return wide, np.asarray(costs + [None], dtype=object)[:-1]
 
 
 @dataclass
@@ -473,6 +535,14 @@ class Rater:
         if plan is None:
             plan = PlanSchedule.from_store(store)
         return cls.from_rates(store.rates(), plan, grace=grace, workers=workers)
+
+    @property
+    def amount_type(self) -> pa.DataType:
+        """The Arrow type of this rater's money columns: ``decimal128(19, 9)`` when no call
+        of its books can pass int64 arithmetic (every amount below 10**10 units), else
+        ``decimal128(38, 9)`` (:mod:`tandem.rating.amounts`)."""
+        books = [self.sell, self.buy, *(b for pair in self.plan_books for b in pair)]
+        return NARROW_AMOUNT_TYPE if all(b.always_fast for b in books) else AMOUNT_TYPE
 
     def _side_strings(self, side: str, book: RateBook) -> tuple:
         """Per side: (prefix codes per row, unique prefixes, destination codes, unique
@@ -583,10 +653,16 @@ class Rater:
             "billed": np.zeros(n, dtype=np.int64),
             "reason": np.zeros(n, dtype=np.int64),
         }
+        wide_at, wide_amount = [], []
         for (k, rows), cols in zip(windows, columns, strict=True):
             part = _price_side(books[k], acct[rows], *cols, unknown_code)
-            for name, values in part.items():
-                out[name][rows] = values
+            for name in out:
+                out[name][rows] = part[name]
+            assert rows is not None  # several windows: each has its rows
+            wide_at.append(rows[part["wide_at"]])
+            wide_amount.append(part["wide_amount"])
+        out["wide_at"] = np.concatenate(wide_at)
+        out["wide_amount"] = np.concatenate(wide_amount)
         return out
 
     def _price_slice(self, cdrs: pa.Table, digits: pa.Array | None) -> pa.Table:
@@ -642,7 +718,15 @@ class Rater:
                     pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary),
                 )
             out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
-            out = out.append_column(f"{side}_amount", _decimal_array(res["amount"], ok))
+            out = out.append_column(
+                f"{side}_amount",
+                amount_array(
+                    res["amount"],
+                    ok,
+                    (res["wide_at"], res["wide_amount"].tolist()),
+                    self.amount_type,
+                ),
+            )
             out = out.append_column(
                 f"{side}_currency",
                 pa.DictionaryArray.from_arrays(pa.array(cur, mask=mask), currency_dict),
@@ -660,7 +744,21 @@ class Rater:
         sell, buy = results["sell"], results["buy"]
         both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
         margin = sell["amount"] - buy["amount"]
-        return out.append_column("margin", _decimal_array(margin, both))
+        wide = None
+        if len(sell["wide_at"]) or len(buy["wide_at"]):  # exact where either side is wide
+            at = np.union1d(sell["wide_at"], buy["wide_at"])
+            exact = [_exact_amounts(res, at) for res in (sell, buy)]
+            wide = (at, [a - b for a, b in zip(*exact, strict=True)])
+        return out.append_column("margin", amount_array(margin, both, wide, self.amount_type))
+
+
+def _exact_amounts(res: dict[str, np.ndarray], at: np.ndarray) -> list[int]:
+    """One side's exact amounts (Python integers) at positions ``at``."""
+    values = res["amount"][at].tolist()
+    where = {int(p): i for i, p in enumerate(at.tolist())}
+    for p, a in zip(res["wide_at"].tolist(), res["wide_amount"].tolist(), strict=True):
+        values[where[p]] = a
+    return values
 
 
 # -- results ----------------------------------------------------------------------------
@@ -677,12 +775,6 @@ def split_rated(priced: pa.Table) -> tuple[pa.Table, pa.Table]:
         unrated = priced.filter(pc.invert(has_sell))
     unrated = unrated.append_column("reason", unrated.column("sell_reason"))
     return rated, unrated
-
-
-def _scaled_sum(col: pa.ChunkedArray | pa.Array) -> int:
-    """Exact sum of a decimal money column, as a scaled int."""
-    total = pc.sum(pc.cast(col, pa.decimal128(38, SCALE))).as_py()
-    return 0 if total is None else int(total.scaleb(SCALE))
 
 
 @dataclass
@@ -732,9 +824,9 @@ class RatingSummary:
                 def mine(col: str, mask: pa.ChunkedArray = mask, every: bool = every) -> Any:
                     return priced.column(col) if every else priced.column(col).filter(mask)
 
-                totals[c] = totals.get(c, 0) + _scaled_sum(mine(f"{side}_amount"))
+                totals[c] = totals.get(c, 0) + exact_total(mine(f"{side}_amount"))
                 if side == "sell":
-                    self.margin[c] = self.margin.get(c, 0) + _scaled_sum(mine("margin"))
+                    self.margin[c] = self.margin.get(c, 0) + exact_total(mine("margin"))
         if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
             raise AssertionError(
                 f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "
@@ -751,7 +843,7 @@ class RatingSummary:
         """The ``--json`` object: money as decimal strings."""
 
         def money(d: dict[str, int], c: str | None) -> str:
-            return str(from_scaled(d.get(c, 0))) if c else "0"
+            return format_money(d.get(c, 0)) if c else "0"
 
         cur = self.currency
         out: dict[str, object] = {

@@ -2,7 +2,9 @@
 calls, ASR and ACD per carrier.
 
 Built batch by batch (constant memory: only the aggregates are kept), exact (money summed
-as scaled integers), and written as CSV and Parquet or printed as a table.
+in int64 limbs and joined into Python integers per group, :mod:`tandem.rating.amounts`,
+the arithmetic of the ``--json`` totals too), and written as CSV and Parquet or printed as
+a table, money always as plain decimals (:func:`tandem.money.format_money`).
 
 Definitions: *calls* are CDRs; *answered* calls have more than 0 billable seconds;
 **ASR** (answer-seizure ratio) = answered / calls, in percent; **ACD** (average call
@@ -25,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.csvcells import neutralise_cell
-from tandem.money import SCALE, from_scaled
+from tandem.money import format_money, from_scaled
+from tandem.rating.amounts import AMOUNT_TYPE, carry_limbs, join_limbs, money_limbs
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,34 +41,40 @@ _GROUPS = {
     "destination": ["destination", "currency"],
     "day": ["day", "currency"],
 }
+_MONEY = ("sell", "buy", "margin")
+#: Each money column is summed as three int64 limbs (``sell_0``, ``sell_1``, ``sell_2``).
+_LIMBS = [f"{m}_{k}" for m in _MONEY for k in range(3)]
 _SUMS = [
     "calls",
     "answered",
     "seconds",
     "sell_billed_seconds",
     "buy_billed_seconds",
-    "sell",
-    "buy",
-    "margin",
+    *_LIMBS,
     "rated",
     "unrated",
 ]
 
 
 def scaled_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A decimal money column as scaled int64 (nulls as 0), without Python objects."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if col.type != pa.decimal128(19, SCALE):
-        col = pc.cast(col, pa.decimal128(19, SCALE))
-    n = len(col)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    words = np.frombuffer(col.buffers()[1], dtype=np.int64)[2 * col.offset : 2 * (col.offset + n)]
-    values = words[0::2].copy()
-    if col.null_count:
-        values[~col.is_valid().to_numpy(zero_copy_only=False)] = 0
+    """A decimal money column as scaled int64 (nulls as 0), without Python objects.
+
+    Raises :class:`OverflowError` when an amount does not fit int64 (sum such columns
+    with :func:`tandem.rating.amounts.money_limbs`)."""
+    l0, l1, l2 = money_limbs(col)
+    values = l0 | (l1 << 32)  # the low 64 bits, as two's complement
+    if ((l2 != (values >> 63)) | (l2 < -1) | (l2 > 0)).any():
+        raise OverflowError("an amount does not fit a 64-bit scaled integer")
     return values
+
+
+def _carry(frame: pd.DataFrame) -> pd.DataFrame:
+    """Carry the money limbs of summed rows back into range (see :mod:`.amounts`)."""
+    for m in _MONEY:
+        cols = [f"{m}_{k}" for k in range(3)]
+        for c, v in zip(cols, carry_limbs(*(frame[c].to_numpy() for c in cols)), strict=True):
+            frame[c] = v
+    return frame
 
 
 def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +88,9 @@ def _codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     codes = pc.fill_null(col.indices, len(names) - 1).to_numpy(zero_copy_only=False)
     return codes.astype(np.int64, copy=False), np.asarray(names, dtype=object)
 
+
+#: The money columns of the report tables.
+_MONEY_COLUMNS = ("sell_total", "buy_total", "margin")
 
 #: The day number of CDRs without a start time (reported as ``""``).
 _NO_DAY = -(1 << 30)
@@ -128,15 +140,17 @@ class RatingReport:
                 "buy_billed_seconds": pc.fill_null(priced.column("buy_billed_seconds"), 0)
                 .to_numpy(zero_copy_only=False)
                 .astype(np.int64),
-                "sell": scaled_column(priced.column("sell_amount")),
-                "buy": scaled_column(priced.column("buy_amount")),
-                "margin": scaled_column(priced.column("margin")),
+                **{
+                    f"{m}_{k}": limb
+                    for m, col in zip(_MONEY, ("sell_amount", "buy_amount", "margin"), strict=True)
+                    for k, limb in enumerate(money_limbs(priced.column(col)))
+                },
                 "rated": rated.astype(np.int64),
                 "unrated": (~rated).astype(np.int64),
             }
         )
         for name, keys in _GROUPS.items():
-            part = frame.groupby(keys, sort=False)[_SUMS].sum().reset_index()
+            part = _carry(frame.groupby(keys, sort=False)[_SUMS].sum().reset_index())
             for key in keys:  # the batch's groups get their text
                 if key == "day":
                     part[key] = _day_text(part[key])
@@ -151,7 +165,7 @@ class RatingReport:
         parts = self._parts.get(name) or []
         if not parts:
             return pd.DataFrame(columns=keys + _SUMS)
-        return pd.concat(parts).groupby(keys, sort=True)[_SUMS].sum().reset_index()
+        return _carry(pd.concat(parts).groupby(keys, sort=True)[_SUMS].sum().reset_index())
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """One frame per report: ``customer``, ``carrier``, ``destination``, ``day``.
@@ -165,16 +179,19 @@ class RatingReport:
         for name, keys in _GROUPS.items():
             folded = self._fold(name)
             key, cur = keys
-            t = folded.groupby(key, sort=True)[_SUMS].sum().reset_index()
+            t = _carry(folded.groupby(key, sort=True)[_SUMS].sum().reset_index())
             currencies = (
                 folded[folded[cur] != ""]
                 .groupby(key)[cur]
                 .agg(lambda c: c.iloc[0] if c.nunique() == 1 else "mixed")
             )
             t.insert(1, "currency", t[key].map(currencies).fillna(""))
-            for money in ("sell", "buy", "margin"):
-                t[money] = [from_scaled(int(v)) for v in t[money]]
-            t = t.rename(columns={"sell": "sell_total", "buy": "buy_total"})
+            at = t.columns.get_loc("sell_0")
+            for m in _MONEY:
+                limbs = [t.pop(f"{m}_{k}").to_numpy() for k in range(3)]
+                total = [from_scaled(v) for v in join_limbs(*limbs)]
+                t.insert(at, {"sell": "sell_total", "buy": "buy_total"}.get(m, m), total)
+                at += 1
             t["minutes"] = [_ratio(int(s), 60) for s in t["seconds"]]
             if name == "carrier":
                 t["asr_percent"] = [
@@ -195,8 +212,16 @@ class RatingReport:
         written = []
         for name, t in self.tables().items():
             csv_path = d / f"by_{name}.csv"
-            _csv_text_safe(t).to_csv(csv_path, index=False)
+            # Text cells neutralised first, while money is still Decimal (a negative
+            # margin stays a number), then money written plainly, never an exponent.
+            text = _csv_text_safe(t)
+            for col in _MONEY_COLUMNS:
+                text[col] = [format_money(v) for v in t[col]]
+            text.to_csv(csv_path, index=False)
             arrow = pa.Table.from_pandas(t, preserve_index=False)
+            for col in _MONEY_COLUMNS:
+                k = arrow.schema.get_field_index(col)
+                arrow = arrow.set_column(k, col, pa.array(t[col].tolist(), AMOUNT_TYPE))
             pq_path = d / f"by_{name}.parquet"
             import pyarrow.parquet as pq
 
@@ -209,12 +234,18 @@ class RatingReport:
         from rich.console import Console
         from rich.table import Table
 
-        console = console or Console()
+        if console is None:
+            console = Console()
+            if not console.is_terminal:  # a file or a pipe: no screen width to fit
+                console = Console(width=max(console.width, 200))
         t = self.tables()["carrier"]
         table = Table(title="Per carrier")
         for head in ("carrier", "cur", "calls", "minutes", "ASR %", "ACD min", "buy", "sell",
                      "margin"):  # fmt: skip
-            table.add_column(head, justify="left" if head in ("carrier", "cur") else "right")
+            # a narrow screen folds a number onto two lines rather than eliding digits
+            table.add_column(
+                head, justify="left" if head in ("carrier", "cur") else "right", overflow="fold"
+            )
         for rec in t.itertuples(index=False):
             table.add_row(
                 rec.carrier or "(none)",
@@ -223,9 +254,9 @@ class RatingReport:
                 str(rec.minutes),
                 str(rec.asr_percent),
                 str(rec.acd_minutes),
-                str(rec.buy_total),
-                str(rec.sell_total),
-                str(rec.margin),
+                format_money(rec.buy_total),
+                format_money(rec.sell_total),
+                format_money(rec.margin),
             )
         console.print(table)
 

@@ -194,7 +194,7 @@ def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
     return pc.fill_null(inside, False)
 
 
-def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
+def _keep_outside(out: _AtomicParquet, period: tuple[int, int], amount_type: pa.DataType) -> int:
     """Copy the rows of ``out``'s existing file that lie outside ``period`` into its new
     file (streamed); the number copied."""
     if not out.path.exists():
@@ -206,13 +206,30 @@ def _keep_outside(out: _AtomicParquet, period: tuple[int, int]) -> int:
         kept = 0
         for batch in earlier.iter_batches():
             table = pa.Table.from_batches([batch])
-            table = table.filter(pc.invert(_in_period(table, period)))
+            table = _widen_amounts(table.filter(pc.invert(_in_period(table, period))), amount_type)
             if table.num_rows:
                 out.write(table)
                 kept += table.num_rows
         return kept
     except (OSError, pa.ArrowException) as exc:
         raise CdrError(f"{out.path.name}: cannot read the earlier results: {exc}") from None
+
+
+def _widen_amounts(table: pa.Table, amount_type: pa.DataType) -> pa.Table:
+    """Money columns of an earlier output narrower than ``amount_type`` (the rater's: a
+    ``decimal128(19, 9)`` file rerated with rates that need 38 digits) widened to it: the
+    output's type is set by the rows written first, and the new rows must fit it."""
+    for k, f in enumerate(table.schema):
+        if (
+            f.name in _AMOUNTS
+            and pa.types.is_decimal(f.type)
+            and f.type.precision < amount_type.precision
+        ):
+            table = table.set_column(k, f.name, table.column(k).cast(amount_type))
+    return table
+
+
+_AMOUNTS = ("sell_amount", "buy_amount", "margin")
 
 
 def rate_file(
@@ -260,7 +277,8 @@ def rate_file(
 
     try:
         if bounds is not None:  # earlier results outside the period go first, unchanged
-            summary.kept = _keep_outside(rated_out, bounds) + _keep_outside(unrated_out, bounds)
+            kept = [_keep_outside(o, bounds, rater.amount_type) for o in (rated_out, unrated_out)]
+            summary.kept = sum(kept)
         for batch in reader.batches(source):
             n = batch.num_rows
             if bounds is not None:
