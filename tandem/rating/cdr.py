@@ -299,7 +299,9 @@ def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     t = col.type
     if pa.types.is_integer(t):
         if t == pa.uint64():  # beyond int64: no duration
-            col = pc.if_else(pc.less_equal(col, 2**62), col, None)
+            vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False)
+            ok = col.is_valid().to_numpy(zero_copy_only=False) & (vals <= np.uint64(2**62))
+            return pa.array(np.where(ok, vals, 0).astype(np.int64), mask=~ok)
         return pc.cast(col, pa.int64())
     if pa.types.is_floating(t):
         ok = pc.and_(pc.is_finite(col), pc.less(pc.abs(col), 1e15))
