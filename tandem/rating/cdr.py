@@ -715,7 +715,8 @@ def _records_table(chunk: list[tuple[int, list[str] | None, str]], header: list[
 def _read_whole_csv(path: Path, header: list[str]) -> pa.Table:
     """A whole CSV file with a header (after its header line) as strings, with ``line``
     and ``raw`` (:func:`_records_table`)."""
-    records = text_records(path)
+    width = len(header)
+    records = text_records(path, good=lambda row: len(row) == width)
     next(records, None)
     parts = [_records_table(c, header) for c in _chunks(records, 262_144)]
     return pa.concat_tables(parts) if parts else _records_table([], header)
@@ -815,6 +816,11 @@ class CdrReader:
         if kamailio and colmap is None:
             colmap = {}
         self._check_header(path, header, colmap)
+        width = len(header)
+
+        def well_formed(row: list[str]) -> bool:
+            return len(row) == width
+
         done = 0
         if one_record_per_line(path, len(header)):
             try:
@@ -827,9 +833,9 @@ class CdrReader:
                 return
             except pa.ArrowException:
                 pass  # e.g. undecodable bytes: the rest is read record by record
-            records = text_records(path, skip_lines=1 + done)
+            records = text_records(path, skip_lines=1 + done, good=well_formed)
         else:
-            records = text_records(path)
+            records = text_records(path, good=well_formed)
             next(records, None)  # the header
         for chunk in _chunks(records, self.batch_size):
             yield self._canonical(_records_table(chunk, header), colmap)
@@ -850,7 +856,9 @@ class CdrReader:
         fields = ASTERISK_FIELDS if fmt == "asterisk" else FREESWITCH_FIELDS
         _head(path)
         try:
-            for chunk in _chunks(text_records(path), self.batch_size):
+            least = MIN_FIELDS[fmt]
+            records = text_records(path, good=lambda row: len(row) >= least)
+            for chunk in _chunks(records, self.batch_size):
                 yield self._headerless_table(chunk, fields, fmt)
         except OSError as exc:
             raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None

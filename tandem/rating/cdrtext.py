@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +52,10 @@ def binary_problem(head: bytes) -> str | None:
 
 
 def one_record_per_line(path: str | os.PathLike[str], width: int) -> bool:
-    """Whether every line after the header of ``path`` is one record of ``width`` fields:
-    no quoted line break, no blank line, no lone carriage return, and ``width - 1``
-    unquoted commas on every line. Reads the file in blocks; memory does not grow with it."""
+    """Whether the header of ``path`` is its first line and every line after it is one
+    record of ``width`` fields: no quoted line break, no blank line, no lone carriage
+    return, and ``width - 1`` unquoted commas on every line. Reads the file in blocks;
+    memory does not grow with it."""
     quotes = 0  # quote characters so far (their parity says "inside a quoted field")
     commas = 0  # unquoted commas on the current line so far
     line_len = 0  # bytes on the current line so far
@@ -100,7 +101,7 @@ def one_record_per_line(path: str | os.PathLike[str], width: int) -> bool:
                 text_len = lengths - ends_cr
                 counts = per_line[: len(nl)]
                 check = slice(1, None) if first_line else slice(None)
-                if (text_len[check] == 0).any() or (counts[check] != width - 1).any():
+                if (text_len == 0).any() or (counts[check] != width - 1).any():
                     return False
                 first_line = False
                 line_len = len(b) - int(nl[-1]) - 1
@@ -119,13 +120,17 @@ def one_record_per_line(path: str | os.PathLike[str], width: int) -> bool:
 
 
 def text_records(
-    path: str | os.PathLike[str], *, skip_lines: int = 0
+    path: str | os.PathLike[str],
+    *,
+    skip_lines: int = 0,
+    good: Callable[[list[str]], bool] | None = None,
 ) -> Iterator[tuple[int, list[str] | None, str]]:
     """``(line, fields, raw)`` for each record of a CSV text file, in file order, after
     the first ``skip_lines`` lines: the 1-based line the record starts on, its fields, and
-    its text (line breaks inside it kept, the final one removed). Blank lines are no
-    records. Undecodable bytes read as U+FFFD. ``fields`` is None only when Python's csv
-    reader refused the record; it is then kept whole in ``raw``."""
+    its text (line breaks inside it kept, the final one removed; "" for the records
+    ``good`` accepts, whose text nobody needs). Blank lines are no records. Undecodable
+    bytes read as U+FFFD. ``fields`` is None only when Python's csv reader refused the
+    record; it is then kept whole in ``raw``."""
     p = Path(path)
     with open(p, encoding="utf-8-sig", errors="replace", newline="") as fh:
         consumed = 0
@@ -150,9 +155,11 @@ def text_records(
                 return
             except csv.Error:
                 row = None
-            raw = "".join(taken)
             if row is not None and not row:  # a blank line
                 continue
             if taken:
                 start = consumed - len(taken) + 1
-            yield start, row, raw.rstrip("\r\n")
+            if row is not None and good is not None and good(row):
+                yield start, row, ""
+            else:
+                yield start, row, "".join(taken).rstrip("\r\n")
