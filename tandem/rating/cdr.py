@@ -4,7 +4,17 @@ Every reader yields *canonical* batches, the only input :class:`tandem.rating.Ra
 prices:
 
 ==================  =========================================================
-``record``          int64, 1-based record number in the source (find it again)
+``record``          int64, 1-based record number in the source, in file order: the
+                    Nth record of the file is record N, malformed ones counted where
+                    they stand (a CSV header and blank lines are no records)
+``line``            int64, text formats only: the line of the file the record starts
+                    on (the header is line 1); what an auditor opens the file at
+``raw``             string, text formats only: the text of a record that could not be
+                    read (wrong number of fields, an unbalanced quote running to the end
+                    of the file), null for the others; such a record has no values and
+                    is unrated ``bad_record``
+``time_note``       string: null, or why the start needs a second look (local times
+                    around a DST change, below)
 ``start``           int64, call start (Asterisk ``start``), UTC epoch seconds; null when
                     missing or unparseable
 ``duration``        int64, billable seconds (Asterisk ``billsec``); fractions are rounded
@@ -39,14 +49,25 @@ Formats:
   transaction: ``method``, ``callid``, ``sip_code``, ``time``) is recognised too, and its
   INVITE and BYE rows are paired into calls (:func:`kamailio_acc_calls`).
 
-Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time) are read in
-``timezone`` (an IANA name, default UTC); an ambiguous local time (the repeated hour when
-DST ends) is taken as the first (DST) occurrence; a local time that does not exist (the
-skipped hour) is unparseable. Times with a zone (``2026-11-02T09:15:03+01:00``, ``Z``) and
-all-digit epoch seconds are read as such.
+``asterisk`` records need the 16 fields ``cdr_csv`` always writes (through ``amaflags``),
+``freeswitch`` records the template's 15; a shorter record is malformed (kept, ``raw``).
 
-A file that cannot be read at all raises :class:`tandem.errors.CdrError`; a record that
-cannot be read becomes a canonical row with nulls, and is unrated with a reason.
+Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time; naive Parquet
+timestamps) are read in ``timezone`` (an IANA name, default UTC),
+:mod:`tandem.rating.localtime`. A start in the repeated hour when DST ends is decided by
+the CDR's end time (``end``, ``end_time``, ``end_stamp``...) and call length
+(``duration``, Asterisk's and FreeSWITCH's total duration): the occurrence whose start +
+length is the end, ``time_note = "ambiguous_local_time_resolved"``; when they cannot
+decide, the first (DST) occurrence, ``time_note = "ambiguous_local_time"``. A start in
+the skipped hour is not shifted: no start (``bad_time``), ``time_note =
+"nonexistent_local_time"``. Times with a zone (``2026-11-02T09:15:03+01:00``, ``Z``) and
+all-digit epoch seconds are read as such; a time that names no instant (a naive year-9999
+timestamp east of UTC, an infinite float, a uint64 beyond int64) is no start.
+
+A file that cannot be read at all raises :class:`tandem.errors.CdrError` (a binary or
+compressed file, an empty one, a header without a start column: naming the file and the
+line); a record that cannot be read becomes a canonical row with nulls and its ``raw``
+text, and is unrated with a reason.
 """
 
 from __future__ import annotations
