@@ -893,20 +893,22 @@ class CdrReader:
         writes (:data:`MIN_FIELDS`) is kept with its text in ``raw`` and no values."""
         width = len(fields)
         least = MIN_FIELDS[fmt]
-        rows: list[list[str | None]] = []
+        pad = [""] * width
+        nothing: list[str | None] = [None] * width
+        rows: list[list[str] | list[str | None]] = []
         raws: list[str | None] = []
-        for _line, row, raw in chunk:
+        lines: list[int] = []
+        for line, row, raw in chunk:
+            lines.append(line)
             if row is not None and len(row) >= least:
-                rows.append(list((row + [""] * width)[:width]))
+                rows.append(row if len(row) == width else (row + pad)[:width])
                 raws.append(None)
             else:
-                rows.append([None] * width)
+                rows.append(nothing)
                 raws.append(raw)
         cols = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
-        table = pa.table(
-            {f: pa.array(list(c), pa.string()) for f, c in zip(fields, cols, strict=True)}
-        )
-        table = table.append_column("line", pa.array([r[0] for r in chunk], pa.int64()))
+        table = pa.table({f: pa.array(c, pa.string()) for f, c in zip(fields, cols, strict=True)})
+        table = table.append_column("line", pa.array(lines, pa.int64()))
         table = table.append_column("raw", pa.array(raws, pa.string()))
         if fmt == "asterisk":
             carriers = pc.extract_regex(table.column("dstchannel"), _CHANNEL.pattern)
