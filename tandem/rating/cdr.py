@@ -417,10 +417,12 @@ LENGTH_ALIASES = ("duration_total", "duration")
 
 def _start_times(
     table: pa.Table, col: pa.Array | pa.ChunkedArray, tz: str
-) -> tuple[pa.Array, pa.Array]:
+) -> tuple[pa.Array | pa.ChunkedArray, pa.Array]:
     """The ``start`` (UTC epoch seconds) and ``time_note`` columns of a CDR table: starts
     in the repeated hour of a DST change are decided with the CDR's end time and call
     length where it has them (:func:`tandem.rating.localtime.disambiguate`)."""
+    if pa.types.is_integer(col.type) and col.type != pa.uint64():  # epoch seconds: no copy
+        return pc.cast(col, pa.int64()), pa.nulls(len(col), pa.string())
     start = _localized(col, tz)
     n = len(start.utc)
     if not (start.kind != 0).any():
