@@ -219,8 +219,9 @@ def test_malformed_csv_rows_are_kept(tmp_path, loaded):
     )
     res = price_cdrs(path, loaded)
     assert res.summary.rows_in == 3 and res.summary.rated == 2
-    assert res.summary.unrated == {"bad_time": 1}
+    assert res.summary.unrated == {"bad_record": 1}
     assert list(res.unrated["raw"]) == ["broken,row"]
+    assert list(res.unrated["line"]) == [3] and list(res.unrated["record"]) == [2]
 
 
 def _write_parquet(path, n, start=EFF + 86400):

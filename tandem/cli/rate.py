@@ -72,6 +72,25 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
             f"sell {result['sell_total']} {result['currency']}, buy {result['buy_total']}, "
             f"margin {result['margin']}"
         )
+    for count, text in (
+        (
+            summary.ambiguous_times,
+            "started in the repeated hour of a DST change that their end time could not "
+            "decide: read as its first occurrence (time_note ambiguous_local_time)",
+        ),
+        (
+            summary.ambiguous_times_resolved,
+            "started in the repeated hour of a DST change: decided by their end time "
+            "(time_note ambiguous_local_time_resolved)",
+        ),
+        (
+            summary.nonexistent_times,
+            "started at a local time the DST change skipped: unrated bad_time "
+            "(time_note nonexistent_local_time)",
+        ),
+    ):
+        if count:
+            click.echo(f"warning: {count} CDRs {text}")
     if report is not None:
         report.render()
 

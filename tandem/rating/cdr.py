@@ -4,7 +4,17 @@ Every reader yields *canonical* batches, the only input :class:`tandem.rating.Ra
 prices:
 
 ==================  =========================================================
-``record``          int64, 1-based record number in the source (find it again)
+``record``          int64, 1-based record number in the source, in file order: the
+                    Nth record of the file is record N, malformed ones counted where
+                    they stand (a CSV header and blank lines are no records)
+``line``            int64, text formats only: the line of the file the record starts
+                    on (the header is line 1); what an auditor opens the file at
+``raw``             string, text formats only: the text of a record that could not be
+                    read (wrong number of fields, an unbalanced quote running to the end
+                    of the file), null for the others; such a record has no values and
+                    is unrated ``bad_record``
+``time_note``       string: null, or why the start needs a second look (local times
+                    around a DST change, below)
 ``start``           int64, call start (Asterisk ``start``), UTC epoch seconds; null when
                     missing or unparseable
 ``duration``        int64, billable seconds (Asterisk ``billsec``); fractions are rounded
@@ -39,14 +49,25 @@ Formats:
   transaction: ``method``, ``callid``, ``sip_code``, ``time``) is recognised too, and its
   INVITE and BYE rows are paired into calls (:func:`kamailio_acc_calls`).
 
-Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time) are read in
-``timezone`` (an IANA name, default UTC); an ambiguous local time (the repeated hour when
-DST ends) is taken as the first (DST) occurrence; a local time that does not exist (the
-skipped hour) is unparseable. Times with a zone (``2026-11-02T09:15:03+01:00``, ``Z``) and
-all-digit epoch seconds are read as such.
+``asterisk`` records need the 16 fields ``cdr_csv`` always writes (through ``amaflags``),
+``freeswitch`` records the template's 15; a shorter record is malformed (kept, ``raw``).
 
-A file that cannot be read at all raises :class:`tandem.errors.CdrError`; a record that
-cannot be read becomes a canonical row with nulls, and is unrated with a reason.
+Times without a zone (Asterisk, FreeSWITCH and Kamailio write local time; naive Parquet
+timestamps) are read in ``timezone`` (an IANA name, default UTC),
+:mod:`tandem.rating.localtime`. A start in the repeated hour when DST ends is decided by
+the CDR's end time (``end``, ``end_time``, ``end_stamp``...) and call length
+(``duration``, Asterisk's and FreeSWITCH's total duration): the occurrence whose start +
+length is the end, ``time_note = "ambiguous_local_time_resolved"``; when they cannot
+decide, the first (DST) occurrence, ``time_note = "ambiguous_local_time"``. A start in
+the skipped hour is not shifted: no start (``bad_time``), ``time_note =
+"nonexistent_local_time"``. Times with a zone (``2026-11-02T09:15:03+01:00``, ``Z``) and
+all-digit epoch seconds are read as such; a time that names no instant (a naive year-9999
+timestamp east of UTC, an infinite float, a uint64 beyond int64) is no start.
+
+A file that cannot be read at all raises :class:`tandem.errors.CdrError` (a binary or
+compressed file, an empty one, a header without a start column: naming the file and the
+line); a record that cannot be read becomes a canonical row with nulls and its ``raw``
+text, and is unrated with a reason.
 """
 
 from __future__ import annotations
@@ -68,6 +89,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, ConfigError
+from tandem.rating.cdrtext import BOM, binary_problem, one_record_per_line, text_records
+from tandem.rating.localtime import Localized, disambiguate, localize
 
 __all__ = [
     "FORMATS",
@@ -185,66 +208,110 @@ def _strings(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return col
 
 
-def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
+def _wall_from_strings(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(seconds, present, aware)`` of CDR time texts: epoch seconds of texts with a
+    zone and of all-digit epochs (``aware``), *wall seconds* (the clock reading as if in
+    UTC, :mod:`tandem.rating.localtime`) of texts without a zone; ``present`` masks the
+    readable ones."""
+    n = len(text)
+    secs = np.zeros(n, dtype=np.int64)
+    present = np.zeros(n, dtype=bool)
+    aware_out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return secs, present, aware_out
     s = pd.Series(pc.utf8_trim_whitespace(text).to_pandas(), dtype=object)
-    out = pd.Series(np.full(len(s), np.nan), dtype="float64")
-    if len(s) == 0:
-        return pa.array([], pa.int64())
     s = s.where(s.notna(), "")
-    digits = s.str.fullmatch(r"\d{9,11}")
+    digits = s.str.fullmatch(r"\d{9,11}").to_numpy(dtype=bool)
     if digits.any():
-        out[digits] = s[digits].astype("int64")
-    shaped = s.str.fullmatch(_TIME_SHAPE)
-    aware = s.str.contains(_TZ_SUFFIX, regex=True) & ~digits & shaped
-    naive = ~aware & ~digits & shaped
+        secs[digits] = s[digits].astype("int64").to_numpy()
+        present[digits] = True
+        aware_out[digits] = True
+    shaped = s.str.fullmatch(_TIME_SHAPE).to_numpy(dtype=bool)
+    has_zone = s.str.contains(_TZ_SUFFIX, regex=True).to_numpy(dtype=bool)
+    aware = has_zone & ~digits & shaped
+    naive = ~has_zone & ~digits & shaped
 
-    def seconds(ts: pd.Series) -> pd.Series:
-        ok = ts.notna()
-        vals = pd.Series(np.nan, index=ts.index, dtype="float64")
-        if ok.any():
-            utc = ts[ok].dt.tz_convert("UTC").dt.tz_localize(None)
-            vals[ok] = np.asarray(utc, dtype="datetime64[s]").astype(np.int64)
-        return vals
-
-    def parse(text: pd.Series, utc: bool) -> pd.Series:
+    def parse(part: pd.Series, utc: bool) -> pd.Series:
         try:
-            return pd.to_datetime(text, utc=utc, errors="coerce", format="ISO8601")
+            return pd.to_datetime(part, utc=utc, errors="coerce", format="ISO8601")
         except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
-            one = [pd.to_datetime(v, utc=utc, errors="coerce", format="ISO8601") for v in text]
-            return pd.Series(one, index=text.index)
+            one = [pd.to_datetime(v, utc=utc, errors="coerce", format="ISO8601") for v in part]
+            return pd.Series(one, index=part.index)
 
-    if aware.any():
-        out[aware] = seconds(parse(s[aware], True))
-    if naive.any():
-        ts = parse(s[naive], False)
-        ok = ts.notna()
-        local = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns, UTC]")
-        if ok.any():
-            loc = ts[ok].dt.tz_localize(
-                tz, ambiguous=np.ones(int(ok.sum()), dtype=bool), nonexistent="NaT"
-            )
-            local[ok] = loc.dt.tz_convert("UTC")
-        out[naive] = seconds(local)
-    valid = out.notna().to_numpy()
-    return pa.array(out.fillna(0).to_numpy().astype(np.int64), mask=~valid)
+    for mask, utc in ((aware, True), (naive, False)):
+        if not mask.any():
+            continue
+        ts = parse(s[mask], utc)
+        if utc:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        ok = ts.notna().to_numpy(dtype=bool)
+        rows = np.flatnonzero(mask)[ok]
+        secs[rows] = np.asarray(ts[ok], dtype="datetime64[s]").astype(np.int64)
+        present[rows] = True
+        aware_out[rows] = utc
+    return secs, present, aware_out
 
 
-def _epoch(col: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
+def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
+    """UTC epoch seconds of CDR time texts (null where unreadable or nonexistent); an
+    ambiguous local time is taken as its first occurrence (see :func:`_times`)."""
+    local = _localized(text, tz)
+    return pa.array(local.utc, mask=~local.valid)
+
+
+def _localized(col: pa.Array | pa.ChunkedArray, tz: str) -> Localized:
+    """A CDR time column read as UTC instants with each value's DST ambiguity
+    (:func:`tandem.rating.localtime.localize`); never raises on odd values: what cannot
+    be read is not ``valid``."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     t = col.type
+    n = len(col)
+    none = np.zeros(n, dtype=bool)
     if pa.types.is_integer(t):
-        return pc.cast(col, pa.int64())
-    if pa.types.is_timestamp(t):
-        if t.tz is None:
-            local = pd.Series(col.to_pandas()).dt.tz_localize(
-                tz, ambiguous=np.ones(len(col), dtype=bool), nonexistent="NaT"
-            )
-            col = pa.array(local)
-        return pc.cast(pc.cast(col, pa.timestamp("s", tz="UTC"), safe=False), pa.int64())
+        vals = col.to_numpy(zero_copy_only=False) if col.null_count == 0 else None
+        if vals is None:
+            vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False)
+        ok = col.is_valid().to_numpy(zero_copy_only=False)
+        if vals.dtype == np.uint64:
+            ok &= vals <= np.uint64(2**62)
+        vals = np.where(ok, vals, 0).astype(np.int64)
+        return Localized(vals, ok, np.zeros(n, np.int8), np.zeros(n, np.int64))
     if pa.types.is_floating(t):
-        return pc.cast(pc.floor(col), pa.int64(), safe=False)
-    return _epoch_from_strings(_strings(col), tz)
+        vals = pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False).astype(np.float64)
+        ok = np.isfinite(vals) & (np.abs(vals) < 2.0**62)
+        secs = np.floor(np.where(ok, vals, 0.0)).astype(np.int64)
+        return Localized(secs, ok, np.zeros(n, np.int8), np.zeros(n, np.int64))
+    if pa.types.is_timestamp(t):
+        per = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+        raw = pc.fill_null(col.view(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        ok = col.is_valid().to_numpy(zero_copy_only=False) & (raw > -(2**63) + per)
+        secs = np.floor_divide(raw, per)
+        if t.tz is not None:  # an instant
+            return Localized(secs, ok, np.zeros(n, np.int8), np.zeros(n, np.int64))
+        return localize(secs, ok, tz)
+    if pa.types.is_date(t):
+        days = pc.fill_null(pc.cast(col, pa.date32()).view(pa.int32()), 0)
+        secs = days.to_numpy(zero_copy_only=False).astype(np.int64) * 86_400
+        return localize(secs, col.is_valid().to_numpy(zero_copy_only=False), tz)
+    if not (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_dictionary(t)
+    ):  # durations, decimals, lists, structs...: no time
+        return Localized(np.zeros(n, np.int64), none, np.zeros(n, np.int8), np.zeros(n, np.int64))
+    secs, present, aware = _wall_from_strings(_strings(col))
+    out = localize(secs, present & ~aware, tz)
+    out.utc[aware] = secs[aware]
+    out.valid[aware] = True
+    return out
+
+
+def _epoch(col: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
+    local = _localized(col, tz)
+    return pa.array(local.utc, mask=~local.valid)
 
 
 def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -252,12 +319,35 @@ def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
         col = col.combine_chunks()
     t = col.type
     if pa.types.is_integer(t):
+        if t == pa.uint64():  # beyond int64: no duration
+            vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False)
+            ok = col.is_valid().to_numpy(zero_copy_only=False) & (vals <= np.uint64(2**62))
+            return pa.array(np.where(ok, vals, 0).astype(np.int64), mask=~ok)
         return pc.cast(col, pa.int64())
     if pa.types.is_floating(t):
         ok = pc.and_(pc.is_finite(col), pc.less(pc.abs(col), 1e15))
         return pc.cast(pc.ceil(pc.if_else(ok, col, None)), pa.int64())
     if pa.types.is_decimal(t):
-        return pc.cast(pc.ceil(col), pa.int64())
+        try:
+            return pc.cast(pc.ceil(col), pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # beyond int64: none
+            values = col.to_pylist()
+            return pa.array(
+                [None if v is None or abs(v) > 10**15 else int(-(-v // 1)) for v in values],
+                pa.int64(),
+            )
+    if pa.types.is_duration(t):
+        per = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
+        ticks = pc.fill_null(col.view(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        return pa.array(-np.floor_divide(-ticks, per), mask=~col.is_valid().to_numpy(False))
+    if not (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_dictionary(t)
+    ):  # timestamps, lists, structs...: no number of seconds
+        return pa.nulls(len(col), pa.int64())
     s = pc.utf8_trim_whitespace(_strings(col))
     is_int = pc.match_substring_regex(s, r"^-?\d{1,15}$")
     ints = pc.cast(pc.if_else(is_int, s, None), pa.int64())
@@ -319,6 +409,40 @@ def _find(names: list[str], canon: str, column_map: dict[str, str]) -> str | Non
     return None
 
 
+#: Columns tried for a CDR's end time and for its call length (start to end, seconds),
+#: which decide a start in the repeated hour of a DST change.
+END_ALIASES = ("end", "end_time", "end_stamp", "enddate", "end_date")
+LENGTH_ALIASES = ("duration_total", "duration")
+
+
+def _start_times(
+    table: pa.Table, col: pa.Array | pa.ChunkedArray, tz: str
+) -> tuple[pa.Array | pa.ChunkedArray, pa.Array]:
+    """The ``start`` (UTC epoch seconds) and ``time_note`` columns of a CDR table: starts
+    in the repeated hour of a DST change are decided with the CDR's end time and call
+    length where it has them (:func:`tandem.rating.localtime.disambiguate`)."""
+    if pa.types.is_integer(col.type) and col.type != pa.uint64():  # epoch seconds: no copy
+        return pc.cast(col, pa.int64()), pa.nulls(len(col), pa.string())
+    start = _localized(col, tz)
+    n = len(start.utc)
+    if not (start.kind != 0).any():
+        return pa.array(start.utc, mask=~start.valid), pa.nulls(n, pa.string())
+    lower = {c.lower(): c for c in table.column_names}
+    end = length = length_ok = None
+    for alias in END_ALIASES:
+        if alias in lower:
+            end = _localized(table.column(lower[alias]), tz)
+            break
+    for alias in LENGTH_ALIASES:
+        if alias in lower:
+            secs = _seconds(table.column(lower[alias]))
+            length_ok = secs.is_valid().to_numpy(zero_copy_only=False)
+            length = pc.fill_null(secs, 0).to_numpy(zero_copy_only=False)
+            break
+    utc, notes = disambiguate(start, end, length, length_ok)
+    return pa.array(utc, mask=~start.valid), pa.array(notes, pa.string())
+
+
 def canonical_table(
     table: pa.Table,
     *,
@@ -343,6 +467,7 @@ def canonical_table(
         "record": pa.array(np.arange(first_record, first_record + n, dtype=np.int64))
     }
     used: set[str] = set()
+    time_note: pa.Array = pa.nulls(n, pa.string())
     for canon in ("start", "duration", "number"):
         src = _find(names, canon, column_map)
         if src is None:
@@ -353,7 +478,7 @@ def canonical_table(
         used.add(src)
         col = table.column(src)
         if canon == "start":
-            cols["start"] = _epoch(col, timezone)
+            cols["start"], time_note = _start_times(table, col, timezone)
         elif canon == "duration":
             cols["duration"] = _seconds(col)
         else:
@@ -373,6 +498,9 @@ def canonical_table(
         if src is not None:
             used.add(src)
             cols[canon] = _strings(table.column(src))
+    if "time_note" in names and time_note.null_count == n:  # noted when first read
+        time_note = _strings(table.column("time_note"))
+    cols["time_note"] = time_note
     for name in names:
         if name not in used and name not in cols:
             cols[name] = table.column(name)
@@ -382,12 +510,27 @@ def canonical_table(
 # -- format detection -----------------------------------------------------------------------
 
 
+def _head(path: Path) -> bytes:
+    """The first 64 KiB of a CDR file; a binary file is refused here, by name."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
+    problem = binary_problem(head)
+    if problem is not None:
+        raise CdrError(f"{path.name}: not a CDR CSV file: {problem}")
+    return head
+
+
 def _first_rows(path: Path, count: int = 3) -> list[list[str]]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        head = fh.read(65536)
+    """The first ``count`` non-blank records of a CSV text file (a UTF-8 BOM skipped)."""
+    head = _head(path)
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
     rows = []
     try:
-        for row in csv.reader(io.StringIO(head)):
+        for row in csv.reader(io.StringIO(head.decode("utf-8", errors="replace"), newline="")):
             if row:
                 rows.append(row)
             if len(rows) >= count:
@@ -398,6 +541,19 @@ def _first_rows(path: Path, count: int = 3) -> list[list[str]]:
 
 
 _TIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+#: Fields every record of a headerless format has (Asterisk's cdr_csv writes 16 without
+#: ``loguniqueid`` and ``loguserfield``; FreeSWITCH's default template 15).
+MIN_FIELDS = {"asterisk": 16, "freeswitch": 15}
+
+
+def _headerless_kind(row: list[str]) -> str | None:
+    if len(row) >= MIN_FIELDS["asterisk"] and (
+        _TIME_TEXT.match(row[9] or "") is not None or row[9] == ""
+    ):
+        return "asterisk"
+    if len(row) >= MIN_FIELDS["freeswitch"] and _TIME_TEXT.match(row[4] or "") is not None:
+        return "freeswitch"
+    return None
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -412,7 +568,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
     if magic == b"PAR1":
         return "parquet"
-    rows = _first_rows(p)
+    rows = _first_rows(p, 5)
     if not rows:
         raise CdrError(f"{p.name}: empty file, no CDRs")
     first = [c.strip().lower() for c in rows[0]]
@@ -420,13 +576,14 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "kamailio"
     if {"method", "callid", "sip_code", "time"} <= set(first):  # Kamailio acc transactions
         return "kamailio"
-    if len(first) >= 18 and _TIME_TEXT.match(rows[0][9] or "") is not None:
-        return "asterisk"
-    if len(first) >= 15 and _TIME_TEXT.match(rows[0][4] or "") is not None:
-        return "freeswitch"
-    if len(first) >= 18 and rows[0][9] == "":  # unanswered first record, no answer time
-        return "asterisk"
-    return "csv"
+    kind = _headerless_kind(rows[0])
+    if kind is not None:
+        return kind
+    if set(first) & set(COLUMN_ALIASES["start"]):  # a header naming a start column
+        return "csv"
+    # no header: a first record too short to tell is judged by the records after it
+    kinds = {k for k in map(_headerless_kind, rows[1:]) if k is not None}
+    return kinds.pop() if len(kinds) == 1 else "csv"
 
 
 # -- Kamailio acc transactions ------------------------------------------------------------
@@ -443,27 +600,20 @@ def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> p
     without an INVITE has no start (``bad_time``). The INVITE row's other columns are kept.
     Reads the whole file (pairs can be far apart); use ``acc_cdrs`` for streaming.
     """
-    import pyarrow.csv as pacsv
-
     p = Path(path)
     header = [c.strip() for c in (_first_rows(p, 1) or [[]])[0]]
-    try:
-        table = pacsv.read_csv(
-            p,
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}),
-        )
-    except (pa.ArrowException, UnicodeDecodeError) as exc:
-        raise CdrError(f"{p.name}: cannot read as a Kamailio acc export: {exc}") from None
+    table = _read_whole_csv(p, header)
     frame = table.to_pandas()
     frame.columns = [c.lower() for c in frame.columns]
+    broken = frame[frame["raw"].notna()].copy()  # malformed records: kept, unrated
+    frame = frame[frame["raw"].isna()]
     method = frame["method"].fillna("").str.strip().str.upper()
     code = pd.to_numeric(frame["sip_code"], errors="coerce")
+    local = _localized(pa.array(frame["time"], pa.string()), timezone)
     when = pd.Series(
-        pa.array(_epoch_from_strings(pa.array(frame["time"], pa.string()), timezone)).to_pandas(),
-        index=frame.index,
-        dtype="Float64",
+        pa.array(local.utc, mask=~local.valid).to_pandas(), index=frame.index, dtype="Float64"
     )
+    notes = pd.Series(disambiguate(local, None, None, None)[1], index=frame.index)
     frac = pd.to_datetime(frame["time"], errors="coerce", format="ISO8601")
     frac = (frac - frac.dt.floor("s")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
     exact = pd.Series(
@@ -472,6 +622,7 @@ def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> p
     invites = frame[method == "INVITE"].copy()
     invites["_start"] = exact[method == "INVITE"]
     invites["_code"] = code[method == "INVITE"]
+    invites["time_note"] = notes[method == "INVITE"]
     invites = invites.drop_duplicates("callid", keep="last")  # final answer of re-sent INVITEs
     byes = pd.Series(exact[method == "BYE"].to_numpy(), index=frame.loc[method == "BYE", "callid"])
     byes = byes[~byes.index.duplicated()]
@@ -488,13 +639,110 @@ def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> p
     starts = when.loc[invites.index]
     invites["start"] = pd.array([None if pd.isna(v) else int(v) for v in starts], dtype="Int64")
     orphans = frame[(method == "BYE") & ~frame["callid"].isin(invites["callid"])].copy()
-    orphans["start"] = pd.array([None] * len(orphans), dtype="Int64")
-    orphans["duration"] = pd.array([None] * len(orphans), dtype="Int64")
+    for part in (orphans, broken):
+        part["start"] = pd.array([None] * len(part), dtype="Int64")
+        part["duration"] = pd.array([None] * len(part), dtype="Int64")
     calls = pd.concat(
-        [invites.drop(columns=["_start", "_code", "time"]), orphans.drop(columns=["time"])],
+        [
+            invites.drop(columns=["_start", "_code", "time"]),
+            orphans.drop(columns=["time"]),
+            broken.drop(columns=["time"]),
+        ],
         ignore_index=True,
     )
+    calls = calls.sort_values("line", kind="stable", ignore_index=True)
     return pa.Table.from_pandas(calls, preserve_index=False)
+
+
+# -- CSV text ---------------------------------------------------------------------------
+
+#: Values the CSV readers read as missing (Arrow's defaults, so both readers agree).
+_NULLS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"]
+)  # fmt: skip
+
+
+def _csv_header(path: Path) -> list[str]:
+    rows = _first_rows(path, 1)
+    if not rows:
+        raise CdrError(f"{path.name}: empty file, no CDRs")
+    header = [c.strip() for c in rows[0]]
+    if len(set(header)) != len(header) or any(not h for h in header):
+        raise CdrError(f"{path.name}: the header has empty or repeated column names")
+    return header
+
+
+def _arrow_csv(path: Path, header: list[str], batch_size: int) -> Iterator[pa.Table]:
+    """Arrow's CSV reader over a file whose every line is one record: a record with the
+    wrong number of fields raises (the caller then reads the rest record by record)."""
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "error"),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=True,
+            null_values=sorted(_NULLS),
+        ),
+    )
+    for batch in reader:
+        table = pa.Table.from_batches([batch])
+        for start in range(0, max(table.num_rows, 1), batch_size):
+            part = table.slice(start, batch_size)
+            if part.num_rows:
+                yield part
+
+
+def _add_source(table: pa.Table, header: list[str], lines: np.ndarray, raw: pa.Array) -> pa.Table:
+    """``line`` (where each record starts in the file) and ``raw`` (the text of a
+    malformed record, null for the others), unless the file has such columns itself."""
+    if "line" not in header:
+        table = table.append_column("line", pa.array(lines, pa.int64()))
+    if "raw" not in header:
+        table = table.append_column("raw", raw)
+    return table
+
+
+def _chunks(
+    records: Iterator[tuple[int, list[str] | None, str]], size: int
+) -> Iterator[list[tuple[int, list[str] | None, str]]]:
+    chunk: list[tuple[int, list[str] | None, str]] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _records_table(chunk: list[tuple[int, list[str] | None, str]], header: list[str]) -> pa.Table:
+    """Records of a CSV file with a header as a table of strings, in file order; a record
+    with another number of fields than the header has no values and keeps its text."""
+    width = len(header)
+    values: list[list[str | None]] = [[] for _ in header]
+    raws: list[str | None] = []
+    for _line, row, raw in chunk:
+        good = row is not None and len(row) == width
+        for i, col in enumerate(values):
+            col.append(None if not good or row[i] in _NULLS else row[i])  # type: ignore[index]
+        raws.append(None if good else raw)
+    table = pa.table({h: pa.array(v, pa.string()) for h, v in zip(header, values, strict=True)})
+    lines = np.asarray([r[0] for r in chunk], dtype=np.int64)
+    return _add_source(table, header, lines, pa.array(raws, pa.string()))
+
+
+def _read_whole_csv(path: Path, header: list[str]) -> pa.Table:
+    """A whole CSV file with a header (after its header line) as strings, with ``line``
+    and ``raw`` (:func:`_records_table`)."""
+    width = len(header)
+    records = text_records(path, good=lambda row: len(row) == width)
+    next(records, None)
+    parts = [_records_table(c, header) for c in _chunks(records, 262_144)]
+    return pa.concat_tables(parts) if parts else _records_table([], header)
 
 
 # -- readers --------------------------------------------------------------------------------
@@ -583,86 +831,87 @@ class CdrReader:
             raise CdrError(f"{path.name}: not a readable Parquet file: {exc}") from None
 
     def _csv(self, path: Path, kamailio: bool = False) -> Iterator[pa.Table]:
-        import pyarrow.csv as pacsv
+        """A CSV file with a header: the fast Arrow reader when every line is one
+        well-formed record (:func:`~tandem.rating.cdrtext.one_record_per_line`), else
+        record by record; either way each record keeps its ``line``."""
+        header = _csv_header(path)
+        colmap = self.column_map
+        if kamailio and colmap is None:
+            colmap = {}
+        self._check_header(path, header, colmap)
+        width = len(header)
 
-        rows = _first_rows(path, 1)
-        if not rows:
-            raise CdrError(f"{path.name}: empty file, no CDRs")
-        header = [c.strip() for c in rows[0]]
-        if len(set(header)) != len(header) or any(not h for h in header):
-            raise CdrError(f"{path.name}: the header has empty or repeated column names")
-        bad_rows: list[str] = []
+        def well_formed(row: list[str]) -> bool:
+            return len(row) == width
 
-        def on_invalid(row: pacsv.InvalidRow) -> str:
-            bad_rows.append(row.text or "")
-            return "skip"
+        done = 0
+        if one_record_per_line(path, len(header)):
+            try:
+                for table in _arrow_csv(path, header, self.batch_size):
+                    lines = np.arange(2 + done, 2 + done + table.num_rows, dtype=np.int64)
+                    table = _add_source(table, header, lines, pa.nulls(len(lines), pa.string()))
+                    out = self._canonical(table, colmap)
+                    done += table.num_rows
+                    yield out
+                return
+            except pa.ArrowException:
+                pass  # e.g. undecodable bytes: the rest is read record by record
+            records = text_records(path, skip_lines=1 + done, good=well_formed)
+        else:
+            records = text_records(path, good=well_formed)
+            next(records, None)  # the header
+        for chunk in _chunks(records, self.batch_size):
+            yield self._canonical(_records_table(chunk, header), colmap)
 
+    def _check_header(self, path: Path, header: list[str], colmap: dict[str, str] | None) -> None:
+        """Refuse, before any record is read, a header without the columns rating needs."""
+        empty = pa.table({h: pa.array([], pa.string()) for h in header})
         try:
-            reader = pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(
-                    column_names=header, skip_rows=1, block_size=1 << 22
-                ),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={h: pa.string() for h in header},
-                    strings_can_be_null=True,
-                ),
-            )
-            colmap = self.column_map
-            if kamailio and colmap is None:
-                colmap = {}
-            for batch in reader:
-                table = pa.Table.from_batches([batch])
-                if "raw" not in header:  # the text of malformed records (null for good ones)
-                    table = table.append_column("raw", pa.nulls(table.num_rows, pa.string()))
-                yield self._canonical(table, colmap)
-                if bad_rows:
-                    yield self._bad_rows(bad_rows, header, colmap)
-                    bad_rows.clear()
-        except (pa.ArrowException, UnicodeDecodeError) as exc:
-            raise CdrError(f"{path.name}: cannot read as CSV: {exc}") from None
-        if bad_rows:
-            yield self._bad_rows(bad_rows, header, self.column_map)
-
-    def _bad_rows(
-        self, rows: list[str], header: list[str], colmap: dict[str, str] | None
-    ) -> pa.Table:
-        """Records with the wrong number of fields: kept (all null) so nothing is lost."""
-        table = pa.table({h: pa.array([None] * len(rows), pa.string()) for h in header})
-        table = table.append_column("raw", pa.array(rows, pa.string()))
-        return self._canonical(table, colmap)
+            canonical_table(empty, timezone=self.timezone, column_map=colmap)
+        except CdrError as exc:
+            shown = ", ".join(header[:12]) + (", ..." if len(header) > 12 else "")
+            raise CdrError(
+                f"{path.name}: the header on line 1 ({shown}) is not usable: {exc}; "
+                "a file without a header needs --format asterisk or freeswitch"
+            ) from None
 
     def _headerless(self, path: Path, fmt: str) -> Iterator[pa.Table]:
         fields = ASTERISK_FIELDS if fmt == "asterisk" else FREESWITCH_FIELDS
-        width = len(fields)
+        _head(path)
         try:
-            fh = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+            least = MIN_FIELDS[fmt]
+            records = text_records(path, good=lambda row: len(row) >= least)
+            for chunk in _chunks(records, self.batch_size):
+                yield self._headerless_table(chunk, fields, fmt)
         except OSError as exc:
             raise CdrError(f"cannot read CDR file {os.fspath(path)!r}: {exc.strerror}") from None
-        with fh:
-            reader = csv.reader(fh)
-            chunk: list[list[str]] = []
-            try:
-                for row in reader:
-                    if not row:
-                        continue
-                    chunk.append((row + [""] * width)[:width])
-                    if len(chunk) >= self.batch_size:
-                        yield self._headerless_table(chunk, fields, fmt)
-                        chunk = []
-            except csv.Error as exc:
-                raise CdrError(f"{path.name}: cannot read as {fmt} CSV: {exc}") from None
-            if chunk or self._record == 1:
-                yield self._headerless_table(chunk, fields, fmt)
+        if self._record == 1:
+            yield self._headerless_table([], fields, fmt)
 
     def _headerless_table(
-        self, chunk: list[list[str]], fields: tuple[str, ...], fmt: str
+        self, chunk: list[tuple[int, list[str] | None, str]], fields: tuple[str, ...], fmt: str
     ) -> pa.Table:
-        cols = list(zip(*chunk, strict=True)) if chunk else [() for _ in fields]
-        table = pa.table(
-            {f: pa.array(list(c), pa.string()) for f, c in zip(fields, cols, strict=True)}
-        )
+        """A batch of Asterisk or FreeSWITCH records; one with fewer fields than the format
+        writes (:data:`MIN_FIELDS`) is kept with its text in ``raw`` and no values."""
+        width = len(fields)
+        least = MIN_FIELDS[fmt]
+        pad = [""] * width
+        nothing: list[str | None] = [None] * width
+        rows: list[list[str] | list[str | None]] = []
+        raws: list[str | None] = []
+        lines: list[int] = []
+        for line, row, raw in chunk:
+            lines.append(line)
+            if row is not None and len(row) >= least:
+                rows.append(row if len(row) == width else (row + pad)[:width])
+                raws.append(None)
+            else:
+                rows.append(nothing)
+                raws.append(raw)
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+        table = pa.table({f: pa.array(c, pa.string()) for f, c in zip(fields, cols, strict=True)})
+        table = table.append_column("line", pa.array(lines, pa.int64()))
+        table = table.append_column("raw", pa.array(raws, pa.string()))
         if fmt == "asterisk":
             carriers = pc.extract_regex(table.column("dstchannel"), _CHANNEL.pattern)
             carrier = pc.struct_field(carriers, [0]) if len(table) else pa.array([], pa.string())

@@ -7,6 +7,9 @@ side's reason. The buy side's reason is kept in ``buy_reason``.
 
 Unrated reasons, checked in this order (the first that applies is given):
 
+``bad_record``          the CDR file's record could not be read (wrong number of fields,
+                        an unbalanced quote): no values, its text in ``raw``, its line in
+                        ``line``
 ``bad_time``            start missing, unparseable, or outside 1970..year 36812
 ``bad_duration``        billable seconds missing, negative or longer than 10**6 s
 ``bad_number``          the dialed (or routing) number is not E.164 (:mod:`tandem.numbers`:
@@ -79,6 +82,7 @@ __all__ = [
 
 #: Every unrated reason, in the order they are checked.
 REASONS = (
+    "bad_record",
     "bad_time",
     "bad_duration",
     "bad_number",
@@ -676,6 +680,10 @@ class Rater:
             input_reason[~digits.is_valid().to_numpy(zero_copy_only=False)] = _CODE["bad_number"]
         input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
         input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
+        raw = cdrs.column("raw") if "raw" in cdrs.column_names else None
+        if raw is not None and raw.null_count < len(raw):  # records the reader could not read
+            broken = pc.is_valid(raw).to_numpy(zero_copy_only=False) & ~start_ok
+            input_reason[broken] = _CODE["bad_record"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
         currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
@@ -795,6 +803,12 @@ class RatingSummary:
     period: tuple[int, int] | None = None
     outside_period: int = 0
     kept: int = 0
+    #: CDR starts read in local time (:mod:`tandem.rating.localtime`): in the repeated hour
+    #: of a DST change and undecided (the first occurrence taken), decided by the CDR's end
+    #: time, and in the skipped hour (no such time: unrated ``bad_time``).
+    ambiguous_times: int = 0
+    ambiguous_times_resolved: int = 0
+    nonexistent_times: int = 0
 
     @property
     def unrated_count(self) -> int:
@@ -827,6 +841,14 @@ class RatingSummary:
                 totals[c] = totals.get(c, 0) + exact_total(mine(f"{side}_amount"))
                 if side == "sell":
                     self.margin[c] = self.margin.get(c, 0) + exact_total(mine("margin"))
+        if "time_note" in priced.column_names and priced.column("time_note").null_count < len(
+            priced
+        ):
+            notes = pc.value_counts(priced.column("time_note").combine_chunks()).to_pylist()
+            for item in notes:
+                name = _TIME_NOTE_FIELD.get(item["values"])
+                if name is not None:
+                    setattr(self, name, getattr(self, name) + item["counts"])
         if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
             raise AssertionError(
                 f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "
@@ -870,12 +892,23 @@ class RatingSummary:
             }
             for c in sorted(set(self.sell_total) | set(self.buy_total))
         }
+        out["ambiguous_times"] = self.ambiguous_times
+        out["ambiguous_times_resolved"] = self.ambiguous_times_resolved
+        out["nonexistent_times"] = self.nonexistent_times
         if self.period is not None:
             start, until = self.period
             out["period"] = {"from": format_instant(start), "until": format_instant(until)}
             out["outside_period"] = self.outside_period
             out["kept"] = self.kept
         return out
+
+
+#: ``time_note`` values (:mod:`tandem.rating.localtime`) → the summary field counting them.
+_TIME_NOTE_FIELD = {
+    "ambiguous_local_time": "ambiguous_times",
+    "ambiguous_local_time_resolved": "ambiguous_times_resolved",
+    "nonexistent_local_time": "nonexistent_times",
+}
 
 
 @dataclass
