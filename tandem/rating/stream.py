@@ -52,9 +52,11 @@ from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
 
 __all__ = [
+    "START_TYPE",
     "check_outputs",
     "default_unrated_path",
     "journal_path",
+    "output_times",
     "rate_file",
     "recover_outputs",
     "release_memory",
@@ -266,6 +268,7 @@ class _AtomicParquet:
         self.schema: pa.Schema | None = None
 
     def write(self, table: pa.Table) -> None:
+        table = output_times(table)
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,12 +335,13 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
 
 
 def _delta_columns(schema: pa.Schema) -> dict[str, str]:
-    """``record`` and ``start`` (integers that mostly rise) are delta-encoded: files about
-    10 % smaller at the same write speed."""
+    """``record``, ``start`` and ``start_epoch`` (integers and instants that mostly rise)
+    are delta-encoded: files about 10 % smaller at the same write speed."""
     return {
         f.name: "DELTA_BINARY_PACKED"
         for f in schema
-        if f.name in ("record", "start") and pa.types.is_integer(f.type)
+        if f.name in ("record", "start", "start_epoch")
+        and (pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type))
     }
 
 
@@ -386,9 +390,62 @@ def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+#: The output time columns: ``start`` as an instant, with the epoch seconds beside it.
+START_TYPE = pa.timestamp("us", tz="UTC")
+_US = 1_000_000
+#: Epoch seconds that fit a microsecond timestamp (a CDR outside is a bad time: its
+#: ``start`` is null, its ``start_epoch`` keeps the value read).
+_US_LIMIT = (2**63 - 1) // _US
+
+
+def _as_instants(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Epoch seconds as ``timestamp[us, UTC]`` (null where out of range)."""
+    ok = pc.and_(pc.greater_equal(col, -_US_LIMIT), pc.less_equal(col, _US_LIMIT))
+    micros = pc.multiply(pc.if_else(ok, col, None), _US)
+    return pc.cast(micros, pa.int64()).cast(START_TYPE)
+
+
+def output_times(table: pa.Table) -> pa.Table:
+    """The rated/unrated file form of a priced batch: ``start`` (integer epoch seconds)
+    becomes ``timestamp[us, UTC]``, with ``start_epoch`` (the seconds) right after it;
+    an integer ``end`` (epoch seconds) becomes a timestamp too. A table already in that
+    form comes back unchanged."""
+    names = table.column_names
+    if "start" not in names or not pa.types.is_integer(table.schema.field("start").type):
+        return table
+    if "start_epoch" in names:  # carried from an earlier output: recomputed
+        table = table.drop_columns(["start_epoch"])
+        names = table.column_names
+    at = names.index("start")
+    epoch = pc.cast(table.column("start"), pa.int64())
+    table = table.set_column(at, "start", _as_instants(epoch))
+    table = table.add_column(at + 1, "start_epoch", epoch)
+    if "end" in table.column_names:
+        end = table.schema.field("end")
+        if pa.types.is_integer(end.type):
+            i = table.column_names.index("end")
+            table = table.set_column(
+                i, "end", _as_instants(pc.cast(table.column("end"), pa.int64()))
+            )
+        elif pa.types.is_timestamp(end.type) and end.type.tz is not None:
+            i = table.column_names.index("end")
+            table = table.set_column(i, "end", table.column("end").cast(START_TYPE))
+    return table
+
+
+def _start_seconds(table: pa.Table) -> pa.ChunkedArray:
+    """Each row's start in epoch seconds, from either output form."""
+    if "start_epoch" in table.column_names:
+        return table.column("start_epoch")
+    start = table.column("start")
+    if pa.types.is_timestamp(start.type):
+        return pc.cast(pc.cast(start, pa.timestamp("s", tz="UTC"), safe=False), pa.int64())
+    return start
+
+
 def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
     """Rows whose ``start`` lies in ``[from, until)`` (a missing start lies in none)."""
-    start = table.column("start")
+    start = _start_seconds(table)
     inside = pc.and_(pc.greater_equal(start, period[0]), pc.less(start, period[1]))
     return pc.fill_null(inside, False)
 
