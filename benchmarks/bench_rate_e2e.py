@@ -255,20 +255,29 @@ def main() -> None:
     ap.add_argument("--baseline-src", type=Path, help="a second Tandem source dir, side by side")
     ap.add_argument("--skip-breakdown", action="store_true")
     ap.add_argument("--tmp", type=Path, help="work directory (default: a temporary one)")
+    ap.add_argument(
+        "--data", type=Path, help="keep the generated store and CDR files here and reuse them"
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_", dir=args.tmp))
+    data = args.data or tmp
+    data.mkdir(parents=True, exist_ok=True)
     try:
         rng = np.random.default_rng(2026)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         t = time.perf_counter()
         prefixes = make_prefixes(args.prefixes, rng)
-        db = tmp / "store.db"
-        rates = make_store(db, prefixes, rng)
+        db = data / f"store_{args.prefixes}.db"
+        rates = db.with_suffix(".rates.parquet")
+        if not (db.exists() and rates.exists()):
+            db.unlink(missing_ok=True)
+            rates = make_store(db, prefixes, rng)
         files = {}
         for n in args.sizes:
-            files[n] = tmp / f"cdrs_{n}.parquet"
-            make_cdr_file(files[n], prefixes, n, rng)
+            files[n] = data / f"cdrs_{n}_{args.prefixes}.parquet"
+            if not files[n].exists():
+                make_cdr_file(files[n], prefixes, n, rng)
         sizes = ", ".join(f"{n:,}" for n in args.sizes)
         took = time.perf_counter() - t
         print(f"setup: {len(prefixes)} prefixes x 2 decks in a SQLite store, CDR files of "

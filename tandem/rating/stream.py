@@ -38,6 +38,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ import pyarrow.parquet as pq
 from tandem.errors import CdrError, OutputError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.cdr import CdrReader
+from tandem.rating.parquet_parallel import ParallelParquetWriter
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
 
@@ -259,12 +261,15 @@ def recover_outputs(output: str | os.PathLike[str]) -> bool:
 
 class _AtomicParquet:
     """A Parquet writer that aligns every batch to the first one's schema into a temporary
-    file (``.NAME.tandem-partial-PID``); :meth:`close` completes it for the commit."""
+    file (``.NAME.tandem-partial-PID``), encoding batches on both cores
+    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, workers: int = 2) -> None:
         self.path = path
         self.tmp = partial_path(path)
-        self.writer: pq.ParquetWriter | None = None
+        self.workers = workers
+        self.writer: ParallelParquetWriter | None = None
+        self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
 
     def write(self, table: pa.Table) -> None:
@@ -272,9 +277,12 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(
-                self.tmp,
+            self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed by close/abort
+            self.writer = ParallelParquetWriter(
+                self.file,
                 self.schema,
+                workers=self.workers,
+                prepare=_compact_dictionaries,
                 compression=COMPRESSION,
                 write_statistics=_statistics_columns(self.schema),
                 use_dictionary=_dictionary_columns(self.schema),
@@ -282,7 +290,7 @@ class _AtomicParquet:
             )
         else:
             table = _align(table, self.schema)
-        self.writer.write_table(_compact_dictionaries(table))
+        self.writer.write_table(table)
 
     def close(self, empty_schema: pa.Schema) -> None:
         """Finish the temporary file (an empty table of ``empty_schema`` when nothing
@@ -294,6 +302,9 @@ class _AtomicParquet:
         else:
             self.writer.close()
             self.writer = None
+            assert self.file is not None
+            self.file.close()
+            self.file = None
 
     def commit(self, empty_schema: pa.Schema) -> None:
         """Finish and rename over the target (one file alone; a run commits its outputs
@@ -304,8 +315,12 @@ class _AtomicParquet:
     def abort(self) -> None:
         if self.writer is not None:
             with contextlib.suppress(Exception):
-                self.writer.close()
+                self.writer.abort()
             self.writer = None
+        if self.file is not None:
+            with contextlib.suppress(Exception):
+                self.file.close()
+            self.file = None
         self.tmp.unlink(missing_ok=True)
 
 

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from tandem.cli.main import cli
+from tandem.rating.parquet_parallel import ParallelParquetWriter
 from tandem.rating.stream import PARTIAL, journal_path, recover_outputs
 from tests.hostile.conftest import run_refused
 
@@ -87,15 +88,15 @@ def test_a_full_disk_is_one_error_line_and_leaves_nothing(tmp_path, db, monkeypa
     out = tmp_path / "out"
     out.mkdir()
     calls = {"n": 0}
-    real = pq.ParquetWriter.write_table
+    real = ParallelParquetWriter._append
 
-    def full(self, table, *a, **k):  # the device fills up on the third batch written
+    def full(self, data):  # the device fills up on the third batch written
         calls["n"] += 1
         if calls["n"] >= 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, table, *a, **k)
+        return real(self, data)
 
-    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    monkeypatch.setattr(ParallelParquetWriter, "_append", full)
     run_refused(
         ["rate", str(cdrs), "-o", str(out / "rated.parquet"), "--batch-size", "100"],
         db,
