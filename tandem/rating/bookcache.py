@@ -34,10 +34,10 @@ import json
 import os
 import zipfile
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -46,11 +46,10 @@ import pyarrow as pa
 from tandem.rating.book import RateBook, compile_book
 from tandem.rating.price import Rater
 from tandem.rating.schedule import PlanSchedule
-from tandem.store import StoredPlan
 
 if TYPE_CHECKING:
     from tandem.rating.plan import TariffPlan
-    from tandem.store import Store
+    from tandem.store import Store, StoredPlan
 
 __all__ = ["CACHE_SUFFIX", "cache_path", "load_rater", "sqlite_path", "store_fingerprint"]
 
@@ -213,6 +212,28 @@ def _book_from(side: str, meta: dict[str, Any], blobs: dict[str, bytes]) -> Rate
     return book.with_plan(None)
 
 
+@dataclass(frozen=True)
+class _CachedPlan:
+    """A stored tariff plan version as the cache keeps it: the fields of
+    :class:`tandem.store.StoredPlan` (imported without the store, so that pricing from the
+    cache does not load SQLAlchemy)."""
+
+    id: int
+    kind: str
+    version: int
+    source_name: str
+    source_sha256: str
+    text: str
+    imported_at: datetime
+    effective_from: int
+    effective_until: int | None
+
+    @property
+    def voided(self) -> bool:
+        """As :attr:`StoredPlan.voided`."""
+        return self.effective_until is not None and self.effective_until <= self.effective_from
+
+
 def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list] | None:
     """The cached books and plan versions, or None when the file is missing, stale,
     corrupt or foreign."""
@@ -232,7 +253,7 @@ def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list
             return None
         books = {side: _book_from(side, meta[side], blobs) for side in ("sell", "buy")}
         plans = [
-            StoredPlan(**{**p, "imported_at": datetime.fromisoformat(p["imported_at"])})
+            _CachedPlan(**{**p, "imported_at": datetime.fromisoformat(p["imported_at"])})
             for p in meta["plans"]
         ]
         return books, plans
@@ -308,5 +329,5 @@ def load_rater(
             # no cache this time (read-only directory, a field not kept): compiled again
             with contextlib.suppress(OSError, ValueError, TypeError):
                 _save(path, db_file, before, books, versions)
-    schedule = PlanSchedule.from_versions(versions) if versions else None
+    schedule = PlanSchedule.from_versions(cast("list[StoredPlan]", versions)) if versions else None
     return _rater(books, plan if plan is not None else schedule, grace, workers), schedule
