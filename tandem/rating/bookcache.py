@@ -19,7 +19,8 @@ The fingerprint is read before the rates and again after them, and the cache is 
 only when both agree (no write went in between).
 
 **It is never trusted blindly.** The file holds only numbers, text and JSON (no pickle: a
-foreign file can at worst be refused), a format version, the store's absolute path and
+foreign file can at worst be refused), a format version with a digest of the code that
+compiled it (another Tandem's cache is stale), the store's absolute path and
 fingerprint, and a SHA-256 of everything else; a file that does not match in every respect
 (corrupt, truncated, foreign, from another store or another Tandem book format) is
 ignored and replaced. A cache that cannot be written (a read-only directory) is skipped.
@@ -55,8 +56,23 @@ __all__ = ["CACHE_SUFFIX", "cache_path", "load_rater", "sqlite_path", "store_fin
 
 #: The cache file of store ``X`` is ``X`` + this suffix.
 CACHE_SUFFIX = ".ratebook"
-#: Bumped whenever :class:`RateBook` or this file's layout changes meaning.
-FORMAT = "tandem-ratebook-1"
+
+
+def _code_version() -> str:
+    """The cache format and a digest of the code that gives its arrays their meaning (the
+    book compiler, the number keys, the money scale, this file): a cache written by other
+    code is stale."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    names = ("book.py", "bookcache.py", "keys.py", "../money.py", "../numbers.py")
+    for f in (here / name for name in names):
+        with contextlib.suppress(OSError):
+            h.update(f.read_bytes())
+    return "tandem-ratebook-1:" + h.hexdigest()[:16]
+
+
+#: The cache file format, with the code version (see :func:`_code_version`).
+FORMAT = _code_version()
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: RateBook fields that are not stored: rebuilt by ``with_plan`` (plans, grace, interval
 #: sets) or a memo.
