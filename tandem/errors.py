@@ -26,6 +26,7 @@ __all__ = [
     "PortDataError",
     "CdrError",
     "ConfigError",
+    "OutputError",
 ]
 
 
@@ -109,3 +110,8 @@ class DeckRejectedError(DeckError):
     def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result
+
+
+class OutputError(TandemError):
+    """A rating output cannot be written: it would replace the input or another output,
+    or its disk or directory refused it (nothing of the run is left behind)."""

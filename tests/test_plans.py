@@ -324,7 +324,7 @@ def test_a_rerate_across_a_plan_change_prices_each_side_with_its_plan(store, tmp
     summary = json.loads(res.output)
     assert summary["rows_in"] == summary["rated"] == len(starts)
     assert summary["tariff_plan"] == {"versions": [1, 2]}
-    rated = pq.read_table(out).to_pandas().set_index("start")
+    rated = pq.read_table(out).to_pandas().set_index("start_epoch")
     # A 4 s call on 60/60 increments is billed 60 s: v2 0.05/min; flat deck 0.02/min.
     expected = {
         NOV - 60: Decimal("0.02"),  # before any plan: the deck's flat rate

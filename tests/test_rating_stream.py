@@ -11,7 +11,7 @@ from test_rating_cdr import _write_parquet, loaded  # noqa: F401  (fixture)
 
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import Rater, split_rated
-from tandem.rating.stream import _compact, rate_file
+from tandem.rating.stream import _compact, output_times, rate_file
 
 
 def _big_parquet(path, batches: int, rows: int) -> None:
@@ -84,8 +84,9 @@ def test_written_files_hold_what_was_priced(tmp_path, loaded):  # noqa: F811
     summary = rate_file(src, out, rater, reader=CdrReader(batch_size=5))
     rated, unrated = split_rated(rater.price(next(CdrReader(batch_size=300).batches(src))))
     assert summary.unrated_count == unrated.num_rows > 0
-    assert _decoded(pq.read_table(out)) == _decoded(rated)
-    assert _decoded(pq.read_table(tmp_path / "rated.unrated.parquet")) == _decoded(unrated)
+    assert _decoded(pq.read_table(out)) == _decoded(output_times(rated))
+    unrated_file = pq.read_table(tmp_path / "rated.unrated.parquet")
+    assert _decoded(unrated_file) == _decoded(output_times(unrated))
     # and the prefix column really was dictionary-encoded in the file
     meta = pq.ParquetFile(out).metadata
     col = meta.schema.names.index("sell_prefix")
@@ -172,8 +173,8 @@ def test_rerating_a_period_replaces_it_and_keeps_the_rest(tmp_path, loaded):  # 
     assert after.keys() == before.keys()  # nothing lost, nothing doubled
 
     fresh = {r["record"]: r for r in corrected.price(next(CdrReader().batches(src))).to_pylist()}
-    in_period = {k for k, r in before.items() if r["start"] is not None and
-                 period[0] <= r["start"] < period[1]}  # fmt: skip
+    in_period = {k for k, r in before.items() if r["start_epoch"] is not None and
+                 period[0] <= r["start_epoch"] < period[1]}  # fmt: skip
     assert 0 < len(in_period) < 89
     assert again.rows_in == len(in_period) == again.rated + again.unrated_count
     assert again.outside_period == again.kept == 90 - len(in_period)
@@ -234,3 +235,26 @@ def test_cli_rerates_a_period_and_refuses_bad_periods(tmp_path, loaded):  # noqa
     )  # fmt: skip
     assert refused.exit_code == 2 and "not a Tandem rating output" in refused.output
     assert pq.read_table(foreign).equals(pa.table({"x": [1, 2]}))
+
+
+def test_rated_and_unrated_files_hold_start_as_a_utc_instant(tmp_path, loaded):  # noqa: F811
+    # A warehouse, pandas or DuckDB reads ``start`` as an instant, not as a number.
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 300)
+    canon = next(CdrReader(batch_size=300).batches(src))
+    rate_file(src, tmp_path / "rated.parquet", Rater.from_store(loaded))
+    for name in ("rated.parquet", "rated.unrated.parquet"):
+        table = pq.read_table(tmp_path / name)
+        assert table.num_rows
+        assert table.schema.field("start").type == pa.timestamp("us", tz="UTC")
+        assert table.schema.field("start_epoch").type == pa.int64()
+        names = table.column_names
+        assert names.index("start_epoch") == names.index("start") + 1
+        by_record = dict(zip(canon.column("record").to_pylist(), canon.column("start").to_pylist(),
+                             strict=True))  # fmt: skip
+        for rec, at, epoch in zip(*(table.column(c).to_pylist() for c in
+                                    ("record", "start", "start_epoch")), strict=True):  # fmt: skip
+            assert epoch == by_record[rec]
+            assert at is None if epoch is None else at.timestamp() == epoch
+        frame = table.to_pandas()
+        assert str(frame["start"].dtype) == "datetime64[us, UTC]"

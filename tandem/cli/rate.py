@@ -228,15 +228,15 @@ def rate(
     portability table, and ported ones are rated on their routing number.
     """
     from tandem.cli.progress import progress
+    from tandem.rating.bookcache import load_rater
     from tandem.rating.cdr import CdrReader, load_account_map
     from tandem.rating.plan import load_plan
-    from tandem.rating.price import Rater
     from tandem.rating.report import RatingReport
-    from tandem.rating.schedule import PlanSchedule
-    from tandem.rating.stream import default_unrated_path, rate_file
+    from tandem.rating.stream import check_outputs, default_unrated_path, rate_file
 
     if not cdrs.exists():
         raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     period = _period(period_from, period_until)
     customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
     reader = CdrReader(
@@ -259,9 +259,13 @@ def rate(
             else LocalPortTable.from_store(ctx.store)
         )
         port_lookup = table.routing_numbers
-    schedule = None if plan else PlanSchedule.from_store(ctx.store)
+    # The compiled book comes from the cache beside a SQLite store while the store is
+    # unchanged (tandem.rating.bookcache): the store is then not even opened.
+    rater, stored_schedule = load_rater(
+        ctx.db, lambda: ctx.store, plan=load_plan(plan) if plan else None, grace=grace
+    )
+    schedule = None if plan else stored_schedule
     stored_versions = sorted({v for v in schedule.versions if v}) if schedule else []
-    rater = Rater.from_store(ctx.store, load_plan(plan) if plan else schedule, grace=grace)
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
@@ -277,9 +281,8 @@ def rate(
             port_lookup=port_lookup,
             on_batch=bar.advance,
             period=period,
+            report_dir=report_dir,
         )
-    if report is not None and report_dir is not None:
-        report.write(report_dir)
     result = summary.as_json()
     result["output"] = os.fspath(output)
     result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))

@@ -36,12 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import ConfigError
+from tandem.instant import OPEN_END
 from tandem.money import MAX_RATE, SCALE
 from tandem.numbers import MAX_DIGITS
 from tandem.rating.keys import KEY_SPAN, number_keys
 from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
-from tandem.store import OPEN_END
 
 __all__ = ["RateBook", "compile_book", "TIME_BITS", "MAX_RATE", "MAX_DURATION", "MAX_INSTANT"]
 

@@ -14,10 +14,13 @@ import tomllib
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tandem.errors import ConfigError
 from tandem.rating.plan import TariffPlan, parse_plan
-from tandem.store import Store, StoredPlan
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is not imported to price from a cached book
+    from tandem.store import Store, StoredPlan
 
 __all__ = ["PlanSchedule", "parse_plan_text"]
 

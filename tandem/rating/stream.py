@@ -10,32 +10,59 @@ next is priced, and after each batch the memory allocators are asked to hand fre
 to the system (:func:`release_memory`), so that fragmentation does not creep up batch after
 batch.
 
-Outputs are written to a temporary file next to the target and renamed over it when the
-run completes, so rerating the same CDRs replaces the earlier results whole (idempotent)
-and a failed run leaves the earlier results untouched.
+**A run's outputs appear together or not at all.** The rated file, the unrated file and
+the report tables (``report_dir``) are written to temporary files named
+``.NAME.tandem-partial-PID`` beside their targets (the report's in a
+``.tandem-partial-PID`` directory inside it). When all are complete they are flushed to
+disk (``fsync``), then a commit journal ``.RATED.tandem-commit`` listing every rename is
+written (and flushed) beside the rated file, then the renames are done, then the journal
+is removed. A run that fails or is stopped before the journal leaves the earlier results
+untouched (its partial files are removed, or, after a kill -9, by the next run); a run
+killed after it (during the renames) is completed by the next run to the same rated
+output (:func:`recover_outputs`), before that run reads or writes anything. So rerating
+the same CDRs replaces the earlier results whole (idempotent), and no CDR is ever in
+both outputs. Outputs that would overwrite the input or each other are refused first
+(:func:`check_outputs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import errno
+import json
 import os
+import re
+import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tandem.errors import CdrError
+from tandem.errors import CdrError, OutputError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.cdr import CdrReader
+from tandem.rating.parquet_parallel import ParallelParquetWriter
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
 
-__all__ = ["rate_file", "default_unrated_path", "release_memory"]
+__all__ = [
+    "START_TYPE",
+    "check_outputs",
+    "default_unrated_path",
+    "journal_path",
+    "output_times",
+    "rate_file",
+    "recover_outputs",
+    "release_memory",
+]
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -65,23 +92,197 @@ def default_unrated_path(output: str | os.PathLike[str]) -> Path:
     return p.with_name(p.stem + ".unrated" + (p.suffix or ".parquet"))
 
 
-class _AtomicParquet:
-    """A Parquet writer that aligns every batch to the first one's schema and renames its
-    temporary file over the target only on :meth:`commit`."""
+#: Marks the temporary files of a run: ``.NAME.tandem-partial-PID``.
+PARTIAL = ".tandem-partial-"
+#: Suffix of the commit journal beside the rated output: ``.RATED.tandem-commit``.
+JOURNAL = ".tandem-commit"
+_PARTIAL_RE = re.compile(r"^\.(?P<name>.*)\.tandem-partial-(?P<pid>\d+)$")
 
-    def __init__(self, path: Path) -> None:
+
+def partial_path(path: Path) -> Path:
+    """The temporary file of this process for output ``path``."""
+    return path.with_name(f".{path.name}{PARTIAL}{os.getpid()}")
+
+
+def journal_path(output: str | os.PathLike[str]) -> Path:
+    """The commit journal of a run whose rated output is ``output``."""
+    p = Path(output)
+    return p.with_name(f".{p.name}{JOURNAL}")
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (resolved, or the same inode when both exist)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(
+    source: str | os.PathLike[str] | None,
+    output: str | os.PathLike[str],
+    unrated: str | os.PathLike[str] | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Refuse (:class:`OutputError`) outputs that would overwrite the input or each other:
+    the rated file, the unrated file (default: :func:`default_unrated_path`) and the
+    report directory must be distinct paths, none of them the CDR file ``source``."""
+    rated = Path(output)
+    named = [("the rated output (-o)", rated)]
+    named.append(("the unrated output", Path(unrated) if unrated else default_unrated_path(rated)))
+    if report_dir is not None:
+        named.append(("the report directory", Path(report_dir)))
+    if source is not None and not isinstance(source, pd.DataFrame | pa.Table):
+        src = Path(source)
+        for what, p in named:
+            if _same(p, src):
+                raise OutputError(
+                    f"{what} {os.fspath(p)} is the CDR file being rated: write the "
+                    "results to another file"
+                )
+    for i, (what, p) in enumerate(named):
+        for other, q in named[i + 1 :]:
+            if _same(p, q):
+                raise OutputError(
+                    f"{what} and {other} are the same file {os.fspath(p)}: give each its own"
+                )
+    for what, p in named:
+        if p.exists() and p.is_dir() and what != "the report directory":
+            raise OutputError(f"{what} {os.fspath(p)} is a directory: name a file")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot sync a directory
+        _fsync(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _clean_partials(targets: list[Path]) -> None:
+    """Remove the temporary files a killed run left for ``targets`` (runs still alive keep
+    theirs)."""
+    for target in targets:
+        folder = target if target.is_dir() else target.parent
+        pattern = f".*{PARTIAL}*" if target.is_dir() else f".{target.name}{PARTIAL}*"
+        with contextlib.suppress(OSError):
+            for leftover in folder.glob(pattern):
+                m = _PARTIAL_RE.match(leftover.name)
+                if m and not _pid_alive(int(m["pid"])):
+                    _remove(leftover)
+
+
+def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
+    """Flush every temporary file, write the journal, rename each over its target, then
+    remove the journal (see the module doc)."""
+    for tmp, _ in pairs:
+        _fsync(tmp)
+    record = {"tandem": "rate-commit-1", "renames": [[str(t), str(p)] for t, p in pairs]}
+    staged = journal.with_name(journal.name + PARTIAL + str(os.getpid()))
+    with open(staged, "w", encoding="utf-8") as fh:
+        json.dump(record, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(staged, journal)
+    folders = {journal.parent} | {p.parent for _, p in pairs}
+    for folder in folders:
+        _fsync_dir(folder)
+    _finish(pairs)
+    for folder in folders:
+        _fsync_dir(folder)
+    journal.unlink()
+    _fsync_dir(journal.parent)
+
+
+def _finish(pairs: list[tuple[Path, Path]]) -> None:
+    """Do the renames of a journal that are not done yet (a missing temporary file is one
+    already renamed)."""
+    for tmp, target in pairs:
+        if tmp.exists():
+            os.replace(tmp, target)
+    for tmp, _ in pairs:  # the report's temporary directory, now empty
+        parent = tmp.parent
+        if _PARTIAL_RE.match(parent.name):
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+def recover_outputs(output: str | os.PathLike[str]) -> bool:
+    """Complete the commit of a run to rated output ``output`` that was killed during it
+    (the renames its journal lists); True when there was one to complete. Called by
+    :func:`rate_file` before anything else."""
+    journal = journal_path(output)
+    if not journal.exists():
+        return False
+    try:
+        record = json.loads(journal.read_text(encoding="utf-8"))
+        pairs = [(Path(t), Path(p)) for t, p in record["renames"]]
+        if record.get("tandem") != "rate-commit-1":
+            raise ValueError("not a Tandem commit journal")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(
+            f"{journal}: unreadable commit journal of an earlier run ({exc}); remove it and rerun"
+        ) from None
+    for tmp, target in pairs:  # only renames of a run's own temporary files
+        m = _PARTIAL_RE.match(tmp.name) or _PARTIAL_RE.match(tmp.parent.name)
+        if m is None or target.name == "" or not target.is_absolute():
+            raise OutputError(f"{journal}: not a Tandem commit journal; remove it and rerun")
+    _finish(pairs)
+    journal.unlink()
+    _fsync_dir(journal.parent)
+    return True
+
+
+class _AtomicParquet:
+    """A Parquet writer that aligns every batch to the first one's schema into a temporary
+    file (``.NAME.tandem-partial-PID``), encoding batches on both cores
+    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit."""
+
+    def __init__(self, path: Path, workers: int = 2) -> None:
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self.writer: pq.ParquetWriter | None = None
+        self.tmp = partial_path(path)
+        self.workers = workers
+        self.writer: ParallelParquetWriter | None = None
+        self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
 
     def write(self, table: pa.Table) -> None:
+        table = output_times(table)
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(
-                self.tmp,
+            self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed by close/abort
+            self.writer = ParallelParquetWriter(
+                self.file,
                 self.schema,
+                workers=self.workers,
+                prepare=_compact_dictionaries,
                 compression=COMPRESSION,
                 write_statistics=_statistics_columns(self.schema),
                 use_dictionary=_dictionary_columns(self.schema),
@@ -89,22 +290,38 @@ class _AtomicParquet:
             )
         else:
             table = _align(table, self.schema)
-        self.writer.write_table(_compact_dictionaries(table))
+        self.writer.write_table(table)
 
-    def commit(self, empty_schema: pa.Schema) -> None:
+    def close(self, empty_schema: pa.Schema) -> None:
+        """Finish the temporary file (an empty table of ``empty_schema`` when nothing
+        was written)."""
         if self.writer is None:
             self.schema = empty_schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(empty_schema.empty_table(), self.tmp)
         else:
             self.writer.close()
+            self.writer = None
+            assert self.file is not None
+            self.file.close()
+            self.file = None
+
+    def commit(self, empty_schema: pa.Schema) -> None:
+        """Finish and rename over the target (one file alone; a run commits its outputs
+        together with the journal, see :func:`rate_file`)."""
+        self.close(empty_schema)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
+            with contextlib.suppress(Exception):
+                self.writer.abort()
+            self.writer = None
+        if self.file is not None:
+            with contextlib.suppress(Exception):
+                self.file.close()
+            self.file = None
+        self.tmp.unlink(missing_ok=True)
 
 
 #: Parquet compression of rated/unrated files: LZ4 encodes about twice as fast as Snappy
@@ -133,12 +350,13 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
 
 
 def _delta_columns(schema: pa.Schema) -> dict[str, str]:
-    """``record`` and ``start`` (integers that mostly rise) are delta-encoded: files about
-    10 % smaller at the same write speed."""
+    """``record``, ``start`` and ``start_epoch`` (integers and instants that mostly rise)
+    are delta-encoded: files about 10 % smaller at the same write speed."""
     return {
         f.name: "DELTA_BINARY_PACKED"
         for f in schema
-        if f.name in ("record", "start") and pa.types.is_integer(f.type)
+        if f.name in ("record", "start", "start_epoch")
+        and (pa.types.is_integer(f.type) or pa.types.is_timestamp(f.type))
     }
 
 
@@ -187,9 +405,62 @@ def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+#: The output time columns: ``start`` as an instant, with the epoch seconds beside it.
+START_TYPE = pa.timestamp("us", tz="UTC")
+_US = 1_000_000
+#: Epoch seconds that fit a microsecond timestamp (a CDR outside is a bad time: its
+#: ``start`` is null, its ``start_epoch`` keeps the value read).
+_US_LIMIT = (2**63 - 1) // _US
+
+
+def _as_instants(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Epoch seconds as ``timestamp[us, UTC]`` (null where out of range)."""
+    ok = pc.and_(pc.greater_equal(col, -_US_LIMIT), pc.less_equal(col, _US_LIMIT))
+    micros = pc.multiply(pc.if_else(ok, col, None), _US)
+    return pc.cast(micros, pa.int64()).cast(START_TYPE)
+
+
+def output_times(table: pa.Table) -> pa.Table:
+    """The rated/unrated file form of a priced batch: ``start`` (integer epoch seconds)
+    becomes ``timestamp[us, UTC]``, with ``start_epoch`` (the seconds) right after it;
+    an integer ``end`` (epoch seconds) becomes a timestamp too. A table already in that
+    form comes back unchanged."""
+    names = table.column_names
+    if "start" not in names or not pa.types.is_integer(table.schema.field("start").type):
+        return table
+    if "start_epoch" in names:  # carried from an earlier output: recomputed
+        table = table.drop_columns(["start_epoch"])
+        names = table.column_names
+    at = names.index("start")
+    epoch = pc.cast(table.column("start"), pa.int64())
+    table = table.set_column(at, "start", _as_instants(epoch))
+    table = table.add_column(at + 1, "start_epoch", epoch)
+    if "end" in table.column_names:
+        end = table.schema.field("end")
+        if pa.types.is_integer(end.type):
+            i = table.column_names.index("end")
+            table = table.set_column(
+                i, "end", _as_instants(pc.cast(table.column("end"), pa.int64()))
+            )
+        elif pa.types.is_timestamp(end.type) and end.type.tz is not None:
+            i = table.column_names.index("end")
+            table = table.set_column(i, "end", table.column("end").cast(START_TYPE))
+    return table
+
+
+def _start_seconds(table: pa.Table) -> pa.ChunkedArray:
+    """Each row's start in epoch seconds, from either output form."""
+    if "start_epoch" in table.column_names:
+        return table.column("start_epoch")
+    start = table.column("start")
+    if pa.types.is_timestamp(start.type):
+        return pc.cast(pc.cast(start, pa.timestamp("s", tz="UTC"), safe=False), pa.int64())
+    return start
+
+
 def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
     """Rows whose ``start`` lies in ``[from, until)`` (a missing start lies in none)."""
-    start = table.column("start")
+    start = _start_seconds(table)
     inside = pc.and_(pc.greater_equal(start, period[0]), pc.less(start, period[1]))
     return pc.fill_null(inside, False)
 
@@ -232,6 +503,35 @@ def _widen_amounts(table: pa.Table, amount_type: pa.DataType) -> pa.Table:
 _AMOUNTS = ("sell_amount", "buy_amount", "margin")
 
 
+def _report_partial(report_dir: Path) -> tuple[Path, list[Path]]:
+    """Create the report directory (and missing parents) and this run's temporary
+    directory inside it; returns it and the directories created (removed on failure)."""
+    created = [p for p in (report_dir, *report_dir.parents) if not p.exists()]
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        tmp = report_dir / f".report{PARTIAL}{os.getpid()}"
+        tmp.mkdir(exist_ok=True)
+    except OSError as exc:
+        for d in created:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise OutputError(
+            f"cannot write the report directory {os.fspath(report_dir)}: {exc.strerror or exc}"
+        ) from None
+    return tmp, created
+
+
+def _output_error(exc: OSError, paths: list[Path]) -> OutputError:
+    """One clear line for a write that the disk refused."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+        reason = "no space left on the device"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = exc.strerror or "not writable"
+    where = ", ".join(os.fspath(p) for p in paths)
+    return OutputError(f"cannot write {where}: {reason}; nothing of this run was kept")
+
+
 def rate_file(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -243,6 +543,7 @@ def rate_file(
     port_lookup: PortLookup | None = None,
     on_batch: Callable[[int], None] | None = None,
     period: tuple[InstantLike, InstantLike] | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
 ) -> RatingSummary:
     """Rate ``source`` into ``output`` (rated CDRs) and ``unrated`` (default: see
     :func:`default_unrated_path`), streaming; returns the summary (``rows in == rated +
@@ -252,6 +553,11 @@ def rate_file(
     started in the period are rated, and the outputs keep their earlier rows from outside
     it: rerating a period replaces that period's results and nothing else (run twice, the
     files come out the same). CDRs without a start time belong to no period.
+
+    With ``report`` and ``report_dir`` the report tables are written into ``report_dir``
+    in the same commit as the two files: all appear together or none does (see the
+    module doc). Outputs that would overwrite the input or each other are refused before
+    anything is written (:class:`OutputError`), as is a disk that refuses the writes.
     """
     reader = reader or CdrReader()
     bounds = None if period is None else (parse_instant(period[0]), parse_instant(period[1]))
@@ -261,8 +567,17 @@ def rate_file(
             f"the rating period must end after it begins, got {format_instant(bounds[0])} "
             f"to {format_instant(bounds[1])}"
         )
-    rated_out = _AtomicParquet(Path(output))
-    unrated_out = _AtomicParquet(Path(unrated) if unrated else default_unrated_path(output))
+    check_outputs(source, output, unrated, report_dir)
+    rated_path = Path(output)
+    unrated_path = Path(unrated) if unrated else default_unrated_path(output)
+    recover_outputs(rated_path)
+    targets = [rated_path, unrated_path] + ([Path(report_dir)] if report_dir else [])
+    _clean_partials(targets)
+    rated_out = _AtomicParquet(rated_path)
+    unrated_out = _AtomicParquet(unrated_path)
+    report_tmp, created = (
+        _report_partial(Path(report_dir)) if report_dir is not None else (None, [])
+    )
     schema: pa.Schema | None = None
     # Writing batch k overlaps pricing batch k+1 (Parquet encoding releases the GIL); at
     # most one write is in flight, so memory stays bounded by two batches.
@@ -301,13 +616,30 @@ def rate_file(
             pending.result()
             pending = None
         fallback = schema if schema is not None else pa.schema([])
-        rated_out.commit(fallback)
-        unrated_out.commit(fallback)
-    except BaseException:
+        rated_out.close(fallback)
+        unrated_out.close(fallback)
+        pairs = [(rated_out.tmp, rated_path), (unrated_out.tmp, unrated_path)]
+        if report is not None and report_tmp is not None and report_dir is not None:
+            for f in report.write(report_tmp):
+                pairs.append((f, Path(report_dir) / f.name))
+        _commit([(t.absolute(), p.absolute()) for t, p in pairs], journal_path(rated_path))
+    except BaseException as exc:
         if pending is not None:
             pending.exception()
+        if journal_path(rated_path).exists():
+            raise  # the commit had begun: the next run completes it (recover_outputs)
         rated_out.abort()
         unrated_out.abort()
+        if report_tmp is not None:
+            shutil.rmtree(report_tmp, ignore_errors=True)
+            for d in created:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+        journal_path(rated_path).with_name(
+            journal_path(rated_path).name + PARTIAL + str(os.getpid())
+        ).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _output_error(exc, targets) from None
         raise
     finally:
         pool.shutdown(wait=True)

@@ -1,0 +1,349 @@
+"""The compiled rating book, cached on disk beside a SQLite store and reused while the store
+has not changed.
+
+Compiling both sides' books from a store of 2 x 150,000 rates (reading the rows through
+SQL, then the trie) takes longer than pricing a million CDRs; a month-end run over many
+files, or a rerun, compiles the same book again and again. :func:`load_rater` keeps the
+plan-free books (:func:`tandem.rating.book.compile_book` with no plan) and the stored
+tariff plan versions in one file, ``STORE.ratebook`` beside the SQLite file ``STORE``,
+and builds the :class:`Rater` from it while the store is unchanged, without opening the
+store at all.
+
+**It can never be stale.** The file is keyed on the store's *fingerprint*: SQLite's file
+change counter (bytes 24-27 of the database header, which SQLite increments on every
+committed write transaction in rollback-journal mode, whoever writes: Tandem, the
+``sqlite3`` shell, a migration), with the file's device, inode, size and modification
+time. A store whose header says write-ahead-log mode (where the counter is not kept), a
+pending hot journal, or a PostgreSQL store gets no cache: its book is compiled every run.
+The fingerprint is read before the rates and again after them, and the cache is written
+only when both agree (no write went in between).
+
+**It is never trusted blindly.** The file holds only numbers, text and JSON (no pickle: a
+foreign file can at worst be refused), a format version with a digest of the code that
+compiled it (another Tandem's cache is stale), the store's absolute path and
+fingerprint, and a SHA-256 of everything else; a file that does not match in every respect
+(corrupt, truncated, foreign, from another store or another Tandem book format) is
+ignored and replaced. A cache that cannot be written (a read-only directory) is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from tandem.rating.book import RateBook, compile_book
+from tandem.rating.price import Rater
+from tandem.rating.schedule import PlanSchedule
+
+if TYPE_CHECKING:
+    from tandem.rating.plan import TariffPlan
+    from tandem.store import Store, StoredPlan
+
+__all__ = ["CACHE_SUFFIX", "cache_path", "load_rater", "sqlite_path", "store_fingerprint"]
+
+#: The cache file of store ``X`` is ``X`` + this suffix.
+CACHE_SUFFIX = ".ratebook"
+
+
+def _code_version() -> str:
+    """The cache format and a digest of the code that gives its arrays their meaning (the
+    book compiler, the number keys, the money scale, this file): a cache written by other
+    code is stale."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    names = ("book.py", "bookcache.py", "keys.py", "../money.py", "../numbers.py")
+    for f in (here / name for name in names):
+        with contextlib.suppress(OSError):
+            h.update(f.read_bytes())
+    return "tandem-ratebook-1:" + h.hexdigest()[:16]
+
+
+#: The cache file format, with the code version (see :func:`_code_version`).
+FORMAT = _code_version()
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: RateBook fields that are not stored: rebuilt by ``with_plan`` (plans, grace, interval
+#: sets) or a memo.
+_REBUILT = {"plans", "grace", "row_sets", "set_start", "set_rate", "set_inc", "_uniform"}
+
+
+def sqlite_path(db: str | os.PathLike[str] | None) -> Path | None:
+    """The file of a SQLite store location (a path or ``sqlite:///`` URL), else None."""
+    if db is None:
+        db = os.environ.get("TANDEM_DB") or "tandem.db"
+    text = os.fspath(db)
+    if "://" in text:
+        if not text.startswith("sqlite:///") or text == "sqlite:///":
+            return None
+        text = text[len("sqlite:///") :]
+        if text.startswith(":memory:") or "?" in text:
+            return None
+    return Path(text).expanduser().resolve()
+
+
+def cache_path(db_file: Path) -> Path:
+    """Where the book of the store file ``db_file`` is cached."""
+    return db_file.with_name(db_file.name + CACHE_SUFFIX)
+
+
+def store_fingerprint(db_file: Path) -> list[int] | None:
+    """The fingerprint of a SQLite store file (see the module doc), or None when the file
+    has none that can be trusted (not SQLite, WAL mode, a hot journal, unreadable)."""
+    try:
+        with open(db_file, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            header = fh.read(100)
+        if (
+            Path(os.fspath(db_file) + "-journal").exists()
+            or Path(os.fspath(db_file) + "-wal").exists()
+        ):
+            return None
+    except OSError:
+        return None
+    if len(header) < 100 or header[:16] != _SQLITE_MAGIC or header[18] != 1 or header[19] != 1:
+        return None  # not SQLite, or not rollback-journal mode
+    counter = int.from_bytes(header[24:28], "big")
+    valid_for = int.from_bytes(header[92:96], "big")
+    return [counter, valid_for, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _book_parts(book: RateBook) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(JSON fields, binary members) of a plan-free book; ValueError when a field has a
+    type this format does not keep (then nothing is cached)."""
+    meta: dict[str, Any] = {}
+    blobs: dict[str, bytes] = {}
+    for f in fields(book):
+        if f.name in _REBUILT:
+            continue
+        value = getattr(book, f.name)
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                raise ValueError(f"{f.name}: object array")
+            buf = io.BytesIO()
+            np.save(buf, value, allow_pickle=False)
+            blobs[f.name] = buf.getvalue()
+        elif isinstance(value, pd.DataFrame):
+            table = pa.Table.from_pandas(value, preserve_index=False)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_file(sink, table.schema) as w:
+                w.write_table(table)
+            blobs[f.name] = sink.getvalue().to_pybytes()
+            meta[f.name + ".dtypes"] = {c: str(t) for c, t in value.dtypes.items()}
+        elif value is None or isinstance(value, str | int | float | bool | list | dict):
+            json.dumps(value)  # plain JSON or a TypeError
+            meta[f.name] = value
+        else:
+            raise ValueError(f"{f.name}: {type(value).__name__}")
+    return meta, blobs
+
+
+def _plan_json(v: StoredPlan) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "kind": v.kind,
+        "version": v.version,
+        "source_name": v.source_name,
+        "source_sha256": v.source_sha256,
+        "text": v.text,
+        "imported_at": v.imported_at.isoformat(),
+        "effective_from": v.effective_from,
+        "effective_until": v.effective_until,
+    }
+
+
+def _digest(meta: dict[str, Any], blobs: dict[str, bytes]) -> str:
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for name in sorted(blobs):
+        h.update(name.encode() + b"\x00" + len(blobs[name]).to_bytes(8, "big"))
+        h.update(blobs[name])
+    return h.hexdigest()
+
+
+def _save(
+    path: Path,
+    db_file: Path,
+    fingerprint: list[int],
+    books: dict[str, RateBook],
+    plans: list[StoredPlan],
+) -> None:
+    meta: dict[str, Any] = {
+        "format": FORMAT,
+        "store": os.fspath(db_file),
+        "fingerprint": fingerprint,
+        "plans": [_plan_json(v) for v in plans],
+    }
+    blobs: dict[str, bytes] = {}
+    for side, book in books.items():
+        m, b = _book_parts(book)
+        meta[side] = m
+        blobs.update({f"{side}/{k}": v for k, v in b.items()})
+    meta["sha256"] = _digest(meta, blobs)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+            z.writestr("meta.json", json.dumps(meta))
+            for name, data in blobs.items():
+                z.writestr(name, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _book_from(side: str, meta: dict[str, Any], blobs: dict[str, bytes]) -> RateBook:
+    values: dict[str, Any] = {}
+    for f in fields(RateBook):
+        if f.name in _REBUILT:
+            continue
+        key = f"{side}/{f.name}"
+        if key in blobs and f.name == "rows":
+            table = pa.ipc.open_file(pa.BufferReader(blobs[key])).read_all()
+            frame = table.to_pandas()
+            dtypes = meta[f.name + ".dtypes"]
+            values[f.name] = pd.DataFrame(
+                {c: pd.Series(frame[c], dtype=t, copy=False) for c, t in dtypes.items()}
+            )
+        elif key in blobs:
+            values[f.name] = np.load(io.BytesIO(blobs[key]), allow_pickle=False)
+        else:
+            values[f.name] = meta[f.name]
+    book = RateBook(**values, grace=np.zeros(len(values["accounts"]), dtype=np.int64), plans=[])
+    return book.with_plan(None)
+
+
+@dataclass(frozen=True)
+class _CachedPlan:
+    """A stored tariff plan version as the cache keeps it: the fields of
+    :class:`tandem.store.StoredPlan` (imported without the store, so that pricing from the
+    cache does not load SQLAlchemy)."""
+
+    id: int
+    kind: str
+    version: int
+    source_name: str
+    source_sha256: str
+    text: str
+    imported_at: datetime
+    effective_from: int
+    effective_until: int | None
+
+    @property
+    def voided(self) -> bool:
+        """As :attr:`StoredPlan.voided`."""
+        return self.effective_until is not None and self.effective_until <= self.effective_from
+
+
+def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list] | None:
+    """The cached books and plan versions, or None when the file is missing, stale,
+    corrupt or foreign."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("meta.json"))
+            if (
+                not isinstance(meta, dict)
+                or meta.get("format") != FORMAT
+                or meta.get("store") != os.fspath(db_file)
+                or meta.get("fingerprint") != fingerprint
+            ):
+                return None
+            blobs = {n: z.read(n) for n in z.namelist() if n != "meta.json"}
+        digest = meta.pop("sha256", None)
+        if digest != _digest(meta, blobs):
+            return None
+        books = {side: _book_from(side, meta[side], blobs) for side in ("sell", "buy")}
+        plans = [
+            _CachedPlan(**{**p, "imported_at": datetime.fromisoformat(p["imported_at"])})
+            for p in meta["plans"]
+        ]
+        return books, plans
+    except Exception:  # noqa: BLE001 - any unreadable cache is rebuilt, never trusted
+        return None
+
+
+# -- the rater -------------------------------------------------------------------------------
+
+
+def _rater(
+    books: dict[str, RateBook],
+    plan: TariffPlan | PlanSchedule | None,
+    grace: int,
+    workers: int,
+) -> Rater:
+    """What :meth:`Rater.from_rates` builds, from the plan-free books."""
+    schedule, first = (plan, plan.plans[0]) if isinstance(plan, PlanSchedule) else (None, plan)
+    sell = books["sell"].with_plan(first, grace=grace)
+    buy = books["buy"].with_plan(first, grace=grace)
+    if schedule is None or not schedule.cuts:
+        return Rater(sell, buy, workers=workers)
+    return Rater(
+        sell,
+        buy,
+        workers=workers,
+        plan_cuts=schedule.cuts,
+        plan_books=tuple(
+            (
+                books["sell"].with_plan(p, grace=grace),
+                books["buy"].with_plan(p, grace=grace),
+            )
+            for p in schedule.plans[1:]
+        ),
+    )
+
+
+def load_rater(
+    db: str | os.PathLike[str] | None,
+    open_store: Callable[[], Store],
+    *,
+    plan: TariffPlan | None = None,
+    grace: int = 0,
+    workers: int = 2,
+) -> tuple[Rater, PlanSchedule | None]:
+    """The :class:`Rater` of the store at ``db`` (as :meth:`Rater.from_store` builds it),
+    from the cache when the store is unchanged, and the store's tariff plan schedule.
+
+    ``open_store`` opens the store (only called on a cache miss). With ``plan`` every CDR
+    is priced under that plan (the schedule is then still returned, for the summary);
+    without it, each by the stored plan in force at its start.
+    """
+    db_file = sqlite_path(db)
+    fingerprint = store_fingerprint(db_file) if db_file is not None else None
+    path = cache_path(db_file) if db_file is not None else None
+    found = None
+    if path is not None and db_file is not None and fingerprint and path.exists():
+        found = _load(path, db_file, fingerprint)
+    if found is not None:
+        books, versions = found
+    else:
+        store = open_store()
+        before = store_fingerprint(db_file) if db_file is not None else None
+        rates = store.rates()
+        versions = store.plan_history("tariff")
+        books = {
+            "sell": compile_book(rates, "customer", None),
+            "buy": compile_book(rates, "carrier", None),
+        }
+        del rates
+        after = store_fingerprint(db_file) if db_file is not None else None
+        if path is not None and db_file is not None and before is not None and before == after:
+            # no cache this time (read-only directory, a field not kept): compiled again
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                _save(path, db_file, before, books, versions)
+    schedule = PlanSchedule.from_versions(cast("list[StoredPlan]", versions)) if versions else None
+    return _rater(books, plan if plan is not None else schedule, grace, workers), schedule

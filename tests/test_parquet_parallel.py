@@ -1,0 +1,88 @@
+"""One Parquet file from batches encoded on several threads reads back as written."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tandem.rating.parquet_parallel import ParallelParquetWriter, _split, _write_struct
+
+
+def _table(n: int, seed: int) -> pa.Table:
+    vals = [(i * 7919 + seed) % 1000 for i in range(n)]
+    return pa.table(
+        {
+            "record": pa.array(range(seed, seed + n), pa.int64()),
+            "start": pa.array([v * 1_000_000 for v in vals], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "number": pa.array([None if v % 11 == 0 else f"4420{v}" for v in vals], pa.string()),
+            "prefix": pa.array([f"44{v % 5}" for v in vals], pa.string()).dictionary_encode(),
+            "amount": pa.array(
+                [None if v % 13 == 0 else Decimal(v) / 1000 for v in vals], pa.decimal128(19, 9)
+            ),
+            "flag": pa.array([v % 2 == 0 for v in vals], pa.bool_()),
+            "ratio": pa.array([v / 7 for v in vals], pa.float64()),
+        }
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=0, max_size=8), st.integers(1, 3))
+def test_batches_encoded_in_parallel_read_back_as_one_file(sizes, workers):
+    parts = [_table(n, k * 1000) for k, n in enumerate(sizes)]
+    schema = _table(0, 0).schema
+    sink = io.BytesIO()
+    writer = ParallelParquetWriter(
+        sink,
+        schema,
+        workers=workers,
+        compression="lz4",
+        use_dictionary=["prefix"],
+        write_statistics=["record", "start"],
+        column_encoding={"record": "DELTA_BINARY_PACKED"},
+    )
+    for part in parts:
+        writer.write_table(part)
+    writer.close()
+    sink.seek(0)
+    got = pq.read_table(sink)
+    expected = pa.concat_tables(parts) if parts else schema.empty_table()
+    assert got.schema.equals(schema)
+    assert got.to_pylist() == expected.to_pylist()
+    meta = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata
+    assert meta.num_rows == sum(sizes)
+    assert meta.num_row_groups == (sum(1 for n in sizes if n) or 1)  # an empty file has one
+    for g in range(meta.num_row_groups if sum(sizes) else 0):  # statistics: their group's
+        stats = meta.row_group(g).column(0).statistics
+        first = pq.ParquetFile(io.BytesIO(sink.getvalue())).read_row_group(g).column("record")
+        assert stats.min == first[0].as_py() and stats.max == first[-1].as_py()
+
+
+def test_a_footer_is_written_back_byte_for_byte():
+    buf = io.BytesIO()
+    pq.write_table(_table(500, 3), buf, row_group_size=100)
+    data = buf.getvalue()
+    _pages, footer = _split(data)
+    out = bytearray()
+    _write_struct(out, footer)
+    size = int.from_bytes(data[-8:-4], "little")
+    assert bytes(out) == data[-8 - size : -8]
+
+
+def test_a_table_of_another_schema_is_refused():
+    writer = ParallelParquetWriter(io.BytesIO(), _table(0, 0).schema)
+    with pytest.raises(ValueError, match="schema"):
+        writer.write_table(_table(3, 0).drop_columns(["flag"]))
+    writer.abort()
+
+
+def test_what_is_not_parquet_is_refused():
+    with pytest.raises(ValueError, match="not a Parquet file"):
+        _split(b"PAR1 something else")

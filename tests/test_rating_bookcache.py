@@ -1,0 +1,173 @@
+"""The compiled rating book cached beside a SQLite store: reused while the store is
+unchanged, never when it changed, and a corrupt or foreign cache file is rebuilt."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from tandem.cli.main import cli
+from tandem.rating.bookcache import cache_path, load_rater, store_fingerprint
+from tandem.rating.cdr import canonical_table
+from tandem.rating.price import Rater
+from tandem.store import Store
+
+DECKS = Path(__file__).resolve().parents[1] / "data" / "decks"
+START = 1_793_577_600  # 2026-11-02
+
+
+def _import(db: Path, deck: Path, *account: str, effective: str = "2026-11-01") -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deck",
+            "import",
+            str(deck),
+            *account,
+            "--effective",
+            effective,
+            "--now",
+            effective,
+            "--db",
+            str(db),
+            "-q",
+        ],  # fmt: skip
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "tandem.db"
+    _import(path, DECKS / "atlas.csv", "--carrier", "atlas")
+    _import(path, DECKS / "acme-telecom.csv", "--customer", "acme")
+    return path
+
+
+CDRS = canonical_table(
+    pa.table(
+        {
+            "start": [START + i for i in range(6)],
+            "duration": [0, 1, 59, 61, 600, 3601],
+            "number": [
+                "12125550100",
+                "13105550100",
+                "14165550100",
+                "447700900000",
+                "12125550101",
+                "999",
+            ],  # fmt: skip
+            "customer": ["acme"] * 6,
+            "carrier": ["atlas"] * 6,
+        }
+    )
+)
+
+
+class Opens:
+    """``open_store`` for :func:`load_rater` that counts the opens (cache misses)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db, self.count = db, 0
+
+    def __call__(self) -> Store:
+        self.count += 1
+        return Store(str(self.db))
+
+
+def _prices(rater: Rater) -> list:
+    return rater.price(CDRS).to_pylist()
+
+
+def test_the_cached_book_prices_as_the_compiled_one_and_skips_the_store(db):
+    expected = _prices(Rater.from_store(Store(str(db))))
+    opens = Opens(db)
+    first, _ = load_rater(db, opens)
+    assert opens.count == 1 and cache_path(db).exists()
+    second, schedule = load_rater(db, opens)
+    assert opens.count == 1, "an unchanged store was opened again"
+    assert schedule is None
+    assert _prices(first) == _prices(second) == expected
+
+
+def test_a_changed_store_is_never_priced_from_the_old_cache(db, tmp_path):
+    opens = Opens(db)
+    before = _prices(load_rater(db, opens)[0])
+    # a new customer deck version: every rate changes
+    deck = tmp_path / "acme2.csv"
+    text = (DECKS / "acme-telecom.csv").read_text().replace(",0.00", ",0.09")
+    deck.write_text(text)
+    _import(db, deck, "--customer", "acme", effective="2026-11-01")
+    after, _ = load_rater(db, opens)
+    assert opens.count == 2
+    assert _prices(after) == _prices(Rater.from_store(Store(str(db))))
+    assert _prices(after) != before
+    # a write by hand through SQLite (no Tandem code) is seen too
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE rates SET rate = rate + 1")
+    con.close()
+    third, _ = load_rater(db, opens)
+    assert opens.count == 3
+    assert _prices(third) == _prices(Rater.from_store(Store(str(db))))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "other store"])
+def test_a_corrupt_or_foreign_cache_is_rebuilt_not_trusted(db, tmp_path, damage):
+    expected = _prices(Rater.from_store(Store(str(db))))
+    opens = Opens(db)
+    load_rater(db, opens)
+    path = cache_path(db)
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif damage == "truncate":
+        data = data[: len(data) // 3]
+    elif damage == "garbage":
+        data = bytearray(b"PK\x03\x04" + b"\x00" * 200)
+    else:  # the cache of a copy of the store, at another path, with other rates
+        other = tmp_path / "other" / "tandem.db"
+        other.parent.mkdir()
+        other.write_bytes(db.read_bytes())
+        con = sqlite3.connect(other)
+        with con:
+            con.execute("UPDATE rates SET rate = rate * 3")
+        con.close()
+        load_rater(other, Opens(other))
+        data = bytearray(cache_path(other).read_bytes())
+    path.write_bytes(bytes(data))
+    rater, _ = load_rater(db, opens)
+    assert opens.count == 2, "a damaged or foreign cache was used"
+    assert _prices(rater) == expected
+    load_rater(db, opens)  # rebuilt: used again
+    assert opens.count == 2
+
+
+def test_a_write_ahead_log_store_gets_no_cache(db):
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    assert store_fingerprint(db) is None
+    opens = Opens(db)
+    load_rater(db, opens)
+    load_rater(db, opens)
+    assert opens.count == 2 and not cache_path(db).exists()
+
+
+def test_tandem_rate_uses_the_cache_and_gives_the_same_results(db, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(CDRS.drop_columns(["record"]), src)
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"rated{k}.parquet"
+        result = CliRunner().invoke(cli, ["rate", str(src), "-o", str(out), "--db", str(db), "-q"])
+        assert result.exit_code == 0, result.output
+        outs.append(pq.read_table(out))
+        assert cache_path(db).exists()
+    assert outs[0].equals(outs[1])
