@@ -409,6 +409,9 @@ class Store:
                 deck = conn.execute(select(Deck.__table__).where(Deck.id == deck_id)).one()
                 return _deck_version(deck, account, kind)
         except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc  # the driver's words, not the SQL
+            raise StoreError(f"could not store the deck for {account!r}: {reason}") from exc
+        except _driver_errors() as exc:  # the bulk insert's own cursor: disk full, ...
             raise StoreError(f"could not store the deck for {account!r}: {exc}") from exc
 
     # -- plans (routing and tariff plans, versioned; SQL in tandem.store.plans) -------------
@@ -539,6 +542,17 @@ def _empty_rates() -> pd.DataFrame:
 def _check_kind(kind: str) -> None:
     if kind not in _KINDS:
         raise StoreError(f"account kind must be 'carrier' or 'customer', got {kind!r}")
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    """The database drivers' own error classes (raised by raw-cursor bulk writes)."""
+    found: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return tuple(found)
+    found.append(psycopg.Error)
+    return tuple(found)
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
