@@ -501,7 +501,10 @@ def _read_sheets(
             if number > HEADER_SEARCH_LINES:
                 break
             head.extend([] for _ in range(number - 1 - len(head)))
-            head.append([_cell_text(v) or "" for v in values])
+            texts = [_cell_text(v) or "" for v in values]
+            while texts and not texts[-1].strip():
+                texts.pop()  # the row ends at its last cell, not at column 256
+            head.append(texts)
         found = find_header(head, mapping)
         if found is None:
             continue
