@@ -250,8 +250,14 @@ def test_an_understated_dimension_still_reads_every_row():
 
 @pytest.mark.timeout(60)
 def test_an_overstated_dimension_costs_only_what_the_sheet_holds():
-    """A few-KB workbook declaring A1:XFD1048576 (minutes before) reads its 5 rows."""
-    data = with_dimension("A1:XFD1048576")
+    """The issue's 4.9 KB workbook: it declares A1:XFD1048576 and has one cell at
+    XFD1048576 (more than 5 minutes before); it reads its 5 codes at once."""
+    last = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+    data = rewrite(
+        with_dimension("A1:XFD1048576"),
+        SHEET,
+        lambda d: d.replace(b"</sheetData>", last + b"</sheetData>"),
+    )
     assert len(data) < 10_000
     parsed = parse_deck(data, source_name="wide.xlsx")
     assert parsed.accepted == 5
@@ -333,12 +339,13 @@ def test_compile_survives_a_stored_date_beyond_9999(db, tmp_path):
     conn = sqlite3.connect(db)
     with conn:
         conn.execute(
-            "UPDATE rates SET effective_from = 253402343999 WHERE id = (SELECT MIN(id) FROM rates)"
+            "UPDATE rates SET effective_from = 253402343999 "
+            "WHERE id = (SELECT MIN(id) FROM rates WHERE effective_until IS NULL)"
         )
     conn.close()
     out = tmp_path / "routes.tdm"
     result = CliRunner().invoke(
-        cli, ["compile", "--at", "2026-12-01", "-o", str(out), "--db", str(db), "-q"]
+        cli, ["compile", "--at", "2026-12-01", "-o", str(out), "--db", str(db)]
     )
     assert result.exit_code == 0, result.output
     assert out.exists()
