@@ -609,9 +609,29 @@ def _check_xlsx_archive(data: bytes, name: str) -> None:
                     f"{name}: XLSX member {info.filename!r} is compressed {ratio:,.0f} to 1 "
                     f"(over {MAX_XLSX_RATIO} to 1): a zip bomb, not a rate sheet"
                 )
+        parts = {_shared_strings_part(archive)}
         for info in members:
-            if info.filename.lower().rsplit("/", 1)[-1] == "sharedstrings.xml":
+            if (
+                info.filename in parts
+                or info.filename.lower().rsplit("/", 1)[-1] == "sharedstrings.xml"
+            ):
                 _check_shared_strings(archive, info, name)
+
+
+def _shared_strings_part(archive: zipfile.ZipFile) -> str | None:
+    """The member openpyxl will load as the shared strings: the part whose content type
+    says so (any name), as ``[Content_Types].xml`` declares it; None when there is none
+    or the manifest cannot be read (then openpyxl refuses the workbook itself)."""
+    from openpyxl.packaging.manifest import Manifest
+    from openpyxl.xml.constants import ARC_CONTENT_TYPES, SHARED_STRINGS
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        manifest = Manifest.from_tree(fromstring(archive.read(ARC_CONTENT_TYPES)))
+        found = manifest.find(SHARED_STRINGS)
+    except Exception:  # noqa: BLE001 - a broken manifest is openpyxl's to refuse
+        return None
+    return None if found is None else str(found.PartName)[1:]
 
 
 def _check_shared_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:

@@ -74,7 +74,7 @@ SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedSt
 SST_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
 
 
-def with_shared_strings(count: int) -> bytes:
+def with_shared_strings(count: int, part: str = "sharedStrings.xml") -> bytes:
     """A workbook with a shared-string table of ``count`` (empty) strings, wired in as Excel
     does (content type and workbook relationship)."""
     data = workbook()
@@ -83,8 +83,7 @@ def with_shared_strings(count: int) -> bytes:
         "[Content_Types].xml",
         lambda d: d.replace(
             b"</Types>",
-            f'<Override PartName="/xl/sharedStrings.xml" ContentType="{SST_TYPE}"/>'
-            "</Types>".encode(),
+            f'<Override PartName="/xl/{part}" ContentType="{SST_TYPE}"/></Types>'.encode(),
         ),
     )
     data = rewrite(
@@ -92,14 +91,14 @@ def with_shared_strings(count: int) -> bytes:
         "xl/_rels/workbook.xml.rels",
         lambda d: d.replace(
             b"</Relationships>",
-            f'<Relationship Id="rIdSst" Type="{SST_REL}" Target="sharedStrings.xml"/>'
+            f'<Relationship Id="rIdSst" Type="{SST_REL}" Target="{part}"/>'
             "</Relationships>".encode(),
         ),
     )
     sst = f'<sst xmlns="{MAIN_NS}">'.encode() + b"<si><t/></si>" * count + b"</sst>"
     out = io.BytesIO(data)
     with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as book:
-        book.writestr("xl/sharedStrings.xml", sst)
+        book.writestr(f"xl/{part}", sst)
     return out.getvalue()
 
 
@@ -180,6 +179,12 @@ def test_a_bad_deck_file_is_refused_in_one_line(db, tmp_path, make, extra, names
     [
         ("MAX_XLSX_SHARED_STRINGS", 50, with_shared_strings(60), ["more than 50 shared strings"]),
         (
+            "MAX_XLSX_SHARED_STRINGS",
+            50,
+            with_shared_strings(60, part="words.xml"),
+            ["more than 50 shared strings"],
+        ),
+        (
             "MAX_XLSX_MEMBER_BYTES",
             1000,
             with_shared_strings(1),
@@ -187,7 +192,7 @@ def test_a_bad_deck_file_is_refused_in_one_line(db, tmp_path, make, extra, names
         ),
         ("MAX_XLSX_MEMBERS", 3, with_shared_strings(1), ["files, more than the 3"]),
     ],
-    ids=["shared strings", "member size", "member count"],
+    ids=["shared strings", "shared strings by another name", "member size", "member count"],
 )
 def test_xlsx_limits_refuse_before_reading(db, tmp_path, monkeypatch, limit, value, data, names):
     """Each documented XLSX limit refuses a workbook beyond it (lowered here, so the crafted
