@@ -41,6 +41,7 @@ from tandem.errors import InstantError
 
 __all__ = [
     "OPEN_END",
+    "LAST_INSTANT",
     "InstantLike",
     "parse_instant",
     "format_instant",
@@ -60,6 +61,8 @@ _SECOND = timedelta(seconds=1)
 #: Earliest and latest instants: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 _FIRST = -62_135_596_800
 _LAST = 253_402_300_799
+#: The latest instant, 9999-12-31T23:59:59Z: a stored change after it never comes.
+LAST_INSTANT = _LAST
 
 _TEXT = re.compile(
     r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"

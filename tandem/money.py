@@ -64,6 +64,9 @@ MAX_RATE = RATE_LIMIT * UNIT
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CURRENCY_MARKS = re.compile(r"^[$€£¥]|[$€£¥]$")
+#: With a decimal comma, dots may only group thousands (1.234 or 1.234.567,89): a dot
+#: after a leading 0 or followed by other than three digits is a decimal dot.
+_DOT_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?([eE][+-]?\d+)?")
 
 
 class Rounding(StrEnum):
@@ -190,6 +193,13 @@ def parse_decimal(text: object, *, decimal_comma: bool = False, field: str = "am
     s = raw.strip().replace("\u00a0", "").replace(" ", "")
     s = _CURRENCY_MARKS.sub("", s).strip()
     if decimal_comma:
+        if "." in s and not _DOT_THOUSANDS.fullmatch(s):
+            # 0.0038 is no thousands grouping: the deck is written with decimal dots, and
+            # reading it as 00038 would multiply the rate by 10**k.
+            raise MoneyError(
+                f"{field}: {raw!r} has a decimal dot but the deck was declared to use a "
+                "decimal comma (--decimal-comma); a dot may only group thousands (1.234,5)"
+            )
         s = s.replace(".", "").replace(",", ".")
     elif "," in s:
         if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", s):

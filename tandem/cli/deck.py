@@ -138,6 +138,12 @@ def _with_account_kind(f: _Command) -> _Command:
     show_default=True,
     help="Rounding mode: half-up, half-even, up, ceiling, down, floor.",
 )
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Largest deck file read, in bytes (default 536870912, 512 MiB); larger are refused.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and diff, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_ctx
@@ -160,6 +166,7 @@ def deck_import(
     now: int | None,
     decimals: int,
     rounding: str,
+    max_file_bytes: int | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -170,6 +177,7 @@ def deck_import(
     """
     from tandem.decks.importer import import_deck
     from tandem.decks.parse import DeckOptions
+    from tandem.decks.read import MAX_DECK_BYTES
     from tandem.money import Rounding
 
     account = carrier or customer
@@ -187,8 +195,9 @@ def deck_import(
         effective=effective,
         allow_suspicious=allow_suspicious,
         sheet=sheet,
+        max_file_bytes=max_file_bytes or MAX_DECK_BYTES,
     )
-    big = file.exists() and file.stat().st_size > _PROGRESS_BYTES
+    big = file.is_file() and file.stat().st_size > _PROGRESS_BYTES
     steps = ["reading", "comparing", "writing"]
     try:
         with progress(

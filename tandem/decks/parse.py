@@ -37,8 +37,9 @@ import pyarrow.compute as pc
 
 from tandem.csvcells import RESTORE_PATTERN, RESTORE_REPLACEMENT
 from tandem.decks.header import ColumnMap, parse_mapping
-from tandem.decks.read import RawDeck, read_deck_bytes
+from tandem.decks.read import MAX_DECK_BYTES, RawDeck, read_deck_bytes, read_deck_source
 from tandem.decks.values import (
+    MAX_DESTINATION_CHARS,
     MAX_PREFIX_DIGITS,
     DateReader,
     parse_increment,
@@ -82,7 +83,8 @@ class DeckOptions:
     UTC); ``effective``: the deck's effective date, an instant (:mod:`tandem.instant`; a
     date alone is midnight in ``timezone``), which rows without a date of their own take;
     ``allow_suspicious``: accept rates above :data:`SUSPICIOUS_FACTOR` × median (warned)
-    instead of rejecting them; ``sheet``: XLSX worksheet name.
+    instead of rejecting them; ``sheet``: XLSX worksheet name; ``max_file_bytes``: the
+    largest deck file read (:data:`~tandem.decks.read.MAX_DECK_BYTES` by default).
     """
 
     mapping: Mapping[str, str] | Sequence[str] | None = None
@@ -95,6 +97,7 @@ class DeckOptions:
     allow_suspicious: bool = False
     sheet: str | None = None
     suspicious_factor: int = SUSPICIOUS_FACTOR
+    max_file_bytes: int = MAX_DECK_BYTES
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def parse_deck(
     """
     options = options or DeckOptions()
     now_s = now_instant() if now is None else parse_instant(now)
-    data, name = _deck_bytes(source, source_name)
+    data, name = _deck_bytes(source, source_name, options.max_file_bytes)
     raw = read_deck_bytes(data, parse_mapping(options.mapping), sheet=options.sheet, name=name)
     currency = _currency(options, raw.columns_map, name)
     rows, warnings = _data_rows(raw)
@@ -190,16 +193,21 @@ def parse_deck(
 # -- the file and the deck's own facts -------------------------------------------------------
 
 
-def _deck_bytes(source: str | Path | bytes, source_name: str | None) -> tuple[bytes, str]:
-    """The deck file's bytes and the name reports give it (``source_name``, else the file's)."""
+def _deck_bytes(
+    source: str | Path | bytes, source_name: str | None, max_bytes: int
+) -> tuple[bytes, str]:
+    """The deck file's bytes and the name reports give it (``source_name``, else the file's).
+
+    A file must be a regular file of at most ``max_bytes`` (:func:`read_deck_source`)."""
     if isinstance(source, bytes):
-        return source, source_name or "deck"
+        name = source_name or "deck"
+        if len(source) > max_bytes:
+            raise DeckError(
+                f"deck {name!r} is {len(source):,} bytes, over the limit of {max_bytes:,} bytes"
+            )
+        return source, name
     path = Path(source)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DeckError(f"cannot read deck {str(path)!r}: {exc.strerror or exc}") from None
-    return data, source_name or path.name
+    return read_deck_source(path, max_bytes=max_bytes), source_name or path.name
 
 
 def _currency(options: DeckOptions, cmap: ColumnMap, name: str) -> str:
@@ -382,6 +390,8 @@ def _read_columns(rows: _Rows, options: DeckOptions, deck_format: str) -> _Colum
         "effective_from", partial(_date_cells, options, deck_format == "xlsx"), fill=0
     )
     src, prefixes = rows.read("prefix", read_prefixes)
+    if rows.has("destination"):
+        rows.note("destination", _long_destinations(rows.cells("destination")))
     return _Columns(
         status=status,
         closed=closed,
@@ -395,6 +405,18 @@ def _read_columns(rows: _Rows, options: DeckOptions, deck_format: str) -> _Colum
         src=src,
         prefixes=prefixes,
     )
+
+
+def _long_destinations(cells: pa.Array) -> dict[int, str]:
+    """Rows whose destination name is longer than the store holds (one limit for SQLite and
+    PostgreSQL: :data:`~tandem.decks.values.MAX_DESTINATION_CHARS` characters)."""
+    text = pc.utf8_trim_whitespace(pc.fill_null(cells, ""))
+    lengths = np.asarray(pc.utf8_length(text).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return {
+        int(i): f"destination is {int(lengths[i])} characters, longer than the "
+        f"{MAX_DESTINATION_CHARS} the store holds"
+        for i in np.flatnonzero(lengths > MAX_DESTINATION_CHARS)
+    }
 
 
 def _read_increments(rows: _Rows) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,18 @@ CSV:
 Large well-formed files are parsed by ``pyarrow.csv`` (multi-threaded, no Python loop
 per row); files with quoted line breaks or ragged rows fall back to Python's :mod:`csv`,
 which reports the same line numbers.
+
+Limits (a deck is untrusted input; each refusal is a :class:`~tandem.errors.DeckError`
+raised before the work it would cost):
+
+* the file: a regular file (not a FIFO, device or directory) of at most
+  :data:`MAX_DECK_BYTES` (a caller may raise it);
+* an XLSX workbook: at most :data:`MAX_XLSX_MEMBERS` zip members, each at most
+  :data:`MAX_XLSX_MEMBER_BYTES` uncompressed and, above 1 MiB, compressed at most
+  :data:`MAX_XLSX_RATIO` to 1 (zip bombs); at most :data:`MAX_XLSX_SHARED_STRINGS` shared
+  strings; at most :data:`MAX_XLSX_ROWS` rows (Excel's own limit). The sheet's
+  ``<dimension>`` is never trusted: every row the sheet holds is read, and only the first
+  :data:`MAX_XLSX_COLUMNS` columns are searched for the header.
 """
 
 from __future__ import annotations
@@ -23,11 +35,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
+import stat
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,10 +51,39 @@ import pyarrow.csv as pacsv
 from tandem.decks.header import HEADER_SEARCH_LINES, ColumnMap, find_header
 from tandem.errors import DeckError
 
-__all__ = ["RawDeck", "read_deck_file", "read_deck_bytes", "DELIMITERS"]
+__all__ = [
+    "RawDeck",
+    "read_deck_file",
+    "read_deck_bytes",
+    "read_deck_source",
+    "DELIMITERS",
+    "MAX_DECK_BYTES",
+    "MAX_XLSX_MEMBERS",
+    "MAX_XLSX_MEMBER_BYTES",
+    "MAX_XLSX_RATIO",
+    "MAX_XLSX_SHARED_STRINGS",
+    "MAX_XLSX_ROWS",
+    "MAX_XLSX_COLUMNS",
+]
 
 #: Delimiters tried when sniffing a CSV deck, in order of preference.
 DELIMITERS = (",", ";", "\t", "|")
+
+#: Largest deck file read, in bytes (512 MiB; ``--max-file-bytes`` raises it).
+MAX_DECK_BYTES = 512 * 1024 * 1024
+#: Most members (files) an XLSX zip may hold.
+MAX_XLSX_MEMBERS = 10_000
+#: Largest uncompressed size of one XLSX zip member (1 GiB; a 1,048,576-row sheet of a
+#: dozen columns is about half that).
+MAX_XLSX_MEMBER_BYTES = 1024 * 1024 * 1024
+#: Highest compression ratio of an XLSX zip member above 1 MiB (real sheets: about 10).
+MAX_XLSX_RATIO = 100
+#: Most shared strings an XLSX workbook may hold (two per row of a full sheet).
+MAX_XLSX_SHARED_STRINGS = 2_000_000
+#: Most rows a sheet may hold: Excel's own limit.
+MAX_XLSX_ROWS = 1_048_576
+#: Columns searched for the header row (the data is read as wide as the header).
+MAX_XLSX_COLUMNS = 256
 
 _DECLARED = re.compile(
     rb"(?:en)?coding\s*[:=]\s*[\"']?([A-Za-z0-9_.\-]+)|charset\s*=\s*([A-Za-z0-9_.\-]+)"
@@ -79,14 +123,60 @@ def read_deck_file(
     mapping: Mapping[str, str] | None = None,
     *,
     sheet: str | None = None,
+    max_bytes: int = MAX_DECK_BYTES,
 ) -> RawDeck:
     """Read a CSV or XLSX deck from ``path`` (the format is told by the content)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DeckError(f"cannot read deck {str(path)!r}: {exc.strerror or exc}") from None
+    data = read_deck_source(path, max_bytes=max_bytes)
     return read_deck_bytes(data, mapping, sheet=sheet, name=path.name)
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_deck_source(path: str | Path, *, max_bytes: int = MAX_DECK_BYTES) -> bytes:
+    """The bytes of the deck file ``path``: a regular file of at most ``max_bytes``.
+
+    A FIFO, device or directory is refused before anything is read (a FIFO would block,
+    ``/dev/zero`` never ends), and so is a file over ``max_bytes`` (by its size, then by
+    what is read, should it grow meanwhile). Raises :class:`DeckError`.
+    """
+    path = Path(path)
+    shown = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused below).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise DeckError(f"cannot read deck {shown!r}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                kind = next((k for test, k in _FILE_KINDS if test(info.st_mode)), "not a file")
+                raise DeckError(
+                    f"cannot read deck {shown!r}: it is {kind}, not a regular file; "
+                    "give a CSV or XLSX file"
+                )
+            _check_size(shown, info.st_size, max_bytes)
+            data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise DeckError(f"cannot read deck {shown!r}: {exc.strerror or exc}") from None
+    _check_size(shown, len(data), max_bytes)
+    return data
+
+
+def _check_size(shown: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise DeckError(
+            f"deck {shown!r} is {size:,} bytes, over the limit of {max_bytes:,} bytes; "
+            "pass --max-file-bytes to read a larger deck"
+        )
 
 
 def read_deck_bytes(
@@ -364,6 +454,7 @@ def _read_xlsx(
 ) -> RawDeck:
     import openpyxl
 
+    _check_xlsx_archive(data, name)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
@@ -371,46 +462,200 @@ def _read_xlsx(
     except Exception as exc:  # noqa: BLE001 - openpyxl raises assorted errors on junk
         raise DeckError(f"{name}: not a readable XLSX workbook ({type(exc).__name__})") from None
     try:
-        if sheet is not None:
-            if sheet not in book.sheetnames:
-                raise DeckError(
-                    f"{name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}"
-                )
-            sheets = [book[sheet]]
-        else:
-            sheets = list(book.worksheets)
-        for ws in sheets:
-            head = [
-                [_cell_text(v) or "" for v in row]
-                for row in ws.iter_rows(min_row=1, max_row=HEADER_SEARCH_LINES, values_only=True)
-            ]
-            found = find_header(head, mapping)
-            if found is None:
-                continue
-            index, cmap = found
-            width = len(cmap.headers)
-            cols: list[list[str | None]] = [[] for _ in range(width)]
-            lines: list[int] = []
-            first = index + 2
-            for offset, row in enumerate(ws.iter_rows(min_row=first, values_only=True)):
-                cells = [_cell_text(v) for v in row[:width]]
-                if not any(c is not None and c.strip() for c in cells):
-                    continue
-                lines.append(first + offset)
-                for i in range(width):
-                    cols[i].append(cells[i] if i < len(cells) else None)
-            return RawDeck(
-                columns=[pa.array(c, type=pa.string()) for c in cols],
-                lines=np.asarray(lines, dtype=np.int64),
-                header_line=index + 1,
-                columns_map=cmap,
-                format="xlsx",
-                sheet=ws.title,
-            )
+        found = _read_sheets(book, mapping, sheet=sheet, name=name)
+    except DeckError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed sheet XML, bad zip data, bad cells
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DeckError(f"{name}: not a readable XLSX workbook ({detail})") from None
     finally:
         book.close()
+    if found is not None:
+        return found
     raise DeckError(
         f"{name}: not a rate deck: no sheet has a header row with a code column (Code, "
         f"Prefix, Dial Code...) and a rate column (Rate, Price...) in its first "
         f"{HEADER_SEARCH_LINES} rows; name your columns with --map COLUMN=FIELD"
     )
+
+
+def _read_sheets(
+    book: Any, mapping: Mapping[str, str] | None, *, sheet: str | None, name: str
+) -> RawDeck | None:
+    """The first sheet (or ``sheet``) with a header row, read in full; None if none has one.
+
+    The sheet's ``<dimension>`` is never used: a workbook that understates it is still
+    read to its last row, and one that declares ``A1:XFD1048576`` costs no more than the
+    rows its XML holds (gaps between row numbers cost nothing either).
+    """
+    names: list[str] = list(book.sheetnames)
+    if sheet is not None:
+        if sheet not in names:
+            raise DeckError(f"{name}: no sheet {sheet!r}; sheets are {', '.join(names)}")
+        sheets = [book[sheet]]
+    else:
+        sheets = list(book.worksheets)
+    for ws in sheets:
+        head: list[list[str]] = []
+        for number, values in _sheet_rows(ws, MAX_XLSX_COLUMNS, name):
+            if number > HEADER_SEARCH_LINES:
+                break
+            head.extend([] for _ in range(number - 1 - len(head)))
+            texts = [_cell_text(v) or "" for v in values]
+            while texts and not texts[-1].strip():
+                texts.pop()  # the row ends at its last cell, not at column 256
+            head.append(texts)
+        found = find_header(head, mapping)
+        if found is None:
+            continue
+        index, cmap = found
+        width = len(cmap.headers)
+        cols: list[list[str | None]] = [[] for _ in range(width)]
+        lines: list[int] = []
+        first = index + 2
+        for number, values in _sheet_rows(ws, width, name):
+            if number < first:
+                continue
+            cells = [_cell_text(v) for v in values]
+            if not any(c is not None and c.strip() for c in cells):
+                continue
+            lines.append(number)
+            for i in range(width):
+                cols[i].append(cells[i])
+        return RawDeck(
+            columns=[pa.array(c, type=pa.string()) for c in cols],
+            lines=np.asarray(lines, dtype=np.int64),
+            header_line=index + 1,
+            columns_map=cmap,
+            format="xlsx",
+            sheet=ws.title,
+        )
+    return None
+
+
+def _sheet_rows(ws: Any, width: int, name: str) -> Iterator[tuple[int, list[object]]]:
+    """``(row number, first width cell values)`` of each row the sheet's XML holds.
+
+    Streams openpyxl's sheet parser directly (as its read-only worksheet does, without
+    the padding to the declared dimension or the empty rows it yields for gaps).
+    Refuses a row numbered beyond :data:`MAX_XLSX_ROWS`.
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = ws.parent
+    with ws._get_source() as src:
+        parser = WorkSheetParser(
+            src,
+            ws._shared_strings,
+            data_only=True,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        last = 0
+        for number, cells in parser.parse():
+            if number > MAX_XLSX_ROWS:
+                raise DeckError(
+                    f"{name}: sheet {ws.title!r} has a row numbered {number:,}, beyond row "
+                    f"{MAX_XLSX_ROWS:,}, the last a sheet may hold"
+                )
+            if number <= last:
+                raise DeckError(
+                    f"{name}: sheet {ws.title!r} repeats or reorders row {number:,} "
+                    f"(after row {last:,}); not a well-formed sheet"
+                )
+            last = number
+            values: list[object] = [None] * width
+            for cell in cells:
+                column = cell["column"]
+                if 1 <= column <= width:
+                    values[column - 1] = cell["value"]
+            yield number, values
+
+
+#: A shared string element, with or without a namespace prefix (``<si>``, ``<x:si>``).
+_SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.\-]{0,30}:)?si[\s/>]")
+_CHUNK = 1 << 20
+
+
+def _check_xlsx_archive(data: bytes, name: str) -> None:
+    """Refuse an XLSX zip whose members would cost more than a deck can (bombs).
+
+    Sizes and ratios come from the zip's directory, which bounds what decompression
+    yields (a member that inflates past its declared size fails its check); shared
+    strings are counted by streaming that one member, before openpyxl loads them all.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DeckError(f"{name}: not a readable XLSX workbook ({exc})") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_XLSX_MEMBERS:
+            raise DeckError(
+                f"{name}: the XLSX zip holds {len(members):,} files, more than the "
+                f"{MAX_XLSX_MEMBERS:,} a workbook may hold"
+            )
+        for info in members:
+            size = info.file_size
+            if size > MAX_XLSX_MEMBER_BYTES:
+                raise DeckError(
+                    f"{name}: XLSX member {info.filename!r} unpacks to {size:,} bytes, "
+                    f"over the limit of {MAX_XLSX_MEMBER_BYTES:,} bytes"
+                )
+            ratio = size / max(info.compress_size, 1)
+            if size > _CHUNK and ratio > MAX_XLSX_RATIO:
+                raise DeckError(
+                    f"{name}: XLSX member {info.filename!r} is compressed {ratio:,.0f} to 1 "
+                    f"(over {MAX_XLSX_RATIO} to 1): a zip bomb, not a rate sheet"
+                )
+        parts = {_shared_strings_part(archive)}
+        for info in members:
+            if (
+                info.filename in parts
+                or info.filename.lower().rsplit("/", 1)[-1] == "sharedstrings.xml"
+            ):
+                _check_shared_strings(archive, info, name)
+
+
+def _shared_strings_part(archive: zipfile.ZipFile) -> str | None:
+    """The member openpyxl will load as the shared strings: the part whose content type
+    says so (any name), as ``[Content_Types].xml`` declares it; None when there is none
+    or the manifest cannot be read (then openpyxl refuses the workbook itself)."""
+    from openpyxl.packaging.manifest import Manifest
+    from openpyxl.xml.constants import ARC_CONTENT_TYPES, SHARED_STRINGS
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        manifest = Manifest.from_tree(fromstring(archive.read(ARC_CONTENT_TYPES)))
+        found = manifest.find(SHARED_STRINGS)
+    except Exception:  # noqa: BLE001 - a broken manifest is openpyxl's to refuse
+        return None
+    return None if found is None else str(found.PartName)[1:]
+
+
+def _check_shared_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
+    """Count the shared strings of ``info`` (streamed), refusing more than the limit."""
+    count = 0
+    carry = b""
+    try:
+        with archive.open(info) as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                if not chunk:
+                    break
+                buf = carry + chunk
+                # Elements starting before ``split`` are whole in ``buf``; the rest waits.
+                split = max(buf.rfind(b"<"), len(buf) - 64)
+                for m in _SHARED_STRING.finditer(buf, 0, len(buf)):
+                    if m.start() >= split:
+                        break
+                    count += 1
+                if count > MAX_XLSX_SHARED_STRINGS:
+                    raise DeckError(
+                        f"{name}: the workbook holds more than {MAX_XLSX_SHARED_STRINGS:,} "
+                        "shared strings, more than a rate deck needs"
+                    )
+                carry = buf[split:]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DeckError(f"{name}: not a readable XLSX workbook ({exc})") from None

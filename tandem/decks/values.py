@@ -20,12 +20,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tandem.errors import DeckError, MoneyError
+from tandem.errors import DeckError, InstantError, MoneyError
+from tandem.instant import parse_instant
 from tandem.money import MAX_RATE, RATE_LIMIT, SCALE, parse_decimal, to_scaled
 
 __all__ = [
     "MAX_PREFIX_DIGITS",
     "MAX_RANGE_CODES",
+    "MAX_DESTINATION_CHARS",
     "DateReader",
     "expand_prefix",
     "read_prefixes",
@@ -41,6 +43,8 @@ __all__ = [
 MAX_PREFIX_DIGITS = 16
 #: Most codes one range cell may expand to.
 MAX_RANGE_CODES = 10_000
+#: Longest destination name (characters) the store holds, on SQLite and PostgreSQL alike.
+MAX_DESTINATION_CHARS = 128
 
 
 def _text(col: pa.Array) -> pa.Array:
@@ -191,6 +195,8 @@ def read_money(
             values[i] = to_scaled(amount, field=what)
         except MoneyError as exc:
             errors[i] = _money_reason(str(exc), what, raw)
+        except ArithmeticError:  # 1e999999: beyond what a decimal context scales
+            errors[i] = f"{what} {raw!r} is too large"
     for i in np.flatnonzero(present & (np.abs(values) > MAX_RATE)).tolist():
         errors.setdefault(
             i, f"{what} {text[i].as_py()} is above the limit of {RATE_LIMIT} per minute"
@@ -444,11 +450,18 @@ class DateReader:
         """Epoch seconds of one date cell; ValueError with the reason if unreadable."""
         t = text.strip()
         try:
-            return self._parse(t)
+            seconds = self._parse(t)
         except (ValueError, OverflowError) as exc:
             if str(exc).startswith("effective date"):
                 raise
             raise ValueError(f"effective date {text!r} is not a date ({exc})") from None
+        try:
+            return parse_instant(seconds)
+        except InstantError:
+            raise ValueError(
+                f"effective date {text!r} is out of range: an effective date must fall "
+                "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+            ) from None
 
     def _parse(self, t: str) -> int:
         if self.date_format:

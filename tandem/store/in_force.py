@@ -34,7 +34,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 from tandem.errors import StoreError
-from tandem.instant import OPEN_END
+from tandem.instant import LAST_INSTANT, OPEN_END
 from tandem.store.columns import TERMS
 
 __all__ = ["DeckAccount", "DeckRows", "InForce", "read_in_force"]
@@ -148,6 +148,10 @@ def _read(engine: Engine, t: int, pool: ThreadPoolExecutor) -> InForce:
                 parsed[d] = pool.submit(_parse_all, blobs[d])
         valid_from = max(froms) if froms else -OPEN_END
         valid_until = min(untils) if untils else OPEN_END
+        if valid_until > LAST_INSTANT:
+            # A change after 9999-12-31T23:59:59Z (a store written before import refused
+            # such dates) never comes: the window is open, not a crash when printed.
+            valid_until = OPEN_END
         if sample is None:
             return InForce(t, valid_from, valid_until, decks, [], {})
         varying: list[str] = []
