@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tandem.errors import ConfigError
@@ -100,6 +100,7 @@ def test_mutated_routing_plans_import_or_are_refused_clearly(mutations):
 
 @_FUZZ
 @given(st.lists(_mutation, min_size=1, max_size=6))
+@example([("value", next(i for i, line in enumerate(TARIFF) if "period =" in line), "[[]]")])
 def test_mutated_tariff_plans_import_or_are_refused_clearly(mutations):
     _check("tariff", _mutate(TARIFF, mutations))
 

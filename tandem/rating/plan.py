@@ -214,6 +214,8 @@ def _tariff(spec: object, where: str, periods: set[str]) -> PlanTariff:
     if prefix and not prefix.isdigit():
         raise ConfigError(f"{where}: prefix must be digits, got {prefix!r}")
     period = spec.get("period")
+    if period is not None and not isinstance(period, str):
+        raise ConfigError(f"{where}: period must be the name of a period, got {period!r}")
     if period is not None and period not in periods:
         raise ConfigError(f"{where}: period {period!r} is not defined for this account")
     if ("rate" in spec) == ("intervals" in spec):
