@@ -164,7 +164,10 @@ def plan_list(ctx: CliContext, kind: str | None, as_json: bool) -> None:
 _version_options = [
     _kind_option("routing"),
     click.option(
-        "--at", "at", type=INSTANT, metavar="TIME",
+        "--at",
+        "at",
+        type=INSTANT,
+        metavar="TIME",
         help=f"The version in force at TIME: {INSTANT_FORMS} (default: now).",
     ),  # fmt: skip
     click.option("--version", "version", type=click.IntRange(min=1), help="This stored version."),
