@@ -308,7 +308,9 @@ def _check_derived(
         ("buy", "carrier", "route_row", carriers),
         ("sell", "customer", "quote_row", customers),
     ):
-        live = np.unique(arrays[entries]).astype(np.int64)
+        used = np.zeros(len(arrays[f"{side}_rate"]), dtype=bool)
+        used[arrays[entries]] = True
+        live = np.flatnonzero(used)
         uid = arrays[f"{side}_prefix"][live].astype(np.int64)
         acct = arrays[f"{side}_{who}"][live].astype(np.int64)
         # Two live rows of one account at one prefix cannot both be right: ordering them
