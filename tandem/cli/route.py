@@ -31,24 +31,32 @@ __all__ = ["compile_command", "print_decision", "route_command"]
     "-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Snapshot file to write (e.g. routes.tdm).",
 )  # fmt: skip
+@click.option(
+    "--sign-key", "sign_key", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Sign the snapshot (HMAC-SHA256) with the key in FILE; a proxy given the same key "
+    "(`tandem route --verify-key FILE`, `RoutingTable.load(path, key=...)`) loads no other.",
+)  # fmt: skip
 @pass_ctx
-def compile_command(ctx: CliContext, at: int | None, output: Path) -> None:
+def compile_command(ctx: CliContext, at: int | None, output: Path, sign_key: Path | None) -> None:
     """Compile the rates and the routing plan in force at TIME into a routing-table
     snapshot file."""
+    from tandem.lcr.snapshot import load_key
     from tandem.lcr.table import compile_table
 
+    key = load_key(sign_key) if sign_key is not None else None  # before any work
     t = now_instant() if at is None else at  # the edge's default, printed below
     started = time.perf_counter()
     with progress("compiling routing table", 2, enabled=ctx.show_progress) as bar:
         table = compile_table(ctx.store, t)
         bar.advance()
-        table.save(output)
+        table.save(output, key=key)
         bar.advance()
     if not ctx.quiet:
         click.echo(
             f"{output}: {table.prefix_count} prefixes, {len(table.carriers)} carriers, "
             f"{len(table.customers)} customers, {table.route_count} routes, "
             f"{_plan_text(table)}; compiled at {format_instant(t)}, "
+            f"{'signed, ' if key is not None else ''}"
             f"valid {table.validity_text()} "
             f"({time.perf_counter() - started:.2f} s)"
         )
@@ -73,6 +81,11 @@ def _plan_text(table: RoutingTable) -> str:
 @click.option(
     "--table", "table_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Snapshot from `tandem compile` (default: compile from the store at TIME).",
+)  # fmt: skip
+@click.option(
+    "--verify-key", "verify_key", type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE", help="Load --table only if it was signed with the key in FILE "
+    "(`tandem compile --sign-key FILE`).",
 )  # fmt: skip
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -110,6 +123,7 @@ def route_command(
     source_ip: str | None,
     at: int | None,
     table_path: Path | None,
+    verify_key: Path | None,
     config_path: Path | None,
     call_id: str | None,
     local_ports: bool,
@@ -130,12 +144,19 @@ def route_command(
     from tandem.errors import ConfigError
     from tandem.lcr.policy import load_config
     from tandem.lcr.router import Router
+    from tandem.lcr.snapshot import load_key
     from tandem.lcr.table import RoutingTable, compile_table
 
     if customer is None and source_ip is None:
         raise ConfigError("say who is calling: --customer NAME or --source-ip IP")
+    if verify_key is not None and table_path is None:
+        raise ConfigError("--verify-key checks a snapshot: give it with --table FILE")
     t = now_instant() if at is None else at  # the edge's default, printed in the decision
-    table = RoutingTable.load(table_path) if table_path else compile_table(ctx.store, t)
+    if table_path is not None:
+        key = load_key(verify_key) if verify_key is not None else None
+        table = RoutingTable.load(table_path, key=key)
+    else:
+        table = compile_table(ctx.store, t)
     config = load_config(config_path) if config_path else None  # None: the table's plan
     lookup = _number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms

@@ -19,6 +19,7 @@ from tandem.lcr.policy import (
     load_config,
 )
 from tandem.lcr.router import ON_NET, Decision, Dropped, Route, Router
+from tandem.lcr.snapshot import load_key
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates, compile_table
 from tandem.lcr.translate import Translation, TranslationRules, normalize, translate
 from tandem.lcr.trunks import Trunk, TrunkTable
@@ -49,6 +50,7 @@ __all__ = [
     "config_from_mapping",
     "import_plan",
     "load_config",
+    "load_key",
     "normalize",
     "routing_config_at",
     "table_routing_config",

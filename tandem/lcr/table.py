@@ -27,7 +27,9 @@ in force at ``T`` (:mod:`tandem.lcr.plans`) is compiled into the table as its te
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
@@ -42,6 +44,7 @@ import pandas as pd
 from tandem.errors import SnapshotError
 from tandem.instant import OPEN_END, InstantLike, format_instant, parse_instant
 from tandem.lcr.snapshot import read_snapshot, write_snapshot
+from tandem.lcr.verify import check_arrays, check_meta, check_sections, prefix_index
 from tandem.money import from_scaled
 
 if TYPE_CHECKING:
@@ -210,8 +213,12 @@ class RoutingTable:
         return {self.carriers[c]: from_scaled(r) for r, c, _row in self.carriers_for(uid)}
 
     # -- file ---------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the table to one snapshot file (atomic rename; see :mod:`tandem.lcr.snapshot`)."""
+    def save(self, path: str | os.PathLike[str], *, key: bytes | None = None) -> None:
+        """Write the table to one snapshot file (atomic rename; see :mod:`tandem.lcr.snapshot`).
+
+        With ``key`` (bytes, e.g. :func:`~tandem.lcr.snapshot.load_key`) the file is signed
+        (HMAC-SHA256), so :meth:`load` with the same key accepts it and no other file.
+        """
         meta = {
             "kind": "tandem-routing-table",
             "compiled_at": self.compiled_at,
@@ -222,24 +229,41 @@ class RoutingTable:
             "currencies": self.currencies,
             "routing_plan": _plan_meta(self.routing_plan),
         }
-        sections: dict[str, Any] = {"trie": self.trie.tobytes()}
+        keys = [self.trie.restore_key(i) for i in range(len(self.trie))]
+        sections: dict[str, Any] = {
+            "trie": self.trie.tobytes(),
+            "prefixes": json.dumps(keys).encode(),
+        }
         sections.update(self.arrays)
-        write_snapshot(path, meta, sections)
+        write_snapshot(path, meta, sections, key=key)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> RoutingTable:
+    def load(
+        cls, path: str | os.PathLike[str], *, verify: bool = True, key: bytes | None = None
+    ) -> RoutingTable:
         """Open a snapshot written by :meth:`save`; arrays are memory-mapped, not copied.
 
         Raises :class:`~tandem.errors.SnapshotError` for a missing, truncated, corrupt,
-        foreign or other-version file. ``verify=False`` skips the whole-file checksum
-        (the header, size and layout are still checked).
+        foreign, other-version or inconsistent file, or anything but a regular file.
+        ``verify=False`` skips the whole-file checksum (the header, sizes, layout and the
+        consistency of every section are still checked: :mod:`tandem.lcr.verify`).
+        With ``key`` the file must be signed with that key (:meth:`save`); an unsigned,
+        wrongly signed or altered file is refused.
         """
-        meta, sections, mm = read_snapshot(path, verify=verify)
-        if meta.get("kind") != "tandem-routing-table":
-            raise SnapshotError(f"{str(path)!r} is a Tandem file but not a routing table")
+        name = str(path)
+        snap = read_snapshot(path, verify=verify, key=key)
         try:
-            trie = marisa_trie.Trie().frombytes(bytes(sections.pop("trie")))
-            table = cls(
+            meta, sections = snap.meta, snap.sections
+            check_meta(name, meta)
+            check_sections(name, sections)
+            trie, tree = prefix_index(
+                name, sections.pop("trie"), sections.pop("prefixes"), trusted=snap.signed
+            )
+            carriers, customers = len(meta["carriers"]), len(meta["customers"])
+            check_arrays(name, sections, len(trie), carriers, customers)
+            if tree is not None:
+                _check_derived(name, sections, *tree, carriers, customers)
+            return cls(
                 trie=trie,
                 compiled_at=meta["compiled_at"],
                 valid_from=meta["valid_from"],
@@ -248,28 +272,64 @@ class RoutingTable:
                 customers=meta["customers"],
                 currencies=meta["currencies"],
                 arrays=sections,
-                keepalive=mm,
-                source=str(path),
+                keepalive=snap.mm,
+                source=name,
                 routing_plan=_plan_from_meta(meta.get("routing_plan")),
             )
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise SnapshotError(
-                f"{str(path)!r} is an incomplete routing table ({exc}); recompile it"
-            ) from exc
-        n = len(trie)
-        if (
-            len(table.offsets) != 2 * n + 2
-            or len(table.route_carrier) != len(table.route_rate)
-            or (n and table.offsets[2 * n] != len(table.route_rate))
-            or (n and table.offsets[2 * n + 1] != len(table.quote_rate))
-        ):
-            raise SnapshotError(f"{str(path)!r} has inconsistent sections; recompile it")
-        return table
+        except BaseException:
+            snap.sections.clear()
+            with contextlib.suppress(BufferError):
+                snap.mm.close()
+            raise
 
     def __repr__(self) -> str:
         return (
             f"RoutingTable({self.prefix_count} prefixes, {len(self.carriers)} carriers, "
             f"{len(self.customers)} customers, valid {self.validity_text()})"
+        )
+
+
+def _check_derived(
+    name: str,
+    arrays: dict[str, np.ndarray],
+    lengths: np.ndarray,
+    parent: np.ndarray,
+    carriers: int,
+    customers: int,
+) -> None:
+    """Derive the route and quote arrays afresh from the rows (as :func:`build_table`
+    does) and refuse the file unless they equal the stored ones. Only rows that some
+    entry points to take part (a row superseded at compile time points nowhere)."""
+    n = len(lengths)
+    levels = [np.flatnonzero(lengths == L) for L in range(1, int(lengths.max(initial=0)) + 1)]
+    expect: dict[str, np.ndarray] = {}
+    offsets = []
+    for side, who, entries, count in (
+        ("buy", "carrier", "route_row", carriers),
+        ("sell", "customer", "quote_row", customers),
+    ):
+        used = np.zeros(len(arrays[f"{side}_rate"]), dtype=bool)
+        used[arrays[entries]] = True
+        live = np.flatnonzero(used)
+        uid = arrays[f"{side}_prefix"][live].astype(np.int64)
+        acct = arrays[f"{side}_{who}"][live].astype(np.int64)
+        # Two live rows of one account at one prefix cannot both be right: ordering them
+        # by a constant start leaves one, and the comparison below refuses the file.
+        starts = functools.partial(np.zeros, len(live), np.int64)
+        best = _inherit(n, count, uid, acct, starts, parent, levels)
+        best = np.where(best >= 0, live[np.maximum(best, 0)], -1).astype(np.int32)
+        if side == "buy":
+            offsets.append(_routes(best, arrays["buy_rate"], expect))
+        else:
+            plen = lengths[arrays["sell_prefix"]]
+            offsets.append(_sells(best, arrays["sell_rate"], plen, expect))
+    same = np.array_equal(arrays["offsets"][0::2], offsets[0]) and np.array_equal(
+        arrays["offsets"][1::2], offsets[1]
+    )
+    if not same or not all(np.array_equal(arrays[k], v) for k, v in expect.items()):
+        raise SnapshotError(
+            f"{name!r} is not a consistent routing table (its routes are not those its "
+            "rates compile to); recompile it"
         )
 
 
@@ -405,6 +465,9 @@ def build_table(
                 local[i] = accounts.index(a)
         acct = local[acct_codes[idx]]
         arrays[f"{side}_prefix"] = uid.astype("<i4")
+        # The account of every row: redundant with the route/quote entries, so that a
+        # loaded file can be checked against itself (tandem.lcr.verify).
+        arrays[f"{side}_{'carrier' if is_carrier else 'customer'}"] = acct.astype("<i4")
         for col in _ROW_FIELDS[1:]:
             arrays[f"{side}_{col}"] = _take(frame[col], idx, _ROW_DTYPES[col])
         best = _inherit(n, len(accounts), uid, acct, eff, parent, levels)
