@@ -86,8 +86,9 @@ def _is_db_error(exc: BaseException) -> bool:
 
 
 #: SQLSTATEs of PostgreSQL errors that mean "someone else wrote at the same time":
-#: unique violation, serialization failure, deadlock, lock not available.
-_CONFLICT_SQLSTATES = {"23505", "40001", "40P01", "55P03"}
+#: serialization failure, deadlock, lock not available (a unique violation, 23505, counts
+#: when it is on an account or a deck version: see _CONFLICT_MARKS).
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 #: What SQLite and PostgreSQL say when two writers meet on an account or a deck version.
 _CONFLICT_MARKS = (
     "database is locked",
@@ -102,7 +103,7 @@ def _is_conflict(exc: BaseException) -> bool:
     """True when ``exc`` says another writer stored the same account at the same time."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate in ("40001", "40P01", "55P03"):
+    if sqlstate in _CONFLICT_SQLSTATES:
         return True
     text_ = str(orig)
     if sqlstate == "23505" or isinstance(orig, sqlite3.IntegrityError | sqlite3.OperationalError):
