@@ -22,7 +22,10 @@ The job a user runs at month end, file to file, the same in the same run:
   copy of the store's rows (given the key columns DuckDB joins on), then the ``COPY``. It
   pays no interpreter start and no SQL store read, which favours DuckDB.
 
-Each round runs the three in turn on each size; the table shows the median of the rounds
+A fourth line, ``tandem, cold``, runs ``--src`` with its rating-book cache removed first
+(the first run after a deck import compiles the book); ``tandem`` reuses the cache.
+
+Each round runs them in turn on each size; the table shows the median of the rounds
 and the ratio DuckDB / Tandem (above 1: Tandem faster). Then, unless ``--skip-breakdown``,
 where Tandem's time goes, each step timed alone in a fresh process from ``--src`` (the
 steps overlap in a real run, so the real run is shorter than their sum): interpreter and
@@ -38,8 +41,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -159,6 +164,37 @@ def run_duckdb(rates: Path, src: Path, out: Path) -> tuple[float, float]:
     con.execute(duck_copy_sql(lens, src, out))
     con.close()
     return time.perf_counter() - t, _cpu(resource.RUSAGE_SELF) - cpu
+
+
+def _head_revision(src_dir: Path) -> str:
+    """The newest store schema revision the Tandem in ``src_dir`` knows."""
+    revs: dict[str, str | None] = {}
+    for f in (src_dir / "tandem/store/migrations/versions").glob("*.py"):
+        text = f.read_text()
+        rev = re.search(r'^revision = "([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision = "([^"]+)"', text, re.M)
+        if rev:
+            revs[rev.group(1)] = down.group(1) if down else None
+    heads = set(revs) - set(revs.values())
+    if len(heads) != 1:
+        raise SystemExit(f"{src_dir}: cannot tell its store schema revision ({heads})")
+    return heads.pop()
+
+
+def store_for(src_dir: Path, db: Path) -> Path:
+    """``db``, or a copy of it stamped with the schema revision ``src_dir`` knows when that
+    is older (a baseline from before a migration that only added tables it does not read:
+    it would otherwise refuse the store as from a newer Tandem). Same rows, same rates."""
+    head = _head_revision(src_dir)
+    with sqlite3.connect(db) as conn:
+        current = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    if current == head:
+        return db
+    copy = db.with_name(f"{db.stem}.rev{head}.db")
+    shutil.copyfile(db, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
+    return copy
 
 
 def run_tandem(src_dir: Path, db: Path, cdrs: Path, out: Path) -> tuple[float, float, dict]:
@@ -283,12 +319,17 @@ def main() -> None:
         print(f"setup: {len(prefixes)} prefixes x 2 decks in a SQLite store, CDR files of "
               f"{sizes} in {took:.1f} s")  # fmt: skip
         sources = {"tandem": args.src.resolve()}
+        # the same code with no rating-book cache: the first run after a deck import
+        sources["tandem, cold"] = args.src.resolve()
         if args.baseline_src is not None:
             sources["baseline"] = args.baseline_src.resolve()
+        book_cache = Path(os.fspath(db) + ".ratebook")
+        dbs = {name: store_for(src_dir, db) for name, src_dir in sources.items()}
         # one untimed warm-up each (page cache, .pyc files, a book cache where there is one)
         run_duckdb(rates, files[args.sizes[0]], tmp / "duck.parquet")
         for name, src_dir in sources.items():
-            run_tandem(src_dir, db, files[args.sizes[0]], tmp / f"{name}.parquet")
+            warm_out = tmp / f"{name.replace(', ', '_')}.parquet"
+            run_tandem(src_dir, dbs[name], files[args.sizes[0]], warm_out)
         times: dict[tuple[str, int], list[float]] = {}
         cpus: dict[tuple[str, int], list[float]] = {}
         summaries: dict[tuple[str, int], dict] = {}
@@ -300,7 +341,10 @@ def main() -> None:
                 cpus.setdefault(("duckdb", n), []).append(cpu)
                 duck_rows = pq.ParquetFile(out).metadata.num_rows
                 for name, src_dir in sources.items():
-                    dt, cpu, summary = run_tandem(src_dir, db, files[n], tmp / f"{name}.parquet")
+                    if name.endswith("cold"):
+                        book_cache.unlink(missing_ok=True)
+                    out = tmp / f"{name.replace(', ', '_')}.parquet"
+                    dt, cpu, summary = run_tandem(src_dir, dbs[name], files[n], out)
                     times.setdefault((name, n), []).append(dt)
                     cpus.setdefault((name, n), []).append(cpu)
                     summaries[(name, n)] = summary

@@ -280,7 +280,7 @@ ROWS = [
         ["--decimal-comma"],
         (2, "decimal dot"),
     ),
-    ("rate 1e999999", "Code,Rate\n44,1e999999\n45,0.01\n", [], (2, "too large")),
+    ("rate 1e999999", "Code,Rate\n44,1e999999\n45,0.01\n", [], (2, "above the limit")),
     (
         "date after 9999",
         "Code,Rate,Effective Date\n44,0.01,9999-12-31T23:59:59-12:00\n45,0.01,2026-12-01\n",
