@@ -15,14 +15,15 @@ the report tables (``report_dir``) are written to temporary files named
 ``.NAME.tandem-partial-PID`` beside their targets (the report's in a
 ``.tandem-partial-PID`` directory inside it). When all are complete they are flushed to
 disk (``fsync``), then a commit journal ``.RATED.tandem-commit`` listing every rename is
-written (and flushed) beside the rated file, then the renames are done, then the journal
-is removed. A run that fails or is stopped before the journal leaves the earlier results
-untouched (its partial files are removed, or, after a kill -9, by the next run); a run
-killed after it (during the renames) is completed by the next run to the same rated
-output (:func:`recover_outputs`), before that run reads or writes anything. So rerating
-the same CDRs replaces the earlier results whole (idempotent), and no CDR is ever in
-both outputs. Outputs that would overwrite the input or each other are refused first
-(:func:`check_outputs`).
+written (and flushed) beside the rated file, then the earlier outputs are removed and the
+new ones renamed in, then the journal is removed: at no moment does a reader find an
+earlier run's file beside a new one. A run that fails or is stopped before the journal
+leaves the earlier results untouched (its partial files are removed, or, after a kill -9,
+by the next run); a run killed after it (during the renames) is completed by the next run
+to the same rated output (:func:`recover_outputs`), before that run reads or writes
+anything. So rerating the same CDRs replaces the earlier results whole (idempotent), and
+no CDR is ever in both outputs. Outputs that would overwrite the input or each other are
+refused first (:func:`check_outputs`).
 """
 
 from __future__ import annotations
@@ -222,10 +223,20 @@ def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
 
 def _finish(pairs: list[tuple[Path, Path]]) -> None:
     """Do the renames of a journal that are not done yet (a missing temporary file is one
-    already renamed)."""
-    for tmp, target in pairs:
-        if tmp.exists():
-            os.replace(tmp, target)
+    already renamed).
+
+    Every earlier output that is to be replaced is removed first, then the new ones are
+    renamed in: a reader that comes while this is under way (or after a kill in it) finds
+    outputs of one run only, some perhaps missing, never an earlier run's file beside a
+    new one (where a CDR could be in both)."""
+    todo = [(tmp, target) for tmp, target in pairs if tmp.exists()]
+    for _, target in todo:
+        if not target.is_dir():
+            target.unlink(missing_ok=True)
+    if todo:
+        _fsync_dir(todo[0][1].parent)
+    for tmp, target in todo:
+        os.replace(tmp, target)
     for tmp, _ in pairs:  # the report's temporary directory, now empty
         parent = tmp.parent
         if _PARTIAL_RE.match(parent.name):

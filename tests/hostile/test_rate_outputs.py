@@ -203,6 +203,19 @@ def _state(rated: Path, unrated: Path) -> tuple[set[str], set[str]]:
     )
 
 
+def _check_no_mix(rated: Path, unrated: Path, runs: list[tuple[set, set]]) -> None:
+    """Before any recovery, what a plain reader finds: each output there is one run's,
+    and both, when both are there, are the same run's (never a CDR in both files)."""
+    if rated.exists() and unrated.exists():
+        assert _state(rated, unrated) in runs, "the outputs of two runs side by side"
+    elif rated.exists():
+        got = set(pq.read_table(rated, columns=["call_id"]).column("call_id").to_pylist())
+        assert got in [r[0] for r in runs]
+    elif unrated.exists():
+        got = set(pq.read_table(unrated, columns=["call_id"]).column("call_id").to_pylist())
+        assert got in [r[1] for r in runs]
+
+
 def _check_consistent(rated: Path, unrated: Path, n: int, runs: list[tuple[set, set]]) -> None:
     """Once recovered: both outputs or neither; together they hold every CDR once, and
     they are exactly the outputs of one complete run."""
@@ -234,6 +247,7 @@ def test_kill_9_inside_the_commit_never_mixes_two_runs(tmp_path, db):
             timeout=120,
         )
         assert proc.returncode == -signal.SIGKILL, proc.stderr
+        _check_no_mix(rated, unrated, [first, second])
         _check_consistent(rated, unrated, 400, [first, second])
         assert _state(rated, unrated) == (first if k == 0 else second), k
         # the next run cleans what the killed one left
@@ -263,6 +277,7 @@ def test_kill_9_at_random_moments_leaves_one_runs_outputs(tmp_path, db):
         time.sleep(took * frac)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
+        _check_no_mix(rated, unrated, [first, second])
         _check_consistent(rated, unrated, 20_000, [first, second])
     assert run().wait(timeout=300) == 0
     assert not [p for p in tmp_path.iterdir() if PARTIAL in p.name]
