@@ -153,17 +153,10 @@ def _book_parts(book: RateBook) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 def _plan_json(v: StoredPlan) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "kind": v.kind,
-        "version": v.version,
-        "source_name": v.source_name,
-        "source_sha256": v.source_sha256,
-        "text": v.text,
-        "imported_at": v.imported_at.isoformat(),
-        "effective_from": v.effective_from,
-        "effective_until": v.effective_until,
-    }
+    """A stored plan version as JSON: the fields :class:`_CachedPlan` reads back."""
+    record = {f.name: getattr(v, f.name) for f in fields(_CachedPlan)}
+    record["imported_at"] = v.imported_at.isoformat()
+    return record
 
 
 def _digest(meta: dict[str, Any], blobs: dict[str, bytes]) -> str:
@@ -280,33 +273,6 @@ def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list
 # -- the rater -------------------------------------------------------------------------------
 
 
-def _rater(
-    books: dict[str, RateBook],
-    plan: TariffPlan | PlanSchedule | None,
-    grace: int,
-    workers: int,
-) -> Rater:
-    """What :meth:`Rater.from_rates` builds, from the plan-free books."""
-    schedule, first = (plan, plan.plans[0]) if isinstance(plan, PlanSchedule) else (None, plan)
-    sell = books["sell"].with_plan(first, grace=grace)
-    buy = books["buy"].with_plan(first, grace=grace)
-    if schedule is None or not schedule.cuts:
-        return Rater(sell, buy, workers=workers)
-    return Rater(
-        sell,
-        buy,
-        workers=workers,
-        plan_cuts=schedule.cuts,
-        plan_books=tuple(
-            (
-                books["sell"].with_plan(p, grace=grace),
-                books["buy"].with_plan(p, grace=grace),
-            )
-            for p in schedule.plans[1:]
-        ),
-    )
-
-
 def load_rater(
     db: str | os.PathLike[str] | None,
     open_store: Callable[[], Store],
@@ -346,4 +312,11 @@ def load_rater(
             with contextlib.suppress(OSError, ValueError, TypeError):
                 _save(path, db_file, before, books, versions)
     schedule = PlanSchedule.from_versions(cast("list[StoredPlan]", versions)) if versions else None
-    return _rater(books, plan if plan is not None else schedule, grace, workers), schedule
+    rater = Rater.from_books(
+        books["sell"],
+        books["buy"],
+        plan if plan is not None else schedule,
+        grace=grace,
+        workers=workers,
+    )
+    return rater, schedule

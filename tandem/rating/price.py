@@ -470,6 +470,11 @@ def _wide_costs(
     return wide, np.asarray(costs + [None], dtype=object)[:-1]
 
 
+def _check_grace(grace: int) -> None:
+    if grace < 0:
+        raise ConfigError(f"grace must be >= 0 seconds, got {grace}")
+
+
 @dataclass
 class Rater:
     """Both sides' compiled rate books; :meth:`price` is a pure function of a CDR batch.
@@ -504,16 +509,30 @@ class Rater:
     ) -> Rater:
         """Compile a rates frame holding carrier and customer rows, under one tariff plan
         or a schedule of them."""
-        if grace < 0:
-            raise ConfigError(f"grace must be >= 0 seconds, got {grace}")
+        _check_grace(grace)
+        sell, buy = compile_book(rates, "customer"), compile_book(rates, "carrier")
+        return cls.from_books(sell, buy, plan, grace=grace, workers=workers)
+
+    @classmethod
+    def from_books(
+        cls,
+        sell: RateBook,
+        buy: RateBook,
+        plan: TariffPlan | PlanSchedule | None = None,
+        *,
+        grace: int = 0,
+        workers: int = 2,
+    ) -> Rater:
+        """Put compiled books (:func:`~tandem.rating.book.compile_book`, e.g. plan-free ones
+        from :mod:`tandem.rating.bookcache`) under one tariff plan or a schedule of them;
+        the prefixes and time segments are shared, only the plans are compiled."""
+        _check_grace(grace)
         schedule, first = (plan, plan.plans[0]) if isinstance(plan, PlanSchedule) else (None, plan)
-        sell = compile_book(rates, "customer", first, grace=grace)
-        buy = compile_book(rates, "carrier", first, grace=grace)
+        books = (sell.with_plan(first, grace=grace), buy.with_plan(first, grace=grace))
         if schedule is None or not schedule.cuts:
-            return cls(sell, buy, workers=workers)
+            return cls(*books, workers=workers)
         return cls(
-            sell,
-            buy,
+            *books,
             workers=workers,
             plan_cuts=schedule.cuts,
             plan_books=tuple(
