@@ -44,7 +44,13 @@ import pandas as pd
 from tandem.errors import SnapshotError
 from tandem.instant import OPEN_END, InstantLike, format_instant, parse_instant
 from tandem.lcr.snapshot import read_snapshot, write_snapshot
-from tandem.lcr.verify import check_arrays, check_meta, check_sections, prefix_index
+from tandem.lcr.verify import (
+    ROW_FIELDS,
+    check_arrays,
+    check_meta,
+    check_sections,
+    prefix_index,
+)
 from tandem.money import from_scaled
 
 if TYPE_CHECKING:
@@ -57,22 +63,9 @@ __all__ = [
     "compile_rates",
 ]
 
-_ROW_FIELDS = (
-    "prefix",
-    "rate",
-    "connect_fee",
-    "initial_increment",
-    "next_increment",
-    "min_duration",
-)
-_ROW_DTYPES = {
-    "prefix": "<i4",
-    "rate": "<i8",
-    "connect_fee": "<i8",
-    "initial_increment": "<i4",
-    "next_increment": "<i4",
-    "min_duration": "<i4",
-}
+#: Fields of a buy or sell row, in order, and their dtypes (one list: the loader checks them).
+_ROW_DTYPES = ROW_FIELDS
+_ROW_FIELDS = tuple(ROW_FIELDS)
 _CHUNK = 32768  # union prefixes per argsort chunk (bounds compile memory)
 
 

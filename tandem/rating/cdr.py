@@ -294,19 +294,24 @@ def _localized(col: pa.Array | pa.ChunkedArray, tz: str) -> Localized:
         days = pc.fill_null(pc.cast(col, pa.date32()).view(pa.int32()), 0)
         secs = days.to_numpy(zero_copy_only=False).astype(np.int64) * 86_400
         return localize(secs, col.is_valid().to_numpy(zero_copy_only=False), tz)
-    if not (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_dictionary(t)
-    ):  # durations, decimals, lists, structs...: no time
+    if not _is_text(t):  # durations, decimals, lists, structs...: no time
         return Localized(np.zeros(n, np.int64), none, np.zeros(n, np.int8), np.zeros(n, np.int64))
     secs, present, aware = _wall_from_strings(_strings(col))
     out = localize(secs, present & ~aware, tz)
     out.utc[aware] = secs[aware]
     out.valid[aware] = True
     return out
+
+
+def _is_text(t: pa.DataType) -> bool:
+    """Whether a column of type ``t`` holds text (read by the string parsers)."""
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_dictionary(t)
+    )
 
 
 def _epoch(col: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
@@ -340,13 +345,7 @@ def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:
         per = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[t.unit]
         ticks = pc.fill_null(col.view(pa.int64()), 0).to_numpy(zero_copy_only=False)
         return pa.array(-np.floor_divide(-ticks, per), mask=~col.is_valid().to_numpy(False))
-    if not (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_dictionary(t)
-    ):  # timestamps, lists, structs...: no number of seconds
+    if not _is_text(t):  # timestamps, lists, structs...: no number of seconds
         return pa.nulls(len(col), pa.int64())
     s = pc.utf8_trim_whitespace(_strings(col))
     is_int = pc.match_substring_regex(s, r"^-?\d{1,15}$")
