@@ -60,7 +60,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_rating import make_cdrs, make_prefixes, make_rates  # noqa: E402
+from bench_rating import (  # noqa: E402
+    duck_billed_seconds,
+    duck_keys,
+    duck_longest_match,
+    make_cdrs,
+    make_prefixes,
+    make_rates,
+)
 
 DECK_COLUMNS = ["prefix", "destination", "rate", "connect_fee", "initial_increment",
                 "next_increment", "min_duration", "effective_from"]  # fmt: skip
@@ -101,27 +108,12 @@ def make_cdr_file(path: Path, prefixes: list[str], n: int, rng: np.random.Genera
 
 def duck_copy_sql(lens: list[int], src: Path, out: Path) -> str:
     """``COPY (priced CDRs, every input column carried) TO out``: see the module doc."""
-    keys = ", ".join(f"CASE WHEN nlen >= {n} THEN v // {10 ** (18 - n)} END AS k{n}" for n in lens)
+    keys = duck_keys(lens)
     helper = ", ".join(["nlen", "v"] + [f"k{n}" for n in lens])
-    joins = []
-    picks = []
-    for side, kind in (("s", "customer"), ("b", "carrier")):
-        for n in lens:
-            joins.append(
-                f"LEFT JOIN (SELECT prefix, pkey, rate, ii, ni, ef, eu FROM rates"
-                f" WHERE kind = '{kind}' AND plen = {n}) {side}{n}"
-                f" ON {side}{n}.pkey = c.k{n} AND c.start >= {side}{n}.ef"
-                f" AND c.start < {side}{n}.eu"
-            )
-        for col in ("prefix", "rate", "ii", "ni"):
-            longest_first = ", ".join(f"{side}{n}.{col}" for n in reversed(lens))
-            picks.append(f"COALESCE({longest_first}) AS {side}{col}")
+    joins, picks = duck_longest_match(lens, ("prefix", "rate", "ii", "ni"))
 
     def secs(p: str) -> str:
-        return (
-            f"CASE WHEN duration <= 0 THEN 0 WHEN duration <= {p}ii THEN {p}ii"
-            f" ELSE {p}ii + ((duration - {p}ii + {p}ni - 1) // {p}ni) * {p}ni END"
-        )
+        return duck_billed_seconds(p, "duration")
 
     def amount(p: str) -> str:
         return f"(({p}rate * {p}ssecs + 3000000) // 6000000) * 100000"

@@ -130,6 +130,41 @@ DUCK_FORMULATION = (
 )
 
 
+def duck_keys(lens: list[int]) -> str:
+    """The probe keys ``k{L}``: the number's first ``L`` digits as a BIGINT (from ``v``, the
+    number right-padded to 18 digits, and ``nlen``, its length), NULL when it is shorter."""
+    return ", ".join(f"CASE WHEN nlen >= {n} THEN v // {10 ** (18 - n)} END AS k{n}" for n in lens)
+
+
+def duck_longest_match(lens: list[int], cols: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Per side (``s`` sell, ``b`` buy) and prefix length a LEFT JOIN of that deck's prefixes
+    of the length on the probe key, with the effective-date filter; and the picks: each of
+    ``cols`` of the longest hit by ``COALESCE``, as ``{side}{col}``."""
+    sub = ", ".join([*(["prefix"] if "prefix" in cols else []), "pkey", "rate, ii, ni, ef, eu"])
+    joins = []
+    picks = []
+    for side, kind in (("s", "customer"), ("b", "carrier")):
+        for n in lens:
+            joins.append(
+                f"LEFT JOIN (SELECT {sub} FROM rates"
+                f" WHERE kind = '{kind}' AND plen = {n}) {side}{n}"
+                f" ON {side}{n}.pkey = c.k{n} AND c.start >= {side}{n}.ef"
+                f" AND c.start < {side}{n}.eu"
+            )
+        for col in cols:
+            longest_first = ", ".join(f"{side}{n}.{col}" for n in reversed(lens))
+            picks.append(f"COALESCE({longest_first}) AS {side}{col}")
+    return joins, picks
+
+
+def duck_billed_seconds(p: str, duration: str) -> str:
+    """Billed seconds of side ``p`` (initial ``{p}ii``, then ``{p}ni`` increments)."""
+    return (
+        f"CASE WHEN {duration} <= 0 THEN 0 WHEN {duration} <= {p}ii THEN {p}ii"
+        f" ELSE {p}ii + (({duration} - {p}ii + {p}ni - 1) // {p}ni) * {p}ni END"
+    )
+
+
 def duck_sql(lens: list[int]) -> str:
     """The DuckDB query pricing both sides, written for the prefix lengths ``lens`` of the decks.
 
@@ -143,29 +178,14 @@ def duck_sql(lens: list[int]) -> str:
     """
     if max(lens) > 18:
         raise ValueError("prefixes longer than 18 digits do not fit the BIGINT keys")
-    keys = ", ".join(f"CASE WHEN nlen >= {n} THEN v // {10 ** (18 - n)} END AS k{n}" for n in lens)
+    keys = duck_keys(lens)
     digits = (
         "SELECT *, length(number) AS nlen, CAST(rpad(number, 18, '0') AS BIGINT) AS v FROM cdrs"
     )
-    joins = []
-    picks = []
-    for side, kind in (("s", "customer"), ("b", "carrier")):
-        for n in lens:
-            joins.append(
-                f"LEFT JOIN (SELECT pkey, rate, ii, ni, ef, eu FROM rates"
-                f" WHERE kind = '{kind}' AND plen = {n}) {side}{n}"
-                f" ON {side}{n}.pkey = c.k{n} AND c.start >= {side}{n}.ef"
-                f" AND c.start < {side}{n}.eu"
-            )
-        for col in ("rate", "ii", "ni"):
-            longest_first = ", ".join(f"{side}{n}.{col}" for n in reversed(lens))
-            picks.append(f"COALESCE({longest_first}) AS {side}{col}")
+    joins, picks = duck_longest_match(lens, ("rate", "ii", "ni"))
 
     def secs(p: str) -> str:
-        return (
-            f"CASE WHEN d <= 0 THEN 0 WHEN d <= {p}ii THEN {p}ii"
-            f" ELSE {p}ii + ((d - {p}ii + {p}ni - 1) // {p}ni) * {p}ni END"
-        )
+        return duck_billed_seconds(p, "d")
 
     return f"""
 WITH c AS (SELECT id, start, duration, {keys} FROM ({digits})),
