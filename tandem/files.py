@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "sync_directory"]
 
 
 @contextlib.contextmanager
@@ -64,7 +64,7 @@ def atomic_write(
         if isinstance(exc, OSError):
             raise _naming(exc, target) from exc
         raise
-    _sync_directory(directory)
+    sync_directory(directory)
 
 
 def _naming(exc: OSError, target: Path) -> OSError:
@@ -84,8 +84,9 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~mask
 
 
-def _sync_directory(directory: Path) -> None:
-    """Flush the rename to the disk (best effort: not every file system allows it)."""
+def sync_directory(directory: Path) -> None:
+    """Flush the renames and removals in ``directory`` to the disk (best effort: not every
+    file system can sync a directory)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

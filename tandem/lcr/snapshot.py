@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tandem.errors import SnapshotError
+from tandem.files import atomic_write
 
 __all__ = [
     "MAGIC",
@@ -195,9 +196,9 @@ def write_snapshot(
     total = pos
     flags = SIGNED if key is not None else 0
     crc = 0
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w+b") as fh:
+        # whole or not at all: a temporary file beside it, fsync-ed, renamed over it
+        with atomic_write(path, "wb") as fh:
             fh.write(b"\0" * _HEADER.size)
             fh.write(meta_bytes)
             crc = zlib.crc32(meta_bytes, crc)
@@ -229,11 +230,7 @@ def write_snapshot(
                     signature = _mac(key, mm)
                 fh.seek(total)
                 fh.write(signature)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SnapshotError(f"cannot write routing table {str(path)!r}: {exc}") from exc
 
 

@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, OutputError
+from tandem.files import sync_directory
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.cdr import CdrReader
 from tandem.rating.parquet_parallel import ParallelParquetWriter
@@ -162,11 +163,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot sync a directory
-        _fsync(path)
-
-
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -213,12 +209,12 @@ def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
     os.replace(staged, journal)
     folders = {journal.parent} | {p.parent for _, p in pairs}
     for folder in folders:
-        _fsync_dir(folder)
+        sync_directory(folder)
     _finish(pairs)
     for folder in folders:
-        _fsync_dir(folder)
+        sync_directory(folder)
     journal.unlink()
-    _fsync_dir(journal.parent)
+    sync_directory(journal.parent)
 
 
 def _finish(pairs: list[tuple[Path, Path]]) -> None:
@@ -234,7 +230,7 @@ def _finish(pairs: list[tuple[Path, Path]]) -> None:
         if not target.is_dir():
             target.unlink(missing_ok=True)
     if todo:
-        _fsync_dir(todo[0][1].parent)
+        sync_directory(todo[0][1].parent)
     for tmp, target in todo:
         os.replace(tmp, target)
     for tmp, _ in pairs:  # the report's temporary directory, now empty
@@ -266,7 +262,7 @@ def recover_outputs(output: str | os.PathLike[str]) -> bool:
             raise OutputError(f"{journal}: not a Tandem commit journal; remove it and rerun")
     _finish(pairs)
     journal.unlink()
-    _fsync_dir(journal.parent)
+    sync_directory(journal.parent)
     return True
 
 
