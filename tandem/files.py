@@ -1,4 +1,4 @@
-"""Files Tandem writes: whole or not at all.
+"""Files: written whole or not at all, and opened for reading only when regular.
 
 :func:`atomic_write` writes a file the way a crash, a full disk or a kill cannot leave
 half of: the data goes to a temporary file in the same directory, is flushed to the disk
@@ -6,18 +6,23 @@ half of: the data goes to a temporary file in the same directory, is flushed to 
 file system). On any error the temporary file is removed and the previous file, if
 there was one, is left exactly as it was; a reader sees either the old file or the new
 one, never a truncated mix.
+
+:func:`open_regular` opens a file Tandem reads from outside (a deck, a routing table, a
+key) without blocking on a FIFO, and refuses anything but a regular file (a FIFO would
+hang the reader, ``/dev/zero`` never ends, a directory is not data).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "sync_directory"]
+__all__ = ["NotRegularFileError", "atomic_write", "open_regular", "sync_directory"]
 
 
 @contextlib.contextmanager
@@ -97,3 +102,43 @@ def sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+#: What a file that is not regular is, by its mode.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """Raised by :func:`open_regular` for a FIFO, device, directory or socket; ``kind``
+    says which (``"a FIFO (named pipe)"``, ...)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.filename = path
+        self.kind = kind
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """Open ``path`` for reading and return its descriptor (blocking, close-on-exec).
+
+    The open does not wait for a FIFO's writer (``O_NONBLOCK``); anything but a regular
+    file is then closed and refused with :class:`NotRegularFileError`. Other failures
+    raise :class:`OSError` as :func:`os.open` does.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in _FILE_KINDS if test(mode)), "not a regular file")
+            raise NotRegularFileError(os.fspath(path), kind)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -37,7 +37,6 @@ import csv
 import io
 import os
 import re
-import stat
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ import pyarrow.csv as pacsv
 
 from tandem.decks.header import HEADER_SEARCH_LINES, ColumnMap, find_header
 from tandem.errors import DeckError
+from tandem.files import NotRegularFileError, open_regular
 
 __all__ = [
     "RawDeck",
@@ -131,15 +131,6 @@ def read_deck_file(
     return read_deck_bytes(data, mapping, sheet=sheet, name=path.name)
 
 
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def read_deck_source(path: str | Path, *, max_bytes: int = MAX_DECK_BYTES) -> bytes:
     """The bytes of the deck file ``path``: a regular file of at most ``max_bytes``.
 
@@ -150,19 +141,17 @@ def read_deck_source(path: str | Path, *, max_bytes: int = MAX_DECK_BYTES) -> by
     path = Path(path)
     shown = str(path)
     try:
-        # O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused below).
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = open_regular(path)
+    except NotRegularFileError as exc:
+        raise DeckError(
+            f"cannot read deck {shown!r}: it is {exc.kind}, not a regular file; "
+            "give a CSV or XLSX file"
+        ) from None
     except OSError as exc:
         raise DeckError(f"cannot read deck {shown!r}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as fh:
         try:
             info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                kind = next((k for test, k in _FILE_KINDS if test(info.st_mode)), "not a file")
-                raise DeckError(
-                    f"cannot read deck {shown!r}: it is {kind}, not a regular file; "
-                    "give a CSV or XLSX file"
-                )
             _check_size(shown, info.st_size, max_bytes)
             data = fh.read(max_bytes + 1)
         except OSError as exc:

@@ -40,7 +40,6 @@ import hmac
 import json
 import mmap
 import os
-import stat
 import struct
 import zlib
 from pathlib import Path
@@ -49,7 +48,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tandem.errors import SnapshotError
-from tandem.files import atomic_write
+from tandem.files import NotRegularFileError, atomic_write, open_regular
 
 __all__ = [
     "MAGIC",
@@ -118,29 +117,14 @@ def _read_small(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
 
 
 def _open_regular(path: str | os.PathLike[str], what: str) -> int:
-    """Open ``path`` for reading without blocking (a FIFO would block ``open``), and refuse
-    anything but a regular file."""
+    """:func:`tandem.files.open_regular`, failures as :class:`SnapshotError` naming ``what``."""
     name = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return open_regular(path)
+    except NotRegularFileError as exc:
+        raise SnapshotError(f"{what} {name!r} is {exc.kind}, not a regular file") from None
     except OSError as exc:
         raise SnapshotError(f"cannot open {what} {name!r}: {exc.strerror}") from exc
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = (
-                "a directory" if stat.S_ISDIR(mode)
-                else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file"
-            )  # fmt: skip
-            raise SnapshotError(f"{what} {name!r} is {kind}, not a regular file")
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _mac(key: bytes, data: Any) -> bytes:
