@@ -251,8 +251,8 @@ def write():
         a.write(r)
         if u.num_rows or a.writer is None:
             b.write(u)
-    a.commit(parts[0][0].schema)
-    b.commit(parts[0][0].schema)
+    a.close(parts[0][0].schema)
+    b.close(parts[0][0].schema)
 from pathlib import Path
 step("write rated + unrated Parquet", write)
 print(json.dumps(steps))

@@ -252,13 +252,6 @@ def _wall_from_strings(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return secs, present, aware_out
 
 
-def _epoch_from_strings(text: pa.Array, tz: str) -> pa.Array:
-    """UTC epoch seconds of CDR time texts (null where unreadable or nonexistent); an
-    ambiguous local time is taken as its first occurrence (see :func:`_times`)."""
-    local = _localized(text, tz)
-    return pa.array(local.utc, mask=~local.valid)
-
-
 def _localized(col: pa.Array | pa.ChunkedArray, tz: str) -> Localized:
     """A CDR time column read as UTC instants with each value's DST ambiguity
     (:func:`tandem.rating.localtime.localize`); never raises on odd values: what cannot
@@ -312,11 +305,6 @@ def _is_text(t: pa.DataType) -> bool:
         or pa.types.is_large_binary(t)
         or pa.types.is_dictionary(t)
     )
-
-
-def _epoch(col: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
-    local = _localized(col, tz)
-    return pa.array(local.utc, mask=~local.valid)
 
 
 def _seconds(col: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -33,7 +33,7 @@ from tandem.rating.amounts import AMOUNT_TYPE, carry_limbs, join_limbs, money_li
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["RatingReport", "scaled_column"]
+__all__ = ["RatingReport"]
 
 _GROUPS = {
     "customer": ["customer", "currency"],
@@ -54,18 +54,6 @@ _SUMS = [
     "rated",
     "unrated",
 ]
-
-
-def scaled_column(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A decimal money column as scaled int64 (nulls as 0), without Python objects.
-
-    Raises :class:`OverflowError` when an amount does not fit int64 (sum such columns
-    with :func:`tandem.rating.amounts.money_limbs`)."""
-    l0, l1, l2 = money_limbs(col)
-    values = l0 | (l1 << 32)  # the low 64 bits, as two's complement
-    if ((l2 != (values >> 63)) | (l2 < -1) | (l2 > 0)).any():
-        raise OverflowError("an amount does not fit a 64-bit scaled integer")
-    return values
 
 
 def _carry(frame: pd.DataFrame) -> pd.DataFrame:

@@ -313,12 +313,6 @@ class _AtomicParquet:
             self.file.close()
             self.file = None
 
-    def commit(self, empty_schema: pa.Schema) -> None:
-        """Finish and rename over the target (one file alone; a run commits its outputs
-        together with the journal, see :func:`rate_file`)."""
-        self.close(empty_schema)
-        os.replace(self.tmp, self.path)
-
     def abort(self) -> None:
         if self.writer is not None:
             with contextlib.suppress(Exception):
