@@ -202,6 +202,13 @@ class Store:
         reason = describe_db_error(exc, self._secrets)
         return StoreError(f"{action} ({self.url}): {reason}")
 
+    def write_error(self, action: str, exc: BaseException, conflict: str) -> StoreError:
+        """The error for a database error met while writing: :class:`ConcurrentWriteError`
+        with ``conflict`` when another writer got there first, else :meth:`db_error`."""
+        if _is_conflict(exc):
+            return ConcurrentWriteError(conflict)
+        return self.db_error(action, exc)
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
@@ -507,9 +514,9 @@ class Store:
         except Exception as exc:
             if not _is_db_error(exc):
                 raise
-            if _is_conflict(exc):
-                raise ConcurrentWriteError(_another_import(account, kind)) from exc
-            raise self.db_error(f"could not store the deck for {account!r}", exc) from exc
+            raise self.write_error(
+                f"could not store the deck for {account!r}", exc, _another_import(account, kind)
+            ) from exc
 
     @_guarded("cannot read the deck versions")
     def latest_version(self, account: str, kind: str) -> int:
@@ -551,12 +558,12 @@ class Store:
         except Exception as exc:
             if not _is_db_error(exc):
                 raise
-            if _is_conflict(exc):
-                raise ConcurrentWriteError(
-                    f"another change to {account} ({kind}) ran at the same time: nothing "
-                    "was deleted; run this command again"
-                ) from exc
-            raise self.db_error(f"could not delete version {version} of {account!r}", exc) from exc
+            raise self.write_error(
+                f"could not delete version {version} of {account!r}",
+                exc,
+                f"another change to {account} ({kind}) ran at the same time: nothing was "
+                "deleted; run this command again",
+            ) from exc
 
     # -- plans (routing and tariff plans, versioned; SQL in tandem.store.plans) -------------
     @_guarded("could not store the plan")
