@@ -67,10 +67,8 @@ from bench_rating import (  # noqa: E402
     make_cdrs,
     make_prefixes,
     make_rates,
+    write_decks,
 )
-
-DECK_COLUMNS = ["prefix", "destination", "rate", "connect_fee", "initial_increment",
-                "next_increment", "min_duration", "effective_from"]  # fmt: skip
 
 
 def make_store(db: Path, prefixes: list[str], rng: np.random.Generator) -> Path:
@@ -78,16 +76,8 @@ def make_store(db: Path, prefixes: list[str], rng: np.random.Generator) -> Path:
     Parquet copy of its rate rows that DuckDB reads."""
     from tandem.store import Store
 
-    rates = make_rates(prefixes, rng)
+    write_decks(db, make_rates(prefixes, rng))
     with Store(str(db)) as store:
-        for (account, kind), deck in rates.groupby(["account", "kind"]):
-            store.write_deck(
-                account,
-                kind,
-                deck[DECK_COLUMNS].reset_index(drop=True),
-                currency="USD",
-                effective_from=int(deck["effective_from"].min()),
-            )
         stored = store.rates()
     out = db.with_suffix(".rates.parquet")
     stored[["kind", "prefix", "rate", "initial_increment", "next_increment",

@@ -298,24 +298,32 @@ print("BENCH", dt, hwm, file=sys.stderr)
 """
 
 
+#: The deck columns of a :func:`make_rates` frame that a store keeps.
+DECK_COLUMNS = ["prefix", "destination", "rate", "connect_fee", "initial_increment",
+                "next_increment", "min_duration", "effective_from"]  # fmt: skip
+
+
+def write_decks(db: Path, rates: pd.DataFrame) -> None:
+    """Write each account's rows of ``rates`` (:func:`make_rates`) to the SQLite store
+    ``db`` as one deck version."""
+    from tandem.store import Store
+
+    with Store(str(db)) as store:
+        for (account, kind), deck in rates.groupby(["account", "kind"]):
+            store.write_deck(
+                account,
+                kind,
+                deck[DECK_COLUMNS].reset_index(drop=True),
+                currency="USD",
+                effective_from=int(deck["effective_from"].min()),
+            )
+
+
 def bench_cli(rates: pd.DataFrame, src: Path, tmp: Path) -> tuple[int, float, float]:
     """``tandem rate FILE -o OUT --json`` end to end in a fresh process: the decks loaded
     from a SQLite store and compiled, then the file streamed."""
-    from tandem.store import Store
-
     db = tmp / "bench.db"
-    store = Store(str(db))
-    deck_columns = ["prefix", "destination", "rate", "connect_fee", "initial_increment",
-                    "next_increment", "min_duration", "effective_from"]  # fmt: skip
-    for (account, kind), deck in rates.groupby(["account", "kind"]):
-        store.write_deck(
-            account,
-            kind,
-            deck[deck_columns].reset_index(drop=True),
-            currency="USD",
-            effective_from=int(deck["effective_from"].min()),
-        )
-    store.close()
+    write_decks(db, rates)
     args = ["--db", str(db), "rate", str(src), "-o", str(tmp / "cli.parquet"), "--json"]
     code = _CLI_CHILD.format(root=str(Path(__file__).resolve().parent.parent), args=args)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
