@@ -1,0 +1,1 @@
+"""Fraud rules evaluated before routes are offered, and the same rules replayed over CDRs."""

@@ -1,0 +1,1 @@
+"""Carrier quality (ASR, NER, ACD, PDD) per carrier and destination group, from call outcomes."""
