@@ -1,0 +1,1 @@
+"""Simulation: generated and replayed call traffic, what-if between tables."""
