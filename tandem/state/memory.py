@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from tandem.state.batch import Op, QueuedBatch
+from tandem.state.batch import EagerBatch, Op
 from tandem.state.windows import (
     bucket_of,
     check_ttl,
@@ -67,7 +67,10 @@ class _Window:
 
     def evict(self, oldest: int) -> None:
         """Drop the buckets before ``oldest``."""
-        buckets, amounts = self.buckets, self.amounts
+        buckets = self.buckets
+        if not buckets or buckets[0] >= oldest:
+            return
+        amounts = self.amounts
         while buckets and buckets[0] < oldest:
             self.sum -= amounts.pop(buckets.popleft())
 
@@ -85,8 +88,11 @@ class _Window:
 
     def total(self, b: int) -> int:
         """The sum of the buckets up to ``b`` (those after it are left out)."""
+        buckets = self.buckets
+        if not buckets or buckets[-1] <= b:
+            return self.sum
         total = self.sum
-        for later in reversed(self.buckets):
+        for later in reversed(buckets):
             if later <= b:
                 break
             total -= self.amounts[later]
@@ -304,11 +310,13 @@ class MemoryCounters:
         return held[1] if held is not None and held[0] > at else None
 
     # -- batches -----------------------------------------------------------------------------------
-    def batch(self) -> QueuedBatch:
-        """A batch run under one lock."""
-        return QueuedBatch(self._run)
+    def batch(self) -> EagerBatch:
+        """A batch: in process there is no round trip to save, so each call runs at once
+        (atomic on its own) and ``execute()`` returns the results."""
+        return EagerBatch(self)
 
     def _run(self, ops: list[Op]) -> list[Any]:
+        """Run queued calls in order (a fallback batch that found the primary down)."""
         with self._lock:
             return [getattr(self, name)(*args, **kwargs) for name, args, kwargs in ops]
 
