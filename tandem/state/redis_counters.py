@@ -2,15 +2,16 @@
 
 Keys in Redis (``P`` is the prefix, ``tandem:`` by default; ``KEY`` a counter key):
 
-==============================  ===========================================================
-``P n:KEY``                     plain counter (string)
-``P c:KEY``                     slots: sorted set, member call id, score its expiry
-``P call:CALL_ID``              a call's slot keys: sorted set, score the call's expiry
-``P node:NODE``                 calls this node acquired: sorted set, score their expiry
-``P w:WINDOW:STEP:KEY``         window: hash, field bucket number, value amount
-``P si:KEY``, ``P sb:KEY|START``  series: index of bucket starts (sorted set), one hash per bucket
-``P m:KEY``                     mark: string ``EXPIRY|VALUE``
-==============================  ===========================================================
+- ``P n:KEY``: plain counter (string);
+- ``P c:KEY``: slots (sorted set: member call id, score its expiry);
+- ``P call:CALL_ID``: the slot keys a call holds (sorted set, score the call's expiry);
+- ``P node:NODE``: the calls this node acquired (sorted set, score their expiry);
+- ``P w:WINDOW:STEP:KEY``: a window (hash: bucket number -> amount, ``s`` -> their sum) and
+  ``P wi:WINDOW:STEP:KEY`` its index (sorted set of the bucket numbers): adding or reading
+  costs O(log n), not one read per bucket;
+- ``P si:KEY`` and ``P sb:KEY|START``: a series (sorted set of bucket starts; one hash of
+  fields per bucket);
+- ``P m:KEY``: a mark (string ``EXPIRY|VALUE``).
 
 Expiry is judged against the caller's ``at`` inside the scripts (expired slots are removed
 before a key is counted), so no node's clock matters but the caller's. Every key also gets a
@@ -41,7 +42,17 @@ __all__ = ["RedisCounters"]
 
 _SCRIPTS = {
     name: getattr(scripts, name)
-    for name in ("ACQUIRE", "RELEASE", "FORGET_NODE", "INCR", "ADD", "RECORD", "SERIES", "MARK")
+    for name in (
+        "ACQUIRE",
+        "RELEASE",
+        "FORGET_NODE",
+        "INCR",
+        "ADD",
+        "TOTAL",
+        "RECORD",
+        "SERIES",
+        "MARK",
+    )
 }
 _OCCUPIED = """
 local v = redis.call('GET', KEYS[1])
@@ -72,8 +83,9 @@ def _bool(value: Any) -> bool:
     return bool(int(value))
 
 
-def _summed(values: list[Any]) -> int:
-    return sum(int(v) for v in values)
+def _window_total(reply: list[Any]) -> int:
+    """A window's sum minus the amounts of the buckets outside it, exactly."""
+    return int(reply[0] or 0) - sum(int(v) for v in reply[1:])
 
 
 def _series(reply: list[Any]) -> list[tuple[int, dict[str, int]]]:
@@ -204,26 +216,22 @@ class RedisCounters:
         keys = [self.prefix + "n:" + key, self.prefix + "c:" + key]
         return self._script("OCCUPIED", keys, [_num(at)]), _int
 
-    def _window_key(self, key: str, window: int, step: int) -> str:
-        return f"{self.prefix}w:{window}:{step}:{key}"
+    def _window_keys(self, key: str, window: int, step: int) -> list[str]:
+        return [f"{self.prefix}w:{window}:{step}:{key}", f"{self.prefix}wi:{window}:{step}:{key}"]
 
     def _plan_add(
         self, key: str, amount: int, *, window: int, step: int, at: float
     ) -> tuple[_Command, _Decode]:
         n = window_buckets(window, step)
         argv = [bucket_of(at, step), n, int(amount), self._gc(window + step)]
-        return self._script("ADD", [self._window_key(key, window, step)], argv), _summed
+        return self._script("ADD", self._window_keys(key, window, step), argv), _window_total
 
     def _plan_total(
         self, key: str, *, window: int, step: int, at: float
     ) -> tuple[_Command, _Decode]:
         n = window_buckets(window, step)
-        b = bucket_of(at, step)
-
-        def decode(reply: dict[str, str]) -> int:
-            return sum(int(v) for f, v in reply.items() if b - n < int(f) <= b)
-
-        return ("hgetall", (self._window_key(key, window, step),)), decode
+        argv = [bucket_of(at, step), n]
+        return self._script("TOTAL", self._window_keys(key, window, step), argv), _window_total
 
     def _plan_record(
         self, key: str, fields: Mapping[str, int], *, at: float, bucket: int, keep: int

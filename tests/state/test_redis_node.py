@@ -58,7 +58,16 @@ def test_keys_live_under_the_prefix_and_expire(redis_factory):
     names = sorted(c.client.scan_iter(match=c.prefix + "*"))
     assert names == sorted(
         c.prefix + n
-        for n in ["c:k", "call:c1", f"node:{c.node}", "w:60:10:w", "si:s", f"sb:s|{int(T)}", "m:m"]
+        for n in [
+            "c:k",
+            "call:c1",
+            f"node:{c.node}",
+            "w:60:10:w",
+            "wi:60:10:w",
+            "si:s",
+            f"sb:s|{int(T)}",
+            "m:m",
+        ]
     )
     for name in names:  # every key collects itself when nobody touches it any more
         assert 0 < c.client.pttl(name) <= 3_600_000
