@@ -185,6 +185,8 @@ class MemoryCounters:
                     return k
                 new.append(k)
             keys = held + tuple(new)
+            if not keys:  # no limits and no slots held: nothing to take
+                return None
             for k in keys:
                 s = slots.get(k)
                 if s is None:
