@@ -12,6 +12,7 @@ from typing import Any
 from tandem.state.batch import EagerBatch, Op
 from tandem.state.windows import (
     bucket_of,
+    check_fields,
     check_ttl,
     series_cutoff,
     series_start,
@@ -274,6 +275,7 @@ class MemoryCounters:
         ``keep`` seconds."""
         start = series_start(at, bucket)
         cutoff = series_cutoff(at, keep)
+        check_fields(fields)
         with self._lock:
             self._tick(at)
             s = self._series.get(key)

@@ -32,6 +32,7 @@ from tandem.state import scripts
 from tandem.state.batch import Op, QueuedBatch
 from tandem.state.windows import (
     bucket_of,
+    check_fields,
     check_ttl,
     series_cutoff,
     series_start,
@@ -96,11 +97,15 @@ def _window_total(reply: list[Any]) -> int:
     return int(reply[0] or 0) - sum(int(v) for v in reply[1:])
 
 
-def _series(reply: list[Any]) -> list[tuple[int, dict[str, int]]]:
+def _series(reply: str) -> list[tuple[int, dict[str, int]]]:
     out = []
-    for i in range(0, len(reply), 2):
-        flat = reply[i + 1]
-        out.append((int(reply[i]), {flat[j]: int(flat[j + 1]) for j in range(0, len(flat), 2)}))
+    for line in reply.split("\n") if reply else ():
+        start, *cells = line.split("\t")
+        fields = {}
+        for cell in cells:
+            name, _, amount = cell.rpartition("=")
+            fields[name] = int(amount)
+        out.append((int(start), fields))
     return out
 
 
@@ -246,6 +251,7 @@ class RedisCounters:
     ) -> tuple[_Command, _Decode]:
         start = series_start(at, bucket)
         cutoff = series_cutoff(at, keep)
+        check_fields(fields)
         argv: list[Any] = [start, _num(cutoff), self._gc(keep + bucket), f"{self.prefix}sb:{key}|"]
         for name, amount in fields.items():
             argv += [name, int(amount)]
