@@ -26,6 +26,7 @@ import math
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tandem.errors import StateError, StateUnavailableError
 from tandem.state import scripts
@@ -109,6 +110,18 @@ def _series(reply: str) -> list[tuple[int, dict[str, int]]]:
     return out
 
 
+def masked(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def _mark_value(reply: Any, at: float) -> str | None:
     if reply is None:
         return None
@@ -129,7 +142,9 @@ class RedisCounters:
     (``socket_timeout`` seconds, no retries): an unreachable server raises
     :class:`~tandem.errors.StateUnavailableError` at once, which
     :class:`~tandem.state.FallbackCounters` turns into local counters. Nothing is sent to
-    the server until the first operation.
+    the server until the first operation. ``client`` is an already made ``redis.Redis``
+    (with ``decode_responses=True``) to use instead of ``url``. Messages show the URL with
+    its password masked.
     """
 
     def __init__(
@@ -152,7 +167,7 @@ class RedisCounters:
                 "RedisCounters needs the redis package: pip install 'tandem[redis]'"
             ) from exc
         self._errors = redis.exceptions
-        self.url = url
+        self.url = masked(url)
         self.prefix = prefix
         self.node = node if node is not None else socket.gethostname()
         self._grace = check_ttl(grace, "grace")

@@ -90,3 +90,11 @@ def test_an_unreachable_server_fails_fast():
     with pytest.raises(StateUnavailableError):
         c.batch().execute() or c.current("k")
     assert time.monotonic() - started < 2
+
+
+def test_messages_never_show_the_password():
+    c = RedisCounters(f"redis://app:s3cret@127.0.0.1:{free_port()}/0", prefix="x:")
+    with pytest.raises(StateUnavailableError) as caught:
+        c.current("k")
+    assert "s3cret" not in str(caught.value) and "app:***@127.0.0.1" in str(caught.value)
+    assert "s3cret" not in repr(c)
