@@ -277,9 +277,11 @@ def _to_table(rows: Rows, profile: TrafficProfile, table: DestTable, seed: int) 
     n = len(rows.start)
     trunks = [t for c in profile.customers for t in c.trunks]
     ips = [ip for c in profile.customers for ip in c.source_ips]
-    codes = np.array(sorted(DISPOSITIONS), dtype=np.int16)
-    disp = pa.array([DISPOSITIONS[int(c)] for c in codes], pa.string())
-    code_index = np.searchsorted(codes, rows.sip)
+    codes = sorted(DISPOSITIONS)
+    disp = pa.array([DISPOSITIONS[c] for c in codes], pa.string())
+    lut = np.zeros(max(codes) + 1, dtype=np.int8)  # SIP code -> its disposition's index
+    lut[codes] = np.arange(len(codes))
+    code_index = lut[rows.sip]
     row_no = pc.utf8_lpad(pc.cast(pa.array(np.arange(n, dtype=np.int64)), pa.string()), 9, "0")
     call_id = pc.binary_join_element_wise(pa.scalar(f"sim{seed}-"), row_no, "")
     rates = pa.array(table.rate, pa.decimal128(12, 4))
@@ -309,9 +311,9 @@ def _to_table(rows: Rows, profile: TrafficProfile, table: DestTable, seed: int) 
 
 def _decimal(unscaled: np.ndarray, dtype: pa.DataType) -> pa.Array:
     """A decimal128 array from int64 unscaled values (16-byte little-endian words)."""
-    words = np.empty(2 * len(unscaled), dtype=np.int64)
-    words[0::2] = unscaled
-    words[1::2] = np.where(unscaled < 0, -1, 0)
+    words = np.zeros((len(unscaled), 2), dtype=np.int64)
+    words[:, 0] = unscaled
+    words[:, 1] = unscaled >> 63  # the sign, extended
     return pa.Array.from_buffers(dtype, len(unscaled), [None, pa.py_buffer(words)])
 
 
