@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 from tandem.errors import ConfigError
 from tandem.fraud.highrisk_list import HighRiskList, load_high_risk
 from tandem.instant import parse_instant
+from tandem.sim.blocks import BLOCKS
 from tandem.sim.patterns import LABELS, PATTERNS, Context, Pattern, QualityCollapse, make_pattern
 from tandem.sim.profile import DEFAULT_CARRIERS, DISPOSITIONS, TrafficProfile, traffic_profile
 from tandem.sim.rows import DestTable, Rows, draw_numbers, outcomes
@@ -238,10 +239,8 @@ def generate_traffic(
                               carriers=carriers)  # fmt: skip
     hr = high_risk if high_risk is not None else load_high_risk()
     table = DestTable()
-    for d in profile.destinations:
-        table.add(d.prefix, d.length, d.sell_rate)
-    for d in EXPENSIVE:
-        table.add(d.prefix, d.length, d.sell_rate)
+    for d in profile.destinations + EXPENSIVE:
+        table.add(d.prefix, d.length, d.sell_rate, BLOCKS.get(d.prefix, (0, 0))[1])
     sizes = np.array([len(c.trunks) for c in profile.customers])
     trunk_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     normal = _normal_calls(

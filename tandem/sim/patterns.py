@@ -314,12 +314,11 @@ class Pattern:
 
 def _block(ctx: Context, rng: np.random.Generator, dest: int, free: int, n: int) -> np.ndarray:
     """``n`` random numbers of one block of ``dest``: they share every digit but their
-    last ``free`` (the block itself drawn at random inside the destination)."""
+    last ``free`` (the block itself a random number of the range with those digits cut)."""
     rest = ctx.table.length[dest] - len(ctx.table.prefix[dest])
     free = max(1, min(free, rest))
-    head = int(ctx.table.prefix[dest]) * 10 ** (rest - free)
-    head += int(rng.integers(0, 10 ** (rest - free)))
-    return head * 10**free + rng.integers(0, 10**free, n)
+    one = int(draw_numbers(rng, np.array([dest]), ctx.table)[0])
+    return one // 10**free * 10**free + rng.integers(0, 10**free, n)
 
 
 def _uniform(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
@@ -492,8 +491,9 @@ class Sequential(Pattern):
         c = ctx.profile.customers[cust]
         clean = np.array([d for d in c.portfolio if ctx.clean(int(d))] or [c.portfolio[0]])
         dest = int(clean[rng.integers(len(clean))])
-        free = ctx.table.length[dest] - len(ctx.table.prefix[dest])
-        first = int(ctx.table.prefix[dest]) * 10**free + int(rng.integers(0, 10**free - self.calls))
+        # a run of consecutive numbers from the start of a block of 10**k >= calls numbers
+        run = 10 ** len(str(self.calls))
+        first = int(draw_numbers(rng, np.array([dest]), ctx.table)[0]) // run * run
         gaps = _uniform(rng, self.interval[0], self.interval[1], self.calls)
         gaps[0] = 0
         return ctx.rows(
