@@ -12,7 +12,7 @@ import pyarrow as pa
 from tandem.fraud import CallFacts, FraudConfig, FraudEngine
 from tandem.money import to_scaled
 from tandem.rating.cdr import canonical_table
-from tandem.state.memory import MemoryCounters
+from tandem.state import MemoryCounters
 
 COLUMNS = (
     "start", "duration", "number", "customer", "carrier", "trunk", "source_ip",

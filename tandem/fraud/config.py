@@ -138,7 +138,7 @@ class FirstCallRule:
     prefix_length: int = 5
     remember: int = 30 * 86400
     step: int = 86400
-    rate: int = 0
+    rate: int | None = None  # never fires until a rate is set
 
 
 @dataclass(frozen=True)
@@ -494,7 +494,7 @@ def _money(value: Any, where: str) -> int:
         raise ConfigError(f"{where}: {exc}") from None
     if scaled < 0:
         raise ConfigError(f"{where} must not be negative, got {value!r}")
-    if scaled > 2**62:
+    if scaled >= 2**62:
         raise ConfigError(f"{where} is too large: {value!r}")
     return scaled
 

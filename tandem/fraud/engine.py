@@ -60,13 +60,14 @@ from tandem.fraud.keys import (
 )
 from tandem.fraud.thresholds import ACTIONS, Thresholds
 from tandem.money import format_money
+from tandem.state import FALLBACK_NOTE
 
 __all__ = ["FraudEngine", "UNREACHABLE_NOTE", "LOCAL_NOTE"]
 
 #: The note of a decision whose counters raised (rules failed open or closed).
 UNREACHABLE_NOTE = "shared state unreachable: fraud counter rules not evaluated"
 #: The note of a decision made on local counters (FallbackCounters fell back).
-LOCAL_NOTE = "shared state unreachable: local counters"
+LOCAL_NOTE = FALLBACK_NOTE
 #: Whatever a Redis client raises when the server is away (StateUnavailableError is a
 #: ConnectionError).
 _UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
@@ -116,7 +117,7 @@ class _Plan:
             ("velocity", r.velocity, r.velocity.factors.active),
             ("sequential", r.sequential, _any(r.sequential.same_number, r.sequential.block)),
             ("wangiri", r.wangiri, r.wangiri.calls.active),
-            ("first_call", r.first_call, True),
+            ("first_call", r.first_call, r.first_call.rate is not None),
         ):
             if rule.enabled and active:
                 counted.append((name, rule.fail))
@@ -506,7 +507,7 @@ def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict
 
 def _first_call_judge(rule: Any, prefix: str, sell_rate: int | None) -> _Judge:
     def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        if values[0] != 1 or sell_rate is None or sell_rate < rule.rate:
+        if values[0] != 1 or sell_rate is None or rule.rate is None or sell_rate < rule.rate:
             return None
         return 1, first_call_evidence(rule, prefix, sell_rate)
 
@@ -519,7 +520,7 @@ def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str
         "prefix": prefix,
         "remember": str(rule.remember),
         "rate": format_money(sell_rate),
-        "threshold": format_money(rule.rate),
+        "threshold": format_money(rule.rate or 0),
     }
 
 

@@ -74,7 +74,13 @@ def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
     for name in names:
         if name in lower:
             col = table.column(lower[name])
-            return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            if not isinstance(col, pa.ChunkedArray):
+                return col
+            if pa.types.is_dictionary(col.type):  # batches with their own dictionaries
+                return pa.chunked_array(
+                    [c.dictionary_decode() for c in col.chunks], col.type.value_type
+                ).combine_chunks()
+            return col.combine_chunks()
     return None
 
 

@@ -535,9 +535,7 @@ def _sequential(
         codes = np.where(active, pair_codes(rows.customer, _dense(part)), -1)
         (count,) = window_counts(codes, buckets, (span,))
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
-        scopes.append(
-            _Scope(scope, graded, count, warn, crit, "prefix", _digits(part))
-        )
+        scopes.append(_Scope(scope, graded, count, warn, crit, "prefix", _digits(part)))
     return _multi("sequential", scopes, rule.window, _blank)
 
 
@@ -578,7 +576,9 @@ def _first_call(
     rule = config.rules.first_call
     assert rows.rate is not None and rows.rate_valid is not None
     enabled = pc_.values(lambda s: s.first_call.enabled, bool)
-    threshold = pc_.values(lambda s: s.first_call.rate)
+    threshold = pc_.values(lambda s: _never(s.first_call.rate))
+    # the engine counts a customer's calls only where its rule has a rate
+    enabled &= threshold < NEVER
     prefix = rows.prefix(rule.prefix_length)
     codes = np.where(enabled, pair_codes(rows.customer, _dense(prefix)), -1)
     (count,) = window_counts(codes, rows.start // rule.step, (rule.remember // rule.step,))
