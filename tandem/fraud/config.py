@@ -100,6 +100,7 @@ class VelocityRule:
     step: int = 60
     baseline: int = 86400
     min_calls: int = 20
+    min_baseline: int = 0
     factors: Thresholds = Thresholds()
 
 
@@ -227,6 +228,7 @@ _KINDS: dict[str, tuple[dict[str, str], dict[str, str], set[str]]] = {
             "step": "pos",
             "baseline": "pos",
             "min_calls": "count",
+            "min_baseline": "count",
         },
         {"factors": "factor"},
         {"enabled", "fail"},
