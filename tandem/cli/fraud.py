@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.errors import CdrError, ConfigError
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ def fraud_group() -> None:
     metavar="COLUMN",
     help="Backtest: the CDR column naming each call's planted pattern ('' for normal "
     "traffic); prints precision and recall per rule.",
+)
+@click.option(
+    "--from",
+    "report_from",
+    type=INSTANT,
+    metavar="TIME",
+    help=f"Report only alerts of calls from TIME on ({INSTANT_FORMS}); the CDRs before it "
+    "still count (they warm the windows and baselines up).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
@@ -79,6 +88,7 @@ def scan_command(
     cdrs: Path,
     rules_path: Path | None,
     label_column: str | None,
+    report_from: int | None,
     as_json: bool,
     fmt: str,
     timezone: str,
@@ -123,7 +133,7 @@ def scan_command(
             bar.advance(batch.num_rows)
     table = _concat(batches)
     with progress("scanning", None, enabled=ctx.show_progress):
-        result = scan(table, config)
+        result = scan(table, config, report_from=report_from)
     scores = None
     if label_column is not None:
         labels = table.column(label_column).cast(pa.string()).to_pylist()

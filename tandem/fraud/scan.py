@@ -648,8 +648,8 @@ def _long_call(
 
 def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episode]:
     """Merge each rule's per-call alerts into episodes (see :class:`Episode`)."""
-    out: list[Episode] = []
-    for rule in RULES:
+    out: list[tuple[int, int, Episode]] = []
+    for rank, rule in enumerate(RULES):
         h = hits.get(rule)
         if h is None or not len(h):
             continue
@@ -666,16 +666,20 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
         for f, last in zip(firsts, lasts, strict=True):
             k = int(order[f])
             out.append(
-                Episode(
-                    rule=rule,
-                    action=ACTIONS[int(h.codes[k])],
-                    customer=rows.customers[int(cust[k])],
-                    prefix=str(h.prefixes[k]),
-                    start=int(t[f]),
-                    until=int(t[last]),
-                    calls=int(last - f + 1),
-                    evidence=h.evidence(k),
+                (
+                    int(h.rows[k]),
+                    rank,
+                    Episode(
+                        rule=rule,
+                        action=ACTIONS[int(h.codes[k])],
+                        customer=rows.customers[int(cust[k])],
+                        prefix=str(h.prefixes[k]),
+                        start=int(t[f]),
+                        until=int(t[last]),
+                        calls=int(last - f + 1),
+                        evidence=h.evidence(k),
+                    ),
                 )
             )
-    out.sort(key=lambda e: (e.start, RULES.index(e.rule), e.customer, e.prefix, e.action))
-    return out
+    out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
+    return [e for _, _, e in out]
