@@ -139,11 +139,17 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
         return np.full(n, -1, dtype=np.int64), []
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    text = _text(col)
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    enc = pc.dictionary_encode(text)
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, [str(v) for v in enc.dictionary.to_pylist()]
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(_text(col))
+    # the work is done once per distinct name, not per CDR
+    names: dict[str, int] = {}
+    remap = []
+    for v in col.dictionary.to_pylist():
+        name = str(v).strip() if v is not None else ""
+        remap.append(names.setdefault(name, len(names)) if name else -1)
+    table = np.asarray(remap + [-1], dtype=np.int64)
+    idx = pc.fill_null(col.indices, len(remap)).to_numpy(zero_copy_only=False)
+    return table[idx.astype(np.int64)], list(names)
 
 
 def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
