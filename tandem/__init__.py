@@ -81,6 +81,14 @@ _LAZY: dict[str, str] = {
     "MemoryCounters": "tandem.state",
     "RedisCounters": "tandem.state",
     "FallbackCounters": "tandem.state",
+    # fraud rules (live engine and CDR scan)
+    "FraudConfig": "tandem.fraud",
+    "FraudEngine": "tandem.fraud",
+    "CallFacts": "tandem.fraud",
+    "Verdict": "tandem.fraud",
+    "FraudResult": "tandem.fraud",
+    "load_fraud_config": "tandem.fraud",
+    "ScanResult": "tandem.fraud",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -122,6 +130,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         PortEntry,
         import_port_csv,
         read_port_csv,
+    )
+    from tandem.fraud import (
+        CallFacts,
+        FraudConfig,
+        FraudEngine,
+        FraudResult,
+        ScanResult,
+        Verdict,
+        load_fraud_config,
     )
     from tandem.lcr import (
         Decision,
@@ -172,6 +189,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CallFacts",
     "CallPrice",
     "CdrError",
     "ConcurrentWriteError",
@@ -194,6 +212,9 @@ __all__ = [
     "EnumResolver",
     "EnumResult",
     "FallbackCounters",
+    "FraudConfig",
+    "FraudEngine",
+    "FraudResult",
     "format_instant",
     "format_money",
     "from_scaled",
@@ -202,6 +223,7 @@ __all__ = [
     "import_port_csv",
     "InstantError",
     "load_config",
+    "load_fraud_config",
     "load_plan",
     "LocalPortTable",
     "LookupKind",
@@ -228,8 +250,10 @@ __all__ = [
     "rate_file",
     "Rater",
     "RedisCounters",
+    "Verdict",
     "RatingReport",
     "RatingResult",
+    "ScanResult",
     "RatingSummary",
     "read_port_csv",
     "Rejection",

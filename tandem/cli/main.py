@@ -13,6 +13,7 @@ from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
+from tandem.cli.fraud import fraud_group
 from tandem.cli.plan import plan_group
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
@@ -28,6 +29,7 @@ COMMANDS: tuple[click.Command, ...] = (
     compile_command,
     route_command,
     rate,
+    fraud_group,
     enum_group,
     db_group,
 )

@@ -1,1 +1,103 @@
-"""Fraud rules evaluated before routes are offered, and the same rules replayed over CDRs."""
+"""Fraud rules evaluated before routes are offered, and the same rules replayed over CDRs.
+
+* :class:`FraudConfig` (``data/fraud.toml``: :func:`load_fraud_config`) — the rules and
+  their thresholds, with per-customer overrides;
+* :class:`FraudEngine` — every rule on a call attempt (:meth:`FraudEngine.check`, one
+  counters batch), at its end (:meth:`FraudEngine.ended`) and while it runs
+  (:meth:`FraudEngine.running`), over shared counters (:mod:`tandem.state`);
+* :func:`scan` — the same rules over a batch of CDRs, vectorised, merged into
+  :class:`Episode` s; :func:`backtest` scores them against labelled CDRs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tandem.fraud.config import (
+    RULES,
+    ConcurrentRule,
+    CpsRule,
+    CustomerOverride,
+    FirstCallRule,
+    FraudConfig,
+    HighRiskRule,
+    LongCallRule,
+    RuleSet,
+    SequentialRule,
+    SpendRule,
+    VelocityRule,
+    WangiriRule,
+    fraud_config_from_mapping,
+    load_fraud_config,
+)
+from tandem.fraud.engine import LOCAL_NOTE, UNREACHABLE_NOTE, FraudEngine
+from tandem.fraud.facts import CallFacts, FraudResult, Verdict
+from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
+from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
+
+# The scan and backtest load numpy, pandas and pyarrow: on first use only, so that a proxy
+# embedding the live engine does not import them (PEP 562).
+_LAZY = {
+    "Episode": "tandem.fraud.scan",
+    "RuleHits": "tandem.fraud.scan",
+    "ScanResult": "tandem.fraud.scan",
+    "scan": "tandem.fraud.scan",
+    "PATTERN_RULES": "tandem.fraud.backtest",
+    "RuleScore": "tandem.fraud.backtest",
+    "backtest": "tandem.fraud.backtest",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from tandem.fraud.backtest import PATTERN_RULES, RuleScore, backtest
+    from tandem.fraud.scan import Episode, RuleHits, ScanResult, scan
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem.fraud' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "ACTIONS",
+    "LOCAL_NOTE",
+    "PATTERN_RULES",
+    "RULES",
+    "UNREACHABLE_NOTE",
+    "Action",
+    "CallFacts",
+    "ConcurrentRule",
+    "CpsRule",
+    "CustomerOverride",
+    "Episode",
+    "FirstCallRule",
+    "FraudConfig",
+    "FraudEngine",
+    "FraudResult",
+    "HighRiskMatcher",
+    "HighRiskRule",
+    "LongCallRule",
+    "RuleHits",
+    "RuleScore",
+    "RuleSet",
+    "ScanResult",
+    "SequentialRule",
+    "SpendRule",
+    "Thresholds",
+    "Verdict",
+    "VelocityRule",
+    "WangiriRule",
+    "backtest",
+    "fraud_config_from_mapping",
+    "load_fraud_config",
+    "read_prefix_file",
+    "scan",
+]
