@@ -14,6 +14,7 @@ from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
 from tandem.cli.plan import plan_group
+from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
@@ -28,6 +29,7 @@ COMMANDS: tuple[click.Command, ...] = (
     compile_command,
     route_command,
     rate,
+    quality_command,
     enum_group,
     db_group,
 )
