@@ -81,6 +81,11 @@ _LAZY: dict[str, str] = {
     "MemoryCounters": "tandem.state",
     "RedisCounters": "tandem.state",
     "FallbackCounters": "tandem.state",
+    # carrier quality
+    "QualityBoard": "tandem.quality",
+    "QualityConfig": "tandem.quality",
+    "Score": "tandem.quality",
+    "quality_table": "tandem.quality",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -140,6 +145,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load_config,
         translate,
     )
+    from tandem.quality import QualityBoard, QualityConfig, Score, quality_table
     from tandem.rating import (
         CallPrice,
         PlanSchedule,
@@ -172,6 +178,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "QualityBoard",
+    "QualityConfig",
+    "Score",
+    "quality_table",
     "CallPrice",
     "CdrError",
     "ConcurrentWriteError",

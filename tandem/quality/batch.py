@@ -211,6 +211,12 @@ def _group_sums(frame: pd.DataFrame, keys: list[str], at: float, config: Quality
     out: dict[tuple, Sums] = {}
     if frame.empty:
         return out
+    if config.half_life is None:  # every weight is 1: the sums are the integer sums
+        plain = frame.groupby(keys, sort=True, observed=True)[list(FIELDS)].sum()
+        for k, ints in zip(plain.index.tolist(), plain.to_numpy(np.int64).tolist(), strict=True):
+            key = k if isinstance(k, tuple) else (k,)
+            out[key] = Sums(ints[0], ints[1], tuple(float(x) for x in ints))
+        return out
     agg = frame.groupby([*keys, "bucket"], sort=True, observed=True)[list(FIELDS)].sum()
     agg = agg.reset_index()
     starts = agg["bucket"].to_numpy()

@@ -270,15 +270,18 @@ class QualityBoard:
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
         one batch (one round trip)."""
         refresh = self.config.refresh
+        get = self._cache.get
         out: list[CarrierLook | None] = []
         missing: list[int] = []
-        for i, carrier in enumerate(carriers):
-            hit = self._cache.get((carrier, group))
+        for carrier in carriers:
+            hit = get((carrier, group))
             if hit is not None and hit[0] <= at < hit[0] + refresh:
                 out.append(hit[1])
             else:
+                missing.append(len(out))
                 out.append(None)
-                missing.append(i)
+        if not missing:
+            return out  # type: ignore[return-value]  # every entry was found
         if missing:
             since = at - self.config.window
             batch = self.counters.batch()
