@@ -9,6 +9,8 @@ import uuid
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tandem.errors import ConfigError
 from tandem.lcr.policy import config_from_mapping
@@ -461,3 +463,59 @@ def test_shipped_routing_toml_loads():
 
     config = load_config(Path(__file__).resolve().parents[1] / "data" / "routing.toml")
     assert config.plan_for("acme-telecom").floors
+
+
+# -- fuzz: outside input is classified or refused, never anything else ----------------------
+
+_value = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),
+    st.text(max_size=8), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)  # fmt: skip
+_floor_keys = st.sampled_from(
+    ["prefix", "min_asr", "min_acd", "min_attempts", "cooldown", "probe_share", "bogus"]
+)
+_quality_keys = st.sampled_from(
+    [
+        "window",
+        "bucket",
+        "half_life",
+        "prior_weight",
+        "min_attempts",
+        "group_digits",
+        "refresh",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    floors=st.one_of(
+        _value, st.lists(st.dictionaries(_floor_keys, _value, max_size=6), max_size=3)
+    ),
+    quality=st.one_of(_value, st.dictionaries(_quality_keys, _value, max_size=7)),
+)
+def test_fuzz_quality_config_is_read_or_refused_with_config_error(floors, quality):
+    try:
+        config = config_from_mapping({"defaults": {"floors": floors}, "quality": quality})
+    except ConfigError as exc:
+        assert str(exc)
+        return
+    for floor in config.defaults.floors:
+        assert floor.min_asr is not None or floor.min_acd is not None
+        assert 0 <= floor.probe_share < 1 and floor.cooldown >= 0
+    q = config.quality
+    assert q.window % q.bucket == 0 and q.min_attempts >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(answer=st.one_of(st.integers(-1000, 2000), st.text(max_size=30), st.booleans()))
+def test_fuzz_classify_gives_an_outcome_or_value_error(answer):
+    try:
+        outcome = classify(answer)
+    except ValueError:
+        return
+    assert isinstance(outcome, Outcome)
+    if isinstance(answer, int):
+        assert 200 <= answer <= 699
