@@ -42,6 +42,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from tandem.errors import StateUnavailableError
 from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
 from tandem.state import Counters
@@ -191,7 +192,12 @@ class QualityBoard:
 
     ``attempt`` once per attempt, with its final answer; ``score`` reads one carrier and
     group; ``look`` (what the router calls) reads several carriers at once, with their
-    cooldowns, in one round trip, and reuses what it read for ``refresh`` seconds.
+    cooldowns, in one round trip, and reuses what it read for ``refresh`` seconds. When
+    shared state cannot be reached (a bare :class:`~tandem.state.RedisCounters`), ``look``
+    answers "unknown" for what it could not read and ``cool`` keeps the cooldown on this
+    node only, counting each such event in ``unreachable``: routing never fails for
+    quality. ``attempt`` and ``score`` raise :class:`~tandem.errors.StateUnavailableError`
+    then (use :class:`~tandem.state.FallbackCounters` to keep recording locally).
     """
 
     def __init__(
@@ -201,6 +207,9 @@ class QualityBoard:
         self.config = config if config is not None else QualityConfig()
         self.prefix = prefix
         self._cache: dict[tuple[str, str], tuple[float, CarrierLook]] = {}
+        #: Reads or cooldown marks that found shared state unreachable (a bare
+        #: RedisCounters; a FallbackCounters carries on with local counters instead).
+        self.unreachable = 0
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
@@ -291,7 +300,13 @@ class QualityBoard:
                 batch.series(self._series_key(carriers[i], group), since=since, until=at)
                 batch.series(self._series_key(carriers[i], ALL_GROUPS), since=since, until=at)
                 batch.marked(self._cool_key(carriers[i], group), at=at)
-            results = batch.execute()
+            try:
+                results = batch.execute()
+            except StateUnavailableError:
+                # Routing goes on without live quality: unknown scores, no cooldowns (floors
+                # inert, strategy "quality" on the plan's map); counted, never raised.
+                self.unreachable += 1
+                return [o if o is not None else _UNKNOWN for o in out]
             for j, i in enumerate(missing):
                 own, overall, cool = results[3 * j : 3 * j + 3]
                 found = CarrierLook(self._score(own, overall, at), _until(cool, at))
@@ -306,13 +321,19 @@ class QualityBoard:
             return at
         mark = self._cool_key(carrier, group)
         until = at + seconds
-        if not self.counters.mark(mark, ttl=float(seconds), at=at, value=repr(until)):
-            running = _until(self.counters.marked(mark, at=at), at)
-            until = running if running is not None else until
+        try:
+            if not self.counters.mark(mark, ttl=float(seconds), at=at, value=repr(until)):
+                running = _until(self.counters.marked(mark, at=at), at)
+                until = running if running is not None else until
+        except StateUnavailableError:  # this node still cools the carrier down
+            self.unreachable += 1
         hit = self._cache.get((carrier, group))
         if hit is not None:
             self._cache[(carrier, group)] = (hit[0], hit[1]._replace(cooling_until=until))
         return until
+
+
+_UNKNOWN = CarrierLook(None, None)
 
 
 def _until(value: str | None, at: float) -> float | None:
