@@ -127,6 +127,7 @@ class MemoryCounters:
         self._windows: dict[tuple[str, int, int], _Window] = {}
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
+        self._shapes: dict[tuple[int, int], int] = {}
         self._sweep_every = check_ttl(sweep_every, "sweep_every")
         self._next_sweep = -math.inf
 
@@ -185,6 +186,8 @@ class MemoryCounters:
                     return k
                 new.append(k)
             keys = held + tuple(new)
+            if not keys:  # no limits and no slots held: nothing to take
+                return None
             for k in keys:
                 s = slots.get(k)
                 if s is None:
@@ -230,27 +233,36 @@ class MemoryCounters:
         return len(self._calls)
 
     # -- windows -------------------------------------------------------------------------------
+    def _shape(self, window: int, step: int) -> int:
+        """``window // step``, checked once per shape."""
+        n = self._shapes.get((window, step))
+        if n is None:
+            n = self._shapes[(window, step)] = window_buckets(window, step)
+        return n
+
     def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> int:
         """Add ``amount`` to the window; the total at ``at`` including it."""
-        n = window_buckets(window, step)
-        b = bucket_of(at, step)
+        n = self._shape(window, step)
+        b = math.floor(at / step)
+        wkey = (key, window, step)
         with self._lock:
-            self._tick(at)
-            w = self._windows.get((key, window, step))
+            if at >= self._next_sweep:
+                self.sweep(at)
+            w = self._windows.get(wkey)
             if w is None:
-                w = self._windows[(key, window, step)] = _Window()
+                w = self._windows[wkey] = _Window()
             w.evict(b - n + 1)
             w.add(b, amount)
             return w.total(b)
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
         """The window total at ``at``."""
-        n = window_buckets(window, step)
-        b = bucket_of(at, step)
+        n = self._shape(window, step)
+        w = self._windows.get((key, window, step))
+        if w is None:
+            return 0
+        b = math.floor(at / step)
         with self._lock:
-            w = self._windows.get((key, window, step))
-            if w is None:
-                return 0
             w.evict(b - n + 1)
             return w.total(b)
 

@@ -60,6 +60,8 @@ return (tonumber(v) or 0) + redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf'
 """
 _SCRIPTS["OCCUPIED"] = _OCCUPIED
 _SHA = {name: hashlib.sha1(body.encode()).hexdigest() for name, body in _SCRIPTS.items()}
+_READ_ONLY = {_SHA[name] for name in ("TOTAL", "SERIES", "OCCUPIED")}
+_LOAD_ATTEMPTS = 3  # the scripts may be flushed again between loading and running them
 
 # One command for Redis: (command, arguments); and how its reply becomes the result.
 _Command = tuple[str, tuple[Any, ...]]
@@ -81,6 +83,12 @@ def _int(value: Any) -> int:
 
 def _bool(value: Any) -> bool:
     return bool(int(value))
+
+
+def _reads(command: _Command) -> bool:
+    """Whether the command only reads (so that running it again changes nothing)."""
+    name, args = command
+    return name != "evalsha" or args[0] in _READ_ONLY
 
 
 def _window_total(reply: list[Any]) -> int:
@@ -271,32 +279,37 @@ class RedisCounters:
         (command, cargs), decode = self._plan(name, args, kwargs)
         send = getattr(self.client, command)
         try:
-            try:
-                reply = send(*cargs)
-            except self._errors.NoScriptError:
-                self._load_scripts()
-                reply = send(*cargs)
+            for attempt in range(_LOAD_ATTEMPTS):
+                try:
+                    reply = send(*cargs)
+                    break
+                except self._errors.NoScriptError:
+                    if attempt == _LOAD_ATTEMPTS - 1:
+                        raise
+                    self._load_scripts()
         except self._errors.RedisError as exc:
             raise self._fail(exc) from exc
         return decode(reply)
 
     def _run(self, ops: list[Op]) -> list[Any]:
-        """Every queued operation in one pipeline (one round trip; a second one only when
-        the server lost the scripts, after a restart)."""
+        """Every queued operation in one pipeline (one round trip; another one only when
+        the server lost the scripts: a restart, a SCRIPT FLUSH)."""
         plans = [self._plan(name, args, kwargs) for name, args, kwargs in ops]
         NoScript = self._errors.NoScriptError
         try:
             replies = self._pipeline([cmd for cmd, _ in plans])
-            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScript)]
-            if missing:
+            for _ in range(_LOAD_ATTEMPTS - 1):
+                missing = [i for i, r in enumerate(replies) if isinstance(r, NoScript)]
+                if not missing:
+                    break
                 # The server lost the scripts (a restart, SCRIPT FLUSH): load them and run
-                # again, in order, what failed and the reads after it (reads are plain
-                # commands, every change a script, so nothing is applied twice).
+                # again, in order, what failed and the reads after it (nothing that changes
+                # state ran twice: only what failed and reads are sent again).
                 self._load_scripts()
                 again = [
                     i
                     for i in range(missing[0], len(plans))
-                    if isinstance(replies[i], NoScript) or plans[i][0][0] != "evalsha"
+                    if isinstance(replies[i], NoScript) or _reads(plans[i][0])
                 ]
                 for i, reply in zip(
                     again, self._pipeline([plans[i][0] for i in again]), strict=True

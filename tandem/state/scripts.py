@@ -39,6 +39,7 @@ if #held > 0 then
     exp = old
   end
 end
+if #held == 0 and n == 0 then return 0 end
 local function take(k)
   redis.call('ZADD', k, exp, cid)
   redis.call('ZADD', KEYS[1], exp, k)
