@@ -206,7 +206,10 @@ class QualityBoard:
         self.counters = counters
         self.config = config if config is not None else QualityConfig()
         self.prefix = prefix
-        self._cache: dict[tuple[str, str], tuple[float, CarrierLook]] = {}
+        #: group -> carrier -> (instant read, what was read)
+        self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
+        #: carrier -> (instant read, its sums over every group): the prior of each group
+        self._overall: dict[str, tuple[float, Sums]] = {}
         #: Reads or cooldown marks that found shared state unreachable (a bare
         #: RedisCounters; a FallbackCounters carries on with local counters instead).
         self.unreachable = 0
@@ -281,11 +284,14 @@ class QualityBoard:
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
         one batch (one round trip)."""
         refresh = self.config.refresh
-        get = self._cache.get
+        cache = self._cache.get(group)
+        if cache is None:
+            cache = self._cache.setdefault(group, {})
+        get = cache.get
         out: list[CarrierLook | None] = []
         missing: list[int] = []
         for carrier in carriers:
-            hit = get((carrier, group))
+            hit = get(carrier)
             if hit is not None and hit[0] <= at < hit[0] + refresh:
                 out.append(hit[1])
             else:
@@ -293,26 +299,38 @@ class QualityBoard:
                 out.append(None)
         if not missing:
             return out  # type: ignore[return-value]  # every entry was found
-        if missing:
-            since = at - self.config.window
-            batch = self.counters.batch()
-            for i in missing:
-                batch.series(self._series_key(carriers[i], group), since=since, until=at)
-                batch.series(self._series_key(carriers[i], ALL_GROUPS), since=since, until=at)
-                batch.marked(self._cool_key(carriers[i], group), at=at)
-            try:
-                results = batch.execute()
-            except StateUnavailableError:
-                # Routing goes on without live quality: unknown scores, no cooldowns (floors
-                # inert, strategy "quality" on the plan's map); counted, never raised.
-                self.unreachable += 1
-                return [o if o is not None else _UNKNOWN for o in out]
-            for j, i in enumerate(missing):
-                own, overall, cool = results[3 * j : 3 * j + 3]
-                found = CarrierLook(self._score(own, overall, at), _until(cool, at))
-                self._cache[(carriers[i], group)] = (at, found)
-                out[i] = found
-        return [o for o in out if o is not None]
+        config = self.config
+        since = at - config.window
+        batch = self.counters.batch()
+        overall_get = self._overall.get
+        stale: list[str] = []
+        for i in missing:
+            carrier = carriers[i]
+            batch.series(self._series_key(carrier, group), since=since, until=at)
+            batch.marked(self._cool_key(carrier, group), at=at)
+            prior = overall_get(carrier)
+            fresh = prior is not None and prior[0] <= at < prior[0] + refresh
+            if not fresh and carrier not in stale:
+                stale.append(carrier)
+        for carrier in stale:
+            batch.series(self._series_key(carrier, ALL_GROUPS), since=since, until=at)
+        try:
+            results = batch.execute()
+        except StateUnavailableError:
+            # Routing goes on without live quality: unknown scores, no cooldowns (floors
+            # inert, strategy "quality" on the plan's map); counted, never raised.
+            self.unreachable += 1
+            return [o if o is not None else _UNKNOWN for o in out]
+        read = 2 * len(missing)
+        for k, carrier in enumerate(stale):
+            self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
+        for j, i in enumerate(missing):
+            own = sums(results[2 * j], at=at, config=config)
+            score = figures(own, self._overall[carriers[i]][1], config) if own.attempts else None
+            found = CarrierLook(score, _until(results[2 * j + 1], at))
+            cache[carriers[i]] = (at, found)
+            out[i] = found
+        return out  # type: ignore[return-value]  # every entry is set now
 
     def cool(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
         """Start a cooldown of ``seconds`` for the carrier on ``group`` (shared by every
@@ -327,9 +345,10 @@ class QualityBoard:
                 until = running if running is not None else until
         except StateUnavailableError:  # this node still cools the carrier down
             self.unreachable += 1
-        hit = self._cache.get((carrier, group))
-        if hit is not None:
-            self._cache[(carrier, group)] = (hit[0], hit[1]._replace(cooling_until=until))
+        cache = self._cache.get(group)
+        hit = cache.get(carrier) if cache is not None else None
+        if cache is not None and hit is not None:
+            cache[carrier] = (hit[0], hit[1]._replace(cooling_until=until))
         return until
 
 
