@@ -89,6 +89,11 @@ _LAZY: dict[str, str] = {
     "FraudResult": "tandem.fraud",
     "load_fraud_config": "tandem.fraud",
     "ScanResult": "tandem.fraud",
+    # carrier quality
+    "QualityBoard": "tandem.quality",
+    "QualityConfig": "tandem.quality",
+    "Score": "tandem.quality",
+    "quality_table": "tandem.quality",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -157,6 +162,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load_config,
         translate,
     )
+    from tandem.quality import QualityBoard, QualityConfig, Score, quality_table
     from tandem.rating import (
         CallPrice,
         PlanSchedule,
@@ -190,6 +196,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CallFacts",
+    "QualityBoard",
+    "QualityConfig",
+    "Score",
+    "quality_table",
     "CallPrice",
     "CdrError",
     "ConcurrentWriteError",

@@ -15,6 +15,7 @@ from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
 from tandem.cli.fraud import fraud_group
 from tandem.cli.plan import plan_group
+from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
@@ -30,6 +31,7 @@ COMMANDS: tuple[click.Command, ...] = (
     route_command,
     rate,
     fraud_group,
+    quality_command,
     enum_group,
     db_group,
 )
