@@ -1,0 +1,667 @@
+"""The call lifecycle: the one object a proxy holds (:class:`Calls`) and one per call
+(:class:`Call`).
+
+::
+
+    calls = Calls(router, counters=counters, fraud=engine, quality=board, store=store)
+    call = calls.route("+442071234567", customer="acme", at=t)   # decision + fraud + credit
+    if call.admit(at=t) is None:                                  # slots taken, or refused
+        for route in call.decision.routes:
+            if not call.attempt(route.carrier, at=t):             # carrier at capacity
+                continue
+            ...                                                   # send the INVITE
+            call.failed(route.carrier, 503, at=t1, pdd_ms=900)    # next route...
+            call.answered(route.carrier, at=t2, pdd_ms=1200)      # ...or answered
+            break
+    call.end(at=t3)                                               # release, quality, price
+
+**route** asks the :class:`~tandem.lcr.Router`, then the fraud rules
+(:class:`~tandem.fraud.FraudEngine`: block, the decision has no routes and names the rule;
+flag, routes with the verdicts), then the credit limit: a customer with a credit account
+(:mod:`tandem.calls.credit`) at its limit is blocked (rule ``credit_limit``), otherwise the
+decision carries ``max_duration``, the seconds its remaining credit buys at its sell terms.
+
+**admit** takes the call's concurrent-call slots in one atomic step
+(:meth:`~tandem.state.Counters.acquire`): customer, customer trunk and destination group,
+capped by the fraud rules' ``concurrent`` critical levels (:meth:`FraudEngine.admission_limits`)
+or by :class:`Caps`. **attempt** takes a slot of the carrier (capped by its
+``max_concurrent``; the router's capacity check reads the same key), **failed** frees it
+and records the attempt's outcome for quality, **answered** marks the answer. Slots live
+``ttl`` seconds unless released, so a crashed proxy never leaks capacity.
+
+**end** (also for a CANCEL, a busy or a failed call) releases every slot, records the
+answered attempt (or the cancelled one, SIP 487) for quality, once, prices the call with
+the rating module's exact cost rule (:func:`~tandem.rating.tariff.cost_scaled`), feeds the
+spend windows of the fraud rules and charges the credit account. It is idempotent: a
+second or late end, on this node or another one, returns the first end's result and
+changes nothing (a shared mark per call).
+
+When the shared state fell back to local counters (:class:`~tandem.state.FallbackCounters`)
+the decision's notes say so; nothing raises.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from tandem.calls.credit import CreditBook, SellTerms, max_duration
+from tandem.fraud.facts import CallFacts, FraudResult, Verdict
+from tandem.fraud.keys import prefix_of
+from tandem.instant import format_instant
+from tandem.lcr.router import Decision, Router
+from tandem.money import Rounding, format_money
+from tandem.rating.book import MAX_DURATION
+from tandem.state.fallback import FALLBACK_NOTE
+from tandem.state.keys import carrier_calls_key, key
+
+if TYPE_CHECKING:
+    from tandem.fraud.engine import FraudEngine
+    from tandem.lcr.scores import CarrierLook
+    from tandem.quality import QualityBoard
+    from tandem.state import Counters
+    from tandem.store import CreditAccount, Store
+
+__all__ = [
+    "Call",
+    "CallDecision",
+    "CallEnd",
+    "Calls",
+    "Caps",
+    "LOCAL_COUNTERS_NOTE",
+    "credit_spent_key",
+]
+
+#: The note a decision carries when the shared state was unreachable and local counters
+#: were used instead (:data:`tandem.state.FALLBACK_NOTE`).
+LOCAL_COUNTERS_NOTE = FALLBACK_NOTE
+#: SIP code recorded for an attempt that was outstanding when the call ended unanswered
+#: (the caller hung up: CANCEL, 487 Request Terminated).
+CANCELLED = 487
+_NO_VERDICTS: tuple[Verdict, ...] = ()
+
+
+def credit_spent_key(customer: str) -> str:
+    """The shared counter of a customer's ended calls' cost (scaled; only grows)."""
+    return key("credit", customer, "spent")
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Concurrent calls admitted per customer, per customer trunk and per destination group
+    (the first ``group_digits`` digits of the number); None: no cap. Used when no fraud
+    engine gives the caps (its ``concurrent`` rule's critical levels)."""
+
+    customer: int | None = None
+    trunk: int | None = None
+    group: int | None = None
+    group_digits: int = 3
+
+    def limits(self, customer: str, trunk: str | None, number: str) -> dict[str, int]:
+        """Counter key -> cap, for the slots a call of ``customer`` to ``number`` takes."""
+        from tandem.fraud.keys import concurrent_key
+
+        out: dict[str, int] = {}
+        if self.customer is not None:
+            out[concurrent_key("customer", customer)] = self.customer
+        if self.trunk is not None and trunk:
+            out[concurrent_key("trunk", trunk)] = self.trunk
+        if self.group is not None:
+            out[concurrent_key("group", prefix_of(number, self.group_digits))] = self.group
+        return out
+
+
+class CallDecision:
+    """A routing :class:`~tandem.lcr.Decision` with what the lifecycle added: the fraud
+    ``verdicts`` (flag and block, and ``credit_limit``), ``max_duration`` (seconds the
+    customer's remaining credit buys; None without a credit account) and ``notes``. Every
+    attribute of the routing decision reads through (``routes``, ``blocked``, ``reason``...);
+    a call blocked here has no routes and ``reason`` names the rule."""
+
+    __slots__ = ("decision", "verdicts", "max_duration", "extra_notes", "credit", "_looks")
+
+    def __init__(
+        self,
+        decision: Decision,
+        verdicts: tuple[Verdict, ...],
+        max_duration: int | None,
+        notes: tuple[str, ...],
+        credit: int | None,
+        looks: Any = None,
+    ) -> None:
+        self.decision = decision
+        self.verdicts = verdicts
+        self.max_duration = max_duration
+        self.extra_notes = notes
+        #: The remaining credit (scaled) the decision was made with (None: no account).
+        self.credit = credit
+        self._looks = looks
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.decision, name)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The routing decision's notes, then the lifecycle's."""
+        return self.decision.notes + self.extra_notes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``tandem route --json`` with ``max_duration``, ``fraud`` (the
+        verdicts) and ``notes`` added (every field of the routing decision kept)."""
+        out = self.decision.to_dict()
+        out["max_duration"] = self.max_duration
+        out["fraud"] = [v.to_dict() for v in self.verdicts]
+        notes = self.notes
+        if notes:
+            out["notes"] = list(notes)
+        if self.credit is not None:
+            out["credit"] = format_money(self.credit)
+        return out
+
+    def to_json(self) -> str:
+        """One JSON object (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict())
+
+    def explain(self) -> str:
+        """The routing decision's explanation, then which fraud rule flagged or blocked the
+        call, the credit left and what it buys, and each carrier's live quality score."""
+        lines = [self.decision.explain()]
+        lines.extend(f"note: {n}" for n in self.extra_notes)
+        for v in self.verdicts:
+            evidence = ", ".join(f"{k}={val}" for k, val in v.evidence.items())
+            lines.append(f"fraud rule {v.rule}: {v.action.upper()} ({evidence})")
+        if self.credit is not None:
+            lines.append(
+                f"credit left {format_money(self.credit)}: buys "
+                f"{self.max_duration} s at the sell rate (max_duration)"
+            )
+        if self._looks is not None:
+            group, looks = self._looks()
+            for carrier, look in looks:
+                lines.append(f"quality {carrier} on group {group}: {_look_text(look)}")
+        return "\n".join(lines)
+
+
+def _look_text(look: CarrierLook) -> str:
+    score = look.score
+    if score is None:
+        text = "no calls in the window"
+    elif not score.known:
+        text = f"unknown ({score.attempts} attempts, below the minimum)"
+    else:
+        parts = [f"{score.attempts} attempts", f"ASR {score.asr:.3f}", f"NER {score.ner:.3f}"]
+        if score.acd is not None:
+            parts.append(f"ACD {score.acd:.0f} s")
+        if score.pdd_p50 is not None:
+            parts.append(f"PDD p50 {score.pdd_p50:.0f} ms")
+        text = ", ".join(parts)
+    if look.cooling_until is not None:
+        text += f"; cooling down until {format_instant(int(look.cooling_until))}"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """What :meth:`Call.end` did: the call's billed seconds and cost (scaled, at the
+    customer's sell terms; None when unpriced), the carrier that answered (None: never
+    answered), whether this end freed slots, and ``first`` (False for a duplicate or late
+    end, which changed nothing)."""
+
+    call_id: str
+    carrier: str | None
+    duration: int
+    billed: int
+    cost: int | None
+    released: bool
+    first: bool
+    verdicts: tuple[Verdict, ...] = ()
+
+
+class Call:
+    """One call's life (made by :meth:`Calls.route`). ``decision`` is the
+    :class:`CallDecision`; ``max_duration`` the seconds the customer's credit buys (None:
+    no credit limit). Methods take the instant of the event (``at``, epoch seconds)."""
+
+    __slots__ = (
+        "calls", "call_id", "decision", "facts", "admitted", "refused", "carriers",
+        "outstanding", "answered_by", "answered_at", "pdd_ms", "result", "started", "_lock",
+    )  # fmt: skip
+
+    def __init__(self, calls: Calls, call_id: str, decision: CallDecision, facts: CallFacts):
+        self.calls = calls
+        self.call_id = call_id
+        self.decision = decision
+        self.facts = facts
+        self.started = facts.at
+        self.admitted = False
+        #: The counter key that was full when admission was refused ("" before admit).
+        self.refused: str | None = None
+        self.carriers: list[str] = []  # every carrier a slot was taken for
+        self.outstanding: str | None = None  # attempted, no outcome yet
+        self.answered_by: str | None = None
+        self.answered_at: float | None = None
+        self.pdd_ms: int | None = None
+        self.result: CallEnd | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def max_duration(self) -> int | None:
+        """Seconds the customer's remaining credit buys (None: no credit limit applies)."""
+        return self.decision.max_duration
+
+    def admit(self, *, at: float) -> str | None:
+        """Take the call's slots (customer, trunk, destination group) in one atomic step.
+        None when admitted; else why not: the full counter key, or ``"blocked"`` when the
+        decision is blocked. Admitting twice never counts twice."""
+        if self.decision.blocked:
+            self.refused = "blocked"
+            return self.refused
+        calls = self.calls
+        limits = calls.limits_for(self.facts)
+        full = calls.counters.acquire(self.call_id, limits, ttl=calls.ttl, at=at) if limits else None
+        self.refused = full
+        self.admitted = full is None
+        return full
+
+    def attempt(self, carrier: str, *, at: float) -> bool:
+        """The proxy is about to send the call to ``carrier``: take a slot of the carrier
+        (its ``max_concurrent``). False when the carrier is full (try the next route)."""
+        calls = self.calls
+        cap = calls.carrier_cap(carrier)
+        if cap is not None:
+            full = calls.counters.acquire(
+                self._carrier_id(carrier), {carrier_calls_key(carrier): cap}, ttl=calls.ttl, at=at
+            )
+            if full is not None:
+                return False
+            self.carriers.append(carrier)
+        self.outstanding = carrier
+        return True
+
+    def failed(self, carrier: str, sip_code: int, *, at: float, pdd_ms: int | None = None) -> None:
+        """The attempt on ``carrier`` failed with final ``sip_code``: record it for quality
+        (once) and free the carrier's slot."""
+        with self._lock:
+            if self.result is not None or self.outstanding != carrier:
+                return  # a late or duplicate outcome: counted already
+            self.outstanding = None
+        self.calls.record_attempt(carrier, self.facts, sip_code=sip_code, at=at,
+                                  pdd_ms=pdd_ms, duration=0)  # fmt: skip
+        if carrier in self.carriers:
+            self.calls.counters.release(self._carrier_id(carrier), at=at)
+
+    def answered(self, carrier: str, *, at: float, pdd_ms: int | None = None) -> None:
+        """``carrier`` answered at ``at`` (its outcome is recorded at the end, with the
+        call's duration)."""
+        with self._lock:
+            if self.result is not None:
+                return
+            self.outstanding = None
+            self.answered_by = carrier
+            self.answered_at = at
+            self.pdd_ms = pdd_ms
+
+    def end(self, *, at: float, duration: int | None = None) -> CallEnd:
+        """The call is over (hangup, CANCEL, busy, failure): see :meth:`Calls.end`."""
+        return self.calls.finish(self, at=at, duration=duration)
+
+    def _carrier_id(self, carrier: str) -> str:
+        return f"{self.call_id}@{carrier}"
+
+
+class Calls:
+    """What a proxy holds (one per process): the router, the shared counters and the
+    optional fraud engine, quality board and store, and the calls in progress.
+
+    ``counters`` must be the router's own counters (carrier capacity). ``store`` gives the
+    credit accounts, the customers' deck decimals and rounding and the tariff plans' grace
+    (read now; :meth:`reload` reads them again) and is charged at each call end;
+    ``accounts`` gives credit accounts without a store. ``caps`` caps concurrent calls when
+    no fraud engine does; ``ttl`` is how long a call's slots live without an end (the fraud
+    engine's ``concurrent.ttl`` when given). ``credit_refresh``: seconds a node reuses its
+    read of a customer's shared spend counter (0: read on every decision; the node's own
+    call ends are always counted at once).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        counters: Counters,
+        fraud: FraudEngine | None = None,
+        quality: QualityBoard | None = None,
+        store: Store | None = None,
+        accounts: Iterable[CreditAccount] | None = None,
+        caps: Caps | None = None,
+        ttl: float | None = None,
+        credit_refresh: float = 1.0,
+        node: str | None = None,
+    ) -> None:
+        self.router = router
+        self.counters = counters
+        self.fraud = fraud
+        self.quality = quality
+        self.store = store
+        self.caps = caps
+        self.ttl = float(ttl if ttl is not None else fraud.slot_ttl if fraud is not None else 7200)
+        self.credit_refresh = float(credit_refresh)
+        self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
+        self.credit = CreditBook(accounts or ())
+        self._terms: dict[tuple[int, str, str], SellTerms] = {}
+        self._money: dict[str, tuple[int, Rounding]] = {}
+        self._schedule: Any = None
+        self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
+        self._live: dict[str, Call] = {}
+        self._sweep_at = 4096
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        #: Decisions and ends that ran on local counters (shared state unreachable).
+        self.fell_back = 0
+        if store is not None:
+            self.reload()
+
+    # -- store -------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the credit accounts, the customers' deck decimals and rounding and the
+        tariff plans again from the store."""
+        if self.store is None:
+            return
+        from tandem.rating.schedule import PlanSchedule
+
+        self.credit.load(self.store.credit_accounts())
+        money: dict[str, tuple[int, Rounding]] = {}
+        for deck in self.store.decks(kind="customer"):  # oldest first: the latest wins
+            money[deck.account] = (deck.decimals, Rounding.parse(deck.rounding))
+        self._money = money
+        self._schedule = PlanSchedule.from_store(self.store)
+        self._terms = {}
+
+    # -- the decision -------------------------------------------------------------------------
+    def route(
+        self,
+        number: str,
+        *,
+        customer: str | None = None,
+        source_ip: str | None = None,
+        at: int,
+        call_id: str | None = None,
+    ) -> Call:
+        """Decide one call (:meth:`Router.route`, then fraud, then credit) and start its
+        life. Raises what the router raises for a bad number or an unknown customer."""
+        decision = self.router.route(
+            number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
+        )
+        cid = call_id if call_id is not None else f"{self.node}-{next(self._ids)}"
+        name = decision.customer
+        digits = decision.routing_number or decision.normalized
+        facts = CallFacts(
+            cid, name, digits, at, decision.trunk, source_ip,
+            decision.sell_prefix or "", self._group(name, digits), decision.sell_rate_scaled,
+        )  # fmt: skip
+        verdicts = _NO_VERDICTS
+        notes: tuple[str, ...] = ()
+        blocked_by: Verdict | None = None
+        fraud = self.fraud
+        if fraud is not None:
+            result: FraudResult = fraud.check(facts)
+            verdicts = result.verdicts
+            notes = result.notes
+            if result.action == "block":
+                blocked_by = result.blocked_by()
+        credit = None
+        seconds = None
+        account = self.credit.get(name) if self.credit.accounts else None
+        if account is not None and blocked_by is None:
+            credit = CreditBook.remaining(account, self._spent_of(name, at))
+            sell = decision.sell_rate_scaled
+            if sell is not None:
+                seconds = max_duration(self._sell_terms(decision, at), credit)
+            if credit <= 0 or seconds == 0:
+                blocked_by = Verdict("credit_limit", "block", _credit_evidence(account, credit, seconds))
+                verdicts = (*verdicts, blocked_by)
+        if getattr(self.counters, "last_fell_back", False) or (
+            fraud is not None and fraud.last_fell_back
+        ):
+            if LOCAL_COUNTERS_NOTE not in notes:
+                notes = (*notes, LOCAL_COUNTERS_NOTE)
+            with self._lock:
+                self.fell_back += 1
+        if blocked_by is not None and not decision.blocked:
+            decision = replace(
+                decision, blocked=True, reason=_block_reason(blocked_by), _raw=None, on_net=None
+            )
+        looks = None if self.quality is None else self._looks(decision, digits, at)
+        call = Call(self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), facts)
+        if not decision.blocked:  # a blocked call takes nothing: no end is awaited
+            live = self._live
+            live[cid] = call
+            if len(live) > self._sweep_at:
+                self._sweep(at)
+        return call
+
+    def _group(self, customer: str, number: str) -> str:
+        """The destination group a call's concurrent-call slot counts under."""
+        if self.fraud is not None:
+            rule = self.fraud.config.rules_for(customer).concurrent
+            return prefix_of(number, rule.group_prefix_length)
+        if self.caps is not None:
+            return prefix_of(number, self.caps.group_digits)
+        return ""
+
+    def _spent_of(self, customer: str, at: float) -> int:
+        """The customer's shared spend counter, read at most every ``credit_refresh`` s."""
+        seen = self._spent.get(customer)
+        if seen is not None and at - seen[0] < self.credit_refresh:
+            return seen[1]
+        value = self.counters.current(credit_spent_key(customer))
+        self._spent[customer] = (at, value)
+        return value
+
+    def _sell_terms(self, decision: Decision, at: float) -> SellTerms:
+        """The customer's sell terms at the decision's sell prefix (rate, fee, increments,
+        minimum duration from the compiled table; decimals and rounding from its deck;
+        grace from the tariff plan in force), cached per table, customer and prefix."""
+        raw = decision._raw
+        table = raw[0] if raw is not None else self.router.table
+        customer, prefix = decision.customer, decision.sell_prefix or ""
+        cache_key = (id(table), customer, prefix)
+        terms = self._terms.get(cache_key)
+        if terms is not None:
+            return terms
+        uid = table.trie.key_id(prefix) if prefix in table.trie else -1
+        cidx = table.customer_index.get(customer, -1)
+        row = table.sell_row(uid, cidx) if uid >= 0 and cidx >= 0 else -1
+        if row >= 0:
+            _p, rate, fee, first, nxt, least = table.sell_row_values(row)
+        else:  # no row (cannot happen with a sell rate): the rate alone, per minute
+            rate, fee, first, nxt, least = decision.sell_rate_scaled or 0, 0, 60, 60, 0
+        decimals, rounding = self._money.get(customer, (4, Rounding.HALF_UP))
+        terms = SellTerms(rate, fee, first, nxt, least, self._grace(customer, at),
+                          decimals, rounding)  # fmt: skip
+        if len(self._terms) < 1_000_000:
+            self._terms[cache_key] = terms
+        return terms
+
+    def _grace(self, customer: str, at: float) -> int:
+        schedule = self._schedule
+        if schedule is None:
+            return 0
+        plan = schedule.plan_at(int(at))
+        return 0 if plan is None else plan.get("customer", customer).grace
+
+    def _looks(self, decision: Decision, number: str, at: float) -> Any:
+        """For explain: the quality board's look at every carrier of the decision."""
+        board = self.quality
+        assert board is not None
+
+        def looks() -> tuple[str, list[tuple[str, CarrierLook]]]:
+            group = board.group_of(number)
+            names = [r.carrier for r in decision.routes] + [d.carrier for d in decision.dropped]
+            return group, list(zip(names, board.look(names, group, at=at), strict=True))
+
+        return looks
+
+    # -- slots ----------------------------------------------------------------------------------
+    def limits_for(self, facts: CallFacts) -> dict[str, int]:
+        """The concurrent-call slots a call takes when admitted: counter key -> cap."""
+        if self.fraud is not None:
+            return self.fraud.admission_limits(facts)
+        if self.caps is not None:
+            return self.caps.limits(facts.customer, facts.trunk, facts.number)
+        return {}
+
+    def carrier_cap(self, carrier: str) -> int | None:
+        """The carrier's ``max_concurrent`` in the router's config (None: no cap)."""
+        try:
+            return self.router.config.carrier(carrier).max_concurrent
+        except Exception:  # noqa: BLE001 - an on-net or unknown carrier has no cap
+            return None
+
+    def record_attempt(
+        self,
+        carrier: str,
+        facts: CallFacts,
+        *,
+        sip_code: int,
+        at: float,
+        pdd_ms: int | None,
+        duration: int,
+    ) -> None:
+        """Feed one attempt's final outcome to the quality board (when there is one)."""
+        board = self.quality
+        if board is None:
+            return
+        board.attempt(carrier, board.group_of(facts.number), at=at, sip_code=sip_code,
+                      pdd_ms=pdd_ms, duration=duration, call_id=facts.call_id)  # fmt: skip
+
+    # -- the end -------------------------------------------------------------------------------
+    def get(self, call_id: str) -> Call | None:
+        """The call in progress with this id (None: unknown, ended or expired)."""
+        return self._live.get(call_id)
+
+    def end(self, call_id: str, *, at: float, duration: int | None = None) -> CallEnd | None:
+        """End the call ``call_id`` (for a proxy that only keeps the id); None when this
+        node does not know it (still, its slots are released)."""
+        call = self._live.get(call_id)
+        if call is None:
+            self.counters.release(call_id, at=at)
+            return None
+        return self.finish(call, at=at, duration=duration)
+
+    def finish(self, call: Call, *, at: float, duration: int | None = None) -> CallEnd:
+        """The end of ``call`` (see the module docstring). ``duration`` is the billed
+        seconds of an answered call (default: from the answer to ``at``)."""
+        with call._lock:
+            if call.result is not None:
+                done = call.result
+                return CallEnd(done.call_id, done.carrier, done.duration, done.billed,
+                               done.cost, False, False, done.verdicts)  # fmt: skip
+            outstanding, answered_by = call.outstanding, call.answered_by
+            call.outstanding = None
+            if answered_by is None:
+                seconds = 0
+            elif duration is not None:
+                seconds = int(duration)
+            else:
+                seconds = max(0, int(at - (call.answered_at or at)))
+            seconds = min(max(seconds, 0), MAX_DURATION)
+            call.result = CallEnd(call.call_id, answered_by, seconds, 0, None, False, False)
+        counters = self.counters
+        released = counters.release(call.call_id, at=at)
+        for carrier in call.carriers:
+            released = counters.release(call._carrier_id(carrier), at=at) or released
+        with self._lock:
+            self._live.pop(call.call_id, None)
+        # One end per call across nodes: the first to set the mark prices and charges.
+        first = counters.mark(key("calls", "ended", call.call_id), ttl=self.ttl, at=at)
+        billed, cost, verdicts = 0, None, _NO_VERDICTS
+        if first:
+            if answered_by is not None:
+                self.record_attempt(answered_by, call.facts, sip_code=200, at=at,
+                                    pdd_ms=call.pdd_ms, duration=seconds)  # fmt: skip
+            elif outstanding is not None:
+                self.record_attempt(outstanding, call.facts, sip_code=CANCELLED, at=at,
+                                    pdd_ms=None, duration=0)  # fmt: skip
+            billed, cost = self._price(call, seconds)
+            if self.fraud is not None:
+                verdicts = self.fraud.ended(call.facts, duration=seconds, cost=cost or 0, at=at)
+            if cost:
+                self._charge(call.facts.customer, cost, at)
+        result = CallEnd(call.call_id, answered_by, seconds, billed, cost, released, first, verdicts)
+        call.result = result
+        return result
+
+    def _price(self, call: Call, seconds: int) -> tuple[int, int | None]:
+        """``(billed seconds, cost)`` of the call at the customer's sell terms."""
+        decision = call.decision.decision
+        if decision.sell_rate_scaled is None:
+            return 0, None
+        from tandem.rating.tariff import cost_scaled
+
+        return cost_scaled(self._sell_terms(decision, call.started).tariff(), seconds)
+
+    def _charge(self, customer: str, cost: int, at: float) -> None:
+        """Add ``cost`` to the customer's shared spend counter and charge the store."""
+        spent = self.counters.incr(credit_spent_key(customer), cost)
+        seen = self._spent.get(customer)
+        if seen is not None:
+            self._spent[customer] = (seen[0], max(seen[1] + cost, spent))
+        if self.store is None or self.credit.get(customer) is None:
+            return
+        account = self.store.charge_credit(customer, cost, at=int(at))
+        self.credit.update(account)
+        if spent < account.charged_scaled:
+            # The counter lost its history (a flushed Redis, local fallback counters): level
+            # it with the store once (the mark elects one node per charged total).
+            lift = account.charged_scaled - spent
+            if self.counters.mark(
+                key("credit", customer, "level", account.charged_scaled), ttl=self.ttl, at=at
+            ):
+                self.counters.incr(credit_spent_key(customer), lift)
+                self._spent.pop(customer, None)
+
+    # -- housekeeping ---------------------------------------------------------------------------
+    @property
+    def in_progress(self) -> int:
+        """Calls this node holds (routed, not ended, not expired)."""
+        return len(self._live)
+
+    def _sweep(self, at: float) -> None:
+        """Forget expired calls when the table of calls in progress has grown (bounded
+        memory whatever the proxy forgets to end: OpenSIPS #3411)."""
+        self.expire(at=at)
+        self._sweep_at = max(4096, 2 * len(self._live))
+
+    def expire(self, *, at: float) -> int:
+        """Forget calls routed more than ``ttl`` seconds before ``at`` whose end never came
+        (their slots expired in the counters already); returns how many."""
+        cutoff = at - self.ttl
+        with self._lock:
+            old = [cid for cid, c in self._live.items() if c.started < cutoff]
+            for cid in old:
+                del self._live[cid]
+        return len(old)
+
+
+def _block_reason(v: Verdict) -> str:
+    evidence = ", ".join(f"{k} {val}" for k, val in v.evidence.items())
+    if v.rule == "credit_limit":
+        return f"blocked by the credit limit ({evidence})"
+    return f"blocked by fraud rule {v.rule}" + (f" ({evidence})" if evidence else "")
+
+
+def _credit_evidence(account: CreditAccount, credit: int, seconds: int | None) -> dict[str, str]:
+    out = {
+        "balance": format_money(account.balance_scaled),
+        "credit_limit": format_money(account.credit_limit_scaled),
+        "remaining": format_money(credit),
+        "currency": account.currency,
+    }
+    if seconds is not None:
+        out["max_duration"] = str(seconds)
+    return out
