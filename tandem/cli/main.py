@@ -15,6 +15,7 @@ from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
 from tandem.cli.plan import plan_group
+from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.errors import TandemError
@@ -29,6 +30,7 @@ COMMANDS: tuple[click.Command, ...] = (
     compile_command,
     route_command,
     rate,
+    quality_command,
     account_group,
     enum_group,
     db_group,

@@ -12,9 +12,19 @@ Strategies (``strategy = ...``):
 * ``weighted``: within each priority level, a weighted split (``weights``, e.g. 70/30),
   deterministic per call id (stable hash) so a retried call gets the same order;
   carriers without a weight follow, cheapest first;
-* ``quality``: cost divided by the expected answer probability (``quality``:
-  carrier -> probability in (0, 1]; unlisted carriers count as 1) - the hook for
-  per-carrier quality scoring.
+* ``quality``: cost divided by the expected answer probability: the carrier's live ASR
+  on the call's destination group when the router has a score source
+  (``Router(..., scores=...)``, :mod:`tandem.lcr.scores`), else (or while its score is
+  unknown) the static ``quality`` map (carrier -> probability in (0, 1]); a carrier with
+  neither ranks after every carrier with one (an unknown score is never the best).
+  Without a score source, unlisted carriers count as 1.
+
+**Quality floors** (``floors``, with a score source): a carrier whose known live score on
+the destination group is below the floor of the number's longest matching ``prefix``
+(``min_asr`` and/or ``min_acd``, once it has ``min_attempts``) is dropped, and stays
+dropped for ``cooldown`` seconds (a mark in shared state, so every node agrees); a
+deterministic ``probe_share`` of calls (a hash of the call id) still goes to it so that it
+can show it recovered. When the cooldown ends the live score is read again.
 
 Every strategy then applies, in this order: ``blocked`` destination prefixes (the call is
 refused), ``forced`` routes per prefix (listed carriers first; ``exclusive`` drops the
@@ -36,6 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from tandem.errors import ConfigError, MoneyError
+from tandem.instant import format_instant
+from tandem.lcr.scores import (
+    CarrierLook,
+    QualityConfig,
+    Score,
+    ScoreSource,
+    quality_config_from_mapping,
+)
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules
 from tandem.lcr.trunks import Trunk, TrunkTable
 from tandem.money import format_money, parse_decimal, to_scaled
@@ -45,6 +63,7 @@ __all__ = [
     "ForcedRoute",
     "Plan",
     "CarrierPolicy",
+    "QualityFloor",
     "RoutingConfig",
     "load_config",
     "order_routes",
@@ -69,6 +88,35 @@ class ForcedRoute:
     exclusive: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class QualityFloor:
+    """A quality floor for numbers starting with ``prefix`` ("" = every number): a carrier
+    whose known live score on the call's destination group has an ASR below ``min_asr``
+    or an ACD (seconds) below ``min_acd`` - once it has at least ``min_attempts`` attempts
+    in the window - is dropped for ``cooldown`` seconds, but for ``probe_share`` of the
+    calls (chosen by a stable hash of the call id)."""
+
+    prefix: str = ""
+    min_asr: Decimal | None = None
+    min_acd: int | None = None
+    min_attempts: int = 0
+    cooldown: int = 600
+    probe_share: Decimal = Decimal("0.05")
+
+    def below(self, score: Score | None) -> str:
+        """Why ``score`` is below this floor ("" when it is not, or is unknown)."""
+        if score is None or not score.known or score.attempts < self.min_attempts:
+            return ""
+        if self.min_asr is not None and score.asr is not None and score.asr < self.min_asr:
+            return f"ASR {score.asr:.4f} below the floor {self.min_asr}"
+        if self.min_acd is not None:
+            if score.acd is None:
+                return f"ACD unknown (no answered call) below the floor {self.min_acd} s"
+            if score.acd < self.min_acd:
+                return f"ACD {score.acd:.1f} s below the floor {self.min_acd} s"
+        return ""
+
+
 @dataclass(frozen=True)
 class Plan:
     """One customer's routing plan (see the module docstring)."""
@@ -83,11 +131,23 @@ class Plan:
     priority: Mapping[str, int] = field(default_factory=dict)
     weights: Mapping[str, int] = field(default_factory=dict)
     quality: Mapping[str, Decimal] = field(default_factory=dict)
-    #: True for plain least cost without forced routes (the router's fast path).
+    floors: tuple[QualityFloor, ...] = ()
+    #: True for plain least cost without forced routes or quality floors (the router's
+    #: fast path).
     simple: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "simple", self.strategy == "least-cost" and not self.forced)
+        object.__setattr__(
+            self, "simple", self.strategy == "least-cost" and not self.forced and not self.floors
+        )
+
+    def floor_for(self, number: str) -> QualityFloor | None:
+        """The quality floor with the longest prefix of ``number``, if any."""
+        best: QualityFloor | None = None
+        for fl in self.floors:
+            if number.startswith(fl.prefix) and (best is None or len(fl.prefix) > len(best.prefix)):
+                best = fl
+        return best
 
     def forced_for(self, number: str) -> ForcedRoute | None:
         """The forced route with the longest prefix of ``number``, if any."""
@@ -119,13 +179,15 @@ class CarrierPolicy:
 
 @dataclass
 class RoutingConfig:
-    """Plans, carriers, translation rules and trunks: the whole routing TOML."""
+    """Plans, carriers, translation rules, trunks and live-quality settings: the whole
+    routing TOML."""
 
     defaults: Plan = field(default_factory=Plan)
     plans: dict[str, Plan] = field(default_factory=dict)
     carriers: dict[str, CarrierPolicy] = field(default_factory=dict)
     translations: dict[str, TranslationRules] = field(default_factory=dict)
     trunks: TrunkTable = field(default_factory=TrunkTable)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     source: str = ""
 
     @classmethod
@@ -166,7 +228,9 @@ _PLAN_KEYS = {
     "priority",
     "weights",
     "quality",
+    "floors",
 }
+_FLOOR_KEYS = ("prefix", "min_asr", "min_acd", "min_attempts", "cooldown", "probe_share")
 _CARRIER_KEYS = {"trunk", "max_concurrent", "failover_codes", "stop_codes"}
 
 
@@ -186,14 +250,16 @@ def load_config(path: str | Path) -> RoutingConfig:
 
 def config_from_mapping(data: Mapping[str, Any]) -> RoutingConfig:
     """Build a :class:`RoutingConfig` from parsed TOML (see :func:`load_config`)."""
-    unknown = set(data) - {"defaults", "carriers", "customers"}
+    unknown = set(data) - {"defaults", "carriers", "customers", "quality"}
     if unknown:
         raise ConfigError(
             f"unknown top-level table(s) {', '.join(sorted(unknown))}; "
-            "allowed: defaults, carriers, customers"
+            "allowed: defaults, carriers, customers, quality"
         )
     defaults = _plan(_table(data, "defaults"), Plan(), "defaults")
     config = RoutingConfig(defaults=defaults)
+    if "quality" in data:
+        config.quality = quality_config_from_mapping(_table(data, "quality"))
     for name, body in _table(data, "carriers").items():
         config.carriers[name] = _carrier(name, _table({name: body}, name, f"carriers.{name}"))
     for name, body in _table(data, "customers").items():
@@ -286,12 +352,75 @@ def _plan(data: Mapping[str, Any], base: Plan, where: str) -> Plan:
                 raise ConfigError(f"{where}.quality.{k} must be a probability in (0, 1]")
             quality[str(k)] = p
         kw["quality"] = quality
+    if "floors" in data:
+        kw["floors"] = _floors(data["floors"], f"{where}.floors")
     merged = {f.name: getattr(base, f.name) for f in fields(Plan) if f.init}
     merged.update(kw)
     plan = Plan(**merged)
     if plan.strategy == "weighted" and not plan.weights:
         raise ConfigError(f"{where}: strategy 'weighted' needs a `weights` table")
     return plan
+
+
+def _floors(value: Any, where: str) -> tuple[QualityFloor, ...]:
+    """The ``floors`` array of tables of a plan (see :class:`QualityFloor`)."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be an array of tables ([[...floors]])")
+    out: list[QualityFloor] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        fw = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{fw} must be a table")
+        unknown = set(item) - set(_FLOOR_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{fw}: unknown key(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(_FLOOR_KEYS)}"
+            )
+        prefix = item.get("prefix", "")
+        if prefix != "":
+            prefix = _digit_list([prefix], f"{fw}.prefix")[0]
+        if prefix in seen:
+            raise ConfigError(f"{fw}.prefix {prefix!r} has a floor already")
+        seen.add(prefix)
+        min_asr = None
+        if "min_asr" in item:
+            min_asr = _ratio(item["min_asr"], f"{fw}.min_asr")
+            if min_asr == 0:
+                raise ConfigError(f"{fw}.min_asr must be above 0 (omit it for no ASR floor)")
+        min_acd = None
+        if "min_acd" in item:
+            min_acd = _int(item["min_acd"], f"{fw}.min_acd", minimum=1)
+        if min_asr is None and min_acd is None:
+            raise ConfigError(f"{fw}: a floor needs min_asr and/or min_acd")
+        share = _ratio(item.get("probe_share", "0.05"), f"{fw}.probe_share")
+        if share >= 1:
+            raise ConfigError(f"{fw}.probe_share must be below 1, got {share}")
+        out.append(
+            QualityFloor(
+                prefix=prefix,
+                min_asr=min_asr,
+                min_acd=min_acd,
+                min_attempts=_int(item.get("min_attempts", 0), f"{fw}.min_attempts", minimum=0),
+                cooldown=_int(item.get("cooldown", 600), f"{fw}.cooldown", minimum=0),
+                probe_share=share,
+            )
+        )
+    return tuple(out)
+
+
+def _ratio(value: Any, where: str) -> Decimal:
+    """A ratio in [0, 1] written as a string or a TOML number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f'{where} must be a ratio from 0 to 1 (e.g. "0.25"), got {value!r}')
+    try:
+        p = parse_decimal(str(value), field=where)
+    except MoneyError as exc:
+        raise ConfigError(str(exc)) from exc
+    if not Decimal(0) <= p <= Decimal(1):
+        raise ConfigError(f"{where} must be a ratio from 0 to 1, got {value!r}")
+    return p
 
 
 def _carrier(name: str, data: Mapping[str, Any]) -> CarrierPolicy:
@@ -379,16 +508,36 @@ Entry = tuple[int, int, int]
 
 
 def order_routes(
-    plan: Plan, entries: list[Entry], names: Sequence[str], number: str, call_id: str
+    plan: Plan,
+    entries: list[Entry],
+    names: Sequence[str],
+    number: str,
+    call_id: str,
+    scores: ScoreSource | None = None,
+    at: float = 0.0,
 ) -> tuple[list[Entry], list[str], list[tuple[int, str]]]:
     """Order the candidates for ``number`` (cheapest first, as the table holds them) by
-    ``plan``: its forced route for the number first (an exclusive one drops the others),
-    then the rest by the plan's strategy. ``names`` maps carrier indexes to names;
-    ``call_id`` seeds the weighted split. Returns ``(ordered, why, excluded)``: the
-    entries in order, the reason of each place, and ``(carrier index, reason)`` for the
-    carriers an exclusive forced route leaves out. Margin, capacity and max routes are
-    the router's to apply (see :mod:`tandem.lcr.router`)."""
+    ``plan``: its quality floor for the number drops carriers below it (with a score
+    source), its forced route for the number comes first (an exclusive one drops the
+    others), then the rest by the plan's strategy. ``names`` maps carrier indexes to
+    names; ``call_id`` seeds the weighted split and the probe share; ``scores`` gives live
+    quality at ``at``. Returns ``(ordered, why, excluded)``: the entries in order, the
+    reason of each place, and ``(carrier index, reason)`` for the carriers a quality floor
+    or an exclusive forced route leaves out. Margin, capacity and max routes are the
+    router's to apply (see :mod:`tandem.lcr.router`)."""
     excluded: list[tuple[int, str]] = []
+    looks: dict[str, CarrierLook] | None = None
+    probes: dict[str, str] = {}
+    if scores is not None and (plan.floors or plan.strategy == "quality"):
+        dest = scores.group_of(number)
+        listed = [names[e[1]] for e in entries]
+        looks = dict(zip(listed, scores.look(listed, dest, at=at), strict=True))
+        floor = plan.floor_for(number) if plan.floors else None
+        if floor is not None:
+            entries, dropped, probes = _apply_floor(
+                floor, entries, names, looks, scores, dest, call_id, at
+            )
+            excluded.extend(dropped)
     forced = plan.forced_for(number)
     head: list[Entry] = []
     if forced is not None:
@@ -412,6 +561,8 @@ def order_routes(
     elif s == "priority":
         ordered = sorted(entries, key=lambda e: (_priority(plan, names[e[1]]), e[0]))
         why = [f"priority {_priority_text(plan, names[e[1]])}, then cost" for e in ordered]
+    elif s == "quality" and looks is not None:
+        ordered, why = _live_quality_order(plan, entries, names, looks)
     elif s == "quality":
         q = plan.quality
 
@@ -444,7 +595,91 @@ def order_routes(
     if forced is not None and head:
         why = [f"forced route for prefix {forced.prefix}" for _ in head] + why
         ordered = head + ordered
+    if probes:
+        why = [
+            f"{w}; {probes[names[e[1]]]}" if names[e[1]] in probes else w
+            for e, w in zip(ordered, why, strict=True)
+        ]
     return ordered, why, excluded
+
+
+def _apply_floor(
+    floor: QualityFloor,
+    entries: list[Entry],
+    names: Sequence[str],
+    looks: Mapping[str, CarrierLook],
+    scores: ScoreSource,
+    group: str,
+    call_id: str,
+    at: float,
+) -> tuple[list[Entry], list[tuple[int, str]], dict[str, str]]:
+    """Apply a quality floor: ``(kept entries, dropped (carrier index, reason), probes)``
+    where ``probes`` maps each carrier kept only as a probe call to the note saying so.
+
+    A carrier cooling down is dropped until its cooldown ends; one that is not, but whose
+    known score is below the floor, starts a cooldown (:meth:`ScoreSource.cool`) and is
+    dropped. Either way a probe share of the calls keeps it: those whose stable hash of
+    (call id, carrier) is below ``probe_share``."""
+    kept: list[Entry] = []
+    dropped: list[tuple[int, str]] = []
+    probes: dict[str, str] = {}
+    where = f"prefix {floor.prefix}" if floor.prefix else "every destination"
+    for e in entries:
+        name = names[e[1]]
+        look = looks[name]
+        below = floor.below(look.score)
+        until = look.cooling_until
+        if until is not None and until > at:
+            reason = f"quality cooldown on group {group} until {format_instant(int(until))}"
+            reason += f" ({below})" if below else " (the score may have recovered: re-read then)"
+        elif below:
+            until = scores.cool(name, group, seconds=floor.cooldown, at=at)
+            assert look.score is not None
+            reason = (
+                f"quality floor of {where}: {below} on group {group} "
+                f"({look.score.attempts} attempts)"
+            )
+            if until > at:
+                reason += f"; cooling down until {format_instant(int(until))}"
+        else:
+            kept.append(e)
+            continue
+        if floor.probe_share > 0 and _unit_hash(call_id, "probe\x00" + name) < floor.probe_share:
+            kept.append(e)
+            probes[name] = f"probe call (share {floor.probe_share}) despite: {reason}"
+        else:
+            dropped.append((e[1], reason))
+    return kept, dropped, probes
+
+
+def _live_quality_order(
+    plan: Plan, entries: list[Entry], names: Sequence[str], looks: Mapping[str, CarrierLook]
+) -> tuple[list[Entry], list[str]]:
+    """``strategy = "quality"`` with live scores: cost divided by the carrier's live ASR
+    on the group when its score is known, else by its ``quality`` map entry; carriers with
+    neither come after every carrier with a figure, by cost (an unknown is never the
+    best). Ties by cost."""
+    keyed: list[tuple[tuple[int, float, int], Entry, str]] = []
+    for e in entries:
+        name = names[e[1]]
+        score = looks[name].score
+        if score is not None and score.known and score.asr is not None:
+            p = score.asr
+            source = f"live ASR {p:.4f} over {score.attempts} attempts"
+        elif name in plan.quality:
+            p = float(plan.quality[name])
+            source = f"answer probability {plan.quality[name]} from the plan: no known live score"
+        else:
+            why = (
+                "no known live score and not in the quality map: after the scored carriers, by cost"
+            )
+            keyed.append(((1, float(e[0]), e[0]), e, why))
+            continue
+        cost = e[0] / p if p > 0 else math.inf
+        shown = format_money(int(cost)) if p > 0 else "infinite"
+        keyed.append(((0, cost, e[0]), e, f"quality-adjusted cost {shown} (rate / {source})"))
+    keyed.sort(key=lambda k: k[0])
+    return [k[1] for k in keyed], [k[2] for k in keyed]
 
 
 def _priority(plan: Plan, name: str) -> int:

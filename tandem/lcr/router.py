@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, NamedTuple
@@ -47,6 +47,7 @@ from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
+from tandem.lcr.scores import ScoreSource
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
@@ -388,7 +389,10 @@ class Router:
     every customer when the table has none), so :meth:`swap` to a table compiled after a
     plan change takes the new plan with it.
     ``lookup`` is any :class:`~tandem.enum.types.NumberLookup` (ENUM / number
-    portability); ``counters`` backs carrier capacity limits.
+    portability); ``counters`` backs carrier capacity limits; ``scores`` is a live quality
+    source (:class:`~tandem.lcr.scores.ScoreSource`, e.g. a
+    :class:`tandem.quality.QualityBoard`) that quality floors and ``strategy = "quality"``
+    read (without one, floors are inert and ``quality`` uses the plan's static map).
     """
 
     def __init__(
@@ -397,12 +401,14 @@ class Router:
         plan: RoutingConfig | Plan | None = None,
         lookup: NumberLookup | None = None,
         counters: Counters | None = None,
+        scores: ScoreSource | None = None,
     ) -> None:
         if isinstance(plan, Plan):
             plan = RoutingConfig.single(plan)
         self._own_config: RoutingConfig | None = plan  # None: each table's own routing plan
         self.lookup = lookup
         self.counters = counters
+        self.scores = scores
         self._state = self._prepare(table)
         self._express = self._state.express  # see swap()
 
@@ -440,6 +446,8 @@ class Router:
                 "and no entry in the routing config"
             )
         plan = config.plan_for(customer)
+        if plan.floors and self.scores is None:  # floors read live scores: inert without
+            plan = replace(plan, floors=())
         rules = config.rules_for(customer)
         span = plan.simple and table.single_currency and not state.any_caps
         sells = None
@@ -596,7 +604,7 @@ class Router:
             )  # fmt: skip
         a, b = _candidates(known.table, uid)
         raw, routes = self._plan(
-            known, a, b, sell, route_number, call_id or normalized, on_net is not None
+            known, a, b, sell, route_number, call_id or normalized, on_net is not None, t
         )
         return _decision(
             number, normalized, known.name, t, info, sell_prefix, sell,
@@ -666,11 +674,13 @@ class Router:
         number: str,
         call_id: str,
         on_net: bool,
+        at: int = 0,
     ) -> tuple[tuple[Any, ...], int]:
         """Plan: the customer's plan over the candidates (route entries ``a:b``), with
         margin protection, capacity and max routes; returns (the decision's raw routes,
         see :class:`_Raw`; how many carriers were picked). An on-net route counts
-        against max routes."""
+        against max routes. Quality floors and live quality read the score source at
+        ``at``."""
         table, policies, plan = known.table, known.policies, known.plan
         limit = sell + known.loss
         maxr = plan.max_routes - 1 if on_net else plan.max_routes
@@ -710,7 +720,7 @@ class Router:
         # Any other plan: order every candidate by the plan (forced routes, strategy),
         # then keep each in turn unless margin, currency, capacity or max routes refuse it.
         ordered, why_all, excluded = order_routes(
-            plan, table.entries(a, b), table.carriers, number, call_id
+            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, at
         )
         dropped.extend(excluded)
         why: list[str] = []

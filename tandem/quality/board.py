@@ -1,0 +1,321 @@
+"""The live quality board: every attempt's outcome recorded in shared counters, scores
+per carrier and destination group read back by every node.
+
+Storage (:meth:`tandem.state.Counters.record`): one bucketed series per carrier and
+group (``quality:s:CARRIER:GROUP``) and one per carrier over all groups
+(``quality:s:CARRIER:*``), each bucket holding integer fields summed over its attempts:
+``attempts``, ``answered``, ``effective`` (the NER numerator), ``seconds`` (billable
+seconds of the answered ones) and ``pdd0`` ... ``pdd16`` (the fixed PDD histogram,
+:data:`tandem.lcr.scores.PDD_EDGES_MS`). Buckets last ``window`` seconds.
+
+The score of carrier ``c`` on group ``g`` at instant ``t`` (:func:`figures`):
+
+* the buckets of the window: those starting in ``[t - window, t]``;
+* decay: a bucket starting at ``b`` weighs ``w = 0.5 ** ((t - b) / half_life)`` (1 without
+  a half-life); ``A``, ``S``, ``E``, ``D``, ``H_i`` are the weighted sums of attempts,
+  answered, effective, seconds and PDD histogram counts (exactly rounded sums,
+  :func:`math.fsum`);
+* shrinkage toward the carrier's overall figure (the same sums over all its groups:
+  ``A_c``, ``S_c``...), with ``k = prior_weight``::
+
+      ASR = (S + k * S_c / A_c) / (A + k)
+      NER = (E + k * E_c / A_c) / (A + k)
+      ACD = (D + k * D_c / S_c) / (S + k)          (seconds per answered call)
+      H'_i = H_i + k * H_c,i / sum(H_c)            (PDD histogram)
+
+  so a group with few attempts reads close to the carrier's overall figure and one with
+  many reads its own (the empirical Bayes estimate with a prior worth ``k`` attempts);
+  a prior that is undefined (no answered call for ACD, no PDD sample) adds nothing;
+* PDD p50 / p95: the 50th / 95th percentile of ``H'``, linear inside its bucket;
+* fewer than ``min_attempts`` attempts (raw count) in the window: the score is unknown
+  (``known`` False, no figures); the router never ranks an unknown first.
+
+Each attempt is counted once: give its ``call_id`` and a second report of the same
+(call, carrier) - a failure seen on the response and again on the failure callback, as
+in OpenSIPS qrouting issue #2684 - is ignored (a mark that lasts the window).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
+from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
+from tandem.state import Counters
+from tandem.state.keys import key
+
+__all__ = [
+    "ALL_GROUPS",
+    "FIELDS",
+    "PDD_FIELDS",
+    "QualityBoard",
+    "Sums",
+    "attempt_fields",
+    "decay_weight",
+    "figures",
+    "pdd_bucket",
+    "sums",
+]
+
+#: The group name of a carrier's overall series (every group together).
+ALL_GROUPS = "*"
+PDD_FIELDS: tuple[str, ...] = tuple(f"pdd{i}" for i in range(len(PDD_EDGES_MS) - 1))
+#: The integer fields of a series bucket, in the order :class:`Sums` keeps them.
+FIELDS: tuple[str, ...] = ("attempts", "answered", "effective", "seconds", *PDD_FIELDS)
+_PDD_AT = 4  # index of pdd0 in FIELDS
+
+
+def pdd_bucket(pdd_ms: float) -> int:
+    """The PDD histogram bucket of a post-dial delay in milliseconds (>= 0)."""
+    i = bisect_right(PDD_EDGES_MS, pdd_ms) - 1
+    return min(max(i, 0), len(PDD_FIELDS) - 1)
+
+
+def attempt_fields(outcome: Outcome, duration: int, pdd_ms: float | None) -> dict[str, int]:
+    """The series fields one attempt adds (zeros left out)."""
+    out = {"attempts": 1}
+    if outcome is Outcome.ANSWERED:
+        out["answered"] = 1
+        if duration > 0:
+            out["seconds"] = int(duration)
+    if outcome in EFFECTIVE:
+        out["effective"] = 1
+    if pdd_ms is not None:
+        out[PDD_FIELDS[pdd_bucket(pdd_ms)]] = 1
+    return out
+
+
+def decay_weight(age: float, half_life: float | None) -> float:
+    """The weight of a bucket that started ``age`` seconds ago: ``0.5 ** (age /
+    half_life)`` (1 without a half-life)."""
+    if half_life is None:
+        return 1.0
+    return 0.5 ** (max(age, 0.0) / half_life)
+
+
+class Sums(NamedTuple):
+    """A series reduced at one instant: raw ``attempts`` and ``answered`` counts in the
+    window and the decayed sum of every field of :data:`FIELDS` (``decayed``)."""
+
+    attempts: int
+    answered: int
+    decayed: tuple[float, ...]
+
+
+_EMPTY = Sums(0, 0, (0.0,) * len(FIELDS))
+
+
+def sums(
+    series: Iterable[tuple[int, Mapping[str, int]]], *, at: float, config: QualityConfig
+) -> Sums:
+    """Reduce ``[(bucket start, fields)]`` at ``at``: buckets starting in ``[at - window,
+    at]`` only, each weighed by :func:`decay_weight` of its age; sums exactly rounded
+    (:func:`math.fsum`), so the order of the buckets does not matter."""
+    since = at - config.window
+    cols: list[list[float]] = [[] for _ in FIELDS]
+    attempts = answered = 0
+    for start, fields in series:
+        if not since <= start <= at:
+            continue
+        w = decay_weight(at - start, config.half_life)
+        attempts += int(fields.get("attempts", 0))
+        answered += int(fields.get("answered", 0))
+        for i, name in enumerate(FIELDS):
+            x = fields.get(name, 0)
+            if x:
+                cols[i].append(w * float(x))
+    if not attempts:
+        return _EMPTY
+    return Sums(attempts, answered, tuple(math.fsum(c) for c in cols))
+
+
+def _percentile(hist: Sequence[float], q: float) -> float | None:
+    total = math.fsum(hist)
+    if total <= 0:
+        return None
+    target = q * total
+    cum = 0.0
+    for i, x in enumerate(hist):
+        if x > 0 and cum + x >= target:
+            lo, hi = PDD_EDGES_MS[i], PDD_EDGES_MS[i + 1]
+            return lo + (hi - lo) * ((target - cum) / x)
+        cum += x
+    return float(PDD_EDGES_MS[-1])
+
+
+def _shrunk(x: float, n: float, prior: float | None, k: float) -> float | None:
+    if prior is None:
+        return x / n if n > 0 else None
+    return (x + k * prior) / (n + k) if n + k > 0 else None
+
+
+def figures(group: Sums, carrier: Sums, config: QualityConfig) -> Score:
+    """The :class:`~tandem.lcr.scores.Score` of one group from its sums and the carrier's
+    overall sums (the module docstring gives the formula)."""
+    if group.attempts < config.min_attempts:
+        return Score(group.attempts, group.answered, None, None, None, None, None, False)
+    k = config.prior_weight
+    a, s, e, d = group.decayed[:4]
+    ac, sc, ec, dc = carrier.decayed[:4]
+    asr = _shrunk(s, a, sc / ac if ac > 0 else None, k)
+    ner = _shrunk(e, a, ec / ac if ac > 0 else None, k)
+    acd = _shrunk(d, s, dc / sc if sc > 0 else None, k)
+    hist = list(group.decayed[_PDD_AT:])
+    prior_hist = carrier.decayed[_PDD_AT:]
+    prior_total = math.fsum(prior_hist)
+    if k > 0 and prior_total > 0:
+        hist = [h + k * p / prior_total for h, p in zip(hist, prior_hist, strict=True)]
+    return Score(
+        group.attempts,
+        group.answered,
+        asr,
+        ner,
+        acd,
+        _percentile(hist, 0.5),
+        _percentile(hist, 0.95),
+        True,
+    )
+
+
+class QualityBoard:
+    """Live ASR, NER, ACD and PDD per carrier and destination group, kept in shared
+    counters (:class:`tandem.state.Counters`: in memory for one node, Redis for many) so
+    every node reads the same picture. A :class:`~tandem.lcr.scores.ScoreSource`: give it
+    to the router (``Router(table, plan, scores=board)``) for quality floors and live
+    ``strategy = "quality"``.
+
+    ``attempt`` once per attempt, with its final answer; ``score`` reads one carrier and
+    group; ``look`` (what the router calls) reads several carriers at once, with their
+    cooldowns, in one round trip, and reuses what it read for ``refresh`` seconds.
+    """
+
+    def __init__(
+        self, counters: Counters, config: QualityConfig | None = None, *, prefix: str = "quality"
+    ) -> None:
+        self.counters = counters
+        self.config = config if config is not None else QualityConfig()
+        self.prefix = prefix
+        self._cache: dict[tuple[str, str], tuple[float, CarrierLook]] = {}
+
+    # -- keys ------------------------------------------------------------------------------
+    def _series_key(self, carrier: str, group: str) -> str:
+        return key(self.prefix, "s", carrier, group)
+
+    def _cool_key(self, carrier: str, group: str) -> str:
+        return key(self.prefix, "cool", carrier, group)
+
+    def group_of(self, number: str) -> str:
+        """The destination group of a number: its first ``group_digits`` digits."""
+        return number[: self.config.group_digits]
+
+    # -- writing ---------------------------------------------------------------------------
+    def attempt(
+        self,
+        carrier: str,
+        group: str,
+        *,
+        at: float,
+        sip_code: int | str,
+        pdd_ms: float | None = None,
+        duration: int = 0,
+        call_id: str | None = None,
+    ) -> Outcome | None:
+        """Record one attempt's final outcome: ``sip_code`` is its final SIP response (or a
+        CDR disposition, :func:`~tandem.quality.outcomes.classify`), ``duration`` its
+        billable seconds, ``pdd_ms`` its post-dial delay. With ``call_id`` a second report
+        of the same (call, carrier) within the window is ignored (returns None); else the
+        outcome recorded. :class:`ValueError` for an answer that is not final or a
+        negative PDD or duration."""
+        outcome = outcome_of(sip_code, duration)
+        if duration < 0:
+            raise ValueError(f"duration must be >= 0 seconds, not {duration!r}")
+        if pdd_ms is not None and not (math.isfinite(pdd_ms) and pdd_ms >= 0):
+            raise ValueError(f"pdd_ms must be >= 0 milliseconds, not {pdd_ms!r}")
+        c = self.config
+        if call_id is not None:
+            seen = key(self.prefix, "seen", call_id, carrier)
+            if not self.counters.mark(seen, ttl=float(c.window), at=at):
+                return None
+        fields = attempt_fields(outcome, duration, pdd_ms)
+        batch = self.counters.batch()
+        for g in (group, ALL_GROUPS) if group != ALL_GROUPS else (group,):
+            batch.record(
+                self._series_key(carrier, g), fields, at=at, bucket=c.bucket, keep=c.window
+            )
+        batch.execute()
+        return outcome
+
+    # -- reading ---------------------------------------------------------------------------
+    def score(self, carrier: str, group: str, *, at: float) -> Score | None:
+        """The carrier's score on ``group`` at ``at`` (None: no attempt in the window), read
+        from shared state now (no reuse)."""
+        batch = self.counters.batch()
+        since = at - self.config.window
+        batch.series(self._series_key(carrier, group), since=since, until=at)
+        batch.series(self._series_key(carrier, ALL_GROUPS), since=since, until=at)
+        own, overall = batch.execute()
+        return self._score(own, overall, at)
+
+    def _score(self, own: Sequence, overall: Sequence, at: float) -> Score | None:
+        g = sums(own, at=at, config=self.config)
+        if not g.attempts:
+            return None
+        return figures(g, sums(overall, at=at, config=self.config), self.config)
+
+    def look(self, carriers: Sequence[str], group: str, *, at: float) -> list[CarrierLook]:
+        """Score and cooldown of each carrier on ``group`` (the router's read): what this
+        node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
+        one batch (one round trip)."""
+        refresh = self.config.refresh
+        out: list[CarrierLook | None] = []
+        missing: list[int] = []
+        for i, carrier in enumerate(carriers):
+            hit = self._cache.get((carrier, group))
+            if hit is not None and hit[0] <= at < hit[0] + refresh:
+                out.append(hit[1])
+            else:
+                out.append(None)
+                missing.append(i)
+        if missing:
+            since = at - self.config.window
+            batch = self.counters.batch()
+            for i in missing:
+                batch.series(self._series_key(carriers[i], group), since=since, until=at)
+                batch.series(self._series_key(carriers[i], ALL_GROUPS), since=since, until=at)
+                batch.marked(self._cool_key(carriers[i], group), at=at)
+            results = batch.execute()
+            for j, i in enumerate(missing):
+                own, overall, cool = results[3 * j : 3 * j + 3]
+                found = CarrierLook(self._score(own, overall, at), _until(cool, at))
+                self._cache[(carriers[i], group)] = (at, found)
+                out[i] = found
+        return [o for o in out if o is not None]
+
+    def cool(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
+        """Start a cooldown of ``seconds`` for the carrier on ``group`` (shared by every
+        node) unless one runs; return the instant it ends."""
+        if seconds <= 0:
+            return at
+        mark = self._cool_key(carrier, group)
+        until = at + seconds
+        if not self.counters.mark(mark, ttl=float(seconds), at=at, value=repr(until)):
+            running = _until(self.counters.marked(mark, at=at), at)
+            until = running if running is not None else until
+        hit = self._cache.get((carrier, group))
+        if hit is not None:
+            self._cache[(carrier, group)] = (hit[0], hit[1]._replace(cooling_until=until))
+        return until
+
+
+def _until(value: str | None, at: float) -> float | None:
+    """The end of a cooldown from its mark's value (the mark exists: at least just after
+    ``at``)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return at + 1e-9
