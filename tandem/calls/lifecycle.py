@@ -229,7 +229,7 @@ class Call:
 
     __slots__ = (
         "calls", "call_id", "decision", "facts", "admitted", "refused", "carriers",
-        "outstanding", "answered_by", "answered_at", "pdd_ms", "result", "started", "_lock",
+        "outstanding", "answered_by", "answered_at", "pdd_ms", "result", "started",
     )  # fmt: skip
 
     def __init__(self, calls: Calls, call_id: str, decision: CallDecision, facts: CallFacts):
@@ -247,7 +247,6 @@ class Call:
         self.answered_at: float | None = None
         self.pdd_ms: int | None = None
         self.result: CallEnd | None = None
-        self._lock = threading.Lock()
 
     @property
     def max_duration(self) -> int | None:
@@ -286,7 +285,7 @@ class Call:
     def failed(self, carrier: str, sip_code: int, *, at: float, pdd_ms: int | None = None) -> None:
         """The attempt on ``carrier`` failed with final ``sip_code``: record it for quality
         (once) and free the carrier's slot."""
-        with self._lock:
+        with self.calls._lock:
             if self.result is not None or self.outstanding != carrier:
                 return  # a late or duplicate outcome: counted already
             self.outstanding = None
@@ -298,7 +297,7 @@ class Call:
     def answered(self, carrier: str, *, at: float, pdd_ms: int | None = None) -> None:
         """``carrier`` answered at ``at`` (its outcome is recorded at the end, with the
         call's duration)."""
-        with self._lock:
+        with self.calls._lock:
             if self.result is not None:
                 return
             self.outstanding = None
@@ -556,7 +555,7 @@ class Calls:
     def finish(self, call: Call, *, at: float, duration: int | None = None) -> CallEnd:
         """The end of ``call`` (see the module docstring). ``duration`` is the billed
         seconds of an answered call (default: from the answer to ``at``)."""
-        with call._lock:
+        with self._lock:
             if call.result is not None:
                 done = call.result
                 return CallEnd(done.call_id, done.carrier, done.duration, done.billed,
