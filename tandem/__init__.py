@@ -25,6 +25,8 @@ from tandem.errors import (
     PortDataError,
     RegexpRefusedError,
     SnapshotError,
+    StateError,
+    StateUnavailableError,
     StoreError,
     TandemError,
     UnknownCarrierError,
@@ -74,8 +76,11 @@ _LAZY: dict[str, str] = {
     "TranslationRules": "tandem.lcr",
     "translate": "tandem.lcr",
     "TrunkTable": "tandem.lcr",
-    "Counters": "tandem.lcr",
-    "MemoryCounters": "tandem.lcr",
+    # shared state (counters for capacity, fraud limits and quality)
+    "Counters": "tandem.state",
+    "MemoryCounters": "tandem.state",
+    "RedisCounters": "tandem.state",
+    "FallbackCounters": "tandem.state",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -119,10 +124,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         read_port_csv,
     )
     from tandem.lcr import (
-        Counters,
         Decision,
         Dropped,
-        MemoryCounters,
         Plan,
         PlanImport,
         Route,
@@ -151,6 +154,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
     from tandem.store import DeckVersion, Store
 
 
@@ -189,6 +193,7 @@ __all__ = [
     "EnumLookupError",
     "EnumResolver",
     "EnumResult",
+    "FallbackCounters",
     "format_instant",
     "format_money",
     "from_scaled",
@@ -222,6 +227,7 @@ __all__ = [
     "price_cdrs",
     "rate_file",
     "Rater",
+    "RedisCounters",
     "RatingReport",
     "RatingResult",
     "RatingSummary",
@@ -234,6 +240,8 @@ __all__ = [
     "RoutingTable",
     "SCALE",
     "SnapshotError",
+    "StateError",
+    "StateUnavailableError",
     "Store",
     "StoreError",
     "TandemError",

@@ -27,6 +27,8 @@ __all__ = [
     "CdrError",
     "ConfigError",
     "OutputError",
+    "StateError",
+    "StateUnavailableError",
 ]
 
 
@@ -115,3 +117,13 @@ class DeckRejectedError(DeckError):
 class OutputError(TandemError):
     """A rating output cannot be written: it would replace the input or another output,
     or its disk or directory refused it (nothing of the run is left behind)."""
+
+
+class StateError(TandemError):
+    """Shared state (the counters behind capacity, fraud limits and quality scores) refused
+    an operation: a Redis error other than an unreachable server, a wrongly typed key..."""
+
+
+class StateUnavailableError(StateError, ConnectionError):
+    """The shared state server (Redis) cannot be reached or did not answer in time.
+    :class:`~tandem.state.FallbackCounters` catches it and carries on with local counters."""

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import ConfigError, NumberError, UnknownCustomerError
 from tandem.lcr import router as router_module
-from tandem.lcr.counters import MemoryCounters, carrier_calls_key
 from tandem.lcr.policy import Plan, config_from_mapping, load_config
 from tandem.lcr.router import ON_NET, Router
 from tandem.lcr.table import OPEN_END, compile_rates
 from tandem.lcr.translate import translate
 from tandem.money import UNIT
+from tandem.state import MemoryCounters, carrier_calls_key
 
 MILLI = UNIT // 1000
 COLUMNS = [

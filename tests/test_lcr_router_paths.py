@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import TandemError
 from tandem.lcr import router as router_module
-from tandem.lcr.counters import MemoryCounters
 from tandem.lcr.policy import ForcedRoute, Plan, config_from_mapping, order_routes
 from tandem.lcr.router import Router
 from tandem.lcr.table import compile_rates
 from tandem.money import UNIT
+from tandem.state import MemoryCounters
 
 COLUMNS = [
     "account", "kind", "currency", "prefix", "rate", "connect_fee", "initial_increment",

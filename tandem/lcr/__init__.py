@@ -1,7 +1,6 @@
 """Least-cost routing: compiled prefix tables, routing plans (versioned in the store) and
 decisions."""
 
-from tandem.lcr.counters import Counters, MemoryCounters, carrier_calls_key
 from tandem.lcr.plans import (
     PlanDiff,
     PlanImport,
@@ -23,6 +22,7 @@ from tandem.lcr.snapshot import load_key
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates, compile_table
 from tandem.lcr.translate import Translation, TranslationRules, normalize, translate
 from tandem.lcr.trunks import Trunk, TrunkTable
+from tandem.state import Counters, MemoryCounters, carrier_calls_key
 
 __all__ = [
     "CarrierPolicy",

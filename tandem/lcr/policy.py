@@ -30,7 +30,7 @@ Every strategy then applies, in this order: ``blocked`` destination prefixes (th
 refused), ``forced`` routes per prefix (listed carriers first; ``exclusive`` drops the
 others), **margin protection** (a route whose buy rate is above the customer's sell rate
 is dropped unless ``allow_loss`` and the loss per minute is at most ``max_loss``), carrier
-capacity (``max_concurrent`` against a :class:`~tandem.lcr.counters.Counters`), and at most
+capacity (``max_concurrent`` against a :class:`~tandem.state.Counters`), and at most
 ``max_routes`` routes.
 """
 

@@ -45,7 +45,6 @@ import numpy as np
 from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
-from tandem.lcr.counters import Counters, carrier_calls_key
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
 from tandem.lcr.scores import ScoreSource
 from tandem.lcr.table import RoutingTable
@@ -53,6 +52,7 @@ from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
 from tandem.numbers import MAX_DIGITS as _E164_MAX
+from tandem.state import Counters, carrier_calls_key
 
 __all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
 
@@ -674,13 +674,13 @@ class Router:
         number: str,
         call_id: str,
         on_net: bool,
-        at: int = 0,
+        t: int,
     ) -> tuple[tuple[Any, ...], int]:
         """Plan: the customer's plan over the candidates (route entries ``a:b``), with
         margin protection, capacity and max routes; returns (the decision's raw routes,
         see :class:`_Raw`; how many carriers were picked). An on-net route counts
         against max routes. Quality floors and live quality read the score source at
-        ``at``."""
+        ``t``."""
         table, policies, plan = known.table, known.policies, known.plan
         limit = sell + known.loss
         maxr = plan.max_routes - 1 if on_net else plan.max_routes
@@ -707,7 +707,7 @@ class Router:
                         done = True
                         break
                     pos += 1
-                    refused = self._capacity(known, c, currency)
+                    refused = self._capacity(known, c, currency, t)
                     if refused:
                         dropped.append((c, refused))
                         continue
@@ -720,14 +720,14 @@ class Router:
         # Any other plan: order every candidate by the plan (forced routes, strategy),
         # then keep each in turn unless margin, currency, capacity or max routes refuse it.
         ordered, why_all, excluded = order_routes(
-            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, at
+            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t
         )
         dropped.extend(excluded)
         why: list[str] = []
         for (rate, c, row), reason in zip(ordered, why_all, strict=True):
             if rate > limit:
                 dropped.append((c, _margin_reason(rate, sell)))
-            elif refused := self._capacity(known, c, currency):
+            elif refused := self._capacity(known, c, currency, t):
                 dropped.append((c, refused))
             elif len(picked) >= maxr:
                 dropped.append((c, f"max routes ({plan.max_routes}) reached"))
@@ -737,10 +737,12 @@ class Router:
         raw = (table, policies, picked, why, dropped, a, b, b, limit, plan.max_routes)
         return raw, len(picked)
 
-    def _capacity(self, known: _Customer, c: int, currency: str) -> str:
-        """Capacity: why carrier ``c`` cannot take the call now, or "" when it can. It
+    def _capacity(self, known: _Customer, c: int, currency: str, t: int) -> str:
+        """Capacity: why carrier ``c`` cannot take the call at ``t``, or "" when it can. It
         cannot when it bills in another currency than the customer (no conversion) or
-        when it is at its ``max_concurrent`` calls (read from the counters)."""
+        when it is at its ``max_concurrent`` calls: the counters' plain counter plus the
+        slots live at ``t`` under ``carrier:NAME:calls``
+        (:meth:`~tandem.state.Counters.occupied`)."""
         table = known.table
         if table.carrier_currency[c] != currency:
             return (
@@ -751,7 +753,7 @@ class Router:
         if cap is None:
             return ""
         limit, key = cap
-        now = self.counters.current(key) if self.counters is not None else 0
+        now = self.counters.occupied(key, at=t) if self.counters is not None else 0
         return f"at capacity ({now}/{limit} concurrent calls)" if now >= limit else ""
 
 

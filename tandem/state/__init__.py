@@ -1,2 +1,31 @@
 """Shared state for every proxy node: concurrent-call slots, sliding-window counts and
-sums, and the time series quality scores are computed from (in memory or in Redis)."""
+sums, and the time series quality scores are computed from (in memory or in Redis).
+
+One interface, :class:`Counters`; :class:`MemoryCounters` for one process,
+:class:`RedisCounters` for many proxy nodes sharing one Redis, and
+:class:`FallbackCounters` to keep going on local counters when Redis cannot be reached.
+Key names come from :func:`key` (and :func:`carrier_calls_key`).
+"""
+
+from tandem.state.batch import QueuedBatch
+from tandem.state.fallback import FALLBACK_NOTE, FallbackCounters
+from tandem.state.keys import carrier_calls_key, key
+from tandem.state.memory import MemoryCounters
+from tandem.state.protocol import Counters, CountersBatch
+from tandem.state.redis_counters import RedisCounters
+from tandem.state.windows import bucket_of, series_start, window_buckets
+
+__all__ = [
+    "FALLBACK_NOTE",
+    "Counters",
+    "CountersBatch",
+    "FallbackCounters",
+    "MemoryCounters",
+    "QueuedBatch",
+    "RedisCounters",
+    "bucket_of",
+    "carrier_calls_key",
+    "key",
+    "series_start",
+    "window_buckets",
+]

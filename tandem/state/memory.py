@@ -1,0 +1,355 @@
+"""In-process counters for one node: :class:`MemoryCounters`."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from tandem.state.batch import Op, QueuedBatch
+from tandem.state.windows import (
+    bucket_of,
+    check_ttl,
+    series_cutoff,
+    series_start,
+    window_buckets,
+)
+
+__all__ = ["MemoryCounters"]
+
+
+class _Slots:
+    """The live slots under one key: call id -> expiry, and a heap of (expiry, call id)
+    that finds the expired ones without a scan (stale heap entries are skipped)."""
+
+    __slots__ = ("expiry", "heap")
+
+    def __init__(self) -> None:
+        self.expiry: dict[str, float] = {}
+        self.heap: list[tuple[float, str]] = []
+
+    def put(self, call_id: str, expires: float) -> None:
+        self.expiry[call_id] = expires
+        heapq.heappush(self.heap, (expires, call_id))
+
+    def purge(self, at: float) -> None:
+        """Drop the slots expired at ``at`` (expiry <= at)."""
+        heap, expiry = self.heap, self.expiry
+        while heap and heap[0][0] <= at:
+            expires, call_id = heapq.heappop(heap)
+            if expiry.get(call_id) == expires:
+                del expiry[call_id]
+        if len(heap) > 2 * len(expiry) + 16:  # mostly released calls: rebuild
+            self.heap = [(e, c) for c, e in expiry.items()]
+            heapq.heapify(self.heap)
+
+    def live(self, at: float) -> int:
+        """Slots live at ``at``, counted without dropping anything (``at`` may lie before
+        the latest instant seen)."""
+        heap = self.heap
+        if not heap or heap[0][0] > at:
+            return len(self.expiry)
+        return sum(1 for e in self.expiry.values() if e > at)
+
+
+class _Window:
+    """One sliding window: amounts per bucket (ascending), and their sum."""
+
+    __slots__ = ("amounts", "buckets", "sum")
+
+    def __init__(self) -> None:
+        self.buckets: deque[int] = deque()
+        self.amounts: dict[int, int] = {}
+        self.sum = 0
+
+    def evict(self, oldest: int) -> None:
+        """Drop the buckets before ``oldest``."""
+        buckets, amounts = self.buckets, self.amounts
+        while buckets and buckets[0] < oldest:
+            self.sum -= amounts.pop(buckets.popleft())
+
+    def add(self, b: int, amount: int) -> None:
+        buckets = self.buckets
+        if b in self.amounts:
+            self.amounts[b] += amount
+        else:
+            self.amounts[b] = amount
+            if not buckets or buckets[-1] < b:
+                buckets.append(b)
+            else:  # an instant before the latest one: keep the buckets in order
+                self.buckets = deque(sorted((*buckets, b)))
+        self.sum += amount
+
+    def total(self, b: int) -> int:
+        """The sum of the buckets up to ``b`` (those after it are left out)."""
+        total = self.sum
+        for later in reversed(self.buckets):
+            if later <= b:
+                break
+            total -= self.amounts[later]
+        return total
+
+
+class _Series:
+    __slots__ = ("buckets", "keep")
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.buckets: dict[int, dict[str, int]] = {}
+
+
+class MemoryCounters:
+    """Thread-safe in-process counters (one node): every operation of
+    :class:`~tandem.state.protocol.Counters` under one lock.
+
+    Memory stays bounded by live state: expired slots are dropped when their key is
+    touched, window buckets when they leave their window, series buckets when they are
+    older than ``keep``; and every ``sweep_every`` seconds (of the instants given) a sweep
+    frees whatever expired on keys nobody touched since (calls, windows, series, marks).
+    Time is expected to move forward: state expired at the latest instant seen may be
+    freed even if a later call asks about an earlier instant.
+    """
+
+    def __init__(self, *, sweep_every: float = 10.0) -> None:
+        self._lock = threading.RLock()
+        self._values: dict[str, int] = {}
+        self._slots: dict[str, _Slots] = {}
+        self._calls: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._windows: dict[tuple[str, int, int], _Window] = {}
+        self._series: dict[str, _Series] = {}
+        self._marks: dict[str, tuple[float, str]] = {}
+        self._sweep_every = check_ttl(sweep_every, "sweep_every")
+        self._next_sweep = -math.inf
+
+    # -- plain counters ------------------------------------------------------------------
+    def current(self, key: str) -> int:
+        """The plain counter's value (0 when never set)."""
+        return self._values.get(key, 0)
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        """Add ``delta``; return the new value (never below zero). A counter back at zero
+        takes no memory."""
+        with self._lock:
+            value = self._values.get(key, 0) + delta
+            if value > 0:
+                self._values[key] = value
+                return value
+            self._values.pop(key, None)
+            return 0
+
+    def decr(self, key: str, delta: int = 1) -> int:
+        """Subtract ``delta``; return the new value (never below zero)."""
+        return self.incr(key, -delta)
+
+    # -- slots -------------------------------------------------------------------------------
+    def acquire(
+        self, call_id: str, limits: Mapping[str, int], *, ttl: float, at: float
+    ) -> str | None:
+        """Take a slot under every key of ``limits`` for ``call_id``, all or nothing; see
+        :meth:`tandem.state.protocol.Counters.acquire`."""
+        ttl = check_ttl(ttl)
+        for k, cap in limits.items():
+            if type(cap) is not int or cap < 0:
+                raise ValueError(f"cap of {k!r} must be a whole number >= 0, not {cap!r}")
+        with self._lock:
+            self._tick(at)
+            held: tuple[str, ...] = ()
+            expires = at + ttl
+            record = self._calls.get(call_id)
+            if record is not None:
+                if record[0] > at:
+                    held = record[1]
+                    expires = max(expires, record[0])
+                else:
+                    self._drop_call(call_id)
+            slots = self._slots
+            new: list[str] = []
+            for k, cap in limits.items():
+                if k in held or k in new:
+                    continue
+                s = slots.get(k)
+                if s is not None:
+                    s.purge(at)
+                    if len(s.expiry) >= cap:
+                        return k
+                elif cap <= 0:
+                    return k
+                new.append(k)
+            keys = held + tuple(new)
+            for k in keys:
+                s = slots.get(k)
+                if s is None:
+                    s = slots[k] = _Slots()
+                s.put(call_id, expires)
+            self._calls[call_id] = (expires, keys)
+            return None
+
+    def release(self, call_id: str, *, at: float | None = None) -> bool:
+        """Free the slots of ``call_id``; idempotent. True when it freed slots still live
+        (at ``at`` when given)."""
+        with self._lock:
+            record = self._calls.get(call_id)
+            if record is None:
+                return False
+            self._drop_call(call_id)
+            return at is None or record[0] > at
+
+    def _drop_call(self, call_id: str) -> None:
+        expires, keys = self._calls.pop(call_id)
+        slots = self._slots
+        for k in keys:
+            s = slots.get(k)
+            if s is not None and s.expiry.get(call_id) == expires:
+                del s.expiry[call_id]
+                if not s.expiry:
+                    del slots[k]
+
+    def in_use(self, key: str, *, at: float) -> int:
+        """Live slots under ``key`` at ``at``."""
+        with self._lock:
+            s = self._slots.get(key)
+            return 0 if s is None else s.live(at)
+
+    def occupied(self, key: str, *, at: float) -> int:
+        """The plain counter plus the live slots under ``key``."""
+        with self._lock:
+            s = self._slots.get(key)
+            return self._values.get(key, 0) + (0 if s is None else s.live(at))
+
+    def calls(self) -> int:
+        """How many calls hold slots (live or expired but not yet swept)."""
+        return len(self._calls)
+
+    # -- windows -------------------------------------------------------------------------------
+    def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> int:
+        """Add ``amount`` to the window; the total at ``at`` including it."""
+        n = window_buckets(window, step)
+        b = bucket_of(at, step)
+        with self._lock:
+            self._tick(at)
+            w = self._windows.get((key, window, step))
+            if w is None:
+                w = self._windows[(key, window, step)] = _Window()
+            w.evict(b - n + 1)
+            w.add(b, amount)
+            return w.total(b)
+
+    def total(self, key: str, *, window: int, step: int, at: float) -> int:
+        """The window total at ``at``."""
+        n = window_buckets(window, step)
+        b = bucket_of(at, step)
+        with self._lock:
+            w = self._windows.get((key, window, step))
+            if w is None:
+                return 0
+            w.evict(b - n + 1)
+            return w.total(b)
+
+    # -- series --------------------------------------------------------------------------------
+    def record(
+        self, key: str, fields: Mapping[str, int], *, at: float, bucket: int, keep: int
+    ) -> None:
+        """Add ``fields`` to the series bucket holding ``at``; drop buckets older than
+        ``keep`` seconds."""
+        start = series_start(at, bucket)
+        cutoff = series_cutoff(at, keep)
+        with self._lock:
+            self._tick(at)
+            s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = _Series(keep)
+            s.keep = keep
+            buckets = s.buckets
+            if buckets and next(iter(buckets)) < cutoff:
+                for old in [b for b in buckets if b < cutoff]:
+                    del buckets[old]
+            if start < cutoff:
+                return
+            values = buckets.get(start)
+            if values is None:
+                values = buckets[start] = {}
+            for name, amount in fields.items():
+                values[name] = values.get(name, 0) + amount
+
+    def series(self, key: str, *, since: float, until: float) -> list[tuple[int, dict[str, int]]]:
+        """``[(bucket start, fields)]`` with ``since <= start <= until``, oldest first."""
+        with self._lock:
+            s = self._series.get(key)
+            if s is None:
+                return []
+            return sorted(
+                (start, dict(values))
+                for start, values in s.buckets.items()
+                if since <= start <= until
+            )
+
+    # -- marks -----------------------------------------------------------------------------------
+    def mark(self, key: str, *, ttl: float, at: float, value: str = "1") -> bool:
+        """Set the mark until ``at + ttl`` unless it is live; True when this call set it."""
+        ttl = check_ttl(ttl)
+        with self._lock:
+            self._tick(at)
+            held = self._marks.get(key)
+            if held is not None and held[0] > at:
+                return False
+            self._marks[key] = (at + ttl, value)
+            return True
+
+    def marked(self, key: str, *, at: float) -> str | None:
+        """The mark's value when live at ``at``."""
+        held = self._marks.get(key)
+        return held[1] if held is not None and held[0] > at else None
+
+    # -- batches -----------------------------------------------------------------------------------
+    def batch(self) -> QueuedBatch:
+        """A batch run under one lock."""
+        return QueuedBatch(self._run)
+
+    def _run(self, ops: list[Op]) -> list[Any]:
+        with self._lock:
+            return [getattr(self, name)(*args, **kwargs) for name, args, kwargs in ops]
+
+    # -- memory ------------------------------------------------------------------------
+    def size(self) -> dict[str, int]:
+        """How many entries each kind of state holds (to watch memory): plain counters,
+        slot keys, calls, windows, series, marks."""
+        with self._lock:
+            return {
+                "counters": len(self._values),
+                "slot_keys": len(self._slots),
+                "calls": len(self._calls),
+                "windows": len(self._windows),
+                "series": len(self._series),
+                "marks": len(self._marks),
+            }
+
+    def sweep(self, at: float) -> None:
+        """Free everything expired at ``at`` (also done every ``sweep_every`` seconds)."""
+        with self._lock:
+            for call_id in [c for c, (e, _) in self._calls.items() if e <= at]:
+                self._drop_call(call_id)
+            for k in list(self._slots):
+                s = self._slots[k]
+                s.purge(at)
+                if not s.expiry:
+                    del self._slots[k]
+            for wkey in list(self._windows):
+                _, window, step = wkey
+                w = self._windows[wkey]
+                w.evict(bucket_of(at, step) - window // step + 1)
+                if not w.buckets:
+                    del self._windows[wkey]
+            for skey in list(self._series):
+                s_ = self._series[skey]
+                if not s_.buckets or max(s_.buckets) < at - s_.keep:
+                    del self._series[skey]
+            for mkey in [k for k, (e, _) in self._marks.items() if e <= at]:
+                del self._marks[mkey]
+            self._next_sweep = at + self._sweep_every
+
+    def _tick(self, at: float) -> None:
+        if at >= self._next_sweep:
+            self.sweep(at)
