@@ -1,0 +1,536 @@
+"""The live fraud engine: every rule on every decision, in one counters batch.
+
+:meth:`FraudEngine.check` queues every counter the customer's rules read or move into one
+:meth:`~tandem.state.Counters.batch` (one Redis round trip), then grades the answers
+(:mod:`tandem.fraud.thresholds`). What each rule measures for a call at instant ``t``:
+
+``high_risk``   the number's longest high-risk prefix (the customer's allow/deny lists
+                matched with the shared list): the rule's ``action``
+``concurrent``  calls in progress, this one included (``in_use + 1``), per customer, per
+                trunk and per destination group; the slots are taken by the call
+                lifecycle with :meth:`FraudEngine.admission_limits` and freed at its end
+``cps``         attempts in the last ``window`` (this one included) per customer and per
+                source IP
+``spend``       money spent by the customer in the hour / day windows (added at call end
+                by :meth:`FraudEngine.ended`, at the customer's sell rates)
+``velocity``    calls to the number's ``prefix_length``-digit prefix (all customers) in
+                ``window`` (c, this one included) against the ``baseline`` window (B): the
+                call is graded when ``c >= min_calls`` and
+                ``c * (baseline/window - 1) > factor * (B - c)``, i.e. the window holds
+                more than ``factor`` times the average of the earlier windows
+``sequential``  attempts of the customer to this very number, and to its block of
+                consecutive numbers (the number without its last ``block_digits`` digits)
+``wangiri``     the customer's short calls (at most ``short`` seconds, counted at their
+                end) into the number's ``prefix_length``-digit range
+``first_call``  the customer's first call to a ``prefix_length``-digit destination in
+                ``remember`` seconds, when the sell rate is at least ``rate``: flagged
+``long_call``   a call to a high-risk prefix longer than ``minutes``: flagged at its end
+                (:meth:`FraudEngine.ended`) and while it runs (:meth:`FraudEngine.running`)
+
+Every window is the exact bucketed window of :mod:`tandem.state` (``bucket = floor(t /
+step)``, the last ``window // step`` buckets). Counts cannot go negative and state is
+freed: windows drop their old buckets, slots expire after ``concurrent.ttl`` seconds and a
+release is idempotent (a CANCEL, a busy, a duplicate end never count twice).
+
+When shared state is unreachable a rule configured ``fail = "closed"`` blocks the call
+(evidence ``reason``); a ``fail = "open"`` rule reads the local counters that
+:class:`~tandem.state.FallbackCounters` fell back to, or is skipped when the counters
+raised. The result's notes say so and :attr:`FraudEngine.unreachable` counts such
+decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from tandem.fraud.config import FraudConfig, RuleSet
+from tandem.fraud.facts import CallFacts, FraudResult, Verdict
+from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
+from tandem.fraud.keys import (
+    block_of,
+    concurrent_key,
+    cps_key,
+    first_call_key,
+    prefix_of,
+    sequential_key,
+    spend_key,
+    velocity_key,
+    wangiri_key,
+)
+from tandem.fraud.thresholds import ACTIONS, Thresholds
+from tandem.money import format_money
+
+__all__ = ["FraudEngine", "UNREACHABLE_NOTE", "LOCAL_NOTE"]
+
+#: The note of a decision whose counters raised (rules failed open or closed).
+UNREACHABLE_NOTE = "shared state unreachable: fraud counter rules not evaluated"
+#: The note of a decision made on local counters (FallbackCounters fell back).
+LOCAL_NOTE = "shared state unreachable: local counters"
+#: Whatever a Redis client raises when the server is away (StateUnavailableError is a
+#: ConnectionError).
+_UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+try:  # the redis extra is optional
+    import redis.exceptions as _redis_errors
+
+    _UNREACHABLE_ERRORS += (_redis_errors.ConnectionError, _redis_errors.TimeoutError)
+except ImportError:  # pragma: no cover - without the extra only the builtins are caught
+    pass
+
+# A probe queues its counter operations and, given their results, answers
+# (grade code, evidence) — or None when it does not fire.
+_Judge = Callable[[Sequence[Any]], "tuple[int, dict[str, str]] | None"]
+
+
+class _Probe:
+    """One rule's counter reads for one call: how many results it takes and how to grade
+    them."""
+
+    __slots__ = ("rule", "fail", "count", "judge")
+
+    def __init__(self, rule: str, fail: str, count: int, judge: _Judge) -> None:
+        self.rule = rule
+        self.fail = fail
+        self.count = count
+        self.judge = judge
+
+
+class _Plan:
+    """A customer's rules, ready to run: its high-risk matcher and flags."""
+
+    __slots__ = ("rules", "matcher", "counted", "closed")
+
+    def __init__(self, rules: RuleSet, matcher: HighRiskMatcher) -> None:
+        self.rules = rules
+        self.matcher = matcher
+        counted = []
+        r = rules
+        for name, rule, active in (
+            (
+                "concurrent",
+                r.concurrent,
+                _any(r.concurrent.customer, r.concurrent.trunk, r.concurrent.group),
+            ),
+            ("cps", r.cps, _any(r.cps.customer, r.cps.source_ip)),
+            ("spend", r.spend, _any(r.spend.hour, r.spend.day)),
+            ("velocity", r.velocity, r.velocity.factors.active),
+            ("sequential", r.sequential, _any(r.sequential.same_number, r.sequential.block)),
+            ("wangiri", r.wangiri, r.wangiri.calls.active),
+            ("first_call", r.first_call, True),
+        ):
+            if rule.enabled and active:
+                counted.append((name, rule.fail))
+        self.counted = tuple(counted)
+        self.closed = tuple(name for name, fail in counted if fail == "closed")
+
+
+def _any(*levels: Thresholds) -> bool:
+    return any(t.active for t in levels)
+
+
+def shared_high_risk(config: FraudConfig, extra: Iterable[str] = ()) -> list[str]:
+    """The shared high-risk prefixes: the config's ``prefixes``, its ``file``'s and
+    ``extra``."""
+    rule = config.rules.high_risk
+    out = list(rule.prefixes) + list(extra)
+    if rule.file is not None:
+        out += read_prefix_file(rule.file)
+    return out
+
+
+class FraudEngine:
+    """Evaluates the fraud rules of :class:`FraudConfig` against shared counters.
+
+    ``high_risk`` adds prefixes to the shared high-risk list (the config's ``prefixes`` and
+    ``file`` are always read).
+    """
+
+    def __init__(
+        self,
+        config: FraudConfig,
+        counters: Any,
+        *,
+        high_risk: Iterable[str] = (),
+    ) -> None:
+        self.config = config
+        self.counters = counters
+        self.high_risk = tuple(shared_high_risk(config, high_risk))
+        self._plans: dict[str, _Plan] = {}
+        self._default = self._make_plan(None)
+        #: Decisions made while shared state was unreachable.
+        self.unreachable = 0
+        #: Whether the last decision (or end) ran on local counters or none.
+        self.last_fell_back = False
+
+    # -- plans -------------------------------------------------------------------------------
+    def _make_plan(self, customer: str | None) -> _Plan:
+        own = self.config.customers.get(customer) if customer is not None else None
+        rules = own.rules if own is not None else self.config.rules
+        matcher = HighRiskMatcher(
+            self.high_risk,
+            allow=own.high_risk_allow if own else (),
+            deny=own.high_risk_deny if own else (),
+        )
+        return _Plan(rules, matcher)
+
+    def _plan(self, customer: str) -> _Plan:
+        plan = self._plans.get(customer)
+        if plan is None:
+            plan = self._make_plan(customer) if customer in self.config.customers else self._default
+            if len(self._plans) < 100_000:  # bounded: unknown customers share the default
+                self._plans[customer] = plan
+        return plan
+
+    def high_risk_prefix(self, customer: str, number: str) -> str | None:
+        """The high-risk prefix ``number`` falls in for ``customer`` (None when not)."""
+        return self._plan(customer).matcher.match(number)
+
+    # -- the lifecycle's concurrent-call slots ----------------------------------------------
+    def admission_limits(self, facts: CallFacts) -> dict[str, int]:
+        """The slots a call takes when admitted: counter key -> cap, for the customer, its
+        trunk and the destination group (those with a threshold). Pass it to
+        :meth:`~tandem.state.Counters.acquire` with ``ttl=`` :attr:`slot_ttl`; a cap is the
+        ``critical`` level (calls in progress allowed), or unlimited when only a warning
+        is set."""
+        rule = self._plan(facts.customer).rules.concurrent
+        if not rule.enabled:
+            return {}
+        out: dict[str, int] = {}
+        for scope, name, levels in self._concurrent_scopes(rule, facts):
+            out[concurrent_key(scope, name)] = (
+                int(levels.critical) if levels.critical is not None else 2**31
+            )
+        return out
+
+    @property
+    def slot_ttl(self) -> int:
+        """Seconds a call's slots live when its end never arrives (``concurrent.ttl``)."""
+        return self.config.rules.concurrent.ttl
+
+    @staticmethod
+    def _concurrent_scopes(rule: Any, facts: CallFacts) -> list[tuple[str, str, Thresholds]]:
+        out = []
+        if rule.customer.active:
+            out.append(("customer", facts.customer, rule.customer))
+        if rule.trunk.active and facts.trunk:
+            out.append(("trunk", facts.trunk, rule.trunk))
+        if rule.group.active and facts.group:
+            out.append(("group", facts.group, rule.group))
+        return out
+
+    # -- the decision ------------------------------------------------------------------------------
+    def check(self, facts: CallFacts) -> FraudResult:
+        """Every rule for one call attempt, with one counters batch; the most severe action,
+        the verdicts that flagged or blocked, and notes."""
+        plan = self._plan(facts.customer)
+        verdicts: list[Verdict] = []
+        worst = 0
+        rules = plan.rules
+        if rules.high_risk.enabled:
+            prefix = plan.matcher.match(facts.number)
+            if prefix is not None:
+                verdicts.append(Verdict("high_risk", rules.high_risk.action, {"prefix": prefix}))
+                worst = 2 if rules.high_risk.action == "block" else 1
+        if not plan.counted:
+            self.last_fell_back = False
+            return FraudResult(ACTIONS[worst], tuple(verdicts))
+        batch = self.counters.batch()
+        probes = self._queue(plan, facts, batch)
+        notes: tuple[str, ...] = ()
+        try:
+            results = batch.execute()
+        except _UNREACHABLE_ERRORS:
+            results = None
+        fell_back = results is None or bool(getattr(self.counters, "last_fell_back", False))
+        self.last_fell_back = fell_back
+        if fell_back:
+            self.unreachable += 1
+            notes = (UNREACHABLE_NOTE if results is None else LOCAL_NOTE,)
+        i = 0
+        for probe in probes:
+            n = probe.count
+            if fell_back and probe.fail == "closed":
+                verdicts.append(
+                    Verdict(probe.rule, "block", {"reason": "shared state unreachable"})
+                )
+                worst = 2
+            elif results is not None:
+                graded = probe.judge(results[i : i + n])
+                if graded is not None:
+                    code, evidence = graded
+                    verdicts.append(Verdict(probe.rule, ACTIONS[code], evidence))
+                    worst = max(worst, code)
+            i += n
+        return FraudResult(ACTIONS[worst], tuple(verdicts), notes)
+
+    def _queue(self, plan: _Plan, facts: CallFacts, batch: Any) -> list[_Probe]:
+        r = plan.rules
+        at = facts.at
+        number = facts.number
+        customer = facts.customer
+        probes: list[_Probe] = []
+        for name, fail in plan.counted:
+            if name == "concurrent":
+                scopes = self._concurrent_scopes(r.concurrent, facts)
+                for scope, who, _ in scopes:
+                    batch.in_use(concurrent_key(scope, who), at=at)
+                probes.append(_Probe(name, fail, len(scopes), _concurrent_judge(scopes)))
+            elif name == "cps":
+                c = r.cps
+                scopes = [("customer", customer, c.customer)] if c.customer.active else []
+                if c.source_ip.active and facts.source_ip:
+                    scopes.append(("source_ip", facts.source_ip, c.source_ip))
+                for scope, who, _ in scopes:
+                    batch.add(cps_key(scope, who), 1, window=c.window, step=c.step, at=at)
+                probes.append(
+                    _Probe(name, fail, len(scopes), _window_judge(scopes, c.window, label="name"))
+                )
+            elif name == "spend":
+                s = r.spend
+                k = spend_key(customer)
+                batch.total(k, window=3600, step=s.hour_step, at=at)
+                batch.total(k, window=86400, step=s.day_step, at=at)
+                probes.append(_Probe(name, fail, 2, _spend_judge(s.hour, s.day)))
+            elif name == "velocity":
+                v = r.velocity
+                p = prefix_of(number, v.prefix_length)
+                batch.add(velocity_key("w", p), 1, window=v.window, step=v.step, at=at)
+                batch.add(velocity_key("b", p), 1, window=v.baseline, step=v.step, at=at)
+                probes.append(_Probe(name, fail, 2, _velocity_judge(v, p)))
+            elif name == "sequential":
+                q = r.sequential
+                block = block_of(number, q.block_digits)
+                scopes = []
+                if q.same_number.active:
+                    scopes.append(("same_number", number, q.same_number))
+                if q.block.active and block:
+                    scopes.append(("block", block, q.block))
+                for scope, part, _ in scopes:
+                    batch.add(
+                        sequential_key(scope[0], customer, part),
+                        1,
+                        window=q.window,
+                        step=q.step,
+                        at=at,
+                    )
+                probes.append(
+                    _Probe(name, fail, len(scopes), _window_judge(scopes, q.window, label="prefix"))
+                )
+            elif name == "wangiri":
+                w = r.wangiri
+                p = prefix_of(number, w.prefix_length)
+                batch.total(wangiri_key(customer, p), window=w.window, step=w.step, at=at)
+                probes.append(_Probe(name, fail, 1, _wangiri_judge(w, p)))
+            else:  # first_call
+                f = r.first_call
+                p = prefix_of(number, f.prefix_length)
+                batch.add(first_call_key(customer, p), 1, window=f.remember, step=f.step, at=at)
+                probes.append(_Probe(name, fail, 1, _first_call_judge(f, p, facts.sell_rate)))
+        return probes
+
+    # -- call end and calls in progress ----------------------------------------------------------
+    def ended(
+        self, facts: CallFacts, *, duration: int, cost: int, at: float
+    ) -> tuple[Verdict, ...]:
+        """A call ended at ``at`` after ``duration`` billed seconds costing ``cost`` (scaled
+        integer at the customer's sell rate): feeds the spend windows and the short-call
+        (Wangiri) count; returns the long-call verdict when it applies. Never raises for
+        unreachable shared state (the spend is then lost for the shared windows; the
+        engine counts it in :attr:`unreachable`)."""
+        plan = self._plan(facts.customer)
+        r = plan.rules
+        batch = None
+        if r.spend.enabled and cost:
+            batch = self.counters.batch()
+            k = spend_key(facts.customer)
+            batch.add(k, cost, window=3600, step=r.spend.hour_step, at=at)
+            batch.add(k, cost, window=86400, step=r.spend.day_step, at=at)
+        if r.wangiri.enabled and r.wangiri.calls.active and duration <= r.wangiri.short:
+            batch = batch or self.counters.batch()
+            w = r.wangiri
+            batch.add(
+                wangiri_key(facts.customer, prefix_of(facts.number, w.prefix_length)),
+                1,
+                window=w.window,
+                step=w.step,
+                at=at,
+            )
+        if batch is not None:
+            try:
+                batch.execute()
+                self.last_fell_back = bool(getattr(self.counters, "last_fell_back", False))
+            except _UNREACHABLE_ERRORS:
+                self.last_fell_back = True
+            if self.last_fell_back:
+                self.unreachable += 1
+        return self._long_call(plan, facts, duration)
+
+    def running(self, facts: CallFacts, *, elapsed: int, at: float) -> tuple[Verdict, ...]:
+        """The long-call verdict for a call to a high-risk prefix running ``elapsed``
+        seconds at ``at`` (empty when it does not apply); reads no shared state."""
+        del at  # the verdict depends on the elapsed time only
+        return self._long_call(self._plan(facts.customer), facts, elapsed)
+
+    @staticmethod
+    def _long_call(plan: _Plan, facts: CallFacts, seconds: int) -> tuple[Verdict, ...]:
+        rule = plan.rules.long_call
+        if not rule.enabled or seconds <= rule.minutes * 60:
+            return ()
+        prefix = plan.matcher.match(facts.number)
+        if prefix is None:
+            return ()
+        evidence = {"prefix": prefix, "minutes": str(rule.minutes), "seconds": str(seconds)}
+        return (Verdict("long_call", "flag", evidence),)
+
+
+# -- judges: the grading of each rule's counter answers ---------------------------------------
+
+
+def _concurrent_judge(scopes: list[tuple[str, str, Thresholds]]) -> _Judge:
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        best: tuple[int, dict[str, str]] | None = None
+        for (scope, who, levels), in_use in zip(scopes, values, strict=True):
+            count = in_use + 1
+            code = levels.grade(count)
+            if code and (best is None or code > best[0]):
+                best = (code, _evidence(scope, count, levels.crossed(code), name=who))
+        return best
+
+    return judge
+
+
+def _window_judge(scopes: list[tuple[str, str, Thresholds]], window: int, *, label: str) -> _Judge:
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        best: tuple[int, dict[str, str]] | None = None
+        for (scope, part, levels), count in zip(scopes, values, strict=True):
+            code = levels.grade(count)
+            if code and (best is None or code > best[0]):
+                ev = _evidence(scope, count, levels.crossed(code), window=window)
+                ev[label] = part
+                best = (code, ev)
+        return best
+
+    return judge
+
+
+def _spend_judge(hour: Thresholds, day: Thresholds) -> _Judge:
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        best: tuple[int, dict[str, str]] | None = None
+        for scope, window, levels, spent in (
+            ("hour", 3600, hour, values[0]),
+            ("day", 86400, day, values[1]),
+        ):
+            code = levels.grade(spent)
+            if code and (best is None or code > best[0]):
+                crossed = levels.crossed(code)
+                best = (
+                    code,
+                    {
+                        "scope": scope,
+                        "window": str(window),
+                        "spent": format_money(int(spent)),
+                        "threshold": format_money(int(crossed or 0)),
+                    },
+                )
+        return best
+
+    return judge
+
+
+def _velocity_judge(rule: Any, prefix: str) -> _Judge:
+    earlier = rule.baseline // rule.window - 1
+
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        count, base = values
+        return velocity_grade(rule, prefix, count, base, earlier)
+
+    return judge
+
+
+def velocity_grade(
+    rule: Any, prefix: str, count: int, base: int, earlier: int
+) -> tuple[int, dict[str, str]] | None:
+    """The velocity grade of ``count`` calls in the window against ``base`` calls in the
+    baseline window (which holds them); None below ``min_calls`` or the factors."""
+    if count < rule.min_calls:
+        return None
+    lhs = count * earlier
+    rest = base - count
+    f = rule.factors
+    code = 0
+    if f.critical is not None and lhs > f.critical * rest:
+        code = 2
+    elif f.warning is not None and lhs > f.warning * rest:
+        code = 1
+    if not code:
+        return None
+    return code, velocity_evidence(rule, prefix, count, rest, f.crossed(code))
+
+
+def velocity_evidence(
+    rule: Any, prefix: str, count: int, earlier_calls: int, factor: Any
+) -> dict[str, str]:
+    """The evidence of a velocity verdict."""
+    return {
+        "prefix": prefix,
+        "window": str(rule.window),
+        "count": str(count),
+        "baseline": str(rule.baseline),
+        "baseline_calls": str(earlier_calls),
+        "factor": str(factor),
+        "min_calls": str(rule.min_calls),
+    }
+
+
+def _wangiri_judge(rule: Any, prefix: str) -> _Judge:
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        count = values[0]
+        code = rule.calls.grade(count)
+        if not code:
+            return None
+        return code, wangiri_evidence(rule, prefix, count, rule.calls.crossed(code))
+
+    return judge
+
+
+def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict[str, str]:
+    """The evidence of a Wangiri verdict."""
+    return {
+        "prefix": prefix,
+        "window": str(rule.window),
+        "short": str(rule.short),
+        "count": str(count),
+        "threshold": str(threshold),
+    }
+
+
+def _first_call_judge(rule: Any, prefix: str, sell_rate: int | None) -> _Judge:
+    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
+        if values[0] != 1 or sell_rate is None or sell_rate < rule.rate:
+            return None
+        return 1, first_call_evidence(rule, prefix, sell_rate)
+
+    return judge
+
+
+def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str]:
+    """The evidence of a first-call verdict."""
+    return {
+        "prefix": prefix,
+        "remember": str(rule.remember),
+        "rate": format_money(sell_rate),
+        "threshold": format_money(rule.rate),
+    }
+
+
+def _evidence(
+    scope: str, count: int, threshold: Any, *, window: int | None = None, name: str | None = None
+) -> dict[str, str]:
+    ev = {"scope": scope}
+    if name is not None:
+        ev["name"] = name
+    if window is not None:
+        ev["window"] = str(window)
+    ev["count"] = str(count)
+    ev["threshold"] = str(threshold)
+    return ev

@@ -1,0 +1,242 @@
+"""CDRs as the fraud scan reads them: canonical CDR columns into numpy arrays in replay
+order, and the CDRs that cannot be read, counted by reason.
+
+A CDR is readable when it has a start, a duration of zero or more seconds, a customer, and
+a dialled number that is an E.164 number (1-15 digits, not starting with 0; a leading ``+``
+is dropped). The others are counted in ``unreadable`` by reason, never dropped silently.
+Optional columns: ``trunk``, ``source_ip``, ``group`` (the destination group of the
+concurrent-call limit; else the number's first ``concurrent.group_prefix_length`` digits),
+the call's cost at the customer's sell rate (``sell_amount``, ``cost`` or ``sell_cost``:
+decimals, integers or decimal text) and its sell rate per minute (``sell_rate``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tandem.errors import MoneyError
+from tandem.money import SCALE, to_scaled
+
+__all__ = ["COST_COLUMNS", "RATE_COLUMNS", "ScanRows", "scan_rows"]
+
+COST_COLUMNS = ("sell_amount", "cost", "sell_cost")
+RATE_COLUMNS = ("sell_rate",)
+_POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+
+
+@dataclass
+class ScanRows:
+    """Readable CDRs in replay order (start, then file order)."""
+
+    rows_in: int
+    unreadable: dict[str, int]
+    record: np.ndarray
+    start: np.ndarray
+    duration: np.ndarray
+    number: np.ndarray  # int64: the E.164 number
+    length: np.ndarray  # its digits
+    customer: np.ndarray  # codes into customers
+    customers: list[str]
+    trunk: np.ndarray | None = None  # codes (-1: none)
+    source_ip: np.ndarray | None = None
+    group: np.ndarray | None = None
+    group_names: list[str] = field(default_factory=list)
+    trunk_names: list[str] = field(default_factory=list)
+    ip_names: list[str] = field(default_factory=list)
+    cost: np.ndarray | None = None  # scaled int64 (0 where missing)
+    rate: np.ndarray | None = None  # scaled int64
+    rate_valid: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        """How many readable CDRs."""
+        return len(self.record)
+
+    def prefix(self, length: int) -> np.ndarray:
+        """The first ``length`` digits of every number, as integers (the whole number
+        when shorter): equal integers are equal digit strings (no leading zeros)."""
+        cut = np.maximum(self.length - length, 0)
+        return self.number // _POW10[cut]
+
+    def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every number without its last ``digits`` digits, and whether it has more."""
+        ok = self.length > digits
+        return self.number // _POW10[digits], ok
+
+
+def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
+    lower = {c.lower(): c for c in table.column_names}
+    for name in names:
+        if name in lower:
+            col = table.column(lower[name])
+            return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return None
+
+
+def _text(col: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        try:
+            col = pc.cast(col, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+    return pc.utf8_trim_whitespace(col)
+
+
+def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
+    """Dense codes of a name column (``-1`` for null or empty) and the names."""
+    if col is None:
+        return np.full(n, -1, dtype=np.int64), []
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    text = _text(col)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    enc = pc.dictionary_encode(text)
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, [str(v) for v in enc.dictionary.to_pylist()]
+
+
+def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A money column as scaled integers and a validity mask; None for a type money is
+    never read from (binary floats)."""
+    n = len(col)
+    t = col.type
+    if pa.types.is_decimal(t):
+        if t.scale > SCALE:
+            return None
+        try:
+            scaled = pc.cast(col, pa.decimal128(38, SCALE))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        # decimal128 values are 16-byte little-endian two's complement integers (unscaled)
+        words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)
+        words = words[2 * scaled.offset : 2 * (scaled.offset + n)]
+        low, high = words[0::2], words[1::2]
+        valid = scaled.is_valid().to_numpy(zero_copy_only=False) & (high == (low >> 63))
+        return np.where(valid, low, 0), valid
+    if pa.types.is_integer(t):
+        vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        valid = col.is_valid().to_numpy(zero_copy_only=False) & (np.abs(vals) < 9 * 10**9)
+        return np.where(valid, vals, 0) * 10**SCALE, valid
+    if pa.types.is_floating(t):
+        return None
+    text = _text(col)
+    enc = pc.dictionary_encode(text)
+    scaled = []
+    ok = []
+    for v in enc.dictionary.to_pylist():
+        try:
+            s = to_scaled(str(v))
+            good = abs(s) < 2**62
+        except MoneyError:
+            s, good = 0, False
+        scaled.append(s if good else 0)
+        ok.append(good)
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    table = np.asarray(scaled + [0], dtype=np.int64)
+    good_table = np.asarray(ok + [False], dtype=bool)
+    return table[idx], good_table[idx]
+
+
+def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, dict[str, str]]:
+    """The readable CDRs of a canonical CDR table (:func:`tandem.rating.canonical_table`)
+    in replay order, and notes on optional columns that could not be used."""
+    n = table.num_rows
+    notes: dict[str, str] = {}
+    reasons: dict[str, int] = {}
+    ok = np.ones(n, dtype=bool)
+
+    def refuse(mask: np.ndarray, reason: str) -> None:
+        bad = mask & ok
+        count = int(bad.sum())
+        if count:
+            reasons[reason] = count
+            ok[bad] = False
+
+    raw = _column(table, ("raw",))
+    if raw is not None:
+        refuse(raw.is_valid().to_numpy(zero_copy_only=False), "bad_record")
+    start_col = _column(table, ("start",))
+    dur_col = _column(table, ("duration",))
+    num_col = _column(table, ("number",))
+    if start_col is None or dur_col is None or num_col is None:
+        refuse(np.ones(n, dtype=bool), "missing_columns")
+        start = duration = np.zeros(n, dtype=np.int64)
+        text = pa.nulls(n, pa.string())
+    else:
+        start_col = pc.cast(start_col, pa.int64())
+        dur_col = pc.cast(dur_col, pa.int64())
+        refuse(~start_col.is_valid().to_numpy(zero_copy_only=False), "no_start")
+        start = pc.fill_null(start_col, 0).to_numpy(zero_copy_only=False)
+        duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
+        refuse(~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0), "bad_duration")
+        text = _text(num_col)
+    text = pc.utf8_ltrim(text, characters="+")
+    good_number = pc.fill_null(pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$"), False)
+    refuse(~good_number.to_numpy(zero_copy_only=False), "bad_number")
+    customer, customers = _names(_column(table, ("customer",)), n)
+    refuse(customer < 0, "no_customer")
+
+    keep = np.flatnonzero(ok)
+    # replay order: start, then file order (unique keys: any sort is stable)
+    st = start[keep]
+    order = keep[np.argsort((st - (st.min() if len(st) else 0)) * max(n, 1) + keep)]
+    pick = pa.array(order, pa.int64())
+    digits = pc.take(text, pick)
+    number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
+    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+    record_col = _column(table, ("record",))
+    record = (
+        pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64)[order]
+        if record_col is not None
+        else order.astype(np.int64) + 1
+    )
+    rows = ScanRows(
+        rows_in=n,
+        unreadable=reasons,
+        record=record,
+        start=start[order].astype(np.int64),
+        duration=duration[order].astype(np.int64),
+        number=number,
+        length=length,
+        customer=customer[order],
+        customers=customers,
+    )
+    trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
+    rows.trunk = trunk[order]
+    ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
+    rows.source_ip = ip[order]
+    group_col = _column(table, ("group",))
+    if group_col is not None:
+        group, rows.group_names = _names(group_col, n)
+        rows.group = group[order]
+    else:
+        codes, uniques = pd.factorize(rows.prefix(group_prefix_length), sort=False)
+        rows.group = codes.astype(np.int64)
+        rows.group_names = [str(int(u)) for u in uniques]
+    cost_col = _column(table, COST_COLUMNS)
+    if cost_col is not None:
+        money = money_column(cost_col)
+        if money is None:
+            notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
+        else:
+            rows.cost = np.where(money[1], money[0], 0)[order]
+    else:
+        notes["spend"] = f"no cost column ({', '.join(COST_COLUMNS)}): not evaluated"
+    rate_col = _column(table, RATE_COLUMNS)
+    if rate_col is not None:
+        money = money_column(rate_col)
+        if money is None:
+            notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
+        else:
+            rows.rate = money[0][order]
+            rows.rate_valid = money[1][order]
+    else:
+        notes["first_call"] = "no sell_rate column: not evaluated"
+    return rows, notes

@@ -1,0 +1,651 @@
+"""Post-call analysis: the live rules replayed over a batch of CDRs, vectorised.
+
+:func:`scan` reads every CDR as a call attempt at its start, in time order (file order
+for equal starts), that took its concurrent-call slots then and ended ``duration`` seconds
+later (feeding spend and short calls at its end). Every rule is the one
+:class:`~tandem.fraud.FraudEngine` runs (:mod:`tandem.fraud.engine` says what each
+measures), computed with the exact bucket windows of :mod:`tandem.state` over numpy arrays
+(:mod:`tandem.fraud.windows`): a property test checks that its alerts are exactly what the
+live engine answers when the same CDRs are fed to it call by call over ``MemoryCounters``.
+
+History happened: a call a rule would have blocked still counts for the calls after it
+(the scan says what the rules *would* have answered, not what blocking would have changed).
+A call's slots last until ``min(end, start + concurrent.ttl)``, as a slot whose end never
+came would expire.
+
+Per-call alerts are merged into :class:`Episode` s: alerts of one rule, action, customer
+and prefix no more than ``scan.episode_gap`` seconds apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tandem.fraud.config import RULES, FraudConfig, RuleSet
+from tandem.fraud.engine import (
+    first_call_evidence,
+    shared_high_risk,
+    velocity_evidence,
+    wangiri_evidence,
+)
+from tandem.fraud.highrisk import HighRiskMatcher
+from tandem.fraud.rows import ScanRows, scan_rows
+from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
+from tandem.fraud.windows import (
+    dense_codes,
+    ended_sums,
+    in_progress,
+    pair_codes,
+    window_counts,
+)
+from tandem.instant import format_instant
+from tandem.money import format_money
+
+__all__ = ["Episode", "RuleHits", "ScanResult", "scan"]
+
+
+@dataclass(frozen=True)
+class Episode:
+    """Alerts of one rule, action, customer and prefix, each within ``episode_gap`` of
+    the one before: the first and last call starts, how many calls, the first alert's
+    evidence."""
+
+    rule: str
+    action: str
+    customer: str
+    prefix: str
+    start: int
+    until: int
+    calls: int
+    evidence: dict[str, str]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (``from`` and ``until`` as UTC instants)."""
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "customer": self.customer,
+            "prefix": self.prefix,
+            "from": format_instant(self.start),
+            "until": format_instant(self.until),
+            "calls": self.calls,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass
+class RuleHits:
+    """The calls one rule alerted on: positions in the scan's rows (replay order) and
+    action codes (1 flag, 2 block); ``evidence(k)`` and ``prefix(k)`` for the k-th hit."""
+
+    rule: str
+    rows: np.ndarray
+    codes: np.ndarray
+    evidence: Callable[[int], dict[str, str]]
+    prefixes: np.ndarray  # object array of str ('' for customer-wide rules)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class ScanResult:
+    """What a scan found: ``rows_in`` CDRs read, ``unreadable`` of them (by reason), the
+    episodes, their count per rule, and rules it could not evaluate (``skipped``: rule ->
+    why, e.g. no cost column for spend)."""
+
+    rows_in: int
+    alerts: list[Episode]
+    by_rule: dict[str, int]
+    unreadable: int = 0
+    unreadable_reasons: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    hits: dict[str, RuleHits] = field(default_factory=dict)
+    records: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``tandem fraud scan --json`` object."""
+        return {
+            "rows_in": self.rows_in,
+            "unreadable": self.unreadable,
+            "unreadable_reasons": dict(self.unreadable_reasons),
+            "alerts": [e.to_dict() for e in self.alerts],
+            "by_rule": dict(self.by_rule),
+            "skipped": dict(self.skipped),
+        }
+
+    def call_alerts(self) -> list[tuple[int, str, str, dict[str, str]]]:
+        """Every per-call alert: ``(record, rule, action, evidence)``, by record then rule
+        order."""
+        out: list[tuple[int, str, str, dict[str, str]]] = []
+        for rule, hits in self.hits.items():
+            for k in range(len(hits)):
+                out.append(
+                    (
+                        int(self.records[hits.rows[k]]),
+                        rule,
+                        ACTIONS[int(hits.codes[k])],
+                        hits.evidence(k),
+                    )
+                )
+        out.sort(key=lambda a: (a[0], RULES.index(a[1])))
+        return out
+
+    def alerted_records(self, rule: str) -> np.ndarray:
+        """The records (CDR numbers) the rule alerted on (flag or block)."""
+        hits = self.hits.get(rule)
+        if hits is None:
+            return np.zeros(0, dtype=np.int64)
+        return self.records[hits.rows]
+
+
+# -- per-customer parameters ----------------------------------------------------------------
+
+
+class _PerCustomer:
+    """A rule setting looked up per row through the row's customer code."""
+
+    def __init__(self, rows: ScanRows, config: FraudConfig) -> None:
+        self.rows = rows
+        self.sets: list[RuleSet] = [config.rules_for(c) for c in rows.customers]
+        self.config = config
+
+    def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
+        table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
+        return table[self.rows.customer]
+
+    def scope_levels(self, rule: str, scope: str) -> tuple[np.ndarray, np.ndarray]:
+        """The thresholds of one scope (``cps``, ``customer``) per row."""
+        return self.levels(lambda s: getattr(getattr(s, rule), scope))
+
+    def levels(self, get: Callable[[RuleSet], Thresholds]) -> tuple[np.ndarray, np.ndarray]:
+        warn = self.values(lambda s: _never(get(s).warning))
+        crit = self.values(lambda s: _never(get(s).critical))
+        return warn, crit
+
+
+def _never(level: int | float | None) -> int:
+    return NEVER if level is None else int(level)
+
+
+def _grade(values: np.ndarray, warn: np.ndarray, crit: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(values), dtype=np.int8)
+    out[values > warn] = 1
+    out[values > crit] = 2
+    return out
+
+
+@dataclass
+class _Scope:
+    """One scope of a multi-scope rule: its grades and evidence per row."""
+
+    name: str
+    codes: np.ndarray  # grade per row
+    values: np.ndarray
+    warn: np.ndarray
+    crit: np.ndarray
+    label: str  # "name" or "prefix" (or "" for none)
+    names: Callable[[int], str] | None
+
+
+def _best_of(scopes: list[_Scope]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the highest grade and the first scope reaching it (as the engine picks)."""
+    n = len(scopes[0].codes)
+    best = np.zeros(n, dtype=np.int8)
+    which = np.zeros(n, dtype=np.int8)
+    for i, s in enumerate(scopes):
+        better = s.codes > best
+        best[better] = s.codes[better]
+        which[better] = i
+    return best, which
+
+
+# -- the scan ---------------------------------------------------------------------------------
+
+
+def scan(
+    cdrs: pa.Table,
+    config: FraudConfig,
+    *,
+    high_risk: Iterable[str] = (),
+) -> ScanResult:
+    """Every fraud rule of ``config`` over a canonical CDR table
+    (:func:`tandem.rating.canonical_table`, e.g. from :class:`tandem.rating.CdrReader`),
+    in time order; ``high_risk`` adds prefixes to the shared high-risk list."""
+    rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
+    pc_ = _PerCustomer(rows, config)
+    shared = shared_high_risk(config, high_risk)
+    hits: dict[str, RuleHits] = {}
+    risky = _high_risk_prefixes(rows, config, shared)
+    for rule, compute in (
+        ("high_risk", _high_risk),
+        ("concurrent", _concurrent),
+        ("cps", _cps),
+        ("spend", _spend),
+        ("velocity", _velocity),
+        ("sequential", _sequential),
+        ("wangiri", _wangiri),
+        ("first_call", _first_call),
+        ("long_call", _long_call),
+    ):
+        if rule in skipped:
+            continue
+        found = compute(rows, pc_, config, risky)
+        if found is not None and len(found):
+            hits[rule] = found
+    alerts = _episodes(rows, hits, config.episode_gap)
+    by_rule = {rule: 0 for rule in RULES if rule not in skipped}
+    for e in alerts:
+        by_rule[e.rule] += 1
+    return ScanResult(
+        rows_in=rows.rows_in,
+        alerts=alerts,
+        by_rule=by_rule,
+        unreadable=sum(rows.unreadable.values()),
+        unreadable_reasons=dict(rows.unreadable),
+        skipped=skipped,
+        hits=hits,
+        records=rows.record,
+    )
+
+
+def _hits(
+    rule: str,
+    codes: np.ndarray,
+    evidence: Callable[[int], dict[str, str]],
+    prefixes: Callable[[np.ndarray], np.ndarray],
+) -> RuleHits:
+    """The rows with a grade, their evidence by hit number and prefixes."""
+    where = np.flatnonzero(codes)
+    return RuleHits(
+        rule,
+        where,
+        codes[where],
+        lambda k: evidence(int(where[k])),
+        prefixes(where),
+    )
+
+
+def _blank(where: np.ndarray) -> np.ndarray:
+    return np.full(len(where), "", dtype=object)
+
+
+def _strs(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda where: np.asarray([str(int(v)) for v in values[where]], dtype=object)
+
+
+# -- high risk --------------------------------------------------------------------------------
+
+
+def _high_risk_prefixes(rows: ScanRows, config: FraudConfig, shared: list[str]) -> np.ndarray:
+    """Per row, the high-risk prefix of its number for its customer (as an integer; -1 for
+    none), longest matching prefix first (:class:`~tandem.fraud.highrisk.HighRiskMatcher`)."""
+    out = np.full(rows.size, -1, dtype=np.int64)
+    if rows.size == 0:
+        return out
+    default = HighRiskMatcher(shared)
+    matchers: dict[int, HighRiskMatcher] = {}
+    for code, name in enumerate(rows.customers):
+        own = config.customers.get(name)
+        if own is not None and (own.high_risk_allow or own.high_risk_deny):
+            matchers[code] = HighRiskMatcher(
+                shared, allow=own.high_risk_allow, deny=own.high_risk_deny
+            )
+    special = np.isin(rows.customer, list(matchers)) if matchers else np.zeros(rows.size, bool)
+    parts = [(~special, default)] + [(rows.customer == c, m) for c, m in matchers.items()]
+    prefixes = {
+        length: rows.prefix(length)
+        for m in [default, *matchers.values()]
+        for length in {len(p) for p in m.table}
+    }
+    for mask, matcher in parts:
+        undecided = mask.copy()
+        table = matcher.table
+        for length in sorted({len(p) for p in table}, reverse=True):
+            if not undecided.any():
+                break
+            risky = np.asarray(
+                [int(p) for p, r in table.items() if len(p) == length and r], np.int64
+            )
+            allowed = np.asarray(
+                [int(p) for p, r in table.items() if len(p) == length and not r], np.int64
+            )
+            p = prefixes[length]
+            long_enough = undecided & (rows.length >= length)
+            hit_risky = long_enough & np.isin(p, risky)
+            hit_allowed = long_enough & np.isin(p, allowed)
+            out[hit_risky] = p[hit_risky]
+            undecided &= ~(hit_risky | hit_allowed)
+    return out
+
+
+def _high_risk(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    enabled = pc_.values(lambda s: s.high_risk.enabled, bool)
+    action = pc_.values(lambda s: 2 if s.high_risk.action == "block" else 1, np.int8)
+    codes = np.where(enabled & (risky >= 0), action, 0).astype(np.int8)
+    return _hits("high_risk", codes, lambda i: {"prefix": str(int(risky[i]))}, _strs(risky))
+
+
+# -- concurrent calls -------------------------------------------------------------------------
+
+
+def _concurrent(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    ttl = config.rules.concurrent.ttl
+    ends = np.minimum(rows.start + rows.duration, rows.start + ttl)
+    enabled = pc_.values(lambda s: s.concurrent.enabled, bool)
+    scopes: list[_Scope] = []
+    for scope, codes, names in (
+        ("customer", rows.customer, rows.customers),
+        ("trunk", rows.trunk, rows.trunk_names),
+        ("group", rows.group, rows.group_names),
+    ):
+        assert codes is not None
+        warn, crit = pc_.scope_levels("concurrent", scope)
+        active = enabled & ((warn < NEVER) | (crit < NEVER)) & (codes >= 0)
+        if not active.any():
+            continue
+        # every row with the key holds a slot (admission_limits takes one under each
+        # scope with a threshold), so count over all rows with the key, grade the active
+        keyed = np.where(enabled & ((warn < NEVER) | (crit < NEVER)), codes, -1)
+        count = in_progress(keyed, rows.start, ends) + 1
+        graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
+        scopes.append(_Scope(scope, graded, count, warn, crit, "name", _namer(codes, names)))
+    return _multi("concurrent", scopes, None, lambda where: _blank(where))
+
+
+def _namer(codes: np.ndarray, names: list[str]) -> Callable[[int], str]:
+    return lambda i: names[int(codes[i])]
+
+
+def _multi(
+    rule: str,
+    scopes: list[_Scope],
+    window: int | None,
+    prefixes: Callable[[np.ndarray], np.ndarray],
+) -> RuleHits:
+    if not scopes:
+        none = np.zeros(0, np.int64)
+        return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
+    best, which = _best_of(scopes)
+
+    def evidence(i: int) -> dict[str, str]:
+        s = scopes[int(which[i])]
+        code = int(best[i])
+        ev = {"scope": s.name}
+        if window is None and s.names is not None:
+            ev["name"] = s.names(i)
+        if window is not None:
+            ev["window"] = str(window)
+        ev["count"] = str(int(s.values[i]))
+        level = s.crit[i] if code == 2 else s.warn[i]
+        ev["threshold"] = str(int(level))
+        if window is not None and s.names is not None:
+            ev[s.label] = s.names(i)
+        return ev
+
+    def scope_prefixes(where: np.ndarray) -> np.ndarray:
+        base = prefixes(where)
+        for k, i in enumerate(where):
+            s = scopes[int(which[i])]
+            if s.label == "prefix" and s.names is not None:
+                base[k] = s.names(int(i))
+        return base
+
+    return _hits(rule, best, evidence, scope_prefixes)
+
+
+# -- calls per second -------------------------------------------------------------------------
+
+
+def _cps(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray) -> RuleHits:
+    rule = config.rules.cps
+    enabled = pc_.values(lambda s: s.cps.enabled, bool)
+    buckets = rows.start // rule.step
+    span = rule.window // rule.step
+    scopes: list[_Scope] = []
+    for scope, codes, names in (
+        ("customer", rows.customer, rows.customers),
+        ("source_ip", rows.source_ip, rows.ip_names),
+    ):
+        assert codes is not None
+        warn, crit = pc_.scope_levels("cps", scope)
+        # the engine adds to a key only when the customer's scope has a threshold
+        has = (warn < NEVER) | (crit < NEVER)
+        active = enabled & has & (codes >= 0)
+        if not active.any():
+            continue
+        keyed = np.where(active, codes, -1)
+        (count,) = window_counts(keyed, buckets, (span,))
+        scopes.append(
+            _Scope(
+                scope,
+                _grade(count, warn, crit) * active,
+                count,
+                warn,
+                crit,
+                "name",
+                _namer(codes, names),
+            )
+        )
+    return _multi("cps", scopes, rule.window, _blank)
+
+
+# -- spend ------------------------------------------------------------------------------------
+
+
+def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray) -> RuleHits:
+    rule = config.rules.spend
+    assert rows.cost is not None
+    enabled = pc_.values(lambda s: s.spend.enabled, bool)
+    ends = rows.start + rows.duration
+    # the engine adds a call's cost at its end when the customer's spend rule is enabled
+    keyed = np.where(enabled, rows.customer, -1)
+    scopes = []
+    for scope, window, step in (("hour", 3600, rule.hour_step), ("day", 86400, rule.day_step)):
+        warn, crit = pc_.scope_levels("spend", scope)
+        has = (warn < NEVER) | (crit < NEVER)
+        spent = ended_sums(keyed, rows.start, ends, rows.cost, span=window // step, step=step)
+        graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
+        scopes.append((scope, window, graded, spent, warn, crit))
+    best = np.maximum(scopes[0][2], scopes[1][2])
+    which = np.where(scopes[1][2] > scopes[0][2], 1, 0)
+
+    def evidence(i: int) -> dict[str, str]:
+        scope, window, graded, spent, warn, crit = scopes[int(which[i])]
+        level = crit[i] if best[i] == 2 else warn[i]
+        return {
+            "scope": scope,
+            "window": str(window),
+            "spent": format_money(int(spent[i])),
+            "threshold": format_money(int(level)),
+        }
+
+    return _hits("spend", best.astype(np.int8), evidence, _blank)
+
+
+# -- velocity ---------------------------------------------------------------------------------
+
+
+def _velocity(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    rule = config.rules.velocity
+    enabled = pc_.values(lambda s: s.velocity.enabled, bool)
+    active = enabled & rule.factors.active
+    prefix = rows.prefix(rule.prefix_length)
+    codes = np.where(active, dense_codes(prefix), -1)
+    count, base = window_counts(
+        codes, rows.start // rule.step, (rule.window // rule.step, rule.baseline // rule.step)
+    )
+    earlier = rule.baseline // rule.window - 1
+    lhs = count * earlier
+    rest = base - count
+    graded = np.zeros(rows.size, dtype=np.int8)
+    f = rule.factors
+    enough = active & (count >= rule.min_calls)
+    if f.warning is not None:
+        graded[enough & (lhs > f.warning * rest)] = 1
+    if f.critical is not None:
+        graded[enough & (lhs > f.critical * rest)] = 2
+
+    def evidence(i: int) -> dict[str, str]:
+        factor = f.critical if graded[i] == 2 else f.warning
+        return velocity_evidence(rule, str(int(prefix[i])), int(count[i]), int(rest[i]), factor)
+
+    return _hits("velocity", graded, evidence, _strs(prefix))
+
+
+def _digits(values: np.ndarray) -> Callable[[int], str]:
+    return lambda i: str(int(values[i]))
+
+
+def _dense(values: np.ndarray) -> np.ndarray:
+    return dense_codes(values)
+
+
+# -- sequential dialling ----------------------------------------------------------------------
+
+
+def _sequential(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    rule = config.rules.sequential
+    enabled = pc_.values(lambda s: s.sequential.enabled, bool)
+    buckets = rows.start // rule.step
+    span = rule.window // rule.step
+    block, has_block = rows.block(rule.block_digits)
+    scopes: list[_Scope] = []
+    for scope, part, ok in (
+        ("same_number", rows.number, np.ones(rows.size, dtype=bool)),
+        ("block", block, has_block),
+    ):
+        warn, crit = pc_.scope_levels("sequential", scope)
+        active = enabled & ((warn < NEVER) | (crit < NEVER)) & ok
+        if not active.any():
+            continue
+        codes = np.where(active, pair_codes(rows.customer, _dense(part)), -1)
+        (count,) = window_counts(codes, buckets, (span,))
+        graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
+        scopes.append(
+            _Scope(scope, graded, count, warn, crit, "prefix", _digits(part))
+        )
+    return _multi("sequential", scopes, rule.window, _blank)
+
+
+# -- Wangiri ----------------------------------------------------------------------------------
+
+
+def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray) -> RuleHits:
+    rule = config.rules.wangiri
+    enabled = pc_.values(lambda s: s.wangiri.enabled, bool)
+    warn, crit = pc_.levels(lambda s: s.wangiri.calls)
+    active = enabled & ((warn < NEVER) | (crit < NEVER))
+    prefix = rows.prefix(rule.prefix_length)
+    codes = np.where(active, pair_codes(rows.customer, _dense(prefix)), -1)
+    short = (rows.duration <= rule.short).astype(np.int64)
+    count = ended_sums(
+        codes,
+        rows.start,
+        rows.start + rows.duration,
+        short,
+        span=rule.window // rule.step,
+        step=rule.step,
+    )
+    graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
+
+    def evidence(i: int) -> dict[str, str]:
+        level = crit[i] if graded[i] == 2 else warn[i]
+        return wangiri_evidence(rule, str(int(prefix[i])), int(count[i]), int(level))
+
+    return _hits("wangiri", graded, evidence, _strs(prefix))
+
+
+# -- first calls ------------------------------------------------------------------------------
+
+
+def _first_call(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    rule = config.rules.first_call
+    assert rows.rate is not None and rows.rate_valid is not None
+    enabled = pc_.values(lambda s: s.first_call.enabled, bool)
+    threshold = pc_.values(lambda s: s.first_call.rate)
+    prefix = rows.prefix(rule.prefix_length)
+    codes = np.where(enabled, pair_codes(rows.customer, _dense(prefix)), -1)
+    (count,) = window_counts(codes, rows.start // rule.step, (rule.remember // rule.step,))
+    first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
+    graded = first.astype(np.int8)
+    rate = rows.rate
+
+    def evidence(i: int) -> dict[str, str]:
+        own = pc_.sets[int(rows.customer[i])].first_call
+        return first_call_evidence(own, str(int(prefix[i])), int(rate[i]))
+
+    return _hits("first_call", graded, evidence, _strs(prefix))
+
+
+# -- long calls -------------------------------------------------------------------------------
+
+
+def _long_call(
+    rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarray
+) -> RuleHits:
+    enabled = pc_.values(lambda s: s.long_call.enabled, bool)
+    minutes = pc_.values(lambda s: s.long_call.minutes)
+    graded = (enabled & (risky >= 0) & (rows.duration > minutes * 60)).astype(np.int8)
+
+    def evidence(i: int) -> dict[str, str]:
+        return {
+            "prefix": str(int(risky[i])),
+            "minutes": str(int(minutes[i])),
+            "seconds": str(int(rows.duration[i])),
+        }
+
+    return _hits("long_call", graded, evidence, _strs(risky))
+
+
+# -- episodes ---------------------------------------------------------------------------------
+
+
+def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episode]:
+    """Merge each rule's per-call alerts into episodes (see :class:`Episode`)."""
+    out: list[Episode] = []
+    for rule in RULES:
+        h = hits.get(rule)
+        if h is None or not len(h):
+            continue
+        cust = rows.customer[h.rows]
+        at = rows.start[h.rows]
+        _, pref = np.unique(h.prefixes.astype(str), return_inverse=True)
+        # hits are in replay order; sort by (action, customer, prefix) keeping time order
+        order = np.lexsort((np.arange(len(h)), pref, cust, h.codes))
+        c, p, a, t = h.codes[order], cust[order], pref[order], at[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (c[1:] != c[:-1]) | (p[1:] != p[:-1]) | (a[1:] != a[:-1]) | (t[1:] - t[:-1] > gap)
+        firsts = np.flatnonzero(new)
+        lasts = np.append(firsts[1:], len(order)) - 1
+        for f, last in zip(firsts, lasts, strict=True):
+            k = int(order[f])
+            out.append(
+                Episode(
+                    rule=rule,
+                    action=ACTIONS[int(h.codes[k])],
+                    customer=rows.customers[int(cust[k])],
+                    prefix=str(h.prefixes[k]),
+                    start=int(t[f]),
+                    until=int(t[last]),
+                    calls=int(last - f + 1),
+                    evidence=h.evidence(k),
+                )
+            )
+    out.sort(key=lambda e: (e.start, RULES.index(e.rule), e.customer, e.prefix, e.action))
+    return out
