@@ -92,8 +92,9 @@ def make_table(carriers: int, prefixes: int, seed: int = 7) -> RoutingTable:
             )
         )
     frames.append(
-        pd.DataFrame({"account": CUSTOMER, "kind": "customer", "prefix": pfx,
-                      "rate": 60 * MILLI})  # fmt: skip
+        pd.DataFrame(
+            {"account": CUSTOMER, "kind": "customer", "prefix": pfx, "rate": 60 * MILLI}
+        )  # fmt: skip
     )
     frame = pd.concat(frames, ignore_index=True)
     frame["currency"] = "USD"
@@ -229,9 +230,7 @@ def redis_concurrent(path: str, numbers: list[str], url: str, prefix: str, clien
                      seconds: float) -> dict:  # fmt: skip
     ctx = mp.get_context("fork")
     with ctx.Pool(clients) as pool:
-        out = pool.map(
-            _client, [(path, numbers, url, prefix, k, seconds) for k in range(clients)]
-        )
+        out = pool.map(_client, [(path, numbers, url, prefix, k, seconds) for k in range(clients)])
     lat = sorted(x for lat_k, _ in out for x in lat_k)
     total = sum(len(lat_k) for lat_k, _ in out)
     wall = max(w for _, w in out)
@@ -290,7 +289,7 @@ def main() -> None:
             client.delete(*names[i : i + 1000])
     print(f"\nRedis ({args.redis}), full decision (fraud + quality + credit):")
     print(f"round trips per decision: {rt:.3f}")
-    print(f"\n| clients | p50 us | p99 us | decisions/s |\n|---:|---:|---:|---:|")
+    print("\n| clients | p50 us | p99 us | decisions/s |\n|---:|---:|---:|---:|")
     print(f"| {args.clients} | {res['p50_us']:.0f} | {res['p99_us']:.0f} | "
           f"{res['decisions_per_s']:.0f} |")  # fmt: skip
 

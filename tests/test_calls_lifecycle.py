@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from calls_helpers import CUSTOMER, redis_counters, table
+
 from tandem.calls import Calls, Caps, credit_spent_key
 from tandem.calls.credit import SellTerms, max_duration
-from tandem.fraud.config import fraud_config_from_mapping
-from tandem.fraud.engine import FraudEngine
+from tandem.fraud import FraudEngine, fraud_config_from_mapping
 from tandem.fraud.keys import concurrent_key
 from tandem.lcr.policy import config_from_mapping
 from tandem.lcr.router import Router
@@ -180,7 +179,10 @@ def test_fraud_block_and_flag(counters):
     blocked = calls.route("881612345678", customer=CUSTOMER, at=T, call_id="h1")
     d = blocked.decision
     assert d.blocked and d.routes == () and "high_risk" in d.reason
-    assert [(v.rule, v.action) for v in d.verdicts] == [("high_risk", "block"), ("concurrent", "flag")]
+    assert [(v.rule, v.action) for v in d.verdicts] == [
+        ("high_risk", "block"),
+        ("concurrent", "flag"),
+    ]
     out = d.to_dict()
     assert out["blocked"] and out["fraud"][0]["rule"] == "high_risk"
     flagged = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="h2")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from calls_helpers import CUSTOMER, PrivateRedis, table
+
 from tandem.calls import LOCAL_COUNTERS_NOTE, Calls, Caps
-from tandem.fraud.config import fraud_config_from_mapping
-from tandem.fraud.engine import FraudEngine
+from tandem.fraud import FraudEngine, fraud_config_from_mapping
 from tandem.lcr.policy import config_from_mapping
 from tandem.lcr.router import Router
 from tandem.money import UNIT

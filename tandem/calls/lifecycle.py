@@ -262,7 +262,9 @@ class Call:
             return self.refused
         calls = self.calls
         limits = calls.limits_for(self.facts)
-        full = calls.counters.acquire(self.call_id, limits, ttl=calls.ttl, at=at) if limits else None
+        full = (
+            calls.counters.acquire(self.call_id, limits, ttl=calls.ttl, at=at) if limits else None
+        )
         self.refused = full
         self.admitted = full is None
         return full
@@ -421,7 +423,9 @@ class Calls:
             if sell is not None:
                 seconds = max_duration(self._sell_terms(decision, at), credit)
             if credit <= 0 or seconds == 0:
-                blocked_by = Verdict("credit_limit", "block", _credit_evidence(account, credit, seconds))
+                blocked_by = Verdict(
+                    "credit_limit", "block", _credit_evidence(account, credit, seconds)
+                )
                 verdicts = (*verdicts, blocked_by)
         if getattr(self.counters, "last_fell_back", False) or (
             fraud is not None and fraud.last_fell_back
@@ -430,12 +434,14 @@ class Calls:
                 notes = (*notes, LOCAL_COUNTERS_NOTE)
             with self._lock:
                 self.fell_back += 1
-        if blocked_by is not None and not decision.blocked:
+        if blocked_by is not None:
             decision = replace(
                 decision, blocked=True, reason=_block_reason(blocked_by), _raw=None, on_net=None
             )
         looks = None if self.quality is None else self._looks(decision, digits, at)
-        call = Call(self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), facts)
+        call = Call(
+            self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), facts
+        )
         if not decision.blocked:  # a blocked call takes nothing: no end is awaited
             live = self._live
             live[cid] = call
@@ -591,7 +597,9 @@ class Calls:
                 verdicts = self.fraud.ended(call.facts, duration=seconds, cost=cost or 0, at=at)
             if cost:
                 self._charge(call.facts.customer, cost, at)
-        result = CallEnd(call.call_id, answered_by, seconds, billed, cost, released, first, verdicts)
+        result = CallEnd(
+            call.call_id, answered_by, seconds, billed, cost, released, first, verdicts
+        )
         call.result = result
         return result
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext
 from tandem.cli.account import account_group
+from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext
 from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command

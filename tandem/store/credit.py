@@ -163,10 +163,7 @@ def upsert_credit(
                 "(--currency USD), or import a customer deck for it first"
             )
         conn.execute(
-            text(
-                f"INSERT INTO credit_accounts ({_COLUMNS}) "
-                "VALUES (:c, :cur, :b, :l, 0, :at)"
-            ),
+            text(f"INSERT INTO credit_accounts ({_COLUMNS}) VALUES (:c, :cur, :b, :l, 0, :at)"),
             {
                 "c": customer,
                 "cur": currency,
