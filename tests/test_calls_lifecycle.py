@@ -206,3 +206,24 @@ def test_decision_json_adds_fields_and_keeps_the_routers(counters):
     assert out["credit"] == "1"
     text = call.decision.explain()
     assert text.startswith(plain.explain()) and "max_duration" in text
+
+
+def test_a_long_call_to_a_high_risk_range_is_flagged_while_it_runs(counters):
+    config = fraud_config_from_mapping(
+        {
+            "high_risk": {"prefixes": ["881"], "action": "flag"},
+            "long_call": {"minutes": 10},
+            "first_call": {"enabled": False},
+        }
+    )
+    calls = make_calls(counters, caps=None, fraud=FraudEngine(config, counters))
+    call = calls.route("881612345678", customer=CUSTOMER, at=T, call_id="long")
+    assert not call.decision.blocked
+    assert call.running(at=T + 3600) == ()  # not answered yet
+    call.answered("borealis", at=T)
+    assert call.running(at=T + 599) == ()
+    (verdict,) = call.running(at=T + 601)
+    assert (verdict.rule, verdict.action) == ("long_call", "flag")
+    end = call.end(at=T + 700)
+    assert [v.rule for v in end.verdicts] == ["long_call"]
+    assert call.running(at=T + 800) == ()  # over

@@ -307,6 +307,15 @@ class Call:
             self.answered_at = at
             self.pdd_ms = pdd_ms
 
+    def running(self, *, at: float) -> tuple[Verdict, ...]:
+        """While an answered call runs: the fraud rules' long-call verdict at ``at`` (a call
+        to a high-risk range past its minutes is flagged); empty without a fraud engine, an
+        answer or such a verdict."""
+        fraud = self.calls.fraud
+        if fraud is None or self.answered_at is None or self.result is not None:
+            return _NO_VERDICTS
+        return fraud.running(self.facts, elapsed=max(0, int(at - self.answered_at)), at=at)
+
     def end(self, *, at: float, duration: int | None = None) -> CallEnd:
         """The call is over (hangup, CANCEL, busy, failure): see :meth:`Calls.end`."""
         return self.calls.finish(self, at=at, duration=duration)
@@ -353,7 +362,8 @@ class Calls:
         self.credit_refresh = float(credit_refresh)
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
-        self._terms: dict[tuple[int, str, str], SellTerms] = {}
+        self._terms: dict[str, dict[str, SellTerms]] = {}  # customer -> prefix -> terms
+        self._terms_table: Any = None
         self._money: dict[str, tuple[int, Rounding]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
@@ -474,8 +484,13 @@ class Calls:
         raw = decision._raw
         table = raw[0] if raw is not None else self.router.table
         customer, prefix = decision.customer, decision.sell_prefix or ""
-        cache_key = (id(table), customer, prefix)
-        terms = self._terms.get(cache_key)
+        if self._terms_table is not table:  # a swapped table: its rows differ
+            self._terms_table = table
+            self._terms = {}
+        mine = self._terms.get(customer)
+        if mine is None:
+            mine = self._terms[customer] = {}
+        terms = mine.get(prefix)
         if terms is not None:
             return terms
         uid = table.trie.key_id(prefix) if prefix in table.trie else -1
@@ -488,8 +503,8 @@ class Calls:
         decimals, rounding = self._money.get(customer, (4, Rounding.HALF_UP))
         terms = SellTerms(rate, fee, first, nxt, least, self._grace(customer, at),
                           decimals, rounding)  # fmt: skip
-        if len(self._terms) < 1_000_000:
-            self._terms[cache_key] = terms
+        if len(mine) < 1_000_000:
+            mine[prefix] = terms
         return terms
 
     def _grace(self, customer: str, at: float) -> int:
