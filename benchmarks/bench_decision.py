@@ -107,11 +107,23 @@ def make_table(carriers: int, prefixes: int, seed: int = 7) -> RoutingTable:
     return compile_rates(frame, T0)
 
 
-def make_numbers(table: RoutingTable, n: int, seed: int = 11) -> list[str]:
+def make_numbers(table: RoutingTable, n: int, seed: int = 11, skew: float = 0.0) -> list[str]:
+    """``n`` numbers under the table's prefixes: uniformly spread (``skew`` 0), or with
+    Zipf-like popularity (prefix of rank r drawn with weight ``r ** -skew``), as real
+    traffic concentrates on a few destinations."""
     rng = np.random.default_rng(seed)
     keys = table.trie.keys()
-    picks = rng.integers(0, len(keys), n)
-    return ["+" + (keys[i] + "0123456789")[:11] for i in picks.tolist()]
+    if skew > 0:
+        weights = np.arange(1, len(keys) + 1, dtype=float) ** -skew
+        order = rng.permutation(len(keys))
+        picks = order[rng.choice(len(keys), n, p=weights / weights.sum())]
+    else:
+        picks = rng.integers(0, len(keys), n)
+    tails = rng.integers(0, 10**9, n)
+    return [
+        "+" + (keys[i] + f"{t:09d}")[:11]
+        for i, t in zip(picks.tolist(), tails.tolist(), strict=True)
+    ]
 
 
 QUALITY_PLAN = {
@@ -254,15 +266,19 @@ def main() -> None:
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument(
+        "--skew", type=float, default=0.0,
+        help="Zipf exponent of destination popularity (0: uniform over the prefixes)",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.small:
         args.carriers, args.prefixes, args.calls, args.rounds = 4, 5_000, 4_000, 3
         args.seconds = 2.0
     t = time.perf_counter()
     table = make_table(args.carriers, args.prefixes)
-    numbers = make_numbers(table, args.calls)
+    numbers = make_numbers(table, args.calls, skew=args.skew)
     print(f"# table {args.carriers} carriers x {table.prefix_count} prefixes "
-          f"({time.perf_counter() - t:.1f} s); {len(numbers)} numbers; load "
+          f"({time.perf_counter() - t:.1f} s); {len(numbers)} numbers (skew {args.skew}); load "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     med = in_process(table, numbers, args.rounds, args.batch)
     base = med["router"]

@@ -225,28 +225,50 @@ class CallEnd:
 class Call:
     """One call's life (made by :meth:`Calls.route`). ``decision`` is the
     :class:`CallDecision`; ``max_duration`` the seconds the customer's credit buys (None:
-    no credit limit). Methods take the instant of the event (``at``, epoch seconds)."""
+    no credit limit). Methods take the instant of the event (``at``, epoch seconds).
 
-    __slots__ = (
-        "calls", "call_id", "decision", "facts", "admitted", "refused", "carriers",
-        "outstanding", "answered_by", "answered_at", "pdd_ms", "result", "started",
-    )  # fmt: skip
+    State (read it, do not set it): ``admitted``; ``refused`` (the full counter key, or
+    ``"blocked"``; None before admit or when admitted); ``carriers`` (those a slot was
+    taken for); ``outstanding`` (the carrier attempted without an answer yet);
+    ``answered_by`` / ``answered_at`` / ``pdd_ms``; ``result`` (the :class:`CallEnd`, once
+    ended). Unset fields read their class defaults: a call is cheap to make."""
 
-    def __init__(self, calls: Calls, call_id: str, decision: CallDecision, facts: CallFacts):
+    admitted = False
+    refused: str | None = None
+    carriers: tuple[str, ...] = ()
+    outstanding: str | None = None
+    answered_by: str | None = None
+    answered_at: float | None = None
+    pdd_ms: int | None = None
+    result: CallEnd | None = None
+    _facts: CallFacts | None = None
+
+    def __init__(
+        self,
+        calls: Calls,
+        call_id: str,
+        decision: CallDecision,
+        at: float,
+        source_ip: str | None,
+        facts: CallFacts | None = None,
+    ) -> None:
         self.calls = calls
         self.call_id = call_id
         self.decision = decision
-        self.facts = facts
-        self.started = facts.at
-        self.admitted = False
-        #: The counter key that was full when admission was refused ("" before admit).
-        self.refused: str | None = None
-        self.carriers: list[str] = []  # every carrier a slot was taken for
-        self.outstanding: str | None = None  # attempted, no outcome yet
-        self.answered_by: str | None = None
-        self.answered_at: float | None = None
-        self.pdd_ms: int | None = None
-        self.result: CallEnd | None = None
+        self.started = at
+        self.source_ip = source_ip
+        if facts is not None:
+            self._facts = facts
+
+    @property
+    def facts(self) -> CallFacts:
+        """The call as the fraud rules see it (made on first use when no rule needed it)."""
+        facts = self._facts
+        if facts is None:
+            facts = self._facts = self.calls.facts_of(
+                self.call_id, self.decision.decision, self.started, self.source_ip
+            )
+        return facts
 
     @property
     def max_duration(self) -> int | None:
@@ -280,7 +302,7 @@ class Call:
             )
             if full is not None:
                 return False
-            self.carriers.append(carrier)
+            self.carriers = (*self.carriers, carrier)
         self.outstanding = carrier
         return True
 
@@ -362,7 +384,9 @@ class Calls:
         self.credit_refresh = float(credit_refresh)
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
-        self._terms: dict[str, dict[str, SellTerms]] = {}  # customer -> prefix -> terms
+        self._fallible = hasattr(counters, "last_fell_back")  # a FallbackCounters
+        #: customer -> sell prefix -> [terms, credit, max_duration] (see _sell_entry)
+        self._terms: dict[str, dict[str, list[Any]]] = {}
         self._terms_table: Any = None
         self._money: dict[str, tuple[int, Rounding]] = {}
         self._schedule: Any = None
@@ -409,16 +433,13 @@ class Calls:
         )
         cid = call_id if call_id is not None else f"{self.node}-{next(self._ids)}"
         name = decision.customer
-        digits = decision.routing_number or decision.normalized
-        facts = CallFacts(
-            cid, name, digits, at, decision.trunk, source_ip,
-            decision.sell_prefix or "", self._group(name, digits), decision.sell_rate_scaled,
-        )  # fmt: skip
         verdicts = _NO_VERDICTS
         notes: tuple[str, ...] = ()
         blocked_by: Verdict | None = None
         fraud = self.fraud
+        facts = None
         if fraud is not None:
+            facts = self.facts_of(cid, decision, at, source_ip)
             result: FraudResult = fraud.check(facts)
             verdicts = result.verdicts
             notes = result.notes
@@ -426,18 +447,18 @@ class Calls:
                 blocked_by = result.blocked_by()
         credit = None
         seconds = None
-        account = self.credit.get(name) if self.credit.accounts else None
+        accounts = self.credit._accounts
+        account = accounts.get(name) if accounts else None
         if account is not None and blocked_by is None:
             credit = CreditBook.remaining(account, self._spent_of(name, at))
-            sell = decision.sell_rate_scaled
-            if sell is not None:
-                seconds = max_duration(self._sell_terms(decision, at), credit)
+            if decision.sell_rate_scaled is not None:
+                seconds = self._max_duration(decision, credit, at)
             if credit <= 0 or seconds == 0:
                 blocked_by = Verdict(
                     "credit_limit", "block", _credit_evidence(account, credit, seconds)
                 )
                 verdicts = (*verdicts, blocked_by)
-        if getattr(self.counters, "last_fell_back", False) or (
+        if (self._fallible and self.counters.last_fell_back) or (  # type: ignore[attr-defined]
             fraud is not None and fraud.last_fell_back
         ):
             if LOCAL_COUNTERS_NOTE not in notes:
@@ -448,16 +469,40 @@ class Calls:
             decision = replace(
                 decision, blocked=True, reason=_block_reason(blocked_by), _raw=None, on_net=None
             )
-        looks = None if self.quality is None else self._looks(decision, digits, at)
+        looks = None
+        if self.quality is not None:
+            looks = self._looks(decision, decision.routing_number or decision.normalized, at)
         call = Call(
-            self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), facts
-        )
+            self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), at,
+            source_ip, facts,
+        )  # fmt: skip
         if not decision.blocked:  # a blocked call takes nothing: no end is awaited
             live = self._live
             live[cid] = call
             if len(live) > self._sweep_at:
                 self._sweep(at)
         return call
+
+    def facts_of(
+        self, call_id: str, decision: Decision, at: float, source_ip: str | None
+    ) -> CallFacts:
+        """The fraud rules' view of a call (:class:`~tandem.fraud.CallFacts`): the number
+        routed on, the sell prefix and rate, the destination group of its slots."""
+        name = decision.customer
+        digits = decision.routing_number or decision.normalized
+        return CallFacts(
+            call_id, name, digits, at, decision.trunk, source_ip,
+            decision.sell_prefix or "", self._group(name, digits), decision.sell_rate_scaled,
+        )  # fmt: skip
+
+    def _max_duration(self, decision: Decision, credit: int, at: float) -> int:
+        """:func:`~tandem.calls.credit.max_duration` at the decision's sell terms, reused
+        while the credit is the one of the last call to the same prefix."""
+        memo = self._sell_entry(decision, at)
+        if memo[1] != credit:
+            memo[1] = credit
+            memo[2] = max_duration(memo[0], credit)
+        return memo[2]
 
     def _group(self, customer: str, number: str) -> str:
         """The destination group a call's concurrent-call slot counts under."""
@@ -481,6 +526,12 @@ class Calls:
         """The customer's sell terms at the decision's sell prefix (rate, fee, increments,
         minimum duration from the compiled table; decimals and rounding from its deck;
         grace from the tariff plan in force), cached per table, customer and prefix."""
+        terms: SellTerms = self._sell_entry(decision, at)[0]
+        return terms
+
+    def _sell_entry(self, decision: Decision, at: float) -> list[Any]:
+        """``[terms, credit, max_duration]`` of the decision's sell prefix (the last two: a
+        memo of :meth:`_max_duration`)."""
         raw = decision._raw
         table = raw[0] if raw is not None else self.router.table
         customer, prefix = decision.customer, decision.sell_prefix or ""
@@ -490,9 +541,9 @@ class Calls:
         mine = self._terms.get(customer)
         if mine is None:
             mine = self._terms[customer] = {}
-        terms = mine.get(prefix)
-        if terms is not None:
-            return terms
+        entry = mine.get(prefix)
+        if entry is not None:
+            return entry
         uid = table.trie.key_id(prefix) if prefix in table.trie else -1
         cidx = table.customer_index.get(customer, -1)
         row = table.sell_row(uid, cidx) if uid >= 0 and cidx >= 0 else -1
@@ -503,9 +554,10 @@ class Calls:
         decimals, rounding = self._money.get(customer, (4, Rounding.HALF_UP))
         terms = SellTerms(rate, fee, first, nxt, least, self._grace(customer, at),
                           decimals, rounding)  # fmt: skip
+        entry = [terms, None, 0]
         if len(mine) < 1_000_000:
-            mine[prefix] = terms
-        return terms
+            mine[prefix] = entry
+        return entry
 
     def _grace(self, customer: str, at: float) -> int:
         schedule = self._schedule
