@@ -81,6 +81,12 @@ _LAZY: dict[str, str] = {
     "MemoryCounters": "tandem.state",
     "RedisCounters": "tandem.state",
     "FallbackCounters": "tandem.state",
+    # the call lifecycle (what a proxy holds) and credit accounts
+    "Calls": "tandem.calls",
+    "Call": "tandem.calls",
+    "CallDecision": "tandem.calls",
+    "CallEnd": "tandem.calls",
+    "CreditAccount": "tandem.store",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -108,6 +114,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tandem.calls import Call, CallDecision, CallEnd, Calls
     from tandem.decks.diff import DeckDiff, NoticeFlag
     from tandem.decks.importer import DeckImport, diff_versions, import_deck
     from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
@@ -155,7 +162,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rate_file,
     )
     from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
-    from tandem.store import DeckVersion, Store
+    from tandem.store import CreditAccount, DeckVersion, Store
 
 
 def __getattr__(name: str) -> Any:
@@ -172,7 +179,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Call",
+    "CallDecision",
+    "CallEnd",
     "CallPrice",
+    "Calls",
+    "CreditAccount",
     "CdrError",
     "ConcurrentWriteError",
     "ChainedLookup",
