@@ -104,6 +104,15 @@ def test_explain_shows_live_quality_from_redis(db):
         line = next(x for x in res.output.splitlines() if x.startswith("quality borealis"))
         assert f"on group {group}: 30 attempts" in line and "ASR" in line
         assert "quality atlas on group 4420: no calls in the window" in res.output
+        # a quality floor drops the carrier: the explanation says which score did
+        plan = db.parent / "routing.toml"
+        plan.write_text('[defaults]\nfloors = [{ prefix = "44", min_asr = "0.6" }]\n')
+        res = run(db, "+442079460000", "--redis", "redis://127.0.0.1:6379/0",
+                  "--redis-prefix", counters.prefix, "--config", str(plan), "--explain",
+                  "--call-id", "a84b4c76e66710")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert "dropped borealis: quality floor of prefix 44: ASR" in res.output
+        assert "1. atlas via atlas" in res.output
     finally:
         cleanup()
 
