@@ -48,15 +48,18 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from tandem.calls.credit import CreditBook, SellTerms, max_duration
+from tandem.calls.credit import CreditBook, SellTerms, max_duration, max_tariff_duration
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.keys import prefix_of
 from tandem.instant import format_instant
 from tandem.lcr.router import Decision, Router
 from tandem.money import Rounding, format_money
 from tandem.rating.book import MAX_DURATION
+from tandem.rating.tariff import Tariff, cost_scaled, flat_intervals
 from tandem.state.fallback import FALLBACK_NOTE
 from tandem.state.keys import carrier_calls_key, key
 
@@ -385,10 +388,12 @@ class Calls:
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
         self._fallible = hasattr(counters, "last_fell_back")  # a FallbackCounters
-        #: customer -> sell prefix -> [terms, credit, max_duration] (see _sell_entry)
-        self._terms: dict[str, dict[str, list[Any]]] = {}
+        #: customer -> (sell prefix, period) -> [tariff, credit, max_duration] (_sell_entry)
+        self._terms: dict[str, dict[tuple[str, int], list[Any]]] = {}
         self._terms_table: Any = None
-        self._money: dict[str, tuple[int, Rounding]] = {}
+        self._terms_window = 0
+        self._sell_cols: tuple[Any, ...] = ()
+        self._money: dict[str, tuple[int, Rounding, str]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
         self._live: dict[str, Call] = {}
@@ -409,9 +414,9 @@ class Calls:
         from tandem.rating.schedule import PlanSchedule
 
         self.credit.load(self.store.credit_accounts())
-        money: dict[str, tuple[int, Rounding]] = {}
+        money: dict[str, tuple[int, Rounding, str]] = {}
         for deck in self.store.decks(kind="customer"):  # oldest first: the latest wins
-            money[deck.account] = (deck.decimals, Rounding.parse(deck.rounding))
+            money[deck.account] = (deck.decimals, Rounding.parse(deck.rounding), deck.timezone)
         self._money = money
         self._schedule = PlanSchedule.from_store(self.store)
         self._terms = {}
@@ -501,8 +506,13 @@ class Calls:
         memo = self._sell_entry(decision, at)
         if memo[1] != credit:
             memo[1] = credit
-            memo[2] = max_duration(memo[0], credit)
-        return memo[2]
+            terms = memo[0]
+            if type(terms) is SellTerms:
+                memo[2] = max_duration(terms, credit)
+            else:
+                memo[2] = max_tariff_duration(terms, credit)
+        seconds: int = memo[2]
+        return seconds
 
     def _group(self, customer: str, number: str) -> str:
         """The destination group a call's concurrent-call slot counts under."""
@@ -522,49 +532,73 @@ class Calls:
         self._spent[customer] = (at, value)
         return value
 
-    def _sell_terms(self, decision: Decision, at: float) -> SellTerms:
-        """The customer's sell terms at the decision's sell prefix (rate, fee, increments,
-        minimum duration from the compiled table; decimals and rounding from its deck;
-        grace from the tariff plan in force), cached per table, customer and prefix."""
-        terms: SellTerms = self._sell_entry(decision, at)[0]
-        return terms
+    def sell_tariff(self, decision: Decision, at: float) -> SellTerms | Tariff:
+        """The customer's sell tariff for the decision's number, as the rating module prices
+        it (:func:`~tandem.rating.price_call`): the deck row's rate, connect fee,
+        increments and minimum duration (from the compiled table), the deck's decimals and
+        rounding, and the tariff plan in force at ``at`` (grace; a tier or period tariff
+        for the prefix, chosen by the call's local time in the deck's time zone). Flat
+        terms come as :class:`~tandem.calls.credit.SellTerms`, tiered ones as a
+        :class:`~tandem.rating.tariff.Tariff`."""
+        tariff: SellTerms | Tariff = self._sell_entry(decision, at)[0]
+        return tariff
 
     def _sell_entry(self, decision: Decision, at: float) -> list[Any]:
-        """``[terms, credit, max_duration]`` of the decision's sell prefix (the last two: a
-        memo of :meth:`_max_duration`)."""
+        """``[tariff, credit, max_duration]`` of the decision's sell prefix (the last two: a
+        memo of :meth:`_max_duration`), cached per table, tariff plan version, customer,
+        prefix and rate period."""
         raw = decision._raw
         table = raw[0] if raw is not None else self.router.table
         customer, prefix = decision.customer, decision.sell_prefix or ""
-        if self._terms_table is not table:  # a swapped table: its rows differ
+        schedule = self._schedule
+        window = 0 if schedule is None else schedule.window(int(at))
+        if self._terms_table is not table or self._terms_window != window:
+            # a swapped table (its rows differ) or another tariff plan version (its grace)
             self._terms_table = table
+            self._terms_window = window
             self._terms = {}
+            self._sell_cols = tuple(
+                table.arrays[f"sell_{f}"].data
+                for f in ("rate", "connect_fee", "initial_increment", "next_increment",
+                          "min_duration")
+            )  # fmt: skip
         mine = self._terms.get(customer)
         if mine is None:
             mine = self._terms[customer] = {}
-        entry = mine.get(prefix)
+        plan = None if schedule is None else schedule.plan_at(int(at))
+        account = None if plan is None else plan.get("customer", customer)
+        period = 0
+        decimals, rounding, zone = self._money.get(customer, (4, Rounding.HALF_UP, "UTC"))
+        if account is not None and account.periods:
+            local = datetime.fromtimestamp(int(at), UTC).astimezone(ZoneInfo(zone))
+            period = account.period_index(local.weekday(), local.hour * 60 + local.minute)
+        entry = mine.get((prefix, period))
         if entry is not None:
             return entry
         uid = table.trie.key_id(prefix) if prefix in table.trie else -1
         cidx = table.customer_index.get(customer, -1)
         row = table.sell_row(uid, cidx) if uid >= 0 and cidx >= 0 else -1
         if row >= 0:
-            _p, rate, fee, first, nxt, least = table.sell_row_values(row)
+            rate, fee, first, nxt, least = (int(col[row]) for col in self._sell_cols)
         else:  # no row (cannot happen with a sell rate): the rate alone, per minute
             rate, fee, first, nxt, least = decision.sell_rate_scaled or 0, 0, 60, 60, 0
-        decimals, rounding = self._money.get(customer, (4, Rounding.HALF_UP))
-        terms = SellTerms(rate, fee, first, nxt, least, self._grace(customer, at),
-                          decimals, rounding)  # fmt: skip
-        entry = [terms, None, 0]
+        grace = 0 if account is None else account.grace
+        chosen = account.tariff_for(prefix, period) if account and account.tariffs else None
+        tariff: SellTerms | Tariff
+        if chosen is None:
+            tariff = SellTerms(rate, fee, first, nxt, least, grace, decimals, rounding)
+        else:  # the plan's tariff for this prefix, as price_call chooses it
+            if chosen.intervals is not None:
+                intervals = chosen.intervals
+            else:
+                assert chosen.rate is not None  # a plan tariff has a rate or intervals
+                intervals = flat_intervals(chosen.rate, first, nxt)
+            tariff = Tariff(intervals, connect_fee=fee, min_duration=least, grace=grace,
+                            decimals=decimals, rounding=rounding)  # fmt: skip
+        entry = [tariff, None, 0]
         if len(mine) < 1_000_000:
-            mine[prefix] = entry
+            mine[(prefix, period)] = entry
         return entry
-
-    def _grace(self, customer: str, at: float) -> int:
-        schedule = self._schedule
-        if schedule is None:
-            return 0
-        plan = schedule.plan_at(int(at))
-        return 0 if plan is None else plan.get("customer", customer).grace
 
     def _looks(self, decision: Decision, number: str, at: float) -> Any:
         """For explain: the quality board's look at every carrier of the decision."""
@@ -675,9 +709,8 @@ class Calls:
         decision = call.decision.decision
         if decision.sell_rate_scaled is None:
             return 0, None
-        from tandem.rating.tariff import cost_scaled
-
-        return cost_scaled(self._sell_terms(decision, call.started).tariff(), seconds)
+        tariff = self.sell_tariff(decision, call.started)
+        return cost_scaled(tariff.tariff() if isinstance(tariff, SellTerms) else tariff, seconds)
 
     def _charge(self, customer: str, cost: int, at: float) -> None:
         """Add ``cost`` to the customer's shared spend counter and charge the store."""
