@@ -652,10 +652,18 @@ class Calls:
 
     def end(self, call_id: str, *, at: float, duration: int | None = None) -> CallEnd | None:
         """End the call ``call_id`` (for a proxy that only keeps the id); None when this
-        node does not know it (still, its slots are released)."""
+        node does not know it (its slots are released all the same, carriers' included;
+        the node that routed it prices it at its own end)."""
         call = self._live.get(call_id)
         if call is None:
-            self.counters.release(call_id, at=at)
+            # Routed on another node, or forgotten: free its admission slots and whatever
+            # carrier slot it may hold (one batch: one round trip). Nothing is priced here:
+            # the node that holds the call still prices it when its own end comes.
+            batch = self.counters.batch()
+            batch.release(call_id, at=at)
+            for carrier in self.router.table.carriers:
+                batch.release(f"{call_id}@{carrier}", at=at)
+            batch.execute()
             return None
         return self.finish(call, at=at, duration=duration)
 
@@ -677,14 +685,17 @@ class Calls:
                 seconds = max(0, int(at - (call.answered_at or at)))
             seconds = min(max(seconds, 0), MAX_DURATION)
             call.result = CallEnd(call.call_id, answered_by, seconds, 0, None, False, False)
-        counters = self.counters
-        released = counters.release(call.call_id, at=at)
+        # Every slot freed and the end marked in one batch (one round trip). One end per
+        # call across nodes: the first to set the mark prices and charges.
+        batch = self.counters.batch()
+        batch.release(call.call_id, at=at)
         for carrier in call.carriers:
-            released = counters.release(call._carrier_id(carrier), at=at) or released
+            batch.release(call._carrier_id(carrier), at=at)
+        batch.mark(key("calls", "ended", call.call_id), ttl=self.ttl, at=at)
+        *freed, first = batch.execute()
+        released = any(freed)
         with self._lock:
             self._live.pop(call.call_id, None)
-        # One end per call across nodes: the first to set the mark prices and charges.
-        first = counters.mark(key("calls", "ended", call.call_id), ttl=self.ttl, at=at)
         billed, cost, verdicts = 0, None, _NO_VERDICTS
         if first:
             if answered_by is not None:
