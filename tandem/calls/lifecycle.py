@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from tandem.calls.credit import CreditBook, SellTerms, max_duration, max_tariff_duration
+from tandem.errors import StateUnavailableError
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.keys import prefix_of
 from tandem.instant import format_instant
@@ -77,12 +78,15 @@ __all__ = [
     "Calls",
     "Caps",
     "LOCAL_COUNTERS_NOTE",
+    "UNREACHABLE_CREDIT_NOTE",
     "credit_spent_key",
 ]
 
 #: The note a decision carries when the shared state was unreachable and local counters
 #: were used instead (:data:`tandem.state.FALLBACK_NOTE`).
 LOCAL_COUNTERS_NOTE = FALLBACK_NOTE
+#: The note of a decision whose credit check could not read the shared spend counter.
+UNREACHABLE_CREDIT_NOTE = "shared state unreachable: credit from the last spend this node read"
 #: SIP code recorded for an attempt that was outstanding when the call ended unanswered
 #: (the caller hung up: CANCEL, 487 Request Terminated).
 CANCELLED = 487
@@ -455,7 +459,12 @@ class Calls:
         accounts = self.credit._accounts
         account = accounts.get(name) if accounts else None
         if account is not None and blocked_by is None:
-            credit = CreditBook.remaining(account, self._spent_of(name, at))
+            spent = self._spent_of(name, at)
+            if spent is None:  # unreachable: the last spend this node read (or its account)
+                seen = self._spent.get(name)
+                spent = account.charged_scaled if seen is None else seen[1]
+                notes = (*notes, UNREACHABLE_CREDIT_NOTE)
+            credit = CreditBook.remaining(account, spent)
             if decision.sell_rate_scaled is not None:
                 seconds = self._max_duration(decision, credit, at)
             if credit <= 0 or seconds == 0:
@@ -523,12 +532,16 @@ class Calls:
             return prefix_of(number, self.caps.group_digits)
         return ""
 
-    def _spent_of(self, customer: str, at: float) -> int:
-        """The customer's shared spend counter, read at most every ``credit_refresh`` s."""
+    def _spent_of(self, customer: str, at: float) -> int | None:
+        """The customer's shared spend counter, read at most every ``credit_refresh`` s
+        (None: the shared state cannot be reached)."""
         seen = self._spent.get(customer)
         if seen is not None and at - seen[0] < self.credit_refresh:
             return seen[1]
-        value = self.counters.current(credit_spent_key(customer))
+        try:
+            value = self.counters.current(credit_spent_key(customer))
+        except StateUnavailableError:  # bare RedisCounters (no FallbackCounters) and down
+            return None
         self._spent[customer] = (at, value)
         return value
 
