@@ -32,9 +32,11 @@ and records the attempt's outcome for quality, **answered** marks the answer. Sl
 **end** (also for a CANCEL, a busy or a failed call) releases every slot, records the
 answered attempt (or the cancelled one, SIP 487) for quality, once, prices the call with
 the rating module's exact cost rule (:func:`~tandem.rating.tariff.cost_scaled`), feeds the
-spend windows of the fraud rules and charges the credit account. It is idempotent: a
-second or late end, on this node or another one, returns the first end's result and
-changes nothing (a shared mark per call).
+spend windows of the fraud rules and charges the credit account, with the sell tariff
+:func:`~tandem.rating.price_call` would use (tariff plan grace, tiers and periods too). It
+is idempotent: a second or late end changes nothing and says so (``first=False``; on this
+node it repeats the first end's figures), whichever node it reaches (a shared mark per
+call).
 
 When the shared state fell back to local counters (:class:`~tandem.state.FallbackCounters`)
 the decision's notes say so; nothing raises.
