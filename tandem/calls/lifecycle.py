@@ -394,8 +394,9 @@ class Calls:
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
         self._fallible = hasattr(counters, "last_fell_back")  # a FallbackCounters
-        #: customer -> (sell prefix, period) -> [tariff, credit, max_duration] (_sell_entry)
-        self._terms: dict[str, dict[tuple[str, int], list[Any]]] = {}
+        #: customer -> sell prefix (with the rate period when one applies) -> [tariff,
+        #: credit, max_duration] (see _sell_entry)
+        self._terms: dict[str, dict[str | tuple[str, int], list[Any]]] = {}
         self._terms_table: Any = None
         self._terms_window = 0
         self._sell_cols: tuple[Any, ...] = ()
@@ -587,7 +588,8 @@ class Calls:
         if account is not None and account.periods:
             local = datetime.fromtimestamp(int(at), UTC).astimezone(ZoneInfo(zone))
             period = account.period_index(local.weekday(), local.hour * 60 + local.minute)
-        entry = mine.get((prefix, period))
+        slot: str | tuple[str, int] = (prefix, period) if period else prefix
+        entry = mine.get(slot)
         if entry is not None:
             return entry
         uid = table.trie.key_id(prefix) if prefix in table.trie else -1
@@ -612,7 +614,7 @@ class Calls:
                             decimals=decimals, rounding=rounding)  # fmt: skip
         entry = [tariff, None, 0]
         if len(mine) < 1_000_000:
-            mine[(prefix, period)] = entry
+            mine[slot] = entry
         return entry
 
     def _looks(self, decision: Decision, number: str, at: float) -> Any:
