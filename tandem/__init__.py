@@ -89,6 +89,12 @@ _LAZY: dict[str, str] = {
     "FraudResult": "tandem.fraud",
     "load_fraud_config": "tandem.fraud",
     "ScanResult": "tandem.fraud",
+    # the call lifecycle (what a proxy holds) and credit accounts
+    "Calls": "tandem.calls",
+    "Call": "tandem.calls",
+    "CallDecision": "tandem.calls",
+    "CallEnd": "tandem.calls",
+    "CreditAccount": "tandem.store",
     # carrier quality
     "QualityBoard": "tandem.quality",
     "QualityConfig": "tandem.quality",
@@ -121,6 +127,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tandem.calls import Call, CallDecision, CallEnd, Calls
     from tandem.decks.diff import DeckDiff, NoticeFlag
     from tandem.decks.importer import DeckImport, diff_versions, import_deck
     from tandem.decks.parse import DeckOptions, ParsedDeck, Rejection, parse_deck
@@ -178,7 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rate_file,
     )
     from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
-    from tandem.store import DeckVersion, Store
+    from tandem.store import CreditAccount, DeckVersion, Store
 
 
 def __getattr__(name: str) -> Any:
@@ -196,11 +203,16 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CallFacts",
+    "Call",
+    "CallDecision",
+    "CallEnd",
     "QualityBoard",
     "QualityConfig",
     "Score",
     "quality_table",
     "CallPrice",
+    "Calls",
+    "CreditAccount",
     "CdrError",
     "ConcurrentWriteError",
     "ChainedLookup",

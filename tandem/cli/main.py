@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from tandem.cli.account import account_group
 from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext
 from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
@@ -30,8 +31,9 @@ COMMANDS: tuple[click.Command, ...] = (
     compile_command,
     route_command,
     rate,
-    fraud_group,
     quality_command,
+    fraud_group,
+    account_group,
     enum_group,
     db_group,
 )

@@ -14,7 +14,9 @@ from tandem.cli.progress import progress
 from tandem.instant import format_instant, now_instant
 
 if TYPE_CHECKING:
+    from tandem.calls import CallDecision, Calls
     from tandem.enum.types import NumberLookup
+    from tandem.lcr.policy import RoutingConfig
     from tandem.lcr.router import Decision
     from tandem.lcr.table import RoutingTable
 
@@ -113,8 +115,30 @@ def _plan_text(table: RoutingTable) -> str:
     "--enum-budget-ms", "enum_budget_ms", type=float, default=50.0, show_default=True,
     metavar="N", help="Time budget of one ENUM lookup; past it the dialed number is used.",
 )  # fmt: skip
+@click.option(
+    "--fraud", "fraud_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="Run the fraud rules of FILE (fraud.toml) on the call: a block leaves no route, a "
+    "flag is listed (counts as one attempt in the shared state of --redis).",
+)  # fmt: skip
+@click.option(
+    "--redis", "redis_url", metavar="URL",
+    help="Shared state of the proxies (redis://HOST:PORT/DB): the fraud rules' counters and "
+    "the carriers' live quality scores; local counters when it cannot be reached.",
+)  # fmt: skip
+@click.option(
+    "--redis-prefix", "redis_prefix", default="tandem:", show_default=True, metavar="P",
+    help="Key prefix of the shared state in --redis.",
+)  # fmt: skip
+@click.option(
+    "--credit", is_flag=True,
+    help="Apply the customer's credit account in the store: max_duration, blocked at its limit.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--explain", is_flag=True, help="Say why each carrier is where it is.")
+@click.option(
+    "--explain", is_flag=True,
+    help="Say why each carrier is where it is (with --fraud / --redis: which rule and which "
+    "quality score moved or blocked it).",
+)  # fmt: skip
 @pass_ctx
 def route_command(
     ctx: CliContext,
@@ -131,6 +155,10 @@ def route_command(
     enum_servers: tuple[str, ...],
     enum_suffixes: tuple[str, ...],
     enum_budget_ms: float,
+    fraud_path: Path | None,
+    redis_url: str | None,
+    redis_prefix: str,
+    credit: bool,
     as_json: bool,
     explain: bool,
 ) -> None:
@@ -161,9 +189,16 @@ def route_command(
     lookup = _number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
     )
-    decision = Router(table, plan=config, lookup=lookup).route(
-        number, customer=customer, source_ip=source_ip, at=t, call_id=call_id
-    )
+    decision: Decision | CallDecision
+    if fraud_path is None and redis_url is None and not credit:
+        decision = Router(table, plan=config, lookup=lookup).route(
+            number, customer=customer, source_ip=source_ip, at=t, call_id=call_id
+        )
+    else:
+        calls = _calls(ctx, table, config, lookup, fraud_path, redis_url, redis_prefix, credit)
+        decision = calls.route(
+            number, customer=customer, source_ip=source_ip, at=t, call_id=call_id
+        ).decision
     if as_json:
         click.echo(decision.to_json())
         return
@@ -171,6 +206,49 @@ def route_command(
         click.echo(decision.explain())
         return
     print_decision(decision)
+
+
+def _calls(
+    ctx: CliContext,
+    table: RoutingTable,
+    config: RoutingConfig | None,
+    lookup: NumberLookup | None,
+    fraud_path: Path | None,
+    redis_url: str | None,
+    redis_prefix: str,
+    credit: bool,
+) -> Calls:
+    """The call lifecycle the options ask for: shared state (Redis with local fallback, or
+    in-process counters), the fraud rules, live quality and the store's credit accounts."""
+    from tandem.calls import Calls
+    from tandem.errors import ConfigError
+    from tandem.fraud import FraudEngine, load_fraud_config
+    from tandem.lcr.plans import table_routing_config
+    from tandem.lcr.router import Router
+    from tandem.quality import QualityBoard
+    from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
+
+    counters: Counters
+    if redis_url is not None:
+        try:
+            shared = RedisCounters(redis_url, prefix=redis_prefix)
+        except ValueError as exc:  # a malformed URL (redis-py's words)
+            raise ConfigError(f"--redis {redis_url!r}: {exc}") from None
+        counters = FallbackCounters(shared)
+    else:
+        counters = MemoryCounters()
+    fraud = FraudEngine(load_fraud_config(fraud_path), counters) if fraud_path else None
+    routing = config if config is not None else table_routing_config(table)
+    board = QualityBoard(counters, routing.quality) if redis_url is not None else None
+    router = Router(table, plan=config, lookup=lookup, counters=counters, scores=board)
+    return Calls(
+        router,
+        counters=counters,
+        fraud=fraud,
+        quality=board,
+        store=ctx.store if credit else None,
+        credit_refresh=0,
+    )
 
 
 def _number_lookup(
@@ -201,7 +279,7 @@ def _number_lookup(
     return chain[0] if len(chain) == 1 else ChainedLookup(*chain)
 
 
-def print_decision(decision: Decision) -> None:
+def print_decision(decision: Decision | CallDecision) -> None:
     """One routing decision as a table: the ordered routes, then drops and notes."""
     from tandem.money import format_money
 
@@ -230,5 +308,11 @@ def print_decision(decision: Decision) -> None:
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     for d in decision.dropped:
         click.echo(f"dropped {d.carrier}: {d.reason}")
+    for v in getattr(decision, "verdicts", ()):
+        evidence = ", ".join(f"{k}={val}" for k, val in v.evidence.items())
+        click.echo(f"fraud {v.rule}: {v.action} ({evidence})")
+    seconds = getattr(decision, "max_duration", None)
+    if seconds is not None:
+        click.echo(f"max duration {seconds} s (the customer's remaining credit)")
     for note in decision.notes:
         click.echo(f"note: {note}")

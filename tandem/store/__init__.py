@@ -1,12 +1,14 @@
 """The rate store (SQLAlchemy 2; SQLite by default, PostgreSQL alike): the only SQL in Tandem."""
 
 from tandem.store.columns import DECK_COLUMNS, OPEN_END, RATE_COLUMNS, TERM_DEFAULTS, TERMS
+from tandem.store.credit import CreditAccount
 from tandem.store.deletion import DeckDeletion
 from tandem.store.in_force import DeckAccount, DeckRows, InForce
 from tandem.store.models import (
     Account,
     Base,
     Carrier,
+    CreditAccountRow,
     Customer,
     Deck,
     DeckClose,
@@ -28,6 +30,8 @@ __all__ = [
     "AccountInfo",
     "Base",
     "Carrier",
+    "CreditAccount",
+    "CreditAccountRow",
     "Customer",
     "DECK_COLUMNS",
     "Deck",

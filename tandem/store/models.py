@@ -44,6 +44,7 @@ __all__ = [
     "Rate",
     "PortedNumber",
     "PlanVersion",
+    "CreditAccountRow",
 ]
 
 CARRIER = "carrier"
@@ -204,3 +205,26 @@ class PlanVersion(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
     effective_from: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
     effective_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CreditAccountRow(Base):
+    """A customer's credit account: ``balance`` (what it has paid in, less what its calls
+    cost; may go below zero) and ``credit_limit`` (how far below zero its calls may take
+    it), both scaled money in ``currency``; ``charged`` is the total of every charge applied
+    (scaled, only grows: the call lifecycle compares it with the shared spend counter);
+    ``updated`` the instant of the last change (UTC epoch seconds)."""
+
+    __tablename__ = "credit_accounts"
+    __table_args__ = (
+        UniqueConstraint("customer", name="uq_credit_accounts_customer"),
+        CheckConstraint("credit_limit >= 0", name="ck_credit_accounts_limit"),
+        CheckConstraint("charged >= 0", name="ck_credit_accounts_charged"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer: Mapped[str] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance: Mapped[int] = mapped_column(BigInteger)  # scaled
+    credit_limit: Mapped[int] = mapped_column(BigInteger)  # scaled, >= 0
+    charged: Mapped[int] = mapped_column(BigInteger)  # scaled, total charged so far
+    updated: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds

@@ -29,6 +29,14 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from tandem.errors import ConcurrentWriteError, StoreError
 from tandem.instant import InstantLike, parse_instant
 from tandem.store.columns import OPEN_END, STORED_COLUMNS, TERM_DEFAULTS, TERMS, TEXT_COLUMNS
+from tandem.store.credit import (
+    CreditAccount,
+    charge_credit,
+    check_customer,
+    select_credit_account,
+    select_credit_accounts,
+    upsert_credit,
+)
 from tandem.store.deletion import DeckDeletion, rebuilt_windows
 from tandem.store.dialect import account_scan, driver_connection, qmark
 from tandem.store.history import earlier_rows, empty_history, rate_history
@@ -619,6 +627,57 @@ class Store:
                 None if since is None else parse_instant(since),
                 None if until is None else parse_instant(until),
             )
+
+    # -- credit accounts (balance and credit limit; SQL in tandem.store.credit) ---------
+    @_guarded("cannot read the credit account")
+    def credit_account(self, customer: str) -> CreditAccount | None:
+        """The credit account (balance, credit limit) of ``customer``, or None."""
+        with self.engine.connect() as conn:
+            return select_credit_account(conn, check_customer(customer))
+
+    @_guarded("cannot read the credit accounts")
+    def credit_accounts(self) -> list[CreditAccount]:
+        """Every customer's credit account, by customer name."""
+        with self.engine.connect() as conn:
+            return select_credit_accounts(conn)
+
+    def set_credit(
+        self,
+        customer: str,
+        *,
+        balance: int | None = None,
+        credit_limit: int | None = None,
+        currency: str | None = None,
+        at: InstantLike,
+    ) -> CreditAccount:
+        """Set the balance and/or credit limit (scaled money) of ``customer`` at ``at``,
+        creating its account (then ``currency`` is needed). Bad values are refused with
+        :class:`~tandem.errors.StoreError` and nothing is written
+        (:func:`tandem.store.credit.upsert_credit`)."""
+        t = parse_instant(at)
+        try:
+            with self.engine.begin() as conn:
+                return upsert_credit(
+                    conn, customer, balance=balance, credit_limit=credit_limit,
+                    currency=currency, at=t,
+                )  # fmt: skip
+        except Exception as exc:
+            if not _is_db_error(exc):
+                raise
+            raise self.write_error(
+                f"could not set the credit account of {customer!r}",
+                exc,
+                f"another change to the credit account of {customer!r} ran at the same time: "
+                "nothing was written; run this command again",
+            ) from exc
+
+    @_guarded("could not charge the credit account")
+    def charge_credit(self, customer: str, amount: int, *, at: InstantLike) -> CreditAccount:
+        """Charge ``amount`` (scaled, >= 0) to ``customer``'s balance, atomically; returns
+        the account after the charge (:func:`tandem.store.credit.charge_credit`)."""
+        t = parse_instant(at)
+        with self.engine.begin() as conn:
+            return charge_credit(conn, customer, amount, at=t)
 
     # -- local portability ------------------------------------------------------------
     @_guarded("cannot read the portability table")
