@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -50,7 +49,7 @@ import pyarrow.parquet as pq
 from tandem.errors import CdrError, OutputError
 from tandem.files import sync_directory
 from tandem.instant import InstantLike, format_instant, parse_instant
-from tandem.rating.cdr import CdrReader
+from tandem.rating.cdr import CdrReader, is_frame
 from tandem.rating.parquet_parallel import ParallelParquetWriter
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
@@ -136,7 +135,7 @@ def check_outputs(
     named.append(("the unrated output", Path(unrated) if unrated else default_unrated_path(rated)))
     if report_dir is not None:
         named.append(("the report directory", Path(report_dir)))
-    if source is not None and not isinstance(source, pd.DataFrame | pa.Table):
+    if source is not None and not (isinstance(source, pa.Table) or is_frame(source)):
         src = Path(source)
         for what, p in named:
             if _same(p, src):
