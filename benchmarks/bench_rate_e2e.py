@@ -163,16 +163,21 @@ def _head_revision(src_dir: Path) -> str:
     return heads.pop()
 
 
-def store_for(src_dir: Path, db: Path) -> Path:
+def store_for(src_dir: Path, db: Path, own_copy: bool = False) -> Path:
     """``db``, or a copy of it stamped with the schema revision ``src_dir`` knows when that
     is older (a baseline from before a migration that only added tables it does not read:
-    it would otherwise refuse the store as from a newer Tandem). Same rows, same rates."""
+    it would otherwise refuse the store as from a newer Tandem). Same rows, same rates.
+
+    ``own_copy``: always a copy (for the baseline), so that each tree's rating-book cache
+    (``STORE.ratebook``) lives beside its own store file: two trees with different cache
+    formats taking turns on one store would each find the other's cache stale and
+    compile again."""
     head = _head_revision(src_dir)
     with sqlite3.connect(db) as conn:
         current = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    if current == head:
+    if current == head and not own_copy:
         return db
-    copy = db.with_name(f"{db.stem}.rev{head}.db")
+    copy = db.with_name(f"{db.stem}.rev{head}{'.own' if own_copy else ''}.db")
     shutil.copyfile(db, copy)
     with sqlite3.connect(copy) as conn:
         conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
@@ -306,7 +311,10 @@ def main() -> None:
         if args.baseline_src is not None:
             sources["baseline"] = args.baseline_src.resolve()
         book_cache = Path(os.fspath(db) + ".ratebook")
-        dbs = {name: store_for(src_dir, db) for name, src_dir in sources.items()}
+        dbs = {
+            name: store_for(src_dir, db, own_copy=name == "baseline")
+            for name, src_dir in sources.items()
+        }
         # one untimed warm-up each (page cache, .pyc files, a book cache where there is one)
         run_duckdb(rates, files[args.sizes[0]], tmp / "duck.parquet")
         for name, src_dir in sources.items():

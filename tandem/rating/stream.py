@@ -36,7 +36,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -61,6 +61,7 @@ __all__ = [
     "journal_path",
     "output_times",
     "rate_file",
+    "read_ahead",
     "recover_outputs",
     "release_memory",
 ]
@@ -85,6 +86,30 @@ def release_memory() -> None:
     pa.default_memory_pool().release_unused()
     if _TRIM is not None:
         _TRIM(0)
+
+
+_END = object()
+
+
+def read_ahead(batches: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
+    """The batches of ``batches``, in order, each next one read on a thread while the
+    caller works on the one it was given: reading and decoding the file (Parquet decoding
+    releases the GIL) overlaps pricing and writing. One batch is read ahead, so memory
+    stays bounded; an error reading the file is raised here, as the plain loop would."""
+    it = iter(batches)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="read") as pool:
+            pending = pool.submit(next, it, _END)
+            while True:
+                batch = pending.result()
+                if batch is _END:
+                    return
+                pending = pool.submit(next, it, _END)
+                yield batch
+    finally:  # the read in flight is done (the pool is shut down): close the source
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 def default_unrated_path(output: str | os.PathLike[str]) -> Path:
@@ -289,7 +314,7 @@ class _AtomicParquet:
                 self.schema,
                 workers=self.workers,
                 prepare=_compact_dictionaries,
-                compression=COMPRESSION,
+                compression=_compression(self.schema),
                 write_statistics=_statistics_columns(self.schema),
                 use_dictionary=_dictionary_columns(self.schema),
                 column_encoding=_delta_columns(self.schema),
@@ -327,6 +352,22 @@ class _AtomicParquet:
 #: Parquet compression of rated/unrated files: LZ4 encodes about twice as fast as Snappy
 #: here for files about 6 % larger (every current Parquet reader decodes it).
 COMPRESSION = "lz4"
+#: Columns written uncompressed: the E.164 digit strings, which LZ4 shrinks by under a
+#: fifth for about a third of the whole write's time (measured on 262,144 rated CDRs:
+#: 55 ms instead of 76 ms per batch, the file 9 % larger).
+_UNCOMPRESSED = ("number", "rated_number", "routing_number")
+
+
+def _compression(schema: pa.Schema) -> dict[str, str]:
+    """Each column's Parquet compression: :data:`COMPRESSION`, none for the plain-string
+    number columns (:data:`_UNCOMPRESSED`)."""
+    return {
+        f.name: "none"
+        if f.name in _UNCOMPRESSED
+        and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        else COMPRESSION
+        for f in schema
+    }
 
 
 def _statistics_columns(schema: pa.Schema) -> list[str]:
@@ -583,6 +624,7 @@ def rate_file(
     # most one write is in flight, so memory stays bounded by two batches.
     pool = ThreadPoolExecutor(1)
     pending = None
+    batches = read_ahead(reader.batches(source))
 
     def write(rated: pa.Table, not_rated: pa.Table) -> None:
         if rated.num_rows or rated_out.writer is None:
@@ -594,7 +636,7 @@ def rate_file(
         if bounds is not None:  # earlier results outside the period go first, unchanged
             kept = [_keep_outside(o, bounds, rater.amount_type) for o in (rated_out, unrated_out)]
             summary.kept = sum(kept)
-        for batch in reader.batches(source):
+        for batch in batches:
             n = batch.num_rows
             if bounds is not None:
                 batch = batch.filter(_in_period(batch, bounds))
@@ -642,5 +684,6 @@ def rate_file(
             raise _output_error(exc, targets) from None
         raise
     finally:
+        batches.close()
         pool.shutdown(wait=True)
     return summary
