@@ -87,3 +87,28 @@ def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded): 
     priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
     expected = pa.concat_tables([output_times(split_rated(p)[0]) for p in priced])
     assert pq.read_table(out).to_pylist() == expected.to_pylist()
+
+
+def test_memory_is_handed_back_every_few_batches_not_after_each(tmp_path, loaded, monkeypatch):  # noqa: F811
+    from tandem.rating import stream
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 2000)
+    calls = []
+    monkeypatch.setattr(stream, "release_memory", lambda: calls.append(1))
+    summary = rate_file(
+        src, tmp_path / "rated.parquet", Rater.from_store(loaded), reader=CdrReader(batch_size=100)
+    )
+    assert summary.rows_in == 2000  # 20 batches
+    assert len(calls) == 20 // stream.RELEASE_EVERY
+
+
+def test_reuse_freed_memory_on_glibc():
+    import ctypes.util
+
+    from tandem.rating.stream import reuse_freed_memory
+
+    glibc = ctypes.util.find_library("c") is not None and hasattr(
+        ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim"
+    )
+    assert reuse_freed_memory() is glibc
