@@ -112,3 +112,19 @@ def test_reuse_freed_memory_on_glibc():
         ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim"
     )
     assert reuse_freed_memory() is glibc
+
+
+def test_the_command_line_collects_garbage_every_50000_objects(monkeypatch):
+    import gc
+    import sys
+
+    from tandem.cli.main import main
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["tandem", "--version"])
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)
