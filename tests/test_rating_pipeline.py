@@ -128,3 +128,35 @@ def test_the_command_line_collects_garbage_every_50000_objects(monkeypatch):
         assert gc.get_threshold()[0] == 50_000
     finally:
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("plain_above", [4, 10**6])
+def test_large_prefix_dictionaries_are_written_plain_and_read_back_as_written(
+    tmp_path,
+    loaded,  # noqa: F811
+    monkeypatch,
+    plain_above,
+):
+    from tandem.rating import stream
+
+    # The test decks have 6-10 prefixes a side: above 4 they count as a large deck's.
+    monkeypatch.setattr(stream, "_PLAIN_ABOVE", plain_above)
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 3000)
+    rater = Rater.from_store(loaded)
+    out = tmp_path / "rated.parquet"
+    rate_file(src, out, rater, reader=CdrReader(batch_size=1000))
+    meta = pq.ParquetFile(out).metadata
+    names = meta.schema.names
+    for g in range(meta.num_row_groups):
+        for name in ("sell_prefix", "buy_prefix"):
+            col = meta.row_group(g).column(names.index(name))
+            if plain_above == 4:
+                assert "RLE_DICTIONARY" not in col.encodings and col.compression == "UNCOMPRESSED"
+            else:
+                assert "RLE_DICTIONARY" in col.encodings and col.compression == "LZ4"
+    back = pq.read_table(out)
+    assert pa.types.is_dictionary(back.schema.field("sell_prefix").type)
+    priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
+    expected = pa.concat_tables([output_times(split_rated(p)[0]) for p in priced])
+    assert back.to_pylist() == expected.to_pylist()
