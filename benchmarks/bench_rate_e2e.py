@@ -12,7 +12,9 @@ The job a user runs at month end, file to file, the same in the same run:
   from a SQLite store and compiled, the Parquet file read, priced (both sides), and the
   rated and unrated files written. Wall time of the whole process.
 * Tandem from ``--baseline-src DIR`` (e.g. ``git archive`` of the code before a change),
-  the same command, interleaved round by round so that both see the same load.
+  the same command, interleaved round by round so that both see the same load, on its own
+  copy of the store (so that its rating-book cache, perhaps in another format, does not
+  replace this tree's, or the other way round).
 * DuckDB (2 threads): ``COPY (query) TO 'rated.parquet'`` where the query reads the CDR
   file, prices both sides the way :func:`bench_rating.duck_sql` does (per prefix length a
   LEFT JOIN on the number's first digits as an integer with the effective-date filter,
