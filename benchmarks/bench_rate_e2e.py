@@ -12,7 +12,9 @@ The job a user runs at month end, file to file, the same in the same run:
   from a SQLite store and compiled, the Parquet file read, priced (both sides), and the
   rated and unrated files written. Wall time of the whole process.
 * Tandem from ``--baseline-src DIR`` (e.g. ``git archive`` of the code before a change),
-  the same command, interleaved round by round so that both see the same load.
+  the same command, interleaved round by round so that both see the same load, on its own
+  copy of the store (so that its rating-book cache, perhaps in another format, does not
+  replace this tree's, or the other way round).
 * DuckDB (2 threads): ``COPY (query) TO 'rated.parquet'`` where the query reads the CDR
   file, prices both sides the way :func:`bench_rating.duck_sql` does (per prefix length a
   LEFT JOIN on the number's first digits as an integer with the effective-date filter,
@@ -163,16 +165,21 @@ def _head_revision(src_dir: Path) -> str:
     return heads.pop()
 
 
-def store_for(src_dir: Path, db: Path) -> Path:
+def store_for(src_dir: Path, db: Path, own_copy: bool = False) -> Path:
     """``db``, or a copy of it stamped with the schema revision ``src_dir`` knows when that
     is older (a baseline from before a migration that only added tables it does not read:
-    it would otherwise refuse the store as from a newer Tandem). Same rows, same rates."""
+    it would otherwise refuse the store as from a newer Tandem). Same rows, same rates.
+
+    ``own_copy``: always a copy (for the baseline), so that each tree's rating-book cache
+    (``STORE.ratebook``) lives beside its own store file: two trees with different cache
+    formats taking turns on one store would each find the other's cache stale and
+    compile again."""
     head = _head_revision(src_dir)
     with sqlite3.connect(db) as conn:
         current = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    if current == head:
+    if current == head and not own_copy:
         return db
-    copy = db.with_name(f"{db.stem}.rev{head}.db")
+    copy = db.with_name(f"{db.stem}.rev{head}{'.own' if own_copy else ''}.db")
     shutil.copyfile(db, copy)
     with sqlite3.connect(copy) as conn:
         conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
@@ -306,7 +313,10 @@ def main() -> None:
         if args.baseline_src is not None:
             sources["baseline"] = args.baseline_src.resolve()
         book_cache = Path(os.fspath(db) + ".ratebook")
-        dbs = {name: store_for(src_dir, db) for name, src_dir in sources.items()}
+        dbs = {
+            name: store_for(src_dir, db, own_copy=name == "baseline")
+            for name, src_dir in sources.items()
+        }
         # one untimed warm-up each (page cache, .pyc files, a book cache where there is one)
         run_duckdb(rates, files[args.sizes[0]], tmp / "duck.parquet")
         for name, src_dir in sources.items():

@@ -232,10 +232,16 @@ def rate(
     from tandem.rating.cdr import CdrReader, load_account_map
     from tandem.rating.plan import load_plan
     from tandem.rating.report import RatingReport
-    from tandem.rating.stream import check_outputs, default_unrated_path, rate_file
+    from tandem.rating.stream import (
+        check_outputs,
+        default_unrated_path,
+        rate_file,
+        reuse_freed_memory,
+    )
 
     if not cdrs.exists():
         raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     period = _period(period_from, period_until)
     customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)

@@ -28,10 +28,10 @@ the few calls that could pass int64 in Python integers (:mod:`tandem.rating.pric
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,6 +42,9 @@ from tandem.numbers import MAX_DIGITS
 from tandem.rating.keys import KEY_SPAN, number_keys
 from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RateBook", "compile_book", "TIME_BITS", "MAX_RATE", "MAX_DURATION", "MAX_INSTANT"]
 
@@ -70,7 +73,9 @@ class RateBook:
     root_digits: int  # D: root tables index the first D key digits
     roots: np.ndarray  # int32: row + 1 (0: none) or -(1 + node) per root entry
     nodes: np.ndarray  # int32: 11 entries (next key digit) per node, encoded as ``roots``
-    rows: pd.DataFrame  # the store's rate rows, positionally indexed
+    #: The store's rate rows, positionally indexed; None in a book loaded from the cache
+    #: (:mod:`tandem.rating.bookcache`), which keeps only what pricing reads of them.
+    rows: pd.DataFrame | None
     rate: np.ndarray
     connect_fee: np.ndarray
     initial: np.ndarray
@@ -96,7 +101,38 @@ class RateBook:
     fee_max: int = 0  # the largest |connect fee|
     #: Every call of every row has a cost numerator below FAST_LIMIT (int64 suffices).
     always_fast: bool = True
+    #: Per row: the code of its prefix in ``prefix_names`` (and of its destination in
+    #: ``destination_names``), the distinct texts as Arrow strings: the dictionaries of
+    #: the priced batches' prefix and destination columns (see :meth:`strings`).
+    prefix_codes: np.ndarray | None = None
+    prefix_names: pa.Array | None = None
+    destination_codes: np.ndarray | None = None
+    destination_names: pa.Array | None = None
     _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+
+    def strings(self) -> tuple[np.ndarray, pa.Array, np.ndarray, pa.Array]:
+        """(prefix code per row, distinct prefixes, destination code per row, distinct
+        destinations), dictionary-encoded from :attr:`rows` once (a book from the cache has
+        them already)."""
+        if (
+            self.prefix_codes is None
+            or self.prefix_names is None
+            or self.destination_codes is None
+            or self.destination_names is None
+        ):
+            out: list = []
+            for col in ("prefix", "destination"):
+                rows = self.rows
+                values = (
+                    rows[col].fillna("").astype(str).tolist()
+                    if rows is not None and len(rows)
+                    else []
+                )
+                enc = pc.dictionary_encode(pa.array(values, pa.string()))
+                out += [enc.indices.to_numpy().astype(np.int32, copy=False), enc.dictionary]
+            self.prefix_codes, self.prefix_names = out[0], out[1]
+            self.destination_codes, self.destination_names = out[2], out[3]
+        return self.prefix_codes, self.prefix_names, self.destination_codes, self.destination_names
 
     def uniform(self, name: str) -> bool:
         """Whether the per-row (or per-account) array ``name`` holds one value throughout
@@ -108,6 +144,8 @@ class RateBook:
 
     def account_index(self, names: np.ndarray) -> np.ndarray:
         """Account index per name (-1 when the account has no rates on this side)."""
+        import pandas as pd
+
         codes = pd.Categorical(names, categories=list(self.accounts))
         return np.asarray(codes.codes, dtype=np.int64)
 
@@ -364,6 +402,7 @@ def compile_book(
             rows["currency"], {c: i for i, c in enumerate(currencies)}, np.int32
         ),
     )
+    book.strings()  # before with_plan: every plan's book shares them
     return book.with_plan(plan, grace=grace)
 
 
@@ -371,12 +410,13 @@ def _compile_plans(book: RateBook) -> None:
     """Fill ``row_sets`` and the interval-set arrays from the accounts' plans."""
     if not any(p.tariffs for p in book.plans):
         return
-    prefixes = book.rows["prefix"].astype(str).to_numpy()
+    codes, names, _, _ = book.strings()
+    prefixes = np.asarray(names.to_pylist() or [""], dtype=object)[codes]
     width = 1 + max(len(p.periods) for p in book.plans)
-    row_sets = np.full((len(book.rows), width), -1, dtype=np.int32)
+    row_sets = np.full((len(book.rate), width), -1, dtype=np.int32)
     sets: list[tuple[Interval, ...]] = []
     index: dict[tuple[Interval, ...], int] = {}
-    for r in range(len(book.rows)):
+    for r in range(len(book.rate)):
         p = book.plans[book.account_of_row[r]]
         if not p.tariffs:
             continue

@@ -24,16 +24,20 @@ compiled it (another Tandem's cache is stale), the store's absolute path and
 fingerprint, and a SHA-256 of everything else; a file that does not match in every respect
 (corrupt, truncated, foreign, from another store or another Tandem book format) is
 ignored and replaced. A cache that cannot be written (a read-only directory) is skipped.
+
+**It loads in one read.** A JSON header, then the books' arrays as raw bytes at 64-byte
+aligned offsets: loading is one read into one buffer, the SHA-256 check, and a numpy view
+per array (no parsing, no per-row Python, no pandas). The books keep what pricing reads
+(the trie, the per-row numbers, the prefix and destination texts dictionary-encoded), not
+the store's rate rows themselves (``RateBook.rows`` is None in a cached book).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -41,7 +45,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tandem.rating.book import RateBook, compile_book
@@ -68,7 +71,7 @@ def _code_version() -> str:
     for f in (here / name for name in names):
         with contextlib.suppress(OSError):
             h.update(f.read_bytes())
-    return "tandem-ratebook-1:" + h.hexdigest()[:16]
+    return "tandem-ratebook-2:" + h.hexdigest()[:16]
 
 
 #: The cache file format, with the code version (see :func:`_code_version`).
@@ -76,7 +79,7 @@ FORMAT = _code_version()
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: RateBook fields that are not stored: rebuilt by ``with_plan`` (plans, grace, interval
 #: sets) or a memo.
-_REBUILT = {"plans", "grace", "row_sets", "set_start", "set_rate", "set_inc", "_uniform"}
+_REBUILT = {"plans", "grace", "row_sets", "set_start", "set_rate", "set_inc", "_uniform", "rows"}
 
 
 def sqlite_path(db: str | os.PathLike[str] | None) -> Path | None:
@@ -120,36 +123,45 @@ def store_fingerprint(db_file: Path) -> list[int] | None:
 
 
 # -- writing ---------------------------------------------------------------------------------
+# The file: MAGIC, the length of the JSON header (8 bytes, big-endian), the header, then
+# every array's bytes at the offset the header gives (a multiple of 64 from the start), so
+# that loading is one read and a view per array, no parsing and no per-row Python.
 
 
-def _book_parts(book: RateBook) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """(JSON fields, binary members) of a plan-free book; ValueError when a field has a
-    type this format does not keep (then nothing is cached)."""
+def _array_blobs(name: str, value: np.ndarray | pa.Array) -> dict[str, np.ndarray]:
+    """The raw arrays a book field is kept as: itself, or an Arrow string array's offsets
+    and bytes. ValueError for anything else (then nothing is cached)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise ValueError(f"{name}: object array")
+        return {name: np.ascontiguousarray(value)}
+    if value.type != pa.string() or value.null_count or value.offset:
+        raise ValueError(f"{name}: {value.type} array")
+    offsets, data = value.buffers()[1:]
+    return {
+        f"{name}@offsets": np.frombuffer(offsets, np.int32, len(value) + 1),
+        f"{name}@data": np.zeros(0, np.uint8) if data is None else np.frombuffer(data, np.uint8),
+    }
+
+
+def _book_parts(book: RateBook) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(JSON fields, arrays) of a plan-free book; ValueError when a field has a type this
+    format does not keep (then nothing is cached)."""
+    book.strings()
     meta: dict[str, Any] = {}
-    blobs: dict[str, bytes] = {}
+    arrays: dict[str, np.ndarray] = {}
     for f in fields(book):
         if f.name in _REBUILT:
             continue
         value = getattr(book, f.name)
-        if isinstance(value, np.ndarray):
-            if value.dtype.hasobject:
-                raise ValueError(f"{f.name}: object array")
-            buf = io.BytesIO()
-            np.save(buf, value, allow_pickle=False)
-            blobs[f.name] = buf.getvalue()
-        elif isinstance(value, pd.DataFrame):
-            table = pa.Table.from_pandas(value, preserve_index=False)
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_file(sink, table.schema) as w:
-                w.write_table(table)
-            blobs[f.name] = sink.getvalue().to_pybytes()
-            meta[f.name + ".dtypes"] = {c: str(t) for c, t in value.dtypes.items()}
+        if isinstance(value, np.ndarray | pa.Array):
+            arrays.update(_array_blobs(f.name, value))
         elif value is None or isinstance(value, str | int | float | bool | list | dict):
             json.dumps(value)  # plain JSON or a TypeError
             meta[f.name] = value
         else:
             raise ValueError(f"{f.name}: {type(value).__name__}")
-    return meta, blobs
+    return meta, arrays
 
 
 def _plan_json(v: StoredPlan) -> dict[str, Any]:
@@ -159,11 +171,14 @@ def _plan_json(v: StoredPlan) -> dict[str, Any]:
     return record
 
 
-def _digest(meta: dict[str, Any], blobs: dict[str, bytes]) -> str:
+_MAGIC = b"TANDEM-RATEBOOK\n"
+_ALIGN = 64
+
+
+def _digest(meta: dict[str, Any], body: memoryview | bytes) -> str:
+    """SHA-256 of the header (without its digest) and every array byte."""
     h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for name in sorted(blobs):
-        h.update(name.encode() + b"\x00" + len(blobs[name]).to_bytes(8, "big"))
-        h.update(blobs[name])
+    h.update(body)
     return h.hexdigest()
 
 
@@ -180,18 +195,32 @@ def _save(
         "fingerprint": fingerprint,
         "plans": [_plan_json(v) for v in plans],
     }
-    blobs: dict[str, bytes] = {}
+    arrays: dict[str, np.ndarray] = {}
     for side, book in books.items():
-        m, b = _book_parts(book)
+        m, a = _book_parts(book)
         meta[side] = m
-        blobs.update({f"{side}/{k}": v for k, v in b.items()})
-    meta["sha256"] = _digest(meta, blobs)
+        arrays.update({f"{side}/{k}": v for k, v in a.items()})
+    layout: list[list[Any]] = []
+    offsets: list[int] = []
+    at = 0
+    for name, arr in arrays.items():
+        layout.append([name, arr.dtype.str, list(arr.shape), at, arr.nbytes])
+        offsets.append(at)
+        at += -(-arr.nbytes // _ALIGN) * _ALIGN
+    meta["arrays"] = layout
+    meta["body"] = at
+    body = bytearray(at)
+    for offset, arr in zip(offsets, arrays.values(), strict=True):
+        body[offset : offset + arr.nbytes] = arr.tobytes()
+    meta["sha256"] = _digest(meta, bytes(body))
+    head = json.dumps(meta).encode()
+    start = len(_MAGIC) + 8 + len(head)
+    pad = -start % _ALIGN
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
-            z.writestr("meta.json", json.dumps(meta))
-            for name, data in blobs.items():
-                z.writestr(name, data)
+        with open(tmp, "wb") as fh:
+            fh.write(_MAGIC + (len(head) + pad).to_bytes(8, "big") + head + b" " * pad)
+            fh.write(body)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -200,21 +229,20 @@ def _save(
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _book_from(side: str, meta: dict[str, Any], blobs: dict[str, bytes]) -> RateBook:
-    values: dict[str, Any] = {}
+def _book_from(side: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RateBook:
+    values: dict[str, Any] = {"rows": None}
     for f in fields(RateBook):
-        if f.name in _REBUILT:
+        if f.name in _REBUILT or f.name == "rows":
             continue
         key = f"{side}/{f.name}"
-        if key in blobs and f.name == "rows":
-            table = pa.ipc.open_file(pa.BufferReader(blobs[key])).read_all()
-            frame = table.to_pandas()
-            dtypes = meta[f.name + ".dtypes"]
-            values[f.name] = pd.DataFrame(
-                {c: pd.Series(frame[c], dtype=t, copy=False) for c, t in dtypes.items()}
+        if key in arrays:
+            values[f.name] = arrays[key]
+        elif f"{key}@offsets" in arrays:
+            offsets, data = arrays[f"{key}@offsets"], arrays[f"{key}@data"]
+            values[f.name] = pa.Array.from_buffers(
+                pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
             )
-        elif key in blobs:
-            values[f.name] = np.load(io.BytesIO(blobs[key]), allow_pickle=False)
+            values[f.name].validate(full=True)
         else:
             values[f.name] = meta[f.name]
     book = RateBook(**values, grace=np.zeros(len(values["accounts"]), dtype=np.int64), plans=[])
@@ -247,8 +275,14 @@ def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list
     """The cached books and plan versions, or None when the file is missing, stale,
     corrupt or foreign."""
     try:
-        with zipfile.ZipFile(path) as z:
-            meta = json.loads(z.read("meta.json"))
+        with open(path, "rb") as fh:
+            head = fh.read(len(_MAGIC) + 8)
+            if len(head) != len(_MAGIC) + 8 or head[: len(_MAGIC)] != _MAGIC:
+                return None
+            size = int.from_bytes(head[len(_MAGIC) :], "big")
+            if size > 1 << 24:
+                return None
+            meta = json.loads(fh.read(size))
             if (
                 not isinstance(meta, dict)
                 or meta.get("format") != FORMAT
@@ -256,11 +290,20 @@ def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list
                 or meta.get("fingerprint") != fingerprint
             ):
                 return None
-            blobs = {n: z.read(n) for n in z.namelist() if n != "meta.json"}
+            layout, total = meta["arrays"], int(meta["body"])
+            if not 0 <= total <= os.fstat(fh.fileno()).st_size:
+                return None
+            body = np.empty(total, dtype=np.uint8)  # aligned for every array type
+            if fh.readinto(body.data) != total or fh.read(1):
+                return None
         digest = meta.pop("sha256", None)
-        if digest != _digest(meta, blobs):
+        if digest != _digest(meta, body.data):
             return None
-        books = {side: _book_from(side, meta[side], blobs) for side in ("sell", "buy")}
+        arrays = {}
+        for name, dtype, shape, offset, n in layout:
+            arr = body[offset : offset + n].view(np.dtype(dtype))
+            arrays[name] = arr.reshape(shape)
+        books = {side: _book_from(side, meta[side], arrays) for side in ("sell", "buy")}
         plans = [
             _CachedPlan(**{**p, "imported_at": datetime.fromisoformat(p["imported_at"])})
             for p in meta["plans"]

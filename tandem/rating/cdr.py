@@ -76,14 +76,14 @@ import csv
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -91,6 +91,9 @@ import pyarrow.parquet as pq
 from tandem.errors import CdrError, ConfigError
 from tandem.rating.cdrtext import BOM, binary_problem, one_record_per_line, text_records
 from tandem.rating.localtime import Localized, disambiguate, localize
+
+if TYPE_CHECKING:  # pandas is imported where a frame is read, not by the Parquet path
+    import pandas as pd
 
 __all__ = [
     "FORMATS",
@@ -109,7 +112,15 @@ __all__ = [
 FORMATS = ("auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio")
 
 #: What CDRs can be read from: a DataFrame, an Arrow table, or a file path.
-CdrSource: TypeAlias = pd.DataFrame | pa.Table | str | os.PathLike[str]
+CdrSource: TypeAlias = "pd.DataFrame | pa.Table | str | os.PathLike[str]"
+
+
+def is_frame(value: object) -> bool:
+    """Whether ``value`` is a pandas DataFrame (without importing pandas: when pandas is
+    not loaded, nothing is a DataFrame)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, pd.DataFrame)
+
 
 ASTERISK_FIELDS = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -219,6 +230,8 @@ def _wall_from_strings(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarr
     aware_out = np.zeros(n, dtype=bool)
     if n == 0:
         return secs, present, aware_out
+    import pandas as pd
+
     s = pd.Series(pc.utf8_trim_whitespace(text).to_pandas(), dtype=object)
     s = s.where(s.notna(), "")
     digits = s.str.fullmatch(r"\d{9,11}").to_numpy(dtype=bool)
@@ -587,6 +600,8 @@ def kamailio_acc_calls(path: str | os.PathLike[str], timezone: str = "UTC") -> p
     without an INVITE has no start (``bad_time``). The INVITE row's other columns are kept.
     Reads the whole file (pairs can be far apart); use ``acc_cdrs`` for streaming.
     """
+    import pandas as pd
+
     p = Path(path)
     header = [c.strip() for c in (_first_rows(p, 1) or [[]])[0]]
     table = _read_whole_csv(p, header)
@@ -770,14 +785,14 @@ class CdrReader:
 
     def resolve_format(self, source: CdrSource) -> str:
         """The format a source will be read as."""
-        if isinstance(source, pd.DataFrame | pa.Table):
+        if isinstance(source, pa.Table) or is_frame(source):
             return "table"
         return self.format if self.format != "auto" else detect_format(source)
 
     def batches(self, source: CdrSource) -> Iterator[pa.Table]:
         """Canonical batches from a DataFrame, Arrow table or file path."""
         self._record = 1
-        if isinstance(source, pd.DataFrame):
+        if is_frame(source):
             try:
                 table = pa.Table.from_pandas(source, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "AMBIGUOUS",
@@ -113,6 +112,8 @@ def localize(wall: np.ndarray, present: np.ndarray, timezone: str) -> Localized:
     inside = valid & (wall > _PANDAS_LOW) & (wall < _PANDAS_HIGH)
     scalar = valid & ~inside
     if inside.any():
+        import pandas as pd
+
         idx = pd.DatetimeIndex(wall[inside].astype("datetime64[s]").astype("datetime64[ns]"))
         loc = idx.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
         ns = loc.asi8

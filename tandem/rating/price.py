@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,7 +63,9 @@ from tandem.rating.tariff import (
     round_scaled_array,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is imported where a frame is met, not by the Parquet path
+    import pandas as pd
+
     from tandem.store.store import Store
 
 __all__ = [
@@ -106,7 +107,7 @@ OUTPUT_COLUMNS = frozenset(
 _PARALLEL_MIN = 200_000
 _CHUNK = 262_144
 
-PortLookup = Callable[[pd.Series], pd.Series]
+PortLookup = Callable[["pd.Series"], "pd.Series"]
 
 
 # -- scalar path ----------------------------------------------------------------------------
@@ -148,6 +149,8 @@ def price_call(
     ``plan``: one tariff plan, or a schedule whose plan in force at ``start`` applies; with
     a store and no ``plan``, the store's tariff plan in force at ``start``.
     """
+    import pandas as pd
+
     if not isinstance(rates, pd.DataFrame):
         if plan is None:
             plan = PlanSchedule.from_store(rates)
@@ -253,6 +256,8 @@ def _local_periods(
     book: RateBook, rows: np.ndarray, acct: np.ndarray, start: np.ndarray
 ) -> np.ndarray:
     """The 1-based plan period of each call (0 = none), from its start in the deck's zone."""
+    import pandas as pd
+
     period = np.zeros(len(rows), dtype=np.int64)
     tz = book.tz_of_row[rows]
     for z in np.unique(tz).tolist():
@@ -496,7 +501,6 @@ class Rater:
     workers: int = 2
     plan_cuts: tuple[int, ...] = ()
     plan_books: tuple[tuple[RateBook, RateBook], ...] = ()
-    _strings: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def from_rates(
@@ -567,19 +571,6 @@ class Rater:
         books = [self.sell, self.buy, *(b for pair in self.plan_books for b in pair)]
         return NARROW_AMOUNT_TYPE if all(b.always_fast for b in books) else AMOUNT_TYPE
 
-    def _side_strings(self, side: str, book: RateBook) -> tuple:
-        """Per side: (prefix codes per row, unique prefixes, destination codes, unique
-        destinations) for dictionary-encoded output columns."""
-        if side not in self._strings:
-            rows = book.rows
-            out = []
-            for col in ("prefix", "destination"):
-                values = rows[col].fillna("").astype(str) if len(rows) else []
-                enc = pc.dictionary_encode(pa.array(values, pa.string()))
-                out += [enc.indices.to_numpy().astype(np.int32, copy=False), enc.dictionary]
-            self._strings[side] = tuple(out)
-        return self._strings[side]
-
     def price(self, cdrs: pa.Table, port_lookup: PortLookup | None = None) -> pa.Table:
         """Price a canonical CDR batch (see :mod:`tandem.rating.cdr`): returns the batch
         with the pricing columns added, one output row per input row, in order."""
@@ -628,6 +619,8 @@ class Rater:
         rows = np.flatnonzero(ask.to_numpy(zero_copy_only=False))
         if not len(rows):
             return digits
+        import pandas as pd
+
         series = pd.Series(digits.take(pa.array(rows)).to_pylist(), index=rows)
         answer = port_lookup(series)
         if len(answer) != len(rows):
@@ -719,7 +712,7 @@ class Rater:
             book = self.sell if side == "sell" else self.buy
             acct = _account_index(book, cdrs.column(kind))
             res = self._price_side_by_plan(side, windows, acct, columns, _CODE[f"unknown_{kind}"])
-            p_codes, prefixes, d_codes, destinations = self._side_strings(side, book)
+            p_codes, prefixes, d_codes, destinations = book.strings()
             row = res["row"]
             ok = row >= 0
             all_ok = bool(ok.all())
@@ -961,6 +954,8 @@ def price_cdrs(
     store without one: the store's tariff plans, each CDR by its start). ``port_lookup``
     maps a Series of E.164 numbers to routing numbers (None/NA when not ported). Money
     columns are exact decimals."""
+    import pandas as pd
+
     from tandem.rating.cdr import CdrReader
 
     if isinstance(rates, Rater):

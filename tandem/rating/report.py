@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +30,7 @@ from tandem.money import format_money, from_scaled
 from tandem.rating.amounts import AMOUNT_TYPE, carry_limbs, join_limbs, money_limbs
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.console import Console
 
 __all__ = ["RatingReport"]
@@ -86,6 +86,8 @@ _NO_DAY = -(1 << 30)
 
 def _day_text(days: pd.Series) -> pd.Series:
     """``YYYY-MM-DD`` of UTC day numbers (days since 1970-01-01); ``""`` for no time."""
+    import pandas as pd
+
     none = (days == _NO_DAY).to_numpy()
     seconds = np.where(none, 0, days.to_numpy(dtype=np.int64)) * 86400
     stamps = pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
@@ -115,6 +117,8 @@ class RatingReport:
             "currency": _codes(priced.column("sell_currency")),
             "buy_currency": _codes(priced.column("buy_currency")),
         }
+        import pandas as pd
+
         frame = pd.DataFrame(
             {
                 **{name: codes for name, (codes, _names) in text.items()},
@@ -149,6 +153,8 @@ class RatingReport:
                 self._parts[name] = [self._fold(name)]
 
     def _fold(self, name: str) -> pd.DataFrame:
+        import pandas as pd
+
         keys = _GROUPS[name]
         parts = self._parts.get(name) or []
         if not parts:
@@ -254,6 +260,8 @@ def _csv_text_safe(table: pd.DataFrame) -> pd.DataFrame:
     spreadsheet: a cell that would start a formula gets a leading quote
     (:func:`tandem.csvcells.neutralise_cell`). Number cells, e.g. a negative margin, are
     left as they are; the Parquet reports keep the names verbatim."""
+    import pandas as pd
+
     out = table.copy(deep=False)
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):

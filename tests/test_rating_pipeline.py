@@ -1,0 +1,162 @@
+"""``tandem rate``'s fast path: batches read ahead on a thread, the rated file's column
+compression, and a cached run that loads neither pandas nor the SQL stack."""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_rating_cdr import _write_parquet, loaded  # noqa: F401  (fixture)
+
+from tandem.rating.cdr import CdrReader
+from tandem.rating.price import Rater, split_rated
+from tandem.rating.stream import output_times, rate_file, read_ahead
+
+
+class _Source:
+    """A batch iterator that records which thread read each batch and whether it was
+    closed; raises ``fail`` at position ``fail_at``."""
+
+    def __init__(self, n: int, fail_at: int | None = None) -> None:
+        self.n, self.fail_at = n, fail_at
+        self.read = 0
+        self.threads: set[int] = set()
+        self.closed = False
+
+    def __iter__(self) -> _Source:
+        return self
+
+    def __next__(self) -> pa.Table:
+        if self.read >= self.n:
+            raise StopIteration
+        if self.read == self.fail_at:
+            raise ValueError(f"batch {self.read} is unreadable")
+        self.threads.add(threading.get_ident())
+        self.read += 1
+        return pa.table({"k": [self.read - 1]})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 12), st.integers(0, 12) | st.none())
+def test_read_ahead_yields_every_batch_in_order_then_the_error(n, fail_at):
+    src = _Source(n, fail_at)
+    got = []
+    stop = n if fail_at is None or fail_at >= n else fail_at
+    if stop < n:
+        with pytest.raises(ValueError, match=f"batch {fail_at} is unreadable"):
+            for batch in read_ahead(src):
+                got.append(batch.column("k")[0].as_py())
+    else:
+        got = [b.column("k")[0].as_py() for b in read_ahead(src)]
+    assert got == list(range(stop))
+    assert src.closed
+    assert threading.get_ident() not in src.threads  # read on the read-ahead thread
+
+
+def test_read_ahead_reads_one_batch_ahead_and_closes_the_source_when_left():
+    src = _Source(100)
+    it = read_ahead(src)
+    first = next(it)
+    assert first.column("k")[0].as_py() == 0
+    assert src.read <= 2  # the one given, at most one more
+    it.close()
+    assert src.closed and src.read <= 2
+
+
+def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded):  # noqa: F811
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 3000)
+    rater = Rater.from_store(loaded)
+    out = tmp_path / "rated.parquet"
+    rate_file(src, out, rater, reader=CdrReader(batch_size=1000))
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_row_groups == 3
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            col = meta.row_group(g).column(c)
+            want = "UNCOMPRESSED" if col.path_in_schema in ("number", "rated_number") else "LZ4"
+            assert col.compression.upper().startswith(want), (col.path_in_schema, col.compression)
+    # and the file holds, row for row, what the batches priced one by one hold
+    priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
+    expected = pa.concat_tables([output_times(split_rated(p)[0]) for p in priced])
+    assert pq.read_table(out).to_pylist() == expected.to_pylist()
+
+
+def test_memory_is_handed_back_every_few_batches_not_after_each(tmp_path, loaded, monkeypatch):  # noqa: F811
+    from tandem.rating import stream
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 2000)
+    calls = []
+    monkeypatch.setattr(stream, "release_memory", lambda: calls.append(1))
+    summary = rate_file(
+        src, tmp_path / "rated.parquet", Rater.from_store(loaded), reader=CdrReader(batch_size=100)
+    )
+    assert summary.rows_in == 2000  # 20 batches
+    assert len(calls) == 20 // stream.RELEASE_EVERY
+
+
+def test_reuse_freed_memory_on_glibc():
+    import ctypes.util
+
+    from tandem.rating.stream import reuse_freed_memory
+
+    glibc = ctypes.util.find_library("c") is not None and hasattr(
+        ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim"
+    )
+    assert reuse_freed_memory() is glibc
+
+
+def test_the_command_line_collects_garbage_every_50000_objects(monkeypatch):
+    import gc
+    import sys
+
+    from tandem.cli.main import main
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(sys, "argv", ["tandem", "--version"])
+    try:
+        with pytest.raises(SystemExit):
+            main()
+        assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("plain_above", [4, 10**6])
+def test_large_prefix_dictionaries_are_written_plain_and_read_back_as_written(
+    tmp_path,
+    loaded,  # noqa: F811
+    monkeypatch,
+    plain_above,
+):
+    from tandem.rating import stream
+
+    # The test decks have 6-10 prefixes a side: above 4 they count as a large deck's.
+    monkeypatch.setattr(stream, "_PLAIN_ABOVE", plain_above)
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 3000)
+    rater = Rater.from_store(loaded)
+    out = tmp_path / "rated.parquet"
+    rate_file(src, out, rater, reader=CdrReader(batch_size=1000))
+    meta = pq.ParquetFile(out).metadata
+    names = meta.schema.names
+    for g in range(meta.num_row_groups):
+        for name in ("sell_prefix", "buy_prefix"):
+            col = meta.row_group(g).column(names.index(name))
+            if plain_above == 4:
+                assert "RLE_DICTIONARY" not in col.encodings and col.compression == "UNCOMPRESSED"
+            else:
+                assert "RLE_DICTIONARY" in col.encodings and col.compression == "LZ4"
+    back = pq.read_table(out)
+    assert pa.types.is_dictionary(back.schema.field("sell_prefix").type)
+    priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
+    expected = pa.concat_tables([output_times(split_rated(p)[0]) for p in priced])
+    assert back.to_pylist() == expected.to_pylist()
