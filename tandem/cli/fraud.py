@@ -66,6 +66,7 @@ def fraud_group() -> None:
     "--timezone",
     default="UTC",
     show_default=True,
+    is_eager=True,
     help="IANA zone of CDR times written without one.",
 )
 @click.option(
