@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tandem.instant import format_instant
 from tandem.lcr.scores import PDD_EDGES_MS, QualityConfig, Score
 from tandem.quality.board import ALL_GROUPS, FIELDS, PDD_FIELDS, Sums, decay_weight, figures
 from tandem.quality.outcomes import EFFECTIVE, Outcome, classify
@@ -81,7 +82,7 @@ class QualityTable:
 
     rows: list[QualityRow]
     rows_in: int
-    at: float | None
+    at: float | None  # the instant the figures are read at (None: no CDR had a start)
     skipped: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class QualityTable:
             "rows": [r.to_dict() for r in self.rows],
             "rows_in": self.rows_in,
             "skipped": dict(sorted(self.skipped.items())),
+            "at": None if self.at is None else format_instant(math.floor(self.at)),
         }
 
 
