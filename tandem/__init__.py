@@ -81,14 +81,6 @@ _LAZY: dict[str, str] = {
     "MemoryCounters": "tandem.state",
     "RedisCounters": "tandem.state",
     "FallbackCounters": "tandem.state",
-    # fraud rules (live engine and CDR scan)
-    "FraudConfig": "tandem.fraud",
-    "FraudEngine": "tandem.fraud",
-    "CallFacts": "tandem.fraud",
-    "Verdict": "tandem.fraud",
-    "FraudResult": "tandem.fraud",
-    "load_fraud_config": "tandem.fraud",
-    "ScanResult": "tandem.fraud",
     # the call lifecycle (what a proxy holds) and credit accounts
     "Calls": "tandem.calls",
     "Call": "tandem.calls",
@@ -100,6 +92,14 @@ _LAZY: dict[str, str] = {
     "QualityConfig": "tandem.quality",
     "Score": "tandem.quality",
     "quality_table": "tandem.quality",
+    # fraud rules (live engine and CDR scan)
+    "FraudConfig": "tandem.fraud",
+    "FraudEngine": "tandem.fraud",
+    "CallFacts": "tandem.fraud",
+    "Verdict": "tandem.fraud",
+    "FraudResult": "tandem.fraud",
+    "load_fraud_config": "tandem.fraud",
+    "ScanResult": "tandem.fraud",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -202,7 +202,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CallFacts",
     "Call",
     "CallDecision",
     "CallEnd",
@@ -210,6 +209,7 @@ __all__ = [
     "QualityConfig",
     "Score",
     "quality_table",
+    "CallFacts",
     "CallPrice",
     "Calls",
     "CreditAccount",

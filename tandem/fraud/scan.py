@@ -427,6 +427,8 @@ def _multi(
 
     def scope_prefixes(where: np.ndarray) -> np.ndarray:
         base = prefixes(where)
+        if all(s.label != "prefix" for s in scopes):
+            return base
         for k, i in enumerate(where):
             s = scopes[int(which[i])]
             if s.label == "prefix" and s.names is not None:

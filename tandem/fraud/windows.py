@@ -54,7 +54,7 @@ class Grouping:
     a group: ``order`` (positions in replay order, sorted), ``code`` (dense group number of
     each sorted position) and ``first`` (where its group starts)."""
 
-    __slots__ = ("code", "first", "order", "size")
+    __slots__ = ("_taken", "code", "first", "order", "size")
 
     def __init__(self, key: np.ndarray) -> None:
         key = np.asarray(key, dtype=np.int64)
@@ -67,10 +67,21 @@ class Grouping:
             dense = np.empty(n, dtype=np.int64)
             dense[o] = np.cumsum(_runs(key[o])) - 1
             key = dense
+        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.order, skey = _sort_rows(key)
         new = _runs(skey)
         self.code = np.cumsum(new) - 1
         self.first = np.flatnonzero(new)[self.code] if n else np.zeros(0, np.int64)
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """``values[order]``: a row array in group order (kept for the arrays asked for
+        again, such as the starts every rule reads)."""
+        hit = self._taken.get(id(values))
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        out = values[self.order]
+        self._taken[id(values)] = (values, out)
+        return out
 
     @classmethod
     def pairs(cls, a: np.ndarray, b: np.ndarray, b_bits: int) -> Grouping:
@@ -94,7 +105,7 @@ def window_sums(
     outs = [np.zeros(n, dtype=np.int64) for _ in spans]
     if n == 0:
         return outs
-    sb = buckets[g.order]
+    sb = g.take(buckets)
     base = int(sb.min())
     k = int(sb.max()) - base + max(spans) + 2
     comp = g.code * k + (sb - base)
@@ -141,8 +152,8 @@ def in_progress(g: Grouping, starts: np.ndarray, ends: np.ndarray, holds: np.nda
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
-    ss = starts[g.order]
-    se = ends[g.order]
+    ss = g.take(starts)
+    se = g.take(ends)
     held = holds[g.order]
     sh = held.astype(np.int64)
     base = int(ss.min())
@@ -180,8 +191,8 @@ def ended_sums(
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
-    ss = starts[g.order]
-    se = ends[g.order]
+    ss = g.take(starts)
+    se = g.take(ends)
     sa = amounts[g.order].astype(np.int64, copy=False)
     base = int(ss.min()) - (span + 1) * step
     k = int(se.max()) - base + 2
