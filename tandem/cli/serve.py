@@ -113,6 +113,58 @@ def serve_sip(ctx: CliContext, /, listen: str, trusted: tuple[str, ...], no_tcp:
     run(start, service, watch=options["watch"])
 
 
+@global_options
+@serve_group.command("http")
+@_common
+@click.option(
+    "--listen", "listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+    help="TCP address (port 0: a free port, printed at start).",
+)  # fmt: skip
+@click.option(
+    "--token-file", "token_file", type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE", help="Require `Authorization: Bearer TOKEN` (TOKEN: the file's first "
+    "line) on every request but /healthz; required when --listen is not a loopback address.",
+)  # fmt: skip
+@pass_ctx
+def serve_http(ctx: CliContext, /, listen: str, token_file: Path | None,
+               **options: Any) -> None:  # fmt: skip
+    """Answer GET /route?number=&customer=|source_ip= with the decision JSON of `tandem
+    route --json` (or Kamailio rtjson), POST /calls/{id}/end, /healthz, /metrics and
+    /openapi.json."""
+    from tandem.errors import ConfigError
+    from tandem.serve.http import HttpApi, start_http
+    from tandem.serve.runner import parse_listen, run
+
+    where = parse_listen(listen)
+    token = None
+    if token_file is not None:
+        try:
+            lines = token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--token-file {token_file}: cannot read it: {exc}") from None
+        token = lines[0].strip() if lines else ""
+        if len(token) < 16 or not token.isprintable() or " " in token:
+            raise ConfigError(
+                f"--token-file {token_file}: its first line must be a token of at least 16 "
+                "printable characters without spaces"
+            )
+    elif not where.loopback:
+        raise ConfigError(
+            f"--listen {listen}: not a loopback address; give --token-file FILE so that only "
+            "holders of the bearer token are answered"
+        )
+    service = _service(ctx, "http", keep_calls=True, **options)
+    api = HttpApi(service, token)
+
+    async def start() -> Any:
+        closables, connections, port = await start_http(api, where.host, where.port)
+        bound = type(where)(where.host, port)
+        auth = "bearer token required" if token else "no token"
+        return closables, connections, f"tandem serve http listening on http://{bound} ({auth})"
+
+    run(start, service, watch=options["watch"])
+
+
 def _service(
     ctx: CliContext,
     server: str,
@@ -143,11 +195,21 @@ def _service(
     table = RoutingTable.load(table_path, key=key)
     config = load_config(config_path) if config_path else None
     metrics: Metrics = Metrics(server)
-    if fraud_path is None and redis_url is None and not credit:
+    if fraud_path is None and redis_url is None and not credit and server == "sip":
         return RouteService(
             Router(table, plan=config), table_path, metrics=metrics, key=key,
             keep_calls=keep_calls,
         )  # fmt: skip
+    if fraud_path is None and redis_url is None and not credit:
+        # The HTTP API ends calls (POST /calls/{id}/end): the lifecycle on in-process
+        # counters around the very router `tandem route` uses; the JSON stays the router's.
+        from tandem.calls import Calls
+        from tandem.state import MemoryCounters
+
+        router = Router(table, plan=config)
+        calls = Calls(router, counters=MemoryCounters())
+        return RouteService(router, table_path, metrics=metrics, calls=calls, key=key,
+                            keep_calls=keep_calls, lifecycle_json=False)  # fmt: skip
     calls = _calls(ctx, table, config, None, fraud_path, redis_url, redis_prefix, credit)
     return RouteService(calls.router, table_path, metrics=metrics, calls=calls, key=key,
                         keep_calls=keep_calls)  # fmt: skip

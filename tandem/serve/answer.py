@@ -16,11 +16,13 @@ alike, from these functions:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from tandem.lcr.router import ON_NET
-from tandem.money import format_money
+from tandem.money import format_money, to_scaled
 
 if TYPE_CHECKING:
     from tandem.calls import CallDecision
@@ -128,16 +130,17 @@ def reason_header(code: int, text: str) -> str:
     return f'SIP ;cause={code} ;text="{clean}"'
 
 
-def q_values(n: int) -> list[str]:
+@lru_cache(maxsize=256)
+def q_values(n: int) -> tuple[str, ...]:
     """``n`` strictly descending q-values (RFC 3261 20.10, at most 3 decimals), the first
     1.0: ``1 - i/n`` for n <= 1000."""
     if n <= 1:
-        return ["1.0"] * n
+        return ("1.0",) * n
     out = []
     for i in range(n):
         q = (1000 * (n - i) + n // 2) // n  # thousandths, rounded
         out.append("1.0" if q >= 1000 else f"0.{q:03d}".rstrip("0").ljust(3, "0"))
-    return out
+    return tuple(out)
 
 
 def contact_uri(number: str, carrier: str, trunk: str) -> str:
@@ -163,18 +166,47 @@ def _param(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_IDENT = re.compile(r"[0-9A-Za-z.!%*_+`'~-]+")
+#: (carrier, trunk, rate scaled) -> the pieces of its Contact around the number and q.
+_PARTS: dict[tuple[str, str, int], tuple[str, str, str]] = {}
+
+
+def _parts(carrier: str, trunk: str, rate: int) -> tuple[str, str, str]:
+    """``("<sip:", "@HOST>;q=")``-like pieces and ``";carrier=...;rate=...;decision="``."""
+    key = (carrier, trunk, rate)
+    parts = _PARTS.get(key)
+    if parts is None:
+        head, tail = contact_uri("\0", carrier, trunk).split("\0", 1)
+        parts = (
+            f"<{head}",
+            f"{tail}>;q=",
+            f";carrier={_param(carrier)};rate={format_money(rate)};decision=",
+        )
+        if len(_PARTS) < 65536:
+            _PARTS[key] = parts
+    return parts
+
+
 def contacts(decision: Decision | CallDecision, decision_id: str) -> list[str]:
     """One Contact value per route of ``decision``, in order (see the module docstring)."""
     number = decision.normalized
-    routes = decision.routes
-    qs = q_values(len(routes))
+    raw = decision._raw
+    items: list[tuple[str, str, int]]
+    if raw is None or decision.on_net is not None:
+        items = [(r.carrier, r.trunk, to_scaled(r.rate)) for r in decision.routes]
+    else:
+        # The routes' carriers and rates straight from the compiled table, without building
+        # Route objects (the order and content of Decision.routes: a test holds them equal):
+        # raw = (table, policies, picked, why, dropped, start, examined, ...).
+        table, policies, picked = raw[0], raw[1], raw[2]
+        entries = picked if picked is not None else table.entries(raw[5], raw[6])
+        items = [(policies[c].name, policies[c].trunk, rate) for rate, c, _row in entries]
+    qs = q_values(len(items))
+    ident = decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)
     out = []
-    for r, q in zip(routes, qs, strict=True):
-        uri = contact_uri(number, r.carrier, r.trunk)
-        out.append(
-            f"<{uri}>;q={q};carrier={_param(r.carrier)};rate={format_money(r.rate)}"
-            f";decision={_param(decision_id)}"
-        )
+    for (carrier, trunk, rate), q in zip(items, qs, strict=True):
+        head, tail, params = _parts(carrier, trunk, rate)
+        out.append(f"{head}{number}{tail}{q}{params}{ident}")
     return out
 
 

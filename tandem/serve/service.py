@@ -54,6 +54,18 @@ class Outcome:
         """Whether the call has routes."""
         return self.block is None
 
+    def json(self) -> str:
+        """The decision's JSON text: :meth:`Decision.to_json` (``tandem route --json``), or
+        the lifecycle's :meth:`CallDecision.to_json` when the service runs the options
+        that make ``tandem route`` print it (--fraud, --redis, --credit)."""
+        decision = self.decision
+        assert decision is not None
+        if self.lifecycle_json:
+            return decision.to_json()
+        inner = getattr(decision, "decision", decision)
+        text: str = inner.to_json()
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """The decision object of ``tandem route --json`` (with the lifecycle's fields when
         the service runs the lifecycle's options), or ``{"error", "reason", "code"}``."""
@@ -77,7 +89,9 @@ class RouteService:
     given); ``calls``: the lifecycle, when the server runs fraud rules, shared state or
     credit (then the JSON carries the lifecycle's fields, as ``tandem route`` prints them);
     ``keep_calls``: keep routed calls in the lifecycle until their end is reported (the
-    HTTP API does, ``POST /calls/{id}/end``; a redirect server never sees the end)."""
+    HTTP API does, ``POST /calls/{id}/end``, for calls decided with a call id; a redirect
+    server never sees the end); ``lifecycle_json``: the JSON carries the lifecycle's
+    fields (default: when ``calls`` is given)."""
 
     def __init__(
         self,
@@ -88,6 +102,7 @@ class RouteService:
         calls: Calls | None = None,
         key: bytes | None = None,
         keep_calls: bool = True,
+        lifecycle_json: bool | None = None,
     ) -> None:
         self.router = router
         self.calls = calls
@@ -95,6 +110,7 @@ class RouteService:
         self.key = key
         self.metrics = metrics
         self.keep_calls = keep_calls
+        self.lifecycle_json = calls is not None if lifecycle_json is None else lifecycle_json
         self.loaded_at = time.time()
         self._stat = self._file_stat()
         self.table_mtime = self._stat[2] / 1e9 if self._stat else self.loaded_at
@@ -153,8 +169,9 @@ class RouteService:
                     number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
                 )
                 decision = call.decision
-                if not self.keep_calls and not decision.blocked:
-                    calls._live.pop(call.call_id, None)  # no end will come: keep no state
+                if not decision.blocked and (not self.keep_calls or call_id is None):
+                    # no end will come (a redirect server, or no call id to end it by)
+                    calls._live.pop(call.call_id, None)
             else:
                 decision = self.router.route(
                     number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
@@ -173,7 +190,7 @@ class RouteService:
             self.metrics.decision("error", elapsed)
         else:
             self.metrics.decision("blocked", elapsed, block.kind)
-        outcome = Outcome(decision, decision_id, call, block, self.calls is not None)
+        outcome = Outcome(decision, decision_id, call, block, self.lifecycle_json)
         if LOG.isEnabledFor(logging.DEBUG):
             LOG.debug(_log_line(outcome, number, customer, source_ip, call_id, elapsed))
         return outcome

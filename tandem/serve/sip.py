@@ -91,7 +91,12 @@ class SipServer:
         self.salt = service.next_id()
 
     def handle(self, data: bytes, host: str, port: int, *, stream: bool = False) -> bytes | None:
-        """The response to one message from ``host:port`` (None: nothing to send)."""
+        """The response to one message from ``host:port`` (None: nothing to send). An ACK
+        is counted and absorbed unread: nothing answers it, well formed or not."""
+        if data[:4] == b"ACK ":
+            requests = self.metrics.requests
+            requests["ACK"] = requests.get("ACK", 0) + 1
+            return None
         try:
             request = parse_request(data, stream=stream)
         except SipParseError:

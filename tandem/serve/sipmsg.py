@@ -19,8 +19,9 @@ fields and ``Content-Length: 0``.
 
 from __future__ import annotations
 
+import re
 import zlib
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from tandem.errors import TandemError
@@ -65,8 +66,11 @@ COMPACT_FORMS: dict[str, str] = {
     "n": "identity-info",
 }
 #: How the copied header fields are spelled in a response.
+#: An ``rport`` parameter without a value (RFC 3581).
+_EMPTY_RPORT = re.compile(r";[ \t]*rport[ \t]*(?=;|$)", re.IGNORECASE)
 _SPELLING = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
-_REQUIRED = ("via", "from", "to", "call-id", "cseq")
+_REQUIRED = ("from", "to", "call-id", "cseq")
+_METHODS = frozenset(("INVITE", "ACK", "CANCEL", "OPTIONS", "BYE", "REGISTER", "INFO"))
 _TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 
 
@@ -74,11 +78,10 @@ class SipParseError(TandemError, ValueError):
     """Bytes that are not a well-formed SIP request (the reason says what is wrong)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SipRequest:
+class SipRequest(NamedTuple):
     """One parsed SIP request. ``headers`` holds every header field in order as
-    ``(lower-case long name, value)``; ``vias`` the ``Via`` values in order (one per
-    comma-separated entry is not split: each header line's value as received)."""
+    ``(lower-case long name, value)``; ``vias`` the ``Via`` values in order (each header
+    line's value as received: a line listing several is not split)."""
 
     method: str
     uri: str
@@ -100,6 +103,25 @@ class SipRequest:
         return None
 
 
+#: Header names as received -> lower-case long name (memo of :func:`_header_name`).
+_NAMES: dict[str, str] = {}
+
+
+def _header_name(raw: str) -> str:
+    """The lower-case long name of a header name as received (trailing blanks allowed:
+    RFC 3261 HCOLON); SipParseError when it is not a token."""
+    name = _NAMES.get(raw)
+    if name is not None:
+        return name
+    name = raw.rstrip(" \t").lower()
+    if not name or not _TOKEN.issuperset(name):
+        raise SipParseError(f"header name {raw[:40]!r} is not a token")
+    name = COMPACT_FORMS.get(name, name)
+    if len(_NAMES) < 4096:
+        _NAMES[raw] = name
+    return name
+
+
 def parse_request(data: bytes, *, stream: bool = False) -> SipRequest:
     """Parse one SIP request. ``stream``: ``data`` was framed by :func:`frame` (its body is
     exactly ``Content-Length`` bytes); otherwise it is one datagram (RFC 3261 18.3)."""
@@ -110,60 +132,74 @@ def parse_request(data: bytes, *, stream: bool = False) -> SipRequest:
         head_bytes, body = data[:end], data[end + 4 :]
     else:
         end = data.find(b"\n\n")
-        if end < 0:
-            if data.endswith(b"\r\n") or data.endswith(b"\n"):
-                head_bytes, body = data.rstrip(b"\r\n"), b""
-            else:
-                raise SipParseError("no end of the header fields (empty line)")
-        else:
+        if end >= 0:
             head_bytes, body = data[:end], data[end + 2 :]
+        elif data.endswith(b"\n"):
+            head_bytes, body = data.rstrip(b"\r\n"), b""
+        else:
+            raise SipParseError("no end of the header fields (empty line)")
     try:
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError(f"header bytes are not UTF-8 (at byte {exc.start})") from None
-    lines = head.split("\n")
-    first = lines[0].rstrip("\r")
-    parts = first.split(" ")
+    if "\r\n" in head:
+        lines = head.split("\r\n")
+        breaks = len(lines) - 1
+        if head.count("\n") != breaks or head.count("\r") != breaks:
+            raise SipParseError("a bare CR or LF inside the header fields")
+    else:
+        lines = head.split("\n")
+        if "\r" in head:
+            raise SipParseError("a bare CR inside the header fields")
+    parts = lines[0].split(" ")
     if len(parts) != 3:
-        raise SipParseError(f"request line {first[:80]!r} is not 'METHOD URI SIP/2.0'")
+        raise SipParseError(f"request line {lines[0][:80]!r} is not 'METHOD URI SIP/2.0'")
     method, uri, version = parts
     if version != "SIP/2.0":
         if method.startswith("SIP/"):
             raise SipParseError("a response, not a request")
         raise SipParseError(f"version {version[:20]!r} is not SIP/2.0")
-    if not method or not _TOKEN.issuperset(method):
+    if method not in _METHODS and (not method or not _TOKEN.issuperset(method)):
         raise SipParseError(f"method {method[:20]!r} is not a token")
-    if not uri or ":" not in uri:
+    if ":" not in uri:
         raise SipParseError(f"Request-URI {uri[:80]!r} has no scheme")
     headers: list[tuple[str, str]] = []
-    for raw in lines[1:]:
-        line = raw.rstrip("\r")
+    found: dict[str, str] = {}
+    vias: list[str] = []
+    names = _NAMES
+    folded = False
+    for i in range(1, len(lines)):
+        line = lines[i]
         if not line:
             raise SipParseError("an empty line inside the header fields")
-        if line[0] in " \t":  # folded: continues the previous header field (7.3.1)
+        first = line[0]
+        if first == " " or first == "\t":  # folded: continues the previous field (7.3.1)
             if not headers:
                 raise SipParseError("a continuation line before any header field")
             name, value = headers[-1]
             headers[-1] = (name, f"{value} {line.strip()}")
+            folded = True
             continue
         colon = line.find(":")
         if colon <= 0:
             raise SipParseError(f"header line {line[:80]!r} has no name and colon")
-        name = line[:colon].rstrip(" \t").lower()
-        if not name or not _TOKEN.issuperset(name):
-            raise SipParseError(f"header name {line[:colon][:40]!r} is not a token")
-        if len(name) == 1:
-            name = COMPACT_FORMS.get(name, name)
-        headers.append((name, line[colon + 1 :].strip(" \t")))
-    found: dict[str, str] = {}
-    vias: list[str] = []
-    for name, value in headers:
+        raw = line[:colon]
+        name = names.get(raw) or _header_name(raw)
+        value = line[colon + 1 :].strip()
+        headers.append((name, value))
         if name == "via":
             vias.append(value)
         elif name not in found:
             found[name] = value
+    if folded:  # the first value of each field, as unfolded
+        found, vias = {}, []
+        for name, value in headers:
+            if name == "via":
+                vias.append(value)
+            elif name not in found:
+                found[name] = value
     for name in _REQUIRED:
-        if name != "via" and not found.get(name):
+        if not found.get(name):
             raise SipParseError(f"no {_SPELLING[name]} header field")
     if not vias or not vias[0]:
         raise SipParseError("no Via header field")
@@ -180,7 +216,8 @@ def parse_request(data: bytes, *, stream: bool = False) -> SipRequest:
         length = int(length_text)
         if length > len(body):
             raise SipParseError(f"body of {len(body)} bytes, Content-Length says {length}")
-        body = body[:length]
+        if length < len(body):
+            body = body[:length]
     elif stream:
         body = b""
     return SipRequest(
@@ -271,30 +308,23 @@ def to_tag(request: SipRequest, salt: str = "") -> str:
 
 def via_received(via: str, host: str, port: int) -> str:
     """The top Via value as a response carries it back (RFC 3261 18.2.1, RFC 3581):
-    ``;received=HOST`` added when the sent-by host is not the packet's source address,
-    ``;rport=PORT`` filled in when the client asked for it with an empty ``rport``."""
+    ``;received=HOST`` added when the sent-by host is not the packet's source address or
+    the client asked for ``rport``, whose empty value is filled with ``PORT``."""
     first, comma, others = via.partition(",")
-    params = first.split(";")
-    sent = params[0].split()
+    semi = first.find(";")
+    sent = (first if semi < 0 else first[:semi]).split()
     sent_by = sent[-1] if len(sent) >= 2 else ""
     if sent_by.startswith("["):
         by_host = sent_by[1 : sent_by.find("]")] if "]" in sent_by else sent_by
     else:
         by_host = sent_by.rsplit(":", 1)[0] if sent_by.count(":") == 1 else sent_by
-    out = [params[0]]
-    has_received = False
-    for p in params[1:]:
-        key = p.strip().lower()
-        if key == "rport":
-            out.append(f"rport={port}")
-            continue
-        if key.startswith("received="):
-            has_received = True
-        out.append(p)
-    if not has_received and (by_host != host or "rport=" in ";".join(out[1:])):
-        out.append(f"received={host}")
-    text = ";".join(out)
-    return f"{text},{others}" if comma else text
+    filled = False
+    if semi >= 0 and "rport" in first.lower():
+        first, n = _EMPTY_RPORT.subn(f";rport={port}", first, count=1)
+        filled = n > 0
+    if (filled or by_host != host) and "received=" not in first.lower():
+        first = f"{first};received={host}"
+    return f"{first},{others}" if comma else first
 
 
 def response(
