@@ -150,17 +150,29 @@ def test_sigterm_answers_what_it_read(tmp_path: Path) -> None:
     assert not any("Traceback" in line for line in proc.lines)
 
 
-def test_debug_log_line_per_decision(tmp_path: Path) -> None:
+def test_debug_log_line_per_decision_and_metrics(tmp_path: Path) -> None:
     table, config = h.write_files(tmp_path)
     proc = h.ServerProcess(
-        "sip", ["--table", str(table), "--config", str(config), "--log-level", "debug"]
-    )
+        "sip", ["--table", str(table), "--config", str(config), "--log-level", "debug",
+                "--metrics", "127.0.0.1:0"],
+    )  # fmt: skip
     try:
         answer = h.udp_ask(proc.port, h.invite("+881612345678", "dbg1"))
         assert answer is not None and h.status_code(answer) == 403
+        assert h.udp_ask(proc.port, b"\x00garbage", timeout=0.3) is None
         proc.wait_for("call_id=dbg1")
+        (listening,) = [line for line in proc.lines if "metrics on http://" in line]
+        port = int(listening.rsplit(":", 1)[1].split("/")[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.request("GET", "/route?number=1&customer=acme")
+        assert conn.getresponse().status == 404  # the metrics listener routes nothing
     finally:
         assert proc.stop() == 0
+    assert 'tandem_blocks_total{server="sip",reason="plan"} 1' in text
+    assert 'tandem_sip_malformed_total{server="sip"} 1' in text
+    assert 'tandem_sip_requests_total{server="sip",method="INVITE"} 1' in text
     (line,) = [line for line in proc.lines if "call_id=dbg1" in line]
     assert " DEBUG tandem.serve decision id=" in line
     assert "number=+881612345678 customer=acme" in line
