@@ -80,7 +80,14 @@ def start(cmd: list[str], timeout: float = 120) -> tuple[subprocess.Popen, int]:
         if m:
             # keep draining stderr so the server never blocks on a full pipe
             subprocess.Popen(["cat"], stdin=proc.stderr, stdout=subprocess.DEVNULL)
-            return proc, int(m.group(1))
+            port = int(m.group(1))
+            while time.monotonic() < deadline and "http" in line:  # accepting yet?
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            return proc, port
     proc.kill()
     raise SystemExit(f"server did not start: {' '.join(cmd)}")
 
@@ -182,7 +189,10 @@ def wrk_run(port: int, script: Path, seconds: float, connections: int) -> dict:
     cmd = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
            "-s", str(script), f"http://127.0.0.1:{port}"]  # fmt: skip
     text = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if found is None:
+        raise SystemExit(f"wrk gave no result: {text}")
+    rps = float(found.group(1))
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: (.*)", text)
@@ -257,7 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--carriers", type=int, default=40)
     parser.add_argument("--prefixes", type=int, default=150_000)
-    parser.add_argument("--rates", default="2000,4000,6000,8000,10000,12000,14000")
+    parser.add_argument("--rates", default="500,1000,2000,4000,6000,8000,10000,12000,14000")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--stacks", default="tandem,uvicorn,starlette")
     parser.add_argument("--rounds", type=int, default=3)
