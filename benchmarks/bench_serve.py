@@ -102,6 +102,12 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -110,7 +116,7 @@ def free_port() -> int:
 
 # -- SIP ----------------------------------------------------------------------------------
 def sipp_step(port: int, rate: int, seconds: float, csv: Path, core: int | None,
-              work: Path) -> dict:  # fmt: skip
+              work: Path, server_pid: int) -> dict:  # fmt: skip
     stat = work / f"stat-{rate}.csv"
     calls = int(rate * seconds)
     cmd = [
@@ -120,9 +126,11 @@ def sipp_step(port: int, rate: int, seconds: float, csv: Path, core: int | None,
         "-trace_stat", "-stf", str(stat), "-fd", "1", "-nostdin",
     ]  # fmt: skip
     started = time.monotonic()
+    cpu = cpu_seconds(server_pid)
     subprocess.run(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=seconds * 4 + 60, check=False)  # fmt: skip
     wall = time.monotonic() - started
+    cpu = cpu_seconds(server_pid) - cpu
     rows = [line.split(";") for line in stat.read_text().splitlines() if line.strip()]
     head, last = rows[0], rows[-1]
     col = {name: i for i, name in enumerate(head)}
@@ -136,6 +144,7 @@ def sipp_step(port: int, rate: int, seconds: float, csv: Path, core: int | None,
         "retrans": int(last[col["Retransmissions(C)"]]),
         "achieved": float(last[col["CallRate(C)"]]),
         "wall": wall,
+        "cpu_us": cpu / max(1, ok + failed) * 1e6,
     }
 
 
@@ -147,13 +156,14 @@ def sip_ladder(table: Path, numbers: list[str], rates: list[int], seconds: float
                         str(table), "--listen", "127.0.0.1:0", "--no-tcp"])  # fmt: skip
     out = []
     try:
-        sipp_step(port, 500, 1, csv, 1, work)  # warm up
+        sipp_step(port, 500, 1, csv, 1, work, proc.pid)  # warm up
         for rate in rates:
-            step = sipp_step(port, rate, seconds, csv, 1, work)
+            step = sipp_step(port, rate, seconds, csv, 1, work, proc.pid)
             out.append(step)
             print(
                 f"  SIP {rate:>6}/s: {step['ok']:>7} ok, {step['failed']} failed, "
-                f"{step['retrans']} retransmissions, SIPp's rate {step['achieved']:.0f}/s",
+                f"{step['retrans']} retransmissions, SIPp's rate {step['achieved']:.0f}/s, "
+                f"server CPU {step['cpu_us']:.1f} us/call",
                 flush=True,
             )
             if step["failed"] or step["achieved"] < 0.95 * rate:
@@ -185,10 +195,13 @@ def _ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk_run(port: int, script: Path, seconds: float, connections: int) -> dict:
+def wrk_run(port: int, script: Path, seconds: float, connections: int, pid: int = 0) -> dict:
     cmd = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
            "-s", str(script), f"http://127.0.0.1:{port}"]  # fmt: skip
+    cpu = cpu_seconds(pid) if pid else 0.0
     text = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    cpu = cpu_seconds(pid) - cpu if pid else 0.0
+    done = re.search(r"(\d+) requests in", text)
     found = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if found is None:
         raise SystemExit(f"wrk gave no result: {text}")
@@ -202,6 +215,7 @@ def wrk_run(port: int, script: Path, seconds: float, connections: int) -> dict:
         "p99": _ms(pct.get("99", "nan")),
         "non2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": errors.group(1) if errors else "",
+        "cpu_us": cpu / int(done.group(1)) * 1e6 if pid and done else float("nan"),
     }
 
 
@@ -222,11 +236,12 @@ def http_stacks(table: Path, numbers: list[str], stacks: list[str], seconds: flo
             try:
                 wrk_run(port, scripts["rtjson"], 1, connections)  # warm up
                 for fmt in ("rtjson", "json"):
-                    got = wrk_run(port, scripts[fmt], seconds, connections)
+                    got = wrk_run(port, scripts[fmt], seconds, connections, proc.pid)
                     results.setdefault((stack, fmt), []).append(got)
                     print(
                         f"  round {r + 1} {stack:>9} {fmt:>6}: {got['rps']:>8.0f} req/s, "
                         f"p50 {got['p50']:.2f} ms, p99 {got['p99']:.2f} ms, "
+                        f"server CPU {got['cpu_us']:.1f} us/request, "
                         f"non-2xx {got['non2xx']} {got['socket_errors']}",
                         flush=True,
                     )
@@ -236,8 +251,8 @@ def http_stacks(table: Path, numbers: list[str], stacks: list[str], seconds: flo
 
 
 def cpu_ceiling(table: Path, numbers: list[str], n: int = 20_000) -> dict[str, float]:
-    """Microseconds of work per request in-process (no sockets), best of 3: what one core
-    could serve at most, before the kernel's share."""
+    """CPU microseconds per request in-process (no sockets), best of 3: what one core
+    could serve at most, before the sockets' share."""
     from stacks_inproc import http_api, invite_bytes, sip_server
 
     sip = sip_server(table)
@@ -256,9 +271,9 @@ def cpu_ceiling(table: Path, numbers: list[str], n: int = 20_000) -> dict[str, f
     ):
         best = float("inf")
         for _ in range(3):
-            started = time.perf_counter()
+            started = time.process_time()  # CPU time: what a loaded machine cannot inflate
             run()
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.process_time() - started)
         out[name] = best / len(messages) * 1e6
     return out
 
@@ -283,25 +298,30 @@ def main() -> None:
     print(f"table {args.carriers} x {args.prefixes} ({table.stat().st_size >> 20} MiB); "
           f"server on core 0, load on core 1; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     ceiling = cpu_ceiling(table, numbers)
-    print("\nin-process work per request (no sockets; best of 3):")
+    print("\nin-process CPU per request (no sockets; best of 3):")
     for name, us in ceiling.items():
         print(f"  {name}: {us:.1f} us  (at most {1e6 / us:,.0f}/s on one core)")
     if not args.no_sip:
         rates = [int(r) for r in args.rates.split(",")]
         steps = sip_ladder(table, numbers, rates, args.seconds)
         clean = [s["rate"] for s in steps if not s["failed"] and s["achieved"] >= 0.95 * s["rate"]]
-        print("\n| rate asked (calls/s) | SIPp's rate | calls | failed | retransmissions |")
-        print("|---:|---:|---:|---:|---:|")
+        print("\n| rate asked (calls/s) | SIPp's rate | calls | failed | retransmissions "
+              "| server CPU per call (us) |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|")
         for s in steps:
             print(f"| {s['rate']} | {s['achieved']:.0f} | {s['ok'] + s['failed']} | "
-                  f"{s['failed']} | {s['retrans']} |")  # fmt: skip
+                  f"{s['failed']} | {s['retrans']} | {s['cpu_us']:.1f} |")  # fmt: skip
+        cpu = statistics.median(s["cpu_us"] for s in steps)
+        print(f"server CPU per call (median of the steps): {cpu:.1f} us, so one core "
+              f"serves at most {1e6 / cpu:,.0f} calls/s")  # fmt: skip
         print(f"\nhighest rate with zero failed calls: {max(clean) if clean else 'none'} calls/s")
     if not args.no_http:
         stacks = args.stacks.split(",")
         results = http_stacks(table, numbers, stacks, args.seconds, args.rounds,
                               args.connections)  # fmt: skip
-        print("\n| stack | format | decisions/s (median) | p50 ms | p99 ms | non-2xx |")
-        print("|---|---|---:|---:|---:|---:|")
+        print("\n| stack | format | decisions/s (median) | p50 ms | p99 ms | non-2xx "
+              "| server CPU us/request |")  # fmt: skip
+        print("|---|---|---:|---:|---:|---:|---:|")
         base = {fmt: statistics.median(r["rps"] for r in results[("tandem", fmt)])
                 for fmt in ("rtjson", "json") if ("tandem", fmt) in results}  # fmt: skip
         for (stack, fmt), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -311,7 +331,8 @@ def main() -> None:
                 f"| {stack} | {fmt} | {rps:.0f}{ratio} | "
                 f"{statistics.median(r['p50'] for r in runs):.2f} | "
                 f"{statistics.median(r['p99'] for r in runs):.2f} | "
-                f"{sum(r['non2xx'] for r in runs)} |"
+                f"{sum(r['non2xx'] for r in runs)} | "
+                f"{statistics.median(r['cpu_us'] for r in runs):.1f} |"
             )
 
 

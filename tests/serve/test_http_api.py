@@ -205,3 +205,28 @@ def test_schemathesis_against_the_schema(server) -> None:
         run()
         ran += 1
     assert ran == 5
+
+
+def test_pipelined_requests_answered_in_order_and_big_bodies_refused(server) -> None:
+    requests_ = b"".join(
+        f"GET /route?number=%2B4420794600{i:02d}&customer=acme&at={AT} HTTP/1.1\r\n"
+        f"Host: x\r\n\r\n".encode()
+        for i in range(3)
+    )
+    big = b"x" * 70_000
+    requests_ += (
+        b"POST /calls/b1/end HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(big)).encode() + b"\r\n\r\n" + big
+    )  # fmt: skip
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(requests_)
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 4:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    parts = data.split(b"HTTP/1.1 ")[1:]
+    assert [p[:3] for p in parts] == [b"200", b"200", b"200", b"413"]
+    numbers = [json.loads(p.split(b"\r\n\r\n", 1)[1])["number"] for p in parts[:3]]
+    assert numbers == [f"+4420794600{i:02d}" for i in range(3)]
