@@ -149,6 +149,7 @@ def test_healthz_and_metrics(server) -> None:
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert health.json()["table"]["carriers"] == 3
     get(server, "/route?number=%2B881612345678&customer=acme")
+    get(server, "/route?number=%2B442079460000&customer=acme")
     text = get(server, "/metrics").text
     assert 'tandem_blocks_total{server="http",reason="plan"}' in text
     assert "# TYPE tandem_decision_seconds histogram" in text
@@ -230,3 +231,24 @@ def test_pipelined_requests_answered_in_order_and_big_bodies_refused(server) -> 
     assert [p[:3] for p in parts] == [b"200", b"200", b"200", b"413"]
     numbers = [json.loads(p.split(b"\r\n\r\n", 1)[1])["number"] for p in parts[:3]]
     assert numbers == [f"+4420794600{i:02d}" for i in range(3)]
+
+
+def test_healthz_is_503_once_the_table_expires(tmp_path: Path) -> None:
+    from tandem.lcr.router import Router
+    from tandem.lcr.table import compile_rates
+    from tandem.serve.http import HttpApi
+    from tandem.serve.metrics import Metrics
+    from tandem.serve.service import RouteService
+
+    frame = h.frame()
+    frame["effective_until"] = 2_000_000_000
+    compile_rates(frame, 0).save(tmp_path / "t.tdm")
+    svc = RouteService(Router(compile_rates(frame, 0)), tmp_path / "t.tdm", metrics=Metrics("http"))
+    now = [1_999_999_999.0]
+    api = HttpApi(svc, clock=lambda: now[0])
+    assert api.handle("GET", "/healthz", None)[0] == 200
+    now[0] = 2_000_000_000.0
+    status, _ctype, body, _extra = api.handle("GET", "/healthz", None)
+    assert status == 503 and json.loads(body)["status"] == "stale"
+    status, _ctype, body, _extra = api.handle("GET", "/route?number=%2B4420&customer=acme", None)
+    assert status == 200 and "recompile" in json.loads(body)["reason"]

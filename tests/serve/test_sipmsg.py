@@ -287,3 +287,40 @@ def test_random_garbage_seeded() -> None:
         data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
         with pytest.raises(SipParseError):
             parse_request(data)
+
+
+def test_every_block_kind_gets_its_code(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tandem.calls import Calls
+    from tandem.fraud import FraudEngine, fraud_config_from_mapping
+    from tandem.lcr.table import compile_rates
+    from tandem.serve.answer import block_kind
+    from tandem.state import MemoryCounters
+    from tandem.store import CreditAccount
+
+    router = _router(tmp_path_factory)
+    kinds = {
+        "+881612345678": ("acme", "plan"),
+        "+33123456789": ("acme", "no_carrier"),
+        "+999123": ("acme", "no_prefix"),
+        "+4930123": ("bravo", "no_rate"),
+    }
+    for number, (customer, kind) in kinds.items():
+        decision = router.route(number, customer=customer, at=T)
+        assert decision.blocked and block_kind(decision) == kind, decision.reason
+        assert block_answer(decision).code == BLOCK_CODES[kind]
+    # a table valid until T: a call after it is refused until recompiled
+    frame = h.frame()
+    frame["effective_until"] = T
+    stale = Router(compile_rates(frame, 0)).route("+442079460000", customer="acme", at=T + 1)
+    assert block_answer(stale).kind == "table_stale" and block_answer(stale).code == 503
+    # the lifecycle's blocks: a fraud rule, the credit limit
+    counters = MemoryCounters()
+    fraud = FraudEngine(fraud_config_from_mapping({"high_risk": {"prefixes": ["4420"]}}),
+                        counters)  # fmt: skip
+    broke = CreditAccount("acme", "USD", balance_scaled=0, credit_limit_scaled=0,
+                          charged_scaled=0, updated=0)  # fmt: skip
+    calls = Calls(Router(h.table()), counters=counters, fraud=fraud, accounts=[broke])
+    by_fraud = calls.route("+442079460000", customer="acme", at=T).decision
+    assert block_answer(by_fraud).kind == "fraud" and block_answer(by_fraud).code == 403
+    by_credit = calls.route("+4930123", customer="acme", at=T).decision
+    assert block_answer(by_credit).kind == "credit" and block_answer(by_credit).code == 403
