@@ -4,7 +4,9 @@ batch, in memory and in Redis, with 1 and with 8 concurrent clients.
     python benchmarks/bench_state.py [--ops 4000] [--redis redis://127.0.0.1:6379/0] [--runs 3]
 
 Operations: ``acquire+release`` (one call's slots under 3 keys, then its end), ``add``
-(a sliding-window count), ``total`` (a window read), ``marked`` (a mark read) and
+(a sliding-window count), ``total`` (a window read), ``marked`` (a mark read), ``record``
+(one quality sample into a series of 5 s buckets), ``series`` (reading 30 minutes of
+them: 360 buckets) and
 ``decision batch``: what the fraud rules of one decision send, as one batch (acquire under
 3 keys, 3 window adds, 2 window totals, a mark read and a mark): one lock in memory, one
 round trip in Redis. Baselines measured in the same run: for memory, the lock and dict
@@ -73,6 +75,15 @@ def op_marked(c: Any, client: int, i: int) -> None:
     c.marked(f"first:{client % 50}:{i % 200}", at=T0 + i * 0.001)
 
 
+def op_record(c: Any, client: int, i: int) -> None:
+    c.record(f"q:{client % 8}:44", {"attempts": 1, "answered": 1, "billsec": 95, "pdd_ms": 1800},
+             at=T0 + i * 0.01, bucket=5, keep=1800)  # fmt: skip
+
+
+def op_series(c: Any, client: int, i: int) -> None:
+    c.series(f"q:{client % 8}:44", since=T0 - 1800, until=T0 + 1800)
+
+
 def _decision_ops(c: Any, client: int, i: int) -> None:
     at = T0 + i * 0.001
     cust = f"cust:{client % 50}"
@@ -110,6 +121,8 @@ OPS: dict[str, Callable[[Any, int, int], None]] = {
     "add": op_add,
     "total": op_total,
     "marked": op_marked,
+    "record (series)": op_record,
+    "series, 360 buckets": op_series,
     "decision batch": op_decision_batch,
     "decision, 9 ops unbatched": op_decision_unbatched,
     "baseline: old incr": op_old_incr,
@@ -122,6 +135,9 @@ def run_ops(
 ) -> tuple[list[int], float, float]:
     """Latencies (ns) of ``n`` operations, and the wall start and end (epoch seconds)."""
     fn = OPS[op]
+    if op == "series, 360 buckets":  # 30 minutes of 5 s buckets to read
+        for i in range(360):
+            op_record(c, client, i * 500)
     for i in range(min(200, n)):  # warm up (scripts loaded, caches)
         fn(c, client, -1 - i)
     while time.time() < start_at:

@@ -275,3 +275,19 @@ def test_threads_sharing_one_calls_never_pass_the_cap():
     assert not errors, errors
     assert seen and max(seen) <= 5
     assert counters.in_use(CUSTOMER_KEY, at=T + 300) == 0 and calls.in_progress == 0
+
+
+def test_keepalive_keeps_a_long_call_in_its_slots(counters):
+    calls = make_calls(counters, ttl=60, carriers={"borealis": {"max_concurrent": 3}})
+    call = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="k1")
+    assert call.admit(at=T) is None and call.attempt("borealis", at=T)
+    call.answered("borealis", at=T + 2)
+    call.keepalive(at=T + 50)
+    call.keepalive(at=T + 100)  # slots now live until T + 160
+    assert counters.in_use(CUSTOMER_KEY, at=T + 150) == 1
+    assert counters.in_use(carrier_calls_key("borealis"), at=T + 150) == 1
+    assert call.end(at=T + 155).released
+    assert counters.in_use(carrier_calls_key("borealis"), at=T + 155) == 0
+    lapsed = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="k2")
+    assert lapsed.admit(at=T) is None
+    assert counters.in_use(CUSTOMER_KEY, at=T + 61) == 0  # no keepalive: expired

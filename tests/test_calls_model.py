@@ -57,9 +57,7 @@ def check(counters, steps) -> None:
                 pass
             elif i in admitted and admitted[i] > now:
                 assert call.admit(at=now) is None  # idempotent while live
-                admitted[i] = max(admitted[i], now + TTL)
-                if i in on_carrier and on_carrier[i] > now:
-                    on_carrier[i] = max(on_carrier[i], now + TTL)  # no effect on the model
+                admitted[i] = max(admitted[i], now + TTL)  # the admission slots only
             else:
                 ok = live(admitted) < CAP
                 assert (call.admit(at=now) is None) == ok

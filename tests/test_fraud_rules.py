@@ -97,11 +97,17 @@ def test_every_rule_fires_on_its_planted_pattern(sim_config: Any, seed: int) -> 
         s = scores[rule]
         assert s.labelled > 0 and s.true_positives > 0, (rule, s)
         assert result.by_rule[rule] > 0
-    # the rules that see the pattern call by call find nearly all of it
+    # the rules that see the pattern call by call find nearly all of it...
     for rule in ("high_risk", "long_call", "first_call", "wangiri", "sequential"):
         assert scores[rule].recall is not None and scores[rule].recall >= 0.7, scores[rule]
-    for rule in ("high_risk", "long_call", "cps", "sequential"):
-        assert scores[rule].precision is not None and scores[rule].precision >= 0.95
+    # ...and alert on planted calls only (a Wangiri burst into one block of numbers is
+    # sequential dialling too: the rules overlap on fraud, not on normal traffic)
+    records, label_col = cdrs.column("record").to_pylist(), cdrs.column("label").to_pylist()
+    labels = dict(zip(records, label_col, strict=True))
+    for rule in ("high_risk", "long_call", "cps", "sequential", "wangiri", "concurrent"):
+        alerted = result.alerted_records(rule).tolist()
+        normal = [r for r in alerted if not labels[r]]
+        assert len(normal) <= 0.1 * len(alerted), (rule, len(normal), len(alerted))
 
 
 # -- the live engine, rule by rule ----------------------------------------------------------------

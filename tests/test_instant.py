@@ -269,6 +269,8 @@ class Option:
                                  given, f"--until={format_instant(LAST)}", "--json"],
             ("rate", "--until"): ["rate", str(base / "cdrs.csv"), "-o", str(tmp_path / "r.parquet"),
                                   f"--from={format_instant(FIRST)}", given, "--json"],
+            ("account set", "--now"): ["account", "set", "acme", "--limit", "5",
+                                       "--currency", "USD", given, "--json"],
         }[(self.command, self.option)]  # fmt: skip
 
     def check(self, output: str, expected: int) -> None:
@@ -291,6 +293,8 @@ class Option:
             assert json.loads(output)["now"] == shown
         elif self.command in ("deck export", "plan export"):
             assert f"in force at {shown}" in output
+        elif self.command == "account set":
+            assert json.loads(output)["updated"] == shown
         elif self.command == "rate":
             period = json.loads(output)["period"]
             assert period["from" if self.option == "--from" else "until"] == shown
@@ -311,6 +315,7 @@ OPTIONS = [
     Option("plan export", "--at"),
     Option("rate", "--from", zoned=True),
     Option("rate", "--until", zoned=True),
+    Option("account set", "--now"),
 ]
 OPTION_IDS = [f"{o.command} {o.option}" for o in OPTIONS]
 

@@ -519,3 +519,31 @@ def test_fuzz_classify_gives_an_outcome_or_value_error(answer):
     assert isinstance(outcome, Outcome)
     if isinstance(answer, int):
         assert 200 <= answer <= 699
+
+
+def test_unreachable_shared_state_never_stops_routing():
+    """A bare RedisCounters on a port nobody listens on: the router still routes, the
+    plan's floors are inert and ``quality`` falls back to its map; the board counts it."""
+    import socket
+
+    from tandem.errors import StateUnavailableError
+    from tandem.state import RedisCounters
+
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    counters = RedisCounters(f"redis://127.0.0.1:{port}/0", socket_timeout=0.2)
+    board = QualityBoard(counters, QualityConfig(refresh=0, group_digits=2))
+    for plan in (
+        routing(floors=[FLOOR]),
+        routing(strategy="quality", quality={"cygnus": 0.99}),
+    ):
+        d = Router(table_of(TABLE_SPEC), plan, scores=board).route(
+            "447700900123", customer=CUSTOMER, at=200, call_id="x"
+        )
+        assert len(d.routes) == 3 and not d.blocked
+    assert d.routes[0].carrier == "cygnus"  # the static map spoke
+    assert board.unreachable == 2
+    assert board.cool("atlas", "44", seconds=60, at=200) == 260 and board.unreachable == 3
+    with pytest.raises(StateUnavailableError):  # recording says so (FallbackCounters keeps it)
+        board.attempt("atlas", "44", at=201, sip_code=503)

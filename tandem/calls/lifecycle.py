@@ -338,6 +338,24 @@ class Call:
             self.answered_at = at
             self.pdd_ms = pdd_ms
 
+    def keepalive(self, *, at: float) -> None:
+        """For a call that may outlive the slots' ``ttl``: every slot the call holds
+        (admission and carrier) lives ``ttl`` seconds from ``at`` again, in one batch."""
+        if not self.admitted or self.result is not None:
+            return
+        calls = self.calls
+        batch = calls.counters.batch()
+        limits = calls.limits_for(self.facts)
+        if limits:
+            batch.acquire(self.call_id, limits, ttl=calls.ttl, at=at)
+        for carrier in self.carriers:
+            if carrier == self.outstanding or carrier == self.answered_by:
+                cap = calls.carrier_cap(carrier)
+                if cap is not None:
+                    batch.acquire(self._carrier_id(carrier), {carrier_calls_key(carrier): cap},
+                                  ttl=calls.ttl, at=at)  # fmt: skip
+        batch.execute()
+
     def running(self, *, at: float) -> tuple[Verdict, ...]:
         """While an answered call runs: the fraud rules' long-call verdict at ``at`` (a call
         to a high-risk range past its minutes is flagged); empty without a fraud engine, an

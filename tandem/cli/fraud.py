@@ -100,8 +100,9 @@ def scan_command(
     merged into episodes (any CDR format `tandem rate` reads).
 
     Each CDR is a call attempt at its start that ended `duration` seconds later; spend is
-    counted from a cost column (sell_amount, cost), first calls from sell_rate. A CDR that
-    cannot be read is counted (unreadable, by reason), never dropped silently.
+    counted from a cost column (sell_amount, cost; else sell_rate x duration), first
+    calls from sell_rate. A CDR that cannot be read is counted (unreadable, by reason),
+    never dropped silently.
     """
     import pyarrow as pa
 

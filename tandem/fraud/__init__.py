@@ -9,6 +9,11 @@
   :class:`Episode` s; :func:`backtest` scores them against labelled CDRs.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tandem.fraud.config import (
     RULES,
     ConcurrentRule,
@@ -29,12 +34,42 @@ from tandem.fraud.config import (
 from tandem.fraud.engine import LOCAL_NOTE, UNREACHABLE_NOTE, FraudEngine
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
-from tandem.fraud.scan import Episode, RuleHits, ScanResult, scan
 from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
+
+# The scan and backtest load numpy, pandas and pyarrow: on first use only, so that a proxy
+# embedding the live engine does not import them (PEP 562).
+_LAZY = {
+    "Episode": "tandem.fraud.scan",
+    "RuleHits": "tandem.fraud.scan",
+    "ScanResult": "tandem.fraud.scan",
+    "scan": "tandem.fraud.scan",
+    "PATTERN_RULES": "tandem.fraud.backtest",
+    "RuleScore": "tandem.fraud.backtest",
+    "backtest": "tandem.fraud.backtest",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from tandem.fraud.backtest import PATTERN_RULES, RuleScore, backtest
+    from tandem.fraud.scan import Episode, RuleHits, ScanResult, scan
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem.fraud' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ACTIONS",
     "LOCAL_NOTE",
+    "PATTERN_RULES",
     "RULES",
     "UNREACHABLE_NOTE",
     "Action",
@@ -51,6 +86,7 @@ __all__ = [
     "HighRiskRule",
     "LongCallRule",
     "RuleHits",
+    "RuleScore",
     "RuleSet",
     "ScanResult",
     "SequentialRule",
@@ -59,6 +95,7 @@ __all__ = [
     "Verdict",
     "VelocityRule",
     "WangiriRule",
+    "backtest",
     "fraud_config_from_mapping",
     "load_fraud_config",
     "read_prefix_file",

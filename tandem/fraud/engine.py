@@ -43,7 +43,7 @@ decisions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tandem.fraud.config import FraudConfig, RuleSet
@@ -80,22 +80,9 @@ try:  # the redis extra is optional
 except ImportError:  # pragma: no cover - without the extra only the builtins are caught
     pass
 
-# A probe queues its counter operations and, given their results, answers
-# (grade code, evidence) — or None when it does not fire.
-_Judge = Callable[[Sequence[Any]], "tuple[int, dict[str, str]] | None"]
-
-
-class _Probe:
-    """One rule's counter reads for one call: how many results it takes and how to grade
-    them."""
-
-    __slots__ = ("rule", "fail", "count", "judge")
-
-    def __init__(self, rule: str, fail: str, count: int, judge: _Judge) -> None:
-        self.rule = rule
-        self.fail = fail
-        self.count = count
-        self.judge = judge
+# One counted rule of a decision: (rule, fail, how many counter results, what grading
+# needs: its scopes, or its destination / range).
+_Probe = tuple[str, str, int, Any]
 
 
 class _Plan:
@@ -250,85 +237,84 @@ class FraudEngine:
             self.unreachable += 1
             notes = (UNREACHABLE_NOTE if results is None else LOCAL_NOTE,)
         i = 0
-        for probe in probes:
-            n = probe.count
-            if fell_back and probe.fail == "closed":
-                verdicts.append(
-                    Verdict(probe.rule, "block", {"reason": "shared state unreachable"})
-                )
+        for name, fail, count, data in probes:
+            if fell_back and fail == "closed":
+                verdicts.append(Verdict(name, "block", {"reason": "shared state unreachable"}))
                 worst = 2
             elif results is not None:
-                graded = probe.judge(results[i : i + n])
+                graded = _grade(name, rules, data, results[i : i + count], facts)
                 if graded is not None:
                     code, evidence = graded
-                    verdicts.append(Verdict(probe.rule, ACTIONS[code], evidence))
-                    worst = max(worst, code)
-            i += n
+                    verdicts.append(Verdict(name, ACTIONS[code], evidence))
+                    if code > worst:
+                        worst = code
+            i += count
         return FraudResult(ACTIONS[worst], tuple(verdicts), notes)
 
     def _queue(self, plan: _Plan, facts: CallFacts, batch: Any) -> list[_Probe]:
+        """Queue the counter operations of every counted rule; per rule ``(name, fail,
+        how many results, what grading needs)``."""
         r = plan.rules
         at = facts.at
         number = facts.number
         customer = facts.customer
         probes: list[_Probe] = []
+        add = batch.add
         for name, fail in plan.counted:
             if name == "concurrent":
                 scopes = self._concurrent_scopes(r.concurrent, facts)
                 for scope, who, _ in scopes:
                     batch.in_use(concurrent_key(scope, who), at=at)
-                probes.append(_Probe(name, fail, len(scopes), _concurrent_judge(scopes)))
+                probes.append((name, fail, len(scopes), scopes))
             elif name == "cps":
                 c = r.cps
                 scopes = [("customer", customer, c.customer)] if c.customer.active else []
                 if c.source_ip.active and facts.source_ip:
                     scopes.append(("source_ip", facts.source_ip, c.source_ip))
                 for scope, who, _ in scopes:
-                    batch.add(cps_key(scope, who), 1, window=c.window, step=c.step, at=at)
-                probes.append(
-                    _Probe(name, fail, len(scopes), _window_judge(scopes, c.window, label="name"))
-                )
+                    add(cps_key(scope, who), 1, window=c.window, step=c.step, at=at)
+                probes.append((name, fail, len(scopes), scopes))
             elif name == "spend":
                 s = r.spend
                 k = spend_key(customer)
                 batch.total(k, window=3600, step=s.hour_step, at=at)
                 batch.total(k, window=86400, step=s.day_step, at=at)
-                probes.append(_Probe(name, fail, 2, _spend_judge(s.hour, s.day)))
+                probes.append((name, fail, 2, None))
             elif name == "velocity":
                 v = r.velocity
                 p = facts.destination or prefix_of(number, v.prefix_length)
-                batch.add(velocity_key("w", p), 1, window=v.window, step=v.step, at=at)
-                batch.add(velocity_key("b", p), 1, window=v.baseline, step=v.step, at=at)
-                probes.append(_Probe(name, fail, 2, _velocity_judge(v, p)))
+                add(velocity_key("w", p), 1, window=v.window, step=v.step, at=at)
+                add(velocity_key("b", p), 1, window=v.baseline, step=v.step, at=at)
+                probes.append((name, fail, 2, p))
             elif name == "sequential":
                 q = r.sequential
                 block = block_of(number, q.block_digits)
                 scopes = []
                 if q.same_number.active:
                     scopes.append(("same_number", number, q.same_number))
-                if q.block.active and block:
-                    scopes.append(("block", block, q.block))
-                for scope, part, _ in scopes:
-                    batch.add(
-                        sequential_key(scope[0], customer, part),
+                    add(
+                        sequential_key("s", customer, number),
                         1,
                         window=q.window,
                         step=q.step,
                         at=at,
                     )
-                probes.append(
-                    _Probe(name, fail, len(scopes), _window_judge(scopes, q.window, label="prefix"))
-                )
+                if q.block.active and block:
+                    scopes.append(("block", block, q.block))
+                    add(
+                        sequential_key("b", customer, block), 1, window=q.window, step=q.step, at=at
+                    )
+                probes.append((name, fail, len(scopes), scopes))
             elif name == "wangiri":
                 w = r.wangiri
                 p = prefix_of(number, w.prefix_length)
                 batch.total(wangiri_key(customer, p), window=w.window, step=w.step, at=at)
-                probes.append(_Probe(name, fail, 1, _wangiri_judge(w, p)))
+                probes.append((name, fail, 1, p))
             else:  # first_call
                 f = r.first_call
                 p = facts.destination or prefix_of(number, f.prefix_length)
-                batch.add(first_call_key(customer, p), 1, window=f.remember, step=f.step, at=at)
-                probes.append(_Probe(name, fail, 1, _first_call_judge(f, p, facts.sell_rate)))
+                add(first_call_key(customer, p), 1, window=f.remember, step=f.step, at=at)
+                probes.append((name, fail, 1, p))
         return probes
 
     # -- call end and calls in progress ----------------------------------------------------------
@@ -386,68 +372,81 @@ class FraudEngine:
         return (Verdict("long_call", "flag", evidence),)
 
 
-# -- judges: the grading of each rule's counter answers ---------------------------------------
+# -- grading: each rule's counter answers ------------------------------------------------
 
 
-def _concurrent_judge(scopes: list[tuple[str, str, Thresholds]]) -> _Judge:
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        best: tuple[int, dict[str, str]] | None = None
-        for (scope, who, levels), in_use in zip(scopes, values, strict=True):
-            count = in_use + 1
-            code = levels.grade(count)
-            if code and (best is None or code > best[0]):
-                best = (code, _evidence(scope, count, levels.crossed(code), name=who))
-        return best
+def _grade(
+    name: str, rules: RuleSet, data: Any, values: Sequence[Any], facts: CallFacts
+) -> tuple[int, dict[str, str]] | None:
+    """A counted rule's grade and evidence from its counter results (None: no verdict)."""
+    if name == "concurrent":
+        return _best_scope(data, [v + 1 for v in values], None, "name")
+    if name == "cps":
+        return _best_scope(data, values, rules.cps.window, "name")
+    if name == "sequential":
+        return _best_scope(data, values, rules.sequential.window, "prefix")
+    if name == "spend":
+        return _spend_grade(rules.spend.hour, rules.spend.day, values)
+    if name == "velocity":
+        v = rules.velocity
+        return velocity_grade(v, data, values[0], values[1], v.baseline // v.window - 1)
+    if name == "wangiri":
+        w = rules.wangiri
+        count = values[0]
+        code = w.calls.grade(count)
+        return (code, wangiri_evidence(w, data, count, w.calls.crossed(code))) if code else None
+    f = rules.first_call  # first_call
+    rate = facts.sell_rate
+    if values[0] != 1 or rate is None or f.rate is None or rate < f.rate:
+        return None
+    return 1, first_call_evidence(f, data, rate)
 
-    return judge
 
-
-def _window_judge(scopes: list[tuple[str, str, Thresholds]], window: int, *, label: str) -> _Judge:
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        best: tuple[int, dict[str, str]] | None = None
-        for (scope, part, levels), count in zip(scopes, values, strict=True):
-            code = levels.grade(count)
-            if code and (best is None or code > best[0]):
-                ev = _evidence(scope, count, levels.crossed(code), window=window)
+def _best_scope(
+    scopes: list[tuple[str, str, Thresholds]],
+    values: Sequence[Any],
+    window: int | None,
+    label: str,
+) -> tuple[int, dict[str, str]] | None:
+    """The most severe scope (the first on ties) of a multi-scope rule."""
+    best: tuple[int, dict[str, str]] | None = None
+    for (scope, part, levels), count in zip(scopes, values, strict=True):
+        code = levels.grade(count)
+        if code and (best is None or code > best[0]):
+            ev = {"scope": scope}
+            if window is None:
                 ev[label] = part
-                best = (code, ev)
-        return best
-
-    return judge
-
-
-def _spend_judge(hour: Thresholds, day: Thresholds) -> _Judge:
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        best: tuple[int, dict[str, str]] | None = None
-        for scope, window, levels, spent in (
-            ("hour", 3600, hour, values[0]),
-            ("day", 86400, day, values[1]),
-        ):
-            code = levels.grade(spent)
-            if code and (best is None or code > best[0]):
-                crossed = levels.crossed(code)
-                best = (
-                    code,
-                    {
-                        "scope": scope,
-                        "window": str(window),
-                        "spent": format_money(int(spent)),
-                        "threshold": format_money(int(crossed or 0)),
-                    },
-                )
-        return best
-
-    return judge
+            else:
+                ev["window"] = str(window)
+            ev["count"] = str(count)
+            ev["threshold"] = str(levels.crossed(code))
+            if window is not None:
+                ev[label] = part
+            best = (code, ev)
+    return best
 
 
-def _velocity_judge(rule: Any, prefix: str) -> _Judge:
-    earlier = rule.baseline // rule.window - 1
-
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        count, base = values
-        return velocity_grade(rule, prefix, count, base, earlier)
-
-    return judge
+def _spend_grade(
+    hour: Thresholds, day: Thresholds, values: Sequence[Any]
+) -> tuple[int, dict[str, str]] | None:
+    best: tuple[int, dict[str, str]] | None = None
+    for scope, window, levels, spent in (
+        ("hour", 3600, hour, values[0]),
+        ("day", 86400, day, values[1]),
+    ):
+        code = levels.grade(spent)
+        if code and (best is None or code > best[0]):
+            crossed = levels.crossed(code)
+            best = (
+                code,
+                {
+                    "scope": scope,
+                    "window": str(window),
+                    "spent": format_money(int(spent)),
+                    "threshold": format_money(int(crossed or 0)),
+                },
+            )
+    return best
 
 
 def velocity_grade(
@@ -486,17 +485,6 @@ def velocity_evidence(
     }
 
 
-def _wangiri_judge(rule: Any, prefix: str) -> _Judge:
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        count = values[0]
-        code = rule.calls.grade(count)
-        if not code:
-            return None
-        return code, wangiri_evidence(rule, prefix, count, rule.calls.crossed(code))
-
-    return judge
-
-
 def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict[str, str]:
     """The evidence of a Wangiri verdict."""
     return {
@@ -508,15 +496,6 @@ def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict
     }
 
 
-def _first_call_judge(rule: Any, prefix: str, sell_rate: int | None) -> _Judge:
-    def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        if values[0] != 1 or sell_rate is None or rule.rate is None or sell_rate < rule.rate:
-            return None
-        return 1, first_call_evidence(rule, prefix, sell_rate)
-
-    return judge
-
-
 def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str]:
     """The evidence of a first-call verdict."""
     return {
@@ -525,16 +504,3 @@ def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str
         "rate": format_money(sell_rate),
         "threshold": format_money(rule.rate or 0),
     }
-
-
-def _evidence(
-    scope: str, count: int, threshold: Any, *, window: int | None = None, name: str | None = None
-) -> dict[str, str]:
-    ev = {"scope": scope}
-    if name is not None:
-        ev["name"] = name
-    if window is not None:
-        ev["window"] = str(window)
-    ev["count"] = str(count)
-    ev["threshold"] = str(threshold)
-    return ev

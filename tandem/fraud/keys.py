@@ -7,7 +7,13 @@ a *prefix* of ``n`` digits is ``number[:n]`` (the whole number when it is shorte
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tandem.state.keys import key
+
+# Keys are built on every decision: those made of names (customers, trunks, addresses,
+# destinations) are cached (bounded); digit strings need no escaping.
+_cached = lru_cache(maxsize=65536)
 
 __all__ = [
     "block_of",
@@ -33,22 +39,26 @@ def block_of(number: str, digits: int) -> str:
     return number[:-digits] if len(number) > digits else ""
 
 
+@_cached
 def concurrent_key(scope: str, name: str) -> str:
     """Slots of calls in progress: ``fraud:cc:customer:NAME`` (scopes customer, trunk,
     group). The lifecycle acquires under these keys; the rule reads them."""
     return key("fraud", "cc", scope, name)
 
 
+@_cached
 def cps_key(scope: str, name: str) -> str:
     """Call attempts per customer / source IP."""
     return key("fraud", "cps", scope, name)
 
 
+@_cached
 def spend_key(customer: str) -> str:
     """Money spent by a customer (hour and day windows under their own steps)."""
     return key("fraud", "spend", customer)
 
 
+@_cached
 def velocity_key(kind: str, prefix: str) -> str:
     """Calls to a destination prefix: ``kind`` is ``w`` (the window) or ``b`` (the
     baseline)."""
@@ -56,15 +66,27 @@ def velocity_key(kind: str, prefix: str) -> str:
 
 
 def sequential_key(scope: str, customer: str, part: str) -> str:
-    """Calls of a customer to one number (scope ``s``) or one block (``b``)."""
-    return key("fraud", "seq", scope, customer, part)
+    """Calls of a customer to one number (scope ``s``) or one block (``b``): ``part`` is
+    digits."""
+    return f"{_customer_part(scope, customer)}:{part}"
+
+
+@_cached
+def _customer_part(scope: str, customer: str) -> str:
+    return key("fraud", "seq", scope, customer)
 
 
 def wangiri_key(customer: str, prefix: str) -> str:
-    """Short calls of a customer into one range."""
-    return key("fraud", "wan", customer, prefix)
+    """Short calls of a customer into one range (``prefix``: digits)."""
+    return f"{_wangiri_part(customer)}:{prefix}"
 
 
+@_cached
+def _wangiri_part(customer: str) -> str:
+    return key("fraud", "wan", customer)
+
+
+@_cached
 def first_call_key(customer: str, prefix: str) -> str:
     """Calls of a customer to a destination (the first one in ``remember`` seconds)."""
     return key("fraud", "first", customer, prefix)

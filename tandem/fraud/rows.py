@@ -1,7 +1,7 @@
 """CDRs as the fraud scan reads them: canonical CDR columns into numpy arrays in replay
 order, and the CDRs that cannot be read, counted by reason.
 
-A CDR is readable when it has a start, a duration of zero or more seconds, a customer, and
+A CDR is readable when it has a start, a duration of 0 to 10^8 seconds, a customer, and
 a dialled number that is an E.164 number (1-15 digits, not starting with 0; a leading ``+``
 is dropped). The others are counted in ``unreadable`` by reason, never dropped silently.
 Optional columns: ``trunk``, ``source_ip``, ``destination`` (the matched prefix, which
@@ -9,7 +9,8 @@ keys velocity and first calls; else the number's first ``prefix_length`` digits)
 (the destination group of the concurrent-call limit; else the destination, else the
 number's first ``concurrent.group_prefix_length`` digits), the call's cost at the
 customer's sell rate (``sell_amount``, ``cost`` or ``sell_cost``: decimals, integers or
-decimal text) and its sell rate per minute (``sell_rate``). Without a cost column a call
+decimal text) and its sell rate per minute (``sell_rate``; above 90 per minute it is not
+read). Without a cost column a call
 costs its sell rate × its billed seconds / 60 (per-second billing, rounded down to the 9th
 decimal: :func:`cost_of`); without either, spend is not evaluated.
 """
@@ -37,6 +38,10 @@ def cost_of(sell_rate: int, duration: int) -> int:
 
 
 COST_COLUMNS = ("sell_amount", "cost", "sell_cost")
+#: Longest duration read (seconds, about three years): a longer one is not a call.
+MAX_DURATION = 10**8
+#: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
+MAX_RATE = 90 * 10**SCALE
 RATE_COLUMNS = ("sell_rate",)
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
@@ -139,11 +144,17 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
         return np.full(n, -1, dtype=np.int64), []
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    text = _text(col)
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    enc = pc.dictionary_encode(text)
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, [str(v) for v in enc.dictionary.to_pylist()]
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(_text(col))
+    # the work is done once per distinct name, not per CDR
+    names: dict[str, int] = {}
+    remap = []
+    for v in col.dictionary.to_pylist():
+        name = str(v).strip() if v is not None else ""
+        remap.append(names.setdefault(name, len(names)) if name else -1)
+    table = np.asarray(remap + [-1], dtype=np.int64)
+    idx = pc.fill_null(col.indices, len(remap)).to_numpy(zero_copy_only=False)
+    return table[idx.astype(np.int64)], list(names)
 
 
 def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
@@ -219,7 +230,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         refuse(~start_col.is_valid().to_numpy(zero_copy_only=False), "no_start")
         start = pc.fill_null(start_col, 0).to_numpy(zero_copy_only=False)
         duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
-        refuse(~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0), "bad_duration")
+        bad = ~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0)
+        refuse(bad | (duration > MAX_DURATION), "bad_duration")
         text = _text(num_col)
     text = pc.utf8_ltrim(text, characters="+")
     good_number = pc.fill_null(pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$"), False)
@@ -270,7 +282,7 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
             notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
         else:
             rows.rate = money[0][order]
-            rows.rate_valid = money[1][order]
+            rows.rate_valid = money[1][order] & (np.abs(rows.rate) <= MAX_RATE)
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
     cost_col = _column(table, COST_COLUMNS)

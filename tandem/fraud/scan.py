@@ -36,13 +36,7 @@ from tandem.fraud.engine import (
 from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.rows import ScanRows, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
-from tandem.fraud.windows import (
-    dense_codes,
-    ended_sums,
-    in_progress,
-    pair_codes,
-    window_counts,
-)
+from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
 from tandem.money import format_money
 
@@ -159,10 +153,19 @@ class _PerCustomer:
         self.rows = rows
         self.sets: list[RuleSet] = [config.rules_for(c) for c in rows.customers]
         self.config = config
+        self._groupings: dict[str, Grouping] = {}
 
     def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
         table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
         return table[self.rows.customer]
+
+    def grouping(self, scope: str, codes: np.ndarray) -> Grouping:
+        """The rows grouped by a scope's codes (customer, trunk, source_ip, group; ``-1``
+        for none groups apart), made once per scan."""
+        g = self._groupings.get(scope)
+        if g is None:
+            g = self._groupings[scope] = Grouping(codes + 1)
+        return g
 
     def scope_levels(self, rule: str, scope: str) -> tuple[np.ndarray, np.ndarray]:
         """The thresholds of one scope (``cps``, ``customer``) per row."""
@@ -384,8 +387,8 @@ def _concurrent(
             continue
         # every row with the key holds a slot (admission_limits takes one under each
         # scope with a threshold), so count over all rows with the key, grade the active
-        keyed = np.where(enabled & ((warn < NEVER) | (crit < NEVER)), codes, -1)
-        count = in_progress(keyed, rows.start, ends) + 1
+        holds = enabled & ((warn < NEVER) | (crit < NEVER)) & (codes >= 0)
+        count = in_progress(pc_.grouping(scope, codes), rows.start, ends, holds) + 1
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
         scopes.append(_Scope(scope, graded, count, warn, crit, "name", name))
     return _multi("concurrent", scopes, None, lambda where: _blank(where))
@@ -424,6 +427,8 @@ def _multi(
 
     def scope_prefixes(where: np.ndarray) -> np.ndarray:
         base = prefixes(where)
+        if all(s.label != "prefix" for s in scopes):
+            return base
         for k, i in enumerate(where):
             s = scopes[int(which[i])]
             if s.label == "prefix" and s.names is not None:
@@ -453,8 +458,7 @@ def _cps(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarr
         active = enabled & has & (codes >= 0)
         if not active.any():
             continue
-        keyed = np.where(active, codes, -1)
-        (count,) = window_counts(keyed, buckets, (span,))
+        (count,) = window_sums(pc_.grouping(scope, codes), buckets, active, (span,))
         scopes.append(
             _Scope(
                 scope,
@@ -478,12 +482,13 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
     enabled = pc_.values(lambda s: s.spend.enabled, bool)
     ends = rows.start + rows.duration
     # the engine adds a call's cost at its end when the customer's spend rule is enabled
-    keyed = np.where(enabled, rows.customer, -1)
+    g = pc_.grouping("customer", rows.customer)
+    cost = np.where(enabled, rows.cost, 0)
     scopes = []
     for scope, window, step in (("hour", 3600, rule.hour_step), ("day", 86400, rule.day_step)):
         warn, crit = pc_.scope_levels("spend", scope)
         has = (warn < NEVER) | (crit < NEVER)
-        spent = ended_sums(keyed, rows.start, ends, rows.cost, span=window // step, step=step)
+        spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
         graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
         scopes.append((scope, window, graded, spent, warn, crit))
     best = np.maximum(scopes[0][2], scopes[1][2])
@@ -512,9 +517,11 @@ def _velocity(
     enabled = pc_.values(lambda s: s.velocity.enabled, bool)
     active = enabled & rule.factors.active
     dest, name = rows.destinations(rule.prefix_length)
-    codes = np.where(active, dest, -1)
-    count, base = window_counts(
-        codes, rows.start // rule.step, (rule.window // rule.step, rule.baseline // rule.step)
+    count, base = window_sums(
+        Grouping(dest),
+        rows.start // rule.step,
+        active,
+        (rule.window // rule.step, rule.baseline // rule.step),
     )
     earlier = rule.baseline // rule.window - 1
     lhs = count * earlier
@@ -538,8 +545,8 @@ def _digits(values: np.ndarray) -> Callable[[int], str]:
     return lambda i: str(int(values[i]))
 
 
-def _dense(values: np.ndarray) -> np.ndarray:
-    return dense_codes(values)
+def _bits(values: np.ndarray) -> int:
+    return max(1, int(values.max(initial=0)).bit_length())
 
 
 # -- sequential dialling ----------------------------------------------------------------------
@@ -562,8 +569,8 @@ def _sequential(
         active = enabled & ((warn < NEVER) | (crit < NEVER)) & ok
         if not active.any():
             continue
-        codes = np.where(active, pair_codes(rows.customer, _dense(part)), -1)
-        (count,) = window_counts(codes, buckets, (span,))
+        g = Grouping.pairs(rows.customer, np.where(ok, part, 0), _bits(part))
+        (count,) = window_sums(g, buckets, active, (span,))
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
         scopes.append(_Scope(scope, graded, count, warn, crit, "prefix", _digits(part)))
     return _multi("sequential", scopes, rule.window, _blank)
@@ -578,10 +585,10 @@ def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.n
     warn, crit = pc_.levels(lambda s: s.wangiri.calls)
     active = enabled & ((warn < NEVER) | (crit < NEVER))
     prefix = rows.prefix(rule.prefix_length)
-    codes = np.where(active, pair_codes(rows.customer, _dense(prefix)), -1)
-    short = (rows.duration <= rule.short).astype(np.int64)
+    g = Grouping.pairs(rows.customer, prefix, _bits(prefix))
+    short = ((rows.duration <= rule.short) & active).astype(np.int64)
     count = ended_sums(
-        codes,
+        g,
         rows.start,
         rows.start + rows.duration,
         short,
@@ -610,8 +617,8 @@ def _first_call(
     # the engine counts a customer's calls only where its rule has a rate
     enabled &= threshold < NEVER
     dest, name = rows.destinations(rule.prefix_length)
-    codes = np.where(enabled, pair_codes(rows.customer, dest), -1)
-    (count,) = window_counts(codes, rows.start // rule.step, (rule.remember // rule.step,))
+    g = Grouping.pairs(rows.customer, dest, _bits(dest))
+    (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
     first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
     graded = first.astype(np.int8)
     rate = rows.rate

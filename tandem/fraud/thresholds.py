@@ -4,7 +4,7 @@ A rule measures a value for a call (calls in a window, calls in progress, money 
 and grades it: above ``critical`` the call is **blocked**, else above ``warning`` it is
 **flagged**, else **allowed**. Either threshold may be absent (``None``): that level never
 fires. The live engine (:class:`tandem.fraud.FraudEngine`) and the vectorised scan
-(:func:`tandem.fraud.scan`) both grade through this module, so they cannot disagree.
+(:func:`tandem.fraud.scan`, with the same comparisons over arrays) read their levels here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-__all__ = ["ACTIONS", "Action", "Thresholds", "action_code", "grade_codes"]
+__all__ = ["ACTIONS", "NEVER", "Action", "Thresholds", "action_code"]
 
 Action = Literal["allow", "flag", "block"]
 #: Actions by severity; a decision takes the most severe of its rules' verdicts.
@@ -56,13 +54,3 @@ class Thresholds:
     def crossed(self, code: int) -> int | float | None:
         """The threshold a grade ``code`` crossed (None for allow)."""
         return self.critical if code == 2 else self.warning if code == 1 else None
-
-
-def grade_codes(values: np.ndarray, warning: np.ndarray, critical: np.ndarray) -> np.ndarray:
-    """Vectorised :meth:`Thresholds.grade`: int8 codes for each value against per-row
-    thresholds (absent thresholds are :data:`NEVER` in integer arrays, ``inf`` in float
-    arrays)."""
-    out = np.zeros(len(values), dtype=np.int8)
-    out[values > warning] = 1
-    out[values > critical] = 2
-    return out

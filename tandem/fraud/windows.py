@@ -1,140 +1,179 @@
 """Vectorised counters: what :mod:`tandem.state` answers call by call, for a whole batch.
 
 Rows are in *replay order* (time order, file order for ties): row ``i`` is the ``i``-th
-call a live engine would have seen. ``codes`` name each row's counter key (dense
-non-negative integers, ``-1`` for "no key": the row neither counts nor is counted).
+call a live engine would have seen. A :class:`Grouping` puts the rows of one counter key
+together (replay order within each key); the functions below answer, per row, what the
+counter under its key would have answered:
 
-* :func:`window_counts` — ``add(key, 1)`` then the total: the rows ``j <= i`` of the same
-  key whose bucket lies in ``(bucket_i - n, bucket_i]`` (exact bucket semantics).
+* :func:`window_sums` — ``add(key, w)`` then the total: the weights of the rows ``j <= i``
+  whose bucket lies in ``(bucket_i - n, bucket_i]`` (exact bucket semantics);
 * :func:`in_progress` — ``in_use(key)`` before row ``i`` is admitted, when every earlier
-  row took a slot at its start and released it at its end (``ends``): the rows ``j < i``
-  of the same key with ``ends_j > starts_i``.
+  row that ``holds`` a slot took it at its start and released it at its end: the rows
+  ``j < i`` with ``ends_j > starts_i``;
 * :func:`ended_sums` — ``total(key)`` at ``starts_i`` of amounts added at each row's
-  end: the rows ``j < i`` of the same key with ``ends_j <= starts_i`` and
-  ``bucket(ends_j) > bucket_i - n``.
+  end: the rows ``j < i`` with ``ends_j <= starts_i`` and ``bucket(ends_j) > bucket_i - n``.
 
 A replay ends every earlier call whose end is at or before the next call's start before
 checking that call; a zero-length call ends right after its own check, so a row never
-sees itself or a later row ended (the ``_same_start_zero`` correction).
+sees itself or a later row ended (:meth:`_StartRuns.suffix`).
+
+Sorting is the cost: a key and the row number are packed into one int64 and sorted as
+values (much faster than an argsort) whenever they fit in 63 bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["dense_codes", "ended_sums", "in_progress", "pair_codes", "window_counts"]
-
-
-def dense_codes(values: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Dense codes 0..k-1 of the distinct ``values`` (``-1`` where not ``valid``)."""
-    codes, _ = pd.factorize(values, sort=False)
-    codes = codes.astype(np.int64, copy=False)
-    if valid is not None:
-        codes[~valid] = -1
-    return codes
+__all__ = ["Grouping", "ended_sums", "in_progress", "window_sums"]
 
 
-def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dense codes of the pairs ``(a, b)`` of two code arrays (``-1`` where either is)."""
-    ok = (a >= 0) & (b >= 0)
-    if not ok.any():
-        return np.full(len(a), -1, dtype=np.int64)
-    nb = int(b[ok].max()) + 1
-    combined = np.where(ok, a * nb + b, -1)
-    if int(a[ok].max()) + 1 > (2**62) // nb:  # cannot combine without overflow
-        combined = dense_codes(pd.MultiIndex.from_arrays([a, b]).to_flat_index().to_numpy(), ok)
-        return combined
-    return dense_codes(combined, ok)
+def _runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts (a bool per position)."""
+    new = np.empty(len(sorted_keys), dtype=bool)
+    if len(new):
+        new[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+    return new
 
 
-def _group_order(codes: np.ndarray) -> np.ndarray:
-    """Positions of ``codes`` sorted by code, replay order within a code (unique keys
-    make any sort stable)."""
-    n = len(codes)
-    return np.argsort(codes * n + np.arange(n, dtype=np.int64))
+def _sort_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, key[order])``: the rows by key, by row number within a key."""
+    n = len(key)
+    bits = max(1, (n - 1).bit_length())
+    top = int(key.max()) if n else 0
+    if top.bit_length() + bits <= 63:
+        packed = np.sort((key << bits) | np.arange(n, dtype=np.int64))
+        return packed & ((1 << bits) - 1), packed >> bits
+    order = np.argsort(key, kind="stable")
+    return order, key[order]
 
 
-def _starts_of_groups(sorted_codes: np.ndarray) -> np.ndarray:
-    """For each position of a sorted code array, the position where its code starts."""
-    n = len(sorted_codes)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    new[1:] = sorted_codes[1:] != sorted_codes[:-1]
-    firsts = np.flatnonzero(new)
-    return firsts[np.cumsum(new) - 1]
+class Grouping:
+    """The rows grouped by a non-negative int64 ``key`` (one per row), replay order within
+    a group: ``order`` (positions in replay order, sorted), ``code`` (dense group number of
+    each sorted position) and ``first`` (where its group starts)."""
+
+    __slots__ = ("_taken", "code", "first", "order", "size")
+
+    def __init__(self, key: np.ndarray) -> None:
+        key = np.asarray(key, dtype=np.int64)
+        self.size = len(key)
+        n = self.size
+        bits = max(1, (n - 1).bit_length())
+        top = int(key.max()) if n else 0
+        if top.bit_length() + bits > 63:  # dense codes first (by an unstable sort)
+            o = np.argsort(key)
+            dense = np.empty(n, dtype=np.int64)
+            dense[o] = np.cumsum(_runs(key[o])) - 1
+            key = dense
+        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.order, skey = _sort_rows(key)
+        new = _runs(skey)
+        self.code = np.cumsum(new) - 1
+        self.first = np.flatnonzero(new)[self.code] if n else np.zeros(0, np.int64)
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """``values[order]``: a row array in group order (kept for the arrays asked for
+        again, such as the starts every rule reads)."""
+        hit = self._taken.get(id(values))
+        if hit is not None and hit[0] is values:
+            return hit[1]
+        out = values[self.order]
+        self._taken[id(values)] = (values, out)
+        return out
+
+    @classmethod
+    def pairs(cls, a: np.ndarray, b: np.ndarray, b_bits: int) -> Grouping:
+        """Grouped by the pair ``(a, b)`` of non-negative keys, ``b < 2**b_bits``."""
+        if int(a.max(initial=0)).bit_length() + b_bits <= 62:
+            return cls((a.astype(np.int64) << b_bits) | b)
+        # too wide to pack: group by b, then by (a, dense b)
+        inner = cls(b)
+        dense_b = np.empty(len(b), dtype=np.int64)
+        dense_b[inner.order] = inner.code
+        bits = max(1, int(inner.code.max(initial=0)).bit_length())
+        return cls((a.astype(np.int64) << bits) | dense_b)
 
 
-def window_counts(
-    codes: np.ndarray, buckets: np.ndarray, spans: tuple[int, ...]
+def window_sums(
+    g: Grouping, buckets: np.ndarray, weights: np.ndarray | None, spans: tuple[int, ...]
 ) -> list[np.ndarray]:
-    """For each span ``n`` (buckets per window): per row, the rows ``j <= i`` of the same
-    code with a bucket in ``(buckets_i - n, buckets_i]`` (0 where the code is ``-1``)."""
-    size = len(codes)
-    outs = [np.zeros(size, dtype=np.int64) for _ in spans]
-    idx = np.flatnonzero(codes >= 0)
-    if len(idx) == 0:
+    """For each span ``n``: per row, the weights (1 each when None) of the rows ``j <= i``
+    of its group with a bucket in ``(buckets_i - n, buckets_i]``."""
+    n = g.size
+    outs = [np.zeros(n, dtype=np.int64) for _ in spans]
+    if n == 0:
         return outs
-    c = codes[idx]
-    order = _group_order(c)
-    sc = c[order]
-    sb = buckets[idx][order]
-    sb = sb - sb.min()
-    k = int(sb.max()) + max(spans) + 2
-    comp = sc * k + sb
-    rank = np.arange(len(comp), dtype=np.int64)
-    where = idx[order]
-    for out, n in zip(outs, spans, strict=True):
-        left = np.searchsorted(comp, comp - n, side="right")
-        out[where] = rank - left + 1
+    sb = g.take(buckets)
+    base = int(sb.min())
+    k = int(sb.max()) - base + max(spans) + 2
+    comp = g.code * k + (sb - base)
+    # rows of one group and bucket share the window's left edge: search once per bucket
+    new = _runs(comp)
+    run = np.cumsum(new) - 1
+    firsts = np.flatnonzero(new)
+    ones = np.ones(n, dtype=np.int64) if weights is None else weights[g.order].astype(np.int64)
+    csum = np.concatenate(([0], np.cumsum(ones)))
+    upto = csum[1:]
+    for out, span in zip(outs, spans, strict=True):
+        left = np.searchsorted(comp, comp[firsts] - span, side="right")
+        out[g.order] = upto - csum[left[run]]
     return outs
 
 
-def _same_start_zero(sc: np.ndarray, ss: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """In group order: for each row, the sum of ``weights`` over the rows at or after it
-    with the same code and the same start (weights are zero except for zero-length
-    calls)."""
-    n = len(sc)
+class _StartRuns:
+    """Positions (in group order) of equal group and start: one search per run."""
+
+    __slots__ = ("firsts", "run", "last")
+
+    def __init__(self, code: np.ndarray, starts: np.ndarray) -> None:
+        n = len(code)
+        new = np.empty(n, dtype=bool)
+        new[0] = True
+        new[1:] = (code[1:] != code[:-1]) | (starts[1:] != starts[:-1])
+        self.firsts = np.flatnonzero(new)
+        self.run = np.cumsum(new) - 1
+        self.last = np.append(self.firsts[1:], n) - 1
+
+    def suffix(self, weights: np.ndarray) -> np.ndarray:
+        """Per position, the sum of ``weights`` from it to the end of its run (the
+        zero-length calls at the same start that end after its check)."""
+        if not weights.any():
+            return np.zeros(len(weights), dtype=np.int64)
+        csum = np.cumsum(weights)
+        return csum[self.last[self.run]] - (csum - weights)
+
+
+def in_progress(g: Grouping, starts: np.ndarray, ends: np.ndarray, holds: np.ndarray) -> np.ndarray:
+    """Per row, the earlier rows of its group that hold a slot (``holds``) and are still
+    in progress at its start (``ends_j > starts_i``)."""
+    n = g.size
+    out = np.zeros(n, dtype=np.int64)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    new[1:] = (sc[1:] != sc[:-1]) | (ss[1:] != ss[:-1])
-    run = np.cumsum(new) - 1
-    csum = np.cumsum(weights)
-    run_end = np.append(np.flatnonzero(new)[1:], n) - 1  # last position of each run
-    before = csum - weights  # sum of weights before each position (whole array)
-    return csum[run_end[run]] - before
-
-
-def in_progress(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Per row, the earlier rows of the same code still in progress at its start
-    (``ends_j > starts_i``); 0 where the code is ``-1``."""
-    size = len(codes)
-    out = np.zeros(size, dtype=np.int64)
-    idx = np.flatnonzero(codes >= 0)
-    if len(idx) == 0:
         return out
-    c = codes[idx]
-    order = _group_order(c)
-    sc = c[order]
-    ss = starts[idx][order]
-    se = ends[idx][order]
+    ss = g.take(starts)
+    se = g.take(ends)
+    held = holds[g.order]
+    sh = held.astype(np.int64)
     base = int(ss.min())
     k = int(se.max()) - base + 2
-    ends_sorted = np.sort(sc * k + (se - base))
-    group_start = _starts_of_groups(sc)
-    ended = np.searchsorted(ends_sorted, sc * k + (ss - base), side="right") - group_start
-    zero = (se == ss).astype(np.int64)
-    rank = np.arange(len(sc), dtype=np.int64) - group_start
-    out[idx[order]] = rank - (ended - _same_start_zero(sc, ss, zero))
+    end_keys = np.sort(g.code[held] * k + (se[held] - base))
+    runs = _StartRuns(g.code, ss)
+    f = runs.firsts
+    # held rows of the group that ended at or before the start, minus those at or after
+    # the row itself (zero-length calls at the same start end after their own check)
+    ended_u = np.searchsorted(end_keys, g.code[f] * k + (ss[f] - base), side="right")
+    ended_u -= np.searchsorted(end_keys, g.code[f] * k, side="left")
+    ended = ended_u[runs.run] - runs.suffix(np.where(se == ss, sh, 0))
+    csum = np.concatenate(([0], np.cumsum(sh)))
+    before = csum[:-1] - csum[g.first]
+    out[g.order] = before - ended
     return out
 
 
 def ended_sums(
-    codes: np.ndarray,
+    g: Grouping,
     starts: np.ndarray,
     ends: np.ndarray,
     amounts: np.ndarray,
@@ -142,33 +181,34 @@ def ended_sums(
     span: int,
     step: int,
 ) -> np.ndarray:
-    """Per row, the sum of ``amounts`` of the earlier rows of the same code that ended at
-    or before its start, in the window of ``span`` buckets of ``step`` seconds at its
-    start (``bucket(ends_j) > bucket(starts_i) - span``); 0 where the code is ``-1``.
+    """Per row, the sum of ``amounts`` of the earlier rows of its group that ended at or
+    before its start, in the window of ``span`` buckets of ``step`` seconds at its start
+    (``bucket(ends_j) > bucket(starts_i) - span``).
 
     Sums are exact while every true sum fits in int64 (partial sums may wrap: two's
     complement differences stay exact)."""
-    size = len(codes)
-    out = np.zeros(size, dtype=np.int64)
-    idx = np.flatnonzero(codes >= 0)
-    if len(idx) == 0:
+    n = g.size
+    out = np.zeros(n, dtype=np.int64)
+    if n == 0:
         return out
-    c = codes[idx]
-    order = _group_order(c)
-    sc = c[order]
-    ss = starts[idx][order]
-    se = ends[idx][order]
-    sa = amounts[idx][order].astype(np.int64, copy=False)
+    ss = g.take(starts)
+    se = g.take(ends)
+    sa = amounts[g.order].astype(np.int64, copy=False)
     base = int(ss.min()) - (span + 1) * step
     k = int(se.max()) - base + 2
-    end_keys = sc * k + (se - base)
-    by_end = np.argsort(end_keys, kind="stable")
-    ends_sorted = end_keys[by_end]
+    nonzero = sa != 0
+    if not nonzero.any():
+        return out
+    end_keys = g.code[nonzero] * k + (se[nonzero] - base)
+    by_end, end_sorted = _sort_rows(end_keys)
+    runs = _StartRuns(g.code, ss)
+    f = runs.firsts
     with np.errstate(over="ignore"):
-        csum = np.concatenate(([0], np.cumsum(sa[by_end])))
-        lowest = (np.floor_divide(ss, step) - span + 1) * step  # first instant in the window
-        hi = np.searchsorted(ends_sorted, sc * k + (ss - base), side="right")
-        lo = np.searchsorted(ends_sorted, sc * k + (lowest - base), side="left")
-        zero = np.where(se == ss, sa, 0)
-        out[idx[order]] = csum[hi] - csum[lo] - _same_start_zero(sc, ss, zero)
+        csum = np.concatenate(([0], np.cumsum(sa[nonzero][by_end])))
+        code_f = g.code[f] * k
+        lowest = (np.floor_divide(ss[f], step) - span + 1) * step  # first instant in the window
+        hi = np.searchsorted(end_sorted, code_f + (ss[f] - base), side="right")
+        lo = np.searchsorted(end_sorted, code_f + (lowest - base), side="left")
+        total = (csum[hi] - csum[lo])[runs.run]
+        out[g.order] = total - runs.suffix(np.where(se == ss, sa, 0))
     return out

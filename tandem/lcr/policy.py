@@ -633,10 +633,22 @@ def _apply_floor(
     dropped: list[tuple[int, str]] = []
     probes: dict[str, str] = {}
     where = f"prefix {floor.prefix}" if floor.prefix else "every destination"
+    fasr, min_acd, min_attempts = floor._asr, floor.min_acd, floor.min_attempts
     for e in entries:
         name = names[e[1]]
         look = looks[name]
-        below = floor.below(look.score)
+        score = look.score
+        below = (
+            floor.below(score)
+            if score is not None
+            and score.known
+            and score.attempts >= min_attempts
+            and (
+                (score.asr is not None and score.asr < fasr)
+                or (min_acd is not None and (score.acd is None or score.acd < min_acd))
+            )
+            else ""
+        )
         until = look.cooling_until
         if until is not None and until > at:
             reason = f"quality cooldown on group {group} until {_instant_text(int(until))}"

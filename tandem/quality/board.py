@@ -42,6 +42,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from tandem.errors import StateUnavailableError
 from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
 from tandem.state import Counters
@@ -191,7 +192,12 @@ class QualityBoard:
 
     ``attempt`` once per attempt, with its final answer; ``score`` reads one carrier and
     group; ``look`` (what the router calls) reads several carriers at once, with their
-    cooldowns, in one round trip, and reuses what it read for ``refresh`` seconds.
+    cooldowns, in one round trip, and reuses what it read for ``refresh`` seconds. When
+    shared state cannot be reached (a bare :class:`~tandem.state.RedisCounters`), ``look``
+    answers "unknown" for what it could not read and ``cool`` keeps the cooldown on this
+    node only, counting each such event in ``unreachable``: routing never fails for
+    quality. ``attempt`` and ``score`` raise :class:`~tandem.errors.StateUnavailableError`
+    then (use :class:`~tandem.state.FallbackCounters` to keep recording locally).
     """
 
     def __init__(
@@ -200,7 +206,13 @@ class QualityBoard:
         self.counters = counters
         self.config = config if config is not None else QualityConfig()
         self.prefix = prefix
-        self._cache: dict[tuple[str, str], tuple[float, CarrierLook]] = {}
+        #: group -> carrier -> (instant read, what was read)
+        self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
+        #: carrier -> (instant read, its sums over every group): the prior of each group
+        self._overall: dict[str, tuple[float, Sums]] = {}
+        #: Reads or cooldown marks that found shared state unreachable (a bare
+        #: RedisCounters; a FallbackCounters carries on with local counters instead).
+        self.unreachable = 0
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
@@ -272,11 +284,14 @@ class QualityBoard:
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
         one batch (one round trip)."""
         refresh = self.config.refresh
-        get = self._cache.get
+        cache = self._cache.get(group)
+        if cache is None:
+            cache = self._cache.setdefault(group, {})
+        get = cache.get
         out: list[CarrierLook | None] = []
         missing: list[int] = []
         for carrier in carriers:
-            hit = get((carrier, group))
+            hit = get(carrier)
             if hit is not None and hit[0] <= at < hit[0] + refresh:
                 out.append(hit[1])
             else:
@@ -284,20 +299,38 @@ class QualityBoard:
                 out.append(None)
         if not missing:
             return out  # type: ignore[return-value]  # every entry was found
-        if missing:
-            since = at - self.config.window
-            batch = self.counters.batch()
-            for i in missing:
-                batch.series(self._series_key(carriers[i], group), since=since, until=at)
-                batch.series(self._series_key(carriers[i], ALL_GROUPS), since=since, until=at)
-                batch.marked(self._cool_key(carriers[i], group), at=at)
+        config = self.config
+        since = at - config.window
+        batch = self.counters.batch()
+        overall_get = self._overall.get
+        stale: list[str] = []
+        for i in missing:
+            carrier = carriers[i]
+            batch.series(self._series_key(carrier, group), since=since, until=at)
+            batch.marked(self._cool_key(carrier, group), at=at)
+            prior = overall_get(carrier)
+            fresh = prior is not None and prior[0] <= at < prior[0] + refresh
+            if not fresh and carrier not in stale:
+                stale.append(carrier)
+        for carrier in stale:
+            batch.series(self._series_key(carrier, ALL_GROUPS), since=since, until=at)
+        try:
             results = batch.execute()
-            for j, i in enumerate(missing):
-                own, overall, cool = results[3 * j : 3 * j + 3]
-                found = CarrierLook(self._score(own, overall, at), _until(cool, at))
-                self._cache[(carriers[i], group)] = (at, found)
-                out[i] = found
-        return [o for o in out if o is not None]
+        except StateUnavailableError:
+            # Routing goes on without live quality: unknown scores, no cooldowns (floors
+            # inert, strategy "quality" on the plan's map); counted, never raised.
+            self.unreachable += 1
+            return [o if o is not None else _UNKNOWN for o in out]
+        read = 2 * len(missing)
+        for k, carrier in enumerate(stale):
+            self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
+        for j, i in enumerate(missing):
+            own = sums(results[2 * j], at=at, config=config)
+            score = figures(own, self._overall[carriers[i]][1], config) if own.attempts else None
+            found = CarrierLook(score, _until(results[2 * j + 1], at))
+            cache[carriers[i]] = (at, found)
+            out[i] = found
+        return out  # type: ignore[return-value]  # every entry is set now
 
     def cool(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
         """Start a cooldown of ``seconds`` for the carrier on ``group`` (shared by every
@@ -306,13 +339,20 @@ class QualityBoard:
             return at
         mark = self._cool_key(carrier, group)
         until = at + seconds
-        if not self.counters.mark(mark, ttl=float(seconds), at=at, value=repr(until)):
-            running = _until(self.counters.marked(mark, at=at), at)
-            until = running if running is not None else until
-        hit = self._cache.get((carrier, group))
-        if hit is not None:
-            self._cache[(carrier, group)] = (hit[0], hit[1]._replace(cooling_until=until))
+        try:
+            if not self.counters.mark(mark, ttl=float(seconds), at=at, value=repr(until)):
+                running = _until(self.counters.marked(mark, at=at), at)
+                until = running if running is not None else until
+        except StateUnavailableError:  # this node still cools the carrier down
+            self.unreachable += 1
+        cache = self._cache.get(group)
+        hit = cache.get(carrier) if cache is not None else None
+        if cache is not None and hit is not None:
+            cache[carrier] = (hit[0], hit[1]._replace(cooling_until=until))
         return until
+
+
+_UNKNOWN = CarrierLook(None, None)
 
 
 def _until(value: str | None, at: float) -> float | None:

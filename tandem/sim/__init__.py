@@ -5,7 +5,6 @@ fraud patterns and quality collapses, labelled, for tests, benchmarks and simula
 """
 
 from tandem.sim.generate import DEFAULT_START, TRAFFIC_SCHEMA, generate_traffic, write_traffic
-from tandem.sim.labels import RuleScore, label_metrics
 from tandem.sim.patterns import (
     LABELS,
     PATTERNS,
@@ -29,8 +28,6 @@ __all__ = [
     "TRAFFIC_SCHEMA",
     "generate_traffic",
     "write_traffic",
-    "label_metrics",
-    "RuleScore",
     "LABELS",
     "PATTERNS",
     "Pattern",

@@ -27,6 +27,9 @@ passes through):
 ``trunk``         string     the customer trunk the call came in on
 ``destination``   string     the range the number was drawn from (a prefix)
 ``sell_rate``     decimal    the customer's rate per minute for that range (4 places)
+``sell_amount``   decimal    what the call costs the customer: ``sell_rate`` per minute
+                             billed per second, ``duration * sell_rate / 60``, rounded
+                             half-even to 6 places (exact integer arithmetic)
 ``label``         string     ``""``, a pattern name, or ``quality_collapse``
 ================  =========  ======================================================
 """
@@ -45,6 +48,7 @@ import pyarrow.compute as pc
 from tandem.errors import ConfigError
 from tandem.fraud.highrisk_list import HighRiskList, load_high_risk
 from tandem.instant import parse_instant
+from tandem.sim.blocks import BLOCKS
 from tandem.sim.patterns import LABELS, PATTERNS, Context, Pattern, QualityCollapse, make_pattern
 from tandem.sim.profile import DEFAULT_CARRIERS, DISPOSITIONS, TrafficProfile, traffic_profile
 from tandem.sim.rows import DestTable, Rows, draw_numbers, outcomes
@@ -76,6 +80,7 @@ TRAFFIC_SCHEMA = pa.schema(
         ("trunk", pa.string()),
         ("destination", pa.string()),
         ("sell_rate", pa.decimal128(12, 4)),
+        ("sell_amount", pa.decimal128(18, 6)),
         ("label", pa.string()),
     ]
 )
@@ -234,10 +239,8 @@ def generate_traffic(
                               carriers=carriers)  # fmt: skip
     hr = high_risk if high_risk is not None else load_high_risk()
     table = DestTable()
-    for d in profile.destinations:
-        table.add(d.prefix, d.length, d.sell_rate)
-    for d in EXPENSIVE:
-        table.add(d.prefix, d.length, d.sell_rate)
+    for d in profile.destinations + EXPENSIVE:
+        table.add(d.prefix, d.length, d.sell_rate, BLOCKS.get(d.prefix, (0, 0))[1])
     sizes = np.array([len(c.trunks) for c in profile.customers])
     trunk_offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
     normal = _normal_calls(
@@ -273,12 +276,18 @@ def _to_table(rows: Rows, profile: TrafficProfile, table: DestTable, seed: int) 
     n = len(rows.start)
     trunks = [t for c in profile.customers for t in c.trunks]
     ips = [ip for c in profile.customers for ip in c.source_ips]
-    codes = np.array(sorted(DISPOSITIONS), dtype=np.int16)
-    disp = pa.array([DISPOSITIONS[int(c)] for c in codes], pa.string())
-    code_index = np.searchsorted(codes, rows.sip)
+    codes = sorted(DISPOSITIONS)
+    disp = pa.array([DISPOSITIONS[c] for c in codes], pa.string())
+    lut = np.zeros(max(codes) + 1, dtype=np.int8)  # SIP code -> its disposition's index
+    lut[codes] = np.arange(len(codes))
+    code_index = lut[rows.sip]
     row_no = pc.utf8_lpad(pc.cast(pa.array(np.arange(n, dtype=np.int64)), pa.string()), 9, "0")
     call_id = pc.binary_join_element_wise(pa.scalar(f"sim{seed}-"), row_no, "")
     rates = pa.array(table.rate, pa.decimal128(12, 4))
+    # rate in 1/10**4 per minute; amount in 1/10**6: rate * duration * 100 / 60 = * 5 / 3,
+    # rounded half-even (a remainder of 1/3 rounds down, 2/3 up: never a tie)
+    rate4 = np.array([int(r.scaleb(4).to_integral_value()) for r in table.rate], np.int64)
+    micro = (5 * rate4[rows.dest] * rows.duration + 1) // 3
     columns = {
         "start": pa.array(rows.start, pa.int64()),
         "duration": pa.array(rows.duration, pa.int64()),
@@ -293,9 +302,18 @@ def _to_table(rows: Rows, profile: TrafficProfile, table: DestTable, seed: int) 
         "trunk": pa.array(trunks, pa.string()).take(rows.trunk),
         "destination": pa.array(table.prefix, pa.string()).take(rows.dest),
         "sell_rate": rates.take(rows.dest),
+        "sell_amount": _decimal(micro, pa.decimal128(18, 6)),
         "label": pa.array(LABELS, pa.string()).take(rows.label),
     }
     return pa.table(columns, schema=TRAFFIC_SCHEMA)
+
+
+def _decimal(unscaled: np.ndarray, dtype: pa.DataType) -> pa.Array:
+    """A decimal128 array from int64 unscaled values (16-byte little-endian words)."""
+    words = np.zeros((len(unscaled), 2), dtype=np.int64)
+    words[:, 0] = unscaled
+    words[:, 1] = unscaled >> 63  # the sign, extended
+    return pa.Array.from_buffers(dtype, len(unscaled), [None, pa.py_buffer(words)])
 
 
 def write_traffic(table: pa.Table, path: str | os.PathLike[str]) -> Path:

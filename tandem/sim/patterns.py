@@ -5,9 +5,9 @@ normal traffic it is planted in (the busiest customer's peak calls per second,
 concurrent calls and hourly spend, the destination's own rate), so that a pattern
 stands out at any volume. Every pattern takes ``at`` (epoch seconds it starts; default:
 drawn from the seed between 15% and 80% of the generated period) and ``customer`` (the
-customer's name; default: customers assigned from the seed, different for every
-pattern while there are enough customers). The planted calls are labelled with the
-pattern's ``name``.
+customer's name; default: customers assigned from the seed, the smaller half of them
+first, different for every pattern while there are enough customers). The planted
+calls are labelled with the pattern's ``name``.
 
 =============  ==========================================================================
 ``high_risk``  ``customers`` (3) compromised accounts each place ``calls`` (40) calls
@@ -18,20 +18,23 @@ pattern's ``name``.
 ``concurrent`` one customer opens ``calls`` (at least 100, 3 × the busiest customer's
                peak concurrent calls) calls within ``spread`` (60 s) on one trunk, to its
                cheapest destinations, 90% answered lasting ``minutes`` (15-45) minutes
-``cps``        one customer sends ``rate`` calls each second (at least 20, 5 × the
+``cps``        one customer sends ``rate`` calls each second (at least 50, 5 × the
                busiest customer's peak calls per second) for ``seconds`` (30) from one
-               trunk and source IP; 30% answered, 5-60 s
-``spend``      one customer spends ``amount`` (at least 200, ``factor`` (5) × the
+               trunk and source IP; ``answered`` (0.1) answered for 1-10 s, the rest
+               refused (404, 480, 403, 486, 503, 487)
+``spend``      one customer spends ``amount`` (at least 600, ``factor`` (5) × the
                busiest customer's expected peak-hour spend) within an hour: answered
-               calls of ``minutes`` (5-10) minutes to the dearest destination it calls,
-               starting over the hour's first 50 minutes
-``velocity``   ``destination`` (default: one of the middle ranks) gets ``factor`` (10) ×
-               its expected calls over ``window`` (1800 s) (at least ``min_calls``, 50)
-               from ``customers`` (4) customers, normal outcomes
+               calls of ``minutes`` (10-20) minutes to the dearest generated destination,
+               every one ending within the hour
+``velocity``   one block of ``destination`` (default: one of the middle ranks; numbers
+               differing only in their last ``free_digits`` (4)) gets ``factor`` (10) × the whole
+               destination's expected calls over ``window`` (600 s), at least
+               ``min_calls`` (60), from ``customers`` (4) customers, normal outcomes
 ``sequential`` one customer dials ``calls`` (60) consecutive numbers of one of its
                destinations, one every ``interval`` (2-6) seconds; 20% answered, 5-40 s
 ``wangiri``    one customer places ``calls`` (300) calls over ``spread`` (900 s) to random
-               numbers of one block (a mobile range plus 3 digits); ``answered`` (0.25)
+               numbers of one block of a mobile range (numbers differing only in their
+               last ``free_digits``, 3); ``answered`` (0.25)
                answered for 1-3 s, the rest cancelled while ringing (487)
 ``first_call`` ``customers`` (4) customers each place ``calls`` (1) calls to an expensive
                destination none of them calls in normal traffic (rate 0.95 and up per
@@ -39,8 +42,8 @@ pattern's ``name``.
 =============  ==========================================================================
 
 :class:`QualityCollapse`: from ``at`` (default: the middle of the period, on the hour)
-the normal calls ``carrier`` (default: the main carrier of the busiest destination) carries to
-``destination`` (default: the busiest destination) are answered with ASR ``asr`` (0.05)
+the normal calls ``carrier`` (default: the main carrier of the busiest destination)
+carries to ``destination`` (default: the busiest destination) are answered with ASR ``asr`` (0.05)
 instead of the carrier's usual ASR, failing with 503, 480, 408, 500 or 487; those calls
 are labelled ``quality_collapse``.
 """
@@ -134,7 +137,13 @@ class Context:
 
     @cached_property
     def _assignment(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, 2]).permutation(len(self.profile.customers))
+        """Customers in the order patterns take them: the smaller half (by share) first,
+        each half in a seeded random order (fraud shows against a small account's own
+        traffic, and the busiest accounts' normal peaks stay apart from the patterns)."""
+        rng = np.random.default_rng([self.seed, 2])
+        by_size = np.argsort([c.share for c in self.profile.customers], kind="stable")
+        half = (len(by_size) + 1) // 2
+        return np.concatenate([rng.permutation(by_size[:half]), rng.permutation(by_size[half:])])
 
     def customers_for(self, name: str, k: int) -> np.ndarray:
         """The customers a pattern uses by default: ``k`` from the pattern's own block of
@@ -303,6 +312,15 @@ class Pattern:
         return ctx.customers_for(self.name, k)
 
 
+def _block(ctx: Context, rng: np.random.Generator, dest: int, free: int, n: int) -> np.ndarray:
+    """``n`` random numbers of one block of ``dest``: they share every digit but their
+    last ``free`` (the block itself a random number of the range with those digits cut)."""
+    rest = ctx.table.length[dest] - len(ctx.table.prefix[dest])
+    free = max(1, min(free, rest))
+    one = int(draw_numbers(rng, np.array([dest]), ctx.table)[0])
+    return one // 10**free * 10**free + rng.integers(0, 10**free, n)
+
+
 def _uniform(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
     return np.round(rng.uniform(low, high, n)).astype(np.int64)
 
@@ -381,16 +399,18 @@ class Cps(Pattern):
     name: ClassVar[str] = "cps"
     rate: int | None = None
     seconds: int = 30
+    answered: float = 0.1
 
     def _plant(self, ctx: Context, rng: np.random.Generator, at: int) -> Rows:
-        rate = self.rate or max(20, math.ceil(5 * ctx.peak_cps()))
+        rate = self.rate or max(50, math.ceil(5 * ctx.peak_cps()))
         n = rate * self.seconds
         cust = int(self._customers(ctx, 1)[0])
         c = ctx.profile.customers[cust]
         dests = c.portfolio[rng.choice(len(c.portfolio), size=n, p=c.weights)]
         return ctx.rows(
-            rng, self.name, at + np.arange(n) // rate, cust, dests, asr=0.3,
-            durations=_uniform(rng, 5, 60, n), trunk=int(ctx.trunk_offset[cust]),
+            rng, self.name, at + np.arange(n) // rate, cust, dests, asr=self.answered,
+            durations=_uniform(rng, 1, 10, n), trunk=int(ctx.trunk_offset[cust]),
+            fail={404: 0.3, 480: 0.25, 403: 0.15, 486: 0.1, 503: 0.1, 487: 0.1},
         )  # fmt: skip
 
 
@@ -401,17 +421,17 @@ class Spend(Pattern):
     name: ClassVar[str] = "spend"
     amount: Decimal | None = None
     factor: float = 5.0
-    minutes: tuple[float, float] = (5.0, 10.0)
+    minutes: tuple[float, float] = (10.0, 20.0)
 
     def _plant(self, ctx: Context, rng: np.random.Generator, at: int) -> Rows:
         cust = int(self._customers(ctx, 1)[0])
-        c = ctx.profile.customers[cust]
-        clean = [int(d) for d in c.portfolio if ctx.clean(int(d))] or [int(c.portfolio[0])]
+        nd = len(ctx.profile.destinations)
+        clean = [d for d in range(nd) if ctx.clean(d)] or [0]
         dest = max(clean, key=lambda d: (ctx.table.rate[d], -d))
         if self.amount is not None:
             amount = Decimal(self.amount)
         else:  # sizing from expected figures: a float estimate, rounded up to whole units
-            amount = Decimal(math.ceil(max(200.0, self.factor * ctx.peak_hour_spend())))
+            amount = Decimal(math.ceil(max(600.0, self.factor * ctx.peak_hour_spend())))
         rate = ctx.table.rate[dest]
         mean = Decimal(str((self.minutes[0] + self.minutes[1]) / 2))
         n = math.ceil(amount / (rate * mean)) * 2 + 10  # enough; cut below
@@ -420,10 +440,11 @@ class Spend(Pattern):
         step = int(rate.scaleb(4).to_integral_value())
         need = int((amount * 60).scaleb(4).to_integral_value())
         n = int(np.searchsorted(np.cumsum(durations * step), need)) + 1
-        last = 3600 - int(60 * self.minutes[1])  # every call ends within the hour
+        durations = durations[:n]
+        room = np.maximum(3600 - durations, 1)  # every call ends within the hour
         return ctx.rows(
-            rng, self.name, at + rng.integers(0, max(last, 1), n), cust, dest, asr=1.0,
-            durations=durations[:n],
+            rng, self.name, at + (rng.random(n) * room).astype(np.int64), cust, dest, asr=1.0,
+            durations=durations,
         )  # fmt: skip
 
 
@@ -434,9 +455,10 @@ class Velocity(Pattern):
     name: ClassVar[str] = "velocity"
     destination: str | None = None
     factor: float = 10.0
-    window: int = 1800
-    min_calls: int = 50
+    window: int = 600
+    min_calls: int = 60
     customers: int = 4
+    free_digits: int = 4
 
     def _plant(self, ctx: Context, rng: np.random.Generator, at: int) -> Rows:
         nd = len(ctx.profile.destinations)
@@ -452,7 +474,7 @@ class Velocity(Pattern):
         cs = self._customers(ctx, self.customers)
         return ctx.rows(
             rng, self.name, at + rng.integers(0, self.window, n), cs[rng.integers(0, len(cs), n)],
-            dest,
+            dest, number=_block(ctx, rng, dest, self.free_digits, n),
         )  # fmt: skip
 
 
@@ -469,8 +491,9 @@ class Sequential(Pattern):
         c = ctx.profile.customers[cust]
         clean = np.array([d for d in c.portfolio if ctx.clean(int(d))] or [c.portfolio[0]])
         dest = int(clean[rng.integers(len(clean))])
-        free = ctx.table.length[dest] - len(ctx.table.prefix[dest])
-        first = int(ctx.table.prefix[dest]) * 10**free + int(rng.integers(0, 10**free - self.calls))
+        # a run of consecutive numbers from the start of a block of 10**k >= calls numbers
+        run = 10 ** len(str(self.calls))
+        first = int(draw_numbers(rng, np.array([dest]), ctx.table)[0]) // run * run
         gaps = _uniform(rng, self.interval[0], self.interval[1], self.calls)
         gaps[0] = 0
         return ctx.rows(
@@ -490,6 +513,7 @@ class Wangiri(Pattern):
     calls: int = 300
     spread: int = 900
     answered: float = 0.25
+    free_digits: int = 3
 
     def _plant(self, ctx: Context, rng: np.random.Generator, at: int) -> Rows:
         cust = int(self._customers(ctx, 1)[0])
@@ -497,10 +521,7 @@ class Wangiri(Pattern):
         mobile = [d for d in range(len(p.destinations))
                   if p.destinations[d].kind == "mobile" and ctx.clean(d)]  # fmt: skip
         dest = int(mobile[rng.integers(len(mobile))]) if mobile else 0
-        free = ctx.table.length[dest] - len(ctx.table.prefix[dest])
-        block = int(ctx.table.prefix[dest]) * 1000 + int(rng.integers(0, 1000))
-        scale = 10 ** (free - 3)
-        numbers = block * scale + rng.integers(0, scale, self.calls)
+        numbers = _block(ctx, rng, dest, self.free_digits, self.calls)
         return ctx.rows(
             rng, self.name, at + rng.integers(0, self.spread, self.calls), cust, dest,
             asr=self.answered, durations=_uniform(rng, 1, 3, self.calls), number=numbers,

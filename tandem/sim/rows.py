@@ -48,30 +48,45 @@ class Rows:
 
 @dataclass
 class DestTable:
-    """Every range calls are drawn from: prefix, full length, sell rate per minute."""
+    """Every range calls are drawn from: prefix, full length, sell rate per minute, and
+    the bitmap of its valid two-digit blocks (0: any number of the range)."""
 
     prefix: list[str] = field(default_factory=list)
     length: list[int] = field(default_factory=list)
     rate: list[Decimal] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict)
 
-    def add(self, prefix: str, length: int, rate: Decimal) -> int:
+    def add(self, prefix: str, length: int, rate: Decimal, blocks: int = 0) -> int:
         """The index of ``prefix``, added if new."""
         if prefix in self._index:
             return self._index[prefix]
         self.prefix.append(prefix)
         self.length.append(length)
         self.rate.append(rate)
+        self.blocks.append(blocks if length - len(prefix) >= 3 else 0)
         self._index[prefix] = len(self.prefix) - 1
         return self._index[prefix]
 
 
 def draw_numbers(rng: np.random.Generator, dest: np.ndarray, table: DestTable) -> np.ndarray:
-    """A random full number (int64 digits) in each call's range."""
+    """A random full number (int64 digits) in each call's range: in one of its valid
+    two-digit blocks (each as likely) where it has them, else anywhere in the range."""
+    dest = np.asarray(dest)
     prefix = np.array([int(p) for p in table.prefix], dtype=np.int64)
     free = np.array([n - len(p) for p, n in zip(table.prefix, table.length, strict=True)])
-    scale = (10 ** free.astype(np.int64))[dest]
-    return prefix[dest] * scale + rng.integers(0, scale)
+    lists = [[b for b in range(100) if bits >> b & 1] for bits in table.blocks]
+    count = np.array([len(b) for b in lists], dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    flat = np.array([b for blocks in lists for b in blocks] or [0], dtype=np.int64)
+    u = rng.random(len(dest))
+    has = count[dest] > 0
+    pick = offset[dest] + np.minimum((u * count[dest]).astype(np.int64), count[dest] - 1)
+    block = flat[np.where(has, pick, 0)]
+    rest = np.where(has, free[dest] - 2, free[dest]).astype(np.int64)
+    head = np.where(has, prefix[dest] * 100 + block, prefix[dest])
+    scale = 10**rest
+    return head * scale + rng.integers(0, scale)
 
 
 def outcomes(

@@ -1,6 +1,10 @@
 """The destinations generated traffic calls: real E.164 ranges, fixed and mobile, with a
 sell rate, a typical answer-seizure ratio and a typical call length each.
 
+Each range's numbers are drawn from its valid two-digit blocks (and at the full length)
+that ``scripts/build_sim_blocks.py`` found with the ``phonenumbers`` metadata
+(:data:`tandem.sim.blocks.BLOCKS`), so generated numbers are valid numbers of their kind.
+
 :data:`DESTINATIONS` is ordered by traffic: the first destination carries the most calls
 (the generator gives rank ``r`` a Zipf-like share ``1 / r**s``). The ranges follow each
 country's numbering plan (country code, area or mobile code, and the length of a full
@@ -13,10 +17,12 @@ sell rate is far above the rest): the ``first_call`` fraud pattern uses them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
-__all__ = ["Destination", "DESTINATIONS", "EXPENSIVE"]
+from tandem.sim.blocks import BLOCKS
+
+__all__ = ["Destination", "DESTINATIONS", "EXPENSIVE", "PLANNED", "PLANNED_EXPENSIVE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,7 @@ _PLAN: list[tuple[str, str, int, str, int, str, str, str, float, int]] = [
      "0.0070", "0.0200", 0.57, 175),
     ("Canada", "1", 11, "416 514 604 403", 0, "", "0.0050", "0.0050", 0.56, 185),
     ("France", "33", 11, "1 2 4 5", 11, "6 7", "0.0070", "0.0200", 0.55, 165),
-    ("Nigeria", "234", 11, "1", 13, "703 803 806 813 905", "0.0600", "0.0900", 0.45, 200),
+    ("Nigeria", "234", 13, "20", 13, "703 803 806 813 905", "0.0600", "0.0900", 0.45, 200),
     ("Philippines", "63", 11, "2", 12, "9", "0.1000", "0.1200", 0.47, 215),
     ("Pakistan", "92", 12, "21 42 51", 12, "3", "0.0500", "0.0700", 0.46, 220),
     ("China", "86", 13, "10 21 20", 13, "13 15 18", "0.0100", "0.0100", 0.53, 180),
@@ -83,7 +89,7 @@ _PLAN: list[tuple[str, str, int, str, int, str, str, str, float, int]] = [
     ("Jamaica", "1", 11, "876", 0, "", "0.1500", "0.1500", 0.45, 195),
     ("Cameroon", "237", 12, "2", 12, "6", "0.1500", "0.2000", 0.43, 200),
     ("Ethiopia", "251", 12, "11", 12, "9", "0.2500", "0.3000", 0.40, 210),
-    ("Ivory Coast", "225", 13, "27", 13, "07", "0.1500", "0.2000", 0.43, 195),
+    ("Ivory Coast", "225", 13, "21", 13, "07", "0.1500", "0.2000", 0.43, 195),
     ("Algeria", "213", 11, "21", 12, "5 6 7", "0.0600", "0.3500", 0.45, 190),
     ("Tunisia", "216", 11, "71", 11, "2 5 9", "0.2500", "0.3000", 0.47, 175),
     ("Japan", "81", 11, "3 6", 12, "80 90 70", "0.0200", "0.0600", 0.57, 150),
@@ -165,11 +171,22 @@ def _ordinal(d: Destination) -> int:
     return 0
 
 
-#: Every normal destination, biggest first.
-DESTINATIONS: tuple[Destination, ...] = tuple(_build())
+def _checked(d: Destination) -> Destination:
+    """``d`` with the length :data:`tandem.sim.blocks.BLOCKS` found its numbers valid at."""
+    found = BLOCKS.get(d.prefix)
+    return d if found is None else replace(d, length=found[0])
 
-#: Destinations normal traffic never calls (sell rate 0.95 and up per minute).
-EXPENSIVE: tuple[Destination, ...] = tuple(
+
+#: The destinations as the plan above writes them (what ``scripts/build_sim_blocks.py`` checks).
+PLANNED: tuple[Destination, ...] = tuple(_build())
+
+#: Every normal destination, biggest first.
+DESTINATIONS: tuple[Destination, ...] = tuple(_checked(d) for d in PLANNED)
+
+PLANNED_EXPENSIVE: tuple[Destination, ...] = tuple(
     Destination(p, f"{n} {k}", k, length, Decimal(rate), 0.45, 150)
     for p, n, k, length, rate in _EXPENSIVE
 )
+
+#: Destinations normal traffic never calls (sell rate 0.95 and up per minute).
+EXPENSIVE: tuple[Destination, ...] = tuple(_checked(d) for d in PLANNED_EXPENSIVE)

@@ -11,7 +11,7 @@ from typing import Any
 
 from tandem.state.batch import EagerBatch, Op
 from tandem.state.windows import (
-    bucket_of,
+    check_fields,
     check_ttl,
     series_cutoff,
     series_start,
@@ -56,14 +56,16 @@ class _Slots:
 
 
 class _Window:
-    """One sliding window: amounts per bucket (ascending), and their sum."""
+    """One sliding window: amounts per bucket (ascending), and their sum; ``due`` is the
+    instant its latest bucket leaves the window."""
 
-    __slots__ = ("amounts", "buckets", "sum")
+    __slots__ = ("amounts", "buckets", "due", "sum")
 
     def __init__(self) -> None:
         self.buckets: deque[int] = deque()
         self.amounts: dict[int, int] = {}
         self.sum = 0
+        self.due = -math.inf
 
     def evict(self, oldest: int) -> None:
         """Drop the buckets before ``oldest``."""
@@ -74,17 +76,19 @@ class _Window:
         while buckets and buckets[0] < oldest:
             self.sum -= amounts.pop(buckets.popleft())
 
-    def add(self, b: int, amount: int) -> None:
+    def add(self, b: int, amount: int) -> bool:
+        """Add to bucket ``b``; True when ``b`` is a new latest bucket."""
         buckets = self.buckets
+        self.sum += amount
         if b in self.amounts:
             self.amounts[b] += amount
-        else:
-            self.amounts[b] = amount
-            if not buckets or buckets[-1] < b:
-                buckets.append(b)
-            else:  # an instant before the latest one: keep the buckets in order
-                self.buckets = deque(sorted((*buckets, b)))
-        self.sum += amount
+            return False
+        self.amounts[b] = amount
+        if not buckets or buckets[-1] < b:
+            buckets.append(b)
+            return True
+        self.buckets = deque(sorted((*buckets, b)))  # an instant before the latest one
+        return False
 
     def total(self, b: int) -> int:
         """The sum of the buckets up to ``b`` (those after it are left out)."""
@@ -100,26 +104,36 @@ class _Window:
 
 
 class _Series:
-    __slots__ = ("buckets", "keep")
+    """One series: fields per bucket start; ``due`` is the instant its latest bucket is
+    dropped (``keep`` seconds after it started)."""
+
+    __slots__ = ("buckets", "due", "keep", "last")
 
     def __init__(self, keep: int) -> None:
         self.keep = keep
         self.buckets: dict[int, dict[str, int]] = {}
+        self.last = -math.inf
+        self.due = -math.inf
+
+
+# What an entry of MemoryCounters._due frees when its instant has passed.
+_CALL, _WINDOW, _SERIES, _MARK = range(4)
 
 
 class MemoryCounters:
     """Thread-safe in-process counters (one node): every operation of
     :class:`~tandem.state.protocol.Counters` under one lock.
 
-    Memory stays bounded by live state: expired slots are dropped when their key is
-    touched, window buckets when they leave their window, series buckets when they are
-    older than ``keep``; and every ``sweep_every`` seconds (of the instants given) a sweep
-    frees whatever expired on keys nobody touched since (calls, windows, series, marks).
-    Time is expected to move forward: state expired at the latest instant seen may be
-    freed even if a later call asks about an earlier instant.
+    Memory stays bounded by live state, without pauses: expired slots are dropped when
+    their key is touched, window buckets when they leave their window, series buckets when
+    they are older than ``keep``; and one heap of due instants frees, as the instants given
+    pass them, the calls, windows, series and marks that expired on keys nobody touches any
+    more (a few entries per operation, never a scan of everything). Time is expected to
+    move forward: state expired at the latest instant seen may be freed even if a later
+    call asks about an earlier instant.
     """
 
-    def __init__(self, *, sweep_every: float = 10.0) -> None:
+    def __init__(self) -> None:
         self._lock = threading.RLock()
         self._values: dict[str, int] = {}
         self._slots: dict[str, _Slots] = {}
@@ -128,8 +142,7 @@ class MemoryCounters:
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
         self._shapes: dict[tuple[int, int], int] = {}
-        self._sweep_every = check_ttl(sweep_every, "sweep_every")
-        self._next_sweep = -math.inf
+        self._due: list[tuple[float, int, Any]] = []  # (instant, what, key): a heap
 
     # -- plain counters ------------------------------------------------------------------
     def current(self, key: str) -> int:
@@ -162,7 +175,8 @@ class MemoryCounters:
             if type(cap) is not int or cap < 0:
                 raise ValueError(f"cap of {k!r} must be a whole number >= 0, not {cap!r}")
         with self._lock:
-            self._tick(at)
+            if self._due and self._due[0][0] <= at:
+                self._expire(at)
             held: tuple[str, ...] = ()
             expires = at + ttl
             record = self._calls.get(call_id)
@@ -194,6 +208,8 @@ class MemoryCounters:
                     s = slots[k] = _Slots()
                 s.put(call_id, expires)
             self._calls[call_id] = (expires, keys)
+            if record is None or record[0] != expires:
+                self._push((expires, _CALL, call_id))
             return None
 
     def release(self, call_id: str, *, at: float | None = None) -> bool:
@@ -246,13 +262,15 @@ class MemoryCounters:
         b = math.floor(at / step)
         wkey = (key, window, step)
         with self._lock:
-            if at >= self._next_sweep:
-                self.sweep(at)
+            if self._due and self._due[0][0] <= at:
+                self._expire(at)
             w = self._windows.get(wkey)
             if w is None:
                 w = self._windows[wkey] = _Window()
             w.evict(b - n + 1)
-            w.add(b, amount)
+            if w.add(b, amount):
+                w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
+                self._push((w.due, _WINDOW, wkey))
             return w.total(b)
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
@@ -274,8 +292,10 @@ class MemoryCounters:
         ``keep`` seconds."""
         start = series_start(at, bucket)
         cutoff = series_cutoff(at, keep)
+        check_fields(fields)
         with self._lock:
-            self._tick(at)
+            if self._due and self._due[0][0] <= at:
+                self._expire(at)
             s = self._series.get(key)
             if s is None:
                 s = self._series[key] = _Series(keep)
@@ -289,6 +309,10 @@ class MemoryCounters:
             values = buckets.get(start)
             if values is None:
                 values = buckets[start] = {}
+                if start > s.last:
+                    s.last = start
+                    s.due = start + keep
+                    self._push((s.due, _SERIES, key))
             for name, amount in fields.items():
                 values[name] = values.get(name, 0) + amount
 
@@ -309,11 +333,13 @@ class MemoryCounters:
         """Set the mark until ``at + ttl`` unless it is live; True when this call set it."""
         ttl = check_ttl(ttl)
         with self._lock:
-            self._tick(at)
+            if self._due and self._due[0][0] <= at:
+                self._expire(at)
             held = self._marks.get(key)
             if held is not None and held[0] > at:
                 return False
             self._marks[key] = (at + ttl, value)
+            self._push((at + ttl, _MARK, key))
             return True
 
     def marked(self, key: str, *, at: float) -> str | None:
@@ -346,30 +372,60 @@ class MemoryCounters:
                 "marks": len(self._marks),
             }
 
+    def _push(self, entry: tuple[float, int, Any]) -> None:
+        """Add a due entry; when most entries are stale (released calls: their entries
+        stay until their instant), rebuild the heap from the live state."""
+        due = self._due
+        heapq.heappush(due, entry)
+        live = len(self._calls) + len(self._windows) + len(self._series) + len(self._marks)
+        if len(due) > 2 * live + 1024:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        entries: list[tuple[float, int, Any]] = [
+            (expires, _CALL, c) for c, (expires, _) in self._calls.items()
+        ]
+        entries += [(w.due, _WINDOW, k) for k, w in self._windows.items()]
+        entries += [(s.due, _SERIES, k) for k, s in self._series.items()]
+        entries += [(expires, _MARK, k) for k, (expires, _) in self._marks.items()]
+        heapq.heapify(entries)
+        self._due = entries
+
+    def _expire(self, at: float) -> None:
+        """Free what the due entries up to ``at`` name, if it has really expired (an entry
+        is stale when its call was extended or its window, series or mark renewed)."""
+        due = self._due
+        while due and due[0][0] <= at:
+            when, what, key = heapq.heappop(due)
+            if what == _CALL:
+                record = self._calls.get(key)
+                if record is not None and record[0] <= at:
+                    self._drop_call(key)
+            elif what == _WINDOW:
+                w = self._windows.get(key)
+                if w is not None and w.due == when:
+                    del self._windows[key]
+            elif what == _SERIES:
+                s = self._series.get(key)
+                if s is not None and s.due == when:
+                    if s.last < at - s.keep:
+                        del self._series[key]
+                    else:  # at the very instant: its last bucket is dropped just after
+                        s.due = math.nextafter(at, math.inf)
+                        heapq.heappush(due, (s.due, _SERIES, key))
+            else:
+                mark = self._marks.get(key)
+                if mark is not None and mark[0] <= at:
+                    del self._marks[key]
+
     def sweep(self, at: float) -> None:
-        """Free everything expired at ``at`` (also done every ``sweep_every`` seconds)."""
+        """Free everything expired at ``at`` now (it is freed as time passes anyway), and
+        rebuild the heap of due instants."""
         with self._lock:
-            for call_id in [c for c, (e, _) in self._calls.items() if e <= at]:
-                self._drop_call(call_id)
+            self._expire(at)
+            self._rebuild()
             for k in list(self._slots):
                 s = self._slots[k]
                 s.purge(at)
                 if not s.expiry:
                     del self._slots[k]
-            for wkey in list(self._windows):
-                _, window, step = wkey
-                w = self._windows[wkey]
-                w.evict(bucket_of(at, step) - window // step + 1)
-                if not w.buckets:
-                    del self._windows[wkey]
-            for skey in list(self._series):
-                s_ = self._series[skey]
-                if not s_.buckets or max(s_.buckets) < at - s_.keep:
-                    del self._series[skey]
-            for mkey in [k for k, (e, _) in self._marks.items() if e <= at]:
-                del self._marks[mkey]
-            self._next_sweep = at + self._sweep_every
-
-    def _tick(self, at: float) -> None:
-        if at >= self._next_sweep:
-            self.sweep(at)

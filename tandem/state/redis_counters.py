@@ -26,12 +26,14 @@ import math
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tandem.errors import StateError, StateUnavailableError
 from tandem.state import scripts
 from tandem.state.batch import Op, QueuedBatch
 from tandem.state.windows import (
     bucket_of,
+    check_fields,
     check_ttl,
     series_cutoff,
     series_start,
@@ -96,12 +98,28 @@ def _window_total(reply: list[Any]) -> int:
     return int(reply[0] or 0) - sum(int(v) for v in reply[1:])
 
 
-def _series(reply: list[Any]) -> list[tuple[int, dict[str, int]]]:
+def _series(reply: str) -> list[tuple[int, dict[str, int]]]:
     out = []
-    for i in range(0, len(reply), 2):
-        flat = reply[i + 1]
-        out.append((int(reply[i]), {flat[j]: int(flat[j + 1]) for j in range(0, len(flat), 2)}))
+    for line in reply.split("\n") if reply else ():
+        start, *cells = line.split("\t")
+        fields = {}
+        for cell in cells:
+            name, _, amount = cell.rpartition("=")
+            fields[name] = int(amount)
+        out.append((int(start), fields))
     return out
+
+
+def masked(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _mark_value(reply: Any, at: float) -> str | None:
@@ -124,7 +142,9 @@ class RedisCounters:
     (``socket_timeout`` seconds, no retries): an unreachable server raises
     :class:`~tandem.errors.StateUnavailableError` at once, which
     :class:`~tandem.state.FallbackCounters` turns into local counters. Nothing is sent to
-    the server until the first operation.
+    the server until the first operation. ``client`` is an already made ``redis.Redis``
+    (with ``decode_responses=True``) to use instead of ``url``. Messages show the URL with
+    its password masked.
     """
 
     def __init__(
@@ -147,7 +167,7 @@ class RedisCounters:
                 "RedisCounters needs the redis package: pip install 'tandem[redis]'"
             ) from exc
         self._errors = redis.exceptions
-        self.url = url
+        self.url = masked(url)
         self.prefix = prefix
         self.node = node if node is not None else socket.gethostname()
         self._grace = check_ttl(grace, "grace")
@@ -246,6 +266,7 @@ class RedisCounters:
     ) -> tuple[_Command, _Decode]:
         start = series_start(at, bucket)
         cutoff = series_cutoff(at, keep)
+        check_fields(fields)
         argv: list[Any] = [start, _num(cutoff), self._gc(keep + bucket), f"{self.prefix}sb:{key}|"]
         for name, amount in fields.items():
             argv += [name, int(amount)]

@@ -107,8 +107,10 @@ local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', oldest)
 for _, f in ipairs(old) do
   local v = redis.call('HGET', KEYS[1], f)
   if v then
-    local negated = (string.sub(v, 1, 1) == '-') and string.sub(v, 2) or ('-' .. v)
-    redis.call('HINCRBY', KEYS[1], 's', negated)
+    if v ~= '0' then  -- Redis reads no "-0"
+      local negated = (string.sub(v, 1, 1) == '-') and string.sub(v, 2) or ('-' .. v)
+      redis.call('HINCRBY', KEYS[1], 's', negated)
+    end
     redis.call('HDEL', KEYS[1], f)
   end
 end
@@ -156,15 +158,18 @@ return 0
 """
 
 # KEYS: series index. ARGV: since, until, bucket key prefix.
-# Returns {start, {field, amount, ...}, start, {...}, ...} oldest first.
+# Returns one string, a line per bucket (oldest first): START<TAB>FIELD=AMOUNT<TAB>...: one
+# bulk reply is far cheaper for the client to read than hundreds of nested arrays.
 SERIES = """
 local starts = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
-local out = {}
+local lines = {}
 for _, s in ipairs(starts) do
-  out[#out + 1] = s
-  out[#out + 1] = redis.call('HGETALL', ARGV[3] .. s)
+  local flat = redis.call('HGETALL', ARGV[3] .. s)
+  local row = {s}
+  for j = 1, #flat, 2 do row[#row + 1] = flat[j] .. '=' .. flat[j + 1] end
+  lines[#lines + 1] = table.concat(row, '\\t')
 end
-return out
+return table.concat(lines, '\\n')
 """
 
 # KEYS: mark. ARGV: at, expiry, value, gc ms. The mark is stored as "expiry|value".

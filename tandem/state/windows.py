@@ -10,8 +10,11 @@ seconds before the latest instant recorded.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-__all__ = ["bucket_of", "check_ttl", "series_cutoff", "series_start", "window_buckets"]
+__all__ = [
+    "bucket_of", "check_fields", "check_ttl", "series_cutoff", "series_start", "window_buckets",
+]  # fmt: skip
 
 
 def window_buckets(window: int, step: int) -> int:
@@ -51,3 +54,13 @@ def check_ttl(ttl: float, what: str = "ttl") -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{what} must be a positive number of seconds, not {ttl!r}")
     return value
+
+
+def check_fields(fields: Mapping[str, int]) -> None:
+    """Refuse series field names holding a tab or a line break, and amounts that are not
+    whole numbers."""
+    for name, amount in fields.items():
+        if "\t" in name or "\n" in name:
+            raise ValueError(f"series field name {name!r} must not hold a tab or a line break")
+        if type(amount) is not int:
+            raise ValueError(f"series field {name!r} must be a whole number, not {amount!r}")

@@ -126,6 +126,15 @@ def test_window_bucket_boundaries(counters):
     assert counters.add("w", 5, at=T + 70.0, **w) == 5
 
 
+def test_window_amounts_of_zero_and_below_leave_the_window(counters):
+    w = {"window": 2, "step": 1}
+    assert counters.add("w", 0, at=T, **w) == 0
+    assert counters.add("w", -4, at=T + 1, **w) == -4
+    assert counters.add("w", 5, at=T + 2, **w) == 1
+    assert counters.add("w", 0, at=T + 3, **w) == 5
+    assert counters.total("w", at=T + 4, **w) == 0
+
+
 def test_window_sums_of_money_are_exact(counters):
     big = 9_007_199_254_740_993  # 2**53 + 1: a double would round it
     w = {"window": 86400, "step": 3600}
@@ -203,3 +212,14 @@ def test_keys_escape_colons():
     assert carrier_calls_key("borealis") == "carrier:borealis:calls"
     with pytest.raises(ValueError):
         key()
+
+
+def test_series_field_names_survive_and_tabs_are_refused(counters):
+    counters.record("q", {"a=b": 1, "é ü": 2, "n": -3}, at=T, bucket=5, keep=60)
+    assert counters.series("q", since=T - 60, until=T) == [(int(T), {"a=b": 1, "é ü": 2, "n": -3})]
+    with pytest.raises(ValueError, match="tab or a line break"):
+        counters.record("q", {"a\tb": 1}, at=T, bucket=5, keep=60)
+    with pytest.raises(ValueError, match="whole number"):
+        counters.record("q", {"a": 1.5}, at=T, bucket=5, keep=60)
+    assert counters.record("q", {}, at=T, bucket=5, keep=60) is None
+    assert counters.series("q", since=T - 60, until=T) == [(int(T), {"a=b": 1, "é ü": 2, "n": -3})]

@@ -9,7 +9,7 @@ from tandem.state import MemoryCounters
 
 
 def test_expired_state_is_freed():
-    c = MemoryCounters(sweep_every=10)
+    c = MemoryCounters()
     t = 1_700_000_000.0
     for i in range(5000):
         at = t + i * 0.01
@@ -20,7 +20,7 @@ def test_expired_state_is_freed():
         if i % 3:
             c.release(f"call-{i}", at=at)
     assert c.size()["calls"] > 0 and c.size()["marks"] > 0
-    # an hour later one operation is enough for the sweep to free everything else
+    # an hour later one operation is enough to free everything else
     c.incr("other")
     c.add("cps:x", 1, window=1, step=1, at=t + 3600)
     assert c.size() == {
@@ -48,3 +48,15 @@ def test_slots_stay_exact_across_threads_with_expiry():
         th.join()
     # live at the end: the unreleased calls of the last 5 seconds, 4 threads
     assert c.in_use("k", at=t + 1999) == 4 * len([i for i in range(1995, 2000) if i % 2 == 0])
+
+
+def test_released_calls_leave_no_due_entries_behind():
+    """Released calls keep no memory until their expiry: the heap of due instants is
+    rebuilt once most of its entries are stale."""
+    c = MemoryCounters()
+    for i in range(50_000):
+        at = 1_000.0 + i * 0.001
+        assert c.acquire(f"call-{i}", {"k": 10}, ttl=3 * 3600, at=at) is None
+        assert c.release(f"call-{i}", at=at)
+    assert c.size()["calls"] == 0 and c.size()["slot_keys"] == 0
+    assert len(c._due) <= 1024 + 1

@@ -90,3 +90,50 @@ def test_an_unreachable_server_fails_fast():
     with pytest.raises(StateUnavailableError):
         c.batch().execute() or c.current("k")
     assert time.monotonic() - started < 2
+
+
+def test_messages_never_show_the_password():
+    c = RedisCounters(f"redis://app:s3cret@127.0.0.1:{free_port()}/0", prefix="x:")
+    with pytest.raises(StateUnavailableError) as caught:
+        c.current("k")
+    assert "s3cret" not in str(caught.value) and "app:***@127.0.0.1" in str(caught.value)
+    assert "s3cret" not in repr(c)
+
+
+def test_a_batch_is_one_round_trip(redis_factory, monkeypatch):
+    c = redis_factory()
+    c.acquire("warm", {"k": 5}, ttl=60, at=T)  # scripts loaded
+    sent: list[int] = []
+    pipeline = c.client.pipeline
+
+    def counting_pipeline(*args, **kwargs):
+        pipe = pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        def counted(*a, **kw):
+            sent.append(len(pipe.command_stack))
+            return execute(*a, **kw)
+
+        pipe.execute = counted
+        return pipe
+
+    def no_single_commands(*args, **kwargs):
+        raise AssertionError(f"a command outside the pipeline: {args[:1]}")
+
+    monkeypatch.setattr(c.client, "pipeline", counting_pipeline)
+    monkeypatch.setattr(c.client, "execute_command", no_single_commands)
+    b = c.batch()
+    b.acquire("c1", {"k": 5, "j": 5, "i": 5}, ttl=60, at=T)
+    b.add("cps", 1, window=1, step=1, at=T)
+    b.add("cpm", 1, window=60, step=1, at=T)
+    b.total("spend", window=3600, step=60, at=T)
+    b.marked("first", at=T)
+    b.mark("alert", ttl=60, at=T)
+    b.in_use("k", at=T)
+    b.occupied("k", at=T)
+    b.series("q", since=T - 60, until=T)
+    b.record("q", {"a": 1}, at=T, bucket=5, keep=60)
+    b.current("n")
+    b.release("c1", at=T)
+    assert b.execute() == [None, 1, 1, 0, None, True, 2, 2, [], None, 0, True]
+    assert sent == [12]
