@@ -1,0 +1,373 @@
+"""Tandem inside Kamailio: a KEMI routing script for ``app_python3``.
+
+Kamailio's ``app_python3`` (with ``cfgengine "python"``) loads one Python file in the main
+process and calls its ``mod_init()`` before forking; the object it returns is copied into
+every SIP worker, which then gets ``child_init(rank)`` and one ``ksr_request_route(msg)``
+per SIP request, on its own interpreter. Python threads do not run between requests
+(``threads_mode=0``), so nothing here relies on a background thread.
+
+* ``mod_init`` (main process) memory-maps the routing table once: the workers forked
+  after it share its pages.
+* ``child_init`` (each SIP worker) builds the worker's router and call lifecycle
+  (:class:`~tandem.calls.Calls`) and opens its own Redis connection when one is
+  configured (``TANDEM_REDIS``): sockets are never shared across the fork.
+* ``ksr_request_route`` answers an INVITE. The customer comes from a header
+  (``X-Tandem-Customer`` by default) or else from the source IP via the trunks of the
+  routing config; the number is the Request-URI's user part. In ``redirect`` mode the
+  answer is a ``302`` with one Contact per route, best first (:func:`tandem.serve.answer.
+  answer`); in ``rtjson`` mode the routes become Kamailio's rtjson document and Kamailio
+  relays the call itself, failing over in :meth:`TandemKemi.ksr_failure_route` on each
+  carrier's own failover codes. A refused call gets 403/404/503 with a ``Reason`` header.
+* The snapshot file is checked (one ``stat``) at most every ``TANDEM_RELOAD_INTERVAL``
+  seconds, on the request path; a changed file is loaded and swapped in atomically
+  (:meth:`~tandem.lcr.Router.swap`): the request being answered and every later one see
+  one whole table, and no request waits for anything but the load itself. A file that
+  fails to load is logged and the current table kept.
+
+Configuration is read from the environment of the Kamailio process (see
+:meth:`KamailioSettings.from_env`); ``examples/kamailio/`` holds the configs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tandem.calls import Calls
+from tandem.errors import ConfigError, TandemError
+from tandem.lcr import Router, RoutingTable, load_config, load_key
+from tandem.serve.answer import SipAnswer, answer, error_answer, reason_header, rtjson
+
+__all__ = ["KamailioSettings", "TandemKemi", "mod_init"]
+
+MODES = ("redirect", "rtjson")
+#: Failure route name given to ``t_on_failure`` in rtjson mode (a method of TandemKemi).
+FAILURE_ROUTE = "ksr_failure_route"
+REPLY_ROUTE = "ksr_reply_route_tandem"
+# Transaction AVPs carrying the rtjson state from the request route to the failure route
+# (which may run in another process).
+_AVP_CARRIERS = "$avp(tandem_carriers)"
+_AVP_CODES = "$avp(tandem_codes)"
+_AVP_INDEX = "$avp(tandem_index)"
+
+
+@dataclass(frozen=True)
+class KamailioSettings:
+    """How the Kamailio script routes.
+
+    ``table``: the snapshot file (``tandem compile -o``); ``config``: a routing config TOML
+    overriding the plan compiled into the table (its trunks identify customers by source
+    IP); ``verify_key``: a key file, the table must be signed with it; ``mode``:
+    ``redirect`` (302) or ``rtjson``; ``customer_header``: the header naming the customer
+    ("" to identify by source IP only); ``reload_interval``: seconds between two checks of
+    the snapshot file; ``redis``: a Redis URL for the shared counters (else each worker
+    counts alone); ``fraud``: a fraud rules TOML; ``plus``: ``+`` before the number in the
+    Contacts and URIs; ``fr_timer``: rtjson's per-route final-response timer (ms).
+    """
+
+    table: str
+    config: str | None = None
+    verify_key: str | None = None
+    mode: str = "redirect"
+    customer_header: str = "X-Tandem-Customer"
+    reload_interval: float = 1.0
+    redis: str | None = None
+    fraud: str | None = None
+    plus: bool = False
+    fr_timer: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"TANDEM_MODE must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.reload_interval < 0:
+            raise ConfigError("TANDEM_RELOAD_INTERVAL must be 0 or more seconds")
+
+    @classmethod
+    def from_env(cls, environ: Any = None) -> KamailioSettings:
+        """Settings from environment variables: ``TANDEM_TABLE`` (required),
+        ``TANDEM_CONFIG``, ``TANDEM_VERIFY_KEY``, ``TANDEM_MODE``,
+        ``TANDEM_CUSTOMER_HEADER``, ``TANDEM_RELOAD_INTERVAL``, ``TANDEM_REDIS``,
+        ``TANDEM_FRAUD``, ``TANDEM_PLUS`` (1/0), ``TANDEM_FR_TIMER``."""
+        env = os.environ if environ is None else environ
+        table = env.get("TANDEM_TABLE", "")
+        if not table:
+            raise ConfigError("TANDEM_TABLE is not set: the routing table file to load")
+
+        def number(name: str, default: str, kind: Any) -> Any:
+            text = env.get(name, default)
+            try:
+                return kind(text)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, not {text!r}") from None
+
+        fr = env.get("TANDEM_FR_TIMER", "")
+        return cls(
+            table=table,
+            config=env.get("TANDEM_CONFIG") or None,
+            verify_key=env.get("TANDEM_VERIFY_KEY") or None,
+            mode=env.get("TANDEM_MODE", "redirect") or "redirect",
+            customer_header=env.get("TANDEM_CUSTOMER_HEADER", "X-Tandem-Customer"),
+            reload_interval=number("TANDEM_RELOAD_INTERVAL", "1", float),
+            redis=env.get("TANDEM_REDIS") or None,
+            fraud=env.get("TANDEM_FRAUD") or None,
+            plus=env.get("TANDEM_PLUS", "0") not in ("", "0", "false", "no"),
+            fr_timer=number("TANDEM_FR_TIMER", fr, int) if fr else None,
+        )
+
+
+def _signature(path: str) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+
+
+class TandemKemi:
+    """The KEMI object app_python3 holds (see the module docstring). ``ksr`` is the
+    ``KSR`` module Kamailio provides (given for tests; imported when None)."""
+
+    def __init__(self, settings: KamailioSettings, ksr: Any = None) -> None:
+        if ksr is None:
+            import KSR  # type: ignore[import-not-found]  # provided by app_python3
+
+            ksr = KSR
+        self.ksr = ksr
+        self.settings = settings
+        self.key = load_key(settings.verify_key) if settings.verify_key else None
+        self.config = load_config(settings.config) if settings.config else None
+        self.table = RoutingTable.load(settings.table, key=self.key)  # mapped once, shared
+        self._signature = _signature(settings.table)
+        self._next_check = time.time() + settings.reload_interval
+        self.reloads = 0
+        self.reload_failures = 0
+        self.router: Router | None = None
+        self.calls: Calls | None = None
+        self.rank: int | None = None
+        self._seq = 0
+        self._pid = ""
+        self._header_pv = f"$hdr({settings.customer_header})" if settings.customer_header else None
+
+    # -- process start ------------------------------------------------------------------------
+    def child_init(self, rank: int) -> int:
+        """Per process after the fork: SIP workers (rank > 0) build their router, counters
+        and lifecycle now; other processes (timers, RPC) on first use."""
+        self.rank = rank
+        if rank > 0:
+            self._start()
+        return 0
+
+    def _start(self) -> Calls:
+        from tandem.state import FallbackCounters, MemoryCounters
+
+        counters: Any
+        if self.settings.redis:
+            from tandem.state import RedisCounters
+
+            counters = FallbackCounters(RedisCounters(self.settings.redis))
+        else:
+            counters = MemoryCounters()
+        fraud = None
+        if self.settings.fraud:
+            from tandem.fraud import FraudEngine, load_fraud_config
+
+            fraud = FraudEngine(load_fraud_config(self.settings.fraud), counters)
+        self.router = Router(self.table, plan=self.config, counters=counters)
+        self.calls = Calls(self.router, counters=counters, fraud=fraud)
+        self._pid = f"{os.getpid():x}"
+        return self.calls
+
+    # -- reload ---------------------------------------------------------------------------------
+    def check_reload(self, now: float) -> bool:
+        """Load the snapshot again if its file changed (at most one ``stat`` per
+        ``reload_interval``); True when a new table was swapped in."""
+        if now < self._next_check:
+            return False
+        self._next_check = now + self.settings.reload_interval
+        path = self.settings.table
+        try:
+            sig = _signature(path)
+        except OSError as exc:
+            self._log_error(f"tandem: cannot stat {path}: {exc}; keeping the current table")
+            return False
+        if sig == self._signature:
+            return False
+        self._signature = sig
+        try:
+            table = RoutingTable.load(path, key=self.key)
+        except TandemError as exc:
+            self.reload_failures += 1
+            self._log_error(f"tandem: reload of {path} refused: {exc}; keeping the current table")
+            return False
+        self.table = table
+        if self.router is not None:
+            self.router.swap(table)
+        self.reloads += 1
+        self.ksr.info(f"tandem: routing table {path} reloaded\n")
+        return True
+
+    def _log_error(self, text: str) -> None:
+        self.ksr.err(text + "\n")
+
+    # -- routing --------------------------------------------------------------------------------
+    def ksr_request_route(self, msg: Any) -> int:
+        """request_route: INVITEs are routed; OPTIONS answered 200 (health checks); in
+        rtjson mode in-dialog requests and CANCELs are relayed and a BYE ends the call."""
+        ksr = self.ksr
+        method = ksr.pv.get("$rm")
+        if method == "INVITE" and ksr.pv.get("$tt") is None:
+            return self.route_invite()
+        if method == "OPTIONS" and ksr.pv.get("$rU") is None:
+            ksr.sl.send_reply(200, "OK")
+            return 1
+        if self.settings.mode == "redirect":
+            if method != "ACK":  # the ACK of our 302 is absorbed by sl
+                ksr.sl.send_reply(405 if method != "INVITE" else 481, "Not Here")
+            return 1
+        return self._relay_in_dialog(method)
+
+    def route_invite(self) -> int:
+        """Decide an initial INVITE and answer it (redirect) or relay it (rtjson)."""
+        ksr = self.ksr
+        calls = self.calls if self.calls is not None else self._start()
+        now = time.time()
+        if now >= self._next_check:
+            self.check_reload(now)
+        pv = ksr.pv.get
+        customer = pv(self._header_pv) if self._header_pv is not None else None
+        source_ip = None if customer else pv("$si")
+        number = pv("$rU") or ""
+        call_id = pv("$ci")
+        at = int(now)
+        try:
+            if self.settings.mode == "redirect":
+                router = self.router
+                assert router is not None
+                decision: Any = router.route(
+                    number, customer=customer or None, source_ip=source_ip, at=at, call_id=call_id
+                )
+                self._seq += 1
+                result = answer(decision, decision_id=f"{self._pid}-{self._seq:x}",
+                                plus=self.settings.plus)  # fmt: skip
+                return self._reply(result)
+            call = calls.route(
+                number, customer=customer or None, source_ip=source_ip, at=at, call_id=call_id
+            )
+        except TandemError as exc:
+            return self._reply(error_answer(exc))
+        return self._relay(call, at)
+
+    def _reply(self, result: SipAnswer) -> int:
+        ksr = self.ksr
+        if result.code == 302:
+            for contact in result.contacts:
+                ksr.hdr.append_to_reply(f"Contact: {contact}\r\n")
+        else:
+            ksr.hdr.append_to_reply(f"Reason: {reason_header(result.code, result.reason)}\r\n")
+        ksr.sl.send_reply(result.code, result.phrase)
+        return 1
+
+    # -- rtjson: Kamailio forks and fails over ------------------------------------------------
+    def _relay(self, call: Any, at: int) -> int:
+        ksr = self.ksr
+        decision = call.decision
+        routes = decision.routes
+        if decision.blocked or not routes:
+            return self._reply(answer(decision, decision_id=call.call_id))
+        refused = call.admit(at=at)
+        if refused is not None:
+            reason = f"concurrent-call limit reached ({refused})"
+            return self._reply(SipAnswer(503, "Service Unavailable", reason, ()))
+        if not call.attempt(routes[0].carrier, at=at):
+            call.end(at=at)
+            reason = f"carrier {routes[0].carrier} at its concurrent-call limit"
+            return self._reply(SipAnswer(503, "Service Unavailable", reason, ()))
+        doc = rtjson(decision, plus=self.settings.plus, fr_timer=self.settings.fr_timer)
+        pv = ksr.pv
+        pv.sets(_AVP_CARRIERS, ",".join(r.carrier for r in routes))
+        pv.sets(_AVP_CODES, "|".join(",".join(map(str, r.failover_codes)) for r in routes))
+        pv.seti(_AVP_INDEX, 0)
+        ksr.rtjson.init_routes(json.dumps(doc))
+        ksr.rtjson.push_routes()
+        ksr.rr.record_route()
+        ksr.tm.t_on_failure(FAILURE_ROUTE)
+        ksr.tm.t_on_reply(REPLY_ROUTE)
+        if ksr.tm.t_relay() < 0:
+            ksr.sl.reply_error()
+        return 1
+
+    def ksr_failure_route(self, msg: Any) -> int:
+        """failure_route of an rtjson call: the next route when the answer is one of the
+        failed carrier's failover codes, else the call ends with that answer."""
+        ksr = self.ksr
+        calls = self.calls if self.calls is not None else self._start()
+        pv = ksr.pv
+        call_id = pv.get("$ci")
+        at = time.time()
+        carriers = (pv.get(_AVP_CARRIERS) or "").split(",")
+        codes = (pv.get(_AVP_CODES) or "").split("|")
+        index = pv.get(_AVP_INDEX) or 0
+        call = calls.get(call_id)
+        if ksr.tm.t_is_canceled() > 0:
+            calls.end(call_id, at=at)
+            return 1
+        code = int(pv.get("$T_reply_code") or 0)
+        carrier = carriers[index] if index < len(carriers) else ""
+        if call is not None and carrier:
+            call.failed(carrier, code, at=at)
+        failover = str(code) in codes[index].split(",") if index < len(codes) else False
+        while failover and index + 1 < len(carriers):
+            if ksr.rtjson.next_route() < 0:
+                break
+            index += 1
+            pv.seti(_AVP_INDEX, index)
+            if call is not None and not call.attempt(carriers[index], at=at):
+                continue  # that carrier is at its limit: the one after it
+            ksr.tm.t_on_failure(FAILURE_ROUTE)
+            ksr.tm.t_on_reply(REPLY_ROUTE)
+            ksr.tm.t_relay()
+            return 1
+        calls.end(call_id, at=at)
+        return 1
+
+    def ksr_reply_route_tandem(self, msg: Any) -> int:
+        """onreply_route of an rtjson call: a 2xx marks the answer."""
+        ksr = self.ksr
+        status = ksr.pv.get("$rs")
+        if status is not None and 200 <= int(status) < 300 and self.calls is not None:
+            call = self.calls.get(ksr.pv.get("$ci"))
+            if call is not None and call.answered_by is None:
+                index = ksr.pv.get(_AVP_INDEX) or 0
+                carriers = (ksr.pv.get(_AVP_CARRIERS) or "").split(",")
+                if index < len(carriers):
+                    call.answered(carriers[index], at=time.time())
+        return 1
+
+    def _relay_in_dialog(self, method: str) -> int:
+        ksr = self.ksr
+        if method == "CANCEL":
+            if ksr.tm.t_check_trans() > 0:
+                ksr.tm.t_relay()
+            return 1
+        if ksr.pv.get("$tt") is not None:  # in dialog
+            if ksr.rr.loose_route() > 0:
+                if method == "BYE" and self.calls is not None:
+                    self.calls.end(ksr.pv.get("$ci"), at=time.time())
+                ksr.tm.t_relay()
+                return 1
+            if method == "ACK" and ksr.tm.t_check_trans() > 0:
+                ksr.tm.t_relay()
+                return 1
+            ksr.sl.send_reply(404, "Not Here")
+            return 1
+        if method == "ACK":
+            return 1
+        ksr.sl.send_reply(405, "Method Not Allowed")
+        return 1
+
+
+def mod_init() -> TandemKemi:
+    """app_python3's entry point (main process, before the fork): the KEMI object, with
+    the settings of :meth:`KamailioSettings.from_env`."""
+    return TandemKemi(KamailioSettings.from_env())
