@@ -64,8 +64,9 @@ class KamailioSettings:
     ``redirect`` (302) or ``rtjson``; ``customer_header``: the header naming the customer
     ("" to identify by source IP only); ``reload_interval``: seconds between two checks of
     the snapshot file; ``redis``: a Redis URL for the shared counters (else each worker
-    counts alone); ``fraud``: a fraud rules TOML; ``plus``: ``+`` before the number in the
-    Contacts and URIs; ``fr_timer``: rtjson's per-route final-response timer (ms).
+    counts alone), ``redis_prefix`` their key prefix; ``fraud``: a fraud rules TOML;
+    ``plus``: ``+`` before the number in the Contacts and URIs; ``fr_timer``: rtjson's
+    per-route final-response timer (ms).
     """
 
     table: str
@@ -75,6 +76,7 @@ class KamailioSettings:
     customer_header: str = "X-Tandem-Customer"
     reload_interval: float = 1.0
     redis: str | None = None
+    redis_prefix: str = "tandem:"
     fraud: str | None = None
     plus: bool = False
     fr_timer: int | None = None
@@ -91,6 +93,7 @@ class KamailioSettings:
         """Settings from environment variables: ``TANDEM_TABLE`` (required),
         ``TANDEM_CONFIG``, ``TANDEM_VERIFY_KEY``, ``TANDEM_MODE``,
         ``TANDEM_CUSTOMER_HEADER``, ``TANDEM_RELOAD_INTERVAL``, ``TANDEM_REDIS``,
+        ``TANDEM_REDIS_PREFIX``,
         ``TANDEM_FRAUD``, ``TANDEM_PLUS`` (1/0), ``TANDEM_FR_TIMER``."""
         env = os.environ if environ is None else environ
         table = env.get("TANDEM_TABLE", "")
@@ -113,6 +116,7 @@ class KamailioSettings:
             customer_header=env.get("TANDEM_CUSTOMER_HEADER", "X-Tandem-Customer"),
             reload_interval=number("TANDEM_RELOAD_INTERVAL", "1", float),
             redis=env.get("TANDEM_REDIS") or None,
+            redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:") or "tandem:",
             fraud=env.get("TANDEM_FRAUD") or None,
             plus=env.get("TANDEM_PLUS", "0") not in ("", "0", "false", "no"),
             fr_timer=number("TANDEM_FR_TIMER", fr, int) if fr else None,
@@ -165,7 +169,9 @@ class TandemKemi:
         if self.settings.redis:
             from tandem.state import RedisCounters
 
-            counters = FallbackCounters(RedisCounters(self.settings.redis))
+            counters = FallbackCounters(
+                RedisCounters(self.settings.redis, prefix=self.settings.redis_prefix)
+            )
         else:
             counters = MemoryCounters()
         fraud = None
@@ -312,7 +318,7 @@ class TandemKemi:
         if ksr.tm.t_is_canceled() > 0:
             calls.end(call_id, at=at)
             return 1
-        code = int(pv.get("$T_reply_code") or 0)
+        code = int(ksr.tm.t_get_status_code())
         carrier = carriers[index] if index < len(carriers) else ""
         if call is not None and carrier:
             call.failed(carrier, code, at=at)
@@ -329,6 +335,14 @@ class TandemKemi:
             ksr.tm.t_relay()
             return 1
         calls.end(call_id, at=at)
+        return 1
+
+    def ksr_reply_route(self, msg: Any) -> int:
+        """reply_route (every reply Kamailio receives): nothing to do, let it pass."""
+        return 1
+
+    def ksr_onsend_route(self, msg: Any) -> int:
+        """onsend_route (every request Kamailio sends): nothing to do."""
         return 1
 
     def ksr_reply_route_tandem(self, msg: Any) -> int:

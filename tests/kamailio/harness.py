@@ -21,7 +21,6 @@ import signal
 import site
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "kamailio"
 SCENARIO = Path(__file__).resolve().parent / "invite.xml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+#: PATH for Kamailio and the probe: the embedded interpreter finds its standard library
+#: from the first python3 on PATH, which must be the system's.
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 MODULE_DIRS = (
     "/usr/lib/x86_64-linux-gnu/kamailio/modules",
     "/usr/lib/aarch64-linux-gnu/kamailio/modules",
@@ -83,23 +85,34 @@ def embedded_python(modules: str) -> str:
 
 def embedded_pythonpath(modules: str) -> str:
     """PYTHONPATH for Kamailio: the checkout first, then site-packages with Tandem's
-    dependencies for app_python3's Python version."""
+    dependencies for app_python3's Python: ``TANDEM_KAMAILIO_SITE``, else the virtualenv
+    ``.venv-kamailio`` that scripts/test builds with the system's python3, else this
+    interpreter's own site-packages when it is the same Python version. The choice is
+    proven by importing Tandem's Kamailio module with the system's interpreter."""
     version = embedded_python(modules)
     given = os.environ.get("TANDEM_KAMAILIO_SITE")
+    venv = ROOT / ".venv-kamailio" / "lib" / f"python{version}" / "site-packages"
     if given:
-        return os.pathsep.join([str(ROOT), given])
-    if version != f"{sys.version_info.major}.{sys.version_info.minor}":
-        _missing(
-            f"app_python3 embeds Python {version} but the tests run on "
-            f"{sys.version_info.major}.{sys.version_info.minor}: set TANDEM_KAMAILIO_SITE to "
-            f"a site-packages with Tandem's dependencies for Python {version} "
-            "(scripts/test builds one)"
-        )
-    dirs = [str(ROOT), *site.getsitepackages()]
-    user = site.getusersitepackages()
-    if isinstance(user, str) and os.path.isdir(user):
-        dirs.append(user)
-    return os.pathsep.join(dirs)
+        dirs = [str(ROOT), given]
+    elif venv.is_dir():
+        dirs = [str(ROOT), str(venv)]
+    else:
+        dirs = [str(ROOT), *site.getsitepackages()]
+    path = os.pathsep.join(dirs)
+    system = f"/usr/bin/python{version}"
+    if os.access(system, os.X_OK):
+        probe = subprocess.run(
+            [system, "-c", "import tandem.serve.kamailio, redis"],
+            env={"PATH": SYSTEM_PATH, "PYTHONPATH": path}, capture_output=True, text=True,
+            check=False,
+        )  # fmt: skip
+        if probe.returncode != 0:
+            _missing(
+                f"Tandem does not import in app_python3's Python {version} with "
+                f"PYTHONPATH={path}: {probe.stderr.strip().splitlines()[-1:]}; run "
+                "scripts/test (it builds .venv-kamailio) or set TANDEM_KAMAILIO_SITE"
+            )
+    return path
 
 
 def free_port() -> int:
@@ -155,7 +168,7 @@ class Kamailio:
             # The embedded interpreter finds its standard library from the first python3
             # on PATH: it must be the system's (a pyenv/venv python3 first on PATH would
             # give Debian's libpython another version's stdlib).
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": SYSTEM_PATH,
             **env,
         }
         self.log = workdir / f"kamailio-{self.port}.log"
@@ -291,3 +304,29 @@ def _responses(msgs: Path) -> list[dict]:
         number = re.search(r"sip:([^@>;]+)@", to)
         out.append({"code": code, "number": number.group(1) if number else "", "headers": headers})
     return out
+
+
+class Carrier:
+    """A SIPp UAS on a free loopback port playing a carrier (``scenario``: answer 200 or
+    fail with 503); stopped by :meth:`stop`."""
+
+    def __init__(self, sipp: str, scenario: Path, workdir: Path) -> None:
+        self.port = free_port()
+        self.stat = workdir / f"carrier-{self.port}-stat.csv"
+        self.proc = subprocess.Popen(
+            [sipp, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(self.port), "-nostdin",
+             "-trace_stat", "-stf", str(self.stat), "-fd", "1"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def stop(self) -> tuple[int, int]:
+        """Stop it; ``(successful, failed)`` calls it saw."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGUSR1)  # SIPp: dump stats and quit
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return _counts(self.stat)
