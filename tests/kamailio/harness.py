@@ -156,6 +156,7 @@ class Kamailio:
         workers: int = 1,
         cpu: int | None = None,
         defines: tuple[str, ...] = (),
+        script: Path = EXAMPLES / "tandem_kemi.py",
     ) -> None:
         self.kamailio, self.sipp, self.modules = tools()
         self.config = config
@@ -175,7 +176,7 @@ class Kamailio:
         self.args = [
             self.kamailio, "-f", str(config), "-DD", "-E", "-Y", str(workdir),
             "-A", f"LISTEN=udp:127.0.0.1:{self.port}", "-A", f"WORKERS={workers}",
-            "-A", f'TANDEM_SCRIPT="{EXAMPLES / "tandem_kemi.py"}"',
+            "-A", f'TANDEM_SCRIPT="{script}"',
             "-A", f'MODULES="{self.modules}/"',
             *(a for d in defines for a in ("-A", d)),
         ]  # fmt: skip
