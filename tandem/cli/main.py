@@ -18,6 +18,7 @@ from tandem.cli.plan import plan_group
 from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
+from tandem.cli.serve import serve_group
 from tandem.errors import TandemError
 
 __all__ = ["COMMANDS", "cli", "describe_os_error", "main"]
@@ -29,6 +30,7 @@ COMMANDS: tuple[click.Command, ...] = (
     plan_group,
     compile_command,
     route_command,
+    serve_group,
     rate,
     quality_command,
     account_group,

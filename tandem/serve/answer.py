@@ -1,169 +1,223 @@
-"""What a SIP element is told about a decision: one mapping for every way Tandem is served
-(Kamailio in-process, the SIP redirect server, the HTTP route API).
+"""What a routing decision says to a SIP proxy: a ``302 Moved Temporarily`` whose Contacts
+are the routes in order, or the blocked code with the reason in a ``Reason`` header.
 
-* A routed call: ``302 Moved Temporarily`` with one ``Contact`` per route, in order, each
-  ``sip:NUMBER@HOST`` of the carrier's trunk with a q-value that falls with the rank
-  (RFC 3261 section 20.10: the highest q is tried first) and the carrier, its rate and the
-  decision id as Contact parameters.
-* A refused call: the code of :func:`refusal_code` with the reason in a ``Reason`` header
-  (RFC 3326: ``Reason: SIP ;cause=403 ;text="..."``).
-* For a proxy that forks and fails over itself: :func:`rtjson`, the routing document of
-  Kamailio's ``rtjson`` module (``version``, ``routing``, ``routes[]`` with ``uri``,
-  ``dst_uri``, ``headers``, ``fr_timer``).
+The redirect server, the HTTP API (``format=rtjson``) and the Kamailio module answer
+alike, from these functions:
 
-Pure functions over a decision: no sockets, no clock.
+* :func:`contacts`: one Contact per route, in order: ``<sip:NUMBER@HOST>`` where NUMBER
+  is the E.164 number routed (digits) and HOST the carrier's outbound trunk (the host
+  part of a ``sip:`` trunk, else the trunk as written); an on-net route's trunk is the
+  SIP URI the number lookup gave and is used as is. Parameters: ``q`` (descending, RFC
+  3261 20.10), ``carrier``, ``rate`` (buy rate per minute, a decimal string) and
+  ``decision`` (the decision id, also in the log line).
+* :func:`block_answer`: the SIP code of a blocked decision, matched to why it is blocked
+  (:data:`BLOCK_CODES`), and a ``Reason`` header (RFC 3326) carrying the reason text.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from tandem.errors import NumberError, UnknownCustomerError
-from tandem.lcr.router import Decision, Route
-from tandem.money import format_money
+from tandem.lcr.router import ON_NET
+from tandem.money import format_money, to_scaled
+
+if TYPE_CHECKING:
+    from tandem.calls import CallDecision
+    from tandem.lcr.router import Decision
 
 __all__ = [
+    "BLOCK_CODES",
     "PHRASES",
-    "SipAnswer",
-    "answer",
+    "BlockAnswer",
+    "block_answer",
+    "block_kind",
+    "contact_params",
     "contact_uri",
+    "contacts",
     "error_answer",
+    "q_values",
     "reason_header",
-    "refusal_code",
-    "rtjson",
 ]
 
-#: Reason phrases of the codes Tandem answers with (RFC 3261 section 21).
-PHRASES = {
+#: SIP reason phrases of the codes Tandem answers with.
+PHRASES: dict[int, str] = {
+    200: "OK",
     302: "Moved Temporarily",
     403: "Forbidden",
     404: "Not Found",
+    484: "Address Incomplete",
     500: "Server Internal Error",
     503: "Service Unavailable",
 }
 
+#: Why a call is blocked -> the SIP code answered. ``kind`` is also the ``reason`` label of
+#: the ``tandem_blocks_total`` metric.
+BLOCK_CODES: dict[str, int] = {
+    "plan": 403,  # the customer's plan blocks the destination prefix
+    "fraud": 403,  # a fraud rule blocked the call
+    "credit": 403,  # the customer's credit limit is reached
+    "unknown_customer": 403,  # no customer of that name / no trunk for the source IP
+    "no_rate": 404,  # the customer has no sell rate for the number
+    "no_prefix": 404,  # no carrier (or customer) prefix covers the number
+    "bad_number": 484,  # the number is malformed or not E.164 after translation
+    "no_carrier": 503,  # carriers cover it, every one was dropped (margin, capacity...)
+    "table_stale": 503,  # the routing table is not valid at the call's instant
+    "error": 500,  # an unexpected failure (logged; never expected)
+}
 
-class SipAnswer(NamedTuple):
-    """A final response to an INVITE: ``code``, ``phrase``, the refusal ``reason`` ("" for a
-    302) and the ``contacts`` (full Contact header values, best first; empty unless 302)."""
+#: Reason-text beginnings of the router's and the lifecycle's blocked decisions.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("blocked by fraud rule", "fraud"),
+    ("blocked by the credit limit", "credit"),
+    ("destination prefix ", "plan"),
+    ("the routing table is valid", "table_stale"),
+    ("no carrier may take", "no_carrier"),
+    ("no carrier has a prefix", "no_prefix"),
+    ("no carrier or customer prefix", "no_prefix"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAnswer:
+    """A blocked call's SIP answer: code, reason phrase, the block kind and the reason."""
 
     code: int
     phrase: str
+    kind: str
     reason: str
-    contacts: tuple[str, ...]
 
-    def headers(self) -> tuple[str, ...]:
-        """The header lines to add to the response (without CRLF): the Contacts of a 302,
-        or the ``Reason`` header of a refusal."""
-        if self.code == 302:
-            return tuple(f"Contact: {c}" for c in self.contacts)
-        return (f"Reason: {reason_header(self.code, self.reason)}",)
+    @property
+    def header(self) -> tuple[str, str]:
+        """The ``Reason`` header field (RFC 3326) as ``(name, value)``."""
+        return ("Reason", reason_header(self.code, self.reason))
 
 
-def refusal_code(decision: Decision) -> int:
-    """The SIP code of a call the decision gives no route: 503 when carriers exist but none
-    may take it now (capacity, margin) or the table is not valid at the call's instant (a
-    proxy may retry elsewhere); 404 when no carrier or sell rate covers the number; 403 for
-    a refusal by policy (a blocked prefix, a fraud rule, the credit limit)."""
+def block_kind(decision: Decision | CallDecision) -> str:
+    """Why ``decision`` is blocked, as a key of :data:`BLOCK_CODES`."""
     reason = decision.reason
-    if reason.startswith(("no carrier may take", "the routing table is valid")):
-        return 503
-    if reason.startswith(("no carrier has a prefix", "no carrier or customer prefix")):
-        return 404
-    if reason.startswith("customer ") and " has no sell rate " in reason:
-        return 404
-    return 403
+    for start, kind in _PREFIXES:
+        if reason.startswith(start):
+            return kind
+    if " has no sell rate for " in reason:
+        return "no_rate"
+    if "blocked by the plan" in reason:
+        return "plan"
+    return "fraud" if getattr(decision, "verdicts", ()) else "no_carrier"
 
 
-def error_answer(exc: Exception) -> SipAnswer:
-    """The answer to a call the router refused with an error: an unknown customer or source
-    IP (403), a number that is not E.164 after translation (404), anything else (500)."""
-    if isinstance(exc, UnknownCustomerError):
-        code = 403
-    elif isinstance(exc, NumberError):
-        code = 404
-    else:
-        code = 500
-    return SipAnswer(code, PHRASES[code], str(exc), ())
+def block_answer(decision: Decision | CallDecision) -> BlockAnswer:
+    """The SIP answer of a blocked decision (see :data:`BLOCK_CODES`)."""
+    kind = block_kind(decision)
+    code = BLOCK_CODES[kind]
+    return BlockAnswer(code, PHRASES[code], kind, decision.reason)
 
 
-def contact_uri(trunk: str, number: str) -> str:
-    """``sip:NUMBER@HOST`` of a carrier's trunk: ``sip:gw.example.net:5060;transport=tcp``
-    gives ``sip:NUMBER@gw.example.net:5060;transport=tcp``; a trunk without a scheme is a
-    host; a user part in the trunk is replaced by the number."""
-    scheme, sep, rest = trunk.partition(":")
-    if not sep or scheme.lower() not in ("sip", "sips") or rest.startswith("//"):
-        scheme, rest = "sip", trunk
-    rest = rest.split("@", 1)[-1]
-    return f"{scheme.lower()}:{number}@{rest}"
-
-
-def _q(rank: int, count: int) -> str:
-    """The q-value of the route at ``rank`` (0 first) of ``count``: 1.0 for the first, then
-    falling evenly, three decimals (RFC 3261 ``qvalue``), strictly decreasing."""
-    if rank == 0:
-        return "1.0"
-    thousandths = (1000 * (count - rank) + count // 2) // count
-    return f"0.{max(thousandths, 1):03d}"
-
-
-def _number(decision: Decision, plus: bool) -> str:
-    digits = decision.routing_number or decision.normalized
-    return f"+{digits}" if plus else digits
-
-
-def answer(decision: Any, *, decision_id: str, plus: bool = False) -> SipAnswer:
-    """The final response for ``decision`` (a :class:`~tandem.lcr.Decision` or the
-    lifecycle's :class:`~tandem.calls.CallDecision`): a 302 with one Contact per route, or
-    the refusal. The number in each Contact is the routing number of a ported number,
-    otherwise the normalised E.164 digits (with ``+`` when ``plus``)."""
-    routes: tuple[Route, ...] = decision.routes
-    if decision.blocked or not routes:
-        code = refusal_code(decision)
-        return SipAnswer(code, PHRASES[code], decision.reason or "no route", ())
-    number = _number(decision, plus)
-    count = len(routes)
-    contacts = tuple(
-        f"<{contact_uri(r.trunk, number)}>;q={_q(i, count)};carrier={_param(r.carrier)}"
-        f";rate={format_money(r.rate)};decision={_param(decision_id)}"
-        for i, r in enumerate(routes)
-    )
-    return SipAnswer(302, PHRASES[302], "", contacts)
-
-
-def rtjson(
-    decision: Any, *, plus: bool = False, fr_timer: int | None = None, headers: str = ""
-) -> dict[str, Any]:
-    """The routes as Kamailio's rtjson routing document, serial forking in the decision's
-    order: per route ``uri`` (``sip:NUMBER@HOST`` of the trunk), ``dst_uri`` (the trunk),
-    ``headers`` (``extra``: ``headers`` plus ``X-Tandem-Carrier``) and ``fr_timer`` (ms,
-    when given)."""
-    number = _number(decision, plus)
-    routes = []
-    for r in decision.routes:
-        uri = contact_uri(r.trunk, number)
-        scheme, _, rest = uri.partition(":")
-        route: dict[str, Any] = {
-            "uri": uri,
-            "dst_uri": f"{scheme}:{rest.split('@', 1)[1]}",
-            "headers": {"extra": f"{headers}X-Tandem-Carrier: {r.carrier}\r\n"},
-        }
-        if fr_timer is not None:
-            route["fr_timer"] = fr_timer
-        routes.append(route)
-    return {"version": "1.0", "routing": "serial", "routes": routes}
+def error_answer(kind: str, reason: str) -> BlockAnswer:
+    """The SIP answer of a call that could not be decided: ``kind`` is ``bad_number``
+    (:class:`~tandem.errors.NumberError`), ``unknown_customer``
+    (:class:`~tandem.errors.UnknownCustomerError`) or ``error``."""
+    code = BLOCK_CODES[kind]
+    return BlockAnswer(code, PHRASES[code], kind, reason)
 
 
 def reason_header(code: int, text: str) -> str:
-    """An RFC 3326 Reason header value: ``SIP ;cause=CODE ;text="TEXT"`` (quotes and
-    backslashes escaped, control characters dropped)."""
-    clean = "".join(ch for ch in text if ch >= " " and ch != "\x7f")
-    clean = clean.replace("\\", "\\\\").replace('"', '\\"')
+    """A ``Reason`` header value (RFC 3326): ``SIP ;cause=CODE ;text="TEXT"``, the text
+    with quotes and backslashes escaped and line breaks removed."""
+    clean = " ".join(text.replace("\\", "\\\\").replace('"', '\\"').split())
     return f'SIP ;cause={code} ;text="{clean}"'
 
 
+@lru_cache(maxsize=256)
+def q_values(n: int) -> tuple[str, ...]:
+    """``n`` strictly descending q-values (RFC 3261 20.10, at most 3 decimals), the first
+    1.0: ``1 - i/n`` for n <= 1000."""
+    if n <= 1:
+        return ("1.0",) * n
+    out = []
+    for i in range(n):
+        q = (1000 * (n - i) + n // 2) // n  # thousandths, rounded
+        out.append("1.0" if q >= 1000 else f"0.{q:03d}".rstrip("0").ljust(3, "0"))
+    return tuple(out)
+
+
+def contact_uri(number: str, carrier: str, trunk: str) -> str:
+    """``sip:NUMBER@HOST`` of a route: HOST is the host (and port) of a ``sip:`` /
+    ``sips:`` trunk or the trunk as written; an on-net route's trunk is a whole SIP URI."""
+    if carrier == ON_NET and ":" in trunk:
+        return trunk
+    scheme = "sip"
+    host = trunk
+    low = trunk.lower()
+    if low.startswith("sip:") or low.startswith("sips:"):
+        scheme, _, host = trunk.partition(":")
+        scheme = scheme.lower()
+        host = host.rsplit("@", 1)[-1]
+    host = host.split(";", 1)[0].split(">", 1)[0].strip("<> ")
+    return f"{scheme}:{number}@{host}"
+
+
 def _param(value: str) -> str:
-    """A Contact parameter value: a token as is, anything else quoted."""
-    if value and all(ch.isalnum() or ch in "-.!%*_+`'~" for ch in value):
+    """A Contact parameter value: a token as is, else a quoted string (RFC 3261 25.1)."""
+    if value and all(c.isalnum() or c in "-.!%*_+`'~" for c in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_IDENT = re.compile(r"[0-9A-Za-z.!%*_+`'~-]+")
+#: (carrier, trunk, rate scaled) -> the pieces of its Contact around the number and q.
+_PARTS: dict[tuple[str, str, int], tuple[str, str, str]] = {}
+
+
+def _parts(carrier: str, trunk: str, rate: int) -> tuple[str, str, str]:
+    """``("<sip:", "@HOST>;q=")``-like pieces and ``";carrier=...;rate=...;decision="``."""
+    key = (carrier, trunk, rate)
+    parts = _PARTS.get(key)
+    if parts is None:
+        head, tail = contact_uri("\0", carrier, trunk).split("\0", 1)
+        parts = (
+            f"<{head}",
+            f"{tail}>;q=",
+            f";carrier={_param(carrier)};rate={format_money(rate)};decision=",
+        )
+        if len(_PARTS) < 65536:
+            _PARTS[key] = parts
+    return parts
+
+
+def contacts(decision: Decision | CallDecision, decision_id: str) -> list[str]:
+    """One Contact value per route of ``decision``, in order (see the module docstring)."""
+    number = decision.normalized
+    raw = decision._raw
+    items: list[tuple[str, str, int]]
+    if raw is None or decision.on_net is not None:
+        items = [(r.carrier, r.trunk, to_scaled(r.rate)) for r in decision.routes]
+    else:
+        # The routes' carriers and rates straight from the compiled table, without building
+        # Route objects (the order and content of Decision.routes: a test holds them equal):
+        # raw = (table, policies, picked, why, dropped, start, examined, ...).
+        table, policies, picked = raw[0], raw[1], raw[2]
+        entries = picked if picked is not None else table.entries(raw[5], raw[6])
+        items = [(policies[c].name, policies[c].trunk, rate) for rate, c, _row in entries]
+    qs = q_values(len(items))
+    ident = decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)
+    out = []
+    for (carrier, trunk, rate), q in zip(items, qs, strict=True):
+        head, tail, params = _parts(carrier, trunk, rate)
+        out.append(f"{head}{number}{tail}{q}{params}{ident}")
+    return out
+
+
+def contact_params(value: str) -> dict[str, Any]:
+    """The URI and parameters of one Contact value made by :func:`contacts` (for tests and
+    for proxies' helpers): ``{"uri": ..., "q": ..., "carrier": ..., ...}``."""
+    uri_end = value.index(">")
+    out: dict[str, Any] = {"uri": value[1:uri_end]}
+    for part in value[uri_end + 1 :].split(";")[1:]:
+        name, _, val = part.partition("=")
+        if val.startswith('"'):
+            val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        out[name.strip()] = val
+    return out

@@ -31,15 +31,19 @@ Configuration is read from the environment of the Kamailio process (see
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tandem.calls import Calls
-from tandem.errors import ConfigError, TandemError
+from tandem.errors import ConfigError
 from tandem.lcr import Router, RoutingTable, load_config, load_key
-from tandem.serve.answer import SipAnswer, answer, error_answer, reason_header, rtjson
+from tandem.serve.answer import PHRASES, contacts, reason_header
+from tandem.serve.metrics import Metrics
+from tandem.serve.rtjson import rtjson
+from tandem.serve.service import LOG, RouteService
 
 __all__ = ["KamailioSettings", "TandemKemi", "mod_init"]
 
@@ -64,9 +68,7 @@ class KamailioSettings:
     ``redirect`` (302) or ``rtjson``; ``customer_header``: the header naming the customer
     ("" to identify by source IP only); ``reload_interval``: seconds between two checks of
     the snapshot file; ``redis``: a Redis URL for the shared counters (else each worker
-    counts alone), ``redis_prefix`` their key prefix; ``fraud``: a fraud rules TOML;
-    ``plus``: ``+`` before the number in the Contacts and URIs; ``fr_timer``: rtjson's
-    per-route final-response timer (ms).
+    counts alone), ``redis_prefix`` their key prefix; ``fraud``: a fraud rules TOML.
     """
 
     table: str
@@ -78,9 +80,6 @@ class KamailioSettings:
     redis: str | None = None
     redis_prefix: str = "tandem:"
     fraud: str | None = None
-    plus: bool = False
-    fr_timer: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -94,7 +93,7 @@ class KamailioSettings:
         ``TANDEM_CONFIG``, ``TANDEM_VERIFY_KEY``, ``TANDEM_MODE``,
         ``TANDEM_CUSTOMER_HEADER``, ``TANDEM_RELOAD_INTERVAL``, ``TANDEM_REDIS``,
         ``TANDEM_REDIS_PREFIX``,
-        ``TANDEM_FRAUD``, ``TANDEM_PLUS`` (1/0), ``TANDEM_FR_TIMER``."""
+        ``TANDEM_FRAUD``."""
         env = os.environ if environ is None else environ
         table = env.get("TANDEM_TABLE", "")
         if not table:
@@ -107,7 +106,6 @@ class KamailioSettings:
             except ValueError:
                 raise ConfigError(f"{name} must be a number, not {text!r}") from None
 
-        fr = env.get("TANDEM_FR_TIMER", "")
         return cls(
             table=table,
             config=env.get("TANDEM_CONFIG") or None,
@@ -118,14 +116,27 @@ class KamailioSettings:
             redis=env.get("TANDEM_REDIS") or None,
             redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:") or "tandem:",
             fraud=env.get("TANDEM_FRAUD") or None,
-            plus=env.get("TANDEM_PLUS", "0") not in ("", "0", "false", "no"),
-            fr_timer=number("TANDEM_FR_TIMER", fr, int) if fr else None,
         )
 
 
-def _signature(path: str) -> tuple[int, int, int, int]:
-    st = os.stat(path)
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns)
+class _KamailioLog(logging.Handler):
+    """The ``tandem.serve`` log lines (reloads, errors; decisions at DEBUG) into
+    Kamailio's log."""
+
+    def __init__(self, ksr: Any) -> None:
+        super().__init__()
+        self.ksr = ksr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"tandem: {record.getMessage()}\n"
+        if record.levelno >= logging.ERROR:
+            self.ksr.err(text)
+        elif record.levelno >= logging.WARNING:
+            self.ksr.warn(text)
+        elif record.levelno >= logging.INFO:
+            self.ksr.info(text)
+        else:
+            self.ksr.dbg(text)
 
 
 class TandemKemi:
@@ -139,18 +150,16 @@ class TandemKemi:
             ksr = KSR
         self.ksr = ksr
         self.settings = settings
+        if not any(isinstance(h, _KamailioLog) for h in LOG.handlers):
+            LOG.addHandler(_KamailioLog(ksr))
+            LOG.setLevel(logging.INFO)
         self.key = load_key(settings.verify_key) if settings.verify_key else None
         self.config = load_config(settings.config) if settings.config else None
         self.table = RoutingTable.load(settings.table, key=self.key)  # mapped once, shared
-        self._signature = _signature(settings.table)
-        self._next_check = time.time() + settings.reload_interval
-        self.reloads = 0
-        self.reload_failures = 0
-        self.router: Router | None = None
+        self.service: RouteService | None = None
         self.calls: Calls | None = None
         self.rank: int | None = None
-        self._seq = 0
-        self._pid = ""
+        self._next_check = 0.0
         self._header_pv = f"$hdr({settings.customer_header})" if settings.customer_header else None
 
     # -- process start ------------------------------------------------------------------------
@@ -162,59 +171,52 @@ class TandemKemi:
             self._start()
         return 0
 
-    def _start(self) -> Calls:
+    def _start(self) -> RouteService:
         from tandem.state import FallbackCounters, MemoryCounters
 
+        settings = self.settings
         counters: Any
-        if self.settings.redis:
+        if settings.redis:
             from tandem.state import RedisCounters
 
-            counters = FallbackCounters(
-                RedisCounters(self.settings.redis, prefix=self.settings.redis_prefix)
-            )
+            counters = FallbackCounters(RedisCounters(settings.redis, prefix=settings.redis_prefix))
         else:
             counters = MemoryCounters()
         fraud = None
-        if self.settings.fraud:
+        if settings.fraud:
             from tandem.fraud import FraudEngine, load_fraud_config
 
-            fraud = FraudEngine(load_fraud_config(self.settings.fraud), counters)
-        self.router = Router(self.table, plan=self.config, counters=counters)
-        self.calls = Calls(self.router, counters=counters, fraud=fraud)
-        self._pid = f"{os.getpid():x}"
-        return self.calls
+            fraud = FraudEngine(load_fraud_config(settings.fraud), counters)
+        router = Router(self.table, plan=self.config, counters=counters)
+        relay = settings.mode == "rtjson"
+        # Redirect mode without fraud rules or shared state: the router alone (no end will
+        # come back); otherwise the lifecycle, which keeps a relayed call until its end.
+        calls = None
+        if relay or fraud is not None or settings.redis:
+            calls = Calls(router, counters=counters, fraud=fraud)
+        self.calls = calls
+        self.service = RouteService(
+            router, settings.table, metrics=Metrics("kamailio"), calls=calls, key=self.key,
+            keep_calls=relay,
+        )  # fmt: skip
+        self._next_check = time.time() + settings.reload_interval
+        return self.service
 
     # -- reload ---------------------------------------------------------------------------------
     def check_reload(self, now: float) -> bool:
         """Load the snapshot again if its file changed (at most one ``stat`` per
-        ``reload_interval``); True when a new table was swapped in."""
-        if now < self._next_check:
+        ``reload_interval``); True when a new table was swapped in. A file that does not
+        load is logged and the table in use kept (and the same file not retried)."""
+        service = self.service
+        if service is None or now < self._next_check:
             return False
         self._next_check = now + self.settings.reload_interval
-        path = self.settings.table
-        try:
-            sig = _signature(path)
-        except OSError as exc:
-            self._log_error(f"tandem: cannot stat {path}: {exc}; keeping the current table")
+        if not service.changed():
             return False
-        if sig == self._signature:
-            return False
-        self._signature = sig
-        try:
-            table = RoutingTable.load(path, key=self.key)
-        except TandemError as exc:
-            self.reload_failures += 1
-            self._log_error(f"tandem: reload of {path} refused: {exc}; keeping the current table")
-            return False
-        self.table = table
-        if self.router is not None:
-            self.router.swap(table)
-        self.reloads += 1
-        self.ksr.info(f"tandem: routing table {path} reloaded\n")
-        return True
-
-    def _log_error(self, text: str) -> None:
-        self.ksr.err(text + "\n")
+        done = service.reload()
+        if done:
+            self.table = service.router.table
+        return done
 
     # -- routing --------------------------------------------------------------------------------
     def ksr_request_route(self, msg: Any) -> int:
@@ -229,100 +231,95 @@ class TandemKemi:
             return 1
         if self.settings.mode == "redirect":
             if method != "ACK":  # the ACK of our 302 is absorbed by sl
-                ksr.sl.send_reply(405 if method != "INVITE" else 481, "Not Here")
+                ksr.sl.send_reply(481 if method == "INVITE" else 405, "Not Here")
             return 1
         return self._relay_in_dialog(method)
 
     def route_invite(self) -> int:
         """Decide an initial INVITE and answer it (redirect) or relay it (rtjson)."""
         ksr = self.ksr
-        calls = self.calls if self.calls is not None else self._start()
+        service = self.service if self.service is not None else self._start()
         now = time.time()
         if now >= self._next_check:
             self.check_reload(now)
         pv = ksr.pv.get
         customer = pv(self._header_pv) if self._header_pv is not None else None
-        source_ip = None if customer else pv("$si")
-        number = pv("$rU") or ""
-        call_id = pv("$ci")
-        at = int(now)
-        try:
-            if self.settings.mode == "redirect":
-                router = self.router
-                assert router is not None
-                decision: Any = router.route(
-                    number, customer=customer or None, source_ip=source_ip, at=at, call_id=call_id
-                )
-                self._seq += 1
-                result = answer(decision, decision_id=f"{self._pid}-{self._seq:x}",
-                                plus=self.settings.plus)  # fmt: skip
-                return self._reply(result)
-            call = calls.route(
-                number, customer=customer or None, source_ip=source_ip, at=at, call_id=call_id
-            )
-        except TandemError as exc:
-            return self._reply(error_answer(exc))
-        return self._relay(call, at)
+        outcome = service.decide(
+            pv("$rU") or "",
+            customer=customer or None,
+            source_ip=None if customer else pv("$si"),
+            at=int(now),
+            call_id=pv("$ci"),
+        )
+        block = outcome.block
+        if block is not None:
+            return self._refuse(block.code, block.phrase, block.reason)
+        decision = outcome.decision
+        assert decision is not None
+        if self.settings.mode == "redirect":
+            append = ksr.hdr.append_to_reply
+            for contact in contacts(decision, outcome.decision_id):
+                append(f"Contact: {contact}\r\n")
+            ksr.sl.send_reply(302, "Moved Temporarily")
+            return 1
+        return self._relay(outcome, int(now))
 
-    def _reply(self, result: SipAnswer) -> int:
+    def _refuse(self, code: int, phrase: str, reason: str) -> int:
         ksr = self.ksr
-        if result.code == 302:
-            for contact in result.contacts:
-                ksr.hdr.append_to_reply(f"Contact: {contact}\r\n")
-        else:
-            ksr.hdr.append_to_reply(f"Reason: {reason_header(result.code, result.reason)}\r\n")
-        ksr.sl.send_reply(result.code, result.phrase)
+        ksr.hdr.append_to_reply(f"Reason: {reason_header(code, reason)}\r\n")
+        ksr.sl.send_reply(code, phrase)
         return 1
 
     # -- rtjson: Kamailio forks and fails over ------------------------------------------------
-    def _relay(self, call: Any, at: int) -> int:
+    def _relay(self, outcome: Any, at: int) -> int:
         ksr = self.ksr
-        decision = call.decision
-        routes = decision.routes
-        if decision.blocked or not routes:
-            return self._reply(answer(decision, decision_id=call.call_id))
+        call = outcome.call
+        routes = outcome.decision.routes
         refused = call.admit(at=at)
         if refused is not None:
+            call.end(at=at)
             reason = f"concurrent-call limit reached ({refused})"
-            return self._reply(SipAnswer(503, "Service Unavailable", reason, ()))
+            return self._refuse(503, PHRASES[503], reason)
         if not call.attempt(routes[0].carrier, at=at):
             call.end(at=at)
             reason = f"carrier {routes[0].carrier} at its concurrent-call limit"
-            return self._reply(SipAnswer(503, "Service Unavailable", reason, ()))
-        doc = rtjson(decision, plus=self.settings.plus, fr_timer=self.settings.fr_timer)
+            return self._refuse(503, PHRASES[503], reason)
         pv = ksr.pv
         pv.sets(_AVP_CARRIERS, ",".join(r.carrier for r in routes))
         pv.sets(_AVP_CODES, "|".join(",".join(map(str, r.failover_codes)) for r in routes))
         pv.seti(_AVP_INDEX, 0)
-        ksr.rtjson.init_routes(json.dumps(doc))
+        ksr.rtjson.init_routes(json.dumps(rtjson(outcome.decision, outcome.decision_id)))
         ksr.rtjson.push_routes()
         ksr.rr.record_route()
         ksr.tm.t_on_failure(FAILURE_ROUTE)
         ksr.tm.t_on_reply(REPLY_ROUTE)
         if ksr.tm.t_relay() < 0:
-            ksr.sl.reply_error()
+            call.end(at=at)
+            ksr.sl.sl_reply_error()
         return 1
 
     def ksr_failure_route(self, msg: Any) -> int:
         """failure_route of an rtjson call: the next route when the answer is one of the
         failed carrier's failover codes, else the call ends with that answer."""
         ksr = self.ksr
-        calls = self.calls if self.calls is not None else self._start()
+        if self.service is None:
+            self._start()
+        calls = self.calls
+        assert calls is not None
         pv = ksr.pv
         call_id = pv.get("$ci")
         at = time.time()
+        if ksr.tm.t_is_canceled() > 0:
+            calls.end(call_id, at=at)
+            return 1
         carriers = (pv.get(_AVP_CARRIERS) or "").split(",")
         codes = (pv.get(_AVP_CODES) or "").split("|")
         index = pv.get(_AVP_INDEX) or 0
         call = calls.get(call_id)
-        if ksr.tm.t_is_canceled() > 0:
-            calls.end(call_id, at=at)
-            return 1
         code = int(ksr.tm.t_get_status_code())
-        carrier = carriers[index] if index < len(carriers) else ""
-        if call is not None and carrier:
-            call.failed(carrier, code, at=at)
-        failover = str(code) in codes[index].split(",") if index < len(codes) else False
+        if call is not None and index < len(carriers):
+            call.failed(carriers[index], code, at=at)
+        failover = index < len(codes) and str(code) in codes[index].split(",")
         while failover and index + 1 < len(carriers):
             if ksr.rtjson.next_route() < 0:
                 break

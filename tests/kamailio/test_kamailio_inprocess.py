@@ -42,6 +42,7 @@ def expected_contacts(decision: dict) -> list[tuple[str, str, str]]:
     for r in decision["routes"]:
         trunk = r["trunk"]
         host = trunk[4:] if trunk.startswith("sip:") else trunk
+        host = host.split(";")[0]  # the trunk's URI parameters are not the Contact's
         out.append((f"sip:{digits}@{host}", r["carrier"], r["rate"]))
     return out
 
@@ -106,7 +107,7 @@ def test_refused_calls_get_the_code_and_the_reason(kamailio, tmp_path, routing):
         ("+5511999", "", 404),  # no prefix at all
         ("+33123456789", "", 503),  # cygnus dropped: buy rate above the sell rate
         ("+442079460000", "X-Tandem-Customer: nobody", 403),  # unknown customer
-        ("not-a-number", "", 404),  # not E.164
+        ("not-a-number", "", 484),  # not E.164: Address Incomplete
         ("+331234", "X-Tandem-Customer: beta", 404),  # beta has no sell rate for 33
     ]
     run = run_sipp(kamailio.sipp, kamailio.port, tmp_path, [(n, h) for n, h, _ in rows])
@@ -152,7 +153,7 @@ def test_snapshot_swap_mid_run_loses_no_call(kamailio, tmp_path, routing):
     first_new = seen.index(new)
     assert all(s == new for s in seen[first_new:])  # never back to the old table
     assert 0 < first_new < 600 - 50
-    assert "routing table" in kamailio.text() and "reloaded" in kamailio.text()
+    assert "tandem: table reloaded" in kamailio.text()
 
 
 def test_a_corrupt_snapshot_is_refused_and_the_table_kept(kamailio, tmp_path, routing):
@@ -166,4 +167,4 @@ def test_a_corrupt_snapshot_is_refused_and_the_table_kept(kamailio, tmp_path, ro
     run = run_sipp(kamailio.sipp, kamailio.port, tmp_path, [(number, "")] * 3)
     assert (run.successful, run.failed) == (3, 0), run.out
     assert all(contacts_of(r) == before for r in run.responses)
-    assert "refused" in kamailio.text()
+    assert "tandem: table reload failed" in kamailio.text()

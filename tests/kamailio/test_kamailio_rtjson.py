@@ -59,7 +59,7 @@ def test_rtjson_fails_over_in_tandem_order_and_ends_go_to_the_lifecycle(tmp_path
     )
     env = {
         "TANDEM_TABLE": str(table), "TANDEM_CONFIG": str(config), "TANDEM_MODE": "rtjson",
-        "TANDEM_REDIS": REDIS, "TANDEM_REDIS_PREFIX": prefix, "TANDEM_FR_TIMER": "3000",
+        "TANDEM_REDIS": REDIS, "TANDEM_REDIS_PREFIX": prefix,
     }  # fmt: skip
     calls = 5
     counters = RedisCounters(REDIS, prefix=prefix)

@@ -1,0 +1,392 @@
+"""The HTTP route API (``tandem serve http``): HTTP/1.1 on asyncio with httptools' parser.
+
+==============================  ==============================================================
+``GET /route``                  ``number``, ``customer`` or ``source_ip`` (or both), ``at``
+                                (an instant, default now), ``call_id``, ``format`` (``json``,
+                                the default: the decision object of ``tandem route --json``;
+                                ``rtjson``: Kamailio's routing document)
+``POST /calls/{call_id}/end``   the call's end for the lifecycle: ``at`` (default now),
+                                ``duration`` (billed seconds), ``carrier`` (who answered)
+``GET /healthz``                200 while the table in use is valid now, else 503
+``GET /metrics``                Prometheus text
+``GET /openapi.json``           the OpenAPI 3.1 schema of all of the above
+==============================  ==============================================================
+
+Every error is a JSON object ``{"error": KIND, "reason": TEXT}`` with a 4xx status:
+400 for a bad or unknown parameter, 401 without the bearer token, 404 for an unknown
+path, 405 for a wrong method, 413 for a body above 64 KiB, 422 for a call that cannot be
+decided (``bad_number``, ``unknown_customer``: with the ``sip_code`` a proxy answers).
+A decided call (routed or blocked) is a 200: ``blocked`` and ``reason`` say the rest.
+Never a 500 and never a traceback: an unexpected failure is logged and answered 503.
+
+:class:`HttpApi` is the whole logic (a request in, a response out); the protocol class
+only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+
+from tandem.errors import InstantError
+from tandem.instant import format_instant, parse_instant
+from tandem.serve.openapi import openapi_schema
+from tandem.serve.rtjson import rtjson, rtjson_blocked
+from tandem.serve.service import LOG, RouteService
+
+__all__ = ["HttpApi", "HttpResponse", "start_http"]
+
+MAX_BODY = 65_536
+_ROUTE_PARAMS = frozenset(("number", "customer", "source_ip", "at", "call_id", "format"))
+_END_PARAMS = frozenset(("at", "duration", "carrier"))
+_STATUS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    422: "Unprocessable Content",
+    503: "Service Unavailable",
+}
+JSON_TYPE = "application/json"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: (status, content type, body, extra header lines)
+HttpResponse = tuple[int, str, bytes, tuple[str, ...]]
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, kind: str, reason: str, extra: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.status, self.kind, self.reason, self.extra = status, kind, reason, extra
+
+
+def _error(status: int, kind: str, reason: str, extra: tuple[str, ...] = ()) -> HttpResponse:
+    body = json.dumps({"error": kind, "reason": reason}).encode()
+    return status, JSON_TYPE, body, extra
+
+
+class HttpApi:
+    """The API's requests and answers (see the module docstring). ``token``: the bearer
+    token every request but ``/healthz`` must carry (None: none needed)."""
+
+    def __init__(
+        self,
+        service: RouteService,
+        token: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.metrics = service.metrics
+        self.token = token
+        self.clock = clock
+        self._schema = json.dumps(openapi_schema()).encode()
+
+    def handle(
+        self, method: str, target: str, authorization: str | None, body: bytes = b""
+    ) -> HttpResponse:
+        """The response to one request (``target``: path and query, as received)."""
+        try:
+            answer = self._handle(method, target, authorization, body)
+        except _BadRequest as exc:
+            answer = _error(exc.status, exc.kind, exc.reason, exc.extra)
+        except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
+            LOG.exception("HTTP %s %s failed", method, target[:200])
+            answer = _error(503, "unavailable", f"the request failed: {type(exc).__name__}")
+        requests = self.metrics.requests
+        key = str(answer[0])
+        requests[key] = requests.get(key, 0) + 1
+        return answer
+
+    def _handle(
+        self, method: str, target: str, authorization: str | None, body: bytes
+    ) -> HttpResponse:
+        path, _, query = target.partition("?")
+        if "%" in path:
+            path = unquote(path, errors="strict")
+        if path == "/healthz":
+            self._method(method, "GET")
+            return self._healthz()
+        if self.token is not None:
+            self._authorize(authorization)
+        if path == "/route":
+            self._method(method, "GET")
+            return self._route(self._params(query, _ROUTE_PARAMS))
+        if path.startswith("/calls/") and path.endswith("/end"):
+            call_id = path[len("/calls/") : -len("/end")]
+            if not call_id or "/" in call_id:
+                raise _BadRequest(404, "not_found", f"no such path {path!r}")
+            self._method(method, "POST")
+            if len(body) > MAX_BODY:
+                raise _BadRequest(413, "too_large", f"a body above {MAX_BODY} bytes")
+            return self._end(call_id, self._params(query, _END_PARAMS))
+        if path == "/metrics":
+            self._method(method, "GET")
+            return 200, METRICS_TYPE, self.metrics.render().encode(), ()
+        if path == "/openapi.json":
+            self._method(method, "GET")
+            return 200, JSON_TYPE, self._schema, ()
+        raise _BadRequest(404, "not_found", f"no such path {path[:100]!r}: see /openapi.json")
+
+    # -- pieces ---------------------------------------------------------------------------
+    @staticmethod
+    def _method(method: str, allowed: str) -> None:
+        if method != allowed and not (allowed == "GET" and method == "HEAD"):
+            raise _BadRequest(
+                405, "method_not_allowed", f"{method} is not allowed here: use {allowed}",
+                (f"Allow: {allowed}",),
+            )  # fmt: skip
+
+    def _authorize(self, authorization: str | None) -> None:
+        scheme, _, given = (authorization or "").partition(" ")
+        token = self.token
+        assert token is not None
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), token.encode()
+        ):
+            raise _BadRequest(
+                401, "unauthorized", "give the bearer token: Authorization: Bearer TOKEN",
+                ('WWW-Authenticate: Bearer realm="tandem"',),
+            )  # fmt: skip
+
+    @staticmethod
+    def _params(query: str, allowed: frozenset[str]) -> dict[str, str]:
+        try:
+            pairs = parse_qsl(
+                query, keep_blank_values=True, strict_parsing=False, errors="strict",
+                max_num_fields=16,
+            )  # fmt: skip
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest(400, "bad_request", f"unreadable query string: {exc}") from None
+        out: dict[str, str] = {}
+        for name, value in pairs:
+            if name not in allowed:
+                raise _BadRequest(
+                    400, "bad_request",
+                    f"unknown parameter {name[:40]!r}: expected {', '.join(sorted(allowed))}",
+                )  # fmt: skip
+            if name in out:
+                raise _BadRequest(400, "bad_request", f"parameter {name!r} given twice")
+            if "\x00" in value:
+                raise _BadRequest(400, "bad_request", f"parameter {name!r} holds a NUL")
+            out[name] = value
+        return out
+
+    def _at(self, params: dict[str, str]) -> int:
+        text = params.get("at")
+        if text is None or text == "":
+            return int(self.clock())
+        try:
+            return parse_instant(text)
+        except InstantError as exc:
+            raise _BadRequest(400, "bad_request", f"at: {exc}") from None
+
+    def _route(self, params: dict[str, str]) -> HttpResponse:
+        number = params.get("number", "")
+        if not number:
+            raise _BadRequest(400, "bad_request", "give the number to route: ?number=")
+        customer = params.get("customer") or None
+        source_ip = params.get("source_ip") or None
+        if customer is None and source_ip is None:
+            raise _BadRequest(
+                400, "bad_request", "say who is calling: customer=NAME or source_ip=IP"
+            )
+        fmt = params.get("format", "json")
+        if fmt not in ("json", "rtjson"):
+            raise _BadRequest(400, "bad_request", f"format {fmt[:20]!r}: json or rtjson")
+        at = self._at(params)
+        outcome = self.service.decide(
+            number, customer=customer, source_ip=source_ip, at=at,
+            call_id=params.get("call_id") or None,
+        )  # fmt: skip
+        decision = outcome.decision
+        if fmt == "rtjson":
+            if decision is None:
+                assert outcome.block is not None
+                doc = rtjson_blocked(outcome.block)
+                status = 422
+            else:
+                doc = rtjson(decision, outcome.decision_id)
+                status = 200
+            return status, JSON_TYPE, json.dumps(doc).encode(), ()
+        if decision is None:
+            block = outcome.block
+            assert block is not None
+            body = json.dumps(
+                {"error": block.kind, "reason": block.reason, "sip_code": block.code}
+            ).encode()
+            return 422, JSON_TYPE, body, ()
+        return (
+            200,
+            JSON_TYPE,
+            outcome.json().encode(),
+            (f"X-Tandem-Decision: {outcome.decision_id}",),
+        )
+
+    def _end(self, call_id: str, params: dict[str, str]) -> HttpResponse:
+        calls = self.service.calls
+        if calls is None:  # pragma: no cover - the HTTP server always runs the lifecycle
+            raise _BadRequest(404, "not_found", "this server keeps no calls")
+        at = self._at(params)
+        duration_text = params.get("duration")
+        duration = None
+        if duration_text is not None and duration_text != "":
+            if not duration_text.isdigit() or len(duration_text) > 9:
+                raise _BadRequest(
+                    400, "bad_request", f"duration {duration_text[:20]!r}: whole seconds >= 0"
+                )
+            duration = int(duration_text)
+        carrier = params.get("carrier") or None
+        call = calls.get(call_id)
+        if call is not None and carrier is not None:
+            start = at - duration if duration is not None else at
+            call.answered(carrier, at=start)
+        end = calls.end(call_id, at=at, duration=duration)
+        self.metrics.ends += 1
+        if end is None:
+            out: dict[str, Any] = {"call_id": call_id, "known": False}
+        else:
+            out = {
+                "call_id": call_id,
+                "known": True,
+                "first": end.first,
+                "carrier": end.carrier,
+                "duration": end.duration,
+                "billed": end.billed,
+                "cost": None if end.cost is None else _money(end.cost),
+                "released": end.released,
+            }
+        return 200, JSON_TYPE, json.dumps(out).encode(), ()
+
+    def _healthz(self) -> HttpResponse:
+        table = self.service.router.table
+        now = int(self.clock())
+        valid = table.valid_from <= now < table.valid_until
+        body = {
+            "status": "ok" if valid else "stale",
+            "table": {
+                "path": str(self.service.table_path),
+                "prefixes": table.prefix_count,
+                "carriers": len(table.carriers),
+                "customers": len(table.customers),
+                "validity": table.validity_text(),
+                "loaded": format_instant(int(self.service.loaded_at)),
+            },
+        }
+        return (200 if valid else 503), JSON_TYPE, json.dumps(body).encode(), ()
+
+
+def _money(scaled: int) -> str:
+    from tandem.money import format_money
+
+    return format_money(scaled)
+
+
+def _head(
+    status: int, content_type: str, length: int, extra: tuple[str, ...], close: bool
+) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_STATUS.get(status, 'Error')}"]
+    lines.append(f"Content-Type: {content_type}")
+    lines.append(f"Content-Length: {length}")
+    lines.extend(extra)
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class _HttpProtocol(asyncio.Protocol):
+    """One connection: httptools parses, :class:`HttpApi` answers, in order (pipelined
+    requests included)."""
+
+    def __init__(self, api: HttpApi, connections: set[asyncio.Transport]) -> None:
+        self.api = api
+        self.connections = connections
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.authorization: bytes | None = None
+        self.body: list[bytes] = []
+        self.size = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.connections.add(self.transport)  # type: ignore[arg-type]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.connections.discard(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"malformed HTTP request: {exc}")
+
+    def _fail(self, status: int, reason: str) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        _s, ctype, body, extra = _error(status, "bad_request", reason)
+        transport.write(_head(status, ctype, len(body), extra, True) + body)
+        transport.close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.authorization = None
+        self.body = []
+        self.size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 13 and name.lower() == b"authorization":
+            self.authorization = value
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size <= MAX_BODY:
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        method = self.parser.get_method().decode("ascii", "replace")
+        try:
+            target = self.url.decode("utf-8")
+        except UnicodeDecodeError:
+            status, ctype, body, extra = _error(400, "bad_request", "the URL is not UTF-8")
+        else:
+            auth = self.authorization.decode("latin-1") if self.authorization else None
+            payload = b"".join(self.body) if self.size <= MAX_BODY else b"\0" * (MAX_BODY + 1)
+            status, ctype, body, extra = self.api.handle(method, target, auth, payload)
+        close = not self.parser.should_keep_alive()
+        head = _head(status, ctype, len(body), extra, close)
+        transport.write(head if method == "HEAD" else head + body)
+        if close:
+            transport.close()
+
+
+async def start_http(
+    api: HttpApi, host: str, port: int
+) -> tuple[list[Any], set[asyncio.Transport], int]:
+    """Listen on TCP ``host:port``: ``(closables, connections, port)`` (port 0: a free one)."""
+    loop = asyncio.get_running_loop()
+    connections: set[asyncio.Transport] = set()
+    server = await loop.create_server(
+        lambda: _HttpProtocol(api, connections), host, port, reuse_address=True, backlog=1024
+    )
+    bound = server.sockets[0].getsockname()[1]
+    return [server], connections, bound
