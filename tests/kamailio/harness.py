@@ -21,6 +21,7 @@ import signal
 import site
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -331,3 +332,70 @@ class Carrier:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         return _counts(self.stat)
+
+
+class TandemServer:
+    """``tandem serve sip|http --table T --config C`` from this checkout on a free
+    loopback port; ``start()`` waits until it answers (OPTIONS or /healthz)."""
+
+    def __init__(self, kind: str, table: Path, config: Path, workdir: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.log = workdir / f"tandem-serve-{kind}-{self.port}.log"
+        self.args = [
+            sys.executable, "-m", "tandem", "serve", kind, "--table", str(table),
+            "--config", str(config), "--listen", f"127.0.0.1:{self.port}",
+            *(["--no-tcp"] if kind == "sip" else []),
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return (
+            f"sip:127.0.0.1:{self.port}" if self.kind == "sip" else f"http://127.0.0.1:{self.port}"
+        )
+
+    def ready(self) -> bool:
+        if self.kind == "sip":
+            return options(self.port) == "SIP/2.0 200 OK"
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=0.5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 30.0) -> TandemServer:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tandem serve exited:\n{self.log.read_text()[-3000:]}")
+            if self.ready():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"tandem serve did not answer:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def __enter__(self) -> TandemServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
