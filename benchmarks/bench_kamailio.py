@@ -213,7 +213,8 @@ def main() -> None:
         "a": ("(a) trivial app_python3 route", EXAMPLES / "kamailio.cfg", {}, (),
               HERE / "trivial_kemi.py"),
         "b": ("(b) native lcr module", HERE / "lcr.cfg", {},
-              (f'DBURL="text://{data["lcr"]}"',), EXAMPLES / "tandem_kemi.py"),
+              (f'DBURL="text://{data["lcr"]}"', f"ROWS={args.carriers * args.prefixes + 10}"),
+              EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
               EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
@@ -222,7 +223,8 @@ def main() -> None:
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
-        extra = ["-m", "8192"] if name == "b" else []
+        # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
+        extra = ["-m", "8192", "-M", "4096"] if name == "b" else []
         k.args[k.args.index("-DD") : k.args.index("-DD")] = extra
         t0 = time.perf_counter()
         k.start(timeout=900)
