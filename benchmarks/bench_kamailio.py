@@ -16,11 +16,12 @@ passing rate (the ramp stops at the first failing step). Cases, in one run:
   one rule target per carrier and prefix (priority: the carrier's rank by rate), from
   db_text files, a 302 with the gateways ``load_gws`` found (benchmarks/kamailio/lcr.cfg);
 * (c) Kamailio + Tandem in-process (examples/kamailio/kamailio.cfg, redirect mode) on
-  the compiled table of the same rates.
+  the compiled table of the same rates;
+* (d) Kamailio asking ``tandem serve http`` (pinned to Kamailio's CPU) with http_client,
+  a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg).
 
 Then the memory of each Kamailio worker (RSS and PSS from /proc/PID/smaps_rollup) with the
 big table mapped, with ``--memory-workers`` workers (default 4) after a short load.
-The (d) case (Tandem over HTTP) needs ``tandem serve http`` (not in this tree).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lcr import MILLI, make_pool  # noqa: E402
 
 from tandem.lcr import compile_rates  # noqa: E402
-from tests.kamailio.harness import EXAMPLES, Kamailio, run_sipp, tools  # noqa: E402
+from tests.kamailio.harness import EXAMPLES, Kamailio, TandemServer, run_sipp, tools  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "kamailio"
 UNTIL = 4_102_444_800
@@ -188,7 +189,7 @@ def main() -> None:
     ap.add_argument("--prefixes", type=int, default=150_000)
     ap.add_argument("--pool", type=int, default=250_000)
     ap.add_argument("--small", action="store_true", help="4 carriers x 15,000 of 25,000")
-    ap.add_argument("--cases", default="a,b,c")
+    ap.add_argument("--cases", default="a,b,c,d")
     ap.add_argument("--rates", default="500,1000,1500,2000,3000,4000,5000,6000,8000,10000")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--memory-workers", type=int, default=4)
@@ -217,11 +218,18 @@ def main() -> None:
               EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
               EXAMPLES / "tandem_kemi.py"),
+        "d": ("(d) Tandem over HTTP (http_client)", HERE / "http302.cfg", {}, (),
+              EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
     for name in args.cases.split(","):
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
+        server = None
+        if name == "d":  # tandem serve http on Kamailio's core
+            server = TandemServer("http", data["table"], data["config"], work, cpu=0)
+            server.start(timeout=900)
+            defines = (f'TANDEM="{server.url}"',)
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
         # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
         extra = ["-m", "8192", "-M", "4096"] if name == "b" else []
@@ -234,6 +242,8 @@ def main() -> None:
             mem = children_memory(k.proc.pid) if k.proc else []
         finally:
             k.stop()
+            if server is not None:
+                server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
     print("\n| case | highest rate with zero failed calls | worker RSS / PSS (MB) |")
     print("|---|---:|---:|")

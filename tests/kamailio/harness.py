@@ -338,7 +338,9 @@ class TandemServer:
     """``tandem serve sip|http --table T --config C`` from this checkout on a free
     loopback port; ``start()`` waits until it answers (OPTIONS or /healthz)."""
 
-    def __init__(self, kind: str, table: Path, config: Path, workdir: Path) -> None:
+    def __init__(
+        self, kind: str, table: Path, config: Path, workdir: Path, *, cpu: int | None = None
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.log = workdir / f"tandem-serve-{kind}-{self.port}.log"
@@ -347,6 +349,8 @@ class TandemServer:
             "--config", str(config), "--listen", f"127.0.0.1:{self.port}",
             *(["--no-tcp"] if kind == "sip" else []),
         ]  # fmt: skip
+        if cpu is not None and shutil.which("taskset"):
+            self.args = ["taskset", "-c", str(cpu), *self.args]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
