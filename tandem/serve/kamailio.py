@@ -14,10 +14,12 @@ per SIP request, on its own interpreter. Python threads do not run between reque
 * ``ksr_request_route`` answers an INVITE. The customer comes from a header
   (``X-Tandem-Customer`` by default) or else from the source IP via the trunks of the
   routing config; the number is the Request-URI's user part. In ``redirect`` mode the
-  answer is a ``302`` with one Contact per route, best first (:func:`tandem.serve.answer.
-  answer`); in ``rtjson`` mode the routes become Kamailio's rtjson document and Kamailio
-  relays the call itself, failing over in :meth:`TandemKemi.ksr_failure_route` on each
-  carrier's own failover codes. A refused call gets 403/404/503 with a ``Reason`` header.
+  answer is a ``302`` with one Contact per route, best first
+  (:func:`tandem.serve.answer.contacts`); in ``rtjson`` mode the routes become Kamailio's
+  rtjson document (:func:`tandem.serve.rtjson.rtjson`) and Kamailio relays the call
+  itself, failing over in :meth:`TandemKemi.ksr_failure_route` on each carrier's own
+  failover codes. A refused call gets 403/404/484/503 with a ``Reason`` header
+  (:data:`tandem.serve.answer.BLOCK_CODES`), as from ``tandem serve sip``.
 * The snapshot file is checked (one ``stat``) at most every ``TANDEM_RELOAD_INTERVAL``
   seconds, on the request path; a changed file is loaded and swapped in atomically
   (:meth:`~tandem.lcr.Router.swap`): the request being answered and every later one see
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -84,7 +87,7 @@ class KamailioSettings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"TANDEM_MODE must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.reload_interval < 0:
+        if not math.isfinite(self.reload_interval) or self.reload_interval < 0:
             raise ConfigError("TANDEM_RELOAD_INTERVAL must be 0 or more seconds")
 
     @classmethod
@@ -92,8 +95,7 @@ class KamailioSettings:
         """Settings from environment variables: ``TANDEM_TABLE`` (required),
         ``TANDEM_CONFIG``, ``TANDEM_VERIFY_KEY``, ``TANDEM_MODE``,
         ``TANDEM_CUSTOMER_HEADER``, ``TANDEM_RELOAD_INTERVAL``, ``TANDEM_REDIS``,
-        ``TANDEM_REDIS_PREFIX``,
-        ``TANDEM_FRAUD``."""
+        ``TANDEM_REDIS_PREFIX``, ``TANDEM_FRAUD``."""
         env = os.environ if environ is None else environ
         table = env.get("TANDEM_TABLE", "")
         if not table:
