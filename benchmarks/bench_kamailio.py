@@ -8,7 +8,9 @@ One Kamailio worker (``children=1``) pinned to CPU 0 with taskset, SIPp pinned t
 For each case, SIPp sends INVITEs (numbers drawn from the table's prefixes) at each rate of
 ``--rates`` for ``--seconds`` seconds; a step passes when every call got its final answer
 (SIPp's failed-call count is 0 and every call succeeded); the case's figure is the highest
-passing rate (the ramp stops at the first failing step). Cases, in one run:
+rate SIPp achieved (its cumulative CallRate, which falls short of the rate asked once
+SIPp's own core or the answers hold it back) in a passing step; the ramp stops at the first
+failing step. Cases, in one run:
 
 * (a) a trivial app_python3 KEMI route: a 302 with five fixed Contacts, no lookup
   (benchmarks/kamailio/trivial_kemi.py);
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -140,26 +143,55 @@ def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
     return out
 
 
+def cpu_seconds(groups: list[int]) -> float:
+    """User + system CPU seconds of every process in the process groups ``groups``
+    (Kamailio and the Tandem server each run in their own session)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+Step = tuple[int, int, int, int, float, float]
+
+
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
-         seconds: float) -> list[tuple[int, int, int, int]]:  # fmt: skip
-    """``(rate, calls, successful, failed)`` per step, until the first failing step."""
+         seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
+    """``(rate, calls, successful, failed, achieved rate, CPU us per call)`` per step, until
+    the first failing step. The CPU is that of every process of ``groups`` (Kamailio's
+    workers, timers and main, and the Tandem server for case d) during the step."""
     rows = [(n, "") for n in numbers]
     steps = []
     for rate in rates:
         total = int(rate * seconds)
+        before = cpu_seconds(groups)
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
                        timeout=seconds + 20, trace=False, cpu=1)  # fmt: skip
-        steps.append((rate, total, run.successful, run.failed))
-        print(f"  {rate:>6}/s: {total} calls, {run.successful} answered, {run.failed} failed",
-              flush=True)  # fmt: skip
+        per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
+        steps.append((rate, total, run.successful, run.failed, run.rate, per_call))
+        print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
+              f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
+              f"{per_call:.0f} us CPU per call", flush=True)  # fmt: skip
         if run.failed or run.successful != total:
             break
     return steps
 
 
-def best(steps: list[tuple[int, int, int, int]]) -> int:
-    ok = [r for r, total, good, bad in steps if bad == 0 and good == total]
-    return max(ok) if ok else 0
+def best(steps: list[Step]) -> tuple[float, float]:
+    """The highest rate SIPp achieved in a step where every call was answered, and the
+    median CPU microseconds per call over the passing steps."""
+    ok = [(sent, us) for _r, total, good, bad, sent, us in steps if bad == 0 and good == total]
+    if not ok:
+        return 0.0, 0.0
+    return max(s for s, _ in ok), statistics.median(us for _, us in ok)
 
 
 def children_memory(main_pid: int) -> list[tuple[int, float, float]]:
@@ -238,23 +270,28 @@ def main() -> None:
         k.start(timeout=900)
         print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
         try:
-            steps = ramp(k, sipp, work, numbers, rates, args.seconds)
+            groups = [k.proc.pid] if k.proc else []
+            if server is not None and server.proc is not None:
+                groups.append(server.proc.pid)
+            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups)
             mem = children_memory(k.proc.pid) if k.proc else []
         finally:
             k.stop()
             if server is not None:
                 server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
-    print("\n| case | highest rate with zero failed calls | worker RSS / PSS (MB) |")
-    print("|---|---:|---:|")
-    for _name, (title, rate, mem, main_pid) in results.items():
+    print("\n| case | highest rate with zero failed calls | CPU per call (us, median) "
+          "| calls/s per CPU core | worker RSS / PSS (MB) |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for _name, (title, (rate, us), mem, main_pid) in results.items():
         worker = next((m for m in mem if m[0] != main_pid), (0, 0.0, 0.0))
-        print(f"| {title} | {rate:,}/s | {worker[1]:.0f} / {worker[2]:.0f} |")
-    if "b" in results and "c" in results and results["b"][1]:
-        ratio = results["c"][1] / results["b"][1]
-        print(f"\n(c) / (b) = {ratio:.2f} (target >= 0.9)")
-    if "a" in results and "c" in results and results["a"][1]:
-        print(f"(c) / (a) = {results['c'][1] / results['a'][1]:.2f}")
+        core = 1e6 / us if us else 0.0
+        print(f"| {title} | {rate:,.0f}/s | {us:.0f} | {core:,.0f} | "
+              f"{worker[1]:.0f} / {worker[2]:.0f} |")  # fmt: skip
+    for a, b in (("c", "b"), ("c", "a"), ("d", "c")):
+        if a in results and b in results and results[b][1][0] and results[a][1][1]:
+            (ra, ua), (rb, ub) = results[a][1], results[b][1]
+            print(f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}")
     if args.memory_workers:
         print(f"\nmemory with {args.memory_workers} Tandem workers after 2 s at 500/s:")
         k = Kamailio(EXAMPLES / "kamailio.cfg", work, env, workers=args.memory_workers)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandem.calls import Calls
-from tandem.errors import ConfigError
+from tandem.errors import ConfigError, TandemError
 from tandem.lcr import Router, RoutingTable, load_config, load_key
 from tandem.serve.answer import PHRASES, contacts, reason_header
 from tandem.serve.metrics import Metrics
@@ -380,7 +380,15 @@ class TandemKemi:
         return 1
 
 
-def mod_init() -> TandemKemi:
+def mod_init() -> TandemKemi | None:
     """app_python3's entry point (main process, before the fork): the KEMI object, with
-    the settings of :meth:`KamailioSettings.from_env`."""
-    return TandemKemi(KamailioSettings.from_env())
+    the settings of :meth:`KamailioSettings.from_env`. A bad setting or a table that does
+    not load is one ``tandem: cannot start: ...`` line in Kamailio's log, and Kamailio
+    does not start (None is no routing object)."""
+    import KSR  # provided by app_python3
+
+    try:
+        return TandemKemi(KamailioSettings.from_env(), KSR)
+    except TandemError as exc:
+        KSR.err(f"tandem: cannot start: {exc}\n")
+        return None

@@ -233,10 +233,13 @@ class SippRun:
     """What one SIPp run saw: ``responses`` (per final response: status code, the To
     number, the header lines), the successful and failed call counts."""
 
-    def __init__(self, responses: list[dict], successful: int, failed: int, out: str) -> None:
+    def __init__(self, responses: list[dict], counts: dict[str, float], out: str) -> None:
         self.responses = responses
-        self.successful = successful
-        self.failed = failed
+        self.successful = int(counts.get("SuccessfulCall(C)", 0))
+        self.failed = int(counts.get("FailedCall(C)", 0))
+        #: calls per second SIPp achieved (its cumulative CallRate)
+        self.rate = counts.get("CallRate(C)", 0.0)
+        self.retransmissions = int(counts.get("Retransmissions(C)", 0))
         self.out = out
 
 
@@ -272,18 +275,28 @@ def run_sipp(
     if cpu is not None and shutil.which("taskset"):
         args = ["taskset", "-c", str(cpu), *args]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)
-    successful, failed = _counts(stat)
     responses = _responses(msgs) if trace else []
-    return SippRun(responses, successful, failed, proc.stdout[-3000:] + proc.stderr[-3000:])
+    return SippRun(responses, _stats(stat), proc.stdout[-3000:] + proc.stderr[-3000:])
+
+
+def _stats(stat: Path) -> dict[str, float]:
+    """The numeric columns of the last line of SIPp's statistics file."""
+    if not stat.exists():
+        return {}
+    lines = [ln for ln in stat.read_text().splitlines() if ln.strip()]
+    head, last = lines[0].split(";"), lines[-1].split(";")
+    out = {}
+    for name, value in zip(head, last, strict=False):
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
 
 
 def _counts(stat: Path) -> tuple[int, int]:
-    if not stat.exists():
-        return 0, 0
-    lines = [ln for ln in stat.read_text().splitlines() if ln.strip()]
-    head, last = lines[0].split(";"), lines[-1].split(";")
-    row = dict(zip(head, last, strict=False))
-    return int(row["SuccessfulCall(C)"]), int(row["FailedCall(C)"])
+    row = _stats(stat)
+    return int(row.get("SuccessfulCall(C)", 0)), int(row.get("FailedCall(C)", 0))
 
 
 def _responses(msgs: Path) -> list[dict]:

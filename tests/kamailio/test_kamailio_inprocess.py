@@ -168,3 +168,12 @@ def test_a_corrupt_snapshot_is_refused_and_the_table_kept(kamailio, tmp_path, ro
     assert (run.successful, run.failed) == (3, 0), run.out
     assert all(contacts_of(r) == before for r in run.responses)
     assert "tandem: table reload failed" in kamailio.text()
+
+
+def test_a_missing_table_stops_kamailio_with_one_clear_line(tmp_path):
+    k = Kamailio(CONFIG, tmp_path, {"TANDEM_TABLE": str(tmp_path / "nowhere.tdm")})
+    with pytest.raises(AssertionError, match="kamailio exited at start"):
+        k.start(timeout=20)
+    text = k.text()
+    assert "tandem: cannot start: cannot open routing table" in text, text[-2000:]
+    assert "Traceback" not in text
