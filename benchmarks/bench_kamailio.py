@@ -6,8 +6,9 @@
 
 One Kamailio worker (``children=1``) pinned to CPU 0 with taskset, SIPp pinned to CPU 1.
 For each case, SIPp sends INVITEs (numbers drawn from the table's prefixes) at each rate of
-``--rates`` for ``--seconds`` seconds; a step passes when every call got its final answer
-(SIPp's failed-call count is 0 and every call succeeded); the case's figure is the highest
+``--rates`` for ``--seconds`` seconds; a step passes when no call failed and at most 1% of
+the INVITEs were retransmitted (not answered within SIPp's 500 ms timer); the case's
+figure is the highest
 rate SIPp achieved (its cumulative CallRate, which falls short of the rate asked once
 SIPp's own core or the answers hold it back) in a passing step; the ramp stops at the first
 failing step. Cases, in one run:
@@ -160,14 +161,16 @@ def cpu_seconds(groups: list[int]) -> float:
     return total / tick
 
 
-Step = tuple[int, int, int, int, float, float]
+Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
 
 
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
          seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
-    """``(rate, calls, successful, failed, achieved rate, CPU us per call)`` per step, until
-    the first failing step. The CPU is that of every process of ``groups`` (Kamailio's
-    workers, timers and main, and the Tandem server for case d) during the step."""
+    """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
+    first failing step (late: the failed calls, plus the retransmissions when they are
+    more than 1% of the calls). The CPU is that
+    of every process of ``groups`` (Kamailio's workers, timers and main, and the Tandem
+    server for case d) during the step."""
     rows = [(n, "") for n in numbers]
     steps = []
     for rate in rates:
@@ -176,11 +179,15 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
                        timeout=seconds + 20, trace=False, cpu=1)  # fmt: skip
         per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
-        steps.append((rate, total, run.successful, run.failed, run.rate, per_call))
+        # a step fails when a call failed, or more than 1% of the INVITEs had to be sent
+        # again (no answer within SIPp's 500 ms retransmission timer: on a shared machine
+        # a few are noise, many are an overloaded proxy)
+        late = run.failed + (run.retransmissions if run.retransmissions > total // 100 else 0)
+        steps.append((rate, total, run.successful, late, run.rate, per_call))
         print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
               f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
               f"{per_call:.0f} us CPU per call", flush=True)  # fmt: skip
-        if run.failed or run.successful != total:
+        if late or run.successful != total:
             break
     return steps
 
@@ -280,7 +287,7 @@ def main() -> None:
             if server is not None:
                 server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
-    print("\n| case | highest rate with zero failed calls | CPU per call (us, median) "
+    print("\n| case | highest rate: 0 failed, <= 1% retransmitted | CPU per call (us, median) "
           "| calls/s per CPU core | worker RSS / PSS (MB) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
     for _name, (title, (rate, us), mem, main_pid) in results.items():

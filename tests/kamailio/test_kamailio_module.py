@@ -67,7 +67,8 @@ class FakeKSR:
         class SL:
             @staticmethod
             def send_reply(code: int, phrase: str) -> int:
-                ksr.replies.append((code, phrase, ksr.appended))
+                lines = "".join(ksr.appended).split("\r\n")
+                ksr.replies.append((code, phrase, [ln for ln in lines if ln]))
                 ksr.appended = []
                 return 1
 
