@@ -164,6 +164,35 @@ def cpu_seconds(groups: list[int]) -> float:
 Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
 
 
+def write_mtree(data: dict) -> Path:
+    """The mtree table of case (b), once: per prefix of the table, the routes Tandem gives
+    a number of exactly that prefix (cheapest first, at most 5, margin protection), as
+    ``HOST:PORT,...``; a dialed number's longest matching prefix then holds its routes."""
+    out = data["table"].parent / "mtree"
+    if (out / "mtree").exists():
+        return out
+    from tandem.lcr import Router, RoutingTable, load_config
+    from tandem.serve.answer import contact_uri
+
+    table = RoutingTable.load(data["table"])
+    router = Router(table, plan=load_config(data["config"]))
+    out.mkdir(exist_ok=True)
+    schema = Path("/usr/share/kamailio/dbtext/kamailio")
+    rows = 0
+    with open(out / "mtree", "w") as fh:
+        fh.write((schema / "mtree").read_text().splitlines()[0] + "\n")
+        for prefix in table.trie.keys():  # noqa: SIM118 - a marisa-trie, not a dict
+            decision = router.route("+" + prefix, customer="acme", at=1)
+            hosts = [contact_uri("", r.carrier, r.trunk).split("@", 1)[1] for r in decision.routes]
+            if hosts:
+                rows += 1
+                fh.write(f"{rows}:{prefix}:{','.join(hosts).replace(':', chr(92) + ':')}\n")
+    with open(out / "version", "w") as fh:
+        fh.write((schema / "version").read_text().splitlines()[0] + "\n1:mtree:1\n")
+    print(f"mtree table: {rows:,} prefixes with routes", flush=True)
+    return out
+
+
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
          seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
     """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
@@ -252,7 +281,9 @@ def main() -> None:
     cases = {
         "a": ("(a) trivial app_python3 route", EXAMPLES / "kamailio.cfg", {}, (),
               HERE / "trivial_kemi.py"),
-        "b": ("(b) native lcr module", HERE / "lcr.cfg", {},
+        "b": ("(b) native mtree module, routes precomputed", HERE / "mtree.cfg", {},
+              (f'DBURL="text://{data["table"].parent / "mtree"}"',), EXAMPLES / "tandem_kemi.py"),
+        "l": ("(b') native lcr module", HERE / "lcr.cfg", {},
               (f'DBURL="text://{data["lcr"]}"', f"ROWS={args.carriers * args.prefixes + 10}"),
               EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
@@ -271,8 +302,11 @@ def main() -> None:
             defines = (f'TANDEM="{server.url}"',)
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
         # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
-        extra = ["-m", "8192", "-M", "4096"] if name == "b" else []
-        k.args[k.args.index("-DD") : k.args.index("-DD")] = extra
+        extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
+        if name == "b":
+            write_mtree(data)
+        k_extra = extra.get(name, [])
+        k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
         t0 = time.perf_counter()
         k.start(timeout=900)
         print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
