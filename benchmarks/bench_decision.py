@@ -5,8 +5,9 @@
     python benchmarks/bench_decision.py --no-redis      # in-process only
 
 One synthetic table (``--carriers`` x ``--prefixes``, one customer selling every prefix),
-numbers drawn from its prefixes. Side by side in one run, taking turns batch by batch so
-that load on the machine falls on every variant alike (medians of per-batch means):
+numbers drawn from its prefixes. Side by side in one run, taking turns call by call (the
+order rotating), so that load on the machine and the caches each variant leaves behind
+fall on every variant alike (median and p90 nanoseconds per decision):
 
 * ``router``: today's decision, ``Router.route`` (plain least cost, no counters);
 * ``calls``: ``Calls.route`` with nothing but the router (the lifecycle's own cost);
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -163,26 +163,34 @@ def variants(table: RoutingTable, counters_factory) -> dict[str, object]:
     return out
 
 
-def in_process(table: RoutingTable, numbers: list[str], rounds: int, batch: int) -> dict:
+def in_process(table: RoutingTable, numbers: list[str], rounds: int) -> dict:
+    """Median and p90 nanoseconds per decision of each variant. Variants take turns call
+    by call (the order rotating from one number to the next), so load on the machine and
+    the caches each variant leaves behind fall on all of them alike."""
     fns = variants(table, MemoryCounters)
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    times: dict[str, list[int]] = {k: [] for k in names}
     at = T0
     for fn in fns.values():  # warm up: customers resolved, caches filled
-        for number in numbers[:batch]:
+        for number in numbers:
             fn(number, at)
-    perf = time.perf_counter
-    for r in range(rounds):
-        names = list(fns) if r % 2 == 0 else list(reversed(fns))
-        for start in range(0, len(numbers), batch):
-            chunk = numbers[start : start + batch]
-            at += 1
-            for name in names:
+    clock = time.perf_counter_ns
+    k = 0
+    for _ in range(rounds):
+        at += 1
+        for number in numbers:
+            k += 1
+            shift = k % len(names)
+            for name in names[shift:] + names[:shift]:
                 fn = fns[name]
-                t = perf()
-                for number in chunk:
-                    fn(number, at)
-                times[name].append((perf() - t) / len(chunk) * 1e6)
-    return {k: statistics.median(v) for k, v in times.items()}
+                t = clock()
+                fn(number, at)
+                times[name].append(clock() - t)
+    out = {}
+    for name, v in times.items():
+        v.sort()
+        out[name] = (v[len(v) // 2] / 1000, v[len(v) * 9 // 10] / 1000)
+    return out
 
 
 class _Counted:
@@ -259,8 +267,7 @@ def main() -> None:
     ap.add_argument("--carriers", type=int, default=40)
     ap.add_argument("--prefixes", type=int, default=50_000)
     ap.add_argument("--calls", type=int, default=20_000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--small", action="store_true", help="4 carriers x 5,000, 4,000 calls")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     ap.add_argument("--no-redis", action="store_true")
@@ -272,7 +279,7 @@ def main() -> None:
     )  # fmt: skip
     args = ap.parse_args()
     if args.small:
-        args.carriers, args.prefixes, args.calls, args.rounds = 4, 5_000, 4_000, 3
+        args.carriers, args.prefixes, args.calls, args.rounds = 4, 5_000, 4_000, 2
         args.seconds = 2.0
     t = time.perf_counter()
     table = make_table(args.carriers, args.prefixes)
@@ -280,12 +287,12 @@ def main() -> None:
     print(f"# table {args.carriers} carriers x {table.prefix_count} prefixes "
           f"({time.perf_counter() - t:.1f} s); {len(numbers)} numbers (skew {args.skew}); load "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
-    med = in_process(table, numbers, args.rounds, args.batch)
-    base = med["router"]
-    print("\n| decision (in-process counters) | median us/decision | on top of router |")
-    print("|---|---:|---:|")
-    for name, us in med.items():
-        print(f"| {name} | {us:.2f} | {us - base:+.2f} |")
+    med = in_process(table, numbers, args.rounds)
+    base = med["router"][0]
+    print("\n| decision (in-process counters) | median us | p90 us | median on top of router |")
+    print("|---|---:|---:|---:|")
+    for name, (us, p90) in med.items():
+        print(f"| {name} | {us:.2f} | {p90:.2f} | {us - base:+.2f} |")
     if args.no_redis:
         return
     prefix = f"bench-decision-{uuid.uuid4().hex[:8]}:"

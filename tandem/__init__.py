@@ -87,6 +87,11 @@ _LAZY: dict[str, str] = {
     "CallDecision": "tandem.calls",
     "CallEnd": "tandem.calls",
     "CreditAccount": "tandem.store",
+    # carrier quality
+    "QualityBoard": "tandem.quality",
+    "QualityConfig": "tandem.quality",
+    "Score": "tandem.quality",
+    "quality_table": "tandem.quality",
     # rating
     "CallPrice": "tandem.rating",
     "Rater": "tandem.rating",
@@ -147,6 +152,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load_config,
         translate,
     )
+    from tandem.quality import QualityBoard, QualityConfig, Score, quality_table
     from tandem.rating import (
         CallPrice,
         PlanSchedule,
@@ -182,6 +188,10 @@ __all__ = [
     "Call",
     "CallDecision",
     "CallEnd",
+    "QualityBoard",
+    "QualityConfig",
+    "Score",
+    "quality_table",
     "CallPrice",
     "Calls",
     "CreditAccount",

@@ -12,7 +12,7 @@ import pyarrow as pa
 from tandem.fraud import CallFacts, FraudConfig, FraudEngine
 from tandem.money import to_scaled
 from tandem.rating.cdr import canonical_table
-from tandem.state.memory import MemoryCounters
+from tandem.state import MemoryCounters
 
 COLUMNS = (
     "start", "duration", "number", "customer", "carrier", "trunk", "source_ip",
@@ -49,6 +49,7 @@ def replay(
     config: FraudConfig,
     *,
     high_risk: Iterable[str] = (),
+    destinations: Sequence[str | None] | None = None,
 ) -> list[tuple[int, str, str, dict[str, str]]]:
     """Feed the CDRs to a live engine over MemoryCounters, in time order (file order for
     ties), as a proxy would have: end (release, ``ended``) every call whose end is at or
@@ -80,7 +81,8 @@ def replay(
             at=float(start),  # type: ignore[arg-type]
             trunk=trunk or None,  # type: ignore[arg-type]
             source_ip=ip or None,  # type: ignore[arg-type]
-            group=digits[:group_len],
+            group=(destinations[i] if destinations else None) or digits[:group_len],
+            destination=(destinations[i] if destinations else None) or "",
             sell_rate=None if rate is None else to_scaled(str(rate)),
         )
         result = engine.check(facts)

@@ -84,6 +84,9 @@ def test_json_adds_fields_and_keeps_the_plain_ones(db):
 def test_bad_fraud_file_is_one_error_line(db, tmp_path):
     res = run(db, "+442079460000", "--fraud", str(tmp_path / "missing.toml"))
     assert res.exit_code == 2 and res.output.startswith("tandem: error: ")
+    for url in ("http://nowhere", "redis://127.0.0.1:notaport/0"):
+        res = run(db, "+442079460000", "--redis", url)
+        assert res.exit_code == 2 and res.output.startswith("tandem: error: --redis"), res.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[cps]\nwindow = -1\n")
     res = run(db, "+442079460000", "--fraud", str(bad))

@@ -227,3 +227,51 @@ def test_a_long_call_to_a_high_risk_range_is_flagged_while_it_runs(counters):
     end = call.end(at=T + 700)
     assert [v.rule for v in end.verdicts] == ["long_call"]
     assert call.running(at=T + 800) == ()  # over
+
+
+def test_an_end_by_id_on_another_node_frees_every_slot(counters):
+    carriers = {"borealis": {"max_concurrent": 5}}
+    a = make_calls(counters, carriers=carriers)
+    b = make_calls(counters, carriers=carriers)
+    call = a.route(NUMBER, customer=CUSTOMER, at=T, call_id="x-node")
+    assert call.admit(at=T) is None and call.attempt("borealis", at=T)
+    assert counters.in_use(carrier_calls_key("borealis"), at=T) == 1
+    assert b.end("x-node", at=T + 5) is None  # b never saw the call
+    assert counters.in_use(CUSTOMER_KEY, at=T + 5) == 0
+    assert counters.in_use(carrier_calls_key("borealis"), at=T + 5) == 0
+    call.answered("borealis", at=T + 1)
+    own = call.end(at=T + 9)  # the routing node's own end still prices the call, once
+    assert own.first and not own.released and own.cost == SellTerms(12_000_000, 0, 30, 6).cost(8)
+    assert not call.end(at=T + 10).first
+
+
+def test_threads_sharing_one_calls_never_pass_the_cap():
+    """4 threads route, admit and end 300 calls each through one Calls (one process):
+    never more than the cap in flight (sampled at every admission), nothing left after."""
+    import threading
+
+    counters = MemoryCounters()
+    calls = make_calls(counters, caps=Caps(customer=5))
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        try:
+            for i in range(300):
+                at = T + i
+                call = calls.route(NUMBER, customer=CUSTOMER, at=at, call_id=f"t{w}-{i}")
+                if call.admit(at=at) is None:
+                    seen.append(counters.in_use(CUSTOMER_KEY, at=at))
+                    call.answered("borealis", at=at)
+                call.end(at=at, duration=30)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert seen and max(seen) <= 5
+    assert counters.in_use(CUSTOMER_KEY, at=T + 300) == 0 and calls.in_progress == 0

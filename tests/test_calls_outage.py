@@ -133,3 +133,25 @@ def test_credit_limit_with_a_store(store):
     store.set_credit(CUSTOMER, balance=UNIT, at=T + 60)
     node_b.reload()
     assert not node_b.route(NUMBER, customer=CUSTOMER, at=T + 61, call_id="s3").decision.blocked
+
+
+def test_bare_redis_down_the_credit_check_goes_on_with_a_note():
+    """Without FallbackCounters, a credit read that cannot reach Redis uses the last spend
+    the node read; the decision says so and nothing raises."""
+    from tandem.calls import UNREACHABLE_CREDIT_NOTE
+    from tandem.store import CreditAccount
+
+    server = PrivateRedis()
+    try:
+        counters = RedisCounters(server.url, prefix="bare:", node="n1", socket_timeout=0.2,
+                                 connect_timeout=0.2)  # fmt: skip
+        account = CreditAccount(CUSTOMER, "USD", UNIT, 0, 0, T)
+        calls = Calls(Router(table()), counters=counters, accounts=[account], credit_refresh=0)
+        up = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="b1")
+        assert up.max_duration == 4998 and UNREACHABLE_CREDIT_NOTE not in up.decision.notes
+        server.stop()
+        down = calls.route(NUMBER, customer=CUSTOMER, at=T + 1, call_id="b2")
+        assert down.max_duration == 4998 and not down.decision.blocked
+        assert UNREACHABLE_CREDIT_NOTE in down.decision.to_dict()["notes"]
+    finally:
+        server.stop()

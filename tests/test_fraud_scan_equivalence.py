@@ -81,6 +81,7 @@ def configs(draw: Any) -> dict[str, Any]:
             "step": vstep,
             "baseline": vwindow * draw(st.integers(2, 5)),
             "min_calls": draw(st.integers(0, 3)),
+            "min_baseline": draw(st.integers(0, 2)),
             "factors": factors,
         },
         "sequential": {
@@ -143,6 +144,24 @@ def test_scan_equals_live_replay(data: dict[str, Any], rows: list[tuple[Any, ...
     config = fraud_config_from_mapping(data)
     result = scan(cdr_table(rows), config)
     assert result.call_alerts() == replay(rows, config)
+    assert result.rows_in == len(rows) and result.unreadable == 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=configs(),
+    rows=rows_strategy,
+    picks=st.lists(st.sampled_from(["", "44", "4420", "881", None]), min_size=40, max_size=40),
+)
+def test_scan_equals_live_replay_with_destinations(
+    data: dict[str, Any], rows: list[tuple[Any, ...]], picks: list[str | None]
+) -> None:
+    """A destination column (the matched prefix) keys velocity, first calls and the
+    concurrent destination group, as ``facts.destination`` / ``facts.group`` do live."""
+    config = fraud_config_from_mapping(data)
+    dests = picks[: len(rows)]
+    result = scan(cdr_table(rows, extra={"destination": dests}), config)
+    assert result.call_alerts() == replay(rows, config, destinations=dests)
     assert result.rows_in == len(rows) and result.unreadable == 0
     # every alerted call is in exactly one episode of its rule
     for rule, hits in result.hits.items():

@@ -20,18 +20,17 @@ rounding), computed in integers from the rating module's own cost rule
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tandem.money import SCALE, Rounding
 from tandem.rating.book import MAX_DURATION
 from tandem.rating.tariff import Tariff, cost_scaled
 from tandem.store.credit import CreditAccount
 
-__all__ = ["CreditBook", "SellTerms", "max_duration", "round_limit"]
+__all__ = ["CreditBook", "SellTerms", "max_duration", "max_tariff_duration", "round_limit"]
 
 
-@dataclass(frozen=True, slots=True)
-class SellTerms:
+class SellTerms(NamedTuple):
     """A customer's sell terms for one prefix: the rate per minute and connect fee (scaled),
     the first and next billing increments, the minimum duration and grace (seconds), and
     the deck's decimals and rounding mode. :meth:`tariff` is the rating module's
@@ -112,6 +111,25 @@ def max_duration(terms: SellTerms, credit: int, *, cap: int = MAX_DURATION) -> i
         return cap
     billed = b0 + (room - rate * b0) // (rate * nxt) * nxt
     return billed if billed < cap else cap
+
+
+def max_tariff_duration(tariff: Tariff, credit: int, *, cap: int = MAX_DURATION) -> int:
+    """:func:`max_duration` for any :class:`~tandem.rating.tariff.Tariff` (a tariff plan's
+    tiered intervals too): the longest call up to ``cap`` seconds whose
+    :func:`~tandem.rating.tariff.cost_scaled` is at most ``credit``, by bisection (the cost
+    never falls as a call gets longer); 0 when ``credit < 0``."""
+    if credit < 0:
+        return 0
+    lo, hi = 0, cap  # cost(lo) <= credit always (a 0 s call is free)
+    if cost_scaled(tariff, hi)[1] <= credit:
+        return hi
+    while hi - lo > 1:  # invariant: cost(lo) <= credit < cost(hi)
+        mid = (lo + hi) // 2
+        if cost_scaled(tariff, mid)[1] <= credit:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 class CreditBook:

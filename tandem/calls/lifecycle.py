@@ -32,9 +32,11 @@ and records the attempt's outcome for quality, **answered** marks the answer. Sl
 **end** (also for a CANCEL, a busy or a failed call) releases every slot, records the
 answered attempt (or the cancelled one, SIP 487) for quality, once, prices the call with
 the rating module's exact cost rule (:func:`~tandem.rating.tariff.cost_scaled`), feeds the
-spend windows of the fraud rules and charges the credit account. It is idempotent: a
-second or late end, on this node or another one, returns the first end's result and
-changes nothing (a shared mark per call).
+spend windows of the fraud rules and charges the credit account, with the sell tariff
+:func:`~tandem.rating.price_call` would use (tariff plan grace, tiers and periods too). It
+is idempotent: a second or late end changes nothing and says so (``first=False``; on this
+node it repeats the first end's figures), whichever node it reaches (a shared mark per
+call).
 
 When the shared state fell back to local counters (:class:`~tandem.state.FallbackCounters`)
 the decision's notes say so; nothing raises.
@@ -48,15 +50,19 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from tandem.calls.credit import CreditBook, SellTerms, max_duration
+from tandem.calls.credit import CreditBook, SellTerms, max_duration, max_tariff_duration
+from tandem.errors import StateUnavailableError
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.keys import prefix_of
 from tandem.instant import format_instant
 from tandem.lcr.router import Decision, Router
 from tandem.money import Rounding, format_money
 from tandem.rating.book import MAX_DURATION
+from tandem.rating.tariff import Tariff, cost_scaled, flat_intervals
 from tandem.state.fallback import FALLBACK_NOTE
 from tandem.state.keys import carrier_calls_key, key
 
@@ -74,12 +80,15 @@ __all__ = [
     "Calls",
     "Caps",
     "LOCAL_COUNTERS_NOTE",
+    "UNREACHABLE_CREDIT_NOTE",
     "credit_spent_key",
 ]
 
 #: The note a decision carries when the shared state was unreachable and local counters
 #: were used instead (:data:`tandem.state.FALLBACK_NOTE`).
 LOCAL_COUNTERS_NOTE = FALLBACK_NOTE
+#: The note of a decision whose credit check could not read the shared spend counter.
+UNREACHABLE_CREDIT_NOTE = "shared state unreachable: credit from the last spend this node read"
 #: SIP code recorded for an attempt that was outstanding when the call ended unanswered
 #: (the caller hung up: CANCEL, 487 Request Terminated).
 CANCELLED = 487
@@ -385,10 +394,13 @@ class Calls:
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
         self._fallible = hasattr(counters, "last_fell_back")  # a FallbackCounters
-        #: customer -> sell prefix -> [terms, credit, max_duration] (see _sell_entry)
-        self._terms: dict[str, dict[str, list[Any]]] = {}
+        #: customer -> sell prefix (with the rate period when one applies) -> [tariff,
+        #: credit, max_duration] (see _sell_entry)
+        self._terms: dict[str, dict[str | tuple[str, int], list[Any]]] = {}
         self._terms_table: Any = None
-        self._money: dict[str, tuple[int, Rounding]] = {}
+        self._terms_window = 0
+        self._sell_cols: tuple[Any, ...] = ()
+        self._money: dict[str, tuple[int, Rounding, str]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
         self._live: dict[str, Call] = {}
@@ -409,9 +421,9 @@ class Calls:
         from tandem.rating.schedule import PlanSchedule
 
         self.credit.load(self.store.credit_accounts())
-        money: dict[str, tuple[int, Rounding]] = {}
+        money: dict[str, tuple[int, Rounding, str]] = {}
         for deck in self.store.decks(kind="customer"):  # oldest first: the latest wins
-            money[deck.account] = (deck.decimals, Rounding.parse(deck.rounding))
+            money[deck.account] = (deck.decimals, Rounding.parse(deck.rounding), deck.timezone)
         self._money = money
         self._schedule = PlanSchedule.from_store(self.store)
         self._terms = {}
@@ -450,7 +462,12 @@ class Calls:
         accounts = self.credit._accounts
         account = accounts.get(name) if accounts else None
         if account is not None and blocked_by is None:
-            credit = CreditBook.remaining(account, self._spent_of(name, at))
+            spent = self._spent_of(name, at)
+            if spent is None:  # unreachable: the last spend this node read (or its account)
+                seen = self._spent.get(name)
+                spent = account.charged_scaled if seen is None else seen[1]
+                notes = (*notes, UNREACHABLE_CREDIT_NOTE)
+            credit = CreditBook.remaining(account, spent)
             if decision.sell_rate_scaled is not None:
                 seconds = self._max_duration(decision, credit, at)
             if credit <= 0 or seconds == 0:
@@ -501,8 +518,13 @@ class Calls:
         memo = self._sell_entry(decision, at)
         if memo[1] != credit:
             memo[1] = credit
-            memo[2] = max_duration(memo[0], credit)
-        return memo[2]
+            terms = memo[0]
+            if type(terms) is SellTerms:
+                memo[2] = max_duration(terms, credit)
+            else:
+                memo[2] = max_tariff_duration(terms, credit)
+        seconds: int = memo[2]
+        return seconds
 
     def _group(self, customer: str, number: str) -> str:
         """The destination group a call's concurrent-call slot counts under."""
@@ -513,58 +535,87 @@ class Calls:
             return prefix_of(number, self.caps.group_digits)
         return ""
 
-    def _spent_of(self, customer: str, at: float) -> int:
-        """The customer's shared spend counter, read at most every ``credit_refresh`` s."""
+    def _spent_of(self, customer: str, at: float) -> int | None:
+        """The customer's shared spend counter, read at most every ``credit_refresh`` s
+        (None: the shared state cannot be reached)."""
         seen = self._spent.get(customer)
         if seen is not None and at - seen[0] < self.credit_refresh:
             return seen[1]
-        value = self.counters.current(credit_spent_key(customer))
+        try:
+            value = self.counters.current(credit_spent_key(customer))
+        except StateUnavailableError:  # bare RedisCounters (no FallbackCounters) and down
+            return None
         self._spent[customer] = (at, value)
         return value
 
-    def _sell_terms(self, decision: Decision, at: float) -> SellTerms:
-        """The customer's sell terms at the decision's sell prefix (rate, fee, increments,
-        minimum duration from the compiled table; decimals and rounding from its deck;
-        grace from the tariff plan in force), cached per table, customer and prefix."""
-        terms: SellTerms = self._sell_entry(decision, at)[0]
-        return terms
+    def sell_tariff(self, decision: Decision, at: float) -> SellTerms | Tariff:
+        """The customer's sell tariff for the decision's number, as the rating module prices
+        it (:func:`~tandem.rating.price_call`): the deck row's rate, connect fee,
+        increments and minimum duration (from the compiled table), the deck's decimals and
+        rounding, and the tariff plan in force at ``at`` (grace; a tier or period tariff
+        for the prefix, chosen by the call's local time in the deck's time zone). Flat
+        terms come as :class:`~tandem.calls.credit.SellTerms`, tiered ones as a
+        :class:`~tandem.rating.tariff.Tariff`."""
+        tariff: SellTerms | Tariff = self._sell_entry(decision, at)[0]
+        return tariff
 
     def _sell_entry(self, decision: Decision, at: float) -> list[Any]:
-        """``[terms, credit, max_duration]`` of the decision's sell prefix (the last two: a
-        memo of :meth:`_max_duration`)."""
+        """``[tariff, credit, max_duration]`` of the decision's sell prefix (the last two: a
+        memo of :meth:`_max_duration`), cached per table, tariff plan version, customer,
+        prefix and rate period."""
         raw = decision._raw
         table = raw[0] if raw is not None else self.router.table
         customer, prefix = decision.customer, decision.sell_prefix or ""
-        if self._terms_table is not table:  # a swapped table: its rows differ
+        schedule = self._schedule
+        window = 0 if schedule is None else schedule.window(int(at))
+        if self._terms_table is not table or self._terms_window != window:
+            # a swapped table (its rows differ) or another tariff plan version (its grace)
             self._terms_table = table
+            self._terms_window = window
             self._terms = {}
+            self._sell_cols = tuple(
+                table.arrays[f"sell_{f}"].data
+                for f in ("rate", "connect_fee", "initial_increment", "next_increment",
+                          "min_duration")
+            )  # fmt: skip
         mine = self._terms.get(customer)
         if mine is None:
             mine = self._terms[customer] = {}
-        entry = mine.get(prefix)
+        plan = None if schedule is None else schedule.plan_at(int(at))
+        account = None if plan is None else plan.get("customer", customer)
+        period = 0
+        decimals, rounding, zone = self._money.get(customer, (4, Rounding.HALF_UP, "UTC"))
+        if account is not None and account.periods:
+            local = datetime.fromtimestamp(int(at), UTC).astimezone(ZoneInfo(zone))
+            period = account.period_index(local.weekday(), local.hour * 60 + local.minute)
+        slot: str | tuple[str, int] = (prefix, period) if period else prefix
+        entry = mine.get(slot)
         if entry is not None:
             return entry
         uid = table.trie.key_id(prefix) if prefix in table.trie else -1
         cidx = table.customer_index.get(customer, -1)
         row = table.sell_row(uid, cidx) if uid >= 0 and cidx >= 0 else -1
         if row >= 0:
-            _p, rate, fee, first, nxt, least = table.sell_row_values(row)
+            rate, fee, first, nxt, least = (int(col[row]) for col in self._sell_cols)
         else:  # no row (cannot happen with a sell rate): the rate alone, per minute
             rate, fee, first, nxt, least = decision.sell_rate_scaled or 0, 0, 60, 60, 0
-        decimals, rounding = self._money.get(customer, (4, Rounding.HALF_UP))
-        terms = SellTerms(rate, fee, first, nxt, least, self._grace(customer, at),
-                          decimals, rounding)  # fmt: skip
-        entry = [terms, None, 0]
+        grace = 0 if account is None else account.grace
+        chosen = account.tariff_for(prefix, period) if account and account.tariffs else None
+        tariff: SellTerms | Tariff
+        if chosen is None:
+            tariff = SellTerms(rate, fee, first, nxt, least, grace, decimals, rounding)
+        else:  # the plan's tariff for this prefix, as price_call chooses it
+            if chosen.intervals is not None:
+                intervals = chosen.intervals
+            else:
+                assert chosen.rate is not None  # a plan tariff has a rate or intervals
+                intervals = flat_intervals(chosen.rate, first, nxt)
+            tariff = Tariff(intervals, connect_fee=fee, min_duration=least, grace=grace,
+                            decimals=decimals, rounding=rounding)  # fmt: skip
+        entry = [tariff, None, 0]
         if len(mine) < 1_000_000:
-            mine[prefix] = entry
+            mine[slot] = entry
         return entry
-
-    def _grace(self, customer: str, at: float) -> int:
-        schedule = self._schedule
-        if schedule is None:
-            return 0
-        plan = schedule.plan_at(int(at))
-        return 0 if plan is None else plan.get("customer", customer).grace
 
     def _looks(self, decision: Decision, number: str, at: float) -> Any:
         """For explain: the quality board's look at every carrier of the decision."""
@@ -618,10 +669,18 @@ class Calls:
 
     def end(self, call_id: str, *, at: float, duration: int | None = None) -> CallEnd | None:
         """End the call ``call_id`` (for a proxy that only keeps the id); None when this
-        node does not know it (still, its slots are released)."""
+        node does not know it (its slots are released all the same, carriers' included;
+        the node that routed it prices it at its own end)."""
         call = self._live.get(call_id)
         if call is None:
-            self.counters.release(call_id, at=at)
+            # Routed on another node, or forgotten: free its admission slots and whatever
+            # carrier slot it may hold (one batch: one round trip). Nothing is priced here:
+            # the node that holds the call still prices it when its own end comes.
+            batch = self.counters.batch()
+            batch.release(call_id, at=at)
+            for carrier in self.router.table.carriers:
+                batch.release(f"{call_id}@{carrier}", at=at)
+            batch.execute()
             return None
         return self.finish(call, at=at, duration=duration)
 
@@ -643,14 +702,17 @@ class Calls:
                 seconds = max(0, int(at - (call.answered_at or at)))
             seconds = min(max(seconds, 0), MAX_DURATION)
             call.result = CallEnd(call.call_id, answered_by, seconds, 0, None, False, False)
-        counters = self.counters
-        released = counters.release(call.call_id, at=at)
+        # Every slot freed and the end marked in one batch (one round trip). One end per
+        # call across nodes: the first to set the mark prices and charges.
+        batch = self.counters.batch()
+        batch.release(call.call_id, at=at)
         for carrier in call.carriers:
-            released = counters.release(call._carrier_id(carrier), at=at) or released
+            batch.release(call._carrier_id(carrier), at=at)
+        batch.mark(key("calls", "ended", call.call_id), ttl=self.ttl, at=at)
+        *freed, first = batch.execute()
+        released = any(freed)
         with self._lock:
             self._live.pop(call.call_id, None)
-        # One end per call across nodes: the first to set the mark prices and charges.
-        first = counters.mark(key("calls", "ended", call.call_id), ttl=self.ttl, at=at)
         billed, cost, verdicts = 0, None, _NO_VERDICTS
         if first:
             if answered_by is not None:
@@ -675,9 +737,8 @@ class Calls:
         decision = call.decision.decision
         if decision.sell_rate_scaled is None:
             return 0, None
-        from tandem.rating.tariff import cost_scaled
-
-        return cost_scaled(self._sell_terms(decision, call.started).tariff(), seconds)
+        tariff = self.sell_tariff(decision, call.started)
+        return cost_scaled(tariff.tariff() if isinstance(tariff, SellTerms) else tariff, seconds)
 
     def _charge(self, customer: str, cost: int, at: float) -> None:
         """Add ``cost`` to the customer's shared spend counter and charge the store."""

@@ -14,6 +14,7 @@ from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
 from tandem.cli.enum_cmd import enum_group
+from tandem.cli.fraud import fraud_group
 from tandem.cli.plan import plan_group
 from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
@@ -33,6 +34,7 @@ COMMANDS: tuple[click.Command, ...] = (
     serve_group,
     rate,
     quality_command,
+    fraud_group,
     account_group,
     enum_group,
     db_group,

@@ -221,6 +221,7 @@ def _calls(
     """The call lifecycle the options ask for: shared state (Redis with local fallback, or
     in-process counters), the fraud rules, live quality and the store's credit accounts."""
     from tandem.calls import Calls
+    from tandem.errors import ConfigError
     from tandem.fraud import FraudEngine, load_fraud_config
     from tandem.lcr.plans import table_routing_config
     from tandem.lcr.router import Router
@@ -229,7 +230,11 @@ def _calls(
 
     counters: Counters
     if redis_url is not None:
-        counters = FallbackCounters(RedisCounters(redis_url, prefix=redis_prefix))
+        try:
+            shared = RedisCounters(redis_url, prefix=redis_prefix)
+        except ValueError as exc:  # a malformed URL (redis-py's words)
+            raise ConfigError(f"--redis {redis_url!r}: {exc}") from None
+        counters = FallbackCounters(shared)
     else:
         counters = MemoryCounters()
     fraud = FraudEngine(load_fraud_config(fraud_path), counters) if fraud_path else None

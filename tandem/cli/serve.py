@@ -85,9 +85,13 @@ def serve_group() -> None:
     "(repeatable; default: loopback).",
 )  # fmt: skip
 @click.option("--no-tcp", "no_tcp", is_flag=True, help="UDP only.")
+@click.option(
+    "--metrics", "metrics_listen", metavar="HOST:PORT",
+    help="Also serve GET /metrics (Prometheus) and /healthz over HTTP on HOST:PORT.",
+)  # fmt: skip
 @pass_ctx
 def serve_sip(ctx: CliContext, /, listen: str, trusted: tuple[str, ...], no_tcp: bool,
-              **options: Any) -> None:  # fmt: skip
+              metrics_listen: str | None, **options: Any) -> None:  # fmt: skip
     """Answer SIP INVITEs with a 302 whose Contacts are the routes in order (or the
     blocked code with a Reason header); OPTIONS with 200."""
     from tandem.errors import ConfigError
@@ -95,6 +99,7 @@ def serve_sip(ctx: CliContext, /, listen: str, trusted: tuple[str, ...], no_tcp:
     from tandem.serve.sip import SipServer, TrustedSources, start_sip
 
     where = parse_listen(listen)
+    metrics_at = parse_listen(metrics_listen) if metrics_listen is not None else None
     try:
         sources = TrustedSources(trusted) if trusted else TrustedSources()
     except ValueError as exc:
@@ -108,7 +113,16 @@ def serve_sip(ctx: CliContext, /, listen: str, trusted: tuple[str, ...], no_tcp:
         )
         bound = type(where)(where.host, port)
         transports = "udp" if no_tcp else "udp+tcp"
-        return closables, connections, f"tandem serve sip listening on {transports} {bound}"
+        line = f"tandem serve sip listening on {transports} {bound}"
+        if metrics_at is not None:
+            from tandem.serve.http import MetricsApi, start_http
+
+            more, _conns, mport = await start_http(
+                MetricsApi(service), metrics_at.host, metrics_at.port
+            )
+            closables = [*closables, *more]
+            line += f", metrics on http://{type(where)(metrics_at.host, mport)}/metrics"
+        return closables, connections, line
 
     run(start, service, watch=options["watch"])
 

@@ -100,6 +100,7 @@ class VelocityRule:
     step: int = 60
     baseline: int = 86400
     min_calls: int = 20
+    min_baseline: int = 0
     factors: Thresholds = Thresholds()
 
 
@@ -138,7 +139,7 @@ class FirstCallRule:
     prefix_length: int = 5
     remember: int = 30 * 86400
     step: int = 86400
-    rate: int = 0
+    rate: int | None = None  # never fires until a rate is set
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ _KINDS: dict[str, tuple[dict[str, str], dict[str, str], set[str]]] = {
             "step": "pos",
             "baseline": "pos",
             "min_calls": "count",
+            "min_baseline": "count",
         },
         {"factors": "factor"},
         {"enabled", "fail"},
@@ -494,7 +496,7 @@ def _money(value: Any, where: str) -> int:
         raise ConfigError(f"{where}: {exc}") from None
     if scaled < 0:
         raise ConfigError(f"{where} must not be negative, got {value!r}")
-    if scaled > 2**62:
+    if scaled >= 2**62:
         raise ConfigError(f"{where} is too large: {value!r}")
     return scaled
 

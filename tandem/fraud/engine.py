@@ -13,16 +13,18 @@
                 source IP
 ``spend``       money spent by the customer in the hour / day windows (added at call end
                 by :meth:`FraudEngine.ended`, at the customer's sell rates)
-``velocity``    calls to the number's ``prefix_length``-digit prefix (all customers) in
+``velocity``    calls to the call's destination (the matched prefix; else the number's
+                first ``prefix_length`` digits), all customers, in
                 ``window`` (c, this one included) against the ``baseline`` window (B): the
                 call is graded when ``c >= min_calls`` and
                 ``c * (baseline/window - 1) > factor * (B - c)``, i.e. the window holds
-                more than ``factor`` times the average of the earlier windows
+                more than ``factor`` times the average of the earlier windows, and
+                ``B - c >= min_baseline`` (history enough to judge by)
 ``sequential``  attempts of the customer to this very number, and to its block of
                 consecutive numbers (the number without its last ``block_digits`` digits)
 ``wangiri``     the customer's short calls (at most ``short`` seconds, counted at their
                 end) into the number's ``prefix_length``-digit range
-``first_call``  the customer's first call to a ``prefix_length``-digit destination in
+``first_call``  the customer's first call to a destination (as for velocity) in
                 ``remember`` seconds, when the sell rate is at least ``rate``: flagged
 ``long_call``   a call to a high-risk prefix longer than ``minutes``: flagged at its end
                 (:meth:`FraudEngine.ended`) and while it runs (:meth:`FraudEngine.running`)
@@ -60,13 +62,14 @@ from tandem.fraud.keys import (
 )
 from tandem.fraud.thresholds import ACTIONS, Thresholds
 from tandem.money import format_money
+from tandem.state import FALLBACK_NOTE
 
 __all__ = ["FraudEngine", "UNREACHABLE_NOTE", "LOCAL_NOTE"]
 
 #: The note of a decision whose counters raised (rules failed open or closed).
 UNREACHABLE_NOTE = "shared state unreachable: fraud counter rules not evaluated"
 #: The note of a decision made on local counters (FallbackCounters fell back).
-LOCAL_NOTE = "shared state unreachable: local counters"
+LOCAL_NOTE = FALLBACK_NOTE
 #: Whatever a Redis client raises when the server is away (StateUnavailableError is a
 #: ConnectionError).
 _UNREACHABLE_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
@@ -116,7 +119,7 @@ class _Plan:
             ("velocity", r.velocity, r.velocity.factors.active),
             ("sequential", r.sequential, _any(r.sequential.same_number, r.sequential.block)),
             ("wangiri", r.wangiri, r.wangiri.calls.active),
-            ("first_call", r.first_call, True),
+            ("first_call", r.first_call, r.first_call.rate is not None),
         ):
             if rule.enabled and active:
                 counted.append((name, rule.fail))
@@ -293,7 +296,7 @@ class FraudEngine:
                 probes.append(_Probe(name, fail, 2, _spend_judge(s.hour, s.day)))
             elif name == "velocity":
                 v = r.velocity
-                p = prefix_of(number, v.prefix_length)
+                p = facts.destination or prefix_of(number, v.prefix_length)
                 batch.add(velocity_key("w", p), 1, window=v.window, step=v.step, at=at)
                 batch.add(velocity_key("b", p), 1, window=v.baseline, step=v.step, at=at)
                 probes.append(_Probe(name, fail, 2, _velocity_judge(v, p)))
@@ -323,7 +326,7 @@ class FraudEngine:
                 probes.append(_Probe(name, fail, 1, _wangiri_judge(w, p)))
             else:  # first_call
                 f = r.first_call
-                p = prefix_of(number, f.prefix_length)
+                p = facts.destination or prefix_of(number, f.prefix_length)
                 batch.add(first_call_key(customer, p), 1, window=f.remember, step=f.step, at=at)
                 probes.append(_Probe(name, fail, 1, _first_call_judge(f, p, facts.sell_rate)))
         return probes
@@ -452,10 +455,10 @@ def velocity_grade(
 ) -> tuple[int, dict[str, str]] | None:
     """The velocity grade of ``count`` calls in the window against ``base`` calls in the
     baseline window (which holds them); None below ``min_calls`` or the factors."""
-    if count < rule.min_calls:
+    rest = base - count
+    if count < rule.min_calls or rest < rule.min_baseline:
         return None
     lhs = count * earlier
-    rest = base - count
     f = rule.factors
     code = 0
     if f.critical is not None and lhs > f.critical * rest:
@@ -479,6 +482,7 @@ def velocity_evidence(
         "baseline_calls": str(earlier_calls),
         "factor": str(factor),
         "min_calls": str(rule.min_calls),
+        "min_baseline": str(rule.min_baseline),
     }
 
 
@@ -506,7 +510,7 @@ def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict
 
 def _first_call_judge(rule: Any, prefix: str, sell_rate: int | None) -> _Judge:
     def judge(values: Sequence[Any]) -> tuple[int, dict[str, str]] | None:
-        if values[0] != 1 or sell_rate is None or sell_rate < rule.rate:
+        if values[0] != 1 or sell_rate is None or rule.rate is None or sell_rate < rule.rate:
             return None
         return 1, first_call_evidence(rule, prefix, sell_rate)
 
@@ -519,7 +523,7 @@ def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str
         "prefix": prefix,
         "remember": str(rule.remember),
         "rate": format_money(sell_rate),
-        "threshold": format_money(rule.rate),
+        "threshold": format_money(rule.rate or 0),
     }
 
 

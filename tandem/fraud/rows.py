@@ -4,14 +4,19 @@ order, and the CDRs that cannot be read, counted by reason.
 A CDR is readable when it has a start, a duration of zero or more seconds, a customer, and
 a dialled number that is an E.164 number (1-15 digits, not starting with 0; a leading ``+``
 is dropped). The others are counted in ``unreadable`` by reason, never dropped silently.
-Optional columns: ``trunk``, ``source_ip``, ``group`` (the destination group of the
-concurrent-call limit; else the number's first ``concurrent.group_prefix_length`` digits),
-the call's cost at the customer's sell rate (``sell_amount``, ``cost`` or ``sell_cost``:
-decimals, integers or decimal text) and its sell rate per minute (``sell_rate``).
+Optional columns: ``trunk``, ``source_ip``, ``destination`` (the matched prefix, which
+keys velocity and first calls; else the number's first ``prefix_length`` digits), ``group``
+(the destination group of the concurrent-call limit; else the destination, else the
+number's first ``concurrent.group_prefix_length`` digits), the call's cost at the
+customer's sell rate (``sell_amount``, ``cost`` or ``sell_cost``: decimals, integers or
+decimal text) and its sell rate per minute (``sell_rate``). Without a cost column a call
+costs its sell rate × its billed seconds / 60 (per-second billing, rounded down to the 9th
+decimal: :func:`cost_of`); without either, spend is not evaluated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +27,14 @@ import pyarrow.compute as pc
 from tandem.errors import MoneyError
 from tandem.money import SCALE, to_scaled
 
-__all__ = ["COST_COLUMNS", "RATE_COLUMNS", "ScanRows", "scan_rows"]
+__all__ = ["COST_COLUMNS", "RATE_COLUMNS", "ScanRows", "cost_of", "scan_rows"]
+
+
+def cost_of(sell_rate: int, duration: int) -> int:
+    """A call's cost when the CDR names none: ``sell_rate`` (scaled, per minute) × billed
+    seconds / 60, rounded down (per-second billing)."""
+    return sell_rate * duration // 60
+
 
 COST_COLUMNS = ("sell_amount", "cost", "sell_cost")
 RATE_COLUMNS = ("sell_rate",)
@@ -45,12 +57,15 @@ class ScanRows:
     trunk: np.ndarray | None = None  # codes (-1: none)
     source_ip: np.ndarray | None = None
     group: np.ndarray | None = None
-    group_names: list[str] = field(default_factory=list)
+    group_name: Callable[[int], str] = str
     trunk_names: list[str] = field(default_factory=list)
     ip_names: list[str] = field(default_factory=list)
     cost: np.ndarray | None = None  # scaled int64 (0 where missing)
     rate: np.ndarray | None = None  # scaled int64
     rate_valid: np.ndarray | None = None
+    cost_from_rate: bool = False
+    digits: pa.Array | None = None  # the numbers as text, replay order
+    destination: pa.Array | None = None  # the destination column (text), replay order
 
     @property
     def size(self) -> int:
@@ -63,6 +78,29 @@ class ScanRows:
         cut = np.maximum(self.length - length, 0)
         return self.number // _POW10[cut]
 
+    def destinations(self, length: int) -> tuple[np.ndarray, Callable[[int], str]]:
+        """Dense codes of every call's destination, and the name of row ``i``'s: its
+        ``destination`` column where the CDR names one, else the number's first
+        ``length`` digits (as :meth:`tandem.fraud.FraudEngine.check` takes
+        ``facts.destination or number[:length]``)."""
+        return self._named_or_prefix(self.destination, length)
+
+    def _named_or_prefix(
+        self, names: pa.Array | None, length: int
+    ) -> tuple[np.ndarray, Callable[[int], str]]:
+        if names is None:
+            prefix = self.prefix(length)
+            codes, _ = pd.factorize(prefix, sort=False)
+            return codes.astype(np.int64), lambda i: str(int(prefix[i]))
+        assert self.digits is not None
+        digits = pc.utf8_slice_codeunits(self.digits, 0, length)
+        named = pc.fill_null(pc.not_equal(names, ""), False)
+        text = pc.if_else(named, names, digits)
+        enc = pc.dictionary_encode(text)
+        values = enc.dictionary.to_pylist()
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, lambda i: str(values[int(codes[i])])
+
     def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:
         """Every number without its last ``digits`` digits, and whether it has more."""
         ok = self.length > digits
@@ -74,7 +112,13 @@ def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
     for name in names:
         if name in lower:
             col = table.column(lower[name])
-            return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            if not isinstance(col, pa.ChunkedArray):
+                return col
+            if pa.types.is_dictionary(col.type):  # batches with their own dictionaries
+                return pa.chunked_array(
+                    [c.dictionary_decode() for c in col.chunks], col.type.value_type
+                ).combine_chunks()
+            return col.combine_chunks()
     return None
 
 
@@ -208,27 +252,17 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         customer=customer[order],
         customers=customers,
     )
+    rows.digits = digits
+    dest_col = _column(table, ("destination",))
+    if dest_col is not None:
+        rows.destination = pc.take(_text(dest_col), pick)
     trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
     rows.trunk = trunk[order]
     ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
     rows.source_ip = ip[order]
     group_col = _column(table, ("group",))
-    if group_col is not None:
-        group, rows.group_names = _names(group_col, n)
-        rows.group = group[order]
-    else:
-        codes, uniques = pd.factorize(rows.prefix(group_prefix_length), sort=False)
-        rows.group = codes.astype(np.int64)
-        rows.group_names = [str(int(u)) for u in uniques]
-    cost_col = _column(table, COST_COLUMNS)
-    if cost_col is not None:
-        money = money_column(cost_col)
-        if money is None:
-            notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
-        else:
-            rows.cost = np.where(money[1], money[0], 0)[order]
-    else:
-        notes["spend"] = f"no cost column ({', '.join(COST_COLUMNS)}): not evaluated"
+    groups = pc.take(_text(group_col), pick) if group_col is not None else rows.destination
+    rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
     rate_col = _column(table, RATE_COLUMNS)
     if rate_col is not None:
         money = money_column(rate_col)
@@ -239,4 +273,17 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
             rows.rate_valid = money[1][order]
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
+    cost_col = _column(table, COST_COLUMNS)
+    if cost_col is not None:
+        money = money_column(cost_col)
+        if money is None:
+            notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
+        else:
+            rows.cost = np.where(money[1], money[0], 0)[order]
+    elif rows.rate is not None and rows.rate_valid is not None:
+        # cost_of, vectorised
+        rows.cost = np.where(rows.rate_valid, rows.rate * rows.duration // 60, 0)
+        rows.cost_from_rate = True
+    else:
+        notes["spend"] = f"no cost column ({', '.join(COST_COLUMNS)}) nor sell_rate: not evaluated"
     return rows, notes

@@ -46,7 +46,10 @@ from tandem.fraud.windows import (
 from tandem.instant import format_instant
 from tandem.money import format_money
 
-__all__ = ["Episode", "RuleHits", "ScanResult", "scan"]
+__all__ = ["COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
+
+#: The note of a scan that priced calls from their sell rate (no cost column).
+COST_NOTE = "spend: no cost column: each call costs sell_rate x billed seconds / 60"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class ScanResult:
     skipped: dict[str, str] = field(default_factory=dict)
     hits: dict[str, RuleHits] = field(default_factory=dict)
     records: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``tandem fraud scan --json`` object."""
@@ -117,6 +121,7 @@ class ScanResult:
             "alerts": [e.to_dict() for e in self.alerts],
             "by_rule": dict(self.by_rule),
             "skipped": dict(self.skipped),
+            "notes": list(self.notes),
         }
 
     def call_alerts(self) -> list[tuple[int, str, str, dict[str, str]]]:
@@ -213,10 +218,15 @@ def scan(
     config: FraudConfig,
     *,
     high_risk: Iterable[str] = (),
+    report_from: int | None = None,
 ) -> ScanResult:
     """Every fraud rule of ``config`` over a canonical CDR table
     (:func:`tandem.rating.canonical_table`, e.g. from :class:`tandem.rating.CdrReader`),
-    in time order; ``high_risk`` adds prefixes to the shared high-risk list."""
+    in time order; ``high_risk`` adds prefixes to the shared high-risk list.
+
+    ``report_from`` (epoch seconds) leaves out the alerts of calls that started before it:
+    those calls still count (windows, baselines, calls in progress), like the history a
+    live node's counters hold, so a scan of the period before it warms the rules up."""
     rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
     pc_ = _PerCustomer(rows, config)
     shared = shared_high_risk(config, high_risk)
@@ -236,7 +246,9 @@ def scan(
         if rule in skipped:
             continue
         found = compute(rows, pc_, config, risky)
-        if found is not None and len(found):
+        if report_from is not None and len(found):
+            found = _since(found, rows.start, report_from)
+        if len(found):
             hits[rule] = found
     alerts = _episodes(rows, hits, config.episode_gap)
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
@@ -251,6 +263,7 @@ def scan(
         skipped=skipped,
         hits=hits,
         records=rows.record,
+        notes=[COST_NOTE] if rows.cost_from_rate and "spend" not in skipped else [],
     )
 
 
@@ -271,8 +284,24 @@ def _hits(
     )
 
 
+def _since(hits: RuleHits, starts: np.ndarray, report_from: int) -> RuleHits:
+    keep = np.flatnonzero(starts[hits.rows] >= report_from)
+    evidence = hits.evidence
+    return RuleHits(
+        hits.rule,
+        hits.rows[keep],
+        hits.codes[keep],
+        lambda k: evidence(int(keep[k])),
+        hits.prefixes[keep],
+    )
+
+
 def _blank(where: np.ndarray) -> np.ndarray:
     return np.full(len(where), "", dtype=object)
+
+
+def _named(name: Callable[[int], str]) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda where: np.asarray([name(int(i)) for i in where], dtype=object)
 
 
 def _strs(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
@@ -343,10 +372,10 @@ def _concurrent(
     ends = np.minimum(rows.start + rows.duration, rows.start + ttl)
     enabled = pc_.values(lambda s: s.concurrent.enabled, bool)
     scopes: list[_Scope] = []
-    for scope, codes, names in (
-        ("customer", rows.customer, rows.customers),
-        ("trunk", rows.trunk, rows.trunk_names),
-        ("group", rows.group, rows.group_names),
+    for scope, codes, name in (
+        ("customer", rows.customer, _namer(rows.customer, rows.customers)),
+        ("trunk", rows.trunk, _namer(rows.trunk, rows.trunk_names)),
+        ("group", rows.group, rows.group_name),
     ):
         assert codes is not None
         warn, crit = pc_.scope_levels("concurrent", scope)
@@ -358,11 +387,12 @@ def _concurrent(
         keyed = np.where(enabled & ((warn < NEVER) | (crit < NEVER)), codes, -1)
         count = in_progress(keyed, rows.start, ends) + 1
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
-        scopes.append(_Scope(scope, graded, count, warn, crit, "name", _namer(codes, names)))
+        scopes.append(_Scope(scope, graded, count, warn, crit, "name", name))
     return _multi("concurrent", scopes, None, lambda where: _blank(where))
 
 
-def _namer(codes: np.ndarray, names: list[str]) -> Callable[[int], str]:
+def _namer(codes: np.ndarray | None, names: list[str]) -> Callable[[int], str]:
+    assert codes is not None
     return lambda i: names[int(codes[i])]
 
 
@@ -481,8 +511,8 @@ def _velocity(
     rule = config.rules.velocity
     enabled = pc_.values(lambda s: s.velocity.enabled, bool)
     active = enabled & rule.factors.active
-    prefix = rows.prefix(rule.prefix_length)
-    codes = np.where(active, dense_codes(prefix), -1)
+    dest, name = rows.destinations(rule.prefix_length)
+    codes = np.where(active, dest, -1)
     count, base = window_counts(
         codes, rows.start // rule.step, (rule.window // rule.step, rule.baseline // rule.step)
     )
@@ -491,7 +521,7 @@ def _velocity(
     rest = base - count
     graded = np.zeros(rows.size, dtype=np.int8)
     f = rule.factors
-    enough = active & (count >= rule.min_calls)
+    enough = active & (count >= rule.min_calls) & (rest >= rule.min_baseline)
     if f.warning is not None:
         graded[enough & (lhs > f.warning * rest)] = 1
     if f.critical is not None:
@@ -499,9 +529,9 @@ def _velocity(
 
     def evidence(i: int) -> dict[str, str]:
         factor = f.critical if graded[i] == 2 else f.warning
-        return velocity_evidence(rule, str(int(prefix[i])), int(count[i]), int(rest[i]), factor)
+        return velocity_evidence(rule, name(i), int(count[i]), int(rest[i]), factor)
 
-    return _hits("velocity", graded, evidence, _strs(prefix))
+    return _hits("velocity", graded, evidence, _named(name))
 
 
 def _digits(values: np.ndarray) -> Callable[[int], str]:
@@ -535,9 +565,7 @@ def _sequential(
         codes = np.where(active, pair_codes(rows.customer, _dense(part)), -1)
         (count,) = window_counts(codes, buckets, (span,))
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
-        scopes.append(
-            _Scope(scope, graded, count, warn, crit, "prefix", _digits(part))
-        )
+        scopes.append(_Scope(scope, graded, count, warn, crit, "prefix", _digits(part)))
     return _multi("sequential", scopes, rule.window, _blank)
 
 
@@ -578,9 +606,11 @@ def _first_call(
     rule = config.rules.first_call
     assert rows.rate is not None and rows.rate_valid is not None
     enabled = pc_.values(lambda s: s.first_call.enabled, bool)
-    threshold = pc_.values(lambda s: s.first_call.rate)
-    prefix = rows.prefix(rule.prefix_length)
-    codes = np.where(enabled, pair_codes(rows.customer, _dense(prefix)), -1)
+    threshold = pc_.values(lambda s: _never(s.first_call.rate))
+    # the engine counts a customer's calls only where its rule has a rate
+    enabled &= threshold < NEVER
+    dest, name = rows.destinations(rule.prefix_length)
+    codes = np.where(enabled, pair_codes(rows.customer, dest), -1)
     (count,) = window_counts(codes, rows.start // rule.step, (rule.remember // rule.step,))
     first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
     graded = first.astype(np.int8)
@@ -588,9 +618,9 @@ def _first_call(
 
     def evidence(i: int) -> dict[str, str]:
         own = pc_.sets[int(rows.customer[i])].first_call
-        return first_call_evidence(own, str(int(prefix[i])), int(rate[i]))
+        return first_call_evidence(own, name(i), int(rate[i]))
 
-    return _hits("first_call", graded, evidence, _strs(prefix))
+    return _hits("first_call", graded, evidence, _named(name))
 
 
 # -- long calls -------------------------------------------------------------------------------
@@ -618,8 +648,8 @@ def _long_call(
 
 def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episode]:
     """Merge each rule's per-call alerts into episodes (see :class:`Episode`)."""
-    out: list[Episode] = []
-    for rule in RULES:
+    out: list[tuple[int, int, Episode]] = []
+    for rank, rule in enumerate(RULES):
         h = hits.get(rule)
         if h is None or not len(h):
             continue
@@ -636,16 +666,20 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
         for f, last in zip(firsts, lasts, strict=True):
             k = int(order[f])
             out.append(
-                Episode(
-                    rule=rule,
-                    action=ACTIONS[int(h.codes[k])],
-                    customer=rows.customers[int(cust[k])],
-                    prefix=str(h.prefixes[k]),
-                    start=int(t[f]),
-                    until=int(t[last]),
-                    calls=int(last - f + 1),
-                    evidence=h.evidence(k),
+                (
+                    int(h.rows[k]),
+                    rank,
+                    Episode(
+                        rule=rule,
+                        action=ACTIONS[int(h.codes[k])],
+                        customer=rows.customers[int(cust[k])],
+                        prefix=str(h.prefixes[k]),
+                        start=int(t[f]),
+                        until=int(t[last]),
+                        calls=int(last - f + 1),
+                        evidence=h.evidence(k),
+                    ),
                 )
             )
-    out.sort(key=lambda e: (e.start, RULES.index(e.rule), e.customer, e.prefix, e.action))
-    return out
+    out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
+    return [e for _, _, e in out]

@@ -13,11 +13,13 @@ from tandem.lcr.policy import (
     CarrierPolicy,
     ForcedRoute,
     Plan,
+    QualityFloor,
     RoutingConfig,
     config_from_mapping,
     load_config,
 )
 from tandem.lcr.router import ON_NET, Decision, Dropped, Route, Router
+from tandem.lcr.scores import CarrierLook, QualityConfig, Score, ScoreSource
 from tandem.lcr.snapshot import load_key
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates, compile_table
 from tandem.lcr.translate import Translation, TranslationRules, normalize, translate
@@ -25,6 +27,7 @@ from tandem.lcr.trunks import Trunk, TrunkTable
 from tandem.state import Counters, MemoryCounters, carrier_calls_key
 
 __all__ = [
+    "CarrierLook",
     "CarrierPolicy",
     "Counters",
     "Decision",
@@ -36,10 +39,14 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "PlanImport",
+    "QualityConfig",
+    "QualityFloor",
     "Route",
     "Router",
     "RoutingConfig",
     "RoutingTable",
+    "Score",
+    "ScoreSource",
     "Translation",
     "TranslationRules",
     "Trunk",

@@ -42,6 +42,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from tandem.lcr.scores import (
 )
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules
 from tandem.lcr.trunks import Trunk, TrunkTable
-from tandem.money import format_money, parse_decimal, to_scaled
+from tandem.money import SCALE, UNIT, format_money, parse_decimal, to_scaled
 
 __all__ = [
     "STRATEGIES",
@@ -102,13 +103,21 @@ class QualityFloor:
     min_attempts: int = 0
     cooldown: int = 600
     probe_share: Decimal = Decimal("0.05")
+    #: The thresholds as floats, compared with the scores' floats on every decision.
+    _asr: float = field(init=False, repr=False, compare=False)
+    _share: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_asr", -1.0 if self.min_asr is None else float(self.min_asr))
+        object.__setattr__(self, "_share", float(self.probe_share))
 
     def below(self, score: Score | None) -> str:
         """Why ``score`` is below this floor ("" when it is not, or is unknown)."""
         if score is None or not score.known or score.attempts < self.min_attempts:
             return ""
-        if self.min_asr is not None and score.asr is not None and score.asr < self.min_asr:
-            return f"ASR {score.asr:.4f} below the floor {self.min_asr}"
+        asr = score.asr
+        if asr is not None and asr < self._asr:
+            return f"ASR {asr:.4f} below the floor {self.min_asr}"
         if self.min_acd is not None:
             if score.acd is None:
                 return f"ACD unknown (no answered call) below the floor {self.min_acd} s"
@@ -630,7 +639,7 @@ def _apply_floor(
         below = floor.below(look.score)
         until = look.cooling_until
         if until is not None and until > at:
-            reason = f"quality cooldown on group {group} until {format_instant(int(until))}"
+            reason = f"quality cooldown on group {group} until {_instant_text(int(until))}"
             reason += f" ({below})" if below else " (the score may have recovered: re-read then)"
         elif below:
             until = scores.cool(name, group, seconds=floor.cooldown, at=at)
@@ -640,16 +649,27 @@ def _apply_floor(
                 f"({look.score.attempts} attempts)"
             )
             if until > at:
-                reason += f"; cooling down until {format_instant(int(until))}"
+                reason += f"; cooling down until {_instant_text(int(until))}"
         else:
             kept.append(e)
             continue
-        if floor.probe_share > 0 and _unit_hash(call_id, "probe\x00" + name) < floor.probe_share:
+        if floor._share > 0 and _unit_hash(call_id, "probe\x00" + name) < floor._share:
             kept.append(e)
             probes[name] = f"probe call (share {floor.probe_share}) despite: {reason}"
         else:
             dropped.append((e[1], reason))
     return kept, dropped, probes
+
+
+def _scaled_text(amount: int) -> str:
+    """A non-negative scaled amount as decimal text (exact, integer arithmetic; cheaper
+    than :func:`~tandem.money.format_money` for the reasons of every candidate)."""
+    units, frac = divmod(amount, UNIT)
+    return f"{units}.{frac:0{SCALE}d}".rstrip("0").rstrip(".") if frac else str(units)
+
+
+#: The end of a cooldown as text: the same few instants recur in many decisions' reasons.
+_instant_text = lru_cache(maxsize=4096)(format_instant)
 
 
 def _live_quality_order(
@@ -676,7 +696,7 @@ def _live_quality_order(
             keyed.append(((1, float(e[0]), e[0]), e, why))
             continue
         cost = e[0] / p if p > 0 else math.inf
-        shown = format_money(int(cost)) if p > 0 else "infinite"
+        shown = _scaled_text(int(cost)) if p > 0 else "infinite"
         keyed.append(((0, cost, e[0]), e, f"quality-adjusted cost {shown} (rate / {source})"))
     keyed.sort(key=lambda k: k[0])
     return [k[1] for k in keyed], [k[2] for k in keyed]

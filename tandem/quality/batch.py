@@ -211,6 +211,12 @@ def _group_sums(frame: pd.DataFrame, keys: list[str], at: float, config: Quality
     out: dict[tuple, Sums] = {}
     if frame.empty:
         return out
+    if config.half_life is None:  # every weight is 1: the sums are the integer sums
+        plain = frame.groupby(keys, sort=True, observed=True)[list(FIELDS)].sum()
+        for k, ints in zip(plain.index.tolist(), plain.to_numpy(np.int64).tolist(), strict=True):
+            key = k if isinstance(k, tuple) else (k,)
+            out[key] = Sums(ints[0], ints[1], tuple(float(x) for x in ints))
+        return out
     agg = frame.groupby([*keys, "bucket"], sort=True, observed=True)[list(FIELDS)].sum()
     agg = agg.reset_index()
     starts = agg["bucket"].to_numpy()
@@ -269,24 +275,19 @@ def quality_table(
             frame = frame[~mask]
 
     skip(np.isnan(frame["start"].to_numpy(np.float64)), "no_start")
+    if frame.empty:
+        return QualityTable([], rows_in, at, skipped)
+    t = float(frame["start"].max()) if at is None else float(at)
+    if window is None:
+        first_bucket = math.floor(float(frame["start"].min()) / config.bucket) * config.bucket
+        window = (math.ceil(max(t - first_bucket, 0.0) / config.bucket) + 1) * config.bucket
+    config = QualityConfig(**{**_fields(config), "window": window})
     skip(frame["carrier"].isna().to_numpy() | (frame["carrier"] == "").to_numpy(), "no_carrier")
     skip((frame["outcome"] < 0).to_numpy(), "no_answer_code")
     if by == "carrier,destination":
         skip(frame["group"].isna().to_numpy() | (frame["group"] == "").to_numpy(), "no_destination")
     frame = frame.sort_values("start", kind="stable")
-    has_id = frame["call_id"].notna().to_numpy()
-    dup = np.zeros(len(frame), dtype=bool)
-    dup[has_id] = frame[has_id].duplicated(["call_id", "carrier"], keep="first").to_numpy()
-    skip(dup, "duplicate")
-    if frame.empty:
-        return QualityTable([], rows_in, at, skipped)
-    t = float(frame["start"].max()) if at is None else float(at)
-    first_bucket = math.floor(float(frame["start"].min()) / config.bucket) * config.bucket
-    if window is None:
-        span = max(t - first_bucket, 0.0)
-        window = max(1, math.ceil(span / config.bucket)) * config.bucket
-    if window is not None:
-        config = QualityConfig(**{**_fields(config), "window": window})
+    skip(_duplicates(frame, config.window), "duplicate")
     bucket = np.floor(frame["start"].to_numpy(np.float64) / config.bucket) * config.bucket
     frame = frame.assign(bucket=bucket)
     frame = frame[(frame["bucket"] >= t - config.window) & (frame["bucket"] <= t)]
@@ -313,6 +314,29 @@ def quality_table(
         score = figures(own[k], overall[(carrier,)], config)
         rows.append(QualityRow(carrier, None if by == "carrier" else k[1], score))
     return QualityTable(rows, rows_in, t, skipped)
+
+
+def _duplicates(frame: pd.DataFrame, window: int) -> np.ndarray:
+    """Which CDRs (in start order) repeat a (call id, carrier) counted less than ``window``
+    seconds before: the board's rule (a mark that lasts the window)."""
+    dup = np.zeros(len(frame), dtype=bool)
+    has_id = frame["call_id"].notna().to_numpy()
+    keyed = frame[has_id]
+    repeated = keyed.duplicated(["call_id", "carrier"], keep=False).to_numpy()
+    if not repeated.any():
+        return dup
+    sub = keyed[repeated]
+    positions = np.flatnonzero(has_id)[repeated]
+    last: dict[tuple[str, str], float] = {}
+    for pos, call_id, carrier, start in zip(
+        positions.tolist(), sub["call_id"], sub["carrier"], sub["start"].tolist(), strict=True
+    ):
+        prev = last.get((call_id, carrier))
+        if prev is not None and start < prev + window:
+            dup[pos] = True
+        else:
+            last[(call_id, carrier)] = start
+    return dup
 
 
 def _fields(config: QualityConfig) -> dict[str, Any]:

@@ -66,6 +66,7 @@ PDD_FIELDS: tuple[str, ...] = tuple(f"pdd{i}" for i in range(len(PDD_EDGES_MS) -
 #: The integer fields of a series bucket, in the order :class:`Sums` keeps them.
 FIELDS: tuple[str, ...] = ("attempts", "answered", "effective", "seconds", *PDD_FIELDS)
 _PDD_AT = 4  # index of pdd0 in FIELDS
+_INDEX = {name: i for i, name in enumerate(FIELDS)}
 
 
 def pdd_bucket(pdd_ms: float) -> int:
@@ -115,21 +116,22 @@ def sums(
     at]`` only, each weighed by :func:`decay_weight` of its age; sums exactly rounded
     (:func:`math.fsum`), so the order of the buckets does not matter."""
     since = at - config.window
+    half_life = config.half_life
     cols: list[list[float]] = [[] for _ in FIELDS]
     attempts = answered = 0
     for start, fields in series:
         if not since <= start <= at:
             continue
-        w = decay_weight(at - start, config.half_life)
+        w = decay_weight(at - start, half_life)
         attempts += int(fields.get("attempts", 0))
         answered += int(fields.get("answered", 0))
-        for i, name in enumerate(FIELDS):
-            x = fields.get(name, 0)
-            if x:
+        for name, x in fields.items():
+            i = _INDEX.get(name)
+            if i is not None and x:
                 cols[i].append(w * float(x))
     if not attempts:
         return _EMPTY
-    return Sums(attempts, answered, tuple(math.fsum(c) for c in cols))
+    return Sums(attempts, answered, tuple(math.fsum(c) if c else 0.0 for c in cols))
 
 
 def _percentile(hist: Sequence[float], q: float) -> float | None:
@@ -270,15 +272,18 @@ class QualityBoard:
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
         one batch (one round trip)."""
         refresh = self.config.refresh
+        get = self._cache.get
         out: list[CarrierLook | None] = []
         missing: list[int] = []
-        for i, carrier in enumerate(carriers):
-            hit = self._cache.get((carrier, group))
+        for carrier in carriers:
+            hit = get((carrier, group))
             if hit is not None and hit[0] <= at < hit[0] + refresh:
                 out.append(hit[1])
             else:
+                missing.append(len(out))
                 out.append(None)
-                missing.append(i)
+        if not missing:
+            return out  # type: ignore[return-value]  # every entry was found
         if missing:
             since = at - self.config.window
             batch = self.counters.batch()

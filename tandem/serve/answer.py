@@ -40,6 +40,7 @@ __all__ = [
     "error_answer",
     "q_values",
     "reason_header",
+    "route_items",
 ]
 
 #: SIP reason phrases of the codes Tandem answers with.
@@ -187,20 +188,24 @@ def _parts(carrier: str, trunk: str, rate: int) -> tuple[str, str, str]:
     return parts
 
 
+def route_items(decision: Decision | CallDecision) -> list[tuple[str, str, int]]:
+    """``(carrier, trunk, rate scaled)`` of each route of ``decision``, in order: the
+    routes' carriers and rates read straight from the compiled table, without building
+    :class:`~tandem.lcr.Route` objects (the order and content of ``decision.routes``: a
+    property test holds them equal)."""
+    raw = decision._raw
+    if raw is None or decision.on_net is not None:
+        return [(r.carrier, r.trunk, to_scaled(r.rate)) for r in decision.routes]
+    # raw = (table, policies, picked, why, dropped, start, examined, ...)
+    table, policies, picked = raw[0], raw[1], raw[2]
+    entries = picked if picked is not None else table.entries(raw[5], raw[6])
+    return [(policies[c].name, policies[c].trunk, rate) for rate, c, _row in entries]
+
+
 def contacts(decision: Decision | CallDecision, decision_id: str) -> list[str]:
     """One Contact value per route of ``decision``, in order (see the module docstring)."""
     number = decision.normalized
-    raw = decision._raw
-    items: list[tuple[str, str, int]]
-    if raw is None or decision.on_net is not None:
-        items = [(r.carrier, r.trunk, to_scaled(r.rate)) for r in decision.routes]
-    else:
-        # The routes' carriers and rates straight from the compiled table, without building
-        # Route objects (the order and content of Decision.routes: a test holds them equal):
-        # raw = (table, policies, picked, why, dropped, start, examined, ...).
-        table, policies, picked = raw[0], raw[1], raw[2]
-        entries = picked if picked is not None else table.entries(raw[5], raw[6])
-        items = [(policies[c].name, policies[c].trunk, rate) for rate, c, _row in entries]
+    items = route_items(decision)
     qs = q_values(len(items))
     ident = decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)
     out = []

@@ -41,7 +41,7 @@ from tandem.serve.openapi import openapi_schema
 from tandem.serve.rtjson import rtjson, rtjson_blocked
 from tandem.serve.service import LOG, RouteService
 
-__all__ = ["HttpApi", "HttpResponse", "start_http"]
+__all__ = ["HttpApi", "HttpResponse", "MetricsApi", "start_http"]
 
 MAX_BODY = 65_536
 _ROUTE_PARAMS = frozenset(("number", "customer", "source_ip", "at", "call_id", "format"))
@@ -282,6 +282,18 @@ class HttpApi:
             },
         }
         return (200 if valid else 503), JSON_TYPE, json.dumps(body).encode(), ()
+
+
+class MetricsApi(HttpApi):
+    """Only ``/metrics`` and ``/healthz`` (the SIP server's ``--metrics`` listener)."""
+
+    def _handle(
+        self, method: str, target: str, authorization: str | None, body: bytes
+    ) -> HttpResponse:
+        path = target.partition("?")[0]
+        if path in ("/metrics", "/healthz"):
+            return super()._handle(method, path, authorization, body)
+        raise _BadRequest(404, "not_found", f"no such path {path[:100]!r}: /metrics, /healthz")
 
 
 def _money(scaled: int) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tandem.serve.answer import BlockAnswer, block_answer, contact_uri
+from tandem.serve.answer import BlockAnswer, block_answer, contact_uri, route_items
 
 if TYPE_CHECKING:
     from tandem.calls import CallDecision
@@ -42,8 +42,8 @@ def rtjson(decision: Decision | CallDecision, decision_id: str) -> dict[str, Any
         return rtjson_blocked(block_answer(decision))
     number = decision.normalized
     routes = []
-    for r in decision.routes:
-        uri = contact_uri(number, r.carrier, r.trunk)
+    for carrier, trunk, _rate in route_items(decision):
+        uri = contact_uri(number, carrier, trunk)
         host = uri.partition("@")[2]
         scheme = uri.partition(":")[0]
         routes.append(
@@ -51,8 +51,7 @@ def rtjson(decision: Decision | CallDecision, decision_id: str) -> dict[str, Any
                 "uri": uri,
                 "dst_uri": f"{scheme}:{host}" if host else uri,
                 "headers": {
-                    "extra": f"X-Tandem-Carrier: {r.carrier}\r\n"
-                    f"X-Tandem-Decision: {decision_id}\r\n"
+                    "extra": f"X-Tandem-Carrier: {carrier}\r\nX-Tandem-Decision: {decision_id}\r\n"
                 },
                 "fr_timer": FR_TIMER_MS,
                 "fr_inv_timer": FR_INV_TIMER_MS,

@@ -132,12 +132,9 @@ def parse_request(data: bytes, *, stream: bool = False) -> SipRequest:
         head_bytes, body = data[:end], data[end + 4 :]
     else:
         end = data.find(b"\n\n")
-        if end >= 0:
-            head_bytes, body = data[:end], data[end + 2 :]
-        elif data.endswith(b"\n"):
-            head_bytes, body = data.rstrip(b"\r\n"), b""
-        else:
+        if end < 0:
             raise SipParseError("no end of the header fields (empty line)")
+        head_bytes, body = data[:end], data[end + 2 :]
     try:
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:

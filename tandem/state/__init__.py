@@ -7,7 +7,7 @@ One interface, :class:`Counters`; :class:`MemoryCounters` for one process,
 Key names come from :func:`key` (and :func:`carrier_calls_key`).
 """
 
-from tandem.state.batch import QueuedBatch
+from tandem.state.batch import EagerBatch, QueuedBatch
 from tandem.state.fallback import FALLBACK_NOTE, FallbackCounters
 from tandem.state.keys import carrier_calls_key, key
 from tandem.state.memory import MemoryCounters
@@ -19,6 +19,7 @@ __all__ = [
     "FALLBACK_NOTE",
     "Counters",
     "CountersBatch",
+    "EagerBatch",
     "FallbackCounters",
     "MemoryCounters",
     "QueuedBatch",

@@ -27,9 +27,9 @@ class FallbackCounters:
     instead, and so does everything for the next ``retry_after`` seconds (of the process's
     monotonic clock: an operational delay, not a call instant); then the primary is tried
     again. After each operation or batch, :attr:`last_fell_back` says whether it ran on the
-    local counters; :attr:`fallbacks` counts the operations and batches that did, and
-    :attr:`outages` the times the primary was found unreachable. Whether a rule then fails
-    open or closed is the rule's decision, not this class's.
+    local counters (for the calling thread); :attr:`fallbacks` counts the operations and
+    batches that did, and :attr:`outages` the times the primary was found unreachable.
+    Whether a rule then fails open or closed is the rule's decision, not this class's.
 
     Local counters only see this node's traffic during an outage, and start from what they
     held when the last outage ended (slots taken locally are released locally: a release
@@ -50,10 +50,21 @@ class FallbackCounters:
         self._clock = clock
         self._retry_at = -float("inf")
         self._count = threading.Lock()
+        self._thread = threading.local()
         self.fallbacks = 0
         self.outages = 0
-        self.last_fell_back = False
         self.last_error = ""
+
+    @property
+    def last_fell_back(self) -> bool:
+        """Whether the calling thread's last operation or batch ran on the local counters
+        (per thread, so that a decision reads its own, whatever other threads do)."""
+        fell_back: bool = getattr(self._thread, "fell_back", False)
+        return fell_back
+
+    @last_fell_back.setter
+    def last_fell_back(self, value: bool) -> None:
+        self._thread.fell_back = value
 
     @property
     def note(self) -> str:

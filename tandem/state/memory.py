@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from tandem.state.batch import Op, QueuedBatch
+from tandem.state.batch import EagerBatch, Op
 from tandem.state.windows import (
     bucket_of,
     check_ttl,
@@ -67,7 +67,10 @@ class _Window:
 
     def evict(self, oldest: int) -> None:
         """Drop the buckets before ``oldest``."""
-        buckets, amounts = self.buckets, self.amounts
+        buckets = self.buckets
+        if not buckets or buckets[0] >= oldest:
+            return
+        amounts = self.amounts
         while buckets and buckets[0] < oldest:
             self.sum -= amounts.pop(buckets.popleft())
 
@@ -85,8 +88,11 @@ class _Window:
 
     def total(self, b: int) -> int:
         """The sum of the buckets up to ``b`` (those after it are left out)."""
+        buckets = self.buckets
+        if not buckets or buckets[-1] <= b:
+            return self.sum
         total = self.sum
-        for later in reversed(self.buckets):
+        for later in reversed(buckets):
             if later <= b:
                 break
             total -= self.amounts[later]
@@ -121,6 +127,7 @@ class MemoryCounters:
         self._windows: dict[tuple[str, int, int], _Window] = {}
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
+        self._shapes: dict[tuple[int, int], int] = {}
         self._sweep_every = check_ttl(sweep_every, "sweep_every")
         self._next_sweep = -math.inf
 
@@ -179,6 +186,8 @@ class MemoryCounters:
                     return k
                 new.append(k)
             keys = held + tuple(new)
+            if not keys:  # no limits and no slots held: nothing to take
+                return None
             for k in keys:
                 s = slots.get(k)
                 if s is None:
@@ -224,27 +233,36 @@ class MemoryCounters:
         return len(self._calls)
 
     # -- windows -------------------------------------------------------------------------------
+    def _shape(self, window: int, step: int) -> int:
+        """``window // step``, checked once per shape."""
+        n = self._shapes.get((window, step))
+        if n is None:
+            n = self._shapes[(window, step)] = window_buckets(window, step)
+        return n
+
     def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> int:
         """Add ``amount`` to the window; the total at ``at`` including it."""
-        n = window_buckets(window, step)
-        b = bucket_of(at, step)
+        n = self._shape(window, step)
+        b = math.floor(at / step)
+        wkey = (key, window, step)
         with self._lock:
-            self._tick(at)
-            w = self._windows.get((key, window, step))
+            if at >= self._next_sweep:
+                self.sweep(at)
+            w = self._windows.get(wkey)
             if w is None:
-                w = self._windows[(key, window, step)] = _Window()
+                w = self._windows[wkey] = _Window()
             w.evict(b - n + 1)
             w.add(b, amount)
             return w.total(b)
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
         """The window total at ``at``."""
-        n = window_buckets(window, step)
-        b = bucket_of(at, step)
+        n = self._shape(window, step)
+        w = self._windows.get((key, window, step))
+        if w is None:
+            return 0
+        b = math.floor(at / step)
         with self._lock:
-            w = self._windows.get((key, window, step))
-            if w is None:
-                return 0
             w.evict(b - n + 1)
             return w.total(b)
 
@@ -304,11 +322,13 @@ class MemoryCounters:
         return held[1] if held is not None and held[0] > at else None
 
     # -- batches -----------------------------------------------------------------------------------
-    def batch(self) -> QueuedBatch:
-        """A batch run under one lock."""
-        return QueuedBatch(self._run)
+    def batch(self) -> EagerBatch:
+        """A batch: in process there is no round trip to save, so each call runs at once
+        (atomic on its own) and ``execute()`` returns the results."""
+        return EagerBatch(self)
 
     def _run(self, ops: list[Op]) -> list[Any]:
+        """Run queued calls in order (a fallback batch that found the primary down)."""
         with self._lock:
             return [getattr(self, name)(*args, **kwargs) for name, args, kwargs in ops]
 

@@ -113,7 +113,8 @@ class Counters(Protocol):
 
     def series(self, key: str, *, since: float, until: float) -> list[tuple[int, dict[str, int]]]:
         """``[(bucket start, fields)]`` of the buckets with ``since <= start <= until``,
-        oldest first."""
+        oldest first. Read at most the last ``keep`` seconds: a series nobody recorded
+        into for ``keep`` seconds may be freed whole."""
         ...
 
     # -- marks ---------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ expiries (PEXPIRE, in real milliseconds) only collect keys nobody touches any mo
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "ADD", "FORGET_NODE", "INCR", "MARK", "RECORD", "RELEASE", "SERIES"]
+__all__ = [
+    "ACQUIRE", "ADD", "FORGET_NODE", "INCR", "MARK", "RECORD", "RELEASE", "SERIES", "TOTAL",
+]  # fmt: skip
 
 # KEYS: call record, node set, slot key 1..n. ARGV: call id, at, expiry, gc ms, cap 1..n.
 # Returns 0 when admitted, else the index (1-based) of the first full slot key.
@@ -37,6 +39,7 @@ if #held > 0 then
     exp = old
   end
 end
+if #held == 0 and n == 0 then return 0 end
 local function take(k)
   redis.call('ZADD', k, exp, cid)
   redis.call('ZADD', KEYS[1], exp, k)
@@ -89,23 +92,48 @@ end
 return v
 """
 
-# KEYS: window hash. ARGV: bucket, buckets in the window, amount, gc ms.
-# Returns the amounts of the buckets in the window (summed exactly by the caller).
+# KEYS: window hash (field per bucket number, and "s": the sum of every bucket in the hash),
+# window index (sorted set of bucket numbers). ARGV: bucket, buckets in the window, amount,
+# gc ms. Drops the buckets that left the window; returns {sum, amount of each later bucket}
+# (an instant before the latest one): the total is the sum minus those, computed exactly by
+# the caller (Lua numbers are doubles; Redis integers are 64-bit).
 ADD = """
 local b = tonumber(ARGV[1])
 local oldest = b - tonumber(ARGV[2])
 redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[3])
-local all = redis.call('HGETALL', KEYS[1])
-local out = {}
-for j = 1, #all, 2 do
-  local f = tonumber(all[j])
-  if f <= oldest then
-    redis.call('HDEL', KEYS[1], all[j])
-  elseif f <= b then
-    out[#out + 1] = all[j + 1]
+redis.call('HINCRBY', KEYS[1], 's', ARGV[3])
+redis.call('ZADD', KEYS[2], b, ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', oldest)
+for _, f in ipairs(old) do
+  local v = redis.call('HGET', KEYS[1], f)
+  if v then
+    local negated = (string.sub(v, 1, 1) == '-') and string.sub(v, 2) or ('-' .. v)
+    redis.call('HINCRBY', KEYS[1], 's', negated)
+    redis.call('HDEL', KEYS[1], f)
   end
 end
+if #old > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest) end
+local out = {redis.call('HGET', KEYS[1], 's')}
+for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')) do
+  out[#out + 1] = redis.call('HGET', KEYS[1], f)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return out
+"""
+
+# KEYS: window hash, window index. ARGV: bucket, buckets in the window. Read only: returns
+# {sum, amount of each bucket outside the window}; the total is the sum minus those.
+TOTAL = """
+local b = tonumber(ARGV[1])
+local out = {redis.call('HGET', KEYS[1], 's') or '0'}
+local outside = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', b - tonumber(ARGV[2]))
+for _, f in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')) do
+  outside[#outside + 1] = f
+end
+for _, f in ipairs(outside) do
+  out[#out + 1] = redis.call('HGET', KEYS[1], f) or '0'
+end
 return out
 """
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tandem.state import MemoryCounters, RedisCounters
+from tandem.state import FallbackCounters, MemoryCounters, RedisCounters
 
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -47,24 +47,46 @@ def unique_prefix() -> str:
 @pytest.fixture
 def redis_factory() -> Iterator[Callable[..., RedisCounters]]:
     """Makes RedisCounters on the shared Redis, each with a fresh prefix (unless one is
-    given); every key they wrote is deleted at the end."""
+    given) under one prefix of this test's own, whose keys are deleted at the end."""
     need_redis()
+    base = unique_prefix()
     made: list[RedisCounters] = []
 
     def make(prefix: str | None = None, **kw: object) -> RedisCounters:
-        c = RedisCounters(REDIS_URL, prefix=prefix or unique_prefix(), socket_timeout=5, **kw)
+        prefix = prefix or f"{base}{len(made)}:"
+        c = RedisCounters(REDIS_URL, prefix=prefix, socket_timeout=5, **kw)
         made.append(c)
         return c
 
     yield make
+    RedisCounters(REDIS_URL, prefix=base).clear()
     for c in made:
-        c.clear()
+        if not c.prefix.startswith(base):
+            c.clear()
         c.close()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("fallback", marks=pytest.mark.redis),
+    ]
+)
 def make_counters(request) -> Callable[[], object]:
-    """A factory of fresh, empty counters: MemoryCounters, then RedisCounters."""
+    """A factory of fresh, empty counters: MemoryCounters, RedisCounters, and
+    FallbackCounters over RedisCounters (every operation passing through)."""
+    if request.param == "memory":
+        return MemoryCounters
+    make = request.getfixturevalue("redis_factory")
+    if request.param == "redis":
+        return make
+    return lambda: FallbackCounters(make())
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def make_backend(request) -> Callable[[], object]:
+    """A factory of fresh, empty counters of each backend: MemoryCounters, RedisCounters."""
     if request.param == "memory":
         return MemoryCounters
     return request.getfixturevalue("redis_factory")

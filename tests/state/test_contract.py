@@ -36,6 +36,15 @@ def test_acquire_is_all_or_nothing(counters):
     assert counters.acquire("c4", {"carrier": 1, "cust": 2}, ttl=60, at=T) == "carrier"
 
 
+def test_no_limits_take_nothing_but_keep_a_call_alive(counters):
+    assert counters.acquire("c1", {}, ttl=60, at=T) is None
+    assert counters.release("c1", at=T) is False
+    counters.acquire("c2", {"k": 1}, ttl=10, at=T)
+    assert counters.acquire("c2", {}, ttl=10, at=T + 5) is None  # a keepalive
+    assert counters.in_use("k", at=T + 12) == 1
+    assert counters.release("c2", at=T + 12) is True
+
+
 def test_a_cap_of_zero_admits_nobody(counters):
     assert counters.acquire("c1", {"k": 0}, ttl=60, at=T) == "k"
     assert counters.in_use("k", at=T) == 0

@@ -117,3 +117,29 @@ def test_a_killed_server_mid_run_never_raises(own_redis):
     assert not errors
     assert c.outages >= 1 and c.fallbacks >= 1
     assert any(fell_back) and not fell_back[-1]
+
+
+def test_last_fell_back_is_per_thread():
+    class HalfDown(MemoryCounters):
+        def total(self, key: str, *, window: int, step: int, at: float) -> int:
+            raise StateUnavailableError("down")
+
+    c = FallbackCounters(HalfDown(), retry_after=0)
+    seen = {}
+    ready, done = threading.Event(), threading.Event()
+
+    def other() -> None:
+        c.total("w", window=1, step=1, at=T)  # falls back, in this thread
+        ready.set()
+        done.wait(5)
+        seen["other"] = c.last_fell_back
+
+    th = threading.Thread(target=other)
+    th.start()
+    ready.wait(5)
+    c.current("k")  # the primary answers this thread
+    seen["main"] = c.last_fell_back
+    done.set()
+    th.join()
+    assert seen == {"main": False, "other": True}
+    assert c.fallbacks == 1
