@@ -1,6 +1,7 @@
 """Serving Tandem to SIP proxies: a SIP redirect server (``tandem serve sip``), an HTTP route
 API (``tandem serve http``), and the pieces every adapter shares: a decision as a SIP answer
-(Contacts, block codes, ``Reason``), as Kamailio ``rtjson``, and a pure SIP parser."""
+(Contacts, block codes, ``Reason``), as Kamailio ``rtjson``, and a pure SIP parser; and
+Tandem inside Kamailio (``app_python3``: :mod:`tandem.serve.kamailio`)."""
 
 from tandem.serve.answer import (
     BLOCK_CODES,
@@ -16,6 +17,7 @@ from tandem.serve.answer import (
     route_items,
 )
 from tandem.serve.http import HttpApi, MetricsApi, start_http
+from tandem.serve.kamailio import KamailioSettings, TandemKemi
 from tandem.serve.metrics import Metrics
 from tandem.serve.openapi import openapi_schema
 from tandem.serve.rtjson import rtjson, rtjson_blocked
@@ -25,6 +27,8 @@ from tandem.serve.sip import SipServer, TrustedSources, start_sip
 from tandem.serve.sipmsg import SipParseError, SipRequest, frame, parse_request, response
 
 __all__ = [
+    "KamailioSettings",
+    "TandemKemi",
     "BLOCK_CODES",
     "BlockAnswer",
     "HttpApi",

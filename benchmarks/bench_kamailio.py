@@ -1,0 +1,362 @@
+"""Kamailio + Tandem under SIPp load: INVITE -> 302 on loopback at rising rates.
+
+    python benchmarks/bench_kamailio.py                 # 40 carriers x 150,000 prefixes
+    python benchmarks/bench_kamailio.py --small         # 4 x 15,000: a quick smoke run
+    python benchmarks/bench_kamailio.py --cases a,c --rates 500,1000,2000 --seconds 4
+
+One Kamailio worker (``children=1``) pinned to CPU 0 with taskset, SIPp pinned to CPU 1.
+For each case, SIPp sends INVITEs (numbers drawn from the table's prefixes) at each rate of
+``--rates`` for ``--seconds`` seconds; a step passes when no call failed and at most 1% of
+the INVITEs were retransmitted (not answered within SIPp's 500 ms timer); the case's
+figure is the highest rate SIPp achieved (its cumulative CallRate, which falls short of
+the rate asked once SIPp's own core or the answers hold it back) in a passing step; the
+ramp stops at the first failing step. Each step also gives the CPU time of Kamailio's
+processes (and of the Tandem server in case d) per call: the cost of a call, which other
+load on a shared machine disturbs less than the highest rate. Cases, in one run:
+
+* (a) a trivial app_python3 KEMI route: a 302 with five fixed Contacts, no lookup
+  (benchmarks/kamailio/trivial_kemi.py);
+* (b) Kamailio's native ``mtree`` module (an in-memory prefix tree) on the same prefixes,
+  each holding the routes Tandem gives that prefix, precomputed (one longest-prefix match
+  and a 302 per INVITE; benchmarks/kamailio/mtree.cfg);
+* (l) optional (``--cases l``): Kamailio's ``lcr`` module, one rule per prefix and one rule
+  target per carrier and prefix (priority: the carrier's rank by rate), from db_text files
+  (benchmarks/kamailio/lcr.cfg). It loads the --small table (60,000 targets) in about 5 s
+  but did not finish loading the 6,000,000 targets of 40 x 150,000 in 15 minutes;
+* (c) Kamailio + Tandem in-process (examples/kamailio/kamailio.cfg, redirect mode) on
+  the compiled table of the same rates;
+* (d) Kamailio asking ``tandem serve http`` (pinned to Kamailio's CPU) with http_client,
+  a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg).
+
+Then the memory of each Kamailio worker (RSS and PSS from /proc/PID/smaps_rollup) with the
+big table mapped, with ``--memory-workers`` workers (default 4) after a short load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_lcr import MILLI, make_pool  # noqa: E402
+
+from tandem.lcr import compile_rates  # noqa: E402
+from tests.kamailio.harness import EXAMPLES, Kamailio, TandemServer, run_sipp, tools  # noqa: E402
+
+HERE = Path(__file__).resolve().parent / "kamailio"
+UNTIL = 4_102_444_800
+
+
+def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
+    """The rates (cached in ``workdir``): the Tandem snapshot and routing config, the lcr
+    db_text tables of the same entries, and numbers to dial."""
+    sizes = {"carriers": carriers, "prefixes": prefixes, "pool": pool_size}
+    meta_file = workdir / "sizes.json"
+    out = {
+        "table": workdir / "routes.tdm",
+        "config": workdir / "routing.toml",
+        "lcr": workdir / "lcr",
+        "numbers": workdir / "numbers.txt",
+    }
+    if meta_file.exists() and json.loads(meta_file.read_text()) == sizes:
+        return out
+    rng = np.random.default_rng(20260101)
+    pool = make_pool(rng, pool_size)
+    t0 = time.perf_counter()
+    frames = []
+    for i in range(carriers):
+        pick = rng.choice(len(pool), size=prefixes, replace=False)
+        frames.append(
+            pd.DataFrame(
+                {"account": f"carrier{i:02d}", "kind": "carrier", "prefix": pool[pick],
+                 "rate": rng.integers(1, 200, size=prefixes) * MILLI}
+            )
+        )  # fmt: skip
+    frames.append(
+        pd.DataFrame(
+            {"account": "acme", "kind": "customer", "prefix": pool,
+             "rate": rng.integers(150, 250, size=len(pool)) * MILLI}
+        )
+    )  # fmt: skip
+    rates = pd.concat(frames, ignore_index=True).assign(
+        currency="USD", connect_fee=0, initial_increment=60, next_increment=60,
+        min_duration=0, effective_from=0, effective_until=UNTIL,
+    )  # fmt: skip
+    table = compile_rates(rates, 1)
+    table.save(out["table"])
+    print(f"table: {table}; compiled in {time.perf_counter() - t0:.0f} s", flush=True)
+    lines = [f'[carriers.carrier{i:02d}]\ntrunk = "sip:10.0.{i // 250}.{i % 250 + 1}:5060"\n'
+             for i in range(carriers)]  # fmt: skip
+    lines.append('[customers.acme.trunks.bench]\nips = ["127.0.0.1"]\n')
+    out["config"].write_text("\n".join(lines))
+    # lcr: gateways, one rule per prefix, one target per (carrier, prefix) ranked by rate
+    lcr = out["lcr"]
+    lcr.mkdir(exist_ok=True)
+    buy = rates[rates["kind"] == "carrier"].copy()
+    buy["gw"] = buy["account"].str[7:].astype(int) + 1
+    prefixes_sorted = sorted(set(buy["prefix"]))
+    rule_id = {p: i + 1 for i, p in enumerate(prefixes_sorted)}
+    buy["rule"] = buy["prefix"].map(rule_id)
+    buy = buy.sort_values(["rule", "rate", "gw"])
+    buy["priority"] = buy.groupby("rule").cumcount()
+    schema = Path("/usr/share/kamailio/dbtext/kamailio")
+    gw_head = (schema / "lcr_gw").read_text().splitlines()[0]
+    rule_head = (schema / "lcr_rule").read_text().splitlines()[0]
+    target_head = (schema / "lcr_rule_target").read_text().splitlines()[0]
+    with open(lcr / "lcr_gw", "w") as fh:
+        fh.write(gw_head + "\n")
+        for i in range(carriers):
+            # id lcr_id gw_name ip_addr hostname port params uri_scheme transport strip
+            # prefix tag flags defunct
+            fh.write(f"{i + 1}:1:carrier{i:02d}:10.0.{i // 250}.{i % 250 + 1}::5060::1:1:0:::0:0\n")
+    with open(lcr / "lcr_rule", "w") as fh:
+        fh.write(rule_head + "\n")
+        fh.writelines(f"{rule_id[p]}:1:{p}::::0:1\n" for p in prefixes_sorted)
+    with open(lcr / "lcr_rule_target", "w") as fh:
+        fh.write(target_head + "\n")
+        ids = np.arange(1, len(buy) + 1)
+        for start in range(0, len(buy), 500_000):
+            part = slice(start, start + 500_000)
+            fh.writelines(
+                f"{i}:1:{r}:{g}:{p}:1\n"
+                for i, r, g, p in zip(
+                    ids[part].tolist(), buy["rule"].to_numpy()[part].tolist(),
+                    buy["gw"].to_numpy()[part].tolist(), buy["priority"].to_numpy()[part].tolist(),
+                    strict=True,
+                )
+            )  # fmt: skip
+    with open(lcr / "version", "w") as fh:
+        fh.write((schema / "version").read_text().splitlines()[0] + "\n")
+        fh.write("1:lcr_gw:3\n2:lcr_rule:3\n3:lcr_rule_target:1\n")
+    tails = rng.integers(10**8, 10**9, size=20_000)
+    picks = pool[rng.integers(0, len(pool), size=20_000)]
+    numbers = ["+" + (p + str(t))[:12] for p, t in zip(picks.tolist(), tails.tolist(), strict=True)]
+    out["numbers"].write_text("\n".join(numbers) + "\n")
+    meta_file.write_text(json.dumps(sizes))
+    print(f"lcr tables: {len(prefixes_sorted):,} rules, {len(buy):,} targets", flush=True)
+    return out
+
+
+def cpu_seconds(groups: list[int]) -> float:
+    """User + system CPU seconds of every process in the process groups ``groups``
+    (Kamailio and the Tandem server each run in their own session)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
+
+
+def write_mtree(data: dict) -> Path:
+    """The mtree table of case (b), once: per prefix of the table, the routes Tandem gives
+    a number of exactly that prefix (cheapest first, at most 5, margin protection), as
+    ``HOST:PORT,...``; a dialed number's longest matching prefix then holds its routes."""
+    out = data["table"].parent / "mtree"
+    if (out / "mtree").exists():
+        return out
+    from tandem.lcr import Router, RoutingTable, load_config
+    from tandem.serve.answer import contact_uri
+
+    table = RoutingTable.load(data["table"])
+    router = Router(table, plan=load_config(data["config"]))
+    out.mkdir(exist_ok=True)
+    schema = Path("/usr/share/kamailio/dbtext/kamailio")
+    rows = 0
+    with open(out / "mtree", "w") as fh:
+        fh.write((schema / "mtree").read_text().splitlines()[0] + "\n")
+        for prefix in table.trie.keys():  # noqa: SIM118 - a marisa-trie, not a dict
+            decision = router.route("+" + prefix, customer="acme", at=1)
+            hosts = [contact_uri("", r.carrier, r.trunk).split("@", 1)[1] for r in decision.routes]
+            if hosts:
+                rows += 1
+                fh.write(f"{rows}:{prefix}:{','.join(hosts).replace(':', chr(92) + ':')}\n")
+    with open(out / "version", "w") as fh:
+        fh.write((schema / "version").read_text().splitlines()[0] + "\n1:mtree:1\n")
+    print(f"mtree table: {rows:,} prefixes with routes", flush=True)
+    return out
+
+
+def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
+         seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
+    """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
+    first failing step (late: the failed calls, plus the retransmissions when they are
+    more than 1% of the calls). The CPU is that
+    of every process of ``groups`` (Kamailio's workers, timers and main, and the Tandem
+    server for case d) during the step."""
+    rows = [(n, "") for n in numbers]
+    steps = []
+    for rate in rates:
+        total = int(rate * seconds)
+        before = cpu_seconds(groups)
+        run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
+                       timeout=seconds + 20, trace=False, cpu=1)  # fmt: skip
+        per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
+        # a step fails when a call failed, or more than 1% of the INVITEs had to be sent
+        # again (no answer within SIPp's 500 ms retransmission timer: on a shared machine
+        # a few are noise, many are an overloaded proxy)
+        late = run.failed + (run.retransmissions if run.retransmissions > total // 100 else 0)
+        steps.append((rate, total, run.successful, late, run.rate, per_call))
+        print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
+              f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
+              f"{per_call:.0f} us CPU per call", flush=True)  # fmt: skip
+        if late or run.successful != total:
+            break
+    return steps
+
+
+def best(steps: list[Step]) -> tuple[float, float]:
+    """The highest rate SIPp achieved in a passing step, and the CPU microseconds per call
+    in that step (at low rates the timers' fixed cost weighs on each call)."""
+    ok = [(sent, us) for _r, total, good, bad, sent, us in steps if bad == 0 and good == total]
+    if not ok:
+        return 0.0, 0.0
+    return max(ok)
+
+
+def children_memory(main_pid: int) -> list[tuple[int, float, float]]:
+    """``(pid, RSS MB, PSS MB)`` of every process of the Kamailio whose main is ``main_pid``
+    (the taskset wrapper exec()s kamailio, so the main keeps the Popen pid)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != main_pid and int(proc.name) != main_pid:
+                continue
+            fields = {}
+            for line in (proc / "smaps_rollup").read_text().splitlines()[1:]:
+                name, value = line.split(":", 1)
+                fields[name] = int(value.split()[0]) / 1024
+            out.append((int(proc.name), fields.get("Rss", 0.0), fields.get("Pss", 0.0)))
+        except (OSError, IndexError, ValueError):
+            continue
+    return sorted(out, key=lambda row: -row[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--carriers", type=int, default=40)
+    ap.add_argument("--prefixes", type=int, default=150_000)
+    ap.add_argument("--pool", type=int, default=250_000)
+    ap.add_argument("--small", action="store_true", help="4 carriers x 15,000 of 25,000")
+    ap.add_argument("--cases", default="a,b,c,d")
+    ap.add_argument("--rates", default="500,1000,1500,2000,3000,4000,5000,6000,8000,10000")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--memory-workers", type=int, default=4)
+    ap.add_argument("--workdir", help="keep (and reuse) the generated tables here")
+    args = ap.parse_args()
+    if args.small:
+        args.carriers, args.prefixes, args.pool = 4, 15_000, 25_000
+    _kamailio, sipp, _modules = tools()
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tandem-kam-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        f"Kamailio benchmark: {args.carriers} carriers x {args.prefixes:,} prefixes (pool "
+        f"{args.pool:,}); rates {rates}, {args.seconds:g} s each; Kamailio on CPU 0, SIPp on "
+        f"CPU 1; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        flush=True,
+    )
+    data = build(work, args.carriers, args.prefixes, args.pool)
+    numbers = data["numbers"].read_text().split()
+    env = {"TANDEM_TABLE": str(data["table"]), "TANDEM_CONFIG": str(data["config"])}
+    cases = {
+        "a": ("(a) trivial app_python3 route", EXAMPLES / "kamailio.cfg", {}, (),
+              HERE / "trivial_kemi.py"),
+        "b": ("(b) native mtree module, routes precomputed", HERE / "mtree.cfg", {},
+              (f'DBURL="text://{data["table"].parent / "mtree"}"',), EXAMPLES / "tandem_kemi.py"),
+        "l": ("(b') native lcr module", HERE / "lcr.cfg", {},
+              (f'DBURL="text://{data["lcr"]}"', f"ROWS={args.carriers * args.prefixes + 10}"),
+              EXAMPLES / "tandem_kemi.py"),
+        "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
+              EXAMPLES / "tandem_kemi.py"),
+        "d": ("(d) Tandem over HTTP (http_client)", HERE / "http302.cfg", {}, (),
+              EXAMPLES / "tandem_kemi.py"),
+    }  # fmt: skip
+    results = {}
+    for name in args.cases.split(","):
+        title, config, case_env, defines, script = cases[name]
+        print(title, flush=True)
+        server = None
+        if name == "d":  # tandem serve http on Kamailio's core
+            server = TandemServer("http", data["table"], data["config"], work, cpu=0)
+            server.start(timeout=900)
+            defines = (f'TANDEM="{server.url}"',)
+        k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
+        # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
+        extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
+        if name == "b":
+            write_mtree(data)
+        k_extra = extra.get(name, [])
+        k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
+        t0 = time.perf_counter()
+        k.start(timeout=900)
+        print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
+        try:
+            groups = [k.proc.pid] if k.proc else []
+            if server is not None and server.proc is not None:
+                groups.append(server.proc.pid)
+            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups)
+            mem = children_memory(k.proc.pid) if k.proc else []
+        finally:
+            k.stop()
+            if server is not None:
+                server.stop()
+        results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
+    print("\n| case | highest rate: 0 failed, <= 1% retransmitted | CPU per call there (us) "
+          "| calls/s per CPU core | worker RSS / PSS (MB) |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    for _name, (title, (rate, us), mem, main_pid) in results.items():
+        worker = next((m for m in mem if m[0] != main_pid), (0, 0.0, 0.0))
+        core = 1e6 / us if us else 0.0
+        print(f"| {title} | {rate:,.0f}/s | {us:.0f} | {core:,.0f} | "
+              f"{worker[1]:.0f} / {worker[2]:.0f} |")  # fmt: skip
+    for a, b in (("c", "b"), ("c", "a"), ("d", "c")):
+        if a in results and b in results and results[b][1][0] and results[a][1][1]:
+            (ra, ua), (rb, ub) = results[a][1], results[b][1]
+            print(f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}")
+    if args.memory_workers:
+        print(f"\nmemory with {args.memory_workers} Tandem workers after 2 s at 500/s:")
+        k = Kamailio(EXAMPLES / "kamailio.cfg", work, env, workers=args.memory_workers)
+        k.start(timeout=900)
+        try:
+            run_sipp(sipp, k.port, work, [(n, "") for n in numbers], calls=1000, rate=500,
+                     trace=False)  # fmt: skip
+            mem = children_memory(k.proc.pid) if k.proc else []
+        finally:
+            k.stop()
+        table_mb = data["table"].stat().st_size / 2**20
+        main_pid = k.proc.pid if k.proc else 0
+        print(f"table file {table_mb:.0f} MB; processes by RSS (the SIP workers come first):")
+        print("| process | RSS MB | PSS MB |\n|---|---:|---:|")
+        for pid, rss, pss in mem[: args.memory_workers + 2]:
+            print(f"| {'main ' if pid == main_pid else ''}{pid} | {rss:.0f} | {pss:.0f} |")
+        total_pss = sum(p for _pid, _r, p in mem)
+        print(f"all {len(mem)} processes: PSS {total_pss:.0f} MB")
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()
