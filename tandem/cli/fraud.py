@@ -13,6 +13,7 @@ import click
 from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.options import INSTANT, INSTANT_FORMS
 from tandem.errors import CdrError, ConfigError
+from tandem.instant import format_instant
 
 if TYPE_CHECKING:
     from tandem.fraud.backtest import RuleScore
@@ -67,7 +68,7 @@ def fraud_group() -> None:
     default="UTC",
     show_default=True,
     is_eager=True,
-    help="IANA zone of CDR times written without one.",
+    help="IANA zone of CDR times written without one, and of a date alone in --from.",
 )
 @click.option(
     "--map-column",
@@ -141,6 +142,7 @@ def scan_command(
         labels = table.column(label_column).cast(pa.string()).to_pylist()
         scores = backtest(result, table.column("record").to_numpy(), labels)
     out = result.to_json()
+    out["report_from"] = format_instant(report_from) if report_from is not None else None
     if scores is not None:
         out["backtest"] = {rule: s.to_dict() for rule, s in scores.items()}
     if as_json:
