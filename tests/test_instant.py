@@ -272,6 +272,7 @@ class Option:
             ("account set", "--now"): ["account", "set", "acme", "--limit", "5",
                                        "--currency", "USD", given, "--json"],
             ("fraud scan", "--from"): ["fraud", "scan", str(base / "cdrs.csv"), given, "--json"],
+            ("quality", "--at"): ["quality", str(base / "cdrs.csv"), given, "--json"],
         }[(self.command, self.option)]  # fmt: skip
 
     def check(self, output: str, expected: int) -> None:
@@ -298,6 +299,8 @@ class Option:
             assert json.loads(output)["updated"] == shown
         elif self.command == "fraud scan":
             assert json.loads(output)["report_from"] == shown
+        elif self.command == "quality":
+            assert json.loads(output)["at"] == shown
         elif self.command == "rate":
             period = json.loads(output)["period"]
             assert period["from" if self.option == "--from" else "until"] == shown
@@ -320,6 +323,7 @@ OPTIONS = [
     Option("rate", "--until", zoned=True),
     Option("account set", "--now"),
     Option("fraud scan", "--from", zoned=True),
+    Option("quality", "--at", zoned=True),
 ]
 OPTION_IDS = [f"{o.command} {o.option}" for o in OPTIONS]
 
