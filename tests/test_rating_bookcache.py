@@ -171,3 +171,47 @@ def test_tandem_rate_uses_the_cache_and_gives_the_same_results(db, tmp_path):
         outs.append(pq.read_table(out))
         assert cache_path(db).exists()
     assert outs[0].equals(outs[1])
+
+
+_CACHED_RUN = """
+import json, runpy, sys
+sys.argv = ["tandem", "--db", sys.argv[1], "rate", sys.argv[2], "-o", sys.argv[3], "--json", "-q"]
+try:
+    runpy.run_module("tandem", run_name="__main__")
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_a_cached_run_loads_no_sql_stack_and_the_book_in_one_read(db, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    from tandem.rating import bookcache
+
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(CDRS.drop_columns(["record"]), src)
+    root = Path(__file__).resolve().parents[1]
+    runs = []
+    for k in range(2):  # the first run compiles and writes the cache, the second reads it
+        done = subprocess.run(
+            [sys.executable, "-c", _CACHED_RUN, str(db), str(src), str(tmp_path / f"r{k}.parquet")],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(set(json.loads(done.stdout.strip().splitlines()[-1])))
+    assert "sqlalchemy" in runs[0]  # compiled from the store
+    assert runs[1].isdisjoint({"sqlalchemy", "alembic", "rich"}), runs[1]
+    assert cache_path(db).read_bytes().startswith(bookcache._MAGIC)
+    books, _plans = bookcache._load(cache_path(db), db.resolve(), store_fingerprint(db.resolve()))
+    for book in books.values():
+        assert book.rows is None  # the rate rows are not kept, only what pricing reads
+        codes, names, _, _ = book.strings()
+        assert len(codes) == len(book.rate) and len(names) <= len(book.rate)

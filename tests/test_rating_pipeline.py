@@ -160,3 +160,28 @@ def test_large_prefix_dictionaries_are_written_plain_and_read_back_as_written(
     priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
     expected = pa.concat_tables([output_times(split_rated(p)[0]) for p in priced])
     assert back.to_pylist() == expected.to_pylist()
+
+
+def test_each_batch_written_starts_its_writeback_and_the_files_are_unchanged(
+    tmp_path,
+    loaded,  # noqa: F811
+    monkeypatch,
+):
+    from tandem.rating import stream
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 3000)
+    rater = Rater.from_store(loaded)
+    real = stream.start_writeback
+    monkeypatch.setattr(stream, "start_writeback", lambda fh: None)  # left to the fsync
+    rate_file(src, tmp_path / "plain.parquet", rater, reader=CdrReader(batch_size=1000))
+    started = []
+    monkeypatch.setattr(stream, "start_writeback", lambda fh: (started.append(fh), real(fh)))
+    rate_file(src, tmp_path / "rated.parquet", rater, reader=CdrReader(batch_size=1000))
+    assert len(started) >= 3  # every rated batch (and the unrated file's first)
+    assert (tmp_path / "rated.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+    probe = tmp_path / "probe.bin"
+    with open(probe, "wb") as fh:
+        fh.write(b"x" * 10_000)
+        real(fh)  # flushes the Python buffer, then starts the writeback
+        assert probe.stat().st_size == 10_000
