@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
-from tandem.cli.options import INSTANT, INSTANT_FORMS
+from tandem.cli.options import (
+    INSTANT,
+    INSTANT_FORMS,
+    cdr_batch_size_option,
+    cdr_format_option,
+    cdr_map_column_option,
+    cdr_timezone_option,
+)
 from tandem.errors import CdrError, ConfigError
 from tandem.instant import format_instant
 
@@ -55,35 +62,11 @@ def fraud_group() -> None:
     "still count (they warm the windows and baselines up).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio"]),
-    default="auto",
-    show_default=True,
-    help="CDR file format (auto: from the name and first records).",
-)
-@click.option(
-    "--timezone",
-    default="UTC",
-    show_default=True,
-    is_eager=True,
-    help="IANA zone of CDR times written without one, and of a date alone in --from.",
-)
-@click.option(
-    "--map-column",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Name the CDR column of a field (start, duration, number, customer, ...). Repeatable.",
-)
+@cdr_format_option()
+@cdr_timezone_option(", and of a date alone in --from")
+@cdr_map_column_option("start, duration, number, customer, ...")
 @click.option("--customer", help="Customer for CDRs that name none.")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=262_144,
-    show_default=True,
-    help="CDRs read per batch.",
-)
+@cdr_batch_size_option()
 @pass_ctx
 def scan_command(
     ctx: CliContext,

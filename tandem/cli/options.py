@@ -8,12 +8,26 @@ message, exit status 2. Where the command has a ``--timezone`` option (declared
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from tandem.errors import InstantError
 from tandem.instant import parse_instant
 
-__all__ = ["INSTANT", "INSTANT_FORMS", "InstantType"]
+__all__ = [
+    "CDR_FORMATS",
+    "INSTANT",
+    "INSTANT_FORMS",
+    "InstantType",
+    "cdr_batch_size_option",
+    "cdr_format_option",
+    "cdr_map_column_option",
+    "cdr_timezone_option",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: The accepted forms, for option help texts.
 INSTANT_FORMS = "2026-11-28, 2026-11-28T09:30:00Z, 2026-11-28T10:30:00+01:00 or epoch seconds"
@@ -38,3 +52,54 @@ class InstantType(click.ParamType):
 
 #: The one instant type of the CLI.
 INSTANT = InstantType()
+
+
+# -- the options of every command that reads a CDR file (rate, quality, fraud scan) --------
+#: The CDR file formats ``--format`` names.
+CDR_FORMATS = ("auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio")
+
+
+def cdr_format_option() -> Callable[[F], F]:
+    """``--format``: the CDR file format (``fmt``)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(CDR_FORMATS),
+        default="auto",
+        show_default=True,
+        help="CDR file format (auto: from the name and first records).",
+    )
+
+
+def cdr_timezone_option(also: str = "") -> Callable[[F], F]:
+    """``--timezone``, read before the instant options (``is_eager``) so that a date alone
+    is midnight in it; ``also`` continues the help text (what else the zone applies to)."""
+    return click.option(
+        "--timezone",
+        default="UTC",
+        show_default=True,
+        is_eager=True,
+        help=f"IANA zone of CDR times written without one{also}.",
+    )
+
+
+def cdr_map_column_option(fields: str) -> Callable[[F], F]:
+    """``--map-column FIELD=COLUMN`` (repeatable); ``fields`` lists the fields the command
+    reads."""
+    return click.option(
+        "--map-column",
+        multiple=True,
+        metavar="FIELD=COLUMN",
+        help=f"Name the CDR column of a field ({fields}). Repeatable.",
+    )
+
+
+def cdr_batch_size_option(what: str = "CDRs read per batch.") -> Callable[[F], F]:
+    """``--batch-size``: CDRs per batch read (memory is proportional to it)."""
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=262_144,
+        show_default=True,
+        help=what,
+    )

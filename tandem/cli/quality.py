@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
-from tandem.cli.options import INSTANT, INSTANT_FORMS
+from tandem.cli.options import (
+    INSTANT,
+    INSTANT_FORMS,
+    cdr_batch_size_option,
+    cdr_format_option,
+    cdr_map_column_option,
+    cdr_timezone_option,
+)
 from tandem.errors import CdrError, ConfigError
 
 if TYPE_CHECKING:
@@ -53,35 +60,16 @@ def _render(result: QualityTable, by: str) -> None:
     show_default=True,
     help="One row per carrier, or per carrier and destination group.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio"]),
-    default="auto",
-    show_default=True,
-    help="CDR file format (auto: from the name and first records).",
-)
+@cdr_format_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--timezone",
-    default="UTC",
-    show_default=True,
-    is_eager=True,
-    help="IANA zone of CDR times written without one.",
-)
+@cdr_timezone_option()
 @click.option(
     "--map",
     "map_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML mapping CDR account names to Tandem names ([customer] and [carrier] tables).",
 )
-@click.option(
-    "--map-column",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Name the CDR column of a field (start, duration, number, carrier, call_id, "
-    "disposition). Repeatable.",
-)
+@cdr_map_column_option("start, duration, number, carrier, call_id, disposition")
 @click.option("--carrier", help="Carrier for CDRs that name none (e.g. FreeSWITCH).")
 @click.option(
     "--config",
@@ -116,13 +104,7 @@ def _render(result: QualityTable, by: str) -> None:
 )
 @click.option("--prior-weight", type=click.FloatRange(min=0), help="Shrinkage weight k.")
 @click.option("--min-attempts", type=click.IntRange(min=1), help="Fewer attempts: unknown.")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=262_144,
-    show_default=True,
-    help="CDRs per batch read.",
-)
+@cdr_batch_size_option("CDRs per batch read.")
 @pass_ctx
 def quality_command(
     ctx: CliContext,

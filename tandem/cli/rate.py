@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
-from tandem.cli.options import INSTANT, INSTANT_FORMS
+from tandem.cli.options import (
+    INSTANT,
+    INSTANT_FORMS,
+    cdr_batch_size_option,
+    cdr_format_option,
+    cdr_map_column_option,
+    cdr_timezone_option,
+)
 from tandem.errors import CdrError, ConfigError
 from tandem.instant import format_instant
 
@@ -98,14 +105,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 @global_options
 @click.command("rate")
 @click.argument("cdrs", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "parquet", "csv", "asterisk", "freeswitch", "kamailio"]),
-    default="auto",
-    show_default=True,
-    help="CDR file format (auto: from the name and first records).",
-)
+@cdr_format_option()
 @click.option(
     "-o",
     "--output",
@@ -125,26 +125,15 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     help="Directory for report tables by customer, carrier, destination, day (CSV + Parquet).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
-@click.option(
-    "--timezone",
-    default="UTC",
-    show_default=True,
-    is_eager=True,
-    help="IANA zone of CDR times written without one (Asterisk/FreeSWITCH local time), "
-    "and of a date alone in --from/--until.",
-)
+@cdr_timezone_option(" (Asterisk/FreeSWITCH local time), and of a date alone in --from/--until")
 @click.option(
     "--map",
     "map_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML mapping CDR account names to Tandem names ([customer] and [carrier] tables).",
 )
-@click.option(
-    "--map-column",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Name the CDR column of a field (start, duration, number, customer, carrier, "
-    "routing_number, call_id, disposition). Repeatable.",
+@cdr_map_column_option(
+    "start, duration, number, customer, carrier, routing_number, call_id, disposition"
 )
 @click.option("--customer", help="Customer for CDRs that name none (e.g. FreeSWITCH, plain CSV).")
 @click.option("--carrier", help="Carrier for CDRs that name none (e.g. FreeSWITCH, plain CSV).")
@@ -161,13 +150,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     show_default=True,
     help="Calls this many seconds long or shorter are free (accounts the plan does not set).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=262_144,
-    show_default=True,
-    help="CDRs per batch (memory use is proportional to it, not to the file).",
-)
+@cdr_batch_size_option("CDRs per batch (memory use is proportional to it, not to the file).")
 @click.option(
     "--local-ports",
     "local_ports",
