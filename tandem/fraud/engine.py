@@ -114,6 +114,26 @@ class _Plan:
         self.closed = tuple(name for name, fail in counted if fail == "closed")
 
 
+class _FusedOps:
+    """Collects a decision's window and slot reads for
+    :meth:`~tandem.state.MemoryCounters.run_fused` (the ``batch()`` calls the engine
+    makes, as ``(kind, key, amount, window, step)``; every op is at the call's instant)."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[int, str, int, int, int]] = []
+
+    def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> None:
+        self.ops.append((1, key, amount, window, step))
+
+    def total(self, key: str, *, window: int, step: int, at: float) -> None:
+        self.ops.append((2, key, 0, window, step))
+
+    def in_use(self, key: str, *, at: float) -> None:
+        self.ops.append((0, key, 0, 0, 0))
+
+
 def _any(*levels: Thresholds) -> bool:
     return any(t.active for t in levels)
 
@@ -224,13 +244,20 @@ class FraudEngine:
         if not plan.counted:
             self.last_fell_back = False
             return FraudResult(ACTIONS[worst], tuple(verdicts))
-        batch = self.counters.batch()
-        probes = self._queue(plan, facts, batch)
         notes: tuple[str, ...] = ()
-        try:
-            results = batch.execute()
-        except _UNREACHABLE_ERRORS:
-            results = None
+        fused = getattr(self.counters, "run_fused", None)
+        results: list[Any] | None
+        if fused is not None:  # in-process counters: one fused call, no batch object
+            ops = _FusedOps()
+            probes = self._queue(plan, facts, ops)
+            results = fused(ops.ops, facts.at)
+        else:
+            batch = self.counters.batch()
+            probes = self._queue(plan, facts, batch)
+            try:
+                results = batch.execute()
+            except _UNREACHABLE_ERRORS:
+                results = None
         fell_back = results is None or bool(getattr(self.counters, "last_fell_back", False))
         self.last_fell_back = fell_back
         if fell_back:
