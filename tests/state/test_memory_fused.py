@@ -17,7 +17,7 @@ _op = st.tuples(
     st.sampled_from(_SHAPES),
 )
 _step = st.tuples(
-    st.floats(-30.0, 400.0, allow_nan=False),  # time may move back a little
+    st.one_of(st.floats(-5.0, 25.0), st.floats(0.0, 4000.0)),  # back a little, or on
     st.lists(_op, max_size=6),
     st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 9)), max_size=2),
 )
@@ -36,7 +36,7 @@ def _one_by_one(c: MemoryCounters, ops: list, at: float) -> list[int]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_step, max_size=25))
+@given(st.lists(_step, max_size=40))
 def test_fused_equals_one_by_one(steps):
     fused, plain = MemoryCounters(), MemoryCounters()
     t = T0
