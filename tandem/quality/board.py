@@ -118,11 +118,13 @@ def sums(
     (:func:`math.fsum`), so the order of the buckets does not matter."""
     since = at - config.window
     half_life = config.half_life
-    cols: list[list[float]] = [[] for _ in FIELDS]
+    cols: list[list[float]] | None = None  # built at the first bucket in the window
     attempts = answered = 0
     for start, fields in series:
         if not since <= start <= at:
             continue
+        if cols is None:
+            cols = [[] for _ in FIELDS]
         w = decay_weight(at - start, half_life)
         attempts += int(fields.get("attempts", 0))
         answered += int(fields.get("answered", 0))
@@ -130,7 +132,7 @@ def sums(
             i = _INDEX.get(name)
             if i is not None and x:
                 cols[i].append(w * float(x))
-    if not attempts:
+    if not attempts or cols is None:
         return _EMPTY
     return Sums(attempts, answered, tuple(math.fsum(c) if c else 0.0 for c in cols))
 
