@@ -83,12 +83,15 @@ except ImportError:  # pragma: no cover - without the extra only the builtins ar
 # One counted rule of a decision: (rule, fail, how many counter results, what grading
 # needs: its scopes, or its destination / range).
 _Probe = tuple[str, str, int, Any]
+# One counter operation of a decision: (kind: 1 add, 2 total, 0 slots in use, key, amount,
+# window, step), as MemoryCounters.run_fused takes it.
+_Op = tuple[int, str, int, int, int]
 
 
 class _Plan:
     """A customer's rules, ready to run: its high-risk matcher and flags."""
 
-    __slots__ = ("rules", "matcher", "counted", "closed")
+    __slots__ = ("rules", "matcher", "counted", "closed", "quiet")
 
     def __init__(self, rules: RuleSet, matcher: HighRiskMatcher) -> None:
         self.rules = rules
@@ -112,6 +115,19 @@ class _Plan:
                 counted.append((name, rule.fail))
         self.counted = tuple(counted)
         self.closed = tuple(name for name, fail in counted if fail == "closed")
+        #: rule -> the largest counter result that grades "allow" at every level of the
+        #: rule (results all at or below it: no verdict, grading skipped)
+        self.quiet: dict[str, int | float] = {}
+        for name, levels, shift in (
+            ("concurrent", (r.concurrent.customer, r.concurrent.trunk, r.concurrent.group), 1),
+            ("cps", (r.cps.customer, r.cps.source_ip), 0),
+            ("spend", (r.spend.hour, r.spend.day), 0),
+            ("sequential", (r.sequential.same_number, r.sequential.block), 0),
+            ("wangiri", (r.wangiri.calls,), 0),
+        ):
+            bounds = [x for t in levels for x in (t.warning, t.critical) if x is not None]
+            if bounds:  # concurrent grades in_use + 1: one less
+                self.quiet[name] = min(bounds) - shift
 
 
 def _any(*levels: Thresholds) -> bool:
@@ -224,25 +240,31 @@ class FraudEngine:
         if not plan.counted:
             self.last_fell_back = False
             return FraudResult(ACTIONS[worst], tuple(verdicts))
-        batch = self.counters.batch()
-        probes = self._queue(plan, facts, batch)
         notes: tuple[str, ...] = ()
-        try:
-            results = batch.execute()
-        except _UNREACHABLE_ERRORS:
-            results = None
+        ops: list[_Op] = []
+        probes = self._queue(plan, facts, ops)
+        at = facts.at
+        fused = getattr(self.counters, "run_fused", None)
+        # in-process counters: one call under one lock, no batch object
+        results = fused(ops, at) if fused is not None else self._batched(ops, at)
         fell_back = results is None or bool(getattr(self.counters, "last_fell_back", False))
         self.last_fell_back = fell_back
         if fell_back:
             self.unreachable += 1
             notes = (UNREACHABLE_NOTE if results is None else LOCAL_NOTE,)
         i = 0
+        quiet = plan.quiet
         for name, fail, count, data in probes:
             if fell_back and fail == "closed":
                 verdicts.append(Verdict(name, "block", {"reason": "shared state unreachable"}))
                 worst = 2
             elif results is not None:
-                graded = _grade(name, rules, data, results[i : i + count], facts)
+                values = results[i : i + count]
+                q = quiet.get(name)
+                if q is not None and (not values or max(values) <= q):
+                    i += count
+                    continue  # below every threshold of the rule: no verdict
+                graded = _grade(name, rules, data, values, facts)
                 if graded is not None:
                     code, evidence = graded
                     verdicts.append(Verdict(name, ACTIONS[code], evidence))
@@ -251,20 +273,20 @@ class FraudEngine:
             i += count
         return FraudResult(ACTIONS[worst], tuple(verdicts), notes)
 
-    def _queue(self, plan: _Plan, facts: CallFacts, batch: Any) -> list[_Probe]:
-        """Queue the counter operations of every counted rule; per rule ``(name, fail,
-        how many results, what grading needs)``."""
+    def _queue(self, plan: _Plan, facts: CallFacts, ops: list[_Op]) -> list[_Probe]:
+        """Append the counter operations of every counted rule to ``ops`` (``(kind, key,
+        amount, window, step)``: 1 add, 2 total, 0 slots in use; all at the call's
+        instant); per rule ``(name, fail, how many results, what grading needs)``."""
         r = plan.rules
-        at = facts.at
         number = facts.number
         customer = facts.customer
         probes: list[_Probe] = []
-        add = batch.add
+        op = ops.append
         for name, fail in plan.counted:
             if name == "concurrent":
                 scopes = self._concurrent_scopes(r.concurrent, facts)
                 for scope, who, _ in scopes:
-                    batch.in_use(concurrent_key(scope, who), at=at)
+                    op((0, concurrent_key(scope, who), 0, 0, 0))
                 probes.append((name, fail, len(scopes), scopes))
             elif name == "cps":
                 c = r.cps
@@ -272,19 +294,19 @@ class FraudEngine:
                 if c.source_ip.active and facts.source_ip:
                     scopes.append(("source_ip", facts.source_ip, c.source_ip))
                 for scope, who, _ in scopes:
-                    add(cps_key(scope, who), 1, window=c.window, step=c.step, at=at)
+                    op((1, cps_key(scope, who), 1, c.window, c.step))
                 probes.append((name, fail, len(scopes), scopes))
             elif name == "spend":
                 s = r.spend
                 k = spend_key(customer)
-                batch.total(k, window=3600, step=s.hour_step, at=at)
-                batch.total(k, window=86400, step=s.day_step, at=at)
+                op((2, k, 0, 3600, s.hour_step))
+                op((2, k, 0, 86400, s.day_step))
                 probes.append((name, fail, 2, None))
             elif name == "velocity":
                 v = r.velocity
                 p = facts.destination or prefix_of(number, v.prefix_length)
-                add(velocity_key("w", p), 1, window=v.window, step=v.step, at=at)
-                add(velocity_key("b", p), 1, window=v.baseline, step=v.step, at=at)
+                op((1, velocity_key("w", p), 1, v.window, v.step))
+                op((1, velocity_key("b", p), 1, v.baseline, v.step))
                 probes.append((name, fail, 2, p))
             elif name == "sequential":
                 q = r.sequential
@@ -292,30 +314,38 @@ class FraudEngine:
                 scopes = []
                 if q.same_number.active:
                     scopes.append(("same_number", number, q.same_number))
-                    add(
-                        sequential_key("s", customer, number),
-                        1,
-                        window=q.window,
-                        step=q.step,
-                        at=at,
-                    )
+                    op((1, sequential_key("s", customer, number), 1, q.window, q.step))
                 if q.block.active and block:
                     scopes.append(("block", block, q.block))
-                    add(
-                        sequential_key("b", customer, block), 1, window=q.window, step=q.step, at=at
-                    )
+                    op((1, sequential_key("b", customer, block), 1, q.window, q.step))
                 probes.append((name, fail, len(scopes), scopes))
             elif name == "wangiri":
                 w = r.wangiri
                 p = prefix_of(number, w.prefix_length)
-                batch.total(wangiri_key(customer, p), window=w.window, step=w.step, at=at)
+                op((2, wangiri_key(customer, p), 0, w.window, w.step))
                 probes.append((name, fail, 1, p))
             else:  # first_call
                 f = r.first_call
                 p = facts.destination or prefix_of(number, f.prefix_length)
-                add(first_call_key(customer, p), 1, window=f.remember, step=f.step, at=at)
+                op((1, first_call_key(customer, p), 1, f.remember, f.step))
                 probes.append((name, fail, 1, p))
         return probes
+
+    def _batched(self, ops: list[_Op], at: float) -> list[Any] | None:
+        """Run ``ops`` in one counters batch (one round trip); None when unreachable."""
+        batch = self.counters.batch()
+        for kind, key, amount, window, step in ops:
+            if kind == 1:
+                batch.add(key, amount, window=window, step=step, at=at)
+            elif kind == 2:
+                batch.total(key, window=window, step=step, at=at)
+            else:
+                batch.in_use(key, at=at)
+        try:
+            results: list[Any] = batch.execute()
+        except _UNREACHABLE_ERRORS:
+            return None
+        return results
 
     # -- call end and calls in progress ----------------------------------------------------------
     def ended(

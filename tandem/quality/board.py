@@ -118,11 +118,13 @@ def sums(
     (:func:`math.fsum`), so the order of the buckets does not matter."""
     since = at - config.window
     half_life = config.half_life
-    cols: list[list[float]] = [[] for _ in FIELDS]
+    cols: list[list[float]] | None = None  # built at the first bucket in the window
     attempts = answered = 0
     for start, fields in series:
         if not since <= start <= at:
             continue
+        if cols is None:
+            cols = [[] for _ in FIELDS]
         w = decay_weight(at - start, half_life)
         attempts += int(fields.get("attempts", 0))
         answered += int(fields.get("answered", 0))
@@ -130,7 +132,7 @@ def sums(
             i = _INDEX.get(name)
             if i is not None and x:
                 cols[i].append(w * float(x))
-    if not attempts:
+    if not attempts or cols is None:
         return _EMPTY
     return Sums(attempts, answered, tuple(math.fsum(c) if c else 0.0 for c in cols))
 
@@ -208,6 +210,8 @@ class QualityBoard:
         self.prefix = prefix
         #: group -> carrier -> (instant read, what was read)
         self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
+        #: (carrier, group) -> (series key, cooldown key), built once each
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
         #: carrier -> (instant read, its sums over every group): the prior of each group
         self._overall: dict[str, tuple[float, Sums]] = {}
         #: Reads or cooldown marks that found shared state unreachable (a bare
@@ -216,10 +220,24 @@ class QualityBoard:
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
-        return key(self.prefix, "s", carrier, group)
+        k = self._keys.get((carrier, group))
+        if k is None:
+            k = self._remember((carrier, group))
+        return k[0]
 
     def _cool_key(self, carrier: str, group: str) -> str:
-        return key(self.prefix, "cool", carrier, group)
+        k = self._keys.get((carrier, group))
+        if k is None:
+            k = self._remember((carrier, group))
+        return k[1]
+
+    def _remember(self, pair: tuple[str, str]) -> tuple[str, str]:
+        """The series and cooldown keys of (carrier, group), built once (bounded memo)."""
+        keys = self._keys
+        if len(keys) >= 65536:
+            keys.clear()
+        k = keys[pair] = (key(self.prefix, "s", *pair), key(self.prefix, "cool", *pair))
+        return k
 
     def group_of(self, number: str) -> str:
         """The destination group of a number: its first ``group_digits`` digits."""
