@@ -161,11 +161,19 @@ class _PerCustomer:
 
     def grouping(self, scope: str, codes: np.ndarray) -> Grouping:
         """The rows grouped by a scope's codes (customer, trunk, source_ip, group; ``-1``
-        for none groups apart), made once per scan."""
+        for none groups apart). The customer grouping, which several rules read, is made
+        once per scan and kept until :meth:`release`; the others are not kept (memory:
+        a grouping and what it caches take several arrays of a row each)."""
         g = self._groupings.get(scope)
         if g is None:
-            g = self._groupings[scope] = Grouping(codes + 1)
+            g = Grouping(codes + 1)
+            if scope == "customer":
+                self._groupings[scope] = g
         return g
+
+    def release(self) -> None:
+        """Forget the groupings kept (after the last rule that reads them)."""
+        self._groupings.clear()
 
     def scope_levels(self, rule: str, scope: str) -> tuple[np.ndarray, np.ndarray]:
         """The thresholds of one scope (``cps``, ``customer``) per row."""
@@ -175,6 +183,30 @@ class _PerCustomer:
         warn = self.values(lambda s: _never(get(s).warning))
         crit = self.values(lambda s: _never(get(s).critical))
         return warn, crit
+
+    def scope_lookups(self, rule: str, scope: str) -> tuple[_Lookup, _Lookup]:
+        """:meth:`scope_levels` for the evidence of a few rows: looked up by customer
+        when asked, not kept as arrays of a row each."""
+        return self.lookups(lambda s: getattr(getattr(s, rule), scope))
+
+    def lookups(self, get: Callable[[RuleSet], Thresholds]) -> tuple[_Lookup, _Lookup]:
+        customer = self.rows.customer
+        warn = [_never(get(s).warning) for s in self.sets]
+        crit = [_never(get(s).critical) for s in self.sets]
+        return _Lookup(warn, customer), _Lookup(crit, customer)
+
+
+class _Lookup:
+    """A per-customer setting of row ``i``: ``table[customer[i]]``."""
+
+    __slots__ = ("customer", "table")
+
+    def __init__(self, table: list[int], customer: np.ndarray) -> None:
+        self.table = table
+        self.customer = customer
+
+    def __getitem__(self, i: int) -> int:
+        return self.table[int(self.customer[i])]
 
 
 def _never(level: int | float | None) -> int:
@@ -195,8 +227,8 @@ class _Scope:
     name: str
     codes: np.ndarray  # grade per row
     values: np.ndarray
-    warn: np.ndarray
-    crit: np.ndarray
+    warn: _Lookup
+    crit: _Lookup
     label: str  # "name" or "prefix" (or "" for none)
     names: Callable[[int], str] | None
 
@@ -253,6 +285,8 @@ def scan(
             found = _since(found, rows.start, report_from)
         if len(found):
             hits[rule] = found
+        if rule == "spend":  # the last rule grouped by customer alone
+            pc_.release()
     alerts = _episodes(rows, hits, config.episode_gap)
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
     for e in alerts:
@@ -390,7 +424,9 @@ def _concurrent(
         holds = enabled & ((warn < NEVER) | (crit < NEVER)) & (codes >= 0)
         count = in_progress(pc_.grouping(scope, codes), rows.start, ends, holds) + 1
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
-        scopes.append(_Scope(scope, graded, count, warn, crit, "name", name))
+        scopes.append(
+            _Scope(scope, graded, count, *pc_.scope_lookups("concurrent", scope), "name", name)
+        )
     return _multi("concurrent", scopes, None, lambda where: _blank(where))
 
 
@@ -464,8 +500,7 @@ def _cps(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarr
                 scope,
                 _grade(count, warn, crit) * active,
                 count,
-                warn,
-                crit,
+                *pc_.scope_lookups("cps", scope),
                 "name",
                 _namer(codes, names),
             )
@@ -490,7 +525,7 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
         has = (warn < NEVER) | (crit < NEVER)
         spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
         graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
-        scopes.append((scope, window, graded, spent, warn, crit))
+        scopes.append((scope, window, graded, spent, *pc_.scope_lookups("spend", scope)))
     best = np.maximum(scopes[0][2], scopes[1][2])
     which = np.where(scopes[1][2] > scopes[0][2], 1, 0)
 
@@ -572,7 +607,8 @@ def _sequential(
         g = Grouping.pairs(rows.customer, np.where(ok, part, 0), _bits(part))
         (count,) = window_sums(g, buckets, active, (span,))
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
-        scopes.append(_Scope(scope, graded, count, warn, crit, "prefix", _digits(part)))
+        lookups = pc_.scope_lookups("sequential", scope)
+        scopes.append(_Scope(scope, graded, count, *lookups, "prefix", _digits(part)))
     return _multi("sequential", scopes, rule.window, _blank)
 
 
@@ -596,9 +632,11 @@ def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.n
         step=rule.step,
     )
     graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
+    warn_at, crit_at = pc_.lookups(lambda s: s.wangiri.calls)
+    del warn, crit
 
     def evidence(i: int) -> dict[str, str]:
-        level = crit[i] if graded[i] == 2 else warn[i]
+        level = crit_at[i] if graded[i] == 2 else warn_at[i]
         return wangiri_evidence(rule, str(int(prefix[i])), int(count[i]), int(level))
 
     return _hits("wangiri", graded, evidence, _strs(prefix))

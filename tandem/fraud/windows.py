@@ -54,7 +54,7 @@ class Grouping:
     a group: ``order`` (positions in replay order, sorted), ``code`` (dense group number of
     each sorted position) and ``first`` (where its group starts)."""
 
-    __slots__ = ("_taken", "code", "first", "order", "size")
+    __slots__ = ("_ended", "_runs", "_taken", "code", "first", "order", "size")
 
     def __init__(self, key: np.ndarray) -> None:
         key = np.asarray(key, dtype=np.int64)
@@ -68,6 +68,10 @@ class Grouping:
             dense[o] = np.cumsum(_runs(key[o])) - 1
             key = dense
         self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._runs: dict[int, tuple[np.ndarray, _StartRuns]] = {}
+        self._ended: dict[
+            tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, _EndSort | None]
+        ] = {}
         self.order, skey = _sort_rows(key)
         new = _runs(skey)
         self.code = np.cumsum(new) - 1
@@ -82,6 +86,29 @@ class Grouping:
         out = values[self.order]
         self._taken[id(values)] = (values, out)
         return out
+
+    def start_runs(self, starts: np.ndarray) -> _StartRuns:
+        """The runs of equal group and start (made once per ``starts`` array)."""
+        hit = self._runs.get(id(starts))
+        if hit is not None and hit[0] is starts:
+            return hit[1]
+        runs = _StartRuns(self.code, self.take(starts))
+        self._runs[id(starts)] = (starts, runs)
+        return runs
+
+    def ended_sort(
+        self, starts: np.ndarray, ends: np.ndarray, amounts: np.ndarray
+    ) -> _EndSort | None:
+        """The amounts sorted by (group, end) (None when all are zero), made once per
+        ``starts``, ``ends`` and ``amounts`` arrays."""
+        key = (id(starts), id(ends), id(amounts))
+        hit = self._ended.get(key)
+        if hit is not None and hit[0] is starts and hit[1] is ends and hit[2] is amounts:
+            return hit[3]
+        sa = amounts[self.order].astype(np.int64, copy=False)
+        found = _EndSort(self, self.take(starts), self.take(ends), sa) if sa.any() else None
+        self._ended[key] = (starts, ends, amounts, found)
+        return found
 
     @classmethod
     def pairs(cls, a: np.ndarray, b: np.ndarray, b_bits: int) -> Grouping:
@@ -116,8 +143,14 @@ def window_sums(
     ones = np.ones(n, dtype=np.int64) if weights is None else weights[g.order].astype(np.int64)
     csum = np.concatenate(([0], np.cumsum(ones)))
     upto = csum[1:]
+    reach = int(sb.max()) - base  # a span above it reaches back to every group's start
     for out, span in zip(outs, spans, strict=True):
-        left = np.searchsorted(comp, comp[firsts] - span, side="right")
+        if span == 1:  # the window is the row's own bucket: its run starts it
+            left = firsts
+        elif span > reach:
+            left = g.first[firsts]
+        else:
+            left = np.searchsorted(comp, comp[firsts] - span, side="right")
         out[g.order] = upto - csum[left[run]]
     return outs
 
@@ -159,14 +192,14 @@ def in_progress(g: Grouping, starts: np.ndarray, ends: np.ndarray, holds: np.nda
     base = int(ss.min())
     k = int(se.max()) - base + 2
     end_keys = np.sort(g.code[held] * k + (se[held] - base))
-    runs = _StartRuns(g.code, ss)
+    runs = g.start_runs(starts)
     f = runs.firsts
     # held rows of the group that ended at or before the start, minus those at or after
     # the row itself (zero-length calls at the same start end after their own check)
-    ended_u = np.searchsorted(end_keys, g.code[f] * k + (ss[f] - base), side="right")
-    ended_u -= np.searchsorted(end_keys, g.code[f] * k, side="left")
-    ended = ended_u[runs.run] - runs.suffix(np.where(se == ss, sh, 0))
     csum = np.concatenate(([0], np.cumsum(sh)))
+    ended_u = np.searchsorted(end_keys, g.code[f] * k + (ss[f] - base), side="right")
+    ended_u -= csum[g.first[f]]  # the held rows of the groups before (all end before)
+    ended = ended_u[runs.run] - runs.suffix(np.where(se == ss, sh, 0))
     before = csum[:-1] - csum[g.first]
     out[g.order] = before - ended
     return out
@@ -193,22 +226,48 @@ def ended_sums(
         return out
     ss = g.take(starts)
     se = g.take(ends)
-    sa = amounts[g.order].astype(np.int64, copy=False)
-    base = int(ss.min()) - (span + 1) * step
-    k = int(se.max()) - base + 2
-    nonzero = sa != 0
-    if not nonzero.any():
+    sorted_ends = g.ended_sort(starts, ends, amounts)
+    if sorted_ends is None:
         return out
-    end_keys = g.code[nonzero] * k + (se[nonzero] - base)
-    by_end, end_sorted = _sort_rows(end_keys)
-    runs = _StartRuns(g.code, ss)
+    sa = sorted_ends.sa
+    base = sorted_ends.base
+    runs = g.start_runs(starts)
     f = runs.firsts
     with np.errstate(over="ignore"):
-        csum = np.concatenate(([0], np.cumsum(sa[nonzero][by_end])))
-        code_f = g.code[f] * k
+        code_f = g.code[f] * sorted_ends.k
         lowest = (np.floor_divide(ss[f], step) - span + 1) * step  # first instant in the window
-        hi = np.searchsorted(end_sorted, code_f + (ss[f] - base), side="right")
+        lowest = np.maximum(lowest, base)  # keys below base belong to the group before
+        end_sorted = sorted_ends.keys
+        hi = sorted_ends.upto(runs, code_f + (ss[f] - base))
         lo = np.searchsorted(end_sorted, code_f + (lowest - base), side="left")
+        csum = sorted_ends.csum
         total = (csum[hi] - csum[lo])[runs.run]
         out[g.order] = total - runs.suffix(np.where(se == ss, sa, 0))
     return out
+
+
+class _EndSort:
+    """The nonzero amounts of a grouping sorted by (group, end), with their cumulative
+    sums: shared by every window asked of the same ends and amounts."""
+
+    __slots__ = ("_upto", "base", "csum", "k", "keys", "sa")
+
+    def __init__(self, g: Grouping, ss: np.ndarray, se: np.ndarray, sa: np.ndarray) -> None:
+        self.sa = sa
+        self.base = int(ss.min())
+        self.k = int(se.max()) - self.base + 2
+        nonzero = sa != 0
+        end_keys = g.code[nonzero] * self.k + (se[nonzero] - self.base)
+        by_end, self.keys = _sort_rows(end_keys)
+        with np.errstate(over="ignore"):
+            self.csum = np.concatenate(([0], np.cumsum(sa[nonzero][by_end])))
+        self._upto: tuple[_StartRuns, np.ndarray] | None = None
+
+    def upto(self, runs: _StartRuns, keys: np.ndarray) -> np.ndarray:
+        """How many sorted ends are at or below each of ``keys`` (the starts of ``runs``:
+        the same for every window, searched once)."""
+        if self._upto is not None and self._upto[0] is runs:
+            return self._upto[1]
+        hi = np.searchsorted(self.keys, keys, side="right")
+        self._upto = (runs, hi)
+        return hi
