@@ -312,7 +312,6 @@ def main() -> None:
         sources["tandem, cold"] = args.src.resolve()
         if args.baseline_src is not None:
             sources["baseline"] = args.baseline_src.resolve()
-        book_cache = Path(os.fspath(db) + ".ratebook")
         dbs = {
             name: store_for(src_dir, db, own_copy=name == "baseline")
             for name, src_dir in sources.items()
@@ -333,8 +332,8 @@ def main() -> None:
                 cpus.setdefault(("duckdb", n), []).append(cpu)
                 duck_rows = pq.ParquetFile(out).metadata.num_rows
                 for name, src_dir in sources.items():
-                    if name.endswith("cold"):
-                        book_cache.unlink(missing_ok=True)
+                    if name.endswith("cold"):  # the cache beside the store this tree uses
+                        Path(os.fspath(dbs[name]) + ".ratebook").unlink(missing_ok=True)
                     out = tmp / f"{name.replace(', ', '_')}.parquet"
                     dt, cpu, summary = run_tandem(src_dir, dbs[name], files[n], out)
                     times.setdefault((name, n), []).append(dt)
