@@ -303,7 +303,7 @@ def main() -> None:
         if name == "d":  # tandem serve http on Kamailio's core
             server = TandemServer("http", data["table"], data["config"], work, cpu=0)
             server.start(timeout=900)
-            defines = (f'TANDEM="{server.url}"',)
+            defines = (f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
         # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
         extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}

@@ -39,8 +39,8 @@ def test_kamailio_follows_tandem_in_order_and_relays_refusals(tmp_path, config, 
     calls = 4
     try:
         with TandemServer(kind, table, routing, tmp_path) as server:
-            define = f'TANDEM="{server.url}"'
-            with Kamailio(EXAMPLES / config, tmp_path, {}, defines=(define,)) as k:
+            defines = (f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
+            with Kamailio(EXAMPLES / config, tmp_path, {}, defines=defines) as k:
                 run = run_sipp(sipp, k.port, tmp_path, [("+442079460000", "")], calls=calls,
                                rate=10, scenario=HERE / "call.xml")  # fmt: skip
                 refused = run_sipp(sipp, k.port, tmp_path, [("+881612345678", ""),
