@@ -48,6 +48,7 @@ from typing import Any
 
 from tandem.errors import ConfigError, MoneyError
 from tandem.instant import format_instant
+from tandem.lcr.configkeys import refuse_unknown_keys
 from tandem.lcr.scores import (
     CarrierLook,
     QualityConfig,
@@ -299,12 +300,7 @@ def _table(data: Mapping[str, Any], key: str, where: str | None = None) -> dict[
 
 
 def _plan(data: Mapping[str, Any], base: Plan, where: str) -> Plan:
-    unknown = set(data) - _PLAN_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(_PLAN_KEYS))}, translate, trunks"
-        )
+    refuse_unknown_keys(data, _PLAN_KEYS, where, [*sorted(_PLAN_KEYS), "translate", "trunks"])
     kw: dict[str, Any] = {}
     if "strategy" in data:
         if data["strategy"] not in STRATEGIES:
@@ -381,12 +377,7 @@ def _floors(value: Any, where: str) -> tuple[QualityFloor, ...]:
         fw = f"{where}[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{fw} must be a table")
-        unknown = set(item) - set(_FLOOR_KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{fw}: unknown key(s) {', '.join(sorted(unknown))}; "
-                f"allowed: {', '.join(_FLOOR_KEYS)}"
-            )
+        refuse_unknown_keys(item, _FLOOR_KEYS, fw, _FLOOR_KEYS)
         prefix = item.get("prefix", "")
         if prefix != "":
             prefix = _digit_list([prefix], f"{fw}.prefix")[0]
@@ -434,12 +425,7 @@ def _ratio(value: Any, where: str) -> Decimal:
 
 def _carrier(name: str, data: Mapping[str, Any]) -> CarrierPolicy:
     where = f"carriers.{name}"
-    unknown = set(data) - _CARRIER_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(_CARRIER_KEYS))}"
-        )
+    refuse_unknown_keys(data, _CARRIER_KEYS, where, sorted(_CARRIER_KEYS))
     trunk = data.get("trunk", name)
     if not isinstance(trunk, str) or not trunk:
         raise ConfigError(f"{where}.trunk must be a non-empty string")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tandem.errors import ConfigError
+from tandem.lcr.configkeys import refuse_unknown_keys
 
 __all__ = [
     "PDD_EDGES_MS",
@@ -158,12 +159,7 @@ def quality_config_from_mapping(data: Mapping[str, Any], where: str = "quality")
     ``half_life = 0`` turns decay off."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(data) - set(_QUALITY_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(_QUALITY_KEYS)}"
-        )
+    refuse_unknown_keys(data, _QUALITY_KEYS, where, _QUALITY_KEYS)
     kw = dict(data)
     for name in ("window", "bucket", "min_attempts", "group_digits"):
         if name in kw and (type(kw[name]) is not int):

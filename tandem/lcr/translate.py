@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.errors import ConfigError
+from tandem.lcr.configkeys import refuse_unknown_keys
 from tandem.numbers import INTERNATIONAL_PREFIXES, check_digits, compact, e164_digits
 
 __all__ = ["TranslationRules", "Translation", "DEFAULT_RULES", "translate", "normalize"]
@@ -60,12 +61,7 @@ class TranslationRules:
     def from_mapping(cls, data: Mapping[str, Any], where: str = "translate") -> TranslationRules:
         """Read rules from a TOML table; unknown keys or wrong types raise ConfigError."""
         allowed = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
+        refuse_unknown_keys(data, allowed, where, sorted(allowed))
 
         def strings(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
             value = data.get(key, list(default))
