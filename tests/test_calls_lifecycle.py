@@ -291,3 +291,15 @@ def test_keepalive_keeps_a_long_call_in_its_slots(counters):
     lapsed = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="k2")
     assert lapsed.admit(at=T) is None
     assert counters.in_use(CUSTOMER_KEY, at=T + 61) == 0  # no keepalive: expired
+
+
+def test_forget_stops_keeping_a_call_whose_end_will_not_come(counters):
+    calls = make_calls(counters)
+    kept = calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="kept")
+    calls.route(NUMBER, customer=CUSTOMER, at=T, call_id="gone")
+    assert calls.in_progress == 2
+    calls.forget("gone")
+    calls.forget("gone")  # twice: nothing more
+    calls.forget("never-routed")
+    assert calls.in_progress == 1
+    assert calls.get("gone") is None and calls.get("kept") is kept

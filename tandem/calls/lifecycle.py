@@ -685,6 +685,13 @@ class Calls:
         """The call in progress with this id (None: unknown, ended or expired)."""
         return self._live.get(call_id)
 
+    def forget(self, call_id: str) -> None:
+        """Stop keeping the call ``call_id`` on this node, for a caller from which no end
+        will come (a redirect server answers and is out of the call). Its slots are left
+        to expire with their ttl, as a crashed proxy's are."""
+        with self._lock:
+            self._live.pop(call_id, None)
+
     def end(self, call_id: str, *, at: float, duration: int | None = None) -> CallEnd | None:
         """End the call ``call_id`` (for a proxy that only keeps the id); None when this
         node does not know it (its slots are released all the same, carriers' included;

@@ -171,7 +171,7 @@ class RouteService:
                 decision = call.decision
                 if not decision.blocked and (not self.keep_calls or call_id is None):
                     # no end will come (a redirect server, or no call id to end it by)
-                    calls._live.pop(call.call_id, None)
+                    calls.forget(call.call_id)
             else:
                 decision = self.router.route(
                     number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
