@@ -243,10 +243,8 @@ class RatedCdrRow(Base):
     """
 
     __tablename__ = "rated_cdrs"
-    __table_args__ = (
-        Index("ix_rated_cdrs_start", "start_epoch"),
-        Index("ix_rated_cdrs_customer_start", "customer", "start_epoch"),
-    )
+    # One index beside the key: every index costs each load (see bench_warehouse.py).
+    __table_args__ = (Index("ix_rated_cdrs_start", "start_epoch"),)
 
     cdr_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     leg: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -44,10 +44,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("cdr_id", "start_epoch", "leg", name="pk_rated_cdrs"),
     )
     op.create_index("ix_rated_cdrs_start", "rated_cdrs", ["start_epoch"])
-    op.create_index("ix_rated_cdrs_customer_start", "rated_cdrs", ["customer", "start_epoch"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_rated_cdrs_customer_start", "rated_cdrs")
     op.drop_index("ix_rated_cdrs_start", "rated_cdrs")
     op.drop_table("rated_cdrs")
