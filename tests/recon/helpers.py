@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ def make_store(path: Path, carrier: str = "acme") -> Path:
 def deck_price(number: str, seconds: int) -> Decimal:
     """What :data:`DECK` charges (1/1 increments, 4 decimals half-up)."""
     best = max((p for p in DECK if number.startswith(p)), key=len)
-    return (Decimal(DECK[best]) * seconds / 60).quantize(Decimal("0.0001"))
+    return (Decimal(DECK[best]) * seconds / 60).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
 def national(number: str) -> str:
@@ -74,7 +74,7 @@ def write_theirs(path: Path, calls: list[dict], tz: str = "Europe/Paris") -> Non
                 c.get("rate") or DECK[max((p for p in DECK if c["number"].startswith(p)), key=len)]
             )
             amount = c.get("amount") or (Decimal(rate) * c["duration"] / 60).quantize(
-                Decimal("0.0001")
+                Decimal("0.0001"), ROUND_HALF_UP
             )
             w.writerow(
                 [
