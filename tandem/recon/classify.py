@@ -80,6 +80,14 @@ def _instants(seconds: np.ndarray, valid: np.ndarray) -> pa.Array:
     return pa.array(seconds, mask=~valid).cast(pa.timestamp("s", tz="UTC"))
 
 
+def _at(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``, or zeros when ``values`` is empty (a side without records,
+    whose rows are all placeholders)."""
+    if len(values) == 0:
+        return np.zeros(len(rows), dtype=values.dtype)
+    return values[rows]
+
+
 def _problem_notes(side: CdrSide, rows: np.ndarray) -> np.ndarray:
     names = np.asarray(["", *PROBLEMS], dtype=object)
     return names[side.problem[rows]]
@@ -153,10 +161,10 @@ def classify(
         np.full(n_pair, 0, np.int8), np.full(n_t, 1, np.int8), np.full(n_o, 2, np.int8),
         np.full(n_tc, 1, np.int8), np.full(n_oc, 2, np.int8),
     )  # fmt: skip
-    their_amount = np.where(has_t, their_charge[ts], 0)
-    their_amount_ok = has_t & charged[ts]
-    our_amount = np.where(has_o, our_deck.amount[os_], 0)
-    our_amount_ok = has_o & our_deck.priced[os_]
+    their_amount = np.where(has_t, _at(their_charge, ts), 0)
+    their_amount_ok = has_t & _at(charged, ts)
+    our_amount = np.where(has_o, _at(our_deck.amount, os_), 0)
+    our_amount_ok = has_o & _at(our_deck.priced, os_)
     disputed = np.where(has_t, their_amount, 0) - np.where(has_o, our_amount, 0)
     notes = cat(
         note,
@@ -181,10 +189,10 @@ def classify(
 
     by = np.full(len(classes), "", dtype=object)
     by[:n_pair] = np.where(matching.by_call_id, "call_id", "number_time")
-    their_start_ok = has_t & ~np.isin(theirs.problem[ts], [1, 2])
-    our_start_ok = has_o & ~np.isin(ours.problem[os_], [1, 2])
-    their_dur_ok = has_t & ~np.isin(theirs.problem[ts], [1, 3])
-    our_dur_ok = has_o & ~np.isin(ours.problem[os_], [1, 3])
+    their_start_ok = has_t & ~np.isin(_at(theirs.problem, ts), [1, 2])
+    our_start_ok = has_o & ~np.isin(_at(ours.problem, os_), [1, 2])
+    their_dur_ok = has_t & ~np.isin(_at(theirs.problem, ts), [1, 3])
+    our_dur_ok = has_o & ~np.isin(_at(ours.problem, os_), [1, 3])
     both_start = their_start_ok & our_start_ok
     both_dur = their_dur_ok & our_dur_ok
     call_id = pc.coalesce(pick(theirs.call_id, idx_t, mask_t), pick(ours.call_id, idx_o, mask_o))
@@ -200,27 +208,27 @@ def classify(
             "matched_by": pa.array(by.tolist(), pa.string()),
             "number": number,
             "call_id": call_id,
-            "their_record": pa.array(theirs.record[ts], mask=~has_t),
-            "their_line": pa.array(theirs.line[ts], mask=~has_t),
+            "their_record": pa.array(_at(theirs.record, ts), mask=~has_t),
+            "their_line": pa.array(_at(theirs.line, ts), mask=~has_t),
             "their_number": pick(theirs.number, idx_t, mask_t),
-            "their_start": _instants(theirs.start[ts], their_start_ok),
-            "their_duration": pa.array(theirs.duration[ts], mask=~their_dur_ok),
-            "their_rate": _decimal(theirs.rate[ts], has_t & theirs.has_rate[ts]),
+            "their_start": _instants(_at(theirs.start, ts), their_start_ok),
+            "their_duration": pa.array(_at(theirs.duration, ts), mask=~their_dur_ok),
+            "their_rate": _decimal(_at(theirs.rate, ts), has_t & _at(theirs.has_rate, ts)),
             "their_amount": _decimal(their_amount, their_amount_ok),
-            "our_record": pa.array(ours.record[os_], mask=~has_o),
-            "our_line": pa.array(ours.line[os_], mask=~has_o),
-            "our_start": _instants(ours.start[os_], our_start_ok),
-            "our_duration": pa.array(ours.duration[os_], mask=~our_dur_ok),
+            "our_record": pa.array(_at(ours.record, os_), mask=~has_o),
+            "our_line": pa.array(_at(ours.line, os_), mask=~has_o),
+            "our_start": _instants(_at(ours.start, os_), our_start_ok),
+            "our_duration": pa.array(_at(ours.duration, os_), mask=~our_dur_ok),
             "deck_rate": _decimal(
-                np.where(has_t, their_deck.rate[ts], our_deck.rate[os_]),
-                np.where(has_t, their_deck.priced[ts], our_amount_ok),
+                np.where(has_t, _at(their_deck.rate, ts), _at(our_deck.rate, os_)),
+                np.where(has_t, _at(their_deck.priced, ts), our_amount_ok),
             ),
             "our_amount": _decimal(our_amount, our_amount_ok),
             "start_offset": pa.array(
-                theirs.start[ts] - ours.start[os_], mask=~both_start, type=pa.int64()
+                _at(theirs.start, ts) - _at(ours.start, os_), mask=~both_start, type=pa.int64()
             ),
             "duration_difference": pa.array(
-                theirs.duration[ts] - ours.duration[os_], mask=~both_dur, type=pa.int64()
+                _at(theirs.duration, ts) - _at(ours.duration, os_), mask=~both_dur, type=pa.int64()
             ),
             "disputed": _decimal(disputed),
             "note": pa.array(notes.tolist(), pa.string()),
