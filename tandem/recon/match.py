@@ -73,7 +73,10 @@ def _first_of_runs(keys: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray
     repeat an earlier row of their group, and that earlier (first) row."""
     if len(rows) < 2:
         return _EMPTY, _EMPTY
-    order = np.lexsort([rows, *reversed(keys)])
+    # lexsort is stable: within a group the rows stay in file order (the first is kept)
+    order = (
+        np.lexsort(list(reversed(keys))) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+    )
     same = np.ones(len(rows) - 1, dtype=bool)
     for k in keys:
         ks = k[order]
@@ -97,7 +100,9 @@ def duplicate_rows(
     with_id = np.flatnonzero(code >= 0)
     c1, f1 = _first_of_runs([code[with_id]], with_id)
     plain = np.flatnonzero((code < 0) & usable)
-    c2, f2 = _first_of_runs([key[plain], start[plain], duration[plain]], plain)
+    # start (< 2**41) and duration (< 2**20) in one sort key
+    when = (start[plain] << 21) | np.clip(duration[plain], 0, (1 << 21) - 1)
+    c2, f2 = _first_of_runs([key[plain], when], plain)
     copies = np.concatenate([c1, c2])
     first = np.concatenate([f1, f2])
     order = np.argsort(copies, kind="stable")
@@ -167,7 +172,8 @@ def match_by_time(
         o_rows, t_rows = o_left[oi], t_left[ti]
         ds = np.abs(our_start[o_rows] - their_start[t_rows])
         dd = np.abs(our_duration[o_rows] - their_duration[t_rows])
-        if len(oi) == len(np.unique(ti)) and len(oi) == len(np.unique(oi)):
+        alone = bool((count <= 1).all()) and int(np.bincount(oi).max()) <= 1
+        if alone:
             accepted = np.arange(len(oi))  # every candidate alone: each pair is mutual
         else:
             k = np.lexsort((o_rows, dd, ds, ti))
