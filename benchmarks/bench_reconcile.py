@@ -71,7 +71,8 @@ def make_deck(rng: np.random.Generator, prefixes: int) -> pd.DataFrame:
     while len(extra) < prefixes - len(base):
         root = base[rng.integers(len(base))]
         # no 0 after a country code: 440... is no UK number (and reads as 00 nationally)
-        extra.add(root + "".join(map(str, rng.integers(1, 10, rng.integers(1, 4)))))
+        more = [int(rng.integers(1, 10))] + rng.integers(0, 10, rng.integers(0, 4)).tolist()
+        extra.add(root + "".join(map(str, more)))
     codes = base + sorted(extra)
     rates = rng.integers(50, 900, len(codes)) * 10**5  # 0.0050 .. 0.0899 per minute
     return pd.DataFrame(
