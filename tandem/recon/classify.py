@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.money import UNIT
+from tandem.rating.price import REASONS
 from tandem.recon.deck import DeckView
 from tandem.recon.match import Matching
 from tandem.recon.read import PROBLEMS, CdrSide
@@ -48,6 +49,17 @@ CLASSES = (
 )
 _C = {name: i for i, name in enumerate(CLASSES)}
 _AMOUNT = pa.decimal128(38, 9)
+#: Every note a line can carry but a copy's (which names the original record).
+_NOTES = (
+    "",
+    "duration differs",
+    "rate differs from our deck",
+    "amount differs from our deck's price",
+    "our deck cannot price it",
+    *PROBLEMS,
+    *(f"our deck: {r}" for r in REASONS),
+)
+_NOTE = {text: i for i, text in enumerate(_NOTES)}
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,8 @@ def _at(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _problem_notes(side: CdrSide, rows: np.ndarray) -> np.ndarray:
-    names = np.asarray(["", *PROBLEMS], dtype=object)
-    return names[side.problem[rows]]
+    codes = np.asarray([_NOTE[""], *(_NOTE[p] for p in PROBLEMS)], dtype=np.int32)
+    return codes[side.problem[rows]]
 
 
 def classify(
@@ -119,14 +131,15 @@ def classify(
     cls[exact] = _C["exact"]
     cls[rate_differs | amount_differs | unpriced] = _C["rate_mismatch"]
     cls[np.abs(dd) > tolerances.duration] = _C["duration_mismatch"]
-    note = np.full(len(t), "", dtype=object)
-    note[rate_differs] = "rate differs from our deck"
-    note[amount_differs & ~rate_differs] = "amount differs from our deck's price"
+    # notes as codes into one dictionary (a million lines, a dozen distinct notes)
+    note = np.zeros(len(t), dtype=np.int32)
+    note[rate_differs] = _NOTE["rate differs from our deck"]
+    note[amount_differs & ~rate_differs] = _NOTE["amount differs from our deck's price"]
     if unpriced.any():
         at = np.flatnonzero(unpriced)
         reasons = their_deck.reason.take(pa.array(t[at])).to_pylist()
-        note[at] = [f"our deck: {r}" for r in reasons]
-    note[np.abs(dd) > tolerances.duration] = "duration differs"
+        note[at] = [_NOTE[f"our deck: {r}"] for r in reasons]
+    note[np.abs(dd) > tolerances.duration] = _NOTE["duration differs"]
 
     paired_t = np.zeros(len(theirs), bool)
     paired_t[t] = True
@@ -166,18 +179,18 @@ def classify(
     our_amount = np.where(has_o, _at(our_deck.amount, os_), 0)
     our_amount_ok = has_o & _at(our_deck.priced, os_)
     disputed = np.where(has_t, their_amount, 0) - np.where(has_o, our_amount, 0)
+    copy_notes = [f"copy of vendor record {r}" for r in theirs.record[tc_of].tolist()]
+    copy_notes += [f"copy of our record {r}" for r in ours.record[oc_of].tolist()]
     notes = cat(
         note,
         _problem_notes(theirs, alone_t),
         _problem_notes(ours, alone_o),
-        np.asarray([f"copy of vendor record {r}" for r in theirs.record[tc_of].tolist()], object),
-        np.asarray([f"copy of our record {r}" for r in ours.record[oc_of].tolist()], object),
+        len(_NOTES) + np.arange(n_tc + n_oc, dtype=np.int32),
     )
     lone_unpriced = np.flatnonzero((classes == _C["missing_theirs"]) & has_o & ~our_amount_ok)
     if len(lone_unpriced):
-        notes[lone_unpriced] = np.where(
-            notes[lone_unpriced] == "", "our deck cannot price it", notes[lone_unpriced]
-        )
+        blank = notes[lone_unpriced] == 0
+        notes[lone_unpriced[blank]] = _NOTE["our deck cannot price it"]
     idx_t, idx_o = pa.array(ts), pa.array(os_)
     mask_t, mask_o = pa.array(~has_t), pa.array(~has_o)
     null_str = pa.scalar(None, pa.string())
@@ -187,8 +200,8 @@ def classify(
             return pa.nulls(len(idx), pa.string())
         return pc.if_else(mask, null_str, arr.take(idx))
 
-    by = np.full(len(classes), "", dtype=object)
-    by[:n_pair] = np.where(matching.by_call_id, "call_id", "number_time")
+    by = np.zeros(len(classes), dtype=np.int32)
+    by[:n_pair] = np.where(matching.by_call_id, 1, 2)
     their_start_ok = has_t & ~np.isin(_at(theirs.problem, ts), [1, 2])
     our_start_ok = has_o & ~np.isin(_at(ours.problem, os_), [1, 2])
     their_dur_ok = has_t & ~np.isin(_at(theirs.problem, ts), [1, 3])
@@ -205,7 +218,9 @@ def classify(
             "side": pa.DictionaryArray.from_arrays(
                 pa.array(side.astype(np.int32)), pa.array(["both", "theirs", "ours"])
             ),
-            "matched_by": pa.array(by.tolist(), pa.string()),
+            "matched_by": pa.DictionaryArray.from_arrays(
+                pa.array(by), pa.array(["", "call_id", "number_time"])
+            ),
             "number": number,
             "call_id": call_id,
             "their_record": pa.array(_at(theirs.record, ts), mask=~has_t),
@@ -231,6 +246,8 @@ def classify(
                 _at(theirs.duration, ts) - _at(ours.duration, os_), mask=~both_dur, type=pa.int64()
             ),
             "disputed": _decimal(disputed),
-            "note": pa.array(notes.tolist(), pa.string()),
+            "note": pa.DictionaryArray.from_arrays(
+                pa.array(notes.astype(np.int32)), pa.array(list(_NOTES) + copy_notes, pa.string())
+            ),
         }
     )

@@ -145,16 +145,20 @@ def match_by_time(
     t_left = np.flatnonzero(their_free)
     if not len(o_left) or not len(t_left):
         return _EMPTY, _EMPTY
-    numbers, group = np.unique(
-        np.concatenate([our_key[o_left], their_key[t_left]]), return_inverse=True
-    )
-    group = group.astype(np.int64)
+    # a group id per number (any ids will do: only equality counts), by hashing
+    both = pa.array(np.concatenate([our_key[o_left], their_key[t_left]]))
+    group = pc.dictionary_encode(both).indices.to_numpy().astype(np.int64)
+    starts = np.concatenate([our_start[o_left], their_start[t_left]])
+    inside = bool(starts.min() >= window and starts.max() < (1 << _TIME_BITS) - window)
     oc = (group[: len(o_left)] << _TIME_BITS) | our_start[o_left]
     tc = (group[len(o_left) :] << _TIME_BITS) | their_start[t_left]
     pairs_o, pairs_t = [], []
     while len(o_left) and len(t_left):
         order = np.argsort(oc, kind="stable")
         sorted_oc = oc[order]
+        # needles in ascending order: each binary search starts where the last ended
+        t_order = np.argsort(tc, kind="stable")
+        t_left, tc = t_left[t_order], tc[t_order]
         lo = np.searchsorted(sorted_oc, tc - window, side="left")
         hi = np.searchsorted(sorted_oc, tc + window, side="right")
         count = hi - lo
@@ -164,8 +168,8 @@ def match_by_time(
         ti = np.repeat(np.arange(len(t_left)), count)
         offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
         oi = order[lo[ti] + offset]
-        same = (oc[oi] >> _TIME_BITS) == (tc[ti] >> _TIME_BITS)
-        if not same.all():
+        if not inside:  # a window reaching past 0 or 2**41 could cross into another number
+            same = (oc[oi] >> _TIME_BITS) == (tc[ti] >> _TIME_BITS)
             oi, ti = oi[same], ti[same]
         if not len(oi):
             break

@@ -30,8 +30,6 @@ from tandem.rating.keys import e164_digits_array
 
 __all__ = ["check_country_code", "national_rules", "number_values", "vendor_digits"]
 
-_SEPARATOR_CLASS = "[" + "".join(f"\\x{ord(ch):02x}" for ch in SEPARATORS) + "]"
-
 
 def check_country_code(country_code: str | None) -> str | None:
     """``country_code`` when it is one (1 to 3 digits, not beginning with 0), else a
@@ -65,8 +63,9 @@ def vendor_digits(numbers: pa.Array | pa.ChunkedArray, country_code: str | None)
     if country_code is None:
         return e164_digits_array(numbers)
     bare = numbers
-    if pc.any(pc.match_substring_regex(numbers, _SEPARATOR_CLASS)).as_py():
-        bare = pc.replace_substring_regex(numbers, _SEPARATOR_CLASS, "")
+    for sep in SEPARATORS:  # literal searches: far cheaper than one regular expression
+        if pc.any(pc.match_substring(bare, sep)).as_py():
+            bare = pc.replace_substring(bare, sep, "")
     national = pc.and_(pc.starts_with(bare, "0"), pc.invert(pc.starts_with(bare, "00")))
     if pc.any(national).as_py():
         rest = pc.utf8_slice_codeunits(bare, 1)
