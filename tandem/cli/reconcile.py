@@ -18,7 +18,7 @@ from tandem.cli.options import (
     cdr_timezone_option,
 )
 from tandem.cli.rate import _column_map, cdr_count
-from tandem.errors import ConfigError, MoneyError
+from tandem.errors import ConfigError, MoneyError, OutputError
 
 __all__ = ["reconcile_command"]
 
@@ -170,9 +170,11 @@ def reconcile_command(
 
     tolerances = Tolerances(start_window, duration_tolerance, _amount(amount_tolerance))
     cc = check_country_code(country_code)
-    for path in dispute_files:
+    for path in dispute_files:  # refused before an hour's work, not after
         if path.suffix.lower() not in (".csv", ".xlsx"):
             raise ConfigError(f"--dispute {os.fspath(path)!r}: name it .csv or .xlsx")
+        if not path.resolve().parent.is_dir():
+            raise OutputError(f"--dispute {os.fspath(path)!r}: no such directory")
     sides = []
     for name, path, form, zone, pairs, code, comma in (
         ("ours", ours, our_format, our_timezone, our_map_column, None, False),

@@ -271,3 +271,37 @@ def test_no_call_of_ours_to_the_carrier_is_an_error(tmp_path):
     write_ours(ours, [{"start": T0, "duration": 30, "number": "33123", "carrier": "other"}])
     code, _out, err = _run(db, ours, theirs, *VENDOR)
     assert code == 2 and "none of our 1 CDRs is a billable call to carrier 'acme'" in err
+
+
+def test_the_start_window_decides_what_is_one_call(tmp_path):
+    db = make_store(tmp_path / "t.db")
+    calls = [{"call_id": "", "start": T0 + 600 * i, "duration": 60, "number": "33123456789"}
+             for i in range(3)]  # fmt: skip
+    write_ours(tmp_path / "ours.csv", calls)
+    write_theirs(tmp_path / "theirs.csv", [dict(c, start=c["start"] + 90) for c in calls])
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "theirs.csv"
+    code, out, err = _run(db, ours, theirs, *VENDOR, "--json")
+    assert code == 0, err
+    apart = json.loads(out)["classes"]  # 90 s apart: beyond the default 60 s window
+    assert (apart["missing_ours"], apart["missing_theirs"], apart["exact"]) == (3, 3, 0)
+    code, out, err = _run(db, ours, theirs, *VENDOR, "--json", "--start-window", "120")
+    assert code == 0, err
+    together = json.loads(out)["classes"]
+    assert (together["within_tolerance"], together["missing_ours"]) == (3, 0)
+
+
+def test_the_duration_tolerance_decides_a_mismatch(tmp_path):
+    db, ours, theirs, _ = _planted(tmp_path)
+    code, out, err = _run(db, ours, theirs, *VENDOR, "--json", "--duration-tolerance", "6")
+    assert code == 0, err
+    result = json.loads(out)["classes"]
+    assert result["duration_mismatch"] == 0 and result["within_tolerance"] == 2
+
+
+def test_unwritable_outputs_are_one_clear_error_before_the_work(tmp_path):
+    db, ours, theirs, _ = _planted(tmp_path)
+    (tmp_path / "rep").write_text("")
+    code, _out, err = _run(db, ours, theirs, *VENDOR, "--report", str(tmp_path / "rep"))
+    assert code == 2 and "is a file" in err
+    code, _out, err = _run(db, ours, theirs, *VENDOR, "--dispute", str(tmp_path / "no/d.csv"))
+    assert code == 2 and "no such directory" in err
