@@ -128,8 +128,8 @@ def _print_table(recon: object) -> None:
     "--report",
     "report_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the report: lines and classes (CSV + Parquet), the dispute file "
-    "(CSV + XLSX) and an HTML page with the classes chart.",
+    help="Directory for the report: the classes (CSV + Parquet), every line (Parquet), "
+    "the dispute file (CSV + XLSX) and an HTML page with the classes charts.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @cdr_batch_size_option()

@@ -58,9 +58,12 @@ def _column_text(table: pa.Table, name: str) -> list[str | None]:
     return col.to_pylist()
 
 
-def dispute_rows(recon: Reconciliation) -> Iterator[list[str]]:
-    """The dispute file's rows as text (header first; money exact, empty for none)."""
+def dispute_rows(recon: Reconciliation, limit: int | None = None) -> Iterator[list[str]]:
+    """The dispute file's rows as text (header first; money exact, empty for none); the
+    first ``limit`` only when given."""
     table = recon.disputes()
+    if limit is not None:
+        table = table.slice(0, limit)
     columns = [_column_text(table, name) for name in DISPUTE_COLUMNS]
     yield list(DISPUTE_COLUMNS)
     for row in zip(*columns, strict=True):

@@ -95,13 +95,9 @@ def _page(recon: Reconciliation, frame: object) -> ReportPage:
     page.table("Classes", frame, key="summary")
     page.bar_chart("Lines per class", frame, "class", "lines", key="classes")
     page.bar_chart("Disputed amount per class", frame, "class", "disputed", key="disputed")
-    rows = dispute_rows(recon)
+    rows = dispute_rows(recon, limit=_PAGE_LINES)
     header = next(rows)
-    shown: list[list[str]] = []
-    for row in rows:
-        if len(shown) >= _PAGE_LINES:
-            break
-        shown.append(row)
+    shown = list(rows)
     total = sum(int(n) for n in frame["lines"]) - int(
         frame.loc[frame["class"].isin(["exact", "within_tolerance"]), "lines"].sum()
     )
