@@ -113,6 +113,10 @@ _LAZY: dict[str, str] = {
     "price_call": "tandem.rating",
     "price_cdrs": "tandem.rating",
     "rate_file": "tandem.rating",
+    # vendor CDR reconciliation
+    "Reconciliation": "tandem.recon",
+    "reconcile": "tandem.recon",
+    "write_dispute": "tandem.recon",
     # ENUM and number portability
     "EnumResolver": "tandem.enum",
     "EnumResult": "tandem.enum",
@@ -184,6 +188,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.recon import Reconciliation, reconcile, write_dispute
     from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
     from tandem.store import CreditAccount, DeckVersion, Store
 
@@ -278,6 +283,8 @@ __all__ = [
     "ScanResult",
     "RatingSummary",
     "read_port_csv",
+    "Reconciliation",
+    "reconcile",
     "Rejection",
     "Rounding",
     "Route",
@@ -299,5 +306,6 @@ __all__ = [
     "TrunkTable",
     "UnknownCarrierError",
     "UnknownCustomerError",
+    "write_dispute",
     "__version__",
 ]

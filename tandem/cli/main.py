@@ -20,6 +20,7 @@ from tandem.cli.fraud import fraud_group
 from tandem.cli.plan import plan_group
 from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
+from tandem.cli.reconcile import reconcile_command
 from tandem.cli.route import compile_command, route_command
 from tandem.cli.serve import serve_group
 from tandem.errors import TandemError
@@ -35,6 +36,7 @@ COMMANDS: tuple[click.Command, ...] = (
     route_command,
     serve_group,
     rate,
+    reconcile_command,
     quality_command,
     fraud_group,
     account_group,
