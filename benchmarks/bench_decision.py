@@ -48,7 +48,7 @@ from tandem.lcr.router import Router  # noqa: E402
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates  # noqa: E402
 from tandem.money import UNIT  # noqa: E402
 from tandem.quality import QualityBoard  # noqa: E402
-from tandem.state import MemoryCounters, RedisCounters  # noqa: E402
+from tandem.state import MemoryCounters, RedisCounters, counting_client  # noqa: E402
 from tandem.store import CreditAccount  # noqa: E402
 
 T0 = 1_767_225_600
@@ -193,44 +193,28 @@ def in_process(table: RoutingTable, numbers: list[str], rounds: int) -> dict:
     return out
 
 
-class _Counted:
-    """A redis connection class that counts what it sends (one send = one round trip)."""
-
-    sent = 0
-
-
-def counting_client(url: str):
-    import redis
-
-    class CountingConnection(redis.Connection):
-        def send_packed_command(self, command, check_health=True):  # type: ignore[override]
-            _Counted.sent += 1
-            return super().send_packed_command(command, check_health)
-
-    return redis.Redis.from_url(url, connection_class=CountingConnection, socket_timeout=2)
-
-
 def full_decider(table: RoutingTable, url: str, prefix: str, node: str):
-    client = counting_client(url)
+    """The full decision on Redis, and the round trips its client counts."""
+    client, trips = counting_client(url)
     counters = RedisCounters(url, prefix=prefix, node=node, client=client)
-    return variants(table, lambda: counters)["+quality"]
+    return variants(table, lambda: counters)["+quality"], trips
 
 
 def redis_round_trips(table: RoutingTable, numbers: list[str], url: str, prefix: str) -> float:
-    decide = full_decider(table, url, prefix, "rt")
+    decide, trips = full_decider(table, url, prefix, "rt")
     for number in numbers[:200]:
         decide(number, T0)
-    before = _Counted.sent
+    before = trips.sent
     n = min(len(numbers), 2000)
     for i, number in enumerate(numbers[:n]):
         decide(number, T0 + 1 + i // 100)
-    return (_Counted.sent - before) / n
+    return (trips.sent - before) / n
 
 
 def _client(args: tuple) -> tuple[list[float], float]:
     path, numbers, url, prefix, k, seconds = args
     table = RoutingTable.load(path)
-    decide = full_decider(table, url, prefix, f"c{k}")
+    decide, _trips = full_decider(table, url, prefix, f"c{k}")
     for number in numbers[:100]:
         decide(number, T0)
     lat: list[float] = []

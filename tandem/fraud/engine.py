@@ -44,7 +44,7 @@ decisions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.fraud.config import FraudConfig, RuleSet
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
@@ -62,7 +62,7 @@ from tandem.fraud.keys import (
 )
 from tandem.fraud.thresholds import ACTIONS, Thresholds
 from tandem.money import format_money
-from tandem.state import FALLBACK_NOTE
+from tandem.state import FALLBACK_NOTE, Gather
 
 __all__ = ["FraudEngine", "UNREACHABLE_NOTE", "LOCAL_NOTE"]
 
@@ -86,6 +86,27 @@ _Probe = tuple[str, str, int, Any]
 # One counter operation of a decision: (kind: 1 add, 2 total, 0 slots in use, key, amount,
 # window, step), as MemoryCounters.run_fused takes it.
 _Op = tuple[int, str, int, int, int]
+
+
+class _Queued(NamedTuple):
+    """What :meth:`FraudEngine.queue` hands to :meth:`FraudEngine.finish`."""
+
+    plan: _Plan
+    facts: CallFacts
+    probes: Sequence[_Probe]
+    start: int  # index of the first answer in the gather's batch
+    size: int  # how many answers
+
+
+def _replay(batch: Any, ops: list[_Op], at: float) -> None:
+    """Queue ``ops`` (``(kind, key, amount, window, step)``) on a counters batch."""
+    for kind, key, amount, window, step in ops:
+        if kind == 1:
+            batch.add(key, amount, window=window, step=step, at=at)
+        elif kind == 2:
+            batch.total(key, window=window, step=step, at=at)
+        else:
+            batch.in_use(key, at=at)
 
 
 class _Plan:
@@ -229,6 +250,52 @@ class FraudEngine:
         """Every rule for one call attempt, with one counters batch; the most severe action,
         the verdicts that flagged or blocked, and notes."""
         plan = self._plan(facts.customer)
+        if not plan.counted:
+            self.last_fell_back = False
+            return self._grade_all(plan, facts, (), None)
+        ops: list[_Op] = []
+        probes = self._queue(plan, facts, ops)
+        at = facts.at
+        fused = getattr(self.counters, "run_fused", None)
+        # in-process counters: one call under one lock, no batch object
+        results = fused(ops, at) if fused is not None else self._batched(ops, at)
+        return self._grade_all(plan, facts, probes, results)
+
+    def queue(self, facts: CallFacts, gather: Gather) -> _Queued:
+        """The first half of :meth:`check` for a decision that gathers every part's reads
+        into one round trip (:class:`~tandem.state.Gather`): queue the rules' counter
+        operations on ``gather``'s batch of this engine's counters. Execute the gather,
+        then :meth:`finish` with what this returned."""
+        plan = self._plan(facts.customer)
+        if not plan.counted:
+            return _Queued(plan, facts, (), 0, 0)
+        ops: list[_Op] = []
+        probes = self._queue(plan, facts, ops)
+        batch = gather.batch(self.counters)
+        start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
+        _replay(batch, ops, facts.at)
+        return _Queued(plan, facts, probes, start, len(ops))
+
+    def finish(self, queued: _Queued, gather: Gather) -> FraudResult:
+        """The second half of :meth:`check`: grade the answers of the executed ``gather``
+        (the same verdicts :meth:`check` gives)."""
+        plan, facts, probes, start, count = queued
+        if not plan.counted:
+            self.last_fell_back = False
+            return self._grade_all(plan, facts, (), None)
+        answers = gather.results(self.counters)
+        results = None if answers is None else answers[start : start + count]
+        return self._grade_all(plan, facts, probes, results)
+
+    def _grade_all(
+        self,
+        plan: _Plan,
+        facts: CallFacts,
+        probes: Sequence[_Probe],
+        results: list[Any] | None,
+    ) -> FraudResult:
+        """The verdicts of every rule: high-risk from the number, the counted rules from
+        their counter ``results`` (None: unreachable; ignored without counted rules)."""
         verdicts: list[Verdict] = []
         worst = 0
         rules = plan.rules
@@ -238,15 +305,8 @@ class FraudEngine:
                 verdicts.append(Verdict("high_risk", rules.high_risk.action, {"prefix": prefix}))
                 worst = 2 if rules.high_risk.action == "block" else 1
         if not plan.counted:
-            self.last_fell_back = False
             return FraudResult(ACTIONS[worst], tuple(verdicts))
         notes: tuple[str, ...] = ()
-        ops: list[_Op] = []
-        probes = self._queue(plan, facts, ops)
-        at = facts.at
-        fused = getattr(self.counters, "run_fused", None)
-        # in-process counters: one call under one lock, no batch object
-        results = fused(ops, at) if fused is not None else self._batched(ops, at)
         fell_back = results is None or bool(getattr(self.counters, "last_fell_back", False))
         self.last_fell_back = fell_back
         if fell_back:
@@ -334,13 +394,7 @@ class FraudEngine:
     def _batched(self, ops: list[_Op], at: float) -> list[Any] | None:
         """Run ``ops`` in one counters batch (one round trip); None when unreachable."""
         batch = self.counters.batch()
-        for kind, key, amount, window, step in ops:
-            if kind == 1:
-                batch.add(key, amount, window=window, step=step, at=at)
-            elif kind == 2:
-                batch.total(key, window=window, step=step, at=at)
-            else:
-                batch.in_use(key, at=at)
+        _replay(batch, ops, at)
         try:
             results: list[Any] = batch.execute()
         except _UNREACHABLE_ERRORS:

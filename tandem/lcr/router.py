@@ -46,15 +46,15 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
-from tandem.lcr.scores import ScoreSource
+from tandem.lcr.scores import CarrierLook, ScoreSource
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
 from tandem.numbers import MAX_DIGITS as _E164_MAX
-from tandem.state import Counters, carrier_calls_key
+from tandem.state import Counters, Gather, carrier_calls_key
 
-__all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
+__all__ = ["Route", "Dropped", "Decision", "PendingDecision", "Router", "ON_NET"]
 
 #: Scaled integer -> Decimal, memoised: rates repeat across routes and calls.
 from_scaled = lru_cache(maxsize=1 << 16)(_from_scaled)
@@ -356,6 +356,133 @@ class _Customer:
     span: bool
 
 
+class _Front(NamedTuple):
+    """A general-path decision up to its candidates (see :meth:`Router._front`)."""
+
+    known: _Customer
+    number: str
+    normalized: str
+    t: int
+    info: NumberInfo | None
+    sell_prefix: str | None
+    sell: int
+    a: int  # candidates: the route entries a:b
+    b: int
+    route_number: str
+    call_id: str  # seeds the weighted split and the probe share
+    routing_number: str | None
+    trunk: str | None
+    tech: str
+    on_net: str | None
+    notes: tuple[str, ...]
+
+
+class _Prefetch(NamedTuple):
+    """What the plan and capacity stages read, gathered beforehand (see
+    :meth:`Router.prepare`): each candidate's quality look (None: the plan reads none, or
+    its score source cannot gather), each capped carrier's concurrent calls (None:
+    unreachable, read them now), and the cooldown to start (the score source's
+    ``cool_later``)."""
+
+    looks: dict[str, CarrierLook] | None
+    occupied: dict[str, int] | None
+    cool: Callable[..., float] | None
+
+
+class PendingDecision:
+    """A decision made in two halves around one round trip (:meth:`Router.prepare`).
+
+    ``decision`` is the finished :class:`Decision` when nothing is left to read (the
+    express path, a refused call, a plan that reads no counters); else None until
+    :meth:`finish`. ``draft`` is the decision without its routes (customer, numbers,
+    trunk, sell prefix and rate: what the fraud rules' facts need) before the routes are
+    ordered.
+    """
+
+    __slots__ = ("decision", "_router", "_front", "_looks", "_carriers", "_caps", "_start")
+
+    def __init__(self, router: Router, decision: Decision | None, front: _Front | None) -> None:
+        self._router = router
+        self.decision = decision
+        self._front = front
+        self._looks: Any = None
+        self._carriers: list[str] = []
+        self._caps: list[str] = []
+        self._start = 0
+
+    @property
+    def draft(self) -> Decision:
+        """The decision's identity before its routes: the finished decision when there
+        is one, else one without routes (not blocked) built from the stages done."""
+        if self.decision is not None:
+            return self.decision
+        f = self._front
+        assert f is not None
+        return _decision(
+            f.number, f.normalized, f.known.name, f.t, f.info, f.sell_prefix, f.sell, "",
+            None, f.routing_number, f.trunk, f.tech, f.on_net, f.notes,
+        )  # fmt: skip
+
+    def queue(self, gather: Gather) -> None:
+        """Queue on ``gather`` what the plan and capacity stages read: the candidates'
+        live quality on the destination group (with a score source that can gather, when
+        the plan has quality floors or ``strategy = "quality"``) and the concurrent calls
+        of every capped candidate."""
+        f = self._front
+        if f is None or f.known.span:  # decided, or plain least cost: nothing to read
+            return
+        router, known = self._router, f.known
+        table = known.table
+        entries = table.entries(f.a, f.b)
+        plan = known.plan
+        scores = router.scores
+        if scores is not None and (plan.floors or plan.strategy == "quality"):
+            queue_look = getattr(scores, "queue_look", None)
+            if queue_look is not None:
+                names = table.carriers
+                self._carriers = [names[e[1]] for e in entries]
+                group = scores.group_of(f.route_number)
+                self._looks = queue_look(self._carriers, group, at=f.t, gather=gather)
+        counters = router.counters
+        if counters is not None:
+            currency = table.customer_currency[known.index]  # as _plan compares it
+            keys = []
+            for _rate, c, _row in entries:
+                cap = known.caps[c]
+                if cap is not None and table.carrier_currency[c] == currency:
+                    keys.append(cap[1])
+            if keys:
+                batch = gather.batch(counters)
+                self._start = len(batch)  # type: ignore[arg-type]  # both kinds have __len__
+                for key in keys:
+                    batch.occupied(key, at=f.t)
+                self._caps = keys
+
+    def finish(self, gather: Gather) -> Decision:
+        """The decision, with the answers of the executed ``gather``."""
+        if self.decision is not None:
+            return self.decision
+        f = self._front
+        assert f is not None
+        router = self._router
+        looks = None
+        cool = None
+        if self._looks is not None:
+            scores: Any = router.scores
+            looks = dict(zip(self._carriers, scores.finish_look(self._looks, gather), strict=True))
+            cool = scores.cool_later
+        occupied = None
+        if self._caps:
+            answers = gather.results(router.counters)  # type: ignore[arg-type]  # not None
+            if answers is not None:
+                start = self._start
+                occupied = dict(zip(self._caps, answers[start : start + len(self._caps)],
+                                    strict=True))  # fmt: skip
+        decision = router._back(f, _Prefetch(looks, occupied, cool))
+        self.decision = decision
+        return decision
+
+
 class _Express(NamedTuple):
     """What the express path of :meth:`Router.route` reads for one customer on one table,
     in the order it unpacks them."""
@@ -585,6 +712,24 @@ class Router:
         """The general path of :meth:`route`: each stage in turn (see the module docstring);
         ``pre`` is the number-lookup answer when the express path already asked
         (``_UNSET`` when it did not)."""
+        front = self._front(state, number, customer, source_ip, at, call_id, pre)
+        if type(front) is Decision:
+            return front
+        return self._back(front, None)  # type: ignore[arg-type]  # a _Front
+
+    def _front(
+        self,
+        state: _TableState,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        at: InstantLike,
+        call_id: str | None,
+        pre: Any,
+    ) -> Decision | _Front:
+        """The stages up to the candidates (identify, translate, look up, probe): a
+        :class:`Decision` when the call is refused before them, else a :class:`_Front`
+        for :meth:`_back` (plan and capacity)."""
         t = at if type(at) is int else parse_instant(at)
         trunk = None
         known = None if source_ip is not None or customer is None else state.customers.get(customer)
@@ -603,14 +748,51 @@ class Router:
                 routing_number, trunk, tech, None, notes,
             )  # fmt: skip
         a, b = _candidates(known.table, uid)
+        return _Front(
+            known, number, normalized, t, info, sell_prefix, sell, a, b, route_number,
+            call_id or normalized, routing_number, trunk, tech, on_net, notes,
+        )  # fmt: skip
+
+    def _back(self, f: _Front, pre: _Prefetch | None) -> Decision:
+        """The stages after the candidates (plan, capacity) and the decision; ``pre``: the
+        counters' answers gathered beforehand (:meth:`prepare`), None to read them now."""
         raw, routes = self._plan(
-            known, a, b, sell, route_number, call_id or normalized, on_net is not None, t
+            f.known, f.a, f.b, f.sell, f.route_number, f.call_id, f.on_net is not None, f.t, pre
         )
         return _decision(
-            number, normalized, known.name, t, info, sell_prefix, sell,
-            "" if routes or on_net is not None else _no_route(a, b, route_number), raw,
-            routing_number, trunk, tech, on_net, notes,
+            f.number, f.normalized, f.known.name, f.t, f.info, f.sell_prefix, f.sell,
+            "" if routes or f.on_net is not None else _no_route(f.a, f.b, f.route_number), raw,
+            f.routing_number, f.trunk, f.tech, f.on_net, f.notes,
         )  # fmt: skip
+
+    def prepare(
+        self,
+        number: str,
+        *,
+        customer: str | None = None,
+        source_ip: str | None = None,
+        at: InstantLike,
+        call_id: str | None = None,
+    ) -> PendingDecision:
+        """:meth:`route` in two halves around one round trip that other parts of the
+        decision share (the call lifecycle's fraud rules and credit limit): the stages up
+        to the candidates now; then :meth:`PendingDecision.queue` queues on a
+        :class:`~tandem.state.Gather` what the plan and capacity stages read (the live
+        quality of the candidates on the destination group, the carriers' concurrent
+        calls), and :meth:`PendingDecision.finish` orders the candidates with the
+        gather's answers. The decision is the one :meth:`route` makes (a quality cooldown
+        it starts goes to shared state with the score source's next round trip:
+        :meth:`~tandem.quality.QualityBoard.cool_later`). Raises what :meth:`route`
+        raises."""
+        if source_ip is None and self._express.get(customer) is not None:
+            # a customer the express path serves reads no counters: decided now
+            return PendingDecision(
+                self, self.route(number, customer=customer, at=at, call_id=call_id), None
+            )
+        front = self._front(self._state, number, customer, source_ip, at, call_id, _UNSET)
+        if type(front) is Decision:
+            return PendingDecision(self, front, None)
+        return PendingDecision(self, None, front)  # type: ignore[arg-type]  # a _Front
 
     # -- the stages of a decision (general path) --------------------------------------------
     def _identify(
@@ -675,12 +857,15 @@ class Router:
         call_id: str,
         on_net: bool,
         t: int,
+        pre: _Prefetch | None = None,
     ) -> tuple[tuple[Any, ...], int]:
         """Plan: the customer's plan over the candidates (route entries ``a:b``), with
         margin protection, capacity and max routes; returns (the decision's raw routes,
         see :class:`_Raw`; how many carriers were picked). An on-net route counts
         against max routes. Quality floors and live quality read the score source at
-        ``t``."""
+        ``t``; ``pre`` holds the scores and capacity counts read beforehand (None: read
+        them now)."""
+        occupied = None if pre is None else pre.occupied
         table, policies, plan = known.table, known.policies, known.plan
         limit = sell + known.loss
         maxr = plan.max_routes - 1 if on_net else plan.max_routes
@@ -707,7 +892,7 @@ class Router:
                         done = True
                         break
                     pos += 1
-                    refused = self._capacity(known, c, currency, t)
+                    refused = self._capacity(known, c, currency, t, occupied)
                     if refused:
                         dropped.append((c, refused))
                         continue
@@ -720,14 +905,16 @@ class Router:
         # Any other plan: order every candidate by the plan (forced routes, strategy),
         # then keep each in turn unless margin, currency, capacity or max routes refuse it.
         ordered, why_all, excluded = order_routes(
-            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t
-        )
+            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t,
+            looks=None if pre is None else pre.looks,
+            cool=None if pre is None else pre.cool,
+        )  # fmt: skip
         dropped.extend(excluded)
         why: list[str] = []
         for (rate, c, row), reason in zip(ordered, why_all, strict=True):
             if rate > limit:
                 dropped.append((c, _margin_reason(rate, sell)))
-            elif refused := self._capacity(known, c, currency, t):
+            elif refused := self._capacity(known, c, currency, t, occupied):
                 dropped.append((c, refused))
             elif len(picked) >= maxr:
                 dropped.append((c, f"max routes ({plan.max_routes}) reached"))
@@ -737,7 +924,14 @@ class Router:
         raw = (table, policies, picked, why, dropped, a, b, b, limit, plan.max_routes)
         return raw, len(picked)
 
-    def _capacity(self, known: _Customer, c: int, currency: str, t: int) -> str:
+    def _capacity(
+        self,
+        known: _Customer,
+        c: int,
+        currency: str,
+        t: int,
+        occupied: dict[str, int] | None = None,
+    ) -> str:
         """Capacity: why carrier ``c`` cannot take the call at ``t``, or "" when it can. It
         cannot when it bills in another currency than the customer (no conversion) or
         when it is at its ``max_concurrent`` calls: the counters' plain counter plus the
@@ -753,7 +947,10 @@ class Router:
         if cap is None:
             return ""
         limit, key = cap
-        now = self.counters.occupied(key, at=t) if self.counters is not None else 0
+        if occupied is not None and key in occupied:
+            now = occupied[key]
+        else:
+            now = self.counters.occupied(key, at=t) if self.counters is not None else 0
         return f"at capacity ({now}/{limit} concurrent calls)" if now >= limit else ""
 
 
