@@ -121,7 +121,8 @@ class _Raw(NamedTuple):
     #: ``[(rate, carrier index, buy row), ...]`` in route order; None: the routes are the
     #: entries ``start:examined`` (plain least cost).
     picked: list | None
-    why: list | None  # reason per picked route (None: "cheapest remaining")
+    #: reason per picked route (None: "cheapest remaining"; a function: of the rank)
+    why: list | Callable[[int], str] | None
     dropped: list | tuple  # [(carrier index, reason), ...] decided while routing
     start: int
     examined: int  # entries from here to ``end`` were never examined (plain least cost)
@@ -191,9 +192,11 @@ class Decision:
         prefix, fee = col["prefix"], col["connect_fee"]
         first, nxt, least = col["initial_increment"], col["next_increment"], col["min_duration"]
         restore = raw.table.trie.restore_key
+        reasons = raw.why
+        reason = _cheapest if reasons is None else reasons if callable(reasons) else None
         for i, (rate, c, row) in enumerate(_picked(raw)):
             pol = raw.policies[c]
-            why = raw.why[i] if raw.why is not None else _cheapest(i)
+            why = reason(i) if reason is not None else reasons[i]  # type: ignore[index]
             out.append(
                 Route(
                     pol.name,
@@ -306,6 +309,12 @@ def _cheapest(i: int) -> str:
     return "cheapest buy rate" if i == 0 else f"cheapest remaining (#{i + 1} by buy rate)"
 
 
+def _ranked(i: int) -> str:
+    """The reason of route ``i`` under ``strategy = "least-cost"`` through the plan (as
+    :func:`~tandem.lcr.policy.order_routes` words it)."""
+    return f"least-cost: rank {i + 1} by buy rate"
+
+
 def _margin_reason(rate: int, sell: int | None) -> str:
     return (
         f"buy rate {format_money(rate)} above sell rate {format_money(sell or 0)} "
@@ -327,6 +336,8 @@ class _TableState(NamedTuple):
     #: Per carrier index: ``(max concurrent calls, counter key)`` or None (no limit).
     caps: tuple[tuple[int, str] | None, ...]
     any_caps: bool
+    #: (start, end) of a candidate span -> its carriers' names, filled as spans are seen.
+    span_names: dict[tuple[int, int], tuple[str, ...]]
     #: Customer name -> :class:`_Customer`, filled on the customer's first call.
     customers: dict[str, _Customer]
     #: Customer name -> the fields of its :class:`_Express` as a plain tuple, for the
@@ -354,6 +365,13 @@ class _Customer:
     #: Plain least cost, one currency, no capacity limits: the routes are a span of the
     #: table's cost-ordered entries (no per-carrier check).
     span: bool
+    #: Least cost with quality floors (and a score source), one currency, no capacity
+    #: limits, no forced routes: while no candidate is below its floor or cooling down,
+    #: the routes are the same span (see :meth:`Router._floors_clear`).
+    floor_span: bool
+    #: (start, end) of a candidate span -> its carriers' names (shared by the customers of
+    #: one table; see :meth:`Router._span_names`)
+    span_names: dict[tuple[int, int], tuple[str, ...]]
 
 
 class _Front(NamedTuple):
@@ -384,7 +402,7 @@ class _Prefetch(NamedTuple):
     unreachable, read them now), and the cooldown to start (the score source's
     ``cool_later``)."""
 
-    looks: dict[str, CarrierLook] | None
+    looks: list[CarrierLook] | None  # in the order of Router._span_names
     occupied: dict[str, int] | None
     cool: Callable[..., float] | None
 
@@ -406,7 +424,7 @@ class PendingDecision:
         self.decision = decision
         self._front = front
         self._looks: Any = None
-        self._carriers: list[str] = []
+        self._carriers: tuple[str, ...] = ()
         self._caps: list[str] = []
         self._start = 0
 
@@ -439,8 +457,7 @@ class PendingDecision:
         if scores is not None and (plan.floors or plan.strategy == "quality"):
             queue_look = getattr(scores, "queue_look", None)
             if queue_look is not None:
-                names = table.carriers
-                self._carriers = [names[e[1]] for e in entries]
+                self._carriers = router._span_names(known, f.a, f.b)
                 group = scores.group_of(f.route_number)
                 self._looks = queue_look(self._carriers, group, at=f.t, gather=gather)
         counters = router.counters
@@ -469,7 +486,7 @@ class PendingDecision:
         cool = None
         if self._looks is not None:
             scores: Any = router.scores
-            looks = dict(zip(self._carriers, scores.finish_look(self._looks, gather), strict=True))
+            looks = scores.finish_look(self._looks, gather)  # in the order of _carriers
             cool = scores.cool_later
         occupied = None
         if self._caps:
@@ -538,6 +555,8 @@ class Router:
         self.scores = scores
         self._state = self._prepare(table)
         self._express = self._state.express  # see swap()
+        #: id(looks) -> (looks, floor, whether the floor leaves them all): see _floors_clear
+        self._clear: dict[int, tuple[Any, Any, bool]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -560,7 +579,9 @@ class Router:
             else None
             for p in policies
         )
-        return _TableState(table, config, policies, caps, any(c is not None for c in caps), {}, {})
+        return _TableState(
+            table, config, policies, caps, any(c is not None for c in caps), {}, {}, {}
+        )
 
     def _customer(self, state: _TableState, customer: str) -> _Customer:
         """Resolve a customer once per table: its index, plan, rules and whether the
@@ -577,6 +598,13 @@ class Router:
             plan = replace(plan, floors=())
         rules = config.rules_for(customer)
         span = plan.simple and table.single_currency and not state.any_caps
+        floor_span = (
+            plan.strategy == "least-cost"
+            and not plan.forced
+            and bool(plan.floors)
+            and table.single_currency
+            and not state.any_caps
+        )
         sells = None
         if index >= 0:
             # list(): one atomic copy, as other threads may resolve customers meanwhile
@@ -585,7 +613,7 @@ class Router:
                 sells = _sell_index(table, index)
         known = _Customer(
             customer, table, state.policies, state.caps, index, sells, plan, rules,
-            plan.max_loss if plan.allow_loss else 0, span,
+            plan.max_loss if plan.allow_loss else 0, span, floor_span, state.span_names,
         )  # fmt: skip
         if span and index >= 0 and rules is _NO_RULES and not plan.blocked:
             entry = _Express(
@@ -870,6 +898,14 @@ class Router:
         limit = sell + known.loss
         maxr = plan.max_routes - 1 if on_net else plan.max_routes
         raw: tuple[Any, ...]
+        looks: Any = None if pre is None else pre.looks
+        if known.floor_span and self.scores is not None:
+            clear, looks = self._floors_clear(known, a, b, number, t, looks)
+            if clear:  # the routes of plain least cost, with its reasons
+                end = a + maxr
+                pos = bisect_right(table.route_rate, limit, a, end if end < b else b)
+                raw = (table, policies, None, _ranked, (), a, pos, b, limit, plan.max_routes)
+                return raw, pos - a
         if known.span:
             # Plain least cost: entries are sorted by buy rate, so the routes are those up
             # to the first rate above the limit, at most max routes of them; the rest is
@@ -904,13 +940,15 @@ class Router:
             return raw, len(picked)
         # Any other plan: order every candidate by the plan (forced routes, strategy),
         # then keep each in turn unless margin, currency, capacity or max routes refuse it.
+        by_name = None
+        if looks is not None:
+            by_name = dict(zip(self._span_names(known, a, b), looks, strict=True))
         ordered, why_all, excluded = order_routes(
             plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t,
-            looks=None if pre is None else pre.looks,
-            cool=None if pre is None else pre.cool,
+            looks=by_name, cool=None if pre is None else pre.cool,
         )  # fmt: skip
         dropped.extend(excluded)
-        why: list[str] = []
+        why = []
         for (rate, c, row), reason in zip(ordered, why_all, strict=True):
             if rate > limit:
                 dropped.append((c, _margin_reason(rate, sell)))
@@ -923,6 +961,46 @@ class Router:
                 why.append(reason)
         raw = (table, policies, picked, why, dropped, a, b, b, limit, plan.max_routes)
         return raw, len(picked)
+
+    def _span_names(self, known: _Customer, a: int, b: int) -> tuple[str, ...]:
+        """The carriers' names of the candidates ``a:b``, in their order (one tuple per span
+        and table, so that a score source can tell a span it has seen by identity)."""
+        names = known.span_names.get((a, b))
+        if names is None:
+            table = known.table
+            carriers = table.carriers
+            names = tuple(carriers[e[1]] for e in table.entries(a, b))
+            if len(known.span_names) >= 65536:
+                known.span_names.clear()
+            known.span_names[(a, b)] = names
+        return names
+
+    def _floors_clear(
+        self, known: _Customer, a: int, b: int, number: str, t: int, looks: Any
+    ) -> tuple[bool, Any]:
+        """Whether the plan's quality floor for ``number`` leaves every candidate ``a:b``
+        in place (no floor for it; or none of them cooling down or below it), so that the
+        routes are those of plain least cost; and the candidates' looks (``looks``: read
+        beforehand, else read now from the score source). The answer for one list of
+        looks and one floor is kept (the board hands back the same list while nothing it
+        holds changed), so a decision pays for the check once per refresh of a group."""
+        floor = known.plan.floor_for(number)
+        if floor is None:
+            return True, looks
+        scores = self.scores
+        assert scores is not None
+        below = floor.below
+        if looks is not None:  # read beforehand: a list of its own
+            return all(x.cooling_until is None and not below(x.score) for x in looks), looks
+        looks = scores.look(self._span_names(known, a, b), scores.group_of(number), at=t)
+        memo = self._clear.get(id(looks))
+        if memo is not None and memo[0] is looks and memo[1] is floor:
+            return memo[2], looks
+        clear = all(x.cooling_until is None and not below(x.score) for x in looks)
+        if len(self._clear) >= 65536:
+            self._clear.clear()
+        self._clear[id(looks)] = (looks, floor, clear)
+        return clear, looks
 
     def _capacity(
         self,

@@ -212,6 +212,9 @@ class QualityBoard:
         self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
         #: (carrier, group) -> (series key, cooldown key), built once each
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        #: group -> id(carriers) -> (carriers, from, until, looks): what look answered for
+        #: a tuple of carriers, while every look in it would be reused (see look)
+        self._memo: dict[str, dict[int, tuple[tuple[str, ...], float, float, list]]] = {}
         #: carrier -> (instant read, its sums over every group): the prior of each group
         self._overall: dict[str, tuple[float, Sums]] = {}
         #: cooldown mark -> (ttl, instant, end): started by cool_later, sent with this
@@ -304,19 +307,46 @@ class QualityBoard:
     def look(self, carriers: Sequence[str], group: str, *, at: float) -> list[CarrierLook]:
         """Score and cooldown of each carrier on ``group`` (the router's read): what this
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
-        one batch (one round trip)."""
+        one batch (one round trip). Given a tuple of carriers, the list it answers is kept
+        and handed back again (the same object: do not modify it) while every look in it
+        would be reused, so that a caller can tell by identity that nothing changed."""
+        memo = self._memo.get(group)
+        if memo is not None:
+            hit = memo.get(id(carriers))
+            if hit is not None and hit[0] is carriers and hit[1] <= at < hit[2]:
+                return hit[3]
         out, missing = self._cached(carriers, group, at)
-        if not missing:
-            return out  # type: ignore[return-value]  # every entry was found
-        batch = self.counters.batch()
-        self._queue_writes(batch)
-        start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
-        stale = self._queue_reads(batch, carriers, missing, group, at)
-        try:
-            results = batch.execute()
-        except StateUnavailableError:
-            return self._unreachable(out)
-        return self._absorb(out, missing, stale, results[start:], carriers, group, at)
+        if missing:
+            batch = self.counters.batch()
+            self._queue_writes(batch)
+            start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
+            stale = self._queue_reads(batch, carriers, missing, group, at)
+            try:
+                results = batch.execute()
+            except StateUnavailableError:
+                return self._unreachable(out)
+            out = self._absorb(out, missing, stale, results[start:], carriers, group, at)  # type: ignore[assignment]
+        if type(carriers) is tuple:
+            self._keep(carriers, group, out)  # type: ignore[arg-type]  # every entry is set
+        return out  # type: ignore[return-value]  # every entry is set
+
+    def _keep(self, carriers: tuple[str, ...], group: str, looks: list[CarrierLook]) -> None:
+        """Keep ``looks`` for :meth:`look` while every one of them would be reused: from the
+        latest to the earliest read instant plus ``refresh``."""
+        cache = self._cache[group]
+        instants = [cache[c][0] for c in carriers]
+        if not instants:
+            return
+        memo = self._memo.get(group)
+        if memo is None:
+            if len(self._memo) >= 65536:
+                self._memo.clear()
+            memo = self._memo[group] = {}
+        elif len(memo) >= 256:
+            memo.clear()
+        memo[id(carriers)] = (
+            carriers, max(instants), min(instants) + self.config.refresh, looks
+        )  # fmt: skip
 
     def queue_look(
         self, carriers: Sequence[str], group: str, *, at: float, gather: Gather
@@ -400,6 +430,7 @@ class QualityBoard:
         """Fill ``out`` from the answers of :meth:`_queue_reads` (and cache them)."""
         config = self.config
         cache = self._cache.setdefault(group, {})
+        self._memo.pop(group, None)
         read = 2 * len(missing)
         for k, carrier in enumerate(stale):
             self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
@@ -460,6 +491,7 @@ class QualityBoard:
         return until
 
     def _cooled(self, carrier: str, group: str, until: float) -> None:
+        self._memo.pop(group, None)
         cache = self._cache.get(group)
         hit = cache.get(carrier) if cache is not None else None
         if cache is not None and hit is not None:
