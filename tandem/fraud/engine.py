@@ -116,7 +116,7 @@ class _Plan:
     with their fail modes, and what grading each needs precomputed (so that a decision
     reads no rule settings and grades no rule whose answers cannot fire)."""
 
-    __slots__ = ("rules", "matcher", "counted", "closed", "quiet", "high_risk", "code")
+    __slots__ = ("rules", "matcher", "counted", "closed", "quiet", "high_risk", "code", "active")
 
     def __init__(self, rules: RuleSet, matcher: HighRiskMatcher) -> None:
         self.rules = rules
@@ -161,6 +161,15 @@ class _Plan:
         self.code = tuple(
             (_CODES[name], name, fail, self.quiet.get(name)) for name, fail in counted
         )
+        #: which levels can fire: concurrent customer, trunk, group; cps customer, source
+        #: IP; sequential same number, block
+        self.active = tuple(
+            t.active
+            for t in (
+                r.concurrent.customer, r.concurrent.trunk, r.concurrent.group, r.cps.customer,
+                r.cps.source_ip, r.sequential.same_number, r.sequential.block,
+            )
+        )  # fmt: skip
 
 
 _CONCURRENT, _CPS, _SPEND, _VELOCITY, _SEQUENTIAL, _WANGIRI, _FIRST_CALL = range(7)
@@ -416,27 +425,28 @@ class FraudEngine:
         probes: list[_Probe] = []
         op = ops.append
         probe = probes.append
+        cc_customer, cc_trunk, cc_group, cps_customer, cps_ip, same_number, same_block = plan.active
         for code, name, fail, quiet in plan.code:
             if code == _CONCURRENT:
                 c = r.concurrent
                 scopes = []
-                if c.customer.active:
+                if cc_customer:
                     scopes.append(("customer", customer, c.customer))
                     op((0, keys.concurrent, 0, 0, 0))
-                if c.trunk.active and facts.trunk:
+                if cc_trunk and facts.trunk:
                     scopes.append(("trunk", facts.trunk, c.trunk))
                     op((0, concurrent_key("trunk", facts.trunk), 0, 0, 0))
-                if c.group.active and facts.group:
+                if cc_group and facts.group:
                     scopes.append(("group", facts.group, c.group))
                     op((0, concurrent_key("group", facts.group), 0, 0, 0))
                 probe((name, fail, len(scopes), scopes, quiet))
             elif code == _CPS:
                 cps = r.cps
                 scopes = []
-                if cps.customer.active:
+                if cps_customer:
                     scopes.append(("customer", customer, cps.customer))
                     op((1, keys.cps, 1, cps.window, cps.step))
-                if cps.source_ip.active and facts.source_ip:
+                if cps_ip and facts.source_ip:
                     scopes.append(("source_ip", facts.source_ip, cps.source_ip))
                     op((1, cps_key("source_ip", facts.source_ip), 1, cps.window, cps.step))
                 probe((name, fail, len(scopes), scopes, quiet))
@@ -457,14 +467,15 @@ class FraudEngine:
                 probe((name, fail, 2, p, quiet))
             elif code == _SEQUENTIAL:
                 q = r.sequential
-                block = block_of(number, q.block_digits)
                 scopes = []
-                if q.same_number.active:
+                if same_number:
                     scopes.append(("same_number", number, q.same_number))
                     op((1, keys.same_number + number, 1, q.window, q.step))
-                if q.block.active and block:
-                    scopes.append(("block", block, q.block))
-                    op((1, keys.block + block, 1, q.window, q.step))
+                if same_block:
+                    block = block_of(number, q.block_digits)
+                    if block:
+                        scopes.append(("block", block, q.block))
+                        op((1, keys.block + block, 1, q.window, q.step))
                 probe((name, fail, len(scopes), scopes, quiet))
             elif code == _WANGIRI:
                 wg = r.wangiri

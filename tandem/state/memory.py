@@ -269,8 +269,10 @@ class MemoryCounters:
                 w = self._windows[wkey] = _Window()
             w.evict(b - n + 1)
             if w.add(b, amount):
+                new = w.due == -math.inf
                 w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                self._push((w.due, _WINDOW, wkey))
+                if new:  # one due entry per window, moved on when it comes (_expire)
+                    self._push((w.due, _WINDOW, wkey))
             return w.total(b)
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
@@ -332,10 +334,17 @@ class MemoryCounters:
                         amounts[b] = amount
                         w.sum += amount
                         buckets.append(b)
-                        w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                        self._push((w.due, _WINDOW, wkey))
+                        if w.due == -math.inf:  # a new window: its one due entry
+                            w.due = (b + n) * step
+                            self._push((w.due, _WINDOW, wkey))
+                        else:  # bucket(t) >= b + n from then on: b is out
+                            w.due = (b + n) * step
                     else:  # an instant before the latest bucket: the general path
-                        w.add(b, amount)
+                        if w.add(b, amount):
+                            new = w.due == -math.inf
+                            w.due = (b + n) * step
+                            if new:
+                                self._push((w.due, _WINDOW, wkey))
                         buckets = w.buckets
                 append(w.sum if not buckets or buckets[-1] <= b else w.total(b))
         return out
@@ -459,8 +468,11 @@ class MemoryCounters:
                     self._drop_call(key)
             elif what == _WINDOW:
                 w = self._windows.get(key)
-                if w is not None and w.due == when:
-                    del self._windows[key]
+                if w is not None:  # its one due entry
+                    if w.due <= when:
+                        del self._windows[key]
+                    else:  # its latest bucket moved on since: due later
+                        heapq.heappush(due, (w.due, _WINDOW, key))
             elif what == _SERIES:
                 s = self._series.get(key)
                 if s is not None and s.due == when:
