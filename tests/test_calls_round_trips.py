@@ -40,6 +40,9 @@ GENERAL = {
     "defaults": {"floors": [{"min_asr": "0.3", "cooldown": 600, "probe_share": 0}]},
     "carriers": {"borealis": {"max_concurrent": 100}},
 }
+#: Quality floors alone: the express path serves the customer while the floor leaves every
+#: candidate.
+FLOORS = {"defaults": {"floors": [{"min_asr": "0.3", "cooldown": 600, "probe_share": 0}]}}
 QUALITY = QualityConfig(min_attempts=5, refresh=0, group_digits=2, half_life=None)
 
 
@@ -104,18 +107,20 @@ def test_express_path_one_round_trip_allowed_flagged_and_blocked(counted, wrap):
     assert n == 1 and call.decision.blocked and "credit limit" in call.decision.reason
 
 
+@pytest.mark.parametrize("routing", [GENERAL, FLOORS], ids=["general", "express-floors"])
 @pytest.mark.parametrize("wrap", [False, True], ids=["redis", "fallback"])
-def test_general_path_one_round_trip_with_scores_capacity_and_cooldowns(counted, wrap):
+def test_general_path_one_round_trip_with_scores_capacity_and_cooldowns(counted, wrap, routing):
     counters, trips = counted
     shared = FallbackCounters(counters) if wrap else counters
-    calls = lifecycle(shared, GENERAL)
+    calls = lifecycle(shared, routing)
     board = calls.quality
     for k in range(10):  # atlas answers 1 call in 10 on group 44: below the 0.3 floor
         board.attempt("atlas", "44", at=T, sip_code=200 if k == 0 else 503, call_id=f"q{k}")
         board.attempt("borealis", "44", at=T, sip_code=200, duration=60, call_id=f"q{k}")
     n, call = trips_of(trips, decide(calls, LONDON, T + 1))
     assert n == 1
-    assert calls.router._express.get(CUSTOMER) is None  # the general path
+    express = calls.router._express.get(CUSTOMER)
+    assert (express is None) == (routing is GENERAL)  # capped carriers: the general path
     reasons = {d.carrier: d.reason for d in call.decision.dropped}
     assert "quality floor of every destination" in reasons["atlas"]
     assert [r.carrier for r in call.decision.routes] == ["borealis", "cygnus"]
@@ -169,7 +174,9 @@ def timeline(calls: Calls, seed: int) -> list:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("routing", [{}, GENERAL], ids=["express", "general"])
+@pytest.mark.parametrize(
+    "routing", [{}, GENERAL, FLOORS], ids=["express", "general", "express-floors"]
+)
 def test_gathered_decisions_equal_the_parts_one_after_the_other(seed, routing):
     one_by_one = timeline(lifecycle(MemoryCounters(), routing, gather=False), seed)
     gathered = timeline(lifecycle(MemoryCounters(), routing, gather=True), seed)

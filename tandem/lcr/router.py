@@ -520,6 +520,10 @@ class _Express(NamedTuple):
     quote_plen: memoryview
     valid_from: int
     valid_until: int
+    #: a customer with quality floors (see _Customer.floor_span): the express path checks
+    #: that its floor leaves every candidate; None: plain least cost
+    floors: _Customer | None
+    why: Callable[[int], str] | None  # the routes' reasons (None: "cheapest remaining")
 
 
 class Router:
@@ -615,11 +619,12 @@ class Router:
             customer, table, state.policies, state.caps, index, sells, plan, rules,
             plan.max_loss if plan.allow_loss else 0, span, floor_span, state.span_names,
         )  # fmt: skip
-        if span and index >= 0 and rules is _NO_RULES and not plan.blocked:
+        if (span or floor_span) and index >= 0 and rules is _NO_RULES and not plan.blocked:
             entry = _Express(
                 index, sells, customer, known.loss, plan.max_routes, table, state.policies,
                 table._iter_prefixes, table.offsets, table.route_rate, table.quote_customer,
                 table.quote_rate, table.quote_plen, table.valid_from, table.valid_until,
+                None if span else known, None if span else _ranked,
             )  # fmt: skip
             state.express[customer] = tuple(entry)
         state.customers[customer] = known  # one dict store: safe under concurrent readers
@@ -662,14 +667,15 @@ class Router:
             return self._route(self._state, number, customer, source_ip, at, call_id, _UNSET)
         # Express path: the stages of _route() in one piece for a customer on plain least
         # cost (default translation rules, no blocked prefixes, one currency, no capacity
-        # limits) and a plain E.164 number. Anything else (a lookup that ports the number,
-        # no sell rate, outside the table's validity...) continues on the general path
+        # limits; or least cost with quality floors that leave every candidate) and a plain
+        # E.164 number. Anything else (a lookup that ports the number, no sell rate, outside
+        # the table's validity, a carrier below its floor...) continues on the general path
         # with the lookup answer. One unpack reads the customer's _Express (stored as a plain
-        # tuple): the fastest read of 14 fields; the names are its field names, in order.
+        # tuple): the fastest read of its 17 fields; the names are its field names, in order.
         (
             customer_index, sell_index, customer, loss, max_routes, table, policies,
             iter_prefixes, offsets, route_rate, quote_customer, quote_rate, quote_plen,
-            valid_from, valid_until,
+            valid_from, valid_until, floors, why,
         ) = express  # fmt: skip
         # translate: "+" and E.164 digits, nothing to normalise
         digits = number[1:] if type(number) is str and number[:1] == "+" else number
@@ -716,6 +722,11 @@ class Router:
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
+        if floors is not None and not self._floors_clear(floors, a, b, digits, at, None)[0]:
+            # a carrier below its quality floor or cooling down: the general path
+            return self._route(
+                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+            )
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
         limit = sell + loss
@@ -724,7 +735,7 @@ class Router:
         return _decision(
             number, digits, customer, at, info, digits[:plen], sell,
             "" if pos > a else _no_route(a, b, digits),
-            (table, policies, None, None, (), a, pos, b, limit, max_routes),
+            (table, policies, None, why, (), a, pos, b, limit, max_routes),
         )  # fmt: skip
 
     def _route(
@@ -812,8 +823,9 @@ class Router:
         it starts goes to shared state with the score source's next round trip:
         :meth:`~tandem.quality.QualityBoard.cool_later`). Raises what :meth:`route`
         raises."""
-        if source_ip is None and self._express.get(customer) is not None:
-            # a customer the express path serves reads no counters: decided now
+        express = self._express.get(customer)
+        if source_ip is None and express is not None and express[-2] is None:
+            # a customer the express path serves without floors reads no counters: now
             return PendingDecision(
                 self, self.route(number, customer=customer, at=at, call_id=call_id), None
             )
