@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections import deque
+from bisect import insort
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,7 +62,8 @@ class _Window:
     __slots__ = ("amounts", "buckets", "due", "sum")
 
     def __init__(self) -> None:
-        self.buckets: deque[int] = deque()
+        self.buckets: list[int] = []  # a list: cheaper to make than a deque, and most
+        # windows hold a few buckets (evicting from the front moves the rest once)
         self.amounts: dict[int, int] = {}
         self.sum = 0
         self.due = -math.inf
@@ -73,8 +74,11 @@ class _Window:
         if not buckets or buckets[0] >= oldest:
             return
         amounts = self.amounts
-        while buckets and buckets[0] < oldest:
-            self.sum -= amounts.pop(buckets.popleft())
+        i, end = 0, len(buckets)
+        while i < end and buckets[i] < oldest:
+            self.sum -= amounts.pop(buckets[i])
+            i += 1
+        del buckets[:i]
 
     def add(self, b: int, amount: int) -> bool:
         """Add to bucket ``b``; True when ``b`` is a new latest bucket."""
@@ -87,7 +91,7 @@ class _Window:
         if not buckets or buckets[-1] < b:
             buckets.append(b)
             return True
-        self.buckets = deque(sorted((*buckets, b)))  # an instant before the latest one
+        insort(buckets, b)  # an instant before the latest one
         return False
 
     def total(self, b: int) -> int:
