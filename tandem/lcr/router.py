@@ -559,8 +559,9 @@ class Router:
         self.scores = scores
         self._state = self._prepare(table)
         self._express = self._state.express  # see swap()
-        #: id(looks) -> (looks, floor, whether the floor leaves them all): see _floors_clear
-        self._clear: dict[int, tuple[Any, Any, bool]] = {}
+        #: candidate span -> (looks, floor, whether the floor leaves them all): the answer
+        #: for the last list of looks the score source gave for it (see _floors_clear)
+        self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -994,8 +995,8 @@ class Router:
         in place (no floor for it; or none of them cooling down or below it), so that the
         routes are those of plain least cost; and the candidates' looks (``looks``: read
         beforehand, else read now from the score source). The answer for one list of
-        looks and one floor is kept (the board hands back the same list while nothing it
-        holds changed), so a decision pays for the check once per refresh of a group."""
+        looks and one floor is kept per span (the board hands back the same list while
+        nothing it holds changed), so a decision pays for the check once per refresh."""
         floor = known.plan.floor_for(number)
         if floor is None:
             return True, looks
@@ -1005,13 +1006,14 @@ class Router:
         if looks is not None:  # read beforehand: a list of its own
             return all(x.cooling_until is None and not below(x.score) for x in looks), looks
         looks = scores.look(self._span_names(known, a, b), scores.group_of(number), at=t)
-        memo = self._clear.get(id(looks))
+        span = (a, b)
+        memo = self._clear.get(span)
         if memo is not None and memo[0] is looks and memo[1] is floor:
             return memo[2], looks
         clear = all(x.cooling_until is None and not below(x.score) for x in looks)
         if len(self._clear) >= 65536:
             self._clear.clear()
-        self._clear[id(looks)] = (looks, floor, clear)
+        self._clear[span] = (looks, floor, clear)  # one entry per span: bounded
         return clear, looks
 
     def _capacity(

@@ -326,7 +326,7 @@ class QualityBoard:
             except StateUnavailableError:
                 return self._unreachable(out)
             out = self._absorb(out, missing, stale, results[start:], carriers, group, at)  # type: ignore[assignment]
-        if type(carriers) is tuple:
+        if type(carriers) is tuple and self.config.refresh > 0:
             self._keep(carriers, group, out)  # type: ignore[arg-type]  # every entry is set
         return out  # type: ignore[return-value]  # every entry is set
 
