@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from calls_helpers import CUSTOMER, REDIS_URL, redis_counters, table
+from calls_helpers import CUSTOMER, REDIS_URL, PrivateRedis, redis_counters, table
 
-from tandem.calls import Calls
+from tandem.calls import UNREACHABLE_CREDIT_NOTE, Calls
 from tandem.fraud import FraudEngine, fraud_config_from_mapping
+from tandem.fraud.engine import UNREACHABLE_NOTE
 from tandem.lcr.policy import config_from_mapping
 from tandem.lcr.router import Router
 from tandem.lcr.scores import QualityConfig
@@ -143,6 +144,29 @@ def test_general_path_one_round_trip_with_scores_capacity_and_cooldowns(counted,
     # a number with no route at all: refused before the candidates, one trip still
     n, call = trips_of(trips, decide(calls, "33123456789", T + 61))
     assert n == 1 and call.decision.blocked
+
+
+@pytest.mark.parametrize("routing", [GENERAL, FLOORS], ids=["general", "express-floors"])
+def test_bare_redis_down_the_gathered_decision_goes_on(routing):
+    """Without FallbackCounters, a decision whose one round trip cannot reach Redis goes on:
+    unknown quality, the rules failing open, the credit from the last spend read; it says
+    so and nothing raises."""
+    server = PrivateRedis()
+    try:
+        counters = RedisCounters(server.url, prefix="g:", node="n1", socket_timeout=0.2,
+                                 connect_timeout=0.2)  # fmt: skip
+        routing = {**routing, "carriers": {}}  # capacity needs the counters: none here
+        calls = lifecycle(counters, routing)
+        up = calls.route(LONDON, customer=CUSTOMER, at=T, call_id="u")
+        assert not up.decision.blocked and "notes" not in up.decision.to_dict()
+        server.stop()
+        down = calls.route(LONDON, customer=CUSTOMER, at=T + 1, call_id="d")
+        assert [r.carrier for r in down.decision.routes] == [r.carrier for r in up.decision.routes]
+        notes = down.decision.to_dict()["notes"]
+        assert UNREACHABLE_NOTE in notes and UNREACHABLE_CREDIT_NOTE in notes
+        assert calls.quality.unreachable == 1
+    finally:
+        server.stop()
 
 
 def timeline(calls: Calls, seed: int) -> list:
