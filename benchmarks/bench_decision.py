@@ -14,13 +14,17 @@ fall on every variant alike (median and p90 nanoseconds per decision):
 * ``+credit``: and the customer's credit account (max_duration, exact);
 * ``+fraud``: and every fraud rule with thresholds (``--fraud``, default: the issue's
   rules with every counting rule active) on in-process counters;
-* ``+quality``: and a live quality board the router reads (a quality floor in the plan).
+* ``+quality``: and a live quality board the router reads (a quality floor in the plan);
+* with ``--per-rule``: ``+credit`` and one fraud rule alone, for each rule.
 
-The last line is the cost on top of ``router``: the target is <= 3 us.
+The ``+quality`` line is the cost on top of ``router``: the target is <= 3 us. Before
+timing, every variant's routes are checked against the router's on 200 numbers (no rule
+fires and no floor drops a carrier here, so they must agree).
 
 With Redis (``--redis URL``, default the local one; a unique key prefix, deleted after):
 the same full decision (fraud + quality + credit) on :class:`RedisCounters`, counting round
-trips per decision (every command or pipeline sent on the client's connections), then
+trips per decision (every command or pipeline sent on the client's connections, counted
+by :func:`tandem.state.counting_client`; the target is at most one), then
 ``--clients`` processes deciding concurrently: p50/p99 latency per decision and decisions
 per second in total.
 """
@@ -48,7 +52,7 @@ from tandem.lcr.router import Router  # noqa: E402
 from tandem.lcr.table import OPEN_END, RoutingTable, compile_rates  # noqa: E402
 from tandem.money import UNIT  # noqa: E402
 from tandem.quality import QualityBoard  # noqa: E402
-from tandem.state import MemoryCounters, RedisCounters  # noqa: E402
+from tandem.state import MemoryCounters, RedisCounters, counting_client  # noqa: E402
 from tandem.store import CreditAccount  # noqa: E402
 
 T0 = 1_767_225_600
@@ -132,19 +136,31 @@ QUALITY_PLAN = {
 }
 
 
-def variants(table: RoutingTable, counters_factory) -> dict[str, object]:
-    """name -> a callable(number, at) making one decision."""
+def one_rule(name: str) -> dict:
+    """The benchmark's fraud rules with only ``name`` enabled (and high_risk off unless it
+    is ``name``)."""
+    rules = {k: {"enabled": False} for k in FRAUD_RULES if k != "high_risk"}
+    rules["high_risk"] = {**FRAUD_RULES["high_risk"], "enabled": name == "high_risk"}
+    if name != "high_risk":
+        rules[name] = FRAUD_RULES[name]
+    return rules
+
+
+def variants(table: RoutingTable, counters_factory, per_rule: bool = False) -> dict[str, object]:
+    """name -> a callable(number, at) making one decision (``per_rule``: also one variant
+    per fraud rule alone, on top of the credit limit)."""
     account = CreditAccount(CUSTOMER, "USD", 10**6 * UNIT, 0, 0, T0)
     out: dict[str, object] = {}
     bare = Router(table)
     out["router"] = lambda number, at: bare.route(number, customer=CUSTOMER, at=at)
 
-    def lifecycle(credit: bool, fraud: bool, quality: bool):
+    def lifecycle(credit: bool, fraud: bool | dict, quality: bool):
         counters = counters_factory()
         board = QualityBoard(counters) if quality else None
         plan = config_from_mapping(QUALITY_PLAN) if quality else None
         router = Router(table, plan=plan, scores=board)
-        engine = FraudEngine(fraud_config_from_mapping(FRAUD_RULES), counters) if fraud else None
+        rules = fraud if isinstance(fraud, dict) else FRAUD_RULES
+        engine = FraudEngine(fraud_config_from_mapping(rules), counters) if fraud else None
         calls = Calls(router, counters=counters, fraud=engine, quality=board,
                       accounts=[account] if credit else None)  # fmt: skip
         live = calls._live
@@ -160,20 +176,48 @@ def variants(table: RoutingTable, counters_factory) -> dict[str, object]:
     out["+credit"] = lifecycle(True, False, False)
     out["+fraud"] = lifecycle(True, True, False)
     out["+quality"] = lifecycle(True, True, True)
+    if per_rule:
+        for name in FRAUD_RULES:
+            out[f"+credit, {name} alone"] = lifecycle(True, one_rule(name), False)
     return out
 
 
-def in_process(table: RoutingTable, numbers: list[str], rounds: int) -> dict:
+def check_answers(fns: dict, numbers: list[str], at: int) -> None:
+    """Every variant routes (or refuses, when no carrier covers the number) like the router
+    (no counting rule fires, no floor drops a carrier: the benchmark's thresholds and board
+    are set so) but for numbers in the high-risk list, which the variants with that rule
+    block; the lifecycle's routed decisions carry the credit's max_duration."""
+    bare = fns["router"]
+    risky = tuple(FRAUD_RULES["high_risk"]["prefixes"])
+    for number in numbers[:500]:
+        routed = bare(number, at)
+        want = [r.carrier for r in routed.routes]
+        for name, fn in fns.items():
+            got = fn(number, at)
+            decision = got.decision if name != "router" else got
+            if number[1:].startswith(risky) and (
+                name in ("+fraud", "+quality") or "high_risk" in name
+            ):
+                assert decision.blocked and "high_risk" in decision.reason, (name, number)
+                continue
+            assert [r.carrier for r in decision.routes] == want, (name, number)
+            assert decision.blocked == routed.blocked, (name, number, decision.reason)
+            if name not in ("router", "calls") and not routed.blocked:
+                assert got.max_duration is not None and got.max_duration > 0, name
+
+
+def in_process(table: RoutingTable, numbers: list[str], rounds: int, per_rule: bool) -> dict:
     """Median and p90 nanoseconds per decision of each variant. Variants take turns call
     by call (the order rotating from one number to the next), so load on the machine and
     the caches each variant leaves behind fall on all of them alike."""
-    fns = variants(table, MemoryCounters)
+    fns = variants(table, MemoryCounters, per_rule)
     names = list(fns)
     times: dict[str, list[int]] = {k: [] for k in names}
     at = T0
     for fn in fns.values():  # warm up: customers resolved, caches filled
         for number in numbers:
             fn(number, at)
+    check_answers(fns, numbers, at)
     clock = time.perf_counter_ns
     k = 0
     for _ in range(rounds):
@@ -193,44 +237,28 @@ def in_process(table: RoutingTable, numbers: list[str], rounds: int) -> dict:
     return out
 
 
-class _Counted:
-    """A redis connection class that counts what it sends (one send = one round trip)."""
-
-    sent = 0
-
-
-def counting_client(url: str):
-    import redis
-
-    class CountingConnection(redis.Connection):
-        def send_packed_command(self, command, check_health=True):  # type: ignore[override]
-            _Counted.sent += 1
-            return super().send_packed_command(command, check_health)
-
-    return redis.Redis.from_url(url, connection_class=CountingConnection, socket_timeout=2)
-
-
 def full_decider(table: RoutingTable, url: str, prefix: str, node: str):
-    client = counting_client(url)
+    """The full decision on Redis, and the round trips its client counts."""
+    client, trips = counting_client(url)
     counters = RedisCounters(url, prefix=prefix, node=node, client=client)
-    return variants(table, lambda: counters)["+quality"]
+    return variants(table, lambda: counters)["+quality"], trips
 
 
 def redis_round_trips(table: RoutingTable, numbers: list[str], url: str, prefix: str) -> float:
-    decide = full_decider(table, url, prefix, "rt")
+    decide, trips = full_decider(table, url, prefix, "rt")
     for number in numbers[:200]:
         decide(number, T0)
-    before = _Counted.sent
+    before = trips.sent
     n = min(len(numbers), 2000)
     for i, number in enumerate(numbers[:n]):
         decide(number, T0 + 1 + i // 100)
-    return (_Counted.sent - before) / n
+    return (trips.sent - before) / n
 
 
 def _client(args: tuple) -> tuple[list[float], float]:
     path, numbers, url, prefix, k, seconds = args
     table = RoutingTable.load(path)
-    decide = full_decider(table, url, prefix, f"c{k}")
+    decide, _trips = full_decider(table, url, prefix, f"c{k}")
     for number in numbers[:100]:
         decide(number, T0)
     lat: list[float] = []
@@ -271,6 +299,10 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="4 carriers x 5,000, 4,000 calls")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument(
+        "--per-rule", action="store_true",
+        help="also each fraud rule alone (on top of +credit): where the fraud cost goes",
+    )  # fmt: skip
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument(
@@ -287,12 +319,14 @@ def main() -> None:
     print(f"# table {args.carriers} carriers x {table.prefix_count} prefixes "
           f"({time.perf_counter() - t:.1f} s); {len(numbers)} numbers (skew {args.skew}); load "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
-    med = in_process(table, numbers, args.rounds)
+    med = in_process(table, numbers, args.rounds, args.per_rule)
     base = med["router"][0]
     print("\n| decision (in-process counters) | median us | p90 us | median on top of router |")
     print("|---|---:|---:|---:|")
+    credit = med["+credit"][0]
     for name, (us, p90) in med.items():
-        print(f"| {name} | {us:.2f} | {p90:.2f} | {us - base:+.2f} |")
+        extra = f" ({us - credit:+.2f} on +credit)" if "alone" in name else ""
+        print(f"| {name} | {us:.2f} | {p90:.2f} | {us - base:+.2f}{extra} |")
     if args.no_redis:
         return
     prefix = f"bench-decision-{uuid.uuid4().hex[:8]}:"

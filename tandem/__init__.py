@@ -81,6 +81,8 @@ _LAZY: dict[str, str] = {
     "MemoryCounters": "tandem.state",
     "RedisCounters": "tandem.state",
     "FallbackCounters": "tandem.state",
+    "Gather": "tandem.state",
+    "counting_client": "tandem.state",
     # the call lifecycle (what a proxy holds) and credit accounts
     "Calls": "tandem.calls",
     "Call": "tandem.calls",
@@ -189,7 +191,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rate_file,
     )
     from tandem.recon import Reconciliation, reconcile, write_dispute
-    from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
+    from tandem.state import (
+        Counters,
+        FallbackCounters,
+        Gather,
+        MemoryCounters,
+        RedisCounters,
+        counting_client,
+    )
     from tandem.store import CreditAccount, DeckVersion, Store
 
 
@@ -240,6 +249,8 @@ __all__ = [
     "EnumResult",
     "FallbackCounters",
     "FraudConfig",
+    "Gather",
+    "counting_client",
     "FraudEngine",
     "FraudResult",
     "format_instant",

@@ -64,6 +64,7 @@ from tandem.money import Rounding, format_money
 from tandem.rating.book import MAX_DURATION
 from tandem.rating.tariff import Tariff, cost_scaled, flat_intervals
 from tandem.state.fallback import FALLBACK_NOTE
+from tandem.state.gather import Gather
 from tandem.state.keys import carrier_calls_key, key
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ UNREACHABLE_CREDIT_NOTE = "shared state unreachable: credit from the last spend 
 #: (the caller hung up: CANCEL, 487 Request Terminated).
 CANCELLED = 487
 _NO_VERDICTS: tuple[Verdict, ...] = ()
+_READ_NOW = object()  # the credit limit reads the shared spend counter itself
 
 
 def credit_spent_key(customer: str) -> str:
@@ -384,7 +386,9 @@ class Calls:
     no fraud engine does; ``ttl`` is how long a call's slots live without an end (the fraud
     engine's ``concurrent.ttl`` when given). ``credit_refresh``: seconds a node reuses its
     read of a customer's shared spend counter (0: read on every decision; the node's own
-    call ends are always counted at once).
+    call ends are always counted at once). ``gather``: whether :meth:`route` gathers what
+    a decision reads and writes in the counters into one round trip (default: yes, but
+    for in-process :class:`~tandem.state.MemoryCounters`).
     """
 
     def __init__(
@@ -400,6 +404,7 @@ class Calls:
         ttl: float | None = None,
         credit_refresh: float = 1.0,
         node: str | None = None,
+        gather: bool | None = None,
     ) -> None:
         self.router = router
         self.counters = counters
@@ -412,6 +417,11 @@ class Calls:
         self.node = node or f"{os.getpid()}-{os.urandom(3).hex()}"
         self.credit = CreditBook(accounts or ())
         self._fallible = hasattr(counters, "last_fell_back")  # a FallbackCounters
+        #: Whether a decision gathers its counters reads and writes into one round trip
+        #: (default: unless the counters are in process, where there is none to save).
+        self.gather = (
+            getattr(counters, "run_fused", None) is None if gather is None else bool(gather)
+        )
         #: customer -> sell prefix (with the rate period when one applies) -> [tariff,
         #: credit, max_duration] (see _sell_entry)
         self._terms: dict[str, dict[str | tuple[str, int], list[Any]]] = {}
@@ -457,20 +467,92 @@ class Calls:
         call_id: str | None = None,
     ) -> Call:
         """Decide one call (:meth:`Router.route`, then fraud, then credit) and start its
-        life. Raises what the router raises for a bad number or an unknown customer."""
+        life. Raises what the router raises for a bad number or an unknown customer.
+
+        On shared counters (any backend but in-process :class:`~tandem.state.MemoryCounters`,
+        unless ``gather`` says otherwise) everything the decision reads or writes in the
+        counters goes in **one round trip** (:class:`~tandem.state.Gather`): the router's
+        quality scores and carrier capacity counts (:meth:`Router.prepare`), the fraud
+        rules' window operations (:meth:`FraudEngine.queue`) and the credit limit's spend
+        counter when it is due; then the routes are ordered, the rules graded and the
+        credit checked from the answers. In process the parts run one after the other
+        (no round trip to save)."""
+        if self.gather:
+            return self._route_gathered(number, customer, source_ip, at, call_id)
         decision = self.router.route(
             number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
         )
         cid = call_id if call_id is not None else f"{self.node}-{next(self._ids)}"
+        facts = None
+        result = None
+        if self.fraud is not None:
+            facts = self.facts_of(cid, decision, at, source_ip)
+            result = self.fraud.check(facts)
+        return self._conclude(decision, cid, at, source_ip, facts, result, _READ_NOW)
+
+    def _route_gathered(
+        self,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        at: int,
+        call_id: str | None,
+    ) -> Call:
+        """:meth:`route` with one round trip per counters backend (see there)."""
+        pending = self.router.prepare(
+            number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
+        )
+        draft = pending.draft
+        cid = call_id if call_id is not None else f"{self.node}-{next(self._ids)}"
+        gather = Gather()
+        pending.queue(gather)
+        fraud = self.fraud
+        facts = None
+        queued = None
+        if fraud is not None:
+            facts = self.facts_of(cid, draft, at, source_ip)
+            queued = fraud.queue(facts, gather)
+        name = draft.customer
+        accounts = self.credit._accounts
+        spent_at = -1
+        if accounts and name in accounts:
+            seen = self._spent.get(name)
+            if seen is None or not at - seen[0] < self.credit_refresh:
+                batch = gather.batch(self.counters)
+                spent_at = len(batch)  # type: ignore[arg-type]  # both kinds have __len__
+                batch.current(credit_spent_key(name))
+        gather.execute()
+        decision = pending.finish(gather)
+        result = fraud.finish(queued, gather) if fraud is not None and queued is not None else None
+        spent: Any = _READ_NOW
+        if spent_at >= 0:
+            answers = gather.results(self.counters)
+            if answers is None:  # unreachable (a bare RedisCounters)
+                spent = None
+            else:
+                spent = answers[spent_at]
+                self._spent[name] = (at, spent)
+        return self._conclude(decision, cid, at, source_ip, facts, result, spent)
+
+    def _conclude(
+        self,
+        decision: Decision,
+        cid: str,
+        at: int,
+        source_ip: str | None,
+        facts: CallFacts | None,
+        result: FraudResult | None,
+        spent_read: Any,
+    ) -> Call:
+        """The fraud answer and the credit limit applied to the router's decision: the
+        :class:`Call`. ``spent_read``: the customer's shared spend counter read with the
+        decision's round trip (None: unreachable), or ``_READ_NOW``."""
         name = decision.customer
         verdicts = _NO_VERDICTS
         notes: tuple[str, ...] = ()
         blocked_by: Verdict | None = None
         fraud = self.fraud
-        facts = None
-        if fraud is not None:
-            facts = self.facts_of(cid, decision, at, source_ip)
-            result: FraudResult = fraud.check(facts)
+        if result is not None:
             verdicts = result.verdicts
             notes = result.notes
             if result.action == "block":
@@ -480,7 +562,7 @@ class Calls:
         accounts = self.credit._accounts
         account = accounts.get(name) if accounts else None
         if account is not None and blocked_by is None:
-            spent = self._spent_of(name, at)
+            spent = self._spent_of(name, at) if spent_read is _READ_NOW else spent_read
             if spent is None:  # unreachable: the last spend this node read (or its account)
                 seen = self._spent.get(name)
                 spent = account.charged_scaled if seen is None else seen[1]

@@ -44,7 +44,7 @@ decisions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from tandem.fraud.config import FraudConfig, RuleSet
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
@@ -62,7 +62,7 @@ from tandem.fraud.keys import (
 )
 from tandem.fraud.thresholds import ACTIONS, Thresholds
 from tandem.money import format_money
-from tandem.state import FALLBACK_NOTE
+from tandem.state import FALLBACK_NOTE, Gather
 
 __all__ = ["FraudEngine", "UNREACHABLE_NOTE", "LOCAL_NOTE"]
 
@@ -81,17 +81,42 @@ except ImportError:  # pragma: no cover - without the extra only the builtins ar
     pass
 
 # One counted rule of a decision: (rule, fail, how many counter results, what grading
-# needs: its scopes, or its destination / range).
-_Probe = tuple[str, str, int, Any]
+# needs: its scopes, or its destination / range; the largest answer that cannot fire).
+_Probe = tuple[str, str, int, Any, Any]
+#: The answer of a decision no rule flagged or blocked, without notes (shared).
+_ALLOWED = FraudResult("allow")
 # One counter operation of a decision: (kind: 1 add, 2 total, 0 slots in use, key, amount,
 # window, step), as MemoryCounters.run_fused takes it.
 _Op = tuple[int, str, int, int, int]
 
 
-class _Plan:
-    """A customer's rules, ready to run: its high-risk matcher and flags."""
+class _Queued(NamedTuple):
+    """What :meth:`FraudEngine.queue` hands to :meth:`FraudEngine.finish`."""
 
-    __slots__ = ("rules", "matcher", "counted", "closed", "quiet")
+    plan: _Plan
+    facts: CallFacts
+    probes: Sequence[_Probe]
+    start: int  # index of the first answer in the gather's batch
+    size: int  # how many answers
+
+
+def _replay(batch: Any, ops: list[_Op], at: float) -> None:
+    """Queue ``ops`` (``(kind, key, amount, window, step)``) on a counters batch."""
+    for kind, key, amount, window, step in ops:
+        if kind == 1:
+            batch.add(key, amount, window=window, step=step, at=at)
+        elif kind == 2:
+            batch.total(key, window=window, step=step, at=at)
+        else:
+            batch.in_use(key, at=at)
+
+
+class _Plan:
+    """A customer's rules, ready to run: its high-risk matcher, the counted rules in order
+    with their fail modes, and what grading each needs precomputed (so that a decision
+    reads no rule settings and grades no rule whose answers cannot fire)."""
+
+    __slots__ = ("rules", "matcher", "counted", "closed", "quiet", "high_risk", "code", "active")
 
     def __init__(self, rules: RuleSet, matcher: HighRiskMatcher) -> None:
         self.rules = rules
@@ -128,6 +153,63 @@ class _Plan:
             bounds = [x for t in levels for x in (t.warning, t.critical) if x is not None]
             if bounds:  # concurrent grades in_use + 1: one less
                 self.quiet[name] = min(bounds) - shift
+        # velocity grades nothing below min_calls (its window count, the first answer)
+        self.quiet["velocity"] = r.velocity.min_calls - 1
+        #: the high-risk rule's action when enabled, else None
+        self.high_risk = r.high_risk.action if r.high_risk.enabled else None
+        #: per counted rule: (code, name, fail, quiet bound or None) in order
+        self.code = tuple(
+            (_CODES[name], name, fail, self.quiet.get(name)) for name, fail in counted
+        )
+        #: which levels can fire: concurrent customer, trunk, group; cps customer, source
+        #: IP; sequential same number, block
+        self.active = tuple(
+            t.active
+            for t in (
+                r.concurrent.customer, r.concurrent.trunk, r.concurrent.group, r.cps.customer,
+                r.cps.source_ip, r.sequential.same_number, r.sequential.block,
+            )
+        )  # fmt: skip
+
+
+_CONCURRENT, _CPS, _SPEND, _VELOCITY, _SEQUENTIAL, _WANGIRI, _FIRST_CALL = range(7)
+_CODES = {
+    "concurrent": _CONCURRENT,
+    "cps": _CPS,
+    "spend": _SPEND,
+    "velocity": _VELOCITY,
+    "sequential": _SEQUENTIAL,
+    "wangiri": _WANGIRI,
+    "first_call": _FIRST_CALL,
+}
+
+
+class _CustomerKeys(NamedTuple):
+    """The counter keys (and key heads) of one customer, built once."""
+
+    concurrent: str  # fraud:cc:customer:NAME
+    cps: str  # fraud:cps:customer:NAME
+    spend: str
+    same_number: str  # fraud:seq:s:NAME: (then the number)
+    block: str  # fraud:seq:b:NAME: (then the block)
+    wangiri: str  # fraud:wan:NAME: (then the range)
+    first_call: str  # fraud:first:NAME: (then the destination)
+
+
+def _customer_keys(customer: str) -> _CustomerKeys:
+    return _CustomerKeys(
+        concurrent_key("customer", customer),
+        cps_key("customer", customer),
+        spend_key(customer),
+        sequential_key("s", customer, ""),
+        sequential_key("b", customer, ""),
+        wangiri_key(customer, ""),
+        first_call_key(customer, ""),
+    )
+
+
+_VELOCITY_W = velocity_key("w", "")
+_VELOCITY_B = velocity_key("b", "")
 
 
 def _any(*levels: Thresholds) -> bool:
@@ -162,6 +244,11 @@ class FraudEngine:
         self.counters = counters
         self.high_risk = tuple(shared_high_risk(config, high_risk))
         self._plans: dict[str, _Plan] = {}
+        self._keys: dict[str, _CustomerKeys] = {}
+        #: MemoryCounters.run_fused (in process), else None: a batch per decision
+        self._fused = getattr(counters, "run_fused", None)
+        #: whether the counters say when they fell back to local ones (FallbackCounters)
+        self._fallible = hasattr(counters, "last_fell_back")
         self._default = self._make_plan(None)
         #: Decisions made while shared state was unreachable.
         self.unreachable = 0
@@ -229,41 +316,88 @@ class FraudEngine:
         """Every rule for one call attempt, with one counters batch; the most severe action,
         the verdicts that flagged or blocked, and notes."""
         plan = self._plan(facts.customer)
-        verdicts: list[Verdict] = []
-        worst = 0
-        rules = plan.rules
-        if rules.high_risk.enabled:
-            prefix = plan.matcher.match(facts.number)
-            if prefix is not None:
-                verdicts.append(Verdict("high_risk", rules.high_risk.action, {"prefix": prefix}))
-                worst = 2 if rules.high_risk.action == "block" else 1
         if not plan.counted:
             self.last_fell_back = False
-            return FraudResult(ACTIONS[worst], tuple(verdicts))
-        notes: tuple[str, ...] = ()
+            return self._grade_all(plan, facts, (), None)
         ops: list[_Op] = []
         probes = self._queue(plan, facts, ops)
         at = facts.at
-        fused = getattr(self.counters, "run_fused", None)
+        fused = self._fused
         # in-process counters: one call under one lock, no batch object
         results = fused(ops, at) if fused is not None else self._batched(ops, at)
-        fell_back = results is None or bool(getattr(self.counters, "last_fell_back", False))
+        return self._grade_all(plan, facts, probes, results)
+
+    def queue(self, facts: CallFacts, gather: Gather) -> _Queued:
+        """The first half of :meth:`check` for a decision that gathers every part's reads
+        into one round trip (:class:`~tandem.state.Gather`): queue the rules' counter
+        operations on ``gather``'s batch of this engine's counters. Execute the gather,
+        then :meth:`finish` with what this returned."""
+        plan = self._plan(facts.customer)
+        if not plan.counted:
+            return _Queued(plan, facts, (), 0, 0)
+        ops: list[_Op] = []
+        probes = self._queue(plan, facts, ops)
+        batch = gather.batch(self.counters)
+        start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
+        _replay(batch, ops, facts.at)
+        return _Queued(plan, facts, probes, start, len(ops))
+
+    def finish(self, queued: _Queued, gather: Gather) -> FraudResult:
+        """The second half of :meth:`check`: grade the answers of the executed ``gather``
+        (the same verdicts :meth:`check` gives)."""
+        plan, facts, probes, start, count = queued
+        if not plan.counted:
+            self.last_fell_back = False
+            return self._grade_all(plan, facts, (), None)
+        answers = gather.results(self.counters)
+        results = None if answers is None else answers[start : start + count]
+        return self._grade_all(plan, facts, probes, results)
+
+    def _grade_all(
+        self,
+        plan: _Plan,
+        facts: CallFacts,
+        probes: Sequence[_Probe],
+        results: list[Any] | None,
+    ) -> FraudResult:
+        """The verdicts of every rule: high-risk from the number, the counted rules from
+        their counter ``results`` (None: unreachable; ignored without counted rules)."""
+        verdicts: list[Verdict] = []
+        worst = 0
+        rules = plan.rules
+        action = plan.high_risk
+        if action is not None:
+            prefix = plan.matcher.match(facts.number)
+            if prefix is not None:
+                verdicts.append(Verdict("high_risk", action, {"prefix": prefix}))
+                worst = 2 if action == "block" else 1
+        if not plan.counted:
+            return FraudResult(ACTIONS[worst], tuple(verdicts)) if verdicts else _ALLOWED
+        notes: tuple[str, ...] = ()
+        fell_back = results is None or (self._fallible and self.counters.last_fell_back)
         self.last_fell_back = fell_back
         if fell_back:
             self.unreachable += 1
             notes = (UNREACHABLE_NOTE if results is None else LOCAL_NOTE,)
         i = 0
-        quiet = plan.quiet
-        for name, fail, count, data in probes:
+        for name, fail, count, data, q in probes:
             if fell_back and fail == "closed":
                 verdicts.append(Verdict(name, "block", {"reason": "shared state unreachable"}))
                 worst = 2
             elif results is not None:
-                values = results[i : i + count]
-                q = quiet.get(name)
-                if q is not None and (not values or max(values) <= q):
-                    i += count
-                    continue  # below every threshold of the rule: no verdict
+                if count == 1:  # most rules: one answer, no slice
+                    first = results[i]
+                    if (q is not None and first <= q) or (name == "first_call" and first != 1):
+                        i += 1
+                        continue  # below every threshold of the rule: no verdict
+                    values = results[i : i + 1]
+                else:
+                    values = results[i : i + count]
+                    if q is not None and (
+                        not values or (values[0] if name == "velocity" else max(values)) <= q
+                    ):
+                        i += count
+                        continue  # below every threshold (velocity: below min_calls)
                 graded = _grade(name, rules, data, values, facts)
                 if graded is not None:
                     code, evidence = graded
@@ -271,76 +405,95 @@ class FraudEngine:
                     if code > worst:
                         worst = code
             i += count
+        if not worst and not verdicts and not notes:
+            return _ALLOWED
         return FraudResult(ACTIONS[worst], tuple(verdicts), notes)
 
     def _queue(self, plan: _Plan, facts: CallFacts, ops: list[_Op]) -> list[_Probe]:
         """Append the counter operations of every counted rule to ``ops`` (``(kind, key,
         amount, window, step)``: 1 add, 2 total, 0 slots in use; all at the call's
-        instant); per rule ``(name, fail, how many results, what grading needs)``."""
+        instant); per rule ``(name, fail, how many results, what grading needs, the
+        largest answer that cannot fire)``."""
         r = plan.rules
         number = facts.number
         customer = facts.customer
+        keys = self._keys.get(customer)
+        if keys is None:
+            keys = _customer_keys(customer)
+            if len(self._keys) < 100_000:  # bounded, as the plans
+                self._keys[customer] = keys
         probes: list[_Probe] = []
         op = ops.append
-        for name, fail in plan.counted:
-            if name == "concurrent":
-                scopes = self._concurrent_scopes(r.concurrent, facts)
-                for scope, who, _ in scopes:
-                    op((0, concurrent_key(scope, who), 0, 0, 0))
-                probes.append((name, fail, len(scopes), scopes))
-            elif name == "cps":
-                c = r.cps
-                scopes = [("customer", customer, c.customer)] if c.customer.active else []
-                if c.source_ip.active and facts.source_ip:
-                    scopes.append(("source_ip", facts.source_ip, c.source_ip))
-                for scope, who, _ in scopes:
-                    op((1, cps_key(scope, who), 1, c.window, c.step))
-                probes.append((name, fail, len(scopes), scopes))
-            elif name == "spend":
-                s = r.spend
-                k = spend_key(customer)
-                op((2, k, 0, 3600, s.hour_step))
-                op((2, k, 0, 86400, s.day_step))
-                probes.append((name, fail, 2, None))
-            elif name == "velocity":
-                v = r.velocity
-                p = facts.destination or prefix_of(number, v.prefix_length)
-                op((1, velocity_key("w", p), 1, v.window, v.step))
-                op((1, velocity_key("b", p), 1, v.baseline, v.step))
-                probes.append((name, fail, 2, p))
-            elif name == "sequential":
-                q = r.sequential
-                block = block_of(number, q.block_digits)
+        probe = probes.append
+        cc_customer, cc_trunk, cc_group, cps_customer, cps_ip, same_number, same_block = plan.active
+        for code, name, fail, quiet in plan.code:
+            if code == _CONCURRENT:
+                c = r.concurrent
                 scopes = []
-                if q.same_number.active:
+                if cc_customer:
+                    scopes.append(("customer", customer, c.customer))
+                    op((0, keys.concurrent, 0, 0, 0))
+                if cc_trunk and facts.trunk:
+                    scopes.append(("trunk", facts.trunk, c.trunk))
+                    op((0, concurrent_key("trunk", facts.trunk), 0, 0, 0))
+                if cc_group and facts.group:
+                    scopes.append(("group", facts.group, c.group))
+                    op((0, concurrent_key("group", facts.group), 0, 0, 0))
+                probe((name, fail, len(scopes), scopes, quiet))
+            elif code == _CPS:
+                cps = r.cps
+                scopes = []
+                if cps_customer:
+                    scopes.append(("customer", customer, cps.customer))
+                    op((1, keys.cps, 1, cps.window, cps.step))
+                if cps_ip and facts.source_ip:
+                    scopes.append(("source_ip", facts.source_ip, cps.source_ip))
+                    op((1, cps_key("source_ip", facts.source_ip), 1, cps.window, cps.step))
+                probe((name, fail, len(scopes), scopes, quiet))
+            elif code == _SPEND:
+                sp = r.spend
+                op((2, keys.spend, 0, 3600, sp.hour_step))
+                op((2, keys.spend, 0, 86400, sp.day_step))
+                probe((name, fail, 2, None, quiet))
+            elif code == _VELOCITY:
+                v = r.velocity
+                p = facts.destination or number[: v.prefix_length]
+                if p.isdigit():
+                    w, b = _VELOCITY_W + p, _VELOCITY_B + p
+                else:
+                    w, b = velocity_key("w", p), velocity_key("b", p)
+                op((1, w, 1, v.window, v.step))
+                op((1, b, 1, v.baseline, v.step))
+                probe((name, fail, 2, p, quiet))
+            elif code == _SEQUENTIAL:
+                q = r.sequential
+                scopes = []
+                if same_number:
                     scopes.append(("same_number", number, q.same_number))
-                    op((1, sequential_key("s", customer, number), 1, q.window, q.step))
-                if q.block.active and block:
-                    scopes.append(("block", block, q.block))
-                    op((1, sequential_key("b", customer, block), 1, q.window, q.step))
-                probes.append((name, fail, len(scopes), scopes))
-            elif name == "wangiri":
-                w = r.wangiri
-                p = prefix_of(number, w.prefix_length)
-                op((2, wangiri_key(customer, p), 0, w.window, w.step))
-                probes.append((name, fail, 1, p))
+                    op((1, keys.same_number + number, 1, q.window, q.step))
+                if same_block:
+                    block = block_of(number, q.block_digits)
+                    if block:
+                        scopes.append(("block", block, q.block))
+                        op((1, keys.block + block, 1, q.window, q.step))
+                probe((name, fail, len(scopes), scopes, quiet))
+            elif code == _WANGIRI:
+                wg = r.wangiri
+                p = number[: wg.prefix_length]
+                op((2, keys.wangiri + p, 0, wg.window, wg.step))
+                probe((name, fail, 1, p, quiet))
             else:  # first_call
                 f = r.first_call
-                p = facts.destination or prefix_of(number, f.prefix_length)
-                op((1, first_call_key(customer, p), 1, f.remember, f.step))
-                probes.append((name, fail, 1, p))
+                p = facts.destination or number[: f.prefix_length]
+                k = keys.first_call + p if p.isdigit() else first_call_key(customer, p)
+                op((1, k, 1, f.remember, f.step))
+                probe((name, fail, 1, p, quiet))
         return probes
 
     def _batched(self, ops: list[_Op], at: float) -> list[Any] | None:
         """Run ``ops`` in one counters batch (one round trip); None when unreachable."""
         batch = self.counters.batch()
-        for kind, key, amount, window, step in ops:
-            if kind == 1:
-                batch.add(key, amount, window=window, step=step, at=at)
-            elif kind == 2:
-                batch.total(key, window=window, step=step, at=at)
-            else:
-                batch.in_use(key, at=at)
+        _replay(batch, ops, at)
         try:
             results: list[Any] = batch.execute()
         except _UNREACHABLE_ERRORS:

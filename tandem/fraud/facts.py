@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tandem.fraud.thresholds import Action
 
 __all__ = ["CallFacts", "FraudResult", "Verdict"]
 
 
-@dataclass(frozen=True, slots=True)
-class CallFacts:
-    """One call attempt as the rules see it.
+class CallFacts(NamedTuple):
+    """One call attempt as the rules see it (an immutable named tuple: made on every
+    decision, so it is cheap to make).
 
     ``number`` is the dialled E.164 number (digits, no ``+``); ``at`` the instant of the
     attempt (UTC epoch seconds, always passed explicitly); ``destination`` the matched

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from functools import lru_cache
@@ -510,27 +510,32 @@ def order_routes(
     call_id: str,
     scores: ScoreSource | None = None,
     at: float = 0.0,
+    *,
+    looks: Mapping[str, CarrierLook] | None = None,
+    cool: Callable[..., float] | None = None,
 ) -> tuple[list[Entry], list[str], list[tuple[int, str]]]:
     """Order the candidates for ``number`` (cheapest first, as the table holds them) by
     ``plan``: its quality floor for the number drops carriers below it (with a score
     source), its forced route for the number comes first (an exclusive one drops the
     others), then the rest by the plan's strategy. ``names`` maps carrier indexes to
     names; ``call_id`` seeds the weighted split and the probe share; ``scores`` gives live
-    quality at ``at``. Returns ``(ordered, why, excluded)``: the entries in order, the
+    quality at ``at``: read with its ``look`` now, or given as ``looks`` (carrier name ->
+    look, read beforehand), and a cooldown is started with ``cool`` (default: its
+    ``cool``). Returns ``(ordered, why, excluded)``: the entries in order, the
     reason of each place, and ``(carrier index, reason)`` for the carriers a quality floor
     or an exclusive forced route leaves out. Margin, capacity and max routes are the
     router's to apply (see :mod:`tandem.lcr.router`)."""
     excluded: list[tuple[int, str]] = []
-    looks: dict[str, CarrierLook] | None = None
     probes: dict[str, str] = {}
     if scores is not None and (plan.floors or plan.strategy == "quality"):
         dest = scores.group_of(number)
-        listed = [names[e[1]] for e in entries]
-        looks = dict(zip(listed, scores.look(listed, dest, at=at), strict=True))
+        if looks is None:
+            listed = [names[e[1]] for e in entries]
+            looks = dict(zip(listed, scores.look(listed, dest, at=at), strict=True))
         floor = plan.floor_for(number) if plan.floors else None
         if floor is not None:
             entries, dropped, probes = _apply_floor(
-                floor, entries, names, looks, scores, dest, call_id, at
+                floor, entries, names, looks, cool or scores.cool, dest, call_id, at
             )
             excluded.extend(dropped)
     forced = plan.forced_for(number)
@@ -603,7 +608,7 @@ def _apply_floor(
     entries: list[Entry],
     names: Sequence[str],
     looks: Mapping[str, CarrierLook],
-    scores: ScoreSource,
+    cool: Callable[..., float],
     group: str,
     call_id: str,
     at: float,
@@ -612,9 +617,9 @@ def _apply_floor(
     where ``probes`` maps each carrier kept only as a probe call to the note saying so.
 
     A carrier cooling down is dropped until its cooldown ends; one that is not, but whose
-    known score is below the floor, starts a cooldown (:meth:`ScoreSource.cool`) and is
-    dropped. Either way a probe share of the calls keeps it: those whose stable hash of
-    (call id, carrier) is below ``probe_share``."""
+    known score is below the floor, starts a cooldown (``cool``: :meth:`ScoreSource.cool`
+    or its ``cool_later``) and is dropped. Either way a probe share of the calls keeps it:
+    those whose stable hash of (call id, carrier) is below ``probe_share``."""
     kept: list[Entry] = []
     dropped: list[tuple[int, str]] = []
     probes: dict[str, str] = {}
@@ -640,7 +645,7 @@ def _apply_floor(
             reason = f"quality cooldown on group {group} until {_instant_text(int(until))}"
             reason += f" ({below})" if below else " (the score may have recovered: re-read then)"
         elif below:
-            until = scores.cool(name, group, seconds=floor.cooldown, at=at)
+            until = cool(name, group, seconds=floor.cooldown, at=at)
             assert look.score is not None
             reason = (
                 f"quality floor of {where}: {below} on group {group} "

@@ -46,15 +46,15 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
-from tandem.lcr.scores import ScoreSource
+from tandem.lcr.scores import CarrierLook, ScoreSource
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
 from tandem.money import from_scaled as _from_scaled
 from tandem.numbers import MAX_DIGITS as _E164_MAX
-from tandem.state import Counters, carrier_calls_key
+from tandem.state import Counters, Gather, carrier_calls_key
 
-__all__ = ["Route", "Dropped", "Decision", "Router", "ON_NET"]
+__all__ = ["Route", "Dropped", "Decision", "PendingDecision", "Router", "ON_NET"]
 
 #: Scaled integer -> Decimal, memoised: rates repeat across routes and calls.
 from_scaled = lru_cache(maxsize=1 << 16)(_from_scaled)
@@ -121,7 +121,8 @@ class _Raw(NamedTuple):
     #: ``[(rate, carrier index, buy row), ...]`` in route order; None: the routes are the
     #: entries ``start:examined`` (plain least cost).
     picked: list | None
-    why: list | None  # reason per picked route (None: "cheapest remaining")
+    #: reason per picked route (None: "cheapest remaining"; a function: of the rank)
+    why: list | Callable[[int], str] | None
     dropped: list | tuple  # [(carrier index, reason), ...] decided while routing
     start: int
     examined: int  # entries from here to ``end`` were never examined (plain least cost)
@@ -191,9 +192,11 @@ class Decision:
         prefix, fee = col["prefix"], col["connect_fee"]
         first, nxt, least = col["initial_increment"], col["next_increment"], col["min_duration"]
         restore = raw.table.trie.restore_key
+        reasons = raw.why
+        reason = _cheapest if reasons is None else reasons if callable(reasons) else None
         for i, (rate, c, row) in enumerate(_picked(raw)):
             pol = raw.policies[c]
-            why = raw.why[i] if raw.why is not None else _cheapest(i)
+            why = reason(i) if reason is not None else reasons[i]  # type: ignore[index]
             out.append(
                 Route(
                     pol.name,
@@ -306,6 +309,12 @@ def _cheapest(i: int) -> str:
     return "cheapest buy rate" if i == 0 else f"cheapest remaining (#{i + 1} by buy rate)"
 
 
+def _ranked(i: int) -> str:
+    """The reason of route ``i`` under ``strategy = "least-cost"`` through the plan (as
+    :func:`~tandem.lcr.policy.order_routes` words it)."""
+    return f"least-cost: rank {i + 1} by buy rate"
+
+
 def _margin_reason(rate: int, sell: int | None) -> str:
     return (
         f"buy rate {format_money(rate)} above sell rate {format_money(sell or 0)} "
@@ -327,6 +336,8 @@ class _TableState(NamedTuple):
     #: Per carrier index: ``(max concurrent calls, counter key)`` or None (no limit).
     caps: tuple[tuple[int, str] | None, ...]
     any_caps: bool
+    #: (start, end) of a candidate span -> its carriers' names, filled as spans are seen.
+    span_names: dict[tuple[int, int], tuple[str, ...]]
     #: Customer name -> :class:`_Customer`, filled on the customer's first call.
     customers: dict[str, _Customer]
     #: Customer name -> the fields of its :class:`_Express` as a plain tuple, for the
@@ -354,6 +365,139 @@ class _Customer:
     #: Plain least cost, one currency, no capacity limits: the routes are a span of the
     #: table's cost-ordered entries (no per-carrier check).
     span: bool
+    #: Least cost with quality floors (and a score source), one currency, no capacity
+    #: limits, no forced routes: while no candidate is below its floor or cooling down,
+    #: the routes are the same span (see :meth:`Router._floors_clear`).
+    floor_span: bool
+    #: (start, end) of a candidate span -> its carriers' names (shared by the customers of
+    #: one table; see :meth:`Router._span_names`)
+    span_names: dict[tuple[int, int], tuple[str, ...]]
+
+
+class _Front(NamedTuple):
+    """A general-path decision up to its candidates (see :meth:`Router._front`)."""
+
+    known: _Customer
+    number: str
+    normalized: str
+    t: int
+    info: NumberInfo | None
+    sell_prefix: str | None
+    sell: int
+    a: int  # candidates: the route entries a:b
+    b: int
+    route_number: str
+    call_id: str  # seeds the weighted split and the probe share
+    routing_number: str | None
+    trunk: str | None
+    tech: str
+    on_net: str | None
+    notes: tuple[str, ...]
+
+
+class _Prefetch(NamedTuple):
+    """What the plan and capacity stages read, gathered beforehand (see
+    :meth:`Router.prepare`): each candidate's quality look (None: the plan reads none, or
+    its score source cannot gather), each capped carrier's concurrent calls (None:
+    unreachable, read them now), and the cooldown to start (the score source's
+    ``cool_later``)."""
+
+    looks: list[CarrierLook] | None  # in the order of Router._span_names
+    occupied: dict[str, int] | None
+    cool: Callable[..., float] | None
+
+
+class PendingDecision:
+    """A decision made in two halves around one round trip (:meth:`Router.prepare`).
+
+    ``decision`` is the finished :class:`Decision` when nothing is left to read (the
+    express path, a refused call, a plan that reads no counters); else None until
+    :meth:`finish`. ``draft`` is the decision without its routes (customer, numbers,
+    trunk, sell prefix and rate: what the fraud rules' facts need) before the routes are
+    ordered.
+    """
+
+    __slots__ = ("decision", "_router", "_front", "_looks", "_carriers", "_caps", "_start")
+
+    def __init__(self, router: Router, decision: Decision | None, front: _Front | None) -> None:
+        self._router = router
+        self.decision = decision
+        self._front = front
+        self._looks: Any = None
+        self._carriers: tuple[str, ...] = ()
+        self._caps: list[str] = []
+        self._start = 0
+
+    @property
+    def draft(self) -> Decision:
+        """The decision's identity before its routes: the finished decision when there
+        is one, else one without routes (not blocked) built from the stages done."""
+        if self.decision is not None:
+            return self.decision
+        f = self._front
+        assert f is not None
+        return _decision(
+            f.number, f.normalized, f.known.name, f.t, f.info, f.sell_prefix, f.sell, "",
+            None, f.routing_number, f.trunk, f.tech, f.on_net, f.notes,
+        )  # fmt: skip
+
+    def queue(self, gather: Gather) -> None:
+        """Queue on ``gather`` what the plan and capacity stages read: the candidates'
+        live quality on the destination group (with a score source that can gather, when
+        the plan has quality floors or ``strategy = "quality"``) and the concurrent calls
+        of every capped candidate."""
+        f = self._front
+        if f is None or f.known.span:  # decided, or plain least cost: nothing to read
+            return
+        router, known = self._router, f.known
+        table = known.table
+        entries = table.entries(f.a, f.b)
+        plan = known.plan
+        scores = router.scores
+        if scores is not None and (plan.floors or plan.strategy == "quality"):
+            queue_look = getattr(scores, "queue_look", None)
+            if queue_look is not None:
+                self._carriers = router._span_names(known, f.a, f.b)
+                group = scores.group_of(f.route_number)
+                self._looks = queue_look(self._carriers, group, at=f.t, gather=gather)
+        counters = router.counters
+        if counters is not None:
+            currency = table.customer_currency[known.index]  # as _plan compares it
+            keys = []
+            for _rate, c, _row in entries:
+                cap = known.caps[c]
+                if cap is not None and table.carrier_currency[c] == currency:
+                    keys.append(cap[1])
+            if keys:
+                batch = gather.batch(counters)
+                self._start = len(batch)  # type: ignore[arg-type]  # both kinds have __len__
+                for key in keys:
+                    batch.occupied(key, at=f.t)
+                self._caps = keys
+
+    def finish(self, gather: Gather) -> Decision:
+        """The decision, with the answers of the executed ``gather``."""
+        if self.decision is not None:
+            return self.decision
+        f = self._front
+        assert f is not None
+        router = self._router
+        looks = None
+        cool = None
+        if self._looks is not None:
+            scores: Any = router.scores
+            looks = scores.finish_look(self._looks, gather)  # in the order of _carriers
+            cool = scores.cool_later
+        occupied = None
+        if self._caps:
+            answers = gather.results(router.counters)  # type: ignore[arg-type]  # not None
+            if answers is not None:
+                start = self._start
+                occupied = dict(zip(self._caps, answers[start : start + len(self._caps)],
+                                    strict=True))  # fmt: skip
+        decision = router._back(f, _Prefetch(looks, occupied, cool))
+        self.decision = decision
+        return decision
 
 
 class _Express(NamedTuple):
@@ -376,6 +520,10 @@ class _Express(NamedTuple):
     quote_plen: memoryview
     valid_from: int
     valid_until: int
+    #: a customer with quality floors (see _Customer.floor_span): the express path checks
+    #: that its floor leaves every candidate; None: plain least cost
+    floors: _Customer | None
+    why: Callable[[int], str] | None  # the routes' reasons (None: "cheapest remaining")
 
 
 class Router:
@@ -411,6 +559,9 @@ class Router:
         self.scores = scores
         self._state = self._prepare(table)
         self._express = self._state.express  # see swap()
+        #: candidate span -> (looks, floor, whether the floor leaves them all): the answer
+        #: for the last list of looks the score source gave for it (see _floors_clear)
+        self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -433,7 +584,9 @@ class Router:
             else None
             for p in policies
         )
-        return _TableState(table, config, policies, caps, any(c is not None for c in caps), {}, {})
+        return _TableState(
+            table, config, policies, caps, any(c is not None for c in caps), {}, {}, {}
+        )
 
     def _customer(self, state: _TableState, customer: str) -> _Customer:
         """Resolve a customer once per table: its index, plan, rules and whether the
@@ -450,6 +603,13 @@ class Router:
             plan = replace(plan, floors=())
         rules = config.rules_for(customer)
         span = plan.simple and table.single_currency and not state.any_caps
+        floor_span = (
+            plan.strategy == "least-cost"
+            and not plan.forced
+            and bool(plan.floors)
+            and table.single_currency
+            and not state.any_caps
+        )
         sells = None
         if index >= 0:
             # list(): one atomic copy, as other threads may resolve customers meanwhile
@@ -458,13 +618,14 @@ class Router:
                 sells = _sell_index(table, index)
         known = _Customer(
             customer, table, state.policies, state.caps, index, sells, plan, rules,
-            plan.max_loss if plan.allow_loss else 0, span,
+            plan.max_loss if plan.allow_loss else 0, span, floor_span, state.span_names,
         )  # fmt: skip
-        if span and index >= 0 and rules is _NO_RULES and not plan.blocked:
+        if (span or floor_span) and index >= 0 and rules is _NO_RULES and not plan.blocked:
             entry = _Express(
                 index, sells, customer, known.loss, plan.max_routes, table, state.policies,
                 table._iter_prefixes, table.offsets, table.route_rate, table.quote_customer,
                 table.quote_rate, table.quote_plen, table.valid_from, table.valid_until,
+                None if span else known, None if span else _ranked,
             )  # fmt: skip
             state.express[customer] = tuple(entry)
         state.customers[customer] = known  # one dict store: safe under concurrent readers
@@ -507,14 +668,15 @@ class Router:
             return self._route(self._state, number, customer, source_ip, at, call_id, _UNSET)
         # Express path: the stages of _route() in one piece for a customer on plain least
         # cost (default translation rules, no blocked prefixes, one currency, no capacity
-        # limits) and a plain E.164 number. Anything else (a lookup that ports the number,
-        # no sell rate, outside the table's validity...) continues on the general path
+        # limits; or least cost with quality floors that leave every candidate) and a plain
+        # E.164 number. Anything else (a lookup that ports the number, no sell rate, outside
+        # the table's validity, a carrier below its floor...) continues on the general path
         # with the lookup answer. One unpack reads the customer's _Express (stored as a plain
-        # tuple): the fastest read of 14 fields; the names are its field names, in order.
+        # tuple): the fastest read of its 17 fields; the names are its field names, in order.
         (
             customer_index, sell_index, customer, loss, max_routes, table, policies,
             iter_prefixes, offsets, route_rate, quote_customer, quote_rate, quote_plen,
-            valid_from, valid_until,
+            valid_from, valid_until, floors, why,
         ) = express  # fmt: skip
         # translate: "+" and E.164 digits, nothing to normalise
         digits = number[1:] if type(number) is str and number[:1] == "+" else number
@@ -561,6 +723,11 @@ class Router:
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
+        if floors is not None and not self._floors_clear(floors, a, b, digits, at, None)[0]:
+            # a carrier below its quality floor or cooling down: the general path
+            return self._route(
+                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+            )
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
         limit = sell + loss
@@ -569,7 +736,7 @@ class Router:
         return _decision(
             number, digits, customer, at, info, digits[:plen], sell,
             "" if pos > a else _no_route(a, b, digits),
-            (table, policies, None, None, (), a, pos, b, limit, max_routes),
+            (table, policies, None, why, (), a, pos, b, limit, max_routes),
         )  # fmt: skip
 
     def _route(
@@ -585,6 +752,24 @@ class Router:
         """The general path of :meth:`route`: each stage in turn (see the module docstring);
         ``pre`` is the number-lookup answer when the express path already asked
         (``_UNSET`` when it did not)."""
+        front = self._front(state, number, customer, source_ip, at, call_id, pre)
+        if type(front) is Decision:
+            return front
+        return self._back(front, None)  # type: ignore[arg-type]  # a _Front
+
+    def _front(
+        self,
+        state: _TableState,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        at: InstantLike,
+        call_id: str | None,
+        pre: Any,
+    ) -> Decision | _Front:
+        """The stages up to the candidates (identify, translate, look up, probe): a
+        :class:`Decision` when the call is refused before them, else a :class:`_Front`
+        for :meth:`_back` (plan and capacity)."""
         t = at if type(at) is int else parse_instant(at)
         trunk = None
         known = None if source_ip is not None or customer is None else state.customers.get(customer)
@@ -603,14 +788,52 @@ class Router:
                 routing_number, trunk, tech, None, notes,
             )  # fmt: skip
         a, b = _candidates(known.table, uid)
+        return _Front(
+            known, number, normalized, t, info, sell_prefix, sell, a, b, route_number,
+            call_id or normalized, routing_number, trunk, tech, on_net, notes,
+        )  # fmt: skip
+
+    def _back(self, f: _Front, pre: _Prefetch | None) -> Decision:
+        """The stages after the candidates (plan, capacity) and the decision; ``pre``: the
+        counters' answers gathered beforehand (:meth:`prepare`), None to read them now."""
         raw, routes = self._plan(
-            known, a, b, sell, route_number, call_id or normalized, on_net is not None, t
+            f.known, f.a, f.b, f.sell, f.route_number, f.call_id, f.on_net is not None, f.t, pre
         )
         return _decision(
-            number, normalized, known.name, t, info, sell_prefix, sell,
-            "" if routes or on_net is not None else _no_route(a, b, route_number), raw,
-            routing_number, trunk, tech, on_net, notes,
+            f.number, f.normalized, f.known.name, f.t, f.info, f.sell_prefix, f.sell,
+            "" if routes or f.on_net is not None else _no_route(f.a, f.b, f.route_number), raw,
+            f.routing_number, f.trunk, f.tech, f.on_net, f.notes,
         )  # fmt: skip
+
+    def prepare(
+        self,
+        number: str,
+        *,
+        customer: str | None = None,
+        source_ip: str | None = None,
+        at: InstantLike,
+        call_id: str | None = None,
+    ) -> PendingDecision:
+        """:meth:`route` in two halves around one round trip that other parts of the
+        decision share (the call lifecycle's fraud rules and credit limit): the stages up
+        to the candidates now; then :meth:`PendingDecision.queue` queues on a
+        :class:`~tandem.state.Gather` what the plan and capacity stages read (the live
+        quality of the candidates on the destination group, the carriers' concurrent
+        calls), and :meth:`PendingDecision.finish` orders the candidates with the
+        gather's answers. The decision is the one :meth:`route` makes (a quality cooldown
+        it starts goes to shared state with the score source's next round trip:
+        :meth:`~tandem.quality.QualityBoard.cool_later`). Raises what :meth:`route`
+        raises."""
+        express = self._express.get(customer)
+        if source_ip is None and express is not None and express[-2] is None:
+            # a customer the express path serves without floors reads no counters: now
+            return PendingDecision(
+                self, self.route(number, customer=customer, at=at, call_id=call_id), None
+            )
+        front = self._front(self._state, number, customer, source_ip, at, call_id, _UNSET)
+        if type(front) is Decision:
+            return PendingDecision(self, front, None)
+        return PendingDecision(self, None, front)  # type: ignore[arg-type]  # a _Front
 
     # -- the stages of a decision (general path) --------------------------------------------
     def _identify(
@@ -675,16 +898,27 @@ class Router:
         call_id: str,
         on_net: bool,
         t: int,
+        pre: _Prefetch | None = None,
     ) -> tuple[tuple[Any, ...], int]:
         """Plan: the customer's plan over the candidates (route entries ``a:b``), with
         margin protection, capacity and max routes; returns (the decision's raw routes,
         see :class:`_Raw`; how many carriers were picked). An on-net route counts
         against max routes. Quality floors and live quality read the score source at
-        ``t``."""
+        ``t``; ``pre`` holds the scores and capacity counts read beforehand (None: read
+        them now)."""
+        occupied = None if pre is None else pre.occupied
         table, policies, plan = known.table, known.policies, known.plan
         limit = sell + known.loss
         maxr = plan.max_routes - 1 if on_net else plan.max_routes
         raw: tuple[Any, ...]
+        looks: Any = None if pre is None else pre.looks
+        if known.floor_span and self.scores is not None:
+            clear, looks = self._floors_clear(known, a, b, number, t, looks)
+            if clear:  # the routes of plain least cost, with its reasons
+                end = a + maxr
+                pos = bisect_right(table.route_rate, limit, a, end if end < b else b)
+                raw = (table, policies, None, _ranked, (), a, pos, b, limit, plan.max_routes)
+                return raw, pos - a
         if known.span:
             # Plain least cost: entries are sorted by buy rate, so the routes are those up
             # to the first rate above the limit, at most max routes of them; the rest is
@@ -707,7 +941,7 @@ class Router:
                         done = True
                         break
                     pos += 1
-                    refused = self._capacity(known, c, currency, t)
+                    refused = self._capacity(known, c, currency, t, occupied)
                     if refused:
                         dropped.append((c, refused))
                         continue
@@ -719,15 +953,19 @@ class Router:
             return raw, len(picked)
         # Any other plan: order every candidate by the plan (forced routes, strategy),
         # then keep each in turn unless margin, currency, capacity or max routes refuse it.
+        by_name = None
+        if looks is not None:
+            by_name = dict(zip(self._span_names(known, a, b), looks, strict=True))
         ordered, why_all, excluded = order_routes(
-            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t
-        )
+            plan, table.entries(a, b), table.carriers, number, call_id, self.scores, t,
+            looks=by_name, cool=None if pre is None else pre.cool,
+        )  # fmt: skip
         dropped.extend(excluded)
-        why: list[str] = []
+        why = []
         for (rate, c, row), reason in zip(ordered, why_all, strict=True):
             if rate > limit:
                 dropped.append((c, _margin_reason(rate, sell)))
-            elif refused := self._capacity(known, c, currency, t):
+            elif refused := self._capacity(known, c, currency, t, occupied):
                 dropped.append((c, refused))
             elif len(picked) >= maxr:
                 dropped.append((c, f"max routes ({plan.max_routes}) reached"))
@@ -737,7 +975,55 @@ class Router:
         raw = (table, policies, picked, why, dropped, a, b, b, limit, plan.max_routes)
         return raw, len(picked)
 
-    def _capacity(self, known: _Customer, c: int, currency: str, t: int) -> str:
+    def _span_names(self, known: _Customer, a: int, b: int) -> tuple[str, ...]:
+        """The carriers' names of the candidates ``a:b``, in their order (one tuple per span
+        and table, so that a score source can tell a span it has seen by identity)."""
+        names = known.span_names.get((a, b))
+        if names is None:
+            table = known.table
+            carriers = table.carriers
+            names = tuple(carriers[e[1]] for e in table.entries(a, b))
+            if len(known.span_names) >= 65536:
+                known.span_names.clear()
+            known.span_names[(a, b)] = names
+        return names
+
+    def _floors_clear(
+        self, known: _Customer, a: int, b: int, number: str, t: int, looks: Any
+    ) -> tuple[bool, Any]:
+        """Whether the plan's quality floor for ``number`` leaves every candidate ``a:b``
+        in place (no floor for it; or none of them cooling down or below it), so that the
+        routes are those of plain least cost; and the candidates' looks (``looks``: read
+        beforehand, else read now from the score source). The answer for one list of
+        looks and one floor is kept per span (the board hands back the same list while
+        nothing it holds changed), so a decision pays for the check once per refresh."""
+        floor = known.plan.floor_for(number)
+        if floor is None:
+            return True, looks
+        scores = self.scores
+        assert scores is not None
+        below = floor.below
+        if looks is not None:  # read beforehand: a list of its own
+            return all(x.cooling_until is None and not below(x.score) for x in looks), looks
+        looks = scores.look(self._span_names(known, a, b), scores.group_of(number), at=t)
+        span = (a, b)
+        memo = self._clear.get(span)
+        if memo is not None and memo[0] is looks and memo[1] is floor:
+            return memo[2], looks
+        clear = all(x.cooling_until is None and not below(x.score) for x in looks)
+        if len(self._clear) >= 65536:
+            self._clear.clear()
+        self._clear[span] = (looks, floor, clear)  # one entry per span: bounded
+        return clear, looks
+
+    def _capacity(
+        self,
+        known: _Customer,
+        c: int,
+        currency: str,
+        t: int,
+        occupied: dict[str, int] | None = None,
+    ) -> str:
         """Capacity: why carrier ``c`` cannot take the call at ``t``, or "" when it can. It
         cannot when it bills in another currency than the customer (no conversion) or
         when it is at its ``max_concurrent`` calls: the counters' plain counter plus the
@@ -753,7 +1039,10 @@ class Router:
         if cap is None:
             return ""
         limit, key = cap
-        now = self.counters.occupied(key, at=t) if self.counters is not None else 0
+        if occupied is not None and key in occupied:
+            now = occupied[key]
+        else:
+            now = self.counters.occupied(key, at=t) if self.counters is not None else 0
         return f"at capacity ({now}/{limit} concurrent calls)" if now >= limit else ""
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "QualityConfig",
     "Score",
     "ScoreSource",
+    "GatheredScoreSource",
     "quality_config_from_mapping",
 ]
 
@@ -85,6 +86,26 @@ class ScoreSource(Protocol):
     def cool(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
         """Start a quality cooldown of ``seconds`` for the carrier on ``group`` (unless one
         runs already); return the instant it ends."""
+        ...
+
+
+@runtime_checkable
+class GatheredScoreSource(ScoreSource, Protocol):
+    """A :class:`ScoreSource` whose reads can join a decision's one round trip
+    (:meth:`tandem.lcr.router.Router.prepare`): :meth:`look` split in two around a
+    :class:`~tandem.state.Gather`, and a cooldown that needs no round trip of its own."""
+
+    def queue_look(self, carriers: Sequence[str], group: str, *, at: float, gather: Any) -> Any:
+        """Queue what :meth:`look` would read on ``gather``; hand the result to
+        :meth:`finish_look` once the gather is executed."""
+        ...
+
+    def finish_look(self, queued: Any, gather: Any) -> list[CarrierLook]:
+        """What :meth:`look` would answer, from the executed gather."""
+        ...
+
+    def cool_later(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
+        """:meth:`cool` whose shared write goes with the source's next round trip."""
         ...
 
 

@@ -40,12 +40,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tandem.errors import StateUnavailableError
 from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
-from tandem.state import Counters
+from tandem.state import Counters, Gather
 from tandem.state.keys import key
 
 __all__ = [
@@ -212,8 +212,14 @@ class QualityBoard:
         self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
         #: (carrier, group) -> (series key, cooldown key), built once each
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        #: group -> id(carriers) -> (carriers, from, until, looks): what look answered for
+        #: a tuple of carriers, while every look in it would be reused (see look)
+        self._memo: dict[str, dict[int, tuple[tuple[str, ...], float, float, list]]] = {}
         #: carrier -> (instant read, its sums over every group): the prior of each group
         self._overall: dict[str, tuple[float, Sums]] = {}
+        #: cooldown mark -> (ttl, instant, end): started by cool_later, sent with this
+        #: node's next round trip
+        self._pending: dict[str, tuple[float, float, float]] = {}
         #: Reads or cooldown marks that found shared state unreachable (a bare
         #: RedisCounters; a FallbackCounters carries on with local counters instead).
         self.unreachable = 0
@@ -273,6 +279,7 @@ class QualityBoard:
                 return None
         fields = attempt_fields(outcome, duration, pdd_ms)
         batch = self.counters.batch()
+        self._queue_writes(batch)
         for g in (group, ALL_GROUPS) if group != ALL_GROUPS else (group,):
             batch.record(
                 self._series_key(carrier, g), fields, at=at, bucket=c.bucket, keep=c.window
@@ -300,7 +307,79 @@ class QualityBoard:
     def look(self, carriers: Sequence[str], group: str, *, at: float) -> list[CarrierLook]:
         """Score and cooldown of each carrier on ``group`` (the router's read): what this
         node read less than ``refresh`` seconds before ``at`` is reused, the rest is read in
-        one batch (one round trip)."""
+        one batch (one round trip). Given a tuple of carriers, the list it answers is kept
+        and handed back again (the same object: do not modify it) while every look in it
+        would be reused, so that a caller can tell by identity that nothing changed."""
+        memo = self._memo.get(group)
+        if memo is not None:
+            hit = memo.get(id(carriers))
+            if hit is not None and hit[0] is carriers and hit[1] <= at < hit[2]:
+                return hit[3]
+        out, missing = self._cached(carriers, group, at)
+        if missing:
+            batch = self.counters.batch()
+            self._queue_writes(batch)
+            start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
+            stale = self._queue_reads(batch, carriers, missing, group, at)
+            try:
+                results = batch.execute()
+            except StateUnavailableError:
+                return self._unreachable(out)
+            out = self._absorb(out, missing, stale, results[start:], carriers, group, at)  # type: ignore[assignment]
+        if type(carriers) is tuple and self.config.refresh > 0:
+            self._keep(carriers, group, out)  # type: ignore[arg-type]  # every entry is set
+        return out  # type: ignore[return-value]  # every entry is set
+
+    def _keep(self, carriers: tuple[str, ...], group: str, looks: list[CarrierLook]) -> None:
+        """Keep ``looks`` for :meth:`look` while every one of them would be reused: from the
+        latest to the earliest read instant plus ``refresh``."""
+        cache = self._cache[group]
+        instants = [cache[c][0] for c in carriers]
+        if not instants:
+            return
+        memo = self._memo.get(group)
+        if memo is None:
+            if len(self._memo) >= 65536:
+                self._memo.clear()
+            memo = self._memo[group] = {}
+        elif len(memo) >= 256:
+            memo.clear()
+        memo[id(carriers)] = (
+            carriers, max(instants), min(instants) + self.config.refresh, looks
+        )  # fmt: skip
+
+    def queue_look(
+        self, carriers: Sequence[str], group: str, *, at: float, gather: Gather
+    ) -> _LookQueued:
+        """The first half of :meth:`look` for a decision that gathers every part's reads
+        into one round trip (:class:`~tandem.state.Gather`): the cooldowns this node
+        started since its last round trip (:meth:`cool_later`) and the reads :meth:`look`
+        would make are queued on ``gather``'s batch of this board's counters. Execute the
+        gather, then :meth:`finish_look` with what this returned."""
+        out, missing = self._cached(carriers, group, at)
+        if not missing and not self._pending:
+            return _LookQueued(out, missing, [], carriers, group, at, 0)
+        batch = gather.batch(self.counters)
+        self._queue_writes(batch)
+        start = len(batch)  # type: ignore[arg-type]  # both batch kinds have __len__
+        stale = self._queue_reads(batch, carriers, missing, group, at) if missing else []
+        return _LookQueued(out, missing, stale, carriers, group, at, start)
+
+    def finish_look(self, queued: _LookQueued, gather: Gather) -> list[CarrierLook]:
+        """The second half of :meth:`look`: every carrier's score and cooldown, from the
+        cache and the executed ``gather``'s answers."""
+        out, missing, stale, carriers, group, at, start = queued
+        if not missing:
+            return out  # type: ignore[return-value]  # every entry was found
+        answers = gather.results(self.counters)
+        if answers is None:
+            return self._unreachable(out)
+        return self._absorb(out, missing, stale, answers[start:], carriers, group, at)
+
+    def _cached(
+        self, carriers: Sequence[str], group: str, at: float
+    ) -> tuple[list[CarrierLook | None], list[int]]:
+        """What the cache holds for each carrier (None: to read), and the indexes to read."""
         refresh = self.config.refresh
         cache = self._cache.get(group)
         if cache is None:
@@ -315,11 +394,15 @@ class QualityBoard:
             else:
                 missing.append(len(out))
                 out.append(None)
-        if not missing:
-            return out  # type: ignore[return-value]  # every entry was found
-        config = self.config
-        since = at - config.window
-        batch = self.counters.batch()
+        return out, missing
+
+    def _queue_reads(
+        self, batch: Any, carriers: Sequence[str], missing: list[int], group: str, at: float
+    ) -> list[str]:
+        """Queue the series and cooldown reads of the ``missing`` carriers, then the
+        overall series of those whose prior is stale; the stale carriers."""
+        refresh = self.config.refresh
+        since = at - self.config.window
         overall_get = self._overall.get
         stale: list[str] = []
         for i in missing:
@@ -332,13 +415,22 @@ class QualityBoard:
                 stale.append(carrier)
         for carrier in stale:
             batch.series(self._series_key(carrier, ALL_GROUPS), since=since, until=at)
-        try:
-            results = batch.execute()
-        except StateUnavailableError:
-            # Routing goes on without live quality: unknown scores, no cooldowns (floors
-            # inert, strategy "quality" on the plan's map); counted, never raised.
-            self.unreachable += 1
-            return [o if o is not None else _UNKNOWN for o in out]
+        return stale
+
+    def _absorb(
+        self,
+        out: list[CarrierLook | None],
+        missing: list[int],
+        stale: list[str],
+        results: Sequence,
+        carriers: Sequence[str],
+        group: str,
+        at: float,
+    ) -> list[CarrierLook]:
+        """Fill ``out`` from the answers of :meth:`_queue_reads` (and cache them)."""
+        config = self.config
+        cache = self._cache.setdefault(group, {})
+        self._memo.pop(group, None)
         read = 2 * len(missing)
         for k, carrier in enumerate(stale):
             self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
@@ -349,6 +441,21 @@ class QualityBoard:
             cache[carriers[i]] = (at, found)
             out[i] = found
         return out  # type: ignore[return-value]  # every entry is set now
+
+    def _unreachable(self, out: list[CarrierLook | None]) -> list[CarrierLook]:
+        # Routing goes on without live quality: unknown scores, no cooldowns (floors
+        # inert, strategy "quality" on the plan's map); counted, never raised.
+        self.unreachable += 1
+        return [o if o is not None else _UNKNOWN for o in out]
+
+    def _queue_writes(self, batch: Any) -> None:
+        """Queue the cooldown marks :meth:`cool_later` kept for this node's next round
+        trip (their answers are not read)."""
+        pending = self._pending
+        if pending:
+            self._pending = {}
+            for mark, (ttl, at, until) in pending.items():
+                batch.mark(mark, ttl=ttl, at=at, value=repr(until))
 
     def cool(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
         """Start a cooldown of ``seconds`` for the carrier on ``group`` (shared by every
@@ -363,11 +470,44 @@ class QualityBoard:
                 until = running if running is not None else until
         except StateUnavailableError:  # this node still cools the carrier down
             self.unreachable += 1
+        self._cooled(carrier, group, until)
+        return until
+
+    def cool_later(self, carrier: str, group: str, *, seconds: float, at: float) -> float:
+        """:meth:`cool` without a round trip of its own: the cooldown starts on this node
+        at once (its cached look says so) and its shared mark goes with this node's next
+        round trip (the next gathered decision's, a :meth:`look` miss or an
+        :meth:`attempt`); other nodes see it from then on, when their cache of the group
+        is refreshed. As with :meth:`cool`, a cooldown another node already started is
+        kept (the mark is set only if absent). Return the instant it ends (on this node)."""
+        if seconds <= 0:
+            return at
+        until = at + seconds
+        pending = self._pending
+        if len(pending) >= 65536:  # bounded: a node that never makes a round trip again
+            pending.clear()
+        pending[self._cool_key(carrier, group)] = (float(seconds), at, until)
+        self._cooled(carrier, group, until)
+        return until
+
+    def _cooled(self, carrier: str, group: str, until: float) -> None:
+        self._memo.pop(group, None)
         cache = self._cache.get(group)
         hit = cache.get(carrier) if cache is not None else None
         if cache is not None and hit is not None:
             cache[carrier] = (hit[0], hit[1]._replace(cooling_until=until))
-        return until
+
+
+class _LookQueued(NamedTuple):
+    """What :meth:`QualityBoard.queue_look` hands to :meth:`QualityBoard.finish_look`."""
+
+    out: list[CarrierLook | None]
+    missing: list[int]
+    stale: list[str]
+    carriers: Sequence[str]
+    group: str
+    at: float
+    start: int
 
 
 _UNKNOWN = CarrierLook(None, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from collections import deque
+from bisect import insort
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,7 +62,8 @@ class _Window:
     __slots__ = ("amounts", "buckets", "due", "sum")
 
     def __init__(self) -> None:
-        self.buckets: deque[int] = deque()
+        self.buckets: list[int] = []  # a list: cheaper to make than a deque, and most
+        # windows hold a few buckets (evicting from the front moves the rest once)
         self.amounts: dict[int, int] = {}
         self.sum = 0
         self.due = -math.inf
@@ -73,8 +74,11 @@ class _Window:
         if not buckets or buckets[0] >= oldest:
             return
         amounts = self.amounts
-        while buckets and buckets[0] < oldest:
-            self.sum -= amounts.pop(buckets.popleft())
+        i, end = 0, len(buckets)
+        while i < end and buckets[i] < oldest:
+            self.sum -= amounts.pop(buckets[i])
+            i += 1
+        del buckets[:i]
 
     def add(self, b: int, amount: int) -> bool:
         """Add to bucket ``b``; True when ``b`` is a new latest bucket."""
@@ -87,7 +91,7 @@ class _Window:
         if not buckets or buckets[-1] < b:
             buckets.append(b)
             return True
-        self.buckets = deque(sorted((*buckets, b)))  # an instant before the latest one
+        insort(buckets, b)  # an instant before the latest one
         return False
 
     def total(self, b: int) -> int:
@@ -269,8 +273,10 @@ class MemoryCounters:
                 w = self._windows[wkey] = _Window()
             w.evict(b - n + 1)
             if w.add(b, amount):
+                new = w.due == -math.inf
                 w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                self._push((w.due, _WINDOW, wkey))
+                if new:  # one due entry per window, moved on when it comes (_expire)
+                    self._push((w.due, _WINDOW, wkey))
             return w.total(b)
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
@@ -332,10 +338,17 @@ class MemoryCounters:
                         amounts[b] = amount
                         w.sum += amount
                         buckets.append(b)
-                        w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                        self._push((w.due, _WINDOW, wkey))
+                        if w.due == -math.inf:  # a new window: its one due entry
+                            w.due = (b + n) * step
+                            self._push((w.due, _WINDOW, wkey))
+                        else:  # bucket(t) >= b + n from then on: b is out
+                            w.due = (b + n) * step
                     else:  # an instant before the latest bucket: the general path
-                        w.add(b, amount)
+                        if w.add(b, amount):
+                            new = w.due == -math.inf
+                            w.due = (b + n) * step
+                            if new:
+                                self._push((w.due, _WINDOW, wkey))
                         buckets = w.buckets
                 append(w.sum if not buckets or buckets[-1] <= b else w.total(b))
         return out
@@ -459,8 +472,11 @@ class MemoryCounters:
                     self._drop_call(key)
             elif what == _WINDOW:
                 w = self._windows.get(key)
-                if w is not None and w.due == when:
-                    del self._windows[key]
+                if w is not None:  # its one due entry
+                    if w.due <= when:
+                        del self._windows[key]
+                    else:  # its latest bucket moved on since: due later
+                        heapq.heappush(due, (w.due, _WINDOW, key))
             elif what == _SERIES:
                 s = self._series.get(key)
                 if s is not None and s.due == when:
