@@ -26,6 +26,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tandem.rating.arrays import empty_table
+
 __all__ = ["ParallelParquetWriter"]
 
 _MAGIC = b"PAR1"
@@ -305,7 +307,7 @@ class ParallelParquetWriter:
             while self.pending:
                 self._append(self.pending.popleft().result())
             if self.footer is None:  # no rows at all: an ordinary empty file's footer
-                self.footer = _split(self._encode(self.schema.empty_table()))[1]
+                self.footer = _split(self._encode(empty_table(self.schema)))[1]
             else:
                 _set(self.footer, 3, self.rows)
                 kind, _items = _get(self.footer, 4)
