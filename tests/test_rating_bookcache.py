@@ -174,13 +174,20 @@ def test_tandem_rate_uses_the_cache_and_gives_the_same_results(db, tmp_path):
 
 
 _CACHED_RUN = """
-import json, runpy, sys
+import json, runpy, subprocess, sys
+spawned = []
+class Popen(subprocess.Popen):
+    def __init__(self, args, *a, **k):
+        spawned.append(args)
+        super().__init__(args, *a, **k)
+subprocess.Popen = Popen
 sys.argv = ["tandem", "--db", sys.argv[1], "rate", sys.argv[2], "-o", sys.argv[3], "--json", "-q"]
 try:
     runpy.run_module("tandem", run_name="__main__")
 except SystemExit as exc:
     assert exc.code in (0, None), exc.code
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+loaded = {m.split(".")[0] for m in sys.modules}
+print(json.dumps(sorted(loaded | ({"spawned"} if spawned else set()))))
 """
 
 
@@ -208,9 +215,11 @@ def test_a_cached_run_loads_no_sql_stack_and_the_book_in_one_read(db, tmp_path):
         assert done.returncode == 0, done.stderr
         runs.append(set(json.loads(done.stdout.strip().splitlines()[-1])))
     assert "sqlalchemy" in runs[0]  # compiled from the store
-    # ... nor pandas: pyarrow's pandas shim loads it on the first pa.array, pa.scalar or
-    # to_numpy (a third of a second in, as much again at exit), tandem.rating.arrays not
-    assert runs[1].isdisjoint({"sqlalchemy", "alembic", "rich", "pandas"}), runs[1]
+    # The cached run loads no SQL stack, nor pandas (pyarrow's pandas shim loads it on the
+    # first pa.array, pa.scalar or to_numpy: a third of a second in, as much again at exit;
+    # tandem.rating.arrays does not), and starts no process (ctypes.util.find_library runs
+    # ldconfig: 30 ms)
+    assert runs[1].isdisjoint({"sqlalchemy", "alembic", "rich", "pandas", "spawned"}), runs[1]
     assert cache_path(db).read_bytes().startswith(bookcache._MAGIC)
     books, _plans = bookcache._load(cache_path(db), db.resolve(), store_fingerprint(db.resolve()))
     for book in books.values():
