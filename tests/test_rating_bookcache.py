@@ -226,3 +226,51 @@ def test_a_cached_run_loads_no_sql_stack_and_the_book_in_one_read(db, tmp_path):
         assert book.rows is None  # the rate rows are not kept, only what pricing reads
         codes, names, _, _ = book.strings()
         assert len(codes) == len(book.rate) and len(names) <= len(book.rate)
+
+
+_EXIT_RUN = """
+import atexit, runpy, sys
+atexit.register(lambda: print("teardown", file=sys.stderr))
+sys.argv = ["tandem", *sys.argv[1:]]
+runpy.run_module("tandem", run_name="__main__")
+"""
+
+
+def test_tandem_rate_ends_without_teardown_after_its_output_is_complete(db, tmp_path):
+    # tandem rate skips Python's teardown (os._exit) once its files are committed: its
+    # piped output is complete all the same; other commands and failures end as usual.
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(CDRS.drop_columns(["record"]), src)
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _EXIT_RUN, "--db", str(db), *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    for extra in (["--json"], []):
+        out = tmp_path / f"rated{len(extra)}.parquet"
+        done = run("rate", str(src), "-o", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+        assert "teardown" not in done.stderr
+        if extra:
+            assert json.loads(done.stdout)["rows_in"] == len(CDRS)
+        else:
+            assert done.stdout.startswith(f"{len(CDRS)} CDRs: ")
+        assert pq.read_table(out).num_rows + pq.read_table(
+            out.with_name(out.stem + ".unrated.parquet")
+        ).num_rows == len(CDRS)
+    failed = run("rate", str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "x.parquet"))
+    assert failed.returncode == 2 and "teardown" in failed.stderr
+    listed = run("deck", "list")
+    assert listed.returncode == 0 and "teardown" in listed.stderr

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx, skip_teardown
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
@@ -281,6 +281,10 @@ def rate(
         result["tariff_plan"] = {"versions": stored_versions}
     else:
         result["tariff_plan"] = None
+    if ctx._store is not None:  # opened to compile the book: closed before a quick exit
+        ctx._store.close()
+        ctx._store = None
+    skip_teardown()  # the outputs are committed: nothing left to flush but stdout
     if as_json:
         click.echo(json.dumps(result))
         return
