@@ -174,20 +174,28 @@ def test_tandem_rate_uses_the_cache_and_gives_the_same_results(db, tmp_path):
 
 
 _CACHED_RUN = """
-import json, runpy, subprocess, sys
+import json, os, runpy, subprocess, sys
 spawned = []
 class Popen(subprocess.Popen):
     def __init__(self, args, *a, **k):
         spawned.append(args)
         super().__init__(args, *a, **k)
 subprocess.Popen = Popen
+def report():
+    loaded = {m.split(".")[0] for m in sys.modules}
+    print(json.dumps(sorted(loaded | ({"spawned"} if spawned else set()))), flush=True)
+exit_now = os._exit
+def _exit(code):  # tandem rate ends with os._exit: report the modules first
+    assert code == 0, code
+    report()
+    exit_now(code)
+os._exit = _exit
 sys.argv = ["tandem", "--db", sys.argv[1], "rate", sys.argv[2], "-o", sys.argv[3], "--json", "-q"]
 try:
     runpy.run_module("tandem", run_name="__main__")
 except SystemExit as exc:
     assert exc.code in (0, None), exc.code
-loaded = {m.split(".")[0] for m in sys.modules}
-print(json.dumps(sorted(loaded | ({"spawned"} if spawned else set()))))
+report()
 """
 
 
