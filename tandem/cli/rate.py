@@ -347,7 +347,7 @@ def _rate(
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
-    total = cdr_count(reader, cdrs)
+    total = cdr_count(reader, cdrs) if ctx.show_progress else None  # for the bar only
     with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
         summary = rate_file(
             cdrs,
