@@ -86,3 +86,30 @@ def test_a_table_of_another_schema_is_refused():
 def test_what_is_not_parquet_is_refused():
     with pytest.raises(ValueError, match="not a Parquet file"):
         _split(b"PAR1 something else")
+
+
+@pytest.mark.parametrize("sizes", [[300, 0, 41, 200], []])
+def test_a_dictionary_column_decoded_for_encoding_keeps_its_type_and_bytes(sizes):
+    # ``prepare`` may decode a dictionary column written plain (faster to encode): the
+    # file is byte for byte the one the dictionary column gives, its type recorded.
+    parts = [_table(n, k * 1000) for k, n in enumerate(sizes)]
+    schema = _table(0, 0).schema
+
+    def decode(table: pa.Table) -> pa.Table:
+        i = table.schema.get_field_index("prefix")
+        return table.set_column(i, "prefix", table.column(i).cast(pa.string()))
+
+    files = []
+    for prepare in (None, decode):
+        sink = io.BytesIO()
+        writer = ParallelParquetWriter(
+            sink, schema, workers=2, prepare=prepare, use_dictionary=["number"]
+        )
+        for part in parts:
+            writer.write_table(part)
+        writer.close()
+        files.append(sink.getvalue())
+    assert files[0] == files[1]
+    got = pq.read_table(io.BytesIO(files[1]))
+    assert got.schema.field("prefix").type == pa.dictionary(pa.int32(), pa.string())
+    assert got.to_pylist() == (pa.concat_tables(parts).to_pylist() if parts else [])

@@ -174,13 +174,28 @@ def test_tandem_rate_uses_the_cache_and_gives_the_same_results(db, tmp_path):
 
 
 _CACHED_RUN = """
-import json, runpy, sys
+import json, os, runpy, subprocess, sys
+spawned = []
+class Popen(subprocess.Popen):
+    def __init__(self, args, *a, **k):
+        spawned.append(args)
+        super().__init__(args, *a, **k)
+subprocess.Popen = Popen
+def report():
+    loaded = {m.split(".")[0] for m in sys.modules}
+    print(json.dumps(sorted(loaded | ({"spawned"} if spawned else set()))), flush=True)
+exit_now = os._exit
+def _exit(code):  # tandem rate ends with os._exit: report the modules first
+    assert code == 0, code
+    report()
+    exit_now(code)
+os._exit = _exit
 sys.argv = ["tandem", "--db", sys.argv[1], "rate", sys.argv[2], "-o", sys.argv[3], "--json", "-q"]
 try:
     runpy.run_module("tandem", run_name="__main__")
 except SystemExit as exc:
     assert exc.code in (0, None), exc.code
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+report()
 """
 
 
@@ -208,10 +223,62 @@ def test_a_cached_run_loads_no_sql_stack_and_the_book_in_one_read(db, tmp_path):
         assert done.returncode == 0, done.stderr
         runs.append(set(json.loads(done.stdout.strip().splitlines()[-1])))
     assert "sqlalchemy" in runs[0]  # compiled from the store
-    assert runs[1].isdisjoint({"sqlalchemy", "alembic", "rich"}), runs[1]
+    # The cached run loads no SQL stack, nor pandas (pyarrow's pandas shim loads it on the
+    # first pa.array, pa.scalar or to_numpy: a third of a second in, as much again at exit;
+    # tandem.rating.arrays does not), and starts no process (ctypes.util.find_library runs
+    # ldconfig: 30 ms)
+    assert runs[1].isdisjoint({"sqlalchemy", "alembic", "rich", "pandas", "spawned"}), runs[1]
     assert cache_path(db).read_bytes().startswith(bookcache._MAGIC)
     books, _plans = bookcache._load(cache_path(db), db.resolve(), store_fingerprint(db.resolve()))
     for book in books.values():
         assert book.rows is None  # the rate rows are not kept, only what pricing reads
         codes, names, _, _ = book.strings()
         assert len(codes) == len(book.rate) and len(names) <= len(book.rate)
+
+
+_EXIT_RUN = """
+import atexit, runpy, sys
+atexit.register(lambda: print("teardown", file=sys.stderr))
+sys.argv = ["tandem", *sys.argv[1:]]
+runpy.run_module("tandem", run_name="__main__")
+"""
+
+
+def test_tandem_rate_ends_without_teardown_after_its_output_is_complete(db, tmp_path):
+    # tandem rate skips Python's teardown (os._exit) once its files are committed: its
+    # piped output is complete all the same; other commands and failures end as usual.
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "cdrs.parquet"
+    pq.write_table(CDRS.drop_columns(["record"]), src)
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _EXIT_RUN, "--db", str(db), *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    for extra in (["--json"], []):
+        out = tmp_path / f"rated{len(extra)}.parquet"
+        done = run("rate", str(src), "-o", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+        assert "teardown" not in done.stderr
+        if extra:
+            assert json.loads(done.stdout)["rows_in"] == len(CDRS)
+        else:
+            assert done.stdout.startswith(f"{len(CDRS)} CDRs: ")
+        assert pq.read_table(out).num_rows + pq.read_table(
+            out.with_name(out.stem + ".unrated.parquet")
+        ).num_rows == len(CDRS)
+    failed = run("rate", str(tmp_path / "missing.parquet"), "-o", str(tmp_path / "x.parquet"))
+    assert failed.returncode == 2 and "teardown" in failed.stderr
+    listed = run("deck", "list")
+    assert listed.returncode == 0 and "teardown" in listed.stderr

@@ -28,6 +28,8 @@ __all__ = [
     "CliContext",
     "global_options",
     "pass_ctx",
+    "skip_teardown",
+    "teardown_skipped",
 ]
 
 DB_METAVAR = "PATH|URL"
@@ -56,6 +58,26 @@ class CliContext:
     def show_progress(self) -> bool:
         """True when a progress bar belongs on the terminal (not --quiet, stderr a TTY)."""
         return not self.quiet and sys.stderr.isatty()
+
+
+_TEARDOWN = {"skip": False}
+
+
+def skip_teardown() -> None:
+    """Let the ``tandem`` process end without Python's interpreter teardown once the
+    command returns: a command calls it when everything it wrote is complete and closed
+    (``tandem rate`` after its commit). :func:`tandem.cli.main.main` then flushes stdout
+    and stderr and ends the process with :func:`os._exit`: collecting and freeing every
+    object of numpy, pyarrow and the rating book one by one would take a tenth of a
+    second of a run that the operating system does at once. Only the console entry
+    point acts on it (a command invoked in-process, by a test, returns as usual)."""
+    _TEARDOWN["skip"] = True
+
+
+def teardown_skipped() -> bool:
+    """Whether a command asked for :func:`skip_teardown` (and resets the request)."""
+    skip, _TEARDOWN["skip"] = _TEARDOWN["skip"], False
+    return skip
 
 
 #: Passes the :class:`CliContext` (made by the ``tandem`` group) as a command's first argument.

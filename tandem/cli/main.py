@@ -7,11 +7,13 @@ never this module; :data:`COMMANDS` below is the one place a command is register
 from __future__ import annotations
 
 import gc
+import os
+import sys
 
 import click
 
 from tandem.cli.account import account_group
-from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext
+from tandem.cli.context import DB_HELP, DB_METAVAR, QUIET_HELP, CliContext, teardown_skipped
 from tandem.cli.db import db_group
 from tandem.cli.deck import deck_group
 from tandem.cli.demo import demo_command
@@ -89,10 +91,27 @@ def cli(ctx: click.Context, db: str | None, quiet: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point.
+    """Console-script entry point (``tandem`` and ``python -m tandem``).
 
     The cyclic garbage collector runs every 50,000 new objects instead of 700: a command
     imports pandas and pyarrow and builds a few large arrays, and the default spends about
     a tenth of a second of ``tandem rate`` collecting nothing."""
     gc.set_threshold(50_000, 20, 20)
-    cli(prog_name="tandem")
+    teardown_skipped()  # a request left by an earlier in-process invocation is not ours
+    try:
+        cli(prog_name="tandem")
+    except SystemExit as exc:
+        if teardown_skipped() and isinstance(exc.code, int | None):
+            _exit_now(exc.code or 0)
+        raise
+
+
+def _exit_now(status: int) -> None:
+    """End the process at once (:func:`tandem.cli.context.skip_teardown`), stdout and
+    stderr flushed; when they cannot be flushed, the usual exit reports it."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(status)

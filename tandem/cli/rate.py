@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx, skip_teardown
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
@@ -347,7 +347,7 @@ def _rate(
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
-    total = cdr_count(reader, cdrs)
+    total = cdr_count(reader, cdrs) if ctx.show_progress else None  # for the bar only
     with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
         summary = rate_file(
             cdrs,
@@ -372,6 +372,10 @@ def _rate(
         result["tariff_plan"] = {"versions": stored_versions}
     else:
         result["tariff_plan"] = None
+    if ctx._store is not None:  # opened to compile the book: closed before a quick exit
+        ctx._store.close()
+        ctx._store = None
+    skip_teardown()  # the outputs are committed: nothing left to flush but stdout
     if as_json:
         click.echo(json.dumps(result))
         return

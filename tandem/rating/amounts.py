@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.money import SCALE
+from tandem.rating.arrays import from_numpy
 
 __all__ = [
     "AMOUNT_TYPE",
@@ -64,7 +65,7 @@ def amount_array(
     arr = pa.Array.from_buffers(type, n, [None, pa.py_buffer(words)])
     if valid.all():
         return arr
-    return pc.if_else(pa.array(valid), arr, pa.scalar(None, type))
+    return pc.if_else(from_numpy(valid), arr, pa.nulls(1, type)[0])
 
 
 def _words(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +76,8 @@ def _words(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     if not (pa.types.is_decimal128(col.type) and col.type.scale == SCALE):
         col = pc.cast(col, AMOUNT_TYPE)  # any decimal128 with SCALE places: 16-byte words
     if col.null_count:
-        col = pc.fill_null(col, pa.scalar(0, col.type))
+        zero = pa.Array.from_buffers(col.type, 1, [None, pa.py_buffer(bytes(16))])[0]
+        col = pc.fill_null(col, zero)
     n = len(col)
     if n == 0:
         return np.zeros((0, 4), dtype=np.uint32), np.zeros(0, dtype=np.int64)

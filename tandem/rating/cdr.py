@@ -89,6 +89,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, ConfigError
+from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
 from tandem.rating.cdrtext import BOM, binary_problem, one_record_per_line, text_records
 from tandem.rating.localtime import Localized, disambiguate, localize
 
@@ -391,7 +392,7 @@ def _account_column(
     The work is done once per distinct name (a CDR file names few accounts), not per CDR.
     """
     if col is None:
-        enc = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), pa.array([], pa.string()))
+        enc = pa.DictionaryArray.from_arrays(pa.nulls(n, pa.int32()), strings([]))
     else:
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
@@ -407,14 +408,14 @@ def _account_column(
     uniq = sorted({v for v in values if v is not None})
     code = {v: i for i, v in enumerate(uniq)}
     remap = np.asarray([code.get(v, -1) if v is not None else -1 for v in values], np.int32)
-    idx = pc.fill_null(pc.cast(enc.indices, pa.int32()), len(values) - 1).to_numpy(
-        zero_copy_only=False
-    )
-    new = remap[idx]
+    indices = pc.cast(enc.indices, pa.int32())
+    if indices.null_count:
+        indices = pc.fill_null(indices, scalar(len(values) - 1, pa.int32()))
+    new = remap[to_numpy(indices)]
     missing = new < 0
     return pa.DictionaryArray.from_arrays(
-        pa.array(np.maximum(new, 0), mask=missing if missing.any() else None),
-        pa.array(uniq, pa.string()),
+        from_numpy(np.maximum(new, 0), mask=missing if missing.any() else None),
+        strings(uniq),
     )
 
 
@@ -488,7 +489,7 @@ def canonical_table(
     names = table.column_names
     n = table.num_rows
     cols: dict[str, pa.Array] = {
-        "record": pa.array(np.arange(first_record, first_record + n, dtype=np.int64))
+        "record": from_numpy(np.arange(first_record, first_record + n, dtype=np.int64))
     }
     used: set[str] = set()
     time_note: pa.Array = pa.nulls(n, pa.string())

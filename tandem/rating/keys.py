@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.numbers import INTERNATIONAL_PREFIXES, MAX_DIGITS, SEPARATORS
+from tandem.rating.arrays import from_numpy, scalar, to_numpy
 
 __all__ = [
     "KEY_SPAN",
@@ -37,6 +38,9 @@ _SEPARATOR_CLASS = "[" + "".join(f"\\x{ord(ch):02x}" for ch in SEPARATORS) + "]"
 #: First bytes of the international prefixes and the digit 0: a batch whose numbers begin
 #: with none of them skips the prefix passes and the leading-zero check.
 _PREFIX_FIRST_BYTES = tuple(sorted({ord(p[0]) for p in INTERNATIONAL_PREFIXES} | {ord("0")}))
+# Compute-function arguments as Arrow scalars (a plain Python value would load pandas).
+_ONE, _MAX_LENGTH = scalar(1, pa.int32()), scalar(MAX_DIGITS, pa.int32())
+_NO_TEXT, _EMPTY_TEXT = scalar(None, pa.string()), scalar("", pa.string())
 
 
 def e164_digits_array(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -58,8 +62,8 @@ def e164_digits_array(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
         again = _digits_without_separators(bare)
         if again.null_count < len(again):
             fixed = np.full(len(numbers), -1, dtype=np.int64)
-            fixed[idx.to_numpy()] = np.arange(len(idx))
-            take = pa.array(fixed, mask=fixed < 0)
+            fixed[to_numpy(idx)] = np.arange(len(idx))
+            take = from_numpy(fixed, mask=fixed < 0)
             out = pc.coalesce(out, again.take(take))
     return out
 
@@ -96,13 +100,13 @@ def _digits_without_separators(s: pa.Array) -> pa.Array:
     length = pc.binary_length(s)
     good = pc.and_(
         pc.ascii_is_decimal(s),
-        pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_DIGITS)),
+        pc.and_(pc.greater_equal(length, _ONE), pc.less_equal(length, _MAX_LENGTH)),
     )
     if ok is not None:
         good = pc.and_(good, ok)
     if good.null_count == 0 and pc.all(good).as_py():
         return s  # every number usable as it is (the usual batch): no copy
-    return pc.if_else(good, s, pa.scalar(None, pa.string()))
+    return pc.if_else(good, s, _NO_TEXT)
 
 
 def number_keys(digits: pa.Array) -> np.ndarray:
@@ -114,7 +118,9 @@ def number_keys(digits: pa.Array) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     # '/' is the byte just below '0': after padding, byte - 47 is digit + 1, or 0.
     # (ASCII padding: normalised numbers are ASCII digits, and it is twice as fast.)
-    padded = pc.ascii_rpad(pc.fill_null(digits, ""), width=MAX_DIGITS, padding="/")
+    if digits.null_count:
+        digits = pc.fill_null(digits, _EMPTY_TEXT)
+    padded = pc.ascii_rpad(digits, width=MAX_DIGITS, padding="/")
     padded = pc.cast(padded, pa.string())
     if isinstance(padded, pa.ChunkedArray):
         padded = padded.combine_chunks()

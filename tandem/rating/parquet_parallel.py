@@ -26,6 +26,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tandem.rating.arrays import empty_table
+
 __all__ = ["ParallelParquetWriter"]
 
 _MAGIC = b"PAR1"
@@ -241,9 +243,12 @@ class ParallelParquetWriter:
     threads (each table is one or more row groups, in the order written).
 
     ``options`` go to :func:`pyarrow.parquet.write_table` for every table (compression,
-    dictionary columns, statistics, encodings); ``prepare`` (same schema in and out) is
-    applied to each table on the encoding thread first. At most ``workers + 1`` tables are being
-    encoded or waiting at once; :meth:`close` writes the footer.
+    dictionary columns, statistics, encodings); ``prepare`` is applied to each table on
+    the encoding thread first. It may change column types to ones Parquet stores the same
+    way (a dictionary column written plain, decoded to its values: the same pages, and
+    faster): the file still records the writer's ``schema`` as its Arrow schema
+    (``ARROW:schema``, which readers restore the types from). At most ``workers + 1``
+    tables are being encoded or waiting at once; :meth:`close` writes the footer.
     """
 
     def __init__(
@@ -264,15 +269,24 @@ class ParallelParquetWriter:
         self.footer: list[Field] | None = None
         self.groups: list[Any] = []
         self.rows = 0
+        self.retyped = False  # ``prepare`` changed the schema: record ``schema`` at close
         self.sink.write(_MAGIC)
         self.offset = len(_MAGIC)
 
     def _encode(self, table: pa.Table) -> pa.Buffer:
         if self.prepare is not None:
             table = self.prepare(table)
+            if not table.schema.equals(self.schema):
+                self.retyped = True
         sink = pa.BufferOutputStream()  # native: no GIL taken per page written
         pq.write_table(table, sink, **self.options)
         return sink.getvalue()
+
+    def _recorded_metadata(self) -> Any:
+        """The footer's key-value metadata (``ARROW:schema``) of a file of ``schema``."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(empty_table(self.schema), sink, **self.options)
+        return _get(_split(sink.getvalue())[1], 5)
 
     def _append(self, data: pa.Buffer) -> None:
         pages, footer = _split(data)
@@ -305,13 +319,15 @@ class ParallelParquetWriter:
             while self.pending:
                 self._append(self.pending.popleft().result())
             if self.footer is None:  # no rows at all: an ordinary empty file's footer
-                self.footer = _split(self._encode(self.schema.empty_table()))[1]
+                self.footer = _split(self._encode(empty_table(self.schema)))[1]
             else:
                 _set(self.footer, 3, self.rows)
                 kind, _items = _get(self.footer, 4)
                 for ordinal, group in enumerate(self.groups):
                     _set(group, 7, ordinal)
                 _set(self.footer, 4, (kind, self.groups))
+            if self.retyped:
+                _set(self.footer, 5, self._recorded_metadata())
             out = bytearray()
             _write_struct(out, self.footer)
             self.sink.write(bytes(out))

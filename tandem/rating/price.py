@@ -50,6 +50,7 @@ from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
 from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
+from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
@@ -93,7 +94,10 @@ REASONS = (
     "no_matching_prefix",
 )
 _CODE = {r: i + 1 for i, r in enumerate(REASONS)}
-_REASON_DICT = pa.array(REASONS, pa.string())
+_REASON_DICT = strings(REASONS)
+# Compute-function arguments as Arrow scalars (a plain Python value would load pandas).
+_ZERO, _MINUS_ONE = scalar(0, pa.int64()), scalar(-1, pa.int64())
+_FALSE = scalar(False, pa.bool_())
 _SIDES = (("sell", "customer"), ("buy", "carrier"))
 #: Columns :meth:`Rater.price` adds (and :func:`split_rated` adds ``reason``).
 OUTPUT_COLUMNS = frozenset(
@@ -227,13 +231,12 @@ def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not pa.types.is_integer(col.type):
         raise CdrError(f"column {name!r} must be integer seconds, got {col.type}")
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    valid = (
-        np.ones(len(col), dtype=bool)
-        if col.null_count == 0
-        else col.is_valid().to_numpy(zero_copy_only=False)
-    )
-    values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    return values, valid
+    if col.null_count == 0:
+        valid = np.ones(len(col), dtype=bool)
+    else:
+        valid = to_numpy(col.is_valid())
+        col = pc.fill_null(col, _ZERO.cast(col.type))
+    return to_numpy(col).astype(np.int64, copy=False), valid
 
 
 def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -248,8 +251,10 @@ def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndar
     )
     if enc.null_count == 0 and len(lookup) == 2:  # one account named throughout
         return np.full(len(enc), lookup[0], dtype=np.int64)
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
-    return lookup[idx]
+    indices = enc.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, _MINUS_ONE.cast(indices.type))
+    return lookup[to_numpy(indices)]
 
 
 def _local_periods(
@@ -689,17 +694,17 @@ class Rater:
         key = number_keys(digits)
         input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
         if digits.null_count:
-            input_reason[~digits.is_valid().to_numpy(zero_copy_only=False)] = _CODE["bad_number"]
+            input_reason[~to_numpy(digits.is_valid())] = _CODE["bad_number"]
         input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
         input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
         raw = cdrs.column("raw") if "raw" in cdrs.column_names else None
         if raw is not None and raw.null_count < len(raw):  # records the reader could not read
-            broken = pc.is_valid(raw).to_numpy(zero_copy_only=False) & ~start_ok
+            broken = to_numpy(pc.is_valid(raw)) & ~start_ok
             input_reason[broken] = _CODE["bad_record"]
         out = cdrs.append_column("rated_number", digits)
         results = {}
         currency_names = sorted(set(self.sell.currencies) | set(self.buy.currencies))
-        currency_dict = pa.array(currency_names, pa.string())
+        currency_dict = strings(currency_names)
         windows = self._plan_windows(start)
         columns = [
             (start, duration, key, input_reason)
@@ -735,9 +740,9 @@ class Rater:
                 idx = codes_[safe] if len(dictionary) > 1 else np.zeros(len(row), np.int32)
                 out = out.append_column(
                     f"{side}_{name}",
-                    pa.DictionaryArray.from_arrays(pa.array(idx, mask=mask), dictionary),
+                    pa.DictionaryArray.from_arrays(from_numpy(idx, mask=mask), dictionary),
                 )
-            out = out.append_column(f"{side}_billed_seconds", pa.array(res["billed"], mask=mask))
+            out = out.append_column(f"{side}_billed_seconds", from_numpy(res["billed"], mask=mask))
             out = out.append_column(
                 f"{side}_amount",
                 amount_array(
@@ -749,14 +754,14 @@ class Rater:
             )
             out = out.append_column(
                 f"{side}_currency",
-                pa.DictionaryArray.from_arrays(pa.array(cur, mask=mask), currency_dict),
+                pa.DictionaryArray.from_arrays(from_numpy(cur, mask=mask), currency_dict),
             )
             codes = res["reason"]
             if all_ok and not codes.any():  # every CDR priced: no reason anywhere
                 reason = pa.nulls(len(row), pa.int8())
             else:
                 codes = codes.astype(np.int8)
-                reason = pa.array(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
+                reason = from_numpy(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
             out = out.append_column(
                 f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT)
             )
@@ -844,7 +849,7 @@ class RatingSummary:
             for c in pc.unique(cur.combine_chunks()).to_pylist():
                 if c is None:
                     continue
-                mask = pc.fill_null(pc.equal(cur, c), False)
+                mask = pc.fill_null(pc.equal(cur, scalar(c, pa.string())), _FALSE)
                 every = pc.all(mask).as_py()  # one currency throughout: sum without a copy
 
                 def mine(col: str, mask: pa.ChunkedArray = mask, every: bool = every) -> Any:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import functools
 import json
@@ -53,6 +52,7 @@ import pyarrow.parquet as pq
 from tandem.errors import CdrError, OutputError
 from tandem.files import sync_directory
 from tandem.instant import InstantLike, format_instant, parse_instant
+from tandem.rating.arrays import empty_table, from_numpy, scalar, to_numpy
 from tandem.rating.cdr import CdrReader, is_frame
 from tandem.rating.parquet_parallel import ParallelParquetWriter
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
@@ -73,12 +73,15 @@ __all__ = [
 
 
 def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
-    name = ctypes.util.find_library("c")
+    """The C library when it is glibc (it has ``malloc_trim`` and ``mallopt``), else None.
+
+    Its symbols are looked up among those the process has loaded (``dlopen(NULL)``), not
+    by name: ``ctypes.util.find_library`` runs ``ldconfig -p`` in a subprocess, some 30 ms
+    of every ``tandem rate``."""
     try:
-        lib = ctypes.CDLL(name) if name else None
-        return lib if lib is not None and lib.malloc_trim and lib.mallopt else None
-    except (OSError, AttributeError):
+        lib = ctypes.CDLL(None)
+        return lib if lib.malloc_trim and lib.mallopt else None
+    except (OSError, AttributeError, TypeError):
         return None
 
 
@@ -365,7 +368,7 @@ class _AtomicParquet:
                 self.file,
                 self.schema,
                 workers=self.workers,
-                prepare=functools.partial(_compact_dictionaries, skip=plain),
+                prepare=functools.partial(_prepare, plain=plain),
                 compression=_compression(self.schema, plain),
                 write_statistics=_statistics_columns(self.schema),
                 use_dictionary=_dictionary_columns(self.schema, plain),
@@ -383,7 +386,7 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = empty_schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(empty_schema.empty_table(), self.tmp)
+            pq.write_table(empty_table(empty_schema), self.tmp)
         else:
             self.writer.close()
             self.writer = None
@@ -485,14 +488,31 @@ def _delta_columns(schema: pa.Schema) -> dict[str, str]:
 
 def _compact(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
     """The same values with a dictionary of only the entries ``chunk`` uses (in order)."""
-    codes = chunk.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    indices = chunk.indices
+    mask = to_numpy(chunk.is_null()) if chunk.null_count else None
+    if mask is not None:
+        indices = pc.fill_null(indices, scalar(0, indices.type))
+    codes = to_numpy(indices)
     used = np.bincount(codes, minlength=len(chunk.dictionary)) > 0
     remap = (np.cumsum(used) - 1).astype(codes.dtype)
-    mask = chunk.is_null().to_numpy(zero_copy_only=False) if chunk.null_count else None
     return pa.DictionaryArray.from_arrays(
-        pa.array(remap[codes], type=chunk.indices.type, mask=mask),
-        chunk.dictionary.take(pa.array(np.flatnonzero(used))),
+        from_numpy(remap[codes], type=chunk.indices.type, mask=mask),
+        chunk.dictionary.take(from_numpy(np.flatnonzero(used))),
     )
+
+
+def _prepare(table: pa.Table, plain: frozenset[str]) -> pa.Table:
+    """A batch as it is encoded: the large dictionary columns (``plain``, written with
+    Parquet's plain encoding) decoded to their values, which pyarrow encodes about twice
+    as fast (the same pages: the file records the dictionary type, see
+    :class:`ParallelParquetWriter`); the other dictionaries compacted
+    (:func:`_compact_dictionaries`)."""
+    table = _compact_dictionaries(table, skip=plain)
+    for name in plain:
+        i = table.schema.get_field_index(name)
+        value_type = table.schema.field(i).type.value_type
+        table = table.set_column(i, name, pc.cast(table.column(i), value_type))
+    return table
 
 
 def _compact_dictionaries(table: pa.Table, skip: frozenset[str] = frozenset()) -> pa.Table:
@@ -539,13 +559,19 @@ _US = 1_000_000
 #: Epoch seconds that fit a microsecond timestamp (a CDR outside is a bad time: its
 #: ``start`` is null, its ``start_epoch`` keeps the value read).
 _US_LIMIT = (2**63 - 1) // _US
+# Compute-function arguments as Arrow scalars (a plain Python value would load pandas).
+_LOW, _HIGH = scalar(-_US_LIMIT, pa.int64()), scalar(_US_LIMIT, pa.int64())
+_MICROS, _NO_INT = scalar(_US, pa.int64()), scalar(None, pa.int64())
 
 
 def _as_instants(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """Epoch seconds as ``timestamp[us, UTC]`` (null where out of range)."""
-    ok = pc.and_(pc.greater_equal(col, -_US_LIMIT), pc.less_equal(col, _US_LIMIT))
-    micros = pc.multiply(pc.if_else(ok, col, None), _US)
-    return pc.cast(micros, pa.int64()).cast(START_TYPE)
+    bounds = pc.min_max(col)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is not None and (low < -_US_LIMIT or high > _US_LIMIT):
+        ok = pc.and_(pc.greater_equal(col, _LOW), pc.less_equal(col, _HIGH))
+        col = pc.if_else(ok, col, _NO_INT)
+    return pc.cast(pc.multiply(col, _MICROS), pa.int64()).cast(START_TYPE)
 
 
 def output_times(table: pa.Table) -> pa.Table:
@@ -589,8 +615,9 @@ def _start_seconds(table: pa.Table) -> pa.ChunkedArray:
 def _in_period(table: pa.Table, period: tuple[int, int]) -> pa.ChunkedArray:
     """Rows whose ``start`` lies in ``[from, until)`` (a missing start lies in none)."""
     start = _start_seconds(table)
-    inside = pc.and_(pc.greater_equal(start, period[0]), pc.less(start, period[1]))
-    return pc.fill_null(inside, False)
+    low, high = scalar(period[0], pa.int64()), scalar(period[1], pa.int64())
+    inside = pc.and_(pc.greater_equal(start, low), pc.less(start, high))
+    return pc.fill_null(inside, scalar(False, pa.bool_()))
 
 
 def _keep_outside(out: _AtomicParquet, period: tuple[int, int], amount_type: pa.DataType) -> int:
