@@ -56,6 +56,10 @@ from tests.kamailio.harness import EXAMPLES, Kamailio, TandemServer, run_sipp, t
 
 HERE = Path(__file__).resolve().parent / "kamailio"
 UNTIL = 4_102_444_800
+#: The cases whose answers are Tandem's routes: each is checked first (CHECK_CALLS INVITEs,
+#: every answer compared with Tandem's decision) before it is timed.
+CHECKED = ("b", "c", "d")
+CHECK_CALLS = 300
 
 
 def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
@@ -197,6 +201,48 @@ def write_mtree(data: dict) -> Path:
     return out
 
 
+def expected_answers(data: dict, numbers: list[str]) -> dict[str, tuple[int, list[str]]]:
+    """Per dialed number (without its "+"): the SIP code and the Contact URIs in order that
+    Tandem's decision gives it (``tandem route`` for the benchmark's customer)."""
+    from tandem.lcr import Router, RoutingTable, load_config
+    from tandem.serve.answer import block_answer, contact_uri
+
+    table = RoutingTable.load(data["table"])
+    router = Router(table, plan=load_config(data["config"]))
+    out = {}
+    for number in numbers:
+        decision = router.route(number, customer="acme", at=int(time.time()))
+        if decision.blocked:
+            out[number.lstrip("+")] = (block_answer(decision).code, [])
+        else:
+            uris = [contact_uri(decision.normalized, r.carrier, r.trunk) for r in decision.routes]
+            out[number.lstrip("+")] = (302, uris)
+    return out
+
+
+def check_answers(k: Kamailio, sipp: str, workdir: Path, numbers: list[str],
+                  expected: dict[str, tuple[int, list[str]]]) -> str:  # fmt: skip
+    """Send each of ``numbers`` once (100/s, traced) and compare every answer with Tandem's
+    decision: the code, and the 302's Contact URIs in order. Raises on a difference; the
+    summary line otherwise."""
+    run = run_sipp(sipp, k.port, workdir, [(n, "") for n in numbers], rate=100,
+                   timeout=len(numbers) / 100 + 20)  # fmt: skip
+    if len(run.responses) != len(numbers):
+        raise AssertionError(f"{len(run.responses)} answers to {len(numbers)} INVITEs:\n{run.out}")
+    codes: dict[int, int] = {}
+    for response in run.responses:
+        code, uris = expected[response["number"].lstrip("+")]
+        got = [h.split("<", 1)[1].split(">", 1)[0] for h in response["headers"]
+               if h.lower().startswith("contact:") and "<" in h]  # fmt: skip
+        if response["code"] != code or (code == 302 and got != uris):
+            raise AssertionError(
+                f"{response['number']}: got {response['code']} {got}, Tandem says {code} {uris}"
+            )
+        codes[code] = codes.get(code, 0) + 1
+    summary = ", ".join(f"{n} x {c}" for c, n in sorted(codes.items()))
+    return f"answers checked against Tandem's decisions: {len(numbers)} INVITEs, {summary}"
+
+
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
          seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
     """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
@@ -296,6 +342,7 @@ def main() -> None:
               EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
+    expected = None
     for name in args.cases.split(","):
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
@@ -315,6 +362,11 @@ def main() -> None:
         k.start(timeout=900)
         print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
         try:
+            if name in CHECKED:
+                if expected is None:
+                    expected = expected_answers(data, numbers[:CHECK_CALLS])
+                print("  " + check_answers(k, sipp, work, numbers[:CHECK_CALLS], expected),
+                      flush=True)  # fmt: skip
             groups = [k.proc.pid] if k.proc else []
             if server is not None and server.proc is not None:
                 groups.append(server.proc.pid)
