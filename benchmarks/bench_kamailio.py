@@ -344,6 +344,17 @@ def best(steps: list[Step]) -> tuple[float, float]:
     return max(ok)
 
 
+def same_step(a: list[Step], b: list[Step]) -> tuple[int, float, float] | None:
+    """The highest rate asked at which both ramps passed, and the CPU microseconds per call
+    of each there (the same rate: the same share of the timers' fixed cost per call)."""
+    passed_a = {r: us for r, total, good, bad, _sent, us in a if bad == 0 and good == total}
+    passed_b = {r: us for r, total, good, bad, _sent, us in b if bad == 0 and good == total}
+    common = sorted(set(passed_a) & set(passed_b))
+    if not common:
+        return None
+    return common[-1], passed_a[common[-1]], passed_b[common[-1]]
+
+
 def children_memory(main_pid: int) -> list[tuple[int, float, float]]:
     """``(pid, RSS MB, PSS MB)`` of every process of the Kamailio whose main is ``main_pid``
     (the taskset wrapper exec()s kamailio, so the main keeps the Popen pid)."""
@@ -419,6 +430,7 @@ def main() -> None:
               ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
+    all_steps: dict[str, list[Step]] = {}
     expected = None
     for name in args.cases.split(","):
         title, config, case_env, defines, script = cases[name]
@@ -456,6 +468,7 @@ def main() -> None:
             if server is not None:
                 server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
+        all_steps[name] = steps
     print("\n| case | highest rate: 0 failed, <= 1% retransmitted | CPU per call there (us) "
           "| calls/s per CPU core | worker RSS / PSS (MB) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
@@ -467,7 +480,13 @@ def main() -> None:
     for a, b in (("c", "b"), ("c", "a"), ("d", "c"), ("d", "h"), ("d", "n")):
         if a in results and b in results and results[b][1][0] and results[a][1][1]:
             (ra, ua), (rb, ub) = results[a][1], results[b][1]
-            print(f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}")
+            line = f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}"
+            same = same_step(all_steps[a], all_steps[b])
+            if same is not None:
+                asked, us_a, us_b = same
+                line += (f"; at {asked}/s asked, the highest step both passed: {us_a:.0f} vs "
+                         f"{us_b:.0f} us per call, {us_b / us_a:.2f}")  # fmt: skip
+            print(line)
     if args.memory_workers:
         print(f"\nmemory with {args.memory_workers} Tandem workers after 2 s at 500/s:")
         k = Kamailio(EXAMPLES / "kamailio.cfg", work, env, workers=args.memory_workers)
