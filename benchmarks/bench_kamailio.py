@@ -25,8 +25,18 @@ load on a shared machine disturbs less than the highest rate. Cases, in one run:
   but did not finish loading the 6,000,000 targets of 40 x 150,000 in 15 minutes;
 * (c) Kamailio + Tandem in-process (examples/kamailio/kamailio.cfg, redirect mode) on
   the compiled table of the same rates;
-* (d) Kamailio asking ``tandem serve http`` (pinned to Kamailio's CPU) with http_client,
-  a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg).
+* (d) Kamailio asking ``tandem serve http`` with http_client over one kept-alive
+  connection, a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg);
+* (h) the baseline of (d), a blocking HTTP lookup: the same config with a new TCP
+  connection per INVITE (``http_client_query`` of a URL, ``-A NEWCONN``) to a trivial
+  server that answers every request with the same five routes
+  (benchmarks/kamailio/trivial_http.py);
+* (n) the same new connection per INVITE, to ``tandem serve http`` (Tandem's answers).
+
+The HTTP servers of (d), (h) and (n) are separate processes: ``--server-cpu`` says where they
+run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
+``--tlsf`` starts every Kamailio with ``-x tlsf`` (the TLSF allocator for shared memory:
+the xavps that http302.cfg decodes the routes into live there).
 
 Then the memory of each Kamailio worker (RSS and PSS from /proc/PID/smaps_rollup) with the
 big table mapped, with ``--memory-workers`` workers (default 4) after a short load.
@@ -37,6 +47,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,10 +66,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lcr import MILLI, make_pool  # noqa: E402
 
 from tandem.lcr import compile_rates  # noqa: E402
-from tests.kamailio.harness import EXAMPLES, Kamailio, TandemServer, run_sipp, tools  # noqa: E402
+from tests.kamailio.harness import (  # noqa: E402
+    EXAMPLES,
+    Kamailio,
+    TandemServer,
+    free_port,
+    run_sipp,
+    tools,
+)
 
 HERE = Path(__file__).resolve().parent / "kamailio"
 UNTIL = 4_102_444_800
+#: The cases whose answers are Tandem's routes: each is checked first (CHECK_CALLS INVITEs,
+#: every answer compared with Tandem's decision) before it is timed.
+CHECKED = ("b", "c", "d", "n")
+CHECK_CALLS = 300
 
 
 def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
@@ -197,6 +222,91 @@ def write_mtree(data: dict) -> Path:
     return out
 
 
+class TrivialLookup:
+    """benchmarks/kamailio/trivial_http.py on a free loopback port (pinned to ``cpu``), in
+    its own session: the blocking-lookup baseline's server (case h)."""
+
+    def __init__(self, workdir: Path, cpu: int | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [sys.executable, str(HERE / "trivial_http.py"), str(self.port)]
+        if cpu is not None and shutil.which("taskset"):
+            args = ["taskset", "-c", str(cpu), *args]
+        self.log = workdir / f"trivial-http-{self.port}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"the trivial lookup did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def start_tandem(data: dict, workdir: Path, cpu: int | None) -> TandemServer:
+    """``tandem serve http`` on a free port (another one when the port it drew was taken
+    meanwhile: case h leaves thousands of loopback connections behind)."""
+    for attempt in range(5):
+        server = TandemServer("http", data["table"], data["config"], workdir, cpu=cpu)
+        try:
+            return server.start(timeout=900)
+        except AssertionError as exc:
+            if "address already in use" not in str(exc) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def expected_answers(data: dict, numbers: list[str]) -> dict[str, tuple[int, list[str]]]:
+    """Per dialed number (without its "+"): the SIP code and the Contact URIs in order that
+    Tandem's decision gives it (``tandem route`` for the benchmark's customer)."""
+    from tandem.lcr import Router, RoutingTable, load_config
+    from tandem.serve.answer import block_answer, contact_uri
+
+    table = RoutingTable.load(data["table"])
+    router = Router(table, plan=load_config(data["config"]))
+    out = {}
+    for number in numbers:
+        decision = router.route(number, customer="acme", at=int(time.time()))
+        if decision.blocked:
+            out[number.lstrip("+")] = (block_answer(decision).code, [])
+        else:
+            uris = [contact_uri(decision.normalized, r.carrier, r.trunk) for r in decision.routes]
+            out[number.lstrip("+")] = (302, uris)
+    return out
+
+
+def check_answers(k: Kamailio, sipp: str, workdir: Path, numbers: list[str],
+                  expected: dict[str, tuple[int, list[str]]]) -> str:  # fmt: skip
+    """Send each of ``numbers`` once (100/s, traced) and compare every answer with Tandem's
+    decision: the code, and the 302's Contact URIs in order. Raises on a difference; the
+    summary line otherwise."""
+    run = run_sipp(sipp, k.port, workdir, [(n, "") for n in numbers], rate=100,
+                   timeout=len(numbers) / 100 + 20)  # fmt: skip
+    if len(run.responses) != len(numbers):
+        raise AssertionError(f"{len(run.responses)} answers to {len(numbers)} INVITEs:\n{run.out}")
+    codes: dict[int, int] = {}
+    for response in run.responses:
+        code, uris = expected[response["number"].lstrip("+")]
+        got = [h.split("<", 1)[1].split(">", 1)[0] for h in response["headers"]
+               if h.lower().startswith("contact:") and "<" in h]  # fmt: skip
+        if response["code"] != code or (code == 302 and got != uris):
+            raise AssertionError(
+                f"{response['number']}: got {response['code']} {got}, Tandem says {code} {uris}"
+            )
+        codes[code] = codes.get(code, 0) + 1
+    summary = ", ".join(f"{n} x {c}" for c, n in sorted(codes.items()))
+    return f"answers checked against Tandem's decisions: {len(numbers)} INVITEs, {summary}"
+
+
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
          seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
     """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
@@ -234,6 +344,17 @@ def best(steps: list[Step]) -> tuple[float, float]:
     return max(ok)
 
 
+def same_step(a: list[Step], b: list[Step]) -> tuple[int, float, float] | None:
+    """The highest rate asked at which both ramps passed, and the CPU microseconds per call
+    of each there (the same rate: the same share of the timers' fixed cost per call)."""
+    passed_a = {r: us for r, total, good, bad, _sent, us in a if bad == 0 and good == total}
+    passed_b = {r: us for r, total, good, bad, _sent, us in b if bad == 0 and good == total}
+    common = sorted(set(passed_a) & set(passed_b))
+    if not common:
+        return None
+    return common[-1], passed_a[common[-1]], passed_b[common[-1]]
+
+
 def children_memory(main_pid: int) -> list[tuple[int, float, float]]:
     """``(pid, RSS MB, PSS MB)`` of every process of the Kamailio whose main is ``main_pid``
     (the taskset wrapper exec()s kamailio, so the main keeps the Popen pid)."""
@@ -266,6 +387,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--memory-workers", type=int, default=4)
     ap.add_argument("--workdir", help="keep (and reuse) the generated tables here")
+    ap.add_argument(
+        "--server-cpu",
+        type=int,
+        default=0,
+        help="CPU of the HTTP servers of cases d and h (default 0: Kamailio's)",
+    )
+    ap.add_argument("--tlsf", action="store_true", help="kamailio -x tlsf in every case")
     args = ap.parse_args()
     if args.small:
         args.carriers, args.prefixes, args.pool = 4, 15_000, 25_000
@@ -276,7 +404,9 @@ def main() -> None:
     print(
         f"Kamailio benchmark: {args.carriers} carriers x {args.prefixes:,} prefixes (pool "
         f"{args.pool:,}); rates {rates}, {args.seconds:g} s each; Kamailio on CPU 0, SIPp on "
-        f"CPU 1; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"CPU 1, the HTTP servers of d and h on CPU {args.server_cpu}"
+        f"{'; kamailio -x tlsf' if args.tlsf else ''}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
     )
     data = build(work, args.carriers, args.prefixes, args.pool)
@@ -292,29 +422,42 @@ def main() -> None:
               EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
               EXAMPLES / "tandem_kemi.py"),
-        "d": ("(d) Tandem over HTTP (http_client)", HERE / "http302.cfg", {}, (),
-              EXAMPLES / "tandem_kemi.py"),
+        "d": ("(d) Tandem over HTTP (http_client, kept-alive connection)", HERE / "http302.cfg",
+              {}, (), EXAMPLES / "tandem_kemi.py"),
+        "h": ("(h) blocking HTTP lookup, new connection per INVITE (trivial server)",
+              HERE / "http302.cfg", {}, ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
+        "n": ("(n) Tandem over HTTP, new connection per INVITE", HERE / "http302.cfg", {},
+              ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
+    all_steps: dict[str, list[Step]] = {}
+    expected = None
     for name in args.cases.split(","):
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
-        server = None
-        if name == "d":  # tandem serve http on Kamailio's core
-            server = TandemServer("http", data["table"], data["config"], work, cpu=0)
-            server.start(timeout=900)
-            defines = (f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
+        server: TandemServer | TrivialLookup | None = None
+        if name in ("d", "n"):
+            server = start_tandem(data, work, args.server_cpu)
+            defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
+        elif name == "h":
+            server = TrivialLookup(work, args.server_cpu)
+            defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
         # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
         extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
         if name == "b":
             write_mtree(data)
-        k_extra = extra.get(name, [])
+        k_extra = extra.get(name, []) + (["-x", "tlsf"] if args.tlsf else [])
         k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
         t0 = time.perf_counter()
         k.start(timeout=900)
         print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
         try:
+            if name in CHECKED:
+                if expected is None:
+                    expected = expected_answers(data, numbers[:CHECK_CALLS])
+                print("  " + check_answers(k, sipp, work, numbers[:CHECK_CALLS], expected),
+                      flush=True)  # fmt: skip
             groups = [k.proc.pid] if k.proc else []
             if server is not None and server.proc is not None:
                 groups.append(server.proc.pid)
@@ -325,6 +468,7 @@ def main() -> None:
             if server is not None:
                 server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)
+        all_steps[name] = steps
     print("\n| case | highest rate: 0 failed, <= 1% retransmitted | CPU per call there (us) "
           "| calls/s per CPU core | worker RSS / PSS (MB) |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
@@ -333,10 +477,16 @@ def main() -> None:
         core = 1e6 / us if us else 0.0
         print(f"| {title} | {rate:,.0f}/s | {us:.0f} | {core:,.0f} | "
               f"{worker[1]:.0f} / {worker[2]:.0f} |")  # fmt: skip
-    for a, b in (("c", "b"), ("c", "a"), ("d", "c")):
+    for a, b in (("c", "b"), ("c", "a"), ("d", "c"), ("d", "h"), ("d", "n")):
         if a in results and b in results and results[b][1][0] and results[a][1][1]:
             (ra, ua), (rb, ub) = results[a][1], results[b][1]
-            print(f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}")
+            line = f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}"
+            same = same_step(all_steps[a], all_steps[b])
+            if same is not None:
+                asked, us_a, us_b = same
+                line += (f"; at {asked}/s asked, the highest step both passed: {us_a:.0f} vs "
+                         f"{us_b:.0f} us per call, {us_b / us_a:.2f}")  # fmt: skip
+            print(line)
     if args.memory_workers:
         print(f"\nmemory with {args.memory_workers} Tandem workers after 2 s at 500/s:")
         k = Kamailio(EXAMPLES / "kamailio.cfg", work, env, workers=args.memory_workers)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from tandem.lcr.router import Decision
     from tandem.lcr.table import RoutingTable
 
-__all__ = ["compile_command", "print_decision", "route_command"]
+__all__ = ["compile_command", "lookup_options", "number_lookup", "print_decision", "route_command"]
 
 
 @global_options
@@ -71,6 +72,43 @@ def _plan_text(table: RoutingTable) -> str:
     return f"routing plan version {plan.version} ({plan.source_name or 'no file name'})"
 
 
+#: The number-lookup options of `tandem route` (a local portability table, then DNS ENUM),
+#: for every command that routes calls (`tandem serve sip|http` too): :func:`lookup_options`
+#: declares them, :func:`number_lookup` builds what they ask for.
+_LOOKUP_OPTIONS = [
+    click.option(
+        "--local-ports", "local_ports", is_flag=True,
+        help="Look the number up in the store's local portability / ENUM table first.",
+    ),
+    click.option(
+        "--local-ports-csv", "local_ports_csv", type=click.Path(dir_okay=False, path_type=Path),
+        help="Look the number up in this portability CSV first (instead of the store's table).",
+    ),
+    click.option(
+        "--enum-server", "enum_servers", multiple=True, metavar="HOST:PORT",
+        help="Ask this DNS server for ENUM / portability NAPTRs (repeatable, asked in turn).",
+    ),
+    click.option(
+        "--enum-suffix", "enum_suffixes", multiple=True, metavar="S",
+        help="ENUM tree for --enum-server, tried in order (repeatable; default e164.arpa).",
+    ),
+    click.option(
+        "--enum-budget-ms", "enum_budget_ms", type=float, default=50.0, show_default=True,
+        metavar="N", help="Time budget of one ENUM lookup; past it the dialed number is used.",
+    ),
+]  # fmt: skip
+
+
+def lookup_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the number-lookup options (``--local-ports``, ``--local-ports-csv``,
+    ``--enum-server``, ``--enum-suffix``, ``--enum-budget-ms``) to a command; its function
+    takes them as ``local_ports``, ``local_ports_csv``, ``enum_servers``,
+    ``enum_suffixes``, ``enum_budget_ms`` (give them to :func:`number_lookup`)."""
+    for option in reversed(_LOOKUP_OPTIONS):
+        f = option(f)
+    return f
+
+
 @global_options
 @click.command("route")
 @click.argument("number")
@@ -95,26 +133,7 @@ def _plan_text(table: RoutingTable) -> str:
     "plan in force at TIME in the store, or the one compiled into --table).",
 )  # fmt: skip
 @click.option("--call-id", "call_id", metavar="ID", help="Call id (stable weighted splits).")
-@click.option(
-    "--local-ports", "local_ports", is_flag=True,
-    help="Look the number up in the store's local portability / ENUM table first.",
-)  # fmt: skip
-@click.option(
-    "--local-ports-csv", "local_ports_csv", type=click.Path(dir_okay=False, path_type=Path),
-    help="Look the number up in this portability CSV first (instead of the store's table).",
-)  # fmt: skip
-@click.option(
-    "--enum-server", "enum_servers", multiple=True, metavar="HOST:PORT",
-    help="Ask this DNS server for ENUM / portability NAPTRs (repeatable, asked in turn).",
-)  # fmt: skip
-@click.option(
-    "--enum-suffix", "enum_suffixes", multiple=True, metavar="S",
-    help="ENUM tree for --enum-server, tried in order (repeatable; default e164.arpa).",
-)  # fmt: skip
-@click.option(
-    "--enum-budget-ms", "enum_budget_ms", type=float, default=50.0, show_default=True,
-    metavar="N", help="Time budget of one ENUM lookup; past it the dialed number is used.",
-)  # fmt: skip
+@lookup_options
 @click.option(
     "--fraud", "fraud_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
     help="Run the fraud rules of FILE (fraud.toml) on the call: a block leaves no route, a "
@@ -186,7 +205,7 @@ def route_command(
     else:
         table = compile_table(ctx.store, t)
     config = load_config(config_path) if config_path else None  # None: the table's plan
-    lookup = _number_lookup(
+    lookup = number_lookup(
         ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
     )
     decision: Decision | CallDecision
@@ -251,7 +270,7 @@ def _calls(
     )
 
 
-def _number_lookup(
+def number_lookup(
     ctx: CliContext,
     local_ports: bool,
     local_ports_csv: Path | None,

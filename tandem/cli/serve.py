@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.route import lookup_options
 
 if TYPE_CHECKING:
     from tandem.serve.metrics import Metrics
@@ -20,7 +21,8 @@ __all__ = ["serve_group"]
 
 
 def _common(f: Any) -> Any:
-    """The options both servers take (those of ``tandem route`` that apply to a server)."""
+    """The options both servers take (those of ``tandem route`` that apply to a server,
+    its number-lookup options included: the same declarations)."""
     options = [
         click.option(
             "--table", "table_path", required=True,
@@ -62,6 +64,7 @@ def _common(f: Any) -> Any:
             help="debug: one line per decision.",
         ),
     ]  # fmt: skip
+    f = lookup_options(f)
     for option in reversed(options):
         f = option(f)
     return f
@@ -193,10 +196,16 @@ def _service(
     credit: bool,
     watch: float,
     log_level: str,
+    local_ports: bool,
+    local_ports_csv: Path | None,
+    enum_servers: tuple[str, ...],
+    enum_suffixes: tuple[str, ...],
+    enum_budget_ms: float,
 ) -> RouteService:
     """The routing service the options ask for: the router of ``tandem route``, or its
-    call lifecycle with --fraud / --redis / --credit (built by the same code)."""
-    from tandem.cli.route import _calls
+    call lifecycle with --fraud / --redis / --credit (built by the same code), looking
+    numbers up first as ``tandem route`` does with the same lookup options."""
+    from tandem.cli.route import _calls, number_lookup
     from tandem.lcr.policy import load_config
     from tandem.lcr.router import Router
     from tandem.lcr.snapshot import load_key
@@ -208,10 +217,13 @@ def _service(
     key = load_key(verify_key) if verify_key is not None else None
     table = RoutingTable.load(table_path, key=key)
     config = load_config(config_path) if config_path else None
+    lookup = number_lookup(
+        ctx, local_ports, local_ports_csv, enum_servers, enum_suffixes, enum_budget_ms
+    )
     metrics: Metrics = Metrics(server)
     if fraud_path is None and redis_url is None and not credit and server == "sip":
         return RouteService(
-            Router(table, plan=config), table_path, metrics=metrics, key=key,
+            Router(table, plan=config, lookup=lookup), table_path, metrics=metrics, key=key,
             keep_calls=keep_calls,
         )  # fmt: skip
     if fraud_path is None and redis_url is None and not credit:
@@ -220,11 +232,11 @@ def _service(
         from tandem.calls import Calls
         from tandem.state import MemoryCounters
 
-        router = Router(table, plan=config)
+        router = Router(table, plan=config, lookup=lookup)
         calls = Calls(router, counters=MemoryCounters())
         return RouteService(router, table_path, metrics=metrics, calls=calls, key=key,
                             keep_calls=keep_calls, lifecycle_json=False)  # fmt: skip
-    calls = _calls(ctx, table, config, None, fraud_path, redis_url, redis_prefix, credit)
+    calls = _calls(ctx, table, config, lookup, fraud_path, redis_url, redis_prefix, credit)
     return RouteService(calls.router, table_path, metrics=metrics, calls=calls, key=key,
                         keep_calls=keep_calls)  # fmt: skip
 

@@ -31,19 +31,20 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import httptools
 
 from tandem.errors import InstantError
 from tandem.instant import format_instant, parse_instant
 from tandem.serve.openapi import openapi_schema
-from tandem.serve.rtjson import rtjson, rtjson_blocked
+from tandem.serve.rtjson import rtjson_blocked, rtjson_text
 from tandem.serve.service import LOG, RouteService
 
-__all__ = ["HttpApi", "HttpResponse", "MetricsApi", "start_http"]
+__all__ = ["HttpApi", "HttpResponse", "MetricsApi", "query_pairs", "start_http"]
 
 MAX_BODY = 65_536
+_MAX_FIELDS = 16
 _ROUTE_PARAMS = frozenset(("number", "customer", "source_ip", "at", "call_id", "format"))
 _END_PARAMS = frozenset(("at", "duration", "carrier"))
 _STATUS = {
@@ -72,6 +73,28 @@ class _BadRequest(Exception):
 def _error(status: int, kind: str, reason: str, extra: tuple[str, ...] = ()) -> HttpResponse:
     body = json.dumps({"error": kind, "reason": reason}).encode()
     return status, JSON_TYPE, body, extra
+
+
+def query_pairs(query: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a query string: ``urllib.parse.parse_qsl(query,
+    keep_blank_values=True, errors="strict", max_num_fields=16)``, with each piece decoded
+    only when it holds a ``%`` or a ``+`` (the common request decodes one). Raises
+    ValueError past 16 fields, UnicodeDecodeError for an escape that is not UTF-8."""
+    if not query:
+        return []
+    if query.count("&") >= _MAX_FIELDS:
+        raise ValueError("Max number of fields exceeded")
+    out = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "), errors="strict")
+        if "%" in value or "+" in value:
+            value = unquote(value.replace("+", " "), errors="strict")
+        out.append((name, value))
+    return out
 
 
 class HttpApi:
@@ -160,10 +183,7 @@ class HttpApi:
     @staticmethod
     def _params(query: str, allowed: frozenset[str]) -> dict[str, str]:
         try:
-            pairs = parse_qsl(
-                query, keep_blank_values=True, strict_parsing=False, errors="strict",
-                max_num_fields=16,
-            )  # fmt: skip
+            pairs = query_pairs(query)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _BadRequest(400, "bad_request", f"unreadable query string: {exc}") from None
         out: dict[str, str] = {}
@@ -211,12 +231,8 @@ class HttpApi:
         if fmt == "rtjson":
             if decision is None:
                 assert outcome.block is not None
-                doc = rtjson_blocked(outcome.block)
-                status = 422
-            else:
-                doc = rtjson(decision, outcome.decision_id)
-                status = 200
-            return status, JSON_TYPE, json.dumps(doc).encode(), ()
+                return 422, JSON_TYPE, json.dumps(rtjson_blocked(outcome.block)).encode(), ()
+            return 200, JSON_TYPE, rtjson_text(decision, outcome.decision_id).encode(), ()
         if decision is None:
             block = outcome.block
             assert block is not None
@@ -305,13 +321,30 @@ def _money(scaled: int) -> str:
 def _head(
     status: int, content_type: str, length: int, extra: tuple[str, ...], close: bool
 ) -> bytes:
+    if not extra:
+        key = (status, content_type, close)
+        pieces = _HEADS.get(key)
+        if pieces is None:
+            before, after = _head_text(status, content_type, "\0", (), close).split("\0")
+            pieces = _HEADS[key] = (before.encode(), after.encode())
+        return pieces[0] + str(length).encode() + pieces[1]
+    return _head_text(status, content_type, str(length), extra, close).encode()
+
+
+#: (status, content type, close) -> the response head before and after its length
+_HEADS: dict[tuple[int, str, bool], tuple[bytes, bytes]] = {}
+
+
+def _head_text(
+    status: int, content_type: str, length: str, extra: tuple[str, ...], close: bool
+) -> str:
     lines = [f"HTTP/1.1 {status} {_STATUS.get(status, 'Error')}"]
     lines.append(f"Content-Type: {content_type}")
     lines.append(f"Content-Length: {length}")
     lines.extend(extra)
     if close:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 class _HttpProtocol(asyncio.Protocol):

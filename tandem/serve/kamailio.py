@@ -46,7 +46,7 @@ from tandem.lcr import Router, RoutingTable, load_config, load_key
 from tandem.serve.answer import PHRASES, contacts, reason_header
 from tandem.serve.metrics import Metrics
 from tandem.serve.rtjson import rtjson
-from tandem.serve.service import LOG, RouteService
+from tandem.serve.service import LOG, RouteService, freeze_heap
 
 __all__ = ["KamailioSettings", "TandemKemi", "mod_init"]
 
@@ -168,6 +168,7 @@ class TandemKemi:
         self._owners: dict[str, str | None] = {}  # source IP -> customer (see _owner)
         self._owners_of: Any = None
         self._header_pv = f"$hdr({settings.customer_header})" if settings.customer_header else None
+        freeze_heap()  # before the fork: no worker's collections walk (or copy) these objects
 
     # -- process start ------------------------------------------------------------------------
     def child_init(self, rank: int) -> int:
@@ -207,6 +208,7 @@ class TandemKemi:
             keep_calls=relay,
         )  # fmt: skip
         self._next_check = time.time() + settings.reload_interval
+        freeze_heap()
         return self.service
 
     # -- reload ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tandem.errors import ConfigError, TandemError
-from tandem.serve.service import LOG, RouteService
+from tandem.serve.service import LOG, RouteService, freeze_heap
 
 __all__ = ["Listen", "parse_listen", "run"]
 
@@ -142,6 +142,7 @@ async def _main(
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reloader.request)
     closables, connections, where = await start()
+    freeze_heap()  # the table and the modules loaded: out of the collector's walks
     LOG.info("%s", where)
     watcher = loop.create_task(reloader.watch(watch)) if watch > 0 else None
     await stop.wait()

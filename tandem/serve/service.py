@@ -15,6 +15,7 @@ last load (inode, size, modification time).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -31,10 +32,20 @@ if TYPE_CHECKING:
     from tandem.calls import Call, CallDecision, Calls
     from tandem.lcr.router import Decision, Router
 
-__all__ = ["LOG", "Outcome", "RouteService"]
+__all__ = ["LOG", "Outcome", "RouteService", "freeze_heap"]
 
 #: The servers' logger: one line per decision at DEBUG, reloads and errors above.
 LOG = logging.getLogger("tandem.serve")
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the cyclic garbage collector's reach
+    (:func:`gc.freeze`): a server calls it once its table is loaded and after each swap.
+    A full collection walks every tracked object, a loaded 40 x 150,000 table's included
+    (about 250 ms here), and stalls every request behind it; the table's objects live as
+    long as the table and are freed by their reference counts when a swap drops it (a
+    table holds no reference cycle: a property test says so)."""
+    gc.freeze()
 
 
 @dataclass(slots=True)
@@ -218,6 +229,7 @@ class RouteService:
     def install(self, table: RoutingTable, stat: tuple[int, int, int] | None) -> None:
         """Swap ``table`` in (atomic; the event loop's thread)."""
         self.router.swap(table)
+        freeze_heap()
         self._stat = stat
         self.loaded_at = time.time()
         self.table_mtime = stat[2] / 1e9 if stat else self.loaded_at

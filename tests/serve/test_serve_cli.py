@@ -178,3 +178,40 @@ def test_debug_log_line_per_decision_and_metrics(tmp_path: Path) -> None:
     assert "number=+881612345678 customer=acme" in line
     assert "result=blocked code=403 kind=plan" in line
     assert 'reason="destination prefix 881 is blocked by the plan of acme"' in line
+
+
+def test_number_lookup_options_as_tandem_route(tmp_path: Path) -> None:
+    """``--local-ports-csv`` (the lookup options of ``tandem route``): both servers route
+    a ported number on its routing number, as ``tandem route`` does with the same option."""
+    table, config = h.write_files(tmp_path)
+    ports = tmp_path / "ports.csv"
+    # +44 2079... ported into the +49 30 range: borealis (49) then cygnus (4) for acme
+    ports.write_text("number_prefix,routing_number,sip_uri\n+4420794,+4930123456,\n")
+    common = ["--table", str(table), "--config", str(config), "--local-ports-csv", str(ports)]
+    at = "2026-06-01T12:00:00Z"
+    result = CliRunner().invoke(
+        cli, ["route", "+442079460000", "--customer", "acme", "--at", at, "--json",
+              *common[:4], "--local-ports-csv", str(ports)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    want = json.loads(result.output)
+    assert want["routing_number"] == "4930123456"
+    assert [r["carrier"] for r in want["routes"]] == ["borealis", "cygnus"]
+    proc = h.ServerProcess("http", common)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=5)
+        conn.request("GET", f"/route?number=%2B442079460000&customer=acme&at={at}")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.read().decode() == result.output.strip()  # the very same text
+    finally:
+        assert proc.stop() == 0
+    proc = h.ServerProcess("sip", common)
+    try:
+        answer = h.udp_ask(proc.port, h.invite("+442079460000", "lnp1"))
+        assert answer is not None and h.status_code(answer) == 302
+        assert _contacts(answer) == ("borealis", "cygnus")  # the routing number's routes
+        uri = h.header_values(answer, "Contact")[1]
+        assert "<sip:442079460000@203.0.113.50>" in uri  # the dialed number, cygnus' trunk
+    finally:
+        assert proc.stop() == 0
