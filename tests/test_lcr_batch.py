@@ -243,6 +243,12 @@ def test_arrow_and_numpy_inputs_and_one_customer():
         assert res.reason(3) == "no carrier or customer prefix matches 33"
         assert res.decision(0) == router.route("442079460000", customer="acme", at=100).to_dict()
         assert not res.fallback.any()
+    # an Arrow column of numbers is read as its text
+    res = route_batch(router, pa.array([442079460000]), customers="acme", at=100)
+    assert res.route_carriers(0) == ["borealis", "atlas"] and res.decision(0)["normalized"]
+    # a batch without any route still has one column of -1
+    res = route_batch(router, ["33", "abc"], customers="acme", at=100)
+    assert res.route_carrier.tolist() == [[-1], [-1]] and res.blocked.all()
     assert tandem.route_batch is route_batch and tandem.BatchDecisions is BatchDecisions
 
 
@@ -250,7 +256,7 @@ def test_empty_batch_and_bad_shapes():
     rows = [("atlas", "carrier", "USD", "44", 10, 0, 60, 60, 0, 0, OPEN_END)]
     router = Router(compile_rates(pd.DataFrame(rows, columns=COLUMNS), 0))
     res = route_batch(router, [], customers="x", at=0)
-    assert len(res) == 0 and res.route_carrier.shape[0] == 0
+    assert len(res) == 0 and res.route_carrier.shape == (0, 1)
     with pytest.raises(ValueError, match="at has 2 entries for 1 numbers"):
         route_batch(router, ["44"], customers="x", at=[1, 2])
     with pytest.raises(ValueError, match="customers has 2 entries"):

@@ -43,6 +43,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -100,7 +101,8 @@ class BatchDecisions:
     """The decisions of a batch (see :func:`route_batch`): arrays of length ``n``; row
     ``i`` is the decision of call ``i``.
 
-    Routes: ``route_count[i]`` routes (0 when blocked); ``route_carrier[i, k]`` is the
+    Routes: ``route_count[i]`` routes (0 when blocked); ``route_carrier[i, k]`` (``R``
+    columns: the most routes of any row, at least 1) is the
     index in :attr:`carriers` of route ``k`` (-1 past the last), ``route_rate[i, k]`` its
     buy rate per minute and ``route_row[i, k]`` its buy row in the table's
     ``buy_columns`` (connect fee, increments, the carrier's prefix; -1 for an on-net
@@ -134,7 +136,7 @@ class BatchDecisions:
     def __len__(self) -> int:
         return len(self.blocked)
 
-    def rate(self, i: int, k: int) -> Any:
+    def rate(self, i: int, k: int) -> Decimal | None:
         """The buy rate of route ``k`` of row ``i`` as a Decimal (None past the last)."""
         if k >= int(self.route_count[i]):
             return None
@@ -189,7 +191,7 @@ def _strings(numbers: Any) -> pa.Array:
     if isinstance(numbers, pa.ChunkedArray):
         numbers = numbers.combine_chunks()
     if isinstance(numbers, pa.Array):
-        if pa.types.is_large_string(numbers.type) or pa.types.is_dictionary(numbers.type):
+        if not pa.types.is_string(numbers.type):  # large strings, dictionary, numbers...
             numbers = numbers.cast(pa.string())
         return numbers
     try:
@@ -273,7 +275,7 @@ class _Context:
     def number(self, i: int) -> Any:
         g = self.given
         if isinstance(g, pa.ChunkedArray | pa.Array):
-            return g[i].as_py()
+            return self.nums[i].as_py()  # as read (another Arrow type: its text)
         v = g[i]
         return v.item() if isinstance(v, np.generic) else v
 
@@ -353,7 +355,7 @@ class _Context:
         live &= has_sell
         # plan
         rows = np.flatnonzero(live)
-        out = _Routes(n, self._width())
+        out = _Routes(n, max(1, self._width()))
         for c, known in enumerate(self.known):
             if known is None:
                 continue
@@ -372,7 +374,7 @@ class _Context:
             carriers = self._scalar_rows(np.flatnonzero(scalar), kind, out, sell, plen, uid)
         uid[(kind == _BAD) | (kind == _UNKNOWN) | (kind == _OUTSIDE) | (kind == _BLOCKED)] = -1
         has = plen >= 0
-        width = int(out.count.max(initial=0))
+        width = max(1, int(out.count.max(initial=0)))  # at least one column, -1 if unused
         return BatchDecisions(
             table=table,
             carriers=carriers,
