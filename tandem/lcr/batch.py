@@ -14,16 +14,22 @@ The stages of a decision (:mod:`tandem.lcr.router`) run over the whole batch:
 2. **translate**: plain E.164 numbers of customers without rules of their own in Arrow
    (:func:`tandem.rating.keys.e164_digits_array`, held to the single-call rules by a
    property test); a customer's own rules through :func:`~tandem.lcr.translate.normalize`;
-3. **refuse**: the table's validity window and the plan's blocked prefixes, as masks;
-4. **probe**: the longest union prefix of every number from a key trie
-   (:mod:`tandem.lcr.unionindex`, the rating module's technique), the sell rate from the
-   customer's dense sell index;
-5. **plan**: the candidates are spans of the table's cost-ordered route arrays. Plain
-   least cost takes, per row, the first entries up to the first rate above the margin
-   limit, at most ``max_routes``: a ``(rows, max_routes)`` gather. Priority, forced routes
-   and carriers billing in another currency order every candidate of a row by one integer
-   key (forced rank, priority, cost position), then keep the first ``max_routes`` the
-   margin and the currency allow.
+3. **refuse**: the table's validity window and the plan's blocked prefixes, as masks
+   (blocked prefixes from a key trie, as below);
+4. **probe**: the longest union prefix of every number from a key trie over the table's
+   prefixes (:mod:`tandem.lcr.unionindex`: the rating module's longest-prefix technique,
+   :class:`tandem.rating.keytrie.PrefixTrie`), the sell rate from the customer's dense
+   sell index;
+5. **plan**: without a forced route for the number, a call's routes depend only on its
+   union prefix (the candidates are a span of the table's cost-ordered route arrays, the
+   margin limit is the customer's sell rate there plus its loss), so they are computed
+   once for every prefix of the table and kept with it (:meth:`_Context.per_prefix`),
+   and each row gathers its own. Plain least cost takes the first entries of the span up
+   to the first rate above the limit, at most ``max_routes``; priority plans and carriers
+   billing in another currency order every candidate by one integer key (forced rank,
+   priority, cost position), then keep the first ``max_routes`` the margin and the
+   currency allow (:meth:`_Context.order`). Rows with a forced route (the plan's forced
+   prefixes, from a key trie) are ordered that way one row each, all at once.
 
 Rows the vector path does not serve are decided by the router itself for those rows
 only (its general path, on the same table; never a second implementation): a number
