@@ -309,3 +309,36 @@ def test_prefix_trie_finds_the_longest_listed_prefix(prefixes, numbers):
             if number.startswith(p) and (best < 0 or len(p) > len(prefixes[best])):
                 best = j
         assert got == best, (number, prefixes)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), extra=st.lists(plans(), min_size=4, max_size=4), data=st.data())
+def test_many_customers_in_one_batch(table, extra, data):
+    """More customers than the table keeps route sets for: each customer's rows get the
+    routes of the prefixes the batch needs, computed once each."""
+    rows = []
+    for j in range(6):
+        for p in data.draw(st.sets(st.text("123", min_size=1, max_size=3), max_size=6)):
+            rate = data.draw(st.integers(1, 12)) * UNIT // 1000
+            rows.append((f"cust{j}", "customer", "USD", p, rate, 0, 60, 60, 0, 0, OPEN_END))
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    carriers = [
+        (c, "carrier", "USD", p, r, 0, 60, 60, 0, 0, OPEN_END)
+        for c, p, r in [("atlas", "1", 2 * UNIT // 1000), ("borealis", "12", UNIT // 1000)]
+    ]
+    full = pd.concat([frame, pd.DataFrame(carriers, columns=COLUMNS)], ignore_index=True)
+    table = compile_rates(full, 0) if rows else table
+    plans_of = {f"cust{j}": extra[j % 4] for j in range(6)}
+    router = Router(table, plan=config_from_mapping({"customers": plans_of}))
+    calls = data.draw(
+        st.lists(
+            st.tuples(st.text("123", min_size=1, max_size=6), st.sampled_from(sorted(plans_of))),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    nums, custs = [c[0] for c in calls], [c[1] for c in calls]
+    res = route_batch(router, nums, customers=custs, at=7)
+    for i, (number, customer) in enumerate(calls):
+        decision, error = reference(router, number, customer, 7, None)
+        check_row(res, i, decision, error, table)

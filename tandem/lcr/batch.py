@@ -277,6 +277,7 @@ class _Context:
         self.rc = np.asarray(arrays["route_carrier"])
         self.rw = np.asarray(arrays["route_row"])
         self._sells: dict[int, np.ndarray] = {}
+        self._groups: list[np.ndarray] | None = None
 
     def number(self, i: int) -> Any:
         g = self.given
@@ -284,6 +285,17 @@ class _Context:
             return self.nums[i].as_py()  # as read (another Arrow type: its text)
         v = g[i]
         return v.item() if isinstance(v, np.generic) else v
+
+    def rows_of(self, c: int, live: np.ndarray) -> np.ndarray:
+        """The rows of customer code ``c`` where ``live`` (ascending)."""
+        if len(self.known) == 1:
+            return np.flatnonzero(live)
+        if self._groups is None:  # the rows of each customer, found once
+            order = np.argsort(self.codes, kind="stable")
+            bounds = np.searchsorted(self.codes[order], np.arange(len(self.known) + 1))
+            self._groups = [order[bounds[g] : bounds[g + 1]] for g in range(len(self.known))]
+        group = self._groups[c]
+        return group[live[group]]
 
     def customer_of(self, i: int) -> _Customer | None:
         c = int(self.codes[i])
@@ -333,7 +345,7 @@ class _Context:
         live &= ~outside
         for c, known in enumerate(self.known):
             if known is not None and known.plan.blocked:
-                rows = np.flatnonzero(live & (codes == c))
+                rows = self.rows_of(c, live)
                 if len(rows):
                     hit = _longest_listed(known.plan.blocked, keys[rows]) >= 0
                     kind[rows[hit]] = _BLOCKED
@@ -348,9 +360,7 @@ class _Context:
         for c, known in enumerate(self.known):
             if known is None or known.index < 0:
                 continue
-            rows = (
-                np.flatnonzero(live & (codes == c)) if len(self.known) > 1 else np.flatnonzero(live)
-            )
+            rows = self.rows_of(c, live)
             if len(rows):
                 si = self.sells(c)
                 u2 = 2 * uid[rows]
@@ -365,7 +375,7 @@ class _Context:
         for c, known in enumerate(self.known):
             if known is None:
                 continue
-            mine = rows if len(self.known) == 1 else rows[codes[rows] == c]
+            mine = self.rows_of(c, live)
             if len(mine):
                 self._plan(known, c, mine, uid[mine], sell[mine], keys, out)
         counted = np.zeros(n, dtype=bool)
@@ -489,6 +499,9 @@ class _Context:
         rows, uid = rows[free], uid[free]
         if len(rows):
             routes = self.per_prefix(known, c)
+            if routes is None:  # the prefixes this batch needs, once each
+                needed, uid = np.unique(uid, return_inverse=True)
+                routes = self.span_routes(known, c, needed)
             out.put_prefix(
                 rows,
                 routes.count[uid],
@@ -497,23 +510,37 @@ class _Context:
                 np.take(routes.row, uid, axis=0),
             )
 
-    def per_prefix(self, known: _Customer, c: int) -> _Routes:
-        """The routes of customer code ``c``'s calls for every union prefix of the table
-        (no forced route): kept with the table (a few per table), keyed by what they
-        depend on."""
+    def _key(self, known: _Customer) -> tuple[Any, ...]:
+        """What a customer's routes per prefix depend on (besides the table)."""
         plan = known.plan
         same = self._same_currency(known)
         prio = _priorities(plan, self.table.carriers)
-        key = (known.index, known.loss, plan.max_routes, plan.strategy, same.tobytes(),
-               prio.tobytes())  # fmt: skip
+        return (known.index, known.loss, plan.max_routes, plan.strategy, same.tobytes(),
+                prio.tobytes())  # fmt: skip
+
+    def per_prefix(self, known: _Customer, c: int) -> _Routes | None:
+        """The routes of customer code ``c``'s calls for every union prefix of the table
+        (no forced route), kept with the table (:data:`_KEEP` sets per table), keyed by
+        what they depend on; None when the batch has too many customers to keep a set
+        for each (then :meth:`span_routes` decides the prefixes the batch needs)."""
+        key = self._key(known)
         found = _prefix_routes(self.table).get(key)
-        if found is not None:
-            return found
-        prefixes = self.table.prefix_count
-        a = self.offsets[0 : 2 * prefixes : 2]
-        b = self.offsets[2 : 2 * prefixes + 2 : 2]
-        limit = self.sells(c)[0::2] + known.loss  # no sell rate: no call gets here
-        routes = _Routes(prefixes, plan.max_routes)
+        if found is None and len(self.known) <= _KEEP // 2:
+            found = self.span_routes(known, c, np.arange(self.table.prefix_count))
+            _remember(self.table, key, found)
+        return found
+
+    def span_routes(self, known: _Customer, c: int, uids: np.ndarray) -> _Routes:
+        """The routes of customer code ``c``'s calls (no forced route) on each union
+        prefix of ``uids``, one row per prefix."""
+        plan = known.plan
+        same = self._same_currency(known)
+        a = self.offsets[2 * uids]
+        b = self.offsets[2 * uids + 2]
+        limit = self.sells(c)[2 * uids] + known.loss  # no sell rate: no call gets here
+        count = len(uids)
+        routes = _Routes(count, plan.max_routes)
+        every = np.arange(count)
         if plan.strategy == "least-cost" and same.all():
             # Entries are cost-ordered: the routes are those up to the first rate above
             # the limit, at most max routes of them.
@@ -522,7 +549,6 @@ class _Context:
             rate = np.take(self.rr, pos, mode="clip")  # past the span: masked below
             ok = rate <= limit[:, None]
             ok &= k < (b - a)[:, None]
-            every = np.arange(prefixes)
             routes.put_prefix(
                 every,
                 np.count_nonzero(ok, axis=1),
@@ -531,11 +557,10 @@ class _Context:
                 np.where(ok, np.take(self.rw, pos, mode="clip"), -1),
             )
         else:
-            for lo in range(0, prefixes, _CHUNK):
-                hi = min(prefixes, lo + _CHUNK)
+            for lo in range(0, count, _CHUNK):
+                hi = min(count, lo + _CHUNK)
                 order, status = self.order(known, a[lo:hi], b[lo:hi], limit[lo:hi], None, same)
-                routes.put_ordered(np.arange(lo, hi), order, status, self)
-        _remember(self.table, key, routes)
+                routes.put_ordered(every[lo:hi], order, status, self)
         return routes
 
     def _same_currency(self, known: _Customer) -> np.ndarray:
