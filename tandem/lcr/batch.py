@@ -692,6 +692,11 @@ class _Context:
         return _no_route(int(self.offsets[2 * uid]), int(self.offsets[2 * uid + 2]), number)
 
     def decision(self, res: BatchDecisions, i: int) -> dict[str, Any]:
+        """Row ``i`` as :meth:`Decision.to_dict`: the router's own decision for a fallback
+        row; else a :class:`Decision` built by the router's factory from this batch's
+        answer (its routes and drop reasons re-derived from the row's span, ordered as
+        :meth:`order` does for the batch; the ``why`` of each route, which ``to_dict``
+        leaves out, is not kept)."""
         if i in self.scalar:
             return self.scalar[i].to_dict()
         kind = int(res.reason_kind[i])
