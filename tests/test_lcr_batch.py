@@ -257,3 +257,29 @@ def test_empty_batch_and_bad_shapes():
         route_batch(router, ["44"], customers=["x", "y"], at=1)
     with pytest.raises(TypeError, match="epoch seconds"):
         route_batch(router, ["44"], customers="x", at=1.5)
+
+
+def test_routers_with_other_plans_on_one_table_never_share_routes():
+    """Routes computed once per prefix are kept with the table: a router with another
+    plan (max routes, loss, priority, currency) on the same table gets its own."""
+    rows = []
+    for c, (p, r) in enumerate([("4", 9), ("44", 7), ("4420", 5), ("44", 12), ("4", 3)]):
+        rows.append((CARRIERS[c], "carrier", "EUR" if c == 4 else "USD", p, r * UNIT // 1000))
+    rows += [("acme", "customer", "USD", "44", 10 * UNIT // 1000)]
+    frame = pd.DataFrame([(*r, 0, 60, 60, 0, 0, OPEN_END) for r in rows], columns=COLUMNS)
+    table = compile_rates(frame, 0)
+    nums = ["442079460000", "4412", "4", "4420"]
+    plans = [
+        {},
+        {"max_routes": 1},
+        {"allow_loss": True, "max_loss": "0.003"},
+        {"strategy": "priority", "priority": {"cygnus": 0, "draco": 1}},
+        {"strategy": "priority", "priority": {"atlas": 0}, "allow_loss": True, "max_loss": "1"},
+    ]
+    for _ in range(2):
+        for plan in plans:
+            router = Router(table, plan=config_from_mapping({"customers": {"acme": plan}}))
+            res = route_batch(router, nums, customers="acme", at=5)
+            for i, number in enumerate(nums):
+                decision, error = reference(router, number, "acme", 5, None)
+                check_row(res, i, decision, error, table)

@@ -39,6 +39,8 @@ unknown customer (:class:`~tandem.errors.UnknownCustomerError`) one of kind
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,7 +265,7 @@ class _Context:
         arrays = self.table.arrays
         self.offsets = np.asarray(arrays["offsets"])
         self.rr = np.asarray(arrays["route_rate"])
-        self.rc = np.asarray(arrays["route_carrier"]).astype(np.int64)
+        self.rc = np.asarray(arrays["route_carrier"])
         self.rw = np.asarray(arrays["route_row"])
         self._sells: dict[int, np.ndarray] = {}
 
@@ -354,17 +356,13 @@ class _Context:
         live &= has_sell
         # plan
         rows = np.flatnonzero(live)
-        a = self.offsets[2 * uid[rows]]
-        b = self.offsets[2 * uid[rows] + 2]
         out = _Routes(n, self._width())
         for c, known in enumerate(self.known):
             if known is None:
                 continue
             mine = rows if len(self.known) == 1 else rows[codes[rows] == c]
-            if not len(mine):
-                continue
-            pick = slice(None) if len(self.known) == 1 else codes[rows] == c
-            self._plan(known, mine, a[pick], b[pick], sell[mine], digits, out)
+            if len(mine):
+                self._plan(known, c, mine, uid[mine], sell[mine], digits, out)
         counted = np.zeros(n, dtype=bool)
         counted[rows] = True
         none = counted & (out.count == 0)
@@ -382,9 +380,9 @@ class _Context:
             table=table,
             carriers=carriers,
             route_count=out.count.astype(np.int16),
-            route_carrier=np.ascontiguousarray(out.carrier[:, :width]).astype(np.int32),
-            route_rate=np.ascontiguousarray(out.rate[:, :width]),
-            route_row=np.ascontiguousarray(out.row[:, :width]).astype(np.int32),
+            route_carrier=_first_columns(out.carrier, width),
+            route_rate=_first_columns(out.rate, width),
+            route_row=_first_columns(out.row, width),
             sell_rate=np.where(has, sell, 0),
             has_sell=has,
             sell_prefix_len=plen.astype(np.int8),
@@ -457,40 +455,83 @@ class _Context:
     def _plan(
         self,
         known: _Customer,
+        c: int,
         rows: np.ndarray,
-        a: np.ndarray,
-        b: np.ndarray,
+        uid: np.ndarray,
         sell: np.ndarray,
         digits: pa.Array,
         out: _Routes,
     ) -> None:
+        """Plan the rows of customer code ``c``. Without a forced route for the number,
+        a row's routes depend on its union prefix alone (the sell rate is the customer's
+        there): they are computed once per prefix of the table (:meth:`per_prefix`) and
+        gathered; rows with a forced route are ordered one by one."""
         plan = known.plan
-        limit = sell + known.loss
-        maxr = plan.max_routes
+        free = slice(None)
+        if plan.forced:
+            fid = _forced_ids(plan, digits.take(pa.array(rows)))
+            held = fid >= 0
+            if held.any():
+                hr = rows[held]
+                a = self.offsets[2 * uid[held]]
+                b = self.offsets[2 * uid[held] + 2]
+                limit = sell[held] + known.loss
+                order, status = self.order(
+                    known, a, b, limit, fid[held], self._same_currency(known)
+                )
+                out.put_ordered(hr, order, status, self)
+                free = ~held
+        rows, uid = rows[free], uid[free]
+        if len(rows):
+            routes = self.per_prefix(known, c)
+            out.put_prefix(
+                rows,
+                routes.count[uid],
+                np.take(routes.carrier, uid, axis=0),
+                np.take(routes.rate, uid, axis=0),
+                np.take(routes.row, uid, axis=0),
+            )
+
+    def per_prefix(self, known: _Customer, c: int) -> _Routes:
+        """The routes of customer code ``c``'s calls for every union prefix of the table
+        (no forced route): kept with the table (a few per table), keyed by what they
+        depend on."""
+        plan = known.plan
         same = self._same_currency(known)
-        if plan.strategy == "least-cost" and not plan.forced and same.all():
+        prio = _priorities(plan, self.table.carriers)
+        key = (known.index, known.loss, plan.max_routes, plan.strategy, same.tobytes(),
+               prio.tobytes())  # fmt: skip
+        found = _prefix_routes(self.table).get(key)
+        if found is not None:
+            return found
+        prefixes = self.table.prefix_count
+        a = self.offsets[0 : 2 * prefixes : 2]
+        b = self.offsets[2 : 2 * prefixes + 2 : 2]
+        limit = self.sells(c)[0::2] + known.loss  # no sell rate: no call gets here
+        routes = _Routes(prefixes, plan.max_routes)
+        if plan.strategy == "least-cost" and same.all():
             # Entries are cost-ordered: the routes are those up to the first rate above
             # the limit, at most max routes of them.
-            k = np.arange(maxr, dtype=np.int64)
+            k = np.arange(plan.max_routes, dtype=np.int64)
             pos = a[:, None] + k
-            valid = k < (b - a)[:, None]
-            pos = np.where(valid, pos, 0)
-            rate = self.rr[pos]
-            ok = valid & (rate <= limit[:, None])
-            out.put_prefix(rows, ok, self.rc[pos], rate, self.rw[pos])
-            return
-        forced = _forced_ids(plan, digits.take(pa.array(rows))) if plan.forced else None
-        order, status = self.order(known, a, b, limit, forced, same)
-        picked = status == _PICKED
-        pos = np.where(order >= 0, order, 0)
-        out.put(
-            rows,
-            picked.sum(axis=1),
-            np.where(picked, self.rc[pos], -1),
-            self.rr[pos],
-            self.rw[pos],
-            picked,
-        )
+            rate = np.take(self.rr, pos, mode="clip")  # past the span: masked below
+            ok = rate <= limit[:, None]
+            ok &= k < (b - a)[:, None]
+            every = np.arange(prefixes)
+            routes.put_prefix(
+                every,
+                np.count_nonzero(ok, axis=1),
+                np.where(ok, np.take(self.rc, pos, mode="clip"), -1),
+                np.where(ok, rate, 0),
+                np.where(ok, np.take(self.rw, pos, mode="clip"), -1),
+            )
+        else:
+            for lo in range(0, prefixes, _CHUNK):
+                hi = min(prefixes, lo + _CHUNK)
+                order, status = self.order(known, a[lo:hi], b[lo:hi], limit[lo:hi], None, same)
+                routes.put_ordered(np.arange(lo, hi), order, status, self)
+        _remember(self.table, key, routes)
+        return routes
 
     def _same_currency(self, known: _Customer) -> np.ndarray:
         table = self.table
@@ -521,13 +562,7 @@ class _Context:
         carrier = self.rc[pos]
         names = self.table.carriers
         ncar = len(names)
-        if plan.strategy == "priority":
-            prio = np.array(
-                [plan.priority.get(c, UNLISTED_PRIORITY) for c in names], dtype=np.int64
-            )
-            prank = np.unique(prio, return_inverse=True)[1].astype(np.int64)
-        else:
-            prank = np.zeros(ncar, dtype=np.int64)
+        prank = _priorities(plan, names)
         levels = int(prank.max(initial=0)) + 1
         fr = np.zeros((1, ncar), dtype=np.int64)
         exclusive = np.zeros(1, dtype=bool)
@@ -724,24 +759,35 @@ class _Routes:
 
     def __init__(self, n: int, width: int) -> None:
         self.count = np.zeros(n, dtype=np.int64)
-        self.carrier = np.full((n, width), -1, dtype=np.int64)
+        self.carrier = np.full((n, width), -1, dtype=np.int32)
         self.rate = np.zeros((n, width), dtype=np.int64)
-        self.row = np.full((n, width), -1, dtype=np.int64)
+        self.row = np.full((n, width), -1, dtype=np.int32)
 
     def put_prefix(
         self,
         rows: np.ndarray,
-        ok: np.ndarray,
+        count: np.ndarray,
         carrier: np.ndarray,
         rate: np.ndarray,
         row: np.ndarray,
     ) -> None:
-        """Write each row's routes where the picked entries are its first columns."""
-        w = ok.shape[1]
-        self.count[rows] = ok.sum(axis=1)
-        self.carrier[rows, :w] = np.where(ok, carrier, -1)
-        self.rate[rows, :w] = np.where(ok, rate, 0)
-        self.row[rows, :w] = np.where(ok, row, -1)
+        """Write each row's routes, given as its first columns (-1 / 0 past the last)."""
+        w = carrier.shape[1]
+        if len(rows) == len(self.count) and w == self.carrier.shape[1]:  # every row: no copy
+            self.count, self.carrier, self.rate, self.row = count, carrier, rate, row
+            return
+        self.count[rows] = count
+        self.carrier[rows, :w] = carrier
+        self.rate[rows, :w] = rate
+        self.row[rows, :w] = row
+
+    def put_ordered(
+        self, rows: np.ndarray, order: np.ndarray, status: np.ndarray, ctx: _Context
+    ) -> None:
+        """Write the picked candidates of :meth:`_Context.order`'s answer, in order."""
+        picked = status == _PICKED
+        pos = np.where(order >= 0, order, 0)
+        self.put(rows, picked.sum(axis=1), ctx.rc[pos], ctx.rr[pos], ctx.rw[pos], picked)
 
     def put(
         self,
@@ -761,6 +807,40 @@ class _Routes:
         self.carrier[rows[r], dest] = carrier[r, col]
         self.rate[rows[r], dest] = rate[r, col]
         self.row[rows[r], dest] = row[r, col]
+
+
+def _priorities(plan: Plan, names: tuple[str, ...]) -> np.ndarray:
+    """Each carrier's rank by the plan's priority (dense; all 0 unless ``priority``)."""
+    if plan.strategy != "priority":
+        return np.zeros(len(names), dtype=np.int64)
+    prio = np.array([plan.priority.get(c, UNLISTED_PRIORITY) for c in names], dtype=np.int64)
+    return np.unique(prio, return_inverse=True)[1].astype(np.int64)
+
+
+_CHUNK = 16384  # prefixes per ordering pass (bounds memory: widest span x this)
+_KEEP = 8  # per-prefix route sets kept per table (each ~16 bytes x routes x prefixes)
+_PER_PREFIX: weakref.WeakKeyDictionary[RoutingTable, dict[tuple[Any, ...], _Routes]] = (
+    weakref.WeakKeyDictionary()
+)
+_PER_PREFIX_LOCK = threading.Lock()
+
+
+def _prefix_routes(table: RoutingTable) -> dict[tuple[Any, ...], _Routes]:
+    return _PER_PREFIX.get(table) or {}
+
+
+def _remember(table: RoutingTable, key: tuple[Any, ...], routes: _Routes) -> None:
+    with _PER_PREFIX_LOCK:
+        kept = dict(_PER_PREFIX.get(table) or {})
+        while len(kept) >= _KEEP:
+            kept.pop(next(iter(kept)))
+        kept[key] = routes
+        _PER_PREFIX[table] = kept  # a new dict: readers never see one being changed
+
+
+def _first_columns(values: np.ndarray, width: int) -> np.ndarray:
+    """``values[:, :width]`` as a contiguous array (no copy when that is all of it)."""
+    return values if values.shape[1] == width else np.ascontiguousarray(values[:, :width])
 
 
 def _vectorisable(known: _Customer, state: _TableState) -> bool:
