@@ -76,6 +76,8 @@ _LAZY: dict[str, str] = {
     "TranslationRules": "tandem.lcr",
     "translate": "tandem.lcr",
     "TrunkTable": "tandem.lcr",
+    "route_batch": "tandem.lcr",
+    "BatchDecisions": "tandem.lcr",
     # shared state (counters for capacity, fraud limits and quality)
     "Counters": "tandem.state",
     "MemoryCounters": "tandem.state",
@@ -153,6 +155,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         load_fraud_config,
     )
     from tandem.lcr import (
+        BatchDecisions,
         Decision,
         Dropped,
         Plan,
@@ -167,6 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         compile_table,
         import_plan,
         load_config,
+        route_batch,
         translate,
     )
     from tandem.quality import QualityBoard, QualityConfig, Score, quality_table
@@ -282,6 +286,8 @@ __all__ = [
     "Rounding",
     "Route",
     "Router",
+    "route_batch",
+    "BatchDecisions",
     "RoutingConfig",
     "RoutingTable",
     "SCALE",

@@ -1,6 +1,7 @@
 """Least-cost routing: compiled prefix tables, routing plans (versioned in the store) and
 decisions."""
 
+from tandem.lcr.batch import REASON_KINDS, BatchDecisions, route_batch
 from tandem.lcr.plans import (
     PlanDiff,
     PlanImport,
@@ -27,6 +28,7 @@ from tandem.lcr.trunks import Trunk, TrunkTable
 from tandem.state import Counters, MemoryCounters, carrier_calls_key
 
 __all__ = [
+    "BatchDecisions",
     "CarrierLook",
     "CarrierPolicy",
     "Counters",
@@ -39,6 +41,7 @@ __all__ = [
     "Plan",
     "PlanDiff",
     "PlanImport",
+    "REASON_KINDS",
     "QualityConfig",
     "QualityFloor",
     "Route",
@@ -59,6 +62,7 @@ __all__ = [
     "load_config",
     "load_key",
     "normalize",
+    "route_batch",
     "routing_config_at",
     "table_routing_config",
     "tariff_plan_at",

@@ -39,7 +39,11 @@ from tandem.errors import ConfigError
 from tandem.instant import OPEN_END
 from tandem.money import MAX_RATE, SCALE
 from tandem.numbers import MAX_DIGITS
-from tandem.rating.keys import KEY_SPAN, number_keys
+from tandem.rating.keytrie import key_pieces as _pieces
+from tandem.rating.keytrie import key_trie as _trie
+from tandem.rating.keytrie import prefix_key_ranges as _prefix_key_ranges
+from tandem.rating.keytrie import root_digits as _root_digits
+from tandem.rating.keytrie import trie_walk
 from tandem.rating.plan import AccountPlan, TariffPlan
 from tandem.rating.tariff import Interval, flat_intervals, rounding_code
 
@@ -160,18 +164,10 @@ class RateBook:
         """
         g = self._segment(acct, start)
         empty = self.seg_empty[g]
-        width = 11 ** (MAX_DIGITS - self.root_digits)
-        index = key // width
-        if len(self.roots) > 11**self.root_digits:  # several root tables
-            index += self.seg_root[g]
-        entry = self.roots[index]
-        deeper = np.flatnonzero(entry < 0)
-        while len(deeper):
-            width //= 11
-            digit = (key[deeper] // width) % 11
-            found = self.nodes[(-1 - entry[deeper]) * 11 + digit]
-            entry[deeper] = found
-            deeper = deeper[found < 0]
+        several = len(self.roots) > 11**self.root_digits  # several root tables
+        entry = trie_walk(
+            self.roots, self.nodes, self.root_digits, key, self.seg_root[g] if several else None
+        )
         row = entry.astype(np.int64)
         row -= 1
         if self.any_empty:
@@ -229,87 +225,11 @@ class RateBook:
         return bool(self.seg_empty.any())
 
 
-def _pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int], list[int]]:
-    """Flatten nested key intervals into disjoint pieces ``(starts, row)`` over [0, 11**15)."""
-    order = np.lexsort((-hi, lo))
-    starts: list[int] = [0]
-    vals: list[int] = [-1]
-    stack: list[tuple[int, int]] = []  # (hi, row) of the open intervals, innermost last
-
-    def emit(at: int, row: int) -> None:
-        # Pieces are emitted at non-decreasing positions; one at the same position wins.
-        if starts[-1] == at:
-            vals[-1] = row
-        elif vals[-1] != row:
-            starts.append(at)
-            vals.append(row)
-
-    for i in order.tolist():
-        a, b, r = int(lo[i]), int(hi[i]), int(rows[i])
-        while stack and stack[-1][0] <= a:
-            end, _ = stack.pop()
-            emit(end, stack[-1][1] if stack else -1)
-        emit(a, r)
-        stack.append((b, r))
-    while stack:
-        end, _ = stack.pop()
-        emit(end, stack[-1][1] if stack else -1)
-    while starts[-1] >= KEY_SPAN:  # the end of the key space is the next segment's start
-        starts.pop()
-        vals.pop()
-    return starts, vals
-
-
 def _codes_of(
     values: pd.Series, code: dict[str, int], dtype: npt.DTypeLike = np.int64
 ) -> np.ndarray:
     """``code[v]`` for every value of a per-row column (looked up once per distinct value)."""
     return values.map(code).to_numpy(dtype=dtype) if len(values) else np.zeros(0, dtype)
-
-
-def _prefix_key_ranges(prefixes: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`tandem.rating.keys.prefix_key_range` of every usable prefix, vectorised
-    (``(0, 0)`` for the others)."""
-    lo = np.zeros(len(prefixes), dtype=np.int64)
-    hi = np.zeros(len(prefixes), dtype=np.int64)
-    if usable.any():
-        digits = pa.array(prefixes[usable].tolist(), pa.string())
-        lo[usable] = number_keys(digits)
-        length = pc.binary_length(digits).to_numpy().astype(np.int64)
-        hi[usable] = lo[usable] + 11 ** (MAX_DIGITS - length)
-    return lo, hi
-
-
-def _root_digits(roots: int, pieces: int) -> int:
-    """Key digits the root tables index: about 4 entries per piece, at most 6 digits and
-    at most 8M entries (32 MB) in all."""
-    d = 1
-    while d < 6 and 11**d < 4 * pieces and roots * 11 ** (d + 1) <= 8_000_000:
-        d += 1
-    return d
-
-
-def _trie(
-    starts: np.ndarray, vals: np.ndarray, digits: int, first_node: int
-) -> tuple[np.ndarray, list[np.ndarray], int]:
-    """Root table and nodes of one segment's pieces (``starts`` sorted, ``vals`` rows)."""
-    width = 11 ** (MAX_DIGITS - digits)
-    lows = np.arange(11**digits, dtype=np.int64) * width
-    levels = []
-    next_node = first_node
-    while True:
-        lo = np.searchsorted(starts, lows, side="right") - 1
-        hi = np.searchsorted(starts, lows + width, side="left")
-        whole = hi - lo == 1  # one piece covers the entry's whole key range
-        entry = np.where(whole, vals[lo] + 1, 0)
-        split = np.flatnonzero(~whole)
-        entry[split] = -(next_node + np.arange(len(split), dtype=np.int64)) - 1
-        next_node += len(split)
-        levels.append(entry.astype(np.int32))
-        if not len(split):
-            return levels[0], levels[1:], next_node
-        width //= 11  # a key range of width 1 is always whole: the loop ends
-        lows = (lows[split][:, None] + np.arange(11, dtype=np.int64) * width).ravel()
 
 
 def compile_book(
