@@ -126,6 +126,11 @@ _LAZY: dict[str, str] = {
     "LookupKind": "tandem.enum",
     "NumberInfo": "tandem.enum",
     "NumberLookup": "tandem.enum",
+    # simulation: traffic replay, scenarios, what-if
+    "simulate": "tandem.sim",
+    "SimulationResult": "tandem.sim",
+    "Scenario": "tandem.sim",
+    "load_scenario": "tandem.sim",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -188,6 +193,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.sim import Scenario, SimulationResult, load_scenario, simulate
     from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
     from tandem.store import CreditAccount, DeckVersion, Store
 
@@ -305,5 +311,9 @@ __all__ = [
     "TrunkTable",
     "UnknownCarrierError",
     "UnknownCustomerError",
+    "simulate",
+    "SimulationResult",
+    "Scenario",
+    "load_scenario",
     "__version__",
 ]

@@ -22,6 +22,7 @@ from tandem.cli.quality import quality_command
 from tandem.cli.rate import rate
 from tandem.cli.route import compile_command, route_command
 from tandem.cli.serve import serve_group
+from tandem.cli.simulate import simulate_command
 from tandem.errors import TandemError
 
 __all__ = ["COMMANDS", "cli", "describe_os_error", "main"]
@@ -36,6 +37,7 @@ COMMANDS: tuple[click.Command, ...] = (
     serve_group,
     rate,
     quality_command,
+    simulate_command,
     fraud_group,
     account_group,
     enum_group,
