@@ -121,7 +121,8 @@ def _walk(
     e_list = (start[rows] + duration[rows]).tolist()
     a_list = answered[rows].tolist()
     heappush, heappop = heapq.heappush, heapq.heappop
-    ends, lasts, finals, tried, moved, full_bits = [], [], [], [], [], []
+    done: list[tuple[int, int, int, int, int, int]] = []
+    keep = done.append
     for j, row in enumerate(step_list):
         t = t_list[j]
         result, last, last_k, full = EXHAUSTED, -1, -1, False
@@ -156,12 +157,8 @@ def _walk(
             break
         if result == EXHAUSTED and full:
             result = CAPACITY
-        ends.append(result)
-        lasts.append(last)
-        finals.append(last_k)
-        tried.append(att)
-        moved.append(fo)
-        full_bits.append(sk)
+        keep((result, last, last_k, att, fo, sk))
+    ends, lasts, finals, tried, moved, full_bits = zip(*done, strict=True) if done else [()] * 6
     out.end[rows] = ends
     out.carrier[rows] = lasts
     out.final[rows] = finals
