@@ -246,6 +246,7 @@ def main() -> None:
     from tandem.lcr.router import Router
     from tandem.rating.bookcache import load_rater
     from tandem.rating.schedule import PlanSchedule
+    from tandem.sim.attempts import play_attempts
     from tandem.sim.replay import replay
     from tandem.sim.run import _with_changes, read_cdrs
     from tandem.sim.scenario import load_scenario
@@ -254,11 +255,15 @@ def main() -> None:
     from tandem.store import Store
 
     store = Store(str(db))
-    traffic = read_cdrs(cdrs)
     sc = load_scenario(scenario)
     inner, routing, inner_cpu, routing_cpu = [], [], [], []
+    reading, reading_cpu, walking, walking_cpu = [], [], [], []
     result = None
     for _ in range(args.rounds):
+        t1, c1 = time.perf_counter(), time.process_time()
+        traffic = read_cdrs(cdrs)
+        reading.append(time.perf_counter() - t1)
+        reading_cpu.append(time.process_time() - c1)
         rater, _ = load_rater(str(db), lambda: store)
         world = _with_changes(
             World(None, store, schedule=PlanSchedule.from_store(store), base_rater=rater), sc
@@ -274,6 +279,14 @@ def main() -> None:
                     at=traffic.column("start").to_numpy())  # fmt: skip
         routing.append(time.perf_counter() - t1)
         routing_cpu.append(time.process_time() - c1)
+        att = result.attempts
+        n = len(att.end)
+        fail = np.zeros(result.routes.shape, dtype=np.int32)  # the walk alone, no events
+        t1, c1 = time.perf_counter(), time.process_time()
+        play_attempts(result.routes[:n], result.start, result.duration, result.duration > 0,
+                      fail, fail > 0, {result.carriers.index(CAPPED): cap})  # fmt: skip
+        walking.append(time.perf_counter() - t1)
+        walking_cpu.append(time.process_time() - c1)
     assert result is not None
     order = np.argsort(traffic.column("start").to_numpy(), kind="stable")
     check_replay(result, traffic.column("number").take(order).to_pylist(), db, cap)
@@ -287,7 +300,9 @@ def main() -> None:
     print(head)
     rows = [(name, times[name], cpus[name]) for name in times] + [
         ("inner: replay + summarize", inner, inner_cpu),
+        ("inner: read_cdrs alone", reading, reading_cpu),
         ("inner: route_batch alone", routing, routing_cpu),
+        ("inner: attempts + capacity", walking, walking_cpu),
     ]
     for name, ts, cs in rows:
         m, c = statistics.median(ts), statistics.median(cs)
