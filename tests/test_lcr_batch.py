@@ -283,3 +283,23 @@ def test_routers_with_other_plans_on_one_table_never_share_routes():
             for i, number in enumerate(nums):
                 decision, error = reference(router, number, "acme", 5, None)
                 check_row(res, i, decision, error, table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefixes=st.lists(st.text("0129", min_size=0, max_size=5), max_size=12),
+    numbers=st.lists(st.text("0129", min_size=1, max_size=15), min_size=1, max_size=20),
+)
+def test_prefix_trie_finds_the_longest_listed_prefix(prefixes, numbers):
+    """The key trie (tandem.rating.keytrie, shared with the rating module) against a
+    brute-force longest prefix, first listing of equal prefixes, "" beginning everything."""
+    from tandem.lcr.batch import _longest_listed
+    from tandem.rating.keys import number_keys
+
+    found = _longest_listed(tuple(prefixes), number_keys(pa.array(numbers, pa.string())))
+    for number, got in zip(numbers, found.tolist(), strict=True):
+        best = -1
+        for j, p in enumerate(prefixes):
+            if number.startswith(p) and (best < 0 or len(p) > len(prefixes[best])):
+                best = j
+        assert got == best, (number, prefixes)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,7 +107,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 
 @global_options
 @click.command("rate")
-@click.argument("cdrs", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cdrs", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @cdr_format_option()
 @click.option(
     "-o",
@@ -178,8 +181,104 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     metavar="TIME",
     help="End of the rerated period (excluded); with --from.",
 )
+@click.option(
+    "--query",
+    "query",
+    metavar="SQL",
+    help="Read the CDRs from this SQL query instead of a file (e.g. Kamailio's acc_cdrs "
+    "table; map its columns with --map-column).",
+)
+@click.option(
+    "--query-db",
+    "query_db",
+    metavar="URL",
+    help="Database the --query runs on: a URL or a SQLite file (default: the store's, --db).",
+)
+@click.option(
+    "--to-db",
+    "to_db",
+    is_flag=True,
+    help="Also load the rated CDRs into the store's table rated_cdrs (one transaction; the "
+    "same CDRs loaded again, or a rerated period, replace their rows).",
+)
 @pass_ctx
 def rate(
+    ctx: CliContext,
+    cdrs: Path | None,
+    fmt: str,
+    output: Path,
+    unrated: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+    timezone: str,
+    map_file: Path | None,
+    map_column: tuple[str, ...],
+    customer: str | None,
+    carrier: str | None,
+    plan: Path | None,
+    grace: int,
+    batch_size: int,
+    local_ports: bool,
+    local_ports_csv: Path | None,
+    period_from: int | None,
+    period_until: int | None,
+    query: str | None,
+    query_db: str | None,
+    to_db: bool,
+) -> None:
+    """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
+    unrated with a reason. With --query instead of CDRS, the CDRs are a SQL query's rows.
+
+    Each CDR is priced with the tariff plan in force at its start (the versions stored
+    with 'tandem plan import FILE --kind tariff'), unless --plan names one file for all.
+
+    A CDR with a routing number (column ``routing_number``) is rated on it; with
+    --local-ports or --local-ports-csv the other numbers are looked up in the local
+    portability table, and ported ones are rated on their routing number.
+    """
+    if (cdrs is None) == (query is None):
+        raise click.UsageError("give a CDR file or --query SQL (one of them)")
+    if query_db is not None and query is None:
+        raise click.UsageError("--query-db goes with --query")
+    if cdrs is not None and not cdrs.exists():
+        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    with _query_file(ctx, query, query_db, batch_size) as queried:
+        source = queried if queried is not None else cdrs
+        assert source is not None  # one of the two, checked above
+        label = "query" if queried is not None else os.fspath(source)
+        _rate(
+            ctx, source, fmt, output, unrated, report_dir, as_json, timezone, map_file,
+            map_column, customer, carrier, plan, grace, batch_size, local_ports,
+            local_ports_csv, period_from, period_until, to_db, label,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _query_file(
+    ctx: CliContext, query: str | None, query_db: str | None, batch_size: int
+) -> Iterator[Path | None]:
+    """The rows of ``--query`` in a temporary Parquet file (None without --query)."""
+    if query is None:
+        yield None
+        return
+    from tandem.cli.progress import progress
+    from tandem.rating.sqlsource import query_cdrs
+    from tandem.store import default_db_url
+
+    with tempfile.TemporaryDirectory(prefix="tandem-query-") as tmp:
+        path = Path(tmp) / "query.parquet"
+        with progress("reading the query", None, enabled=ctx.show_progress) as bar:
+            query_cdrs(
+                query_db or ctx.db or default_db_url(),
+                query,
+                path,
+                batch_size=batch_size,
+                on_batch=bar.advance,
+            )
+        yield path
+
+
+def _rate(
     ctx: CliContext,
     cdrs: Path,
     fmt: str,
@@ -199,17 +298,9 @@ def rate(
     local_ports_csv: Path | None,
     period_from: int | None,
     period_until: int | None,
+    to_db: bool,
+    source: str,
 ) -> None:
-    """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
-    unrated with a reason.
-
-    Each CDR is priced with the tariff plan in force at its start (the versions stored
-    with 'tandem plan import FILE --kind tariff'), unless --plan names one file for all.
-
-    A CDR with a routing number (column ``routing_number``) is rated on it; with
-    --local-ports or --local-ports-csv the other numbers are looked up in the local
-    portability table, and ported ones are rated on their routing number.
-    """
     from tandem.cli.progress import progress
     from tandem.rating.bookcache import load_rater
     from tandem.rating.cdr import CdrReader, load_account_map
@@ -222,8 +313,6 @@ def rate(
         reuse_freed_memory,
     )
 
-    if not cdrs.exists():
-        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
     reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     period = _period(period_from, period_until)
@@ -273,6 +362,8 @@ def rate(
             report_dir=report_dir,
         )
     result = summary.as_json()
+    if to_db:
+        result["warehouse"] = _load_warehouse(ctx, output, source, period)
     result["output"] = os.fspath(output)
     result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))
     if plan:
@@ -289,3 +380,23 @@ def rate(
             versions = ", ".join(str(v) for v in stored_versions)
             click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
         print_summary(summary, report)
+        if to_db:
+            w = result["warehouse"]
+            click.echo(f"warehouse: {w['rows']} rated CDRs loaded, {w['replaced']} rows replaced")
+
+
+def _load_warehouse(
+    ctx: CliContext, output: Path, source: str, period: tuple[int, int] | None
+) -> dict[str, int]:
+    """Load the rated file just written into the store's rated_cdrs (its rows within
+    ``period`` only, for a rerate): one transaction."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def batches() -> Iterator[pa.Table]:
+        with pq.ParquetFile(output) as f:
+            for batch in f.iter_batches(batch_size=500_000):
+                yield pa.Table.from_batches([batch])
+
+    load = ctx.store.load_rated(batches(), source=source, period=period)
+    return {"rows": load.rows, "replaced": load.replaced}

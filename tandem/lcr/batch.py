@@ -43,11 +43,11 @@ import threading
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tandem.enum.types import LookupKind, NumberInfo
 from tandem.errors import NumberError, UnknownCustomerError
@@ -72,7 +72,8 @@ from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, normalize
 from tandem.lcr.unionindex import union_index
 from tandem.money import UNIT, from_scaled
-from tandem.rating.keys import e164_digits_array
+from tandem.rating.keys import e164_digits_array, number_keys
+from tandem.rating.keytrie import PrefixTrie
 
 __all__ = ["REASON_KINDS", "BatchDecisions", "route_batch"]
 
@@ -308,6 +309,7 @@ class _Context:
         known_ok = np.array([k is not None for k in self.known] + [False], dtype=bool)
         kind[~known_ok[codes]] = _UNKNOWN  # code -1 reads the trailing False
         digits = self._translate(kind)
+        keys = number_keys(digits)  # base-11 match keys (tandem.rating.keys); null: 0
         # look up (ENUM / number portability): only plain answers stay on the vector path
         scalar = np.zeros(n, dtype=bool)
         vector_ok = np.array(
@@ -325,17 +327,12 @@ class _Context:
             if known is not None and known.plan.blocked:
                 rows = np.flatnonzero(live & (codes == c))
                 if len(rows):
-                    hit = _starts_with_any(digits.take(pa.array(rows)), known.plan.blocked)
+                    hit = _longest_listed(known.plan.blocked, keys[rows]) >= 0
                     kind[rows[hit]] = _BLOCKED
                     live[rows[hit]] = False
         # probe: the longest union prefix, the customer's sell rate there
-        uid = np.full(n, -1, dtype=np.int64)
-        probe_rows = np.flatnonzero(live)
-        if len(probe_rows):
-            if len(probe_rows) == n:
-                uid = union_index(table).lookup(digits)
-            else:
-                uid[probe_rows] = union_index(table).lookup(digits.take(pa.array(probe_rows)))
+        uid = union_index(table).lookup(keys) if n else np.zeros(0, dtype=np.int64)
+        uid[~live] = -1
         kind[live & (uid < 0)] = _NO_PREFIX
         live &= uid >= 0
         sell = np.zeros(n, dtype=np.int64)
@@ -362,7 +359,7 @@ class _Context:
                 continue
             mine = rows if len(self.known) == 1 else rows[codes[rows] == c]
             if len(mine):
-                self._plan(known, c, mine, uid[mine], sell[mine], digits, out)
+                self._plan(known, c, mine, uid[mine], sell[mine], keys, out)
         counted = np.zeros(n, dtype=bool)
         counted[rows] = True
         none = counted & (out.count == 0)
@@ -459,7 +456,7 @@ class _Context:
         rows: np.ndarray,
         uid: np.ndarray,
         sell: np.ndarray,
-        digits: pa.Array,
+        keys: np.ndarray,
         out: _Routes,
     ) -> None:
         """Plan the rows of customer code ``c``. Without a forced route for the number,
@@ -467,9 +464,9 @@ class _Context:
         there): they are computed once per prefix of the table (:meth:`per_prefix`) and
         gathered; rows with a forced route are ordered one by one."""
         plan = known.plan
-        free = slice(None)
+        free: slice | np.ndarray = slice(None)
         if plan.forced:
-            fid = _forced_ids(plan, digits.take(pa.array(rows)))
+            fid = _forced_ids(plan, keys[rows])
             held = fid >= 0
             if held.any():
                 hr = rows[held]
@@ -699,7 +696,7 @@ class _Context:
         else:
             forced = None
             if plan.forced:
-                forced = _forced_ids(plan, pa.array([number], pa.string()))
+                forced = _forced_ids(plan, number_keys(pa.array([number], pa.string())))
             one = np.array([a]), np.array([b]), np.array([limit])
             order, status = self.order(known, *one, forced, self._same_currency(known))
             entries = [
@@ -850,24 +847,33 @@ def _vectorisable(known: _Customer, state: _TableState) -> bool:
     return plan.strategy in ("least-cost", "priority") and not plan.floors and not state.any_caps
 
 
-def _starts_with_any(digits: pa.Array, prefixes: tuple[str, ...]) -> np.ndarray:
-    hit = np.zeros(len(digits), dtype=bool)
-    for p in prefixes:
-        hit |= np.asarray(pc.fill_null(pc.starts_with(digits, p), False))
-    return hit
+@lru_cache(maxsize=256)
+def _prefix_trie(prefixes: tuple[str, ...]) -> tuple[PrefixTrie, int]:
+    """``(trie, default)``: the trie of ``prefixes`` whose value is the index of each
+    prefix's first listing, and the value of a number none of them begins (the first
+    listing of ``""``, which begins every number, else -1)."""
+    first: dict[str, int] = {}
+    for j, p in enumerate(prefixes):
+        first.setdefault(p, j)
+    texts = list(first)
+    trie = PrefixTrie.build(texts, np.array([first[p] for p in texts], dtype=np.int64))
+    return trie, first.get("", -1)
 
 
-def _forced_ids(plan: Plan, digits: pa.Array) -> np.ndarray:
+def _longest_listed(prefixes: tuple[str, ...], keys: np.ndarray) -> np.ndarray:
+    """Per match key, the index in ``prefixes`` of its longest listed prefix (the first
+    listing of it), -1 for none."""
+    trie, default = _prefix_trie(prefixes)
+    found = trie.lookup(keys)
+    if default >= 0:
+        found[found < 0] = default
+    return found
+
+
+def _forced_ids(plan: Plan, keys: np.ndarray) -> np.ndarray:
     """Per number, the index in ``plan.forced`` of the forced route with the longest
-    prefix of it (the first of equal length), -1 for none: :meth:`Plan.forced_for`."""
-    best = np.full(len(digits), -1, dtype=np.int64)
-    best_len = np.full(len(digits), -1, dtype=np.int64)
-    for j, fr in enumerate(plan.forced):
-        m = np.asarray(pc.fill_null(pc.starts_with(digits, fr.prefix), False))
-        m &= len(fr.prefix) > best_len
-        best[m] = j
-        best_len[m] = len(fr.prefix)
-    return best
+    prefix of it, -1 for none: :meth:`Plan.forced_for` (first of equal length)."""
+    return _longest_listed(tuple(fr.prefix for fr in plan.forced), keys)
 
 
 def _forced_ranks(plan: Plan, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, int]:

@@ -12,10 +12,15 @@ prefix covers one key interval and nested prefixes give nested intervals:
 3. :func:`trie_walk` finds the value of every key at once: one root read, then one node
    read per further digit, level by level over the keys still unresolved.
 
+:class:`PrefixTrie` puts the three together for one set of prefixes.
+
 Entries are encoded as int32: ``value + 1`` (0: no value) or ``-(1 + node)``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +29,7 @@ import pyarrow.compute as pc
 from tandem.numbers import MAX_DIGITS
 from tandem.rating.keys import KEY_SPAN, number_keys
 
-__all__ = ["key_pieces", "prefix_key_ranges", "root_digits", "key_trie", "trie_walk"]
+__all__ = ["PrefixTrie", "key_pieces", "prefix_key_ranges", "root_digits", "key_trie", "trie_walk"]
 
 
 def key_pieces(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray) -> tuple[list[int], list[int]]:
@@ -127,3 +132,41 @@ def trie_walk(
         entry[deeper] = found
         deeper = deeper[found < 0]
     return entry
+
+
+@dataclass(frozen=True)
+class PrefixTrie:
+    """One set of prefixes, each with an integer value, as a key trie: :meth:`lookup`
+    gives the value of every key's longest prefix at once."""
+
+    roots: np.ndarray
+    nodes: np.ndarray
+    digits: int
+
+    @classmethod
+    def build(cls, prefixes: Sequence[str], values: np.ndarray) -> PrefixTrie:
+        """The trie of ``prefixes`` (value ``values[i]`` for ``prefixes[i]``, >= 0). A
+        prefix that is not 1 to 15 ASCII digits can never begin a normalised number and
+        is left out; of two equal prefixes the later one's value counts."""
+        texts = np.asarray(prefixes, dtype=object)
+        usable = np.fromiter(
+            (p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS for p in texts),
+            bool,
+            count=len(texts),
+        )
+        ids = np.flatnonzero(usable)
+        lo, hi = prefix_key_ranges(texts, usable)
+        starts, vals = key_pieces(lo[ids], hi[ids], np.asarray(values, dtype=np.int64)[ids])
+        s = np.asarray(starts, dtype=np.int64)
+        v = np.asarray(vals, dtype=np.int64)
+        digits = root_digits(1, len(s))
+        root, levels, _count = key_trie(s, v, digits, 0)
+        nodes = np.concatenate(levels) if levels else np.zeros(11, dtype=np.int32)
+        return cls(root, nodes, digits)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The value (int64; -1: none) of the longest prefix of every match key
+        (:func:`tandem.rating.keys.number_keys`)."""
+        found = trie_walk(self.roots, self.nodes, self.digits, keys).astype(np.int64)
+        found -= 1
+        return found
