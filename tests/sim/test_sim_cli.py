@@ -10,8 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import rendered
-from sim_helpers import cdrs, make_store
+from sim_helpers import cdrs, make_store, rendered
 from test_sim_replay import HISTORY
 from test_sim_whatif import DECKS, DELTA, traffic
 
