@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tandem.errors import ConfigError
+from tandem.instant import format_instant
 from tandem.sim.replay import replay
 from tandem.sim.scenario import Scenario
 from tandem.sim.summary import Summary, summarize
@@ -42,10 +43,13 @@ class SimulationResult:
     summary: Summary
     whatif: WhatIf | None = None
     candidate: Summary | None = None
+    at: int | None = None
 
     def as_json(self, top: int | None = 20) -> dict[str, Any]:
-        """The ``--json`` object: the base replay's fields, plus ``whatif`` when asked."""
+        """The ``--json`` object: the base replay's fields, ``at`` (the instant whose table
+        routed every call, or None: each call by its own), plus ``whatif`` when asked."""
         out = self.summary.as_json()
+        out["at"] = None if self.at is None else format_instant(self.at)
         if self.whatif is not None:
             out["whatif"] = self.whatif.as_json(top)
         return out
@@ -125,11 +129,11 @@ def simulate(
         interval,
     )
     if candidate is None:
-        return SimulationResult(result)
+        return SimulationResult(result, at=at)
     other = summarize(
         replay(
             cdrs, _with_changes(candidate, scenario), scenario, seed=seed, on_progress=on_progress
         ),
         interval,
     )
-    return SimulationResult(result, compare(result, other), other)
+    return SimulationResult(result, compare(result, other), other, at)

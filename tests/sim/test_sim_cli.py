@@ -47,7 +47,7 @@ def test_json_fields(history):
     alpha = out["by_carrier"][0]
     assert (alpha["carrier"], alpha["failovers"], alpha["carried"]) == ("alpha", 3, 7)
     assert out["blocked"] == {}
-    assert "whatif" not in out
+    assert "whatif" not in out and out["at"] is None
 
 
 def test_text_output_and_csv_input(history):
