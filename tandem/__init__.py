@@ -132,6 +132,11 @@ _LAZY: dict[str, str] = {
     "LookupKind": "tandem.enum",
     "NumberInfo": "tandem.enum",
     "NumberLookup": "tandem.enum",
+    # simulation: traffic replay, scenarios, what-if
+    "simulate": "tandem.sim",
+    "SimulationResult": "tandem.sim",
+    "Scenario": "tandem.sim",
+    "load_scenario": "tandem.sim",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -195,6 +200,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         rate_file,
     )
     from tandem.recon import Reconciliation, reconcile, write_dispute
+    from tandem.sim import Scenario, SimulationResult, load_scenario, simulate
     from tandem.state import (
         Counters,
         FallbackCounters,
@@ -324,5 +330,9 @@ __all__ = [
     "UnknownCarrierError",
     "UnknownCustomerError",
     "write_dispute",
+    "simulate",
+    "SimulationResult",
+    "Scenario",
+    "load_scenario",
     "__version__",
 ]

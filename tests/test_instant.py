@@ -273,6 +273,7 @@ class Option:
                                        "--currency", "USD", given, "--json"],
             ("fraud scan", "--from"): ["fraud", "scan", str(base / "cdrs.csv"), given, "--json"],
             ("quality", "--at"): ["quality", str(base / "cdrs.csv"), given, "--json"],
+            ("simulate", "--at"): ["simulate", str(base / "cdrs.csv"), given, "--json"],
         }[(self.command, self.option)]  # fmt: skip
 
     def check(self, output: str, expected: int) -> None:
@@ -299,7 +300,7 @@ class Option:
             assert json.loads(output)["updated"] == shown
         elif self.command == "fraud scan":
             assert json.loads(output)["report_from"] == shown
-        elif self.command == "quality":
+        elif self.command in ("quality", "simulate"):
             assert json.loads(output)["at"] == shown
         elif self.command == "rate":
             period = json.loads(output)["period"]
@@ -324,6 +325,7 @@ OPTIONS = [
     Option("account set", "--now"),
     Option("fraud scan", "--from", zoned=True),
     Option("quality", "--at", zoned=True),
+    Option("simulate", "--at", zoned=True),
 ]
 OPTION_IDS = [f"{o.command} {o.option}" for o in OPTIONS]
 

@@ -25,6 +25,7 @@ from tandem.cli.rate import rate
 from tandem.cli.reconcile import reconcile_command
 from tandem.cli.route import compile_command, route_command
 from tandem.cli.serve import serve_group
+from tandem.cli.simulate import simulate_command
 from tandem.errors import TandemError
 
 __all__ = ["COMMANDS", "cli", "describe_os_error", "main"]
@@ -40,6 +41,7 @@ COMMANDS: tuple[click.Command, ...] = (
     rate,
     reconcile_command,
     quality_command,
+    simulate_command,
     fraud_group,
     account_group,
     enum_group,
