@@ -104,14 +104,15 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 
 @global_options
 @click.command("rate")
-@click.argument("cdrs", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cdrs_arg", metavar="CDRS")
 @cdr_format_option()
 @click.option(
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Parquet file for the rated CDRs (replaced whole on success).",
+    type=click.Path(path_type=Path),
+    help="Parquet file for the rated CDRs (replaced whole on success); with --dask, a "
+    "directory of Parquet parts: rated/, unrated/ and the summary _tandem.json.",
 )
 @click.option(
     "--unrated",
@@ -178,10 +179,26 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     metavar="TIME",
     help="End of the rerated period (excluded); with --from.",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Rate on a Dask cluster: the scheduler's address (tcp://HOST:8786), or local[:N] "
+    "for a local cluster of N worker processes. CDRS may then be a glob, a directory or "
+    "an fsspec URL.",
+)
+@click.option(
+    "--dask-partition-rows",
+    type=click.IntRange(min=1),
+    default=1 << 20,
+    show_default=True,
+    help="With --dask: CDRs per task (Parquet files are cut at row groups, text files "
+    "are one task each).",
+)
 @pass_ctx
 def rate(
     ctx: CliContext,
-    cdrs: Path,
+    cdrs_arg: str,
     fmt: str,
     output: Path,
     unrated: Path | None,
@@ -199,6 +216,8 @@ def rate(
     local_ports_csv: Path | None,
     period_from: int | None,
     period_until: int | None,
+    dask_address: str | None,
+    dask_partition_rows: int,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
     unrated with a reason.
@@ -222,8 +241,23 @@ def rate(
         reuse_freed_memory,
     )
 
+    if dask_address is not None:
+        from tandem.cli.ratedask import rate_dask
+
+        rate_dask(
+            ctx, address=dask_address, cdrs=cdrs_arg, fmt=fmt, output=output, unrated=unrated,
+            report_dir=report_dir, as_json=as_json, timezone=timezone, map_file=map_file,
+            column_map=_column_map(map_column), customer=customer, carrier=carrier, plan=plan,
+            grace=grace, batch_size=batch_size, local_ports=local_ports,
+            local_ports_csv=local_ports_csv, period=_period(period_from, period_until),
+            partition_rows=dask_partition_rows,
+        )  # fmt: skip
+        return
+    cdrs = Path(cdrs_arg)
     if not cdrs.exists():
         raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    if cdrs.is_dir():
+        raise CdrError(f"{os.fspath(cdrs)} is a directory: rate a set of files with --dask")
     reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     period = _period(period_from, period_until)
