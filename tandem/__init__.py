@@ -113,6 +113,7 @@ _LAZY: dict[str, str] = {
     "price_call": "tandem.rating",
     "price_cdrs": "tandem.rating",
     "rate_file": "tandem.rating",
+    "rate_on_dask": "tandem.rating.daskrun",
     # ENUM and number portability
     "EnumResolver": "tandem.enum",
     "EnumResult": "tandem.enum",
@@ -184,6 +185,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.rating.daskrun import rate_on_dask
     from tandem.state import Counters, FallbackCounters, MemoryCounters, RedisCounters
     from tandem.store import CreditAccount, DeckVersion, Store
 
@@ -270,6 +272,7 @@ __all__ = [
     "price_call",
     "price_cdrs",
     "rate_file",
+    "rate_on_dask",
     "Rater",
     "RedisCounters",
     "Verdict",

@@ -4,8 +4,8 @@
 1. The CDR set (a glob, a directory, an fsspec URL) is cut into partitions
    (:mod:`tandem.rating.dasksource`): Parquet files at row groups, text files whole.
 2. The compiled rating book, with how to read the files, travels to the workers once:
-   ``client.scatter(..., broadcast=True)`` (:class:`~tandem.rating.daskwork.Shipped`);
-   every task names the scattered object, none carries the book.
+   a worker plugin installs it in every worker process, those that join later too
+   (:mod:`tandem.rating.daskship`); every task names the run, none carries the book.
 3. One task per partition (:func:`~tandem.rating.daskwork.rate_partition`), plus, for a
    period rerate, one per earlier part file (the rows outside the period kept,
    :func:`~tandem.rating.daskwork.keep_partition`). The workers read the CDRs and write
@@ -83,12 +83,20 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def _check(output: Path, report_dir: Path | None, files: list[str]) -> None:
+def _check(output: Path, report_dir: Path | None, source: str, files: list[str]) -> None:
     if report_dir is not None and (_inside(report_dir, output) or _inside(output, report_dir)):
         raise OutputError(
             f"the report directory {os.fspath(report_dir)} and the output directory "
             f"{os.fspath(output)} overlap: give each its own"
         )
+    folder = Path(source)
+    if "://" not in source and folder.is_dir():
+        for what, p in (("output", output), ("report", report_dir)):
+            if p is not None and _inside(p, folder):
+                raise OutputError(
+                    f"the {what} directory {os.fspath(p)} is inside the CDR directory "
+                    f"{source}: a later run would read it as CDRs; write the results elsewhere"
+                )
     for f in files:
         if "://" not in f and (
             _inside(Path(f), output) or (report_dir is not None and _inside(Path(f), report_dir))
@@ -128,8 +136,23 @@ def _tree_sum(client: Client, futures: list[Any], token: str) -> Any:
     return level[0]
 
 
-def _killed(exc: BaseException) -> bool:
-    return type(exc).__name__ == "KilledWorker"
+def _failure(exc: BaseException | None) -> BaseException:
+    """The error to raise for a task's failure: a Tandem error as it is, a worker death
+    Dask gave up on or a cancelled run (the scheduler lost) as :class:`OutputError`."""
+    if isinstance(exc, TandemError):
+        return exc
+    name = type(exc).__name__
+    if exc is None or name in ("CancelledError", "FutureCancelledError"):
+        return OutputError(
+            "the Dask cluster cancelled the run (scheduler or workers lost); nothing of "
+            "this run was kept"
+        )
+    if name == "KilledWorker":
+        return OutputError(
+            f"Dask workers kept dying running a rating task and Dask gave up on it ({exc}); "
+            "nothing of this run was kept"
+        )
+    return exc
 
 
 def _run_tasks(
@@ -148,22 +171,17 @@ def _run_tasks(
     total = _tree_sum(client, futures, token)
     try:
         for done in as_completed(futures):
-            if done.status != "finished":
-                exc = done.exception()
-                if exc is None:  # cancelled: the cluster went away
-                    raise OutputError(
-                        "the Dask cluster cancelled the run (scheduler lost?); nothing of "
-                        "this run was kept"
-                    )
-                if _killed(exc):
-                    raise OutputError(
-                        f"Dask workers died running a rating task and Dask gave up on it "
-                        f"({exc}); nothing of this run was kept"
-                    ) from None
-                raise exc
+            if done.status == "error":
+                raise _failure(done.exception())
+            if done.status == "cancelled":
+                raise _failure(None)
+            # "lost" (its worker died after it finished): Dask computes it again
             if on_rows is not None and rows[done.key]:
                 on_rows(rows[done.key] or 0)
-        result = total.result()
+        try:
+            result = total.result()
+        except Exception as exc:  # noqa: BLE001 - a Tandem error comes back as it is
+            raise _failure(exc) from None
     except BaseException:
         client.cancel([*futures, total], force=True)
         raise
@@ -228,7 +246,7 @@ def rate_on_dask(
     recover_output(out)
     check_output_dir(out)
     files = cdr_files(source)
-    _check(out, rep, files)
+    _check(out, rep, source, files)
     parts: list[CdrPartition] = cdr_partitions(files, reader.format, partition_rows)
     earlier = _earlier_parts(out) if period is not None else []
     known = [p.rows for p in parts]
@@ -238,7 +256,7 @@ def rate_on_dask(
     staged = partial_dir(out)
     report_tmp = rep / f".report{PARTIAL}{os.getpid()}" if rep is not None else None
     token = uuid.uuid4().hex[:12]
-    shipped_future = None
+    plugin = None
     try:
         for kind in ("rated", "unrated"):
             (staged / kind).mkdir(parents=True, exist_ok=True)
@@ -249,17 +267,20 @@ def rate_on_dask(
             period=period,
             report=report or rep is not None,
         )
-        shipped_future = client.scatter(shipped, broadcast=True, hash=False)
+        from tandem.rating.daskship import ShipToWorkers
+
+        plugin = ShipToWorkers(token, shipped)
+        client.register_plugin(plugin)
         tasks: list[tuple[Any, int | None]] = []
         for k, (kind, path) in enumerate(earlier):
             f = client.submit(
-                keep_partition, path, kind, (0, k), shipped_future, os.fspath(staged),
+                keep_partition, path, kind, (0, k), token, os.fspath(staged),
                 key=f"tandem-keep-{token}-{k}",
             )  # fmt: skip
             tasks.append((f, None))
         for k, part in enumerate(parts):
             f = client.submit(
-                rate_partition, part, (1, k), shipped_future, os.fspath(staged),
+                rate_partition, part, (1, k), token, os.fspath(staged),
                 key=f"tandem-rate-{token}-{k}",
             )  # fmt: skip
             tasks.append((f, part.rows))
@@ -292,9 +313,9 @@ def rate_on_dask(
             ) from None
         raise
     finally:
-        if shipped_future is not None:
+        if plugin is not None:
             with contextlib.suppress(Exception):
-                shipped_future.release()
+                client.unregister_worker_plugin(plugin.name)
     return DaskRun(
         summary=summary,
         report=result.report,

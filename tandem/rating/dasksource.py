@@ -5,8 +5,9 @@ and ``_``-prefixed ones skipped, as Parquet dataset readers do) or any URL of a 
 that ``fsspec`` has installed (``s3://bucket/month/*.parquet`` with ``s3fs``). Each file
 is one CDR file in the sense of ``tandem rate`` (its own record numbers, from 1; its own
 format under ``--format auto``). A Parquet file is cut at row-group boundaries into
-partitions of about ``partition_rows`` CDRs; a text file (CSV and the CDR formats) is one
-partition (its records are read in order, and a record can span lines). Each partition
+partitions of at most ``partition_rows`` CDRs (one row group when it is larger); a text
+file (CSV and the CDR formats) is one partition (its records are read in order, and a
+record can span lines). Each partition
 knows the record number of its first row, so that every CDR keeps the ``record`` a
 single-machine run of its file gives it.
 """
@@ -20,7 +21,7 @@ from tandem.errors import CdrError
 
 __all__ = ["PARTITION_ROWS", "CdrPartition", "cdr_files", "cdr_partitions", "is_local"]
 
-#: CDRs per Dask task by default (a Parquet file is cut at the row group that reaches it).
+#: CDRs per Dask task by default (at most; a Parquet file is cut at row groups).
 PARTITION_ROWS = 1 << 20
 
 
@@ -131,13 +132,15 @@ def cdr_partitions(
             out.append(CdrPartition(url, text_fmt, None, 1, None))
             continue
         sizes = _row_groups(url)
-        first, group, rows = 1, [], 0
+        first, rows = 1, 0
+        group: list[int] = []
         for k, n in enumerate(sizes):
+            if group and rows + n > partition_rows:
+                out.append(CdrPartition(url, "parquet", tuple(group), first, rows))
+                first, rows = first + rows, 0
+                group = []
             group.append(k)
             rows += n
-            if rows >= partition_rows:
-                out.append(CdrPartition(url, "parquet", tuple(group), first, rows))
-                first, group, rows = first + rows, [], 0
         if group or not sizes:
             out.append(CdrPartition(url, "parquet", tuple(group), first, rows))
     return out

@@ -3,7 +3,8 @@ parts (:func:`rate_partition`), or copy an earlier part's rows from outside a re
 period (:func:`keep_partition`); and how two partial results add up (:func:`merge_parts`).
 
 The tasks are pure: a task reads its share of the CDRs and the shipped rating book
-(:class:`Shipped`, scattered once to every worker) and writes only files of its own,
+(:class:`Shipped`, installed once in every worker by a worker plugin,
+:mod:`tandem.rating.daskship`) and writes only files of its own,
 named after the attempt (``part-00003-<token>.parquet``, written through a temporary
 ``.NAME.tandem-partial-PID`` file and renamed when complete). A task that Dask runs again
 after a worker died writes fresh files beside the dead attempt's; the client keeps the
@@ -201,11 +202,15 @@ class _Parts:
 
 
 def rate_partition(
-    part: CdrPartition, order: tuple[int, int], shipped: Shipped, directory: str
+    part: CdrPartition, order: tuple[int, int], token: str, directory: str
 ) -> PartResult:
     """Rate one partition of the CDR set into part files in ``directory`` (the run's
-    temporary output directory); ``order`` places its parts in the output."""
+    temporary output directory) with the book shipped for run ``token``; ``order``
+    places its parts in the output."""
+    from tandem.rating.daskship import shipped as installed
+
     reuse_freed_memory()
+    shipped = installed(token)
     rater, period = shipped.rater, shipped.period
     reader = dataclasses.replace(shipped.reader, format=part.format)
     summary = RatingSummary(period=period)
@@ -244,10 +249,13 @@ def rate_partition(
 
 
 def keep_partition(
-    earlier: str, kind: str, order: tuple[int, int], shipped: Shipped, directory: str
+    earlier: str, kind: str, order: tuple[int, int], token: str, directory: str
 ) -> PartResult:
     """Copy the rows of an earlier run's part file (``kind`` ``rated`` or ``unrated``)
     that lie outside the rerated period into a new part of this run."""
+    from tandem.rating.daskship import shipped as installed
+
+    shipped = installed(token)
     assert shipped.period is not None
     out = _Parts(directory, order)
     kept = 0
