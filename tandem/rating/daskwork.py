@@ -42,10 +42,12 @@ from tandem.rating.dasksource import CdrPartition, is_local
 from tandem.rating.price import PortLookup, Rater, RatingSummary, split_rated
 from tandem.rating.report import RatingReport
 from tandem.rating.stream import (
+    RELEASE_EVERY,
     _AtomicParquet,
     _in_period,
     _widen_amounts,
     read_ahead,
+    release_memory,
     reuse_freed_memory,
 )
 
@@ -216,7 +218,7 @@ def rate_partition(
     summary = RatingSummary(period=period)
     report = RatingReport() if shipped.report else None
     out = _Parts(directory, order)
-    read = 0
+    read = done = 0
     try:
         with _local_file(part.url) as path:
             if part.row_groups is not None:
@@ -237,6 +239,10 @@ def rate_partition(
                         report.add(priced)
                     rated, unrated = split_rated(priced)
                     out.write(_with_source(rated, part.url), _with_source(unrated, part.url))
+                    del batch, priced, rated, unrated
+                    done += 1
+                    if done % RELEASE_EVERY == 0:
+                        release_memory()
             finally:
                 batches.close()
         if part.rows is not None and read != part.rows:
