@@ -13,15 +13,17 @@ process, wall time of the whole command:
 * ``tandem rate CDRS.parquet --dask local:N -o DIR``: a local Dask cluster of N worker
   processes (one thread each) started by the command, the file cut at row groups into
   tasks of 1,048,576 CDRs, the parts written by the workers, totals summed on the cluster.
-  The cluster's start (about a second) is in the time, as a user pays it.
+  The cluster's start (a few seconds) is in the time, as a user pays it.
 
 Rounds interleave the methods so that all see the same load; the table gives medians:
 CDRs/s, the ratio to the single process, the scaling efficiency (CDRs/s of local:N over N
-times those of local:1) and the peak resident memory (``VmHWM``) of each process: the
-single process, and per Dask worker the largest of them. "per added worker" is CDRs/s of
-local:N minus local:N-1, as measured. Every run's answer is checked: the same rows in,
-rated and unrated, the same exact sell, buy and margin totals as the single process, and
-the part files' footers hold exactly the rows the summary counts.
+times those of local:1), the CPU seconds (user + system of the command and its worker
+processes: the work done, whatever the load) and the peak resident memory (``VmHWM``) of
+each process: the single process, and per Dask worker the largest of them. "per added
+worker" is CDRs/s of local:N minus local:N-1, as measured. Every run's answer is
+checked: the same rows in, rated and unrated, the same exact sell, buy and margin totals
+as the single process, and the part files' footers hold exactly the rows the summary
+counts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -101,9 +104,17 @@ class PeakWatcher:
         return own // 1024, sorted((kb // 1024 for kb in self.peaks.values()), reverse=True)
 
 
-def run(argv: list[str]) -> tuple[float, dict, int, list[int]]:
-    """Wall seconds, JSON summary and peak memory (own, descendants) of one command."""
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(argv: list[str]) -> tuple[float, float, dict, int, list[int]]:
+    """Wall seconds, CPU seconds (user + system, of the command and of the worker
+    processes it started and waited for), JSON summary and peak memory (own,
+    descendants) of one command."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cpu = _cpu()
     t = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tandem", *argv, "--json", "-q"],
@@ -112,10 +123,11 @@ def run(argv: list[str]) -> tuple[float, dict, int, list[int]]:
     watch = PeakWatcher(proc.pid)
     out, err = proc.communicate(timeout=1800)
     dt = time.perf_counter() - t
+    cpu = _cpu() - cpu
     own, children = watch.stop()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
-    return dt, json.loads(out.strip().splitlines()[-1]), own, children
+    return dt, cpu, json.loads(out.strip().splitlines()[-1]), own, children
 
 
 _SAME = ("rows_in", "rated", "unrated", "buy_rated", "buy_unrated", "sell_total", "buy_total",
@@ -161,18 +173,19 @@ def main() -> None:
 
     methods = ["single process"] + [f"local:{w}" for w in args.workers]
     times: dict[str, list[float]] = {m: [] for m in methods}
+    cpus: dict[str, list[float]] = {m: [] for m in methods}
     own_peak: dict[str, list[int]] = {m: [] for m in methods}
     worker_peak: dict[str, list[int]] = {m: [] for m in methods}
     want: dict | None = None
     for r in range(args.rounds):
         for m in methods:
             if m == "single process":
-                dt, doc, own, kids = run([*base, "-o", str(single)])
+                dt, cpu, doc, own, kids = run([*base, "-o", str(single)])
                 want = want or doc
                 check(doc, want, None, args.cdrs)
             else:
                 out = tmp / f"out-{m.replace(':', '')}"
-                dt, doc, own, kids = run([*base, "--dask", m, "-o", str(out)])
+                dt, cpu, doc, own, kids = run([*base, "--dask", m, "-o", str(out)])
                 assert want is not None
                 check(doc, want, out, args.cdrs)
                 workers = int(m.split(":")[1])
@@ -180,8 +193,9 @@ def main() -> None:
                 worker_peak[m].append(max(kids[:workers]))
                 shutil.rmtree(out)
             times[m].append(dt)
+            cpus[m].append(cpu)
             own_peak[m].append(own)
-            print(f"round {r + 1}: {m:15s} {dt:7.2f} s  peak {own} MB  "
+            print(f"round {r + 1}: {m:15s} {dt:7.2f} s  CPU {cpu:7.2f} s  peak {own} MB  "
                   f"children {kids[:4]} MB", flush=True)  # fmt: skip
 
     med = {m: statistics.median(times[m]) for m in methods}
@@ -189,7 +203,8 @@ def main() -> None:
     one = rate.get("local:1")
     print(f"\nmedians of {args.rounds} rounds, {args.cdrs:,} CDRs, {os.cpu_count()} cores")
     print(f"{'method':>16}  {'wall s':>7}  {'CDRs/s':>10}  {'vs single':>9}  "
-          f"{'efficiency':>10}  {'per added worker':>16}  {'client MB':>9}  {'worker MB':>9}")
+          f"{'efficiency':>10}  {'per added worker':>16}  {'CPU s':>7}  {'client MB':>9}  "
+          f"{'worker MB':>9}")
     prev = None
     for m in methods:
         eff = add = "-"
@@ -204,8 +219,9 @@ def main() -> None:
             wmb = f"{statistics.median(worker_peak[m]):,.0f}"
         ratio = rate[m] / rate["single process"]
         own = statistics.median(own_peak[m])
+        cpu_s = statistics.median(cpus[m])
         print(f"{m:>16}  {med[m]:7.2f}  {rate[m]:10,.0f}  {ratio:8.2f}x  {eff:>10}  "
-              f"{add:>16}  {own:9,.0f}  {wmb:>9}")  # fmt: skip
+              f"{add:>16}  {cpu_s:7.1f}  {own:9,.0f}  {wmb:>9}")  # fmt: skip
     assert want is not None
     print(f"answer: {want['rows_in']:,} CDRs, rated {want['rated']:,}, sell {want['sell_total']}, "
           f"buy {want['buy_total']}, margin {want['margin']} (equal in every run)")  # fmt: skip

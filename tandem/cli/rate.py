@@ -228,6 +228,9 @@ def rate(
     A CDR with a routing number (column ``routing_number``) is rated on it; with
     --local-ports or --local-ports-csv the other numbers are looked up in the local
     portability table, and ported ones are rated on their routing number.
+
+    With --dask ADDRESS (a scheduler, or local[:N]) the CDRS may be a glob, a directory or
+    an fsspec URL, rated on the cluster into the directory -o of Parquet parts.
     """
     from tandem.cli.progress import progress
     from tandem.rating.bookcache import load_rater

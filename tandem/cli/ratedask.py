@@ -109,6 +109,12 @@ def rate_dask(
             "with --dask the unrated CDRs go to OUTPUT/unrated/ beside OUTPUT/rated/: "
             "drop --unrated"
         )
+    first = output.parts[0] if output.parts else ""
+    if first.endswith(":") and len(first) > 2:  # s3://bucket/out, as a path: s3:/bucket/out
+        raise OutputError(
+            f"-o {os.fspath(output)}: with --dask the output is a directory that the client "
+            "and every worker see at the same path (a shared filesystem), not a URL"
+        )
     customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
     reader = CdrReader(
         format=fmt,
