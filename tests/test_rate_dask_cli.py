@@ -90,6 +90,13 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[sub
         log.close()
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """One scheduler and two workers for this module (the last test kills a worker)."""
+    with dask_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
 def _cdr_frame(rng: np.random.Generator, n: int) -> dict[str, list]:
     numbers = np.char.add(
         rng.choice(["4420", "447", "1212", "34", "881", "91"], n),
@@ -192,62 +199,62 @@ def _same_rows(out: Path, single: Path, files: list[Path]) -> None:
         assert _rows(out / "unrated", f) == unrated, f
 
 
-def test_cluster_rates_a_cdr_set_exactly_as_one_machine(tmp_path):
+def test_cluster_rates_a_cdr_set_exactly_as_one_machine(tmp_path, cluster):
     db = tmp_path / "tandem.db"
     store = Store(db)
     load_universe(store)
     files = _cdr_set(tmp_path / "cdrs")
     out, rep, single = tmp_path / "out", tmp_path / "report", tmp_path / "single"
     single.mkdir()
-    with dask_cluster(tmp_path / "cluster") as (address, _workers):
-        doc = _invoke(db, str(tmp_path / "cdrs" / "*"), "--dask", address, "-o", str(out),
-                      "--report", str(rep), "--dask-partition-rows", "800")  # fmt: skip
-        assert doc["dask"] == {"workers": 2, "files": 3, "partitions": 4,
-                               "rated_parts": 4, "unrated_parts": 4}  # fmt: skip
-        docs = [_invoke(db, str(f), "-o", str(single / f"{f.name}.parquet")) for f in files]
-        assert _totals(doc) == _add_up(docs)
-        assert doc["rows_in"] == 1200 + 301 + 17 == doc["rated"] + sum(doc["unrated"].values())
-        assert doc["unrated"]["bad_record"] == 1 and doc["rated"] > 1000
-        _same_rows(out, single, files)
-        _same_reports(rep, _reference_report(db, store, files, tmp_path / "ref"))
-        marker = json.loads((out / "_tandem.json").read_text())
-        assert marker["rows_in"] == doc["rows_in"] and marker["sell_total"] == doc["sell_total"]
+    address, _workers = cluster
+    doc = _invoke(db, str(tmp_path / "cdrs" / "*"), "--dask", address, "-o", str(out),
+                  "--report", str(rep), "--dask-partition-rows", "800")  # fmt: skip
+    assert doc["dask"] == {"workers": 2, "files": 3, "partitions": 4,
+                           "rated_parts": 4, "unrated_parts": 4}  # fmt: skip
+    docs = [_invoke(db, str(f), "-o", str(single / f"{f.name}.parquet")) for f in files]
+    assert _totals(doc) == _add_up(docs)
+    assert doc["rows_in"] == 1200 + 301 + 17 == doc["rated"] + sum(doc["unrated"].values())
+    assert doc["unrated"]["bad_record"] == 1 and doc["rated"] > 1000
+    _same_rows(out, single, files)
+    _same_reports(rep, _reference_report(db, store, files, tmp_path / "ref"))
+    marker = json.loads((out / "_tandem.json").read_text())
+    assert marker["rows_in"] == doc["rows_in"] and marker["sell_total"] == doc["sell_total"]
 
-        # A period rerate under a corrected deck (rates doubled from day 3 on).
-        write_sell_deck(store, effective_from=EFF + 2 * DAY, factor=2)
-        again = _invoke(db, str(tmp_path / "cdrs"), "--dask", address, "-o", str(out),
-                        "--report", str(rep), "--dask-partition-rows", "800", *PERIOD)  # fmt: skip
-        docs = [_invoke(db, str(f), "-o", str(single / f"{f.name}.parquet"), *PERIOD)
-                for f in files]  # fmt: skip
-        assert _totals(again) == _add_up(docs)
-        assert 0 < again["rows_in"] < doc["rows_in"]
-        assert again["kept"] == again["outside_period"] == doc["rows_in"] - again["rows_in"]
-        assert Decimal(again["sell_total"]) != Decimal(doc["sell_total"])
-        _same_rows(out, single, files)
-        bounds = (EFF + 2 * DAY + 5 * 3600, EFF + 3 * DAY + 5 * 3600)  # New York midnights
-        want = _reference_report(db, store, files, tmp_path / "ref2", period=bounds)
-        _same_reports(rep, want)
+    # A period rerate under a corrected deck (rates doubled from day 3 on).
+    write_sell_deck(store, effective_from=EFF + 2 * DAY, factor=2)
+    again = _invoke(db, str(tmp_path / "cdrs"), "--dask", address, "-o", str(out),
+                    "--report", str(rep), "--dask-partition-rows", "800", *PERIOD)  # fmt: skip
+    docs = [_invoke(db, str(f), "-o", str(single / f"{f.name}.parquet"), *PERIOD)
+            for f in files]  # fmt: skip
+    assert _totals(again) == _add_up(docs)
+    assert 0 < again["rows_in"] < doc["rows_in"]
+    assert again["kept"] == again["outside_period"] == doc["rows_in"] - again["rows_in"]
+    assert Decimal(again["sell_total"]) != Decimal(doc["sell_total"])
+    _same_rows(out, single, files)
+    bounds = (EFF + 2 * DAY + 5 * 3600, EFF + 3 * DAY + 5 * 3600)  # New York midnights
+    want = _reference_report(db, store, files, tmp_path / "ref2", period=bounds)
+    _same_reports(rep, want)
 
-        # Refused, with the results left as they were: a foreign directory, --unrated.
-        foreign = tmp_path / "foreign"
-        foreign.mkdir()
-        (foreign / "keep.txt").write_text("mine")
-        for args, message in (
-            (["-o", str(foreign)], "not a Tandem rating output"),
-            (["-o", str(out), "--unrated", str(tmp_path / "u")], "drop --unrated"),
-            (["-o", str(tmp_path / "cdrs" / "sub")], "inside the CDR directory"),
-        ):
-            before = sorted(p.name for p in (out / "rated").iterdir())
-            result = CliRunner().invoke(
-                cli, ["--db", str(db), "rate", str(tmp_path / "cdrs"), "--dask", address, *args]
-            )
-            assert result.exit_code == 2 and message in result.output, result.output
-            assert sorted(p.name for p in (out / "rated").iterdir()) == before
-        assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
+    # Refused, with the results left as they were: a foreign directory, --unrated.
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    for args, message in (
+        (["-o", str(foreign)], "not a Tandem rating output"),
+        (["-o", str(out), "--unrated", str(tmp_path / "u")], "drop --unrated"),
+        (["-o", str(tmp_path / "cdrs" / "sub")], "inside the CDR directory"),
+    ):
+        before = sorted(p.name for p in (out / "rated").iterdir())
+        result = CliRunner().invoke(
+            cli, ["--db", str(db), "rate", str(tmp_path / "cdrs"), "--dask", address, *args]
+        )
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert sorted(p.name for p in (out / "rated").iterdir()) == before
+    assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
     store.close()
 
 
-def test_a_worker_killed_mid_run_changes_nothing(tmp_path):
+def test_a_worker_killed_mid_run_changes_nothing(tmp_path, cluster):
     db = tmp_path / "tandem.db"
     store = Store(db)
     load_universe(store)
@@ -261,29 +268,29 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path):
     args = ["--db", str(db), "rate", *OPTIONS, str(cdrs / "big.parquet"), "--json",
             "--dask-partition-rows", "10000", "--batch-size", "400"]  # fmt: skip
     single = tmp_path / "single.parquet"
-    calm = _invoke(db, str(cdrs / "big.parquet"), "-o", str(single))  # one machine
-    with dask_cluster(tmp_path / "cluster") as (address, workers):
-        out = tmp_path / "out"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-        run = subprocess.Popen(
-            [sys.executable, "-m", "tandem", *args, "--dask", address, "-o", str(out)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        pids = {w.pid: w for w in workers}
-        victim = None
-        deadline = time.monotonic() + 40
-        while victim is None and time.monotonic() < deadline and run.poll() is None:
-            # A part being written: .part-...parquet.tandem-partial-<the worker's pid>
-            for part in tmp_path.glob(".out.tandem-partial-*/rated/.part-*.tandem-partial-*"):
-                pid = int(part.name.rsplit("-", 1)[1])
-                if pid in pids:
-                    victim = pids[pid]
-                    break
-            time.sleep(0.01)
-        assert victim is not None and run.poll() is None, "no task caught in flight"
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-        stdout, stderr = run.communicate(timeout=60)
+    calm = _invoke(db, str(cdrs / "big.parquet"), "-o", str(single), "--batch-size", "400")
+    address, workers = cluster
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tandem", *args, "--dask", address, "-o", str(out)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    pids = {w.pid: w for w in workers}
+    victim = None
+    deadline = time.monotonic() + 40
+    while victim is None and time.monotonic() < deadline and run.poll() is None:
+        # A part being written: .part-...parquet.tandem-partial-<the worker's pid>
+        for part in tmp_path.glob(".out.tandem-partial-*/rated/.part-*.tandem-partial-*"):
+            pid = int(part.name.rsplit("-", 1)[1])
+            if pid in pids:
+                victim = pids[pid]
+                break
+        time.sleep(0.01)
+    assert victim is not None and run.poll() is None, "no task caught in flight"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 0, stderr.decode()
     doc = json.loads(stdout.decode().strip().splitlines()[-1])
     assert doc["rows_in"] == 40_000 and doc["dask"]["partitions"] == 4
