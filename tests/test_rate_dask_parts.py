@@ -200,3 +200,16 @@ def test_a_remote_cdr_set_on_an_in_process_cluster(tmp_path, loaded):  # noqa: F
     got = pq.read_table(tmp_path / "out" / "rated").to_pandas()
     assert sorted(set(got["source_file"])) == ["memory:///tandem-test/a.parquet",
                                                "memory:///tandem-test/b.csv"]  # fmt: skip
+
+
+def test_a_cluster_without_workers_fails_clearly(monkeypatch):
+    """All workers dead (or none ever): the run fails with one clear error, it does not
+    wait forever."""
+    from tandem.rating import daskrun
+
+    monkeypatch.setattr(daskrun, "NO_WORKERS_TIMEOUT", 0.5)
+    cluster = distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        task = client.submit(PartResult, key="tandem-test-no-workers")
+        with pytest.raises(OutputError, match="no worker for 0 s"):
+            daskrun._run_tasks(client, [(task, None)], "test", None)

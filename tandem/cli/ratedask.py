@@ -69,6 +69,11 @@ def dask_client(address: str) -> Iterator[Client]:
         if not client.scheduler_info().get("workers"):
             with contextlib.suppress(OSError, TimeoutError):
                 client.wait_for_workers(1, timeout=15)
+            if not client.scheduler_info().get("workers"):
+                raise ConfigError(
+                    f"the Dask scheduler at {address} has no workers: start some "
+                    f"(dask worker {address})"
+                )
         yield client
 
 

@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +60,10 @@ from tandem.rating.stream import PARTIAL
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DaskRun", "rate_on_dask"]
+__all__ = ["NO_WORKERS_TIMEOUT", "DaskRun", "rate_on_dask"]
+
+#: Seconds a run waits for a worker when the cluster has none left, before it fails.
+NO_WORKERS_TIMEOUT = 60.0
 
 
 @dataclass
@@ -164,20 +168,36 @@ def _run_tasks(
     """Wait for ``tasks`` (futures with the rows each reads), advancing ``on_rows``;
     then the tree sum of their results. The first failure cancels the rest and is raised
     (a worker death Dask gave up on, as :class:`OutputError`)."""
-    from distributed import as_completed
+    from distributed import wait
 
     futures = [f for f, _ in tasks]
     rows = {f.key: n for f, n in tasks}
     total = _tree_sum(client, futures, token)
     try:
-        for done in as_completed(futures):
-            if done.status == "error":
-                raise _failure(done.exception())
-            if done.status == "cancelled":
-                raise _failure(None)
-            # "lost" (its worker died after it finished): Dask computes it again
-            if on_rows is not None and rows[done.key]:
-                on_rows(rows[done.key] or 0)
+        pending, no_workers_since = set(futures), None
+        while pending:
+            try:
+                ready = wait(list(pending), timeout=2, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                ready = set()
+                if client.scheduler_info().get("workers"):
+                    no_workers_since = None
+                elif no_workers_since is None:
+                    no_workers_since = time.monotonic()
+                elif time.monotonic() - no_workers_since > NO_WORKERS_TIMEOUT:
+                    raise OutputError(
+                        f"the Dask cluster has had no worker for {NO_WORKERS_TIMEOUT:.0f} s "
+                        "(all died or left); nothing of this run was kept"
+                    ) from None
+            for done in ready:
+                pending.discard(done)
+                if done.status == "error":
+                    raise _failure(done.exception())
+                if done.status == "cancelled":
+                    raise _failure(None)
+                # "lost" (its worker died after it finished): Dask computes it again
+                if on_rows is not None and rows[done.key]:
+                    on_rows(rows[done.key] or 0)
         try:
             result = total.result()
         except Exception as exc:  # noqa: BLE001 - a Tandem error comes back as it is
