@@ -21,7 +21,7 @@ def in_force(store, at, account="acme"):
 
 
 def test_schema_is_migrated(store):
-    assert store.schema_revision() == "0004"
+    assert store.schema_revision() == "0005"
 
 
 def test_full_deck_closes_missing_codes(store):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,7 +107,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 
 @global_options
 @click.command("rate")
-@click.argument("cdrs_arg", metavar="CDRS")
+@click.argument("cdrs_arg", metavar="CDRS", required=False)
 @cdr_format_option()
 @click.option(
     "-o",
@@ -180,6 +183,26 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     help="End of the rerated period (excluded); with --from.",
 )
 @click.option(
+    "--query",
+    "query",
+    metavar="SQL",
+    help="Read the CDRs from this SQL query instead of a file (e.g. Kamailio's acc_cdrs "
+    "table; map its columns with --map-column).",
+)
+@click.option(
+    "--query-db",
+    "query_db",
+    metavar="URL",
+    help="Database the --query runs on: a URL or a SQLite file (default: the store's, --db).",
+)
+@click.option(
+    "--to-db",
+    "to_db",
+    is_flag=True,
+    help="Also load the rated CDRs into the store's table rated_cdrs (one transaction; the "
+    "same CDRs loaded again, or a rerated period, replace their rows).",
+)
+@click.option(
     "--dask",
     "dask_address",
     metavar="ADDRESS",
@@ -198,7 +221,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 @pass_ctx
 def rate(
     ctx: CliContext,
-    cdrs_arg: str,
+    cdrs_arg: str | None,
     fmt: str,
     output: Path,
     unrated: Path | None,
@@ -216,11 +239,14 @@ def rate(
     local_ports_csv: Path | None,
     period_from: int | None,
     period_until: int | None,
+    query: str | None,
+    query_db: str | None,
+    to_db: bool,
     dask_address: str | None,
     dask_partition_rows: int,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
-    unrated with a reason.
+    unrated with a reason. With --query instead of CDRS, the CDRs are a SQL query's rows.
 
     Each CDR is priced with the tariff plan in force at its start (the versions stored
     with 'tandem plan import FILE --kind tariff'), unless --plan names one file for all.
@@ -232,6 +258,88 @@ def rate(
     With --dask ADDRESS (a scheduler, or local[:N]) the CDRS may be a glob, a directory or
     an fsspec URL, rated on the cluster into the directory -o of Parquet parts.
     """
+    if dask_address is not None:
+        if cdrs_arg is None or query is not None or to_db:
+            raise click.UsageError("--dask rates CDR files (CDRS), without --query or --to-db")
+        from tandem.cli.ratedask import rate_dask
+
+        rate_dask(
+            ctx, address=dask_address, cdrs=cdrs_arg, fmt=fmt, output=output, unrated=unrated,
+            report_dir=report_dir, as_json=as_json, timezone=timezone, map_file=map_file,
+            column_map=_column_map(map_column), customer=customer, carrier=carrier, plan=plan,
+            grace=grace, batch_size=batch_size, local_ports=local_ports,
+            local_ports_csv=local_ports_csv, period=_period(period_from, period_until),
+            partition_rows=dask_partition_rows,
+        )  # fmt: skip
+        return
+    cdrs = Path(cdrs_arg) if cdrs_arg is not None else None
+    if cdrs is not None and cdrs.is_dir():
+        raise CdrError(f"{os.fspath(cdrs)} is a directory: rate a set of files with --dask")
+    if (cdrs is None) == (query is None):
+        raise click.UsageError("give a CDR file or --query SQL (one of them)")
+    if query_db is not None and query is None:
+        raise click.UsageError("--query-db goes with --query")
+    if cdrs is not None and not cdrs.exists():
+        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    with _query_file(ctx, query, query_db, batch_size) as queried:
+        source = queried if queried is not None else cdrs
+        assert source is not None  # one of the two, checked above
+        label = "query" if queried is not None else os.fspath(source)
+        _rate(
+            ctx, source, fmt, output, unrated, report_dir, as_json, timezone, map_file,
+            map_column, customer, carrier, plan, grace, batch_size, local_ports,
+            local_ports_csv, period_from, period_until, to_db, label,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _query_file(
+    ctx: CliContext, query: str | None, query_db: str | None, batch_size: int
+) -> Iterator[Path | None]:
+    """The rows of ``--query`` in a temporary Parquet file (None without --query)."""
+    if query is None:
+        yield None
+        return
+    from tandem.cli.progress import progress
+    from tandem.rating.sqlsource import query_cdrs
+    from tandem.store import default_db_url
+
+    with tempfile.TemporaryDirectory(prefix="tandem-query-") as tmp:
+        path = Path(tmp) / "query.parquet"
+        with progress("reading the query", None, enabled=ctx.show_progress) as bar:
+            query_cdrs(
+                query_db or ctx.db or default_db_url(),
+                query,
+                path,
+                batch_size=batch_size,
+                on_batch=bar.advance,
+            )
+        yield path
+
+
+def _rate(
+    ctx: CliContext,
+    cdrs: Path,
+    fmt: str,
+    output: Path,
+    unrated: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+    timezone: str,
+    map_file: Path | None,
+    map_column: tuple[str, ...],
+    customer: str | None,
+    carrier: str | None,
+    plan: Path | None,
+    grace: int,
+    batch_size: int,
+    local_ports: bool,
+    local_ports_csv: Path | None,
+    period_from: int | None,
+    period_until: int | None,
+    to_db: bool,
+    source: str,
+) -> None:
     from tandem.cli.progress import progress
     from tandem.rating.bookcache import load_rater
     from tandem.rating.cdr import CdrReader, load_account_map
@@ -244,23 +352,6 @@ def rate(
         reuse_freed_memory,
     )
 
-    if dask_address is not None:
-        from tandem.cli.ratedask import rate_dask
-
-        rate_dask(
-            ctx, address=dask_address, cdrs=cdrs_arg, fmt=fmt, output=output, unrated=unrated,
-            report_dir=report_dir, as_json=as_json, timezone=timezone, map_file=map_file,
-            column_map=_column_map(map_column), customer=customer, carrier=carrier, plan=plan,
-            grace=grace, batch_size=batch_size, local_ports=local_ports,
-            local_ports_csv=local_ports_csv, period=_period(period_from, period_until),
-            partition_rows=dask_partition_rows,
-        )  # fmt: skip
-        return
-    cdrs = Path(cdrs_arg)
-    if not cdrs.exists():
-        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
-    if cdrs.is_dir():
-        raise CdrError(f"{os.fspath(cdrs)} is a directory: rate a set of files with --dask")
     reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     period = _period(period_from, period_until)
@@ -310,6 +401,8 @@ def rate(
             report_dir=report_dir,
         )
     result = summary.as_json()
+    if to_db:
+        result["warehouse"] = _load_warehouse(ctx, output, source, period)
     result["output"] = os.fspath(output)
     result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))
     if plan:
@@ -326,3 +419,23 @@ def rate(
             versions = ", ".join(str(v) for v in stored_versions)
             click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
         print_summary(summary, report)
+        if to_db:
+            w = result["warehouse"]
+            click.echo(f"warehouse: {w['rows']} rated CDRs loaded, {w['replaced']} rows replaced")
+
+
+def _load_warehouse(
+    ctx: CliContext, output: Path, source: str, period: tuple[int, int] | None
+) -> dict[str, int]:
+    """Load the rated file just written into the store's rated_cdrs (its rows within
+    ``period`` only, for a rerate): one transaction."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def batches() -> Iterator[pa.Table]:
+        with pq.ParquetFile(output) as f:
+            for batch in f.iter_batches(batch_size=500_000):
+                yield pa.Table.from_batches([batch])
+
+    load = ctx.store.load_rated(batches(), source=source, period=period)
+    return {"rows": load.rows, "replaced": load.replaced}

@@ -22,6 +22,7 @@ from tandem.store.store import (
     AccountInfo,
     DeckVersion,
     Store,
+    database_url,
     default_db_url,
 )
 
@@ -54,5 +55,6 @@ __all__ = [
     "StoredPortedNumber",
     "TERMS",
     "TERM_DEFAULTS",
+    "database_url",
     "default_db_url",
 ]

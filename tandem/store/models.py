@@ -45,6 +45,7 @@ __all__ = [
     "PortedNumber",
     "PlanVersion",
     "CreditAccountRow",
+    "RatedCdrRow",
 ]
 
 CARRIER = "carrier"
@@ -228,3 +229,45 @@ class CreditAccountRow(Base):
     credit_limit: Mapped[int] = mapped_column(BigInteger)  # scaled, >= 0
     charged: Mapped[int] = mapped_column(BigInteger)  # scaled, total charged so far
     updated: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds
+
+
+class RatedCdrRow(Base):
+    """One rated CDR in the warehouse (``tandem rate --to-db``): the rating columns of
+    the rated Parquet file, money as scaled integers like every money column here.
+
+    A row is keyed by ``(cdr_id, start_epoch, leg)``: ``cdr_id`` is the CDR's call id
+    where it has one (else a digest of its start, number, accounts and duration), ``leg``
+    numbers the CDRs of one load with the same id and start (0, 1, ...) in their input
+    order. Loading the same CDRs again replaces their rows (see
+    :mod:`tandem.store.warehouse`).
+    """
+
+    __tablename__ = "rated_cdrs"
+    # One index beside the key: every index costs each load (see bench_warehouse.py).
+    __table_args__ = (Index("ix_rated_cdrs_start", "start_epoch"),)
+
+    cdr_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    leg: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    start_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # UTC epoch s
+    duration: Mapped[int] = mapped_column(BigInteger)  # seconds
+    number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rated_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    customer: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    carrier: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    call_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    disposition: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sell_prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sell_destination: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sell_billed_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sell_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # scaled
+    sell_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    buy_prefix: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    buy_destination: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    buy_billed_seconds: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    buy_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # scaled
+    buy_currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    margin: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # scaled
+    source: Mapped[str] = mapped_column(String(1024))  # the CDR file, or "query"
+    record: Mapped[int] = mapped_column(BigInteger)  # the CDR's ordinal in its source
+    loaded_at: Mapped[int] = mapped_column(BigInteger)  # UTC epoch seconds

@@ -61,10 +61,16 @@ from tandem.store.safety import check_url, describe_db_error, masked_url, scrub,
 from tandem.store.windows import CUT_SET, CUT_WHERE
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Store", "DeckVersion", "DeckDeletion", "AccountInfo", "default_db_url", "OPEN_END"]
+    from tandem.store.warehouse import WarehouseLoad
+
+__all__ = [
+    "Store", "DeckVersion", "DeckDeletion", "AccountInfo", "default_db_url", "database_url",
+    "OPEN_END",
+]  # fmt: skip
 
 
 _KINDS = (CARRIER, CUSTOMER)
@@ -75,7 +81,9 @@ def default_db_url() -> str:
     return os.environ.get("TANDEM_DB") or "tandem.db"
 
 
-def _as_url(db: str | os.PathLike[str]) -> str:
+def database_url(db: str | os.PathLike[str]) -> str:
+    """The SQLAlchemy URL of ``db``: a URL as given (``postgresql://`` meaning psycopg 3),
+    a path as a SQLite file."""
     text_ = os.fspath(db)
     if "://" in text_:
         if text_.startswith("postgresql://") or text_.startswith("postgres://"):
@@ -188,7 +196,7 @@ class Store:
     """
 
     def __init__(self, db: str | os.PathLike[str] | None = None, *, migrate: bool = True):
-        real = _as_url(db if db is not None else default_db_url())
+        real = database_url(db if db is not None else default_db_url())
         self._secrets = url_secrets(real)
         self.url = masked_url(real)
         check_url(real, self.url)
@@ -678,6 +686,24 @@ class Store:
         t = parse_instant(at)
         with self.engine.begin() as conn:
             return charge_credit(conn, customer, amount, at=t)
+
+    # -- the CDR warehouse (rated_cdrs; SQL in tandem.store.warehouse) ----------------
+    @_guarded("could not load the rated CDRs into the warehouse")
+    def load_rated(
+        self,
+        batches: Iterable[pa.Table],
+        *,
+        source: str,
+        period: tuple[int, int] | None = None,
+    ) -> WarehouseLoad:
+        """Load rated CDR tables (the rated Parquet file's batches, in order) into the
+        table ``rated_cdrs``, in one transaction: all rows or none. Rows of the same CDRs
+        (and of the rerated ``period``, UTC epoch seconds) are replaced
+        (:func:`tandem.store.warehouse.load_rated`)."""
+        from tandem.store.warehouse import load_rated
+
+        with self.engine.begin() as conn:
+            return load_rated(conn, batches, source=source, period=period)
 
     # -- local portability ------------------------------------------------------------
     @_guarded("cannot read the portability table")
