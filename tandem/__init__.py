@@ -121,6 +121,7 @@ _LAZY: dict[str, str] = {
     "Reconciliation": "tandem.recon",
     "reconcile": "tandem.recon",
     "write_dispute": "tandem.recon",
+    "rate_on_dask": "tandem.rating.daskrun",
     # ENUM and number portability
     "EnumResolver": "tandem.enum",
     "EnumResult": "tandem.enum",
@@ -199,6 +200,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         price_cdrs,
         rate_file,
     )
+    from tandem.rating.daskrun import rate_on_dask
     from tandem.recon import Reconciliation, reconcile, write_dispute
     from tandem.sim import Scenario, SimulationResult, load_scenario, simulate
     from tandem.state import (
@@ -296,6 +298,7 @@ __all__ = [
     "price_call",
     "price_cdrs",
     "rate_file",
+    "rate_on_dask",
     "Rater",
     "RedisCounters",
     "Verdict",

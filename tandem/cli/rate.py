@@ -107,14 +107,15 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 
 @global_options
 @click.command("rate")
-@click.argument("cdrs", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("cdrs_arg", metavar="CDRS", required=False)
 @cdr_format_option()
 @click.option(
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Parquet file for the rated CDRs (replaced whole on success).",
+    type=click.Path(path_type=Path),
+    help="Parquet file for the rated CDRs (replaced whole on success); with --dask, a "
+    "directory of Parquet parts: rated/, unrated/ and the summary _tandem.json.",
 )
 @click.option(
     "--unrated",
@@ -201,10 +202,26 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
     help="Also load the rated CDRs into the store's table rated_cdrs (one transaction; the "
     "same CDRs loaded again, or a rerated period, replace their rows).",
 )
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Rate on a Dask cluster: the scheduler's address (tcp://HOST:8786), or local[:N] "
+    "for a local cluster of N worker processes. CDRS may then be a glob, a directory or "
+    "an fsspec URL.",
+)
+@click.option(
+    "--dask-partition-rows",
+    type=click.IntRange(min=1),
+    default=1 << 20,
+    show_default=True,
+    help="With --dask: CDRs per task (Parquet files are cut at row groups, text files "
+    "are one task each).",
+)
 @pass_ctx
 def rate(
     ctx: CliContext,
-    cdrs: Path | None,
+    cdrs_arg: str | None,
     fmt: str,
     output: Path,
     unrated: Path | None,
@@ -225,6 +242,8 @@ def rate(
     query: str | None,
     query_db: str | None,
     to_db: bool,
+    dask_address: str | None,
+    dask_partition_rows: int,
 ) -> None:
     """Price the CDRS file (buy and sell side) into Parquet; every CDR comes out rated or
     unrated with a reason. With --query instead of CDRS, the CDRs are a SQL query's rows.
@@ -235,7 +254,27 @@ def rate(
     A CDR with a routing number (column ``routing_number``) is rated on it; with
     --local-ports or --local-ports-csv the other numbers are looked up in the local
     portability table, and ported ones are rated on their routing number.
+
+    With --dask ADDRESS (a scheduler, or local[:N]) the CDRS may be a glob, a directory or
+    an fsspec URL, rated on the cluster into the directory -o of Parquet parts.
     """
+    if dask_address is not None:
+        if cdrs_arg is None or query is not None or to_db:
+            raise click.UsageError("--dask rates CDR files (CDRS), without --query or --to-db")
+        from tandem.cli.ratedask import rate_dask
+
+        rate_dask(
+            ctx, address=dask_address, cdrs=cdrs_arg, fmt=fmt, output=output, unrated=unrated,
+            report_dir=report_dir, as_json=as_json, timezone=timezone, map_file=map_file,
+            column_map=_column_map(map_column), customer=customer, carrier=carrier, plan=plan,
+            grace=grace, batch_size=batch_size, local_ports=local_ports,
+            local_ports_csv=local_ports_csv, period=_period(period_from, period_until),
+            partition_rows=dask_partition_rows,
+        )  # fmt: skip
+        return
+    cdrs = Path(cdrs_arg) if cdrs_arg is not None else None
+    if cdrs is not None and cdrs.is_dir():
+        raise CdrError(f"{os.fspath(cdrs)} is a directory: rate a set of files with --dask")
     if (cdrs is None) == (query is None):
         raise click.UsageError("give a CDR file or --query SQL (one of them)")
     if query_db is not None and query is None:

@@ -872,6 +872,32 @@ class RatingSummary:
                 f"{self.unrated_count} unrated"
             )
 
+    def merge(self, other: RatingSummary) -> None:
+        """Add the counts and exact totals of ``other`` (another part of the same run,
+        e.g. a Dask partition's) into this summary; checks that nothing was lost."""
+        self.rows_in += other.rows_in
+        self.rated += other.rated
+        self.buy_rated += other.buy_rated
+        for mine, theirs in (
+            (self.unrated, other.unrated),
+            (self.buy_unrated, other.buy_unrated),
+            (self.sell_total, other.sell_total),
+            (self.buy_total, other.buy_total),
+            (self.margin, other.margin),
+        ):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        self.outside_period += other.outside_period
+        self.kept += other.kept
+        self.ambiguous_times += other.ambiguous_times
+        self.ambiguous_times_resolved += other.ambiguous_times_resolved
+        self.nonexistent_times += other.nonexistent_times
+        if self.rows_in != self.rated + self.unrated_count:  # invariant 4: nothing lost
+            raise AssertionError(
+                f"rating lost CDRs: {self.rows_in} in, {self.rated} rated, "
+                f"{self.unrated_count} unrated"
+            )
+
     @property
     def currency(self) -> str | None:
         """The one currency of every amount, or None when several appear."""

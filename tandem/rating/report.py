@@ -152,6 +152,15 @@ class RatingReport:
             if len(self._parts[name]) > 16:  # keep memory bounded: fold the partials
                 self._parts[name] = [self._fold(name)]
 
+    def merge(self, other: RatingReport) -> None:
+        """Fold the aggregates of ``other`` (another part of the same run, e.g. a Dask
+        partition's report) in: the tables come out as if every batch had been added here."""
+        for name, parts in other._parts.items():
+            mine = self._parts.setdefault(name, [])
+            mine.extend(parts)
+            if len(mine) > 16:  # keep memory bounded: fold the partials
+                self._parts[name] = [self._fold(name)]
+
     def _fold(self, name: str) -> pd.DataFrame:
         import pandas as pd
 
