@@ -17,8 +17,8 @@ decimal: :func:`cost_of`); without either, spend is not evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,16 @@ import pyarrow.compute as pc
 from tandem.errors import MoneyError
 from tandem.money import SCALE, to_scaled
 
-__all__ = ["COST_COLUMNS", "RATE_COLUMNS", "ScanRows", "cost_of", "scan_rows"]
+__all__ = [
+    "COST_COLUMNS",
+    "RATE_COLUMNS",
+    "SCAN_COLUMNS",
+    "RowNames",
+    "ScanRows",
+    "Sparse",
+    "cost_of",
+    "scan_rows",
+]
 
 
 def cost_of(sell_rate: int, duration: int) -> int:
@@ -43,6 +52,24 @@ MAX_DURATION = 10**8
 #: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
 MAX_RATE = 90 * 10**SCALE
 RATE_COLUMNS = ("sell_rate",)
+#: Every column :func:`scan_rows` reads (canonical fields and optional columns): what a
+#: scan asks the CDR reader for (:attr:`tandem.rating.CdrReader.columns`).
+SCAN_COLUMNS = frozenset(
+    (
+        "raw",
+        "record",
+        "start",
+        "duration",
+        "number",
+        "customer",
+        "trunk",
+        "source_ip",
+        "destination",
+        "group",
+        *COST_COLUMNS,
+        *RATE_COLUMNS,
+    )
+)
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
@@ -62,7 +89,7 @@ class ScanRows:
     trunk: np.ndarray | None = None  # codes (-1: none)
     source_ip: np.ndarray | None = None
     group: np.ndarray | None = None
-    group_name: Callable[[int], str] = str
+    group_name: RowNames = field(default_factory=lambda: RowNames(np.zeros(0, np.int64)))
     trunk_names: list[str] = field(default_factory=list)
     ip_names: list[str] = field(default_factory=list)
     cost: np.ndarray | None = None  # scaled int64 (0 where missing)
@@ -83,20 +110,18 @@ class ScanRows:
         cut = np.maximum(self.length - length, 0)
         return self.number // _POW10[cut]
 
-    def destinations(self, length: int) -> tuple[np.ndarray, Callable[[int], str]]:
+    def destinations(self, length: int) -> tuple[np.ndarray, RowNames]:
         """Dense codes of every call's destination, and the name of row ``i``'s: its
         ``destination`` column where the CDR names one, else the number's first
         ``length`` digits (as :meth:`tandem.fraud.FraudEngine.check` takes
         ``facts.destination or number[:length]``)."""
         return self._named_or_prefix(self.destination, length)
 
-    def _named_or_prefix(
-        self, names: pa.Array | None, length: int
-    ) -> tuple[np.ndarray, Callable[[int], str]]:
+    def _named_or_prefix(self, names: pa.Array | None, length: int) -> tuple[np.ndarray, RowNames]:
         if names is None:
             prefix = self.prefix(length)
             codes, _ = pd.factorize(prefix, sort=False)
-            return codes.astype(np.int64), lambda i: str(int(prefix[i]))
+            return codes.astype(np.int64), RowNames(prefix)
         assert self.digits is not None
         digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         named = pc.fill_null(pc.not_equal(names, ""), False)
@@ -104,12 +129,55 @@ class ScanRows:
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, lambda i: str(values[int(codes[i])])
+        return codes, RowNames(codes, values)
 
     def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:
         """Every number without its last ``digits`` digits, and whether it has more."""
         ok = self.length > digits
         return self.number // _POW10[digits], ok
+
+
+class Sparse:
+    """``values[i]`` of the rows ``i`` in ``rows`` (sorted positions) alone: what a rule's
+    evidence keeps of a column-sized array once its hits are known."""
+
+    __slots__ = ("rows", "values")
+
+    rows: np.ndarray
+    values: np.ndarray
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray | Sparse) -> None:
+        self.rows = rows
+        self.values = (
+            values.values[np.searchsorted(values.rows, rows)]
+            if isinstance(values, Sparse)
+            else values[rows]
+        )
+
+    def __getitem__(self, i: int) -> Any:
+        k = int(np.searchsorted(self.rows, i))
+        if k >= len(self.rows) or self.rows[k] != i:
+            raise KeyError(i)
+        return self.values[k]
+
+
+class RowNames:
+    """The name of row ``i``: ``str(int(keys[i]))`` (digits) or ``names[keys[i]]``;
+    :meth:`only` keeps those of a few rows."""
+
+    __slots__ = ("keys", "names")
+
+    def __init__(self, keys: np.ndarray | Sparse, names: list[str] | None = None) -> None:
+        self.keys = keys
+        self.names = names
+
+    def __call__(self, i: int) -> str:
+        key = int(self.keys[i])
+        return str(key) if self.names is None else str(self.names[key])
+
+    def only(self, rows: np.ndarray) -> RowNames:
+        """The names of ``rows`` alone (sorted positions)."""
+        return RowNames(Sparse(rows, self.keys), self.names)
 
 
 def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
@@ -199,6 +267,16 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return table[idx], good_table[idx]
 
 
+def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
+    """The positions ``keep`` in replay order: by start, then file order. Most files are
+    written in time order: one pass checks it, and only a file out of order is sorted."""
+    st = start[keep]
+    if len(st) < 2 or bool(np.all(st[1:] >= st[:-1])):
+        return keep
+    # unique keys (start, position): any sort is stable
+    return keep[np.argsort((st - st.min()) * max(n, 1) + keep)]
+
+
 def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, dict[str, str]]:
     """The readable CDRs of a canonical CDR table (:func:`tandem.rating.canonical_table`)
     in replay order, and notes on optional columns that could not be used."""
@@ -240,9 +318,7 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
     refuse(customer < 0, "no_customer")
 
     keep = np.flatnonzero(ok)
-    # replay order: start, then file order (unique keys: any sort is stable)
-    st = start[keep]
-    order = keep[np.argsort((st - (st.min() if len(st) else 0)) * max(n, 1) + keep)]
+    order = _replay_order(start, keep, n)
     pick = pa.array(order, pa.int64())
     digits = pc.take(text, pick)
     number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)

@@ -20,6 +20,7 @@ and prefix no more than ``scan.episode_gap`` seconds apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from tandem.fraud.engine import (
     wangiri_evidence,
 )
 from tandem.fraud.highrisk import HighRiskMatcher
-from tandem.fraud.rows import ScanRows, scan_rows
+from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
 from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
@@ -226,11 +227,11 @@ class _Scope:
 
     name: str
     codes: np.ndarray  # grade per row
-    values: np.ndarray
+    values: np.ndarray | Sparse
     warn: _Lookup
     crit: _Lookup
     label: str  # "name" or "prefix" (or "" for none)
-    names: Callable[[int], str] | None
+    names: RowNames | None
 
 
 def _best_of(scopes: list[_Scope]) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +255,7 @@ def scan(
     *,
     high_risk: Iterable[str] = (),
     report_from: int | None = None,
+    workers: int = 2,
 ) -> ScanResult:
     """Every fraud rule of ``config`` over a canonical CDR table
     (:func:`tandem.rating.canonical_table`, e.g. from :class:`tandem.rating.CdrReader`),
@@ -261,32 +263,39 @@ def scan(
 
     ``report_from`` (epoch seconds) leaves out the alerts of calls that started before it:
     those calls still count (windows, baselines, calls in progress), like the history a
-    live node's counters hold, so a scan of the period before it warms the rules up."""
+    live node's counters hold, so a scan of the period before it warms the rules up.
+
+    ``workers=2`` (the default) evaluates two groups of rules in two threads (the rules
+    grouped by customer alone, and the others); 1 evaluates them one after the other. The
+    alerts are the same either way."""
     rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
     pc_ = _PerCustomer(rows, config)
     shared = shared_high_risk(config, high_risk)
-    hits: dict[str, RuleHits] = {}
-    risky = _high_risk_prefixes(rows, config, shared)
-    for rule, compute in (
-        ("high_risk", _high_risk),
-        ("concurrent", _concurrent),
-        ("cps", _cps),
-        ("spend", _spend),
-        ("velocity", _velocity),
-        ("sequential", _sequential),
-        ("wangiri", _wangiri),
-        ("first_call", _first_call),
-        ("long_call", _long_call),
-    ):
-        if rule in skipped:
-            continue
-        found = compute(rows, pc_, config, risky)
-        if report_from is not None and len(found):
-            found = _since(found, rows.start, report_from)
-        if len(found):
-            hits[rule] = found
-        if rule == "spend":  # the last rule grouped by customer alone
-            pc_.release()
+    found: dict[str, RuleHits] = {}
+
+    def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
+        for rule, compute in group:
+            if rule in skipped:
+                continue
+            if risky is None:
+                risky = _high_risk_prefixes(rows, config, shared)
+            hits = compute(rows, pc_, config, risky)
+            if report_from is not None and len(hits):
+                hits = _since(hits, rows.start, report_from)
+            found[rule] = hits
+            if rule == "spend":  # the last rule grouped by customer alone
+                pc_.release()
+
+    if workers > 1 and rows.size >= _PARALLEL_ROWS:
+        # two groups of rules at once: numpy and Arrow release the GIL over whole columns
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraud-scan") as pool:
+            other = pool.submit(run, _SECOND_GROUP, None)
+            run(_FIRST_GROUP, _NO_PREFIXES)
+            other.result()
+    else:
+        run(_FIRST_GROUP, _NO_PREFIXES)
+        run(_SECOND_GROUP, None)
+    hits = {rule: found[rule] for rule in RULES if rule in found and len(found[rule])}
     alerts = _episodes(rows, hits, config.episode_gap)
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
     for e in alerts:
@@ -301,6 +310,24 @@ def scan(
         hits=hits,
         records=rows.record,
         notes=[COST_NOTE] if rows.cost_from_rate and "spend" not in skipped else [],
+    )
+
+
+_Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
+
+
+def _first_group() -> tuple[tuple[str, _Rule], ...]:
+    return (("concurrent", _concurrent), ("cps", _cps), ("spend", _spend))
+
+
+def _second_group() -> tuple[tuple[str, _Rule], ...]:
+    return (
+        ("high_risk", _high_risk),
+        ("velocity", _velocity),
+        ("sequential", _sequential),
+        ("wangiri", _wangiri),
+        ("first_call", _first_call),
+        ("long_call", _long_call),
     )
 
 
@@ -396,7 +423,8 @@ def _high_risk(
     enabled = pc_.values(lambda s: s.high_risk.enabled, bool)
     action = pc_.values(lambda s: 2 if s.high_risk.action == "block" else 1, np.int8)
     codes = np.where(enabled & (risky >= 0), action, 0).astype(np.int8)
-    return _hits("high_risk", codes, lambda i: {"prefix": str(int(risky[i]))}, _strs(risky))
+    at = Sparse(np.flatnonzero(codes), risky)
+    return _hits("high_risk", codes, lambda i: {"prefix": str(int(at[i]))}, _strs(risky))
 
 
 # -- concurrent calls -------------------------------------------------------------------------
@@ -430,9 +458,9 @@ def _concurrent(
     return _multi("concurrent", scopes, None, lambda where: _blank(where))
 
 
-def _namer(codes: np.ndarray | None, names: list[str]) -> Callable[[int], str]:
+def _namer(codes: np.ndarray | None, names: list[str]) -> RowNames:
     assert codes is not None
-    return lambda i: names[int(codes[i])]
+    return RowNames(codes, names)
 
 
 def _multi(
@@ -444,7 +472,22 @@ def _multi(
     if not scopes:
         none = np.zeros(0, np.int64)
         return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
-    best, which = _best_of(scopes)
+    best_all, which_all = _best_of(scopes)
+    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays
+    where = np.flatnonzero(best_all)
+    best, which = Sparse(where, best_all), Sparse(where, which_all)
+    scopes = [
+        _Scope(
+            s.name,
+            s.codes[:0],
+            Sparse(where, s.values),
+            s.warn,
+            s.crit,
+            s.label,
+            None if s.names is None else s.names.only(where),
+        )
+        for s in scopes
+    ]
 
     def evidence(i: int) -> dict[str, str]:
         s = scopes[int(which[i])]
@@ -471,7 +514,7 @@ def _multi(
                 base[k] = s.names(int(i))
         return base
 
-    return _hits(rule, best, evidence, scope_prefixes)
+    return _hits(rule, best_all, evidence, scope_prefixes)
 
 
 # -- calls per second -------------------------------------------------------------------------
@@ -526,11 +569,15 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
         spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
         graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
         scopes.append((scope, window, graded, spent, *pc_.scope_lookups("spend", scope)))
-    best = np.maximum(scopes[0][2], scopes[1][2])
-    which = np.where(scopes[1][2] > scopes[0][2], 1, 0)
+    best_all = np.maximum(scopes[0][2], scopes[1][2])
+    where = np.flatnonzero(best_all)
+    which = Sparse(where, np.where(scopes[1][2] > scopes[0][2], 1, 0))
+    best = Sparse(where, best_all)
+    kept = [(sc, w, Sparse(where, sp), wa, cr) for sc, w, _g, sp, wa, cr in scopes]
+    del scopes
 
     def evidence(i: int) -> dict[str, str]:
-        scope, window, graded, spent, warn, crit = scopes[int(which[i])]
+        scope, window, spent, warn, crit = kept[int(which[i])]
         level = crit[i] if best[i] == 2 else warn[i]
         return {
             "scope": scope,
@@ -539,7 +586,7 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
             "threshold": format_money(int(level)),
         }
 
-    return _hits("spend", best.astype(np.int8), evidence, _blank)
+    return _hits("spend", best_all.astype(np.int8), evidence, _blank)
 
 
 # -- velocity ---------------------------------------------------------------------------------
@@ -568,16 +615,19 @@ def _velocity(
         graded[enough & (lhs > f.warning * rest)] = 1
     if f.critical is not None:
         graded[enough & (lhs > f.critical * rest)] = 2
+    where = np.flatnonzero(graded)
+    at_grade, at_count, at_rest = Sparse(where, graded), Sparse(where, count), Sparse(where, rest)
+    at_name = name.only(where)
 
     def evidence(i: int) -> dict[str, str]:
-        factor = f.critical if graded[i] == 2 else f.warning
-        return velocity_evidence(rule, name(i), int(count[i]), int(rest[i]), factor)
+        factor = f.critical if at_grade[i] == 2 else f.warning
+        return velocity_evidence(rule, at_name(i), int(at_count[i]), int(at_rest[i]), factor)
 
-    return _hits("velocity", graded, evidence, _named(name))
+    return _hits("velocity", graded, evidence, _named(at_name))
 
 
-def _digits(values: np.ndarray) -> Callable[[int], str]:
-    return lambda i: str(int(values[i]))
+def _digits(values: np.ndarray) -> RowNames:
+    return RowNames(values)
 
 
 def _bits(values: np.ndarray) -> int:
@@ -634,10 +684,16 @@ def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.n
     graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
     warn_at, crit_at = pc_.lookups(lambda s: s.wangiri.calls)
     del warn, crit
+    where = np.flatnonzero(graded)
+    at_grade, at_prefix, at_count = (
+        Sparse(where, graded),
+        Sparse(where, prefix),
+        Sparse(where, count),
+    )
 
     def evidence(i: int) -> dict[str, str]:
-        level = crit_at[i] if graded[i] == 2 else warn_at[i]
-        return wangiri_evidence(rule, str(int(prefix[i])), int(count[i]), int(level))
+        level = crit_at[i] if at_grade[i] == 2 else warn_at[i]
+        return wangiri_evidence(rule, str(int(at_prefix[i])), int(at_count[i]), int(level))
 
     return _hits("wangiri", graded, evidence, _strs(prefix))
 
@@ -659,13 +715,14 @@ def _first_call(
     (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
     first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
     graded = first.astype(np.int8)
-    rate = rows.rate
+    where = np.flatnonzero(graded)
+    rate, at_name = Sparse(where, rows.rate), name.only(where)
 
     def evidence(i: int) -> dict[str, str]:
         own = pc_.sets[int(rows.customer[i])].first_call
-        return first_call_evidence(own, name(i), int(rate[i]))
+        return first_call_evidence(own, at_name(i), int(rate[i]))
 
-    return _hits("first_call", graded, evidence, _named(name))
+    return _hits("first_call", graded, evidence, _named(at_name))
 
 
 # -- long calls -------------------------------------------------------------------------------
@@ -677,11 +734,13 @@ def _long_call(
     enabled = pc_.values(lambda s: s.long_call.enabled, bool)
     minutes = pc_.values(lambda s: s.long_call.minutes)
     graded = (enabled & (risky >= 0) & (rows.duration > minutes * 60)).astype(np.int8)
+    where = np.flatnonzero(graded)
+    at_risky, at_minutes = Sparse(where, risky), Sparse(where, minutes)
 
     def evidence(i: int) -> dict[str, str]:
         return {
-            "prefix": str(int(risky[i])),
-            "minutes": str(int(minutes[i])),
+            "prefix": str(int(at_risky[i])),
+            "minutes": str(int(at_minutes[i])),
             "seconds": str(int(rows.duration[i])),
         }
 
@@ -728,3 +787,15 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
             )
     out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
     return [e for _, _, e in out]
+
+
+#: The rules evaluated in one thread: the rules of the customer grouping (made once,
+#: shared) and their other scopes. They never read the high-risk prefixes.
+_FIRST_GROUP = _first_group()
+#: The rules evaluated in the other thread: the high-risk prefixes first, then the rules
+#: that group by pairs or by destination.
+_SECOND_GROUP = _second_group()
+#: The rules' high-risk prefixes where none are read.
+_NO_PREFIXES = np.zeros(0, dtype=np.int64)
+#: Fewer readable CDRs than this are scanned in one thread (a thread costs more than it saves).
+_PARALLEL_ROWS = 50_000
