@@ -131,6 +131,41 @@ class ScanRows:
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, RowNames(codes, values)
 
+    def take(self, idx: np.ndarray) -> ScanRows:
+        """The rows at positions ``idx`` (ascending: replay order kept), with the same
+        name tables (codes keep their meaning)."""
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        sub = ScanRows(
+            rows_in=len(idx),
+            unreadable={},
+            record=self.record[idx],
+            start=self.start[idx],
+            duration=self.duration[idx],
+            number=self.number[idx],
+            length=self.length[idx],
+            customer=self.customer[idx],
+            customers=self.customers,
+            trunk=pick(self.trunk),
+            source_ip=pick(self.source_ip),
+            group=pick(self.group),
+            trunk_names=self.trunk_names,
+            ip_names=self.ip_names,
+            cost=pick(self.cost),
+            rate=pick(self.rate),
+            rate_valid=pick(self.rate_valid),
+            cost_from_rate=self.cost_from_rate,
+        )
+        keys = self.group_name.keys
+        if isinstance(keys, np.ndarray) and len(keys) == self.size:
+            sub.group_name = RowNames(keys[idx], self.group_name.names)
+        take = pa.array(idx, pa.int64())
+        sub.digits = None if self.digits is None else pc.take(self.digits, take)
+        sub.destination = None if self.destination is None else pc.take(self.destination, take)
+        return sub
+
     def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:
         """Every number without its last ``digits`` digits, and whether it has more."""
         ok = self.length > digits

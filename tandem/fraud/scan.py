@@ -41,10 +41,12 @@ from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
 from tandem.money import format_money
 
-__all__ = ["COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
+__all__ = ["CHUNK_ROWS", "COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
 
 #: The note of a scan that priced calls from their sell rate (no cost column).
 COST_NOTE = "spend: no cost column: each call costs sell_rate x billed seconds / 60"
+#: CDRs per part of the rules keyed by customer (:func:`scan`'s ``chunk_rows``).
+CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,13 @@ class ScanResult:
 class _PerCustomer:
     """A rule setting looked up per row through the row's customer code."""
 
-    def __init__(self, rows: ScanRows, config: FraudConfig) -> None:
+    def __init__(
+        self, rows: ScanRows, config: FraudConfig, sets: list[RuleSet] | None = None
+    ) -> None:
         self.rows = rows
-        self.sets: list[RuleSet] = [config.rules_for(c) for c in rows.customers]
+        self.sets: list[RuleSet] = (
+            sets if sets is not None else [config.rules_for(c) for c in rows.customers]
+        )
         self.config = config
         self._groupings: dict[str, Grouping] = {}
 
@@ -256,6 +262,7 @@ def scan(
     high_risk: Iterable[str] = (),
     report_from: int | None = None,
     workers: int = 2,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ScanResult:
     """Every fraud rule of ``config`` over a canonical CDR table
     (:func:`tandem.rating.canonical_table`, e.g. from :class:`tandem.rating.CdrReader`),
@@ -265,25 +272,31 @@ def scan(
     those calls still count (windows, baselines, calls in progress), like the history a
     live node's counters hold, so a scan of the period before it warms the rules up.
 
-    ``workers=2`` (the default) evaluates two groups of rules in two threads (the rules
-    grouped by customer alone, and the others); 1 evaluates them one after the other. The
-    alerts are the same either way."""
+    ``workers=2`` (the default) evaluates two groups of rules in two threads; 1 evaluates
+    them one after the other. The rules whose every counter is keyed by the customer
+    (spend, sequential, Wangiri, first calls) are evaluated over parts of about
+    ``chunk_rows`` CDRs, each a set of whole customers in replay order (small arrays
+    that stay in cache and are reused). The alerts are the same either way."""
     rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
     pc_ = _PerCustomer(rows, config)
     shared = shared_high_risk(config, high_risk)
     found: dict[str, RuleHits] = {}
+    parts = _customer_parts(rows, chunk_rows)
 
     def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
         for rule, compute in group:
             if rule in skipped:
                 continue
-            if risky is None:
-                risky = _high_risk_prefixes(rows, config, shared)
-            hits = compute(rows, pc_, config, risky)
+            if rule in _BY_CUSTOMER:
+                hits = _by_parts(rule, compute, rows, parts, pc_.sets, config)
+            else:
+                if risky is None:
+                    risky = _high_risk_prefixes(rows, config, shared)
+                hits = compute(rows, pc_, config, risky)
             if report_from is not None and len(hits):
                 hits = _since(hits, rows.start, report_from)
             found[rule] = hits
-            if rule == "spend":  # the last rule grouped by customer alone
+            if rule == "velocity":  # after the last rule of the customer grouping
                 pc_.release()
 
     if workers > 1 and rows.size >= _PARALLEL_ROWS:
@@ -317,17 +330,77 @@ _Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
 
 
 def _first_group() -> tuple[tuple[str, _Rule], ...]:
-    return (("concurrent", _concurrent), ("cps", _cps), ("spend", _spend))
+    return (("concurrent", _concurrent), ("cps", _cps), ("velocity", _velocity))
 
 
 def _second_group() -> tuple[tuple[str, _Rule], ...]:
     return (
         ("high_risk", _high_risk),
-        ("velocity", _velocity),
+        ("long_call", _long_call),
+        ("spend", _spend),
         ("sequential", _sequential),
         ("wangiri", _wangiri),
         ("first_call", _first_call),
-        ("long_call", _long_call),
+    )
+
+
+def _customer_parts(rows: ScanRows, chunk_rows: int) -> list[np.ndarray]:
+    """The rows split into parts of whole customers, about ``chunk_rows`` rows each
+    (a customer with more is a part alone), each part's positions ascending (replay
+    order); one part (every row) when the rows fit in one."""
+    n = rows.size
+    if n <= chunk_rows:
+        return [np.arange(n, dtype=np.int64)]
+    counts = np.bincount(rows.customer, minlength=len(rows.customers))
+    # consecutive customer codes fill a part until it holds chunk_rows rows
+    part_of = np.zeros(len(counts), dtype=np.int64)
+    part, held = 0, 0
+    for code, c in enumerate(counts.tolist()):
+        if held and held + c > chunk_rows:
+            part, held = part + 1, 0
+        part_of[code] = part
+        held += c
+    row_part = part_of[rows.customer]
+    small = row_part.astype(np.uint16 if part < 2**16 else np.int64)
+    order = np.argsort(small, kind="stable")  # a radix sort of a small key: rows ascending
+    ends = np.cumsum(np.bincount(row_part, minlength=part + 1))
+    starts = ends - np.bincount(row_part, minlength=part + 1)
+    return [order[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True) if b > a]
+
+
+def _by_parts(
+    rule: str,
+    compute: _Rule,
+    rows: ScanRows,
+    parts: list[np.ndarray],
+    sets: list[RuleSet],
+    config: FraudConfig,
+) -> RuleHits:
+    """A rule keyed by customer evaluated part by part (:func:`_customer_parts`), its hits
+    merged back into replay order."""
+    if len(parts) == 1:
+        return compute(rows, _PerCustomer(rows, config, sets), config, _NO_PREFIXES)
+    found: list[tuple[np.ndarray, RuleHits]] = []
+    for idx in parts:
+        sub = rows.take(idx)
+        hits = compute(sub, _PerCustomer(sub, config, sets), config, _NO_PREFIXES)
+        if len(hits):
+            found.append((idx[hits.rows], hits))
+    if not found:
+        none = np.zeros(0, np.int64)
+        return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
+    at = np.concatenate([g for g, _ in found])
+    order = np.argsort(at, kind="stable")
+    which = np.concatenate([np.full(len(h), p, dtype=np.int64) for p, (_, h) in enumerate(found)])
+    local = np.concatenate([np.arange(len(h), dtype=np.int64) for _, h in found])
+    which, local = which[order], local[order]
+    evidence = [h.evidence for _, h in found]
+    return RuleHits(
+        rule,
+        at[order],
+        np.concatenate([h.codes for _, h in found])[order],
+        lambda k: evidence[int(which[k])](int(local[k])),
+        np.concatenate([h.prefixes for _, h in found])[order],
     )
 
 
@@ -789,12 +862,15 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
     return [e for _, _, e in out]
 
 
-#: The rules evaluated in one thread: the rules of the customer grouping (made once,
-#: shared) and their other scopes. They never read the high-risk prefixes.
+#: The rules evaluated in one thread, over every row at once: the rules with a counter
+#: not keyed by the customer (trunk, group, source IP, destination); concurrent calls and
+#: calls per second share the customer grouping. They never read the high-risk prefixes.
 _FIRST_GROUP = _first_group()
 #: The rules evaluated in the other thread: the high-risk prefixes first, then the rules
-#: that group by pairs or by destination.
+#: every counter of which is keyed by the customer, part by part.
 _SECOND_GROUP = _second_group()
+#: The rules evaluated over parts of whole customers (:func:`_by_parts`).
+_BY_CUSTOMER = frozenset(("spend", "sequential", "wangiri", "first_call"))
 #: The rules' high-risk prefixes where none are read.
 _NO_PREFIXES = np.zeros(0, dtype=np.int64)
 #: Fewer readable CDRs than this are scanned in one thread (a thread costs more than it saves).
