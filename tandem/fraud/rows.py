@@ -98,6 +98,8 @@ class ScanRows:
     cost_from_rate: bool = False
     digits: pa.Array | None = None  # the numbers as text, replay order
     destination: pa.Array | None = None  # the destination column (text), replay order
+    _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
+    _part: bool = False  # made by take (no texts)
 
     @property
     def size(self) -> int:
@@ -115,7 +117,12 @@ class ScanRows:
         ``destination`` column where the CDR names one, else the number's first
         ``length`` digits (as :meth:`tandem.fraud.FraudEngine.check` takes
         ``facts.destination or number[:length]``)."""
-        return self._named_or_prefix(self.destination, length)
+        hit = self._destinations.get(length)
+        if hit is None:
+            if self._part:
+                raise ValueError(f"destinations({length}) of a part: not taken with it")
+            hit = self._destinations[length] = self._named_or_prefix(self.destination, length)
+        return hit
 
     def _named_or_prefix(self, names: pa.Array | None, length: int) -> tuple[np.ndarray, RowNames]:
         if names is None:
@@ -131,9 +138,11 @@ class ScanRows:
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, RowNames(codes, values)
 
-    def take(self, idx: np.ndarray) -> ScanRows:
+    def take(self, idx: np.ndarray, *, destinations: tuple[int, ...] = ()) -> ScanRows:
         """The rows at positions ``idx`` (ascending: replay order kept), with the same
-        name tables (codes keep their meaning)."""
+        name tables (codes keep their meaning) and the :meth:`destinations` of the
+        ``destinations`` prefix lengths (made once over every row); without the number and
+        destination texts, so another length is refused."""
 
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[idx]
@@ -161,9 +170,12 @@ class ScanRows:
         keys = self.group_name.keys
         if isinstance(keys, np.ndarray) and len(keys) == self.size:
             sub.group_name = RowNames(keys[idx], self.group_name.names)
-        take = pa.array(idx, pa.int64())
-        sub.digits = None if self.digits is None else pc.take(self.digits, take)
-        sub.destination = None if self.destination is None else pc.take(self.destination, take)
+        for length in destinations:
+            codes, names = self.destinations(length)
+            keys = names.keys
+            assert isinstance(keys, np.ndarray)
+            sub._destinations[length] = (codes[idx], RowNames(keys[idx], names.names))
+        sub._part = True
         return sub
 
     def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -161,6 +161,8 @@ class _PerCustomer:
         )
         self.config = config
         self._groupings: dict[str, Grouping] = {}
+        #: rows per part of a keyed window (:func:`_keyed`)
+        self.chunk_rows = CHUNK_ROWS
 
     def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
         table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
@@ -279,16 +281,19 @@ def scan(
     that stay in cache and are reused). The alerts are the same either way."""
     rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
     pc_ = _PerCustomer(rows, config)
+    pc_.chunk_rows = chunk_rows
     shared = shared_high_risk(config, high_risk)
     found: dict[str, RuleHits] = {}
-    parts = _customer_parts(rows, chunk_rows)
+    parts = _parts(rows.customer, chunk_rows)
 
     def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
+        by_customer = [(r, c) for r, c in group if r in _BY_CUSTOMER and r not in skipped]
+        parted = _by_parts(by_customer, rows, parts, pc_.sets, config) if by_customer else {}
         for rule, compute in group:
             if rule in skipped:
                 continue
-            if rule in _BY_CUSTOMER:
-                hits = _by_parts(rule, compute, rows, parts, pc_.sets, config)
+            if rule in parted:
+                hits = parted[rule]
             else:
                 if risky is None:
                     risky = _high_risk_prefixes(rows, config, shared)
@@ -344,48 +349,87 @@ def _second_group() -> tuple[tuple[str, _Rule], ...]:
     )
 
 
-def _customer_parts(rows: ScanRows, chunk_rows: int) -> list[np.ndarray]:
-    """The rows split into parts of whole customers, about ``chunk_rows`` rows each
-    (a customer with more is a part alone), each part's positions ascending (replay
-    order); one part (every row) when the rows fit in one."""
-    n = rows.size
+def _parts(key: np.ndarray, chunk_rows: int) -> list[np.ndarray]:
+    """The rows split into parts of whole keys (dense non-negative codes, one per row):
+    the keys in code order, a key in the part where its first row falls when the keys'
+    rows are counted in that order, ``chunk_rows`` per part; each part's positions
+    ascending (replay order). One part (every row) when they fit in one."""
+    n = len(key)
     if n <= chunk_rows:
         return [np.arange(n, dtype=np.int64)]
-    counts = np.bincount(rows.customer, minlength=len(rows.customers))
-    # consecutive customer codes fill a part until it holds chunk_rows rows
-    part_of = np.zeros(len(counts), dtype=np.int64)
-    part, held = 0, 0
-    for code, c in enumerate(counts.tolist()):
-        if held and held + c > chunk_rows:
-            part, held = part + 1, 0
-        part_of[code] = part
-        held += c
-    row_part = part_of[rows.customer]
-    small = row_part.astype(np.uint16 if part < 2**16 else np.int64)
+    counts = np.bincount(key)
+    part_of = (np.cumsum(counts) - counts) // chunk_rows
+    row_part = part_of[key]
+    nparts = int(part_of[-1]) + 1
+    small = row_part.astype(np.uint16) if nparts < 2**16 else row_part
     order = np.argsort(small, kind="stable")  # a radix sort of a small key: rows ascending
-    ends = np.cumsum(np.bincount(row_part, minlength=part + 1))
-    starts = ends - np.bincount(row_part, minlength=part + 1)
-    return [order[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True) if b > a]
+    sizes = np.bincount(row_part, minlength=nparts)
+    ends = np.cumsum(sizes)
+    return [order[e - c : e] for c, e in zip(sizes.tolist(), ends.tolist(), strict=True) if c]
+
+
+_Window = Callable[..., tuple[np.ndarray, ...]]
+
+
+def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    starts, ends, holds = arrays
+    return (in_progress(g, starts, ends, holds),)
+
+
+def _windows(spans: tuple[int, ...]) -> _Window:
+    def sums(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        buckets, weights = arrays
+        return tuple(window_sums(g, buckets, weights, spans))
+
+    return sums
+
+
+def _keyed(
+    key: np.ndarray, chunk_rows: int, window: _Window, *arrays: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``)
+    evaluated over parts of whole keys (:func:`_parts`) and put back per row: the same
+    answers, over arrays that stay in cache."""
+    parts = _parts(key, chunk_rows)
+    if len(parts) == 1:
+        return window(Grouping(key), *arrays)
+    outs: list[np.ndarray] = []
+    for idx in parts:
+        found = window(Grouping(key[idx]), *(a[idx] for a in arrays))
+        if not outs:
+            outs = [np.empty(len(key), dtype=np.int64) for _ in found]
+        for out, part in zip(outs, found, strict=True):
+            out[idx] = part
+    return tuple(outs)
 
 
 def _by_parts(
-    rule: str,
-    compute: _Rule,
+    rules: list[tuple[str, _Rule]],
     rows: ScanRows,
     parts: list[np.ndarray],
     sets: list[RuleSet],
     config: FraudConfig,
-) -> RuleHits:
-    """A rule keyed by customer evaluated part by part (:func:`_customer_parts`), its hits
-    merged back into replay order."""
+) -> dict[str, RuleHits]:
+    """Rules keyed by customer evaluated part by part (:func:`_parts` of the customers),
+    each rule's hits merged back into replay order."""
     if len(parts) == 1:
-        return compute(rows, _PerCustomer(rows, config, sets), config, _NO_PREFIXES)
-    found: list[tuple[np.ndarray, RuleHits]] = []
+        pc_ = _PerCustomer(rows, config, sets)
+        return {rule: compute(rows, pc_, config, _NO_PREFIXES) for rule, compute in rules}
+    # the names of first calls' destinations, made once over every row
+    lengths = (config.rules.first_call.prefix_length,)
+    found: dict[str, list[tuple[np.ndarray, RuleHits]]] = {rule: [] for rule, _ in rules}
     for idx in parts:
-        sub = rows.take(idx)
-        hits = compute(sub, _PerCustomer(sub, config, sets), config, _NO_PREFIXES)
-        if len(hits):
-            found.append((idx[hits.rows], hits))
+        sub = rows.take(idx, destinations=lengths)
+        pc_ = _PerCustomer(sub, config, sets)
+        for rule, compute in rules:
+            hits = compute(sub, pc_, config, _NO_PREFIXES)
+            if len(hits):
+                found[rule].append((idx[hits.rows], hits))
+    return {rule: _merged(rule, found[rule]) for rule, _ in rules}
+
+
+def _merged(rule: str, found: list[tuple[np.ndarray, RuleHits]]) -> RuleHits:
+    """The hits of a rule's parts (with their rows in the whole scan) in replay order."""
     if not found:
         none = np.zeros(0, np.int64)
         return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
@@ -523,7 +567,8 @@ def _concurrent(
         # every row with the key holds a slot (admission_limits takes one under each
         # scope with a threshold), so count over all rows with the key, grade the active
         holds = enabled & ((warn < NEVER) | (crit < NEVER)) & (codes >= 0)
-        count = in_progress(pc_.grouping(scope, codes), rows.start, ends, holds) + 1
+        (count,) = _keyed(codes + 1, pc_.chunk_rows, _in_progress, rows.start, ends, holds)
+        count += 1
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
         scopes.append(
             _Scope(scope, graded, count, *pc_.scope_lookups("concurrent", scope), "name", name)
@@ -549,6 +594,17 @@ def _multi(
     # the evidence keeps what it reads of the rows alerted on, not column-sized arrays
     where = np.flatnonzero(best_all)
     best, which = Sparse(where, best_all), Sparse(where, which_all)
+    labels = [(k, s.names) for k, s in enumerate(scopes) if s.label == "prefix" and s.names]
+
+    def scope_prefixes(hit_rows: np.ndarray) -> np.ndarray:
+        base = prefixes(hit_rows)
+        picked = which_all[hit_rows]
+        for k, names in labels:
+            sel = np.flatnonzero(picked == k)
+            base[sel] = [names(int(i)) for i in hit_rows[sel]]
+        return base
+
+    found = _hits(rule, best_all, lambda i: {}, scope_prefixes)
     scopes = [
         _Scope(
             s.name,
@@ -577,17 +633,9 @@ def _multi(
             ev[s.label] = s.names(i)
         return ev
 
-    def scope_prefixes(where: np.ndarray) -> np.ndarray:
-        base = prefixes(where)
-        if all(s.label != "prefix" for s in scopes):
-            return base
-        for k, i in enumerate(where):
-            s = scopes[int(which[i])]
-            if s.label == "prefix" and s.names is not None:
-                base[k] = s.names(int(i))
-        return base
-
-    return _hits(rule, best_all, evidence, scope_prefixes)
+    return RuleHits(
+        rule, found.rows, found.codes, lambda k: evidence(int(found.rows[k])), found.prefixes
+    )
 
 
 # -- calls per second -------------------------------------------------------------------------
@@ -610,7 +658,7 @@ def _cps(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarr
         active = enabled & has & (codes >= 0)
         if not active.any():
             continue
-        (count,) = window_sums(pc_.grouping(scope, codes), buckets, active, (span,))
+        (count,) = _keyed(codes + 1, pc_.chunk_rows, _windows((span,)), buckets, active)
         scopes.append(
             _Scope(
                 scope,
@@ -672,12 +720,8 @@ def _velocity(
     enabled = pc_.values(lambda s: s.velocity.enabled, bool)
     active = enabled & rule.factors.active
     dest, name = rows.destinations(rule.prefix_length)
-    count, base = window_sums(
-        Grouping(dest),
-        rows.start // rule.step,
-        active,
-        (rule.window // rule.step, rule.baseline // rule.step),
-    )
+    spans = (rule.window // rule.step, rule.baseline // rule.step)
+    count, base = _keyed(dest, pc_.chunk_rows, _windows(spans), rows.start // rule.step, active)
     earlier = rule.baseline // rule.window - 1
     lhs = count * earlier
     rest = base - count
