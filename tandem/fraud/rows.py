@@ -366,13 +366,23 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
 
     keep = np.flatnonzero(ok)
     order = _replay_order(start, keep, n)
+    # every row readable and in time order: the columns as they are, no gathers
+    whole = len(order) == n and bool(np.array_equal(order, np.arange(n)))
+
+    def at(a: np.ndarray) -> np.ndarray:
+        return a if whole else a[order]
+
     pick = pa.array(order, pa.int64())
-    digits = pc.take(text, pick)
+
+    def take(a: pa.Array) -> pa.Array:
+        return a if whole else pc.take(a, pick)
+
+    digits = take(text)
     number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
     length = pc.utf8_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
-        pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64)[order]
+        at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))
         if record_col is not None
         else order.astype(np.int64) + 1
     )
@@ -380,23 +390,23 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         rows_in=n,
         unreadable=reasons,
         record=record,
-        start=start[order].astype(np.int64),
-        duration=duration[order].astype(np.int64),
+        start=at(start).astype(np.int64, copy=False),
+        duration=at(duration).astype(np.int64, copy=False),
         number=number,
         length=length,
-        customer=customer[order],
+        customer=at(customer),
         customers=customers,
     )
     rows.digits = digits
     dest_col = _column(table, ("destination",))
     if dest_col is not None:
-        rows.destination = pc.take(_text(dest_col), pick)
+        rows.destination = take(_text(dest_col))
     trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
-    rows.trunk = trunk[order]
+    rows.trunk = at(trunk)
     ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
-    rows.source_ip = ip[order]
+    rows.source_ip = at(ip)
     group_col = _column(table, ("group",))
-    groups = pc.take(_text(group_col), pick) if group_col is not None else rows.destination
+    groups = take(_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
     rate_col = _column(table, RATE_COLUMNS)
     if rate_col is not None:
@@ -404,8 +414,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         if money is None:
             notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
         else:
-            rows.rate = money[0][order]
-            rows.rate_valid = money[1][order] & (np.abs(rows.rate) <= MAX_RATE)
+            rows.rate = at(money[0])
+            rows.rate_valid = at(money[1]) & (np.abs(rows.rate) <= MAX_RATE)
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
     cost_col = _column(table, COST_COLUMNS)
@@ -414,7 +424,7 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         if money is None:
             notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
         else:
-            rows.cost = np.where(money[1], money[0], 0)[order]
+            rows.cost = at(np.where(money[1], money[0], 0))
     elif rows.rate is not None and rows.rate_valid is not None:
         # cost_of, vectorised
         rows.cost = np.where(rows.rate_valid, rows.rate * rows.duration // 60, 0)
