@@ -223,11 +223,32 @@ def _tree_env(src: Path) -> dict[str, str]:
     return env
 
 
+#: Where the trees' processes run: not a source tree (``python -m`` and ``-c`` put the
+#: working directory first on ``sys.path``, before PYTHONPATH).
+_NEUTRAL = Path(tempfile.gettempdir())
+
+
+def _check_tree(src: Path) -> None:
+    """Refuse to time a tree whose processes would import another tree's ``tandem``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tandem; print(tandem.__file__)"],
+        env=_tree_env(src),
+        cwd=_NEUTRAL,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = Path(proc.stdout.strip()).resolve()
+    if not found.is_relative_to(src.resolve()):
+        raise SystemExit(f"{src}: its processes import tandem from {found}")
+
+
 def _run_cli(src: Path, path: Path) -> tuple[bytes, float, float, int]:
     t = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tandem", "fraud", "scan", str(path), "--json"],
         env=_tree_env(src),
+        cwd=_NEUTRAL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -244,6 +265,7 @@ def _run_inner(src: Path, path: Path, rounds: int) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, "-c", _INNER, str(path), str(DATA / "fraud.toml"), str(rounds)],
         env=_tree_env(src),
+        cwd=_NEUTRAL,
         capture_output=True,
         check=False,
     )
@@ -265,6 +287,8 @@ def bench_compare(cdrs: int, rounds: int, baseline: Path, data: Path | None) -> 
             pq.write_table(raw, path)
         n = pq.ParquetFile(path).metadata.num_rows
         trees = {"baseline": baseline, "this tree": here}
+        for src in trees.values():
+            _check_tree(src)
         cli: dict[str, list[tuple[float, float, int]]] = {k: [] for k in trees}
         outputs: dict[str, bytes] = {}
         for _ in range(rounds):  # alternate the trees: both see the same load
