@@ -2,6 +2,8 @@
 
     python benchmarks/bench_fraud.py                 # 5,000,000 CDRs, 200,000 decisions
     python benchmarks/bench_fraud.py --small         # a quick smoke run (200,000 / 20,000)
+    git -C /work/main archive main | tar -x -C /tmp/base
+    python benchmarks/bench_fraud.py --only compare --baseline-src /tmp/base   # before/after
 
 * **Per decision** (:meth:`tandem.fraud.FraudEngine.check` over ``MemoryCounters``):
   every rule of the shipped ``data/fraud.toml`` on calls drawn from the generator's
@@ -13,14 +15,24 @@
   planted pattern) as a canonical table in memory, median of ``--rounds`` scans, in CDRs
   per second; and read from Parquet through the CDR reader (what ``tandem fraud scan``
   does), once.
+* **Compare** (``--only compare --baseline-src DIR``): this tree against another source tree
+  (e.g. ``git archive main``) side by side in one run, on one Parquet file of the
+  generator's CDRs (``--data FILE``, written when missing): ``tandem fraud scan FILE
+  --json`` end to end (a fresh process: imports, reading, scanning, printing; wall, CPU
+  of every thread, peak RSS) and the scan alone (the canonical table read once, then
+  ``scan``), each tree in its own process, rounds alternating between the trees; medians,
+  the ratio, and a check that both trees print the same alerts (counts per rule, and the
+  whole JSON byte for byte).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -183,6 +195,164 @@ def bench_scan(cdrs: int, rounds: int) -> None:
     print(f"alerts: {len(result.alerts)} episodes, by rule {result.by_rule}")
 
 
+#: The scan alone, run in a tree's own process: the canonical table read once (every
+#: column, as either tree's reader gives it), then ``scan`` timed ``rounds`` times.
+_INNER = """
+import json, os, resource, sys, time
+import pyarrow as pa
+from tandem.fraud import load_fraud_config, scan
+from tandem.rating.cdr import CdrReader
+path, rules, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+table = pa.concat_tables(list(CdrReader(batch_size=262_144).batches(path)))
+config = load_fraud_config(rules)
+out = []
+for _ in range(rounds):
+    t, c = time.perf_counter(), os.times()
+    result = scan(table, config)
+    d = os.times()
+    out.append([time.perf_counter() - t, d.user - c.user + d.system - c.system])
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"rounds": out, "rss": rss, "alerts": len(result.alerts),
+                  "by_rule": result.by_rule}))
+"""
+
+
+def _tree_env(src: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(src)
+    return env
+
+
+#: Where the trees' processes run: not a source tree (``python -m`` and ``-c`` put the
+#: working directory first on ``sys.path``, before PYTHONPATH).
+_NEUTRAL = Path(tempfile.gettempdir())
+
+
+def _check_tree(src: Path) -> None:
+    """Refuse to time a tree whose processes would import another tree's ``tandem``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tandem; print(tandem.__file__)"],
+        env=_tree_env(src),
+        cwd=_NEUTRAL,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = Path(proc.stdout.strip()).resolve()
+    if not found.is_relative_to(src.resolve()):
+        raise SystemExit(f"{src}: its processes import tandem from {found}")
+
+
+def _run_cli(src: Path, path: Path) -> tuple[bytes, float, float, int]:
+    t = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem", "fraud", "scan", str(path), "--json"],
+        env=_tree_env(src),
+        cwd=_NEUTRAL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if status != 0:
+        raise SystemExit(f"tandem fraud scan failed in {src} (status {status})")
+    return out, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def _run_inner(src: Path, path: Path, rounds: int) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _INNER, str(path), str(DATA / "fraud.toml"), str(rounds)],
+        env=_tree_env(src),
+        cwd=_NEUTRAL,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode:
+        raise SystemExit(f"the scan failed in {src}: {proc.stderr.decode()[-2000:]}")
+    result: dict[str, object] = json.loads(proc.stdout)
+    return result
+
+
+def bench_compare(cdrs: int, rounds: int, baseline: Path, data: Path | None) -> None:
+    """This tree against ``baseline`` (a source tree), side by side in one run."""
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = data if data is not None else Path(tmp) / "cdrs.parquet"
+        if not path.exists():
+            raw = generate_traffic(
+                2, calls=cdrs, days=max(1, cdrs // 700_000), fraud=list(PATTERNS)
+            )
+            pq.write_table(raw, path)
+        n = pq.ParquetFile(path).metadata.num_rows
+        trees = {"baseline": baseline, "this tree": here}
+        for src in trees.values():
+            _check_tree(src)
+        cli: dict[str, list[tuple[float, float, int]]] = {k: [] for k in trees}
+        outputs: dict[str, bytes] = {}
+        for _ in range(rounds):  # alternate the trees: both see the same load
+            for name, src in trees.items():
+                out, wall, cpu, rss = _run_cli(src, path)
+                cli[name].append((wall, cpu, rss))
+                if outputs.setdefault(name, out) != out:
+                    raise SystemExit(f"{name}: two runs printed different alerts")
+        inner = {name: _run_inner(src, path, rounds) for name, src in trees.items()}
+    base_json, new_json = (json.loads(outputs[k]) for k in trees)
+    same_counts = (
+        len(base_json["alerts"]) == len(new_json["alerts"])
+        and base_json["by_rule"] == new_json["by_rule"]
+        and inner["baseline"]["by_rule"] == inner["this tree"]["by_rule"]
+    )
+    identical = outputs["baseline"] == outputs["this tree"]
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    rows: list[tuple[str, float, float]] = []
+    for label, pick in (("wall", 0), ("CPU (user + system, all threads)", 1)):
+        rows.append(
+            (
+                f"`tandem fraud scan FILE --json`, {label}",
+                med([r[pick] for r in cli["baseline"]]),
+                med([r[pick] for r in cli["this tree"]]),
+            )
+        )
+    for label, pick in (("wall", 0), ("CPU", 1)):
+        rows.append(
+            (
+                f"scan alone (table in memory), {label}",
+                med([r[pick] for r in inner["baseline"]["rounds"]]),  # type: ignore[index]
+                med([r[pick] for r in inner["this tree"]["rounds"]]),  # type: ignore[index]
+            )
+        )
+    print(
+        f"\nCompare: {n:,} CDRs ({path.name}), baseline {baseline} vs this tree, "
+        f"medians of {rounds} rounds (alternating)"
+    )
+    print("| what | baseline s | baseline CDRs/s | this tree s | this tree CDRs/s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for what, b, t in rows:
+        print(f"| {what} | {b:.2f} | {n / b:,.0f} | {t:.2f} | {n / t:,.0f} | {b / t:.2f}x |")
+    for label, values in (("`tandem fraud scan`", cli),):
+        b_rss = max(r[2] for r in values["baseline"])
+        t_rss = max(r[2] for r in values["this tree"])
+        print(f"| {label} peak RSS | {b_rss / 2**30:.2f} GiB | | {t_rss / 2**30:.2f} GiB | | "
+              f"{b_rss / t_rss:.2f}x |")  # fmt: skip
+    b_in, t_in = inner["baseline"]["rss"], inner["this tree"]["rss"]
+    print(f"| scan alone, peak RSS (table included) | {b_in / 2**30:.2f} GiB | | "  # type: ignore[operator]
+          f"{t_in / 2**30:.2f} GiB | | {b_in / t_in:.2f}x |")  # type: ignore[operator]  # fmt: skip
+    print(f"alerts: baseline {len(base_json['alerts'])} episodes {base_json['by_rule']}")
+    print(f"alerts: this tree {len(new_json['alerts'])} episodes {new_json['by_rule']}")
+    print(f"same alert counts: {'yes' if same_counts else 'NO'}; "
+          f"--json output identical: {'yes' if identical else 'NO'}")  # fmt: skip
+    e2e = n / med([r[0] for r in cli["this tree"]])
+    print(f"target >= 1,000,000 CDRs/s end to end (wall): {e2e:,.0f} -> "
+          f"{'met' if e2e >= 1_000_000 else 'not met'}")  # fmt: skip
+    if not (same_counts and identical):
+        raise SystemExit("the trees disagree on the alerts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a quick smoke run")
@@ -192,8 +362,19 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=200.0, help="call attempts per second (decisions)"
     )
-    parser.add_argument("--only", choices=["decisions", "scan"], default=None)
+    parser.add_argument("--only", choices=["decisions", "scan", "compare"], default=None)
+    parser.add_argument(
+        "--baseline-src", type=Path, help="compare: the source tree to compare against"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="compare: the Parquet file of CDRs (written when missing)"
+    )
     args = parser.parse_args()
+    if args.only == "compare":
+        if args.baseline_src is None:
+            parser.error("--only compare needs --baseline-src DIR")
+        bench_compare(args.cdrs, args.rounds, args.baseline_src, args.data)
+        return
     if args.small:
         args.cdrs, args.decisions = 200_000, 20_000
     if args.only in (None, "decisions"):

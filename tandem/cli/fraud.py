@@ -91,14 +91,17 @@ def scan_command(
     """
     import pyarrow as pa
 
+    from tandem.cli.heap import keep_freed_memory
     from tandem.cli.progress import progress
     from tandem.cli.rate import _column_map, cdr_count
     from tandem.fraud import load_fraud_config, scan
     from tandem.fraud.backtest import backtest
+    from tandem.fraud.rows import SCAN_COLUMNS
     from tandem.rating.cdr import CdrReader
 
     if not cdrs.exists():
         raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    keep_freed_memory()  # the scan allocates and frees column-sized arrays many times
     config = load_fraud_config(rules_path or DEFAULT_RULES)
     reader = CdrReader(
         format=fmt,
@@ -106,6 +109,8 @@ def scan_command(
         column_map=_column_map(map_column),
         customer=customer,
         batch_size=batch_size,
+        # a Parquet file is read with only the columns the scan (and --labels) reads
+        columns=SCAN_COLUMNS | ({label_column.lower()} if label_column is not None else set()),
     )
     batches: list[pa.Table] = []
     with progress("reading CDRs", cdr_count(reader, cdrs), enabled=ctx.show_progress) as bar:

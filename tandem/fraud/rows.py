@@ -17,8 +17,8 @@ decimal: :func:`cost_of`); without either, spend is not evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,16 @@ import pyarrow.compute as pc
 from tandem.errors import MoneyError
 from tandem.money import SCALE, to_scaled
 
-__all__ = ["COST_COLUMNS", "RATE_COLUMNS", "ScanRows", "cost_of", "scan_rows"]
+__all__ = [
+    "COST_COLUMNS",
+    "RATE_COLUMNS",
+    "SCAN_COLUMNS",
+    "RowNames",
+    "ScanRows",
+    "Sparse",
+    "cost_of",
+    "scan_rows",
+]
 
 
 def cost_of(sell_rate: int, duration: int) -> int:
@@ -43,6 +52,24 @@ MAX_DURATION = 10**8
 #: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
 MAX_RATE = 90 * 10**SCALE
 RATE_COLUMNS = ("sell_rate",)
+#: Every column :func:`scan_rows` reads (canonical fields and optional columns): what a
+#: scan asks the CDR reader for (:attr:`tandem.rating.CdrReader.columns`).
+SCAN_COLUMNS = frozenset(
+    (
+        "raw",
+        "record",
+        "start",
+        "duration",
+        "number",
+        "customer",
+        "trunk",
+        "source_ip",
+        "destination",
+        "group",
+        *COST_COLUMNS,
+        *RATE_COLUMNS,
+    )
+)
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
@@ -62,7 +89,7 @@ class ScanRows:
     trunk: np.ndarray | None = None  # codes (-1: none)
     source_ip: np.ndarray | None = None
     group: np.ndarray | None = None
-    group_name: Callable[[int], str] = str
+    group_name: RowNames = field(default_factory=lambda: RowNames(np.zeros(0, np.int64)))
     trunk_names: list[str] = field(default_factory=list)
     ip_names: list[str] = field(default_factory=list)
     cost: np.ndarray | None = None  # scaled int64 (0 where missing)
@@ -71,6 +98,8 @@ class ScanRows:
     cost_from_rate: bool = False
     digits: pa.Array | None = None  # the numbers as text, replay order
     destination: pa.Array | None = None  # the destination column (text), replay order
+    _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
+    _part: bool = False  # made by take (no texts)
 
     @property
     def size(self) -> int:
@@ -83,20 +112,23 @@ class ScanRows:
         cut = np.maximum(self.length - length, 0)
         return self.number // _POW10[cut]
 
-    def destinations(self, length: int) -> tuple[np.ndarray, Callable[[int], str]]:
+    def destinations(self, length: int) -> tuple[np.ndarray, RowNames]:
         """Dense codes of every call's destination, and the name of row ``i``'s: its
         ``destination`` column where the CDR names one, else the number's first
         ``length`` digits (as :meth:`tandem.fraud.FraudEngine.check` takes
         ``facts.destination or number[:length]``)."""
-        return self._named_or_prefix(self.destination, length)
+        hit = self._destinations.get(length)
+        if hit is None:
+            if self._part:
+                raise ValueError(f"destinations({length}) of a part: not taken with it")
+            hit = self._destinations[length] = self._named_or_prefix(self.destination, length)
+        return hit
 
-    def _named_or_prefix(
-        self, names: pa.Array | None, length: int
-    ) -> tuple[np.ndarray, Callable[[int], str]]:
+    def _named_or_prefix(self, names: pa.Array | None, length: int) -> tuple[np.ndarray, RowNames]:
         if names is None:
             prefix = self.prefix(length)
             codes, _ = pd.factorize(prefix, sort=False)
-            return codes.astype(np.int64), lambda i: str(int(prefix[i]))
+            return codes.astype(np.int64), RowNames(prefix)
         assert self.digits is not None
         digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         named = pc.fill_null(pc.not_equal(names, ""), False)
@@ -104,12 +136,95 @@ class ScanRows:
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, lambda i: str(values[int(codes[i])])
+        return codes, RowNames(codes, values)
+
+    def take(self, idx: np.ndarray, *, destinations: tuple[int, ...] = ()) -> ScanRows:
+        """The rows at positions ``idx`` (ascending: replay order kept), with the same
+        name tables (codes keep their meaning) and the :meth:`destinations` of the
+        ``destinations`` prefix lengths (made once over every row); without the number and
+        destination texts, so another length is refused."""
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        sub = ScanRows(
+            rows_in=len(idx),
+            unreadable={},
+            record=self.record[idx],
+            start=self.start[idx],
+            duration=self.duration[idx],
+            number=self.number[idx],
+            length=self.length[idx],
+            customer=self.customer[idx],
+            customers=self.customers,
+            trunk=pick(self.trunk),
+            source_ip=pick(self.source_ip),
+            group=pick(self.group),
+            trunk_names=self.trunk_names,
+            ip_names=self.ip_names,
+            cost=pick(self.cost),
+            rate=pick(self.rate),
+            rate_valid=pick(self.rate_valid),
+            cost_from_rate=self.cost_from_rate,
+        )
+        keys = self.group_name.keys
+        if isinstance(keys, np.ndarray) and len(keys) == self.size:
+            sub.group_name = RowNames(keys[idx], self.group_name.names)
+        for length in destinations:
+            codes, names = self.destinations(length)
+            keys = names.keys
+            assert isinstance(keys, np.ndarray)
+            sub._destinations[length] = (codes[idx], RowNames(keys[idx], names.names))
+        sub._part = True
+        return sub
 
     def block(self, digits: int) -> tuple[np.ndarray, np.ndarray]:
         """Every number without its last ``digits`` digits, and whether it has more."""
         ok = self.length > digits
         return self.number // _POW10[digits], ok
+
+
+class Sparse:
+    """``values[i]`` of the rows ``i`` in ``rows`` (sorted positions) alone: what a rule's
+    evidence keeps of a column-sized array once its hits are known."""
+
+    __slots__ = ("rows", "values")
+
+    rows: np.ndarray
+    values: np.ndarray
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray | Sparse) -> None:
+        self.rows = rows
+        self.values = (
+            values.values[np.searchsorted(values.rows, rows)]
+            if isinstance(values, Sparse)
+            else values[rows]
+        )
+
+    def __getitem__(self, i: int) -> Any:
+        k = int(np.searchsorted(self.rows, i))
+        if k >= len(self.rows) or self.rows[k] != i:
+            raise KeyError(i)
+        return self.values[k]
+
+
+class RowNames:
+    """The name of row ``i``: ``str(int(keys[i]))`` (digits) or ``names[keys[i]]``;
+    :meth:`only` keeps those of a few rows."""
+
+    __slots__ = ("keys", "names")
+
+    def __init__(self, keys: np.ndarray | Sparse, names: list[str] | None = None) -> None:
+        self.keys = keys
+        self.names = names
+
+    def __call__(self, i: int) -> str:
+        key = int(self.keys[i])
+        return str(key) if self.names is None else str(self.names[key])
+
+    def only(self, rows: np.ndarray) -> RowNames:
+        """The names of ``rows`` alone (sorted positions)."""
+        return RowNames(Sparse(rows, self.keys), self.names)
 
 
 def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
@@ -199,6 +314,16 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return table[idx], good_table[idx]
 
 
+def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
+    """The positions ``keep`` in replay order: by start, then file order. Most files are
+    written in time order: one pass checks it, and only a file out of order is sorted."""
+    st = start[keep]
+    if len(st) < 2 or bool(np.all(st[1:] >= st[:-1])):
+        return keep
+    # unique keys (start, position): any sort is stable
+    return keep[np.argsort((st - st.min()) * max(n, 1) + keep)]
+
+
 def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, dict[str, str]]:
     """The readable CDRs of a canonical CDR table (:func:`tandem.rating.canonical_table`)
     in replay order, and notes on optional columns that could not be used."""
@@ -240,16 +365,24 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
     refuse(customer < 0, "no_customer")
 
     keep = np.flatnonzero(ok)
-    # replay order: start, then file order (unique keys: any sort is stable)
-    st = start[keep]
-    order = keep[np.argsort((st - (st.min() if len(st) else 0)) * max(n, 1) + keep)]
+    order = _replay_order(start, keep, n)
+    # every row readable and in time order: the columns as they are, no gathers
+    whole = len(order) == n and bool(np.array_equal(order, np.arange(n)))
+
+    def at(a: np.ndarray) -> np.ndarray:
+        return a if whole else a[order]
+
     pick = pa.array(order, pa.int64())
-    digits = pc.take(text, pick)
+
+    def take(a: pa.Array) -> pa.Array:
+        return a if whole else pc.take(a, pick)
+
+    digits = take(text)
     number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
     length = pc.utf8_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
-        pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64)[order]
+        at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))
         if record_col is not None
         else order.astype(np.int64) + 1
     )
@@ -257,23 +390,23 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         rows_in=n,
         unreadable=reasons,
         record=record,
-        start=start[order].astype(np.int64),
-        duration=duration[order].astype(np.int64),
+        start=at(start).astype(np.int64, copy=False),
+        duration=at(duration).astype(np.int64, copy=False),
         number=number,
         length=length,
-        customer=customer[order],
+        customer=at(customer),
         customers=customers,
     )
     rows.digits = digits
     dest_col = _column(table, ("destination",))
     if dest_col is not None:
-        rows.destination = pc.take(_text(dest_col), pick)
+        rows.destination = take(_text(dest_col))
     trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
-    rows.trunk = trunk[order]
+    rows.trunk = at(trunk)
     ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
-    rows.source_ip = ip[order]
+    rows.source_ip = at(ip)
     group_col = _column(table, ("group",))
-    groups = pc.take(_text(group_col), pick) if group_col is not None else rows.destination
+    groups = take(_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
     rate_col = _column(table, RATE_COLUMNS)
     if rate_col is not None:
@@ -281,8 +414,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         if money is None:
             notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
         else:
-            rows.rate = money[0][order]
-            rows.rate_valid = money[1][order] & (np.abs(rows.rate) <= MAX_RATE)
+            rows.rate = at(money[0])
+            rows.rate_valid = at(money[1]) & (np.abs(rows.rate) <= MAX_RATE)
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
     cost_col = _column(table, COST_COLUMNS)
@@ -291,7 +424,7 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         if money is None:
             notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
         else:
-            rows.cost = np.where(money[1], money[0], 0)[order]
+            rows.cost = at(np.where(money[1], money[0], 0))
     elif rows.rate is not None and rows.rate_valid is not None:
         # cost_of, vectorised
         rows.cost = np.where(rows.rate_valid, rows.rate * rows.duration // 60, 0)

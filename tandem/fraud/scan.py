@@ -20,6 +20,7 @@ and prefix no more than ``scan.episode_gap`` seconds apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,16 +35,18 @@ from tandem.fraud.engine import (
     wangiri_evidence,
 )
 from tandem.fraud.highrisk import HighRiskMatcher
-from tandem.fraud.rows import ScanRows, scan_rows
+from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
 from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
 from tandem.money import format_money
 
-__all__ = ["COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
+__all__ = ["CHUNK_ROWS", "COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
 
 #: The note of a scan that priced calls from their sell rate (no cost column).
 COST_NOTE = "spend: no cost column: each call costs sell_rate x billed seconds / 60"
+#: CDRs per part of the rules keyed by customer (:func:`scan`'s ``chunk_rows``).
+CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -149,11 +152,17 @@ class ScanResult:
 class _PerCustomer:
     """A rule setting looked up per row through the row's customer code."""
 
-    def __init__(self, rows: ScanRows, config: FraudConfig) -> None:
+    def __init__(
+        self, rows: ScanRows, config: FraudConfig, sets: list[RuleSet] | None = None
+    ) -> None:
         self.rows = rows
-        self.sets: list[RuleSet] = [config.rules_for(c) for c in rows.customers]
+        self.sets: list[RuleSet] = (
+            sets if sets is not None else [config.rules_for(c) for c in rows.customers]
+        )
         self.config = config
         self._groupings: dict[str, Grouping] = {}
+        #: rows per part of a keyed window (:func:`_keyed`)
+        self.chunk_rows = CHUNK_ROWS
 
     def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
         table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
@@ -226,11 +235,11 @@ class _Scope:
 
     name: str
     codes: np.ndarray  # grade per row
-    values: np.ndarray
+    values: np.ndarray | Sparse
     warn: _Lookup
     crit: _Lookup
     label: str  # "name" or "prefix" (or "" for none)
-    names: Callable[[int], str] | None
+    names: RowNames | None
 
 
 def _best_of(scopes: list[_Scope]) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +263,8 @@ def scan(
     *,
     high_risk: Iterable[str] = (),
     report_from: int | None = None,
+    workers: int = 2,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ScanResult:
     """Every fraud rule of ``config`` over a canonical CDR table
     (:func:`tandem.rating.canonical_table`, e.g. from :class:`tandem.rating.CdrReader`),
@@ -261,32 +272,48 @@ def scan(
 
     ``report_from`` (epoch seconds) leaves out the alerts of calls that started before it:
     those calls still count (windows, baselines, calls in progress), like the history a
-    live node's counters hold, so a scan of the period before it warms the rules up."""
+    live node's counters hold, so a scan of the period before it warms the rules up.
+
+    ``workers=2`` (the default) evaluates two groups of rules in two threads; 1 evaluates
+    them one after the other. The rules whose every counter is keyed by the customer
+    (spend, sequential, Wangiri, first calls) are evaluated over parts of about
+    ``chunk_rows`` CDRs, each a set of whole customers in replay order (small arrays
+    that stay in cache and are reused). The alerts are the same either way."""
     rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
     pc_ = _PerCustomer(rows, config)
+    pc_.chunk_rows = chunk_rows
     shared = shared_high_risk(config, high_risk)
-    hits: dict[str, RuleHits] = {}
-    risky = _high_risk_prefixes(rows, config, shared)
-    for rule, compute in (
-        ("high_risk", _high_risk),
-        ("concurrent", _concurrent),
-        ("cps", _cps),
-        ("spend", _spend),
-        ("velocity", _velocity),
-        ("sequential", _sequential),
-        ("wangiri", _wangiri),
-        ("first_call", _first_call),
-        ("long_call", _long_call),
-    ):
-        if rule in skipped:
-            continue
-        found = compute(rows, pc_, config, risky)
-        if report_from is not None and len(found):
-            found = _since(found, rows.start, report_from)
-        if len(found):
-            hits[rule] = found
-        if rule == "spend":  # the last rule grouped by customer alone
-            pc_.release()
+    found: dict[str, RuleHits] = {}
+    parts = _parts(rows.customer, chunk_rows)
+
+    def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
+        by_customer = [(r, c) for r, c in group if r in _BY_CUSTOMER and r not in skipped]
+        parted = _by_parts(by_customer, rows, parts, pc_.sets, config) if by_customer else {}
+        for rule, compute in group:
+            if rule in skipped:
+                continue
+            if rule in parted:
+                hits = parted[rule]
+            else:
+                if risky is None:
+                    risky = _high_risk_prefixes(rows, config, shared)
+                hits = compute(rows, pc_, config, risky)
+            if report_from is not None and len(hits):
+                hits = _since(hits, rows.start, report_from)
+            found[rule] = hits
+            if rule == "velocity":  # after the last rule of the customer grouping
+                pc_.release()
+
+    if workers > 1 and rows.size >= _PARALLEL_ROWS:
+        # two groups of rules at once: numpy and Arrow release the GIL over whole columns
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraud-scan") as pool:
+            other = pool.submit(run, _SECOND_GROUP, None)
+            run(_FIRST_GROUP, _NO_PREFIXES)
+            other.result()
+    else:
+        run(_FIRST_GROUP, _NO_PREFIXES)
+        run(_SECOND_GROUP, None)
+    hits = {rule: found[rule] for rule in RULES if rule in found and len(found[rule])}
     alerts = _episodes(rows, hits, config.episode_gap)
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
     for e in alerts:
@@ -301,6 +328,123 @@ def scan(
         hits=hits,
         records=rows.record,
         notes=[COST_NOTE] if rows.cost_from_rate and "spend" not in skipped else [],
+    )
+
+
+_Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
+
+
+def _first_group() -> tuple[tuple[str, _Rule], ...]:
+    return (("concurrent", _concurrent), ("cps", _cps), ("velocity", _velocity))
+
+
+def _second_group() -> tuple[tuple[str, _Rule], ...]:
+    return (
+        ("high_risk", _high_risk),
+        ("long_call", _long_call),
+        ("spend", _spend),
+        ("sequential", _sequential),
+        ("wangiri", _wangiri),
+        ("first_call", _first_call),
+    )
+
+
+def _parts(key: np.ndarray, chunk_rows: int) -> list[np.ndarray]:
+    """The rows split into parts of whole keys (dense non-negative codes, one per row):
+    the keys in code order, a key in the part where its first row falls when the keys'
+    rows are counted in that order, ``chunk_rows`` per part; each part's positions
+    ascending (replay order). One part (every row) when they fit in one."""
+    n = len(key)
+    if n <= chunk_rows:
+        return [np.arange(n, dtype=np.int64)]
+    counts = np.bincount(key)
+    part_of = (np.cumsum(counts) - counts) // chunk_rows
+    row_part = part_of[key]
+    nparts = int(part_of[-1]) + 1
+    small = row_part.astype(np.uint16) if nparts < 2**16 else row_part
+    order = np.argsort(small, kind="stable")  # a radix sort of a small key: rows ascending
+    sizes = np.bincount(row_part, minlength=nparts)
+    ends = np.cumsum(sizes)
+    return [order[e - c : e] for c, e in zip(sizes.tolist(), ends.tolist(), strict=True) if c]
+
+
+_Window = Callable[..., tuple[np.ndarray, ...]]
+
+
+def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    starts, ends, holds = arrays
+    return (in_progress(g, starts, ends, holds),)
+
+
+def _windows(spans: tuple[int, ...]) -> _Window:
+    def sums(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        buckets, weights = arrays
+        return tuple(window_sums(g, buckets, weights, spans))
+
+    return sums
+
+
+def _keyed(
+    key: np.ndarray, chunk_rows: int, window: _Window, *arrays: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``)
+    evaluated over parts of whole keys (:func:`_parts`) and put back per row: the same
+    answers, over arrays that stay in cache."""
+    parts = _parts(key, chunk_rows)
+    if len(parts) == 1:
+        return window(Grouping(key), *arrays)
+    outs: list[np.ndarray] = []
+    for idx in parts:
+        found = window(Grouping(key[idx]), *(a[idx] for a in arrays))
+        if not outs:
+            outs = [np.empty(len(key), dtype=np.int64) for _ in found]
+        for out, part in zip(outs, found, strict=True):
+            out[idx] = part
+    return tuple(outs)
+
+
+def _by_parts(
+    rules: list[tuple[str, _Rule]],
+    rows: ScanRows,
+    parts: list[np.ndarray],
+    sets: list[RuleSet],
+    config: FraudConfig,
+) -> dict[str, RuleHits]:
+    """Rules keyed by customer evaluated part by part (:func:`_parts` of the customers),
+    each rule's hits merged back into replay order."""
+    if len(parts) == 1:
+        pc_ = _PerCustomer(rows, config, sets)
+        return {rule: compute(rows, pc_, config, _NO_PREFIXES) for rule, compute in rules}
+    # the names of first calls' destinations, made once over every row
+    lengths = (config.rules.first_call.prefix_length,)
+    found: dict[str, list[tuple[np.ndarray, RuleHits]]] = {rule: [] for rule, _ in rules}
+    for idx in parts:
+        sub = rows.take(idx, destinations=lengths)
+        pc_ = _PerCustomer(sub, config, sets)
+        for rule, compute in rules:
+            hits = compute(sub, pc_, config, _NO_PREFIXES)
+            if len(hits):
+                found[rule].append((idx[hits.rows], hits))
+    return {rule: _merged(rule, found[rule]) for rule, _ in rules}
+
+
+def _merged(rule: str, found: list[tuple[np.ndarray, RuleHits]]) -> RuleHits:
+    """The hits of a rule's parts (with their rows in the whole scan) in replay order."""
+    if not found:
+        none = np.zeros(0, np.int64)
+        return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
+    at = np.concatenate([g for g, _ in found])
+    order = np.argsort(at, kind="stable")
+    which = np.concatenate([np.full(len(h), p, dtype=np.int64) for p, (_, h) in enumerate(found)])
+    local = np.concatenate([np.arange(len(h), dtype=np.int64) for _, h in found])
+    which, local = which[order], local[order]
+    evidence = [h.evidence for _, h in found]
+    return RuleHits(
+        rule,
+        at[order],
+        np.concatenate([h.codes for _, h in found])[order],
+        lambda k: evidence[int(which[k])](int(local[k])),
+        np.concatenate([h.prefixes for _, h in found])[order],
     )
 
 
@@ -396,7 +540,8 @@ def _high_risk(
     enabled = pc_.values(lambda s: s.high_risk.enabled, bool)
     action = pc_.values(lambda s: 2 if s.high_risk.action == "block" else 1, np.int8)
     codes = np.where(enabled & (risky >= 0), action, 0).astype(np.int8)
-    return _hits("high_risk", codes, lambda i: {"prefix": str(int(risky[i]))}, _strs(risky))
+    at = Sparse(np.flatnonzero(codes), risky)
+    return _hits("high_risk", codes, lambda i: {"prefix": str(int(at[i]))}, _strs(risky))
 
 
 # -- concurrent calls -------------------------------------------------------------------------
@@ -422,7 +567,8 @@ def _concurrent(
         # every row with the key holds a slot (admission_limits takes one under each
         # scope with a threshold), so count over all rows with the key, grade the active
         holds = enabled & ((warn < NEVER) | (crit < NEVER)) & (codes >= 0)
-        count = in_progress(pc_.grouping(scope, codes), rows.start, ends, holds) + 1
+        (count,) = _keyed(codes + 1, pc_.chunk_rows, _in_progress, rows.start, ends, holds)
+        count += 1
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
         scopes.append(
             _Scope(scope, graded, count, *pc_.scope_lookups("concurrent", scope), "name", name)
@@ -430,9 +576,9 @@ def _concurrent(
     return _multi("concurrent", scopes, None, lambda where: _blank(where))
 
 
-def _namer(codes: np.ndarray | None, names: list[str]) -> Callable[[int], str]:
+def _namer(codes: np.ndarray | None, names: list[str]) -> RowNames:
     assert codes is not None
-    return lambda i: names[int(codes[i])]
+    return RowNames(codes, names)
 
 
 def _multi(
@@ -444,7 +590,33 @@ def _multi(
     if not scopes:
         none = np.zeros(0, np.int64)
         return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
-    best, which = _best_of(scopes)
+    best_all, which_all = _best_of(scopes)
+    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays
+    where = np.flatnonzero(best_all)
+    best, which = Sparse(where, best_all), Sparse(where, which_all)
+    labels = [(k, s.names) for k, s in enumerate(scopes) if s.label == "prefix" and s.names]
+
+    def scope_prefixes(hit_rows: np.ndarray) -> np.ndarray:
+        base = prefixes(hit_rows)
+        picked = which_all[hit_rows]
+        for k, names in labels:
+            sel = np.flatnonzero(picked == k)
+            base[sel] = [names(int(i)) for i in hit_rows[sel]]
+        return base
+
+    found = _hits(rule, best_all, lambda i: {}, scope_prefixes)
+    scopes = [
+        _Scope(
+            s.name,
+            s.codes[:0],
+            Sparse(where, s.values),
+            s.warn,
+            s.crit,
+            s.label,
+            None if s.names is None else s.names.only(where),
+        )
+        for s in scopes
+    ]
 
     def evidence(i: int) -> dict[str, str]:
         s = scopes[int(which[i])]
@@ -461,17 +633,9 @@ def _multi(
             ev[s.label] = s.names(i)
         return ev
 
-    def scope_prefixes(where: np.ndarray) -> np.ndarray:
-        base = prefixes(where)
-        if all(s.label != "prefix" for s in scopes):
-            return base
-        for k, i in enumerate(where):
-            s = scopes[int(which[i])]
-            if s.label == "prefix" and s.names is not None:
-                base[k] = s.names(int(i))
-        return base
-
-    return _hits(rule, best, evidence, scope_prefixes)
+    return RuleHits(
+        rule, found.rows, found.codes, lambda k: evidence(int(found.rows[k])), found.prefixes
+    )
 
 
 # -- calls per second -------------------------------------------------------------------------
@@ -494,7 +658,7 @@ def _cps(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.ndarr
         active = enabled & has & (codes >= 0)
         if not active.any():
             continue
-        (count,) = window_sums(pc_.grouping(scope, codes), buckets, active, (span,))
+        (count,) = _keyed(codes + 1, pc_.chunk_rows, _windows((span,)), buckets, active)
         scopes.append(
             _Scope(
                 scope,
@@ -526,11 +690,15 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
         spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
         graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
         scopes.append((scope, window, graded, spent, *pc_.scope_lookups("spend", scope)))
-    best = np.maximum(scopes[0][2], scopes[1][2])
-    which = np.where(scopes[1][2] > scopes[0][2], 1, 0)
+    best_all = np.maximum(scopes[0][2], scopes[1][2])
+    where = np.flatnonzero(best_all)
+    which = Sparse(where, np.where(scopes[1][2] > scopes[0][2], 1, 0))
+    best = Sparse(where, best_all)
+    kept = [(sc, w, Sparse(where, sp), wa, cr) for sc, w, _g, sp, wa, cr in scopes]
+    del scopes
 
     def evidence(i: int) -> dict[str, str]:
-        scope, window, graded, spent, warn, crit = scopes[int(which[i])]
+        scope, window, spent, warn, crit = kept[int(which[i])]
         level = crit[i] if best[i] == 2 else warn[i]
         return {
             "scope": scope,
@@ -539,7 +707,7 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
             "threshold": format_money(int(level)),
         }
 
-    return _hits("spend", best.astype(np.int8), evidence, _blank)
+    return _hits("spend", best_all.astype(np.int8), evidence, _blank)
 
 
 # -- velocity ---------------------------------------------------------------------------------
@@ -552,12 +720,8 @@ def _velocity(
     enabled = pc_.values(lambda s: s.velocity.enabled, bool)
     active = enabled & rule.factors.active
     dest, name = rows.destinations(rule.prefix_length)
-    count, base = window_sums(
-        Grouping(dest),
-        rows.start // rule.step,
-        active,
-        (rule.window // rule.step, rule.baseline // rule.step),
-    )
+    spans = (rule.window // rule.step, rule.baseline // rule.step)
+    count, base = _keyed(dest, pc_.chunk_rows, _windows(spans), rows.start // rule.step, active)
     earlier = rule.baseline // rule.window - 1
     lhs = count * earlier
     rest = base - count
@@ -568,16 +732,19 @@ def _velocity(
         graded[enough & (lhs > f.warning * rest)] = 1
     if f.critical is not None:
         graded[enough & (lhs > f.critical * rest)] = 2
+    where = np.flatnonzero(graded)
+    at_grade, at_count, at_rest = Sparse(where, graded), Sparse(where, count), Sparse(where, rest)
+    at_name = name.only(where)
 
     def evidence(i: int) -> dict[str, str]:
-        factor = f.critical if graded[i] == 2 else f.warning
-        return velocity_evidence(rule, name(i), int(count[i]), int(rest[i]), factor)
+        factor = f.critical if at_grade[i] == 2 else f.warning
+        return velocity_evidence(rule, at_name(i), int(at_count[i]), int(at_rest[i]), factor)
 
-    return _hits("velocity", graded, evidence, _named(name))
+    return _hits("velocity", graded, evidence, _named(at_name))
 
 
-def _digits(values: np.ndarray) -> Callable[[int], str]:
-    return lambda i: str(int(values[i]))
+def _digits(values: np.ndarray) -> RowNames:
+    return RowNames(values)
 
 
 def _bits(values: np.ndarray) -> int:
@@ -634,10 +801,16 @@ def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.n
     graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
     warn_at, crit_at = pc_.lookups(lambda s: s.wangiri.calls)
     del warn, crit
+    where = np.flatnonzero(graded)
+    at_grade, at_prefix, at_count = (
+        Sparse(where, graded),
+        Sparse(where, prefix),
+        Sparse(where, count),
+    )
 
     def evidence(i: int) -> dict[str, str]:
-        level = crit_at[i] if graded[i] == 2 else warn_at[i]
-        return wangiri_evidence(rule, str(int(prefix[i])), int(count[i]), int(level))
+        level = crit_at[i] if at_grade[i] == 2 else warn_at[i]
+        return wangiri_evidence(rule, str(int(at_prefix[i])), int(at_count[i]), int(level))
 
     return _hits("wangiri", graded, evidence, _strs(prefix))
 
@@ -659,13 +832,14 @@ def _first_call(
     (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
     first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
     graded = first.astype(np.int8)
-    rate = rows.rate
+    where = np.flatnonzero(graded)
+    rate, at_name = Sparse(where, rows.rate), name.only(where)
 
     def evidence(i: int) -> dict[str, str]:
         own = pc_.sets[int(rows.customer[i])].first_call
-        return first_call_evidence(own, name(i), int(rate[i]))
+        return first_call_evidence(own, at_name(i), int(rate[i]))
 
-    return _hits("first_call", graded, evidence, _named(name))
+    return _hits("first_call", graded, evidence, _named(at_name))
 
 
 # -- long calls -------------------------------------------------------------------------------
@@ -677,11 +851,13 @@ def _long_call(
     enabled = pc_.values(lambda s: s.long_call.enabled, bool)
     minutes = pc_.values(lambda s: s.long_call.minutes)
     graded = (enabled & (risky >= 0) & (rows.duration > minutes * 60)).astype(np.int8)
+    where = np.flatnonzero(graded)
+    at_risky, at_minutes = Sparse(where, risky), Sparse(where, minutes)
 
     def evidence(i: int) -> dict[str, str]:
         return {
-            "prefix": str(int(risky[i])),
-            "minutes": str(int(minutes[i])),
+            "prefix": str(int(at_risky[i])),
+            "minutes": str(int(at_minutes[i])),
             "seconds": str(int(rows.duration[i])),
         }
 
@@ -728,3 +904,18 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
             )
     out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
     return [e for _, _, e in out]
+
+
+#: The rules evaluated in one thread, over every row at once: the rules with a counter
+#: not keyed by the customer (trunk, group, source IP, destination); concurrent calls and
+#: calls per second share the customer grouping. They never read the high-risk prefixes.
+_FIRST_GROUP = _first_group()
+#: The rules evaluated in the other thread: the high-risk prefixes first, then the rules
+#: every counter of which is keyed by the customer, part by part.
+_SECOND_GROUP = _second_group()
+#: The rules evaluated over parts of whole customers (:func:`_by_parts`).
+_BY_CUSTOMER = frozenset(("spend", "sequential", "wangiri", "first_call"))
+#: The rules' high-risk prefixes where none are read.
+_NO_PREFIXES = np.zeros(0, dtype=np.int64)
+#: Fewer readable CDRs than this are scanned in one thread (a thread costs more than it saves).
+_PARALLEL_ROWS = 50_000

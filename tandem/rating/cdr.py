@@ -102,6 +102,7 @@ __all__ = [
     "FREESWITCH_FIELDS",
     "COLUMN_ALIASES",
     "CdrReader",
+    "projected_columns",
     "CdrSource",
     "detect_format",
     "carrier_from_channel",
@@ -775,6 +776,36 @@ def _read_whole_csv(path: Path, header: list[str]) -> pa.Table:
 # -- readers --------------------------------------------------------------------------------
 
 
+def projected_columns(
+    names: list[str], wanted: frozenset[str], column_map: dict[str, str] | None = None
+) -> list[str]:
+    """The source columns of ``names`` to read for the ``wanted`` columns (canonical fields
+    and other columns, lowercase), such that :func:`canonical_table` makes the same wanted
+    columns from them as from every column: the source of each wanted canonical field, the
+    wanted other columns, what decides a start (end time, call length, ``time_note``,
+    ``raw``), every column the column map names, and the source of an unwanted canonical
+    field whose aliases include a kept column (so that it does not take that column)."""
+    colmap = dict(column_map or {})
+    keep = {n for n in names if n.lower() in wanted}
+    keep |= {n for n in names if n.lower() in (*END_ALIASES, *LENGTH_ALIASES, "time_note", "raw")}
+    keep |= {v for v in colmap.values() if v in names}
+    for canon in COLUMN_ALIASES:
+        src = _find(names, canon, colmap)
+        if src is not None and canon in wanted:
+            keep.add(src)
+    changed = True
+    while changed:
+        changed = False
+        for canon, aliases in COLUMN_ALIASES.items():
+            src = _find(names, canon, colmap)
+            if src is None or src in keep:
+                continue
+            if any(n != src and n.lower() in aliases for n in keep):
+                keep.add(src)
+                changed = True
+    return [n for n in names if n in keep]
+
+
 @dataclass
 class CdrReader:
     """Reads CDRs of one format into canonical batches of at most ``batch_size`` rows."""
@@ -787,6 +818,10 @@ class CdrReader:
     customer_map: dict[str, str] | None = None
     carrier_map: dict[str, str] | None = None
     batch_size: int = 262_144
+    #: The columns a caller reads (canonical fields such as ``start``, and other columns
+    #: by lowercase name); None reads every column. A Parquet file is then read with only
+    #: the source columns they come from (:func:`projected_columns`).
+    columns: frozenset[str] | None = None
     _record: int = field(default=1, repr=False)
 
     def __post_init__(self) -> None:
@@ -851,7 +886,10 @@ class CdrReader:
     def _parquet(self, path: Path) -> Iterator[pa.Table]:
         try:
             pf = pq.ParquetFile(path, pre_buffer=False)
-            it = pf.iter_batches(batch_size=self.batch_size)
+            names = None
+            if self.columns is not None:
+                names = projected_columns(pf.schema_arrow.names, self.columns, self.column_map)
+            it = pf.iter_batches(batch_size=self.batch_size, columns=names)
             for batch in it:
                 yield self._canonical(pa.Table.from_batches([batch]))
         except (OSError, pa.ArrowException) as exc:
