@@ -94,9 +94,13 @@ def scan_command(
     from tandem.cli.heap import keep_freed_memory
     from tandem.cli.progress import progress
     from tandem.cli.rate import _column_map, cdr_count
-    from tandem.fraud import load_fraud_config, scan
+    from tandem.fraud import load_fraud_config
     from tandem.fraud.backtest import backtest
     from tandem.fraud.rows import SCAN_COLUMNS
+
+    # the function from its module: once tandem.fraud.scan is imported as a module, the
+    # package's attribute ``scan`` is that module, not the function (a lazy package)
+    from tandem.fraud.scan import scan
     from tandem.rating.cdr import CdrReader
 
     if not cdrs.exists():

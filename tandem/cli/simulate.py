@@ -110,6 +110,13 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
     help="Directory for CSV/Parquet tables and simulation.html.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--to-db",
+    "to_db",
+    is_flag=True,
+    help="Load the replay's priced calls into the store's rated_cdrs (ids prefixed sim:, "
+    "source 'simulation: ...'; the same simulation again replaces its rows).",
+)
 @pass_ctx
 def simulate_command(
     ctx: CliContext,
@@ -135,6 +142,7 @@ def simulate_command(
     top: int,
     report_dir: Path | None,
     as_json: bool,
+    to_db: bool,
 ) -> None:
     """Replay the CDRS history (any format `tandem rate` reads) or --generate N calls:
     every call routed at its own instant, worked through its routes like a proxy
@@ -202,6 +210,10 @@ def simulate_command(
             on_progress=bar.advance,
         )
     out = result.as_json(top)
+    if to_db:
+        label = os.fspath(cdrs) if cdrs is not None else f"generated seed {seed}"
+        load = ctx.store.load_rated([result.warehouse_table()], source=f"simulation: {label}")
+        out["warehouse"] = {"rows": load.rows, "replaced": load.replaced}
     if report_dir is not None:
         from tandem.sim.report import write_report
 
@@ -211,6 +223,9 @@ def simulate_command(
         return
     if not ctx.quiet:
         _print(out)
+        if to_db:
+            w = out["warehouse"]
+            click.echo(f"warehouse: {w['rows']} priced calls loaded, {w['replaced']} rows replaced")
 
 
 def _print(out: dict[str, Any]) -> None:

@@ -44,6 +44,40 @@ class SimulationResult:
     whatif: WhatIf | None = None
     candidate: Summary | None = None
     at: int | None = None
+    #: the base replay's carried calls as the rating module priced them (``row``: the
+    #: call's position in the traffic), for the warehouse (``tandem simulate --to-db``)
+    priced: pa.Table | None = None
+
+    def warehouse_table(self) -> pa.Table:
+        """The priced calls whose sell side rated, as the warehouse loads rated CDRs
+        (:meth:`tandem.store.Store.load_rated`): ``start_epoch``, ``record`` (the call's
+        ordinal in the traffic, from 1) and ``call_id`` prefixed ``sim:`` (the traffic's
+        own id, else ``r`` and the ordinal), so that simulated rows never replace the
+        rows of the real CDRs they were replayed from."""
+        import pyarrow.compute as pc
+
+        from tandem.rating.price import split_rated
+
+        if self.priced is None:
+            return pa.table({})
+        rated, _ = split_rated(self.priced)
+        record = pc.add(rated.column("row"), 1)
+        own = (
+            rated.column("call_id").cast(pa.string())
+            if "call_id" in rated.column_names
+            else pa.nulls(rated.num_rows, pa.string())
+        )
+        ids = pc.binary_join_element_wise(
+            "sim:",
+            pc.coalesce(own, pc.binary_join_element_wise("r", record.cast(pa.string()), "")),
+            "",
+        )
+        table = rated.drop_columns([c for c in ("call_id", "row") if c in rated.column_names])
+        return (
+            table.rename_columns(["start_epoch" if c == "start" else c for c in table.column_names])
+            .append_column("record", record)
+            .append_column("call_id", ids)
+        )
 
     def as_json(self, top: int | None = 20) -> dict[str, Any]:
         """The ``--json`` object: the base replay's fields, ``at`` (the instant whose table
@@ -124,16 +158,16 @@ def simulate(
                 base.history, store, config, current.compiled_at, schedule=base.schedule
             )
         candidate = (candidate or base).with_deck(Path(vs_deck), carrier, 0)
-    result = summarize(
-        replay(cdrs, _with_changes(base, scenario), scenario, seed=seed, on_progress=on_progress),
-        interval,
+    played = replay(
+        cdrs, _with_changes(base, scenario), scenario, seed=seed, on_progress=on_progress
     )
+    result = summarize(played, interval)
     if candidate is None:
-        return SimulationResult(result, at=at)
+        return SimulationResult(result, at=at, priced=played.priced)
     other = summarize(
         replay(
             cdrs, _with_changes(candidate, scenario), scenario, seed=seed, on_progress=on_progress
         ),
         interval,
     )
-    return SimulationResult(result, compare(result, other), other, at)
+    return SimulationResult(result, compare(result, other), other, at, played.priced)

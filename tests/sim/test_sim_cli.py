@@ -170,3 +170,41 @@ def test_generated_traffic_is_deterministic(tmp_path: Path):
     seed = args.index("--seed") + 1
     other = json.loads(run(*args[:seed], 5, *args[seed + 1 :]).output)
     assert other["totals"] != out["totals"]
+
+
+def test_to_db_loads_the_priced_calls_beside_the_real_ones(history):
+    """The replay's carried calls go to the warehouse with ``sim:`` ids: the real CDRs'
+    rows (the same history rated with ``tandem rate --to-db``) stay, and the same
+    simulation again replaces only its own rows."""
+    import sqlite3
+    from decimal import Decimal
+
+    db = history / "s.db"
+    real = run("rate", history / "h.parquet", "--db", db, "-o", history / "r.parquet", "--to-db",
+               "--json")  # fmt: skip
+    assert real.exit_code == 0, real.output
+    first = run("simulate", history / "h.parquet", "--db", db, "--to-db", "--json")
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.output)
+    carried = sum(c["carried"] for c in out["by_carrier"])
+    assert out["warehouse"] == {"rows": carried, "replaced": 0}
+
+    def rows(where: str) -> list[tuple]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute(
+                "SELECT cdr_id, start_epoch, carrier, sell_amount, buy_amount, margin, source "
+                f"FROM rated_cdrs WHERE {where} ORDER BY record"
+            ).fetchall()
+
+    simulated = rows("source LIKE 'simulation:%'")
+    assert len(simulated) == carried and all(r[0].startswith("sim:") for r in simulated)
+    assert len(rows("source NOT LIKE 'simulation:%'")) == json.loads(real.output)["rated"]
+    cost = sum(r[4] for r in simulated)
+    revenue = sum(r[3] for r in simulated)
+    assert Decimal(cost).scaleb(-9) == sum(Decimal(c["cost"]) for c in out["by_carrier"])
+    assert Decimal(revenue).scaleb(-9) == sum(Decimal(c["revenue"]) for c in out["by_carrier"])
+    again = json.loads(
+        run("simulate", history / "h.parquet", "--db", db, "--to-db", "--json").output
+    )
+    assert again["warehouse"] == {"rows": carried, "replaced": carried}
+    assert rows("source LIKE 'simulation:%'") == simulated
