@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from tandem.instant import format_instant
 
 if TYPE_CHECKING:
     from tandem.rating.cdr import CdrReader
-    from tandem.rating.price import RatingSummary
+    from tandem.rating.price import PortLookup, Rater, RatingSummary
     from tandem.rating.report import RatingReport
 
 __all__ = ["cdr_count", "print_summary", "rate"]
@@ -66,6 +67,86 @@ def cdr_count(reader: CdrReader, cdrs: Path) -> int | None:
         return int(pq.ParquetFile(cdrs).metadata.num_rows)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a CdrError
         raise CdrError(f"{cdrs.name}: not a readable Parquet file: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RatingOptions:
+    """What ``tandem rate`` was told about reading and pricing the CDRs, on one machine or
+    on a Dask cluster alike."""
+
+    fmt: str
+    timezone: str
+    map_file: Path | None
+    column_map: dict[str, str] | None
+    customer: str | None
+    carrier: str | None
+    plan: Path | None
+    grace: int
+    batch_size: int
+    local_ports: bool
+    local_ports_csv: Path | None
+
+    def prepare(self, ctx: CliContext) -> PreparedRating:
+        """The CDR reader, the port lookup and the compiled rating book (from the cache
+        beside a SQLite store while the store is unchanged: the store is then not even
+        opened), and the tariff plans the run prices with."""
+        from tandem.rating.bookcache import load_rater
+        from tandem.rating.cdr import CdrReader, load_account_map
+        from tandem.rating.plan import load_plan
+
+        customer_map, carrier_map = (
+            load_account_map(self.map_file) if self.map_file else (None, None)
+        )
+        reader = CdrReader(
+            format=self.fmt,
+            timezone=self.timezone,
+            column_map=self.column_map,
+            customer=self.customer,
+            carrier=self.carrier,
+            customer_map=customer_map,
+            carrier_map=carrier_map,
+            batch_size=self.batch_size,
+        )
+        port_lookup = None
+        if self.local_ports_csv is not None or self.local_ports:
+            from tandem.enum.local import LocalPortTable
+
+            table = (
+                LocalPortTable.from_csv(self.local_ports_csv)
+                if self.local_ports_csv is not None
+                else LocalPortTable.from_store(ctx.store)
+            )
+            port_lookup = table.routing_numbers
+        plan = load_plan(self.plan) if self.plan else None
+        rater, stored_schedule = load_rater(ctx.db, lambda: ctx.store, plan=plan, grace=self.grace)
+        schedule = None if self.plan else stored_schedule
+        versions = sorted({v for v in schedule.versions if v}) if schedule else []
+        tariff_plan: dict[str, object] | None
+        if self.plan:
+            tariff_plan = {"file": os.fspath(self.plan)}
+        elif schedule is not None:
+            tariff_plan = {"versions": versions}
+        else:
+            tariff_plan = None
+        return PreparedRating(reader, port_lookup, rater, tariff_plan, schedule is not None)
+
+
+@dataclass(frozen=True)
+class PreparedRating:
+    """:meth:`RatingOptions.prepare`'s answer."""
+
+    reader: CdrReader
+    port_lookup: PortLookup | None
+    rater: Rater
+    #: the ``tariff_plan`` of ``--json``: ``{"file"}``, ``{"versions"}`` or None
+    tariff_plan: dict[str, object] | None
+    stored_plans: bool
+
+    def echo_plans(self) -> None:
+        """The line naming the stored tariff plans the CDRs were priced with, if any."""
+        if self.stored_plans and self.tariff_plan is not None:
+            versions = ", ".join(str(v) for v in self.tariff_plan["versions"])  # type: ignore[attr-defined]
+            click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
 
 
 def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
@@ -258,17 +339,18 @@ def rate(
     With --dask ADDRESS (a scheduler, or local[:N]) the CDRS may be a glob, a directory or
     an fsspec URL, rated on the cluster into the directory -o of Parquet parts.
     """
+    options = RatingOptions(
+        fmt, timezone, map_file, _column_map(map_column), customer, carrier, plan, grace,
+        batch_size, local_ports, local_ports_csv,
+    )  # fmt: skip
     if dask_address is not None:
         if cdrs_arg is None or query is not None or to_db:
             raise click.UsageError("--dask rates CDR files (CDRS), without --query or --to-db")
         from tandem.cli.ratedask import rate_dask
 
         rate_dask(
-            ctx, address=dask_address, cdrs=cdrs_arg, fmt=fmt, output=output, unrated=unrated,
-            report_dir=report_dir, as_json=as_json, timezone=timezone, map_file=map_file,
-            column_map=_column_map(map_column), customer=customer, carrier=carrier, plan=plan,
-            grace=grace, batch_size=batch_size, local_ports=local_ports,
-            local_ports_csv=local_ports_csv, period=_period(period_from, period_until),
+            ctx, options, address=dask_address, cdrs=cdrs_arg, output=output, unrated=unrated,
+            report_dir=report_dir, as_json=as_json, period=_period(period_from, period_until),
             partition_rows=dask_partition_rows,
         )  # fmt: skip
         return
@@ -286,9 +368,8 @@ def rate(
         assert source is not None  # one of the two, checked above
         label = "query" if queried is not None else os.fspath(source)
         _rate(
-            ctx, source, fmt, output, unrated, report_dir, as_json, timezone, map_file,
-            map_column, customer, carrier, plan, grace, batch_size, local_ports,
-            local_ports_csv, period_from, period_until, to_db, label,
+            ctx, options, source, output, unrated, report_dir, as_json,
+            _period(period_from, period_until), to_db, label,
         )  # fmt: skip
 
 
@@ -319,31 +400,17 @@ def _query_file(
 
 def _rate(
     ctx: CliContext,
+    options: RatingOptions,
     cdrs: Path,
-    fmt: str,
     output: Path,
     unrated: Path | None,
     report_dir: Path | None,
     as_json: bool,
-    timezone: str,
-    map_file: Path | None,
-    map_column: tuple[str, ...],
-    customer: str | None,
-    carrier: str | None,
-    plan: Path | None,
-    grace: int,
-    batch_size: int,
-    local_ports: bool,
-    local_ports_csv: Path | None,
-    period_from: int | None,
-    period_until: int | None,
+    period: tuple[int, int] | None,
     to_db: bool,
     source: str,
 ) -> None:
     from tandem.cli.progress import progress
-    from tandem.rating.bookcache import load_rater
-    from tandem.rating.cdr import CdrReader, load_account_map
-    from tandem.rating.plan import load_plan
     from tandem.rating.report import RatingReport
     from tandem.rating.stream import (
         check_outputs,
@@ -354,35 +421,8 @@ def _rate(
 
     reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
-    period = _period(period_from, period_until)
-    customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
-    reader = CdrReader(
-        format=fmt,
-        timezone=timezone,
-        column_map=_column_map(map_column),
-        customer=customer,
-        carrier=carrier,
-        customer_map=customer_map,
-        carrier_map=carrier_map,
-        batch_size=batch_size,
-    )
-    port_lookup = None
-    if local_ports_csv is not None or local_ports:
-        from tandem.enum.local import LocalPortTable
-
-        table = (
-            LocalPortTable.from_csv(local_ports_csv)
-            if local_ports_csv is not None
-            else LocalPortTable.from_store(ctx.store)
-        )
-        port_lookup = table.routing_numbers
-    # The compiled book comes from the cache beside a SQLite store while the store is
-    # unchanged (tandem.rating.bookcache): the store is then not even opened.
-    rater, stored_schedule = load_rater(
-        ctx.db, lambda: ctx.store, plan=load_plan(plan) if plan else None, grace=grace
-    )
-    schedule = None if plan else stored_schedule
-    stored_versions = sorted({v for v in schedule.versions if v}) if schedule else []
+    prepared = options.prepare(ctx)
+    reader, rater = prepared.reader, prepared.rater
     # The per-carrier table is printed only without --json and --quiet; the report tables
     # are kept only for --report: otherwise no aggregation is paid for.
     report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
@@ -395,7 +435,7 @@ def _rate(
             reader=reader,
             unrated=unrated,
             report=report,
-            port_lookup=port_lookup,
+            port_lookup=prepared.port_lookup,
             on_batch=bar.advance,
             period=period,
             report_dir=report_dir,
@@ -405,12 +445,7 @@ def _rate(
         result["warehouse"] = _load_warehouse(ctx, output, source, period)
     result["output"] = os.fspath(output)
     result["unrated_output"] = os.fspath(unrated or default_unrated_path(output))
-    if plan:
-        result["tariff_plan"] = {"file": os.fspath(plan)}
-    elif schedule is not None:
-        result["tariff_plan"] = {"versions": stored_versions}
-    else:
-        result["tariff_plan"] = None
+    result["tariff_plan"] = prepared.tariff_plan
     if ctx._store is not None:  # opened to compile the book: closed before a quick exit
         ctx._store.close()
         ctx._store = None
@@ -419,9 +454,7 @@ def _rate(
         click.echo(json.dumps(result))
         return
     if not ctx.quiet:
-        if schedule is not None:
-            versions = ", ".join(str(v) for v in stored_versions)
-            click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
+        prepared.echo_plans()
         print_summary(summary, report)
         if to_db:
             w = result["warehouse"]

@@ -25,6 +25,8 @@ from tandem.errors import ConfigError, OutputError
 if TYPE_CHECKING:
     from distributed import Client
 
+    from tandem.cli.rate import RatingOptions
+
 __all__ = ["dask_client", "parse_local", "rate_dask"]
 
 
@@ -79,34 +81,21 @@ def dask_client(address: str) -> Iterator[Client]:
 
 def rate_dask(
     ctx: CliContext,
+    options: RatingOptions,
     *,
     address: str,
     cdrs: str,
-    fmt: str,
     output: Path,
     unrated: Path | None,
     report_dir: Path | None,
     as_json: bool,
-    timezone: str,
-    map_file: Path | None,
-    column_map: dict[str, str] | None,
-    customer: str | None,
-    carrier: str | None,
-    plan: Path | None,
-    grace: int,
-    batch_size: int,
-    local_ports: bool,
-    local_ports_csv: Path | None,
     period: tuple[int, int] | None,
     partition_rows: int,
 ) -> None:
     """Run ``tandem rate`` on a Dask cluster and print its summary (see the module doc)."""
     from tandem.cli.progress import progress
     from tandem.cli.rate import print_summary
-    from tandem.rating.bookcache import load_rater
-    from tandem.rating.cdr import CdrReader, load_account_map
     from tandem.rating.daskrun import rate_on_dask
-    from tandem.rating.plan import load_plan
     from tandem.rating.report import RatingReport
 
     if unrated is not None:
@@ -120,39 +109,9 @@ def rate_dask(
             f"-o {os.fspath(output)}: with --dask the output is a directory that the client "
             "and every worker see at the same path (a shared filesystem), not a URL"
         )
-    customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
-    reader = CdrReader(
-        format=fmt,
-        timezone=timezone,
-        column_map=column_map,
-        customer=customer,
-        carrier=carrier,
-        customer_map=customer_map,
-        carrier_map=carrier_map,
-        batch_size=batch_size,
-    )
-    port_lookup = None
-    if local_ports_csv is not None or local_ports:
-        from tandem.enum.local import LocalPortTable
-
-        table = (
-            LocalPortTable.from_csv(local_ports_csv)
-            if local_ports_csv is not None
-            else LocalPortTable.from_store(ctx.store)
-        )
-        port_lookup = table.routing_numbers
-    rater, stored_schedule = load_rater(
-        ctx.db, lambda: ctx.store, plan=load_plan(plan) if plan else None, grace=grace
-    )
-    schedule = None if plan else stored_schedule
-    stored_versions = sorted({v for v in schedule.versions if v}) if schedule else []
-    tariff_plan: dict[str, object] | None
-    if plan:
-        tariff_plan = {"file": os.fspath(plan)}
-    elif schedule is not None:
-        tariff_plan = {"versions": stored_versions}
-    else:
-        tariff_plan = None
+    prepared = options.prepare(ctx)
+    reader, port_lookup, rater = prepared.reader, prepared.port_lookup, prepared.rater
+    tariff_plan = prepared.tariff_plan
     want_report = report_dir is not None or not (as_json or ctx.quiet)
     with dask_client(address) as client, contextlib.ExitStack() as stack:
         bars = []
@@ -199,9 +158,7 @@ def rate_dask(
         click.echo(json.dumps(result))
         return
     if not ctx.quiet:
-        if schedule is not None:
-            versions = ", ".join(str(v) for v in stored_versions)
-            click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
+        prepared.echo_plans()
         click.echo(
             f"{run.files} CDR files in {run.partitions} partitions on {workers} Dask workers: "
             f"{run.rated_parts} rated and {run.unrated_parts} unrated parts in "
