@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tandem.errors import OutputError
 from tandem.files import sync_directory
-from tandem.rating.stream import PARTIAL, journal_path, recover_outputs
+from tandem.rating.stream import PARTIAL, journal_path, pid_alive, recover_outputs
 
 __all__ = [
     "MARKER",
@@ -52,25 +52,13 @@ def _old_dir(output: Path) -> Path:
     return output.with_name(f".{output.name}.tandem-old-{os.getpid()}")
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_partials(output: Path) -> None:
     """Remove the temporary directories a killed run (its process gone) left beside
     ``output``."""
     with contextlib.suppress(OSError):
         for leftover in output.parent.glob(f".{output.name}.tandem-*-*"):
             m = _PARTIAL_DIR.match(leftover.name)
-            if m and m["name"] == output.name and not _alive(int(m["pid"])):
+            if m and m["name"] == output.name and not pid_alive(int(m["pid"])):
                 shutil.rmtree(leftover, ignore_errors=True)
 
 

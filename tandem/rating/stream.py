@@ -63,6 +63,7 @@ __all__ = [
     "check_outputs",
     "default_unrated_path",
     "journal_path",
+    "pid_alive",
     "output_times",
     "rate_file",
     "read_ahead",
@@ -241,7 +242,8 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is alive (this process is)."""
     if pid == os.getpid():
         return True
     try:
@@ -269,7 +271,7 @@ def _clean_partials(targets: list[Path]) -> None:
         with contextlib.suppress(OSError):
             for leftover in folder.glob(pattern):
                 m = _PARTIAL_RE.match(leftover.name)
-                if m and not _pid_alive(int(m["pid"])):
+                if m and not pid_alive(int(m["pid"])):
                     _remove(leftover)
 
 
