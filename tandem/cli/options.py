@@ -9,6 +9,7 @@ message, exit status 2. Where the command has a ``--timezone`` option (declared
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -91,6 +92,17 @@ def cdr_map_column_option(fields: str) -> Callable[[F], F]:
         multiple=True,
         metavar="FIELD=COLUMN",
         help=f"Name the CDR column of a field ({fields}). Repeatable.",
+    )
+
+
+def cdr_account_map_option() -> Callable[[F], F]:
+    """``--map FILE``: a TOML mapping CDR account names to Tandem names ([customer] and
+    [carrier] tables, as :func:`tandem.rating.cdr.load_account_map` reads)."""
+    return click.option(
+        "--map",
+        "map_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="TOML mapping CDR account names to Tandem names ([customer] and [carrier] tables).",
     )
 
 

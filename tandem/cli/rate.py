@@ -17,6 +17,7 @@ from tandem.cli.context import CliContext, global_options, pass_ctx, skip_teardo
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
+    cdr_account_map_option,
     cdr_batch_size_option,
     cdr_format_option,
     cdr_map_column_option,
@@ -211,12 +212,7 @@ def print_summary(summary: RatingSummary, report: RatingReport | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @cdr_timezone_option(" (Asterisk/FreeSWITCH local time), and of a date alone in --from/--until")
-@click.option(
-    "--map",
-    "map_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML mapping CDR account names to Tandem names ([customer] and [carrier] tables).",
-)
+@cdr_account_map_option()
 @cdr_map_column_option(
     "start, duration, number, customer, carrier, routing_number, call_id, disposition"
 )

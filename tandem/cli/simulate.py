@@ -14,6 +14,7 @@ from tandem.cli.context import CliContext, global_options, pass_ctx
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
+    cdr_account_map_option,
     cdr_batch_size_option,
     cdr_format_option,
     cdr_map_column_option,
@@ -42,6 +43,7 @@ def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
 @cdr_format_option()
 @cdr_timezone_option(" (Asterisk/FreeSWITCH local time)")
 @cdr_map_column_option("start, duration, number, customer, call_id")
+@cdr_account_map_option()
 @click.option("--customer", help="Customer for CDRs that name none (e.g. FreeSWITCH, plain CSV).")
 @cdr_batch_size_option()
 @click.option(
@@ -124,6 +126,7 @@ def simulate_command(
     fmt: str,
     timezone: str,
     map_column: tuple[str, ...],
+    map_file: Path | None,
     customer: str | None,
     batch_size: int,
     generate: int | None,
@@ -152,7 +155,7 @@ def simulate_command(
     """
     from tandem.cli.progress import progress
     from tandem.lcr.policy import load_config
-    from tandem.rating.cdr import CdrReader
+    from tandem.rating.cdr import CdrReader, load_account_map
     from tandem.sim.run import read_cdrs, simulate
     from tandem.sim.scenario import load_scenario
 
@@ -168,11 +171,14 @@ def simulate_command(
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
     config = load_config(config_path) if config_path is not None else None
+    customer_map, carrier_map = load_account_map(map_file) if map_file else (None, None)
     reader = CdrReader(
         format=fmt,
         timezone=timezone,
         column_map=_column_map(map_column),
         customer=customer,
+        customer_map=customer_map,
+        carrier_map=carrier_map,
         batch_size=batch_size,
     )
     if cdrs is not None:

@@ -208,3 +208,18 @@ def test_to_db_loads_the_priced_calls_beside_the_real_ones(history):
     )
     assert again["warehouse"] == {"rows": carried, "replaced": carried}
     assert rows("source LIKE 'simulation:%'") == simulated
+
+
+def test_map_renames_the_cdrs_accounts_as_tandem_rate_does(history):
+    csv = history / "h.csv"
+    csv.write_text(
+        "start,duration,number,customer\n"
+        + "".join(f"{1793577600 + s},{d},{n},ACME01\n" for s, d, n in HISTORY)
+    )
+    unmapped = json.loads(run("simulate", csv, "--db", history / "s.db", "--json").output)
+    assert unmapped["blocked"] == {"unknown_customer": 17}
+    accounts = history / "accounts.toml"
+    accounts.write_text('[customer]\nACME01 = "acme"\n')
+    mapped = run("simulate", csv, "--db", history / "s.db", "--map", accounts, "--json")
+    assert mapped.exit_code == 0, mapped.output
+    assert json.loads(mapped.output)["carried"] == 15
