@@ -73,16 +73,3 @@ def sqlite_store(tmp_path):
     s = Store(tmp_path / "tandem.db")
     yield s
     s.close()
-
-
-def rendered(path) -> str:
-    """The DOM headless Chromium renders for the HTML page at ``path``. Outside CI a
-    missing Chromium skips the test; in CI it is a failure (``.ci/run`` installs it)."""
-    from tandem.htmlreport import chromium_path, render_check
-
-    if chromium_path() is None:
-        message = "no chromium on PATH (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return render_check(path)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from page_helpers import rendered
 
 from tandem.htmlreport import ReportPage, read_tables
-from tests.conftest import rendered
 
 
 def _page() -> ReportPage:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from page_helpers import rendered  # noqa: F401 - the sim tests import it from here
 
 from tandem.money import to_scaled
 from tandem.store import Store
@@ -59,20 +60,3 @@ def cdrs(rows: list[tuple[int, int, str]], customer: str = "acme") -> pa.Table:
             "call_id": pa.array([f"c{i}" for i in range(len(rows))], pa.string()),
         }
     )
-
-
-def rendered(path: Path) -> str:
-    """The DOM headless Chromium renders for the page at ``path`` (as tests/conftest.py's
-    helper: outside CI a missing Chromium skips, in CI it fails)."""
-    import os
-
-    import pytest
-
-    from tandem.htmlreport import chromium_path, render_check
-
-    if chromium_path() is None:
-        message = "no chromium on PATH (apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return render_check(path)
