@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from tandem.errors import StoreError
 from tandem.money import SCALE
 from tandem.store.dialect import driver_connection
+from tandem.store.models import RatedCdrRow
 
 __all__ = ["WAREHOUSE_COLUMNS", "WarehouseLoad", "load_rated", "warehouse_rows"]
 
@@ -150,16 +151,12 @@ def warehouse_rows(rated: pa.Table, *, source: str, loaded_at: int | None = None
 
 
 def _create_stage(conn: Connection) -> None:
-    types = {c.name: c.type for c in _table_columns(conn)}
+    """The temporary staging table: ``seq`` (the load's row order) and the staged columns,
+    typed as ``rated_cdrs`` types them."""
+    types = {c.name: c.type for c in RatedCdrRow.__table__.columns}
     ddl = ", ".join(f"{c} {types[c].compile(conn.dialect)}" for c in _STAGED)
     conn.execute(text(f"DROP TABLE IF EXISTS {_STAGE}"))
     conn.execute(text(f"CREATE TEMPORARY TABLE {_STAGE} (seq BIGINT, {ddl})"))
-
-
-def _table_columns(conn: Connection) -> list[Any]:
-    from tandem.store.models import RatedCdrRow
-
-    return list(RatedCdrRow.__table__.columns)
 
 
 def _stage_postgres(conn: Connection, rows: pa.Table, seq0: int) -> None:
