@@ -121,15 +121,8 @@ class RatingOptions:
         plan = load_plan(self.plan) if self.plan else None
         rater, stored_schedule = load_rater(ctx.db, lambda: ctx.store, plan=plan, grace=self.grace)
         schedule = None if self.plan else stored_schedule
-        versions = sorted({v for v in schedule.versions if v}) if schedule else []
-        tariff_plan: dict[str, object] | None
-        if self.plan:
-            tariff_plan = {"file": os.fspath(self.plan)}
-        elif schedule is not None:
-            tariff_plan = {"versions": versions}
-        else:
-            tariff_plan = None
-        return PreparedRating(reader, port_lookup, rater, tariff_plan, schedule is not None)
+        versions = None if schedule is None else sorted({v for v in schedule.versions if v})
+        return PreparedRating(reader, port_lookup, rater, self.plan, versions)
 
 
 @dataclass(frozen=True)
@@ -139,14 +132,20 @@ class PreparedRating:
     reader: CdrReader
     port_lookup: PortLookup | None
     rater: Rater
-    #: the ``tariff_plan`` of ``--json``: ``{"file"}``, ``{"versions"}`` or None
-    tariff_plan: dict[str, object] | None
-    stored_plans: bool
+    plan_file: Path | None  # --plan
+    stored_versions: list[int] | None  # the store's tariff plan versions (None: none stored)
+
+    @property
+    def tariff_plan(self) -> dict[str, object] | None:
+        """The tariff_plan field of --json: {"file"}, {"versions"} or None."""
+        if self.plan_file is not None:
+            return {"file": os.fspath(self.plan_file)}
+        return None if self.stored_versions is None else {"versions": self.stored_versions}
 
     def echo_plans(self) -> None:
         """The line naming the stored tariff plans the CDRs were priced with, if any."""
-        if self.stored_plans and self.tariff_plan is not None:
-            versions = ", ".join(str(v) for v in self.tariff_plan["versions"])  # type: ignore[attr-defined]
+        if self.plan_file is None and self.stored_versions is not None:
+            versions = ", ".join(str(v) for v in self.stored_versions)
             click.echo(f"tariff plans: stored versions {versions}, each CDR by its start")
 
 
