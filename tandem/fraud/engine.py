@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from tandem.fraud.compiled import Compiled
 from tandem.fraud.config import FraudConfig, RuleSet
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
@@ -116,10 +117,15 @@ class _Plan:
     with their fail modes, and what grading each needs precomputed (so that a decision
     reads no rule settings and grades no rule whose answers cannot fire)."""
 
-    __slots__ = ("rules", "matcher", "counted", "closed", "quiet", "high_risk", "code", "active")
+    __slots__ = (
+        "rules", "matcher", "counted", "closed", "quiet", "high_risk", "code", "active",
+        "compiled",
+    )  # fmt: skip
 
     def __init__(self, rules: RuleSet, matcher: HighRiskMatcher) -> None:
         self.rules = rules
+        #: (counters, Compiled) for in-process counters, made on first use
+        self.compiled: tuple[Any, Compiled] | None = None
         self.matcher = matcher
         counted = []
         r = rules
@@ -245,8 +251,9 @@ class FraudEngine:
         self.high_risk = tuple(shared_high_risk(config, high_risk))
         self._plans: dict[str, _Plan] = {}
         self._keys: dict[str, _CustomerKeys] = {}
-        #: MemoryCounters.run_fused (in process), else None: a batch per decision
-        self._fused = getattr(counters, "run_fused", None)
+        #: MemoryCounters.run_program (in process: the compiled rules, see
+        #: tandem.fraud.compiled), else None: a batch per decision
+        self._run_program: Any = getattr(counters, "run_program", None)
         #: whether the counters say when they fell back to local ones (FallbackCounters)
         self._fallible = hasattr(counters, "last_fell_back")
         self._default = self._make_plan(None)
@@ -273,6 +280,12 @@ class FraudEngine:
             if len(self._plans) < 100_000:  # bounded: unknown customers share the default
                 self._plans[customer] = plan
         return plan
+
+    def _customer_keys(self, customer: str) -> _CustomerKeys:
+        keys = _customer_keys(customer)
+        if len(self._keys) < 100_000:  # bounded, as the plans
+            self._keys[customer] = keys
+        return keys
 
     def high_risk_prefix(self, customer: str, number: str) -> str | None:
         """The high-risk prefix ``number`` falls in for ``customer`` (None when not)."""
@@ -319,12 +332,49 @@ class FraudEngine:
         if not plan.counted:
             self.last_fell_back = False
             return self._grade_all(plan, facts, (), None)
+        if self._run_program is not None:
+            return self._check_compiled(plan, facts)
         ops: list[_Op] = []
         probes = self._queue(plan, facts, ops)
-        at = facts.at
-        fused = self._fused
-        # in-process counters: one call under one lock, no batch object
-        results = fused(ops, at) if fused is not None else self._batched(ops, at)
+        results = self._batched(ops, facts.at)
+        return self._grade_all(plan, facts, probes, results)
+
+    def _check_compiled(self, plan: _Plan, facts: CallFacts) -> FraudResult:
+        """:meth:`check` on in-process counters: the rule set's compiled program (the
+        operations of :meth:`_queue`, see :mod:`tandem.fraud.compiled`), one call under one
+        lock; grading only when an answer can fire."""
+        compiled = plan.compiled
+        if compiled is None or compiled[0] is not self.counters:
+            compiled = plan.compiled = (self.counters, Compiled(plan, self.counters.table))
+        fast = compiled[1]
+        keys_of = self._keys.get(facts.customer)
+        if keys_of is None:
+            keys_of = self._customer_keys(facts.customer)
+        variant, keys = fast.build(facts, keys_of)
+        ops, bounds, first = fast.program(variant)
+        results = self._run_program(ops, keys, facts.at)
+        self.last_fell_back = False
+        for value, bound in zip(results, bounds, strict=True):
+            if value > bound:
+                break
+        else:
+            rate = facts.sell_rate
+            threshold = fast.first_rate
+            if (
+                first < 0
+                or results[first] != 1
+                or rate is None
+                or threshold is None
+                or rate < threshold
+            ):  # nothing counted can fire: the high-risk rule alone
+                action = plan.high_risk
+                if action is not None:
+                    prefix = plan.matcher.match(facts.number)
+                    if prefix is not None:
+                        verdict = Verdict("high_risk", action, {"prefix": prefix})
+                        return FraudResult(ACTIONS[2 if action == "block" else 1], (verdict,))
+                return _ALLOWED
+        probes = self._queue(plan, facts, [])
         return self._grade_all(plan, facts, probes, results)
 
     def queue(self, facts: CallFacts, gather: Gather) -> _Queued:
@@ -419,9 +469,7 @@ class FraudEngine:
         customer = facts.customer
         keys = self._keys.get(customer)
         if keys is None:
-            keys = _customer_keys(customer)
-            if len(self._keys) < 100_000:  # bounded, as the plans
-                self._keys[customer] = keys
+            keys = self._customer_keys(customer)
         probes: list[_Probe] = []
         op = ops.append
         probe = probes.append

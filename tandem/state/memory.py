@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from bisect import insort
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,56 +54,80 @@ class _Slots:
         return sum(1 for e in self.expiry.values() if e > at)
 
 
-class _Window:
-    """One sliding window: amounts per bucket (ascending), and their sum; ``due`` is the
-    instant its latest bucket leaves the window."""
+# One sliding window is a flat list, the fewest objects (a window is often cold in the
+# caches: fewer objects, fewer misses): [sum, first, last, due, bucket, amount, bucket,
+# amount...] with its buckets ascending; ``first`` is at or below its oldest bucket,
+# ``last`` its latest (when it holds one), ``due`` the instant its latest bucket leaves
+# the window (-inf until it held one).
+_SUM, _FIRST, _LAST, _DUE = range(4)
+_HEAD = 4
 
-    __slots__ = ("amounts", "buckets", "due", "sum")
 
-    def __init__(self) -> None:
-        self.buckets: list[int] = []  # a list: cheaper to make than a deque, and most
-        # windows hold a few buckets (evicting from the front moves the rest once)
-        self.amounts: dict[int, int] = {}
-        self.sum = 0
-        self.due = -math.inf
+def _new_window(b: int) -> list[Any]:
+    return [0, b, b, -math.inf]
 
-    def evict(self, oldest: int) -> None:
-        """Drop the buckets before ``oldest``."""
-        buckets = self.buckets
-        if not buckets or buckets[0] >= oldest:
-            return
-        amounts = self.amounts
-        i, end = 0, len(buckets)
-        while i < end and buckets[i] < oldest:
-            self.sum -= amounts.pop(buckets[i])
-            i += 1
-        del buckets[:i]
 
-    def add(self, b: int, amount: int) -> bool:
-        """Add to bucket ``b``; True when ``b`` is a new latest bucket."""
-        buckets = self.buckets
-        self.sum += amount
-        if b in self.amounts:
-            self.amounts[b] += amount
-            return False
-        self.amounts[b] = amount
-        if not buckets or buckets[-1] < b:
-            buckets.append(b)
-            return True
-        insort(buckets, b)  # an instant before the latest one
+def _evict(w: list[Any], oldest: int) -> None:
+    """Drop the buckets before ``oldest``."""
+    if w[_FIRST] >= oldest:
+        return
+    i, end = _HEAD, len(w)
+    gone = 0
+    while i < end and w[i] < oldest:
+        gone += w[i + 1]
+        i += 2
+    if i > _HEAD:
+        w[_SUM] -= gone
+        del w[_HEAD:i]
+    w[_FIRST] = oldest
+
+
+def _add(w: list[Any], b: int, amount: int) -> bool:
+    """Add to bucket ``b``; True when ``b`` is a new latest bucket."""
+    w[_SUM] += amount
+    end = len(w)
+    if end == _HEAD or b > w[_LAST]:
+        w.append(b)
+        w.append(amount)
+        w[_LAST] = b
+        if b < w[_FIRST]:
+            w[_FIRST] = b
+        return True
+    i = end - 2  # an earlier bucket: from the latest down
+    while i >= _HEAD and w[i] > b:
+        i -= 2
+    if i >= _HEAD and w[i] == b:
+        w[i + 1] += amount
         return False
+    w[i + 2 : i + 2] = [b, amount]
+    if b < w[_FIRST]:
+        w[_FIRST] = b
+    return False
 
-    def total(self, b: int) -> int:
-        """The sum of the buckets up to ``b`` (those after it are left out)."""
-        buckets = self.buckets
-        if not buckets or buckets[-1] <= b:
-            return self.sum
-        total = self.sum
-        for later in reversed(buckets):
-            if later <= b:
-                break
-            total -= self.amounts[later]
+
+def _total(w: list[Any], b: int) -> int:
+    """The sum of the buckets up to ``b`` (those after it are left out)."""
+    total: int = w[_SUM]
+    i = len(w) - 2
+    if i < _HEAD or w[_LAST] <= b:
         return total
+    while i >= _HEAD and w[i] > b:
+        total -= w[i + 1]
+        i -= 2
+    return total
+
+
+class _Table:
+    """The windows of one shape (``window`` seconds in buckets of ``step``: ``n`` of them),
+    by key."""
+
+    __slots__ = ("n", "step", "window", "windows")
+
+    def __init__(self, window: int, step: int) -> None:
+        self.n = window_buckets(window, step)
+        self.window = window
+        self.step = step
+        self.windows: dict[str, list[Any]] = {}
 
 
 class _Series:
@@ -142,10 +165,10 @@ class MemoryCounters:
         self._values: dict[str, int] = {}
         self._slots: dict[str, _Slots] = {}
         self._calls: dict[str, tuple[float, tuple[str, ...]]] = {}
-        self._windows: dict[tuple[str, int, int], _Window] = {}
+        self._tables: dict[tuple[int, int], _Table] = {}  # (window, step) -> its windows
+        self._window_count = 0
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
-        self._shapes: dict[tuple[int, int], int] = {}
         self._due: list[tuple[float, int, Any]] = []  # (instant, what, key): a heap
 
     # -- plain counters ------------------------------------------------------------------
@@ -253,104 +276,107 @@ class MemoryCounters:
         return len(self._calls)
 
     # -- windows -------------------------------------------------------------------------------
-    def _shape(self, window: int, step: int) -> int:
-        """``window // step``, checked once per shape."""
-        n = self._shapes.get((window, step))
-        if n is None:
-            n = self._shapes[(window, step)] = window_buckets(window, step)
-        return n
+    def table(self, window: int, step: int) -> _Table:
+        """The windows of one shape (made, and the shape checked, on first use); the
+        same object for the life of these counters (see :meth:`run_program`)."""
+        t = self._tables.get((window, step))
+        if t is None:
+            t = _Table(window, step)
+            with self._lock:
+                t = self._tables.setdefault((window, step), t)
+        return t
 
     def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> int:
         """Add ``amount`` to the window; the total at ``at`` including it."""
-        n = self._shape(window, step)
-        b = math.floor(at / step)
-        wkey = (key, window, step)
-        with self._lock:
-            if self._due and self._due[0][0] <= at:
-                self._expire(at)
-            w = self._windows.get(wkey)
-            if w is None:
-                w = self._windows[wkey] = _Window()
-            w.evict(b - n + 1)
-            if w.add(b, amount):
-                new = w.due == -math.inf
-                w.due = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                if new:  # one due entry per window, moved on when it comes (_expire)
-                    self._push((w.due, _WINDOW, wkey))
-            return w.total(b)
+        return self.run_program(((1, self.table(window, step), amount),), (key,), at)[0]
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
         """The window total at ``at``."""
-        n = self._shape(window, step)
-        w = self._windows.get((key, window, step))
+        table = self.table(window, step)
+        w = table.windows.get(key)
         if w is None:
             return 0
         b = math.floor(at / step)
         with self._lock:
-            w.evict(b - n + 1)
-            return w.total(b)
+            _evict(w, b - table.n + 1)
+            return _total(w, b)
 
     def run_fused(self, ops: list[tuple[int, Any, int, int, int]], at: float) -> list[int]:
         """Window adds, window totals and slot counts at one instant ``at``, in order, under
-        one lock: the in-process fast path of a decision's batch (what ``batch()`` with
-        :meth:`add`, :meth:`total` and :meth:`in_use` answers, without a batch object).
+        one lock: what ``batch()`` with :meth:`add`, :meth:`total` and :meth:`in_use`
+        answers, without a batch object.
 
         Each op is ``(kind, key, amount, window, step)``: kind 1 adds ``amount`` to the
         window of ``key`` (its total, as :meth:`add`), 2 reads its total (:meth:`total`), 0
         counts the live slots under ``key`` (:meth:`in_use`; ``amount``, ``window`` and
-        ``step`` unused). When there is an add, expired state is freed once before the ops
-        (as the first :meth:`add` would), which changes no answer: everything it frees
-        reads as gone at ``at`` anyway.
+        ``step`` unused). See :meth:`run_program`.
+        """
+        table = self.table
+        program = tuple(
+            (kind, None if kind == 0 else table(window, step), amount)
+            for kind, _key, amount, window, step in ops
+        )
+        return self.run_program(program, [op[1] for op in ops], at)
+
+    def run_program(
+        self, program: tuple[tuple[int, _Table | None, int], ...], keys: Any, at: float
+    ) -> list[int]:
+        """The in-process fast path of a decision's counter operations: ``program[i]`` is
+        ``(kind, table, amount)`` (``table`` from :meth:`table`, made once) applied to
+        ``keys[i]`` at ``at``, all under one lock: kind 1 adds ``amount`` to the key's window
+        in ``table`` and answers its total (as :meth:`add`), 2 answers its total
+        (:meth:`total`), 0 the live slots under the key (:meth:`in_use`; ``table`` and
+        ``amount`` unused). A program built once per rule set, with only the keys made per
+        decision, saves building (and parsing) a tuple per operation.
+
+        When there is an add, expired state is freed once before the ops (as the first
+        :meth:`add` would), which changes no answer: everything it frees reads as gone at
+        ``at`` anyway.
         """
         out: list[int] = []
         append = out.append
-        shapes = self._shapes
+        # floor(at / step) for every step: whole seconds (the usual case) divide exactly
+        exact = type(at) is int and -(2**53) < at < 2**53
         floor = math.floor
+        inf = -math.inf
         with self._lock:
-            if self._due and self._due[0][0] <= at and any(op[0] == 1 for op in ops):
-                self._expire(at)  # as the first add would
-            windows = self._windows
-            for kind, key, amount, window, step in ops:
+            due = self._due
+            if due and due[0][0] <= at:
+                for op in program:
+                    if op[0] == 1:
+                        self._expire(at)  # as the first add would
+                        break
+            slots = self._slots
+            for (kind, table, amount), key in zip(program, keys, strict=True):
                 if kind == 0:
-                    s = self._slots.get(key)
+                    s = slots.get(key)
                     append(0 if s is None else s.live(at))
                     continue
-                n = shapes.get((window, step))
-                if n is None:
-                    n = shapes[(window, step)] = window_buckets(window, step)
-                b = floor(at / step)
-                wkey = (key, window, step)
-                w = windows.get(wkey)
+                step = table.step  # type: ignore[union-attr]  # a table for kinds 1 and 2
+                b: int = at // step if exact else floor(at / step)  # type: ignore[assignment]
+                windows = table.windows  # type: ignore[union-attr]
+                w: list[Any] | None = windows.get(key)
                 if w is None:
                     if kind == 2:
                         append(0)
                         continue
-                    w = windows[wkey] = _Window()
-                buckets = w.buckets
-                if buckets and buckets[0] <= b - n:  # _Window.evict, inlined
-                    w.evict(b - n + 1)
+                    w = windows[key] = _new_window(b)
+                    self._window_count += 1
+                n = table.n  # type: ignore[union-attr]
+                if w[1] <= b - n:  # _FIRST: a bucket may have left the window
+                    _evict(w, b - n + 1)
                 if kind == 1:
-                    amounts = w.amounts
-                    if b in amounts:  # _Window.add, inlined for its common cases
-                        amounts[b] += amount
-                        w.sum += amount
-                    elif not buckets or buckets[-1] < b:
-                        amounts[b] = amount
-                        w.sum += amount
-                        buckets.append(b)
-                        if w.due == -math.inf:  # a new window: its one due entry
-                            w.due = (b + n) * step
-                            self._push((w.due, _WINDOW, wkey))
-                        else:  # bucket(t) >= b + n from then on: b is out
-                            w.due = (b + n) * step
-                    else:  # an instant before the latest bucket: the general path
-                        if w.add(b, amount):
-                            new = w.due == -math.inf
-                            w.due = (b + n) * step
-                            if new:
-                                self._push((w.due, _WINDOW, wkey))
-                        buckets = w.buckets
-                append(w.sum if not buckets or buckets[-1] <= b else w.total(b))
+                    if w[2] == b and len(w) > 4:  # _LAST: the latest bucket, the common case
+                        w[-1] += amount
+                        w[0] += amount
+                        append(w[0])
+                        continue
+                    if _add(w, b, amount):
+                        fresh = w[3] == inf  # _DUE
+                        w[3] = (b + n) * step  # bucket(t) >= b + n from then on: b is out
+                        if fresh:  # one due entry per window, moved on when it comes
+                            self._push((w[3], _WINDOW, (key, table.window, step)))  # type: ignore[union-attr]
+                append(w[0] if w[2] <= b else _total(w, b))
         return out
 
     # -- series --------------------------------------------------------------------------------
@@ -436,7 +462,7 @@ class MemoryCounters:
                 "counters": len(self._values),
                 "slot_keys": len(self._slots),
                 "calls": len(self._calls),
-                "windows": len(self._windows),
+                "windows": self._window_count,
                 "series": len(self._series),
                 "marks": len(self._marks),
             }
@@ -446,7 +472,7 @@ class MemoryCounters:
         stay until their instant), rebuild the heap from the live state."""
         due = self._due
         heapq.heappush(due, entry)
-        live = len(self._calls) + len(self._windows) + len(self._series) + len(self._marks)
+        live = len(self._calls) + self._window_count + len(self._series) + len(self._marks)
         if len(due) > 2 * live + 1024:
             self._rebuild()
 
@@ -454,7 +480,11 @@ class MemoryCounters:
         entries: list[tuple[float, int, Any]] = [
             (expires, _CALL, c) for c, (expires, _) in self._calls.items()
         ]
-        entries += [(w.due, _WINDOW, k) for k, w in self._windows.items()]
+        entries += [
+            (w[_DUE], _WINDOW, (k, t.window, t.step))
+            for t in self._tables.values()
+            for k, w in t.windows.items()
+        ]
         entries += [(s.due, _SERIES, k) for k, s in self._series.items()]
         entries += [(expires, _MARK, k) for k, (expires, _) in self._marks.items()]
         heapq.heapify(entries)
@@ -471,12 +501,14 @@ class MemoryCounters:
                 if record is not None and record[0] <= at:
                     self._drop_call(key)
             elif what == _WINDOW:
-                w = self._windows.get(key)
+                table = self._tables[key[1:]]
+                w = table.windows.get(key[0])
                 if w is not None:  # its one due entry
-                    if w.due <= when:
-                        del self._windows[key]
+                    if w[_DUE] <= when:
+                        del table.windows[key[0]]
+                        self._window_count -= 1
                     else:  # its latest bucket moved on since: due later
-                        heapq.heappush(due, (w.due, _WINDOW, key))
+                        heapq.heappush(due, (w[_DUE], _WINDOW, key))
             elif what == _SERIES:
                 s = self._series.get(key)
                 if s is not None and s.due == when:
