@@ -3,6 +3,10 @@
     python benchmarks/bench_decision.py                 # in-process, then Redis (8 clients)
     python benchmarks/bench_decision.py --small         # a quick smoke run
     python benchmarks/bench_decision.py --no-redis      # in-process only
+    python benchmarks/bench_decision.py --python-loop   # without the optional C loop
+
+Against the main tree, side by side in one sitting (runs alternating):
+``python benchmarks/bench_decision_compare.py --baseline /tmp/base-decision12``.
 
 One synthetic table (``--carriers`` x ``--prefixes``, one customer selling every prefix),
 numbers drawn from its prefixes. Side by side in one run, taking turns call by call (the
@@ -206,11 +210,13 @@ def check_answers(fns: dict, numbers: list[str], at: int) -> None:
                 assert got.max_duration is not None and got.max_duration > 0, name
 
 
-def in_process(table: RoutingTable, numbers: list[str], rounds: int, per_rule: bool) -> dict:
+def in_process(
+    table: RoutingTable, numbers: list[str], rounds: int, per_rule: bool, factory=MemoryCounters
+) -> dict:
     """Median and p90 nanoseconds per decision of each variant. Variants take turns call
     by call (the order rotating from one number to the next), so load on the machine and
     the caches each variant leaves behind fall on all of them alike."""
-    fns = variants(table, MemoryCounters, per_rule)
+    fns = variants(table, factory, per_rule)
     names = list(fns)
     times: dict[str, list[int]] = {k: [] for k in names}
     at = T0
@@ -303,6 +309,10 @@ def main() -> None:
         "--per-rule", action="store_true",
         help="also each fraud rule alone (on top of +credit): where the fraud cost goes",
     )  # fmt: skip
+    ap.add_argument(
+        "--python-loop", action="store_true",
+        help="in-process counters without the optional C loop (tandem/state/_fastwin.c)",
+    )  # fmt: skip
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument(
@@ -319,7 +329,15 @@ def main() -> None:
     print(f"# table {args.carriers} carriers x {table.prefix_count} prefixes "
           f"({time.perf_counter() - t:.1f} s); {len(numbers)} numbers (skew {args.skew}); load "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
-    med = in_process(table, numbers, args.rounds, args.per_rule)
+    factory = MemoryCounters
+    try:
+        from tandem.state.memory import NATIVE
+    except ImportError:  # a tree before the C loop
+        NATIVE = False
+    if args.python_loop and NATIVE:
+        factory = lambda: MemoryCounters(native=False)  # noqa: E731
+    print(f"# MemoryCounters loop: {'C' if NATIVE and not args.python_loop else 'Python'}")
+    med = in_process(table, numbers, args.rounds, args.per_rule, factory)
     base = med["router"][0]
     print("\n| decision (in-process counters) | median us | p90 us | median on top of router |")
     print("|---|---:|---:|---:|")

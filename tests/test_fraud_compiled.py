@@ -27,7 +27,7 @@ class BatchOnly:
         self._inner = MemoryCounters()
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("run_program", "run_fused", "table"):
+        if name in ("run_program", "run_graded", "run_fused", "table"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -71,7 +71,7 @@ def test_compiled_equals_batch_path(data: dict[str, Any], rows: list, whole: boo
     fast_counters, slow_counters = MemoryCounters(), BatchOnly()
     fast = FraudEngine(config, fast_counters)
     slow = FraudEngine(config, slow_counters)
-    assert fast._run_program is not None and slow._run_program is None
+    assert fast._run_graded is not None and slow._run_graded is None
     assert _play(fast, fast_counters, rows, whole) == _play(slow, slow_counters, rows, whole)
     assert fast_counters.size() == slow_counters._inner.size()
 

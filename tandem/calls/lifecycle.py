@@ -192,10 +192,20 @@ class CallDecision:
                 f"{self.max_duration} s at the sell rate (max_duration)"
             )
         if self._looks is not None:
-            group, looks = self._looks()
+            group, looks = _quality_looks(*self._looks)
             for carrier, look in looks:
                 lines.append(f"quality {carrier} on group {group}: {_look_text(look)}")
         return "\n".join(lines)
+
+
+def _quality_looks(
+    board: QualityBoard, decision: Decision, number: str, at: float
+) -> tuple[str, list[tuple[str, CarrierLook]]]:
+    """For explain: the quality board's look at every carrier of the decision (read when
+    explain asks, not on every decision)."""
+    group = board.group_of(number)
+    names = [r.carrier for r in decision.routes] + [d.carrier for d in decision.dropped]
+    return group, list(zip(names, board.look(names, group, at=at), strict=True))
 
 
 def _look_text(look: CarrierLook) -> str:
@@ -431,6 +441,7 @@ class Calls:
         self._money: dict[str, tuple[int, Rounding, str]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
+        self._group_len: dict[str, int] = {}  # customer -> digits of its destination group
         self._live: dict[str, Call] = {}
         self._sweep_at = 4096
         self._ids = itertools.count(1)
@@ -562,14 +573,23 @@ class Calls:
         accounts = self.credit._accounts
         account = accounts.get(name) if accounts else None
         if account is not None and blocked_by is None:
-            spent = self._spent_of(name, at) if spent_read is _READ_NOW else spent_read
+            spent: int | None
+            if spent_read is _READ_NOW:  # the last read while fresh (_spent_of, inlined)
+                seen = self._spent.get(name)
+                if seen is not None and at - seen[0] < self.credit_refresh:
+                    spent = seen[1]
+                else:
+                    spent = self._spent_of(name, at)
+            else:
+                spent = spent_read
             if spent is None:  # unreachable: the last spend this node read (or its account)
                 seen = self._spent.get(name)
                 spent = account.charged_scaled if seen is None else seen[1]
                 notes = (*notes, UNREACHABLE_CREDIT_NOTE)
             credit = CreditBook.remaining(account, spent)
             if decision.sell_rate_scaled is not None:
-                seconds = self._max_duration(decision, credit, at)
+                memo = self._sell_entry(decision, at)  # _max_duration's memo, inlined
+                seconds = memo[2] if memo[1] == credit else self._max_duration(decision, credit, at)
             if credit <= 0 or seconds == 0:
                 blocked_by = Verdict(
                     "credit_limit", "block", _credit_evidence(account, credit, seconds)
@@ -587,8 +607,8 @@ class Calls:
                 decision, blocked=True, reason=_block_reason(blocked_by), _raw=None, on_net=None
             )
         looks = None
-        if self.quality is not None:
-            looks = self._looks(decision, decision.routing_number or decision.normalized, at)
+        if self.quality is not None:  # read by explain only
+            looks = (self.quality, decision, decision.routing_number or decision.normalized, at)
         call = Call(
             self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), at,
             source_ip, facts,
@@ -628,12 +648,17 @@ class Calls:
 
     def _group(self, customer: str, number: str) -> str:
         """The destination group a call's concurrent-call slot counts under."""
-        if self.fraud is not None:
-            rule = self.fraud.config.rules_for(customer).concurrent
-            return prefix_of(number, rule.group_prefix_length)
-        if self.caps is not None:
-            return prefix_of(number, self.caps.group_digits)
-        return ""
+        length = self._group_len.get(customer)
+        if length is None:
+            if self.fraud is not None:
+                length = self.fraud.config.rules_for(customer).concurrent.group_prefix_length
+            elif self.caps is not None:
+                length = self.caps.group_digits
+            else:
+                length = 0
+            if len(self._group_len) < 100_000:  # bounded, as the fraud engine's plans
+                self._group_len[customer] = length
+        return number[:length]
 
     def _spent_of(self, customer: str, at: float) -> int | None:
         """The customer's shared spend counter, read at most every ``credit_refresh`` s
@@ -667,6 +692,13 @@ class Calls:
         table = raw[0] if raw is not None else self.router.table
         customer, prefix = decision.customer, decision.sell_prefix or ""
         schedule = self._schedule
+        if schedule is None and self._terms_table is table:
+            # no tariff plans (one version, no rate periods): the entry of the prefix
+            mine = self._terms.get(customer)
+            if mine is not None:
+                hit = mine.get(prefix)
+                if hit is not None:
+                    return hit
         window = 0 if schedule is None else schedule.window(int(at))
         if self._terms_table is not table or self._terms_window != window:
             # a swapped table (its rows differ) or another tariff plan version (its grace)
@@ -716,18 +748,6 @@ class Calls:
         if len(mine) < 1_000_000:
             mine[slot] = entry
         return entry
-
-    def _looks(self, decision: Decision, number: str, at: float) -> Any:
-        """For explain: the quality board's look at every carrier of the decision."""
-        board = self.quality
-        assert board is not None
-
-        def looks() -> tuple[str, list[tuple[str, CarrierLook]]]:
-            group = board.group_of(number)
-            names = [r.carrier for r in decision.routes] + [d.carrier for d in decision.dropped]
-            return group, list(zip(names, board.look(names, group, at=at), strict=True))
-
-        return looks
 
     # -- slots ----------------------------------------------------------------------------------
     def limits_for(self, facts: CallFacts) -> dict[str, int]:

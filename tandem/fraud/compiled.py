@@ -51,14 +51,21 @@ class Compiled:
     decision's answers (-1: the rule is off) and ``first_rate`` its rate threshold.
     """
 
-    __slots__ = ("build", "_programs", "_steps", "_table", "first_rate", "_first_index")
+    __slots__ = ("build", "programs", "_steps", "_table", "first_rate", "_first_index")
 
     def __init__(self, plan: _Plan, table: Callable[[int, int], Any]) -> None:
         self._table = table
         r = plan.rules
         # (kind, shape or None, amount, quiet bound, variant bit it needs or 0), in order
         steps: list[tuple[int, tuple[int, int] | None, int, float, int]] = []
-        src = ["def build(f, K):", "    m = 0", "    keys = []", "    add = keys.append"]
+        src = [
+            "def build(f, K):",
+            "    _id, customer, number, _at, trunk, source_ip, destination, group, _r = f",
+            "    K_cc, K_cps, K_spend, K_same, K_block, K_wangiri, K_first = K",
+            "    m = 0",
+            "    keys = []",
+            "    add = keys.append",
+        ]
         cc_customer, cc_trunk, cc_group, cps_customer, cps_ip, same_number, same_block = plan.active
         quiet = plan.quiet
         first_index = -1
@@ -67,34 +74,34 @@ class Compiled:
             bound = _NEVER if q is None else q
             if name == "concurrent":
                 if cc_customer:
-                    src.append("    add(K.concurrent)")
+                    src.append("    add(K_cc)")
                     steps.append((0, None, 0, bound, 0))
                 if cc_trunk:
-                    src += ["    if f.trunk:", "        m |= 1",
-                            "        add(_cc('trunk', f.trunk))"]  # fmt: skip
+                    src += ["    if trunk:", "        m |= 1",
+                            "        add(_cc('trunk', trunk))"]  # fmt: skip
                     steps.append((0, None, 0, bound, _TRUNK))
                 if cc_group:
-                    src += ["    if f.group:", "        m |= 4",
-                            "        add(_cc('group', f.group))"]  # fmt: skip
+                    src += ["    if group:", "        m |= 4",
+                            "        add(_cc('group', group))"]  # fmt: skip
                     steps.append((0, None, 0, bound, _GROUP))
             elif name == "cps":
                 c = r.cps
                 if cps_customer:
-                    src.append("    add(K.cps)")
+                    src.append("    add(K_cps)")
                     steps.append((1, (c.window, c.step), 1, bound, 0))
                 if cps_ip:
-                    src += ["    if f.source_ip:", "        m |= 2",
-                            "        add(_cps('source_ip', f.source_ip))"]  # fmt: skip
+                    src += ["    if source_ip:", "        m |= 2",
+                            "        add(_cps('source_ip', source_ip))"]  # fmt: skip
                     steps.append((1, (c.window, c.step), 1, bound, _IP))
             elif name == "spend":
                 sp = r.spend
-                src += ["    add(K.spend)", "    add(K.spend)"]
+                src += ["    add(K_spend)", "    add(K_spend)"]
                 steps.append((2, (3600, sp.hour_step), 0, bound, 0))
                 steps.append((2, (86400, sp.day_step), 0, bound, 0))
             elif name == "velocity":
                 v = r.velocity
                 src += [
-                    f"    p = f.destination or f.number[:{int(v.prefix_length)}]",
+                    f"    p = destination or number[:{int(v.prefix_length)}]",
                     "    if p.isdigit():",
                     "        add('" + velocity_key("w", "") + "' + p)",
                     "        add('" + velocity_key("b", "") + "' + p)",
@@ -107,22 +114,22 @@ class Compiled:
             elif name == "sequential":
                 s = r.sequential
                 if same_number:
-                    src.append("    add(K.same_number + f.number)")
+                    src.append("    add(K_same + number)")
                     steps.append((1, (s.window, s.step), 1, bound, 0))
                 if same_block:
                     d = int(s.block_digits)
-                    src += [f"    if len(f.number) > {d}:", "        m |= 8",
-                            f"        add(K.block + f.number[:-{d}])"]  # fmt: skip
+                    src += [f"    if len(number) > {d}:", "        m |= 8",
+                            f"        add(K_block + number[:-{d}])"]  # fmt: skip
                     steps.append((1, (s.window, s.step), 1, bound, _BLOCK))
             elif name == "wangiri":
                 w = r.wangiri
-                src.append(f"    add(K.wangiri + f.number[:{int(w.prefix_length)}])")
+                src.append(f"    add(K_wangiri + number[:{int(w.prefix_length)}])")
                 steps.append((2, (w.window, w.step), 0, bound, 0))
             else:  # first_call: fires on an answer of 1 (graded apart, see first_index)
                 fc = r.first_call
                 src += [
-                    f"    p = f.destination or f.number[:{int(fc.prefix_length)}]",
-                    "    add(K.first_call + p if p.isdigit() else _first(f.customer, p))",
+                    f"    p = destination or number[:{int(fc.prefix_length)}]",
+                    "    add(K_first + p if p.isdigit() else _first(customer, p))",
                 ]
                 first_index = len(steps)
                 self.first_rate = fc.rate
@@ -138,12 +145,12 @@ class Compiled:
         self.build: Callable[[Any, Any], tuple[int, list[str]]] = scope["build"]
         self._steps = tuple(steps)
         self._first_index = first_index
-        self._programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int]] = {}
+        self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int]] = {}
 
     def program(self, variant: int) -> tuple[tuple[Any, ...], tuple[float, ...], int]:
         """``(operations, quiet bounds, index of the first-call answer or -1)`` of a
         variant (made on first use: at most 16 per rule set)."""
-        entry = self._programs.get(variant)
+        entry = self.programs.get(variant)
         if entry is None:
             ops: list[tuple[Any, ...]] = []
             bounds: list[float] = []
@@ -156,5 +163,5 @@ class Compiled:
                 table = None if shape is None else self._table(*shape)
                 ops.append((kind, table, amount))
                 bounds.append(bound)
-            entry = self._programs[variant] = (tuple(ops), tuple(bounds), first)
+            entry = self.programs[variant] = (tuple(ops), tuple(bounds), first)
         return entry

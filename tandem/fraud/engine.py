@@ -251,9 +251,9 @@ class FraudEngine:
         self.high_risk = tuple(shared_high_risk(config, high_risk))
         self._plans: dict[str, _Plan] = {}
         self._keys: dict[str, _CustomerKeys] = {}
-        #: MemoryCounters.run_program (in process: the compiled rules, see
+        #: MemoryCounters.run_graded (in process: the compiled rules, see
         #: tandem.fraud.compiled), else None: a batch per decision
-        self._run_program: Any = getattr(counters, "run_program", None)
+        self._run_graded: Any = getattr(counters, "run_graded", None)
         #: whether the counters say when they fell back to local ones (FallbackCounters)
         self._fallible = hasattr(counters, "last_fell_back")
         self._default = self._make_plan(None)
@@ -328,11 +328,13 @@ class FraudEngine:
     def check(self, facts: CallFacts) -> FraudResult:
         """Every rule for one call attempt, with one counters batch; the most severe action,
         the verdicts that flagged or blocked, and notes."""
-        plan = self._plan(facts.customer)
+        plan = self._plans.get(facts.customer)
+        if plan is None:
+            plan = self._plan(facts.customer)
         if not plan.counted:
             self.last_fell_back = False
             return self._grade_all(plan, facts, (), None)
-        if self._run_program is not None:
+        if self._run_graded is not None:
             return self._check_compiled(plan, facts)
         ops: list[_Op] = []
         probes = self._queue(plan, facts, ops)
@@ -351,13 +353,13 @@ class FraudEngine:
         if keys_of is None:
             keys_of = self._customer_keys(facts.customer)
         variant, keys = fast.build(facts, keys_of)
-        ops, bounds, first = fast.program(variant)
-        results = self._run_program(ops, keys, facts.at)
+        program = fast.programs.get(variant)
+        if program is None:
+            program = fast.program(variant)
+        ops, bounds, first = program
+        results, over = self._run_graded(ops, keys, facts.at, bounds)
         self.last_fell_back = False
-        for value, bound in zip(results, bounds, strict=True):
-            if value > bound:
-                break
-        else:
+        if not over:
             rate = facts.sell_rate
             threshold = fast.first_rate
             if (

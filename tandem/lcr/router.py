@@ -562,6 +562,9 @@ class Router:
         #: candidate span -> (looks, floor, whether the floor leaves them all): the answer
         #: for the last list of looks the score source gave for it (see _floors_clear)
         self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
+        #: destination group -> (the looks of every carrier, floor, whether one of them is
+        #: cooling down or below the floor): see _floors_clear
+        self._group_clear: dict[str, tuple[Any, Any, bool]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -1005,7 +1008,21 @@ class Router:
         below = floor.below
         if looks is not None:  # read beforehand: a list of its own
             return all(x.cooling_until is None and not below(x.score) for x in looks), looks
-        looks = scores.look(self._span_names(known, a, b), scores.group_of(number), at=t)
+        # First the whole destination group: the looks of every carrier of the table (one
+        # list the score source hands back while nothing in it changed) and, per floor,
+        # whether any of them is cooling down or below it, kept per group. None is: every
+        # candidate clears the floor, whatever the span (no per-span work).
+        group = scores.group_of(number)
+        every = scores.look(known.table.carriers, group, at=t)
+        seen = self._group_clear.get(group)
+        if seen is None or seen[0] is not every or seen[1] is not floor:
+            trouble = any(x.cooling_until is not None or below(x.score) for x in every)
+            if len(self._group_clear) >= 65536:
+                self._group_clear.clear()
+            seen = self._group_clear[group] = (every, floor, trouble)
+        if not seen[2]:
+            return True, None
+        looks = scores.look(self._span_names(known, a, b), group, at=t)
         span = (a, b)
         memo = self._clear.get(span)
         if memo is not None and memo[0] is looks and memo[1] is floor:

@@ -17,7 +17,14 @@ from tandem.state.windows import (
     window_buckets,
 )
 
-__all__ = ["MemoryCounters"]
+__all__ = ["MemoryCounters", "NATIVE"]
+
+try:  # the loop of run_program in C (setup.py builds it when it can; optional)
+    from tandem.state import _fastwin  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - without a compiler the Python loop runs
+    _fastwin = None
+#: Whether the C loop of :meth:`MemoryCounters.run_program` is built (same answers).
+NATIVE = _fastwin is not None
 
 
 class _Slots:
@@ -160,7 +167,13 @@ class MemoryCounters:
     call asks about an earlier instant.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, native: bool | None = None) -> None:
+        """``native``: run :meth:`run_program`'s loop in C (the default when it is built:
+        :data:`NATIVE`); False: in Python (the same answers, slower)."""
+        if native and _fastwin is None:
+            raise ValueError("the C loop of MemoryCounters is not built (setup.py build_ext)")
+        self._native = _fastwin.run if (native is None or native) and _fastwin else None
+        self._hooks = (self._new_window, _evict, _add, _total, self._push)
         self._lock = threading.RLock()
         self._values: dict[str, int] = {}
         self._slots: dict[str, _Slots] = {}
@@ -288,7 +301,7 @@ class MemoryCounters:
 
     def add(self, key: str, amount: int, *, window: int, step: int, at: float) -> int:
         """Add ``amount`` to the window; the total at ``at`` including it."""
-        return self.run_program(((1, self.table(window, step), amount),), (key,), at)[0]
+        return self.run_program(((1, self.table(window, step), amount),), [key], at)[0]
 
     def total(self, key: str, *, window: int, step: int, at: float) -> int:
         """The window total at ``at``."""
@@ -333,12 +346,47 @@ class MemoryCounters:
         :meth:`add` would), which changes no answer: everything it frees reads as gone at
         ``at`` anyway.
         """
-        out: list[int] = []
-        append = out.append
-        # floor(at / step) for every step: whole seconds (the usual case) divide exactly
-        exact = type(at) is int and -(2**53) < at < 2**53
-        floor = math.floor
-        inf = -math.inf
+        return self._execute(program, keys, at, None)  # type: ignore[return-value]
+
+    def run_graded(
+        self,
+        program: tuple[tuple[int, _Table | None, int], ...],
+        keys: Any,
+        at: float,
+        bounds: tuple[Any, ...],
+    ) -> tuple[list[int], bool]:
+        """:meth:`run_program`, and whether an answer is above its bound (``bounds``: one
+        per operation), found in the same pass."""
+        native = self._native
+        if native is not None and type(keys) is list and type(program) is tuple:
+            if len(program) != len(keys):
+                raise ValueError("one key per operation")
+            with self._lock:  # the C loop, unless the instant is one it leaves to Python
+                due = self._due
+                if due and due[0][0] <= at:
+                    for op in program:
+                        if op[0] == 1:
+                            self._expire(at)  # as the first add would
+                            break
+                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                if done is not None:
+                    return done
+        return self._execute(program, keys, at, bounds)  # type: ignore[return-value]
+
+    def _new_window(self, windows: dict[str, list[Any]], key: str, b: int) -> list[Any]:
+        w = windows[key] = _new_window(b)
+        self._window_count += 1
+        return w
+
+    def _execute(
+        self,
+        program: tuple[tuple[int, _Table | None, int], ...],
+        keys: Any,
+        at: float,
+        bounds: tuple[Any, ...] | None,
+    ) -> list[int] | tuple[list[int], bool]:
+        if len(program) != len(keys):
+            raise ValueError("one key per operation")
         with self._lock:
             due = self._due
             if due and due[0][0] <= at:
@@ -346,37 +394,57 @@ class MemoryCounters:
                     if op[0] == 1:
                         self._expire(at)  # as the first add would
                         break
-            slots = self._slots
-            for (kind, table, amount), key in zip(program, keys, strict=True):
-                if kind == 0:
-                    s = slots.get(key)
-                    append(0 if s is None else s.live(at))
+            native = self._native
+            if native is not None and type(keys) is list and type(program) is tuple:
+                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                if done is not None:  # None: an instant the C loop leaves to Python
+                    return done
+            out = self._loop(program, keys, at)
+        if bounds is None:
+            return out
+        return out, any(value > bound for value, bound in zip(out, bounds, strict=True))
+
+    def _loop(
+        self, program: tuple[tuple[int, _Table | None, int], ...], keys: Any, at: float
+    ) -> list[int]:
+        """run_program's loop in Python (the reference of the C one); under the lock."""
+        out: list[int] = []
+        append = out.append
+        # floor(at / step) for every step: whole seconds (the usual case) divide exactly
+        exact = type(at) is int and -(2**53) < at < 2**53
+        floor = math.floor
+        inf = -math.inf
+        slots = self._slots
+        for (kind, table, amount), key in zip(program, keys, strict=True):
+            if kind == 0:
+                s = slots.get(key)
+                append(0 if s is None else s.live(at))
+                continue
+            step = table.step  # type: ignore[union-attr]  # a table for kinds 1 and 2
+            b: int = at // step if exact else floor(at / step)  # type: ignore[assignment]
+            windows = table.windows  # type: ignore[union-attr]
+            w: list[Any] | None = windows.get(key)
+            if w is None:
+                if kind == 2:
+                    append(0)
                     continue
-                step = table.step  # type: ignore[union-attr]  # a table for kinds 1 and 2
-                b: int = at // step if exact else floor(at / step)  # type: ignore[assignment]
-                windows = table.windows  # type: ignore[union-attr]
-                w: list[Any] | None = windows.get(key)
-                if w is None:
-                    if kind == 2:
-                        append(0)
-                        continue
-                    w = windows[key] = _new_window(b)
-                    self._window_count += 1
-                n = table.n  # type: ignore[union-attr]
-                if w[1] <= b - n:  # _FIRST: a bucket may have left the window
-                    _evict(w, b - n + 1)
-                if kind == 1:
-                    if w[2] == b and len(w) > 4:  # _LAST: the latest bucket, the common case
-                        w[-1] += amount
-                        w[0] += amount
-                        append(w[0])
-                        continue
-                    if _add(w, b, amount):
-                        fresh = w[3] == inf  # _DUE
-                        w[3] = (b + n) * step  # bucket(t) >= b + n from then on: b is out
-                        if fresh:  # one due entry per window, moved on when it comes
-                            self._push((w[3], _WINDOW, (key, table.window, step)))  # type: ignore[union-attr]
-                append(w[0] if w[2] <= b else _total(w, b))
+                w = windows[key] = _new_window(b)
+                self._window_count += 1
+            n = table.n  # type: ignore[union-attr]
+            if w[1] <= b - n:  # _FIRST: a bucket may have left the window
+                _evict(w, b - n + 1)
+            if kind == 1:
+                if w[2] == b and len(w) > 4:  # _LAST: the latest bucket, the common case
+                    w[-1] += amount
+                    w[0] += amount
+                    append(w[0])
+                    continue
+                if _add(w, b, amount):
+                    fresh = w[3] == inf  # _DUE
+                    w[3] = (b + n) * step  # bucket(t) >= b + n from then on: b is out
+                    if fresh:  # one due entry per window, moved on when it comes
+                        self._push((w[3], _WINDOW, (key, table.window, step)))  # type: ignore[union-attr]
+            append(w[0] if w[2] <= b else _total(w, b))
         return out
 
     # -- series --------------------------------------------------------------------------------
