@@ -55,12 +55,21 @@ set_item(PyObject *w, Py_ssize_t i, PyObject *value) /* steals value */
 }
 
 static PyObject *
-fastwin_run(PyObject *self, PyObject *args)
+fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *program, *keys, *at, *slots, *hooks, *bounds;
-    if (!PyArg_ParseTuple(args, "O!O!OO!O!O", &PyTuple_Type, &program, &PyList_Type, &keys,
-                          &at, &PyDict_Type, &slots, &PyTuple_Type, &hooks, &bounds))
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "run(program, keys, at, slots, hooks, bounds)");
         return NULL;
+    }
+    PyObject *program = args[0], *keys = args[1], *at = args[2], *slots = args[3],
+             *hooks = args[4], *bounds = args[5];
+    if (!PyTuple_Check(program) || !PyList_Check(keys) || !PyDict_Check(slots) ||
+        !PyTuple_Check(hooks)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run(program: tuple, keys: list, at, slots: dict, hooks: tuple, bounds)");
+        return NULL;
+    }
     int at_is_int = 0;
     long long at_ll = 0;
     double at_d = 0.0;
@@ -303,7 +312,15 @@ fastwin_run(PyObject *self, PyObject *args)
         goto fail;
     }
     if (graded) {
-        PyObject *pair = Py_BuildValue("(NO)", out, over ? Py_True : Py_False);
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyObject *flag = over ? Py_True : Py_False;
+        Py_INCREF(flag);
+        PyTuple_SET_ITEM(pair, 0, out);
+        PyTuple_SET_ITEM(pair, 1, flag);
         return pair;
     }
     return out;
@@ -320,7 +337,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
-    {"run", fastwin_run, METH_VARARGS, "MemoryCounters.run_program's loop (see the source)."},
+    {"run", (PyCFunction)(void (*)(void))fastwin_run, METH_FASTCALL,
+     "MemoryCounters.run_program's loop (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 

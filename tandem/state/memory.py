@@ -359,8 +359,7 @@ class MemoryCounters:
         per operation), found in the same pass."""
         native = self._native
         if native is not None and type(keys) is list and type(program) is tuple:
-            if len(program) != len(keys):
-                raise ValueError("one key per operation")
+            # (the C loop refuses a program and keys of different lengths before anything)
             with self._lock:  # the C loop, unless the instant is one it leaves to Python
                 due = self._due
                 if due and due[0][0] <= at:

@@ -33,9 +33,7 @@ _step = st.tuples(
 
 
 def _state(c: MemoryCounters) -> tuple:
-    tables = {
-        shape: {k: list(w) for k, w in t.windows.items()} for shape, t in c._tables.items()
-    }
+    tables = {shape: {k: list(w) for k, w in t.windows.items()} for shape, t in c._tables.items()}
     due = sorted(c._due, key=repr)
     return tables, due, c.size()
 
