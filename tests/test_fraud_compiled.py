@@ -100,3 +100,31 @@ def test_compiled_keys_and_operations_are_the_batch_ones(data: dict[str, Any], r
             for (kind, table, amount), key in zip(program, keys, strict=True)
         ]  # fmt: skip
         assert got == ops
+
+
+def test_compiled_checks_from_threads_lose_no_count():
+    """Four threads deciding on one engine and one MemoryCounters (the compiled path, its
+    loop under the counters' lock, windows rolling to new buckets as they go): every
+    attempt is counted exactly once."""
+    import threading
+
+    config = fraud_config_from_mapping(
+        {"cps": {"window": 3600, "step": 60, "customer": {"warning": 10**9}}}
+    )
+    counters = MemoryCounters()
+    engine = FraudEngine(config, counters)
+
+    def work(k: int) -> None:
+        for i in range(500):
+            facts = CallFacts(f"c{k}-{i}", "acme", f"44{k}{i:07d}", 1_700_000_000 + 30 * i)
+            assert engine.check(facts).action == "allow"
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    end = 1_700_000_000 + 30 * 499
+    # the window of the last instant holds the attempts of its last 60 buckets, 4 threads
+    expected = 4 * sum(1 for i in range(500) if (1_700_000_000 + 30 * i) // 60 > end // 60 - 60)
+    assert counters.total("fraud:cps:customer:acme", window=3600, step=60, at=end) == expected
