@@ -2,7 +2,9 @@
 
 :meth:`FraudEngine.check` queues every counter the customer's rules read or move into one
 :meth:`~tandem.state.Counters.batch` (one Redis round trip), then grades the answers
-(:mod:`tandem.fraud.thresholds`). What each rule measures for a call at instant ``t``:
+(:mod:`tandem.fraud.thresholds`). On in-process counters (:class:`~tandem.state.MemoryCounters`)
+the same operations run compiled per rule set (:mod:`tandem.fraud.compiled`), with the
+same answers. What each rule measures for a call at instant ``t``:
 
 ``high_risk``   the number's longest high-risk prefix (the customer's allow/deny lists
                 matched with the shared list): the rule's ``action``
