@@ -95,6 +95,7 @@ UNREACHABLE_CREDIT_NOTE = "shared state unreachable: credit from the last spend 
 CANCELLED = 487
 _NO_VERDICTS: tuple[Verdict, ...] = ()
 _READ_NOW = object()  # the credit limit reads the shared spend counter itself
+_new_tuple = tuple.__new__  # a CallFacts from its nine fields, without NamedTuple's __new__
 
 
 def credit_spent_key(customer: str) -> str:
@@ -494,12 +495,19 @@ class Calls:
             number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
         )
         cid = call_id if call_id is not None else f"{self.node}-{next(self._ids)}"
-        facts = None
-        result = None
-        if self.fraud is not None:
-            facts = self.facts_of(cid, decision, at, source_ip)
-            result = self.fraud.check(facts)
-        return self._conclude(decision, cid, at, source_ip, facts, result, _READ_NOW)
+        fraud = self.fraud
+        if fraud is None:
+            return self._conclude(decision, cid, at, source_ip, None, None, _READ_NOW)
+        # facts_of, inlined (one decision, one tuple)
+        name = decision.customer
+        digits = decision.routing_number or decision.normalized
+        length = self._group_len.get(name)
+        group = digits[:length] if length is not None else self._group(name, digits)
+        facts = _new_tuple(CallFacts, (
+            cid, name, digits, at, decision.trunk, source_ip, decision.sell_prefix or "",
+            group, decision.sell_rate_scaled,
+        ))  # fmt: skip
+        return self._conclude(decision, cid, at, source_ip, facts, fraud.check(facts), _READ_NOW)
 
     def _route_gathered(
         self,

@@ -336,17 +336,14 @@ class FraudEngine:
         if not plan.counted:
             self.last_fell_back = False
             return self._grade_all(plan, facts, (), None)
-        if self._run_graded is not None:
-            return self._check_compiled(plan, facts)
-        ops: list[_Op] = []
-        probes = self._queue(plan, facts, ops)
-        results = self._batched(ops, facts.at)
-        return self._grade_all(plan, facts, probes, results)
-
-    def _check_compiled(self, plan: _Plan, facts: CallFacts) -> FraudResult:
-        """:meth:`check` on in-process counters: the rule set's compiled program (the
-        operations of :meth:`_queue`, see :mod:`tandem.fraud.compiled`), one call under one
-        lock; grading only when an answer can fire."""
+        if self._run_graded is None:  # a batch (one round trip)
+            ops: list[_Op] = []
+            probes = self._queue(plan, facts, ops)
+            results = self._batched(ops, facts.at)
+            return self._grade_all(plan, facts, probes, results)
+        # In-process counters: the rule set's compiled program (the operations of _queue,
+        # see tandem.fraud.compiled), one call under one lock; grading only when an
+        # answer can fire.
         compiled = plan.compiled
         if compiled is None or compiled[0] is not self.counters:
             compiled = plan.compiled = (self.counters, Compiled(plan, self.counters.table))
@@ -358,15 +355,15 @@ class FraudEngine:
         program = fast.programs.get(variant)
         if program is None:
             program = fast.program(variant)
-        ops, bounds, first = program
-        results, over = self._run_graded(ops, keys, facts.at, bounds)
+        steps, bounds, first = program
+        answers, over = self._run_graded(steps, keys, facts.at, bounds)
         self.last_fell_back = False
         if not over:
             rate = facts.sell_rate
             threshold = fast.first_rate
             if (
                 first < 0
-                or results[first] != 1
+                or answers[first] != 1
                 or rate is None
                 or threshold is None
                 or rate < threshold
@@ -378,8 +375,7 @@ class FraudEngine:
                         verdict = Verdict("high_risk", action, {"prefix": prefix})
                         return FraudResult(ACTIONS[2 if action == "block" else 1], (verdict,))
                 return _ALLOWED
-        probes = self._queue(plan, facts, [])
-        return self._grade_all(plan, facts, probes, results)
+        return self._grade_all(plan, facts, self._queue(plan, facts, []), answers)
 
     def queue(self, facts: CallFacts, gather: Gather) -> _Queued:
         """The first half of :meth:`check` for a decision that gathers every part's reads
