@@ -26,15 +26,20 @@ load on a shared machine disturbs less than the highest rate. Cases, in one run:
 * (c) Kamailio + Tandem in-process (examples/kamailio/kamailio.cfg, redirect mode) on
   the compiled table of the same rates;
 * (d) Kamailio asking ``tandem serve http`` with http_client over one kept-alive
-  connection, a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg);
+  connection for ``format=sip`` (the SIP answer as text), a reply of the lines it gets as
+  they are: nothing to parse (benchmarks/kamailio/http302.cfg);
+* (j) the same with ``format=rtjson``: the routes read from the JSON document with
+  jansson into the 302's Contacts (``-A RTJSON``: the way (d) asked until format=sip);
 * (h) the baseline of (d), a blocking HTTP lookup: the same config with a new TCP
-  connection per INVITE (``http_client_query`` of a URL, ``-A NEWCONN``) to a trivial
-  server that answers every request with the same five routes
-  (benchmarks/kamailio/trivial_http.py);
-* (n) the same new connection per INVITE, to ``tandem serve http`` (Tandem's answers).
+  connection per INVITE (``http_client_query`` of a URL, ``-A NEWCONN``) and rtjson to a
+  trivial server that answers every request with the same five routes
+  (benchmarks/kamailio/trivial_http.py), as measured before format=sip;
+* (s) the same as (h) with ``format=sip`` (the trivial server's five routes as text): the
+  baseline that differs from (d) only by the new connection and the trivial server;
+* (n) a new connection per INVITE and rtjson, to ``tandem serve http`` (Tandem's answers).
 
-The HTTP servers of (d), (h) and (n) are separate processes: ``--server-cpu`` says where they
-run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
+The HTTP servers of (d), (j), (h), (s) and (n) are separate processes: ``--server-cpu``
+says where they run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
 ``--tlsf`` starts every Kamailio with ``-x tlsf`` (the TLSF allocator for shared memory:
 the xavps that http302.cfg decodes the routes into live there).
 
@@ -79,7 +84,7 @@ HERE = Path(__file__).resolve().parent / "kamailio"
 UNTIL = 4_102_444_800
 #: The cases whose answers are Tandem's routes: each is checked first (CHECK_CALLS INVITEs,
 #: every answer compared with Tandem's decision) before it is timed.
-CHECKED = ("b", "c", "d", "n")
+CHECKED = ("b", "c", "d", "j", "n")
 CHECK_CALLS = 300
 
 
@@ -391,7 +396,7 @@ def main() -> None:
         "--server-cpu",
         type=int,
         default=0,
-        help="CPU of the HTTP servers of cases d and h (default 0: Kamailio's)",
+        help="CPU of the HTTP servers of cases d, j, h, s and n (default 0: Kamailio's)",
     )
     ap.add_argument("--tlsf", action="store_true", help="kamailio -x tlsf in every case")
     args = ap.parse_args()
@@ -422,12 +427,16 @@ def main() -> None:
               EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
               EXAMPLES / "tandem_kemi.py"),
-        "d": ("(d) Tandem over HTTP (http_client, kept-alive connection)", HERE / "http302.cfg",
-              {}, (), EXAMPLES / "tandem_kemi.py"),
-        "h": ("(h) blocking HTTP lookup, new connection per INVITE (trivial server)",
+        "d": ("(d) Tandem over HTTP (http_client, kept-alive connection, format=sip)",
+              HERE / "http302.cfg", {}, (), EXAMPLES / "tandem_kemi.py"),
+        "j": ("(j) Tandem over HTTP (http_client, kept-alive connection, rtjson)",
+              HERE / "http302.cfg", {}, ("RTJSON",), EXAMPLES / "tandem_kemi.py"),
+        "h": ("(h) blocking HTTP lookup, new connection per INVITE (trivial server, rtjson)",
+              HERE / "http302.cfg", {}, ("NEWCONN", "RTJSON"), EXAMPLES / "tandem_kemi.py"),
+        "s": ("(s) blocking HTTP lookup, new connection per INVITE (trivial server, format=sip)",
               HERE / "http302.cfg", {}, ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
-        "n": ("(n) Tandem over HTTP, new connection per INVITE", HERE / "http302.cfg", {},
-              ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
+        "n": ("(n) Tandem over HTTP, new connection per INVITE (rtjson)", HERE / "http302.cfg",
+              {}, ("NEWCONN", "RTJSON"), EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
     all_steps: dict[str, list[Step]] = {}
@@ -436,10 +445,10 @@ def main() -> None:
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
         server: TandemServer | TrivialLookup | None = None
-        if name in ("d", "n"):
+        if name in ("d", "j", "n"):
             server = start_tandem(data, work, args.server_cpu)
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
-        elif name == "h":
+        elif name in ("h", "s"):
             server = TrivialLookup(work, args.server_cpu)
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
@@ -477,7 +486,8 @@ def main() -> None:
         core = 1e6 / us if us else 0.0
         print(f"| {title} | {rate:,.0f}/s | {us:.0f} | {core:,.0f} | "
               f"{worker[1]:.0f} / {worker[2]:.0f} |")  # fmt: skip
-    for a, b in (("c", "b"), ("c", "a"), ("d", "c"), ("d", "h"), ("d", "n")):
+    pairs = (("c", "b"), ("c", "a"), ("d", "c"), ("d", "j"), ("d", "h"), ("d", "s"), ("d", "n"))
+    for a, b in pairs:
         if a in results and b in results and results[b][1][0] and results[a][1][1]:
             (ra, ua), (rb, ub) = results[a][1], results[b][1]
             line = f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}"
