@@ -40,6 +40,12 @@ load on a shared machine disturbs less than the highest rate. Cases, in one run:
 
 The HTTP servers of (d), (j), (h), (s) and (n) are separate processes: ``--server-cpu``
 says where they run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
+``--udp-buffer`` (default 4 MiB) gives every Kamailio (``-b``) and every SIPp
+(``-buff_size``) that UDP receive buffer (the kernel caps it at net.core.rmem_max; SIPp's
+own default is 64 KiB, Kamailio's about 200 KiB): with the defaults, a stall of a few tens
+of milliseconds of either process's core (another process's turn on a shared machine)
+overflows the socket, the datagrams are dropped, and SIPp retransmits the INVITE 500 ms
+later; a step then fails on drops, not on late answers. A deployment raises them too.
 ``--tlsf`` starts every Kamailio with ``-x tlsf`` (the TLSF allocator for shared memory:
 the xavps that http302.cfg decodes the routes into live there).
 
@@ -178,6 +184,13 @@ def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
     return out
 
 
+def _rmem_max() -> str:
+    try:
+        return Path("/proc/sys/net/core/rmem_max").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def cpu_seconds(groups: list[int]) -> float:
     """User + system CPU seconds of every process in the process groups ``groups``
     (Kamailio and the Tandem server each run in their own session)."""
@@ -229,9 +242,20 @@ def write_mtree(data: dict) -> Path:
 
 class TrivialLookup:
     """benchmarks/kamailio/trivial_http.py on a free loopback port (pinned to ``cpu``), in
-    its own session: the blocking-lookup baseline's server (case h)."""
+    its own session: the blocking-lookup baseline's server (cases h and s). Another port
+    when the one drawn was taken meanwhile (a case with a new connection per INVITE leaves
+    thousands of loopback connections behind)."""
 
     def __init__(self, workdir: Path, cpu: int | None) -> None:
+        for attempt in range(5):
+            try:
+                self._start(workdir, cpu)
+                return
+            except AssertionError as exc:
+                if "address already in use" not in str(exc) or attempt == 4:
+                    raise
+
+    def _start(self, workdir: Path, cpu: int | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, str(HERE / "trivial_http.py"), str(self.port)]
@@ -243,6 +267,8 @@ class TrivialLookup:
                                          start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
@@ -313,7 +339,7 @@ def check_answers(k: Kamailio, sipp: str, workdir: Path, numbers: list[str],
 
 
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
-         seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
+         seconds: float, groups: list[int], buffer: int) -> list[Step]:  # fmt: skip
     """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
     first failing step (late: the failed calls, plus the retransmissions when they are
     more than 1% of the calls). The CPU is that
@@ -325,7 +351,7 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         total = int(rate * seconds)
         before = cpu_seconds(groups)
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
-                       timeout=seconds + 20, trace=False, cpu=1)  # fmt: skip
+                       timeout=seconds + 20, trace=False, cpu=1, buffer=buffer)  # fmt: skip
         per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
         # a step fails when a call failed, or more than 1% of the INVITEs had to be sent
         # again (no answer within SIPp's 500 ms retransmission timer: on a shared machine
@@ -399,6 +425,13 @@ def main() -> None:
         help="CPU of the HTTP servers of cases d, j, h, s and n (default 0: Kamailio's)",
     )
     ap.add_argument("--tlsf", action="store_true", help="kamailio -x tlsf in every case")
+    ap.add_argument(
+        "--udp-buffer",
+        type=int,
+        default=4_194_304,
+        help="UDP socket receive buffer (bytes) of every Kamailio (-b) and SIPp (-buff_size); "
+        "the kernel caps it at net.core.rmem_max; 0: their defaults (default 4 MiB)",
+    )
     args = ap.parse_args()
     if args.small:
         args.carriers, args.prefixes, args.pool = 4, 15_000, 25_000
@@ -410,7 +443,8 @@ def main() -> None:
         f"Kamailio benchmark: {args.carriers} carriers x {args.prefixes:,} prefixes (pool "
         f"{args.pool:,}); rates {rates}, {args.seconds:g} s each; Kamailio on CPU 0, SIPp on "
         f"CPU 1, the HTTP servers of d and h on CPU {args.server_cpu}"
-        f"{'; kamailio -x tlsf' if args.tlsf else ''}; "
+        f"{'; kamailio -x tlsf' if args.tlsf else ''}; UDP receive buffers "
+        f"{args.udp_buffer or 'default'} (net.core.rmem_max {_rmem_max()}); "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
     )
@@ -457,6 +491,8 @@ def main() -> None:
         if name == "b":
             write_mtree(data)
         k_extra = extra.get(name, []) + (["-x", "tlsf"] if args.tlsf else [])
+        if args.udp_buffer:
+            k_extra += ["-b", str(args.udp_buffer)]
         k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
         t0 = time.perf_counter()
         k.start(timeout=900)
@@ -470,7 +506,7 @@ def main() -> None:
             groups = [k.proc.pid] if k.proc else []
             if server is not None and server.proc is not None:
                 groups.append(server.proc.pid)
-            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups)
+            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups, args.udp_buffer)
             mem = children_memory(k.proc.pid) if k.proc else []
         finally:
             k.stop()

@@ -82,7 +82,8 @@ def _error(status: int, kind: str, reason: str, extra: tuple[str, ...] = ()) -> 
 def query_pairs(query: str) -> list[tuple[str, str]]:
     """The ``(name, value)`` pairs of a query string: ``urllib.parse.parse_qsl(query,
     keep_blank_values=True, errors="strict", max_num_fields=16)``, with each piece decoded
-    only when it holds a ``%`` or a ``+`` (the common request decodes one). Raises
+    only when it holds a ``%`` or a ``+`` (the common request decodes one: a number's
+    ``%2B``, read without unquote). Raises
     ValueError past 16 fields, UnicodeDecodeError for an escape that is not UTF-8."""
     if not query:
         return []
@@ -96,7 +97,11 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
         if "%" in name or "+" in name:
             name = unquote(name.replace("+", " "), errors="strict")
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "), errors="strict")
+            rest = value[3:]
+            if value[:3] in ("%2B", "%2b") and "%" not in rest and "+" not in rest:
+                value = "+" + rest  # a number's escaped "+", the one escape of most requests
+            else:
+                value = unquote(value.replace("+", " "), errors="strict")
         out.append((name, value))
     return out
 

@@ -255,9 +255,11 @@ def run_sipp(
     trace: bool = True,
     cpu: int | None = None,
     scenario: Path = SCENARIO,
+    buffer: int | None = None,
 ) -> SippRun:
     """Send ``calls`` INVITEs (default: one per row, rows reused in turn) at ``rate``
-    per second to 127.0.0.1:``port``."""
+    per second to 127.0.0.1:``port``; ``buffer``: SIPp's socket buffer size in bytes
+    (``-buff_size``; SIPp's default is 64 KiB)."""
     inf = write_injection(workdir / f"numbers-{uuid.uuid4().hex[:6]}.csv", rows)
     tag = uuid.uuid4().hex[:8]
     msgs = workdir / f"sipp-{tag}-messages.log"
@@ -272,6 +274,8 @@ def run_sipp(
     ]  # fmt: skip
     if trace:
         args += ["-trace_msg", "-message_file", str(msgs)]
+    if buffer:
+        args += ["-buff_size", str(buffer)]
     if cpu is not None and shutil.which("taskset"):
         args = ["taskset", "-c", str(cpu), *args]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)

@@ -26,7 +26,9 @@ from tandem.lcr.table import RoutingTable  # noqa: E402
 from tandem.serve import http  # noqa: E402
 from tandem.serve.rtjson import rtjson, rtjson_text  # noqa: E402
 
-QUERY_CHARS = st.sampled_from(list("ab=&%+2B0F9xé ;\x00") + ["%2B", "%C3%A9", "%FF", "%", "=="])
+QUERY_CHARS = st.sampled_from(
+    list("ab=&%+2B0F9xé ;\x00") + ["%2B", "%2b", "=%2B", "%C3%A9", "%FF", "%", "=="]
+)
 
 
 def reference_pairs(query: str) -> list[tuple[str, str]]:
