@@ -211,6 +211,17 @@ def cpu_seconds(groups: list[int]) -> float:
 Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
 
 
+def cpu0_ticks() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of CPU 0 since boot (/proc/stat): how much of
+    Kamailio's core other processes took during a step (a shared machine's noise)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu0 "):
+            ticks = [int(v) for v in line.split()[1:]]
+            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+            return sum(ticks) - idle, sum(ticks)
+    return 0, 0
+
+
 def write_mtree(data: dict) -> Path:
     """The mtree table of case (b), once: per prefix of the table, the routes Tandem gives
     a number of exactly that prefix (cheapest first, at most 5, margin protection), as
@@ -350,9 +361,15 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
     for rate in rates:
         total = int(rate * seconds)
         before = cpu_seconds(groups)
+        busy0, total0 = cpu0_ticks()
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
                        timeout=seconds + 20, trace=False, cpu=1, buffer=buffer)  # fmt: skip
-        per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
+        ours = cpu_seconds(groups) - before
+        busy1, total1 = cpu0_ticks()
+        per_call = ours / max(total, 1) * 1e6
+        span = max(total1 - total0, 1)
+        busy = (busy1 - busy0) / span
+        others = max(0.0, busy - ours * os.sysconf("SC_CLK_TCK") / span)
         # a step fails when a call failed, or more than 1% of the INVITEs had to be sent
         # again (no answer within SIPp's 500 ms retransmission timer: on a shared machine
         # a few are noise, many are an overloaded proxy)
@@ -360,7 +377,8 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         steps.append((rate, total, run.successful, late, run.rate, per_call))
         print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
               f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
-              f"{per_call:.0f} us CPU per call", flush=True)  # fmt: skip
+              f"{per_call:.0f} us CPU per call; CPU 0 busy {busy:.0%}, other processes "
+              f"{others:.0%}", flush=True)  # fmt: skip
         if late or run.successful != total:
             break
     return steps
