@@ -233,11 +233,27 @@ def contact_params(value: str) -> dict[str, Any]:
     return out
 
 
+_REDIRECT = f"302 {PHRASES[302]}\r\n"
+#: (carrier, trunk, rate scaled) -> :func:`_parts` with ``Contact: `` before the first.
+_LINE_PARTS: dict[tuple[str, str, int], tuple[str, str, str]] = {}
+
+
 def redirect_text(decision: Decision | CallDecision, decision_id: str) -> str:
     """A routed call's answer as text: ``302 Moved Temporarily`` and one ``Contact:`` line
-    per route (:func:`contacts`), each line ending in CRLF."""
-    lines = [f"302 {PHRASES[302]}\r\n"]
-    lines.extend(f"Contact: {c}\r\n" for c in contacts(decision, decision_id))
+    per route (the values of :func:`contacts`), each line ending in CRLF."""
+    number = decision.normalized
+    items = route_items(decision)
+    qs = q_values(len(items))
+    end = (decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)) + "\r\n"
+    lines = [_REDIRECT]
+    for item, q in zip(items, qs, strict=True):
+        parts = _LINE_PARTS.get(item)
+        if parts is None:
+            head, tail, params = _parts(*item)
+            parts = ("Contact: " + head, tail, params)
+            if len(_LINE_PARTS) < 65536:
+                _LINE_PARTS[item] = parts
+        lines.append(parts[0] + number + parts[1] + q + parts[2] + end)
     return "".join(lines)
 
 
