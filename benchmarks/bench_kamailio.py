@@ -64,6 +64,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -209,6 +210,34 @@ def cpu_seconds(groups: list[int]) -> float:
 
 
 Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
+
+
+def udp_drops(port: int) -> int | None:
+    """Datagrams the kernel dropped at the UDP socket bound to 127.0.0.1:``port`` since it
+    was opened (its receive buffer was full), from /proc/net/udp; None without one."""
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return int(fields[-1])
+    return None
+
+
+class DropWatch(threading.Thread):
+    """The most drops seen at SIPp's socket while a step runs (it closes with SIPp)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.most = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self.most = max(self.most, udp_drops(self.port) or 0)
 
 
 def cpu0_ticks() -> tuple[int, int]:
@@ -362,8 +391,15 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         total = int(rate * seconds)
         before = cpu_seconds(groups)
         busy0, total0 = cpu0_ticks()
+        k_drops = udp_drops(k.port) or 0
+        watch = DropWatch(free_port())
+        watch.start()
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
-                       timeout=seconds + 20, trace=False, cpu=1, buffer=buffer)  # fmt: skip
+                       timeout=seconds + 20, trace=False, cpu=1, buffer=buffer,
+                       local_port=watch.port)  # fmt: skip
+        watch.done.set()
+        watch.join()
+        k_drops = (udp_drops(k.port) or 0) - k_drops
         ours = cpu_seconds(groups) - before
         busy1, total1 = cpu0_ticks()
         per_call = ours / max(total, 1) * 1e6
@@ -378,7 +414,8 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
               f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
               f"{per_call:.0f} us CPU per call; CPU 0 busy {busy:.0%}, other processes "
-              f"{others:.0%}", flush=True)  # fmt: skip
+              f"{others:.0%}; datagrams dropped by full sockets: Kamailio's {k_drops}, "
+              f"SIPp's {watch.most}", flush=True)  # fmt: skip
         if late or run.successful != total:
             break
     return steps
