@@ -26,15 +26,26 @@ load on a shared machine disturbs less than the highest rate. Cases, in one run:
 * (c) Kamailio + Tandem in-process (examples/kamailio/kamailio.cfg, redirect mode) on
   the compiled table of the same rates;
 * (d) Kamailio asking ``tandem serve http`` with http_client over one kept-alive
-  connection, a 302 from the rtjson routes (benchmarks/kamailio/http302.cfg);
+  connection for ``format=sip`` (the SIP answer as text), a reply of the lines it gets as
+  they are: nothing to parse (benchmarks/kamailio/http302.cfg);
+* (j) the same with ``format=rtjson``: the routes read from the JSON document with
+  jansson into the 302's Contacts (``-A RTJSON``: the way (d) asked until format=sip);
 * (h) the baseline of (d), a blocking HTTP lookup: the same config with a new TCP
-  connection per INVITE (``http_client_query`` of a URL, ``-A NEWCONN``) to a trivial
-  server that answers every request with the same five routes
-  (benchmarks/kamailio/trivial_http.py);
-* (n) the same new connection per INVITE, to ``tandem serve http`` (Tandem's answers).
+  connection per INVITE (``http_client_query`` of a URL, ``-A NEWCONN``) and rtjson to a
+  trivial server that answers every request with the same five routes
+  (benchmarks/kamailio/trivial_http.py), as measured before format=sip;
+* (s) the same as (h) with ``format=sip`` (the trivial server's five routes as text): the
+  baseline that differs from (d) only by the new connection and the trivial server;
+* (n) a new connection per INVITE and rtjson, to ``tandem serve http`` (Tandem's answers).
 
-The HTTP servers of (d), (h) and (n) are separate processes: ``--server-cpu`` says where they
-run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
+The HTTP servers of (d), (j), (h), (s) and (n) are separate processes: ``--server-cpu``
+says where they run (default 0, Kamailio's core; 1 is SIPp's). Their CPU counts in the CPU per call.
+``--udp-buffer`` (default 4 MiB) gives every Kamailio (``-b``) and every SIPp
+(``-buff_size``) that UDP receive buffer (the kernel caps it at net.core.rmem_max; SIPp's
+own default is 64 KiB, Kamailio's about 200 KiB): with the defaults, a stall of a few tens
+of milliseconds of either process's core (another process's turn on a shared machine)
+overflows the socket, the datagrams are dropped, and SIPp retransmits the INVITE 500 ms
+later; a step then fails on drops, not on late answers. A deployment raises them too.
 ``--tlsf`` starts every Kamailio with ``-x tlsf`` (the TLSF allocator for shared memory:
 the xavps that http302.cfg decodes the routes into live there).
 
@@ -53,6 +64,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,7 +91,7 @@ HERE = Path(__file__).resolve().parent / "kamailio"
 UNTIL = 4_102_444_800
 #: The cases whose answers are Tandem's routes: each is checked first (CHECK_CALLS INVITEs,
 #: every answer compared with Tandem's decision) before it is timed.
-CHECKED = ("b", "c", "d", "n")
+CHECKED = ("b", "c", "d", "j", "n")
 CHECK_CALLS = 300
 
 
@@ -173,6 +185,13 @@ def build(workdir: Path, carriers: int, prefixes: int, pool_size: int) -> dict:
     return out
 
 
+def _rmem_max() -> str:
+    try:
+        return Path("/proc/sys/net/core/rmem_max").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
 def cpu_seconds(groups: list[int]) -> float:
     """User + system CPU seconds of every process in the process groups ``groups``
     (Kamailio and the Tandem server each run in their own session)."""
@@ -191,6 +210,45 @@ def cpu_seconds(groups: list[int]) -> float:
 
 
 Step = tuple[int, int, int, int, float, float]  # asked, calls, answered, late, sent, us/call
+
+
+def udp_drops(port: int) -> int | None:
+    """Datagrams the kernel dropped at the UDP socket bound to 127.0.0.1:``port`` since it
+    was opened (its receive buffer was full), from /proc/net/udp; None without one."""
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return int(fields[-1])
+    return None
+
+
+class DropWatch(threading.Thread):
+    """The most drops seen at SIPp's socket while a step runs (it closes with SIPp)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.most = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self.most = max(self.most, udp_drops(self.port) or 0)
+
+
+def cpu0_ticks() -> tuple[int, int]:
+    """``(busy, total)`` clock ticks of CPU 0 since boot (/proc/stat): how much of
+    Kamailio's core other processes took during a step (a shared machine's noise)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu0 "):
+            ticks = [int(v) for v in line.split()[1:]]
+            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+            return sum(ticks) - idle, sum(ticks)
+    return 0, 0
 
 
 def write_mtree(data: dict) -> Path:
@@ -224,9 +282,20 @@ def write_mtree(data: dict) -> Path:
 
 class TrivialLookup:
     """benchmarks/kamailio/trivial_http.py on a free loopback port (pinned to ``cpu``), in
-    its own session: the blocking-lookup baseline's server (case h)."""
+    its own session: the blocking-lookup baseline's server (cases h and s). Another port
+    when the one drawn was taken meanwhile (a case with a new connection per INVITE leaves
+    thousands of loopback connections behind)."""
 
     def __init__(self, workdir: Path, cpu: int | None) -> None:
+        for attempt in range(5):
+            try:
+                self._start(workdir, cpu)
+                return
+            except AssertionError as exc:
+                if "address already in use" not in str(exc) or attempt == 4:
+                    raise
+
+    def _start(self, workdir: Path, cpu: int | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, str(HERE / "trivial_http.py"), str(self.port)]
@@ -238,6 +307,8 @@ class TrivialLookup:
                                          start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
@@ -308,7 +379,7 @@ def check_answers(k: Kamailio, sipp: str, workdir: Path, numbers: list[str],
 
 
 def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[int],
-         seconds: float, groups: list[int]) -> list[Step]:  # fmt: skip
+         seconds: float, groups: list[int], buffer: int) -> list[Step]:  # fmt: skip
     """``(rate, calls, answered, late, achieved rate, CPU us per call)`` per step, until the
     first failing step (late: the failed calls, plus the retransmissions when they are
     more than 1% of the calls). The CPU is that
@@ -319,9 +390,22 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
     for rate in rates:
         total = int(rate * seconds)
         before = cpu_seconds(groups)
+        busy0, total0 = cpu0_ticks()
+        k_drops = udp_drops(k.port) or 0
+        watch = DropWatch(free_port())
+        watch.start()
         run = run_sipp(sipp, k.port, workdir, rows, calls=total, rate=rate,
-                       timeout=seconds + 20, trace=False, cpu=1)  # fmt: skip
-        per_call = (cpu_seconds(groups) - before) / max(total, 1) * 1e6
+                       timeout=seconds + 20, trace=False, cpu=1, buffer=buffer,
+                       local_port=watch.port)  # fmt: skip
+        watch.done.set()
+        watch.join()
+        k_drops = (udp_drops(k.port) or 0) - k_drops
+        ours = cpu_seconds(groups) - before
+        busy1, total1 = cpu0_ticks()
+        per_call = ours / max(total, 1) * 1e6
+        span = max(total1 - total0, 1)
+        busy = (busy1 - busy0) / span
+        others = max(0.0, busy - ours * os.sysconf("SC_CLK_TCK") / span)
         # a step fails when a call failed, or more than 1% of the INVITEs had to be sent
         # again (no answer within SIPp's 500 ms retransmission timer: on a shared machine
         # a few are noise, many are an overloaded proxy)
@@ -329,7 +413,9 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         steps.append((rate, total, run.successful, late, run.rate, per_call))
         print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
               f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
-              f"{per_call:.0f} us CPU per call", flush=True)  # fmt: skip
+              f"{per_call:.0f} us CPU per call; CPU 0 busy {busy:.0%}, other processes "
+              f"{others:.0%}; datagrams dropped by full sockets: Kamailio's {k_drops}, "
+              f"SIPp's {watch.most}", flush=True)  # fmt: skip
         if late or run.successful != total:
             break
     return steps
@@ -391,9 +477,16 @@ def main() -> None:
         "--server-cpu",
         type=int,
         default=0,
-        help="CPU of the HTTP servers of cases d and h (default 0: Kamailio's)",
+        help="CPU of the HTTP servers of cases d, j, h, s and n (default 0: Kamailio's)",
     )
     ap.add_argument("--tlsf", action="store_true", help="kamailio -x tlsf in every case")
+    ap.add_argument(
+        "--udp-buffer",
+        type=int,
+        default=4_194_304,
+        help="UDP socket receive buffer (bytes) of every Kamailio (-b) and SIPp (-buff_size); "
+        "the kernel caps it at net.core.rmem_max; 0: their defaults (default 4 MiB)",
+    )
     args = ap.parse_args()
     if args.small:
         args.carriers, args.prefixes, args.pool = 4, 15_000, 25_000
@@ -405,7 +498,8 @@ def main() -> None:
         f"Kamailio benchmark: {args.carriers} carriers x {args.prefixes:,} prefixes (pool "
         f"{args.pool:,}); rates {rates}, {args.seconds:g} s each; Kamailio on CPU 0, SIPp on "
         f"CPU 1, the HTTP servers of d and h on CPU {args.server_cpu}"
-        f"{'; kamailio -x tlsf' if args.tlsf else ''}; "
+        f"{'; kamailio -x tlsf' if args.tlsf else ''}; UDP receive buffers "
+        f"{args.udp_buffer or 'default'} (net.core.rmem_max {_rmem_max()}); "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         flush=True,
     )
@@ -422,12 +516,16 @@ def main() -> None:
               EXAMPLES / "tandem_kemi.py"),
         "c": ("(c) Tandem in-process", EXAMPLES / "kamailio.cfg", env, (),
               EXAMPLES / "tandem_kemi.py"),
-        "d": ("(d) Tandem over HTTP (http_client, kept-alive connection)", HERE / "http302.cfg",
-              {}, (), EXAMPLES / "tandem_kemi.py"),
-        "h": ("(h) blocking HTTP lookup, new connection per INVITE (trivial server)",
+        "d": ("(d) Tandem over HTTP (http_client, kept-alive connection, format=sip)",
+              HERE / "http302.cfg", {}, (), EXAMPLES / "tandem_kemi.py"),
+        "j": ("(j) Tandem over HTTP (http_client, kept-alive connection, rtjson)",
+              HERE / "http302.cfg", {}, ("RTJSON",), EXAMPLES / "tandem_kemi.py"),
+        "h": ("(h) blocking HTTP lookup, new connection per INVITE (trivial server, rtjson)",
+              HERE / "http302.cfg", {}, ("NEWCONN", "RTJSON"), EXAMPLES / "tandem_kemi.py"),
+        "s": ("(s) blocking HTTP lookup, new connection per INVITE (trivial server, format=sip)",
               HERE / "http302.cfg", {}, ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
-        "n": ("(n) Tandem over HTTP, new connection per INVITE", HERE / "http302.cfg", {},
-              ("NEWCONN",), EXAMPLES / "tandem_kemi.py"),
+        "n": ("(n) Tandem over HTTP, new connection per INVITE (rtjson)", HERE / "http302.cfg",
+              {}, ("NEWCONN", "RTJSON"), EXAMPLES / "tandem_kemi.py"),
     }  # fmt: skip
     results = {}
     all_steps: dict[str, list[Step]] = {}
@@ -436,10 +534,10 @@ def main() -> None:
         title, config, case_env, defines, script = cases[name]
         print(title, flush=True)
         server: TandemServer | TrivialLookup | None = None
-        if name in ("d", "n"):
+        if name in ("d", "j", "n"):
             server = start_tandem(data, work, args.server_cpu)
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
-        elif name == "h":
+        elif name in ("h", "s"):
             server = TrivialLookup(work, args.server_cpu)
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
@@ -448,6 +546,8 @@ def main() -> None:
         if name == "b":
             write_mtree(data)
         k_extra = extra.get(name, []) + (["-x", "tlsf"] if args.tlsf else [])
+        if args.udp_buffer:
+            k_extra += ["-b", str(args.udp_buffer)]
         k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
         t0 = time.perf_counter()
         k.start(timeout=900)
@@ -461,7 +561,7 @@ def main() -> None:
             groups = [k.proc.pid] if k.proc else []
             if server is not None and server.proc is not None:
                 groups.append(server.proc.pid)
-            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups)
+            steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups, args.udp_buffer)
             mem = children_memory(k.proc.pid) if k.proc else []
         finally:
             k.stop()
@@ -477,7 +577,8 @@ def main() -> None:
         core = 1e6 / us if us else 0.0
         print(f"| {title} | {rate:,.0f}/s | {us:.0f} | {core:,.0f} | "
               f"{worker[1]:.0f} / {worker[2]:.0f} |")  # fmt: skip
-    for a, b in (("c", "b"), ("c", "a"), ("d", "c"), ("d", "h"), ("d", "n")):
+    pairs = (("c", "b"), ("c", "a"), ("d", "c"), ("d", "j"), ("d", "h"), ("d", "s"), ("d", "n"))
+    for a, b in pairs:
         if a in results and b in results and results[b][1][0] and results[a][1][1]:
             (ra, ua), (rb, ub) = results[a][1], results[b][1]
             line = f"({a}) / ({b}): rate {ra / rb:.2f}, calls per CPU second {ub / ua:.2f}"

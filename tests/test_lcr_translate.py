@@ -146,6 +146,19 @@ def test_unknown_source_ip(trunks, ip, message):
         trunks.identify(ip)
 
 
+def test_identify_asked_again_and_after_a_trunk_is_added(trunks):
+    """An address is remembered once found (asked again: the same answer, and again for
+    an unknown one); a trunk added later that covers it more closely wins at once."""
+    for _ in range(2):
+        assert trunks.identify("10.1.2.3").name == "initech"
+        with pytest.raises(UnknownCustomerError):
+            trunks.identify("198.51.100.1")
+    trunks.add(Trunk("initech-east", "initech", ("10.1.0.0/16",)))
+    assert trunks.identify("10.1.2.3").name == "initech-east"
+    trunks.add(Trunk("late", "late", ("198.51.100.0/24",)))
+    assert trunks.identify("198.51.100.1").name == "late"
+
+
 def test_subnet_claimed_twice(trunks):
     with pytest.raises(ConfigError, match="listed by trunks"):
         trunks.add(Trunk("other", "other", ("10.0.0.0/8",)))

@@ -29,12 +29,20 @@ class Trunk:
     networks: tuple[str, ...]
 
 
+#: Source addresses :meth:`TrunkTable.identify` remembers (a proxy's few peers, asked on
+#: every call); past this many the memory is emptied and starts again.
+_REMEMBERED = 4096
+
+
 class TrunkTable:
-    """Longest-match source-IP lookup over every customer trunk (IPv4 and IPv6)."""
+    """Longest-match source-IP lookup over every customer trunk (IPv4 and IPv6). Each
+    address found is remembered as given (a server asks for the same few on every call:
+    parsing the address took most of the lookup); :meth:`add` forgets them all."""
 
     def __init__(self, trunks: Iterable[Trunk] = ()) -> None:
         self._v4 = pytricia.PyTricia(32)
         self._v6 = pytricia.PyTricia(128)
+        self._found: dict[str, Trunk] = {}
         self.trunks: list[Trunk] = []
         for trunk in trunks:
             self.add(trunk)
@@ -56,6 +64,7 @@ class TrunkTable:
                 )
             tree[key] = trunk
         self.trunks.append(trunk)
+        self._found.clear()
 
     def __len__(self) -> int:
         return len(self.trunks)
@@ -65,6 +74,9 @@ class TrunkTable:
 
         Raises :class:`UnknownCustomerError` for a malformed or unknown address.
         """
+        found = self._found.get(source_ip)
+        if found is not None:
+            return found
         try:
             addr = ipaddress.ip_address(str(source_ip).strip().strip("[]"))
         except ValueError as exc:
@@ -80,4 +92,8 @@ class TrunkTable:
                 f"source IP {addr} matches no customer trunk; add it to a trunk's `ips` "
                 "in the routing config"
             )
+        if type(source_ip) is str:
+            if len(self._found) >= _REMEMBERED:
+                self._found.clear()
+            self._found[source_ip] = trunk
         return trunk

@@ -1,8 +1,8 @@
 """What a routing decision says to a SIP proxy: a ``302 Moved Temporarily`` whose Contacts
 are the routes in order, or the blocked code with the reason in a ``Reason`` header.
 
-The redirect server, the HTTP API (``format=rtjson``) and the Kamailio module answer
-alike, from these functions:
+The redirect server, the HTTP API (``format=rtjson``, ``format=sip``) and the Kamailio
+module answer alike, from these functions:
 
 * :func:`contacts`: one Contact per route, in order: ``<sip:NUMBER@HOST>`` where NUMBER
   is the E.164 number routed (digits) and HOST the carrier's outbound trunk (the host
@@ -12,6 +12,9 @@ alike, from these functions:
   ``decision`` (the decision id, also in the log line).
 * :func:`block_answer`: the SIP code of a blocked decision, matched to why it is blocked
   (:data:`BLOCK_CODES`), and a ``Reason`` header (RFC 3326) carrying the reason text.
+* :func:`redirect_text` / :func:`refusal_text`: the same answers as text, the SIP status
+  line's code and phrase then the header lines (the HTTP API's ``format=sip``: a proxy
+  copies them into its own reply without parsing anything).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ __all__ = [
     "error_answer",
     "q_values",
     "reason_header",
+    "redirect_text",
+    "refusal_text",
     "route_items",
 ]
 
@@ -226,3 +231,33 @@ def contact_params(value: str) -> dict[str, Any]:
             val = val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         out[name.strip()] = val
     return out
+
+
+_REDIRECT = f"302 {PHRASES[302]}\r\n"
+#: (carrier, trunk, rate scaled) -> :func:`_parts` with ``Contact: `` before the first.
+_LINE_PARTS: dict[tuple[str, str, int], tuple[str, str, str]] = {}
+
+
+def redirect_text(decision: Decision | CallDecision, decision_id: str) -> str:
+    """A routed call's answer as text: ``302 Moved Temporarily`` and one ``Contact:`` line
+    per route (the values of :func:`contacts`), each line ending in CRLF."""
+    number = decision.normalized
+    items = route_items(decision)
+    qs = q_values(len(items))
+    end = (decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)) + "\r\n"
+    lines = [_REDIRECT]
+    for item, q in zip(items, qs, strict=True):
+        parts = _LINE_PARTS.get(item)
+        if parts is None:
+            head, tail, params = _parts(*item)
+            parts = ("Contact: " + head, tail, params)
+            if len(_LINE_PARTS) < 65536:
+                _LINE_PARTS[item] = parts
+        lines.append(parts[0] + number + parts[1] + q + parts[2] + end)
+    return "".join(lines)
+
+
+def refusal_text(block: BlockAnswer) -> str:
+    """A refused call's answer as text: ``CODE PHRASE`` and its ``Reason:`` line, each line
+    ending in CRLF."""
+    return f"{block.code} {block.phrase}\r\nReason: {reason_header(block.code, block.reason)}\r\n"

@@ -4,7 +4,8 @@
 ``GET /route``                  ``number``, ``customer`` or ``source_ip`` (or both), ``at``
                                 (an instant, default now), ``call_id``, ``format`` (``json``,
                                 the default: the decision object of ``tandem route --json``;
-                                ``rtjson``: Kamailio's routing document)
+                                ``rtjson``: Kamailio's routing document; ``sip``: the SIP
+                                answer as text, its code and phrase then its header lines)
 ``POST /calls/{call_id}/end``   the call's end for the lifecycle: ``at`` (default now),
                                 ``duration`` (billed seconds), ``carrier`` (who answered)
 ``GET /healthz``                200 while the table in use is valid now, else 503
@@ -37,6 +38,7 @@ import httptools
 
 from tandem.errors import InstantError
 from tandem.instant import format_instant, parse_instant
+from tandem.serve.answer import redirect_text, refusal_text
 from tandem.serve.openapi import openapi_schema
 from tandem.serve.rtjson import rtjson_blocked, rtjson_text
 from tandem.serve.service import LOG, RouteService
@@ -58,6 +60,8 @@ _STATUS = {
     503: "Service Unavailable",
 }
 JSON_TYPE = "application/json"
+SIP_TYPE = "text/plain; charset=utf-8"
+_FORMATS = ("json", "rtjson", "sip")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: (status, content type, body, extra header lines)
@@ -78,7 +82,8 @@ def _error(status: int, kind: str, reason: str, extra: tuple[str, ...] = ()) -> 
 def query_pairs(query: str) -> list[tuple[str, str]]:
     """The ``(name, value)`` pairs of a query string: ``urllib.parse.parse_qsl(query,
     keep_blank_values=True, errors="strict", max_num_fields=16)``, with each piece decoded
-    only when it holds a ``%`` or a ``+`` (the common request decodes one). Raises
+    only when it holds a ``%`` or a ``+`` (the common request decodes one: a number's
+    ``%2B``, read without unquote). Raises
     ValueError past 16 fields, UnicodeDecodeError for an escape that is not UTF-8."""
     if not query:
         return []
@@ -92,7 +97,11 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
         if "%" in name or "+" in name:
             name = unquote(name.replace("+", " "), errors="strict")
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "), errors="strict")
+            rest = value[3:]
+            if value[:3] in ("%2B", "%2b") and "%" not in rest and "+" not in rest:
+                value = "+" + rest  # a number's escaped "+", the one escape of most requests
+            else:
+                value = unquote(value.replace("+", " "), errors="strict")
         out.append((name, value))
     return out
 
@@ -220,14 +229,22 @@ class HttpApi:
                 400, "bad_request", "say who is calling: customer=NAME or source_ip=IP"
             )
         fmt = params.get("format", "json")
-        if fmt not in ("json", "rtjson"):
-            raise _BadRequest(400, "bad_request", f"format {fmt[:20]!r}: json or rtjson")
+        if fmt not in _FORMATS:
+            raise _BadRequest(400, "bad_request", f"format {fmt[:20]!r}: json, rtjson or sip")
         at = self._at(params)
         outcome = self.service.decide(
             number, customer=customer, source_ip=source_ip, at=at,
             call_id=params.get("call_id") or None,
         )  # fmt: skip
         decision = outcome.decision
+        if fmt == "sip":
+            # the SIP answer itself: a proxy copies its lines into its reply (no JSON)
+            block = outcome.block
+            if block is not None:
+                status = 200 if decision is not None else 422
+                return status, SIP_TYPE, refusal_text(block).encode(), ()
+            assert decision is not None
+            return 200, SIP_TYPE, redirect_text(decision, outcome.decision_id).encode(), ()
         if fmt == "rtjson":
             if decision is None:
                 assert outcome.block is not None

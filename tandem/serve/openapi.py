@@ -132,9 +132,17 @@ def openapi_schema() -> dict[str, Any]:
             "sip_code": {"type": "integer"},
         },
     }
+    sip_text = {
+        "type": "string",
+        "description": "format=sip: the SIP answer, its code and reason phrase on the first "
+        "line (`302 Moved Temporarily`, `403 Forbidden`, ...), then its header lines "
+        "(`Contact: <sip:NUMBER@HOST>;q=...;carrier=...;rate=...;decision=...` per route, "
+        'or `Reason: SIP ;cause=CODE ;text="..."`), each line ending in CRLF.',
+    }
     undecided = {
         "description": "The call cannot be decided (bad number: sip_code 484; unknown "
-        "customer or source IP: 403); with format=rtjson an rtjson document with `blocked`.",
+        "customer or source IP: 403); with format=rtjson an rtjson document with `blocked`; "
+        "with format=sip the SIP answer as text.",
         "content": {
             "application/json": {
                 "schema": {
@@ -143,7 +151,8 @@ def openapi_schema() -> dict[str, Any]:
                         {"$ref": "#/components/schemas/RtJson"},
                     ]
                 }
-            }
+            },
+            "text/plain": {"schema": sip_text},
         },
     }
     end = {
@@ -186,7 +195,12 @@ def openapi_schema() -> dict[str, Any]:
                             "Call id: stable weighted splits; the call is "
                             "kept for POST /calls/{call_id}/end.",
                         ),  # fmt: skip
-                        _query("format", "json (default) or rtjson.", enum=["json", "rtjson"]),
+                        _query(
+                            "format",
+                            "json (default), rtjson (Kamailio's routing document) or sip "
+                            "(the SIP answer as text).",
+                            enum=["json", "rtjson", "sip"],
+                        ),
                     ],
                     "responses": {
                         "200": {
@@ -199,7 +213,8 @@ def openapi_schema() -> dict[str, Any]:
                                             {"$ref": "#/components/schemas/RtJson"},
                                         ]
                                     }
-                                }
+                                },
+                                "text/plain": {"schema": sip_text},
                             },
                         },
                         "400": _error("A bad, missing, repeated or unknown parameter."),

@@ -255,9 +255,13 @@ def run_sipp(
     trace: bool = True,
     cpu: int | None = None,
     scenario: Path = SCENARIO,
+    buffer: int | None = None,
+    local_port: int | None = None,
 ) -> SippRun:
     """Send ``calls`` INVITEs (default: one per row, rows reused in turn) at ``rate``
-    per second to 127.0.0.1:``port``."""
+    per second to 127.0.0.1:``port``; ``buffer``: SIPp's socket buffer size in bytes
+    (``-buff_size``; SIPp's default is 64 KiB); ``local_port``: SIPp's own (default: a
+    free one)."""
     inf = write_injection(workdir / f"numbers-{uuid.uuid4().hex[:6]}.csv", rows)
     tag = uuid.uuid4().hex[:8]
     msgs = workdir / f"sipp-{tag}-messages.log"
@@ -265,13 +269,15 @@ def run_sipp(
     total = calls if calls is not None else len(rows)
     args = [
         sipp, f"127.0.0.1:{port}", "-sf", str(scenario), "-inf", str(inf),
-        "-m", str(total), "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_port()),
+        "-m", str(total), "-r", str(rate), "-i", "127.0.0.1", "-p", str(local_port or free_port()),
         "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
         "-max_recv_loops", "1000", "-l", str(max(total, 1)),
         "-trace_stat", "-stf", str(stat), "-fd", "1",
     ]  # fmt: skip
     if trace:
         args += ["-trace_msg", "-message_file", str(msgs)]
+    if buffer:
+        args += ["-buff_size", str(buffer)]
     if cpu is not None and shutil.which("taskset"):
         args = ["taskset", "-c", str(cpu), *args]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout + 15, cwd=workdir)

@@ -1,7 +1,8 @@
 """Kamailio in front of Tandem's servers, end to end: examples/kamailio/redirect.cfg
-(uac_redirect follows the 302 of ``tandem serve sip``) and http-rtjson.cfg (http_client +
-rtjson on ``tandem serve http``). Carriers are SIPp UASes: the cheapest answers 503 (a
-failover code), the next answers 200; the third must never be tried."""
+(uac_redirect follows the 302 of ``tandem serve sip``), http-rtjson.cfg (http_client +
+rtjson on ``tandem serve http``) and the benchmark's http302.cfg (``format=sip``).
+Carriers are SIPp UASes: the cheapest answers 503 (a failover code), the next answers 200;
+the third must never be tried."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ import pytest
 
 from tests.kamailio.conftest import BASE_RATES, save_table
 from tests.kamailio.harness import EXAMPLES, Carrier, Kamailio, TandemServer, run_sipp, tools
-from tests.kamailio.test_kamailio_inprocess import reason_of, route_json
+from tests.kamailio.test_kamailio_inprocess import (
+    contacts_of,
+    expected_contacts,
+    reason_of,
+    route_json,
+)
 
 pytestmark = pytest.mark.timeout(90)
 HERE = Path(__file__).resolve().parent
@@ -81,9 +87,36 @@ def test_redirect_server_contacts_reach_the_caller_through_kamailio_unchanged(tm
     with TandemServer("sip", table, routing, tmp_path) as server:
         run = run_sipp(sipp, server.port, tmp_path, [("+442079460000", ""), ("+4930123", "")])
     assert (run.successful, run.failed) == (2, 0), run.out
-    from tests.kamailio.test_kamailio_inprocess import contacts_of, expected_contacts
-
     for response in run.responses:
         decision = route_json(response["number"], table, routing)
         assert contacts_of(response) == expected_contacts(decision)
         assert json.dumps(decision["routes"])  # routed
+
+
+def test_http_sip_format_answers_reach_the_caller_as_tandem_decides(tmp_path, routing):
+    """benchmarks/kamailio/http302.cfg: Kamailio asks ``tandem serve http`` for
+    ``format=sip`` over its kept-alive connection and answers with the lines it gets, as
+    they are (nothing parsed): each 302's Contacts equal ``tandem route --json``, and each
+    refusal has Tandem's code and reason."""
+    table, config = routing
+    sipp = tools()[1]
+    routed = ["+442079460000", "00442071234567", "+441614960000", "+4930123456"]
+    refused = [("+881612345678", 403), ("+5511999", 404), ("+33123456789", 503),
+               ("not-a-number", 484)]  # fmt: skip
+    rows = [(n, "") for n in routed] + [(n, "") for n, _code in refused]
+    with TandemServer("http", table, config, tmp_path) as server:
+        defines = (f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
+        cfg = HERE.parents[1] / "benchmarks" / "kamailio" / "http302.cfg"
+        with Kamailio(cfg, tmp_path, {}, defines=defines) as k:
+            run = run_sipp(sipp, k.port, tmp_path, rows)
+    assert (run.successful, run.failed) == (len(rows), 0), run.out
+    codes = [302] * len(routed) + [code for _n, code in refused]
+    for (number, _h), code, response in zip(rows, codes, run.responses, strict=True):
+        decision = route_json(number, table, config)
+        assert response["code"] == code, (number, response)
+        if code == 302:
+            assert contacts_of(response) == expected_contacts(decision), number
+        else:
+            assert not any(h.startswith("Contact:") for h in response["headers"]), number
+            expected = decision.get("error") or decision["reason"]
+            assert reason_of(response) == expected.replace('"', '\\"'), number

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import serve_helpers as h  # noqa: E402
 
 from tandem.cli.main import cli  # noqa: E402
-from tandem.serve.answer import contact_uri  # noqa: E402
+from tandem.serve.answer import contact_params, contact_uri  # noqa: E402
 from tandem.serve.openapi import openapi_schema  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
@@ -88,6 +88,30 @@ def test_rtjson(server) -> None:
     assert bad.status_code == 422 and bad.json()["blocked"]["code"] == 484
 
 
+def test_sip_format_is_the_sip_answer_as_text(server) -> None:
+    want = json.loads(cli_json(server, "+442079460000", "--customer", "acme", "--at", AT)[1])
+    response = get(server, f"/route?number=%2B442079460000&customer=acme&at={AT}&format=sip")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    lines = response.text.split("\r\n")
+    assert lines[0] == "302 Moved Temporarily" and lines[-1] == ""  # every line ends in CRLF
+    contacts = [contact_params(line.removeprefix("Contact: ")) for line in lines[1:-1]]
+    assert all(line.startswith("Contact: <sip:") for line in lines[1:-1])
+    assert [c["uri"] for c in contacts] == [
+        contact_uri(want["normalized"], r["carrier"], r["trunk"]) for r in want["routes"]
+    ]
+    assert [c["carrier"] for c in contacts] == [r["carrier"] for r in want["routes"]]
+    assert contacts[0]["q"] == "1.0" and len({c["decision"] for c in contacts}) == 1
+    blocked = get(server, f"/route?number=%2B881612345678&customer=acme&at={AT}&format=sip")
+    code, output = cli_json(server, "+881612345678", "--customer", "acme", "--at", AT)
+    reason = json.loads(output)["reason"]
+    assert blocked.status_code == 200
+    assert blocked.text == f'403 Forbidden\r\nReason: SIP ;cause=403 ;text="{reason}"\r\n'
+    bad = get(server, "/route?number=12ab&customer=acme&format=sip")
+    assert bad.status_code == 422
+    assert bad.text.startswith("484 Address Incomplete\r\nReason: SIP ;cause=484 ;text=")
+
+
 @pytest.mark.parametrize(
     ("path", "status", "words"),
     [
@@ -97,7 +121,7 @@ def test_rtjson(server) -> None:
         ("/route?number=44&customer=acme&numbr=1", 400, "unknown parameter 'numbr'"),
         ("/route?number=44&number=45&customer=acme", 400, "twice"),
         ("/route?number=44&customer=acme&at=yesterday", 400, "at:"),
-        ("/route?number=44&customer=acme&format=xml", 400, "json or rtjson"),
+        ("/route?number=44&customer=acme&format=xml", 400, "json, rtjson or sip"),
         ("/route?number=%ff&customer=acme", 400, "unreadable"),
         ("/route?number=4%00&customer=acme", 400, "NUL"),
         ("/route?number=44&customer=nobody", 422, "unknown customer"),

@@ -24,9 +24,12 @@ from tandem.lcr.policy import config_from_mapping  # noqa: E402
 from tandem.lcr.router import Router  # noqa: E402
 from tandem.lcr.table import RoutingTable  # noqa: E402
 from tandem.serve import http  # noqa: E402
+from tandem.serve.answer import contacts, redirect_text  # noqa: E402
 from tandem.serve.rtjson import rtjson, rtjson_text  # noqa: E402
 
-QUERY_CHARS = st.sampled_from(list("ab=&%+2B0F9xé ;\x00") + ["%2B", "%C3%A9", "%FF", "%", "=="])
+QUERY_CHARS = st.sampled_from(
+    list("ab=&%+2B0F9xé ;\x00") + ["%2B", "%2b", "=%2B", "%C3%A9", "%FF", "%", "=="]
+)
 
 
 def reference_pairs(query: str) -> list[tuple[str, str]]:
@@ -87,6 +90,26 @@ def test_rtjson_text_is_the_dumped_rtjson(table, trunks, number, decision_id) ->
     )  # fmt: skip
     decision = Router(table, plan=config).route(number, customer="acme", at=1)
     assert rtjson_text(decision, decision_id) == json.dumps(rtjson(decision, decision_id))
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    trunks=st.tuples(TRUNKS, TRUNKS, TRUNKS),
+    number=st.sampled_from(sorted(h.EXPECTED_CODES)[:-1] + ["+4420123", "+1555"]),
+    decision_id=IDS,
+)  # fmt: skip
+def test_redirect_text_is_the_contacts_as_lines(table, trunks, number, decision_id) -> None:
+    """format=sip's 302 (one line per route from cached pieces) holds exactly the Contact
+    values tandem serve sip answers with."""
+    config = config_from_mapping(
+        {"carriers": {name: {"trunk": trunk} for name, trunk in
+                      zip(("atlas", "borealis", "cygnus"), trunks, strict=True)}}
+    )  # fmt: skip
+    decision = Router(table, plan=config).route(number, customer="acme", at=1)
+    lines = "".join(f"Contact: {c}\r\n" for c in contacts(decision, decision_id))
+    assert redirect_text(decision, decision_id) == "302 Moved Temporarily\r\n" + lines
 
 
 @pytest.mark.parametrize("status", [200, 404, 422, 503])
