@@ -100,6 +100,7 @@ class ScanRows:
     destination: pa.Array | None = None  # the destination column (text), replay order
     _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
     _part: bool = False  # made by take (no texts)
+    _all_named: tuple[pa.Array, np.ndarray, list[Any]] | None = None
 
     @property
     def size(self) -> int:
@@ -130,8 +131,16 @@ class ScanRows:
             codes, _ = pd.factorize(prefix, sort=False)
             return codes.astype(np.int64), RowNames(prefix)
         assert self.digits is not None
-        digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         named = pc.fill_null(pc.not_equal(names, ""), False)
+        if named.false_count == 0:
+            # every CDR names it: the same codes for every length, encoded once
+            hit = self._all_named
+            if hit is None or hit[0] is not names:
+                enc = pc.dictionary_encode(names)
+                codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                hit = self._all_named = (names, codes, enc.dictionary.to_pylist())
+            return hit[1], RowNames(hit[1], hit[2])
+        digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         text = pc.if_else(named, names, digits)
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
@@ -242,6 +251,37 @@ def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
     return None
 
 
+def _plain_numbers(col: pa.Array) -> np.ndarray | None:
+    """Which numbers of a text column are E.164 numbers, when every byte of the column is
+    an ASCII digit (so trimming spaces and ``+`` changes nothing): a length of 1-15 and
+    no leading 0, checked on the bytes at once. None for any other column (the general
+    path trims and matches each text)."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    n = len(col)
+    buffers = col.buffers()
+    if buffers[1] is None:
+        return None
+    kind = np.int32 if pa.types.is_string(col.type) else np.int64
+    offsets = np.frombuffer(buffers[1], dtype=kind)[col.offset : col.offset + n + 1]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
+    if n == 0 or len(data) == 0:
+        return None
+    body = data[int(offsets[0]) : int(offsets[-1])]
+    if bool((body - np.uint8(48) > 9).any()):  # uint8 wraps: any byte but 0-9
+        return None
+    lengths = np.diff(offsets)
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    good = (lengths >= 1) & (lengths <= 15) & (first != 48)
+    if col.null_count:
+        good &= col.is_valid().to_numpy(zero_copy_only=False)
+    return good
+
+
 def _text(col: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -260,11 +300,16 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(_text(col))
+        is_text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        col = pc.dictionary_encode(col if is_text else _text(col))
+        # text trimmed once per distinct value, not per CDR
+        values = _text(col.dictionary) if is_text else col.dictionary
+    else:
+        values = col.dictionary
     # the work is done once per distinct name, not per CDR
     names: dict[str, int] = {}
     remap = []
-    for v in col.dictionary.to_pylist():
+    for v in values.to_pylist():
         name = str(v).strip() if v is not None else ""
         remap.append(names.setdefault(name, len(names)) if name else -1)
     table = np.asarray(remap + [-1], dtype=np.int64)
@@ -280,6 +325,8 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if pa.types.is_decimal(t):
         if t.scale > SCALE:
             return None
+        if pa.types.is_decimal128(t) and t.precision - t.scale + SCALE <= 38:
+            return _decimal_words(col, SCALE - t.scale)
         try:
             scaled = pc.cast(col, pa.decimal128(38, SCALE))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -312,6 +359,21 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     table = np.asarray(scaled + [0], dtype=np.int64)
     good_table = np.asarray(ok + [False], dtype=bool)
     return table[idx], good_table[idx]
+
+
+def _decimal_words(col: pa.Array, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """A decimal128 column as integers scaled up by ``10**shift``, read from its 16-byte
+    words: what the cast to ``decimal128(38, SCALE)`` gives (it cannot overflow), valid
+    where the value is not null and fits in int64."""
+    n = len(col)
+    # 16-byte little-endian two's complement integers (unscaled)
+    words = np.frombuffer(col.buffers()[1], dtype=np.int64)[2 * col.offset : 2 * (col.offset + n)]
+    low, high = words[0::2], words[1::2]
+    factor = 10**shift
+    valid = (high == (low >> 63)) & (low >= -(2**63 // factor)) & (low <= (2**63 - 1) // factor)
+    if col.null_count:
+        valid &= col.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, low, 0) * factor, valid
 
 
 def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
@@ -357,10 +419,15 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
         bad = ~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0)
         refuse(bad | (duration > MAX_DURATION), "bad_duration")
-        text = _text(num_col)
-    text = pc.utf8_ltrim(text, characters="+")
-    good_number = pc.fill_null(pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$"), False)
-    refuse(~good_number.to_numpy(zero_copy_only=False), "bad_number")
+        text = num_col
+    plain = _plain_numbers(text)
+    if plain is not None:
+        good_number = plain
+    else:
+        text = pc.utf8_ltrim(_text(text), characters="+")
+        match = pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$")
+        good_number = pc.fill_null(match, False).to_numpy(zero_copy_only=False)
+    refuse(~good_number, "bad_number")
     customer, customers = _names(_column(table, ("customer",)), n)
     refuse(customer < 0, "no_customer")
 
@@ -379,7 +446,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
 
     digits = take(text)
     number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
-    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+    # the numbers read are ASCII digits: bytes are characters
+    length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
         at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))

@@ -494,44 +494,60 @@ def _strs(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 def _high_risk_prefixes(rows: ScanRows, config: FraudConfig, shared: list[str]) -> np.ndarray:
     """Per row, the high-risk prefix of its number for its customer (as an integer; -1 for
-    none), longest matching prefix first (:class:`~tandem.fraud.highrisk.HighRiskMatcher`)."""
+    none), longest matching prefix first (:class:`~tandem.fraud.highrisk.HighRiskMatcher`):
+    one search per row in a small sorted table of number ranges (:func:`_risk_ranges`)."""
     out = np.full(rows.size, -1, dtype=np.int64)
     if rows.size == 0:
         return out
-    default = HighRiskMatcher(shared)
-    matchers: dict[int, HighRiskMatcher] = {}
+    special: dict[int, HighRiskMatcher] = {}
     for code, name in enumerate(rows.customers):
         own = config.customers.get(name)
         if own is not None and (own.high_risk_allow or own.high_risk_deny):
-            matchers[code] = HighRiskMatcher(
+            special[code] = HighRiskMatcher(
                 shared, allow=own.high_risk_allow, deny=own.high_risk_deny
             )
-    special = np.isin(rows.customer, list(matchers)) if matchers else np.zeros(rows.size, bool)
-    parts = [(~special, default)] + [(rows.customer == c, m) for c, m in matchers.items()]
-    prefixes = {
-        length: rows.prefix(length)
-        for m in [default, *matchers.values()]
-        for length in {len(p) for p in m.table}
-    }
-    for mask, matcher in parts:
-        undecided = mask.copy()
-        table = matcher.table
-        for length in sorted({len(p) for p in table}, reverse=True):
-            if not undecided.any():
-                break
-            risky = np.asarray(
-                [int(p) for p, r in table.items() if len(p) == length and r], np.int64
-            )
-            allowed = np.asarray(
-                [int(p) for p, r in table.items() if len(p) == length and not r], np.int64
-            )
-            p = prefixes[length]
-            long_enough = undecided & (rows.length >= length)
-            hit_risky = long_enough & np.isin(p, risky)
-            hit_allowed = long_enough & np.isin(p, allowed)
-            out[hit_risky] = p[hit_risky]
-            undecided &= ~(hit_risky | hit_allowed)
+    # the key of a number: its length, then its value (numbers of one length in order)
+    keys = rows.length * _RANGE_BASE + rows.number
+    bounds, answers = _risk_ranges(HighRiskMatcher(shared))
+    out = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    for code, matcher in special.items():
+        mine = np.flatnonzero(rows.customer == code)
+        if len(mine):
+            bounds, answers = _risk_ranges(matcher)
+            out[mine] = answers[np.searchsorted(bounds, keys[mine], side="right") - 1]
     return out
+
+
+#: Numbers of each length are keyed ``length * _RANGE_BASE + number`` (E.164: 15 digits).
+_RANGE_BASE = 10**15
+
+
+def _risk_ranges(matcher: HighRiskMatcher) -> tuple[np.ndarray, np.ndarray]:
+    """The matcher as sorted ranges of numbers of one length: ``bounds`` (keys, as
+    :func:`_high_risk_prefixes` makes them, where a range starts) and ``answers`` (the
+    high-risk prefix of every number in the range, as an integer; -1 for none).
+
+    A prefix ``p`` of ``L`` digits covers the ``d``-digit numbers ``[p * 10**(d-L),
+    (p+1) * 10**(d-L))``; two prefixes' ranges are nested or apart, so between two
+    consecutive range ends every number has the same longest matching prefix: the one of
+    the range's first number, which the matcher itself answers."""
+    prefixes = [p for p in matcher.table if p.isascii() and p.isdigit() and len(p) <= 15]
+    bounds: list[int] = []
+    answers: list[int] = []
+    for d in range(1, 16):
+        lo, hi = 10 ** (d - 1), 10**d
+        points = {lo}
+        for p in prefixes:
+            if len(p) <= d:
+                scale = 10 ** (d - len(p))
+                for point in (int(p) * scale, (int(p) + 1) * scale):
+                    if lo < point < hi:
+                        points.add(point)
+        for point in sorted(points):
+            hit = matcher.match(str(point))
+            bounds.append(d * _RANGE_BASE + point)
+            answers.append(-1 if hit is None else int(hit))
+    return np.asarray(bounds, dtype=np.int64), np.asarray(answers, dtype=np.int64)
 
 
 def _high_risk(
