@@ -17,6 +17,7 @@ decimal: :func:`cost_of`); without either, spend is not evaluated.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,8 +212,9 @@ class Sparse:
         )
 
     def __getitem__(self, i: int) -> Any:
-        k = int(np.searchsorted(self.rows, i))
-        if k >= len(self.rows) or self.rows[k] != i:
+        rows = memoryview(self.rows)  # Python ints: a search without numpy's per-call cost
+        k = bisect_left(rows, i)
+        if k >= len(rows) or rows[k] != i:
             raise KeyError(i)
         return self.values[k]
 

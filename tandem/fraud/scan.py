@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from tandem.fraud.config import RULES, FraudConfig, RuleSet
@@ -37,7 +38,7 @@ from tandem.fraud.engine import (
 from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
-from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
+from tandem.fraud.windows import Grouping, _sort_rows, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
 from tandem.money import format_money
 
@@ -284,6 +285,7 @@ def scan(
     pc_.chunk_rows = chunk_rows
     shared = shared_high_risk(config, high_risk)
     found: dict[str, RuleHits] = {}
+    episodes: dict[str, list[tuple[int, int, Episode]]] = {}
     parts = _parts(rows.customer, chunk_rows)
 
     def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
@@ -301,6 +303,8 @@ def scan(
             if report_from is not None and len(hits):
                 hits = _since(hits, rows.start, report_from)
             found[rule] = hits
+            # each rule's episodes in its own thread (they read nothing of the others)
+            episodes[rule] = _rule_episodes(rows, rule, hits, config.episode_gap)
             if rule == "velocity":  # after the last rule of the customer grouping
                 pc_.release()
 
@@ -314,7 +318,7 @@ def scan(
         run(_FIRST_GROUP, _NO_PREFIXES)
         run(_SECOND_GROUP, None)
     hits = {rule: found[rule] for rule in RULES if rule in found and len(found[rule])}
-    alerts = _episodes(rows, hits, config.episode_gap)
+    alerts = _merge_episodes([episodes[rule] for rule in hits])
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
     for e in alerts:
         by_rule[e.rule] += 1
@@ -885,19 +889,43 @@ def _long_call(
 
 def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episode]:
     """Merge each rule's per-call alerts into episodes (see :class:`Episode`)."""
+    return _merge_episodes([_rule_episodes(rows, rule, h, gap) for rule, h in hits.items()])
+
+
+def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode]:
+    """The episodes of every rule: by first call (replay order), then rule."""
+    out = [e for rule_episodes in found for e in rule_episodes]
+    out.sort(key=lambda e: (e[0], e[1]))
+    return [e for _, _, e in out]
+
+
+def _rule_episodes(
+    rows: ScanRows, rule: str, h: RuleHits, gap: int
+) -> list[tuple[int, int, Episode]]:
+    """One rule's per-call alerts merged into episodes, each with its first call's row
+    and the rule's rank (:func:`_merge_episodes` orders them)."""
     out: list[tuple[int, int, Episode]] = []
-    for rank, rule in enumerate(RULES):
-        h = hits.get(rule)
-        if h is None or not len(h):
-            continue
+    rank = RULES.index(rule)
+    if len(h):
         cust = rows.customer[h.rows]
         at = rows.start[h.rows]
-        _, pref = np.unique(h.prefixes.astype(str), return_inverse=True)
+        # equal prefixes, equal codes (the codes' order does not matter: an episode's
+        # place is its first call's)
+        pref, _ = pd.factorize(h.prefixes, sort=False)
         # hits are in replay order; sort by (action, customer, prefix) keeping time order
-        order = np.lexsort((np.arange(len(h)), pref, cust, h.codes))
-        c, p, a, t = h.codes[order], cust[order], pref[order], at[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = (c[1:] != c[:-1]) | (p[1:] != p[:-1]) | (a[1:] != a[:-1]) | (t[1:] - t[:-1] > gap)
+        npref = int(pref.max(initial=0)) + 1
+        if (3 * len(rows.customers) * npref).bit_length() < 40:
+            key = (h.codes.astype(np.int64) * len(rows.customers) + cust) * npref + pref
+            order, skey = _sort_rows(key)
+            t = at[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (skey[1:] != skey[:-1]) | (t[1:] - t[:-1] > gap)
+        else:
+            order = np.lexsort((np.arange(len(h)), pref, cust, h.codes))
+            c, p, a, t = h.codes[order], cust[order], pref[order], at[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (c[1:] != c[:-1]) | (p[1:] != p[:-1]) | (a[1:] != a[:-1])
+            new[1:] |= t[1:] - t[:-1] > gap
         firsts = np.flatnonzero(new)
         lasts = np.append(firsts[1:], len(order)) - 1
         for f, last in zip(firsts, lasts, strict=True):
@@ -918,8 +946,7 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
                     ),
                 )
             )
-    out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
-    return [e for _, _, e in out]
+    return out
 
 
 #: The rules evaluated in one thread, over every row at once: the rules with a counter
