@@ -212,7 +212,8 @@ class Sparse:
         )
 
     def __getitem__(self, i: int) -> Any:
-        rows = memoryview(self.rows)  # Python ints: a search without numpy's per-call cost
+        # Python ints: a search without numpy's per-call cost
+        rows = memoryview(self.rows.data)
         k = bisect_left(rows, i)
         if k >= len(rows) or rows[k] != i:
             raise KeyError(i)
