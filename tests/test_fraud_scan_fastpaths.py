@@ -16,12 +16,15 @@ import importlib
 import re
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from fraud_helpers import cdr_table
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fraud_scan_chunks import rows_strategy
 
 from tandem.fraud import fraud_config_from_mapping, scan
 from tandem.fraud.highrisk import HighRiskMatcher
@@ -147,3 +150,21 @@ def test_unreadable_cdrs_are_counted_and_reported() -> None:
     )
     again = scan(plus, _config())
     assert (again.unreadable, again.unreadable_reasons) == (6, result.unreadable_reasons)
+
+
+rows_module = importlib.import_module("tandem.fraud.rows")
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=rows_strategy)
+def test_side_columns_in_a_thread_change_nothing(rows: list[tuple[Any, ...]]) -> None:
+    """The name and money columns read in a second thread (at any size): the same rows."""
+    table = cdr_table(rows)
+    one, notes_one = rows_module.scan_rows(table, group_prefix_length=3, workers=1)
+    with mock.patch.object(rows_module, "_PARALLEL_ROWS", 0):
+        two, notes_two = rows_module.scan_rows(table, group_prefix_length=3, workers=2)
+    assert notes_one == notes_two
+    for name in ("record", "start", "number", "customer", "trunk", "source_ip", "cost", "rate"):
+        a, b = getattr(one, name), getattr(two, name)
+        assert (a is None and b is None) or np.array_equal(a, b)
+    assert (one.trunk_names, one.ip_names) == (two.trunk_names, two.ip_names)

@@ -18,6 +18,7 @@ decimal: :func:`cost_of`); without either, spend is not evaluated.
 from __future__ import annotations
 
 from bisect import bisect_left
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,28 +149,34 @@ class ScanRows:
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, RowNames(codes, values)
 
-    def take(self, idx: np.ndarray, *, destinations: tuple[int, ...] = ()) -> ScanRows:
+    def take(
+        self, idx: np.ndarray, *, destinations: tuple[int, ...] = (), keys: bool = True
+    ) -> ScanRows:
         """The rows at positions ``idx`` (ascending: replay order kept), with the same
         name tables (codes keep their meaning) and the :meth:`destinations` of the
         ``destinations`` prefix lengths (made once over every row); without the number and
-        destination texts, so another length is refused."""
+        destination texts, so another length is refused. ``keys=False`` leaves out the
+        trunk, source IP and group codes (None) and the records (zeros)."""
 
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[idx]
 
+        def pick_key(a: np.ndarray | None) -> np.ndarray | None:
+            return pick(a) if keys else None
+
         sub = ScanRows(
             rows_in=len(idx),
             unreadable={},
-            record=self.record[idx],
+            record=self.record[idx] if keys else np.zeros(len(idx), np.int64),
             start=self.start[idx],
             duration=self.duration[idx],
             number=self.number[idx],
             length=self.length[idx],
             customer=self.customer[idx],
             customers=self.customers,
-            trunk=pick(self.trunk),
-            source_ip=pick(self.source_ip),
-            group=pick(self.group),
+            trunk=pick_key(self.trunk),
+            source_ip=pick_key(self.source_ip),
+            group=pick_key(self.group),
             trunk_names=self.trunk_names,
             ip_names=self.ip_names,
             cost=pick(self.cost),
@@ -177,14 +184,17 @@ class ScanRows:
             rate_valid=pick(self.rate_valid),
             cost_from_rate=self.cost_from_rate,
         )
-        keys = self.group_name.keys
-        if isinstance(keys, np.ndarray) and len(keys) == self.size:
-            sub.group_name = RowNames(keys[idx], self.group_name.names)
+        group_keys = self.group_name.keys
+        if keys and isinstance(group_keys, np.ndarray) and len(group_keys) == self.size:
+            sub.group_name = RowNames(group_keys[idx], self.group_name.names)
         for length in destinations:
             codes, names = self.destinations(length)
-            keys = names.keys
-            assert isinstance(keys, np.ndarray)
-            sub._destinations[length] = (codes[idx], RowNames(keys[idx], names.names))
+            name_keys = names.keys
+            assert isinstance(name_keys, np.ndarray)
+            sub_codes = codes[idx]
+            # the names keyed by the codes themselves (every CDR names it): one gather
+            sub_keys = sub_codes if name_keys is codes else name_keys[idx]
+            sub._destinations[length] = (sub_codes, RowNames(sub_keys, names.names))
         sub._part = True
         return sub
 
@@ -389,10 +399,53 @@ def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
     return keep[np.argsort((st - st.min()) * max(n, 1) + keep)]
 
 
-def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, dict[str, str]]:
+def scan_rows(
+    table: pa.Table, *, group_prefix_length: int, workers: int = 1
+) -> tuple[ScanRows, dict[str, str]]:
     """The readable CDRs of a canonical CDR table (:func:`tandem.rating.canonical_table`)
-    in replay order, and notes on optional columns that could not be used."""
+    in replay order, and notes on optional columns that could not be used; ``workers=2``
+    reads the name and money columns in a second thread."""
     n = table.num_rows
+
+    # the name and money columns (read whatever the rows' order) in a thread meanwhile:
+    # Arrow and numpy release the GIL over whole columns
+    pool = ThreadPoolExecutor(max_workers=1) if workers > 1 and n >= _PARALLEL_ROWS else None
+    side = pool.submit(_side_columns, table, n) if pool is not None else None
+    try:
+        return _scan_rows(table, group_prefix_length, n, side)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+#: Fewer CDRs than this are read in one thread.
+_PARALLEL_ROWS = 50_000
+
+_Money = tuple[np.ndarray, np.ndarray] | None
+_Side = tuple[
+    tuple[np.ndarray, list[str]],
+    tuple[np.ndarray, list[str]],
+    tuple[pa.Array | None, _Money],
+    tuple[pa.Array | None, _Money],
+]
+
+
+def _side_columns(table: pa.Table, n: int) -> _Side:
+    """The trunk and source IP codes and names, the sell rate and cost columns (file
+    order) with their scaled values (None: a type money is never read from)."""
+    rate_col = _column(table, RATE_COLUMNS)
+    cost_col = _column(table, COST_COLUMNS)
+    return (
+        _names(_column(table, ("trunk",)), n),
+        _names(_column(table, ("source_ip",)), n),
+        (rate_col, money_column(rate_col) if rate_col is not None else None),
+        (cost_col, money_column(cost_col) if cost_col is not None else None),
+    )
+
+
+def _scan_rows(
+    table: pa.Table, group_prefix_length: int, n: int, side: Future[_Side] | None
+) -> tuple[ScanRows, dict[str, str]]:
     notes: dict[str, str] = {}
     reasons: dict[str, int] = {}
     ok = np.ones(n, dtype=bool)
@@ -472,16 +525,16 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
     dest_col = _column(table, ("destination",))
     if dest_col is not None:
         rows.destination = take(_text(dest_col))
-    trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
-    rows.trunk = at(trunk)
-    ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
-    rows.source_ip = at(ip)
     group_col = _column(table, ("group",))
     groups = take(_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
-    rate_col = _column(table, RATE_COLUMNS)
+    (trunk, rows.trunk_names), (ip, rows.ip_names), (rate_col, rate), (cost_col, cost) = (
+        side.result() if side is not None else _side_columns(table, n)
+    )
+    rows.trunk = at(trunk)
+    rows.source_ip = at(ip)
     if rate_col is not None:
-        money = money_column(rate_col)
+        money = rate
         if money is None:
             notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
         else:
@@ -489,9 +542,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
             rows.rate_valid = at(money[1]) & (np.abs(rows.rate) <= MAX_RATE)
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
-    cost_col = _column(table, COST_COLUMNS)
     if cost_col is not None:
-        money = money_column(cost_col)
+        money = cost
         if money is None:
             notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
         else:

@@ -280,7 +280,9 @@ def scan(
     (spend, sequential, Wangiri, first calls) are evaluated over parts of about
     ``chunk_rows`` CDRs, each a set of whole customers in replay order (small arrays
     that stay in cache and are reused). The alerts are the same either way."""
-    rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
+    rows, skipped = scan_rows(
+        cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length, workers=workers
+    )
     pc_ = _PerCustomer(rows, config)
     pc_.chunk_rows = chunk_rows
     shared = shared_high_risk(config, high_risk)
@@ -423,7 +425,8 @@ def _by_parts(
     lengths = (config.rules.first_call.prefix_length,)
     found: dict[str, list[tuple[np.ndarray, RuleHits]]] = {rule: [] for rule, _ in rules}
     for idx in parts:
-        sub = rows.take(idx, destinations=lengths)
+        # what these rules read: no trunk, source IP or group codes
+        sub = rows.take(idx, destinations=lengths, keys=False)
         pc_ = _PerCustomer(sub, config, sets)
         for rule, compute in rules:
             hits = compute(sub, pc_, config, _NO_PREFIXES)
