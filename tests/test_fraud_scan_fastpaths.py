@@ -168,3 +168,30 @@ def test_side_columns_in_a_thread_change_nothing(rows: list[tuple[Any, ...]]) ->
         a, b = getattr(one, name), getattr(two, name)
         assert (a is None and b is None) or np.array_equal(a, b)
     assert (one.trunk_names, one.ip_names) == (two.trunk_names, two.ip_names)
+
+
+_WINDOW_ROWS = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 40), st.integers(0, 12), st.booleans()),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=_WINDOW_ROWS, chunk=st.integers(1, 20), span=st.sampled_from([1, 2, 3, 50]))
+def test_keyed_windows_over_parts_equal_brute_force(
+    rows: list[tuple[int, int, int, bool]], chunk: int, span: int
+) -> None:
+    """Window counts and calls in progress per key, over parts of whole keys whose
+    groupings order the whole scan's rows (``_keyed``), against counting by hand."""
+    rows = sorted(rows, key=lambda r: r[1])  # replay order: by start (stable)
+    key = np.asarray([r[0] for r in rows], np.int64)
+    start = np.asarray([r[1] for r in rows], np.int64)
+    end = start + np.asarray([r[2] for r in rows], np.int64)
+    holds = np.asarray([r[3] for r in rows], bool)
+    (count,) = scan_module._keyed(key, chunk, scan_module._windows((span,)), start // 2, holds)
+    (busy,) = scan_module._keyed(key, chunk, scan_module._in_progress, start, end, holds)
+    for i in range(len(rows)):
+        same = [j for j in range(len(rows)) if key[j] == key[i]]
+        b = start[i] // 2
+        assert count[i] == sum(1 for j in same if j <= i and holds[j] and b - span < start[j] // 2)
+        assert busy[i] == sum(1 for j in same if j < i and holds[j] and end[j] > start[i])

@@ -166,7 +166,11 @@ class _PerCustomer:
         self.chunk_rows = CHUNK_ROWS
 
     def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
+        """The setting of every row's customer (read-only: one value viewed at every row
+        when every customer has the same, as most settings are)."""
         table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
+        if len(table) == 1 or bool((table == table[0]).all()):
+            return np.broadcast_to(table[0], self.rows.customer.shape)
         return table[self.rows.customer]
 
     def grouping(self, scope: str, codes: np.ndarray) -> Grouping:
@@ -307,7 +311,7 @@ def scan(
             found[rule] = hits
             # each rule's episodes in its own thread (they read nothing of the others)
             episodes[rule] = _rule_episodes(rows, rule, hits, config.episode_gap)
-            if rule == "velocity":  # after the last rule of the customer grouping
+            if rule == "cps":  # after the last rule of the customer grouping
                 pc_.release()
 
     if workers > 1 and rows.size >= _PARALLEL_ROWS:
@@ -341,13 +345,14 @@ _Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
 
 
 def _first_group() -> tuple[tuple[str, _Rule], ...]:
-    return (("concurrent", _concurrent), ("cps", _cps), ("velocity", _velocity))
+    return (("concurrent", _concurrent), ("cps", _cps))
 
 
 def _second_group() -> tuple[tuple[str, _Rule], ...]:
     return (
         ("high_risk", _high_risk),
         ("long_call", _long_call),
+        ("velocity", _velocity),
         ("spend", _spend),
         ("sequential", _sequential),
         ("wangiri", _wangiri),
@@ -379,13 +384,13 @@ _Window = Callable[..., tuple[np.ndarray, ...]]
 
 def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     starts, ends, holds = arrays
-    return (in_progress(g, starts, ends, holds),)
+    return (in_progress(g, starts, ends, holds, grouped=True),)
 
 
 def _windows(spans: tuple[int, ...]) -> _Window:
     def sums(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         buckets, weights = arrays
-        return tuple(window_sums(g, buckets, weights, spans))
+        return tuple(window_sums(g, buckets, weights, spans, grouped=True))
 
     return sums
 
@@ -393,19 +398,23 @@ def _windows(spans: tuple[int, ...]) -> _Window:
 def _keyed(
     key: np.ndarray, chunk_rows: int, window: _Window, *arrays: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``)
-    evaluated over parts of whole keys (:func:`_parts`) and put back per row: the same
-    answers, over arrays that stay in cache."""
-    parts = _parts(key, chunk_rows)
-    if len(parts) == 1:
-        return window(Grouping(key), *arrays)
+    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``,
+    in group order) evaluated over parts of whole keys (:func:`_parts`) and put back per
+    row: the same answers, over arrays that stay in cache. A part's grouping orders the
+    rows of the whole scan (its positions composed with the part's), so the window reads
+    the columns and the answers are put back without a copy of the part between."""
     outs: list[np.ndarray] = []
-    for idx in parts:
-        found = window(Grouping(key[idx]), *(a[idx] for a in arrays))
+    for idx in _parts(key, chunk_rows):
+        if len(idx) < len(key):
+            g = Grouping(key[idx])
+            g.order = idx[g.order]
+        else:  # one part: every row, in order
+            g = Grouping(key)
+        found = window(g, *arrays)
         if not outs:
             outs = [np.empty(len(key), dtype=np.int64) for _ in found]
         for out, part in zip(outs, found, strict=True):
-            out[idx] = part
+            out[g.order] = part
     return tuple(outs)
 
 
@@ -849,7 +858,7 @@ def _first_call(
     enabled = pc_.values(lambda s: s.first_call.enabled, bool)
     threshold = pc_.values(lambda s: _never(s.first_call.rate))
     # the engine counts a customer's calls only where its rule has a rate
-    enabled &= threshold < NEVER
+    enabled = enabled & (threshold < NEVER)
     dest, name = rows.destinations(rule.prefix_length)
     g = Grouping.pairs(rows.customer, dest, _bits(dest))
     (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
@@ -952,12 +961,13 @@ def _rule_episodes(
     return out
 
 
-#: The rules evaluated in one thread, over every row at once: the rules with a counter
-#: not keyed by the customer (trunk, group, source IP, destination); concurrent calls and
-#: calls per second share the customer grouping. They never read the high-risk prefixes.
+#: The rules evaluated in one thread, over every row at once: concurrent calls (customer,
+#: trunk and destination group) and calls per second (customer, source IP). They never
+#: read the high-risk prefixes.
 _FIRST_GROUP = _first_group()
-#: The rules evaluated in the other thread: the high-risk prefixes first, then the rules
-#: every counter of which is keyed by the customer, part by part.
+#: The rules evaluated in the other thread: the high-risk prefixes first, then velocity
+#: (keyed by destination), then the rules every counter of which is keyed by the
+#: customer, part by part. The two groups take about the same time.
 _SECOND_GROUP = _second_group()
 #: The rules evaluated over parts of whole customers (:func:`_by_parts`).
 _BY_CUSTOMER = frozenset(("spend", "sequential", "wangiri", "first_call"))
