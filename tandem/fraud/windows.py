@@ -258,7 +258,14 @@ def ended_sums(
         lowest = np.maximum(lowest, base)  # keys below base belong to the group before
         end_sorted = sorted_ends.keys
         hi = sorted_ends.upto(runs, code_f + (ss[f] - base))
-        lo = np.searchsorted(end_sorted, code_f + (lowest - base), side="left")
+        # the window's first instant changes with the group and start bucket alone:
+        # search once per bucket, not per start
+        lo_keys = code_f + (lowest - base)
+        fresh = _runs(lo_keys)
+        if fresh.sum() * 2 < len(fresh):
+            lo = np.searchsorted(end_sorted, lo_keys[fresh], side="left")[np.cumsum(fresh) - 1]
+        else:
+            lo = np.searchsorted(end_sorted, lo_keys, side="left")
         csum = sorted_ends.csum
         total = (csum[hi] - csum[lo])[runs.run]
         out[g.order] = total - runs.suffix(np.where(se == ss, sa, 0))
