@@ -285,7 +285,7 @@ def _plain_numbers(col: pa.Array) -> np.ndarray | None:
     if n == 0 or len(data) == 0:
         return None
     body = data[int(offsets[0]) : int(offsets[-1])]
-    if bool((body - np.uint8(48) > 9).any()):  # uint8 wraps: any byte but 0-9
+    if len(body) and (int(body.min()) < 48 or int(body.max()) > 57):  # a byte but 0-9
         return None
     lengths = np.diff(offsets)
     first = data[np.minimum(offsets[:-1], len(data) - 1)]
@@ -325,8 +325,12 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
     for v in values.to_pylist():
         name = str(v).strip() if v is not None else ""
         remap.append(names.setdefault(name, len(names)) if name else -1)
+    indices = col.indices
+    if indices.null_count == 0 and remap == list(range(len(remap))):
+        # every name distinct and non-empty: the codes are the indices
+        return indices.to_numpy(zero_copy_only=False).astype(np.int64), list(names)
     table = np.asarray(remap + [-1], dtype=np.int64)
-    idx = pc.fill_null(col.indices, len(remap)).to_numpy(zero_copy_only=False)
+    idx = pc.fill_null(indices, len(remap)).to_numpy(zero_copy_only=False)
     return table[idx.astype(np.int64)], list(names)
 
 
