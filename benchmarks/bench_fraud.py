@@ -275,9 +275,18 @@ def _run_inner(src: Path, path: Path, rounds: int) -> dict[str, object]:
     return result
 
 
+def _loadavg() -> str:
+    """The machine's load averages (1, 5 and 15 minutes), '?' where not known."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def bench_compare(cdrs: int, rounds: int, baseline: Path, data: Path | None) -> None:
     """This tree against ``baseline`` (a source tree), side by side in one run."""
     here = Path(__file__).resolve().parents[1]
+    load_at_start = _loadavg()
     with tempfile.TemporaryDirectory() as tmp:
         path = data if data is not None else Path(tmp) / "cdrs.parquet"
         if not path.exists():
@@ -349,6 +358,7 @@ def bench_compare(cdrs: int, rounds: int, baseline: Path, data: Path | None) -> 
     e2e = n / med([r[0] for r in cli["this tree"]])
     print(f"target >= 1,000,000 CDRs/s end to end (wall): {e2e:,.0f} -> "
           f"{'met' if e2e >= 1_000_000 else 'not met'}")  # fmt: skip
+    print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {_loadavg()}")
     if not (same_counts and identical):
         raise SystemExit("the trees disagree on the alerts")
 

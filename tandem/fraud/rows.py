@@ -17,6 +17,8 @@ decimal: :func:`cost_of`); without either, spend is not evaluated.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +102,7 @@ class ScanRows:
     destination: pa.Array | None = None  # the destination column (text), replay order
     _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
     _part: bool = False  # made by take (no texts)
+    _all_named: tuple[pa.Array, np.ndarray, list[Any]] | None = None
 
     @property
     def size(self) -> int:
@@ -130,36 +133,50 @@ class ScanRows:
             codes, _ = pd.factorize(prefix, sort=False)
             return codes.astype(np.int64), RowNames(prefix)
         assert self.digits is not None
-        digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         named = pc.fill_null(pc.not_equal(names, ""), False)
+        if named.false_count == 0:
+            # every CDR names it: the same codes for every length, encoded once
+            hit = self._all_named
+            if hit is None or hit[0] is not names:
+                enc = pc.dictionary_encode(names)
+                codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                hit = self._all_named = (names, codes, enc.dictionary.to_pylist())
+            return hit[1], RowNames(hit[1], hit[2])
+        digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         text = pc.if_else(named, names, digits)
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, RowNames(codes, values)
 
-    def take(self, idx: np.ndarray, *, destinations: tuple[int, ...] = ()) -> ScanRows:
+    def take(
+        self, idx: np.ndarray, *, destinations: tuple[int, ...] = (), keys: bool = True
+    ) -> ScanRows:
         """The rows at positions ``idx`` (ascending: replay order kept), with the same
         name tables (codes keep their meaning) and the :meth:`destinations` of the
         ``destinations`` prefix lengths (made once over every row); without the number and
-        destination texts, so another length is refused."""
+        destination texts, so another length is refused. ``keys=False`` leaves out the
+        trunk, source IP and group codes (None) and the records (zeros)."""
 
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[idx]
 
+        def pick_key(a: np.ndarray | None) -> np.ndarray | None:
+            return pick(a) if keys else None
+
         sub = ScanRows(
             rows_in=len(idx),
             unreadable={},
-            record=self.record[idx],
+            record=self.record[idx] if keys else np.zeros(len(idx), np.int64),
             start=self.start[idx],
             duration=self.duration[idx],
             number=self.number[idx],
             length=self.length[idx],
             customer=self.customer[idx],
             customers=self.customers,
-            trunk=pick(self.trunk),
-            source_ip=pick(self.source_ip),
-            group=pick(self.group),
+            trunk=pick_key(self.trunk),
+            source_ip=pick_key(self.source_ip),
+            group=pick_key(self.group),
             trunk_names=self.trunk_names,
             ip_names=self.ip_names,
             cost=pick(self.cost),
@@ -167,14 +184,17 @@ class ScanRows:
             rate_valid=pick(self.rate_valid),
             cost_from_rate=self.cost_from_rate,
         )
-        keys = self.group_name.keys
-        if isinstance(keys, np.ndarray) and len(keys) == self.size:
-            sub.group_name = RowNames(keys[idx], self.group_name.names)
+        group_keys = self.group_name.keys
+        if keys and isinstance(group_keys, np.ndarray) and len(group_keys) == self.size:
+            sub.group_name = RowNames(group_keys[idx], self.group_name.names)
         for length in destinations:
             codes, names = self.destinations(length)
-            keys = names.keys
-            assert isinstance(keys, np.ndarray)
-            sub._destinations[length] = (codes[idx], RowNames(keys[idx], names.names))
+            name_keys = names.keys
+            assert isinstance(name_keys, np.ndarray)
+            sub_codes = codes[idx]
+            # the names keyed by the codes themselves (every CDR names it): one gather
+            sub_keys = sub_codes if name_keys is codes else name_keys[idx]
+            sub._destinations[length] = (sub_codes, RowNames(sub_keys, names.names))
         sub._part = True
         return sub
 
@@ -202,8 +222,10 @@ class Sparse:
         )
 
     def __getitem__(self, i: int) -> Any:
-        k = int(np.searchsorted(self.rows, i))
-        if k >= len(self.rows) or self.rows[k] != i:
+        # Python ints: a search without numpy's per-call cost
+        rows = memoryview(self.rows.data)
+        k = bisect_left(rows, i)
+        if k >= len(rows) or rows[k] != i:
             raise KeyError(i)
         return self.values[k]
 
@@ -242,6 +264,37 @@ def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
     return None
 
 
+def _plain_numbers(col: pa.Array) -> np.ndarray | None:
+    """Which numbers of a text column are E.164 numbers, when every byte of the column is
+    an ASCII digit (so trimming spaces and ``+`` changes nothing): a length of 1-15 and
+    no leading 0, checked on the bytes at once. None for any other column (the general
+    path trims and matches each text)."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    n = len(col)
+    buffers = col.buffers()
+    if buffers[1] is None:
+        return None
+    kind = np.int32 if pa.types.is_string(col.type) else np.int64
+    offsets = np.frombuffer(buffers[1], dtype=kind)[col.offset : col.offset + n + 1]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, np.uint8)
+    )
+    if n == 0 or len(data) == 0:
+        return None
+    body = data[int(offsets[0]) : int(offsets[-1])]
+    if len(body) and (int(body.min()) < 48 or int(body.max()) > 57):  # a byte but 0-9
+        return None
+    lengths = np.diff(offsets)
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    good = (lengths >= 1) & (lengths <= 15) & (first != 48)
+    if col.null_count:
+        good &= col.is_valid().to_numpy(zero_copy_only=False)
+    return good
+
+
 def _text(col: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -260,15 +313,24 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(_text(col))
+        is_text = pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+        col = pc.dictionary_encode(col if is_text else _text(col))
+        # text trimmed once per distinct value, not per CDR
+        values = _text(col.dictionary) if is_text else col.dictionary
+    else:
+        values = col.dictionary
     # the work is done once per distinct name, not per CDR
     names: dict[str, int] = {}
     remap = []
-    for v in col.dictionary.to_pylist():
+    for v in values.to_pylist():
         name = str(v).strip() if v is not None else ""
         remap.append(names.setdefault(name, len(names)) if name else -1)
+    indices = col.indices
+    if indices.null_count == 0 and remap == list(range(len(remap))):
+        # every name distinct and non-empty: the codes are the indices
+        return indices.to_numpy(zero_copy_only=False).astype(np.int64), list(names)
     table = np.asarray(remap + [-1], dtype=np.int64)
-    idx = pc.fill_null(col.indices, len(remap)).to_numpy(zero_copy_only=False)
+    idx = pc.fill_null(indices, len(remap)).to_numpy(zero_copy_only=False)
     return table[idx.astype(np.int64)], list(names)
 
 
@@ -280,6 +342,8 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if pa.types.is_decimal(t):
         if t.scale > SCALE:
             return None
+        if pa.types.is_decimal128(t) and t.precision - t.scale + SCALE <= 38:
+            return _decimal_words(col, SCALE - t.scale)
         try:
             scaled = pc.cast(col, pa.decimal128(38, SCALE))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -314,6 +378,21 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     return table[idx], good_table[idx]
 
 
+def _decimal_words(col: pa.Array, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """A decimal128 column as integers scaled up by ``10**shift``, read from its 16-byte
+    words: what the cast to ``decimal128(38, SCALE)`` gives (it cannot overflow), valid
+    where the value is not null and fits in int64."""
+    n = len(col)
+    # 16-byte little-endian two's complement integers (unscaled)
+    words = np.frombuffer(col.buffers()[1], dtype=np.int64)[2 * col.offset : 2 * (col.offset + n)]
+    low, high = words[0::2], words[1::2]
+    factor = 10**shift
+    valid = (high == (low >> 63)) & (low >= -(2**63 // factor)) & (low <= (2**63 - 1) // factor)
+    if col.null_count:
+        valid &= col.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, low, 0) * factor, valid
+
+
 def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
     """The positions ``keep`` in replay order: by start, then file order. Most files are
     written in time order: one pass checks it, and only a file out of order is sorted."""
@@ -324,10 +403,53 @@ def _replay_order(start: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
     return keep[np.argsort((st - st.min()) * max(n, 1) + keep)]
 
 
-def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, dict[str, str]]:
+def scan_rows(
+    table: pa.Table, *, group_prefix_length: int, workers: int = 1
+) -> tuple[ScanRows, dict[str, str]]:
     """The readable CDRs of a canonical CDR table (:func:`tandem.rating.canonical_table`)
-    in replay order, and notes on optional columns that could not be used."""
+    in replay order, and notes on optional columns that could not be used; ``workers=2``
+    reads the name and money columns in a second thread."""
     n = table.num_rows
+
+    # the name and money columns (read whatever the rows' order) in a thread meanwhile:
+    # Arrow and numpy release the GIL over whole columns
+    pool = ThreadPoolExecutor(max_workers=1) if workers > 1 and n >= _PARALLEL_ROWS else None
+    side = pool.submit(_side_columns, table, n) if pool is not None else None
+    try:
+        return _scan_rows(table, group_prefix_length, n, side)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+#: Fewer CDRs than this are read in one thread.
+_PARALLEL_ROWS = 50_000
+
+_Money = tuple[np.ndarray, np.ndarray] | None
+_Side = tuple[
+    tuple[np.ndarray, list[str]],
+    tuple[np.ndarray, list[str]],
+    tuple[pa.Array | None, _Money],
+    tuple[pa.Array | None, _Money],
+]
+
+
+def _side_columns(table: pa.Table, n: int) -> _Side:
+    """The trunk and source IP codes and names, the sell rate and cost columns (file
+    order) with their scaled values (None: a type money is never read from)."""
+    rate_col = _column(table, RATE_COLUMNS)
+    cost_col = _column(table, COST_COLUMNS)
+    return (
+        _names(_column(table, ("trunk",)), n),
+        _names(_column(table, ("source_ip",)), n),
+        (rate_col, money_column(rate_col) if rate_col is not None else None),
+        (cost_col, money_column(cost_col) if cost_col is not None else None),
+    )
+
+
+def _scan_rows(
+    table: pa.Table, group_prefix_length: int, n: int, side: Future[_Side] | None
+) -> tuple[ScanRows, dict[str, str]]:
     notes: dict[str, str] = {}
     reasons: dict[str, int] = {}
     ok = np.ones(n, dtype=bool)
@@ -357,10 +479,15 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
         duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
         bad = ~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0)
         refuse(bad | (duration > MAX_DURATION), "bad_duration")
-        text = _text(num_col)
-    text = pc.utf8_ltrim(text, characters="+")
-    good_number = pc.fill_null(pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$"), False)
-    refuse(~good_number.to_numpy(zero_copy_only=False), "bad_number")
+        text = num_col
+    plain = _plain_numbers(text)
+    if plain is not None:
+        good_number = plain
+    else:
+        text = pc.utf8_ltrim(_text(text), characters="+")
+        match = pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$")
+        good_number = pc.fill_null(match, False).to_numpy(zero_copy_only=False)
+    refuse(~good_number, "bad_number")
     customer, customers = _names(_column(table, ("customer",)), n)
     refuse(customer < 0, "no_customer")
 
@@ -379,7 +506,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
 
     digits = take(text)
     number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
-    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+    # the numbers read are ASCII digits: bytes are characters
+    length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
         at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))
@@ -401,16 +529,16 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
     dest_col = _column(table, ("destination",))
     if dest_col is not None:
         rows.destination = take(_text(dest_col))
-    trunk, rows.trunk_names = _names(_column(table, ("trunk",)), n)
-    rows.trunk = at(trunk)
-    ip, rows.ip_names = _names(_column(table, ("source_ip",)), n)
-    rows.source_ip = at(ip)
     group_col = _column(table, ("group",))
     groups = take(_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
-    rate_col = _column(table, RATE_COLUMNS)
+    (trunk, rows.trunk_names), (ip, rows.ip_names), (rate_col, rate), (cost_col, cost) = (
+        side.result() if side is not None else _side_columns(table, n)
+    )
+    rows.trunk = at(trunk)
+    rows.source_ip = at(ip)
     if rate_col is not None:
-        money = money_column(rate_col)
+        money = rate
         if money is None:
             notes["first_call"] = f"the sell_rate column is {rate_col.type}: not evaluated"
         else:
@@ -418,9 +546,8 @@ def scan_rows(table: pa.Table, *, group_prefix_length: int) -> tuple[ScanRows, d
             rows.rate_valid = at(money[1]) & (np.abs(rows.rate) <= MAX_RATE)
     else:
         notes["first_call"] = "no sell_rate column: not evaluated"
-    cost_col = _column(table, COST_COLUMNS)
     if cost_col is not None:
-        money = money_column(cost_col)
+        money = cost
         if money is None:
             notes["spend"] = f"the cost column is {cost_col.type}, not exact money: not evaluated"
         else:

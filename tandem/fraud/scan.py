@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from tandem.fraud.config import RULES, FraudConfig, RuleSet
@@ -37,7 +38,7 @@ from tandem.fraud.engine import (
 from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
-from tandem.fraud.windows import Grouping, ended_sums, in_progress, window_sums
+from tandem.fraud.windows import Grouping, _sort_rows, ended_sums, in_progress, window_sums
 from tandem.instant import format_instant
 from tandem.money import format_money
 
@@ -165,7 +166,11 @@ class _PerCustomer:
         self.chunk_rows = CHUNK_ROWS
 
     def values(self, get: Callable[[RuleSet], Any], dtype: Any = np.int64) -> np.ndarray:
+        """The setting of every row's customer (read-only: one value viewed at every row
+        when every customer has the same, as most settings are)."""
         table = np.asarray([get(s) for s in self.sets] or [0], dtype=dtype)
+        if len(table) == 1 or bool((table == table[0]).all()):
+            return np.broadcast_to(table[0], self.rows.customer.shape)
         return table[self.rows.customer]
 
     def grouping(self, scope: str, codes: np.ndarray) -> Grouping:
@@ -279,11 +284,14 @@ def scan(
     (spend, sequential, Wangiri, first calls) are evaluated over parts of about
     ``chunk_rows`` CDRs, each a set of whole customers in replay order (small arrays
     that stay in cache and are reused). The alerts are the same either way."""
-    rows, skipped = scan_rows(cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length)
+    rows, skipped = scan_rows(
+        cdrs, group_prefix_length=config.rules.concurrent.group_prefix_length, workers=workers
+    )
     pc_ = _PerCustomer(rows, config)
     pc_.chunk_rows = chunk_rows
     shared = shared_high_risk(config, high_risk)
     found: dict[str, RuleHits] = {}
+    episodes: dict[str, list[tuple[int, int, Episode]]] = {}
     parts = _parts(rows.customer, chunk_rows)
 
     def run(group: tuple[tuple[str, _Rule], ...], risky: np.ndarray | None) -> None:
@@ -301,7 +309,9 @@ def scan(
             if report_from is not None and len(hits):
                 hits = _since(hits, rows.start, report_from)
             found[rule] = hits
-            if rule == "velocity":  # after the last rule of the customer grouping
+            # each rule's episodes in its own thread (they read nothing of the others)
+            episodes[rule] = _rule_episodes(rows, rule, hits, config.episode_gap)
+            if rule == "cps":  # after the last rule of the customer grouping
                 pc_.release()
 
     if workers > 1 and rows.size >= _PARALLEL_ROWS:
@@ -314,7 +324,7 @@ def scan(
         run(_FIRST_GROUP, _NO_PREFIXES)
         run(_SECOND_GROUP, None)
     hits = {rule: found[rule] for rule in RULES if rule in found and len(found[rule])}
-    alerts = _episodes(rows, hits, config.episode_gap)
+    alerts = _merge_episodes([episodes[rule] for rule in hits])
     by_rule = {rule: 0 for rule in RULES if rule not in skipped}
     for e in alerts:
         by_rule[e.rule] += 1
@@ -335,13 +345,14 @@ _Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
 
 
 def _first_group() -> tuple[tuple[str, _Rule], ...]:
-    return (("concurrent", _concurrent), ("cps", _cps), ("velocity", _velocity))
+    return (("concurrent", _concurrent), ("cps", _cps))
 
 
 def _second_group() -> tuple[tuple[str, _Rule], ...]:
     return (
         ("high_risk", _high_risk),
         ("long_call", _long_call),
+        ("velocity", _velocity),
         ("spend", _spend),
         ("sequential", _sequential),
         ("wangiri", _wangiri),
@@ -373,13 +384,13 @@ _Window = Callable[..., tuple[np.ndarray, ...]]
 
 def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     starts, ends, holds = arrays
-    return (in_progress(g, starts, ends, holds),)
+    return (in_progress(g, starts, ends, holds, grouped=True),)
 
 
 def _windows(spans: tuple[int, ...]) -> _Window:
     def sums(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         buckets, weights = arrays
-        return tuple(window_sums(g, buckets, weights, spans))
+        return tuple(window_sums(g, buckets, weights, spans, grouped=True))
 
     return sums
 
@@ -387,19 +398,23 @@ def _windows(spans: tuple[int, ...]) -> _Window:
 def _keyed(
     key: np.ndarray, chunk_rows: int, window: _Window, *arrays: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``)
-    evaluated over parts of whole keys (:func:`_parts`) and put back per row: the same
-    answers, over arrays that stay in cache."""
-    parts = _parts(key, chunk_rows)
-    if len(parts) == 1:
-        return window(Grouping(key), *arrays)
+    """``window(Grouping(key), *arrays)`` (per-row answers of counters keyed by ``key``,
+    in group order) evaluated over parts of whole keys (:func:`_parts`) and put back per
+    row: the same answers, over arrays that stay in cache. A part's grouping orders the
+    rows of the whole scan (its positions composed with the part's), so the window reads
+    the columns and the answers are put back without a copy of the part between."""
     outs: list[np.ndarray] = []
-    for idx in parts:
-        found = window(Grouping(key[idx]), *(a[idx] for a in arrays))
+    for idx in _parts(key, chunk_rows):
+        if len(idx) < len(key):
+            g = Grouping(key[idx])
+            g.order = idx[g.order]
+        else:  # one part: every row, in order
+            g = Grouping(key)
+        found = window(g, *arrays)
         if not outs:
             outs = [np.empty(len(key), dtype=np.int64) for _ in found]
         for out, part in zip(outs, found, strict=True):
-            out[idx] = part
+            out[g.order] = part
     return tuple(outs)
 
 
@@ -419,7 +434,8 @@ def _by_parts(
     lengths = (config.rules.first_call.prefix_length,)
     found: dict[str, list[tuple[np.ndarray, RuleHits]]] = {rule: [] for rule, _ in rules}
     for idx in parts:
-        sub = rows.take(idx, destinations=lengths)
+        # what these rules read: no trunk, source IP or group codes
+        sub = rows.take(idx, destinations=lengths, keys=False)
         pc_ = _PerCustomer(sub, config, sets)
         for rule, compute in rules:
             hits = compute(sub, pc_, config, _NO_PREFIXES)
@@ -494,44 +510,60 @@ def _strs(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 def _high_risk_prefixes(rows: ScanRows, config: FraudConfig, shared: list[str]) -> np.ndarray:
     """Per row, the high-risk prefix of its number for its customer (as an integer; -1 for
-    none), longest matching prefix first (:class:`~tandem.fraud.highrisk.HighRiskMatcher`)."""
+    none), longest matching prefix first (:class:`~tandem.fraud.highrisk.HighRiskMatcher`):
+    one search per row in a small sorted table of number ranges (:func:`_risk_ranges`)."""
     out = np.full(rows.size, -1, dtype=np.int64)
     if rows.size == 0:
         return out
-    default = HighRiskMatcher(shared)
-    matchers: dict[int, HighRiskMatcher] = {}
+    special: dict[int, HighRiskMatcher] = {}
     for code, name in enumerate(rows.customers):
         own = config.customers.get(name)
         if own is not None and (own.high_risk_allow or own.high_risk_deny):
-            matchers[code] = HighRiskMatcher(
+            special[code] = HighRiskMatcher(
                 shared, allow=own.high_risk_allow, deny=own.high_risk_deny
             )
-    special = np.isin(rows.customer, list(matchers)) if matchers else np.zeros(rows.size, bool)
-    parts = [(~special, default)] + [(rows.customer == c, m) for c, m in matchers.items()]
-    prefixes = {
-        length: rows.prefix(length)
-        for m in [default, *matchers.values()]
-        for length in {len(p) for p in m.table}
-    }
-    for mask, matcher in parts:
-        undecided = mask.copy()
-        table = matcher.table
-        for length in sorted({len(p) for p in table}, reverse=True):
-            if not undecided.any():
-                break
-            risky = np.asarray(
-                [int(p) for p, r in table.items() if len(p) == length and r], np.int64
-            )
-            allowed = np.asarray(
-                [int(p) for p, r in table.items() if len(p) == length and not r], np.int64
-            )
-            p = prefixes[length]
-            long_enough = undecided & (rows.length >= length)
-            hit_risky = long_enough & np.isin(p, risky)
-            hit_allowed = long_enough & np.isin(p, allowed)
-            out[hit_risky] = p[hit_risky]
-            undecided &= ~(hit_risky | hit_allowed)
+    # the key of a number: its length, then its value (numbers of one length in order)
+    keys = rows.length * _RANGE_BASE + rows.number
+    bounds, answers = _risk_ranges(HighRiskMatcher(shared))
+    out = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    for code, matcher in special.items():
+        mine = np.flatnonzero(rows.customer == code)
+        if len(mine):
+            bounds, answers = _risk_ranges(matcher)
+            out[mine] = answers[np.searchsorted(bounds, keys[mine], side="right") - 1]
     return out
+
+
+#: Numbers of each length are keyed ``length * _RANGE_BASE + number`` (E.164: 15 digits).
+_RANGE_BASE = 10**15
+
+
+def _risk_ranges(matcher: HighRiskMatcher) -> tuple[np.ndarray, np.ndarray]:
+    """The matcher as sorted ranges of numbers of one length: ``bounds`` (keys, as
+    :func:`_high_risk_prefixes` makes them, where a range starts) and ``answers`` (the
+    high-risk prefix of every number in the range, as an integer; -1 for none).
+
+    A prefix ``p`` of ``L`` digits covers the ``d``-digit numbers ``[p * 10**(d-L),
+    (p+1) * 10**(d-L))``; two prefixes' ranges are nested or apart, so between two
+    consecutive range ends every number has the same longest matching prefix: the one of
+    the range's first number, which the matcher itself answers."""
+    prefixes = [p for p in matcher.table if p.isascii() and p.isdigit() and len(p) <= 15]
+    bounds: list[int] = []
+    answers: list[int] = []
+    for d in range(1, 16):
+        lo, hi = 10 ** (d - 1), 10**d
+        points = {lo}
+        for p in prefixes:
+            if len(p) <= d:
+                scale = 10 ** (d - len(p))
+                for point in (int(p) * scale, (int(p) + 1) * scale):
+                    if lo < point < hi:
+                        points.add(point)
+        for point in sorted(points):
+            hit = matcher.match(str(point))
+            bounds.append(d * _RANGE_BASE + point)
+            answers.append(-1 if hit is None else int(hit))
+    return np.asarray(bounds, dtype=np.int64), np.asarray(answers, dtype=np.int64)
 
 
 def _high_risk(
@@ -826,7 +858,7 @@ def _first_call(
     enabled = pc_.values(lambda s: s.first_call.enabled, bool)
     threshold = pc_.values(lambda s: _never(s.first_call.rate))
     # the engine counts a customer's calls only where its rule has a rate
-    enabled &= threshold < NEVER
+    enabled = enabled & (threshold < NEVER)
     dest, name = rows.destinations(rule.prefix_length)
     g = Grouping.pairs(rows.customer, dest, _bits(dest))
     (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
@@ -869,19 +901,43 @@ def _long_call(
 
 def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episode]:
     """Merge each rule's per-call alerts into episodes (see :class:`Episode`)."""
+    return _merge_episodes([_rule_episodes(rows, rule, h, gap) for rule, h in hits.items()])
+
+
+def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode]:
+    """The episodes of every rule: by first call (replay order), then rule."""
+    out = [e for rule_episodes in found for e in rule_episodes]
+    out.sort(key=lambda e: (e[0], e[1]))
+    return [e for _, _, e in out]
+
+
+def _rule_episodes(
+    rows: ScanRows, rule: str, h: RuleHits, gap: int
+) -> list[tuple[int, int, Episode]]:
+    """One rule's per-call alerts merged into episodes, each with its first call's row
+    and the rule's rank (:func:`_merge_episodes` orders them)."""
     out: list[tuple[int, int, Episode]] = []
-    for rank, rule in enumerate(RULES):
-        h = hits.get(rule)
-        if h is None or not len(h):
-            continue
+    rank = RULES.index(rule)
+    if len(h):
         cust = rows.customer[h.rows]
         at = rows.start[h.rows]
-        _, pref = np.unique(h.prefixes.astype(str), return_inverse=True)
+        # equal prefixes, equal codes (the codes' order does not matter: an episode's
+        # place is its first call's)
+        pref, _ = pd.factorize(h.prefixes, sort=False)
         # hits are in replay order; sort by (action, customer, prefix) keeping time order
-        order = np.lexsort((np.arange(len(h)), pref, cust, h.codes))
-        c, p, a, t = h.codes[order], cust[order], pref[order], at[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = (c[1:] != c[:-1]) | (p[1:] != p[:-1]) | (a[1:] != a[:-1]) | (t[1:] - t[:-1] > gap)
+        npref = int(pref.max(initial=0)) + 1
+        if (3 * len(rows.customers) * npref).bit_length() < 40:
+            key = (h.codes.astype(np.int64) * len(rows.customers) + cust) * npref + pref
+            order, skey = _sort_rows(key)
+            t = at[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (skey[1:] != skey[:-1]) | (t[1:] - t[:-1] > gap)
+        else:
+            order = np.lexsort((np.arange(len(h)), pref, cust, h.codes))
+            c, p, a, t = h.codes[order], cust[order], pref[order], at[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (c[1:] != c[:-1]) | (p[1:] != p[:-1]) | (a[1:] != a[:-1])
+            new[1:] |= t[1:] - t[:-1] > gap
         firsts = np.flatnonzero(new)
         lasts = np.append(firsts[1:], len(order)) - 1
         for f, last in zip(firsts, lasts, strict=True):
@@ -902,16 +958,16 @@ def _episodes(rows: ScanRows, hits: dict[str, RuleHits], gap: int) -> list[Episo
                     ),
                 )
             )
-    out.sort(key=lambda e: (e[0], e[1]))  # by first call (replay order), then rule
-    return [e for _, _, e in out]
+    return out
 
 
-#: The rules evaluated in one thread, over every row at once: the rules with a counter
-#: not keyed by the customer (trunk, group, source IP, destination); concurrent calls and
-#: calls per second share the customer grouping. They never read the high-risk prefixes.
+#: The rules evaluated in one thread, over every row at once: concurrent calls (customer,
+#: trunk and destination group) and calls per second (customer, source IP). They never
+#: read the high-risk prefixes.
 _FIRST_GROUP = _first_group()
-#: The rules evaluated in the other thread: the high-risk prefixes first, then the rules
-#: every counter of which is keyed by the customer, part by part.
+#: The rules evaluated in the other thread: the high-risk prefixes first, then velocity
+#: (keyed by destination), then the rules every counter of which is keyed by the
+#: customer, part by part. The two groups take about the same time.
 _SECOND_GROUP = _second_group()
 #: The rules evaluated over parts of whole customers (:func:`_by_parts`).
 _BY_CUSTOMER = frozenset(("spend", "sequential", "wangiri", "first_call"))

@@ -124,10 +124,16 @@ class Grouping:
 
 
 def window_sums(
-    g: Grouping, buckets: np.ndarray, weights: np.ndarray | None, spans: tuple[int, ...]
+    g: Grouping,
+    buckets: np.ndarray,
+    weights: np.ndarray | None,
+    spans: tuple[int, ...],
+    *,
+    grouped: bool = False,
 ) -> list[np.ndarray]:
     """For each span ``n``: per row, the weights (1 each when None) of the rows ``j <= i``
-    of its group with a bucket in ``(buckets_i - n, buckets_i]``."""
+    of its group with a bucket in ``(buckets_i - n, buckets_i]``; ``grouped=True``
+    answers in group order (the ``p``-th value is row ``g.order[p]``'s)."""
     n = g.size
     outs = [np.zeros(n, dtype=np.int64) for _ in spans]
     if n == 0:
@@ -144,14 +150,17 @@ def window_sums(
     csum = np.concatenate(([0], np.cumsum(ones)))
     upto = csum[1:]
     reach = int(sb.max()) - base  # a span above it reaches back to every group's start
-    for out, span in zip(outs, spans, strict=True):
+    for w, span in enumerate(spans):
         if span == 1:  # the window is the row's own bucket: its run starts it
             left = firsts
         elif span > reach:
             left = g.first[firsts]
         else:
             left = np.searchsorted(comp, comp[firsts] - span, side="right")
-        out[g.order] = upto - csum[left[run]]
+        if grouped:
+            outs[w] = upto - csum[left[run]]
+        else:
+            outs[w][g.order] = upto - csum[left[run]]
     return outs
 
 
@@ -178,9 +187,17 @@ class _StartRuns:
         return csum[self.last[self.run]] - (csum - weights)
 
 
-def in_progress(g: Grouping, starts: np.ndarray, ends: np.ndarray, holds: np.ndarray) -> np.ndarray:
+def in_progress(
+    g: Grouping,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    holds: np.ndarray,
+    *,
+    grouped: bool = False,
+) -> np.ndarray:
     """Per row, the earlier rows of its group that hold a slot (``holds``) and are still
-    in progress at its start (``ends_j > starts_i``)."""
+    in progress at its start (``ends_j > starts_i``); ``grouped=True`` answers in group
+    order (as :func:`window_sums`)."""
     n = g.size
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
@@ -201,6 +218,8 @@ def in_progress(g: Grouping, starts: np.ndarray, ends: np.ndarray, holds: np.nda
     ended_u -= csum[g.first[f]]  # the held rows of the groups before (all end before)
     ended = ended_u[runs.run] - runs.suffix(np.where(se == ss, sh, 0))
     before = csum[:-1] - csum[g.first]
+    if grouped:
+        return before - ended
     out[g.order] = before - ended
     return out
 
@@ -239,7 +258,14 @@ def ended_sums(
         lowest = np.maximum(lowest, base)  # keys below base belong to the group before
         end_sorted = sorted_ends.keys
         hi = sorted_ends.upto(runs, code_f + (ss[f] - base))
-        lo = np.searchsorted(end_sorted, code_f + (lowest - base), side="left")
+        # the window's first instant changes with the group and start bucket alone:
+        # search once per bucket, not per start
+        lo_keys = code_f + (lowest - base)
+        fresh = _runs(lo_keys)
+        if fresh.sum() * 2 < len(fresh):
+            lo = np.searchsorted(end_sorted, lo_keys[fresh], side="left")[np.cumsum(fresh) - 1]
+        else:
+            lo = np.searchsorted(end_sorted, lo_keys, side="left")
         csum = sorted_ends.csum
         total = (csum[hi] - csum[lo])[runs.run]
         out[g.order] = total - runs.suffix(np.where(se == ss, sa, 0))
