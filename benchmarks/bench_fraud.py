@@ -11,7 +11,7 @@
   decision; side by side with baselines in the same run: the high-risk rule alone (no
   counters), one empty counters batch (the floor every counted rule pays), and the
   counted rules' batch queued and executed without grading.
-* **Scan** (:func:`tandem.fraud.scan`): the generator's CDRs (``--cdrs``, with every
+* **Scan** (:func:`tandem.fraud.scanner`): the generator's CDRs (``--cdrs``, with every
   planted pattern) as a canonical table in memory, median of ``--rounds`` scans, in CDRs
   per second; and read from Parquet through the CDR reader (what ``tandem fraud scan``
   does), once.

@@ -202,9 +202,11 @@ def main() -> None:
     rate = {m: args.cdrs / med[m] for m in methods}
     one = rate.get("local:1")
     print(f"\nmedians of {args.rounds} rounds, {args.cdrs:,} CDRs, {os.cpu_count()} cores")
-    print(f"{'method':>16}  {'wall s':>7}  {'CDRs/s':>10}  {'vs single':>9}  "
-          f"{'efficiency':>10}  {'per added worker':>16}  {'CPU s':>7}  {'client MB':>9}  "
-          f"{'worker MB':>9}")
+    print(
+        f"{'method':>16}  {'wall s':>7}  {'CDRs/s':>10}  {'vs single':>9}  "
+        f"{'efficiency':>10}  {'per added worker':>16}  {'CPU s':>7}  {'client MB':>9}  "
+        f"{'worker MB':>9}"
+    )
     prev = None
     for m in methods:
         eff = add = "-"

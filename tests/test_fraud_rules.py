@@ -18,7 +18,7 @@ from tandem.fraud import (
     fraud_config_from_mapping,
     scan,
 )
-from tandem.fraud.backtest import backtest
+from tandem.fraud.backtesting import backtest
 from tandem.instant import parse_instant
 from tandem.money import to_scaled
 from tandem.rating.cdr import canonical_table

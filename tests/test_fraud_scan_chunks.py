@@ -17,9 +17,9 @@ from test_fraud_scan_equivalence import NUMBERS, configs
 
 from tandem.fraud import fraud_config_from_mapping, scan
 from tandem.fraud.rows import scan_rows
-from tandem.fraud.scan import _parts
+from tandem.fraud.scanner import _parts
 
-scan_module = importlib.import_module("tandem.fraud.scan")  # the module (not the function)
+scan_module = importlib.import_module("tandem.fraud.scanner")  # the module (not the function)
 CUSTOMERS = ["a", "b", "c", "d", "e", "f", "g"]
 
 rows_strategy = st.lists(

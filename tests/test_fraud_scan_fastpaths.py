@@ -32,7 +32,7 @@ from tandem.fraud.rows import _decimal_words, _plain_numbers
 from tandem.money import SCALE
 from tandem.rating.cdr import canonical_table
 
-scan_module = importlib.import_module("tandem.fraud.scan")
+scan_module = importlib.import_module("tandem.fraud.scanner")
 
 _digits = st.text(alphabet="0123456789", min_size=1, max_size=6)
 

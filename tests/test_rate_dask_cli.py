@@ -54,9 +54,23 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[sub
     log = open(folder / "dask.log", "wb")  # noqa: SIM115 - closed below
     procs = [
         subprocess.Popen(
-            [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(sched_file), "--idle-timeout", "300"],
-            env=env, stdout=log, stderr=log, cwd=folder,
+            [
+                *dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+                "--idle-timeout",
+                "300",
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+            cwd=folder,
         )  # fmt: skip
     ]
     try:
@@ -67,9 +81,25 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[tuple[str, list[sub
         address = json.loads(sched_file.read_text())["address"]
         workers_procs = [
             subprocess.Popen(
-                [*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--death-timeout", "60", "--name", f"w{k}"],
-                env=env, stdout=log, stderr=log, cwd=folder,
+                [
+                    *dask,
+                    "worker",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--death-timeout",
+                    "60",
+                    "--name",
+                    f"w{k}",
+                ],
+                env=env,
+                stdout=log,
+                stderr=log,
+                cwd=folder,
             )  # fmt: skip
             for k in range(workers)
         ]

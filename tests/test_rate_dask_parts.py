@@ -68,8 +68,9 @@ def _cdrs(rng: np.random.Generator, n: int) -> pa.Table:
 _RATERS: dict[int, Rater] = {}
 
 
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # read only
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # read only
 @given(seed=st.integers(0, 2**31), cuts=st.lists(st.integers(1, 399), max_size=6))
 def test_parts_add_up_to_the_whole(loaded, seed, cuts):  # noqa: F811
     rater = _RATERS.get(id(loaded)) or _RATERS.setdefault(id(loaded), Rater.from_store(loaded))

@@ -23,8 +23,8 @@ from tandem.errors import CdrError, ConfigError
 from tandem.instant import format_instant
 
 if TYPE_CHECKING:
-    from tandem.fraud.backtest import RuleScore
-    from tandem.fraud.scan import ScanResult
+    from tandem.fraud.backtesting import RuleScore
+    from tandem.fraud.scanner import ScanResult
 
 __all__ = ["DEFAULT_RULES", "fraud_group"]
 
@@ -95,12 +95,12 @@ def scan_command(
     from tandem.cli.progress import progress
     from tandem.cli.rate import _column_map, cdr_count
     from tandem.fraud import load_fraud_config
-    from tandem.fraud.backtest import backtest
+    from tandem.fraud.backtesting import backtest
     from tandem.fraud.rows import SCAN_COLUMNS
 
-    # the function from its module: once tandem.fraud.scan is imported as a module, the
+    # the function from its module: once tandem.fraud.scanner is imported as a module, the
     # package's attribute ``scan`` is that module, not the function (a lazy package)
-    from tandem.fraud.scan import scan
+    from tandem.fraud.scanner import scan
     from tandem.rating.cdr import CdrReader
 
     if not cdrs.exists():

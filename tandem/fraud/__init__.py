@@ -39,18 +39,18 @@ from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
 # The scan and backtest load numpy, pandas and pyarrow: on first use only, so that a proxy
 # embedding the live engine does not import them (PEP 562).
 _LAZY = {
-    "Episode": "tandem.fraud.scan",
-    "RuleHits": "tandem.fraud.scan",
-    "ScanResult": "tandem.fraud.scan",
-    "scan": "tandem.fraud.scan",
-    "PATTERN_RULES": "tandem.fraud.backtest",
-    "RuleScore": "tandem.fraud.backtest",
-    "backtest": "tandem.fraud.backtest",
+    "Episode": "tandem.fraud.scanner",
+    "RuleHits": "tandem.fraud.scanner",
+    "ScanResult": "tandem.fraud.scanner",
+    "scan": "tandem.fraud.scanner",
+    "PATTERN_RULES": "tandem.fraud.backtesting",
+    "RuleScore": "tandem.fraud.backtesting",
+    "backtest": "tandem.fraud.backtesting",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from tandem.fraud.backtest import PATTERN_RULES, RuleScore, backtest
-    from tandem.fraud.scan import Episode, RuleHits, ScanResult, scan
+    from tandem.fraud.backtesting import PATTERN_RULES, RuleScore, backtest
+    from tandem.fraud.scanner import Episode, RuleHits, ScanResult, scan
 
 
 def __getattr__(name: str) -> Any:

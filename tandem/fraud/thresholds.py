@@ -4,7 +4,7 @@ A rule measures a value for a call (calls in a window, calls in progress, money 
 and grades it: above ``critical`` the call is **blocked**, else above ``warning`` it is
 **flagged**, else **allowed**. Either threshold may be absent (``None``): that level never
 fires. The live engine (:class:`tandem.fraud.FraudEngine`) and the vectorised scan
-(:func:`tandem.fraud.scan`, with the same comparisons over arrays) read their levels here.
+(:func:`tandem.fraud.scanner`, with the same comparisons over arrays) read their levels here.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import numpy as np
 
 from tandem.fraud.config import RULES
-from tandem.fraud.scan import ScanResult
+from tandem.fraud.scanner import ScanResult
 
 __all__ = ["PATTERN_RULES", "RuleScore", "backtest"]
 
