@@ -97,9 +97,6 @@ def scan_command(
     from tandem.fraud import load_fraud_config
     from tandem.fraud.backtesting import backtest
     from tandem.fraud.rows import SCAN_COLUMNS
-
-    # the function from its module: once tandem.fraud.scanner is imported as a module, the
-    # package's attribute ``scan`` is that module, not the function (a lazy package)
     from tandem.fraud.scanner import scan
     from tandem.rating.cdr import CdrReader
 
