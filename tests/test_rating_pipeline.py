@@ -70,7 +70,7 @@ def test_read_ahead_reads_one_batch_ahead_and_closes_the_source_when_left():
     assert src.closed and src.read <= 2
 
 
-def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded):  # noqa: F811
+def test_rated_file_number_and_money_columns_uncompressed_the_rest_lz4(tmp_path, loaded):  # noqa: F811
     src = tmp_path / "cdrs.parquet"
     _write_parquet(src, 3000)
     rater = Rater.from_store(loaded)
@@ -81,7 +81,8 @@ def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded): 
     for g in range(meta.num_row_groups):
         for c in range(meta.num_columns):
             col = meta.row_group(g).column(c)
-            want = "UNCOMPRESSED" if col.path_in_schema in ("number", "rated_number") else "LZ4"
+            plain = ("number", "rated_number", "sell_amount", "buy_amount", "margin")
+            want = "UNCOMPRESSED" if col.path_in_schema in plain else "LZ4"
             assert col.compression.upper().startswith(want), (col.path_in_schema, col.compression)
     # and the file holds, row for row, what the batches priced one by one hold
     priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]

@@ -570,8 +570,8 @@ class Rater:
 
     @property
     def amount_type(self) -> pa.DataType:
-        """The Arrow type of this rater's money columns: ``decimal128(19, 9)`` when no call
-        of its books can pass int64 arithmetic (every amount below 10**10 units), else
+        """The Arrow type of this rater's money columns: ``decimal128(18, 9)`` when no call
+        of its books can pass int64 arithmetic (every amount below 10**9 units), else
         ``decimal128(38, 9)`` (:mod:`tandem.rating.amounts`)."""
         books = [self.sell, self.buy, *(b for pair in self.plan_books for b in pair)]
         return NARROW_AMOUNT_TYPE if all(b.always_fast for b in books) else AMOUNT_TYPE
