@@ -129,12 +129,14 @@ def _written(parts: list[pa.Table], workers: int = 2) -> tuple[bytes, ParallelPa
 
 
 def test_tables_are_encoded_into_reused_scratch_buffers_with_the_same_bytes(monkeypatch):
-    # The scratch buffers change where a table is encoded, not what is written: the file
+    # The scratch buffers (for tables of 4 MB and more; here every table) change where a
+    # table is encoded, not what is written: the file
     # is byte for byte the one encoded into a fresh buffer per table, and the buffers
     # are reused (at most workers + 1 of them for any number of tables).
     from tandem.rating import parquet_parallel
 
     parts = [_table(n, k * 1000) for k, n in enumerate([300, 250, 300, 10, 300, 300, 1])]
+    monkeypatch.setattr(parquet_parallel, "_SCRATCH_MIN", 0)  # small tables too
     reused, writer = _written(parts)
     assert 1 <= len(writer.spare) <= 3
     monkeypatch.setattr(parquet_parallel, "_SCRATCH_MAX", 0)  # never a scratch buffer
@@ -151,6 +153,7 @@ def test_a_table_whose_encoding_outgrows_its_scratch_buffer_is_encoded_anyway(mo
 
     parts = [_table(n, k) for k, n in enumerate([5, 200, 3])]
     expected, _ = _written(parts)
+    monkeypatch.setattr(parquet_parallel, "_SCRATCH_MIN", 0)
     monkeypatch.setattr(parquet_parallel, "_room", lambda table: 16)
     got, _ = _written(parts)
     assert got == expected

@@ -4,6 +4,7 @@ compression, and a cached run that loads neither pandas nor the SQL stack."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rating_cdr import _write_parquet, loaded  # noqa: F401  (fixture)
 
+from tandem.errors import OutputError
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import Rater, split_rated
-from tandem.rating.stream import output_times, rate_file, read_ahead
+from tandem.rating.stream import ReadAhead, output_times, rate_file, read_ahead
 
 
 class _Source:
@@ -186,3 +188,28 @@ def test_each_batch_written_starts_its_writeback_and_the_files_are_unchanged(
         fh.write(b"x" * 10_000)
         real(fh)  # flushes the Python buffer, then starts the writeback
         assert probe.stat().st_size == 10_000
+
+
+def test_read_ahead_starts_reading_before_it_is_asked():
+    # tandem rate makes it before it loads the rating book: the first batch is read
+    # meanwhile, on the read-ahead thread.
+    src = _Source(3)
+    it = ReadAhead(src)
+    deadline = time.monotonic() + 10
+    while src.read < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert src.read == 1 and threading.get_ident() not in src.threads
+    assert [b.column("k")[0].as_py() for b in it] == [0, 1, 2]
+    assert src.closed
+
+
+def test_rate_file_closes_batches_it_was_given_when_it_refuses_the_outputs(tmp_path):
+    # Batches already being read (made before the book was loaded) are stopped and their
+    # source closed when rate_file refuses to run, here an output that is the input.
+    src = _Source(5)
+    batches = ReadAhead(src)
+    cdrs = tmp_path / "cdrs.parquet"
+    cdrs.write_bytes(b"")
+    with pytest.raises(OutputError, match="is the CDR file being rated"):
+        rate_file(cdrs, cdrs, None, batches=batches)  # type: ignore[arg-type]
+    assert src.closed and src.read <= 2

@@ -87,18 +87,14 @@ class RatingOptions:
     local_ports: bool
     local_ports_csv: Path | None
 
-    def prepare(self, ctx: CliContext) -> PreparedRating:
-        """The CDR reader, the port lookup and the compiled rating book (from the cache
-        beside a SQLite store while the store is unchanged: the store is then not even
-        opened), and the tariff plans the run prices with."""
-        from tandem.rating.bookcache import load_rater
+    def reader(self) -> CdrReader:
+        """The CDR reader these options describe."""
         from tandem.rating.cdr import CdrReader, load_account_map
-        from tandem.rating.plan import load_plan
 
         customer_map, carrier_map = (
             load_account_map(self.map_file) if self.map_file else (None, None)
         )
-        reader = CdrReader(
+        return CdrReader(
             format=self.fmt,
             timezone=self.timezone,
             column_map=self.column_map,
@@ -108,6 +104,16 @@ class RatingOptions:
             carrier_map=carrier_map,
             batch_size=self.batch_size,
         )
+
+    def prepare(self, ctx: CliContext, reader: CdrReader | None = None) -> PreparedRating:
+        """The CDR reader (``reader``, or :meth:`reader`'s), the port lookup and the
+        compiled rating book (from the cache beside a SQLite store while the store is
+        unchanged: the store is then not even opened), and the tariff plans the run
+        prices with."""
+        from tandem.rating.bookcache import load_rater
+        from tandem.rating.plan import load_plan
+
+        reader = reader if reader is not None else self.reader()
         port_lookup = None
         if self.local_ports_csv is not None or self.local_ports:
             from tandem.enum.local import LocalPortTable
@@ -408,33 +414,40 @@ def _rate(
     from tandem.cli.progress import progress
     from tandem.rating.report import RatingReport
     from tandem.rating.stream import (
+        ReadAhead,
         check_outputs,
         default_unrated_path,
         rate_file,
+        recover_outputs,
         reuse_freed_memory,
     )
 
     reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
-    prepared = options.prepare(ctx)
-    reader, rater = prepared.reader, prepared.rater
-    # The per-carrier table is printed only without --json and --quiet; the report tables
-    # are kept only for --report: otherwise no aggregation is paid for.
-    report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
-    total = cdr_count(reader, cdrs) if ctx.show_progress else None  # for the bar only
-    with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
-        summary = rate_file(
-            cdrs,
-            output,
-            rater,
-            reader=reader,
-            unrated=unrated,
-            report=report,
-            port_lookup=prepared.port_lookup,
-            on_batch=bar.advance,
-            period=period,
-            report_dir=report_dir,
-        )
+    recover_outputs(output)  # an earlier run's interrupted commit, before anything is read
+    reader = options.reader()
+    # The first batch is read on its thread while the rating book loads.
+    batches = ReadAhead(reader.batches(cdrs))
+    with contextlib.closing(batches):  # rate_file closes them too; this on an error before
+        prepared = options.prepare(ctx, reader)
+        # The per-carrier table is printed only without --json and --quiet; the report
+        # tables are kept only for --report: otherwise no aggregation is paid for.
+        report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
+        total = cdr_count(reader, cdrs) if ctx.show_progress else None  # for the bar only
+        with progress("rating CDRs", total, enabled=ctx.show_progress) as bar:
+            summary = rate_file(
+                cdrs,
+                output,
+                prepared.rater,
+                reader=reader,
+                unrated=unrated,
+                report=report,
+                port_lookup=prepared.port_lookup,
+                on_batch=bar.advance,
+                period=period,
+                report_dir=report_dir,
+                batches=batches,
+            )
     result = summary.as_json()
     if to_db:
         result["warehouse"] = _load_warehouse(ctx, output, source, period)

@@ -239,8 +239,11 @@ def _split(buffer: pa.Buffer | bytes) -> tuple[memoryview, list[Field]]:
 
 
 #: Room in a scratch buffer beyond a table's Arrow size (page headers, the footer).
-_SLACK = 1 << 20
-#: Tables larger than this (Arrow bytes) are encoded into a buffer of their own.
+_SLACK = 1 << 16
+#: Tables of fewer Arrow bytes than this are encoded into a growing buffer of their own
+#: (the allocator recycles such small blocks itself), and so are those of more than
+#: :data:`_SCRATCH_MAX`.
+_SCRATCH_MIN = 4 << 20
 _SCRATCH_MAX = 1 << 30
 
 
@@ -297,7 +300,7 @@ class ParallelParquetWriter:
             table = self.prepare(table)
             if not table.schema.equals(self.schema):
                 self.retyped = True
-        scratch = self._scratch(_room(table))
+        scratch = self._scratch(_room(table)) if table.nbytes >= _SCRATCH_MIN else None
         if scratch is not None:
             out = pa.FixedSizeBufferWriter(scratch)  # native: no GIL taken per page
             try:

@@ -39,10 +39,10 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +61,7 @@ from tandem.rating.report import RatingReport
 
 __all__ = [
     "START_TYPE",
+    "ReadAhead",
     "check_outputs",
     "default_unrated_path",
     "journal_path",
@@ -147,25 +148,53 @@ def release_memory() -> None:
 _END = object()
 
 
-def read_ahead(batches: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
+class ReadAhead:
     """The batches of ``batches``, in order, each next one read on a thread while the
     caller works on the one it was given: reading and decoding the file (Parquet decoding
-    releases the GIL) overlaps pricing and writing. One batch is read ahead, so memory
-    stays bounded; an error reading the file is raised here, as the plain loop would."""
-    it = iter(batches)
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="read") as pool:
-            pending = pool.submit(next, it, _END)
-            while True:
-                batch = pending.result()
-                if batch is _END:
-                    return
-                pending = pool.submit(next, it, _END)
-                yield batch
-    finally:  # the read in flight is done (the pool is shut down): close the source
-        close = getattr(it, "close", None)
+    releases the GIL) overlaps pricing and writing. The first batch is read from the
+    moment this is made (``tandem rate`` makes it before it loads the rating book, so
+    that the two overlap). One batch is read ahead, so memory stays bounded; an error
+    reading the file is raised by :meth:`__next__`, as the plain loop would. The source is
+    closed (its ``close``, if any) when it is exhausted, fails, or :meth:`close` is called.
+    """
+
+    def __init__(self, batches: Iterable[pa.Table]) -> None:
+        self._it = iter(batches)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(1, thread_name_prefix="read")
+        self._pending: Future[object] | None = self._pool.submit(next, self._it, _END)
+
+    def __iter__(self) -> ReadAhead:
+        return self
+
+    def __next__(self) -> pa.Table:
+        if self._pending is None or self._pool is None:
+            raise StopIteration
+        try:
+            batch = self._pending.result()
+        except BaseException:
+            self.close()
+            raise
+        if batch is _END:
+            self.close()
+            raise StopIteration
+        self._pending = self._pool.submit(next, self._it, _END)
+        return cast(pa.Table, batch)
+
+    def close(self) -> None:
+        """Stop reading: the read in flight is done (the pool is shut down), then the
+        source is closed."""
+        pool, self._pool, self._pending = self._pool, None, None
+        if pool is None:
+            return
+        pool.shutdown(wait=True)
+        close = getattr(self._it, "close", None)
         if close is not None:
             close()
+
+
+def read_ahead(batches: Iterable[pa.Table]) -> ReadAhead:
+    """:class:`ReadAhead` over ``batches`` (its first batch being read from now on)."""
+    return ReadAhead(batches)
 
 
 def default_unrated_path(output: str | os.PathLike[str]) -> Path:
@@ -727,6 +756,7 @@ def rate_file(
     on_batch: Callable[[int], None] | None = None,
     period: tuple[InstantLike, InstantLike] | None = None,
     report_dir: str | os.PathLike[str] | None = None,
+    batches: ReadAhead | None = None,
 ) -> RatingSummary:
     """Rate ``source`` into ``output`` (rated CDRs) and ``unrated`` (default: see
     :func:`default_unrated_path`), streaming; returns the summary (``rows in == rated +
@@ -741,8 +771,36 @@ def rate_file(
     in the same commit as the two files: all appear together or none does (see the
     module doc). Outputs that would overwrite the input or each other are refused before
     anything is written (:class:`OutputError`), as is a disk that refuses the writes.
+
+    ``batches``: the canonical batches of ``source`` already being read (a
+    :class:`ReadAhead` over ``reader.batches(source)``, made while the caller loaded the
+    rating book); they are closed when this returns.
     """
-    reader = reader or CdrReader()
+    try:
+        return _rate_file(
+            source, output, rater, reader=reader or CdrReader(), unrated=unrated,
+            report=report, port_lookup=port_lookup, on_batch=on_batch, period=period,
+            report_dir=report_dir, batches=batches,
+        )  # fmt: skip
+    finally:
+        if batches is not None:  # refused before reading: the read in flight is stopped
+            batches.close()
+
+
+def _rate_file(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    rater: Rater,
+    *,
+    reader: CdrReader,
+    unrated: str | os.PathLike[str] | None,
+    report: RatingReport | None,
+    port_lookup: PortLookup | None,
+    on_batch: Callable[[int], None] | None,
+    period: tuple[InstantLike, InstantLike] | None,
+    report_dir: str | os.PathLike[str] | None,
+    batches: ReadAhead | None,
+) -> RatingSummary:
     bounds = None if period is None else (parse_instant(period[0]), parse_instant(period[1]))
     summary = RatingSummary(period=bounds)
     if bounds is not None and not bounds[0] < bounds[1]:
@@ -766,7 +824,8 @@ def rate_file(
     # most one write is in flight, so memory stays bounded by two batches.
     pool = ThreadPoolExecutor(1)
     pending = None
-    batches = read_ahead(reader.batches(source))
+    if batches is None:
+        batches = read_ahead(reader.batches(source))
     done = 0
 
     def write(rated: pa.Table, not_rated: pa.Table) -> None:
