@@ -3,6 +3,9 @@ compression, and a cached run that loads neither pandas nor the SQL stack."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -213,3 +216,28 @@ def test_rate_file_closes_batches_it_was_given_when_it_refuses_the_outputs(tmp_p
     with pytest.raises(OutputError, match="is the CDR file being rated"):
         rate_file(cdrs, cdrs, None, batches=batches)  # type: ignore[arg-type]
     assert src.closed and src.read <= 2
+
+
+_BLAS_THREADS = """
+import os, sys
+from tandem.cli.rate import single_threaded_blas
+took = single_threaded_blas()
+import numpy
+print(took, os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
+@pytest.mark.parametrize("preset", [None, "2"])
+def test_tandem_rate_has_numpy_start_no_blas_threads(preset):
+    # tandem rate does no linear algebra: OpenBLAS's spinning thread would take the other
+    # core while the first CDRs are read. A setting of the user's is kept.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    out = subprocess.run(
+        [sys.executable, "-c", _BLAS_THREADS], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:2] == ["True", preset or "1"]
+    if preset is None:
+        assert out[2] == "1"  # the main thread only

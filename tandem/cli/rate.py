@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from tandem.rating.price import PortLookup, Rater, RatingSummary
     from tandem.rating.report import RatingReport
 
-__all__ = ["cdr_count", "print_summary", "rate"]
+__all__ = ["cdr_count", "print_summary", "rate", "single_threaded_blas"]
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -68,6 +69,20 @@ def cdr_count(reader: CdrReader, cdrs: Path) -> int | None:
         return int(pq.ParquetFile(cdrs).metadata.num_rows)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is a CdrError
         raise CdrError(f"{cdrs.name}: not a readable Parquet file: {exc}") from None
+
+
+def single_threaded_blas() -> bool:
+    """Have numpy's OpenBLAS start no threads of its own (``OPENBLAS_NUM_THREADS=1``, unless
+    set already), when numpy is not loaded yet; True when it took effect.
+
+    At import OpenBLAS starts a thread per further core, which spins for a while waiting
+    for work: about 25 ms of the other core at the start of ``tandem rate``, just when it
+    reads the first CDRs and loads the rating book. Rating does no linear algebra (nor do
+    the Dask workers it starts, which inherit the setting)."""
+    if "numpy" in sys.modules:
+        return False
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return True
 
 
 @dataclass(frozen=True)
@@ -340,6 +355,7 @@ def rate(
     With --dask ADDRESS (a scheduler, or local[:N]) the CDRS may be a glob, a directory or
     an fsspec URL, rated on the cluster into the directory -o of Parquet parts.
     """
+    single_threaded_blas()
     options = RatingOptions(
         fmt, timezone, map_file, _column_map(map_column), customer, carrier, plan, grace,
         batch_size, local_ports, local_ports_csv,

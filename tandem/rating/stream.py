@@ -555,6 +555,7 @@ def _compact(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(
         from_numpy(remap[codes], type=chunk.indices.type, mask=mask),
         chunk.dictionary.take(from_numpy(np.flatnonzero(used))),
+        safe=False,  # remapped codes index the entries used by construction
     )
 
 
