@@ -28,6 +28,7 @@ from tandem.errors import CdrError, ConfigError
 from tandem.instant import format_instant
 
 if TYPE_CHECKING:
+    from tandem.rating.bookfile import BookPrefetch
     from tandem.rating.cdr import CdrReader
     from tandem.rating.price import PortLookup, Rater, RatingSummary
     from tandem.rating.report import RatingReport
@@ -120,11 +121,16 @@ class RatingOptions:
             batch_size=self.batch_size,
         )
 
-    def prepare(self, ctx: CliContext, reader: CdrReader | None = None) -> PreparedRating:
+    def prepare(
+        self,
+        ctx: CliContext,
+        reader: CdrReader | None = None,
+        prefetched: BookPrefetch | None = None,
+    ) -> PreparedRating:
         """The CDR reader (``reader``, or :meth:`reader`'s), the port lookup and the
         compiled rating book (from the cache beside a SQLite store while the store is
-        unchanged: the store is then not even opened), and the tariff plans the run
-        prices with."""
+        unchanged: the store is then not even opened; ``prefetched``: that cache already
+        being read), and the tariff plans the run prices with."""
         from tandem.rating.bookcache import load_rater
         from tandem.rating.plan import load_plan
 
@@ -140,7 +146,9 @@ class RatingOptions:
             )
             port_lookup = table.routing_numbers
         plan = load_plan(self.plan) if self.plan else None
-        rater, stored_schedule = load_rater(ctx.db, lambda: ctx.store, plan=plan, grace=self.grace)
+        rater, stored_schedule = load_rater(
+            ctx.db, lambda: ctx.store, plan=plan, grace=self.grace, prefetched=prefetched
+        )
         schedule = None if self.plan else stored_schedule
         versions = None if schedule is None else sorted({v for v in schedule.versions if v})
         return PreparedRating(reader, port_lookup, rater, self.plan, versions)
@@ -427,6 +435,10 @@ def _rate(
     to_db: bool,
     source: str,
 ) -> None:
+    from tandem.rating.bookfile import BookPrefetch
+
+    # The rating-book cache is read and checked on a thread while the imports below run.
+    prefetched = BookPrefetch(ctx.db)
     from tandem.cli.progress import progress
     from tandem.rating.report import RatingReport
     from tandem.rating.stream import (
@@ -445,7 +457,7 @@ def _rate(
     # The first batch is read on its thread while the rating book loads.
     batches = ReadAhead(reader.batches(cdrs))
     with contextlib.closing(batches):  # rate_file closes them too; this on an error before
-        prepared = options.prepare(ctx, reader)
+        prepared = options.prepare(ctx, reader, prefetched)
         # The per-carrier table is printed only without --json and --quiet; the report
         # tables are kept only for --report: otherwise no aggregation is paid for.
         report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
