@@ -218,26 +218,43 @@ def test_rate_file_closes_batches_it_was_given_when_it_refuses_the_outputs(tmp_p
     assert src.closed and src.read <= 2
 
 
-_BLAS_THREADS = """
+_NATIVE = """
 import os, sys
-from tandem.cli.rate import single_threaded_blas
-took = single_threaded_blas()
+from tandem.cli.rate import tune_native_libraries
+took = tune_native_libraries()
 import numpy
-print(took, os.environ.get("OPENBLAS_NUM_THREADS"), len(os.listdir("/proc/self/task")))
+threads = len(os.listdir("/proc/self/task"))
+import pyarrow
+pyarrow.allocate_buffer(1 << 20)
+print(",".join(took) or "-", os.environ.get("OPENBLAS_NUM_THREADS"), threads)
 """
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
 @pytest.mark.parametrize("preset", [None, "2"])
-def test_tandem_rate_has_numpy_start_no_blas_threads(preset):
+def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
     # tandem rate does no linear algebra: OpenBLAS's spinning thread would take the other
-    # core while the first CDRs are read. A setting of the user's is kept.
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    # core while the first CDRs are read; and Arrow's mimalloc is told to ask for no
+    # transparent huge pages (mimalloc reads it as it starts: MIMALLOC_VERBOSE shows it).
+    # A setting of the user's is kept.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_ALLOW_THP")
+    }
+    env["MIMALLOC_VERBOSE"] = "1"
     if preset is not None:
         env["OPENBLAS_NUM_THREADS"] = preset
-    out = subprocess.run(
-        [sys.executable, "-c", _BLAS_THREADS], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out[:2] == ["True", preset or "1"]
+    done = subprocess.run(
+        [sys.executable, "-c", _NATIVE], env=env, capture_output=True, text=True, check=True
+    )
+    took, blas, threads = done.stdout.split()
     if preset is None:
-        assert out[2] == "1"  # the main thread only
+        assert took == "OPENBLAS_NUM_THREADS,MIMALLOC_ALLOW_THP"
+        assert (blas, threads) == ("1", "1")  # the main thread only
+    else:
+        assert (took, blas) == ("MIMALLOC_ALLOW_THP", preset)
+    import pyarrow
+
+    if pyarrow.default_memory_pool().backend_name == "mimalloc":
+        assert "option 'allow_thp': 0" in done.stderr
