@@ -269,7 +269,7 @@ def test_ordinary_decks_stay_on_the_int64_path():
         rates_frame([dict(account="a", kind="customer", prefix="1", rate="1000000")]), "customer"
     )
     assert ordinary.always_fast and not huge.always_fast
-    # ... and its amounts keep the narrow decimal128(19, 9) (faster to write); a rater
+    # ... and its amounts keep the narrow decimal128(18, 9) (INT64 in Parquet); a rater
     # whose calls may need more digits writes decimal128(38, 9).
     cdrs = canonical_table(pa.Table.from_pandas(cdr_frame([(NOV, 60, "1555", "a", "a")])))
     for rate, kind in (("0.05", NARROW_AMOUNT_TYPE), ("1000000", AMOUNT_TYPE)):

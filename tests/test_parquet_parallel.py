@@ -113,3 +113,47 @@ def test_a_dictionary_column_decoded_for_encoding_keeps_its_type_and_bytes(sizes
     got = pq.read_table(io.BytesIO(files[1]))
     assert got.schema.field("prefix").type == pa.dictionary(pa.int32(), pa.string())
     assert got.to_pylist() == (pa.concat_tables(parts).to_pylist() if parts else [])
+
+
+def _written(parts: list[pa.Table], workers: int = 2) -> tuple[bytes, ParallelParquetWriter]:
+    sink = io.BytesIO()
+    writer = ParallelParquetWriter(
+        sink, parts[0].schema, workers=workers, compression="lz4", use_dictionary=["prefix"]
+    )
+    for part in parts:
+        writer.write_table(part)
+    spare = list(writer.spare)
+    writer.close()
+    writer.spare = spare  # what the writer held before close let them go
+    return sink.getvalue(), writer
+
+
+def test_tables_are_encoded_into_reused_scratch_buffers_with_the_same_bytes(monkeypatch):
+    # The scratch buffers (for tables of 4 MB and more; here every table) change where a
+    # table is encoded, not what is written: the file
+    # is byte for byte the one encoded into a fresh buffer per table, and the buffers
+    # are reused (at most workers + 1 of them for any number of tables).
+    from tandem.rating import parquet_parallel
+
+    parts = [_table(n, k * 1000) for k, n in enumerate([300, 250, 300, 10, 300, 300, 1])]
+    monkeypatch.setattr(parquet_parallel, "_SCRATCH_MIN", 0)  # small tables too
+    reused, writer = _written(parts)
+    assert 1 <= len(writer.spare) <= 3
+    monkeypatch.setattr(parquet_parallel, "_SCRATCH_MAX", 0)  # never a scratch buffer
+    fresh, writer = _written(parts)
+    assert writer.spare == []
+    assert reused == fresh
+    assert pq.read_table(io.BytesIO(reused)).to_pylist() == pa.concat_tables(parts).to_pylist()
+
+
+def test_a_table_whose_encoding_outgrows_its_scratch_buffer_is_encoded_anyway(monkeypatch):
+    # A scratch buffer is sized from the table's Arrow bytes; an encoding larger than
+    # foreseen (here: no room at all beyond them) falls back to a growing buffer.
+    from tandem.rating import parquet_parallel
+
+    parts = [_table(n, k) for k, n in enumerate([5, 200, 3])]
+    expected, _ = _written(parts)
+    monkeypatch.setattr(parquet_parallel, "_SCRATCH_MIN", 0)
+    monkeypatch.setattr(parquet_parallel, "_room", lambda table: 16)
+    got, _ = _written(parts)
+    assert got == expected

@@ -282,3 +282,60 @@ def test_tandem_rate_ends_without_teardown_after_its_output_is_complete(db, tmp_
     assert failed.returncode == 2 and "teardown" in failed.stderr
     listed = run("deck", "list")
     assert listed.returncode == 0 and "teardown" in listed.stderr
+
+
+def test_a_prefetched_cache_prices_as_the_cache_read_in_place(db):
+    # tandem rate reads the cache file on a thread while it imports; the rater built from
+    # what the thread read prices as the one built from the file read in place.
+    from tandem.rating.bookfile import BookPrefetch
+
+    opens = Opens(db)
+    expected = _prices(load_rater(db, opens)[0])  # compiles and writes the cache
+    prefetched = BookPrefetch(db)
+    rater, _ = load_rater(db, opens, prefetched=prefetched)
+    assert opens.count == 1
+    assert _prices(rater) == expected
+    assert prefetched.take(db.resolve(), store_fingerprint(db.resolve())) is None  # once only
+
+
+def test_a_prefetch_from_before_a_store_change_is_not_used(db, tmp_path):
+    # The store changes after the thread read the cache (its fingerprint with it): the
+    # run must price with the new rates, from neither what was read nor the stale cache.
+    from tandem.rating.bookfile import BookPrefetch
+
+    opens = Opens(db)
+    load_rater(db, opens)
+    prefetched = BookPrefetch(db)
+    before = store_fingerprint(db.resolve())
+    assert prefetched.take(db.resolve(), before) is not None  # read whole and checked
+    prefetched = BookPrefetch(db)
+    prefetched._done.wait()
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE rates SET rate = rate + 1")
+    con.close()
+    assert store_fingerprint(db.resolve()) != before
+    rater, _ = load_rater(db, opens, prefetched=prefetched)
+    assert opens.count == 2  # compiled again from the store
+    assert _prices(rater) == _prices(Rater.from_store(Store(str(db))))
+
+
+def test_the_cache_file_is_read_without_numpy_or_pyarrow():
+    # What tandem rate starts on its thread before the heavy imports must not import them.
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; import tandem.rating.bookfile;"
+        "print(json.dumps(sorted(m.split('.')[0] for m in sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout))
+    assert loaded.isdisjoint({"numpy", "pyarrow", "pandas", "sqlalchemy"}), loaded

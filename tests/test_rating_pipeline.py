@@ -3,7 +3,11 @@ compression, and a cached run that loads neither pandas nor the SQL stack."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_rating_cdr import _write_parquet, loaded  # noqa: F401  (fixture)
 
+from tandem.errors import OutputError
 from tandem.rating.cdr import CdrReader
 from tandem.rating.price import Rater, split_rated
-from tandem.rating.stream import output_times, rate_file, read_ahead
+from tandem.rating.stream import ReadAhead, output_times, rate_file, read_ahead
 
 
 class _Source:
@@ -70,7 +75,7 @@ def test_read_ahead_reads_one_batch_ahead_and_closes_the_source_when_left():
     assert src.closed and src.read <= 2
 
 
-def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded):  # noqa: F811
+def test_rated_file_number_and_money_columns_uncompressed_the_rest_lz4(tmp_path, loaded):  # noqa: F811
     src = tmp_path / "cdrs.parquet"
     _write_parquet(src, 3000)
     rater = Rater.from_store(loaded)
@@ -81,7 +86,8 @@ def test_rated_file_number_columns_uncompressed_the_rest_lz4(tmp_path, loaded): 
     for g in range(meta.num_row_groups):
         for c in range(meta.num_columns):
             col = meta.row_group(g).column(c)
-            want = "UNCOMPRESSED" if col.path_in_schema in ("number", "rated_number") else "LZ4"
+            plain = ("number", "rated_number", "sell_amount", "buy_amount", "margin")
+            want = "UNCOMPRESSED" if col.path_in_schema in plain else "LZ4"
             assert col.compression.upper().startswith(want), (col.path_in_schema, col.compression)
     # and the file holds, row for row, what the batches priced one by one hold
     priced = [rater.price(b) for b in CdrReader(batch_size=1000).batches(src)]
@@ -185,3 +191,70 @@ def test_each_batch_written_starts_its_writeback_and_the_files_are_unchanged(
         fh.write(b"x" * 10_000)
         real(fh)  # flushes the Python buffer, then starts the writeback
         assert probe.stat().st_size == 10_000
+
+
+def test_read_ahead_starts_reading_before_it_is_asked():
+    # tandem rate makes it before it loads the rating book: the first batch is read
+    # meanwhile, on the read-ahead thread.
+    src = _Source(3)
+    it = ReadAhead(src)
+    deadline = time.monotonic() + 10
+    while src.read < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert src.read == 1 and threading.get_ident() not in src.threads
+    assert [b.column("k")[0].as_py() for b in it] == [0, 1, 2]
+    assert src.closed
+
+
+def test_rate_file_closes_batches_it_was_given_when_it_refuses_the_outputs(tmp_path):
+    # Batches already being read (made before the book was loaded) are stopped and their
+    # source closed when rate_file refuses to run, here an output that is the input.
+    src = _Source(5)
+    batches = ReadAhead(src)
+    cdrs = tmp_path / "cdrs.parquet"
+    cdrs.write_bytes(b"")
+    with pytest.raises(OutputError, match="is the CDR file being rated"):
+        rate_file(cdrs, cdrs, None, batches=batches)  # type: ignore[arg-type]
+    assert src.closed and src.read <= 2
+
+
+_NATIVE = """
+import os, sys
+from tandem.cli.rate import tune_native_libraries
+took = tune_native_libraries()
+import numpy
+threads = len(os.listdir("/proc/self/task"))
+import pyarrow
+pyarrow.allocate_buffer(1 << 20)
+print(",".join(took) or "-", os.environ.get("OPENBLAS_NUM_THREADS"), threads)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
+@pytest.mark.parametrize("preset", [None, "2"])
+def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
+    # tandem rate does no linear algebra: OpenBLAS's spinning thread would take the other
+    # core while the first CDRs are read; and Arrow's mimalloc is told to ask for no
+    # transparent huge pages (mimalloc reads it as it starts: MIMALLOC_VERBOSE shows it).
+    # A setting of the user's is kept.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_ALLOW_THP")
+    }
+    env["MIMALLOC_VERBOSE"] = "1"
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    done = subprocess.run(
+        [sys.executable, "-c", _NATIVE], env=env, capture_output=True, text=True, check=True
+    )
+    took, blas, threads = done.stdout.split()
+    if preset is None:
+        assert took == "OPENBLAS_NUM_THREADS,MIMALLOC_ALLOW_THP"
+        assert (blas, threads) == ("1", "1")  # the main thread only
+    else:
+        assert (took, blas) == ("MIMALLOC_ALLOW_THP", preset)
+    import pyarrow
+
+    if pyarrow.default_memory_pool().backend_name == "mimalloc":
+        assert "option 'allow_thp': 0" in done.stderr

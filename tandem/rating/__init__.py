@@ -8,21 +8,62 @@ CDR pricing: :func:`price_cdrs` (a DataFrame, Arrow table or file), :func:`price
 (streaming), :class:`RatingReport`.
 """
 
-from tandem.rating.cdr import CdrReader
-from tandem.rating.plan import TariffPlan, load_plan
-from tandem.rating.price import (
-    REASONS,
-    CallPrice,
-    Rater,
-    RatingResult,
-    RatingSummary,
-    price_call,
-    price_cdrs,
-)
-from tandem.rating.report import RatingReport
-from tandem.rating.schedule import PlanSchedule
-from tandem.rating.stream import rate_file
-from tandem.rating.tariff import Interval, Tariff
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The names below load on first use (PEP 562): importing one module of the package (the
+# stdlib-only tandem.rating.bookfile that ``tandem rate`` starts with) does not import
+# numpy, pyarrow and the pricing code with it.
+_LAZY: dict[str, str] = {
+    "CdrReader": "tandem.rating.cdr",
+    "TariffPlan": "tandem.rating.plan",
+    "load_plan": "tandem.rating.plan",
+    "REASONS": "tandem.rating.price",
+    "CallPrice": "tandem.rating.price",
+    "Rater": "tandem.rating.price",
+    "RatingResult": "tandem.rating.price",
+    "RatingSummary": "tandem.rating.price",
+    "price_call": "tandem.rating.price",
+    "price_cdrs": "tandem.rating.price",
+    "RatingReport": "tandem.rating.report",
+    "PlanSchedule": "tandem.rating.schedule",
+    "rate_file": "tandem.rating.stream",
+    "Interval": "tandem.rating.tariff",
+    "Tariff": "tandem.rating.tariff",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from tandem.rating.cdr import CdrReader
+    from tandem.rating.plan import TariffPlan, load_plan
+    from tandem.rating.price import (
+        REASONS,
+        CallPrice,
+        Rater,
+        RatingResult,
+        RatingSummary,
+        price_call,
+        price_cdrs,
+    )
+    from tandem.rating.report import RatingReport
+    from tandem.rating.schedule import PlanSchedule
+    from tandem.rating.stream import rate_file
+    from tandem.rating.tariff import Interval, Tariff
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tandem.rating' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "REASONS",

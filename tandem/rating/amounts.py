@@ -5,9 +5,13 @@ A priced batch's ``sell_amount``, ``buy_amount`` and ``margin`` are Arrow
 of up to 128 bits per CDR, so no per-call cost a real currency reaches can wrap. When no
 call of a :class:`~tandem.rating.price.Rater`'s rates can cost 10**10 units (every
 ordinary deck: its books are ``always_fast``, every cost below 4 * 10**7 units) they are
-``decimal128(19, 9)`` (:data:`NARROW_AMOUNT_TYPE`), as before amounts were widened: the
-same exact values in the same 16-byte buffers, and Parquet writes them about 5-10 %
-faster than 38 digits.
+``decimal128(18, 9)`` (:data:`NARROW_AMOUNT_TYPE`): the same exact values in the same
+16-byte buffers, and Parquet stores them as 64-bit integers (``DECIMAL(18, 9)`` on
+``INT64``, :data:`NARROW_AMOUNT_TYPE`'s precision is the largest that allows it). The
+bound is proven from the books, not observed: ``always_fast`` means every cost numerator
+(``60 * fee + rate * billed seconds``, scaled) is below ``2**61``, so every amount is
+below ``2**61 / 60 + 1`` scaled units (about 3.8 * 10**16, 3.8 * 10**7 units) and every
+margin below twice that, well inside 18 digits (10**18 scaled units).
 
 Every total Tandem reports (the ``--json`` summary, the report files and the printed
 table) is summed by the one function family here, exactly and without Python objects per
@@ -29,6 +33,7 @@ from tandem.rating.arrays import from_numpy
 
 __all__ = [
     "AMOUNT_TYPE",
+    "INT64_DECIMAL_DIGITS",
     "NARROW_AMOUNT_TYPE",
     "amount_array",
     "money_limbs",
@@ -39,8 +44,11 @@ __all__ = [
 
 #: Arrow type of money columns: exact decimals with :data:`tandem.money.SCALE` places.
 AMOUNT_TYPE = pa.decimal128(38, SCALE)
-#: The type of money columns when every amount is below 10**10 units.
-NARROW_AMOUNT_TYPE = pa.decimal128(19, SCALE)
+#: The type of money columns when every amount is below 10**9 units (proven from the
+#: books: see the module doc); Parquet stores it as INT64.
+NARROW_AMOUNT_TYPE = pa.decimal128(18, SCALE)
+#: The largest decimal precision Parquet stores on INT64 (``store_decimal_as_integer``).
+INT64_DECIMAL_DIGITS = 18
 _MASK = (1 << 32) - 1
 
 

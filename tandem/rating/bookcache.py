@@ -35,7 +35,6 @@ the store's rate rows themselves (``RateBook.rows`` is None in a cached book).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -48,6 +47,18 @@ import numpy as np
 import pyarrow as pa
 
 from tandem.rating.book import RateBook, compile_book
+from tandem.rating.bookfile import (
+    ALIGN,
+    CACHE_SUFFIX,
+    FORMAT,
+    MAGIC,
+    BookPrefetch,
+    cache_path,
+    digest,
+    read_book_file,
+    sqlite_path,
+    store_fingerprint,
+)
 from tandem.rating.price import Rater
 from tandem.rating.schedule import PlanSchedule
 
@@ -57,69 +68,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHE_SUFFIX", "cache_path", "load_rater", "sqlite_path", "store_fingerprint"]
 
-#: The cache file of store ``X`` is ``X`` + this suffix.
-CACHE_SUFFIX = ".ratebook"
-
-
-def _code_version() -> str:
-    """The cache format and a digest of the code that gives its arrays their meaning (the
-    book compiler, the number keys, the money scale, this file): a cache written by other
-    code is stale."""
-    h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    names = ("book.py", "bookcache.py", "keys.py", "../money.py", "../numbers.py")
-    for f in (here / name for name in names):
-        with contextlib.suppress(OSError):
-            h.update(f.read_bytes())
-    return "tandem-ratebook-2:" + h.hexdigest()[:16]
-
-
-#: The cache file format, with the code version (see :func:`_code_version`).
-FORMAT = _code_version()
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 #: RateBook fields that are not stored: rebuilt by ``with_plan`` (plans, grace, interval
 #: sets) or a memo.
 _REBUILT = {"plans", "grace", "row_sets", "set_start", "set_rate", "set_inc", "_uniform", "rows"}
-
-
-def sqlite_path(db: str | os.PathLike[str] | None) -> Path | None:
-    """The file of a SQLite store location (a path or ``sqlite:///`` URL), else None."""
-    if db is None:
-        db = os.environ.get("TANDEM_DB") or "tandem.db"
-    text = os.fspath(db)
-    if "://" in text:
-        if not text.startswith("sqlite:///") or text == "sqlite:///":
-            return None
-        text = text[len("sqlite:///") :]
-        if text.startswith(":memory:") or "?" in text:
-            return None
-    return Path(text).expanduser().resolve()
-
-
-def cache_path(db_file: Path) -> Path:
-    """Where the book of the store file ``db_file`` is cached."""
-    return db_file.with_name(db_file.name + CACHE_SUFFIX)
-
-
-def store_fingerprint(db_file: Path) -> list[int] | None:
-    """The fingerprint of a SQLite store file (see the module doc), or None when the file
-    has none that can be trusted (not SQLite, WAL mode, a hot journal, unreadable)."""
-    try:
-        with open(db_file, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            header = fh.read(100)
-        if (
-            Path(os.fspath(db_file) + "-journal").exists()
-            or Path(os.fspath(db_file) + "-wal").exists()
-        ):
-            return None
-    except OSError:
-        return None
-    if len(header) < 100 or header[:16] != _SQLITE_MAGIC or header[18] != 1 or header[19] != 1:
-        return None  # not SQLite, or not rollback-journal mode
-    counter = int.from_bytes(header[24:28], "big")
-    valid_for = int.from_bytes(header[92:96], "big")
-    return [counter, valid_for, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -171,15 +122,7 @@ def _plan_json(v: StoredPlan) -> dict[str, Any]:
     return record
 
 
-_MAGIC = b"TANDEM-RATEBOOK\n"
-_ALIGN = 64
-
-
-def _digest(meta: dict[str, Any], body: memoryview | bytes) -> str:
-    """SHA-256 of the header (without its digest) and every array byte."""
-    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    h.update(body)
-    return h.hexdigest()
+_MAGIC, _ALIGN, _digest = MAGIC, ALIGN, digest
 
 
 def _save(
@@ -271,36 +214,22 @@ class _CachedPlan:
         return self.effective_until is not None and self.effective_until <= self.effective_from
 
 
-def _load(path: Path, db_file: Path, fingerprint: list[int]) -> tuple[dict, list] | None:
+def _load(
+    path: Path, db_file: Path, fingerprint: list[int], prefetched: BookPrefetch | None = None
+) -> tuple[dict, list] | None:
     """The cached books and plan versions, or None when the file is missing, stale,
-    corrupt or foreign."""
+    corrupt or foreign (:func:`tandem.rating.bookfile.read_book_file`; what ``prefetched``
+    read already, when it read the same file at the same fingerprint)."""
+    found = prefetched.take(db_file, fingerprint) if prefetched is not None else None
+    if found is None:
+        found = read_book_file(path, db_file, fingerprint)
+    if found is None:
+        return None
+    meta, buffer = found
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_MAGIC) + 8)
-            if len(head) != len(_MAGIC) + 8 or head[: len(_MAGIC)] != _MAGIC:
-                return None
-            size = int.from_bytes(head[len(_MAGIC) :], "big")
-            if size > 1 << 24:
-                return None
-            meta = json.loads(fh.read(size))
-            if (
-                not isinstance(meta, dict)
-                or meta.get("format") != FORMAT
-                or meta.get("store") != os.fspath(db_file)
-                or meta.get("fingerprint") != fingerprint
-            ):
-                return None
-            layout, total = meta["arrays"], int(meta["body"])
-            if not 0 <= total <= os.fstat(fh.fileno()).st_size:
-                return None
-            body = np.empty(total, dtype=np.uint8)  # aligned for every array type
-            if fh.readinto(body.data) != total or fh.read(1):
-                return None
-        digest = meta.pop("sha256", None)
-        if digest != _digest(meta, body.data):
-            return None
+        body = np.frombuffer(buffer, dtype=np.uint8)
         arrays = {}
-        for name, dtype, shape, offset, n in layout:
+        for name, dtype, shape, offset, n in meta["arrays"]:
             arr = body[offset : offset + n].view(np.dtype(dtype))
             arrays[name] = arr.reshape(shape)
         books = {side: _book_from(side, meta[side], arrays) for side in ("sell", "buy")}
@@ -323,20 +252,22 @@ def load_rater(
     plan: TariffPlan | None = None,
     grace: int = 0,
     workers: int = 2,
+    prefetched: BookPrefetch | None = None,
 ) -> tuple[Rater, PlanSchedule | None]:
     """The :class:`Rater` of the store at ``db`` (as :meth:`Rater.from_store` builds it),
     from the cache when the store is unchanged, and the store's tariff plan schedule.
 
     ``open_store`` opens the store (only called on a cache miss). With ``plan`` every CDR
     is priced under that plan (the schedule is then still returned, for the summary);
-    without it, each by the stored plan in force at its start.
+    without it, each by the stored plan in force at its start. ``prefetched``: the cache
+    file already being read (:class:`tandem.rating.bookfile.BookPrefetch`).
     """
     db_file = sqlite_path(db)
     fingerprint = store_fingerprint(db_file) if db_file is not None else None
     path = cache_path(db_file) if db_file is not None else None
     found = None
     if path is not None and db_file is not None and fingerprint and path.exists():
-        found = _load(path, db_file, fingerprint)
+        found = _load(path, db_file, fingerprint, prefetched)
     if found is not None:
         books, versions = found
     else:

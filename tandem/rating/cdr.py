@@ -417,6 +417,7 @@ def _account_column(
     return pa.DictionaryArray.from_arrays(
         from_numpy(np.maximum(new, 0), mask=missing if missing.any() else None),
         strings(uniq),
+        safe=False,  # every code indexes uniq by construction: no bounds check
     )
 
 

@@ -570,8 +570,8 @@ class Rater:
 
     @property
     def amount_type(self) -> pa.DataType:
-        """The Arrow type of this rater's money columns: ``decimal128(19, 9)`` when no call
-        of its books can pass int64 arithmetic (every amount below 10**10 units), else
+        """The Arrow type of this rater's money columns: ``decimal128(18, 9)`` when no call
+        of its books can pass int64 arithmetic (every amount below 10**9 units), else
         ``decimal128(38, 9)`` (:mod:`tandem.rating.amounts`)."""
         books = [self.sell, self.buy, *(b for pair in self.plan_books for b in pair)]
         return NARROW_AMOUNT_TYPE if all(b.always_fast for b in books) else AMOUNT_TYPE
@@ -736,11 +736,15 @@ class Rater:
                 ("prefix", p_codes, prefixes),
                 ("destination", d_codes, destinations),
             ):
-                # one value (or none) in the dictionary: every code is 0, no gather
+                # one value (or none) in the dictionary: every code is 0, no gather; the
+                # codes index the book's dictionaries by construction (safe=False: no
+                # bounds check, here and for the currency and reason columns below)
                 idx = codes_[safe] if len(dictionary) > 1 else np.zeros(len(row), np.int32)
                 out = out.append_column(
                     f"{side}_{name}",
-                    pa.DictionaryArray.from_arrays(from_numpy(idx, mask=mask), dictionary),
+                    pa.DictionaryArray.from_arrays(
+                        from_numpy(idx, mask=mask), dictionary, safe=False
+                    ),
                 )
             out = out.append_column(f"{side}_billed_seconds", from_numpy(res["billed"], mask=mask))
             out = out.append_column(
@@ -754,7 +758,9 @@ class Rater:
             )
             out = out.append_column(
                 f"{side}_currency",
-                pa.DictionaryArray.from_arrays(from_numpy(cur, mask=mask), currency_dict),
+                pa.DictionaryArray.from_arrays(
+                    from_numpy(cur, mask=mask), currency_dict, safe=False
+                ),
             )
             codes = res["reason"]
             if all_ok and not codes.any():  # every CDR priced: no reason anywhere
@@ -763,7 +769,7 @@ class Rater:
                 codes = codes.astype(np.int8)
                 reason = from_numpy(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
             out = out.append_column(
-                f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT)
+                f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT, safe=False)
             )
             results[side] = res
         sell, buy = results["sell"], results["buy"]
