@@ -30,6 +30,7 @@ from tandem.instant import format_instant
 if TYPE_CHECKING:
     from tandem.rating.bookfile import BookPrefetch
     from tandem.rating.cdr import CdrReader
+    from tandem.rating.parquetprefetch import ParquetPrefetch
     from tandem.rating.price import PortLookup, Rater, RatingSummary
     from tandem.rating.report import RatingReport
 
@@ -449,9 +450,44 @@ def _rate(
     source: str,
 ) -> None:
     from tandem.rating.bookfile import BookPrefetch
+    from tandem.rating.parquetprefetch import ParquetPrefetch
 
-    # The rating-book cache is read and checked on a thread while the imports below run.
+    # The rating-book cache is read and checked, and the first CDR batches of a Parquet
+    # file decoded, on threads while the imports below run.
     prefetched = BookPrefetch(ctx.db)
+    first_batches = (
+        ParquetPrefetch(cdrs, options.batch_size) if _parquet_named(cdrs, options.fmt) else None
+    )
+    try:
+        _rate_prefetched(
+            ctx, options, cdrs, output, unrated, report_dir, as_json, period, to_db, source,
+            prefetched, first_batches,
+        )  # fmt: skip
+    finally:
+        if first_batches is not None:
+            first_batches.close()
+
+
+def _parquet_named(cdrs: Path, fmt: str) -> bool:
+    """Whether ``cdrs`` is read as Parquet by its format option or its name alone (no
+    need to open it, nor to import the reader)."""
+    return fmt == "parquet" or (fmt == "auto" and cdrs.suffix.lower() in (".parquet", ".pq"))
+
+
+def _rate_prefetched(
+    ctx: CliContext,
+    options: RatingOptions,
+    cdrs: Path,
+    output: Path,
+    unrated: Path | None,
+    report_dir: Path | None,
+    as_json: bool,
+    period: tuple[int, int] | None,
+    to_db: bool,
+    source: str,
+    prefetched: BookPrefetch,
+    first_batches: ParquetPrefetch | None,
+) -> None:
     from tandem.cli.progress import progress
     from tandem.rating.report import RatingReport
     from tandem.rating.stream import (
@@ -467,6 +503,7 @@ def _rate(
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     recover_outputs(output)  # an earlier run's interrupted commit, before anything is read
     reader = options.reader()
+    reader.prefetch = first_batches
     # The first batch is read on its thread while the rating book loads.
     batches = ReadAhead(reader.batches(cdrs))
     with contextlib.closing(batches):  # rate_file closes them too; this on an error before

@@ -96,6 +96,8 @@ from tandem.rating.localtime import Localized, disambiguate, localize
 if TYPE_CHECKING:  # pandas is imported where a frame is read, not by the Parquet path
     import pandas as pd
 
+    from tandem.rating.parquetprefetch import ParquetPrefetch
+
 __all__ = [
     "FORMATS",
     "ASTERISK_FIELDS",
@@ -823,6 +825,11 @@ class CdrReader:
     #: by lowercase name); None reads every column. A Parquet file is then read with only
     #: the source columns they come from (:func:`projected_columns`).
     columns: frozenset[str] | None = None
+    #: The file's first batches already being decoded on a thread
+    #: (:class:`~tandem.rating.parquetprefetch.ParquetPrefetch`, made by ``tandem rate``
+    #: before its imports): taken over by :meth:`batches` when they are the batches it
+    #: would read.
+    prefetch: ParquetPrefetch | None = field(default=None, repr=False, compare=False)
     _record: int = field(default=1, repr=False)
 
     def __post_init__(self) -> None:
@@ -886,15 +893,26 @@ class CdrReader:
 
     def _parquet(self, path: Path) -> Iterator[pa.Table]:
         try:
-            pf = pq.ParquetFile(path, pre_buffer=False)
-            names = None
-            if self.columns is not None:
-                names = projected_columns(pf.schema_arrow.names, self.columns, self.column_map)
-            it = pf.iter_batches(batch_size=self.batch_size, columns=names)
+            prefetch, self.prefetch = self.prefetch, None
+            it = None
+            if prefetch is not None:  # the same batches, if it read the same ones
+                if self.columns is None:
+                    it = prefetch.take(path, self.batch_size)
+                else:
+                    prefetch.close()
+            if it is None:
+                pf = pq.ParquetFile(path, pre_buffer=False)
+                names = None
+                if self.columns is not None:
+                    names = projected_columns(pf.schema_arrow.names, self.columns, self.column_map)
+                it = pf.iter_batches(batch_size=self.batch_size, columns=names)
             for batch in it:
                 yield self._canonical(pa.Table.from_batches([batch]))
         except (OSError, pa.ArrowException) as exc:
             raise CdrError(f"{path.name}: not a readable Parquet file: {exc}") from None
+        finally:
+            if prefetch is not None:  # stopped with the read, even when stopped early
+                prefetch.close()
 
     def _csv(self, path: Path, kamailio: bool = False) -> Iterator[pa.Table]:
         """A CSV file with a header: the fast Arrow reader when every line is one

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from tandem.rating.arrays import empty_table
 
-__all__ = ["ParallelParquetWriter"]
+__all__ = ["PART_MIN_ROWS", "ParallelParquetWriter"]
 
 _MAGIC = b"PAR1"
 
@@ -254,6 +254,11 @@ def _room(table: pa.Table) -> int:
     return table.nbytes + table.nbytes // 8 + _SLACK
 
 
+#: The fewest rows of a part of a table cut by :meth:`ParallelParquetWriter.write_table`
+#: (smaller ones encode in a few milliseconds anyway).
+PART_MIN_ROWS = 32_768
+
+
 class ParallelParquetWriter:
     """Writes tables of one schema to one Parquet file, encoding them on ``workers``
     threads (each table is one or more row groups, in the order written).
@@ -349,13 +354,22 @@ class ParallelParquetWriter:
         if scratch is not None:
             self.spare.append(scratch)
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, table: pa.Table, parts: int = 1) -> None:
         """Queue ``table`` (of the writer's schema) for encoding; appends the tables
-        already encoded, in order."""
+        already encoded, in order. ``parts`` > 1 cuts it into that many row groups of
+        about equal size, encoded in parallel: for the last table of a file, which
+        nothing else is left to overlap (the same rows, in the same order); a part has
+        at least :data:`PART_MIN_ROWS` rows (a smaller table is not cut)."""
         if not table.schema.equals(self.schema):
             raise ValueError("every table written must have the writer's schema")
         if table.num_rows == 0:
             return
+        parts = max(1, min(parts, table.num_rows // PART_MIN_ROWS))
+        step = -(-table.num_rows // parts)
+        for start in range(0, table.num_rows, step):
+            self._submit(table.slice(start, step) if parts > 1 else table)
+
+    def _submit(self, table: pa.Table) -> None:
         self.pending.append(self.pool.submit(self._encode, table))
         while self.pending and (len(self.pending) >= self.limit or self.pending[0].done()):
             self._append(self.pending.popleft().result())

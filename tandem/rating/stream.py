@@ -180,6 +180,18 @@ class ReadAhead:
         self._pending = self._pool.submit(next, self._it, _END)
         return cast(pa.Table, batch)
 
+    def at_end(self) -> bool:
+        """Whether every batch has been handed out. Waits for the read in flight (of the
+        next batch, which the caller would wait for next anyway); False when it failed
+        (its error is raised by :meth:`__next__`)."""
+        pending = self._pending
+        if pending is None:
+            return True
+        try:
+            return pending.result() is _END
+        except Exception:  # noqa: BLE001 - raised by __next__
+            return False
+
     def close(self) -> None:
         """Stop reading: the read in flight is done (the pool is shut down), then the
         source is closed."""
@@ -389,7 +401,8 @@ class _AtomicParquet:
         self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, table: pa.Table, parts: int = 1) -> None:
+        """Append ``table`` (``parts``: see :meth:`ParallelParquetWriter.write_table`)."""
         table = output_times(table)
         if self.writer is None:
             self.schema = table.schema
@@ -405,7 +418,7 @@ class _AtomicParquet:
             )
         else:
             table = _align(table, self.schema)
-        self.writer.write_table(table)
+        self.writer.write_table(table, parts)
         if self.file is not None:
             start_writeback(self.file)
 
@@ -829,11 +842,11 @@ def _rate_file(
         batches = read_ahead(reader.batches(source))
     done = 0
 
-    def write(rated: pa.Table, not_rated: pa.Table) -> None:
+    def write(rated: pa.Table, not_rated: pa.Table, parts: int) -> None:
         if rated.num_rows or rated_out.writer is None:
-            rated_out.write(rated)
+            rated_out.write(rated, parts)
         if not_rated.num_rows or unrated_out.writer is None:
-            unrated_out.write(not_rated)
+            unrated_out.write(not_rated, parts)
 
     try:
         if bounds is not None:  # earlier results outside the period go first, unchanged
@@ -852,7 +865,9 @@ def _rate_file(
             schema = rated.schema
             if pending is not None:
                 pending.result()
-            pending = pool.submit(write, rated, not_rated)
+            # The last batch is encoded on both cores: nothing is left to overlap it.
+            parts = rated_out.workers if batches.at_end() else 1
+            pending = pool.submit(write, rated, not_rated, parts)
             del batch, priced, rated, not_rated
             done += 1
             if done % RELEASE_EVERY == 0:
