@@ -363,14 +363,21 @@ class MemoryCounters:
             with self._lock:  # the C loop, unless the instant is one it leaves to Python
                 due = self._due
                 if due and due[0][0] <= at:
-                    for op in program:
-                        if op[0] == 1:
-                            self._expire(at)  # as the first add would
-                            break
+                    self._expire_before(program, at)
                 done = native(program, keys, at, self._slots, self._hooks, bounds)
                 if done is not None:
                     return done
         return self._execute(program, keys, at, bounds)  # type: ignore[return-value]
+
+    def _expire_before(
+        self, program: tuple[tuple[int, _Table | None, int], ...], at: float
+    ) -> None:
+        """Expire the calls due at ``at`` when ``program`` adds (as its first add would);
+        called under the lock, when some call is due."""
+        for op in program:
+            if op[0] == 1:
+                self._expire(at)
+                break
 
     def _new_window(self, windows: dict[str, list[Any]], key: str, b: int) -> list[Any]:
         w = windows[key] = _new_window(b)
@@ -389,10 +396,7 @@ class MemoryCounters:
         with self._lock:
             due = self._due
             if due and due[0][0] <= at:
-                for op in program:
-                    if op[0] == 1:
-                        self._expire(at)  # as the first add would
-                        break
+                self._expire_before(program, at)
             native = self._native
             if native is not None and type(keys) is list and type(program) is tuple:
                 done = native(program, keys, at, self._slots, self._hooks, bounds)
