@@ -89,6 +89,15 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~mask
 
 
+def sync_file(path: Path) -> None:
+    """Flush the bytes of the file at ``path`` to the disk (before a rename publishes it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def sync_directory(directory: Path) -> None:
     """Flush the renames and removals in ``directory`` to the disk (best effort: not every
     file system can sync a directory)."""

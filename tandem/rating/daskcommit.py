@@ -25,8 +25,14 @@ import shutil
 from pathlib import Path
 
 from tandem.errors import OutputError
-from tandem.files import sync_directory
-from tandem.rating.stream import PARTIAL, journal_path, pid_alive, recover_outputs
+from tandem.files import sync_directory, sync_file
+from tandem.rating.stream import (
+    PARTIAL,
+    journal_path,
+    pid_alive,
+    recover_outputs,
+    write_journal,
+)
 
 __all__ = [
     "MARKER",
@@ -84,11 +90,7 @@ def check_output_dir(output: Path) -> None:
 def _fsync_tree(root: Path) -> None:
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            sync_file(Path(folder, name))
         sync_directory(Path(folder))
 
 
@@ -97,7 +99,7 @@ def commit_output(staged: Path, output: Path, report_files: list[tuple[Path, Pat
     table ``(temporary, target)`` in, in one journalled commit (see the module doc)."""
     _fsync_tree(staged)
     for tmp, _ in report_files:
-        _fsync_file(tmp)
+        sync_file(tmp)
     journal = journal_path(output)
     record = {
         "tandem": _FORMAT,
@@ -106,24 +108,10 @@ def commit_output(staged: Path, output: Path, report_files: list[tuple[Path, Pat
         "old": str(_old_dir(output)),
         "renames": [[str(t), str(p)] for t, p in report_files],
     }
-    pending = journal.with_name(journal.name + PARTIAL + str(os.getpid()))
-    with open(pending, "w", encoding="utf-8") as fh:
-        json.dump(record, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(pending, journal)
-    sync_directory(journal.parent)
+    write_journal(journal, record)
     _finish(record)
     journal.unlink()
     sync_directory(journal.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _finish(record: dict) -> None:

@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, OutputError
-from tandem.files import sync_directory
+from tandem.files import sync_directory, sync_file
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.amounts import INT64_DECIMAL_DIGITS
 from tandem.rating.arrays import empty_table, from_numpy, scalar, to_numpy
@@ -276,14 +276,6 @@ def check_outputs(
             raise OutputError(f"{what} {os.fspath(p)} is a directory: name a file")
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` is alive (this process is)."""
     if pid == os.getpid():
@@ -317,20 +309,28 @@ def _clean_partials(targets: list[Path]) -> None:
                     _remove(leftover)
 
 
-def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
-    """Flush every temporary file, write the journal, rename each over its target, then
-    remove the journal (see the module doc)."""
-    for tmp, _ in pairs:
-        _fsync(tmp)
-    record = {"tandem": "rate-commit-1", "renames": [[str(t), str(p)] for t, p in pairs]}
+def write_journal(journal: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``journal`` as JSON all at once: a partial file, flushed to the
+    disk, renamed over ``journal``, and the rename flushed (its folder synced)."""
     staged = journal.with_name(journal.name + PARTIAL + str(os.getpid()))
     with open(staged, "w", encoding="utf-8") as fh:
         json.dump(record, fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(staged, journal)
+    sync_directory(journal.parent)
+
+
+def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
+    """Flush every temporary file, write the journal, rename each over its target, then
+    remove the journal (see the module doc)."""
+    for tmp, _ in pairs:
+        sync_file(tmp)
+    write_journal(
+        journal, {"tandem": "rate-commit-1", "renames": [[str(t), str(p)] for t, p in pairs]}
+    )
     folders = {journal.parent} | {p.parent for _, p in pairs}
-    for folder in folders:
+    for folder in folders - {journal.parent}:  # (write_journal synced the journal's)
         sync_directory(folder)
     _finish(pairs)
     for folder in folders:
