@@ -75,39 +75,39 @@ def table() -> RoutingTable:
     return h.table()
 
 
-@settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    trunks=st.tuples(TRUNKS, TRUNKS, TRUNKS),
-    number=st.sampled_from(sorted(h.EXPECTED_CODES)[:-1] + ["+4420123", "+1555"]),
-    decision_id=IDS,
-)  # fmt: skip
-def test_rtjson_text_is_the_dumped_rtjson(table, trunks, number, decision_id) -> None:
+def _decision(table: RoutingTable, trunks: tuple[str, str, str], number: str):
+    """The decision for ``number`` with atlas, borealis and cygnus on ``trunks``."""
     config = config_from_mapping(
         {"carriers": {name: {"trunk": trunk} for name, trunk in
                       zip(("atlas", "borealis", "cygnus"), trunks, strict=True)}}
     )  # fmt: skip
-    decision = Router(table, plan=config).route(number, customer="acme", at=1)
+    return Router(table, plan=config).route(number, customer="acme", at=1)
+
+
+def _routed(test):
+    """``test`` over random trunks, numbers (routed and not) and decision ids."""
+    return settings(
+        max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )(
+        given(
+            trunks=st.tuples(TRUNKS, TRUNKS, TRUNKS),
+            number=st.sampled_from(sorted(h.EXPECTED_CODES)[:-1] + ["+4420123", "+1555"]),
+            decision_id=IDS,
+        )(test)
+    )
+
+
+@_routed
+def test_rtjson_text_is_the_dumped_rtjson(table, trunks, number, decision_id) -> None:
+    decision = _decision(table, trunks, number)
     assert rtjson_text(decision, decision_id) == json.dumps(rtjson(decision, decision_id))
 
 
-@settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    trunks=st.tuples(TRUNKS, TRUNKS, TRUNKS),
-    number=st.sampled_from(sorted(h.EXPECTED_CODES)[:-1] + ["+4420123", "+1555"]),
-    decision_id=IDS,
-)  # fmt: skip
+@_routed
 def test_redirect_text_is_the_contacts_as_lines(table, trunks, number, decision_id) -> None:
     """format=sip's 302 (one line per route from cached pieces) holds exactly the Contact
     values tandem serve sip answers with."""
-    config = config_from_mapping(
-        {"carriers": {name: {"trunk": trunk} for name, trunk in
-                      zip(("atlas", "borealis", "cygnus"), trunks, strict=True)}}
-    )  # fmt: skip
-    decision = Router(table, plan=config).route(number, customer="acme", at=1)
+    decision = _decision(table, trunks, number)
     lines = "".join(f"Contact: {c}\r\n" for c in contacts(decision, decision_id))
     assert redirect_text(decision, decision_id) == "302 Moved Temporarily\r\n" + lines
 
