@@ -8,8 +8,7 @@ import the others and ``tandem --help`` imports neither SQLAlchemy nor pandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tandem.errors import (
     CdrError,
@@ -33,6 +32,7 @@ from tandem.errors import (
     UnknownCustomerError,
 )
 from tandem.instant import format_instant, parse_instant
+from tandem.lazy import lazy_exports
 from tandem.money import (
     SCALE,
     MoneyPolicy,
@@ -214,17 +214,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tandem.store import CreditAccount, DeckVersion, Store
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

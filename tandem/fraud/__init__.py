@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tandem.fraud.config import (
     RULES,
@@ -35,6 +34,7 @@ from tandem.fraud.engine import LOCAL_NOTE, UNREACHABLE_NOTE, FraudEngine
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
 from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
+from tandem.lazy import lazy_exports
 
 # The scan and backtest load numpy, pandas and pyarrow: on first use only, so that a proxy
 # embedding the live engine does not import them (PEP 562).
@@ -53,17 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from tandem.fraud.scanner import Episode, RuleHits, ScanResult, scan
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem.fraud' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

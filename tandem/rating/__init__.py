@@ -10,8 +10,9 @@ CDR pricing: :func:`price_cdrs` (a DataFrame, Arrow table or file), :func:`price
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tandem.lazy import lazy_exports
 
 # The names below load on first use (PEP 562): importing one module of the package (the
 # stdlib-only tandem.rating.bookfile that ``tandem rate`` starts with) does not import
@@ -52,17 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tandem.rating.tariff import Interval, Tariff
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tandem.rating' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
