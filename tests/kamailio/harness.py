@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -116,11 +117,41 @@ def embedded_pythonpath(modules: str) -> str:
     return path
 
 
+def _port_range() -> tuple[int, int] | None:
+    """``TANDEM_PORTS=LOW-HIGH``: the loopback ports the tests and benchmarks may take
+    (on a machine shared by several runs, each its own range); unset: any free one."""
+    text = os.environ.get("TANDEM_PORTS", "").strip()
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+def _free(port: int) -> bool:
+    """Whether ``port`` is free on 127.0.0.1 for both UDP and TCP now."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
-    """A UDP port free on 127.0.0.1 now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A UDP port free on 127.0.0.1 now (and TCP too, within ``TANDEM_PORTS``)."""
+    bounds = _port_range()
+    if bounds is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    low, high = bounds
+    ports = list(range(low, high + 1))
+    start = random.randrange(len(ports))
+    for port in ports[start:] + ports[:start]:
+        if _free(port):
+            return port
+    raise OSError(f"no free port in TANDEM_PORTS={low}-{high}")
 
 
 def options(port: int, timeout: float = 0.5) -> str | None:
