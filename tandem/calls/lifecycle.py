@@ -469,6 +469,20 @@ class Calls:
         self._terms = {}
 
     # -- the decision -------------------------------------------------------------------------
+    def router_alone(self) -> bool:
+        """Whether :meth:`route` gives :meth:`Router.route`'s decision unchanged and leaves
+        nothing behind for a call that is forgotten at once (a call without an id on a
+        server that awaits no end): no fraud engine, no credit account, no quality board,
+        in-process counters that cannot fall back (no gathering). A caller may then ask the
+        router alone (what the HTTP API does for ``GET /route`` without ``call_id``)."""
+        return (
+            self.fraud is None
+            and not self.gather
+            and not self._fallible
+            and not self.credit._accounts
+            and self.quality is None
+        )
+
     def route(
         self,
         number: str,

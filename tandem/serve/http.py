@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -100,6 +101,8 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
             rest = value[3:]
             if value[:3] in ("%2B", "%2b") and "%" not in rest and "+" not in rest:
                 value = "+" + rest  # a number's escaped "+", the one escape of most requests
+            elif value[0] == "+" and "%" not in value and "+" not in value[1:]:
+                value = " " + value[1:]  # a number's "+" left as is (Kamailio's s.escape.param)
             else:
                 value = unquote(value.replace("+", " "), errors="strict")
         out.append((name, value))
@@ -122,17 +125,33 @@ class HttpApi:
         self.clock = clock
         self._schema = json.dumps(openapi_schema()).encode()
 
+    #: Whether the protocol may answer ``GET /route?...`` through :meth:`route` (its fast
+    #: path); False for an API without that route.
+    fast_route = True
+
     def handle(
         self, method: str, target: str, authorization: str | None, body: bytes = b""
     ) -> HttpResponse:
         """The response to one request (``target``: path and query, as received)."""
         try:
             answer = self._handle(method, target, authorization, body)
-        except _BadRequest as exc:
-            answer = _error(exc.status, exc.kind, exc.reason, exc.extra)
         except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
-            LOG.exception("HTTP %s %s failed", method, target[:200])
-            answer = _error(503, "unavailable", f"the request failed: {type(exc).__name__}")
+            answer = _failure(exc, method, target)
+        requests = self.metrics.requests
+        key = str(answer[0])
+        requests[key] = requests.get(key, 0) + 1
+        return answer
+
+    def route(self, query: str, authorization: str | None) -> HttpResponse:
+        """``handle("GET", "/route?" + query, authorization)``, without the dispatch: the
+        request a proxy sends on every call (the protocol's fast path; a property test
+        holds the two equal)."""
+        try:
+            if self.token is not None:
+                self._authorize(authorization)
+            answer = self._route(self._params(query, _ROUTE_PARAMS))
+        except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
+            answer = _failure(exc, "GET", "/route?" + query)
         requests = self.metrics.requests
         key = str(answer[0])
         requests[key] = requests.get(key, 0) + 1
@@ -317,8 +336,18 @@ class HttpApi:
         return (200 if valid else 503), JSON_TYPE, json.dumps(body).encode(), ()
 
 
+def _failure(exc: Exception, method: str, target: str) -> HttpResponse:
+    """The answer to a request that raised ``exc``: its 4xx, else a 503 (logged)."""
+    if isinstance(exc, _BadRequest):
+        return _error(exc.status, exc.kind, exc.reason, exc.extra)
+    LOG.error("HTTP %s %s failed", method, target[:200], exc_info=exc)
+    return _error(503, "unavailable", f"the request failed: {type(exc).__name__}")
+
+
 class MetricsApi(HttpApi):
     """Only ``/metrics`` and ``/healthz`` (the SIP server's ``--metrics`` listener)."""
+
+    fast_route = False
 
     def _handle(
         self, method: str, target: str, authorization: str | None, body: bytes
@@ -364,9 +393,30 @@ def _head_text(
     return "\r\n".join(lines) + "\r\n\r\n"
 
 
+#: The fast path's requests: ``GET /route?QUERY HTTP/1.1`` whole in one read, nothing after
+#: its blank line, a query of plain URL characters, header lines ``NAME: VALUE`` of token
+#: names and visible ASCII values (no trailing blanks, no folding). Anything else goes to
+#: httptools. Its headers still must not name a connection, a body or an upgrade
+#: (:data:`_FAST_SKIP`).
+_FAST_ROUTE = re.compile(
+    rb"GET /route\?([!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]*) HTTP/1\.1\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*[!-~]+(?:[ \t]+[!-~]+)*\r\n)*)\r\n"
+)
+#: Words that send a request with headers holding them (names or values, any case) to
+#: httptools: what decides keep-alive, a body or an upgrade there.
+_FAST_SKIP = (b"connection", b"content-length", b"transfer-encoding", b"upgrade")
+
+
 class _HttpProtocol(asyncio.Protocol):
     """One connection: httptools parses, :class:`HttpApi` answers, in order (pipelined
-    requests included)."""
+    requests included).
+
+    **Fast path.** The request a proxy sends on every call, ``GET /route?...`` over a
+    kept-alive HTTP/1.1 connection, arrives whole in one read between two requests; when
+    it has the plain shape of :data:`_FAST_ROUTE` it is answered straight from the bytes
+    (:meth:`HttpApi.route`), without httptools' callbacks. Every other request, a split
+    or pipelined one included, goes through httptools; a property test holds both paths
+    to the same bytes written for any input."""
 
     def __init__(self, api: HttpApi, connections: set[asyncio.Transport]) -> None:
         self.api = api
@@ -377,6 +427,9 @@ class _HttpProtocol(asyncio.Protocol):
         self.authorization: bytes | None = None
         self.body: list[bytes] = []
         self.size = 0
+        #: httptools holds part of a request (the fast path must wait for the next one)
+        self.inside = False
+        self.fast = api.fast_route
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -387,6 +440,10 @@ class _HttpProtocol(asyncio.Protocol):
             self.connections.discard(self.transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.fast and not self.inside:
+            found = _FAST_ROUTE.fullmatch(data)
+            if found is not None and self._route(found.group(1), found.group(2)):
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -402,8 +459,29 @@ class _HttpProtocol(asyncio.Protocol):
         transport.write(_head(status, ctype, len(body), extra, True) + body)
         transport.close()
 
+    def _route(self, query: bytes, headers: bytes) -> bool:
+        """Answer a fast-path request (see the class docstring); False: httptools must."""
+        authorization = None
+        if headers:
+            low = headers.lower()
+            for word in _FAST_SKIP:
+                if word in low:
+                    return False
+            if b"authorization" in low:
+                for line in headers.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"authorization":  # the last one, as httptools gives
+                        authorization = value.lstrip(b" \t").decode("ascii")
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        status, ctype, body, extra = self.api.route(query.decode("ascii"), authorization)
+        transport.write(_head(status, ctype, len(body), extra, False) + body)
+        return True
+
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self.inside = True
         self.url = b""
         self.authorization = None
         self.body = []
@@ -422,6 +500,7 @@ class _HttpProtocol(asyncio.Protocol):
             self.body.append(body)
 
     def on_message_complete(self) -> None:
+        self.inside = False
         transport = self.transport
         if transport is None or transport.is_closing():
             return

@@ -168,14 +168,19 @@ class RouteService:
         call_id: str | None,
     ) -> Outcome:
         """Decide one call; never raises for the caller's input: a bad number or an unknown
-        customer gives an outcome with ``block`` set (484, 403)."""
+        customer gives an outcome with ``block`` set (484, 403). A call without an id,
+        where the lifecycle would add nothing to the router's decision and forget the call
+        at once (:meth:`~tandem.calls.Calls.router_alone`, the router's JSON), is decided by
+        the router alone: the same decision, without a call record made and dropped."""
         started = time.perf_counter()
         decision_id = self.next_id()
         call = None
         decision: Decision | CallDecision | None = None
         try:
             calls = self.calls
-            if calls is not None:
+            if calls is not None and (
+                call_id is not None or self.lifecycle_json or not calls.router_alone()
+            ):
                 call = calls.route(
                     number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
                 )
