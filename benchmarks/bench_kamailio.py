@@ -384,12 +384,12 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
     first failing step (late: the failed calls, plus the retransmissions when they are
     more than 1% of the calls). The CPU is that
     of every process of ``groups`` (Kamailio's workers, timers and main, and the Tandem
-    server for case d) during the step."""
+    server for case d) during the step, printed split between the two."""
     rows = [(n, "") for n in numbers]
     steps = []
     for rate in rates:
         total = int(rate * seconds)
-        before = cpu_seconds(groups)
+        before = [cpu_seconds([g]) for g in groups]
         busy0, total0 = cpu0_ticks()
         k_drops = udp_drops(k.port) or 0
         watch = DropWatch(free_port())
@@ -400,7 +400,8 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         watch.done.set()
         watch.join()
         k_drops = (udp_drops(k.port) or 0) - k_drops
-        ours = cpu_seconds(groups) - before
+        parts = [cpu_seconds([g]) - b for g, b in zip(groups, before, strict=True)]
+        ours = sum(parts)
         busy1, total1 = cpu0_ticks()
         per_call = ours / max(total, 1) * 1e6
         span = max(total1 - total0, 1)
@@ -411,9 +412,14 @@ def ramp(k: Kamailio, sipp: str, workdir: Path, numbers: list[str], rates: list[
         # a few are noise, many are an overloaded proxy)
         late = run.failed + (run.retransmissions if run.retransmissions > total // 100 else 0)
         steps.append((rate, total, run.successful, late, run.rate, per_call))
+        names = ("Kamailio", "server")
+        split = " + ".join(
+            f"{name} {part / max(total, 1) * 1e6:.0f}"
+            for name, part in zip(names, parts, strict=False)
+        )
         print(f"  {rate:>6}/s asked, {run.rate:7.0f}/s sent: {total} calls, {run.successful} "
               f"answered, {run.failed} failed, {run.retransmissions} retransmissions; "
-              f"{per_call:.0f} us CPU per call; CPU 0 busy {busy:.0%}, other processes "
+              f"{per_call:.0f} us CPU per call ({split}); CPU 0 busy {busy:.0%}, other processes "
               f"{others:.0%}; datagrams dropped by full sockets: Kamailio's {k_drops}, "
               f"SIPp's {watch.most}", flush=True)  # fmt: skip
         if late or run.successful != total:
@@ -487,6 +493,13 @@ def main() -> None:
         help="UDP socket receive buffer (bytes) of every Kamailio (-b) and SIPp (-buff_size); "
         "the kernel caps it at net.core.rmem_max; 0: their defaults (default 4 MiB)",
     )
+    ap.add_argument(
+        "--kamailio-debug",
+        type=int,
+        default=None,
+        help="Kamailio's log level in http302.cfg (cases d, j, h, s, n; -A DEBUG=N): its "
+        "default -1 logs errors only, 1 also sl's warning on every 3xx reply",
+    )
     args = ap.parse_args()
     if args.small:
         args.carriers, args.prefixes, args.pool = 4, 15_000, 25_000
@@ -540,6 +553,8 @@ def main() -> None:
         elif name in ("h", "s"):
             server = TrivialLookup(work, args.server_cpu)
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
+        if args.kamailio_debug is not None and config.name == "http302.cfg":
+            defines = (*defines, f"DEBUG={args.kamailio_debug}")
         k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
         # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
         extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
