@@ -20,6 +20,10 @@ decided (``bad_number``, ``unknown_customer``: with the ``sip_code`` a proxy ans
 A decided call (routed or blocked) is a 200: ``blocked`` and ``reason`` say the rest.
 Never a 500 and never a traceback: an unexpected failure is logged and answered 503.
 
+The request a proxy sends on every call, ``GET /route?...`` whole in one read, is answered
+straight from its bytes (:class:`_HttpProtocol`'s fast path, :meth:`HttpApi.route`); every
+other request goes through httptools. Both give the same bytes (a property test).
+
 :class:`HttpApi` is the whole logic (a request in, a response out); the protocol class
 only moves bytes.
 """
