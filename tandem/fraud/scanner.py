@@ -38,7 +38,16 @@ from tandem.fraud.engine import (
 from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
-from tandem.fraud.windows import Grouping, _sort_rows, ended_sums, in_progress, window_sums
+from tandem.fraud.windows import (
+    Grouping,
+    _sort_rows,
+    ended_sums,
+    in_progress,
+    keyed_in_progress,
+    keyed_window_sums,
+    native_in_use,
+    window_sums,
+)
 from tandem.instant import format_instant
 from tandem.money import format_money
 
@@ -379,12 +388,26 @@ def _parts(key: np.ndarray, chunk_rows: int) -> list[np.ndarray]:
     return [order[e - c : e] for c, e in zip(sizes.tolist(), ends.tolist(), strict=True) if c]
 
 
-_Window = Callable[..., tuple[np.ndarray, ...]]
+@dataclass(frozen=True)
+class _Window:
+    """A window of :func:`_keyed`: over a grouping (in group order), and over the key
+    itself in replay order (the C windows)."""
+
+    grouped: Callable[..., tuple[np.ndarray, ...]]
+    keyed: Callable[..., tuple[np.ndarray, ...]]
 
 
-def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+def _progress_grouped(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     starts, ends, holds = arrays
     return (in_progress(g, starts, ends, holds, grouped=True),)
+
+
+def _progress_keyed(key: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    starts, ends, holds = arrays
+    return (keyed_in_progress(key, starts, ends, holds),)
+
+
+_in_progress = _Window(_progress_grouped, _progress_keyed)
 
 
 def _windows(spans: tuple[int, ...]) -> _Window:
@@ -392,7 +415,11 @@ def _windows(spans: tuple[int, ...]) -> _Window:
         buckets, weights = arrays
         return tuple(window_sums(g, buckets, weights, spans, grouped=True))
 
-    return sums
+    def keyed(key: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        buckets, weights = arrays
+        return tuple(keyed_window_sums(key, buckets, weights, spans))
+
+    return _Window(sums, keyed)
 
 
 def _keyed(
@@ -402,7 +429,13 @@ def _keyed(
     in group order) evaluated over parts of whole keys (:func:`_parts`) and put back per
     row: the same answers, over arrays that stay in cache. A part's grouping orders the
     rows of the whole scan (its positions composed with the part's), so the window reads
-    the columns and the answers are put back without a copy of the part between."""
+    the columns and the answers are put back without a copy of the part between.
+
+    With the C windows (:data:`tandem.fraud.windows.NATIVE`) no parts and no grouping:
+    the window runs over every row in replay order with the state of every key at once
+    (:func:`~tandem.fraud.windows.keyed_window_sums`)."""
+    if native_in_use():
+        return window.keyed(key, *arrays)
     outs: list[np.ndarray] = []
     for idx in _parts(key, chunk_rows):
         if len(idx) < len(key):
@@ -410,7 +443,7 @@ def _keyed(
             g.order = idx[g.order]
         else:  # one part: every row, in order
             g = Grouping(key)
-        found = window(g, *arrays)
+        found = window.grouped(g, *arrays)
         if not outs:
             outs = [np.empty(len(key), dtype=np.int64) for _ in found]
         for out, part in zip(outs, found, strict=True):

@@ -19,13 +19,59 @@ sees itself or a later row ended (:meth:`_StartRuns.suffix`).
 
 Sorting is the cost: a key and the row number are packed into one int64 and sorted as
 values (much faster than an argsort) whenever they fit in 63 bits.
+
+When the optional C extension ``tandem.fraud._scanwin`` is built (``setup.py``;
+:data:`NATIVE` says so) the grouping is a counting sort of the keys numbered by a table
+or a hash table, and each window is one pass over a grouping's rows (two pointers, or a
+heap of the ends), without the GIL; else the numpy code below runs. Both give the same
+answers (tests/test_fraud_scanwin.py runs both on the same random rows).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Grouping", "ended_sums", "in_progress", "window_sums"]
+__all__ = [
+    "NATIVE",
+    "Grouping",
+    "ended_sums",
+    "in_progress",
+    "keyed_in_progress",
+    "keyed_window_sums",
+    "native_in_use",
+    "use_native",
+    "window_sums",
+]
+
+try:  # the windows in C (setup.py builds it when it can; optional)
+    from tandem.fraud import _scanwin
+except ImportError:  # pragma: no cover - without a compiler the numpy code runs
+    _scanwin = None
+#: Whether the C windows (``tandem.fraud._scanwin``) are built (same answers).
+NATIVE = _scanwin is not None
+#: The kernel the windows use now: the C extension, or None for numpy.
+_kernel = _scanwin
+
+
+def use_native(enabled: bool) -> bool:
+    """Run the windows in C (``True``, when :data:`NATIVE`) or in numpy (``False``) from
+    now on, for every thread; answers whether C was in use before. The answers are the
+    same either way (the switch is for tests and measurements)."""
+    global _kernel
+    if enabled and _scanwin is None:
+        raise RuntimeError("tandem.fraud._scanwin is not built (python setup.py build_ext)")
+    before = _kernel is not None
+    _kernel = _scanwin if enabled else None
+    return before
+
+
+def native_in_use() -> bool:
+    """Whether the windows run in C now (:func:`use_native`)."""
+    return _kernel is not None
+
+
+def _i64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 def _runs(sorted_keys: np.ndarray) -> np.ndarray:
@@ -60,6 +106,18 @@ class Grouping:
         key = np.asarray(key, dtype=np.int64)
         self.size = len(key)
         n = self.size
+        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._runs: dict[int, tuple[np.ndarray, _StartRuns]] = {}
+        self._ended: dict[
+            tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, _EndSort | None]
+        ] = {}
+        kernel = _kernel
+        if kernel is not None:  # groups numbered by first row, placed by a counting sort
+            self.order = np.empty(n, dtype=np.int64)
+            self.code = np.empty(n, dtype=np.int64)
+            self.first = np.empty(n, dtype=np.int64)
+            kernel.group(_i64(key), self.order, self.code, self.first)
+            return
         bits = max(1, (n - 1).bit_length())
         top = int(key.max()) if n else 0
         if top.bit_length() + bits > 63:  # dense codes first (by an unstable sort)
@@ -67,11 +125,6 @@ class Grouping:
             dense = np.empty(n, dtype=np.int64)
             dense[o] = np.cumsum(_runs(key[o])) - 1
             key = dense
-        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._runs: dict[int, tuple[np.ndarray, _StartRuns]] = {}
-        self._ended: dict[
-            tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, _EndSort | None]
-        ] = {}
         self.order, skey = _sort_rows(key)
         new = _runs(skey)
         self.code = np.cumsum(new) - 1
@@ -135,6 +188,16 @@ def window_sums(
     of its group with a bucket in ``(buckets_i - n, buckets_i]``; ``grouped=True``
     answers in group order (the ``p``-th value is row ``g.order[p]``'s)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n and 0 < len(spans) <= 8 and min(spans) >= 1:
+        outs = [np.empty(n, dtype=np.int64) for _ in spans]
+        if weights is not None:
+            weights = np.ascontiguousarray(weights)
+            if weights.dtype != np.bool_:
+                weights = _i64(weights)
+        spans_ = tuple(int(s) for s in spans)
+        kernel.window_sums(g.order, g.code, _i64(buckets), weights, spans_, outs, grouped)
+        return outs
     outs = [np.zeros(n, dtype=np.int64) for _ in spans]
     if n == 0:
         return outs
@@ -199,6 +262,12 @@ def in_progress(
     in progress at its start (``ends_j > starts_i``); ``grouped=True`` answers in group
     order (as :func:`window_sums`)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n:
+        out = np.empty(n, dtype=np.int64)
+        held_ = np.ascontiguousarray(holds, dtype=np.bool_)
+        kernel.in_progress(g.order, g.code, _i64(starts), _i64(ends), held_, out, grouped)
+        return out
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
@@ -240,6 +309,12 @@ def ended_sums(
     Sums are exact while every true sum fits in int64 (partial sums may wrap: two's
     complement differences stay exact)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n and span >= 1 and step >= 1:
+        out = np.empty(n, dtype=np.int64)
+        args = (_i64(starts), _i64(ends), _i64(amounts), int(span), int(step))
+        kernel.ended_sums(g.order, g.code, *args, out)
+        return out
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
@@ -297,3 +372,47 @@ class _EndSort:
         hi = np.searchsorted(self.keys, keys, side="right")
         self._upto = (runs, hi)
         return hi
+
+
+def _small_keys(key: np.ndarray) -> int:
+    """The number of keys when the C windows can run over ``key`` in replay order (codes
+    ``0 <= key < keys``, ``keys`` not above the rows), else 0."""
+    n = len(key)
+    if _kernel is None or n == 0:
+        return 0
+    lo, hi = int(key.min()), int(key.max())
+    return hi + 1 if lo >= 0 and hi < n + 1024 else 0
+
+
+def keyed_window_sums(
+    key: np.ndarray, buckets: np.ndarray, weights: np.ndarray | None, spans: tuple[int, ...]
+) -> list[np.ndarray]:
+    """:func:`window_sums` of ``Grouping(key)`` answered in replay order. With the C
+    windows and small codes (``0 <= key``, below about the rows) row by row with the
+    state of every key at once (no grouping); else through a :class:`Grouping`."""
+    keys = _small_keys(key)
+    if not keys or _kernel is None or not 0 < len(spans) <= 8 or min(spans) < 1:
+        return window_sums(Grouping(key), buckets, weights, spans)
+    n = len(key)
+    outs = [np.empty(n, dtype=np.int64) for _ in spans]
+    if weights is not None:
+        weights = np.ascontiguousarray(weights)
+        if weights.dtype != np.bool_:
+            weights = _i64(weights)
+    spans_ = tuple(int(s) for s in spans)
+    _kernel.keyed_window_sums(_i64(key), keys, _i64(buckets), weights, spans_, outs)
+    return outs
+
+
+def keyed_in_progress(
+    key: np.ndarray, starts: np.ndarray, ends: np.ndarray, holds: np.ndarray
+) -> np.ndarray:
+    """:func:`in_progress` of ``Grouping(key)`` in replay order (as
+    :func:`keyed_window_sums`: a heap of held ends per key, row by row)."""
+    keys = _small_keys(key)
+    if not keys or _kernel is None:
+        return in_progress(Grouping(key), starts, ends, holds)
+    out = np.empty(len(key), dtype=np.int64)
+    held = np.ascontiguousarray(holds, dtype=np.bool_)
+    _kernel.keyed_in_progress(_i64(key), keys, _i64(starts), _i64(ends), held, out)
+    return out
