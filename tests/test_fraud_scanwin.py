@@ -24,8 +24,10 @@ from tandem.fraud.windows import (
     Grouping,
     ended_sums,
     in_progress,
+    keyed_ended_sums,
     keyed_in_progress,
     keyed_window_sums,
+    pair_key,
     window_sums,
 )
 
@@ -138,6 +140,32 @@ def test_windows_equal_brute_force(
     )
     assert count.tolist() == expect["count"]
     assert total[0].tolist() == expect["sum"] and total[1].tolist() == expect["own"]
+    ended = keyed_ended_sums(key, start, end, amount, span=span, step=step)
+    assert ended.tolist() == _brute_ended(key, start, end, amount, span, step)
+
+
+@pytest.mark.parametrize("use_c", PATHS)
+@settings(max_examples=100, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(st.integers(0, 5), st.one_of(st.integers(0, 7), st.integers(0, 2**61))),
+        max_size=30,
+    )
+)
+def test_pair_keys_group_as_pairs(use_c: bool, pairs: list[tuple[int, int]]) -> None:
+    """``pair_key`` (packed, or too wide to pack) tells pairs apart exactly as the pairs
+    themselves, and ``Grouping.pairs`` groups by it."""
+    win.use_native(use_c)
+    a = np.asarray([p[0] for p in pairs], dtype=np.int64)
+    b = np.asarray([p[1] for p in pairs], dtype=np.int64)
+    key = pair_key(a, b, max(1, int(b.max(initial=0)).bit_length()))
+    for i in range(len(pairs)):
+        for j in range(len(pairs)):
+            assert (key[i] == key[j]) == (pairs[i] == pairs[j])
+    g = Grouping.pairs(a, b, max(1, int(b.max(initial=0)).bit_length()))
+    for p in range(1, len(pairs)):
+        same = g.code[p] == g.code[p - 1]
+        assert same == (pairs[g.order[p]] == pairs[g.order[p - 1]])
 
 
 @native
@@ -193,6 +221,10 @@ def test_bad_arguments_are_refused() -> None:
         _scanwin.keyed_in_progress(np.asarray([0, 5, 1]), 2, n, n, np.ones(3, bool), n.copy())
     with pytest.raises(ValueError):  # wrong item size
         _scanwin.ended_sums(n, n, n.astype(np.int32), n, n, 1, 1, n.copy())
+    with pytest.raises(ValueError):
+        _scanwin.keyed_ended_sums(np.asarray([0, 1, 7]), 2, n, n, n, 1, 1, n.copy())
+    with pytest.raises(ValueError):
+        _scanwin.keyed_window_sums(np.asarray([0, -1, 1]), 2, n, None, (1,), [n.copy()])
 
 
 def test_use_native_switches() -> None:

@@ -25,6 +25,14 @@
  *       with floor(starts_i / step) - span < floor(ends_j / step) and ends_j <= starts_i;
  *       a min-heap of pending ends, a queue of ended ones in end order with running sums.
  *
+ *   codes(key, out) -> keys
+ *       out = each row's key numbered by first row (0 .. keys - 1).
+ *   keyed_window_sums(key, keys, buckets, weights|None, spans, outs)
+ *   keyed_in_progress(key, keys, starts, ends, holds, out)
+ *   keyed_ended_sums(key, keys, starts, ends, amounts, span, step, out)
+ *       the same three answers for codes 0 <= key < keys, row by row in replay order
+ *       with every key's state at once (no grouping: every column read in order).
+ *
  * `grouped` = 1 writes the p-th answer at p (group order), 0 at order[p] (replay order).
  * Sums wrap modulo 2**64 like numpy's int64 (exact whenever the true sum fits).
  */
@@ -928,6 +936,134 @@ out_k:
     return result;
 }
 
+static PyObject *
+scanwin_codes(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *ok, *oout;
+    if (!PyArg_ParseTuple(args, "OO", &ok, &oout))
+        return NULL;
+    buf_t k, out;
+    if (get(ok, &k, 8, -1, 0, "key") < 0)
+        return NULL;
+    Py_ssize_t n = LEN(k);
+    if (get(oout, &out, 8, n, 1, "out") < 0) {
+        release(&k);
+        return NULL;
+    }
+    Py_ssize_t groups;
+    Py_BEGIN_ALLOW_THREADS
+    groups = number_groups(I64(k), n, I64(out));
+    Py_END_ALLOW_THREADS
+    release(&k);
+    release(&out);
+    if (groups < 0)
+        return PyErr_NoMemory();
+    return PyLong_FromSsize_t(groups);
+}
+
+static PyObject *
+scanwin_keyed_ended_sums(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *ok, *os, *oe, *oa, *oout;
+    long long keys, span, step;
+    if (!PyArg_ParseTuple(args, "OLOOOLLO", &ok, &keys, &os, &oe, &oa, &span, &step, &oout))
+        return NULL;
+    if (keys < 1 || step < 1 || span < 1) {
+        PyErr_SetString(PyExc_ValueError, "keyed_ended_sums: keys, span and step must be >= 1");
+        return NULL;
+    }
+    buf_t k, s, e, a, out;
+    PyObject *result = NULL;
+    if (get(ok, &k, 8, -1, 0, "key") < 0)
+        return NULL;
+    Py_ssize_t n = LEN(k);
+    if (get(os, &s, 8, n, 0, "starts") < 0)
+        goto out_k;
+    if (get(oe, &e, 8, n, 0, "ends") < 0)
+        goto out_s;
+    if (get(oa, &a, 8, n, 0, "amounts") < 0)
+        goto out_e;
+    if (get(oout, &out, 8, n, 1, "out") < 0)
+        goto out_a;
+    {
+        const int64_t *key = I64(k), *starts = I64(s), *ends = I64(e), *amounts = I64(a);
+        int64_t *dst = I64(out);
+        int bad = 0, nomem = 0;
+        Py_BEGIN_ALLOW_THREADS
+        int64_t *at = regions(key, n, keys);
+        /* per key: its heap of pending ends (size), its queue of ended ones (head, tail)
+         * and the sums of the amounts queued and dropped */
+        Py_ssize_t *size = calloc((size_t)keys, sizeof(Py_ssize_t));
+        int64_t *head = calloc((size_t)keys, sizeof(int64_t));
+        int64_t *tail = calloc((size_t)keys, sizeof(int64_t));
+        uint64_t *added = calloc((size_t)keys, sizeof(uint64_t));
+        uint64_t *dropped = calloc((size_t)keys, sizeof(uint64_t));
+        item_t *heaps = malloc(((size_t)n + 1) * sizeof(item_t));
+        item_t *queues = malloc(((size_t)n + 1) * sizeof(item_t));
+        if (at == NULL || size == NULL || head == NULL || tail == NULL || added == NULL
+            || dropped == NULL || heaps == NULL || queues == NULL)
+            nomem = 1;
+        else if (at[keys] < 0)
+            bad = 1;
+        else {
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int64_t g = key[i], now = starts[i];
+                item_t *heap = heaps + at[g], *queue = queues + at[g];
+                Py_ssize_t m = size[g];
+                while (m > 0 && heap[0].end <= now) {
+                    item_t x = heap_pop(heap, &m);
+                    queue[tail[g]++] = x;
+                    added[g] += (uint64_t)x.amount;
+                }
+                size[g] = m;
+                int64_t lowest = (int64_t)(((uint64_t)floor_div(now, step) - (uint64_t)span + 1)
+                                           * (uint64_t)step);
+                while (head[g] < tail[g] && queue[head[g]].end < lowest) {
+                    dropped[g] += (uint64_t)queue[head[g]].amount;
+                    head[g]++;
+                }
+                dst[i] = (int64_t)(added[g] - dropped[g]);
+                if (amounts[i] != 0) {
+                    item_t x = {ends[i], amounts[i]};
+                    heap_push(heap, &size[g], x);
+                }
+            }
+        }
+        free(at);
+        free(size);
+        free(head);
+        free(tail);
+        free(added);
+        free(dropped);
+        free(heaps);
+        free(queues);
+        Py_END_ALLOW_THREADS
+        if (nomem) {
+            PyErr_NoMemory();
+            goto out_out;
+        }
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "keyed_ended_sums: a key out of range");
+            goto out_out;
+        }
+    }
+    result = Py_None;
+    Py_INCREF(result);
+out_out:
+    release(&out);
+out_a:
+    release(&a);
+out_e:
+    release(&e);
+out_s:
+    release(&s);
+out_k:
+    release(&k);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"group", scanwin_group, METH_VARARGS, "group(key, order, code, first) -> groups"},
     {"window_sums", scanwin_window_sums, METH_VARARGS,
@@ -940,6 +1076,9 @@ static PyMethodDef methods[] = {
      "keyed_window_sums(key, keys, buckets, weights, spans, outs)"},
     {"keyed_in_progress", scanwin_keyed_in_progress, METH_VARARGS,
      "keyed_in_progress(key, keys, starts, ends, holds, out)"},
+    {"keyed_ended_sums", scanwin_keyed_ended_sums, METH_VARARGS,
+     "keyed_ended_sums(key, keys, starts, ends, amounts, span, step, out)"},
+    {"codes", scanwin_codes, METH_VARARGS, "codes(key, out) -> groups"},
     {NULL, NULL, 0, NULL},
 };
 

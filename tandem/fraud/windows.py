@@ -36,9 +36,11 @@ __all__ = [
     "Grouping",
     "ended_sums",
     "in_progress",
+    "keyed_ended_sums",
     "keyed_in_progress",
     "keyed_window_sums",
     "native_in_use",
+    "pair_key",
     "use_native",
     "window_sums",
 ]
@@ -166,14 +168,7 @@ class Grouping:
     @classmethod
     def pairs(cls, a: np.ndarray, b: np.ndarray, b_bits: int) -> Grouping:
         """Grouped by the pair ``(a, b)`` of non-negative keys, ``b < 2**b_bits``."""
-        if int(a.max(initial=0)).bit_length() + b_bits <= 62:
-            return cls((a.astype(np.int64) << b_bits) | b)
-        # too wide to pack: group by b, then by (a, dense b)
-        inner = cls(b)
-        dense_b = np.empty(len(b), dtype=np.int64)
-        dense_b[inner.order] = inner.code
-        bits = max(1, int(inner.code.max(initial=0)).bit_length())
-        return cls((a.astype(np.int64) << bits) | dense_b)
+        return cls(pair_key(a, b, b_bits))
 
 
 def window_sums(
@@ -374,14 +369,33 @@ class _EndSort:
         return hi
 
 
-def _small_keys(key: np.ndarray) -> int:
-    """The number of keys when the C windows can run over ``key`` in replay order (codes
-    ``0 <= key < keys``, ``keys`` not above the rows), else 0."""
+def _keyed_codes(key: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(codes, keys)`` for the C windows over ``key`` in replay order: the key itself
+    when its values are small codes (``0 <= key``, below about the rows), else its keys
+    numbered by first row (a hash table); None without the C windows."""
     n = len(key)
-    if _kernel is None or n == 0:
-        return 0
+    kernel = _kernel
+    if kernel is None or n == 0:
+        return None
+    key = _i64(key)
     lo, hi = int(key.min()), int(key.max())
-    return hi + 1 if lo >= 0 and hi < n + 1024 else 0
+    if lo >= 0 and hi < n + 1024:
+        return key, hi + 1
+    codes = np.empty(n, dtype=np.int64)
+    return codes, int(kernel.codes(key, codes))
+
+
+def pair_key(a: np.ndarray, b: np.ndarray, b_bits: int) -> np.ndarray:
+    """One int64 key per row for the pair ``(a, b)`` of non-negative keys, ``b <
+    2**b_bits`` (``Grouping(pair_key(a, b, bits))`` groups as :meth:`Grouping.pairs`)."""
+    if int(a.max(initial=0)).bit_length() + b_bits <= 62:
+        return (a.astype(np.int64) << b_bits) | b
+    # too wide to pack: a dense code of b first
+    inner = Grouping(b)
+    dense_b = np.empty(len(b), dtype=np.int64)
+    dense_b[inner.order] = inner.code
+    bits = max(1, int(inner.code.max(initial=0)).bit_length())
+    return (a.astype(np.int64) << bits) | dense_b
 
 
 def keyed_window_sums(
@@ -390,9 +404,10 @@ def keyed_window_sums(
     """:func:`window_sums` of ``Grouping(key)`` answered in replay order. With the C
     windows and small codes (``0 <= key``, below about the rows) row by row with the
     state of every key at once (no grouping); else through a :class:`Grouping`."""
-    keys = _small_keys(key)
-    if not keys or _kernel is None or not 0 < len(spans) <= 8 or min(spans) < 1:
+    found = _keyed_codes(key) if 0 < len(spans) <= 8 and min(spans) >= 1 else None
+    if found is None or _kernel is None:
         return window_sums(Grouping(key), buckets, weights, spans)
+    codes, keys = found
     n = len(key)
     outs = [np.empty(n, dtype=np.int64) for _ in spans]
     if weights is not None:
@@ -400,7 +415,7 @@ def keyed_window_sums(
         if weights.dtype != np.bool_:
             weights = _i64(weights)
     spans_ = tuple(int(s) for s in spans)
-    _kernel.keyed_window_sums(_i64(key), keys, _i64(buckets), weights, spans_, outs)
+    _kernel.keyed_window_sums(codes, keys, _i64(buckets), weights, spans_, outs)
     return outs
 
 
@@ -409,10 +424,32 @@ def keyed_in_progress(
 ) -> np.ndarray:
     """:func:`in_progress` of ``Grouping(key)`` in replay order (as
     :func:`keyed_window_sums`: a heap of held ends per key, row by row)."""
-    keys = _small_keys(key)
-    if not keys or _kernel is None:
+    found = _keyed_codes(key)
+    if found is None or _kernel is None:
         return in_progress(Grouping(key), starts, ends, holds)
+    codes, keys = found
     out = np.empty(len(key), dtype=np.int64)
     held = np.ascontiguousarray(holds, dtype=np.bool_)
-    _kernel.keyed_in_progress(_i64(key), keys, _i64(starts), _i64(ends), held, out)
+    _kernel.keyed_in_progress(codes, keys, _i64(starts), _i64(ends), held, out)
+    return out
+
+
+def keyed_ended_sums(
+    key: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    amounts: np.ndarray,
+    *,
+    span: int,
+    step: int,
+) -> np.ndarray:
+    """:func:`ended_sums` of ``Grouping(key)`` (as :func:`keyed_window_sums`: a heap of
+    pending ends and a queue of ended ones per key, row by row)."""
+    found = _keyed_codes(key) if span >= 1 and step >= 1 else None
+    if found is None or _kernel is None:
+        return ended_sums(Grouping(key), starts, ends, amounts, span=span, step=step)
+    codes, keys = found
+    out = np.empty(len(key), dtype=np.int64)
+    args = (_i64(starts), _i64(ends), _i64(amounts), int(span), int(step))
+    _kernel.keyed_ended_sums(codes, keys, *args, out)
     return out
