@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fraud_helpers import cdr_table, replay
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +24,7 @@ from tandem.fraud import windows as win
 from tandem.fraud.windows import (
     NATIVE,
     Grouping,
+    digit_values,
     ended_sums,
     in_progress,
     keyed_ended_sums,
@@ -258,3 +261,35 @@ def test_scan_same_episodes_both_paths(
     assert c_result.call_alerts() == np_result.call_alerts()
     assert c_result.unreadable == len(bad) == sum(c_result.unreadable_reasons.values())
     assert c_result.call_alerts() == replay(rows, config)
+
+
+@native
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text("0123456789", min_size=1, max_size=18),
+            st.text("0123456789", min_size=19, max_size=20),
+            st.sampled_from(["", "12a", "+44", " 1", "１２"]),
+            st.none(),
+        ),
+        max_size=20,
+    ),
+    large=st.booleans(),
+    cut=st.integers(0, 3),
+)
+def test_digit_values_read_as_arrow_casts(texts: list[str | None], large: bool, cut: int) -> None:
+    """The numbers of a text column read in C are Arrow's cast of the same texts, and
+    their lengths the texts' lengths; any other column is left to the cast (None)."""
+    col = pa.array(texts, pa.large_string() if large else pa.string()).slice(cut)
+    got = digit_values(col)
+    plain = len(col) > 0 and all(
+        t is not None and t.isascii() and t.isdigit() and 1 <= len(t) <= 18 for t in col.to_pylist()
+    )
+    if not plain:
+        assert got is None
+        return
+    assert got is not None
+    number, length = got
+    assert number.tolist() == pc.cast(col, pa.int64()).to_pylist()
+    assert length.tolist() == [len(t) for t in col.to_pylist()]

@@ -33,6 +33,11 @@
  *       the same three answers for codes 0 <= key < keys, row by row in replay order
  *       with every key's state at once (no grouping: every column read in order).
  *
+ *   digits(offsets, data, number, length) -> bool
+ *       the texts of an Arrow string column (its offsets, int32 or int64, and bytes) read
+ *       as numbers of 1 to 18 ASCII digits, and their lengths; False (the outputs
+ *       meaningless) when a text is anything else.
+ *
  * `grouped` = 1 writes the p-th answer at p (group order), 0 at order[p] (replay order).
  * Sums wrap modulo 2**64 like numpy's int64 (exact whenever the true sum fits).
  */
@@ -1064,6 +1069,73 @@ out_k:
     return result;
 }
 
+/* -- numbers --------------------------------------------------------------------------- */
+
+static PyObject *
+scanwin_digits(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *oo, *od, *onum, *olen;
+    if (!PyArg_ParseTuple(args, "OOOO", &oo, &od, &onum, &olen))
+        return NULL;
+    Py_buffer off;
+    buf_t data, num, len;
+    if (PyObject_GetBuffer(oo, &off, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return NULL;
+    Py_ssize_t n = off.ndim == 1 ? (Py_ssize_t)off.shape[0] - 1 : -1;
+    if (n < 0 || (off.itemsize != 4 && off.itemsize != 8)) {
+        PyBuffer_Release(&off);
+        PyErr_SetString(PyExc_ValueError, "digits: offsets are n + 1 int32 or int64");
+        return NULL;
+    }
+    if (get(od, &data, 1, -1, 0, "data") < 0) {
+        PyBuffer_Release(&off);
+        return NULL;
+    }
+    if (get(onum, &num, 8, n, 1, "number") < 0) {
+        PyBuffer_Release(&off);
+        release(&data);
+        return NULL;
+    }
+    if (get(olen, &len, 8, n, 1, "length") < 0) {
+        PyBuffer_Release(&off);
+        release(&data);
+        release(&num);
+        return NULL;
+    }
+    int ok = 1;
+    Py_BEGIN_ALLOW_THREADS
+    const unsigned char *bytes = (const unsigned char *)data.view.buf;
+    int64_t size = (int64_t)LEN(data);
+    const int32_t *o32 = off.itemsize == 4 ? (const int32_t *)off.buf : NULL;
+    const int64_t *o64 = off.itemsize == 8 ? (const int64_t *)off.buf : NULL;
+    int64_t *number = I64(num), *length = I64(len);
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
+        int64_t a = o32 ? o32[i] : o64[i], b = o32 ? o32[i + 1] : o64[i + 1];
+        if (a < 0 || b < a || b > size || b - a < 1 || b - a > 18) {
+            ok = 0;
+            break;
+        }
+        int64_t v = 0;
+        for (int64_t j = a; j < b; j++) {
+            unsigned d = (unsigned)bytes[j] - '0';
+            if (d > 9) {
+                ok = 0;
+                break;
+            }
+            v = v * 10 + (int64_t)d;
+        }
+        number[i] = v;
+        length[i] = b - a;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&off);
+    release(&data);
+    release(&num);
+    release(&len);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"group", scanwin_group, METH_VARARGS, "group(key, order, code, first) -> groups"},
     {"window_sums", scanwin_window_sums, METH_VARARGS,
@@ -1079,6 +1151,7 @@ static PyMethodDef methods[] = {
     {"keyed_ended_sums", scanwin_keyed_ended_sums, METH_VARARGS,
      "keyed_ended_sums(key, keys, starts, ends, amounts, span, step, out)"},
     {"codes", scanwin_codes, METH_VARARGS, "codes(key, out) -> groups"},
+    {"digits", scanwin_digits, METH_VARARGS, "digits(offsets, data, number, length) -> ok"},
     {NULL, NULL, 0, NULL},
 };
 

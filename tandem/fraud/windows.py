@@ -29,11 +29,14 @@ answers (tests/test_fraud_scanwin.py runs both on the same random rows).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
     "NATIVE",
     "Grouping",
+    "digit_values",
     "ended_sums",
     "in_progress",
     "keyed_ended_sums",
@@ -70,6 +73,31 @@ def use_native(enabled: bool) -> bool:
 def native_in_use() -> bool:
     """Whether the windows run in C now (:func:`use_native`)."""
     return _kernel is not None
+
+
+def digit_values(col: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The texts of an Arrow string column of ASCII digits (1 to 18 each, no nulls) as
+    int64 numbers and lengths, in C; None without the C extension or for any other
+    column (the caller casts)."""
+    kernel = _kernel
+    if kernel is None or col.null_count:
+        return None
+    buffers = col.buffers()
+    if len(buffers) != 3 or buffers[1] is None or buffers[2] is None:
+        return None
+    kind = {"string": np.int32, "large_string": np.int64}.get(str(col.type))
+    if kind is None:
+        return None
+    n = len(col)
+    if n == 0:
+        return None
+    offsets = np.frombuffer(buffers[1], dtype=kind)[col.offset : col.offset + n + 1]
+    number = np.empty(n, dtype=np.int64)
+    length = np.empty(n, dtype=np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    if not kernel.digits(np.ascontiguousarray(offsets), data, number, length):
+        return None
+    return number, length
 
 
 def _i64(values: np.ndarray) -> np.ndarray:
