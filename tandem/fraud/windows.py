@@ -22,9 +22,11 @@ values (much faster than an argsort) whenever they fit in 63 bits.
 
 When the optional C extension ``tandem.fraud._scanwin`` is built (``setup.py``;
 :data:`NATIVE` says so) the grouping is a counting sort of the keys numbered by a table
-or a hash table, and each window is one pass over a grouping's rows (two pointers, or a
-heap of the ends), without the GIL; else the numpy code below runs. Both give the same
-answers (tests/test_fraud_scanwin.py runs both on the same random rows).
+or a hash table, each window one pass over a grouping's rows (two pointers, a heap or a
+wheel of the ends), and the ``keyed_*`` windows one pass over the rows in replay order
+with every key's state at once (no grouping), all without the GIL; else the numpy code
+below runs. Both give the same answers (tests/test_fraud_scanwin.py runs both on the
+same random rows).
 """
 
 from __future__ import annotations
