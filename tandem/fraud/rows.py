@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import MoneyError
+from tandem.fraud.windows import digit_values
 from tandem.money import SCALE, to_scaled
 
 __all__ = [
@@ -505,9 +506,13 @@ def _scan_rows(
         return a if whole else pc.take(a, pick)
 
     digits = take(text)
-    number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
-    # the numbers read are ASCII digits: bytes are characters
-    length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+    parsed = digit_values(digits)  # in C when built (the same values)
+    if parsed is not None:
+        number, length = parsed
+    else:
+        number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
+        # the numbers read are ASCII digits: bytes are characters
+        length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
         at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))

@@ -38,7 +38,19 @@ from tandem.fraud.engine import (
 from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.rows import RowNames, ScanRows, Sparse, scan_rows
 from tandem.fraud.thresholds import ACTIONS, NEVER, Thresholds
-from tandem.fraud.windows import Grouping, _sort_rows, ended_sums, in_progress, window_sums
+from tandem.fraud.windows import (
+    NATIVE,
+    Grouping,
+    _sort_rows,
+    ended_sums,
+    in_progress,
+    keyed_ended_sums,
+    keyed_in_progress,
+    keyed_window_sums,
+    native_in_use,
+    pair_key,
+    window_sums,
+)
 from tandem.instant import format_instant
 from tandem.money import format_money
 
@@ -345,14 +357,17 @@ _Rule = Callable[[ScanRows, _PerCustomer, FraudConfig, np.ndarray], RuleHits]
 
 
 def _first_group() -> tuple[tuple[str, _Rule], ...]:
+    if NATIVE:  # the C windows: velocity's share moves to the lighter first thread
+        return (("concurrent", _concurrent), ("cps", _cps), ("velocity", _velocity))
     return (("concurrent", _concurrent), ("cps", _cps))
 
 
 def _second_group() -> tuple[tuple[str, _Rule], ...]:
+    velocity: tuple[tuple[str, _Rule], ...] = () if NATIVE else (("velocity", _velocity),)
     return (
         ("high_risk", _high_risk),
         ("long_call", _long_call),
-        ("velocity", _velocity),
+        *velocity,
         ("spend", _spend),
         ("sequential", _sequential),
         ("wangiri", _wangiri),
@@ -379,12 +394,26 @@ def _parts(key: np.ndarray, chunk_rows: int) -> list[np.ndarray]:
     return [order[e - c : e] for c, e in zip(sizes.tolist(), ends.tolist(), strict=True) if c]
 
 
-_Window = Callable[..., tuple[np.ndarray, ...]]
+@dataclass(frozen=True)
+class _Window:
+    """A window of :func:`_keyed`: over a grouping (in group order), and over the key
+    itself in replay order (the C windows)."""
+
+    grouped: Callable[..., tuple[np.ndarray, ...]]
+    keyed: Callable[..., tuple[np.ndarray, ...]]
 
 
-def _in_progress(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+def _progress_grouped(g: Grouping, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     starts, ends, holds = arrays
     return (in_progress(g, starts, ends, holds, grouped=True),)
+
+
+def _progress_keyed(key: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    starts, ends, holds = arrays
+    return (keyed_in_progress(key, starts, ends, holds),)
+
+
+_in_progress = _Window(_progress_grouped, _progress_keyed)
 
 
 def _windows(spans: tuple[int, ...]) -> _Window:
@@ -392,7 +421,11 @@ def _windows(spans: tuple[int, ...]) -> _Window:
         buckets, weights = arrays
         return tuple(window_sums(g, buckets, weights, spans, grouped=True))
 
-    return sums
+    def keyed(key: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        buckets, weights = arrays
+        return tuple(keyed_window_sums(key, buckets, weights, spans))
+
+    return _Window(sums, keyed)
 
 
 def _keyed(
@@ -402,7 +435,13 @@ def _keyed(
     in group order) evaluated over parts of whole keys (:func:`_parts`) and put back per
     row: the same answers, over arrays that stay in cache. A part's grouping orders the
     rows of the whole scan (its positions composed with the part's), so the window reads
-    the columns and the answers are put back without a copy of the part between."""
+    the columns and the answers are put back without a copy of the part between.
+
+    With the C windows (:data:`tandem.fraud.windows.NATIVE`) no parts and no grouping:
+    the window runs over every row in replay order with the state of every key at once
+    (:func:`~tandem.fraud.windows.keyed_window_sums`)."""
+    if native_in_use():
+        return window.keyed(key, *arrays)
     outs: list[np.ndarray] = []
     for idx in _parts(key, chunk_rows):
         if len(idx) < len(key):
@@ -410,7 +449,7 @@ def _keyed(
             g.order = idx[g.order]
         else:  # one part: every row, in order
             g = Grouping(key)
-        found = window(g, *arrays)
+        found = window.grouped(g, *arrays)
         if not outs:
             outs = [np.empty(len(key), dtype=np.int64) for _ in found]
         for out, part in zip(outs, found, strict=True):
@@ -713,13 +752,18 @@ def _spend(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.nda
     enabled = pc_.values(lambda s: s.spend.enabled, bool)
     ends = rows.start + rows.duration
     # the engine adds a call's cost at its end when the customer's spend rule is enabled
-    g = pc_.grouping("customer", rows.customer)
+    native = native_in_use()
+    g = None if native else pc_.grouping("customer", rows.customer)
     cost = np.where(enabled, rows.cost, 0)
     scopes = []
     for scope, window, step in (("hour", 3600, rule.hour_step), ("day", 86400, rule.day_step)):
         warn, crit = pc_.scope_levels("spend", scope)
         has = (warn < NEVER) | (crit < NEVER)
-        spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
+        if g is None:  # in C over the customer codes, row by row
+            args = (rows.start, ends, cost)
+            spent = keyed_ended_sums(rows.customer, *args, span=window // step, step=step)
+        else:  # over the customer grouping (its sort of the ends shared by both windows)
+            spent = ended_sums(g, rows.start, ends, cost, span=window // step, step=step)
         graded = np.where(enabled & has, _grade(spent, warn, crit), 0).astype(np.int8)
         scopes.append((scope, window, graded, spent, *pc_.scope_lookups("spend", scope)))
     best_all = np.maximum(scopes[0][2], scopes[1][2])
@@ -803,8 +847,8 @@ def _sequential(
         active = enabled & ((warn < NEVER) | (crit < NEVER)) & ok
         if not active.any():
             continue
-        g = Grouping.pairs(rows.customer, np.where(ok, part, 0), _bits(part))
-        (count,) = window_sums(g, buckets, active, (span,))
+        key = pair_key(rows.customer, np.where(ok, part, 0), _bits(part))
+        (count,) = keyed_window_sums(key, buckets, active, (span,))
         graded = np.where(active, _grade(count, warn, crit), 0).astype(np.int8)
         lookups = pc_.scope_lookups("sequential", scope)
         scopes.append(_Scope(scope, graded, count, *lookups, "prefix", _digits(part)))
@@ -820,10 +864,10 @@ def _wangiri(rows: ScanRows, pc_: _PerCustomer, config: FraudConfig, risky: np.n
     warn, crit = pc_.levels(lambda s: s.wangiri.calls)
     active = enabled & ((warn < NEVER) | (crit < NEVER))
     prefix = rows.prefix(rule.prefix_length)
-    g = Grouping.pairs(rows.customer, prefix, _bits(prefix))
+    key = pair_key(rows.customer, prefix, _bits(prefix))
     short = ((rows.duration <= rule.short) & active).astype(np.int64)
-    count = ended_sums(
-        g,
+    count = keyed_ended_sums(
+        key,
         rows.start,
         rows.start + rows.duration,
         short,
@@ -860,8 +904,9 @@ def _first_call(
     # the engine counts a customer's calls only where its rule has a rate
     enabled = enabled & (threshold < NEVER)
     dest, name = rows.destinations(rule.prefix_length)
-    g = Grouping.pairs(rows.customer, dest, _bits(dest))
-    (count,) = window_sums(g, rows.start // rule.step, enabled, (rule.remember // rule.step,))
+    key = pair_key(rows.customer, dest, _bits(dest))
+    spans = (rule.remember // rule.step,)
+    (count,) = keyed_window_sums(key, rows.start // rule.step, enabled, spans)
     first = enabled & (count == 1) & rows.rate_valid & (rows.rate >= threshold)
     graded = first.astype(np.int8)
     where = np.flatnonzero(graded)
@@ -962,11 +1007,11 @@ def _rule_episodes(
 
 
 #: The rules evaluated in one thread, over every row at once: concurrent calls (customer,
-#: trunk and destination group) and calls per second (customer, source IP). They never
-#: read the high-risk prefixes.
+#: trunk and destination group), calls per second (customer, source IP) and, with the C
+#: windows, velocity (keyed by destination). They never read the high-risk prefixes.
 _FIRST_GROUP = _first_group()
 #: The rules evaluated in the other thread: the high-risk prefixes first, then velocity
-#: (keyed by destination), then the rules every counter of which is keyed by the
+#: with the numpy windows, then the rules every counter of which is keyed by the
 #: customer, part by part. The two groups take about the same time.
 _SECOND_GROUP = _second_group()
 #: The rules evaluated over parts of whole customers (:func:`_by_parts`).

@@ -19,13 +19,91 @@ sees itself or a later row ended (:meth:`_StartRuns.suffix`).
 
 Sorting is the cost: a key and the row number are packed into one int64 and sorted as
 values (much faster than an argsort) whenever they fit in 63 bits.
+
+When the optional C extension ``tandem.fraud._scanwin`` is built (``setup.py``;
+:data:`NATIVE` says so) the grouping is a counting sort of the keys numbered by a table
+or a hash table, each window one pass over a grouping's rows (two pointers, a heap or a
+wheel of the ends), and the ``keyed_*`` windows one pass over the rows in replay order
+with every key's state at once (no grouping), all without the GIL; else the numpy code
+below runs. Both give the same answers (tests/test_fraud_scanwin.py runs both on the
+same random rows).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-__all__ = ["Grouping", "ended_sums", "in_progress", "window_sums"]
+__all__ = [
+    "NATIVE",
+    "Grouping",
+    "digit_values",
+    "ended_sums",
+    "in_progress",
+    "keyed_ended_sums",
+    "keyed_in_progress",
+    "keyed_window_sums",
+    "native_in_use",
+    "pair_key",
+    "use_native",
+    "window_sums",
+]
+
+try:  # the windows in C (setup.py builds it when it can; optional)
+    from tandem.fraud import _scanwin
+except ImportError:  # pragma: no cover - without a compiler the numpy code runs
+    _scanwin = None
+#: Whether the C windows (``tandem.fraud._scanwin``) are built (same answers).
+NATIVE = _scanwin is not None
+#: The kernel the windows use now: the C extension, or None for numpy.
+_kernel = _scanwin
+
+
+def use_native(enabled: bool) -> bool:
+    """Run the windows in C (``True``, when :data:`NATIVE`) or in numpy (``False``) from
+    now on, for every thread; answers whether C was in use before. The answers are the
+    same either way (the switch is for tests and measurements)."""
+    global _kernel
+    if enabled and _scanwin is None:
+        raise RuntimeError("tandem.fraud._scanwin is not built (python setup.py build_ext)")
+    before = _kernel is not None
+    _kernel = _scanwin if enabled else None
+    return before
+
+
+def native_in_use() -> bool:
+    """Whether the windows run in C now (:func:`use_native`)."""
+    return _kernel is not None
+
+
+def digit_values(col: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The texts of an Arrow string column of ASCII digits (1 to 18 each, no nulls) as
+    int64 numbers and lengths, in C; None without the C extension or for any other
+    column (the caller casts)."""
+    kernel = _kernel
+    if kernel is None or col.null_count:
+        return None
+    buffers = col.buffers()
+    if len(buffers) != 3 or buffers[1] is None or buffers[2] is None:
+        return None
+    kind = {"string": np.int32, "large_string": np.int64}.get(str(col.type))
+    if kind is None:
+        return None
+    n = len(col)
+    if n == 0:
+        return None
+    offsets = np.frombuffer(buffers[1], dtype=kind)[col.offset : col.offset + n + 1]
+    number = np.empty(n, dtype=np.int64)
+    length = np.empty(n, dtype=np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    if not kernel.digits(np.ascontiguousarray(offsets), data, number, length):
+        return None
+    return number, length
+
+
+def _i64(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.int64)
 
 
 def _runs(sorted_keys: np.ndarray) -> np.ndarray:
@@ -60,6 +138,18 @@ class Grouping:
         key = np.asarray(key, dtype=np.int64)
         self.size = len(key)
         n = self.size
+        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._runs: dict[int, tuple[np.ndarray, _StartRuns]] = {}
+        self._ended: dict[
+            tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, _EndSort | None]
+        ] = {}
+        kernel = _kernel
+        if kernel is not None:  # groups numbered by first row, placed by a counting sort
+            self.order = np.empty(n, dtype=np.int64)
+            self.code = np.empty(n, dtype=np.int64)
+            self.first = np.empty(n, dtype=np.int64)
+            kernel.group(_i64(key), self.order, self.code, self.first)
+            return
         bits = max(1, (n - 1).bit_length())
         top = int(key.max()) if n else 0
         if top.bit_length() + bits > 63:  # dense codes first (by an unstable sort)
@@ -67,11 +157,6 @@ class Grouping:
             dense = np.empty(n, dtype=np.int64)
             dense[o] = np.cumsum(_runs(key[o])) - 1
             key = dense
-        self._taken: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._runs: dict[int, tuple[np.ndarray, _StartRuns]] = {}
-        self._ended: dict[
-            tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray, _EndSort | None]
-        ] = {}
         self.order, skey = _sort_rows(key)
         new = _runs(skey)
         self.code = np.cumsum(new) - 1
@@ -113,14 +198,7 @@ class Grouping:
     @classmethod
     def pairs(cls, a: np.ndarray, b: np.ndarray, b_bits: int) -> Grouping:
         """Grouped by the pair ``(a, b)`` of non-negative keys, ``b < 2**b_bits``."""
-        if int(a.max(initial=0)).bit_length() + b_bits <= 62:
-            return cls((a.astype(np.int64) << b_bits) | b)
-        # too wide to pack: group by b, then by (a, dense b)
-        inner = cls(b)
-        dense_b = np.empty(len(b), dtype=np.int64)
-        dense_b[inner.order] = inner.code
-        bits = max(1, int(inner.code.max(initial=0)).bit_length())
-        return cls((a.astype(np.int64) << bits) | dense_b)
+        return cls(pair_key(a, b, b_bits))
 
 
 def window_sums(
@@ -135,6 +213,16 @@ def window_sums(
     of its group with a bucket in ``(buckets_i - n, buckets_i]``; ``grouped=True``
     answers in group order (the ``p``-th value is row ``g.order[p]``'s)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n and 0 < len(spans) <= 8 and min(spans) >= 1:
+        outs = [np.empty(n, dtype=np.int64) for _ in spans]
+        if weights is not None:
+            weights = np.ascontiguousarray(weights)
+            if weights.dtype != np.bool_:
+                weights = _i64(weights)
+        spans_ = tuple(int(s) for s in spans)
+        kernel.window_sums(g.order, g.code, _i64(buckets), weights, spans_, outs, grouped)
+        return outs
     outs = [np.zeros(n, dtype=np.int64) for _ in spans]
     if n == 0:
         return outs
@@ -199,6 +287,12 @@ def in_progress(
     in progress at its start (``ends_j > starts_i``); ``grouped=True`` answers in group
     order (as :func:`window_sums`)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n:
+        out = np.empty(n, dtype=np.int64)
+        held_ = np.ascontiguousarray(holds, dtype=np.bool_)
+        kernel.in_progress(g.order, g.code, _i64(starts), _i64(ends), held_, out, grouped)
+        return out
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
@@ -240,6 +334,12 @@ def ended_sums(
     Sums are exact while every true sum fits in int64 (partial sums may wrap: two's
     complement differences stay exact)."""
     n = g.size
+    kernel = _kernel
+    if kernel is not None and n and span >= 1 and step >= 1:
+        out = np.empty(n, dtype=np.int64)
+        args = (_i64(starts), _i64(ends), _i64(amounts), int(span), int(step))
+        kernel.ended_sums(g.order, g.code, *args, out)
+        return out
     out = np.zeros(n, dtype=np.int64)
     if n == 0:
         return out
@@ -297,3 +397,89 @@ class _EndSort:
         hi = np.searchsorted(self.keys, keys, side="right")
         self._upto = (runs, hi)
         return hi
+
+
+def _keyed_codes(key: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(codes, keys)`` for the C windows over ``key`` in replay order: the key itself
+    when its values are small codes (``0 <= key``, below about the rows), else its keys
+    numbered by first row (a hash table); None without the C windows."""
+    n = len(key)
+    kernel = _kernel
+    if kernel is None or n == 0:
+        return None
+    key = _i64(key)
+    lo, hi = int(key.min()), int(key.max())
+    if lo >= 0 and hi < n + 1024:
+        return key, hi + 1
+    codes = np.empty(n, dtype=np.int64)
+    return codes, int(kernel.codes(key, codes))
+
+
+def pair_key(a: np.ndarray, b: np.ndarray, b_bits: int) -> np.ndarray:
+    """One int64 key per row for the pair ``(a, b)`` of non-negative keys, ``b <
+    2**b_bits`` (``Grouping(pair_key(a, b, bits))`` groups as :meth:`Grouping.pairs`)."""
+    if int(a.max(initial=0)).bit_length() + b_bits <= 62:
+        return (a.astype(np.int64) << b_bits) | b
+    # too wide to pack: a dense code of b first
+    inner = Grouping(b)
+    dense_b = np.empty(len(b), dtype=np.int64)
+    dense_b[inner.order] = inner.code
+    bits = max(1, int(inner.code.max(initial=0)).bit_length())
+    return (a.astype(np.int64) << bits) | dense_b
+
+
+def keyed_window_sums(
+    key: np.ndarray, buckets: np.ndarray, weights: np.ndarray | None, spans: tuple[int, ...]
+) -> list[np.ndarray]:
+    """:func:`window_sums` of ``Grouping(key)`` answered in replay order. With the C
+    windows and small codes (``0 <= key``, below about the rows) row by row with the
+    state of every key at once (no grouping); else through a :class:`Grouping`."""
+    found = _keyed_codes(key) if 0 < len(spans) <= 8 and min(spans) >= 1 else None
+    if found is None or _kernel is None:
+        return window_sums(Grouping(key), buckets, weights, spans)
+    codes, keys = found
+    n = len(key)
+    outs = [np.empty(n, dtype=np.int64) for _ in spans]
+    if weights is not None:
+        weights = np.ascontiguousarray(weights)
+        if weights.dtype != np.bool_:
+            weights = _i64(weights)
+    spans_ = tuple(int(s) for s in spans)
+    _kernel.keyed_window_sums(codes, keys, _i64(buckets), weights, spans_, outs)
+    return outs
+
+
+def keyed_in_progress(
+    key: np.ndarray, starts: np.ndarray, ends: np.ndarray, holds: np.ndarray
+) -> np.ndarray:
+    """:func:`in_progress` of ``Grouping(key)`` in replay order (as
+    :func:`keyed_window_sums`: a heap of held ends per key, row by row)."""
+    found = _keyed_codes(key)
+    if found is None or _kernel is None:
+        return in_progress(Grouping(key), starts, ends, holds)
+    codes, keys = found
+    out = np.empty(len(key), dtype=np.int64)
+    held = np.ascontiguousarray(holds, dtype=np.bool_)
+    _kernel.keyed_in_progress(codes, keys, _i64(starts), _i64(ends), held, out)
+    return out
+
+
+def keyed_ended_sums(
+    key: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    amounts: np.ndarray,
+    *,
+    span: int,
+    step: int,
+) -> np.ndarray:
+    """:func:`ended_sums` of ``Grouping(key)`` (as :func:`keyed_window_sums`: a heap of
+    pending ends and a queue of ended ones per key, row by row)."""
+    found = _keyed_codes(key) if span >= 1 and step >= 1 else None
+    if found is None or _kernel is None:
+        return ended_sums(Grouping(key), starts, ends, amounts, span=span, step=step)
+    codes, keys = found
+    out = np.empty(len(key), dtype=np.int64)
+    args = (_i64(starts), _i64(ends), _i64(amounts), int(span), int(step))
+    _kernel.keyed_ended_sums(codes, keys, *args, out)
+    return out
