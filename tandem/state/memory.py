@@ -173,7 +173,12 @@ class MemoryCounters:
         if native and _fastwin is None:
             raise ValueError("the C loop of MemoryCounters is not built (setup.py build_ext)")
         self._native = _fastwin.run if (native is None or native) and _fastwin else None
+        #: the C key maker of the compiled fraud rules (tandem.fraud.compiled) when the C
+        #: loop runs, else None
+        self.native_keys = _fastwin.keys if self._native is not None else None
         self._hooks = (self._new_window, _evict, _add, _total, self._push)
+        #: id(program) -> (program, its operations as the C loop takes them)
+        self._prepared: dict[int, tuple[Any, Any]] = {}
         self._lock = threading.RLock()
         self._values: dict[str, int] = {}
         self._slots: dict[str, _Slots] = {}
@@ -360,14 +365,36 @@ class MemoryCounters:
         native = self._native
         if native is not None and type(keys) is list and type(program) is tuple:
             # (the C loop refuses a program and keys of different lengths before anything)
+            prepared = self._prepared.get(id(program))
+            if prepared is None or prepared[0] is not program:
+                prepared = self._prepare(program)
             with self._lock:  # the C loop, unless the instant is one it leaves to Python
                 due = self._due
                 if due and due[0][0] <= at:
                     self._expire_before(program, at)
-                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                done = native(prepared[1], keys, at, self._slots, self._hooks, bounds)
                 if done is not None:
                     return done
         return self._execute(program, keys, at, bounds)  # type: ignore[return-value]
+
+    def _prepare(self, program: tuple[tuple[int, _Table | None, int], ...]) -> tuple[Any, Any]:
+        """``(program, what the C loop takes)``: each operation with its table's parts
+        read once, ``(kind, windows, amount, n, step, window)``; kept per program (a rule
+        set's programs are made once: a few entries; bounded for callers that make one per
+        call)."""
+        ops = []
+        for kind, table, amount in program:
+            if kind == 0:
+                ops.append((0, None, amount, 1, 1, 0))
+            else:
+                t: Any = table
+                ops.append((kind, t.windows, amount, t.n, t.step, t.window))
+        entry = (program, tuple(ops))
+        cache = self._prepared
+        if len(cache) >= 256:
+            cache.clear()
+        cache[id(program)] = entry
+        return entry
 
     def _expire_before(
         self, program: tuple[tuple[int, _Table | None, int], ...], at: float
@@ -399,7 +426,10 @@ class MemoryCounters:
                 self._expire_before(program, at)
             native = self._native
             if native is not None and type(keys) is list and type(program) is tuple:
-                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                prepared = self._prepared.get(id(program))
+                if prepared is None or prepared[0] is not program:
+                    prepared = self._prepare(program)
+                done = native(prepared[1], keys, at, self._slots, self._hooks, bounds)
                 if done is not None:  # None: an instant the C loop leaves to Python
                     return done
             out = self._loop(program, keys, at)
