@@ -1,16 +1,21 @@
-/* The loop of MemoryCounters.run_program in C (optional: tandem/state/memory.py runs the
- * same loop in Python when this extension is not built, and the tests run both on the
- * same random operations, tests/state/test_fastwin.py).
+/* The loop of MemoryCounters.run_program in C, its windows, and the fraud rules' key maker
+ * (optional: tandem/state/memory.py and tandem/fraud/compiled.py run the same in Python
+ * when this extension is not built, and the tests run both on the same random operations:
+ * tests/state/test_fastwin.py, tests/test_fraud_compiled.py).
  *
  * run(program, keys, at, slots, hooks, bounds) -> list | (list, bool) | None
  *
- * Each program entry is (kind, table, amount): kind 0 counts the live slots under the key
- * (slots[key].live(at)), 1 adds amount to the key's window in table and answers its
- * total, 2 answers its total. A window is MemoryCounters' flat list [sum, first, last,
- * due, bucket, amount, ...]. The common cases (the latest bucket, a new latest bucket,
- * a total up to the latest bucket) are done here on the Python objects themselves; the
- * rest calls the Python helpers in hooks = (new_window, evict, add, total, push), so that
- * both paths share them. Every number stays a Python int (exact, no overflow).
+ * Each program entry is prepared by MemoryCounters._prepare: (kind, windows, amount, n,
+ * step, window), its table's parts read once. Kind 0 counts the live slots under the key
+ * (slots[key].live(at)), 1 adds amount to the key's window and answers its total, 2
+ * answers its total. The windows this loop makes are Window objects (below: the numbers
+ * inline as C integers, the items those of MemoryCounters' flat list [sum, first, last,
+ * due, bucket, amount, ...]); a window made by the Python loop is that list. The common
+ * cases (a bucket leaving, the latest bucket, a new latest bucket, a total) are done here;
+ * the rest calls the Python helpers in hooks = (new_window, evict, add, total, push,
+ * counted) on the list (a Window is first turned into its list), so that both paths share
+ * them. Every answer is exact: numbers that leave 64 bits turn the window into its list
+ * of Python ints.
  *
  * Returns None, having changed nothing, when `at` is neither an int below 2**53 in
  * magnitude nor a finite float (the Python loop then runs). With bounds (a tuple, one
@@ -230,6 +235,214 @@ as_ll(PyObject *o, long long *out)
 
 #define LIMIT (1LL << 61) /* bucket numbers, n and step within it: sums never overflow */
 
+/* ---- Window: one sliding window with its numbers inline (C integers) ----
+ *
+ * The windows the C loop makes are Window objects rather than MemoryCounters' flat
+ * lists: the same fields ([sum, first, last, due, bucket, amount, ...], read through the
+ * sequence protocol, so list(w) is the list the Python loop would hold) but in one
+ * object, without a Python int per number: a cold window costs one or two cache misses
+ * instead of one per object. A window whose numbers leave 64 bits, or that needs what
+ * only the Python helpers do (an add to an earlier bucket), is turned into the list
+ * (list(w)) in its table and goes on as one, so every answer stays exact.
+ */
+#define INLINE_PAIRS 2
+
+typedef struct {
+    PyObject_HEAD
+    long long sum, first, last, due;
+    int has_due;              /* 0: due is -inf (no bucket held yet) */
+    Py_ssize_t np, cap;       /* buckets held, room */
+    long long *pairs;         /* bucket, amount, ... ascending; inline or malloc-ed */
+    long long inline_pairs[2 * INLINE_PAIRS];
+} WindowObject;
+
+static PyTypeObject WindowType;
+
+static PyObject *
+window_new_at(long long b)
+{
+    WindowObject *w = PyObject_New(WindowObject, &WindowType);
+    if (w == NULL)
+        return NULL;
+    w->sum = 0;
+    w->first = b;
+    w->last = b;
+    w->due = 0;
+    w->has_due = 0;
+    w->np = 0;
+    w->cap = INLINE_PAIRS;
+    w->pairs = w->inline_pairs;
+    return (PyObject *)w;
+}
+
+static void
+window_dealloc(WindowObject *w)
+{
+    if (w->pairs != w->inline_pairs)
+        PyMem_Free(w->pairs);
+    PyObject_Free(w);
+}
+
+static Py_ssize_t
+window_length(WindowObject *w)
+{
+    return 4 + 2 * w->np;
+}
+
+static PyObject *
+window_item(WindowObject *w, Py_ssize_t i)
+{
+    if (i < 0 || i >= 4 + 2 * w->np) {
+        PyErr_SetString(PyExc_IndexError, "window index out of range");
+        return NULL;
+    }
+    switch (i) {
+    case 0:
+        return PyLong_FromLongLong(w->sum);
+    case 1:
+        return PyLong_FromLongLong(w->first);
+    case 2:
+        return PyLong_FromLongLong(w->last);
+    case 3:
+        return w->has_due ? PyLong_FromLongLong(w->due) : PyFloat_FromDouble(-INFINITY);
+    default:
+        return PyLong_FromLongLong(w->pairs[i - 4]);
+    }
+}
+
+static PySequenceMethods window_as_sequence = {
+    .sq_length = (lenfunc)window_length,
+    .sq_item = (ssizeargfunc)window_item,
+};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tandem.state._fastwin.Window",
+    .tp_basicsize = sizeof(WindowObject),
+    .tp_dealloc = (destructor)window_dealloc,
+    .tp_as_sequence = &window_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One sliding window of MemoryCounters, its numbers inline (list(w): the "
+              "flat list the Python loop holds).",
+};
+
+/* The window as MemoryCounters' flat list, put in its place in the table. 0 or -1. */
+static int
+window_to_list(PyObject *windows, PyObject *key, WindowObject *w)
+{
+    Py_ssize_t size = 4 + 2 * w->np;
+    PyObject *list = PyList_New(size);
+    if (list == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *item = window_item(w, i);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    int r = PyDict_SetItem(windows, key, list); /* frees w: not to be used after */
+    Py_DECREF(list);
+    return r;
+}
+
+/* An operation on a Window (see fast_op). Returns the answer, NULL on error, or Py_None
+ * (borrowed) when the window was turned into a list for the general way. */
+static PyObject *
+window_op(long kind, PyObject *windows, PyObject *key, WindowObject *w, PyObject *amount,
+          long long n, long long step, PyObject *window, PyObject *step_obj, long long b,
+          PyObject *hooks)
+{
+    long long a = 0;
+    if (kind == 1 && !as_ll(amount, &a))
+        goto as_list;
+    if (w->first <= b - n) { /* drop the buckets before the oldest one in the window */
+        long long oldest = b - n + 1, sum = w->sum;
+        Py_ssize_t i = 0;
+        while (i < w->np && w->pairs[2 * i] < oldest) {
+            if (__builtin_sub_overflow(sum, w->pairs[2 * i + 1], &sum))
+                goto as_list;
+            i++;
+        }
+        if (i) {
+            memmove(w->pairs, w->pairs + 2 * i, (size_t)(w->np - i) * 2 * sizeof(long long));
+            w->np -= i;
+        }
+        w->sum = sum;
+        w->first = oldest;
+    }
+    if (kind == 1) {
+        long long sum;
+        if (__builtin_add_overflow(w->sum, a, &sum))
+            goto as_list;
+        if (w->np > 0 && w->last == b) { /* the latest bucket: the common case */
+            long long *latest = &w->pairs[2 * w->np - 1];
+            long long value;
+            if (__builtin_add_overflow(*latest, a, &value))
+                goto as_list;
+            *latest = value;
+            w->sum = sum;
+        } else if (w->np == 0 || b > w->last) { /* a new latest bucket */
+            long long due;
+            if (__builtin_add_overflow(b, n, &due) || __builtin_mul_overflow(due, step, &due))
+                goto as_list;
+            if (w->np == w->cap) {
+                Py_ssize_t cap = 2 * w->cap;
+                long long *pairs = PyMem_Malloc((size_t)cap * 2 * sizeof(long long));
+                if (pairs == NULL) {
+                    PyErr_NoMemory();
+                    return NULL;
+                }
+                memcpy(pairs, w->pairs, (size_t)w->np * 2 * sizeof(long long));
+                if (w->pairs != w->inline_pairs)
+                    PyMem_Free(w->pairs);
+                w->pairs = pairs;
+                w->cap = cap;
+            }
+            w->pairs[2 * w->np] = b;
+            w->pairs[2 * w->np + 1] = a;
+            w->np++;
+            w->last = b;
+            if (b < w->first)
+                w->first = b;
+            w->sum = sum;
+            int fresh = !w->has_due;
+            w->due = due;
+            w->has_due = 1;
+            if (fresh) { /* one due entry per window, when new */
+                PyObject *dueo = PyLong_FromLongLong(due);
+                PyObject *where = dueo ? PyTuple_Pack(3, key, window, step_obj) : NULL;
+                PyObject *entry = where ? PyTuple_Pack(3, dueo, WINDOW_TAG, where) : NULL;
+                Py_XDECREF(where);
+                Py_XDECREF(dueo);
+                if (entry == NULL)
+                    return NULL;
+                PyObject *r = PyObject_CallOneArg(PyTuple_GET_ITEM(hooks, 4), entry);
+                Py_DECREF(entry);
+                if (r == NULL)
+                    return NULL;
+                Py_DECREF(r);
+            }
+        } else { /* an earlier bucket: the general way */
+            goto as_list;
+        }
+        return PyLong_FromLongLong(w->sum);
+    }
+    /* the total at b: the sum less the buckets after b */
+    long long total = w->sum;
+    if (w->np > 0 && w->last > b) {
+        for (Py_ssize_t i = w->np - 1; i >= 0 && w->pairs[2 * i] > b; i--)
+            if (__builtin_sub_overflow(total, w->pairs[2 * i + 1], &total))
+                goto as_list;
+    }
+    return PyLong_FromLongLong(total);
+as_list:
+    if (window_to_list(windows, key, w) < 0)
+        return NULL;
+    return Py_None;
+}
+
 /* The common cases with C integers: a window that holds no bucket older than the window
  * and is added to at its latest bucket or at a new latest one, or read up to its latest
  * bucket. Returns the answer (new reference), NULL on error, or Py_None (borrowed, not
@@ -245,14 +458,22 @@ fast_op(long kind, PyObject *windows, PyObject *key, PyObject *amount, long long
             return NULL;
         if (kind == 2)
             return PyLong_FromLong(0);
-        bo = PyLong_FromLongLong(b);
-        if (bo == NULL)
-            return NULL;
-        w = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(hooks, 0), windows, key, bo, NULL);
+        /* a new window: a Window object (counted by the hook) */
+        w = window_new_at(b);
         if (w == NULL)
-            goto fail;
+            return NULL;
+        int r = PyDict_SetItem(windows, key, w);
         Py_DECREF(w); /* the dict holds it */
+        if (r < 0)
+            return NULL;
+        PyObject *counted = PyObject_CallNoArgs(PyTuple_GET_ITEM(hooks, 5));
+        if (counted == NULL)
+            return NULL;
+        Py_DECREF(counted);
     }
+    if (Py_IS_TYPE(w, &WindowType))
+        return window_op(kind, windows, key, (WindowObject *)w, amount, n, step, window,
+                         step_obj, b, hooks);
     if (!PyList_CheckExact(w) || PyList_GET_SIZE(w) < 4) {
         PyErr_SetString(PyExc_TypeError, "a window is a list");
         goto fail;
@@ -377,8 +598,9 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "one key per operation");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(hooks) != 5) {
-        PyErr_SetString(PyExc_ValueError, "hooks: (new_window, evict, add, total, push)");
+    if (PyTuple_GET_SIZE(hooks) != 6) {
+        PyErr_SetString(PyExc_ValueError,
+                        "hooks: (new_window, evict, add, total, push, counted)");
         return NULL;
     }
     int graded = bounds != Py_None;
@@ -696,5 +918,16 @@ PyInit__fastwin(void)
     ONE = PyLong_FromLong(1);
     if (!str_live || !WINDOW_TAG || !ONE)
         return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&WindowType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&WindowType);
+    if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
+        Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }
