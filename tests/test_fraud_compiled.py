@@ -171,3 +171,27 @@ def test_c_keys_equal_the_generated_function(data: dict[str, Any], calls: list) 
         keys = engine._customer_keys(customer)
         assert compiled.build(facts, keys) == compiled.python_build(facts, keys)
     assert MemoryCounters(native=False).native_keys is None
+
+
+def _counters_state(c: MemoryCounters) -> tuple:
+    windows = {shape: {k: list(w) for k, w in t.windows.items()} for shape, t in c._tables.items()}
+    slots = {k: dict(s.expiry) for k, s in c._slots.items()}
+    return windows, slots, dict(c._values), sorted(c._due, key=repr), c.size()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=configs(), rows=rows_strategy, whole=st.booleans())
+def test_c_and_python_paths_give_the_same_verdicts_and_counters(
+    data: dict[str, Any], rows: list, whole: bool
+) -> None:
+    """The whole in-process decision with the C extension (key maker, loop, Window
+    objects) and without it (MemoryCounters(native=False): the generated function, the
+    Python loop, flat lists): random rule sets and call streams with admissions, ends,
+    spend and short calls, instants jumping on: the same verdicts call by call and the
+    same counters at the end (every window's buckets, every slot, every due entry)."""
+    config = fraud_config_from_mapping(data)
+    fast_counters, slow_counters = MemoryCounters(), MemoryCounters(native=False)
+    fast = FraudEngine(config, fast_counters)
+    slow = FraudEngine(config, slow_counters)
+    assert _play(fast, fast_counters, rows, whole) == _play(slow, slow_counters, rows, whole)
+    assert _counters_state(fast_counters) == _counters_state(slow_counters)
