@@ -128,3 +128,70 @@ def test_compiled_checks_from_threads_lose_no_count():
     # the window of the last instant holds the attempts of its last 60 buckets, 4 threads
     expected = 4 * sum(1 for i in range(500) if (1_700_000_000 + 30 * i) // 60 > end // 60 - 60)
     assert counters.total("fraud:cps:customer:acme", window=3600, step=60, at=end) == expected
+
+
+_text = st.one_of(
+    st.text(alphabet="0123456789", max_size=14),
+    st.text(alphabet="0123456789٣²a:%+ é", max_size=8),  # other digits, escapes, letters
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=configs(),
+    calls=st.lists(
+        st.tuples(
+            _text,
+            st.one_of(st.none(), _text),
+            st.one_of(st.none(), st.just(""), _text),
+            st.one_of(st.none(), st.just(""), _text),
+            st.one_of(st.just(""), _text),
+            st.sampled_from(["acme", "b:c", "d%e"]),
+        ),
+        max_size=20,
+    ),
+)
+def test_c_keys_equal_the_generated_function(data: dict[str, Any], calls: list) -> None:
+    """The C key maker (tandem/state/_fastwin.c ``keys``, from the rule set's recipe) makes
+    exactly the keys and variant of the generated Python function, whatever the facts:
+    numbers shorter than a prefix or a block, destinations of other digits or none,
+    trunks and source addresses present or absent, names that need escaping."""
+    counters = MemoryCounters()
+    if counters.native_keys is None:
+        return  # not built: the generated function is the only one
+    config = fraud_config_from_mapping(data)
+    engine = FraudEngine(config, counters)
+    for number, destination, trunk, ip, group, customer in calls:
+        plan = engine._plan(customer)
+        if not plan.counted:
+            continue
+        compiled = Compiled(plan, counters.table, counters.native_keys)
+        facts = CallFacts("c", customer, number, 1_700_000_000, trunk, ip,
+                          destination, group, None)  # type: ignore[arg-type]  # fmt: skip
+        keys = engine._customer_keys(customer)
+        assert compiled.build(facts, keys) == compiled.python_build(facts, keys)
+    assert MemoryCounters(native=False).native_keys is None
+
+
+def _counters_state(c: MemoryCounters) -> tuple:
+    windows = {shape: {k: list(w) for k, w in t.windows.items()} for shape, t in c._tables.items()}
+    slots = {k: dict(s.expiry) for k, s in c._slots.items()}
+    return windows, slots, dict(c._values), sorted(c._due, key=repr), c.size()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=configs(), rows=rows_strategy, whole=st.booleans())
+def test_c_and_python_paths_give_the_same_verdicts_and_counters(
+    data: dict[str, Any], rows: list, whole: bool
+) -> None:
+    """The whole in-process decision with the C extension (key maker, loop, Window
+    objects) and without it (MemoryCounters(native=False): the generated function, the
+    Python loop, flat lists): random rule sets and call streams with admissions, ends,
+    spend and short calls, instants jumping on: the same verdicts call by call and the
+    same counters at the end (every window's buckets, every slot, every due entry)."""
+    config = fraud_config_from_mapping(data)
+    fast_counters, slow_counters = MemoryCounters(), MemoryCounters(native=False)
+    fast = FraudEngine(config, fast_counters)
+    slow = FraudEngine(config, slow_counters)
+    assert _play(fast, fast_counters, rows, whole) == _play(slow, slow_counters, rows, whole)
+    assert _counters_state(fast_counters) == _counters_state(slow_counters)

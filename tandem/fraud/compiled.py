@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tandem.fraud.keys import (
@@ -51,13 +52,20 @@ class Compiled:
     decision's answers (-1: the rule is off) and ``first_rate`` its rate threshold.
     """
 
-    __slots__ = ("build", "programs", "_steps", "_table", "first_rate", "_first_index")
+    __slots__ = (
+        "build", "python_build", "programs", "_steps", "_table", "first_rate", "_first_index",
+    )  # fmt: skip
 
-    def __init__(self, plan: _Plan, table: Callable[[int, int], Any]) -> None:
+    def __init__(
+        self, plan: _Plan, table: Callable[[int, int], Any], native_keys: Any = None
+    ) -> None:
         self._table = table
         r = plan.rules
         # (kind, shape or None, amount, quiet bound, variant bit it needs or 0), in order
         steps: list[tuple[int, tuple[int, int] | None, int, float, int]] = []
+        # the same keys as a recipe for the C key maker (tandem/state/_fastwin.c: keys)
+        spec: list[tuple[Any, ...]] = []
+        lengths: list[int] = []  # every prefix length and block size: > 0 for the recipe
         src = [
             "def build(f, K):",
             "    _id, customer, number, _at, trunk, source_ip, destination, group, _r = f",
@@ -75,27 +83,33 @@ class Compiled:
             if name == "concurrent":
                 if cc_customer:
                     src.append("    add(K_cc)")
+                    spec.append((0, 0))
                     steps.append((0, None, 0, bound, 0))
                 if cc_trunk:
                     src += ["    if trunk:", "        m |= 1",
                             "        add(_cc('trunk', trunk))"]  # fmt: skip
+                    spec.append((1, 4, _TRUNK, concurrent_key, "trunk"))
                     steps.append((0, None, 0, bound, _TRUNK))
                 if cc_group:
                     src += ["    if group:", "        m |= 4",
                             "        add(_cc('group', group))"]  # fmt: skip
+                    spec.append((1, 7, _GROUP, concurrent_key, "group"))
                     steps.append((0, None, 0, bound, _GROUP))
             elif name == "cps":
                 c = r.cps
                 if cps_customer:
                     src.append("    add(K_cps)")
+                    spec.append((0, 1))
                     steps.append((1, (c.window, c.step), 1, bound, 0))
                 if cps_ip:
                     src += ["    if source_ip:", "        m |= 2",
                             "        add(_cps('source_ip', source_ip))"]  # fmt: skip
+                    spec.append((1, 5, _IP, cps_key, "source_ip"))
                     steps.append((1, (c.window, c.step), 1, bound, _IP))
             elif name == "spend":
                 sp = r.spend
                 src += ["    add(K_spend)", "    add(K_spend)"]
+                spec += [(0, 2), (0, 2)]
                 steps.append((2, (3600, sp.hour_step), 0, bound, 0))
                 steps.append((2, (86400, sp.day_step), 0, bound, 0))
             elif name == "velocity":
@@ -109,21 +123,29 @@ class Compiled:
                     "        add(_vel('w', p))",
                     "        add(_vel('b', p))",
                 ]
+                spec.append((2, int(v.prefix_length), velocity_key("w", ""),
+                             velocity_key("b", ""), velocity_key, "w", "b"))  # fmt: skip
+                lengths.append(int(v.prefix_length))
                 steps.append((1, (v.window, v.step), 1, quiet["velocity"], 0))
                 steps.append((1, (v.baseline, v.step), 1, _NEVER, 0))
             elif name == "sequential":
                 s = r.sequential
                 if same_number:
                     src.append("    add(K_same + number)")
+                    spec.append((3, 3))
                     steps.append((1, (s.window, s.step), 1, bound, 0))
                 if same_block:
                     d = int(s.block_digits)
                     src += [f"    if len(number) > {d}:", "        m |= 8",
                             f"        add(K_block + number[:-{d}])"]  # fmt: skip
+                    spec.append((4, 4, d))
+                    lengths.append(d)
                     steps.append((1, (s.window, s.step), 1, bound, _BLOCK))
             elif name == "wangiri":
                 w = r.wangiri
                 src.append(f"    add(K_wangiri + number[:{int(w.prefix_length)}])")
+                spec.append((5, 5, int(w.prefix_length)))
+                lengths.append(int(w.prefix_length))
                 steps.append((2, (w.window, w.step), 0, bound, 0))
             else:  # first_call: fires on an answer of 1 (graded apart, see first_index)
                 fc = r.first_call
@@ -131,6 +153,8 @@ class Compiled:
                     f"    p = destination or number[:{int(fc.prefix_length)}]",
                     "    add(K_first + p if p.isdigit() else _first(customer, p))",
                 ]
+                spec.append((6, 6, int(fc.prefix_length), first_call_key))
+                lengths.append(int(fc.prefix_length))
                 first_index = len(steps)
                 self.first_rate = fc.rate
                 steps.append((1, (fc.remember, fc.step), 1, _NEVER, 0))
@@ -142,7 +166,14 @@ class Compiled:
             "_first": first_call_key,
         }
         exec(compile("\n".join(src), f"<fraud rules {id(plan):x}>", "exec"), scope)  # noqa: S102
-        self.build: Callable[[Any, Any], tuple[int, list[str]]] = scope["build"]
+        build: Callable[[Any, Any], tuple[int, list[str]]] = scope["build"]
+        #: the Python function, also when the C recipe runs (the reference of the tests)
+        self.python_build = build
+        if native_keys is not None and all(n > 0 for n in lengths):
+            # the same keys made in C from the recipe (the Python function for facts of
+            # another shape): one call, no bytecode per key
+            build = partial(native_keys, tuple(spec), build)
+        self.build = build
         self._steps = tuple(steps)
         self._first_index = first_index
         self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int]] = {}

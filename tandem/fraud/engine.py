@@ -346,7 +346,11 @@ class FraudEngine:
         # answer can fire.
         compiled = plan.compiled
         if compiled is None or compiled[0] is not self.counters:
-            compiled = plan.compiled = (self.counters, Compiled(plan, self.counters.table))
+            native_keys = getattr(self.counters, "native_keys", None)
+            compiled = plan.compiled = (
+                self.counters,
+                Compiled(plan, self.counters.table, native_keys),
+            )
         fast = compiled[1]
         keys_of = self._keys.get(facts.customer)
         if keys_of is None:

@@ -1,16 +1,21 @@
-/* The loop of MemoryCounters.run_program in C (optional: tandem/state/memory.py runs the
- * same loop in Python when this extension is not built, and the tests run both on the
- * same random operations, tests/state/test_fastwin.py).
+/* The loop of MemoryCounters.run_program in C, its windows, and the fraud rules' key maker
+ * (optional: tandem/state/memory.py and tandem/fraud/compiled.py run the same in Python
+ * when this extension is not built, and the tests run both on the same random operations:
+ * tests/state/test_fastwin.py, tests/test_fraud_compiled.py).
  *
  * run(program, keys, at, slots, hooks, bounds) -> list | (list, bool) | None
  *
- * Each program entry is (kind, table, amount): kind 0 counts the live slots under the key
- * (slots[key].live(at)), 1 adds amount to the key's window in table and answers its
- * total, 2 answers its total. A window is MemoryCounters' flat list [sum, first, last,
- * due, bucket, amount, ...]. The common cases (the latest bucket, a new latest bucket,
- * a total up to the latest bucket) are done here on the Python objects themselves; the
- * rest calls the Python helpers in hooks = (new_window, evict, add, total, push), so that
- * both paths share them. Every number stays a Python int (exact, no overflow).
+ * Each program entry is prepared by MemoryCounters._prepare: (kind, windows, amount, n,
+ * step, window), its table's parts read once. Kind 0 counts the live slots under the key
+ * (slots[key].live(at)), 1 adds amount to the key's window and answers its total, 2
+ * answers its total. The windows this loop makes are Window objects (below: the numbers
+ * inline as C integers, the items those of MemoryCounters' flat list [sum, first, last,
+ * due, bucket, amount, ...]); a window made by the Python loop is that list. The common
+ * cases (a bucket leaving, the latest bucket, a new latest bucket, a total) are done here;
+ * the rest calls the Python helpers in hooks = (new_window, evict, add, total, push,
+ * counted) on the list (a Window is first turned into its list), so that both paths share
+ * them. Every answer is exact: numbers that leave 64 bits turn the window into its list
+ * of Python ints.
  *
  * Returns None, having changed nothing, when `at` is neither an int below 2**53 in
  * magnitude nor a finite float (the Python loop then runs). With bounds (a tuple, one
@@ -22,7 +27,7 @@
 #include <Python.h>
 #include <math.h>
 
-static PyObject *str_windows, *str_n, *str_step, *str_window, *str_live;
+static PyObject *str_live;
 static PyObject *WINDOW_TAG; /* _WINDOW in memory.py: 1 */
 static PyObject *ONE;
 
@@ -52,6 +57,505 @@ set_item(PyObject *w, Py_ssize_t i, PyObject *value) /* steals value */
     if (value == NULL)
         return -1;
     return PyList_SetItem(w, i, value); /* steals; decrefs the old item */
+}
+
+/* One operation the general way (every number a Python object): the common cases here,
+ * the rest through the Python helpers. Returns the answer (a new reference) or NULL. */
+static PyObject *
+general_op(long kind, PyObject *windows, PyObject *key, PyObject *amount, PyObject *n,
+           PyObject *step, PyObject *window, int at_is_int, long long at_ll, double at_d,
+           PyObject *hooks)
+{
+    PyObject *new_window = PyTuple_GET_ITEM(hooks, 0), *evict = PyTuple_GET_ITEM(hooks, 1),
+             *add = PyTuple_GET_ITEM(hooks, 2), *total = PyTuple_GET_ITEM(hooks, 3),
+             *push = PyTuple_GET_ITEM(hooks, 4);
+    PyObject *answer = NULL, *tmp = NULL, *tmp2 = NULL, *oldest = NULL;
+    PyObject *b = bucket_of(at_is_int, at_ll, at_d, step);
+    if (b == NULL)
+        return NULL;
+    PyObject *w = PyDict_GetItemWithError(windows, key); /* borrowed */
+    if (w == NULL) {
+        if (PyErr_Occurred())
+            goto fail_b;
+        if (kind == 2) {
+            Py_DECREF(b);
+            return PyLong_FromLong(0);
+        }
+        w = PyObject_CallFunctionObjArgs(new_window, windows, key, b, NULL);
+        if (w == NULL)
+            goto fail_b;
+        Py_DECREF(w); /* the dict holds it */
+    }
+    if (!PyList_CheckExact(w) || PyList_GET_SIZE(w) < 4) {
+        PyErr_SetString(PyExc_TypeError, "a window is a list");
+        goto fail_b;
+    }
+    Py_INCREF(w);
+    /* a bucket may have left the window: first <= b - n */
+    tmp = PyNumber_Subtract(b, n);
+    if (tmp == NULL)
+        goto fail;
+    int left = PyObject_RichCompareBool(PyList_GET_ITEM(w, 1), tmp, Py_LE);
+    if (left < 0)
+        goto fail;
+    if (left) {
+        oldest = PyNumber_Add(tmp, ONE);
+        if (oldest == NULL)
+            goto fail;
+        tmp2 = PyObject_CallFunctionObjArgs(evict, w, oldest, NULL);
+        Py_CLEAR(oldest);
+        if (tmp2 == NULL)
+            goto fail;
+        Py_CLEAR(tmp2);
+    }
+    Py_CLEAR(tmp);
+    if (kind == 1) {
+        Py_ssize_t size = PyList_GET_SIZE(w);
+        int latest = 0, newer = 0;
+        if (size > 4) {
+            latest = PyObject_RichCompareBool(PyList_GET_ITEM(w, 2), b, Py_EQ);
+            if (latest < 0)
+                goto fail;
+            if (!latest) {
+                newer = PyObject_RichCompareBool(b, PyList_GET_ITEM(w, 2), Py_GT);
+                if (newer < 0)
+                    goto fail;
+            }
+        } else {
+            newer = 1;
+        }
+        if (latest) { /* the latest bucket: the common case */
+            if (set_item(w, size - 1, PyNumber_Add(PyList_GET_ITEM(w, size - 1), amount)) < 0)
+                goto fail;
+            if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
+                goto fail;
+            answer = PyList_GET_ITEM(w, 0);
+            Py_INCREF(answer);
+            goto done;
+        }
+        if (newer) { /* a new latest bucket (_add's first case) */
+            if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
+                goto fail;
+            if (PyList_Append(w, b) < 0 || PyList_Append(w, amount) < 0)
+                goto fail;
+            Py_INCREF(b);
+            if (set_item(w, 2, b) < 0)
+                goto fail;
+            int below = PyObject_RichCompareBool(b, PyList_GET_ITEM(w, 1), Py_LT);
+            if (below < 0)
+                goto fail;
+            if (below) {
+                Py_INCREF(b);
+                if (set_item(w, 1, b) < 0)
+                    goto fail;
+            }
+        } else { /* an earlier bucket: the Python helper */
+            tmp2 = PyObject_CallFunctionObjArgs(add, w, b, amount, NULL);
+            if (tmp2 == NULL)
+                goto fail;
+            newer = PyObject_IsTrue(tmp2);
+            Py_CLEAR(tmp2);
+            if (newer < 0)
+                goto fail;
+        }
+        if (newer) { /* due: (b + n) * step; one due entry per window, when new */
+            PyObject *due = PyList_GET_ITEM(w, 3);
+            int fresh = PyFloat_Check(due) && isinf(PyFloat_AS_DOUBLE(due)) &&
+                        PyFloat_AS_DOUBLE(due) < 0;
+            tmp = PyNumber_Add(b, n);
+            if (tmp == NULL)
+                goto fail;
+            tmp2 = PyNumber_Multiply(tmp, step);
+            Py_CLEAR(tmp);
+            if (tmp2 == NULL)
+                goto fail;
+            Py_INCREF(tmp2);
+            if (set_item(w, 3, tmp2) < 0)
+                goto fail;
+            if (fresh) {
+                PyObject *where = PyTuple_Pack(3, key, window, step);
+                PyObject *entry = where ? PyTuple_Pack(3, tmp2, WINDOW_TAG, where) : NULL;
+                Py_XDECREF(where);
+                if (entry == NULL)
+                    goto fail;
+                PyObject *r = PyObject_CallOneArg(push, entry);
+                Py_DECREF(entry);
+                if (r == NULL)
+                    goto fail;
+                Py_DECREF(r);
+            }
+            Py_CLEAR(tmp2);
+        }
+    }
+    /* the total at b: the sum unless a later bucket is held */
+    {
+        int later = PyList_GET_SIZE(w) > 4
+                        ? PyObject_RichCompareBool(PyList_GET_ITEM(w, 2), b, Py_GT)
+                        : 0;
+        if (later < 0)
+            goto fail;
+        if (later) {
+            answer = PyObject_CallFunctionObjArgs(total, w, b, NULL);
+            if (answer == NULL)
+                goto fail;
+        } else {
+            answer = PyList_GET_ITEM(w, 0);
+            Py_INCREF(answer);
+        }
+    }
+done:
+    Py_DECREF(w);
+    Py_DECREF(b);
+    return answer;
+fail:
+    Py_DECREF(w);
+fail_b:
+    Py_DECREF(b);
+    Py_XDECREF(tmp);
+    Py_XDECREF(tmp2);
+    Py_XDECREF(oldest);
+    return NULL;
+}
+
+/* A Python int as a C long long; 0 when it is not an int or does not fit (no error set). */
+static int
+as_ll(PyObject *o, long long *out)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+#define LIMIT (1LL << 61) /* bucket numbers, n and step within it: sums never overflow */
+
+/* ---- Window: one sliding window with its numbers inline (C integers) ----
+ *
+ * The windows the C loop makes are Window objects rather than MemoryCounters' flat
+ * lists: the same fields ([sum, first, last, due, bucket, amount, ...], read through the
+ * sequence protocol, so list(w) is the list the Python loop would hold) but in one
+ * object, without a Python int per number: a cold window costs one or two cache misses
+ * instead of one per object. A window whose numbers leave 64 bits, or that needs what
+ * only the Python helpers do (an add to an earlier bucket), is turned into the list
+ * (list(w)) in its table and goes on as one, so every answer stays exact.
+ */
+#define INLINE_PAIRS 2
+
+typedef struct {
+    PyObject_HEAD
+    long long sum, first, last, due;
+    int has_due;              /* 0: due is -inf (no bucket held yet) */
+    Py_ssize_t np, cap;       /* buckets held, room */
+    long long *pairs;         /* bucket, amount, ... ascending; inline or malloc-ed */
+    long long inline_pairs[2 * INLINE_PAIRS];
+} WindowObject;
+
+static PyTypeObject WindowType;
+
+static PyObject *
+window_new_at(long long b)
+{
+    WindowObject *w = PyObject_New(WindowObject, &WindowType);
+    if (w == NULL)
+        return NULL;
+    w->sum = 0;
+    w->first = b;
+    w->last = b;
+    w->due = 0;
+    w->has_due = 0;
+    w->np = 0;
+    w->cap = INLINE_PAIRS;
+    w->pairs = w->inline_pairs;
+    return (PyObject *)w;
+}
+
+static void
+window_dealloc(WindowObject *w)
+{
+    if (w->pairs != w->inline_pairs)
+        PyMem_Free(w->pairs);
+    PyObject_Free(w);
+}
+
+static Py_ssize_t
+window_length(WindowObject *w)
+{
+    return 4 + 2 * w->np;
+}
+
+static PyObject *
+window_item(WindowObject *w, Py_ssize_t i)
+{
+    if (i < 0 || i >= 4 + 2 * w->np) {
+        PyErr_SetString(PyExc_IndexError, "window index out of range");
+        return NULL;
+    }
+    switch (i) {
+    case 0:
+        return PyLong_FromLongLong(w->sum);
+    case 1:
+        return PyLong_FromLongLong(w->first);
+    case 2:
+        return PyLong_FromLongLong(w->last);
+    case 3:
+        return w->has_due ? PyLong_FromLongLong(w->due) : PyFloat_FromDouble(-INFINITY);
+    default:
+        return PyLong_FromLongLong(w->pairs[i - 4]);
+    }
+}
+
+static PySequenceMethods window_as_sequence = {
+    .sq_length = (lenfunc)window_length,
+    .sq_item = (ssizeargfunc)window_item,
+};
+
+static PyTypeObject WindowType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tandem.state._fastwin.Window",
+    .tp_basicsize = sizeof(WindowObject),
+    .tp_dealloc = (destructor)window_dealloc,
+    .tp_as_sequence = &window_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One sliding window of MemoryCounters, its numbers inline (list(w): the "
+              "flat list the Python loop holds).",
+};
+
+/* The window as MemoryCounters' flat list, put in its place in the table. 0 or -1. */
+static int
+window_to_list(PyObject *windows, PyObject *key, WindowObject *w)
+{
+    Py_ssize_t size = 4 + 2 * w->np;
+    PyObject *list = PyList_New(size);
+    if (list == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyObject *item = window_item(w, i);
+        if (item == NULL) {
+            Py_DECREF(list);
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    int r = PyDict_SetItem(windows, key, list); /* frees w: not to be used after */
+    Py_DECREF(list);
+    return r;
+}
+
+/* An operation on a Window (see fast_op). Returns the answer, NULL on error, or Py_None
+ * (borrowed) when the window was turned into a list for the general way. */
+static PyObject *
+window_op(long kind, PyObject *windows, PyObject *key, WindowObject *w, PyObject *amount,
+          long long n, long long step, PyObject *window, PyObject *step_obj, long long b,
+          PyObject *hooks)
+{
+    long long a = 0;
+    if (kind == 1 && !as_ll(amount, &a))
+        goto as_list;
+    if (w->first <= b - n) { /* drop the buckets before the oldest one in the window */
+        long long oldest = b - n + 1, sum = w->sum;
+        Py_ssize_t i = 0;
+        while (i < w->np && w->pairs[2 * i] < oldest) {
+            if (__builtin_sub_overflow(sum, w->pairs[2 * i + 1], &sum))
+                goto as_list;
+            i++;
+        }
+        if (i) {
+            memmove(w->pairs, w->pairs + 2 * i, (size_t)(w->np - i) * 2 * sizeof(long long));
+            w->np -= i;
+        }
+        w->sum = sum;
+        w->first = oldest;
+    }
+    if (kind == 1) {
+        long long sum;
+        if (__builtin_add_overflow(w->sum, a, &sum))
+            goto as_list;
+        if (w->np > 0 && w->last == b) { /* the latest bucket: the common case */
+            long long *latest = &w->pairs[2 * w->np - 1];
+            long long value;
+            if (__builtin_add_overflow(*latest, a, &value))
+                goto as_list;
+            *latest = value;
+            w->sum = sum;
+        } else if (w->np == 0 || b > w->last) { /* a new latest bucket */
+            long long due;
+            if (__builtin_add_overflow(b, n, &due) || __builtin_mul_overflow(due, step, &due))
+                goto as_list;
+            if (w->np == w->cap) {
+                Py_ssize_t cap = 2 * w->cap;
+                long long *pairs = PyMem_Malloc((size_t)cap * 2 * sizeof(long long));
+                if (pairs == NULL) {
+                    PyErr_NoMemory();
+                    return NULL;
+                }
+                memcpy(pairs, w->pairs, (size_t)w->np * 2 * sizeof(long long));
+                if (w->pairs != w->inline_pairs)
+                    PyMem_Free(w->pairs);
+                w->pairs = pairs;
+                w->cap = cap;
+            }
+            w->pairs[2 * w->np] = b;
+            w->pairs[2 * w->np + 1] = a;
+            w->np++;
+            w->last = b;
+            if (b < w->first)
+                w->first = b;
+            w->sum = sum;
+            int fresh = !w->has_due;
+            w->due = due;
+            w->has_due = 1;
+            if (fresh) { /* one due entry per window, when new */
+                PyObject *dueo = PyLong_FromLongLong(due);
+                PyObject *where = dueo ? PyTuple_Pack(3, key, window, step_obj) : NULL;
+                PyObject *entry = where ? PyTuple_Pack(3, dueo, WINDOW_TAG, where) : NULL;
+                Py_XDECREF(where);
+                Py_XDECREF(dueo);
+                if (entry == NULL)
+                    return NULL;
+                PyObject *r = PyObject_CallOneArg(PyTuple_GET_ITEM(hooks, 4), entry);
+                Py_DECREF(entry);
+                if (r == NULL)
+                    return NULL;
+                Py_DECREF(r);
+            }
+        } else { /* an earlier bucket: the general way */
+            goto as_list;
+        }
+        return PyLong_FromLongLong(w->sum);
+    }
+    /* the total at b: the sum less the buckets after b */
+    long long total = w->sum;
+    if (w->np > 0 && w->last > b) {
+        for (Py_ssize_t i = w->np - 1; i >= 0 && w->pairs[2 * i] > b; i--)
+            if (__builtin_sub_overflow(total, w->pairs[2 * i + 1], &total))
+                goto as_list;
+    }
+    return PyLong_FromLongLong(total);
+as_list:
+    if (window_to_list(windows, key, w) < 0)
+        return NULL;
+    return Py_None;
+}
+
+/* The common cases with C integers: a window that holds no bucket older than the window
+ * and is added to at its latest bucket or at a new latest one, or read up to its latest
+ * bucket. Returns the answer (new reference), NULL on error, or Py_None (borrowed, not
+ * an answer) when the general way must run (nothing changed). */
+static PyObject *
+fast_op(long kind, PyObject *windows, PyObject *key, PyObject *amount, long long n,
+        long long step, PyObject *window, PyObject *step_obj, long long b, PyObject *hooks)
+{
+    PyObject *w = PyDict_GetItemWithError(windows, key); /* borrowed */
+    PyObject *bo = NULL;
+    if (w == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        if (kind == 2)
+            return PyLong_FromLong(0);
+        /* a new window: a Window object (counted by the hook) */
+        w = window_new_at(b);
+        if (w == NULL)
+            return NULL;
+        int r = PyDict_SetItem(windows, key, w);
+        Py_DECREF(w); /* the dict holds it */
+        if (r < 0)
+            return NULL;
+        PyObject *counted = PyObject_CallNoArgs(PyTuple_GET_ITEM(hooks, 5));
+        if (counted == NULL)
+            return NULL;
+        Py_DECREF(counted);
+    }
+    if (Py_IS_TYPE(w, &WindowType))
+        return window_op(kind, windows, key, (WindowObject *)w, amount, n, step, window,
+                         step_obj, b, hooks);
+    if (!PyList_CheckExact(w) || PyList_GET_SIZE(w) < 4) {
+        PyErr_SetString(PyExc_TypeError, "a window is a list");
+        goto fail;
+    }
+    long long first, last;
+    if (!as_ll(PyList_GET_ITEM(w, 1), &first) || !as_ll(PyList_GET_ITEM(w, 2), &last) ||
+        first <= b - n) { /* a bucket may leave the window: the general way */
+        Py_XDECREF(bo);
+        return Py_None;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(w);
+    PyObject *answer;
+    if (kind == 1) {
+        if (size > 4 && last == b) { /* the latest bucket: the common case */
+            if (set_item(w, size - 1, PyNumber_Add(PyList_GET_ITEM(w, size - 1), amount)) < 0)
+                goto fail;
+            if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
+                goto fail;
+        } else if (size == 4 || b > last) { /* a new latest bucket */
+            if (bo == NULL && (bo = PyLong_FromLongLong(b)) == NULL)
+                goto fail;
+            if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
+                goto fail;
+            if (PyList_Append(w, bo) < 0 || PyList_Append(w, amount) < 0)
+                goto fail;
+            Py_INCREF(bo);
+            if (set_item(w, 2, bo) < 0)
+                goto fail;
+            if (b < first) {
+                Py_INCREF(bo);
+                if (set_item(w, 1, bo) < 0)
+                    goto fail;
+            }
+            PyObject *due = PyList_GET_ITEM(w, 3);
+            int fresh = PyFloat_Check(due) && isinf(PyFloat_AS_DOUBLE(due)) &&
+                        PyFloat_AS_DOUBLE(due) < 0;
+            long long d;
+            PyObject *dueo;
+            if (!__builtin_mul_overflow(b + n, step, &d))
+                dueo = PyLong_FromLongLong(d);
+            else { /* beyond 64 bits: Python ints */
+                PyObject *nn = PyLong_FromLongLong(b + n);
+                dueo = nn ? PyNumber_Multiply(nn, step_obj) : NULL;
+                Py_XDECREF(nn);
+            }
+            if (dueo == NULL)
+                goto fail;
+            Py_INCREF(dueo);
+            if (set_item(w, 3, dueo) < 0) {
+                Py_DECREF(dueo);
+                goto fail;
+            }
+            if (fresh) { /* one due entry per window, when new */
+                PyObject *where = PyTuple_Pack(3, key, window, step_obj);
+                PyObject *entry = where ? PyTuple_Pack(3, dueo, WINDOW_TAG, where) : NULL;
+                Py_XDECREF(where);
+                Py_DECREF(dueo);
+                if (entry == NULL)
+                    goto fail;
+                PyObject *r = PyObject_CallOneArg(PyTuple_GET_ITEM(hooks, 4), entry);
+                Py_DECREF(entry);
+                if (r == NULL)
+                    goto fail;
+                Py_DECREF(r);
+            } else {
+                Py_DECREF(dueo);
+            }
+        } else { /* an earlier bucket: the general way */
+            Py_XDECREF(bo);
+            return Py_None;
+        }
+    } else if (size > 4 && last > b) { /* a later bucket held: the general way */
+        Py_XDECREF(bo);
+        return Py_None;
+    }
+    Py_XDECREF(bo);
+    answer = PyList_GET_ITEM(w, 0);
+    Py_INCREF(answer);
+    return answer;
+fail:
+    Py_XDECREF(bo);
+    return NULL;
 }
 
 static PyObject *
@@ -94,8 +598,9 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "one key per operation");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(hooks) != 5) {
-        PyErr_SetString(PyExc_ValueError, "hooks: (new_window, evict, add, total, push)");
+    if (PyTuple_GET_SIZE(hooks) != 6) {
+        PyErr_SetString(PyExc_ValueError,
+                        "hooks: (new_window, evict, add, total, push, counted)");
         return NULL;
     }
     int graded = bounds != Py_None;
@@ -103,27 +608,23 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "bounds: a tuple, one per operation");
         return NULL;
     }
-    PyObject *new_window = PyTuple_GET_ITEM(hooks, 0), *evict = PyTuple_GET_ITEM(hooks, 1),
-             *add = PyTuple_GET_ITEM(hooks, 2), *total = PyTuple_GET_ITEM(hooks, 3),
-             *push = PyTuple_GET_ITEM(hooks, 4);
     PyObject *out = PyList_New(count);
     if (out == NULL)
         return NULL;
     int over = 0;
-    PyObject *table = NULL, *windows = NULL, *n = NULL, *step = NULL, *b = NULL, *w = NULL,
-             *answer = NULL, *oldest = NULL, *tmp = NULL, *tmp2 = NULL;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *op = PyTuple_GET_ITEM(program, i);
         PyObject *key = PyList_GET_ITEM(keys, i);
-        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 3) {
-            PyErr_SetString(PyExc_ValueError, "an operation is (kind, table, amount)");
+        /* a prepared operation: (kind, windows, amount, n, step, window) */
+        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 6) {
+            PyErr_SetString(PyExc_ValueError,
+                            "an operation is (kind, windows, amount, n, step, window)");
             goto fail;
         }
         long kind = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
         if (kind == -1 && PyErr_Occurred())
             goto fail;
-        PyObject *amount = PyTuple_GET_ITEM(op, 2);
-        answer = NULL;
+        PyObject *answer = NULL;
         if (kind == 0) {
             PyObject *s = PyDict_GetItemWithError(slots, key); /* borrowed */
             if (s == NULL) {
@@ -133,183 +634,51 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             } else {
                 answer = PyObject_CallMethodOneArg(s, str_live, at);
             }
-            if (answer == NULL)
+        } else {
+            PyObject *windows = PyTuple_GET_ITEM(op, 1), *amount = PyTuple_GET_ITEM(op, 2),
+                     *n_obj = PyTuple_GET_ITEM(op, 3), *step_obj = PyTuple_GET_ITEM(op, 4),
+                     *window = PyTuple_GET_ITEM(op, 5);
+            if (!PyDict_Check(windows)) {
+                PyErr_SetString(PyExc_TypeError, "table.windows must be a dict");
                 goto fail;
-            goto store;
-        }
-        table = PyTuple_GET_ITEM(op, 1);
-        windows = PyObject_GetAttr(table, str_windows);
-        if (windows == NULL)
-            goto fail;
-        if (!PyDict_Check(windows)) {
-            PyErr_SetString(PyExc_TypeError, "table.windows must be a dict");
-            goto fail;
-        }
-        n = PyObject_GetAttr(table, str_n);
-        step = n ? PyObject_GetAttr(table, str_step) : NULL;
-        if (step == NULL)
-            goto fail;
-        b = bucket_of(at_is_int, at_ll, at_d, step);
-        if (b == NULL)
-            goto fail;
-        w = PyDict_GetItemWithError(windows, key); /* borrowed */
-        if (w == NULL) {
-            if (PyErr_Occurred())
-                goto fail;
-            if (kind == 2) {
-                answer = PyLong_FromLong(0);
-                if (answer == NULL)
-                    goto fail;
-                goto done_op;
             }
-            w = PyObject_CallFunctionObjArgs(new_window, windows, key, b, NULL);
-            if (w == NULL)
-                goto fail;
-            Py_DECREF(w); /* the dict holds it */
-        }
-        if (!PyList_CheckExact(w) || PyList_GET_SIZE(w) < 4) {
-            PyErr_SetString(PyExc_TypeError, "a window is a list");
-            goto fail;
-        }
-        Py_INCREF(w);
-        /* a bucket may have left the window: first <= b - n */
-        tmp = PyNumber_Subtract(b, n);
-        if (tmp == NULL)
-            goto fail_w;
-        int left = PyObject_RichCompareBool(PyList_GET_ITEM(w, 1), tmp, Py_LE);
-        if (left < 0)
-            goto fail_w;
-        if (left) {
-            oldest = PyNumber_Add(tmp, ONE);
-            if (oldest == NULL)
-                goto fail_w;
-            tmp2 = PyObject_CallFunctionObjArgs(evict, w, oldest, NULL);
-            Py_CLEAR(oldest);
-            if (tmp2 == NULL)
-                goto fail_w;
-            Py_CLEAR(tmp2);
-        }
-        Py_CLEAR(tmp);
-        if (kind == 1) {
-            Py_ssize_t size = PyList_GET_SIZE(w);
-            int latest = 0, newer = 0;
-            if (size > 4) {
-                latest = PyObject_RichCompareBool(PyList_GET_ITEM(w, 2), b, Py_EQ);
-                if (latest < 0)
-                    goto fail_w;
-                if (!latest) {
-                    newer = PyObject_RichCompareBool(b, PyList_GET_ITEM(w, 2), Py_GT);
-                    if (newer < 0)
-                        goto fail_w;
+            long long n, step, b = 0;
+            int fast = as_ll(n_obj, &n) && as_ll(step_obj, &step) && step > 0 && n > 0 &&
+                       n < LIMIT && step < LIMIT;
+            if (fast) {
+                if (at_is_int) {
+                    long long q = at_ll / step, r = at_ll % step;
+                    if (r != 0 && r < 0)
+                        q -= 1;
+                    b = q;
+                } else {
+                    double q = floor(at_d / (double)step);
+                    fast = q > -(double)LIMIT && q < (double)LIMIT;
+                    b = fast ? (long long)q : 0;
                 }
-            } else {
-                newer = 1;
             }
-            if (latest) { /* the latest bucket: the common case */
-                if (set_item(w, size - 1, PyNumber_Add(PyList_GET_ITEM(w, size - 1), amount)) < 0)
-                    goto fail_w;
-                if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
-                    goto fail_w;
-                answer = PyList_GET_ITEM(w, 0);
-                Py_INCREF(answer);
-                Py_DECREF(w);
-                goto done_op;
-            }
-            if (newer) { /* a new latest bucket (_add's first case) */
-                if (set_item(w, 0, PyNumber_Add(PyList_GET_ITEM(w, 0), amount)) < 0)
-                    goto fail_w;
-                if (PyList_Append(w, b) < 0 || PyList_Append(w, amount) < 0)
-                    goto fail_w;
-                Py_INCREF(b);
-                if (set_item(w, 2, b) < 0)
-                    goto fail_w;
-                int below = PyObject_RichCompareBool(b, PyList_GET_ITEM(w, 1), Py_LT);
-                if (below < 0)
-                    goto fail_w;
-                if (below) {
-                    Py_INCREF(b);
-                    if (set_item(w, 1, b) < 0)
-                        goto fail_w;
-                }
-            } else { /* an earlier bucket: the Python helper */
-                tmp2 = PyObject_CallFunctionObjArgs(add, w, b, amount, NULL);
-                if (tmp2 == NULL)
-                    goto fail_w;
-                newer = PyObject_IsTrue(tmp2);
-                Py_CLEAR(tmp2);
-                if (newer < 0)
-                    goto fail_w;
-            }
-            if (newer) { /* due: (b + n) * step; one due entry per window, when new */
-                PyObject *due = PyList_GET_ITEM(w, 3);
-                int fresh = PyFloat_Check(due) && isinf(PyFloat_AS_DOUBLE(due)) &&
-                            PyFloat_AS_DOUBLE(due) < 0;
-                tmp = PyNumber_Add(b, n);
-                if (tmp == NULL)
-                    goto fail_w;
-                tmp2 = PyNumber_Multiply(tmp, step);
-                Py_CLEAR(tmp);
-                if (tmp2 == NULL)
-                    goto fail_w;
-                Py_INCREF(tmp2);
-                if (set_item(w, 3, tmp2) < 0) {
-                    Py_CLEAR(tmp2);
-                    goto fail_w;
-                }
-                if (fresh) {
-                    PyObject *window = PyObject_GetAttr(table, str_window);
-                    PyObject *where = window ? PyTuple_Pack(3, key, window, step) : NULL;
-                    Py_XDECREF(window);
-                    PyObject *entry = where ? PyTuple_Pack(3, tmp2, WINDOW_TAG, where) : NULL;
-                    Py_XDECREF(where);
-                    Py_CLEAR(tmp2);
-                    if (entry == NULL)
-                        goto fail_w;
-                    PyObject *r = PyObject_CallOneArg(push, entry);
-                    Py_DECREF(entry);
-                    if (r == NULL)
-                        goto fail_w;
-                    Py_DECREF(r);
-                }
-                Py_CLEAR(tmp2);
-            }
+            answer = fast ? fast_op(kind, windows, key, amount, n, step, window, step_obj, b,
+                                    hooks)
+                          : Py_None;
+            if (answer == Py_None) /* borrowed marker: the general way */
+                answer = general_op(kind, windows, key, amount, n_obj, step_obj, window,
+                                    at_is_int, at_ll, at_d, hooks);
         }
-        /* the total at b: the sum unless a later bucket is held */
-        {
-            int later = PyList_GET_SIZE(w) > 4
-                            ? PyObject_RichCompareBool(PyList_GET_ITEM(w, 2), b, Py_GT)
-                            : 0;
-            if (later < 0)
-                goto fail_w;
-            if (later) {
-                answer = PyObject_CallFunctionObjArgs(total, w, b, NULL);
-                if (answer == NULL)
-                    goto fail_w;
-            } else {
-                answer = PyList_GET_ITEM(w, 0);
-                Py_INCREF(answer);
-            }
-        }
-        Py_DECREF(w);
-    done_op:
-        Py_CLEAR(windows);
-        Py_CLEAR(n);
-        Py_CLEAR(step);
-        Py_CLEAR(b);
-    store:
+        if (answer == NULL)
+            goto fail;
         if (graded && !over) {
-            int above = PyObject_RichCompareBool(answer, PyTuple_GET_ITEM(bounds, i), Py_GT);
-            if (above < 0) {
-                Py_DECREF(answer);
-                goto fail;
+            PyObject *bound = PyTuple_GET_ITEM(bounds, i);
+            if (!(PyFloat_CheckExact(bound) && isinf(PyFloat_AS_DOUBLE(bound)) &&
+                  PyFloat_AS_DOUBLE(bound) > 0)) { /* +inf: never above */
+                int above = PyObject_RichCompareBool(answer, bound, Py_GT);
+                if (above < 0) {
+                    Py_DECREF(answer);
+                    goto fail;
+                }
+                over = above;
             }
-            over = above;
         }
         PyList_SET_ITEM(out, i, answer); /* steals */
-        continue;
-    fail_w:
-        Py_DECREF(w);
-        goto fail;
     }
     if (graded) {
         PyObject *pair = PyTuple_New(2);
@@ -325,20 +694,215 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     return out;
 fail:
-    Py_XDECREF(windows);
-    Py_XDECREF(n);
-    Py_XDECREF(step);
-    Py_XDECREF(b);
-    Py_XDECREF(tmp);
-    Py_XDECREF(tmp2);
-    Py_XDECREF(oldest);
     Py_DECREF(out);
+    return NULL;
+}
+
+/* ---- A decision's counter keys (tandem/fraud/compiled.py's generated build, in C) ----
+ *
+ * keys(spec, fallback, facts, K) -> (variant, keys)
+ *
+ * ``spec`` is the rule set's key recipe, a tuple of steps (made by Compiled, which also
+ * writes the same recipe as Python source: ``fallback``, run instead when a fact has a
+ * type the recipe does not take); ``facts`` a CallFacts, ``K`` the customer's keys:
+ *
+ *   (0, k)                       K[k]
+ *   (1, field, bit, fn, scope)   if facts[field]: variant |= bit; fn(scope, facts[field])
+ *   (2, L, head_a, head_b, fn, a, b)
+ *                                p = destination or number[:L]; head_a + p, head_b + p
+ *                                when p is digits, else fn(a, p), fn(b, p)
+ *   (3, k)                       K[k] + number
+ *   (4, k, d)                    if len(number) > d: variant |= 8; K[k] + number[:-d]
+ *   (5, k, L)                    K[k] + number[:L]
+ *   (6, k, L, fn)                p = destination or number[:L];
+ *                                K[k] + p when p is digits, else fn(customer, p)
+ */
+enum { F_CUSTOMER = 1, F_NUMBER = 2, F_DESTINATION = 6 };
+
+static int
+is_digits(PyObject *p) /* str.isdigit(); -1 on error */
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(p);
+    if (len == 0)
+        return 0;
+    if (PyUnicode_IS_ASCII(p)) {
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(p);
+        for (Py_ssize_t i = 0; i < len; i++)
+            if (c[i] < '0' || c[i] > '9')
+                return 0;
+        return 1;
+    }
+    PyObject *r = PyObject_CallMethod(p, "isdigit", NULL);
+    if (r == NULL)
+        return -1;
+    int yes = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return yes;
+}
+
+static PyObject *
+prefix(PyObject *number, Py_ssize_t length) /* number[:length], length >= 0 */
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(number);
+    if (length >= len) {
+        Py_INCREF(number);
+        return number;
+    }
+    return PyUnicode_Substring(number, 0, length);
+}
+
+static PyObject *
+dest_or_prefix(PyObject *facts, PyObject *number, Py_ssize_t length)
+{
+    PyObject *d = PyTuple_GET_ITEM(facts, F_DESTINATION);
+    if (d != Py_None && PyUnicode_GET_LENGTH(d) > 0) {
+        Py_INCREF(d);
+        return d;
+    }
+    return prefix(number, length);
+}
+
+static int
+append_new(PyObject *list, PyObject *item) /* steals item */
+{
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static PyObject *
+fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "keys(spec, fallback, facts, K)");
+        return NULL;
+    }
+    PyObject *spec = args[0], *fallback = args[1], *facts = args[2], *K = args[3];
+    if (!PyTuple_Check(spec) || !PyTuple_Check(facts) || PyTuple_GET_SIZE(facts) != 9 ||
+        !PyTuple_Check(K) || PyTuple_GET_SIZE(K) != 7 ||
+        !PyUnicode_CheckExact(PyTuple_GET_ITEM(facts, F_NUMBER)) ||
+        !PyUnicode_CheckExact(PyTuple_GET_ITEM(facts, F_CUSTOMER)) ||
+        !(PyTuple_GET_ITEM(facts, F_DESTINATION) == Py_None ||
+          PyUnicode_CheckExact(PyTuple_GET_ITEM(facts, F_DESTINATION))))
+        return PyObject_CallFunctionObjArgs(fallback, facts, K, NULL);
+    for (Py_ssize_t k = 0; k < 7; k++)
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(K, k)))
+            return PyObject_CallFunctionObjArgs(fallback, facts, K, NULL);
+    PyObject *number = PyTuple_GET_ITEM(facts, F_NUMBER);
+    PyObject *keys = PyList_New(0);
+    if (keys == NULL)
+        return NULL;
+    long variant = 0;
+    Py_ssize_t count = PyTuple_GET_SIZE(spec);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *step = PyTuple_GET_ITEM(spec, i);
+        long op = PyLong_AsLong(PyTuple_GET_ITEM(step, 0));
+        if (op == 0) {
+            if (PyList_Append(keys, PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)))) < 0)
+                goto fail;
+        } else if (op == 1) {
+            PyObject *value = PyTuple_GET_ITEM(facts, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            int truth = PyObject_IsTrue(value);
+            if (truth < 0)
+                goto fail;
+            if (truth) {
+                variant |= PyLong_AsLong(PyTuple_GET_ITEM(step, 2));
+                if (append_new(keys, PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
+                                                                  PyTuple_GET_ITEM(step, 4),
+                                                                  value, NULL)) < 0)
+                    goto fail;
+            }
+        } else if (op == 2) {
+            PyObject *p =
+                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            if (p == NULL)
+                goto fail;
+            int digits = is_digits(p);
+            int bad = digits < 0;
+            for (int j = 0; j < 2 && !bad; j++) {
+                PyObject *item =
+                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 2 + j), p)
+                           : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 4),
+                                                          PyTuple_GET_ITEM(step, 5 + j), p, NULL);
+                bad = append_new(keys, item) < 0;
+            }
+            Py_DECREF(p);
+            if (bad)
+                goto fail;
+        } else if (op == 3) {
+            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            if (append_new(keys, PyUnicode_Concat(head, number)) < 0)
+                goto fail;
+        } else if (op == 4) {
+            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            Py_ssize_t d = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2));
+            Py_ssize_t len = PyUnicode_GET_LENGTH(number);
+            if (len > d) {
+                variant |= 8;
+                PyObject *block = PyUnicode_Substring(number, 0, len - d);
+                if (block == NULL)
+                    goto fail;
+                PyObject *item = PyUnicode_Concat(head, block);
+                Py_DECREF(block);
+                if (append_new(keys, item) < 0)
+                    goto fail;
+            }
+        } else if (op == 5) {
+            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *p = prefix(number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
+            if (p == NULL)
+                goto fail;
+            PyObject *item = PyUnicode_Concat(head, p);
+            Py_DECREF(p);
+            if (append_new(keys, item) < 0)
+                goto fail;
+        } else if (op == 6) {
+            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *p =
+                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
+            if (p == NULL)
+                goto fail;
+            int digits = is_digits(p);
+            PyObject *item = NULL;
+            if (digits > 0)
+                item = PyUnicode_Concat(head, p);
+            else if (digits == 0)
+                item = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
+                                                    PyTuple_GET_ITEM(facts, F_CUSTOMER), p, NULL);
+            Py_DECREF(p);
+            if (append_new(keys, item) < 0)
+                goto fail;
+        } else {
+            PyErr_SetString(PyExc_ValueError, "unknown key step");
+            goto fail;
+        }
+        if (PyErr_Occurred())
+            goto fail;
+    }
+    PyObject *m = PyLong_FromLong(variant);
+    if (m == NULL)
+        goto fail;
+    PyObject *pair = PyTuple_New(2);
+    if (pair == NULL) {
+        Py_DECREF(m);
+        goto fail;
+    }
+    PyTuple_SET_ITEM(pair, 0, m);
+    PyTuple_SET_ITEM(pair, 1, keys);
+    return pair;
+fail:
+    Py_DECREF(keys);
     return NULL;
 }
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))fastwin_run, METH_FASTCALL,
      "MemoryCounters.run_program's loop (see the source)."},
+    {"keys", (PyCFunction)(void (*)(void))fastwin_keys, METH_FASTCALL,
+     "A decision's counter keys from a rule set's recipe (see the source)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -349,14 +913,21 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__fastwin(void)
 {
-    str_windows = PyUnicode_InternFromString("windows");
-    str_n = PyUnicode_InternFromString("n");
-    str_step = PyUnicode_InternFromString("step");
-    str_window = PyUnicode_InternFromString("window");
     str_live = PyUnicode_InternFromString("live");
     WINDOW_TAG = PyLong_FromLong(1);
     ONE = PyLong_FromLong(1);
-    if (!str_windows || !str_n || !str_step || !str_window || !str_live || !WINDOW_TAG || !ONE)
+    if (!str_live || !WINDOW_TAG || !ONE)
         return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&WindowType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&WindowType);
+    if (PyModule_AddObject(m, "Window", (PyObject *)&WindowType) < 0) {
+        Py_DECREF(&WindowType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -128,13 +128,17 @@ class _Table:
     """The windows of one shape (``window`` seconds in buckets of ``step``: ``n`` of them),
     by key."""
 
-    __slots__ = ("n", "step", "window", "windows")
+    __slots__ = ("n", "reader", "step", "window", "windows")
 
     def __init__(self, window: int, step: int) -> None:
         self.n = window_buckets(window, step)
         self.window = window
         self.step = step
-        self.windows: dict[str, list[Any]] = {}
+        #: key -> the window: a flat list (see above), or in counters running the C loop
+        #: a ``_fastwin.Window`` with the same items (``list(w)``)
+        self.windows: dict[str, Any] = {}
+        #: the program that reads one window's total (run_program)
+        self.reader = ((2, self, 0),)
 
 
 class _Series:
@@ -173,7 +177,12 @@ class MemoryCounters:
         if native and _fastwin is None:
             raise ValueError("the C loop of MemoryCounters is not built (setup.py build_ext)")
         self._native = _fastwin.run if (native is None or native) and _fastwin else None
-        self._hooks = (self._new_window, _evict, _add, _total, self._push)
+        #: the C key maker of the compiled fraud rules (tandem.fraud.compiled) when the C
+        #: loop runs, else None
+        self.native_keys = _fastwin.keys if self._native is not None else None
+        self._hooks = (self._new_window, _evict, _add, _total, self._push, self._counted)
+        #: id(program) -> (program, its operations as the C loop takes them)
+        self._prepared: dict[int, tuple[Any, Any]] = {}
         self._lock = threading.RLock()
         self._values: dict[str, int] = {}
         self._slots: dict[str, _Slots] = {}
@@ -309,8 +318,15 @@ class MemoryCounters:
         w = table.windows.get(key)
         if w is None:
             return 0
+        if type(w) is not list:  # a window of the C loop: read there
+            return self.run_program(table.reader, [key], at)[0]
         b = math.floor(at / step)
         with self._lock:
+            w = table.windows.get(key)
+            if w is None:
+                return 0
+            if type(w) is not list:
+                return self.run_program(table.reader, [key], at)[0]
             _evict(w, b - table.n + 1)
             return _total(w, b)
 
@@ -360,14 +376,40 @@ class MemoryCounters:
         native = self._native
         if native is not None and type(keys) is list and type(program) is tuple:
             # (the C loop refuses a program and keys of different lengths before anything)
+            prepared = self._prepared.get(id(program))
+            if prepared is None or prepared[0] is not program:
+                prepared = self._prepare(program)
             with self._lock:  # the C loop, unless the instant is one it leaves to Python
                 due = self._due
                 if due and due[0][0] <= at:
                     self._expire_before(program, at)
-                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                done = native(prepared[1], keys, at, self._slots, self._hooks, bounds)
                 if done is not None:
                     return done
         return self._execute(program, keys, at, bounds)  # type: ignore[return-value]
+
+    def _prepare(
+        self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
+    ) -> tuple[Any, Any]:
+        """``(program, what the C loop takes)``: each operation with its table's parts
+        read once, ``(kind, windows, amount, n, step, window)``; kept per program when
+        ``keep`` (:meth:`run_graded`: a rule set's programs are made once, a few entries;
+        bounded all the same)."""
+        ops = []
+        for kind, table, amount in program:
+            if kind == 0:
+                ops.append((0, None, amount, 1, 1, 0))
+            else:
+                t: Any = table
+                ops.append((kind, t.windows, amount, t.n, t.step, t.window))
+        entry = (program, tuple(ops))
+        if not keep:
+            return entry
+        cache = self._prepared
+        if len(cache) >= 256:
+            cache.clear()
+        cache[id(program)] = entry
+        return entry
 
     def _expire_before(
         self, program: tuple[tuple[int, _Table | None, int], ...], at: float
@@ -384,6 +426,10 @@ class MemoryCounters:
         self._window_count += 1
         return w
 
+    def _counted(self) -> None:
+        """The C loop made a window (a ``_fastwin.Window``)."""
+        self._window_count += 1
+
     def _execute(
         self,
         program: tuple[tuple[int, _Table | None, int], ...],
@@ -399,7 +445,10 @@ class MemoryCounters:
                 self._expire_before(program, at)
             native = self._native
             if native is not None and type(keys) is list and type(program) is tuple:
-                done = native(program, keys, at, self._slots, self._hooks, bounds)
+                prepared = self._prepared.get(id(program))
+                if prepared is None or prepared[0] is not program:  # not kept: add() and
+                    prepared = self._prepare(program, keep=False)  # total() make their own
+                done = native(prepared[1], keys, at, self._slots, self._hooks, bounds)
                 if done is not None:  # None: an instant the C loop leaves to Python
                     return done
             out = self._loop(program, keys, at)
@@ -427,6 +476,8 @@ class MemoryCounters:
             b: int = at // step if exact else floor(at / step)  # type: ignore[assignment]
             windows = table.windows  # type: ignore[union-attr]
             w: list[Any] | None = windows.get(key)
+            if w is not None and type(w) is not list:  # a window of the C loop: as a list
+                w = windows[key] = list(w)
             if w is None:
                 if kind == 2:
                     append(0)
