@@ -113,6 +113,9 @@ class RateBook:
     destination_codes: np.ndarray | None = None
     destination_names: pa.Array | None = None
     _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    #: What the C pricing loop reads of the rows (:func:`tandem.rating.fastrate.packed_rows`),
+    #: built on first use; the same under every plan (shared by :meth:`with_plan`).
+    _native: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def strings(self) -> tuple[np.ndarray, pa.Array, np.ndarray, pa.Array]:
         """(prefix code per row, distinct prefixes, destination code per row, distinct
