@@ -437,3 +437,30 @@ def test_the_c_loops_price_a_flat_book(monkeypatch):
     rater, table = _large_case(5, n=500)
     rater.price(table)
     assert sorted(calls) == ["keys", "side", "side"]  # both sides, the numbers once
+
+
+def test_row_classes_built_by_several_threads_at_once():
+    # The two threads pricing a batch's halves may both be first to ask a book for its
+    # classes: each gets the whole answer (it is stored in one piece), never half of it.
+    import threading
+    from dataclasses import replace
+
+    rater, _table = _large_case(6, n=10)
+    for _ in range(20):
+        book = replace(rater.sell, _native={})
+        start = threading.Barrier(4)
+        got: list = []
+
+        def ask(book=book, start=start, got=got) -> None:
+            start.wait()
+            got.append(fastrate.row_classes(book))
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 4
+        for of_row, classes in got:
+            assert of_row is not None and len(classes) > 1
+            assert np.array_equal(of_row, got[0][0]) and np.array_equal(classes, got[0][1])

@@ -89,11 +89,11 @@ def row_classes(book: RateBook) -> tuple[np.ndarray | None, np.ndarray]:
             first[of_row[::-1]] = np.arange(len(of_row))[::-1]
             for j, col in enumerate(columns):
                 classes[:, j] = np.asarray(col, dtype=np.int64)[first]
-        book._native["classes"] = classes
-        book._native["row_class"] = np.ascontiguousarray(of_row, dtype=np.int32)
-        found = classes
-    of_row = book._native["row_class"]
-    return (None if len(found) == 1 else of_row), found
+        # one entry, set whole: the threads pricing a batch's chunks may build it at once
+        found = (np.ascontiguousarray(of_row, dtype=np.int32), classes)
+        book._native["classes"] = found
+    codes, classes = found
+    return (None if len(classes) == 1 else codes), classes
 
 
 def price_side(
