@@ -157,3 +157,43 @@ def test_a_table_whose_encoding_outgrows_its_scratch_buffer_is_encoded_anyway(mo
     monkeypatch.setattr(parquet_parallel, "_room", lambda table: 16)
     got, _ = _written(parts)
     assert got == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.integers(-(10**18) + 1, 10**18 - 1)), max_size=50),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 3),
+)
+def test_money_given_as_int64_writes_the_decimal_file_byte_for_byte(parts, skip):
+    # The rated file's money columns (decimal128(18, 9), stored as INT64) are handed to
+    # the encoder as their int64 scaled values (a quarter of the time): the file is byte
+    # for byte the one the decimal columns give, and reads back as the decimals.
+    from tandem.rating.stream import _AMOUNTS, _prepare, writer_options
+
+    amount_type = pa.decimal128(18, 9)
+
+    def table(values: list[int | None]) -> pa.Table:
+        money = pa.array(
+            [None if v is None else Decimal(v).scaleb(-9) for v in values], amount_type
+        )
+        return pa.table({"record": pa.array(range(len(values)), pa.int64()), _AMOUNTS[0]: money})
+
+    tables = [table(v).slice(min(skip, len(v))) for v in parts]
+    schema = tables[0].schema
+    assert _prepare(tables[0], frozenset()).schema.field(_AMOUNTS[0]).type == pa.int64()
+    files = []
+    for prepare in (None, lambda t: _prepare(t, frozenset())):
+        sink = io.BytesIO()
+        writer = ParallelParquetWriter(sink, schema, prepare=prepare, **writer_options(schema))
+        for t in tables:
+            writer.write_table(t)
+        writer.close()
+        files.append(sink.getvalue())
+    assert files[0] == files[1]
+    got = pq.read_table(io.BytesIO(files[1]))
+    assert got.schema == schema
+    assert got.column(_AMOUNTS[0]).to_pylist() == pa.concat_tables(tables).column(1).to_pylist()

@@ -495,3 +495,27 @@ def test_cli_rates_ported_numbers_on_their_routing_number(tmp_path, loaded):
     assert imported.exit_code == 0, imported.output
     from_store = rate("--local-ports")
     assert from_store.loc["+12125550100", "buy_prefix"] == "447"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["acme", " acme ", "atlas", "", None, "zeta", "beta"]), max_size=30),
+    st.sampled_from([None, "acme", "omega"]),
+    st.sampled_from([None, {"atlas": "beta"}, {"acme": "zeta"}]),
+    st.booleans(),
+)
+def test_account_names_read_from_a_dictionary_column(names, default, mapping, encoded):
+    # Trimmed, an empty name taken as the default, then mapped; a dictionary column whose
+    # names all stay as they are, in order, keeps its codes (no per-CDR work).
+    from tandem.rating.cdr import _account_column
+
+    arr = pa.array(names, pa.string())
+    col = arr.dictionary_encode() if encoded else arr
+    got = _account_column(col, len(names), default, mapping)
+    assert pa.types.is_dictionary(got.type)
+    want = []
+    for v in names:
+        name = (v or "").strip() or default or ""
+        want.append((mapping or {}).get(name, name) if name else None)
+    assert got.to_pylist() == want
+    assert got.dictionary.to_pylist() == sorted(set(got.dictionary.to_pylist()))

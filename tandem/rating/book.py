@@ -28,7 +28,7 @@ the few calls that could pass int64 in Python integers (:mod:`tandem.rating.pric
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -113,6 +113,9 @@ class RateBook:
     destination_codes: np.ndarray | None = None
     destination_names: pa.Array | None = None
     _uniform: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    #: What the C pricing loop reads of the rows (:func:`tandem.rating.fastrate.packed_rows`),
+    #: built on first use; the same under every plan (shared by :meth:`with_plan`).
+    _native: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def strings(self) -> tuple[np.ndarray, pa.Array, np.ndarray, pa.Array]:
         """(prefix code per row, distinct prefixes, destination code per row, distinct

@@ -70,7 +70,17 @@ __all__ = ["CACHE_SUFFIX", "cache_path", "load_rater", "sqlite_path", "store_fin
 
 #: RateBook fields that are not stored: rebuilt by ``with_plan`` (plans, grace, interval
 #: sets) or a memo.
-_REBUILT = {"plans", "grace", "row_sets", "set_start", "set_rate", "set_inc", "_uniform", "rows"}
+_REBUILT = {
+    "plans",
+    "grace",
+    "row_sets",
+    "set_start",
+    "set_rate",
+    "set_inc",
+    "_uniform",
+    "_native",
+    "rows",
+}
 
 
 # -- writing ---------------------------------------------------------------------------------

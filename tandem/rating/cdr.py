@@ -412,6 +412,9 @@ def _account_column(
     code = {v: i for i, v in enumerate(uniq)}
     remap = np.asarray([code.get(v, -1) if v is not None else -1 for v in values], np.int32)
     indices = pc.cast(enc.indices, pa.int32())
+    if not indices.null_count and np.array_equal(remap[:-1], np.arange(len(values) - 1)):
+        # every name kept as it is and already in order (the usual file): the same codes
+        return pa.DictionaryArray.from_arrays(indices, strings(uniq), safe=False)
     if indices.null_count:
         indices = pc.fill_null(indices, scalar(len(values) - 1, pa.int32()))
     new = remap[to_numpy(indices)]

@@ -267,8 +267,10 @@ class ParallelParquetWriter:
     dictionary columns, statistics, encodings); ``prepare`` is applied to each table on
     the encoding thread first. It may change column types to ones Parquet stores the same
     way (a dictionary column written plain, decoded to its values: the same pages, and
-    faster): the file still records the writer's ``schema`` as its Arrow schema
-    (``ARROW:schema``, which readers restore the types from). At most ``workers + 1``
+    faster; a decimal column Parquet stores as INT64 given as its int64 scaled values,
+    the same pages): the file still records the writer's ``schema``, as its Parquet
+    schema (the logical types) and its Arrow schema (``ARROW:schema``, which readers
+    restore the types from). At most ``workers + 1``
     tables are being encoded or waiting at once; :meth:`close` writes the footer.
     """
 
@@ -330,11 +332,13 @@ class ParallelParquetWriter:
             if buf.size >= size:
                 return buf
 
-    def _recorded_metadata(self) -> Any:
-        """The footer's key-value metadata (``ARROW:schema``) of a file of ``schema``."""
+    def _recorded_schema(self) -> tuple[Any, Any]:
+        """The footer's Parquet schema (its elements: physical and logical types) and
+        key-value metadata (``ARROW:schema``) of a file of ``schema``."""
         sink = pa.BufferOutputStream()
         pq.write_table(empty_table(self.schema), sink, **self.options)
-        return _get(_split(sink.getvalue())[1], 5)
+        footer = _split(sink.getvalue())[1]
+        return _get(footer, 2), _get(footer, 5)
 
     def _append(self, encoded: tuple[pa.Buffer | None, pa.Buffer]) -> None:
         scratch, data = encoded
@@ -388,7 +392,11 @@ class ParallelParquetWriter:
                     _set(group, 7, ordinal)
                 _set(self.footer, 4, (kind, self.groups))
             if self.retyped:
-                _set(self.footer, 5, self._recorded_metadata())
+                elements, metadata = self._recorded_schema()
+                if len(elements[1]) != len(_get(self.footer, 2)[1]):
+                    raise ValueError("prepare changed the columns, not only their types")
+                _set(self.footer, 2, elements)
+                _set(self.footer, 5, metadata)
             out = bytearray()
             _write_struct(out, self.footer)
             self.sink.write(bytes(out))

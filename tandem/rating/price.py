@@ -49,6 +49,7 @@ from tandem.errors import CdrError, ConfigError, NumberError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
+from tandem.rating import fastrate
 from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
 from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
@@ -313,6 +314,19 @@ def _price_side(
     input_reason: np.ndarray,
     unknown_code: int,
 ) -> dict[str, np.ndarray]:
+    if fastrate.NATIVE and fastrate.flat_book(book):  # the same answers, in one C pass
+        # Only the segments of the CDRs priced are read: any account index will do for
+        # the others (an unknown account, -1, is unrated before its segment is read).
+        known = acct if not len(acct) or acct.min() >= 0 else np.maximum(acct, 0)
+        return fastrate.price_side(
+            book,
+            acct,
+            book._segment(known, start),
+            duration,
+            key,
+            input_reason.copy(),
+            (unknown_code, _CODE["no_matching_prefix"], _CODE["no_deck_in_force"]),
+        )
     n = len(acct)
     reason = input_reason.copy()
     reason[(reason == 0) & (acct < 0)] = unknown_code
@@ -687,11 +701,20 @@ class Rater:
         return out
 
     def _price_slice(self, cdrs: pa.Table, digits: pa.Array | None) -> pa.Table:
+        key = None
+        if digits is None and fastrate.NATIVE and "routing_number" not in cdrs.column_names:
+            # plain E.164 digits throughout (the usual file): keyed as they are, in C
+            numbers = cdrs.column("number")
+            numbers = numbers.chunk(0) if numbers.num_chunks == 1 else numbers.combine_chunks()
+            key = fastrate.plain_keys(numbers)
+            if key is not None:
+                digits = numbers
         if digits is None:
             digits = self._rated_numbers(cdrs)
         start, start_ok = _int_column(cdrs, "start")
         duration, dur_ok = _int_column(cdrs, "duration")
-        key = number_keys(digits)
+        if key is None:
+            key = number_keys(digits)
         input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
         if digits.null_count:
             input_reason[~to_numpy(digits.is_valid())] = _CODE["bad_number"]
@@ -842,24 +865,19 @@ class RatingSummary:
         """Count one priced batch in (and check that nothing was lost)."""
         self.rows_in += priced.num_rows
         for side, reasons in (("sell", self.unrated), ("buy", self.buy_unrated)):
-            counts = pc.value_counts(priced.column(f"{side}_reason").combine_chunks())
-            for item in counts.to_pylist():
-                if item["values"] is not None:
-                    reasons[item["values"]] = reasons.get(item["values"], 0) + item["counts"]
+            counted = _value_counts(priced.column(f"{side}_reason"))
+            for value, count in counted.items():
+                if value is not None:
+                    reasons[value] = reasons.get(value, 0) + count
                 elif side == "sell":
-                    self.rated += item["counts"]
+                    self.rated += count
                 else:
-                    self.buy_rated += item["counts"]
+                    self.buy_rated += count
             totals = self.sell_total if side == "sell" else self.buy_total
-            cur = priced.column(f"{side}_currency")
-            for c in pc.unique(cur.combine_chunks()).to_pylist():
-                if c is None:
-                    continue
-                mask = pc.fill_null(pc.equal(cur, scalar(c, pa.string())), _FALSE)
-                every = pc.all(mask).as_py()  # one currency throughout: sum without a copy
+            for c, rows in _rows_by_value(priced.column(f"{side}_currency")):
 
-                def mine(col: str, mask: pa.ChunkedArray = mask, every: bool = every) -> Any:
-                    return priced.column(col) if every else priced.column(col).filter(mask)
+                def mine(col: str, rows: pa.Array | None = rows) -> Any:
+                    return priced.column(col) if rows is None else priced.column(col).filter(rows)
 
                 totals[c] = totals.get(c, 0) + exact_total(mine(f"{side}_amount"))
                 if side == "sell":
@@ -950,6 +968,63 @@ class RatingSummary:
             out["outside_period"] = self.outside_period
             out["kept"] = self.kept
         return out
+
+
+def _dictionary_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]] | None:
+    """``(code per row, values)`` of a dictionary column: the index of each row's value in
+    ``values`` (its dictionary), ``len(values)`` for a null; None for another type, or a
+    dictionary holding a value twice."""
+    if not pa.types.is_dictionary(col.type):
+        return None
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), dtype=np.int64), []
+    values = arr.dictionary.to_pylist()
+    if len(set(values)) != len(values):  # a value at several codes (not Tandem's own)
+        return None
+    indices = arr.indices
+    if arr.null_count:
+        indices = pc.fill_null(indices, scalar(0, indices.type))
+    codes = to_numpy(indices).astype(np.int64)
+    if arr.null_count:
+        codes[~to_numpy(arr.is_valid())] = len(values)
+    return codes, values
+
+
+def _value_counts(col: pa.ChunkedArray) -> dict[Any, int]:
+    """How many rows hold each value of ``col`` (None: the nulls); values counted 0 are
+    left out. Dictionary columns (every priced batch's) are counted on their codes."""
+    found = _dictionary_codes(col)
+    if found is None:
+        counts = pc.value_counts(col.combine_chunks()).to_pylist()
+        return {item["values"]: item["counts"] for item in counts}
+    codes, values = found
+    bins = np.bincount(codes, minlength=len(values) + 1).tolist()
+    out: dict[Any, int] = {}
+    for value, count in zip([*values, None], bins, strict=False):
+        if count:
+            out[value] = out.get(value, 0) + count
+    return out
+
+
+def _rows_by_value(col: pa.ChunkedArray) -> list[tuple[Any, pa.Array | None]]:
+    """``(value, rows)`` for each non-null value of ``col``: ``rows`` a boolean filter of
+    the rows holding it, or None when every row does (no filter needed)."""
+    found = _dictionary_codes(col)
+    out: list[tuple[Any, pa.Array | None]] = []
+    if found is None:
+        for c in pc.unique(col.combine_chunks()).to_pylist():
+            if c is None:
+                continue
+            mask = pc.fill_null(pc.equal(col, scalar(c, pa.string())), _FALSE)
+            out.append((c, None if pc.all(mask).as_py() else mask))
+        return out
+    codes, values = found
+    bins = np.bincount(codes, minlength=len(values) + 1)
+    for code in np.flatnonzero(bins[:-1]).tolist():
+        every = bins[code] == len(codes)
+        out.append((values[code], None if every else from_numpy(codes == code)))
+    return out
 
 
 #: ``time_note`` values (:mod:`tandem.rating.localtime`) → the summary field counting them.

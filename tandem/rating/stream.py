@@ -577,13 +577,38 @@ def _prepare(table: pa.Table, plain: frozenset[str]) -> pa.Table:
     Parquet's plain encoding) decoded to their values, which pyarrow encodes about twice
     as fast (the same pages: the file records the dictionary type, see
     :class:`ParallelParquetWriter`); the other dictionaries compacted
-    (:func:`_compact_dictionaries`)."""
+    (:func:`_compact_dictionaries`); the money columns Parquet stores as INT64 given as
+    their int64 scaled values (:func:`_scaled_int64`: the same pages, a quarter of the
+    time; the file records their decimal type)."""
     table = _compact_dictionaries(table, skip=plain)
     for name in plain:
         i = table.schema.get_field_index(name)
         value_type = table.schema.field(i).type.value_type
         table = table.set_column(i, name, pc.cast(table.column(i), value_type))
+    for i, f in enumerate(table.schema):
+        if f.name in _AMOUNTS and _int64_decimal(f.type):
+            col = table.column(i)
+            table = table.set_column(
+                i, f.name, pa.chunked_array([_scaled_int64(c) for c in col.chunks], pa.int64())
+            )
     return table
+
+
+def _scaled_int64(arr: pa.Array) -> pa.Array:
+    """A ``decimal128`` array of at most 18 digits as the int64 scaled integers Parquet
+    stores for it (the low word of each 16-byte value; its validity kept)."""
+    n = len(arr)
+    if n == 0:
+        return from_numpy(np.zeros(0, dtype=np.int64))
+    validity, data = arr.buffers()
+    words = np.frombuffer(data, dtype=np.int64)[: 2 * (arr.offset + n) : 2]
+    return pa.Array.from_buffers(
+        pa.int64(),
+        n,
+        [validity, pa.py_buffer(np.ascontiguousarray(words))],
+        null_count=arr.null_count,
+        offset=arr.offset,
+    )
 
 
 def _compact_dictionaries(table: pa.Table, skip: frozenset[str] = frozenset()) -> pa.Table:

@@ -1,0 +1,481 @@
+/* The per-CDR loops of batch pricing in C (optional: tandem/rating/fastrate.py runs the
+ * numpy code of tandem/rating/price.py instead when this extension is not built, and the
+ * tests hold both, and the scalar price_call, to the same answers:
+ * tests/rating/test_fastrate.py).
+ *
+ * price_side(acct, seg, duration, key, reason, roots, nodes, root_digits, seg_root,
+ *            seg_empty, rate, row_class, classes, grace, codes, row, amount, billed) -> None
+ *
+ *   One side of a batch of CDRs priced on a flat rate book (no tariff-plan intervals,
+ *   every cost numerator within int64: RateBook.always_fast): the unknown account, the
+ *   time segment's emptiness, the longest prefix (the key trie of
+ *   tandem/rating/keytrie.py: one root entry, then one node entry per further key digit),
+ *   the billed seconds (initial/next increments, minimum duration, the free calls of the
+ *   grace period), the exact cost numerator 60 * fee + rate * billed and its one rounding
+ *   (tandem.money.round_scaled's six modes) divided by 60. Money stays int64 scaled
+ *   integers throughout; a numerator that would not fit int64 raises OverflowError (the
+ *   caller only comes here for books proven not to reach it). CDRs are taken BLOCK at a
+ *   time, stage by stage (root entries, each node level, rate rows), so that the cache
+ *   misses of a block's CDRs overlap instead of following one another; what a row is
+ *   billed by besides its rate (its tariff class: fee, increments, minimum, rounding) is
+ *   one of a few classes, so that the per-row data read is small (8 bytes, 12 with
+ *   several classes) and mostly stays in cache.
+ *
+ *   Inputs (C-contiguous buffers): acct, seg, duration, key: int64 per CDR (seg: the time
+ *   segment of each CDR, only read where the CDR is priced); reason: int64 per CDR, in
+ *   and out (0: priced so far; codes = (unknown, no_matching_prefix, no_deck_in_force)
+ *   are set here); roots, nodes: int32 trie entries; seg_root: int64 per segment, or
+ *   None (one root table); seg_empty: bool per segment; rate: int64 per rate row;
+ *   row_class: int32 per rate row, or None (every row of class 0); classes: CLASS_WIDTH
+ *   int64 per class (connect fee, initial and next increments with 0 read as 1, minimum
+ *   duration, rounding step, rounding mode); grace: int64 per account. Outputs (int64 per CDR): row (-1: none), amount, billed (0 where
+ *   not priced). Every index read is checked (ValueError).
+ *
+ * plain_keys(offsets, data, valid, keys) -> bool
+ *
+ *   The base-11 match keys (tandem/rating/keys.py number_keys) of an Arrow string array
+ *   given as its int32 offsets (n + 1 of them), its data bytes and its validity (uint8
+ *   per string, 1: present; or None): True, with keys filled (int64, 0 for a null
+ *   string), when every present string is 1 to 15 ASCII digits not beginning with 0 --
+ *   a number tandem.numbers.e164_digits leaves as it is; False (keys undefined) as soon
+ *   as one is not, for the general path to normalise.
+ *
+ * Both release the GIL while they loop.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DIGITS 15
+
+enum { HALF_UP = 0, HALF_EVEN = 1, UP = 2, CEILING = 3, DOWN = 4, FLOOR = 5 };
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} Buf;
+
+static void
+release(Buf *bufs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (bufs[i].held) {
+            PyBuffer_Release(&bufs[i].view);
+            bufs[i].held = 0;
+        }
+}
+
+/* A C-contiguous buffer of items of `itemsize` bytes; *count gets the number of items. */
+static int
+take(PyObject *obj, Buf *b, Py_ssize_t itemsize, int writable, const char *name,
+     Py_ssize_t *count)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &b->view, flags) < 0)
+        return -1;
+    b->held = 1;
+    if (b->view.itemsize != itemsize || b->view.len % itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: items of %zd bytes expected, got %zd", name,
+                     itemsize, b->view.itemsize);
+        return -1;
+    }
+    *count = b->view.len / itemsize;
+    return 0;
+}
+
+/* floor(a / b) for b > 0, and a - b * floor(a / b) in *rem (0 <= *rem < b) */
+static inline int64_t
+floor_div(int64_t a, int64_t b, int64_t *rem)
+{
+    int64_t q = a / b, r = a % b;
+    if (r < 0) {
+        q -= 1;
+        r += b;
+    }
+    *rem = r;
+    return q;
+}
+
+/* tandem.money.round_scaled(value, step, mode) // unit, for step > 0, unit = step / 60 */
+static inline int
+rounded(int64_t value, int64_t step, int64_t mode, int64_t unit, int64_t *out)
+{
+    int64_t r;
+    int64_t q = floor_div(value, step, &r);
+    int up = 0;
+    if (r != 0) {
+        switch (mode) {
+        case FLOOR: up = 0; break;
+        case CEILING: up = 1; break;
+        case UP: up = value >= 0; break;
+        case DOWN: up = value < 0; break;
+        case HALF_UP:
+        case HALF_EVEN: {
+            /* r < step <= 60 * 10**9: 2 * r cannot overflow */
+            int64_t twice = 2 * r;
+            if (twice > step)
+                up = 1;
+            else if (twice < step)
+                up = 0;
+            else if (mode == HALF_UP)
+                up = value >= 0;
+            else
+                up = (q & 1) != 0;
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return __builtin_mul_overflow(q + up, unit, out) ? -2 : 0;
+}
+
+/* Exact division by a constant below 2**52 of dividends below 2**52 (match keys are below
+ * 11**15 < 2**52) by one multiplication: Granlund and Montgomery, "Division by invariant
+ * integers using multiplication" (1994), theorem 4.2 with N = 52. */
+typedef struct {
+    uint64_t m;
+    int s;
+} Magic;
+
+static Magic
+magic_of(uint64_t d)
+{
+    int l = 0;
+    while (l < 64 && ((uint64_t)1 << l) < d)
+        l++;
+    Magic mg;
+    mg.s = 52 + l;
+    mg.m = (uint64_t)((((unsigned __int128)1) << mg.s) / d + 1);
+    return mg;
+}
+
+static inline int64_t
+div_magic(int64_t n, Magic mg)
+{
+    return (int64_t)(((unsigned __int128)(uint64_t)n * mg.m) >> mg.s);
+}
+
+/* Columns of a tariff class (CLASS_WIDTH int64 each, see fastrate.row_classes). */
+enum { C_FEE, C_FIRST, C_NEXT, C_MIND, C_STEP, C_MODE, CLASS_WIDTH = 8 };
+
+/* CDRs handled together: each stage issues the memory reads of every CDR of the block
+ * before the next stage uses them, so that their cache misses overlap. */
+#define BLOCK 256
+
+enum {
+    A_ACCT, A_SEG, A_DUR, A_KEY, A_REASON, A_ROOTS, A_NODES, A_SEGROOT, A_SEGEMPTY, A_RATE,
+    A_CLASS, A_CLASSES, A_GRACE, A_ROW, A_AMOUNT, A_BILLED, A_COUNT
+};
+
+static PyObject *
+fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 18) {
+        PyErr_SetString(PyExc_TypeError,
+                        "price_side(acct, seg, duration, key, reason, roots, nodes, "
+                        "root_digits, seg_root, seg_empty, rate, row_class, classes, grace, "
+                        "codes, row, amount, billed)");
+        return NULL;
+    }
+    /* argument position of each buffer (root_digits is 7, codes 14) */
+    static const int pos[A_COUNT] = {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 15, 16, 17};
+    static const char *names[A_COUNT] = {
+        "acct", "seg", "duration", "key", "reason", "roots", "nodes", "seg_root",
+        "seg_empty", "rate", "row_class", "classes", "grace", "row", "amount", "billed"};
+    Buf b[A_COUNT];
+    Py_ssize_t len[A_COUNT];
+    memset(b, 0, sizeof b);
+    memset(len, 0, sizeof len);
+    long digits = PyLong_AsLong(args[7]);
+    if (digits == -1 && PyErr_Occurred())
+        return NULL;
+    if (digits < 1 || digits > MAX_DIGITS) {
+        PyErr_SetString(PyExc_ValueError, "root_digits must be 1 to 15");
+        return NULL;
+    }
+    int64_t code_unknown, code_nomatch, code_nodeck;
+    if (!PyArg_ParseTuple(args[14], "LLL", &code_unknown, &code_nomatch, &code_nodeck))
+        return NULL;
+    for (int i = 0; i < A_COUNT; i++) {
+        PyObject *o = args[pos[i]];
+        if ((i == A_SEGROOT || i == A_CLASS) && o == Py_None)
+            continue;
+        Py_ssize_t size =
+            (i == A_ROOTS || i == A_NODES || i == A_CLASS) ? 4 : (i == A_SEGEMPTY ? 1 : 8);
+        int writable = i == A_REASON || i == A_ROW || i == A_AMOUNT || i == A_BILLED;
+        if (take(o, &b[i], size, writable, names[i], &len[i]) < 0) {
+            release(b, A_COUNT);
+            return NULL;
+        }
+    }
+    Py_ssize_t n = len[A_ACCT];
+    for (int i = A_SEG; i <= A_REASON; i++)
+        if (len[i] != n)
+            goto bad_length;
+    if (len[A_ROW] != n || len[A_AMOUNT] != n || len[A_BILLED] != n)
+        goto bad_length;
+    if (len[A_CLASSES] % CLASS_WIDTH || len[A_CLASSES] == 0)
+        goto bad_length;
+    if (b[A_CLASS].held && len[A_CLASS] != len[A_RATE])
+        goto bad_length;
+    if (b[A_SEGROOT].held && len[A_SEGROOT] != len[A_SEGEMPTY])
+        goto bad_length;
+
+    const int64_t *acct = b[A_ACCT].view.buf, *seg = b[A_SEG].view.buf,
+                  *dur = b[A_DUR].view.buf, *key = b[A_KEY].view.buf;
+    int64_t *reason = b[A_REASON].view.buf;
+    const int32_t *roots = b[A_ROOTS].view.buf, *nodes = b[A_NODES].view.buf;
+    const int64_t *seg_root = b[A_SEGROOT].held ? b[A_SEGROOT].view.buf : NULL;
+    const uint8_t *seg_empty = b[A_SEGEMPTY].view.buf;
+    const int64_t *rate = b[A_RATE].view.buf, *classes = b[A_CLASSES].view.buf,
+                  *grace = b[A_GRACE].view.buf;
+    const int32_t *row_class = b[A_CLASS].held ? b[A_CLASS].view.buf : NULL;
+    int64_t *row_out = b[A_ROW].view.buf, *amount = b[A_AMOUNT].view.buf,
+            *billed_out = b[A_BILLED].view.buf;
+    const Py_ssize_t nroots = len[A_ROOTS], nnodes = len[A_NODES] / 11,
+                     nsegs = len[A_SEGEMPTY], naccts = len[A_GRACE],
+                     nrows = len[A_RATE], nclasses = len[A_CLASSES] / CLASS_WIDTH;
+    int64_t key_span = 1;
+    Magic level_div[MAX_DIGITS + 1]; /* division by 11**j */
+    for (int j = 0; j <= MAX_DIGITS; j++) {
+        level_div[j] = magic_of((uint64_t)key_span);
+        if (j < MAX_DIGITS)
+            key_span *= 11;
+    }
+    const Magic root_div = level_div[MAX_DIGITS - digits];
+
+    int err = 0; /* 1: an index out of range, 2: a bad step or mode, 3: overflow */
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t todo[BLOCK]; /* the CDRs of the block being matched */
+    int64_t at[BLOCK], entry[BLOCK];
+    for (Py_ssize_t base = 0; base < n && !err; base += BLOCK) {
+        Py_ssize_t end = base + BLOCK < n ? base + BLOCK : n;
+        int count = 0;
+        /* the root entry of every CDR to price */
+        for (Py_ssize_t i = base; i < end; i++) {
+            row_out[i] = -1;
+            amount[i] = 0;
+            billed_out[i] = 0;
+            if (reason[i] != 0)
+                continue;
+            int64_t a = acct[i];
+            if (a < 0) {
+                reason[i] = code_unknown;
+                continue;
+            }
+            int64_t g = seg[i], k = key[i];
+            if (g < 0 || g >= nsegs || a >= naccts || k < 0 || k >= key_span) {
+                err = 1;
+                break;
+            }
+            if (seg_empty[g]) {
+                reason[i] = code_nodeck;
+                continue;
+            }
+            int64_t p = div_magic(k, root_div) + (seg_root ? seg_root[g] : 0);
+            if (p < 0 || p >= nroots) {
+                err = 1;
+                break;
+            }
+            __builtin_prefetch(&roots[p]);
+            todo[count] = i;
+            at[count++] = p;
+        }
+        if (err)
+            break;
+        for (int c = 0; c < count; c++)
+            entry[c] = roots[at[c]];
+        /* one node level at a time for the CDRs still unresolved */
+        for (int level = MAX_DIGITS - (int)digits; !err;) {
+            int deeper = 0;
+            level -= 1;
+            for (int c = 0; c < count; c++) {
+                if (entry[c] >= 0)
+                    continue;
+                int64_t node = -1 - entry[c];
+                if (level < 0 || node >= nnodes) {
+                    err = 1;
+                    break;
+                }
+                int64_t q = div_magic(key[todo[c]], level_div[level]);
+                at[c] = node * 11 + (q - q / 11 * 11);
+                __builtin_prefetch(&nodes[at[c]]);
+                deeper = 1;
+            }
+            if (!deeper || err)
+                break;
+            for (int c = 0; c < count; c++)
+                if (entry[c] < 0)
+                    entry[c] = nodes[at[c]];
+        }
+        if (err)
+            break;
+        /* the matched rows, then the price of each call */
+        for (int c = 0; c < count; c++) {
+            if (entry[c] > nrows) {
+                err = 1;
+                break;
+            }
+            if (entry[c] > 0) {
+                __builtin_prefetch(&rate[entry[c] - 1]);
+                if (row_class)
+                    __builtin_prefetch(&row_class[entry[c] - 1]);
+            }
+        }
+        if (err)
+            break;
+        for (int c = 0; c < count; c++) {
+            Py_ssize_t i = todo[c];
+            if (entry[c] == 0) {
+                reason[i] = code_nomatch;
+                continue;
+            }
+            int64_t r = entry[c] - 1;
+            row_out[i] = r;
+            int64_t d = dur[i], g = grace[acct[i]];
+            if (d <= 0 || d <= g)
+                continue; /* a free call: no increments, no fee (billed and amount 0) */
+            int64_t cls = row_class ? row_class[r] : 0;
+            if (cls < 0 || cls >= nclasses) {
+                err = 1;
+                break;
+            }
+            const int64_t *tc = &classes[cls * CLASS_WIDTH];
+            int64_t first = tc[C_FIRST], next = tc[C_NEXT];
+            int64_t seconds = d > tc[C_MIND] ? d : tc[C_MIND];
+            int64_t bill = first;
+            if (seconds > first) {
+                int64_t rest = seconds - first;
+                bill += next == 1 ? rest : (rest + next - 1) / next * next;
+            }
+            int64_t numer, fee60, st = tc[C_STEP], cost;
+            if (__builtin_mul_overflow(rate[r], bill, &numer) ||
+                __builtin_mul_overflow(tc[C_FEE], (int64_t)60, &fee60) ||
+                __builtin_add_overflow(numer, fee60, &numer)) {
+                err = 3;
+                break;
+            }
+            if (st <= 0 || st % 60) {
+                err = 2;
+                break;
+            }
+            int rc = rounded(numer, st, tc[C_MODE], st / 60, &cost);
+            if (rc) {
+                err = rc == -1 ? 2 : 3;
+                break;
+            }
+            billed_out[i] = bill;
+            amount[i] = cost;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(b, A_COUNT);
+    if (err == 1) {
+        PyErr_SetString(PyExc_ValueError, "price_side: an index out of the book's range");
+        return NULL;
+    }
+    if (err == 2) {
+        PyErr_SetString(PyExc_ValueError, "price_side: a rounding step or mode out of range");
+        return NULL;
+    }
+    if (err == 3) {
+        PyErr_SetString(PyExc_OverflowError, "price_side: a cost numerator beyond int64");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+
+bad_length:
+    release(b, A_COUNT);
+    PyErr_SetString(PyExc_ValueError, "price_side: arrays of mismatched lengths");
+    return NULL;
+}
+
+static PyObject *
+fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "plain_keys(offsets, data, valid, keys)");
+        return NULL;
+    }
+    Buf b[4];
+    Py_ssize_t len[4] = {0, 0, 0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 4, 0, "offsets", &len[0]) < 0 ||
+        take(args[1], &b[1], 1, 0, "data", &len[1]) < 0 ||
+        (args[2] != Py_None && take(args[2], &b[2], 1, 0, "valid", &len[2]) < 0) ||
+        take(args[3], &b[3], 8, 1, "keys", &len[3]) < 0) {
+        release(b, 4);
+        return NULL;
+    }
+    Py_ssize_t n = len[3];
+    if (len[0] != n + 1 || (b[2].held && len[2] != n)) {
+        release(b, 4);
+        PyErr_SetString(PyExc_ValueError, "plain_keys: arrays of mismatched lengths");
+        return NULL;
+    }
+    const int32_t *offsets = b[0].view.buf;
+    const uint8_t *data = b[1].view.buf;
+    const uint8_t *valid = b[2].held ? b[2].view.buf : NULL;
+    int64_t *keys = b[3].view.buf;
+    Py_ssize_t size = len[1];
+    int plain = 1, bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t lo = offsets[i], hi = offsets[i + 1];
+        if (valid && !valid[i]) {
+            keys[i] = 0;
+            continue;
+        }
+        if (lo < 0 || hi < lo || hi > size) {
+            bad = 1;
+            break;
+        }
+        int64_t length = hi - lo;
+        if (length < 1 || length > MAX_DIGITS || data[lo] == '0') {
+            plain = 0;
+            break;
+        }
+        int64_t k = 0;
+        for (int64_t j = lo; j < hi; j++) {
+            unsigned c = data[j];
+            if (c < '0' || c > '9') {
+                plain = 0;
+                break;
+            }
+            k = k * 11 + (int64_t)(c - '/');
+        }
+        if (!plain)
+            break;
+        for (int64_t j = length; j < MAX_DIGITS; j++)
+            k *= 11;
+        keys[i] = k;
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 4);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "plain_keys: offsets out of the data's range");
+        return NULL;
+    }
+    return PyBool_FromLong(plain);
+}
+
+static PyMethodDef methods[] = {
+    {"price_side", (PyCFunction)(void (*)(void))fastrate_price_side, METH_FASTCALL,
+     "One side of a batch priced on a flat book (see the module source)."},
+    {"plain_keys", (PyCFunction)(void (*)(void))fastrate_plain_keys, METH_FASTCALL,
+     "Match keys of plain E.164 digit strings, or False (see the module source)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastrate", "Batch pricing loops in C (optional).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__fastrate(void)
+{
+    return PyModule_Create(&module);
+}

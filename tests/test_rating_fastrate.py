@@ -1,0 +1,466 @@
+"""The C loops of batch pricing (tandem/rating/_fastrate.c, optional) against the numpy
+path they replace and the scalar ``price_call``: every priced column equal, to the last
+unit, on random decks and CDRs (deep prefixes, several accounts and deck versions, every
+increment, fee, minimum, grace and rounding mode, amounts up to the money limits), and
+the summary's counting of dictionary codes against the generic Arrow path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rating_helpers import cdr_frame, rates_frame
+
+from tandem.money import MAX_RATE, SCALE, Rounding
+from tandem.rating import fastrate
+from tandem.rating.book import MAX_DURATION, MAX_INSTANT
+from tandem.rating.cdr import canonical_table
+from tandem.rating.keys import e164_digits_array, number_keys
+from tandem.rating.price import (
+    Rater,
+    RatingSummary,
+    _rows_by_value,
+    _value_counts,
+    price_call,
+)
+from tandem.store import OPEN_END
+
+needs_c = pytest.mark.skipif(not fastrate.BUILT, reason="C loops not built (setup.py build_ext)")
+
+_EDGES = [0, 1000, 1_700_000_000, 1_700_050_000]
+_YEAR_9999 = 253_402_300_799  # the last second of year 9999
+
+
+@pytest.fixture
+def numpy_path(monkeypatch):
+    """Run the numpy path (as where the extension is not built)."""
+    monkeypatch.setattr(fastrate, "NATIVE", False)
+
+
+def _price_both_ways(rater: Rater, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The batch priced by the C loops and by the numpy path."""
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        native = rater.price(table)
+        fastrate.NATIVE = False
+        plain = rater.price(table)
+    finally:
+        fastrate.NATIVE = saved
+    return native, plain
+
+
+def _assert_same(native: pa.Table, plain: pa.Table) -> None:
+    assert native.schema == plain.schema
+    for name in native.column_names:
+        assert native.column(name).to_pylist() == plain.column(name).to_pylist(), name
+
+
+# -- random flat decks: what the C loop prices ----------------------------------------------
+
+
+@st.composite
+def flat_decks(draw, huge: bool = False):
+    """Rows of customer decks c1, c2 and carrier decks v1, v2: nested prefixes of 1 to 15
+    digits (a trie several node levels deep), versions with gaps, every billing rule."""
+    rows = []
+    stems = draw(st.lists(st.text("0123456789", min_size=1, max_size=15), min_size=1, max_size=4))
+    rate_top = MAX_RATE if huge else 2 * 10**12  # above ~2.3e12 a book is not always_fast
+    for kind, accounts in (("customer", ["c1", "c2"]), ("carrier", ["v1", "v2"])):
+        for account in accounts:
+            if draw(st.integers(0, 5)) == 0:
+                continue  # an account with no deck on this side
+            decimals = draw(st.integers(0, 9))
+            rounding = draw(st.sampled_from([m.value for m in Rounding]))
+            prefixes = set()
+            for stem in stems:
+                for cut in draw(st.sets(st.integers(1, len(stem)), max_size=4)):
+                    prefixes.add(stem[:cut])
+            prefixes |= draw(st.sets(st.text("0123456789", min_size=1, max_size=3), max_size=3))
+            for p in sorted(prefixes):
+                cuts = sorted(draw(st.sets(st.sampled_from(_EDGES), min_size=1, max_size=3)))
+                cuts.append(OPEN_END)
+                for a, b in zip(cuts, cuts[1:], strict=False):
+                    if draw(st.integers(0, 5)) == 0:
+                        continue  # a gap in the prefix's history
+                    rows.append(
+                        dict(
+                            account=account,
+                            kind=kind,
+                            prefix=p,
+                            destination=f"d{p}",
+                            rate=draw(
+                                st.one_of(
+                                    st.integers(0, rate_top),
+                                    st.sampled_from([0, 1, 6 * 10**6, rate_top]),
+                                )
+                            ),
+                            connect_fee=draw(st.sampled_from([0, 0, 1, 10**7, 10**12, MAX_RATE]))
+                            if huge
+                            else draw(st.sampled_from([0, 0, 1, 10**7, 123456789, 10**12])),
+                            initial_increment=draw(st.sampled_from([0, 1, 6, 30, 60, 999_999])),
+                            next_increment=draw(st.sampled_from([0, 1, 6, 60, 7, 999_999])),
+                            min_duration=draw(st.sampled_from([0, 0, 10, 90, 999_999])),
+                            effective_from=a,
+                            effective_until=b,
+                            decimals=decimals,
+                            rounding=rounding,
+                            currency=draw(st.sampled_from(["USD", "USD", "EUR"])),
+                        )
+                    )
+    return rows, stems
+
+
+def _cdr_rows(stems: list[str]) -> st.SearchStrategy:
+    numbers = st.one_of(
+        st.tuples(st.sampled_from(stems), st.text("0123456789", max_size=6)).map(
+            lambda t: (t[0] + t[1])[:15]
+        ),
+        st.text("0123456789", min_size=1, max_size=16),
+        st.sampled_from(["+14", "0044", "01140", "", "4a", " 14 ", "1" * 16, "+", "9" * 15]),
+        st.none(),
+    )
+    starts = st.one_of(
+        st.sampled_from(_EDGES).flatmap(lambda e: st.sampled_from([e - 1, e, e + 1])),
+        st.integers(1_699_990_000, 1_700_100_000),
+        st.sampled_from([-1, MAX_INSTANT, MAX_INSTANT + 1]),
+        st.none(),
+    )
+    durations = st.one_of(
+        st.integers(-2, 400),
+        st.none(),
+        st.sampled_from([MAX_DURATION, MAX_DURATION + 1, 999_999, 1_000_000]),
+    )
+    return st.lists(
+        st.tuples(
+            starts,
+            durations,
+            numbers,
+            st.sampled_from(["c1", "c2", "c9", None]),
+            st.sampled_from(["v1", "v2", "v9", None]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+
+
+def _scaled(amount: Decimal) -> int:
+    """An amount as a scaled integer, exactly (whatever its size)."""
+    with localcontext(prec=100):
+        return int(amount * 10**SCALE)
+
+
+def _assert_each_call_agrees(cdrs, rows, rates, grace) -> None:
+    """Each batch-priced row equals ``price_call`` on its CDR, both sides, to the last unit."""
+    for (start, duration, number, customer, carrier), row in zip(cdrs, rows, strict=True):
+        if start is not None and start > _YEAR_9999:
+            continue  # price_call reads instants up to year 9999 only (the batch: 36812)
+        for side, kind, account in (("sell", "customer", customer), ("buy", "carrier", carrier)):
+            one = price_call(
+                number, start, duration, account=account, kind=kind, rates=rates, grace=grace
+            )
+            assert row[f"{side}_reason"] == one.reason, (side, row, one)
+            if one.reason is None:
+                assert _scaled(row[f"{side}_amount"]) == one.amount_scaled, (side, row, one)
+                assert row[f"{side}_billed_seconds"] == one.billed_seconds
+                assert row[f"{side}_prefix"] == one.prefix
+            else:
+                assert row[f"{side}_amount"] is None
+
+
+@needs_c
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.booleans(), st.sampled_from([0, 0, 5, 60]))
+def test_c_loop_numpy_path_and_price_call_agree(data, huge, grace):
+    deck_rows, stems = data.draw(flat_decks(huge=huge))
+    cdrs = data.draw(_cdr_rows(stems))
+    rates = rates_frame(deck_rows) if deck_rows else rates_frame([])
+    rater = Rater.from_rates(rates, grace=grace)
+    table = canonical_table(pa.Table.from_pandas(cdr_frame(cdrs)))
+    native, plain = _price_both_ways(rater, table)
+    _assert_same(native, plain)
+    _assert_each_call_agrees(cdrs, native.to_pylist(), rates, grace)
+
+
+def _large_case(seed: int, n: int = 20_000) -> tuple[Rater, pa.Table]:
+    """A deck of 3,000 prefixes up to 12 digits (two versions) and ``n`` CDRs, most of
+    them matching: several blocks of the C loop, a deep trie, several root tables."""
+    rng = np.random.default_rng(seed)
+    stems = [str(x) for x in rng.integers(10**11, 9 * 10**11, 600)]  # none begins with 9
+    prefixes = sorted({s[: int(k)] for s in stems for k in rng.integers(1, 13, 5)})
+    rows = []
+    for kind, account in (("customer", "c1"), ("carrier", "v1")):
+        for p in prefixes:
+            for a, b in ((0, 1_700_000_000), (1_700_000_000, OPEN_END)):
+                rows.append(
+                    dict(
+                        account=account,
+                        kind=kind,
+                        prefix=p,
+                        rate=int(rng.integers(0, 10**10)),
+                        connect_fee=int(rng.choice([0, 10**7])),
+                        initial_increment=int(rng.choice([1, 30, 60])),
+                        next_increment=int(rng.choice([1, 6, 60])),
+                        min_duration=int(rng.choice([0, 0, 30])),
+                        rounding=str(rng.choice([m.value for m in Rounding])),
+                        decimals=int(rng.integers(0, 10)),
+                        effective_from=a,
+                        effective_until=b,
+                        currency="USD" if kind == "customer" else str(rng.choice(["USD", "EUR"])),
+                    )
+                )
+    rater = Rater.from_rates(rates_frame(rows), grace=3)
+    picks = rng.choice(stems, n)
+    tails = rng.integers(0, 10**3, n).astype(str)
+    numbers = np.char.add(picks.astype(str), tails).astype(object)
+    numbers[rng.integers(0, n, n // 50)] = "999"  # some match nothing
+    table = pa.table(
+        {
+            "start": rng.integers(1_699_000_000, 1_701_000_000, n),
+            "duration": rng.integers(0, 4000, n),
+            "number": pa.array(numbers.tolist(), pa.string()),
+            "customer": pa.array(rng.choice(["c1", "c1", "c2"], n).tolist(), pa.string()),
+            "carrier": ["v1"] * n,
+        }
+    )
+    return rater, canonical_table(table)
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2])
+def test_c_loop_and_numpy_path_agree_on_a_large_batch(seed):
+    rater, table = _large_case(seed)
+    assert fastrate.flat_book(rater.sell) and fastrate.flat_book(rater.buy)
+    assert len(rater.sell.seg_root) > 1  # several deck versions: several root tables
+    native, plain = _price_both_ways(rater, table)
+    _assert_same(native, plain)
+    reasons = native.column("sell_reason").to_pylist()
+    assert reasons.count(None) > len(reasons) // 2
+    assert {"unknown_customer", "no_matching_prefix"} <= set(reasons)
+
+
+@needs_c
+def test_a_plan_with_tariffs_or_a_huge_rate_takes_the_numpy_path():
+    # Interval tariffs, and rates so high that a long call passes int64, are not the C
+    # loop's: it is not asked (and the numpy path prices them exactly).
+    from tandem.rating.plan import parse_plan
+
+    rows = [dict(account="c1", kind="customer", prefix="1", rate="0.01")]
+    tiers = parse_plan({"customer": {"c1": {"tariffs": [{"prefix": "1", "rate": "0.5"}]}}})
+    assert not fastrate.flat_book(Rater.from_rates(rates_frame(rows), tiers).sell)
+    huge = [dict(account="c1", kind="customer", prefix="1", rate=MAX_RATE)]
+    assert not fastrate.flat_book(Rater.from_rates(rates_frame(huge)).sell)
+    assert fastrate.flat_book(Rater.from_rates(rates_frame(rows)).sell)
+
+
+def test_the_numpy_path_prices_when_the_c_loop_is_off(numpy_path):
+    rater, table = _large_case(3, n=2000)
+    priced = rater.price(table)
+    assert priced.column("sell_amount").null_count < 2000
+
+
+def test_tandem_native_0_turns_the_c_loops_off():
+    code = "from tandem.rating import fastrate; print(fastrate.BUILT, fastrate.NATIVE)"
+    env = dict(os.environ, TANDEM_NATIVE="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == [str(fastrate.BUILT), "False"]
+    env.pop("TANDEM_NATIVE")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == [str(fastrate.BUILT), str(fastrate.BUILT)]
+
+
+# -- match keys of plain numbers ---------------------------------------------------------------
+
+
+def _plain(value: str | None) -> bool:
+    return value is None or (
+        1 <= len(value) <= 15 and value.isascii() and value.isdigit() and value[0] != "0"
+    )
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text("0123456789", min_size=1, max_size=16),
+            st.text("0123456789+ -/:é", max_size=4),
+            st.none(),
+        ),
+        max_size=40,
+    ),
+    st.integers(0, 5),
+)
+def test_plain_keys_are_number_keys_of_the_normalised_digits(values, skip):
+    arr = pa.array(values, pa.string()).slice(min(skip, len(values)))
+    keys = fastrate.plain_keys(arr)
+    if not all(_plain(v) for v in arr.to_pylist()):
+        assert keys is None
+        return
+    assert keys is not None
+    digits = e164_digits_array(arr)
+    assert digits.to_pylist() == arr.to_pylist()  # plain numbers are their own digits
+    assert keys.tolist() == number_keys(digits).tolist()
+
+
+@needs_c
+def test_plain_keys_of_the_longest_and_smallest_numbers():
+    arr = pa.array(["999999999999999", "1", None, "100000000000000"], pa.string())
+    assert fastrate.plain_keys(arr).tolist() == number_keys(e164_digits_array(arr)).tolist()
+    assert fastrate.plain_keys(pa.array([], pa.string())).tolist() == []
+    assert fastrate.plain_keys(pa.array(["1"], pa.large_string())) is None  # not its type
+
+
+# -- the kernel refuses what it cannot price safely -----------------------------------------------
+
+
+def _kernel_args(**change):
+    """Arguments of ``_fastrate.price_side`` for one CDR on a one-row book."""
+    one = np.ones(1, dtype=np.int64)
+    args = dict(
+        acct=np.zeros(1, np.int64),
+        seg=np.zeros(1, np.int64),
+        duration=one * 60,
+        key=np.zeros(1, np.int64),
+        reason=np.zeros(1, np.int64),
+        roots=np.ones(11, np.int32),  # every key: row 0
+        nodes=np.zeros(11, np.int32),
+        root_digits=1,
+        seg_root=None,
+        seg_empty=np.zeros(1, bool),
+        rate=one * 6 * 10**7,
+        row_class=None,
+        classes=np.array([[0, 60, 60, 0, 6 * 10**6, 0, 0, 0]], np.int64),
+        grace=np.zeros(1, np.int64),
+        codes=(5, 8, 7),
+        row=np.empty(1, np.int64),
+        amount=np.empty(1, np.int64),
+        billed=np.empty(1, np.int64),
+    )
+    args.update(change)
+    return args
+
+
+@needs_c
+def test_the_kernel_prices_one_call_and_refuses_bad_input():
+    from tandem.rating import _fastrate
+
+    args = _kernel_args()
+    _fastrate.price_side(*args.values())
+    assert (args["row"][0], args["billed"][0], args["amount"][0]) == (0, 60, 6 * 10**7)
+    with pytest.raises(ValueError, match="out of the book"):
+        _fastrate.price_side(*_kernel_args(seg=np.array([3], np.int64)).values())
+    with pytest.raises(ValueError, match="out of the book"):
+        _fastrate.price_side(*_kernel_args(roots=np.full(11, 5, np.int32)).values())
+    with pytest.raises(ValueError, match="out of the book"):  # a node that is not there
+        _fastrate.price_side(*_kernel_args(roots=np.full(11, -3, np.int32)).values())
+    with pytest.raises(OverflowError):
+        _fastrate.price_side(*_kernel_args(rate=np.array([2**62], np.int64)).values())
+    bad_step = np.array([[0, 60, 60, 0, 7, 0, 0, 0]], np.int64)
+    with pytest.raises(ValueError, match="step"):
+        _fastrate.price_side(*_kernel_args(classes=bad_step).values())
+    with pytest.raises(ValueError, match="mismatched"):
+        _fastrate.price_side(*_kernel_args(duration=np.ones(2, np.int64)).values())
+    with pytest.raises(TypeError, match="bytes"):
+        _fastrate.price_side(*_kernel_args(key=np.zeros(1, np.int32)).values())
+    with pytest.raises(TypeError):
+        _fastrate.price_side(1, 2)
+
+
+# -- the summary counts dictionary codes -----------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["USD", "EUR", "IDR", None]), max_size=12),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_dictionary_codes_count_as_the_values_do(chunks):
+    col = pa.chunked_array(
+        [pa.array(c, pa.string()).dictionary_encode() for c in chunks],
+        pa.dictionary(pa.int32(), pa.string()),
+    )
+    plain = col.cast(pa.string())
+    assert _value_counts(col) == _value_counts(plain)
+    flat = plain.to_pylist()
+    for found in (_rows_by_value(col), _rows_by_value(plain)):
+        got = {
+            value: list(range(len(flat))) if rows is None else np.flatnonzero(rows).tolist()
+            for value, rows in found
+        }
+        want = {v: [i for i, x in enumerate(flat) if x == v] for v in set(flat) - {None}}
+        assert got == want
+
+
+def test_summary_of_a_batch_with_unrated_calls_and_two_currencies():
+    rater, table = _large_case(4, n=3000)
+    priced = rater.price(table)
+    fast, generic = RatingSummary(), RatingSummary()
+    fast.add(priced)
+    decoded = pa.table(
+        {
+            name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+            for name, col in zip(priced.column_names, priced.columns, strict=True)
+        }
+    )
+    generic.add(decoded)
+    assert fast == generic
+    assert fast.unrated and fast.rated and sorted(fast.buy_total) == ["EUR", "USD"]
+
+
+@needs_c
+def test_the_c_loops_price_a_flat_book(monkeypatch):
+    calls: list[str] = []
+    real = fastrate._fastrate
+
+    class Spy:
+        def price_side(self, *args):
+            calls.append("side")
+            return real.price_side(*args)
+
+        def plain_keys(self, *args):
+            calls.append("keys")
+            return real.plain_keys(*args)
+
+    monkeypatch.setattr(fastrate, "_fastrate", Spy())
+    monkeypatch.setattr(fastrate, "NATIVE", True)
+    rater, table = _large_case(5, n=500)
+    rater.price(table)
+    assert sorted(calls) == ["keys", "side", "side"]  # both sides, the numbers once
+
+
+def test_row_classes_built_by_several_threads_at_once():
+    # The two threads pricing a batch's halves may both be first to ask a book for its
+    # classes: each gets the whole answer (it is stored in one piece), never half of it.
+    import threading
+    from dataclasses import replace
+
+    rater, _table = _large_case(6, n=10)
+    for _ in range(20):
+        book = replace(rater.sell, _native={})
+        start = threading.Barrier(4)
+        got: list = []
+
+        def ask(book=book, start=start, got=got) -> None:
+            start.wait()
+            got.append(fastrate.row_classes(book))
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(got) == 4
+        for of_row, classes in got:
+            assert of_row is not None and len(classes) > 1
+            assert np.array_equal(of_row, got[0][0]) and np.array_equal(classes, got[0][1])
