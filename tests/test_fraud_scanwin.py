@@ -18,6 +18,7 @@ from fraud_helpers import cdr_table, replay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fraud_scan_equivalence import configs, rows_strategy
+from test_fraud_windows import _arrays
 
 from tandem.fraud import fraud_config_from_mapping, scan
 from tandem.fraud import windows as win
@@ -54,13 +55,6 @@ ROWS = st.lists(
     ),
     max_size=60,
 )
-
-
-def _arrays(rows: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, ...]:
-    rows = sorted(rows, key=lambda r: r[1])  # replay order: by start (stable)
-    cols = np.asarray(rows, dtype=np.int64).reshape(-1, 4).T
-    key, start, dur, amount = (np.ascontiguousarray(c) for c in cols)
-    return key, start, start + dur, amount
 
 
 def _brute_window(key: np.ndarray, b: np.ndarray, w: np.ndarray | None, span: int) -> list[int]:
