@@ -248,6 +248,47 @@ scanwin_group(PyObject *self, PyObject *args)
 
 #define MAX_SPANS 8
 
+/* the spans (a tuple of ints >= 1, one output each in the list `oouts`) -> their count */
+static Py_ssize_t
+get_spans(PyObject *ospans, PyObject *oouts, int64_t *spans, const char *who)
+{
+    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
+    if (nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
+        PyErr_Format(PyExc_ValueError, "%s: 1 to 8 spans, one output each", who);
+        return -1;
+    }
+    for (Py_ssize_t s = 0; s < nspans; s++) {
+        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
+        if (spans[s] == -1 && PyErr_Occurred())
+            return -1;
+        if (spans[s] < 1) {
+            PyErr_Format(PyExc_ValueError, "%s: a span must be >= 1", who);
+            return -1;
+        }
+    }
+    return nspans;
+}
+
+/* the weights of `rows` rows (None, int64 or bool; *wbool: bool); a refusal may leave
+ * w held: the caller releases it */
+static int
+get_weights(PyObject *ow, buf_t *w, Py_ssize_t rows, int *wbool, const char *who)
+{
+    w->held = 0;
+    *wbool = 0;
+    if (ow == Py_None)
+        return 0;
+    if (PyObject_GetBuffer(ow, &w->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    w->held = 1;
+    *wbool = w->view.itemsize == 1 && w->view.format && w->view.format[0] == '?';
+    if (w->view.ndim != 1 || LEN(*w) != rows || !(*wbool || w->view.itemsize == 8)) {
+        PyErr_Format(PyExc_ValueError, "%s: weights are int64 or bool", who);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 scanwin_window_sums(PyObject *self, PyObject *args)
 {
@@ -257,21 +298,10 @@ scanwin_window_sums(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOO!O!p", &oo, &oc, &ob, &ow, &PyTuple_Type, &ospans,
                           &PyList_Type, &oouts, &grouped))
         return NULL;
-    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
-    if (nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
-        PyErr_SetString(PyExc_ValueError, "window_sums: 1 to 8 spans, one output each");
-        return NULL;
-    }
     int64_t spans[MAX_SPANS];
-    for (Py_ssize_t s = 0; s < nspans; s++) {
-        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
-        if (spans[s] == -1 && PyErr_Occurred())
-            return NULL;
-        if (spans[s] < 1) {
-            PyErr_SetString(PyExc_ValueError, "window_sums: a span must be >= 1");
-            return NULL;
-        }
-    }
+    Py_ssize_t nspans = get_spans(ospans, oouts, spans, "window_sums");
+    if (nspans < 0)
+        return NULL;
     buf_t o, c, b, w, outs[MAX_SPANS];
     Py_ssize_t held_outs = 0;
     w.held = 0;
@@ -283,18 +313,10 @@ scanwin_window_sums(PyObject *self, PyObject *args)
     if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(o);
-    int wbool = 0;
+    int wbool;
     PyObject *result = NULL;
-    if (ow != Py_None) {
-        if (PyObject_GetBuffer(ow, &w.view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-            goto out;
-        w.held = 1;
-        wbool = w.view.itemsize == 1 && w.view.format && w.view.format[0] == '?';
-        if (w.view.ndim != 1 || LEN(w) != LEN(b) || !(wbool || w.view.itemsize == 8)) {
-            PyErr_SetString(PyExc_ValueError, "window_sums: weights are int64 or bool");
-            goto out;
-        }
-    }
+    if (get_weights(ow, &w, LEN(b), &wbool, "window_sums") < 0)
+        goto out;
     for (; held_outs < nspans; held_outs++)
         if (get(PyList_GET_ITEM(oouts, held_outs), &outs[held_outs], 8, n, 1, "out") < 0)
             goto out;
@@ -718,21 +740,14 @@ scanwin_keyed_window_sums(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OLOOO!O!", &ok, &keys, &ob, &ow, &PyTuple_Type, &ospans,
                           &PyList_Type, &oouts))
         return NULL;
-    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
-    if (keys < 1 || nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
+    if (keys < 1) {
         PyErr_SetString(PyExc_ValueError, "keyed_window_sums: 1 to 8 spans, one output each");
         return NULL;
     }
     int64_t spans[MAX_SPANS];
-    for (Py_ssize_t s = 0; s < nspans; s++) {
-        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
-        if (spans[s] == -1 && PyErr_Occurred())
-            return NULL;
-        if (spans[s] < 1) {
-            PyErr_SetString(PyExc_ValueError, "keyed_window_sums: a span must be >= 1");
-            return NULL;
-        }
-    }
+    Py_ssize_t nspans = get_spans(ospans, oouts, spans, "keyed_window_sums");
+    if (nspans < 0)
+        return NULL;
     buf_t k, b, w, outs[MAX_SPANS];
     Py_ssize_t held_outs = 0;
     w.held = 0;
@@ -743,18 +758,10 @@ scanwin_keyed_window_sums(PyObject *self, PyObject *args)
     if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    int wbool = 0;
+    int wbool;
     PyObject *result = NULL;
-    if (ow != Py_None) {
-        if (PyObject_GetBuffer(ow, &w.view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-            goto out;
-        w.held = 1;
-        wbool = w.view.itemsize == 1 && w.view.format && w.view.format[0] == '?';
-        if (w.view.ndim != 1 || LEN(w) != n || !(wbool || w.view.itemsize == 8)) {
-            PyErr_SetString(PyExc_ValueError, "keyed_window_sums: weights are int64 or bool");
-            goto out;
-        }
-    }
+    if (get_weights(ow, &w, n, &wbool, "keyed_window_sums") < 0)
+        goto out;
     for (; held_outs < nspans; held_outs++)
         if (get(PyList_GET_ITEM(oouts, held_outs), &outs[held_outs], 8, n, 1, "out") < 0)
             goto out;
