@@ -82,6 +82,44 @@ get(PyObject *obj, buf_t *b, Py_ssize_t itemsize, Py_ssize_t n, int writable, co
 #define I64(b) ((int64_t *)(b).view.buf)
 #define LEN(b) ((Py_ssize_t)(b).view.shape[0])
 
+/* The buffers an entry point wants, in the order it takes them: `n` is a length (n >= 0),
+ * ANY, or AS(i), the length of the table's i-th (earlier) buffer. */
+#define ANY (-1)
+#define AS(i) (-2 - (i))
+#define COUNT(table) ((int)(sizeof(table) / sizeof((table)[0])))
+
+typedef struct {
+    PyObject *obj;
+    buf_t *b;
+    Py_ssize_t itemsize;
+    Py_ssize_t n;
+    int writable;
+    const char *what;
+} want_t;
+
+/* release the first `count` buffers of the table, last first */
+static void
+release_all(const want_t *want, int count)
+{
+    while (count > 0)
+        release(want[--count].b);
+}
+
+/* take the table's buffers in order; on a refusal release the ones taken */
+static int
+get_all(const want_t *want, int count)
+{
+    for (int i = 0; i < count; i++) {
+        Py_ssize_t n = want[i].n >= ANY ? want[i].n : LEN(*want[AS(want[i].n)].b);
+        if (get(want[i].obj, want[i].b, want[i].itemsize, n, want[i].writable, want[i].what)
+            < 0) {
+            release_all(want, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* -- group ------------------------------------------------------------------------------ */
 
 static inline uint64_t
@@ -161,24 +199,15 @@ scanwin_group(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOO", &ok, &oo, &oc, &of))
         return NULL;
     buf_t k, o, c, f;
-    if (get(ok, &k, 8, -1, 0, "key") < 0)
+    const want_t want[] = {
+        {ok, &k, 8, ANY, 0, "key"},
+        {oo, &o, 8, AS(0), 1, "order"},
+        {oc, &c, 8, AS(0), 1, "code"},
+        {of, &f, 8, AS(0), 1, "first"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    if (get(oo, &o, 8, n, 1, "order") < 0) {
-        release(&k);
-        return NULL;
-    }
-    if (get(oc, &c, 8, n, 1, "code") < 0) {
-        release(&k);
-        release(&o);
-        return NULL;
-    }
-    if (get(of, &f, 8, n, 1, "first") < 0) {
-        release(&k);
-        release(&o);
-        release(&c);
-        return NULL;
-    }
     Py_ssize_t groups = 0;
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -209,10 +238,7 @@ scanwin_group(PyObject *self, PyObject *args)
     }
     free(at);
     Py_END_ALLOW_THREADS
-    release(&k);
-    release(&o);
-    release(&c);
-    release(&f);
+    release_all(want, COUNT(want));
     if (failed)
         return PyErr_NoMemory();
     return PyLong_FromSsize_t(groups);
@@ -221,6 +247,47 @@ scanwin_group(PyObject *self, PyObject *args)
 /* -- window sums ------------------------------------------------------------------------ */
 
 #define MAX_SPANS 8
+
+/* the spans (a tuple of ints >= 1, one output each in the list `oouts`) -> their count */
+static Py_ssize_t
+get_spans(PyObject *ospans, PyObject *oouts, int64_t *spans, const char *who)
+{
+    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
+    if (nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
+        PyErr_Format(PyExc_ValueError, "%s: 1 to 8 spans, one output each", who);
+        return -1;
+    }
+    for (Py_ssize_t s = 0; s < nspans; s++) {
+        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
+        if (spans[s] == -1 && PyErr_Occurred())
+            return -1;
+        if (spans[s] < 1) {
+            PyErr_Format(PyExc_ValueError, "%s: a span must be >= 1", who);
+            return -1;
+        }
+    }
+    return nspans;
+}
+
+/* the weights of `rows` rows (None, int64 or bool; *wbool: bool); a refusal may leave
+ * w held: the caller releases it */
+static int
+get_weights(PyObject *ow, buf_t *w, Py_ssize_t rows, int *wbool, const char *who)
+{
+    w->held = 0;
+    *wbool = 0;
+    if (ow == Py_None)
+        return 0;
+    if (PyObject_GetBuffer(ow, &w->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    w->held = 1;
+    *wbool = w->view.itemsize == 1 && w->view.format && w->view.format[0] == '?';
+    if (w->view.ndim != 1 || LEN(*w) != rows || !(*wbool || w->view.itemsize == 8)) {
+        PyErr_Format(PyExc_ValueError, "%s: weights are int64 or bool", who);
+        return -1;
+    }
+    return 0;
+}
 
 static PyObject *
 scanwin_window_sums(PyObject *self, PyObject *args)
@@ -231,46 +298,28 @@ scanwin_window_sums(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOO!O!p", &oo, &oc, &ob, &ow, &PyTuple_Type, &ospans,
                           &PyList_Type, &oouts, &grouped))
         return NULL;
-    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
-    if (nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
-        PyErr_SetString(PyExc_ValueError, "window_sums: 1 to 8 spans, one output each");
-        return NULL;
-    }
     int64_t spans[MAX_SPANS];
-    for (Py_ssize_t s = 0; s < nspans; s++) {
-        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
-        if (spans[s] == -1 && PyErr_Occurred())
-            return NULL;
-        if (spans[s] < 1) {
-            PyErr_SetString(PyExc_ValueError, "window_sums: a span must be >= 1");
-            return NULL;
-        }
-    }
+    Py_ssize_t nspans = get_spans(ospans, oouts, spans, "window_sums");
+    if (nspans < 0)
+        return NULL;
     buf_t o, c, b, w, outs[MAX_SPANS];
     Py_ssize_t held_outs = 0;
     w.held = 0;
-    if (get(oo, &o, 8, -1, 0, "order") < 0)
+    const want_t want[] = {
+        {oo, &o, 8, ANY, 0, "order"},
+        {oc, &c, 8, AS(0), 0, "code"},
+        {ob, &b, 8, ANY, 0, "buckets"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(o);
-    int wbool = 0;
+    int wbool;
     PyObject *result = NULL;
-    if (get(oc, &c, 8, n, 0, "code") < 0)
-        goto out_o;
-    if (get(ob, &b, 8, -1, 0, "buckets") < 0)
-        goto out_c;
-    if (ow != Py_None) {
-        if (PyObject_GetBuffer(ow, &w.view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-            goto out_b;
-        w.held = 1;
-        wbool = w.view.itemsize == 1 && w.view.format && w.view.format[0] == '?';
-        if (w.view.ndim != 1 || LEN(w) != LEN(b) || !(wbool || w.view.itemsize == 8)) {
-            PyErr_SetString(PyExc_ValueError, "window_sums: weights are int64 or bool");
-            goto out_w;
-        }
-    }
+    if (get_weights(ow, &w, LEN(b), &wbool, "window_sums") < 0)
+        goto out;
     for (; held_outs < nspans; held_outs++)
         if (get(PyList_GET_ITEM(oouts, held_outs), &outs[held_outs], 8, n, 1, "out") < 0)
-            goto out_w;
+            goto out;
     {
         const int64_t *order = I64(o), *code = I64(c), *bk = I64(b);
         const int64_t *wi = (ow != Py_None && !wbool) ? I64(w) : NULL;
@@ -316,21 +365,16 @@ scanwin_window_sums(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         if (bad) {
             PyErr_SetString(PyExc_IndexError, "window_sums: order out of range");
-            goto out_w;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_w:
+out:
     for (Py_ssize_t s = 0; s < held_outs; s++)
         release(&outs[s]);
     release(&w);
-out_b:
-    release(&b);
-out_c:
-    release(&c);
-out_o:
-    release(&o);
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -485,20 +529,17 @@ scanwin_in_progress(PyObject *self, PyObject *args)
         return NULL;
     buf_t o, c, s, e, h, out;
     PyObject *result = NULL;
-    if (get(oo, &o, 8, -1, 0, "order") < 0)
+    const want_t want[] = {
+        {oo, &o, 8, ANY, 0, "order"},
+        {oc, &c, 8, AS(0), 0, "code"},
+        {os, &s, 8, ANY, 0, "starts"},
+        {oe, &e, 8, AS(2), 0, "ends"},
+        {oh, &h, 1, AS(2), 0, "holds"},
+        {oout, &out, 8, AS(0), 1, "out"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
-    Py_ssize_t n = LEN(o);
-    if (get(oc, &c, 8, n, 0, "code") < 0)
-        goto out_o;
-    if (get(os, &s, 8, -1, 0, "starts") < 0)
-        goto out_c;
-    Py_ssize_t rows = LEN(s);
-    if (get(oe, &e, 8, rows, 0, "ends") < 0)
-        goto out_s;
-    if (get(oh, &h, 1, rows, 0, "holds") < 0)
-        goto out_e;
-    if (get(oout, &out, 8, n, 1, "out") < 0)
-        goto out_h;
+    Py_ssize_t n = LEN(o), rows = LEN(s);
     {
         const int64_t *order = I64(o), *code = I64(c), *starts = I64(s), *ends = I64(e);
         const unsigned char *holds = (const unsigned char *)h.view.buf;
@@ -547,27 +588,17 @@ scanwin_in_progress(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         if (bad) {
             PyErr_SetString(PyExc_IndexError, "in_progress: order out of range");
-            goto out_out;
+            goto out;
         }
         if (nomem) {
             PyErr_NoMemory();
-            goto out_out;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_out:
-    release(&out);
-out_h:
-    release(&h);
-out_e:
-    release(&e);
-out_s:
-    release(&s);
-out_c:
-    release(&c);
-out_o:
-    release(&o);
+out:
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -596,20 +627,17 @@ scanwin_ended_sums(PyObject *self, PyObject *args)
     }
     buf_t o, c, s, e, a, out;
     PyObject *result = NULL;
-    if (get(oo, &o, 8, -1, 0, "order") < 0)
+    const want_t want[] = {
+        {oo, &o, 8, ANY, 0, "order"},
+        {oc, &c, 8, AS(0), 0, "code"},
+        {os, &s, 8, ANY, 0, "starts"},
+        {oe, &e, 8, AS(2), 0, "ends"},
+        {oa, &a, 8, AS(2), 0, "amounts"},
+        {oout, &out, 8, AS(2), 1, "out"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
-    Py_ssize_t n = LEN(o);
-    if (get(oc, &c, 8, n, 0, "code") < 0)
-        goto out_o;
-    if (get(os, &s, 8, -1, 0, "starts") < 0)
-        goto out_c;
-    Py_ssize_t rows = LEN(s);
-    if (get(oe, &e, 8, rows, 0, "ends") < 0)
-        goto out_s;
-    if (get(oa, &a, 8, rows, 0, "amounts") < 0)
-        goto out_e;
-    if (get(oout, &out, 8, rows, 1, "out") < 0)
-        goto out_a;
+    Py_ssize_t n = LEN(o), rows = LEN(s);
     {
         item_t *heap = malloc(((size_t)n + 1) * sizeof(item_t));
         item_t *queue = malloc(((size_t)n + 1) * sizeof(item_t));
@@ -617,7 +645,7 @@ scanwin_ended_sums(PyObject *self, PyObject *args)
             free(heap);
             free(queue);
             PyErr_NoMemory();
-            goto out_out;
+            goto out;
         }
         const int64_t *order = I64(o), *code = I64(c), *starts = I64(s), *ends = I64(e);
         const int64_t *amounts = I64(a);
@@ -667,23 +695,13 @@ scanwin_ended_sums(PyObject *self, PyObject *args)
         free(queue);
         if (bad) {
             PyErr_SetString(PyExc_IndexError, "ended_sums: order out of range");
-            goto out_out;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_out:
-    release(&out);
-out_a:
-    release(&a);
-out_e:
-    release(&e);
-out_s:
-    release(&s);
-out_c:
-    release(&c);
-out_o:
-    release(&o);
+out:
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -722,44 +740,31 @@ scanwin_keyed_window_sums(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OLOOO!O!", &ok, &keys, &ob, &ow, &PyTuple_Type, &ospans,
                           &PyList_Type, &oouts))
         return NULL;
-    Py_ssize_t nspans = PyTuple_GET_SIZE(ospans);
-    if (keys < 1 || nspans < 1 || nspans > MAX_SPANS || PyList_GET_SIZE(oouts) != nspans) {
+    if (keys < 1) {
         PyErr_SetString(PyExc_ValueError, "keyed_window_sums: 1 to 8 spans, one output each");
         return NULL;
     }
     int64_t spans[MAX_SPANS];
-    for (Py_ssize_t s = 0; s < nspans; s++) {
-        spans[s] = PyLong_AsLongLong(PyTuple_GET_ITEM(ospans, s));
-        if (spans[s] == -1 && PyErr_Occurred())
-            return NULL;
-        if (spans[s] < 1) {
-            PyErr_SetString(PyExc_ValueError, "keyed_window_sums: a span must be >= 1");
-            return NULL;
-        }
-    }
+    Py_ssize_t nspans = get_spans(ospans, oouts, spans, "keyed_window_sums");
+    if (nspans < 0)
+        return NULL;
     buf_t k, b, w, outs[MAX_SPANS];
     Py_ssize_t held_outs = 0;
     w.held = 0;
-    if (get(ok, &k, 8, -1, 0, "key") < 0)
+    const want_t want[] = {
+        {ok, &k, 8, ANY, 0, "key"},
+        {ob, &b, 8, AS(0), 0, "buckets"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    int wbool = 0;
+    int wbool;
     PyObject *result = NULL;
-    if (get(ob, &b, 8, n, 0, "buckets") < 0)
-        goto out_k;
-    if (ow != Py_None) {
-        if (PyObject_GetBuffer(ow, &w.view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-            goto out_b;
-        w.held = 1;
-        wbool = w.view.itemsize == 1 && w.view.format && w.view.format[0] == '?';
-        if (w.view.ndim != 1 || LEN(w) != n || !(wbool || w.view.itemsize == 8)) {
-            PyErr_SetString(PyExc_ValueError, "keyed_window_sums: weights are int64 or bool");
-            goto out_w;
-        }
-    }
+    if (get_weights(ow, &w, n, &wbool, "keyed_window_sums") < 0)
+        goto out;
     for (; held_outs < nspans; held_outs++)
         if (get(PyList_GET_ITEM(oouts, held_outs), &outs[held_outs], 8, n, 1, "out") < 0)
-            goto out_w;
+            goto out;
     {
         const int64_t *key = I64(k), *bk = I64(b);
         const int64_t *wi = (ow != Py_None && !wbool) ? I64(w) : NULL;
@@ -817,23 +822,20 @@ scanwin_keyed_window_sums(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         if (nomem) {
             PyErr_NoMemory();
-            goto out_w;
+            goto out;
         }
         if (bad) {
             PyErr_SetString(PyExc_ValueError, "keyed_window_sums: a key out of range");
-            goto out_w;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_w:
+out:
     for (Py_ssize_t s = 0; s < held_outs; s++)
         release(&outs[s]);
     release(&w);
-out_b:
-    release(&b);
-out_k:
-    release(&k);
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -851,17 +853,16 @@ scanwin_keyed_in_progress(PyObject *self, PyObject *args)
     }
     buf_t k, s, e, h, out;
     PyObject *result = NULL;
-    if (get(ok, &k, 8, -1, 0, "key") < 0)
+    const want_t want[] = {
+        {ok, &k, 8, ANY, 0, "key"},
+        {os, &s, 8, AS(0), 0, "starts"},
+        {oe, &e, 8, AS(0), 0, "ends"},
+        {oh, &h, 1, AS(0), 0, "holds"},
+        {oout, &out, 8, AS(0), 1, "out"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    if (get(os, &s, 8, n, 0, "starts") < 0)
-        goto out_k;
-    if (get(oe, &e, 8, n, 0, "ends") < 0)
-        goto out_s;
-    if (get(oh, &h, 1, n, 0, "holds") < 0)
-        goto out_e;
-    if (get(oout, &out, 8, n, 1, "out") < 0)
-        goto out_h;
     {
         const int64_t *key = I64(k), *starts = I64(s), *ends = I64(e);
         const unsigned char *holds = (const unsigned char *)h.view.buf;
@@ -919,25 +920,17 @@ scanwin_keyed_in_progress(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         if (nomem) {
             PyErr_NoMemory();
-            goto out_out;
+            goto out;
         }
         if (bad) {
             PyErr_SetString(PyExc_ValueError, "keyed_in_progress: a key out of range");
-            goto out_out;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_out:
-    release(&out);
-out_h:
-    release(&h);
-out_e:
-    release(&e);
-out_s:
-    release(&s);
-out_k:
-    release(&k);
+out:
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -949,19 +942,18 @@ scanwin_codes(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO", &ok, &oout))
         return NULL;
     buf_t k, out;
-    if (get(ok, &k, 8, -1, 0, "key") < 0)
+    const want_t want[] = {
+        {ok, &k, 8, ANY, 0, "key"},
+        {oout, &out, 8, AS(0), 1, "out"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    if (get(oout, &out, 8, n, 1, "out") < 0) {
-        release(&k);
-        return NULL;
-    }
     Py_ssize_t groups;
     Py_BEGIN_ALLOW_THREADS
     groups = number_groups(I64(k), n, I64(out));
     Py_END_ALLOW_THREADS
-    release(&k);
-    release(&out);
+    release_all(want, COUNT(want));
     if (groups < 0)
         return PyErr_NoMemory();
     return PyLong_FromSsize_t(groups);
@@ -981,17 +973,16 @@ scanwin_keyed_ended_sums(PyObject *self, PyObject *args)
     }
     buf_t k, s, e, a, out;
     PyObject *result = NULL;
-    if (get(ok, &k, 8, -1, 0, "key") < 0)
+    const want_t want[] = {
+        {ok, &k, 8, ANY, 0, "key"},
+        {os, &s, 8, AS(0), 0, "starts"},
+        {oe, &e, 8, AS(0), 0, "ends"},
+        {oa, &a, 8, AS(0), 0, "amounts"},
+        {oout, &out, 8, AS(0), 1, "out"},
+    };
+    if (get_all(want, COUNT(want)) < 0)
         return NULL;
     Py_ssize_t n = LEN(k);
-    if (get(os, &s, 8, n, 0, "starts") < 0)
-        goto out_k;
-    if (get(oe, &e, 8, n, 0, "ends") < 0)
-        goto out_s;
-    if (get(oa, &a, 8, n, 0, "amounts") < 0)
-        goto out_e;
-    if (get(oout, &out, 8, n, 1, "out") < 0)
-        goto out_a;
     {
         const int64_t *key = I64(k), *starts = I64(s), *ends = I64(e), *amounts = I64(a);
         int64_t *dst = I64(out);
@@ -1047,25 +1038,17 @@ scanwin_keyed_ended_sums(PyObject *self, PyObject *args)
         Py_END_ALLOW_THREADS
         if (nomem) {
             PyErr_NoMemory();
-            goto out_out;
+            goto out;
         }
         if (bad) {
             PyErr_SetString(PyExc_ValueError, "keyed_ended_sums: a key out of range");
-            goto out_out;
+            goto out;
         }
     }
     result = Py_None;
     Py_INCREF(result);
-out_out:
-    release(&out);
-out_a:
-    release(&a);
-out_e:
-    release(&e);
-out_s:
-    release(&s);
-out_k:
-    release(&k);
+out:
+    release_all(want, COUNT(want));
     return result;
 }
 
@@ -1088,19 +1071,13 @@ scanwin_digits(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "digits: offsets are n + 1 int32 or int64");
         return NULL;
     }
-    if (get(od, &data, 1, -1, 0, "data") < 0) {
+    const want_t want[] = {
+        {od, &data, 1, ANY, 0, "data"},
+        {onum, &num, 8, n, 1, "number"},
+        {olen, &len, 8, n, 1, "length"},
+    };
+    if (get_all(want, COUNT(want)) < 0) {
         PyBuffer_Release(&off);
-        return NULL;
-    }
-    if (get(onum, &num, 8, n, 1, "number") < 0) {
-        PyBuffer_Release(&off);
-        release(&data);
-        return NULL;
-    }
-    if (get(olen, &len, 8, n, 1, "length") < 0) {
-        PyBuffer_Release(&off);
-        release(&data);
-        release(&num);
         return NULL;
     }
     int ok = 1;
@@ -1130,9 +1107,7 @@ scanwin_digits(PyObject *self, PyObject *args)
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&off);
-    release(&data);
-    release(&num);
-    release(&len);
+    release_all(want, COUNT(want));
     return PyBool_FromLong(ok);
 }
 
