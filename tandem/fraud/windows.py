@@ -31,6 +31,7 @@ same random rows).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,9 @@ except ImportError:  # pragma: no cover - without a compiler the numpy code runs
     _scanwin = None
 #: Whether the C windows (``tandem.fraud._scanwin``) are built (same answers).
 NATIVE = _scanwin is not None
-#: The kernel the windows use now: the C extension, or None for numpy.
-_kernel = _scanwin
+#: The kernel the windows use now: the C extension, or None for numpy (from the start
+#: when ``TANDEM_NATIVE=0`` is in the environment, the one switch of every C extension).
+_kernel = _scanwin if os.environ.get("TANDEM_NATIVE", "1") != "0" else None
 
 
 def use_native(enabled: bool) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from tandem.state.windows import (
     window_buckets,
 )
 
-__all__ = ["MemoryCounters", "NATIVE"]
+__all__ = ["DEFAULT_NATIVE", "MemoryCounters", "NATIVE"]
 
 try:  # the loop of run_program in C (setup.py builds it when it can; optional)
     from tandem.state import _fastwin  # type: ignore[attr-defined]
@@ -25,6 +26,9 @@ except ImportError:  # pragma: no cover - without a compiler the Python loop run
     _fastwin = None
 #: Whether the C loop of :meth:`MemoryCounters.run_program` is built (same answers).
 NATIVE = _fastwin is not None
+#: Whether new counters run the C loop by default: built, and not turned off by
+#: ``TANDEM_NATIVE=0`` in the environment (the one switch of every C extension).
+DEFAULT_NATIVE = NATIVE and os.environ.get("TANDEM_NATIVE", "1") != "0"
 
 
 class _Slots:
@@ -172,11 +176,13 @@ class MemoryCounters:
     """
 
     def __init__(self, *, native: bool | None = None) -> None:
-        """``native``: run :meth:`run_program`'s loop in C (the default when it is built:
-        :data:`NATIVE`); False: in Python (the same answers, slower)."""
+        """``native``: run :meth:`run_program`'s loop in C (the default when it is built
+        and ``TANDEM_NATIVE=0`` is not set: :data:`DEFAULT_NATIVE`); False: in Python (the
+        same answers, slower)."""
         if native and _fastwin is None:
             raise ValueError("the C loop of MemoryCounters is not built (setup.py build_ext)")
-        self._native = _fastwin.run if (native is None or native) and _fastwin else None
+        use = DEFAULT_NATIVE if native is None else native
+        self._native = _fastwin.run if use and _fastwin else None
         #: the C key maker of the compiled fraud rules (tandem.fraud.compiled) when the C
         #: loop runs, else None
         self.native_keys = _fastwin.keys if self._native is not None else None
