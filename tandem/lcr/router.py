@@ -650,6 +650,17 @@ class Router:
         self._express = state.express
         return old
 
+    def reconfigure(self, plan: RoutingConfig | Plan | None) -> None:
+        """Follow another routing config (a reload of the routing config file) from the
+        next decision on, on the same table; None: each table's own routing plan. Atomic
+        as :meth:`swap`."""
+        if isinstance(plan, Plan):
+            plan = RoutingConfig.single(plan)
+        self._own_config = plan
+        state = self._prepare(self._state.table)
+        self._state = state
+        self._express = state.express
+
     def route(
         self,
         number: str,

@@ -43,7 +43,7 @@ import httptools
 
 from tandem.errors import InstantError
 from tandem.instant import format_instant, parse_instant
-from tandem.serve.answer import redirect_text, refusal_text
+from tandem.serve.answer import refusal_text
 from tandem.serve.openapi import openapi_schema
 from tandem.serve.rtjson import rtjson_blocked, rtjson_text
 from tandem.serve.service import LOG, RouteService
@@ -267,7 +267,8 @@ class HttpApi:
                 status = 200 if decision is not None else 422
                 return status, SIP_TYPE, refusal_text(block).encode(), ()
             assert decision is not None
-            return 200, SIP_TYPE, redirect_text(decision, outcome.decision_id).encode(), ()
+            text = self.service.sip_texts.text(decision, outcome.decision_id)
+            return 200, SIP_TYPE, text.encode(), ()
         if fmt == "rtjson":
             if decision is None:
                 assert outcome.block is not None
