@@ -69,6 +69,16 @@ SIP_TYPE = "text/plain; charset=utf-8"
 _FORMATS = ("json", "rtjson", "sip")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: The query string proxies send on every call (Kamailio's http302.cfg):
+#: ``format=F&number=N&source_ip=IP`` (or ``customer=NAME``), the number's ``+`` escaped or
+#: absent, every value plain (no escape, no ``+``: nothing to decode). :meth:`HttpApi.route`
+#: reads it with this one match into what :meth:`HttpApi._params` gives; any other query
+#: goes to the general parser (a property test holds the two equal).
+_COMMON_QUERY = re.compile(
+    r"format=(json|rtjson|sip)&number=(%2[Bb])?([0-9]{1,32})"
+    r"&(source_ip|customer)=([0-9A-Za-z_.:\-]{1,128})"
+)
+
 #: (status, content type, body, extra header lines)
 HttpResponse = tuple[int, str, bytes, tuple[str, ...]]
 
@@ -153,7 +163,13 @@ class HttpApi:
         try:
             if self.token is not None:
                 self._authorize(authorization)
-            answer = self._route(self._params(query, _ROUTE_PARAMS))
+            found = _COMMON_QUERY.fullmatch(query)
+            if found is not None:  # the query Kamailio sends: read in one match
+                fmt, plus, digits, who, value = found.groups()
+                params = {"format": fmt, "number": "+" + digits if plus else digits, who: value}
+            else:
+                params = self._params(query, _ROUTE_PARAMS)
+            answer = self._route(params)
         except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
             answer = _failure(exc, "GET", "/route?" + query)
         requests = self.metrics.requests
