@@ -166,10 +166,13 @@ class HttpApi:
             found = _COMMON_QUERY.fullmatch(query)
             if found is not None:  # the query Kamailio sends: read in one match
                 fmt, plus, digits, who, value = found.groups()
-                params = {"format": fmt, "number": "+" + digits if plus else digits, who: value}
+                number = "+" + digits if plus else digits
+                if who == "source_ip":
+                    answer = self._answer(number, None, value, fmt, None, None)
+                else:
+                    answer = self._answer(number, value, None, fmt, None, None)
             else:
-                params = self._params(query, _ROUTE_PARAMS)
-            answer = self._route(params)
+                answer = self._route(self._params(query, _ROUTE_PARAMS))
         except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
             answer = _failure(exc, "GET", "/route?" + query)
         requests = self.metrics.requests
@@ -270,11 +273,31 @@ class HttpApi:
         fmt = params.get("format", "json")
         if fmt not in _FORMATS:
             raise _BadRequest(400, "bad_request", f"format {fmt[:20]!r}: json, rtjson or sip")
-        at = self._at(params)
+        return self._answer(
+            number, customer, source_ip, fmt, params.get("at"), params.get("call_id") or None
+        )
+
+    def _answer(
+        self,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        fmt: str,
+        at_text: str | None,
+        call_id: str | None,
+    ) -> HttpResponse:
+        """The answer to ``GET /route`` once its parameters are read and checked (``number``
+        not empty, ``customer`` or ``source_ip`` given, ``fmt`` one of the formats)."""
+        if at_text is None or at_text == "":
+            at = int(self.clock())
+        else:
+            try:
+                at = parse_instant(at_text)
+            except InstantError as exc:
+                raise _BadRequest(400, "bad_request", f"at: {exc}") from None
         outcome = self.service.decide(
-            number, customer=customer, source_ip=source_ip, at=at,
-            call_id=params.get("call_id") or None,
-        )  # fmt: skip
+            number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
+        )
         decision = outcome.decision
         if fmt == "sip":
             # the SIP answer itself: a proxy copies its lines into its reply (no JSON)
@@ -389,17 +412,26 @@ def _head(
     status: int, content_type: str, length: int, extra: tuple[str, ...], close: bool
 ) -> bytes:
     if not extra:
+        whole = _WHOLE_HEADS.get((status, content_type, close, length))
+        if whole is not None:
+            return whole
         key = (status, content_type, close)
         pieces = _HEADS.get(key)
         if pieces is None:
             before, after = _head_text(status, content_type, "\0", (), close).split("\0")
             pieces = _HEADS[key] = (before.encode(), after.encode())
-        return pieces[0] + str(length).encode() + pieces[1]
+        whole = pieces[0] + str(length).encode() + pieces[1]
+        if len(_WHOLE_HEADS) >= 4096:
+            _WHOLE_HEADS.clear()
+        _WHOLE_HEADS[(status, content_type, close, length)] = whole
+        return whole
     return _head_text(status, content_type, str(length), extra, close).encode()
 
 
 #: (status, content type, close) -> the response head before and after its length
 _HEADS: dict[tuple[int, str, bool], tuple[bytes, bytes]] = {}
+#: (status, content type, close, length) -> the whole response head (at most 4,096 kept)
+_WHOLE_HEADS: dict[tuple[int, str, bool, int], bytes] = {}
 
 
 def _head_text(
@@ -423,6 +455,8 @@ _FAST_ROUTE = re.compile(
     rb"GET /route\?([!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]*) HTTP/1\.1\r\n"
     rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*[!-~]+(?:[ \t]+[!-~]+)*\r\n)*)\r\n"
 )
+#: The query of :data:`_FAST_ROUTE`, alone (for a request whose header lines are known).
+_FAST_QUERY = re.compile(rb"[!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]*")
 #: Words that send a request with headers holding them (names or values, any case) to
 #: httptools: what decides keep-alive, a body or an upgrade there.
 _FAST_SKIP = (b"connection", b"content-length", b"transfer-encoding", b"upgrade")
@@ -451,6 +485,10 @@ class _HttpProtocol(asyncio.Protocol):
         #: httptools holds part of a request (the fast path must wait for the next one)
         self.inside = False
         self.fast = api.fast_route
+        #: what follows the query in the last request answered by the fast path (its
+        #: " HTTP/1.1" and header lines; b"": none yet) and the bearer token read there
+        self.tail = b""
+        self.tail_authorization: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -462,8 +500,20 @@ class _HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.fast and not self.inside:
+            # the same header lines as the last fast-path request of this connection (a
+            # proxy sends the same every time): only the query is left to check
+            end = data.find(b" HTTP/1.1\r\n", 11)
+            if (
+                end > 0
+                and data[end:] == self.tail
+                and data[:11] == b"GET /route?"
+                and _FAST_QUERY.fullmatch(data, 11, end) is not None
+            ):
+                self._answer(data[11:end], self.tail_authorization)
+                return
             found = _FAST_ROUTE.fullmatch(data)
             if found is not None and self._route(found.group(1), found.group(2)):
+                self.tail = data[found.end(1) :]
                 return
         try:
             self.parser.feed_data(data)
@@ -493,12 +543,17 @@ class _HttpProtocol(asyncio.Protocol):
                     name, _, value = line.partition(b":")
                     if name.lower() == b"authorization":  # the last one, as httptools gives
                         authorization = value.lstrip(b" \t").decode("ascii")
+        self.tail_authorization = authorization
+        self._answer(query, authorization)
+        return True
+
+    def _answer(self, query: bytes, authorization: str | None) -> None:
+        """Answer a fast-path request of query ``query``."""
         transport = self.transport
         if transport is None or transport.is_closing():
-            return True
+            return
         status, ctype, body, extra = self.api.route(query.decode("ascii"), authorization)
         transport.write(_head(status, ctype, len(body), extra, False) + body)
-        return True
 
     # httptools callbacks
     def on_message_begin(self) -> None:

@@ -258,6 +258,12 @@ _ROUTE = b"GET /route?number=%2B442079460000&customer=acme&format=sip HTTP/1.1\r
     [_ROUTE + f"authorization: \t bearer {TOKEN}\r\n\r\n".encode()], [], TOKEN, False
 )
 @example([_ROUTE + b"Authorization: Bearer x\r\n\r\n"] * 2, [], TOKEN, False)
+@example(  # the same header lines again (the known tail), then a query off the shape
+    [_ROUTE + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode(),
+     _ROUTE.replace(b"acme", b"ac me") + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode(),
+     _ROUTE.replace(b"acme", b"bravo") + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode()],
+    [], TOKEN, False,
+)  # fmt: skip
 @given(
     st.lists(requests_(), min_size=1, max_size=3),
     st.lists(st.integers(0, 400), max_size=3),
