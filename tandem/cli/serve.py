@@ -57,7 +57,8 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--watch", "watch", type=float, default=1.0, show_default=True, metavar="S",
-            help="Check the snapshot file for a change every S seconds (0: only on SIGHUP).",
+            help="Check the snapshot and config files for a change every S seconds "
+            "(0: only on SIGHUP).",
         ),
         click.option(
             "--log-level", "log_level", default="info", show_default=True,

@@ -21,8 +21,11 @@ A decided call (routed or blocked) is a 200: ``blocked`` and ``reason`` say the 
 Never a 500 and never a traceback: an unexpected failure is logged and answered 503.
 
 The request a proxy sends on every call, ``GET /route?...`` whole in one read, is answered
-straight from its bytes (:class:`_HttpProtocol`'s fast path, :meth:`HttpApi.route`); every
-other request goes through httptools. Both give the same bytes (a property test).
+straight from its bytes (:class:`_HttpProtocol`'s fast path, :meth:`HttpApi.route`, its
+query read with one match when it has Kamailio's shape); every other request goes through
+httptools. Both give the same bytes (a property test). ``format=sip`` texts are kept per
+route span (:class:`~tandem.serve.answer.RedirectTexts`, emptied on every table swap and
+config reload).
 
 :class:`HttpApi` is the whole logic (a request in, a response out); the protocol class
 only moves bytes.
@@ -469,9 +472,11 @@ class _HttpProtocol(asyncio.Protocol):
     **Fast path.** The request a proxy sends on every call, ``GET /route?...`` over a
     kept-alive HTTP/1.1 connection, arrives whole in one read between two requests; when
     it has the plain shape of :data:`_FAST_ROUTE` it is answered straight from the bytes
-    (:meth:`HttpApi.route`), without httptools' callbacks. Every other request, a split
-    or pipelined one included, goes through httptools; a property test holds both paths
-    to the same bytes written for any input."""
+    (:meth:`HttpApi.route`), without httptools' callbacks. A proxy sends the same header
+    lines on every request: once a request was answered so, the next one whose bytes after
+    the query are the very same (its ``HTTP/1.1`` and header lines) needs only its query
+    checked. Every other request, a split or pipelined one included, goes through
+    httptools; a property test holds both paths to the same bytes written for any input."""
 
     def __init__(self, api: HttpApi, connections: set[asyncio.Transport]) -> None:
         self.api = api
