@@ -555,19 +555,20 @@ def main() -> None:
             defines = (*defines, f'TANDEM="{server.url}"', f'TANDEMCON="tandem=>{server.url}"')
         if args.kamailio_debug is not None and config.name == "http302.cfg":
             defines = (*defines, f"DEBUG={args.kamailio_debug}")
-        k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
-        # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
-        extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
-        if name == "b":
-            write_mtree(data)
-        k_extra = extra.get(name, []) + (["-x", "tlsf"] if args.tlsf else [])
-        if args.udp_buffer:
-            k_extra += ["-b", str(args.udp_buffer)]
-        k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
-        t0 = time.perf_counter()
-        k.start(timeout=900)
-        print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
+        k = None  # the server stops even when Kamailio does not start (or is not run)
         try:
+            k = Kamailio(config, work, case_env, cpu=0, defines=defines, script=script)
+            # lcr's tables in shared memory; db_text's query buffers in the main's pkg memory
+            extra = {"l": ["-m", "8192", "-M", "4096"], "b": ["-m", "1024", "-M", "1024"]}
+            if name == "b":
+                write_mtree(data)
+            k_extra = extra.get(name, []) + (["-x", "tlsf"] if args.tlsf else [])
+            if args.udp_buffer:
+                k_extra += ["-b", str(args.udp_buffer)]
+            k.args[k.args.index("-DD") : k.args.index("-DD")] = k_extra
+            t0 = time.perf_counter()
+            k.start(timeout=900)
+            print(f"  started in {time.perf_counter() - t0:.1f} s", flush=True)
             if name in CHECKED:
                 if expected is None:
                     expected = expected_answers(data, numbers[:CHECK_CALLS])
@@ -579,7 +580,8 @@ def main() -> None:
             steps = ramp(k, sipp, work, numbers, rates, args.seconds, groups, args.udp_buffer)
             mem = children_memory(k.proc.pid) if k.proc else []
         finally:
-            k.stop()
+            if k is not None:
+                k.stop()
             if server is not None:
                 server.stop()
         results[name] = (title, best(steps), mem, k.proc.pid if k.proc else 0)

@@ -155,3 +155,85 @@ def test_order_routes_forced_first_then_the_strategy():
     ordered, why, _ = order_routes(priority, entries, names, "33", "call-1")
     assert ordered == [(8, 0, 12), (5, 1, 10), (6, 2, 11)]
     assert why == ["priority 1, then cost"] + ["priority unlisted, then cost"] * 2
+
+
+#: Trunks of the source-IP test: acme (plain least cost: the express path), acme's /32
+#: inside another customer's /24 (longest match), a customer on the general path (a
+#: blocked prefix) and one without a sell deck.
+_TRUNKS = {
+    "acme": {"trunks": {"acme-a": {"ips": ["10.0.0.0/24", "2001:db8::/64"]}}},
+    "blocky": {"blocked": ["3"], "trunks": {"blocky-a": {"ips": ["10.0.1.0/24", "10.0.0.9"]}}},
+    "nodeck": {"trunks": {"nodeck-a": {"ips": ["10.0.2.0/24"]}}},
+}
+_IPS = ["10.0.0.1", "10.0.0.9", "10.0.1.7", "10.0.2.3", "10.9.9.9", "2001:db8::5",
+        "::ffff:10.0.0.2", "300.1.1.1", "[2001:db8::6]", "nonsense"]  # fmt: skip
+
+
+def _general_or_error(router, number, customer, source_ip, at):
+    try:
+        return router._route(
+            router._state, number, customer, source_ip, at, None, router_module._UNSET
+        )
+    except TandemError as exc:
+        return (type(exc), str(exc))
+
+
+def _express_or_error(router, number, customer, source_ip, at):
+    try:
+        return router.route(number, customer=customer, source_ip=source_ip, at=at)
+    except TandemError as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    table=tables(),
+    calls=st.lists(
+        st.tuples(
+            st.text("0123+", min_size=1, max_size=8),
+            st.sampled_from([None, "acme", "blocky", "nodeck"]),
+            st.sampled_from(_IPS),
+            st.sampled_from([0, 999, 1000, "1970-01-01T00:00:01Z"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    max_routes=st.integers(1, 5),
+    lookup=st.booleans(),
+)
+def test_source_ip_express_path_decides_as_the_general_path(table, calls, max_routes, lookup):
+    # Calls identified by source IP take the express path of the trunk's customer (from its
+    # second call on); every answer, the trunk and every error included, is the general
+    # path's for the same call.
+    customers = {name: {**body, "max_routes": max_routes} for name, body in _TRUNKS.items()}
+    router = Router(table, plan=config_from_mapping({"customers": customers}))
+    router.lookup = Lookup() if lookup else None
+    for number, customer, source_ip, at in calls + calls:
+        general = _general_or_error(router, number, customer, source_ip, at)
+        got = _express_or_error(router, number, customer, source_ip, at)
+        if isinstance(general, tuple):
+            assert got == general
+            continue
+        assert not isinstance(got, tuple), got
+        assert got.trunk == general.trunk and got.customer == general.customer
+        assert got.to_dict() == general.to_dict()
+        assert got.explain() == general.explain()
+        assert outcome(got) == outcome(general)
+
+
+def test_source_ip_calls_take_the_express_path():
+    # A plain least-cost customer's call by source IP is decided by the express path: the
+    # general path is not called once the customer is resolved.
+    rows = [("atlas", "carrier", "USD", "44", 10_000, 0, 60, 60, 0, 0, 1000),
+            ("acme", "customer", "USD", "44", 20_000, 0, 60, 60, 0, 0, 1000)]  # fmt: skip
+    table = compile_rates(pd.DataFrame(rows, columns=COLUMNS), 0)
+    router = Router(table, plan=config_from_mapping({"customers": _TRUNKS}))
+    first = router.route("+4420", source_ip="10.0.0.1", at=5)
+    calls = []
+    general = router._route
+    router._route = lambda *a: calls.append(a) or general(*a)  # type: ignore[method-assign]
+    again = router.route("+4420", source_ip="10.0.0.1", at=5)
+    assert calls == [] and again.trunk == "acme-a" == first.trunk
+    assert again.to_dict() == first.to_dict() and [r.carrier for r in again.routes] == ["atlas"]
+    router.route("+4420", source_ip="10.0.0.9", at=5, customer="blocky")  # general path
+    assert len(calls) == 1

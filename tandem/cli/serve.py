@@ -35,7 +35,8 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-            help="Routing config TOML (default: the routing plan compiled into the table).",
+            help="Routing config TOML (default: the routing plan compiled into the table); "
+            "reloaded on SIGHUP and when the file changes.",
         ),
         click.option(
             "--fraud", "fraud_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -56,7 +57,8 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--watch", "watch", type=float, default=1.0, show_default=True, metavar="S",
-            help="Check the snapshot file for a change every S seconds (0: only on SIGHUP).",
+            help="Check the snapshot and config files for a change every S seconds "
+            "(0: only on SIGHUP).",
         ),
         click.option(
             "--log-level", "log_level", default="info", show_default=True,
@@ -224,7 +226,7 @@ def _service(
     if fraud_path is None and redis_url is None and not credit and server == "sip":
         return RouteService(
             Router(table, plan=config, lookup=lookup), table_path, metrics=metrics, key=key,
-            keep_calls=keep_calls,
+            keep_calls=keep_calls, config_path=config_path,
         )  # fmt: skip
     if fraud_path is None and redis_url is None and not credit:
         # The HTTP API ends calls (POST /calls/{id}/end): the lifecycle on in-process
@@ -235,10 +237,11 @@ def _service(
         router = Router(table, plan=config, lookup=lookup)
         calls = Calls(router, counters=MemoryCounters())
         return RouteService(router, table_path, metrics=metrics, calls=calls, key=key,
-                            keep_calls=keep_calls, lifecycle_json=False)  # fmt: skip
+                            keep_calls=keep_calls, lifecycle_json=False,
+                            config_path=config_path)  # fmt: skip
     calls = _calls(ctx, table, config, lookup, fraud_path, redis_url, redis_prefix, credit)
     return RouteService(calls.router, table_path, metrics=metrics, calls=calls, key=key,
-                        keep_calls=keep_calls)  # fmt: skip
+                        keep_calls=keep_calls, config_path=config_path)  # fmt: skip
 
 
 def _logging(level: str) -> None:

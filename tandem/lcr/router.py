@@ -650,6 +650,17 @@ class Router:
         self._express = state.express
         return old
 
+    def reconfigure(self, plan: RoutingConfig | Plan | None) -> None:
+        """Follow another routing config (a reload of the routing config file) from the
+        next decision on, on the same table; None: each table's own routing plan. Atomic
+        as :meth:`swap`."""
+        if isinstance(plan, Plan):
+            plan = RoutingConfig.single(plan)
+        self._own_config = plan
+        state = self._prepare(self._state.table)
+        self._state = state
+        self._express = state.express
+
     def route(
         self,
         number: str,
@@ -666,9 +677,22 @@ class Router:
         :class:`~tandem.errors.UnknownCustomerError` for an unknown customer or IP.
         """
         # A decision never mixes two tables (see swap()).
-        express = self._express.get(customer)
-        if express is None or source_ip is not None or type(at) is not int:
-            return self._route(self._state, number, customer, source_ip, at, call_id, _UNSET)
+        trunk = None
+        if source_ip is None:
+            express = self._express.get(customer)
+            if express is None or type(at) is not int:
+                return self._route(self._state, number, customer, None, at, call_id, _UNSET)
+        else:
+            # identify by source IP, then the express path of the trunk's customer (the
+            # trunk's name goes into the decision, as the general path puts it)
+            state = self._state
+            if type(at) is not int:
+                return self._route(state, number, customer, source_ip, at, call_id, _UNSET)
+            found = state.config.trunks.identify(source_ip)  # raises as _identify does
+            express = state.express.get(found.customer)
+            if express is None or (customer is not None and customer != found.customer):
+                return self._route(state, number, customer, source_ip, at, call_id, _UNSET)
+            trunk = found.name
         # Express path: the stages of _route() in one piece for a customer on plain least
         # cost (default translation rules, no blocked prefixes, one currency, no capacity
         # limits; or least cost with quality floors that leave every candidate) and a plain
@@ -690,7 +714,7 @@ class Router:
             and len(digits) <= _E164_MAX
             and digits[0] != "0"
         ):
-            return self._route(self._state, number, customer, None, at, call_id, _UNSET)
+            return self._route(self._state, number, customer, source_ip, at, call_id, _UNSET)
         # look up: an answer that neither ports the number nor finds it on-net changes nothing
         lookup = self.lookup
         info = None
@@ -698,10 +722,16 @@ class Router:
             info = lookup.lookup(digits)
             kind = info.kind
             if kind is not _NOT_FOUND and kind is not _NOT_PORTED:
-                return self._route(self._state, number, customer, None, at, call_id, info)
+                return self._route(self._state, number, customer, source_ip, at, call_id, info)
         if not valid_from <= at < valid_until:
             return self._route(
-                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+                self._state,
+                number,
+                customer,
+                source_ip,
+                at,
+                call_id,
+                _UNSET if lookup is None else info,
             )
         # probe: the longest stored prefix, and the customer's sell rate there
         uid = -1
@@ -721,7 +751,13 @@ class Router:
                     plen = quote_plen[i]
         if plen < 0:
             return self._route(
-                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+                self._state,
+                number,
+                customer,
+                source_ip,
+                at,
+                call_id,
+                _UNSET if lookup is None else info,
             )
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
@@ -729,7 +765,13 @@ class Router:
         if floors is not None and not self._floors_clear(floors, a, b, digits, at, None)[0]:
             # a carrier below its quality floor or cooling down: the general path
             return self._route(
-                self._state, number, customer, None, at, call_id, _UNSET if lookup is None else info
+                self._state,
+                number,
+                customer,
+                source_ip,
+                at,
+                call_id,
+                _UNSET if lookup is None else info,
             )
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
@@ -739,7 +781,7 @@ class Router:
         return _decision(
             number, digits, customer, at, info, digits[:plen], sell,
             "" if pos > a else _no_route(a, b, digits),
-            (table, policies, None, why, (), a, pos, b, limit, max_routes),
+            (table, policies, None, why, (), a, pos, b, limit, max_routes), None, trunk,
         )  # fmt: skip
 
     def _route(

@@ -35,6 +35,7 @@ __all__ = [
     "BLOCK_CODES",
     "PHRASES",
     "BlockAnswer",
+    "RedirectTexts",
     "block_answer",
     "block_kind",
     "contact_params",
@@ -281,6 +282,70 @@ def redirect_text(decision: Decision | CallDecision, decision_id: str) -> str:
             if len(_LINE_PARTS) < 65536:
                 _LINE_PARTS[item] = parts
         lines.append(parts[0] + number + parts[1] + q + parts[2] + end)
+    return "".join(lines)
+
+
+#: Route spans :class:`RedirectTexts` keeps at most (then it starts again, empty).
+MAX_TEMPLATES = 65_536
+
+
+class RedirectTexts:
+    """:func:`redirect_text` with the text of each route span kept as a template: a plain
+    least-cost decision's routes are the table's route entries ``a:b`` (the candidates
+    the decision lands on), so its text differs from another decision's on the same span
+    only by the number and the decision id. The first decision on a span renders its
+    lines (:func:`redirect_text`'s own code, with placeholders); the next ones fill the
+    template in (one ``%`` of a tuple). The decision itself is made on every request.
+
+    Each template holds the table and the carrier policies it was rendered from and is
+    used only for those very objects; the owner also empties the cache (:meth:`clear`)
+    on every table swap and routing-config reload. At most :data:`MAX_TEMPLATES` spans
+    are kept (then the cache is emptied and fills again). A decision of any other shape
+    (carriers picked apart by the plan, on-net) is rendered by :func:`redirect_text`. A
+    property test holds the two to the same text."""
+
+    __slots__ = ("_spans",)
+
+    def __init__(self) -> None:
+        #: (a, b) -> (table, policies, template, the number of routes)
+        self._spans: dict[tuple[int, int], tuple[Any, Any, str, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def clear(self) -> None:
+        """Forget every template (a table swap or a config reload: the text may change)."""
+        self._spans.clear()
+
+    def text(self, decision: Decision | CallDecision, decision_id: str) -> str:
+        """:func:`redirect_text` ``(decision, decision_id)``."""
+        raw = decision._raw
+        if raw is None or raw[2] is not None or decision.on_net is not None:
+            return redirect_text(decision, decision_id)
+        # raw = (table, policies, picked, why, dropped, start, examined, ...)
+        table, policies, a, b = raw[0], raw[1], raw[5], raw[6]
+        spans = self._spans
+        found = spans.get((a, b))
+        if found is None or found[0] is not table or found[1] is not policies:
+            template = _template(table, policies, a, b)
+            if len(spans) >= MAX_TEMPLATES:
+                spans.clear()
+            found = spans[(a, b)] = (table, policies, template, b - a)
+        ident = decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)
+        return found[2] % ((decision.normalized, ident) * found[3])
+
+
+def _template(table: Any, policies: Any, a: int, b: int) -> str:
+    """The text of route entries ``a:b`` with ``%s`` for each number and decision id."""
+    rates = table.route_rate[a:b].tolist()
+    carriers = table.route_carrier[a:b].tolist()
+    lines = [_REDIRECT]
+    for c, rate, q in zip(carriers, rates, q_values(len(rates)), strict=True):
+        policy = policies[c]
+        head, tail, params = (
+            piece.replace("%", "%%") for piece in _parts(policy.name, policy.trunk, rate)
+        )
+        lines.append("Contact: " + head + "%s" + tail + q + params + "%s\r\n")
     return "".join(lines)
 
 

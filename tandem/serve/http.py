@@ -21,8 +21,11 @@ A decided call (routed or blocked) is a 200: ``blocked`` and ``reason`` say the 
 Never a 500 and never a traceback: an unexpected failure is logged and answered 503.
 
 The request a proxy sends on every call, ``GET /route?...`` whole in one read, is answered
-straight from its bytes (:class:`_HttpProtocol`'s fast path, :meth:`HttpApi.route`); every
-other request goes through httptools. Both give the same bytes (a property test).
+straight from its bytes (:class:`_HttpProtocol`'s fast path, :meth:`HttpApi.route`, its
+query read with one match when it has Kamailio's shape); every other request goes through
+httptools. Both give the same bytes (a property test). ``format=sip`` texts are kept per
+route span (:class:`~tandem.serve.answer.RedirectTexts`, emptied on every table swap and
+config reload).
 
 :class:`HttpApi` is the whole logic (a request in, a response out); the protocol class
 only moves bytes.
@@ -43,7 +46,7 @@ import httptools
 
 from tandem.errors import InstantError
 from tandem.instant import format_instant, parse_instant
-from tandem.serve.answer import redirect_text, refusal_text
+from tandem.serve.answer import refusal_text
 from tandem.serve.openapi import openapi_schema
 from tandem.serve.rtjson import rtjson_blocked, rtjson_text
 from tandem.serve.service import LOG, RouteService
@@ -68,6 +71,16 @@ JSON_TYPE = "application/json"
 SIP_TYPE = "text/plain; charset=utf-8"
 _FORMATS = ("json", "rtjson", "sip")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: The query string proxies send on every call (Kamailio's http302.cfg):
+#: ``format=F&number=N&source_ip=IP`` (or ``customer=NAME``), the number's ``+`` escaped or
+#: absent, every value plain (no escape, no ``+``: nothing to decode). :meth:`HttpApi.route`
+#: reads it with this one match into what :meth:`HttpApi._params` gives; any other query
+#: goes to the general parser (a property test holds the two equal).
+_COMMON_QUERY = re.compile(
+    r"format=(json|rtjson|sip)&number=(%2[Bb])?([0-9]{1,32})"
+    r"&(source_ip|customer)=([0-9A-Za-z_.:\-]{1,128})"
+)
 
 #: (status, content type, body, extra header lines)
 HttpResponse = tuple[int, str, bytes, tuple[str, ...]]
@@ -153,7 +166,16 @@ class HttpApi:
         try:
             if self.token is not None:
                 self._authorize(authorization)
-            answer = self._route(self._params(query, _ROUTE_PARAMS))
+            found = _COMMON_QUERY.fullmatch(query)
+            if found is not None:  # the query Kamailio sends: read in one match
+                fmt, plus, digits, who, value = found.groups()
+                number = "+" + digits if plus else digits
+                if who == "source_ip":
+                    answer = self._answer(number, None, value, fmt, None, None)
+                else:
+                    answer = self._answer(number, value, None, fmt, None, None)
+            else:
+                answer = self._route(self._params(query, _ROUTE_PARAMS))
         except Exception as exc:  # noqa: BLE001 - never a 500 with a traceback
             answer = _failure(exc, "GET", "/route?" + query)
         requests = self.metrics.requests
@@ -254,11 +276,31 @@ class HttpApi:
         fmt = params.get("format", "json")
         if fmt not in _FORMATS:
             raise _BadRequest(400, "bad_request", f"format {fmt[:20]!r}: json, rtjson or sip")
-        at = self._at(params)
+        return self._answer(
+            number, customer, source_ip, fmt, params.get("at"), params.get("call_id") or None
+        )
+
+    def _answer(
+        self,
+        number: str,
+        customer: str | None,
+        source_ip: str | None,
+        fmt: str,
+        at_text: str | None,
+        call_id: str | None,
+    ) -> HttpResponse:
+        """The answer to ``GET /route`` once its parameters are read and checked (``number``
+        not empty, ``customer`` or ``source_ip`` given, ``fmt`` one of the formats)."""
+        if at_text is None or at_text == "":
+            at = int(self.clock())
+        else:
+            try:
+                at = parse_instant(at_text)
+            except InstantError as exc:
+                raise _BadRequest(400, "bad_request", f"at: {exc}") from None
         outcome = self.service.decide(
-            number, customer=customer, source_ip=source_ip, at=at,
-            call_id=params.get("call_id") or None,
-        )  # fmt: skip
+            number, customer=customer, source_ip=source_ip, at=at, call_id=call_id
+        )
         decision = outcome.decision
         if fmt == "sip":
             # the SIP answer itself: a proxy copies its lines into its reply (no JSON)
@@ -267,7 +309,8 @@ class HttpApi:
                 status = 200 if decision is not None else 422
                 return status, SIP_TYPE, refusal_text(block).encode(), ()
             assert decision is not None
-            return 200, SIP_TYPE, redirect_text(decision, outcome.decision_id).encode(), ()
+            text = self.service.sip_texts.text(decision, outcome.decision_id)
+            return 200, SIP_TYPE, text.encode(), ()
         if fmt == "rtjson":
             if decision is None:
                 assert outcome.block is not None
@@ -372,17 +415,26 @@ def _head(
     status: int, content_type: str, length: int, extra: tuple[str, ...], close: bool
 ) -> bytes:
     if not extra:
+        whole = _WHOLE_HEADS.get((status, content_type, close, length))
+        if whole is not None:
+            return whole
         key = (status, content_type, close)
         pieces = _HEADS.get(key)
         if pieces is None:
             before, after = _head_text(status, content_type, "\0", (), close).split("\0")
             pieces = _HEADS[key] = (before.encode(), after.encode())
-        return pieces[0] + str(length).encode() + pieces[1]
+        whole = pieces[0] + str(length).encode() + pieces[1]
+        if len(_WHOLE_HEADS) >= 4096:
+            _WHOLE_HEADS.clear()
+        _WHOLE_HEADS[(status, content_type, close, length)] = whole
+        return whole
     return _head_text(status, content_type, str(length), extra, close).encode()
 
 
 #: (status, content type, close) -> the response head before and after its length
 _HEADS: dict[tuple[int, str, bool], tuple[bytes, bytes]] = {}
+#: (status, content type, close, length) -> the whole response head (at most 4,096 kept)
+_WHOLE_HEADS: dict[tuple[int, str, bool, int], bytes] = {}
 
 
 def _head_text(
@@ -406,6 +458,8 @@ _FAST_ROUTE = re.compile(
     rb"GET /route\?([!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]*) HTTP/1\.1\r\n"
     rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[ \t]*[!-~]+(?:[ \t]+[!-~]+)*\r\n)*)\r\n"
 )
+#: The query of :data:`_FAST_ROUTE`, alone (for a request whose header lines are known).
+_FAST_QUERY = re.compile(rb"[!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]*")
 #: Words that send a request with headers holding them (names or values, any case) to
 #: httptools: what decides keep-alive, a body or an upgrade there.
 _FAST_SKIP = (b"connection", b"content-length", b"transfer-encoding", b"upgrade")
@@ -418,9 +472,11 @@ class _HttpProtocol(asyncio.Protocol):
     **Fast path.** The request a proxy sends on every call, ``GET /route?...`` over a
     kept-alive HTTP/1.1 connection, arrives whole in one read between two requests; when
     it has the plain shape of :data:`_FAST_ROUTE` it is answered straight from the bytes
-    (:meth:`HttpApi.route`), without httptools' callbacks. Every other request, a split
-    or pipelined one included, goes through httptools; a property test holds both paths
-    to the same bytes written for any input."""
+    (:meth:`HttpApi.route`), without httptools' callbacks. A proxy sends the same header
+    lines on every request: once a request was answered so, the next one whose bytes after
+    the query are the very same (its ``HTTP/1.1`` and header lines) needs only its query
+    checked. Every other request, a split or pipelined one included, goes through
+    httptools; a property test holds both paths to the same bytes written for any input."""
 
     def __init__(self, api: HttpApi, connections: set[asyncio.Transport]) -> None:
         self.api = api
@@ -434,6 +490,10 @@ class _HttpProtocol(asyncio.Protocol):
         #: httptools holds part of a request (the fast path must wait for the next one)
         self.inside = False
         self.fast = api.fast_route
+        #: what follows the query in the last request answered by the fast path (its
+        #: " HTTP/1.1" and header lines; b"": none yet) and the bearer token read there
+        self.tail = b""
+        self.tail_authorization: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -445,8 +505,20 @@ class _HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.fast and not self.inside:
+            # the same header lines as the last fast-path request of this connection (a
+            # proxy sends the same every time): only the query is left to check
+            end = data.find(b" HTTP/1.1\r\n", 11)
+            if (
+                end > 0
+                and data[end:] == self.tail
+                and data[:11] == b"GET /route?"
+                and _FAST_QUERY.fullmatch(data, 11, end) is not None
+            ):
+                self._answer(data[11:end], self.tail_authorization)
+                return
             found = _FAST_ROUTE.fullmatch(data)
             if found is not None and self._route(found.group(1), found.group(2)):
+                self.tail = data[found.end(1) :]
                 return
         try:
             self.parser.feed_data(data)
@@ -476,12 +548,17 @@ class _HttpProtocol(asyncio.Protocol):
                     name, _, value = line.partition(b":")
                     if name.lower() == b"authorization":  # the last one, as httptools gives
                         authorization = value.lstrip(b" \t").decode("ascii")
+        self.tail_authorization = authorization
+        self._answer(query, authorization)
+        return True
+
+    def _answer(self, query: bytes, authorization: str | None) -> None:
+        """Answer a fast-path request of query ``query``."""
         transport = self.transport
         if transport is None or transport.is_closing():
-            return True
+            return
         status, ctype, body, extra = self.api.route(query.decode("ascii"), authorization)
         transport.write(_head(status, ctype, len(body), extra, False) + body)
-        return True
 
     # httptools callbacks
     def on_message_begin(self) -> None:

@@ -5,7 +5,8 @@ clean shutdown.
   ``watch`` seconds: inode, size, modification time). The file is loaded in a worker
   thread while the loop keeps answering on the old table, then swapped in between two
   requests (:meth:`~tandem.lcr.Router.swap`): no request waits for a load, none is
-  dropped and none mixes two tables.
+  dropped and none mixes two tables. With ``--config``, the routing config file is loaded
+  again too on every ``SIGHUP`` and when it changes (:meth:`RouteService.reload_config`).
 * ``SIGTERM`` / ``SIGINT``: stop listening, let every answer already written leave
   (buffered data is flushed before a connection closes), then exit 0.
 """
@@ -91,6 +92,7 @@ class _Reloader:
         try:
             while True:
                 self.again = False
+                self.service.reload_config()  # a small file: on the loop's thread
                 try:
                     table, stat = await loop.run_in_executor(None, self.service.load_table)
                 except TandemError as exc:
@@ -107,8 +109,13 @@ class _Reloader:
     async def watch(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            if self.service.changed() and not self.running:
+            if self.running:
+                continue
+            if self.service.changed():
                 LOG.info("snapshot %s changed: reloading", self.service.table_path)
+                self.request()
+            elif self.service.config_changed():
+                LOG.info("routing config %s changed: reloading", self.service.config_path)
                 self.request()
 
 

@@ -10,7 +10,11 @@ route``, and :meth:`Outcome.json` is exactly ``tandem route --json`` for the sam
 (:meth:`Router.swap`: atomic, a decision never mixes two tables); a file that does not
 load (half written, corrupt, wrongly signed) leaves the table in use and is counted.
 :meth:`RouteService.changed` tells whether the file was replaced or rewritten since the
-last load (inode, size, modification time).
+last load (inode, size, modification time). With a routing config file (``--config``),
+:meth:`RouteService.reload_config` loads it again and the router follows it from the next
+decision on (:meth:`Router.reconfigure`); a file that does not load leaves the config in
+use. :attr:`RouteService.sip_texts` (the ``302`` texts kept per route span) is emptied on
+every swap and every config reload.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tandem.errors import NumberError, TandemError, UnknownCustomerError
 from tandem.lcr.table import RoutingTable
-from tandem.serve.answer import BlockAnswer, block_answer, error_answer
+from tandem.serve.answer import BlockAnswer, RedirectTexts, block_answer, error_answer
 from tandem.serve.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -114,8 +118,14 @@ class RouteService:
         key: bytes | None = None,
         keep_calls: bool = True,
         lifecycle_json: bool | None = None,
+        config_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.router = router
+        #: the routing config file the router follows (None: none given)
+        self.config_path = None if config_path is None else Path(config_path)
+        self._config_stat = self._stat_of(self.config_path)
+        #: the ``302`` texts of routed calls, kept per route span (see RedirectTexts)
+        self.sip_texts = RedirectTexts()
         self.calls = calls
         self.table_path = Path(table_path)
         self.key = key
@@ -212,18 +222,52 @@ class RouteService:
         return outcome
 
     # -- reloading -------------------------------------------------------------------------
-    def _file_stat(self) -> tuple[int, int, int] | None:
+    @staticmethod
+    def _stat_of(path: Path | None) -> tuple[int, int, int] | None:
+        if path is None:
+            return None
         try:
-            st = os.stat(self.table_path)
+            st = os.stat(path)
         except OSError:
             return None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _file_stat(self) -> tuple[int, int, int] | None:
+        return self._stat_of(self.table_path)
 
     def changed(self) -> bool:
         """Whether the snapshot file differs from the one loaded last (replaced, rewritten);
         False while it is missing."""
         now = self._file_stat()
         return now is not None and now != self._stat
+
+    def config_changed(self) -> bool:
+        """Whether the routing config file differs from the one loaded last; False while it
+        is missing and without one."""
+        now = self._stat_of(self.config_path)
+        return now is not None and now != self._config_stat
+
+    def reload_config(self) -> bool:
+        """Load the routing config file again and have the router follow it from the next
+        decision on (the event loop's thread); False when it did not load (the config in
+        use stays; logged) or there is none."""
+        path = self.config_path
+        if path is None:
+            return False
+        from tandem.lcr.policy import load_config
+
+        stat = self._stat_of(path)
+        try:
+            config = load_config(path)
+        except (TandemError, OSError) as exc:
+            self._config_stat = stat
+            LOG.error("routing config reload failed, keeping the config in use: %s", exc)
+            return False
+        self.router.reconfigure(config)
+        self.sip_texts.clear()
+        self._config_stat = stat
+        LOG.info("routing config reloaded path=%s", path)
+        return True
 
     def load_table(self) -> tuple[RoutingTable, tuple[int, int, int] | None]:
         """Load the snapshot file (safe to run in a worker thread): the table and the file's
@@ -234,6 +278,7 @@ class RouteService:
     def install(self, table: RoutingTable, stat: tuple[int, int, int] | None) -> None:
         """Swap ``table`` in (atomic; the event loop's thread)."""
         self.router.swap(table)
+        self.sip_texts.clear()
         freeze_heap()
         self._stat = stat
         self.loaded_at = time.time()
