@@ -230,6 +230,38 @@ print(",".join(took) or "-", os.environ.get("OPENBLAS_NUM_THREADS"), threads)
 """
 
 
+_ARENAS = """
+import ctypes, sys, threading
+from tandem.cli.heap import one_malloc_arena
+took = one_malloc_arena() if sys.argv[1] == "one" else None
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+def work():
+    libc.malloc(1 << 20)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print(took)
+libc.malloc_stats()
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc_stats")
+@pytest.mark.parametrize("setting", ["one", "default"])
+def test_one_malloc_arena_keeps_threads_on_the_main_heap(setting):
+    # tandem rate allocates on several threads; each would get an arena of its own, which
+    # hands freed pages back to the kernel at once (to be faulted and zeroed again).
+    done = subprocess.run(
+        [sys.executable, "-c", _ARENAS, setting], capture_output=True, text=True, check=True
+    )
+    arenas = [line for line in done.stderr.splitlines() if line.startswith("Arena ")]
+    if setting == "one":
+        assert done.stdout.split() == ["True"]
+        assert arenas == ["Arena 0:"]
+    else:
+        assert "Arena 1:" in arenas  # the thread's own
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
 @pytest.mark.parametrize("preset", [None, "2"])
 def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
@@ -240,7 +272,7 @@ def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_ALLOW_THP")
+        if k not in ("OPENBLAS_NUM_THREADS", "MIMALLOC_ALLOW_THP", "MIMALLOC_PURGE_DELAY")
     }
     env["MIMALLOC_VERBOSE"] = "1"
     if preset is not None:
@@ -250,11 +282,13 @@ def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
     )
     took, blas, threads = done.stdout.split()
     if preset is None:
-        assert took == "OPENBLAS_NUM_THREADS,MIMALLOC_ALLOW_THP"
+        assert took == "OPENBLAS_NUM_THREADS,MIMALLOC_ALLOW_THP,MIMALLOC_PURGE_DELAY"
         assert (blas, threads) == ("1", "1")  # the main thread only
     else:
-        assert (took, blas) == ("MIMALLOC_ALLOW_THP", preset)
+        assert (took, blas) == ("MIMALLOC_ALLOW_THP,MIMALLOC_PURGE_DELAY", preset)
     import pyarrow
 
     if pyarrow.default_memory_pool().backend_name == "mimalloc":
         assert "option 'allow_thp': 0" in done.stderr
+        # freed pages are kept for the next batch, not handed back to the kernel
+        assert "option 'purge_delay': -1" in done.stderr
