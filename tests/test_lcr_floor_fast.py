@@ -1,7 +1,7 @@
 """A least-cost plan with quality floors routes as plain least cost while its floor leaves
 every candidate (the express path, and the general path's shortcut): the decisions equal
 those of the plan applied carrier by carrier (``order_routes``), on random tables, scores,
-floors and timelines, cooldowns included."""
+floors and timelines (instants going back now and then too), cooldowns included."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def build(spec, cls, floors, max_routes, refresh):
     refresh=st.sampled_from([0, 5]),
     events=st.lists(
         st.tuples(
-            st.sampled_from(NUMBERS), st.integers(0, 8), st.sampled_from(CARRIERS),
+            st.sampled_from(NUMBERS), st.integers(-3, 8), st.sampled_from(CARRIERS),
             st.integers(0, 6), st.integers(0, 4),
         ),
         min_size=1, max_size=30,

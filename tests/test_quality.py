@@ -547,3 +547,24 @@ def test_unreachable_shared_state_never_stops_routing():
     assert board.cool("atlas", "44", seconds=60, at=200) == 260 and board.unreachable == 3
     with pytest.raises(StateUnavailableError):  # recording says so (FallbackCounters keeps it)
         board.attempt("atlas", "44", at=201, sip_code=503)
+
+
+def test_look_memo_names_where_the_same_looks_come_back():
+    """look_memo's interval and epoch: the same list from look at every instant inside it
+    while the epoch stands; a cooldown or a fresh read moves the epoch."""
+    board = QualityBoard(MemoryCounters(), QualityConfig(refresh=5.0, min_attempts=1))
+    carriers = ("atlas", "borealis")
+    looks, since, until, epoch = board.look_memo(carriers, "442", at=100)
+    assert (since, until) == (100, 105)
+    for t in (100, 101.5, 104.9):
+        assert board.look(carriers, "442", at=t) is looks
+        assert board.epoch == epoch
+    fresh = board.look(carriers, "442", at=105)  # every read expired: read again
+    assert fresh is not looks and board.epoch != epoch
+    epoch = board.epoch
+    board.cool("atlas", "442", seconds=60, at=106)
+    assert board.epoch != epoch
+    again, since, until, _ = board.look_memo(carriers, "442", at=106)
+    assert again[0].cooling_until == 166 and since <= 106 < until
+    single, since, until, _ = board.look_memo(["atlas"], "442", at=106)  # a list: not kept
+    assert since == until == 106 and single[0].cooling_until == 166

@@ -563,8 +563,9 @@ class Router:
         #: for the last list of looks the score source gave for it (see _floors_clear)
         self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
         #: destination group -> (the looks of every carrier, floor, whether one of them is
-        #: cooling down or below the floor): see _floors_clear
-        self._group_clear: dict[str, tuple[Any, Any, bool]] = {}
+        #: cooling down or below the floor, the carriers looked at, and from, until and
+        #: epoch: where the score source hands back the same looks): see _floors_clear
+        self._group_clear: dict[str, tuple[Any, ...]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -1013,13 +1014,32 @@ class Router:
         # whether any of them is cooling down or below it, kept per group. None is: every
         # candidate clears the floor, whatever the span (no per-span work).
         group = scores.group_of(number)
-        every = scores.look(known.table.carriers, group, at=t)
+        carriers = known.table.carriers
         seen = self._group_clear.get(group)
-        if seen is None or seen[0] is not every or seen[1] is not floor:
-            trouble = any(x.cooling_until is not None or below(x.score) for x in every)
+        # The answer kept for the group stands, without asking the score source, while
+        # its list of looks would be handed back unchanged (a source with look_memo: the
+        # same epoch, an instant inside the list's interval) for the same floor and table.
+        if (
+            seen is None
+            or seen[1] is not floor
+            or seen[3] is not carriers
+            or not seen[4] <= t < seen[5]
+            or seen[6] != getattr(scores, "epoch", None)
+        ):
+            memo = getattr(scores, "look_memo", None)
+            if memo is not None:
+                every, since, until, epoch = memo(carriers, group, at=t)
+            else:
+                every, since, until, epoch = scores.look(carriers, group, at=t), t, t, None
+            if seen is None or seen[0] is not every or seen[1] is not floor:
+                trouble = any(x.cooling_until is not None or below(x.score) for x in every)
+            else:
+                trouble = seen[2]
             if len(self._group_clear) >= 65536:
                 self._group_clear.clear()
-            seen = self._group_clear[group] = (every, floor, trouble)
+            seen = self._group_clear[group] = (
+                every, floor, trouble, carriers, since, until, epoch
+            )  # fmt: skip
         if not seen[2]:
             return True, None
         looks = scores.look(self._span_names(known, a, b), group, at=t)

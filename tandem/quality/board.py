@@ -223,6 +223,9 @@ class QualityBoard:
         #: Reads or cooldown marks that found shared state unreachable (a bare
         #: RedisCounters; a FallbackCounters carries on with local counters instead).
         self.unreachable = 0
+        #: Changes whenever a list :meth:`look` keeps may be dropped before its time (a
+        #: read absorbed, a cooldown started, the memo cleared): see :meth:`look_memo`.
+        self.epoch = 0
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
@@ -330,6 +333,21 @@ class QualityBoard:
             self._keep(carriers, group, out)  # type: ignore[arg-type]  # every entry is set
         return out  # type: ignore[return-value]  # every entry is set
 
+    def look_memo(
+        self, carriers: tuple[str, ...], group: str, *, at: float
+    ) -> tuple[list[CarrierLook], float, float, int]:
+        """:meth:`look`, and ``(from, until, epoch)``: :meth:`look` of the same tuple and
+        group answers this same list at every instant in ``[from, until)`` while
+        :attr:`epoch` reads ``epoch`` (``from == until``: not kept), so that a caller may
+        keep what it derived from the list and skip asking."""
+        looks = self.look(carriers, group, at=at)
+        # the list kept now: any later change that could drop it moves the epoch
+        memo = self._memo.get(group)
+        hit = memo.get(id(carriers)) if memo is not None else None
+        if hit is not None and hit[0] is carriers and hit[3] is looks:
+            return looks, hit[1], hit[2], self.epoch
+        return looks, at, at, self.epoch
+
     def _keep(self, carriers: tuple[str, ...], group: str, looks: list[CarrierLook]) -> None:
         """Keep ``looks`` for :meth:`look` while every one of them would be reused: from the
         latest to the earliest read instant plus ``refresh``."""
@@ -341,9 +359,11 @@ class QualityBoard:
         if memo is None:
             if len(self._memo) >= 65536:
                 self._memo.clear()
+                self.epoch += 1
             memo = self._memo[group] = {}
         elif len(memo) >= 256:
             memo.clear()
+            self.epoch += 1
         memo[id(carriers)] = (
             carriers, max(instants), min(instants) + self.config.refresh, looks
         )  # fmt: skip
@@ -431,6 +451,7 @@ class QualityBoard:
         config = self.config
         cache = self._cache.setdefault(group, {})
         self._memo.pop(group, None)
+        self.epoch += 1
         read = 2 * len(missing)
         for k, carrier in enumerate(stale):
             self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
@@ -492,6 +513,7 @@ class QualityBoard:
 
     def _cooled(self, carrier: str, group: str, until: float) -> None:
         self._memo.pop(group, None)
+        self.epoch += 1
         cache = self._cache.get(group)
         hit = cache.get(carrier) if cache is not None else None
         if cache is not None and hit is not None:
