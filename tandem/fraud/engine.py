@@ -349,7 +349,12 @@ class FraudEngine:
             native_keys = getattr(self.counters, "native_keys", None)
             compiled = plan.compiled = (
                 self.counters,
-                Compiled(plan, self.counters.table, native_keys),
+                Compiled(
+                    plan,
+                    self.counters.table,
+                    native_keys,
+                    getattr(self.counters, "graded_runner", None),
+                ),
             )
         fast = compiled[1]
         keys_of = self._keys.get(facts.customer)
@@ -359,8 +364,11 @@ class FraudEngine:
         program = fast.programs.get(variant)
         if program is None:
             program = fast.program(variant)
-        steps, bounds, first = program
-        answers, over = self._run_graded(steps, keys, facts.at, bounds)
+        steps, bounds, first, run = program
+        if run is not None:
+            answers, over = run(keys, facts.at)
+        else:
+            answers, over = self._run_graded(steps, keys, facts.at, bounds)
         self.last_fell_back = False
         if not over:
             rate = facts.sell_rate
