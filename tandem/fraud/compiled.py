@@ -96,12 +96,16 @@ class Compiled:
                 if cc_trunk:
                     src += ["    if trunk:", "        m |= 1",
                             "        add(_cc('trunk', trunk))"]  # fmt: skip
-                    spec.append((1, 4, _TRUNK, concurrent_key, "trunk"))
+                    spec.append(
+                        (1, 4, _TRUNK, concurrent_key, "trunk", concurrent_key("trunk", ""))
+                    )
                     steps.append((0, None, 0, bound, _TRUNK))
                 if cc_group:
                     src += ["    if group:", "        m |= 4",
                             "        add(_cc('group', group))"]  # fmt: skip
-                    spec.append((1, 7, _GROUP, concurrent_key, "group"))
+                    spec.append(
+                        (1, 7, _GROUP, concurrent_key, "group", concurrent_key("group", ""))
+                    )
                     steps.append((0, None, 0, bound, _GROUP))
             elif name == "cps":
                 c = r.cps
@@ -112,7 +116,7 @@ class Compiled:
                 if cps_ip:
                     src += ["    if source_ip:", "        m |= 2",
                             "        add(_cps('source_ip', source_ip))"]  # fmt: skip
-                    spec.append((1, 5, _IP, cps_key, "source_ip"))
+                    spec.append((1, 5, _IP, cps_key, "source_ip", cps_key("source_ip", "")))
                     steps.append((1, (c.window, c.step), 1, bound, _IP))
             elif name == "spend":
                 sp = r.spend
