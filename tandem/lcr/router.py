@@ -564,7 +564,7 @@ class Router:
         self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
         #: destination group -> (the looks of every carrier, floor, whether one of them is
         #: cooling down or below the floor, the carriers looked at, and from, until and
-        #: epoch: where the score source hands back the same looks): see _floors_clear
+        #: live: where the score source hands back the same looks): see _floors_clear
         self._group_clear: dict[str, tuple[Any, ...]] = {}
 
     @property
@@ -1017,20 +1017,21 @@ class Router:
         carriers = known.table.carriers
         seen = self._group_clear.get(group)
         # The answer kept for the group stands, without asking the score source, while
-        # its list of looks would be handed back unchanged (a source with look_memo: the
-        # same epoch, an instant inside the list's interval) for the same floor and table.
+        # its list of looks would be handed back unchanged (a source with look_memo: its
+        # live flag still set, an instant inside the list's interval) for the same floor
+        # and table.
         if (
             seen is None
             or seen[1] is not floor
             or seen[3] is not carriers
             or not seen[4] <= t < seen[5]
-            or seen[6] != getattr(scores, "epoch", None)
+            or not seen[6][0]
         ):
-            memo = getattr(scores, "look_memo", None)
-            if memo is not None:
-                every, since, until, epoch = memo(carriers, group, at=t)
+            look_memo = getattr(scores, "look_memo", None)
+            if look_memo is not None:
+                every, since, until, live = look_memo(carriers, group, at=t)
             else:
-                every, since, until, epoch = scores.look(carriers, group, at=t), t, t, None
+                every, since, until, live = scores.look(carriers, group, at=t), t, t, _DEAD
             if seen is None or seen[0] is not every or seen[1] is not floor:
                 trouble = any(x.cooling_until is not None or below(x.score) for x in every)
             else:
@@ -1038,7 +1039,7 @@ class Router:
             if len(self._group_clear) >= 65536:
                 self._group_clear.clear()
             seen = self._group_clear[group] = (
-                every, floor, trouble, carriers, since, until, epoch
+                every, floor, trouble, carriers, since, until, live
             )  # fmt: skip
         if not seen[2]:
             return True, None
@@ -1191,6 +1192,7 @@ def _decision(
 _new = object.__new__
 _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
+_DEAD = [False]  # the live flag of looks a score source does not keep
 #: Memory per router and table for the customers' dense sell-rate indexes (16 bytes per
 #: prefix per customer); customers beyond it scan the prefix's quotes instead.
 _EXPRESS_SELL_BYTES = 64 << 20
