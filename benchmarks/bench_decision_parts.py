@@ -4,6 +4,7 @@ timed alone, in one process, on the same table and numbers.
     python benchmarks/bench_decision_parts.py                # 40 carriers x 50,000, 20,000 numbers
     python benchmarks/bench_decision_parts.py --small        # a quick run
     python benchmarks/bench_decision_parts.py --python-loop  # MemoryCounters(native=False)
+    PYTHONPATH=/tmp/base python benchmarks/bench_decision_parts.py   # another tree's code
 
 Each part runs over every number in turn (one pass per repeat, the instant one second on
 per pass, as the benchmark's rounds), timed with the thread's CPU clock (time spent waiting
@@ -138,13 +139,12 @@ def main() -> None:
         programs = [compiled.program(variant) for variant, _keys in built]
 
         def run(at: int) -> None:
-            for (_variant, keys), (steps, bounds, _first, runner) in zip(
-                built, programs, strict=True
-            ):
+            for (_variant, keys), entry in zip(built, programs, strict=True):
+                runner = entry[3] if len(entry) > 3 else None  # a tree before the runners
                 if runner is not None:
                     runner(keys, at)
                 else:
-                    engine.counters.run_graded(steps, keys, at, bounds)
+                    engine.counters.run_graded(entry[0], keys, at, entry[1])
 
         parts["  its counter operations (runner)"] = run
     for fn in parts.values():  # warm up: customers resolved, windows made, caches filled
