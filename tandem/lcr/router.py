@@ -564,7 +564,8 @@ class Router:
         self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
         #: destination group -> (the looks of every carrier, floor, whether one of them is
         #: cooling down or below the floor, the carriers looked at, and from, until and
-        #: live: where the score source hands back the same looks): see _floors_clear
+        #: live: where the score source hands back the same looks; the plan, and whether
+        #: the group decides its floor): see _floors_clear
         self._group_clear: dict[str, tuple[Any, ...]] = {}
 
     @property
@@ -1001,11 +1002,29 @@ class Router:
         beforehand, else read now from the score source). The answer for one list of
         looks and one floor is kept per span (the board hands back the same list while
         nothing it holds changed), so a decision pays for the check once per refresh."""
-        floor = known.plan.floor_for(number)
-        if floor is None:
-            return True, looks
         scores = self.scores
         assert scores is not None
+        plan = known.plan
+        if looks is None:
+            # The group's kept answer, when it is clear and the group decides the floor
+            # (no floor prefix longer than the group: the same floor for every number in
+            # it): see below for when an answer is kept.
+            group = scores.group_of(number)
+            seen = self._group_clear.get(group)
+            if (
+                seen is not None
+                and seen[7] is plan
+                and seen[8]
+                and not seen[2]
+                and seen[3] is known.table.carriers
+                and seen[4] <= t < seen[5]
+                and seen[6][0]
+                and number.startswith(group)
+            ):
+                return True, None
+        floor = plan.floor_for(number)
+        if floor is None:
+            return True, looks
         below = floor.below
         if looks is not None:  # read beforehand: a list of its own
             return all(x.cooling_until is None and not below(x.score) for x in looks), looks
@@ -1038,8 +1057,11 @@ class Router:
                 trouble = seen[2]
             if len(self._group_clear) >= 65536:
                 self._group_clear.clear()
+            wide = len(group) >= max(len(f.prefix) for f in plan.floors) and number.startswith(
+                group
+            )
             seen = self._group_clear[group] = (
-                every, floor, trouble, carriers, since, until, live
+                every, floor, trouble, carriers, since, until, live, plan, wide
             )  # fmt: skip
         if not seen[2]:
             return True, None
