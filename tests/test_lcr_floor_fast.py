@@ -55,7 +55,7 @@ def build(spec, cls, floors, max_routes, refresh):
     ),
     floors=st.lists(
         st.fixed_dictionaries({
-            "prefix": st.sampled_from(["", "44", "442", "33"]),
+            "prefix": st.sampled_from(["", "44", "442", "4420", "33"]),  # 4420: longer than a group
             "min_asr": st.sampled_from(["0.2", "0.5", "0.8"]),
             "cooldown": st.sampled_from([0, 3, 60]),
             "probe_share": st.sampled_from(["0", "0.3"]),
