@@ -91,7 +91,7 @@ def test_compiled_keys_and_operations_are_the_batch_ones(data: dict[str, Any], r
         engine._queue(plan, facts, ops)
         compiled = Compiled(plan, counters.table)
         variant, keys = compiled.build(facts, engine._customer_keys(facts.customer))
-        program, bounds, _first = compiled.program(variant)
+        program, bounds, _first, _run = compiled.program(variant)
         assert keys == [op[1] for op in ops]
         assert len(bounds) == len(program)
         got = [

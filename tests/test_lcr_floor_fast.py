@@ -1,7 +1,7 @@
 """A least-cost plan with quality floors routes as plain least cost while its floor leaves
 every candidate (the express path, and the general path's shortcut): the decisions equal
 those of the plan applied carrier by carrier (``order_routes``), on random tables, scores,
-floors and timelines, cooldowns included."""
+floors and timelines (instants going back now and then too), cooldowns included."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def build(spec, cls, floors, max_routes, refresh):
     ),
     floors=st.lists(
         st.fixed_dictionaries({
-            "prefix": st.sampled_from(["", "44", "442", "33"]),
+            "prefix": st.sampled_from(["", "44", "442", "4420", "33"]),  # 4420: longer than a group
             "min_asr": st.sampled_from(["0.2", "0.5", "0.8"]),
             "cooldown": st.sampled_from([0, 3, 60]),
             "probe_share": st.sampled_from(["0", "0.3"]),
@@ -66,7 +66,7 @@ def build(spec, cls, floors, max_routes, refresh):
     refresh=st.sampled_from([0, 5]),
     events=st.lists(
         st.tuples(
-            st.sampled_from(NUMBERS), st.integers(0, 8), st.sampled_from(CARRIERS),
+            st.sampled_from(NUMBERS), st.integers(-3, 8), st.sampled_from(CARRIERS),
             st.integers(0, 6), st.integers(0, 4),
         ),
         min_size=1, max_size=30,

@@ -547,3 +547,28 @@ def test_unreachable_shared_state_never_stops_routing():
     assert board.cool("atlas", "44", seconds=60, at=200) == 260 and board.unreachable == 3
     with pytest.raises(StateUnavailableError):  # recording says so (FallbackCounters keeps it)
         board.attempt("atlas", "44", at=201, sip_code=503)
+
+
+def test_look_memo_names_where_the_same_looks_come_back():
+    """look_memo's interval and live flag: the same list from look at every instant inside
+    it while the flag stands; a cooldown or a fresh read of the group clears it, and
+    leaves the other groups' flags alone."""
+    board = QualityBoard(MemoryCounters(), QualityConfig(refresh=5.0, min_attempts=1))
+    carriers = ("atlas", "borealis")
+    looks, since, until, live = board.look_memo(carriers, "442", at=100)
+    other = board.look_memo(carriers, "331", at=100)[3]
+    assert (since, until) == (100, 105) and live == [True]
+    for t in (100, 101.5, 104.9):
+        assert board.look(carriers, "442", at=t) is looks
+        assert live[0]
+    fresh = board.look(carriers, "442", at=105)  # every read expired: read again
+    assert fresh is not looks and not live[0] and other[0]
+    live = board.look_memo(carriers, "442", at=105)[3]
+    board.cool("atlas", "442", seconds=60, at=106)
+    assert not live[0] and other[0]
+    again, since, until, live = board.look_memo(carriers, "442", at=106)
+    assert again[0].cooling_until == 166 and since <= 106 < until and live[0]
+    board.cool_later("borealis", "442", seconds=60, at=107)
+    assert not live[0]
+    single, since, until, live = board.look_memo(["atlas"], "442", at=107)  # a list: not kept
+    assert since == until == 107 and not live[0] and single[0].cooling_until == 166

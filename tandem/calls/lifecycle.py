@@ -442,6 +442,8 @@ class Calls:
         self._money: dict[str, tuple[int, Rounding, str]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
+        #: customer -> (account, spend, the credit remaining): CreditBook.remaining kept
+        self._credit_of: dict[str, tuple[CreditAccount, int, int]] = {}
         self._group_len: dict[str, int] = {}  # customer -> digits of its destination group
         self._live: dict[str, Call] = {}
         self._sweep_at = 4096
@@ -608,9 +610,26 @@ class Calls:
                 seen = self._spent.get(name)
                 spent = account.charged_scaled if seen is None else seen[1]
                 notes = (*notes, UNREACHABLE_CREDIT_NOTE)
-            credit = CreditBook.remaining(account, spent)
+            kept = self._credit_of.get(name)  # CreditBook.remaining, kept per account and spend
+            if kept is not None and kept[0] is account and kept[1] == spent:
+                credit = kept[2]
+            else:
+                credit = CreditBook.remaining(account, spent)
+                if len(self._credit_of) >= 100_000:  # bounded, as the other memos
+                    self._credit_of.clear()
+                self._credit_of[name] = (account, spent, credit)
             if decision.sell_rate_scaled is not None:
-                memo = self._sell_entry(decision, at)  # _max_duration's memo, inlined
+                # _sell_entry's first lookup, inlined (no tariff plans, the same table)
+                memo = None
+                if self._schedule is None:
+                    raw = decision._raw
+                    if (raw[0] if raw is not None else self.router.table) is self._terms_table:
+                        mine = self._terms.get(name)
+                        if mine is not None:
+                            memo = mine.get(decision.sell_prefix or "")
+                if memo is None:
+                    memo = self._sell_entry(decision, at)
+                # _max_duration's memo, inlined
                 seconds = memo[2] if memo[1] == credit else self._max_duration(decision, credit, at)
             if credit <= 0 or seconds == 0:
                 blocked_by = Verdict(

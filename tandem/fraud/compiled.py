@@ -11,7 +11,9 @@ which rules run, reading rule settings or building an operation tuple per counte
 * the operations themselves (kind, the counters' table of the window shape, amount) are a
   tuple made once per rule set and per *variant* (whether the call has a trunk, a source
   IP, a destination group, a block of consecutive numbers: the scopes that may be absent),
-  run by :meth:`MemoryCounters.run_program <tandem.state.MemoryCounters.run_program>`;
+  run by :meth:`MemoryCounters.run_program <tandem.state.MemoryCounters.run_program>`
+  (through a runner made once per variant, :meth:`MemoryCounters.graded_runner
+  <tandem.state.MemoryCounters.graded_runner>`);
 * grading starts with one comparison per answer against the largest value that cannot
   fire (``quiet``): a decision whose answers are all quiet has no counted verdict and
   skips grading; otherwise the engine grades as it always does.
@@ -54,12 +56,18 @@ class Compiled:
 
     __slots__ = (
         "build", "python_build", "programs", "_steps", "_table", "first_rate", "_first_index",
+        "_runner",
     )  # fmt: skip
 
     def __init__(
-        self, plan: _Plan, table: Callable[[int, int], Any], native_keys: Any = None
+        self,
+        plan: _Plan,
+        table: Callable[[int, int], Any],
+        native_keys: Any = None,
+        runner: Callable[[Any, tuple[Any, ...]], Callable[[Any, float], Any]] | None = None,
     ) -> None:
         self._table = table
+        self._runner = runner
         r = plan.rules
         # (kind, shape or None, amount, quiet bound, variant bit it needs or 0), in order
         steps: list[tuple[int, tuple[int, int] | None, int, float, int]] = []
@@ -88,12 +96,16 @@ class Compiled:
                 if cc_trunk:
                     src += ["    if trunk:", "        m |= 1",
                             "        add(_cc('trunk', trunk))"]  # fmt: skip
-                    spec.append((1, 4, _TRUNK, concurrent_key, "trunk"))
+                    spec.append(
+                        (1, 4, _TRUNK, concurrent_key, "trunk", concurrent_key("trunk", ""))
+                    )
                     steps.append((0, None, 0, bound, _TRUNK))
                 if cc_group:
                     src += ["    if group:", "        m |= 4",
                             "        add(_cc('group', group))"]  # fmt: skip
-                    spec.append((1, 7, _GROUP, concurrent_key, "group"))
+                    spec.append(
+                        (1, 7, _GROUP, concurrent_key, "group", concurrent_key("group", ""))
+                    )
                     steps.append((0, None, 0, bound, _GROUP))
             elif name == "cps":
                 c = r.cps
@@ -104,7 +116,7 @@ class Compiled:
                 if cps_ip:
                     src += ["    if source_ip:", "        m |= 2",
                             "        add(_cps('source_ip', source_ip))"]  # fmt: skip
-                    spec.append((1, 5, _IP, cps_key, "source_ip"))
+                    spec.append((1, 5, _IP, cps_key, "source_ip", cps_key("source_ip", "")))
                     steps.append((1, (c.window, c.step), 1, bound, _IP))
             elif name == "spend":
                 sp = r.spend
@@ -176,11 +188,12 @@ class Compiled:
         self.build = build
         self._steps = tuple(steps)
         self._first_index = first_index
-        self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int]] = {}
+        self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int, Any]] = {}
 
-    def program(self, variant: int) -> tuple[tuple[Any, ...], tuple[float, ...], int]:
-        """``(operations, quiet bounds, index of the first-call answer or -1)`` of a
-        variant (made on first use: at most 16 per rule set)."""
+    def program(self, variant: int) -> tuple[tuple[Any, ...], tuple[float, ...], int, Any]:
+        """``(operations, quiet bounds, index of the first-call answer or -1, run)`` of a
+        variant (made on first use: at most 16 per rule set); ``run(keys, at)`` is the
+        counters' ``graded_runner`` of the operations and bounds (None without one)."""
         entry = self.programs.get(variant)
         if entry is None:
             ops: list[tuple[Any, ...]] = []
@@ -194,5 +207,7 @@ class Compiled:
                 table = None if shape is None else self._table(*shape)
                 ops.append((kind, table, amount))
                 bounds.append(bound)
-            entry = self.programs[variant] = (tuple(ops), tuple(bounds), first)
+            program, quiet = tuple(ops), tuple(bounds)
+            run = None if self._runner is None else self._runner(program, quiet)
+            entry = self.programs[variant] = (program, quiet, first, run)
         return entry

@@ -253,6 +253,9 @@ class FraudEngine:
         self.high_risk = tuple(shared_high_risk(config, high_risk))
         self._plans: dict[str, _Plan] = {}
         self._keys: dict[str, _CustomerKeys] = {}
+        #: customer -> (counters, plan, key maker, customer keys, programs, first-call
+        #: rate, high-risk action, high-risk match): check's fast path (see there)
+        self._fast: dict[str, tuple[Any, ...]] = {}
         #: MemoryCounters.run_graded (in process: the compiled rules, see
         #: tandem.fraud.compiled), else None: a batch per decision
         self._run_graded: Any = getattr(counters, "run_graded", None)
@@ -330,6 +333,39 @@ class FraudEngine:
     def check(self, facts: CallFacts) -> FraudResult:
         """Every rule for one call attempt, with one counters batch; the most severe action,
         the verdicts that flagged or blocked, and notes."""
+        # In-process counters with runners: what the compiled path below reads, kept per
+        # customer in one entry (the same steps, fewer lookups); else the path below.
+        entry = self._fast.get(facts.customer)
+        if entry is not None and entry[0] is self.counters:
+            _counters, plan, build, keys_of, programs, first_rate, action, match = entry
+            variant, keys = build(facts, keys_of)
+            program = programs.get(variant)
+            if program is not None:
+                answers, over = program[3](keys, facts.at)
+                self.last_fell_back = False
+                if not over:
+                    first = program[2]
+                    rate = facts.sell_rate
+                    if (
+                        first < 0
+                        or answers[first] != 1
+                        or rate is None
+                        or first_rate is None
+                        or rate < first_rate
+                    ):  # nothing counted can fire: the high-risk rule alone
+                        if action is not None:
+                            prefix = match(facts.number)
+                            if prefix is not None:
+                                verdict = Verdict("high_risk", action, {"prefix": prefix})
+                                return FraudResult(
+                                    ACTIONS[2 if action == "block" else 1], (verdict,)
+                                )
+                        return _ALLOWED
+                return self._grade_all(plan, facts, self._queue(plan, facts, []), answers)
+        return self._check(facts)
+
+    def _check(self, facts: CallFacts) -> FraudResult:
+        """:meth:`check` without its per-customer entry (and the entry made)."""
         plan = self._plans.get(facts.customer)
         if plan is None:
             plan = self._plan(facts.customer)
@@ -349,7 +385,12 @@ class FraudEngine:
             native_keys = getattr(self.counters, "native_keys", None)
             compiled = plan.compiled = (
                 self.counters,
-                Compiled(plan, self.counters.table, native_keys),
+                Compiled(
+                    plan,
+                    self.counters.table,
+                    native_keys,
+                    getattr(self.counters, "graded_runner", None),
+                ),
             )
         fast = compiled[1]
         keys_of = self._keys.get(facts.customer)
@@ -359,8 +400,16 @@ class FraudEngine:
         program = fast.programs.get(variant)
         if program is None:
             program = fast.program(variant)
-        steps, bounds, first = program
-        answers, over = self._run_graded(steps, keys, facts.at, bounds)
+        steps, bounds, first, run = program
+        if run is not None:
+            if len(self._fast) < 100_000:  # bounded, as the plans
+                self._fast[facts.customer] = (
+                    self.counters, plan, fast.build, keys_of, fast.programs, fast.first_rate,
+                    plan.high_risk, plan.matcher.match,
+                )  # fmt: skip
+            answers, over = run(keys, facts.at)
+        else:
+            answers, over = self._run_graded(steps, keys, facts.at, bounds)
         self.last_fell_back = False
         if not over:
             rate = facts.sell_rate

@@ -563,8 +563,10 @@ class Router:
         #: for the last list of looks the score source gave for it (see _floors_clear)
         self._clear: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
         #: destination group -> (the looks of every carrier, floor, whether one of them is
-        #: cooling down or below the floor): see _floors_clear
-        self._group_clear: dict[str, tuple[Any, Any, bool]] = {}
+        #: cooling down or below the floor, the carriers looked at, and from, until and
+        #: live: where the score source hands back the same looks; the plan, and whether
+        #: the group decides its floor): see _floors_clear
+        self._group_clear: dict[str, tuple[Any, ...]] = {}
 
     @property
     def config(self) -> RoutingConfig:
@@ -1042,11 +1044,29 @@ class Router:
         beforehand, else read now from the score source). The answer for one list of
         looks and one floor is kept per span (the board hands back the same list while
         nothing it holds changed), so a decision pays for the check once per refresh."""
-        floor = known.plan.floor_for(number)
-        if floor is None:
-            return True, looks
         scores = self.scores
         assert scores is not None
+        plan = known.plan
+        if looks is None:
+            # The group's kept answer, when it is clear and the group decides the floor
+            # (no floor prefix longer than the group: the same floor for every number in
+            # it): see below for when an answer is kept.
+            group = scores.group_of(number)
+            seen = self._group_clear.get(group)
+            if (
+                seen is not None
+                and seen[7] is plan
+                and seen[8]
+                and not seen[2]
+                and seen[3] is known.table.carriers
+                and seen[4] <= t < seen[5]
+                and seen[6][0]
+                and number.startswith(group)
+            ):
+                return True, None
+        floor = plan.floor_for(number)
+        if floor is None:
+            return True, looks
         below = floor.below
         if looks is not None:  # read beforehand: a list of its own
             return all(x.cooling_until is None and not below(x.score) for x in looks), looks
@@ -1055,13 +1075,36 @@ class Router:
         # whether any of them is cooling down or below it, kept per group. None is: every
         # candidate clears the floor, whatever the span (no per-span work).
         group = scores.group_of(number)
-        every = scores.look(known.table.carriers, group, at=t)
+        carriers = known.table.carriers
         seen = self._group_clear.get(group)
-        if seen is None or seen[0] is not every or seen[1] is not floor:
-            trouble = any(x.cooling_until is not None or below(x.score) for x in every)
+        # The answer kept for the group stands, without asking the score source, while
+        # its list of looks would be handed back unchanged (a source with look_memo: its
+        # live flag still set, an instant inside the list's interval) for the same floor
+        # and table.
+        if (
+            seen is None
+            or seen[1] is not floor
+            or seen[3] is not carriers
+            or not seen[4] <= t < seen[5]
+            or not seen[6][0]
+        ):
+            look_memo = getattr(scores, "look_memo", None)
+            if look_memo is not None:
+                every, since, until, live = look_memo(carriers, group, at=t)
+            else:
+                every, since, until, live = scores.look(carriers, group, at=t), t, t, _DEAD
+            if seen is None or seen[0] is not every or seen[1] is not floor:
+                trouble = any(x.cooling_until is not None or below(x.score) for x in every)
+            else:
+                trouble = seen[2]
             if len(self._group_clear) >= 65536:
                 self._group_clear.clear()
-            seen = self._group_clear[group] = (every, floor, trouble)
+            wide = len(group) >= max(len(f.prefix) for f in plan.floors) and number.startswith(
+                group
+            )
+            seen = self._group_clear[group] = (
+                every, floor, trouble, carriers, since, until, live, plan, wide
+            )  # fmt: skip
         if not seen[2]:
             return True, None
         looks = scores.look(self._span_names(known, a, b), group, at=t)
@@ -1213,6 +1256,7 @@ def _decision(
 _new = object.__new__
 _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
+_DEAD = [False]  # the live flag of looks a score source does not keep
 #: Memory per router and table for the customers' dense sell-rate indexes (16 bytes per
 #: prefix per customer); customers beyond it scan the prefix's quotes instead.
 _EXPRESS_SELL_BYTES = 64 << 20

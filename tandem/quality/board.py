@@ -223,6 +223,10 @@ class QualityBoard:
         #: Reads or cooldown marks that found shared state unreachable (a bare
         #: RedisCounters; a FallbackCounters carries on with local counters instead).
         self.unreachable = 0
+        #: group -> [True] while the group's kept lists stand; set to [False] when they
+        #: are dropped before their time (a read absorbed, a cooldown started, the memo
+        #: cleared): see :meth:`look_memo`
+        self._live: dict[str, list[bool]] = {}
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
@@ -330,6 +334,29 @@ class QualityBoard:
             self._keep(carriers, group, out)  # type: ignore[arg-type]  # every entry is set
         return out  # type: ignore[return-value]  # every entry is set
 
+    def look_memo(
+        self, carriers: tuple[str, ...], group: str, *, at: float
+    ) -> tuple[list[CarrierLook], float, float, list[bool]]:
+        """:meth:`look`, and ``(from, until, live)``: :meth:`look` of the same tuple and
+        group answers this same list at every instant in ``[from, until)`` while
+        ``live[0]`` is True (``from == until``: not kept), so that a caller may keep what
+        it derived from the list and skip asking. ``live`` is the group's: a change to
+        another group leaves it alone."""
+        looks = self.look(carriers, group, at=at)
+        memo = self._memo.get(group)
+        hit = memo.get(id(carriers)) if memo is not None else None
+        live = self._live.get(group)
+        if hit is not None and live is not None and hit[0] is carriers and hit[3] is looks:
+            return looks, hit[1], hit[2], live
+        return looks, at, at, _DEAD
+
+    def _drop_memo(self, group: str) -> None:
+        """Forget the lists kept for ``group`` (and say so to look_memo's callers)."""
+        self._memo.pop(group, None)
+        live = self._live.pop(group, None)
+        if live is not None:
+            live[0] = False
+
     def _keep(self, carriers: tuple[str, ...], group: str, looks: list[CarrierLook]) -> None:
         """Keep ``looks`` for :meth:`look` while every one of them would be reused: from the
         latest to the earliest read instant plus ``refresh``."""
@@ -341,9 +368,15 @@ class QualityBoard:
         if memo is None:
             if len(self._memo) >= 65536:
                 self._memo.clear()
+                for live in self._live.values():
+                    live[0] = False
+                self._live.clear()
             memo = self._memo[group] = {}
+            self._live[group] = [True]
         elif len(memo) >= 256:
-            memo.clear()
+            self._drop_memo(group)
+            memo = self._memo[group] = {}
+            self._live[group] = [True]
         memo[id(carriers)] = (
             carriers, max(instants), min(instants) + self.config.refresh, looks
         )  # fmt: skip
@@ -430,7 +463,7 @@ class QualityBoard:
         """Fill ``out`` from the answers of :meth:`_queue_reads` (and cache them)."""
         config = self.config
         cache = self._cache.setdefault(group, {})
-        self._memo.pop(group, None)
+        self._drop_memo(group)
         read = 2 * len(missing)
         for k, carrier in enumerate(stale):
             self._overall[carrier] = (at, sums(results[read + k], at=at, config=config))
@@ -491,7 +524,7 @@ class QualityBoard:
         return until
 
     def _cooled(self, carrier: str, group: str, until: float) -> None:
-        self._memo.pop(group, None)
+        self._drop_memo(group)
         cache = self._cache.get(group)
         hit = cache.get(carrier) if cache is not None else None
         if cache is not None and hit is not None:
@@ -511,6 +544,7 @@ class _LookQueued(NamedTuple):
 
 
 _UNKNOWN = CarrierLook(None, None)
+_DEAD = [False]  # look_memo's answer for a list it does not keep
 
 
 def _until(value: str | None, at: float) -> float | None:

@@ -707,7 +707,9 @@ fail:
  * type the recipe does not take); ``facts`` a CallFacts, ``K`` the customer's keys:
  *
  *   (0, k)                       K[k]
- *   (1, field, bit, fn, scope)   if facts[field]: variant |= bit; fn(scope, facts[field])
+ *   (1, field, bit, fn, scope[, head])
+ *                                if facts[field]: variant |= bit; fn(scope, facts[field]),
+ *                                or head + facts[field] when given and that is digits
  *   (2, L, head_a, head_b, fn, a, b)
  *                                p = destination or number[:L]; head_a + p, head_b + p
  *                                when p is digits, else fn(a, p), fn(b, p)
@@ -810,9 +812,18 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 goto fail;
             if (truth) {
                 variant |= PyLong_AsLong(PyTuple_GET_ITEM(step, 2));
-                if (append_new(keys, PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
-                                                                  PyTuple_GET_ITEM(step, 4),
-                                                                  value, NULL)) < 0)
+                /* a name of ASCII digits (a destination group) needs no escaping: the key
+                 * head (step[5], when the recipe gives it) and the name */
+                int digits = PyTuple_GET_SIZE(step) > 5 && PyUnicode_CheckExact(value)
+                                 ? is_digits(value)
+                                 : 0;
+                if (digits < 0)
+                    goto fail;
+                PyObject *item =
+                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 5), value)
+                           : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
+                                                          PyTuple_GET_ITEM(step, 4), value, NULL);
+                if (append_new(keys, item) < 0)
                     goto fail;
             }
         } else if (op == 2) {

@@ -6,7 +6,8 @@ import heapq
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from tandem.state.batch import EagerBatch, Op
@@ -394,6 +395,33 @@ class MemoryCounters:
                     return done
         return self._execute(program, keys, at, bounds)  # type: ignore[return-value]
 
+    def graded_runner(
+        self, program: tuple[tuple[int, _Table | None, int], ...], bounds: tuple[Any, ...]
+    ) -> Callable[[Any, float], tuple[list[int], bool]]:
+        """``run(keys, at)``: :meth:`run_graded` of ``program`` and ``bounds`` (made once,
+        e.g. per compiled rule set and variant), with the C loop's operations prepared
+        once and nothing looked up per call; the same answers and state as
+        :meth:`run_graded` (which it falls back to for what the C loop leaves to Python)."""
+        native = self._native
+        if native is None or type(program) is not tuple:
+            return partial(_graded, self.run_graded, program, bounds)
+        prepared = self._prepare(program, keep=False)[1]
+        adds = any(op[0] == 1 for op in program)
+        lock, slots, hooks, execute = self._lock, self._slots, self._hooks, self._execute
+
+        def run(keys: Any, at: float) -> tuple[list[int], bool]:
+            if type(keys) is list:
+                with lock:  # run_graded's steps, with its lookups done once
+                    due = self._due
+                    if adds and due and due[0][0] <= at:
+                        self._expire(at)
+                    done = native(prepared, keys, at, slots, hooks, bounds)
+                    if done is not None:
+                        return done
+            return execute(program, keys, at, bounds)  # type: ignore[return-value]
+
+        return run
+
     def _prepare(
         self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
     ) -> tuple[Any, Any]:
@@ -661,3 +689,14 @@ class MemoryCounters:
                 s.purge(at)
                 if not s.expiry:
                     del self._slots[k]
+
+
+def _graded(
+    run_graded: Callable[..., tuple[list[int], bool]],
+    program: Any,
+    bounds: tuple[Any, ...],
+    keys: Any,
+    at: float,
+) -> tuple[list[int], bool]:
+    """:meth:`MemoryCounters.run_graded` with its arguments in runner order."""
+    return run_graded(program, keys, at, bounds)

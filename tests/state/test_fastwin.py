@@ -1,7 +1,8 @@
 """The C loop of MemoryCounters.run_program (tandem/state/_fastwin.c, optional) answers
 exactly what the Python loop answers and leaves exactly the same state, on the same random
 operations: adds and totals on several window shapes, slot counts, instants going back a
-little as well as on (float and whole seconds), huge amounts, and the graded variant."""
+little as well as on (float and whole seconds), huge amounts, and the graded variant
+(run_graded, and graded_runner's runners)."""
 
 from __future__ import annotations
 
@@ -41,16 +42,17 @@ def _state(c: MemoryCounters) -> tuple:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_step, max_size=40))
 def test_c_loop_equals_python_loop(steps):
-    fast, slow = MemoryCounters(native=True), MemoryCounters(native=False)
+    # the third runs graded programs through graded_runner (made once per program)
+    fast, slow, ran = (MemoryCounters(native=n) for n in (True, False, True))
     t: float = T0
     for dt, raw, calls, bound in steps:
         t = max(T0, t + dt)
         for key, n in calls:  # slots for the slot counts, some expiring
-            for c in (fast, slow):
+            for c in (fast, slow, ran):
                 c.acquire(f"{key}{n}", {key: 100}, ttl=float(n + 1), at=t)
         keys = [key for _kind, key, _amount, _shape in raw]
         answers = []
-        for c in (fast, slow):
+        for c in (fast, slow, ran):
             program = tuple(
                 (kind, None if kind == 0 else c.table(*shape), amount)
                 for kind, _key, amount, shape in raw
@@ -59,9 +61,12 @@ def test_c_loop_equals_python_loop(steps):
                 answers.append(c.run_program(program, keys, t))
             else:
                 bounds = tuple(math.inf if i % 3 == 2 else bound for i in range(len(raw)))
-                answers.append(c.run_graded(program, keys, t, bounds))
-        assert answers[0] == answers[1]
-        assert _state(fast) == _state(slow)
+                if c is ran:
+                    answers.append(c.graded_runner(program, bounds)(list(keys), t))
+                else:
+                    answers.append(c.run_graded(program, keys, t, bounds))
+        assert answers[0] == answers[1] == answers[2]
+        assert _state(fast) == _state(slow) == _state(ran)
 
 
 def test_c_loop_leaves_odd_instants_to_python():
