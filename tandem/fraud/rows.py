@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import MoneyError
+from tandem.fraud.columns import COST_COLUMNS, RATE_COLUMNS, SCAN_COLUMNS
 from tandem.fraud.windows import digit_values
 from tandem.money import SCALE, to_scaled
 
@@ -49,30 +49,10 @@ def cost_of(sell_rate: int, duration: int) -> int:
     return sell_rate * duration // 60
 
 
-COST_COLUMNS = ("sell_amount", "cost", "sell_cost")
 #: Longest duration read (seconds, about three years): a longer one is not a call.
 MAX_DURATION = 10**8
 #: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
 MAX_RATE = 90 * 10**SCALE
-RATE_COLUMNS = ("sell_rate",)
-#: Every column :func:`scan_rows` reads (canonical fields and optional columns): what a
-#: scan asks the CDR reader for (:attr:`tandem.rating.CdrReader.columns`).
-SCAN_COLUMNS = frozenset(
-    (
-        "raw",
-        "record",
-        "start",
-        "duration",
-        "number",
-        "customer",
-        "trunk",
-        "source_ip",
-        "destination",
-        "group",
-        *COST_COLUMNS,
-        *RATE_COLUMNS,
-    )
-)
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
@@ -131,8 +111,10 @@ class ScanRows:
     def _named_or_prefix(self, names: pa.Array | None, length: int) -> tuple[np.ndarray, RowNames]:
         if names is None:
             prefix = self.prefix(length)
-            codes, _ = pd.factorize(prefix, sort=False)
-            return codes.astype(np.int64), RowNames(prefix)
+            # dense codes in order of first appearance
+            enc = pc.dictionary_encode(pa.array(prefix, pa.int64()))
+            codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            return codes, RowNames(prefix)
         assert self.digits is not None
         named = pc.fill_null(pc.not_equal(names, ""), False)
         if named.false_count == 0:
@@ -250,13 +232,20 @@ class RowNames:
         return RowNames(Sparse(rows, self.keys), self.names)
 
 
-def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
+def _column(
+    table: pa.Table, names: tuple[str, ...], *, dictionary: bool = False
+) -> pa.Array | None:
+    """The first of ``names`` the table has (any case), as one array; a dictionary column
+    decoded, unless ``dictionary`` (names: :func:`_names` reads the codes, one dictionary
+    for every batch's)."""
     lower = {c.lower(): c for c in table.column_names}
     for name in names:
         if name in lower:
             col = table.column(lower[name])
             if not isinstance(col, pa.ChunkedArray):
                 return col
+            if pa.types.is_dictionary(col.type) and dictionary:
+                return col.unify_dictionaries().combine_chunks()
             if pa.types.is_dictionary(col.type):  # batches with their own dictionaries
                 return pa.chunked_array(
                     [c.dictionary_decode() for c in col.chunks], col.type.value_type
@@ -441,8 +430,8 @@ def _side_columns(table: pa.Table, n: int) -> _Side:
     rate_col = _column(table, RATE_COLUMNS)
     cost_col = _column(table, COST_COLUMNS)
     return (
-        _names(_column(table, ("trunk",)), n),
-        _names(_column(table, ("source_ip",)), n),
+        _names(_column(table, ("trunk",), dictionary=True), n),
+        _names(_column(table, ("source_ip",), dictionary=True), n),
         (rate_col, money_column(rate_col) if rate_col is not None else None),
         (cost_col, money_column(cost_col) if cost_col is not None else None),
     )
@@ -489,7 +478,7 @@ def _scan_rows(
         match = pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$")
         good_number = pc.fill_null(match, False).to_numpy(zero_copy_only=False)
     refuse(~good_number, "bad_number")
-    customer, customers = _names(_column(table, ("customer",)), n)
+    customer, customers = _names(_column(table, ("customer",), dictionary=True), n)
     refuse(customer < 0, "no_customer")
 
     keep = np.flatnonzero(ok)

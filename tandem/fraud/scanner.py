@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tandem.fraud.config import RULES, FraudConfig, RuleSet
-from tandem.fraud.engine import (
+from tandem.fraud.evidence import (
     first_call_evidence,
     shared_high_risk,
     velocity_evidence,
@@ -956,6 +956,12 @@ def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode
     return [e for _, _, e in out]
 
 
+def _factorize(values: np.ndarray) -> np.ndarray:
+    """Dense codes of ``values`` (an object array of str), equal codes for equal texts."""
+    enc = pc.dictionary_encode(pa.array(values, pa.string()))
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def _rule_episodes(
     rows: ScanRows, rule: str, h: RuleHits, gap: int
 ) -> list[tuple[int, int, Episode]]:
@@ -968,7 +974,7 @@ def _rule_episodes(
         at = rows.start[h.rows]
         # equal prefixes, equal codes (the codes' order does not matter: an episode's
         # place is its first call's)
-        pref, _ = pd.factorize(h.prefixes, sort=False)
+        pref = _factorize(h.prefixes)
         # hits are in replay order; sort by (action, customer, prefix) keeping time order
         npref = int(pref.max(initial=0)) + 1
         if (3 * len(rows.customers) * npref).bit_length() < 40:
