@@ -150,3 +150,30 @@ def test_a_dictionary_read_gives_the_same_canonical_values(tmp_path: Path) -> No
 
 def test_config_from_mapping_is_importable() -> None:  # the scan's rules parse as data
     assert fraud_config_from_mapping({}).episode_gap > 0
+
+
+def test_the_scan_of_a_parquet_file_imports_neither_pandas_nor_the_live_engine(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "c.parquet"
+    _write([(0, 5, "4420001", "acme", "t1", "10.0.0.1", "44", "1")] * 3, path, 2)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from click.testing import CliRunner
+        from tandem.cli.main import cli
+        res = CliRunner().invoke(cli, ["fraud", "scan", {str(path)!r}, "--json"])
+        assert res.exit_code == 0, res.output
+        loaded = [m for m in ("pandas", "redis", "tandem.fraud.engine", "tandem.state")
+                  if m in sys.modules]
+        assert not loaded, loaded
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr

@@ -30,6 +30,7 @@ from tandem.errors import MoneyError
 from tandem.fraud.columns import COST_COLUMNS, RATE_COLUMNS, SCAN_COLUMNS
 from tandem.fraud.windows import digit_values
 from tandem.money import SCALE, to_scaled
+from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
 
 __all__ = [
     "COST_COLUMNS",
@@ -53,6 +54,11 @@ def cost_of(sell_rate: int, duration: int) -> int:
 MAX_DURATION = 10**8
 #: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
 MAX_RATE = 90 * 10**SCALE
+# Arrow values passed to compute functions as scalars made here: pyarrow imports pandas
+# (a third of a second) on the first plain Python value it is given, or the first
+# to_numpy; the scan converts through tandem.rating.arrays instead.
+_ZERO = scalar(0, pa.int64())
+_FALSE = scalar(False, pa.bool_())
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
@@ -112,24 +118,24 @@ class ScanRows:
         if names is None:
             prefix = self.prefix(length)
             # dense codes in order of first appearance
-            enc = pc.dictionary_encode(pa.array(prefix, pa.int64()))
-            codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            enc = pc.dictionary_encode(from_numpy(prefix))
+            codes = to_numpy(enc.indices).astype(np.int64)
             return codes, RowNames(prefix)
         assert self.digits is not None
-        named = pc.fill_null(pc.not_equal(names, ""), False)
+        named = pc.fill_null(pc.not_equal(names, scalar("", names.type)), _FALSE)
         if named.false_count == 0:
             # every CDR names it: the same codes for every length, encoded once
             hit = self._all_named
             if hit is None or hit[0] is not names:
                 enc = pc.dictionary_encode(names)
-                codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                codes = to_numpy(enc.indices).astype(np.int64)
                 hit = self._all_named = (names, codes, enc.dictionary.to_pylist())
             return hit[1], RowNames(hit[1], hit[2])
         digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         text = pc.if_else(named, names, digits)
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
-        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = to_numpy(enc.indices).astype(np.int64)
         return codes, RowNames(codes, values)
 
     def take(
@@ -281,8 +287,13 @@ def _plain_numbers(col: pa.Array) -> np.ndarray | None:
     first = data[np.minimum(offsets[:-1], len(data) - 1)]
     good = (lengths >= 1) & (lengths <= 15) & (first != 48)
     if col.null_count:
-        good &= col.is_valid().to_numpy(zero_copy_only=False)
+        good &= _valid(col)
     return good
+
+
+def _valid(col: pa.Array) -> np.ndarray:
+    """Which values of ``col`` are not null (booleans)."""
+    return to_numpy(col.is_valid())
 
 
 def _text(col: pa.Array) -> pa.Array:
@@ -292,7 +303,7 @@ def _text(col: pa.Array) -> pa.Array:
         try:
             col = pc.cast(col, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+            return strings([None if v is None else str(v) for v in col.to_pylist()])
     return pc.utf8_trim_whitespace(col)
 
 
@@ -318,9 +329,9 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
     indices = col.indices
     if indices.null_count == 0 and remap == list(range(len(remap))):
         # every name distinct and non-empty: the codes are the indices
-        return indices.to_numpy(zero_copy_only=False).astype(np.int64), list(names)
+        return to_numpy(indices).astype(np.int64), list(names)
     table = np.asarray(remap + [-1], dtype=np.int64)
-    idx = pc.fill_null(indices, len(remap)).to_numpy(zero_copy_only=False)
+    idx = to_numpy(pc.fill_null(indices, scalar(len(remap), indices.type)))
     return table[idx.astype(np.int64)], list(names)
 
 
@@ -342,11 +353,11 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)
         words = words[2 * scaled.offset : 2 * (scaled.offset + n)]
         low, high = words[0::2], words[1::2]
-        valid = scaled.is_valid().to_numpy(zero_copy_only=False) & (high == (low >> 63))
+        valid = _valid(scaled) & (high == (low >> 63))
         return np.where(valid, low, 0), valid
     if pa.types.is_integer(t):
-        vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        valid = col.is_valid().to_numpy(zero_copy_only=False) & (np.abs(vals) < 9 * 10**9)
+        vals = to_numpy(pc.fill_null(col, scalar(0, t))).astype(np.int64)
+        valid = _valid(col) & (np.abs(vals) < 9 * 10**9)
         return np.where(valid, vals, 0) * 10**SCALE, valid
     if pa.types.is_floating(t):
         return None
@@ -362,7 +373,7 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
             s, good = 0, False
         scaled.append(s if good else 0)
         ok.append(good)
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    idx = to_numpy(pc.fill_null(enc.indices, scalar(-1, enc.indices.type))).astype(np.int64)
     table = np.asarray(scaled + [0], dtype=np.int64)
     good_table = np.asarray(ok + [False], dtype=bool)
     return table[idx], good_table[idx]
@@ -379,7 +390,7 @@ def _decimal_words(col: pa.Array, shift: int) -> tuple[np.ndarray, np.ndarray]:
     factor = 10**shift
     valid = (high == (low >> 63)) & (low >= -(2**63 // factor)) & (low <= (2**63 - 1) // factor)
     if col.null_count:
-        valid &= col.is_valid().to_numpy(zero_copy_only=False)
+        valid &= _valid(col)
     return np.where(valid, low, 0) * factor, valid
 
 
@@ -453,7 +464,7 @@ def _scan_rows(
 
     raw = _column(table, ("raw",))
     if raw is not None:
-        refuse(raw.is_valid().to_numpy(zero_copy_only=False), "bad_record")
+        refuse(_valid(raw), "bad_record")
     start_col = _column(table, ("start",))
     dur_col = _column(table, ("duration",))
     num_col = _column(table, ("number",))
@@ -464,10 +475,10 @@ def _scan_rows(
     else:
         start_col = pc.cast(start_col, pa.int64())
         dur_col = pc.cast(dur_col, pa.int64())
-        refuse(~start_col.is_valid().to_numpy(zero_copy_only=False), "no_start")
-        start = pc.fill_null(start_col, 0).to_numpy(zero_copy_only=False)
-        duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
-        bad = ~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0)
+        refuse(~_valid(start_col), "no_start")
+        start = to_numpy(pc.fill_null(start_col, _ZERO))
+        duration = to_numpy(pc.fill_null(dur_col, _ZERO))
+        bad = ~_valid(dur_col) | (duration < 0)
         refuse(bad | (duration > MAX_DURATION), "bad_duration")
         text = num_col
     plain = _plain_numbers(text)
@@ -476,7 +487,7 @@ def _scan_rows(
     else:
         text = pc.utf8_ltrim(_text(text), characters="+")
         match = pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$")
-        good_number = pc.fill_null(match, False).to_numpy(zero_copy_only=False)
+        good_number = to_numpy(pc.fill_null(match, _FALSE))
     refuse(~good_number, "bad_number")
     customer, customers = _names(_column(table, ("customer",), dictionary=True), n)
     refuse(customer < 0, "no_customer")
@@ -489,7 +500,7 @@ def _scan_rows(
     def at(a: np.ndarray) -> np.ndarray:
         return a if whole else a[order]
 
-    pick = pa.array(order, pa.int64())
+    pick = from_numpy(order.astype(np.int64, copy=False))
 
     def take(a: pa.Array) -> pa.Array:
         return a if whole else pc.take(a, pick)
@@ -499,12 +510,12 @@ def _scan_rows(
     if parsed is not None:
         number, length = parsed
     else:
-        number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
+        number = to_numpy(pc.cast(digits, pa.int64()))
         # the numbers read are ASCII digits: bytes are characters
-        length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+        length = to_numpy(pc.binary_length(digits)).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
-        at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))
+        at(to_numpy(pc.fill_null(record_col, scalar(0, record_col.type))).astype(np.int64))
         if record_col is not None
         else order.astype(np.int64) + 1
     )

@@ -53,6 +53,7 @@ from tandem.fraud.windows import (
 )
 from tandem.instant import format_instant
 from tandem.money import format_money
+from tandem.rating.arrays import strings, to_numpy
 
 __all__ = ["CHUNK_ROWS", "COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
 
@@ -958,8 +959,8 @@ def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode
 
 def _factorize(values: np.ndarray) -> np.ndarray:
     """Dense codes of ``values`` (an object array of str), equal codes for equal texts."""
-    enc = pc.dictionary_encode(pa.array(values, pa.string()))
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    enc = pc.dictionary_encode(strings(list(values)))
+    return to_numpy(enc.indices).astype(np.int64)
 
 
 def _rule_episodes(
