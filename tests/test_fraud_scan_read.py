@@ -38,7 +38,7 @@ episode_gap = 30
 
 T0 = 1_793_577_600
 NAMES = st.sampled_from(["acme", " acme", "zed ", "", None, "b\u00e9ta"])
-DESTS = st.sampled_from(["44", "881", " 33", "", None])
+DESTS = st.sampled_from(["44", "881", " 33", "33", "", None])
 CDR = st.tuples(
     st.integers(0, 400),  # start offset
     st.integers(0, 200),  # duration

@@ -86,7 +86,7 @@ class ScanRows:
     rate_valid: np.ndarray | None = None
     cost_from_rate: bool = False
     digits: pa.Array | None = None  # the numbers as text, replay order
-    destination: pa.Array | None = None  # the destination column (text), replay order
+    destination: pa.Array | None = None  # the destination column (text, dictionary): replay order
     _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
     _part: bool = False  # made by take (no texts)
     _all_named: tuple[pa.Array, np.ndarray, list[Any]] | None = None
@@ -121,6 +121,15 @@ class ScanRows:
             enc = pc.dictionary_encode(from_numpy(prefix))
             codes = to_numpy(enc.indices).astype(np.int64)
             return codes, RowNames(prefix)
+        if pa.types.is_dictionary(names.type):
+            hit = self._all_named
+            if hit is None or hit[0] is not names:
+                found = _every_one_named(names)
+                if found is not None:
+                    hit = self._all_named = (names, *found)
+            if hit is not None and hit[0] is names:
+                return hit[1], RowNames(hit[1], hit[2])
+            names = names.dictionary_decode()  # some CDRs name none: by the text
         assert self.digits is not None
         named = pc.fill_null(pc.not_equal(names, scalar("", names.type)), _FALSE)
         if named.false_count == 0:
@@ -191,6 +200,24 @@ class ScanRows:
         """Every number without its last ``digits`` digits, and whether it has more."""
         ok = self.length > digits
         return self.number // _POW10[digits], ok
+
+
+def _every_one_named(names: pa.DictionaryArray) -> tuple[np.ndarray, list[str]] | None:
+    """Dense codes of a dictionary column of names (trimmed texts, maybe repeated in the
+    dictionary) and the names, when every row has a name (not null, not empty); else
+    None. Read from the dictionary, once per distinct name, not per CDR."""
+    if names.null_count:
+        return None
+    uniq: dict[str, int] = {}
+    remap = [
+        -1 if v is None or v == "" else uniq.setdefault(v, len(uniq))
+        for v in names.dictionary.to_pylist()
+    ]
+    table = np.asarray(remap + [-1], dtype=np.int64)
+    codes = table[to_numpy(names.indices).astype(np.intp)]
+    if len(codes) and int(codes.min()) < 0:
+        return None
+    return codes, list(uniq)
 
 
 class Sparse:
@@ -296,6 +323,23 @@ def _valid(col: pa.Array) -> np.ndarray:
     return to_numpy(col.is_valid())
 
 
+def _names_text(col: pa.Array) -> pa.Array:
+    """:func:`_text` of a name column, a dictionary of texts kept as one (its dictionary
+    trimmed, once per distinct name: :meth:`ScanRows.destinations` reads the codes)."""
+    if pa.types.is_dictionary(col.type) and (
+        pa.types.is_string(col.type.value_type) or pa.types.is_large_string(col.type.value_type)
+    ):
+        return pa.DictionaryArray.from_arrays(
+            col.indices, pc.utf8_trim_whitespace(col.dictionary), safe=False
+        )
+    return _text(col)
+
+
+def _filled(col: pa.Array, value: pa.Scalar) -> pa.Array:
+    """``col`` with its nulls replaced by ``value`` (no copy when it has none)."""
+    return pc.fill_null(col, value) if col.null_count else col
+
+
 def _text(col: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -356,7 +400,7 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         valid = _valid(scaled) & (high == (low >> 63))
         return np.where(valid, low, 0), valid
     if pa.types.is_integer(t):
-        vals = to_numpy(pc.fill_null(col, scalar(0, t))).astype(np.int64)
+        vals = to_numpy(_filled(col, scalar(0, t))).astype(np.int64)
         valid = _valid(col) & (np.abs(vals) < 9 * 10**9)
         return np.where(valid, vals, 0) * 10**SCALE, valid
     if pa.types.is_floating(t):
@@ -476,8 +520,8 @@ def _scan_rows(
         start_col = pc.cast(start_col, pa.int64())
         dur_col = pc.cast(dur_col, pa.int64())
         refuse(~_valid(start_col), "no_start")
-        start = to_numpy(pc.fill_null(start_col, _ZERO))
-        duration = to_numpy(pc.fill_null(dur_col, _ZERO))
+        start = to_numpy(_filled(start_col, _ZERO))
+        duration = to_numpy(_filled(dur_col, _ZERO))
         bad = ~_valid(dur_col) | (duration < 0)
         refuse(bad | (duration > MAX_DURATION), "bad_duration")
         text = num_col
@@ -515,7 +559,7 @@ def _scan_rows(
         length = to_numpy(pc.binary_length(digits)).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
-        at(to_numpy(pc.fill_null(record_col, scalar(0, record_col.type))).astype(np.int64))
+        at(to_numpy(_filled(record_col, scalar(0, record_col.type))).astype(np.int64))
         if record_col is not None
         else order.astype(np.int64) + 1
     )
@@ -531,11 +575,11 @@ def _scan_rows(
         customers=customers,
     )
     rows.digits = digits
-    dest_col = _column(table, ("destination",))
+    dest_col = _column(table, ("destination",), dictionary=True)
     if dest_col is not None:
-        rows.destination = take(_text(dest_col))
-    group_col = _column(table, ("group",))
-    groups = take(_text(group_col)) if group_col is not None else rows.destination
+        rows.destination = take(_names_text(dest_col))
+    group_col = _column(table, ("group",), dictionary=True)
+    groups = take(_names_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
     (trunk, rows.trunk_names), (ip, rows.ip_names), (rate_col, rate), (cost_col, cost) = (
         side.result() if side is not None else _side_columns(table, n)
