@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx, skip_teardown
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
@@ -191,8 +191,11 @@ def _scan(
         out["backtest"] = {rule: s.to_dict() for rule, s in scores.items()}
     if as_json:
         click.echo(json.dumps(out))
-        return
-    _print(result, scores, quiet=ctx.quiet)
+    else:
+        _print(result, scores, quiet=ctx.quiet)
+    # nothing is left to write but stdout: the process ends without freeing the columns
+    # of every CDR object by object
+    skip_teardown()
 
 
 def _concat(batches: list[Any]) -> Any:
