@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from tandem.fraud.config import RULES, FraudConfig, RuleSet
 from tandem.fraud.evidence import (
@@ -53,7 +52,6 @@ from tandem.fraud.windows import (
 )
 from tandem.instant import format_instant
 from tandem.money import format_money
-from tandem.rating.arrays import strings, to_numpy
 
 __all__ = ["CHUNK_ROWS", "COST_NOTE", "Episode", "RuleHits", "ScanResult", "scan"]
 
@@ -958,9 +956,14 @@ def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode
 
 
 def _factorize(values: np.ndarray) -> np.ndarray:
-    """Dense codes of ``values`` (an object array of str), equal codes for equal texts."""
-    enc = pc.dictionary_encode(strings(list(values)))
-    return to_numpy(enc.indices).astype(np.int64)
+    """Dense codes of ``values`` (an object array of str), equal codes for equal texts, in
+    order of first appearance."""
+    if len(values) == 0 or bool((values == values[0]).all()):  # e.g. '' of every hit
+        return np.zeros(len(values), dtype=np.int64)
+    seen: dict[str, int] = {}
+    return np.fromiter(
+        (seen.setdefault(v, len(seen)) for v in values.tolist()), np.int64, len(values)
+    )
 
 
 def _rule_episodes(
