@@ -177,3 +177,29 @@ def test_the_scan_of_a_parquet_file_imports_neither_pandas_nor_the_live_engine(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefixes=st.lists(st.from_regex(r"[1-9][0-9]{0,7}", fullmatch=True), max_size=12),
+    numbers=st.lists(st.from_regex(r"[1-9][0-9]{0,14}", fullmatch=True), min_size=1, max_size=80),
+)
+def test_high_risk_ranges_by_leading_digits_equal_the_binary_search(
+    prefixes: list[str], numbers: list[str]
+) -> None:
+    """The direct table of leading digits answers what a search of every number does."""
+    import numpy as np
+
+    from tandem.fraud import HighRiskMatcher
+    from tandem.fraud.scanner import _RANGE_BASE, _range_answers, _risk_ranges
+
+    # numbers under the prefixes too (the blocks a range starts inside)
+    numbers = numbers + [(p + n)[:15] for p in prefixes for n in numbers[:3]]
+    bounds, answers = _risk_ranges(HighRiskMatcher(prefixes))
+    number = np.array([int(n) for n in numbers], dtype=np.int64)
+    length = np.array([len(n) for n in numbers], dtype=np.int64)
+    want = answers[np.searchsorted(bounds, length * _RANGE_BASE + number, side="right") - 1]
+    assert _range_answers(bounds, answers, number, length).tolist() == want.tolist()
+    matcher = HighRiskMatcher(prefixes)
+    got = _range_answers(bounds, answers, number, length).tolist()
+    assert got == [-1 if matcher.match(n) is None else int(matcher.match(n)) for n in numbers]

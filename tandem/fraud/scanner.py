@@ -560,16 +560,63 @@ def _high_risk_prefixes(rows: ScanRows, config: FraudConfig, shared: list[str]) 
             special[code] = HighRiskMatcher(
                 shared, allow=own.high_risk_allow, deny=own.high_risk_deny
             )
-    # the key of a number: its length, then its value (numbers of one length in order)
-    keys = rows.length * _RANGE_BASE + rows.number
     bounds, answers = _risk_ranges(HighRiskMatcher(shared))
-    out = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    out = _range_answers(bounds, answers, rows.number, rows.length)
     for code, matcher in special.items():
         mine = np.flatnonzero(rows.customer == code)
         if len(mine):
             bounds, answers = _risk_ranges(matcher)
-            out[mine] = answers[np.searchsorted(bounds, keys[mine], side="right") - 1]
+            out[mine] = _range_answers(bounds, answers, rows.number[mine], rows.length[mine])
     return out
+
+
+#: Leading digits of the direct table of :func:`_range_answers` (9 x 10**3 x 15 entries).
+_LEAD = 4
+_AMBIGUOUS = -2
+
+
+def _range_answers(
+    bounds: np.ndarray, answers: np.ndarray, number: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """``answers`` of the ranges (:func:`_risk_ranges`) holding each E.164 ``number`` of
+    ``length`` digits: what ``answers[searchsorted(bounds, key, "right") - 1]`` gives for
+    ``key = length * _RANGE_BASE + number``, read for most numbers from a direct table of
+    their first :data:`_LEAD` digits (every number of such a block in one range: a block
+    that a range starts inside is searched as before). A binary search per number in a
+    table of thousands of ranges (the shipped list) waits on memory at every step."""
+    table, base, divisor = _lead_table(bounds, answers)
+    out = table[base[length] + number // divisor[length]]
+    unsure = np.flatnonzero(out == _AMBIGUOUS)
+    if len(unsure):
+        keys = length[unsure] * _RANGE_BASE + number[unsure]
+        out[unsure] = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    return out
+
+
+def _lead_table(
+    bounds: np.ndarray, answers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per length ``d`` (1-15) and block of leading digits (the number itself up to
+    :data:`_LEAD` digits): the answer of every number of the block, or
+    :data:`_AMBIGUOUS` where a range starts inside it; and per length, what to add to
+    ``number // divisor[d]`` (its leading digits) for its entry, and that divisor."""
+    parts: list[np.ndarray] = []
+    base = np.zeros(16, dtype=np.int64)
+    divisor = np.ones(16, dtype=np.int64)
+    at = 0
+    for d in range(1, 16):
+        lead = min(d, _LEAD)
+        scale = 10 ** (d - lead)
+        tops = np.arange(10 ** (lead - 1), 10**lead, dtype=np.int64)
+        first = d * _RANGE_BASE + tops * scale
+        last = first + (scale - 1)
+        lo = np.searchsorted(bounds, first, side="right") - 1
+        hi = np.searchsorted(bounds, last, side="right") - 1
+        parts.append(np.where(lo == hi, answers[lo], _AMBIGUOUS))
+        base[d] = at - 10 ** (lead - 1)
+        divisor[d] = scale
+        at += len(tops)
+    return np.concatenate(parts), base, divisor
 
 
 #: Numbers of each length are keyed ``length * _RANGE_BASE + number`` (E.164: 15 digits).
