@@ -264,6 +264,11 @@ class RowNames:
         """The names of ``rows`` alone (sorted positions)."""
         return RowNames(Sparse(rows, self.keys), self.names)
 
+    def at(self, rows: np.ndarray) -> RowNames:
+        """The names of ``rows`` (sorted positions), read by their number in ``rows``:
+        name ``k`` is that of row ``rows[k]``."""
+        return RowNames(Sparse(rows, self.keys).values, self.names)
+
 
 def _column(
     table: pa.Table, names: tuple[str, ...], *, dictionary: bool = False

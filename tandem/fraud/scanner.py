@@ -708,9 +708,10 @@ def _multi(
         none = np.zeros(0, np.int64)
         return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
     best_all, which_all = _best_of(scopes)
-    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays
+    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays:
+    # one value per hit, gathered at once, read by hit number (no search per look-up)
     where = np.flatnonzero(best_all)
-    best, which = Sparse(where, best_all), Sparse(where, which_all)
+    best, which = best_all[where], which_all[where]
     labels = [(k, s.names) for k, s in enumerate(scopes) if s.label == "prefix" and s.names]
 
     def scope_prefixes(hit_rows: np.ndarray) -> np.ndarray:
@@ -726,33 +727,32 @@ def _multi(
         _Scope(
             s.name,
             s.codes[:0],
-            Sparse(where, s.values),
-            s.warn,
-            s.crit,
+            Sparse(where, s.values).values,
+            _Lookup(s.warn.table, s.warn.customer[where]),
+            _Lookup(s.crit.table, s.crit.customer[where]),
             s.label,
-            None if s.names is None else s.names.only(where),
+            None if s.names is None else s.names.at(where),
         )
         for s in scopes
     ]
 
-    def evidence(i: int) -> dict[str, str]:
-        s = scopes[int(which[i])]
-        code = int(best[i])
+    def evidence(k: int) -> dict[str, str]:
+        s = scopes[int(which[k])]
+        code = int(best[k])
         ev = {"scope": s.name}
         if window is None and s.names is not None:
-            ev["name"] = s.names(i)
+            ev["name"] = s.names(k)
         if window is not None:
             ev["window"] = str(window)
-        ev["count"] = str(int(s.values[i]))
-        level = s.crit[i] if code == 2 else s.warn[i]
+        ev["count"] = str(int(s.values[k]))
+        level = s.crit[k] if code == 2 else s.warn[k]
         ev["threshold"] = str(int(level))
         if window is not None and s.names is not None:
-            ev[s.label] = s.names(i)
+            ev[s.label] = s.names(k)
         return ev
 
-    return RuleHits(
-        rule, found.rows, found.codes, lambda k: evidence(int(found.rows[k])), found.prefixes
-    )
+    # the hits are the rows of `where`, in its order: hit k is where[k]
+    return RuleHits(rule, found.rows, found.codes, evidence, found.prefixes)
 
 
 # -- calls per second -------------------------------------------------------------------------
