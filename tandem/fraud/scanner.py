@@ -723,13 +723,22 @@ def _multi(
         return base
 
     found = _hits(rule, best_all, lambda i: {}, scope_prefixes)
+    # every scope's thresholds are looked up by the same customer codes: gathered once
+    hit_customer: dict[int, np.ndarray] = {}
+
+    def at_hits(lookup: _Lookup) -> _Lookup:
+        codes = hit_customer.get(id(lookup.customer))
+        if codes is None:
+            codes = hit_customer[id(lookup.customer)] = lookup.customer[where]
+        return _Lookup(lookup.table, codes)
+
     scopes = [
         _Scope(
             s.name,
             s.codes[:0],
             Sparse(where, s.values).values,
-            _Lookup(s.warn.table, s.warn.customer[where]),
-            _Lookup(s.crit.table, s.crit.customer[where]),
+            at_hits(s.warn),
+            at_hits(s.crit),
             s.label,
             None if s.names is None else s.names.at(where),
         )
