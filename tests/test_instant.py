@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tandem import InstantError, TandemError, format_instant, parse_instant
@@ -500,3 +500,22 @@ def test_price_call_keeps_an_out_of_range_epoch_start_a_bad_time_like_the_batch_
             assert priced.reason == "bad_time", start
     finally:
         store.close()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(-(2**40), 2**40)
+    | st.integers(0, 253_402_300_799)
+    | st.sampled_from([0, 1, 86_399, 951_782_400, 253_402_300_799, 253_402_300_800, -1])
+)
+def test_format_instant_of_an_int_is_the_datetime_text(t: int) -> None:
+    """The gmtime fast path prints what datetime arithmetic prints (or both refuse)."""
+    try:
+        want = (datetime(1970, 1, 1) + timedelta(seconds=t)).isoformat() + "Z"
+    except OverflowError:
+        want = None
+    if want is None or not (-62_135_596_800 <= t <= 253_402_300_799):
+        with pytest.raises(InstantError):
+            format_instant(t)
+        return
+    assert format_instant(t) == want

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tandem.cli.context import CliContext, global_options, pass_ctx
+from tandem.cli.context import CliContext, global_options, pass_ctx, skip_teardown
 from tandem.cli.options import (
     INSTANT,
     INSTANT_FORMS,
@@ -25,6 +25,7 @@ from tandem.instant import format_instant
 if TYPE_CHECKING:
     from tandem.fraud.backtesting import RuleScore
     from tandem.fraud.scanner import ScanResult
+    from tandem.rating.parquetprefetch import ParquetPrefetch
 
 __all__ = ["DEFAULT_RULES", "fraud_group"]
 
@@ -89,19 +90,67 @@ def scan_command(
     calls from sell_rate. A CDR that cannot be read is counted (unreadable, by reason),
     never dropped silently.
     """
+    from tandem.cli.rate import _column_map, _parquet_named, tune_native_libraries
+    from tandem.fraud.columns import SCAN_COLUMNS, SCAN_DICTIONARY
+    from tandem.rating.parquetprefetch import ParquetPrefetch
+
+    if not cdrs.exists():
+        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
+    tune_native_libraries()  # before numpy and pyarrow load
+    # a Parquet file is read with only the columns the scan (and --labels) reads, its name
+    # columns as dictionaries; decoded on a thread from here on, while the scan's code
+    # (numpy, pyarrow, the rules) is imported
+    wanted = SCAN_COLUMNS | ({label_column.lower()} if label_column is not None else set())
+    prefetch = None
+    if _parquet_named(cdrs, fmt):
+        try:
+            column_map = _column_map(map_column)
+        except ConfigError:
+            column_map = None  # said by the reader below, in its turn
+        else:
+            prefetch = ParquetPrefetch(
+                cdrs,
+                batch_size,
+                depth=0,  # the scan keeps every batch: the whole file is read ahead
+                wanted=wanted,
+                column_map=column_map,
+                dictionary=SCAN_DICTIONARY,
+            )
+    try:
+        _scan(
+            ctx, cdrs, rules_path, label_column, report_from, as_json, fmt, timezone,
+            map_column, customer, batch_size, wanted, prefetch,
+        )  # fmt: skip
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+
+
+def _scan(
+    ctx: CliContext,
+    cdrs: Path,
+    rules_path: Path | None,
+    label_column: str | None,
+    report_from: int | None,
+    as_json: bool,
+    fmt: str,
+    timezone: str,
+    map_column: tuple[str, ...],
+    customer: str | None,
+    batch_size: int,
+    wanted: frozenset[str],
+    prefetch: ParquetPrefetch | None,
+) -> None:
     import pyarrow as pa
 
     from tandem.cli.heap import keep_freed_memory
     from tandem.cli.progress import progress
     from tandem.cli.rate import _column_map, cdr_count
     from tandem.fraud import load_fraud_config
-    from tandem.fraud.backtesting import backtest
-    from tandem.fraud.rows import SCAN_COLUMNS
+    from tandem.fraud.columns import SCAN_DICTIONARY
     from tandem.fraud.scanner import scan
     from tandem.rating.cdr import CdrReader
 
-    if not cdrs.exists():
-        raise CdrError(f"no such CDR file: {os.fspath(cdrs)}")
     if keep_freed_memory():  # the scan allocates and frees column-sized arrays many times
         # Arrow's buffers from the same heap: its own allocator hands freed pages back to
         # the kernel, to be faulted and zeroed again (2 of 4 s of system time at 5 M CDRs)
@@ -113,8 +162,9 @@ def scan_command(
         column_map=_column_map(map_column),
         customer=customer,
         batch_size=batch_size,
-        # a Parquet file is read with only the columns the scan (and --labels) reads
-        columns=SCAN_COLUMNS | ({label_column.lower()} if label_column is not None else set()),
+        columns=wanted,
+        dictionary=SCAN_DICTIONARY,
+        prefetch=prefetch,
     )
     batches: list[pa.Table] = []
     with progress("reading CDRs", cdr_count(reader, cdrs), enabled=ctx.show_progress) as bar:
@@ -131,6 +181,8 @@ def scan_command(
         result = scan(table, config, report_from=report_from)
     scores = None
     if label_column is not None:
+        from tandem.fraud.backtesting import backtest
+
         labels = table.column(label_column).cast(pa.string()).to_pylist()
         scores = backtest(result, table.column("record").to_numpy(), labels)
     out = result.to_json()
@@ -139,8 +191,11 @@ def scan_command(
         out["backtest"] = {rule: s.to_dict() for rule, s in scores.items()}
     if as_json:
         click.echo(json.dumps(out))
-        return
-    _print(result, scores, quiet=ctx.quiet)
+    else:
+        _print(result, scores, quiet=ctx.quiet)
+    # nothing is left to write but stdout: the process ends without freeing the columns
+    # of every CDR object by object
+    skip_teardown()
 
 
 def _concat(batches: list[Any]) -> Any:

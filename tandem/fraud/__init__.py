@@ -30,15 +30,18 @@ from tandem.fraud.config import (
     fraud_config_from_mapping,
     load_fraud_config,
 )
-from tandem.fraud.engine import LOCAL_NOTE, UNREACHABLE_NOTE, FraudEngine
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
 from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
 from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
 from tandem.lazy import lazy_exports
 
-# The scan and backtest load numpy, pandas and pyarrow: on first use only, so that a proxy
-# embedding the live engine does not import them (PEP 562).
+# The scan and backtest load numpy and pyarrow: on first use only, so that a proxy
+# embedding the live engine does not import them; the live engine loads the counters
+# (tandem.state, redis-py): on first use only, so that a scan does not (PEP 562).
 _LAZY = {
+    "FraudEngine": "tandem.fraud.engine",
+    "LOCAL_NOTE": "tandem.fraud.engine",
+    "UNREACHABLE_NOTE": "tandem.fraud.engine",
     "Episode": "tandem.fraud.scanner",
     "RuleHits": "tandem.fraud.scanner",
     "ScanResult": "tandem.fraud.scanner",
@@ -50,6 +53,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from tandem.fraud.backtesting import PATTERN_RULES, RuleScore, backtest
+    from tandem.fraud.engine import LOCAL_NOTE, UNREACHABLE_NOTE, FraudEngine
     from tandem.fraud.scanner import Episode, RuleHits, ScanResult, scan
 
 

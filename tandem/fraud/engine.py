@@ -50,8 +50,14 @@ from typing import Any, NamedTuple
 
 from tandem.fraud.compiled import Compiled
 from tandem.fraud.config import FraudConfig, RuleSet
+from tandem.fraud.evidence import (
+    first_call_evidence,
+    shared_high_risk,
+    velocity_evidence,
+    wangiri_evidence,
+)
 from tandem.fraud.facts import CallFacts, FraudResult, Verdict
-from tandem.fraud.highrisk import HighRiskMatcher, read_prefix_file
+from tandem.fraud.highrisk import HighRiskMatcher
 from tandem.fraud.keys import (
     block_of,
     concurrent_key,
@@ -222,16 +228,6 @@ _VELOCITY_B = velocity_key("b", "")
 
 def _any(*levels: Thresholds) -> bool:
     return any(t.active for t in levels)
-
-
-def shared_high_risk(config: FraudConfig, extra: Iterable[str] = ()) -> list[str]:
-    """The shared high-risk prefixes: the config's ``prefixes``, its ``file``'s and
-    ``extra``."""
-    rule = config.rules.high_risk
-    out = list(rule.prefixes) + list(extra)
-    if rule.file is not None:
-        out += read_prefix_file(rule.file)
-    return out
 
 
 class FraudEngine:
@@ -751,40 +747,3 @@ def velocity_grade(
     if not code:
         return None
     return code, velocity_evidence(rule, prefix, count, rest, f.crossed(code))
-
-
-def velocity_evidence(
-    rule: Any, prefix: str, count: int, earlier_calls: int, factor: Any
-) -> dict[str, str]:
-    """The evidence of a velocity verdict."""
-    return {
-        "prefix": prefix,
-        "window": str(rule.window),
-        "count": str(count),
-        "baseline": str(rule.baseline),
-        "baseline_calls": str(earlier_calls),
-        "factor": str(factor),
-        "min_calls": str(rule.min_calls),
-        "min_baseline": str(rule.min_baseline),
-    }
-
-
-def wangiri_evidence(rule: Any, prefix: str, count: int, threshold: Any) -> dict[str, str]:
-    """The evidence of a Wangiri verdict."""
-    return {
-        "prefix": prefix,
-        "window": str(rule.window),
-        "short": str(rule.short),
-        "count": str(count),
-        "threshold": str(threshold),
-    }
-
-
-def first_call_evidence(rule: Any, prefix: str, sell_rate: int) -> dict[str, str]:
-    """The evidence of a first-call verdict."""
-    return {
-        "prefix": prefix,
-        "remember": str(rule.remember),
-        "rate": format_money(sell_rate),
-        "threshold": format_money(rule.rate or 0),
-    }

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.errors import MoneyError
+from tandem.fraud.columns import COST_COLUMNS, RATE_COLUMNS, SCAN_COLUMNS
 from tandem.fraud.windows import digit_values
 from tandem.money import SCALE, to_scaled
+from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
 
 __all__ = [
     "COST_COLUMNS",
@@ -49,30 +50,15 @@ def cost_of(sell_rate: int, duration: int) -> int:
     return sell_rate * duration // 60
 
 
-COST_COLUMNS = ("sell_amount", "cost", "sell_cost")
 #: Longest duration read (seconds, about three years): a longer one is not a call.
 MAX_DURATION = 10**8
 #: Highest sell rate read (scaled, 90 per minute): rate x duration stays inside int64.
 MAX_RATE = 90 * 10**SCALE
-RATE_COLUMNS = ("sell_rate",)
-#: Every column :func:`scan_rows` reads (canonical fields and optional columns): what a
-#: scan asks the CDR reader for (:attr:`tandem.rating.CdrReader.columns`).
-SCAN_COLUMNS = frozenset(
-    (
-        "raw",
-        "record",
-        "start",
-        "duration",
-        "number",
-        "customer",
-        "trunk",
-        "source_ip",
-        "destination",
-        "group",
-        *COST_COLUMNS,
-        *RATE_COLUMNS,
-    )
-)
+# Arrow values passed to compute functions as scalars made here: pyarrow imports pandas
+# (a third of a second) on the first plain Python value it is given, or the first
+# to_numpy; the scan converts through tandem.rating.arrays instead.
+_ZERO = scalar(0, pa.int64())
+_FALSE = scalar(False, pa.bool_())
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
@@ -100,7 +86,7 @@ class ScanRows:
     rate_valid: np.ndarray | None = None
     cost_from_rate: bool = False
     digits: pa.Array | None = None  # the numbers as text, replay order
-    destination: pa.Array | None = None  # the destination column (text), replay order
+    destination: pa.Array | None = None  # the destination column (text, dictionary): replay order
     _destinations: dict[int, tuple[np.ndarray, RowNames]] = field(default_factory=dict)
     _part: bool = False  # made by take (no texts)
     _all_named: tuple[pa.Array, np.ndarray, list[Any]] | None = None
@@ -131,23 +117,34 @@ class ScanRows:
     def _named_or_prefix(self, names: pa.Array | None, length: int) -> tuple[np.ndarray, RowNames]:
         if names is None:
             prefix = self.prefix(length)
-            codes, _ = pd.factorize(prefix, sort=False)
-            return codes.astype(np.int64), RowNames(prefix)
+            # dense codes in order of first appearance
+            enc = pc.dictionary_encode(from_numpy(prefix))
+            codes = to_numpy(enc.indices).astype(np.int64)
+            return codes, RowNames(prefix)
+        if pa.types.is_dictionary(names.type):
+            hit = self._all_named
+            if hit is None or hit[0] is not names:
+                found = _every_one_named(names)
+                if found is not None:
+                    hit = self._all_named = (names, *found)
+            if hit is not None and hit[0] is names:
+                return hit[1], RowNames(hit[1], hit[2])
+            names = names.dictionary_decode()  # some CDRs name none: by the text
         assert self.digits is not None
-        named = pc.fill_null(pc.not_equal(names, ""), False)
+        named = pc.fill_null(pc.not_equal(names, scalar("", names.type)), _FALSE)
         if named.false_count == 0:
             # every CDR names it: the same codes for every length, encoded once
             hit = self._all_named
             if hit is None or hit[0] is not names:
                 enc = pc.dictionary_encode(names)
-                codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                codes = to_numpy(enc.indices).astype(np.int64)
                 hit = self._all_named = (names, codes, enc.dictionary.to_pylist())
             return hit[1], RowNames(hit[1], hit[2])
         digits = pc.utf8_slice_codeunits(self.digits, 0, length)
         text = pc.if_else(named, names, digits)
         enc = pc.dictionary_encode(text)
         values = enc.dictionary.to_pylist()
-        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = to_numpy(enc.indices).astype(np.int64)
         return codes, RowNames(codes, values)
 
     def take(
@@ -205,6 +202,24 @@ class ScanRows:
         return self.number // _POW10[digits], ok
 
 
+def _every_one_named(names: pa.DictionaryArray) -> tuple[np.ndarray, list[str]] | None:
+    """Dense codes of a dictionary column of names (trimmed texts, maybe repeated in the
+    dictionary) and the names, when every row has a name (not null, not empty); else
+    None. Read from the dictionary, once per distinct name, not per CDR."""
+    if names.null_count:
+        return None
+    uniq: dict[str, int] = {}
+    remap = [
+        -1 if v is None or v == "" else uniq.setdefault(v, len(uniq))
+        for v in names.dictionary.to_pylist()
+    ]
+    table = np.asarray(remap + [-1], dtype=np.int64)
+    codes = table[to_numpy(names.indices).astype(np.intp)]
+    if len(codes) and int(codes.min()) < 0:
+        return None
+    return codes, list(uniq)
+
+
 class Sparse:
     """``values[i]`` of the rows ``i`` in ``rows`` (sorted positions) alone: what a rule's
     evidence keeps of a column-sized array once its hits are known."""
@@ -249,14 +264,26 @@ class RowNames:
         """The names of ``rows`` alone (sorted positions)."""
         return RowNames(Sparse(rows, self.keys), self.names)
 
+    def at(self, rows: np.ndarray) -> RowNames:
+        """The names of ``rows`` (sorted positions), read by their number in ``rows``:
+        name ``k`` is that of row ``rows[k]``."""
+        return RowNames(Sparse(rows, self.keys).values, self.names)
 
-def _column(table: pa.Table, names: tuple[str, ...]) -> pa.Array | None:
+
+def _column(
+    table: pa.Table, names: tuple[str, ...], *, dictionary: bool = False
+) -> pa.Array | None:
+    """The first of ``names`` the table has (any case), as one array; a dictionary column
+    decoded, unless ``dictionary`` (names: :func:`_names` reads the codes, one dictionary
+    for every batch's)."""
     lower = {c.lower(): c for c in table.column_names}
     for name in names:
         if name in lower:
             col = table.column(lower[name])
             if not isinstance(col, pa.ChunkedArray):
                 return col
+            if pa.types.is_dictionary(col.type) and dictionary:
+                return col.unify_dictionaries().combine_chunks()
             if pa.types.is_dictionary(col.type):  # batches with their own dictionaries
                 return pa.chunked_array(
                     [c.dictionary_decode() for c in col.chunks], col.type.value_type
@@ -292,8 +319,30 @@ def _plain_numbers(col: pa.Array) -> np.ndarray | None:
     first = data[np.minimum(offsets[:-1], len(data) - 1)]
     good = (lengths >= 1) & (lengths <= 15) & (first != 48)
     if col.null_count:
-        good &= col.is_valid().to_numpy(zero_copy_only=False)
+        good &= _valid(col)
     return good
+
+
+def _valid(col: pa.Array) -> np.ndarray:
+    """Which values of ``col`` are not null (booleans)."""
+    return to_numpy(col.is_valid())
+
+
+def _names_text(col: pa.Array) -> pa.Array:
+    """:func:`_text` of a name column, a dictionary of texts kept as one (its dictionary
+    trimmed, once per distinct name: :meth:`ScanRows.destinations` reads the codes)."""
+    if pa.types.is_dictionary(col.type) and (
+        pa.types.is_string(col.type.value_type) or pa.types.is_large_string(col.type.value_type)
+    ):
+        return pa.DictionaryArray.from_arrays(
+            col.indices, pc.utf8_trim_whitespace(col.dictionary), safe=False
+        )
+    return _text(col)
+
+
+def _filled(col: pa.Array, value: pa.Scalar) -> pa.Array:
+    """``col`` with its nulls replaced by ``value`` (no copy when it has none)."""
+    return pc.fill_null(col, value) if col.null_count else col
 
 
 def _text(col: pa.Array) -> pa.Array:
@@ -303,7 +352,7 @@ def _text(col: pa.Array) -> pa.Array:
         try:
             col = pc.cast(col, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+            return strings([None if v is None else str(v) for v in col.to_pylist()])
     return pc.utf8_trim_whitespace(col)
 
 
@@ -329,9 +378,9 @@ def _names(col: pa.Array | None, n: int) -> tuple[np.ndarray, list[str]]:
     indices = col.indices
     if indices.null_count == 0 and remap == list(range(len(remap))):
         # every name distinct and non-empty: the codes are the indices
-        return indices.to_numpy(zero_copy_only=False).astype(np.int64), list(names)
+        return to_numpy(indices).astype(np.int64), list(names)
     table = np.asarray(remap + [-1], dtype=np.int64)
-    idx = pc.fill_null(indices, len(remap)).to_numpy(zero_copy_only=False)
+    idx = to_numpy(pc.fill_null(indices, scalar(len(remap), indices.type)))
     return table[idx.astype(np.int64)], list(names)
 
 
@@ -353,11 +402,11 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
         words = np.frombuffer(scaled.buffers()[1], dtype=np.int64)
         words = words[2 * scaled.offset : 2 * (scaled.offset + n)]
         low, high = words[0::2], words[1::2]
-        valid = scaled.is_valid().to_numpy(zero_copy_only=False) & (high == (low >> 63))
+        valid = _valid(scaled) & (high == (low >> 63))
         return np.where(valid, low, 0), valid
     if pa.types.is_integer(t):
-        vals = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        valid = col.is_valid().to_numpy(zero_copy_only=False) & (np.abs(vals) < 9 * 10**9)
+        vals = to_numpy(_filled(col, scalar(0, t))).astype(np.int64)
+        valid = _valid(col) & (np.abs(vals) < 9 * 10**9)
         return np.where(valid, vals, 0) * 10**SCALE, valid
     if pa.types.is_floating(t):
         return None
@@ -373,7 +422,7 @@ def money_column(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
             s, good = 0, False
         scaled.append(s if good else 0)
         ok.append(good)
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    idx = to_numpy(pc.fill_null(enc.indices, scalar(-1, enc.indices.type))).astype(np.int64)
     table = np.asarray(scaled + [0], dtype=np.int64)
     good_table = np.asarray(ok + [False], dtype=bool)
     return table[idx], good_table[idx]
@@ -390,7 +439,7 @@ def _decimal_words(col: pa.Array, shift: int) -> tuple[np.ndarray, np.ndarray]:
     factor = 10**shift
     valid = (high == (low >> 63)) & (low >= -(2**63 // factor)) & (low <= (2**63 - 1) // factor)
     if col.null_count:
-        valid &= col.is_valid().to_numpy(zero_copy_only=False)
+        valid &= _valid(col)
     return np.where(valid, low, 0) * factor, valid
 
 
@@ -441,8 +490,8 @@ def _side_columns(table: pa.Table, n: int) -> _Side:
     rate_col = _column(table, RATE_COLUMNS)
     cost_col = _column(table, COST_COLUMNS)
     return (
-        _names(_column(table, ("trunk",)), n),
-        _names(_column(table, ("source_ip",)), n),
+        _names(_column(table, ("trunk",), dictionary=True), n),
+        _names(_column(table, ("source_ip",), dictionary=True), n),
         (rate_col, money_column(rate_col) if rate_col is not None else None),
         (cost_col, money_column(cost_col) if cost_col is not None else None),
     )
@@ -464,7 +513,7 @@ def _scan_rows(
 
     raw = _column(table, ("raw",))
     if raw is not None:
-        refuse(raw.is_valid().to_numpy(zero_copy_only=False), "bad_record")
+        refuse(_valid(raw), "bad_record")
     start_col = _column(table, ("start",))
     dur_col = _column(table, ("duration",))
     num_col = _column(table, ("number",))
@@ -475,10 +524,10 @@ def _scan_rows(
     else:
         start_col = pc.cast(start_col, pa.int64())
         dur_col = pc.cast(dur_col, pa.int64())
-        refuse(~start_col.is_valid().to_numpy(zero_copy_only=False), "no_start")
-        start = pc.fill_null(start_col, 0).to_numpy(zero_copy_only=False)
-        duration = pc.fill_null(dur_col, 0).to_numpy(zero_copy_only=False)
-        bad = ~dur_col.is_valid().to_numpy(zero_copy_only=False) | (duration < 0)
+        refuse(~_valid(start_col), "no_start")
+        start = to_numpy(_filled(start_col, _ZERO))
+        duration = to_numpy(_filled(dur_col, _ZERO))
+        bad = ~_valid(dur_col) | (duration < 0)
         refuse(bad | (duration > MAX_DURATION), "bad_duration")
         text = num_col
     plain = _plain_numbers(text)
@@ -487,9 +536,9 @@ def _scan_rows(
     else:
         text = pc.utf8_ltrim(_text(text), characters="+")
         match = pc.match_substring_regex(text, r"^[1-9][0-9]{0,14}$")
-        good_number = pc.fill_null(match, False).to_numpy(zero_copy_only=False)
+        good_number = to_numpy(pc.fill_null(match, _FALSE))
     refuse(~good_number, "bad_number")
-    customer, customers = _names(_column(table, ("customer",)), n)
+    customer, customers = _names(_column(table, ("customer",), dictionary=True), n)
     refuse(customer < 0, "no_customer")
 
     keep = np.flatnonzero(ok)
@@ -500,7 +549,7 @@ def _scan_rows(
     def at(a: np.ndarray) -> np.ndarray:
         return a if whole else a[order]
 
-    pick = pa.array(order, pa.int64())
+    pick = from_numpy(order.astype(np.int64, copy=False))
 
     def take(a: pa.Array) -> pa.Array:
         return a if whole else pc.take(a, pick)
@@ -510,12 +559,12 @@ def _scan_rows(
     if parsed is not None:
         number, length = parsed
     else:
-        number = pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False)
+        number = to_numpy(pc.cast(digits, pa.int64()))
         # the numbers read are ASCII digits: bytes are characters
-        length = pc.binary_length(digits).to_numpy(zero_copy_only=False).astype(np.int64)
+        length = to_numpy(pc.binary_length(digits)).astype(np.int64)
     record_col = _column(table, ("record",))
     record = (
-        at(pc.fill_null(record_col, 0).to_numpy(zero_copy_only=False).astype(np.int64))
+        at(to_numpy(_filled(record_col, scalar(0, record_col.type))).astype(np.int64))
         if record_col is not None
         else order.astype(np.int64) + 1
     )
@@ -531,11 +580,11 @@ def _scan_rows(
         customers=customers,
     )
     rows.digits = digits
-    dest_col = _column(table, ("destination",))
+    dest_col = _column(table, ("destination",), dictionary=True)
     if dest_col is not None:
-        rows.destination = take(_text(dest_col))
-    group_col = _column(table, ("group",))
-    groups = take(_text(group_col)) if group_col is not None else rows.destination
+        rows.destination = take(_names_text(dest_col))
+    group_col = _column(table, ("group",), dictionary=True)
+    groups = take(_names_text(group_col)) if group_col is not None else rows.destination
     rows.group, rows.group_name = rows._named_or_prefix(groups, group_prefix_length)
     (trunk, rows.trunk_names), (ip, rows.ip_names), (rate_col, rate), (cost_col, cost) = (
         side.result() if side is not None else _side_columns(table, n)

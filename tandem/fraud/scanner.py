@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tandem.fraud.config import RULES, FraudConfig, RuleSet
-from tandem.fraud.engine import (
+from tandem.fraud.evidence import (
     first_call_evidence,
     shared_high_risk,
     velocity_evidence,
@@ -561,16 +560,63 @@ def _high_risk_prefixes(rows: ScanRows, config: FraudConfig, shared: list[str]) 
             special[code] = HighRiskMatcher(
                 shared, allow=own.high_risk_allow, deny=own.high_risk_deny
             )
-    # the key of a number: its length, then its value (numbers of one length in order)
-    keys = rows.length * _RANGE_BASE + rows.number
     bounds, answers = _risk_ranges(HighRiskMatcher(shared))
-    out = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    out = _range_answers(bounds, answers, rows.number, rows.length)
     for code, matcher in special.items():
         mine = np.flatnonzero(rows.customer == code)
         if len(mine):
             bounds, answers = _risk_ranges(matcher)
-            out[mine] = answers[np.searchsorted(bounds, keys[mine], side="right") - 1]
+            out[mine] = _range_answers(bounds, answers, rows.number[mine], rows.length[mine])
     return out
+
+
+#: Leading digits of the direct table of :func:`_range_answers` (9 x 10**3 x 15 entries).
+_LEAD = 4
+_AMBIGUOUS = -2
+
+
+def _range_answers(
+    bounds: np.ndarray, answers: np.ndarray, number: np.ndarray, length: np.ndarray
+) -> np.ndarray:
+    """``answers`` of the ranges (:func:`_risk_ranges`) holding each E.164 ``number`` of
+    ``length`` digits: what ``answers[searchsorted(bounds, key, "right") - 1]`` gives for
+    ``key = length * _RANGE_BASE + number``, read for most numbers from a direct table of
+    their first :data:`_LEAD` digits (every number of such a block in one range: a block
+    that a range starts inside is searched as before). A binary search per number in a
+    table of thousands of ranges (the shipped list) waits on memory at every step."""
+    table, base, divisor = _lead_table(bounds, answers)
+    out = table[base[length] + number // divisor[length]]
+    unsure = np.flatnonzero(out == _AMBIGUOUS)
+    if len(unsure):
+        keys = length[unsure] * _RANGE_BASE + number[unsure]
+        out[unsure] = answers[np.searchsorted(bounds, keys, side="right") - 1]
+    return out
+
+
+def _lead_table(
+    bounds: np.ndarray, answers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per length ``d`` (1-15) and block of leading digits (the number itself up to
+    :data:`_LEAD` digits): the answer of every number of the block, or
+    :data:`_AMBIGUOUS` where a range starts inside it; and per length, what to add to
+    ``number // divisor[d]`` (its leading digits) for its entry, and that divisor."""
+    parts: list[np.ndarray] = []
+    base = np.zeros(16, dtype=np.int64)
+    divisor = np.ones(16, dtype=np.int64)
+    at = 0
+    for d in range(1, 16):
+        lead = min(d, _LEAD)
+        scale = 10 ** (d - lead)
+        tops = np.arange(10 ** (lead - 1), 10**lead, dtype=np.int64)
+        first = d * _RANGE_BASE + tops * scale
+        last = first + (scale - 1)
+        lo = np.searchsorted(bounds, first, side="right") - 1
+        hi = np.searchsorted(bounds, last, side="right") - 1
+        parts.append(np.where(lo == hi, answers[lo], _AMBIGUOUS))
+        base[d] = at - 10 ** (lead - 1)
+        divisor[d] = scale
+        at += len(tops)
+    return np.concatenate(parts), base, divisor
 
 
 #: Numbers of each length are keyed ``length * _RANGE_BASE + number`` (E.164: 15 digits).
@@ -662,9 +708,10 @@ def _multi(
         none = np.zeros(0, np.int64)
         return RuleHits(rule, none, np.zeros(0, np.int8), lambda k: {}, _blank(none))
     best_all, which_all = _best_of(scopes)
-    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays
+    # the evidence keeps what it reads of the rows alerted on, not column-sized arrays:
+    # one value per hit, gathered at once, read by hit number (no search per look-up)
     where = np.flatnonzero(best_all)
-    best, which = Sparse(where, best_all), Sparse(where, which_all)
+    best, which = best_all[where], which_all[where]
     labels = [(k, s.names) for k, s in enumerate(scopes) if s.label == "prefix" and s.names]
 
     def scope_prefixes(hit_rows: np.ndarray) -> np.ndarray:
@@ -676,37 +723,45 @@ def _multi(
         return base
 
     found = _hits(rule, best_all, lambda i: {}, scope_prefixes)
+    # every scope's thresholds are looked up by the same customer codes: gathered once
+    hit_customer: dict[int, np.ndarray] = {}
+
+    def at_hits(lookup: _Lookup) -> _Lookup:
+        codes = hit_customer.get(id(lookup.customer))
+        if codes is None:
+            codes = hit_customer[id(lookup.customer)] = lookup.customer[where]
+        return _Lookup(lookup.table, codes)
+
     scopes = [
         _Scope(
             s.name,
             s.codes[:0],
-            Sparse(where, s.values),
-            s.warn,
-            s.crit,
+            Sparse(where, s.values).values,
+            at_hits(s.warn),
+            at_hits(s.crit),
             s.label,
-            None if s.names is None else s.names.only(where),
+            None if s.names is None else s.names.at(where),
         )
         for s in scopes
     ]
 
-    def evidence(i: int) -> dict[str, str]:
-        s = scopes[int(which[i])]
-        code = int(best[i])
+    def evidence(k: int) -> dict[str, str]:
+        s = scopes[int(which[k])]
+        code = int(best[k])
         ev = {"scope": s.name}
         if window is None and s.names is not None:
-            ev["name"] = s.names(i)
+            ev["name"] = s.names(k)
         if window is not None:
             ev["window"] = str(window)
-        ev["count"] = str(int(s.values[i]))
-        level = s.crit[i] if code == 2 else s.warn[i]
+        ev["count"] = str(int(s.values[k]))
+        level = s.crit[k] if code == 2 else s.warn[k]
         ev["threshold"] = str(int(level))
         if window is not None and s.names is not None:
-            ev[s.label] = s.names(i)
+            ev[s.label] = s.names(k)
         return ev
 
-    return RuleHits(
-        rule, found.rows, found.codes, lambda k: evidence(int(found.rows[k])), found.prefixes
-    )
+    # the hits are the rows of `where`, in its order: hit k is where[k]
+    return RuleHits(rule, found.rows, found.codes, evidence, found.prefixes)
 
 
 # -- calls per second -------------------------------------------------------------------------
@@ -956,6 +1011,17 @@ def _merge_episodes(found: list[list[tuple[int, int, Episode]]]) -> list[Episode
     return [e for _, _, e in out]
 
 
+def _factorize(values: np.ndarray) -> np.ndarray:
+    """Dense codes of ``values`` (an object array of str), equal codes for equal texts, in
+    order of first appearance."""
+    if len(values) == 0 or bool((values == values[0]).all()):  # e.g. '' of every hit
+        return np.zeros(len(values), dtype=np.int64)
+    seen: dict[str, int] = {}
+    return np.fromiter(
+        (seen.setdefault(v, len(seen)) for v in values.tolist()), np.int64, len(values)
+    )
+
+
 def _rule_episodes(
     rows: ScanRows, rule: str, h: RuleHits, gap: int
 ) -> list[tuple[int, int, Episode]]:
@@ -968,7 +1034,7 @@ def _rule_episodes(
         at = rows.start[h.rows]
         # equal prefixes, equal codes (the codes' order does not matter: an episode's
         # place is its first call's)
-        pref, _ = pd.factorize(h.prefixes, sort=False)
+        pref = _factorize(h.prefixes)
         # hits are in replay order; sort by (action, customer, prefix) keeping time order
         npref = int(pref.max(initial=0)) + 1
         if (3 * len(rows.customers) * npref).bit_length() < 40:

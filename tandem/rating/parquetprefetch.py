@@ -12,6 +12,11 @@ so a thread that only needs ``pyarrow.parquet`` can decode the first batches in 
 hence the same batches. At most :data:`DEPTH` decoded batches wait, so memory stays
 bounded whatever the file size.
 
+``tandem fraud scan`` keeps every batch anyway: its prefetch reads only the columns the
+scan reads (``wanted``, as :attr:`tandem.rating.CdrReader.columns`), the name columns as
+Arrow dictionaries (``dictionary``, as :attr:`tandem.rating.CdrReader.dictionary`), and
+has no depth limit, so the whole file is decoded while the scan's code is imported.
+
 Only the standard library is imported at module level: the thread imports pyarrow.
 """
 
@@ -41,12 +46,34 @@ class _Failed:
 class ParquetPrefetch:
     """The record batches of the Parquet file ``path`` (``batch_size`` rows each, every
     column), decoded on a thread from the moment this is made; :meth:`take` hands them
-    over to the reader that would read the same ones. :meth:`close` stops the thread."""
+    over to the reader that would read the same ones. :meth:`close` stops the thread.
 
-    def __init__(self, path: str | os.PathLike[str], batch_size: int, depth: int = DEPTH):
+    ``wanted`` and ``column_map``: only the source columns a :class:`CdrReader` with
+    these ``columns`` and ``column_map`` reads (:func:`tandem.rating.cdr.projected_columns`);
+    ``dictionary``: those of these names read as dictionaries
+    (:func:`tandem.rating.cdr.dictionary_columns`). ``depth=0``: no limit on the batches
+    that wait."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        batch_size: int,
+        depth: int = DEPTH,
+        *,
+        wanted: frozenset[str] | None = None,
+        column_map: dict[str, str] | None = None,
+        dictionary: frozenset[str] | None = None,
+    ):
         self.path = Path(path)
         self.batch_size = batch_size
-        self._queue: queue.Queue[Any] = queue.Queue(max(1, depth))
+        self.wanted = wanted
+        self.column_map = column_map
+        self.dictionary = dictionary
+        #: what the thread reads, once it opened the file: (source columns or None for
+        #: every one, columns read as dictionaries); None when it could not say
+        self.read_as: tuple[list[str] | None, list[str]] | None = None
+        self._opened = threading.Event()
+        self._queue: queue.Queue[Any] = queue.Queue(max(0, depth))
         self._stop = threading.Event()
         self._taken = False
         self._thread = threading.Thread(target=self._read, name="parquet-prefetch", daemon=True)
@@ -66,21 +93,51 @@ class ParquetPrefetch:
         try:
             import pyarrow.parquet as pq
 
-            with pq.ParquetFile(self.path, pre_buffer=False) as pf:
-                for batch in pf.iter_batches(batch_size=self.batch_size):
+            names: list[str] | None = None
+            as_dict: list[str] = []
+            try:
+                if self.wanted is not None or self.dictionary:
+                    names, as_dict = self._columns(pq.read_schema(self.path))
+                self.read_as = (names, as_dict)
+            finally:  # on an error, read_as stays None: the reader opens it and says why
+                self._opened.set()
+            with pq.ParquetFile(self.path, pre_buffer=False, read_dictionary=as_dict) as pf:
+                for batch in pf.iter_batches(batch_size=self.batch_size, columns=names):
                     if not self._put(batch):
                         return
         except BaseException as exc:  # noqa: BLE001 - raised where the batches are read
+            self._opened.set()
             self._put(_Failed(exc))
             return
         self._put(_END)
 
-    def take(self, path: str | os.PathLike[str], batch_size: int) -> Iterator[Any] | None:
+    def _columns(self, schema: Any) -> tuple[list[str] | None, list[str]]:
+        """What :meth:`tandem.rating.CdrReader.batches` reads of a file of ``schema``."""
+        if self.wanted is None and not self.dictionary:
+            return None, []
+        from tandem.rating.cdr import dictionary_columns, projected_columns
+
+        picked = None
+        if self.wanted is not None:
+            picked = projected_columns(schema.names, self.wanted, self.column_map)
+        return picked, dictionary_columns(schema, picked, self.dictionary, self.column_map)
+
+    def take(
+        self,
+        path: str | os.PathLike[str],
+        batch_size: int,
+        read_as: tuple[list[str] | None, list[str]] = (None, []),
+    ) -> Iterator[Any] | None:
         """The batches, in order, if they are those of reading ``path`` by ``batch_size``
-        rows (every column) and were not taken yet; else None (and the thread stops). An
-        error of opening or decoding the file is raised by the iterator, where the
-        batches are read, as the same read in the caller would raise it."""
+        rows, the columns and dictionaries ``read_as`` (None: every column), and were not
+        taken yet; else None (and the thread stops). An error of opening or decoding the
+        file is raised by the iterator, where the batches are read, as the same read in
+        the caller would raise it."""
         if self._taken or Path(path) != self.path or batch_size != self.batch_size:
+            self.close()
+            return None
+        self._opened.wait()
+        if self.read_as != read_as:
             self.close()
             return None
         self._taken = True
