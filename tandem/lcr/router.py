@@ -725,16 +725,9 @@ class Router:
             kind = info.kind
             if kind is not _NOT_FOUND and kind is not _NOT_PORTED:
                 return self._route(self._state, number, customer, source_ip, at, call_id, info)
+        pre = _UNSET if lookup is None else info  # what the general path takes
         if not valid_from <= at < valid_until:
-            return self._route(
-                self._state,
-                number,
-                customer,
-                source_ip,
-                at,
-                call_id,
-                _UNSET if lookup is None else info,
-            )
+            return self._route(self._state, number, customer, source_ip, at, call_id, pre)
         # probe: the longest stored prefix, and the customer's sell rate there
         uid = -1
         for _key, uid in iter_prefixes(digits):  # noqa: B007
@@ -752,29 +745,13 @@ class Router:
                     sell = quote_rate[i]
                     plen = quote_plen[i]
         if plen < 0:
-            return self._route(
-                self._state,
-                number,
-                customer,
-                source_ip,
-                at,
-                call_id,
-                _UNSET if lookup is None else info,
-            )
+            return self._route(self._state, number, customer, source_ip, at, call_id, pre)
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
         if floors is not None and not self._floors_clear(floors, a, b, digits, at, None)[0]:
             # a carrier below its quality floor or cooling down: the general path
-            return self._route(
-                self._state,
-                number,
-                customer,
-                source_ip,
-                at,
-                call_id,
-                _UNSET if lookup is None else info,
-            )
+            return self._route(self._state, number, customer, source_ip, at, call_id, pre)
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
         limit = sell + loss
