@@ -239,38 +239,12 @@ _REDIRECT = f"302 {PHRASES[302]}\r\n"
 _LINE_PARTS: dict[tuple[str, str, int], tuple[str, str, str]] = {}
 
 
-#: (id of the carriers' policies, carrier index, rate scaled) -> (those policies, then
-#: :data:`_LINE_PARTS`' pieces): a plain least-cost decision's lines straight from the
-#: table's route arrays (the policies held, so that their id is not another's meanwhile).
-_BY_INDEX: dict[tuple[int, int, int], tuple[Any, str, str, str]] = {}
-
-
 def redirect_text(decision: Decision | CallDecision, decision_id: str) -> str:
     """A routed call's answer as text: ``302 Moved Temporarily`` and one ``Contact:`` line
-    per route (the values of :func:`contacts`), each line ending in CRLF. The routes of a
-    plain least-cost decision (no carrier picked apart, not on-net) are read straight from
-    the table's route arrays, as :func:`route_items` reads them."""
+    per route (the values of :func:`contacts`), each line ending in CRLF. (A server keeps
+    the text of a plain least-cost decision per route span: :class:`RedirectTexts`.)"""
     number = decision.normalized
     end = (decision_id if _IDENT.fullmatch(decision_id) else _param(decision_id)) + "\r\n"
-    raw = decision._raw
-    if raw is not None and raw[2] is None and decision.on_net is None:
-        # raw = (table, policies, picked, why, dropped, start, examined, ...)
-        table, policies, a, b = raw[0], raw[1], raw[5], raw[6]
-        rates = table.route_rate[a:b].tolist()
-        pid = id(policies)
-        lines = [_REDIRECT]
-        carriers = table.route_carrier[a:b].tolist()
-        for c, rate, q in zip(carriers, rates, q_values(len(rates)), strict=True):
-            found = _BY_INDEX.get((pid, c, rate))
-            if found is None or found[0] is not policies:
-                policy = policies[c]
-                head, tail, params = _parts(policy.name, policy.trunk, rate)
-                found = (policies, "Contact: " + head, tail, params)
-                if len(_BY_INDEX) >= 65536:
-                    _BY_INDEX.clear()
-                _BY_INDEX[(pid, c, rate)] = found
-            lines.append(found[1] + number + found[2] + q + found[3] + end)
-        return "".join(lines)
     items = route_items(decision)
     qs = q_values(len(items))
     lines = [_REDIRECT]
@@ -294,8 +268,8 @@ class RedirectTexts:
     least-cost decision's routes are the table's route entries ``a:b`` (the candidates
     the decision lands on), so its text differs from another decision's on the same span
     only by the number and the decision id. The first decision on a span renders its
-    lines (:func:`redirect_text`'s own code, with placeholders); the next ones fill the
-    template in (one ``%`` of a tuple). The decision itself is made on every request.
+    lines from the table's route arrays with placeholders (:func:`_template`); the next
+    ones fill the template in (one ``%`` of a tuple). The decision itself is made on every request.
 
     Each template holds the table and the carrier policies it was rendered from and is
     used only for those very objects; the owner also empties the cache (:meth:`clear`)
