@@ -69,7 +69,7 @@ from tandem.fraud.keys import (
     velocity_key,
     wangiri_key,
 )
-from tandem.fraud.thresholds import ACTIONS, Thresholds
+from tandem.fraud.thresholds import ACTIONS, Action, Thresholds
 from tandem.money import format_money
 from tandem.state import FALLBACK_NOTE, Gather
 
@@ -339,25 +339,9 @@ class FraudEngine:
             if program is not None:
                 answers, over = program[3](keys, facts.at)
                 self.last_fell_back = False
-                if not over:
-                    first = program[2]
-                    rate = facts.sell_rate
-                    if (
-                        first < 0
-                        or answers[first] != 1
-                        or rate is None
-                        or first_rate is None
-                        or rate < first_rate
-                    ):  # nothing counted can fire: the high-risk rule alone
-                        if action is not None:
-                            prefix = match(facts.number)
-                            if prefix is not None:
-                                verdict = Verdict("high_risk", action, {"prefix": prefix})
-                                return FraudResult(
-                                    ACTIONS[2 if action == "block" else 1], (verdict,)
-                                )
-                        return _ALLOWED
-                return self._grade_all(plan, facts, self._queue(plan, facts, []), answers)
+                return self._settle(
+                    plan, facts, answers, over, program[2], first_rate, action, match
+                )
         return self._check(facts)
 
     def _check(self, facts: CallFacts) -> FraudResult:
@@ -407,19 +391,36 @@ class FraudEngine:
         else:
             answers, over = self._run_graded(steps, keys, facts.at, bounds)
         self.last_fell_back = False
+        return self._settle(
+            plan, facts, answers, over, first, fast.first_rate, plan.high_risk, plan.matcher.match
+        )
+
+    def _settle(
+        self,
+        plan: _Plan,
+        facts: CallFacts,
+        answers: Any,
+        over: Any,
+        first: int,
+        first_rate: int | None,
+        action: Action | None,
+        match: Any,
+    ) -> FraudResult:
+        """The result once the compiled rules' counters answered: when no bound was
+        crossed and the first-call rule cannot fire (``first``: its answer's index, -1
+        without one; ``first_rate``: its rate threshold), the high-risk rule alone
+        (``action``, ``match``: the plan's); else every rule graded."""
         if not over:
             rate = facts.sell_rate
-            threshold = fast.first_rate
             if (
                 first < 0
                 or answers[first] != 1
                 or rate is None
-                or threshold is None
-                or rate < threshold
+                or first_rate is None
+                or rate < first_rate
             ):  # nothing counted can fire: the high-risk rule alone
-                action = plan.high_risk
                 if action is not None:
-                    prefix = plan.matcher.match(facts.number)
+                    prefix = match(facts.number)
                     if prefix is not None:
                         verdict = Verdict("high_risk", action, {"prefix": prefix})
                         return FraudResult(ACTIONS[2 if action == "block" else 1], (verdict,))
