@@ -59,9 +59,6 @@ OPEN_END = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _SECOND = timedelta(seconds=1)
-#: The last instant :func:`format_instant` formats from :func:`time.gmtime`
-#: (9999-12-31T23:59:59Z); earlier ones from 1970 on too.
-_GMTIME_LAST = 253_402_300_799
 #: Earliest and latest instants: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 _FIRST = -62_135_596_800
 _LAST = 253_402_300_799
@@ -190,9 +187,10 @@ def format_instant(instant: int | datetime) -> str:
     Takes epoch seconds or an aware datetime. :data:`OPEN_END` (and beyond) prints
     ``open`` and ``-OPEN_END`` ``the beginning``: the ends of a validity window.
     """
-    if type(instant) is int and 0 <= instant <= _GMTIME_LAST:
-        # the usual instant, without datetime arithmetic (a fraud scan prints tens of
-        # thousands): the same text (property-tested against the datetime path)
+    if type(instant) is int and 0 <= instant <= _LAST:
+        # the usual instant (1970 to 9999), without datetime arithmetic (a fraud scan
+        # prints tens of thousands): the same text (property-tested against the datetime
+        # path)
         day, second = divmod(instant, 86_400)
         hour, second = divmod(second, 3600)
         minute, second = divmod(second, 60)
