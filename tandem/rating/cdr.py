@@ -106,6 +106,7 @@ __all__ = [
     "CdrReader",
     "projected_columns",
     "dictionary_columns",
+    "parquet_read_as",
     "CdrSource",
     "detect_format",
     "carrier_from_channel",
@@ -850,6 +851,23 @@ def dictionary_columns(
     return [n for n in pool if n in picked and n in texts and n not in barred]
 
 
+def parquet_read_as(
+    schema: pa.Schema,
+    columns: frozenset[str] | None,
+    dictionary: frozenset[str] | None,
+    column_map: dict[str, str] | None = None,
+) -> tuple[list[str] | None, list[str]]:
+    """What a :class:`CdrReader` with these ``columns``, ``dictionary`` and ``column_map``
+    reads of a Parquet file of ``schema``: its source columns (None: every one,
+    :func:`projected_columns`) and those read as dictionaries (:func:`dictionary_columns`).
+    The reader and its prefetch (:class:`~tandem.rating.parquetprefetch.ParquetPrefetch`)
+    both ask this, so that the prefetched batches are the ones the reader would read."""
+    if columns is None and not dictionary:
+        return None, []
+    names = None if columns is None else projected_columns(schema.names, columns, column_map)
+    return names, dictionary_columns(schema, names, dictionary, column_map)
+
+
 @dataclass
 class CdrReader:
     """Reads CDRs of one format into canonical batches of at most ``batch_size`` rows."""
@@ -941,12 +959,9 @@ class CdrReader:
             prefetch, self.prefetch = self.prefetch, None
             read_as: tuple[list[str] | None, list[str]] = (None, [])
             if self.columns is not None or self.dictionary:
-                schema = pq.read_schema(path)
-                names = None
-                if self.columns is not None:
-                    names = projected_columns(schema.names, self.columns, self.column_map)
-                as_dict = dictionary_columns(schema, names, self.dictionary, self.column_map)
-                read_as = (names, as_dict)
+                read_as = parquet_read_as(
+                    pq.read_schema(path), self.columns, self.dictionary, self.column_map
+                )
             # the same batches, if it read the same ones
             it = prefetch.take(path, self.batch_size, read_as) if prefetch is not None else None
             if it is None:

@@ -113,14 +113,9 @@ class ParquetPrefetch:
 
     def _columns(self, schema: Any) -> tuple[list[str] | None, list[str]]:
         """What :meth:`tandem.rating.CdrReader.batches` reads of a file of ``schema``."""
-        if self.wanted is None and not self.dictionary:
-            return None, []
-        from tandem.rating.cdr import dictionary_columns, projected_columns
+        from tandem.rating.cdr import parquet_read_as
 
-        picked = None
-        if self.wanted is not None:
-            picked = projected_columns(schema.names, self.wanted, self.column_map)
-        return picked, dictionary_columns(schema, picked, self.dictionary, self.column_map)
+        return parquet_read_as(schema, self.wanted, self.dictionary, self.column_map)
 
     def take(
         self,
