@@ -19,7 +19,12 @@ fall on every variant alike (median and p90 nanoseconds per decision):
 * ``+fraud``: and every fraud rule with thresholds (``--fraud``, default: the issue's
   rules with every counting rule active) on in-process counters;
 * ``+quality``: and a live quality board the router reads (a quality floor in the plan);
-* with ``--per-rule``: ``+credit`` and one fraud rule alone, for each rule.
+* with ``--per-rule``: ``+credit`` and one fraud rule alone, for each rule;
+* with ``--steady``: every variant again, timed one variant at a time (a whole pass over
+  the numbers each) as ``NAME, steady``: what a proxy running that variant alone sees,
+  its own state in the caches from one call to the next (taking turns call by call, the
+  lines above, each variant's state is also evicted by the other four's: the harder
+  measure, kept as the target's).
 
 The ``+quality`` line is the cost on top of ``router``: the target is <= 3 us. Before
 timing, every variant's routes are checked against the router's on 200 numbers (no rule
@@ -47,7 +52,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the tree whose tandem is timed: this one, or TANDEM_BENCH_TREE (bench_decision_compare.py
+# --steady runs this script on a baseline tree whose own script has no --steady)
+sys.path.insert(0, os.environ.get("TANDEM_BENCH_TREE") or str(Path(__file__).resolve().parents[1]))
 
 from tandem.calls import Calls  # noqa: E402
 from tandem.fraud import FraudEngine, fraud_config_from_mapping  # noqa: E402
@@ -211,11 +218,20 @@ def check_answers(fns: dict, numbers: list[str], at: int) -> None:
 
 
 def in_process(
-    table: RoutingTable, numbers: list[str], rounds: int, per_rule: bool, factory=MemoryCounters
+    table: RoutingTable,
+    numbers: list[str],
+    rounds: int,
+    per_rule: bool,
+    factory=MemoryCounters,
+    steady: bool = False,
 ) -> dict:
     """Median and p90 nanoseconds per decision of each variant. Variants take turns call
     by call (the order rotating from one number to the next), so load on the machine and
-    the caches each variant leaves behind fall on all of them alike."""
+    the caches each variant leaves behind fall on all of them alike. With ``steady``, then
+    the same rounds again with one variant at a time (a whole pass over the numbers each,
+    the order rotating per round), named ``NAME, steady``: the caches as a proxy that runs
+    one variant sees them (its own state only; the turns above also evict it with the
+    other variants' state, so they are the harder measure)."""
     fns = variants(table, factory, per_rule)
     names = list(fns)
     times: dict[str, list[int]] = {k: [] for k in names}
@@ -236,6 +252,19 @@ def in_process(
                 t = clock()
                 fn(number, at)
                 times[name].append(clock() - t)
+    if steady:
+        # one variant at a time: a whole pass over the numbers each (the order rotating
+        # from round to round), as in a proxy that runs only that variant
+        for r in range(rounds):
+            at += 1
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                fn = fns[name]
+                timing = times[f"{name}, steady"] = times.get(f"{name}, steady", [])
+                for number in numbers:
+                    t = clock()
+                    fn(number, at)
+                    timing.append(clock() - t)
     out = {}
     for name, v in times.items():
         v.sort()
@@ -313,6 +342,11 @@ def main() -> None:
         "--python-loop", action="store_true",
         help="in-process counters without the optional C loop (tandem/state/_fastwin.c)",
     )  # fmt: skip
+    ap.add_argument(
+        "--steady", action="store_true",
+        help="also each variant timed one at a time (a pass over the numbers each): "
+        "lines NAME, steady",
+    )  # fmt: skip
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument(
@@ -337,12 +371,13 @@ def main() -> None:
     if args.python_loop and NATIVE:
         factory = lambda: MemoryCounters(native=False)  # noqa: E731
     print(f"# MemoryCounters loop: {'C' if NATIVE and not args.python_loop else 'Python'}")
-    med = in_process(table, numbers, args.rounds, args.per_rule, factory)
-    base = med["router"][0]
+    med = in_process(table, numbers, args.rounds, args.per_rule, factory, args.steady)
     print("\n| decision (in-process counters) | median us | p90 us | median on top of router |")
     print("|---|---:|---:|---:|")
-    credit = med["+credit"][0]
     for name, (us, p90) in med.items():
+        tail = ", steady" if name.endswith(", steady") else ""
+        base = med["router" + tail][0]
+        credit = med["+credit" + tail][0]
         extra = f" ({us - credit:+.2f} on +credit)" if "alone" in name else ""
         print(f"| {name} | {us:.2f} | {p90:.2f} | {us - base:+.2f}{extra} |")
     if args.no_redis:

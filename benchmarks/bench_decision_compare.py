@@ -27,7 +27,11 @@ HERE = Path(__file__).resolve().parents[1]
 
 def run(tree: Path, extra: list[str], timeout: float) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    cmd = [sys.executable, str(tree / "benchmarks" / "bench_decision.py"), "--no-redis", *extra]
+    script = tree / "benchmarks" / "bench_decision.py"
+    if "--steady" in extra:  # this tree's script (the baseline's may lack --steady)
+        script = HERE / "benchmarks" / "bench_decision.py"
+        env["TANDEM_BENCH_TREE"] = str(tree)
+    cmd = [sys.executable, str(script), "--no-redis", *extra]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
                          check=True, cwd=tree).stdout  # fmt: skip
     medians: dict[str, float] = {}
@@ -44,8 +48,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument(
+        "--steady", action="store_true",
+        help="also the variants timed one at a time (bench_decision.py --steady; this "
+        "tree's script runs on every tree then)",
+    )  # fmt: skip
     args = ap.parse_args()
     extra = ["--small"] if args.small else []
+    if args.steady:
+        extra.append("--steady")
     configs = {
         "baseline": (args.baseline, extra),
         "this tree (C loop)": (HERE, extra),
@@ -74,12 +85,13 @@ def main() -> None:
     print("|---|" + "---:|---:|" * len(names) + "---:|")
     for v in variants:
         cells = []
+        router = "router, steady" if v.endswith(", steady") else "router"
         for n in names:
             us = med[n][v]
-            cells.append(f"{us:.2f} | {us - med[n]['router']:+.2f}")
-        base = med["baseline"][v] - med["baseline"]["router"]
-        ours = med[names[1]][v] - med[names[1]]["router"]
-        ratio = f"{base / ours:.2f}" if v != "router" and ours > 0 else ""
+            cells.append(f"{us:.2f} | {us - med[n][router]:+.2f}")
+        base = med["baseline"][v] - med["baseline"][router]
+        ours = med[names[1]][v] - med[names[1]][router]
+        ratio = f"{base / ours:.2f}" if v != router and ours > 0 else ""
         print(f"| {v} | " + " | ".join(cells) + f" | {ratio} |")
 
 
