@@ -91,7 +91,7 @@ def test_compiled_keys_and_operations_are_the_batch_ones(data: dict[str, Any], r
         engine._queue(plan, facts, ops)
         compiled = Compiled(plan, counters.table)
         variant, keys = compiled.build(facts, engine._customer_keys(facts.customer))
-        program, bounds, _first, _run = compiled.program(variant)
+        program, bounds, _first, _run, _parts = compiled.program(variant)
         assert keys == [op[1] for op in ops]
         assert len(bounds) == len(program)
         got = [
@@ -195,3 +195,55 @@ def test_c_and_python_paths_give_the_same_verdicts_and_counters(
     slow = FraudEngine(config, slow_counters)
     assert _play(fast, fast_counters, rows, whole) == _play(slow, slow_counters, rows, whole)
     assert _counters_state(fast_counters) == _counters_state(slow_counters)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=configs(),
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "8",
+                    "88",
+                    "881",
+                    "8812",
+                    "8821",
+                    "88219",
+                    "882",
+                    "8825",
+                    "979",
+                    "97",
+                    "44",
+                    "4420",
+                    "1",
+                ]
+            ),
+            st.sampled_from(["", "0", "77", "123"]),
+            st.sampled_from(["acme", "b"]),
+            st.one_of(st.none(), st.integers(0, 4 * 10**9)),
+            st.integers(0, 30),
+        ),
+        max_size=30,
+    ),
+)
+def test_c_decide_settles_as_the_python_steps(data: dict[str, Any], calls: list) -> None:
+    """``_fastwin.decide`` (keys, counters and, when nothing fires, the verdict in one C
+    call) gives the verdicts of the Python steps (MemoryCounters(native=False)) on numbers
+    in, around and shorter than the high-risk prefixes (one customer's allow override
+    among them), sell rates around the first-call threshold, repeated destinations."""
+    config = fraud_config_from_mapping(data)
+    fast_counters, slow_counters = MemoryCounters(), MemoryCounters(native=False)
+    fast = FraudEngine(config, fast_counters)
+    slow = FraudEngine(config, slow_counters)
+    at = 1_700_000_000
+    for i, (head, tail, customer, rate, gap) in enumerate(calls):
+        at += gap
+        number = head + tail
+        facts = CallFacts(f"c{i}", customer, number, at, None, None, "",
+                          number[:2], rate)  # fmt: skip
+        got, want = fast.check(facts), slow.check(facts)
+        assert (got.action, got.verdicts, got.notes) == (want.action, want.verdicts, want.notes)
+    assert _counters_state(fast_counters) == _counters_state(slow_counters)
+    if fast_counters.native_keys is not None:  # built: the C decide ran
+        assert all(entry[8] is not None for entry in fast._fast.values())

@@ -56,7 +56,7 @@ class Compiled:
 
     __slots__ = (
         "build", "python_build", "programs", "_steps", "_table", "first_rate", "_first_index",
-        "_runner",
+        "_runner", "_parts", "decide",
     )  # fmt: skip
 
     def __init__(
@@ -65,9 +65,13 @@ class Compiled:
         table: Callable[[int, int], Any],
         native_keys: Any = None,
         runner: Callable[[Any, tuple[Any, ...]], Callable[[Any, float], Any]] | None = None,
+        parts: Callable[[Any, tuple[Any, ...]], Any] | None = None,
+        decider: Callable[..., Any] | None = None,
+        allowed: Any = None,
     ) -> None:
         self._table = table
         self._runner = runner
+        self._parts = parts
         r = plan.rules
         # (kind, shape or None, amount, quiet bound, variant bit it needs or 0), in order
         steps: list[tuple[int, tuple[int, int] | None, int, float, int]] = []
@@ -188,12 +192,26 @@ class Compiled:
         self.build = build
         self._steps = tuple(steps)
         self._first_index = first_index
-        self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int, Any]] = {}
+        self.programs: dict[int, tuple[tuple[Any, ...], tuple[float, ...], int, Any, Any]] = {}
+        #: ``decide(facts, K)``: the keys and the variant's program in one C call (the
+        #: counters' native_decider), or None; see MemoryCounters.native_decider
+        self.decide: Callable[[Any, Any], tuple[Any, ...]] | None = None
+        if build is not self.python_build and decider is not None and parts is not None:
+            # with ``allowed`` (the engine's verdict of a call nothing fires on), decide
+            # answers it itself when FraudEngine._settle would (the plan's high-risk
+            # prefixes read as HighRiskMatcher.match reads them)
+            settle = None
+            if allowed is not None:
+                m = plan.matcher
+                risky = None if plan.high_risk is None else m._risky
+                settle = (self.first_rate, risky, m._lengths, allowed)
+            self.decide = decider(tuple(spec), self.python_build, self.programs, settle)
 
-    def program(self, variant: int) -> tuple[tuple[Any, ...], tuple[float, ...], int, Any]:
-        """``(operations, quiet bounds, index of the first-call answer or -1, run)`` of a
-        variant (made on first use: at most 16 per rule set); ``run(keys, at)`` is the
-        counters' ``graded_runner`` of the operations and bounds (None without one)."""
+    def program(self, variant: int) -> tuple[tuple[Any, ...], tuple[float, ...], int, Any, Any]:
+        """``(operations, quiet bounds, index of the first-call answer or -1, run, parts)``
+        of a variant (made on first use: at most 16 per rule set); ``run(keys, at)`` is the
+        counters' ``graded_runner`` of the operations and bounds (None without one),
+        ``parts`` what ``decide`` takes of them (the counters' ``native_parts``, or None)."""
         entry = self.programs.get(variant)
         if entry is None:
             ops: list[tuple[Any, ...]] = []
@@ -209,5 +227,6 @@ class Compiled:
                 bounds.append(bound)
             program, quiet = tuple(ops), tuple(bounds)
             run = None if self._runner is None else self._runner(program, quiet)
-            entry = self.programs[variant] = (program, quiet, first, run)
+            parts = None if self._parts is None else self._parts(program, quiet)
+            entry = self.programs[variant] = (program, quiet, first, run, parts)
         return entry

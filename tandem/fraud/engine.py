@@ -250,7 +250,8 @@ class FraudEngine:
         self._plans: dict[str, _Plan] = {}
         self._keys: dict[str, _CustomerKeys] = {}
         #: customer -> (counters, plan, key maker, customer keys, programs, first-call
-        #: rate, high-risk action, high-risk match): check's fast path (see there)
+        #: rate, high-risk action, high-risk match, the C decide or None): check's fast
+        #: path (see there)
         self._fast: dict[str, tuple[Any, ...]] = {}
         #: MemoryCounters.run_graded (in process: the compiled rules, see
         #: tandem.fraud.compiled), else None: a batch per decision
@@ -333,8 +334,20 @@ class FraudEngine:
         # customer in one entry (the same steps, fewer lookups); else the path below.
         entry = self._fast.get(facts.customer)
         if entry is not None and entry[0] is self.counters:
-            _counters, plan, build, keys_of, programs, first_rate, action, match = entry
-            variant, keys = build(facts, keys_of)
+            _counters, plan, build, keys_of, programs, first_rate, action, match, decide = entry
+            if decide is not None:  # keys and counters in one C call (Compiled.decide)
+                got = decide(facts, keys_of)
+                if got is _ALLOWED:  # nothing fired (decided as _settle does)
+                    self.last_fell_back = False
+                    return got
+                if len(got) == 3:
+                    self.last_fell_back = False
+                    return self._settle(
+                        plan, facts, got[0], got[1], got[2], first_rate, action, match
+                    )
+                variant, keys = got  # the steps below run (the same answers)
+            else:
+                variant, keys = build(facts, keys_of)
             program = programs.get(variant)
             if program is not None:
                 answers, over = program[3](keys, facts.at)
@@ -370,6 +383,9 @@ class FraudEngine:
                     self.counters.table,
                     native_keys,
                     getattr(self.counters, "graded_runner", None),
+                    getattr(self.counters, "native_parts", None),
+                    getattr(self.counters, "native_decider", None),
+                    _ALLOWED,
                 ),
             )
         fast = compiled[1]
@@ -380,12 +396,12 @@ class FraudEngine:
         program = fast.programs.get(variant)
         if program is None:
             program = fast.program(variant)
-        steps, bounds, first, run = program
+        steps, bounds, first, run, _parts = program
         if run is not None:
             if len(self._fast) < 100_000:  # bounded, as the plans
                 self._fast[facts.customer] = (
                     self.counters, plan, fast.build, keys_of, fast.programs, fast.first_rate,
-                    plan.high_risk, plan.matcher.match,
+                    plan.high_risk, plan.matcher.match, fast.decide,
                 )  # fmt: skip
             answers, over = run(keys, facts.at)
         else:

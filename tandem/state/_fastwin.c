@@ -668,15 +668,31 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto fail;
         if (graded && !over) {
             PyObject *bound = PyTuple_GET_ITEM(bounds, i);
-            if (!(PyFloat_CheckExact(bound) && isinf(PyFloat_AS_DOUBLE(bound)) &&
-                  PyFloat_AS_DOUBLE(bound) > 0)) { /* +inf: never above */
-                int above = PyObject_RichCompareBool(answer, bound, Py_GT);
-                if (above < 0) {
-                    Py_DECREF(answer);
-                    goto fail;
+            int above = -2; /* -2: not settled in C integers and doubles */
+            if (PyLong_CheckExact(answer)) {
+                int overflow = 0;
+                long long v = PyLong_AsLongLongAndOverflow(answer, &overflow);
+                if (!overflow && v > -(1LL << 53) && v < (1LL << 53)) {
+                    if (PyFloat_CheckExact(bound)) /* exact: v is a double; NaN: False */
+                        above = (double)v > PyFloat_AS_DOUBLE(bound);
+                    else if (PyLong_CheckExact(bound)) {
+                        long long q = PyLong_AsLongLongAndOverflow(bound, &overflow);
+                        if (!overflow && !(q == -1 && PyErr_Occurred()))
+                            above = v > q;
+                        else if (overflow) /* beyond 64 bits: above v or below it */
+                            above = overflow < 0;
+                        PyErr_Clear();
+                    }
                 }
-                over = above;
+                PyErr_Clear();
             }
+            if (above == -2)
+                above = PyObject_RichCompareBool(answer, bound, Py_GT);
+            if (above < 0) {
+                Py_DECREF(answer);
+                goto fail;
+            }
+            over = above;
         }
         PyList_SET_ITEM(out, i, answer); /* steals */
     }
@@ -909,7 +925,207 @@ fail:
     return NULL;
 }
 
+/* ---- A decision's fraud counters in one call: keys, then the program's loop ----
+ *
+ * decide(spec, fallback, programs, counters, lock, settle, facts, K)
+ *     -> allowed | (answers, over, first) | (variant, keys)
+ *
+ * keys(spec, fallback, facts, K), then, under ``lock`` (MemoryCounters' lock: acquire and
+ * release called here), what MemoryCounters.graded_runner's run does for the variant's
+ * program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
+ * ``(prepared operations, bounds, adds, slots, hooks)`` (MemoryCounters.native_parts) and
+ * item 2 the first-call answer's index. Answers (variant, keys), having changed nothing,
+ * when the Python steps must run instead: no such entry (or no native parts), a due
+ * entry of the counters (``counters._due``) at or before the instant while the program
+ * adds (the runner expires first), or an instant the loop leaves to Python.
+ *
+ * ``settle``: None, or ``(first_rate, risky, lengths, allowed)``: then, when no answer is
+ * above its bound and the first-call rule cannot fire (FraudEngine._settle: the index
+ * ``first`` < 0, or that answer != 1, or facts.sell_rate or first_rate None, or the rate
+ * below first_rate) and the number is in no high-risk prefix (HighRiskMatcher.match on
+ * ``risky``, prefix -> high risk or not, and ``lengths``, its prefix lengths longest
+ * first; ``risky`` None: the rule is off), answers ``allowed`` itself (the verdict
+ * _settle would give); otherwise (answers, over, first) for _settle.
+ */
+enum { F_AT = 3, F_SELL_RATE = 8 };
+
+/* 1 when the counted rules' answers settle as allowed (see decide), 0 when _settle must
+ * run, -1 on error */
+static int
+settles_allowed(PyObject *settle, PyObject *answers, PyObject *over, PyObject *first_obj,
+                PyObject *facts)
+{
+    if (over != Py_False || !PyList_Check(answers))
+        return 0;
+    PyObject *first_rate = PyTuple_GET_ITEM(settle, 0), *risky = PyTuple_GET_ITEM(settle, 1),
+             *lengths = PyTuple_GET_ITEM(settle, 2);
+    Py_ssize_t first = PyLong_AsSsize_t(first_obj);
+    if (first == -1 && PyErr_Occurred())
+        return -1;
+    if (first >= 0) {
+        if (first >= PyList_GET_SIZE(answers))
+            return 0;
+        PyObject *rate = PyTuple_GET_ITEM(facts, F_SELL_RATE);
+        int quiet = 0;
+        if (rate == Py_None || first_rate == Py_None)
+            quiet = 1;
+        else {
+            int one = PyObject_RichCompareBool(PyList_GET_ITEM(answers, first), ONE, Py_NE);
+            if (one < 0)
+                return -1;
+            if (one)
+                quiet = 1;
+            else {
+                quiet = PyObject_RichCompareBool(rate, first_rate, Py_LT);
+                if (quiet < 0)
+                    return -1;
+            }
+        }
+        if (!quiet)
+            return 0;
+    }
+    if (risky == Py_None)
+        return 1;
+    if (!PyDict_Check(risky) || !PyTuple_Check(lengths))
+        return 0;
+    PyObject *number = PyTuple_GET_ITEM(facts, F_NUMBER);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(number);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(lengths); i++) {
+        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(lengths, i));
+        if (n == -1 && PyErr_Occurred())
+            return -1;
+        if (n < 0 || n > len) /* match reads no hit there (len(number) >= n fails) */
+            continue;
+        PyObject *p = PyUnicode_Substring(number, 0, n);
+        if (p == NULL)
+            return -1;
+        PyObject *hit = PyDict_GetItemWithError(risky, p); /* borrowed */
+        Py_DECREF(p);
+        if (hit == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            continue;
+        }
+        int yes = PyObject_IsTrue(hit);
+        if (yes < 0)
+            return -1;
+        return yes ? 0 : 1; /* a high-risk prefix: _settle gives its verdict */
+    }
+    return 1;
+}
+static PyObject *str_acquire, *str_release, *str_due;
+
+static PyObject *
+fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decide(spec, fallback, programs, counters, lock, settle, facts, K)");
+        return NULL;
+    }
+    PyObject *programs = args[2], *counters = args[3], *lock = args[4], *settle = args[5],
+             *facts = args[6];
+    PyObject *kargs[4] = {args[0], args[1], facts, args[7]};
+    PyObject *pair = fastwin_keys(self, kargs, 4);
+    if (pair == NULL)
+        return NULL;
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyDict_Check(programs) ||
+        !PyList_Check(PyTuple_GET_ITEM(pair, 1)) || !PyTuple_Check(facts) ||
+        PyTuple_GET_SIZE(facts) != 9)
+        return pair;
+    PyObject *entry = PyDict_GetItemWithError(programs, PyTuple_GET_ITEM(pair, 0));
+    if (entry == NULL) {
+        if (PyErr_Occurred()) {
+            Py_DECREF(pair);
+            return NULL;
+        }
+        return pair;
+    }
+    if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) < 5)
+        return pair;
+    PyObject *parts = PyTuple_GET_ITEM(entry, 4);
+    if (!PyTuple_Check(parts) || PyTuple_GET_SIZE(parts) != 5)
+        return pair;
+    PyObject *at = PyTuple_GET_ITEM(facts, F_AT);
+    Py_INCREF(entry); /* held across the lock's calls */
+    PyObject *done = NULL, *r = PyObject_CallMethodNoArgs(lock, str_acquire);
+    if (r == NULL)
+        goto fail;
+    Py_DECREF(r);
+    int skip = 0;
+    if (PyObject_IsTrue(PyTuple_GET_ITEM(parts, 2))) { /* it adds: expire first */
+        PyObject *due = PyObject_GetAttr(counters, str_due);
+        if (due == NULL)
+            goto release;
+        if (!PyList_Check(due))
+            skip = 1;
+        else if (PyList_GET_SIZE(due) > 0) {
+            PyObject *top = PyList_GET_ITEM(due, 0);
+            if (!PyTuple_Check(top) || PyTuple_GET_SIZE(top) < 1)
+                skip = 1;
+            else {
+                skip = PyObject_RichCompareBool(PyTuple_GET_ITEM(top, 0), at, Py_LE);
+                if (skip < 0) {
+                    Py_DECREF(due);
+                    goto release;
+                }
+            }
+        }
+        Py_DECREF(due);
+    }
+    if (!skip) {
+        PyObject *rargs[6] = {PyTuple_GET_ITEM(parts, 0), PyTuple_GET_ITEM(pair, 1), at,
+                              PyTuple_GET_ITEM(parts, 3), PyTuple_GET_ITEM(parts, 4),
+                              PyTuple_GET_ITEM(parts, 1)};
+        done = fastwin_run(self, rargs, 6);
+    }
+release:;
+    /* release keeping an error raised before */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    r = PyObject_CallMethodNoArgs(lock, str_release);
+    if (r == NULL) {
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        Py_CLEAR(done);
+        goto fail;
+    }
+    Py_DECREF(r);
+    PyErr_Restore(et, ev, tb);
+    if (et != NULL) {
+        Py_CLEAR(done);
+        goto fail;
+    }
+    if (done == NULL || done == Py_None) { /* the Python steps */
+        Py_XDECREF(done);
+        Py_DECREF(entry);
+        return pair;
+    }
+    Py_DECREF(pair);
+    PyObject *out = NULL;
+    int allowed = 0;
+    if (PyTuple_Check(settle) && PyTuple_GET_SIZE(settle) == 4)
+        allowed = settles_allowed(settle, PyTuple_GET_ITEM(done, 0), PyTuple_GET_ITEM(done, 1),
+                                  PyTuple_GET_ITEM(entry, 2), facts);
+    if (allowed > 0) {
+        out = PyTuple_GET_ITEM(settle, 3);
+        Py_INCREF(out);
+    } else if (allowed == 0)
+        out = PyTuple_Pack(3, PyTuple_GET_ITEM(done, 0), PyTuple_GET_ITEM(done, 1),
+                           PyTuple_GET_ITEM(entry, 2));
+    Py_DECREF(done);
+    Py_DECREF(entry);
+    return out;
+fail:
+    Py_DECREF(entry);
+    Py_DECREF(pair);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"decide", (PyCFunction)(void (*)(void))fastwin_decide, METH_FASTCALL,
+     "A decision's fraud keys and counter operations in one call (see the source)."},
     {"run", (PyCFunction)(void (*)(void))fastwin_run, METH_FASTCALL,
      "MemoryCounters.run_program's loop (see the source)."},
     {"keys", (PyCFunction)(void (*)(void))fastwin_keys, METH_FASTCALL,
@@ -925,6 +1141,11 @@ PyMODINIT_FUNC
 PyInit__fastwin(void)
 {
     str_live = PyUnicode_InternFromString("live");
+    str_acquire = PyUnicode_InternFromString("acquire");
+    str_release = PyUnicode_InternFromString("release");
+    str_due = PyUnicode_InternFromString("_due");
+    if (!str_acquire || !str_release || !str_due)
+        return NULL;
     WINDOW_TAG = PyLong_FromLong(1);
     ONE = PyLong_FromLong(1);
     if (!str_live || !WINDOW_TAG || !ONE)

@@ -422,6 +422,36 @@ class MemoryCounters:
 
         return run
 
+    def native_parts(
+        self, program: tuple[tuple[int, _Table | None, int], ...], bounds: tuple[Any, ...]
+    ) -> tuple[Any, ...] | None:
+        """What ``_fastwin.decide`` takes of a program to run it as :meth:`graded_runner`'s
+        runner does (the same steps, in C): ``(prepared operations, bounds, whether it
+        adds, slots, hooks)``; None when the C loop does not run."""
+        if self._native is None or type(program) is not tuple:
+            return None
+        adds = any(op[0] == 1 for op in program)
+        prepared = self._prepare(program, keep=False)[1]
+        return (prepared, bounds, adds, self._slots, self._hooks)
+
+    def native_decider(
+        self,
+        spec: tuple[Any, ...],
+        fallback: Callable[..., Any],
+        programs: dict[int, Any],
+        settle: tuple[Any, ...] | None = None,
+    ) -> Callable[[Any, Any], Any] | None:
+        """``decide(facts, K)``: the compiled fraud rules' keys (``spec``, the C recipe, and
+        ``fallback``, its Python function) and, under this lock, the variant's program of
+        ``programs`` (``Compiled.programs``, entries with :meth:`native_parts`) in one C
+        call; it answers ``(answers, over, first-call index)``, or ``(variant, keys)`` when
+        the Python steps must run, or with ``settle`` (``(first_rate, risky, lengths,
+        allowed)``) ``allowed`` itself when nothing fires (see ``decide`` in
+        ``_fastwin.c``). None without the C loop."""
+        if self._native is None or _fastwin is None:
+            return None
+        return partial(_fastwin.decide, spec, fallback, programs, self, self._lock, settle)
+
     def _prepare(
         self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
     ) -> tuple[Any, Any]:
