@@ -567,6 +567,9 @@ class Router:
         #: live: where the score source hands back the same looks; the plan, and whether
         #: the group decides its floor): see _floors_clear
         self._group_clear: dict[str, tuple[Any, ...]] = {}
+        #: the score source's group_digits (see ScoreSource), else None
+        cut = getattr(scores, "group_digits", None)
+        self._group_cut: int | None = cut if type(cut) is int and cut > 0 else None
 
     @property
     def config(self) -> RoutingConfig:
@@ -749,9 +752,25 @@ class Router:
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
-        if floors is not None and not self._floors_clear(floors, a, b, digits, at, None)[0]:
-            # a carrier below its quality floor or cooling down: the general path
-            return self._route(self._state, number, customer, source_ip, at, call_id, pre)
+        if floors is not None:
+            # the group's kept answer (_floors_clear's first test, inlined: the group of a
+            # source with group_digits, which the number starts with by construction)
+            cut = self._group_cut
+            seen = None if cut is None else self._group_clear.get(digits[:cut])
+            if (
+                not (
+                    seen is not None
+                    and seen[7] is floors.plan
+                    and seen[8]
+                    and not seen[2]
+                    and seen[3] is floors.table.carriers
+                    and seen[4] <= at < seen[5]
+                    and seen[6][0]
+                )
+                and not self._floors_clear(floors, a, b, digits, at, None)[0]
+            ):
+                # a carrier below its quality floor or cooling down: the general path
+                return self._route(self._state, number, customer, source_ip, at, call_id, pre)
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
         limit = sell + loss

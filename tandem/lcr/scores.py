@@ -72,7 +72,11 @@ class CarrierLook(NamedTuple):
 
 @runtime_checkable
 class ScoreSource(Protocol):
-    """Live per-carrier quality the router reads (:class:`tandem.quality.QualityBoard`)."""
+    """Live per-carrier quality the router reads (:class:`tandem.quality.QualityBoard`).
+
+    A source whose groups are a number's first digits may say so with an int attribute
+    ``group_digits`` (``group_of(number) == number[:group_digits]`` for its whole life):
+    the router then finds a number's group without calling :meth:`group_of`."""
 
     def group_of(self, number: str) -> str:
         """The destination group of an E.164 number (digits)."""

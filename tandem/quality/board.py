@@ -207,6 +207,8 @@ class QualityBoard:
     ) -> None:
         self.counters = counters
         self.config = config if config is not None else QualityConfig()
+        #: group_of(number) is number[:group_digits] (the router reads it: ScoreSource)
+        self.group_digits: int = self.config.group_digits
         self.prefix = prefix
         #: group -> carrier -> (instant read, what was read)
         self._cache: dict[str, dict[str, tuple[float, CarrierLook]]] = {}
@@ -251,7 +253,7 @@ class QualityBoard:
 
     def group_of(self, number: str) -> str:
         """The destination group of a number: its first ``group_digits`` digits."""
-        return number[: self.config.group_digits]
+        return number[: self.group_digits]
 
     # -- writing ---------------------------------------------------------------------------
     def attempt(
