@@ -439,6 +439,12 @@ class Calls:
         self._terms_table: Any = None
         self._terms_window = 0
         self._sell_cols: tuple[Any, ...] = ()
+        #: (connect fee, initial and next increment, minimum duration) when every sell row
+        #: of the terms' table has the same (a customer's terms then depend on the rate
+        #: alone), else None; and then customer -> sell rate -> the _sell_entry of a
+        #: prefix at that rate (the same list: one entry per rate, a small hot dict)
+        self._uniform: tuple[int, int, int, int] | None = None
+        self._by_rate: dict[str, dict[int, list[Any]]] = {}
         self._money: dict[str, tuple[int, Rounding, str]] = {}
         self._schedule: Any = None
         self._spent: dict[str, tuple[float, int]] = {}  # customer -> (read at, value)
@@ -469,6 +475,7 @@ class Calls:
         self._money = money
         self._schedule = PlanSchedule.from_store(self.store)
         self._terms = {}
+        self._by_rate = {}
 
     # -- the decision -------------------------------------------------------------------------
     def router_alone(self) -> bool:
@@ -618,19 +625,39 @@ class Calls:
                 if len(self._credit_of) >= 100_000:  # bounded, as the other memos
                     self._credit_of.clear()
                 self._credit_of[name] = (account, spent, credit)
-            if decision.sell_rate_scaled is not None:
-                # _sell_entry's first lookup, inlined (no tariff plans, the same table)
+            rate = decision.sell_rate_scaled
+            if rate is not None:
+                # _sell_entry's first lookup, inlined (no tariff plans, the same table): by
+                # the rate when the table's sell rows differ in nothing else, else by prefix
                 memo = None
+                uniform = None
                 if self._schedule is None:
                     raw = decision._raw
                     if (raw[0] if raw is not None else self.router.table) is self._terms_table:
-                        mine = self._terms.get(name)
-                        if mine is not None:
-                            memo = mine.get(decision.sell_prefix or "")
+                        uniform = self._uniform
+                        if uniform is not None:
+                            by_rate = self._by_rate.get(name)
+                            if by_rate is not None:
+                                memo = by_rate.get(rate)
+                        else:
+                            mine = self._terms.get(name)
+                            if mine is not None:
+                                memo = mine.get(decision.sell_prefix or "")
                 if memo is None:
                     memo = self._sell_entry(decision, at)
-                # _max_duration's memo, inlined
-                seconds = memo[2] if memo[1] == credit else self._max_duration(decision, credit, at)
+                    if self._schedule is None and self._uniform is not None:
+                        self._keep_by_rate(name, rate, memo)
+                # _max_duration's memo, inlined (on the entry in hand)
+                if memo[1] == credit:
+                    seconds = memo[2]
+                else:
+                    memo[1] = credit
+                    terms = memo[0]
+                    if type(terms) is SellTerms:
+                        memo[2] = max_duration(terms, credit)
+                    else:
+                        memo[2] = max_tariff_duration(terms, credit)
+                    seconds = memo[2]
             if credit <= 0 or seconds == 0:
                 blocked_by = Verdict(
                     "credit_limit", "block", _credit_evidence(account, credit, seconds)
@@ -672,6 +699,28 @@ class Calls:
             call_id, name, digits, at, decision.trunk, source_ip,
             decision.sell_prefix or "", self._group(name, digits), decision.sell_rate_scaled,
         )  # fmt: skip
+
+    def _keep_by_rate(self, customer: str, rate: int, memo: list[Any]) -> None:
+        """Keep ``memo`` (a prefix's _sell_entry) under its rate when its terms are the
+        table's uniform ones at that rate (any prefix of the customer at that rate has
+        the same terms then: no tariff plans, one row shape)."""
+        terms = memo[0]
+        if (
+            type(terms) is SellTerms
+            and terms.rate == rate
+            and terms.grace == 0
+            and (
+                terms.connect_fee, terms.initial_increment, terms.next_increment,
+                terms.min_duration,
+            ) == self._uniform
+        ):  # fmt: skip
+            mine = self._by_rate.get(customer)
+            if mine is None:
+                if len(self._by_rate) >= 100_000:  # bounded, as the other memos
+                    self._by_rate.clear()
+                mine = self._by_rate[customer] = {}
+            if len(mine) < 100_000:
+                mine[rate] = memo
 
     def _max_duration(self, decision: Decision, credit: int, at: float) -> int:
         """:func:`~tandem.calls.credit.max_duration` at the decision's sell terms, reused
@@ -746,11 +795,13 @@ class Calls:
             self._terms_table = table
             self._terms_window = window
             self._terms = {}
+            self._by_rate = {}
             self._sell_cols = tuple(
                 table.arrays[f"sell_{f}"].data
                 for f in ("rate", "connect_fee", "initial_increment", "next_increment",
                           "min_duration")
             )  # fmt: skip
+            self._uniform = _uniform_terms(table)
         mine = self._terms.get(customer)
         if mine is None:
             mine = self._terms[customer] = {}
@@ -949,6 +1000,22 @@ class Calls:
             for cid in old:
                 del self._live[cid]
         return len(old)
+
+
+def _uniform_terms(table: Any) -> tuple[int, int, int, int] | None:
+    """``(connect fee, initial increment, next increment, minimum duration)`` when every
+    sell row of ``table`` has the same (then a customer's sell terms depend on the rate
+    alone), else None."""
+    out = []
+    for f in ("connect_fee", "initial_increment", "next_increment", "min_duration"):
+        col = table.arrays[f"sell_{f}"]
+        if len(col) == 0:
+            return None
+        low, high = int(col.min()), int(col.max())
+        if low != high:
+            return None
+        out.append(low)
+    return (out[0], out[1], out[2], out[3])
 
 
 def _block_reason(v: Verdict) -> str:
