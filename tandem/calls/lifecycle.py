@@ -96,6 +96,7 @@ CANCELLED = 487
 _NO_VERDICTS: tuple[Verdict, ...] = ()
 _READ_NOW = object()  # the credit limit reads the shared spend counter itself
 _new_tuple = tuple.__new__  # a CallFacts from its nine fields, without NamedTuple's __new__
+_new_object = object.__new__  # a Call or CallDecision whose __init__ _conclude does inline
 
 
 def credit_spent_key(customer: str) -> str:
@@ -136,6 +137,8 @@ class CallDecision:
     a call blocked here has no routes and ``reason`` names the rule."""
 
     __slots__ = ("decision", "verdicts", "max_duration", "extra_notes", "credit", "_looks")
+
+    # (Calls._conclude makes these without __init__: keep the two in step)
 
     def __init__(
         self,
@@ -265,6 +268,7 @@ class Call:
     result: CallEnd | None = None
     _facts: CallFacts | None = None
 
+    # (Calls._conclude makes calls without __init__: keep the two in step)
     def __init__(
         self,
         calls: Calls,
@@ -677,10 +681,22 @@ class Calls:
         looks = None
         if self.quality is not None:  # read by explain only
             looks = (self.quality, decision, decision.routing_number or decision.normalized, at)
-        call = Call(
-            self, cid, CallDecision(decision, verdicts, seconds, notes, credit, looks), at,
-            source_ip, facts,
-        )  # fmt: skip
+        # CallDecision(...) and Call(...) with their __init__ steps inlined (no frame each)
+        made = _new_object(CallDecision)
+        made.decision = decision
+        made.verdicts = verdicts
+        made.max_duration = seconds
+        made.extra_notes = notes
+        made.credit = credit
+        made._looks = looks
+        call = _new_object(Call)
+        call.calls = self
+        call.call_id = cid
+        call.decision = made
+        call.started = at
+        call.source_ip = source_ip
+        if facts is not None:
+            call._facts = facts
         if not decision.blocked:  # a blocked call takes nothing: no end is awaited
             live = self._live
             live[cid] = call
