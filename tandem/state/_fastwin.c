@@ -1015,6 +1015,108 @@ settles_allowed(PyObject *settle, PyObject *answers, PyObject *over, PyObject *f
 }
 static PyObject *str_acquire, *str_release, *str_due;
 
+/* ---- Prefetching a program's cold dict entries (CPython 3.11's dict layout) ----
+ *
+ * A decision's windows are mostly cold: each dict lookup is a chain of dependent cache
+ * misses (the index slot, the entry, the stored key, then the window), one window after
+ * the other. Before the loop, prefetch_program walks the chains of every operation a
+ * stage at a time (all index slots, then all entries, then all keys and windows), so
+ * that their misses overlap instead of queueing. It only reads (the dict's index and
+ * entries, within their bounds) and hints: no answer depends on it, and on another
+ * Python than 3.11 (another dict layout) it does nothing. Called under the GIL with no
+ * Python code run in between, so no dict changes while it reads.
+ */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define PREFETCH_DICTS 1
+typedef struct { /* struct _dictkeysobject of CPython 3.11 (Include/internal/pycore_dict.h) */
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind; /* 1: DICT_KEYS_UNICODE (combined, str keys) */
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} Keys311;
+typedef struct {
+    PyObject *me_key;
+    PyObject *me_value;
+} UnicodeEntry311;
+#define MAX_PREFETCH 32
+
+static void
+prefetch_program(PyObject *program, PyObject *keys, PyObject *slots)
+{
+    Py_ssize_t count = PyTuple_GET_SIZE(program);
+    if (count > MAX_PREFETCH || PyList_GET_SIZE(keys) != count)
+        return;
+    const UnicodeEntry311 *entries[MAX_PREFETCH];
+    Keys311 *dks[MAX_PREFETCH];
+    Py_ssize_t slot[MAX_PREFETCH];
+    for (Py_ssize_t i = 0; i < count; i++) { /* the index slots */
+        dks[i] = NULL;
+        PyObject *op = PyTuple_GET_ITEM(program, i), *key = PyList_GET_ITEM(keys, i);
+        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 6 || !PyUnicode_CheckExact(key))
+            continue;
+        PyObject *d = PyTuple_GET_ITEM(op, 1);
+        if (d == Py_None)
+            d = slots;
+        if (!PyDict_CheckExact(d) || ((PyDictObject *)d)->ma_values != NULL)
+            continue;
+        Keys311 *dk = (Keys311 *)((PyDictObject *)d)->ma_keys;
+        if (dk->dk_kind != 1 || ((PyDictObject *)d)->ma_used == 0)
+            continue;
+        Py_hash_t h = PyObject_Hash(key); /* a str: computed once, kept in it */
+        if (h == -1) {
+            PyErr_Clear();
+            continue;
+        }
+        size_t mask = ((size_t)1 << dk->dk_log2_size) - 1;
+        slot[i] = (Py_ssize_t)((size_t)h & mask);
+        dks[i] = dk;
+        __builtin_prefetch(dk->dk_indices + (slot[i] << (dk->dk_log2_index_bytes - dk->dk_log2_size)));
+    }
+    for (Py_ssize_t i = 0; i < count; i++) { /* the entries they name */
+        Keys311 *dk = dks[i];
+        entries[i] = NULL;
+        if (dk == NULL)
+            continue;
+        int width = dk->dk_log2_index_bytes - dk->dk_log2_size; /* log2 bytes per index */
+        Py_ssize_t ix;
+        if (width == 0)
+            ix = ((const int8_t *)dk->dk_indices)[slot[i]];
+        else if (width == 1)
+            ix = ((const int16_t *)dk->dk_indices)[slot[i]];
+        else if (width == 2)
+            ix = ((const int32_t *)dk->dk_indices)[slot[i]];
+        else if (width == 3)
+            ix = (Py_ssize_t)((const int64_t *)dk->dk_indices)[slot[i]];
+        else
+            continue;
+        if (ix < 0 || ix >= dk->dk_nentries)
+            continue;
+        const UnicodeEntry311 *e =
+            (const UnicodeEntry311 *)(dk->dk_indices + ((size_t)1 << dk->dk_log2_index_bytes)) + ix;
+        entries[i] = e;
+        __builtin_prefetch(e);
+    }
+    for (Py_ssize_t i = 0; i < count; i++) { /* the stored keys and the values */
+        const UnicodeEntry311 *e = entries[i];
+        if (e == NULL)
+            continue;
+        const char *k = (const char *)e->me_key, *v = (const char *)e->me_value;
+        if (k != NULL) {
+            __builtin_prefetch(k);
+            __builtin_prefetch(k + 48); /* an ASCII str's characters follow its header */
+        }
+        if (v != NULL) {
+            __builtin_prefetch(v);
+            __builtin_prefetch(v + 64);
+        }
+    }
+}
+#endif
+
 static PyObject *
 fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1074,6 +1176,11 @@ fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(due);
     }
     if (!skip) {
+#ifdef PREFETCH_DICTS
+        if (PyTuple_Check(PyTuple_GET_ITEM(parts, 0)) && PyDict_Check(PyTuple_GET_ITEM(parts, 3)))
+            prefetch_program(PyTuple_GET_ITEM(parts, 0), PyTuple_GET_ITEM(pair, 1),
+                             PyTuple_GET_ITEM(parts, 3));
+#endif
         PyObject *rargs[6] = {PyTuple_GET_ITEM(parts, 0), PyTuple_GET_ITEM(pair, 1), at,
                               PyTuple_GET_ITEM(parts, 3), PyTuple_GET_ITEM(parts, 4),
                               PyTuple_GET_ITEM(parts, 1)};
