@@ -1114,6 +1114,16 @@ prefetch_program(PyObject *program, PyObject *keys, PyObject *slots)
             __builtin_prefetch(v + 64);
         }
     }
+    for (Py_ssize_t i = 0; i < count; i++) { /* a window's buckets held apart */
+        const UnicodeEntry311 *e = entries[i];
+        if (e == NULL || e->me_value == NULL || !Py_IS_TYPE(e->me_value, &WindowType))
+            continue;
+        const WindowObject *w = (const WindowObject *)e->me_value;
+        if (w->pairs != w->inline_pairs && w->np > 0) {
+            __builtin_prefetch(w->pairs);
+            __builtin_prefetch(w->pairs + 2 * (w->np - 1));
+        }
+    }
 }
 #endif
 
