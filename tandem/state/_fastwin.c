@@ -1214,7 +1214,8 @@ release:;
         Py_CLEAR(done);
         goto fail;
     }
-    if (done == NULL || done == Py_None) { /* the Python steps */
+    if (done == NULL || !PyTuple_Check(done) || PyTuple_GET_SIZE(done) != 2) {
+        /* the Python steps (None: an instant the loop leaves to Python) */
         Py_XDECREF(done);
         Py_DECREF(entry);
         return pair;
