@@ -280,7 +280,7 @@ def test_digit_values_read_as_arrow_casts(texts: list[str | None], large: bool, 
     plain = len(col) > 0 and all(
         t is not None and t.isascii() and t.isdigit() and 1 <= len(t) <= 18 for t in col.to_pylist()
     )
-    if not plain:
+    if not plain or win._kernel is None:  # not digits, or TANDEM_NATIVE=0
         assert got is None
         return
     assert got is not None
