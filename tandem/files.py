@@ -15,6 +15,8 @@ hang the reader, ``/dev/zero`` never ends, a directory is not data).
 from __future__ import annotations
 
 import contextlib
+import errno
+import mmap
 import os
 import stat
 import tempfile
@@ -22,7 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["NotRegularFileError", "atomic_write", "open_regular", "sync_directory"]
+__all__ = [
+    "DirectWriter",
+    "NotRegularFileError",
+    "atomic_write",
+    "open_regular",
+    "sync_directory",
+]
 
 
 @contextlib.contextmanager
@@ -151,3 +159,110 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+#: O_DIRECT where the platform has it (Linux), else 0: :class:`DirectWriter` then writes
+#: through the page cache as an ordinary file does.
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+#: The alignment of a direct write's memory, length and offset: 4096 suits every block
+#: size Linux gives O_DIRECT (512 or 4096 bytes).
+_ALIGN = 4096
+
+
+class DirectWriter:
+    """A new file written sequentially with ``O_DIRECT`` (Linux): whole blocks of
+    ``chunk`` bytes go from an aligned staging buffer to the disk, bypassing the page
+    cache; the last partial block is written through the page cache at :meth:`close`.
+
+    For the large files ``tandem rate`` writes and does not read back: an ordinary write
+    has the kernel copy every byte into page-cache pages it first allocates (and, on a
+    virtual machine that hands freed memory back to its host, has the host fault in and
+    zero): a third of a second of CPU for the 180 MB a 2,000,000-CDR run writes, against
+    a few milliseconds to stage the bytes here. The bytes written, and what is durable
+    when (the caller still ``fsync``s before publishing the file), are the same.
+
+    Where the file system refuses ``O_DIRECT`` (tmpfs, some network file systems, other
+    platforms) at the open or at a write, the rest of the file is written through the
+    page cache: the same bytes. The file is created (truncated) with mode 0666 less the
+    umask, as ``open(path, "wb")`` does. Only ``write``, ``flush`` (a no-op: the tail
+    stays staged), ``fileno`` and ``close`` are offered.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk: int = 8 << 20) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        self.direct = False
+        fd = -1
+        if _O_DIRECT:
+            try:
+                fd = os.open(path, flags | _O_DIRECT, 0o666)
+                self.direct = True
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        if fd < 0:
+            fd = os.open(path, flags, 0o666)
+        self.fd = fd
+        self.chunk = max(_ALIGN, chunk - chunk % _ALIGN)
+        self._stage = mmap.mmap(-1, self.chunk)  # page-aligned
+        self._view = memoryview(self._stage)
+        self._used = 0
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def flush(self) -> None:
+        """Nothing: whole blocks are written as they fill; the tail at :meth:`close`."""
+
+    def write(self, data: Any) -> int:
+        """Append ``data`` (any buffer: bytes, a pyarrow buffer); returns its length."""
+        src = memoryview(data).cast("B")
+        n = len(src)
+        at = 0
+        while at < n:
+            take = min(n - at, self.chunk - self._used)
+            self._view[self._used : self._used + take] = src[at : at + take]
+            self._used += take
+            at += take
+            if self._used == self.chunk:
+                self._write_out(self._view)
+                self._used = 0
+        return n
+
+    def _write_out(self, block: memoryview) -> None:
+        while block:
+            try:
+                done = os.write(self.fd, block)
+            except OSError as exc:
+                if not self.direct or exc.errno != errno.EINVAL:
+                    raise
+                self._buffered()  # the file system refuses this direct write
+                continue
+            block = block[done:]
+            if block and self.direct and done % _ALIGN:
+                self._buffered()  # a short direct write: the rest goes unaligned
+
+    def _buffered(self) -> None:
+        """Write the rest of the file through the page cache."""
+        if self.direct:
+            import fcntl  # POSIX only, as O_DIRECT is
+
+            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+            self.direct = False
+
+    def close(self) -> None:
+        """Write what is staged (through the page cache: it is not a whole block) and
+        close the file."""
+        if self.closed:
+            return
+        try:
+            if self._used:
+                self._buffered()
+                self._write_out(self._view[: self._used])
+                self._used = 0
+        finally:
+            self.closed = True
+            self._view.release()
+            self._stage.close()
+            os.close(self.fd)

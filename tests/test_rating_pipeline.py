@@ -193,6 +193,32 @@ def test_each_batch_written_starts_its_writeback_and_the_files_are_unchanged(
         assert probe.stat().st_size == 10_000
 
 
+def test_rated_files_written_direct_are_byte_identical_to_ordinary_writes(
+    tmp_path,
+    loaded,  # noqa: F811
+    monkeypatch,
+):
+    import functools
+
+    from tandem.files import DirectWriter
+    from tandem.rating import stream
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 5000)
+    rater = Rater.from_store(loaded)
+    reader = CdrReader(batch_size=1000)
+    monkeypatch.setattr(stream, "DirectWriter", lambda path: open(path, "wb"))  # noqa: SIM115
+    rate_file(src, tmp_path / "plain.parquet", rater, reader=reader)
+    # small blocks, so that most of the file goes direct (where the file system can)
+    monkeypatch.setattr(stream, "DirectWriter", functools.partial(DirectWriter, chunk=8192))
+    rate_file(src, tmp_path / "direct.parquet", rater, reader=reader)
+    for name in ("", ".unrated"):
+        direct = (tmp_path / f"direct{name}.parquet").read_bytes()
+        assert direct == (tmp_path / f"plain{name}.parquet").read_bytes()
+    assert len((tmp_path / "direct.parquet").read_bytes()) > 3 * 8192
+    assert pq.read_table(tmp_path / "direct.parquet").num_rows > 0
+
+
 def test_read_ahead_starts_reading_before_it_is_asked():
     # tandem rate makes it before it loads the rating book: the first batch is read
     # meanwhile, on the read-ahead thread.

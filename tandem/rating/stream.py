@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, OutputError
-from tandem.files import sync_directory, sync_file
+from tandem.files import DirectWriter, sync_directory, sync_file
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.amounts import INT64_DECIMAL_DIGITS
 from tandem.rating.arrays import empty_table, from_numpy, scalar, to_numpy
@@ -407,7 +407,7 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed by close/abort
+            self.file = cast(BinaryIO, DirectWriter(self.tmp))  # closed by close/abort
             plain = _large_dictionaries(table)
             self.writer = ParallelParquetWriter(
                 self.file,
