@@ -172,7 +172,8 @@ _ALIGN = 4096
 class DirectWriter:
     """A new file written sequentially with ``O_DIRECT`` (Linux): whole blocks of
     ``chunk`` bytes go from an aligned staging buffer to the disk, bypassing the page
-    cache; the last partial block is written through the page cache at :meth:`close`.
+    cache; the last partial block too, zero-padded, at :meth:`close`, which then cuts the
+    file to its length.
 
     For the large files ``tandem rate`` writes and does not read back: an ordinary write
     has the kernel copy every byte into page-cache pages it first allocates (and, on a
@@ -206,6 +207,7 @@ class DirectWriter:
         self._stage = mmap.mmap(-1, self.chunk)  # page-aligned
         self._view = memoryview(self._stage)
         self._used = 0
+        self.size = 0  # bytes written so far (the file's length once closed)
         self.closed = False
 
     def fileno(self) -> int:
@@ -218,6 +220,7 @@ class DirectWriter:
         """Append ``data`` (any buffer: bytes, a pyarrow buffer); returns its length."""
         src = memoryview(data).cast("B")
         n = len(src)
+        self.size += n
         at = 0
         while at < n:
             take = min(n - at, self.chunk - self._used)
@@ -252,14 +255,20 @@ class DirectWriter:
             self.direct = False
 
     def close(self) -> None:
-        """Write what is staged (through the page cache: it is not a whole block) and
-        close the file."""
+        """Write what is staged and close the file. Direct, the tail is written as whole
+        blocks, zero-padded, and the file then cut to its length (``ftruncate``): no
+        page-cache copy of up to a block at the end of a run either."""
         if self.closed:
             return
         try:
             if self._used:
-                self._buffered()
-                self._write_out(self._view[: self._used])
+                if self.direct:
+                    pad = -self._used % _ALIGN
+                    self._view[self._used : self._used + pad] = bytes(pad)
+                    self._write_out(self._view[: self._used + pad])
+                    os.ftruncate(self.fd, self.size)
+                else:
+                    self._write_out(self._view[: self._used])
                 self._used = 0
         finally:
             self.closed = True
