@@ -297,6 +297,10 @@ class ParallelParquetWriter:
         self.groups: list[Any] = []
         self.rows = 0
         self.retyped = False  # ``prepare`` changed the schema: record ``schema`` at close
+        # ... as :meth:`_recorded_schema` gives it, made when the first encoded table is
+        # appended (some 10 ms, on the thread that writes, while later tables encode)
+        # rather than at :meth:`close`, which nothing else overlaps
+        self.recorded: tuple[Any, Any] | None = None
         self.sink.write(_MAGIC)
         self.offset = len(_MAGIC)
 
@@ -357,6 +361,8 @@ class ParallelParquetWriter:
         del pages, data
         if scratch is not None:
             self.spare.append(scratch)
+        if self.retyped and self.recorded is None:
+            self.recorded = self._recorded_schema()
 
     def write_table(self, table: pa.Table, parts: int = 1) -> None:
         """Queue ``table`` (of the writer's schema) for encoding; appends the tables
@@ -392,7 +398,7 @@ class ParallelParquetWriter:
                     _set(group, 7, ordinal)
                 _set(self.footer, 4, (kind, self.groups))
             if self.retyped:
-                elements, metadata = self._recorded_schema()
+                elements, metadata = self.recorded or self._recorded_schema()
                 if len(elements[1]) != len(_get(self.footer, 2)[1]):
                     raise ValueError("prepare changed the columns, not only their types")
                 _set(self.footer, 2, elements)
