@@ -554,7 +554,9 @@ def _rate_prefetched(
     if ctx._store is not None:  # opened to compile the book: closed before a quick exit
         ctx._store.close()
         ctx._store = None
-    skip_teardown()  # the outputs are committed: nothing left to flush but stdout
+    # the outputs are committed: nothing left to flush but stdout; the rating book is
+    # kept for the operating system to free with the rest (unmapping it took ~10 ms)
+    skip_teardown(prepared)
     if as_json:
         click.echo(json.dumps(result))
         return
