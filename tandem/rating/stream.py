@@ -905,11 +905,16 @@ def _rate_file(
         fallback = schema if schema is not None else pa.schema([])
         rated_out.close(fallback)
         unrated_out.close(fallback)
+        # The memory the batches used is handed back on the writing thread, idle now,
+        # while the commit waits for the disk: the process then has less to free when
+        # it ends (some 0.2 ms per MB here, on the critical path), the same work.
+        released = pool.submit(release_memory)
         pairs = [(rated_out.tmp, rated_path), (unrated_out.tmp, unrated_path)]
         if report is not None and report_tmp is not None and report_dir is not None:
             for f in report.write(report_tmp):
                 pairs.append((f, Path(report_dir) / f.name))
         _commit([(t.absolute(), p.absolute()) for t, p in pairs], journal_path(rated_path))
+        released.result()
     except BaseException as exc:
         if pending is not None:
             pending.exception()
