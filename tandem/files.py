@@ -26,6 +26,7 @@ from typing import IO, Any
 
 __all__ = [
     "DirectWriter",
+    "anonymous_map",
     "NotRegularFileError",
     "atomic_write",
     "open_regular",
@@ -161,6 +162,23 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     return fd
 
 
+#: ``mmap`` flags of private anonymous memory (POSIX), or None (Windows).
+_PRIVATE_ANONYMOUS = (
+    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS if hasattr(mmap, "MAP_ANONYMOUS") else None
+)
+
+
+def anonymous_map(size: int) -> mmap.mmap:
+    """``size`` bytes of zeroed, page-aligned memory: private anonymous memory where the
+    platform has it. ``mmap.mmap(-1, size)`` alone maps shared memory on POSIX (it can be
+    shared with a child process), whose pages cost more to fault in and to free: reading
+    the 53 MB of a rating-book cache into it took 44 ms of CPU against 28 ms private,
+    and unmapping it 10-19 ms against 4-8 ms."""
+    if _PRIVATE_ANONYMOUS is None:
+        return mmap.mmap(-1, size)
+    return mmap.mmap(-1, size, flags=_PRIVATE_ANONYMOUS)
+
+
 #: O_DIRECT where the platform has it (Linux), else 0: :class:`DirectWriter` then writes
 #: through the page cache as an ordinary file does.
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
@@ -204,7 +222,7 @@ class DirectWriter:
             fd = os.open(path, flags, 0o666)
         self.fd = fd
         self.chunk = max(_ALIGN, chunk - chunk % _ALIGN)
-        self._stage = mmap.mmap(-1, self.chunk)  # page-aligned
+        self._stage = anonymous_map(self.chunk)  # page-aligned
         self._view = memoryview(self._stage)
         self._used = 0
         self.size = 0  # bytes written so far (the file's length once closed)

@@ -113,3 +113,19 @@ def test_other_errors_are_raised(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
     monkeypatch.undo()
     w.close()
+
+
+def test_anonymous_map_is_zeroed_writable_private_memory():
+    m = files.anonymous_map(3 * 4096)
+    assert len(m) == 3 * 4096 and m[:] == bytes(3 * 4096)
+    m[10:14] = b"abcd"
+    assert m[8:16] == b"\0\0abcd\0\0"
+    if files._PRIVATE_ANONYMOUS is not None:
+        # private: a child process (fork) gets its own copy, not the parent's pages
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            m[10:14] = b"wxyz"
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert m[10:14] == b"abcd"
+    m.close()
