@@ -214,9 +214,13 @@ def test_rated_files_written_direct_are_byte_identical_to_ordinary_writes(
     # small blocks, so that most of the file goes direct (where the file system can)
     monkeypatch.setattr(stream, "DirectWriter", functools.partial(DirectWriter, chunk=8192))
     rate_file(src, tmp_path / "direct.parquet", rater, reader=reader)
+    monkeypatch.undo()
+    # direct_io=False (tandem rate --to-db, which reads the file back): the page cache
+    rate_file(src, tmp_path / "cached.parquet", rater, reader=reader, direct_io=False)
     for name in ("", ".unrated"):
         direct = (tmp_path / f"direct{name}.parquet").read_bytes()
         assert direct == (tmp_path / f"plain{name}.parquet").read_bytes()
+        assert direct == (tmp_path / f"cached{name}.parquet").read_bytes()
     assert len((tmp_path / "direct.parquet").read_bytes()) > 3 * 8192
     assert pq.read_table(tmp_path / "direct.parquet").num_rows > 0
 

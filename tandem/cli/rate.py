@@ -548,6 +548,7 @@ def _rate_prefetched(
                 period=period,
                 report_dir=report_dir,
                 batches=batches,
+                direct_io=not to_db,  # --to-db reads the rated file back at once
             )
     result = summary.as_json()
     if to_db:

@@ -396,10 +396,11 @@ class _AtomicParquet:
     file (``.NAME.tandem-partial-PID``), encoding batches on both cores
     (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit."""
 
-    def __init__(self, path: Path, workers: int = 2) -> None:
+    def __init__(self, path: Path, workers: int = 2, direct: bool = False) -> None:
         self.path = path
         self.tmp = partial_path(path)
         self.workers = workers
+        self.direct = direct  # written past the page cache (DirectWriter)
         self.writer: ParallelParquetWriter | None = None
         self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
@@ -410,7 +411,11 @@ class _AtomicParquet:
         if self.writer is None:
             self.schema = table.schema
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = cast(BinaryIO, DirectWriter(self.tmp))  # closed by close/abort
+            # closed by close/abort
+            self.file = cast(
+                BinaryIO,
+                DirectWriter(self.tmp) if self.direct else open(self.tmp, "wb"),  # noqa: SIM115
+            )
             plain = _large_dictionaries(table)
             self.writer = ParallelParquetWriter(
                 self.file,
@@ -799,6 +804,7 @@ def rate_file(
     period: tuple[InstantLike, InstantLike] | None = None,
     report_dir: str | os.PathLike[str] | None = None,
     batches: ReadAhead | None = None,
+    direct_io: bool = True,
 ) -> RatingSummary:
     """Rate ``source`` into ``output`` (rated CDRs) and ``unrated`` (default: see
     :func:`default_unrated_path`), streaming; returns the summary (``rows in == rated +
@@ -817,12 +823,17 @@ def rate_file(
     ``batches``: the canonical batches of ``source`` already being read (a
     :class:`ReadAhead` over ``reader.batches(source)``, made while the caller loaded the
     rating book); they are closed when this returns.
+
+    ``direct_io``: the two files are written past the page cache (``O_DIRECT``, see
+    :class:`tandem.files.DirectWriter`: the same bytes, a third of a second less CPU at
+    2,000,000 CDRs); False when the caller reads them back at once (``--to-db``), which
+    then finds them in memory rather than on the disk.
     """
     try:
         return _rate_file(
             source, output, rater, reader=reader or CdrReader(), unrated=unrated,
             report=report, port_lookup=port_lookup, on_batch=on_batch, period=period,
-            report_dir=report_dir, batches=batches,
+            report_dir=report_dir, batches=batches, direct_io=direct_io,
         )  # fmt: skip
     finally:
         if batches is not None:  # refused before reading: the read in flight is stopped
@@ -842,6 +853,7 @@ def _rate_file(
     period: tuple[InstantLike, InstantLike] | None,
     report_dir: str | os.PathLike[str] | None,
     batches: ReadAhead | None,
+    direct_io: bool,
 ) -> RatingSummary:
     bounds = None if period is None else (parse_instant(period[0]), parse_instant(period[1]))
     summary = RatingSummary(period=bounds)
@@ -856,8 +868,8 @@ def _rate_file(
     recover_outputs(rated_path)
     targets = [rated_path, unrated_path] + ([Path(report_dir)] if report_dir else [])
     _clean_partials(targets)
-    rated_out = _AtomicParquet(rated_path)
-    unrated_out = _AtomicParquet(unrated_path)
+    rated_out = _AtomicParquet(rated_path, direct=direct_io)
+    unrated_out = _AtomicParquet(unrated_path, direct=direct_io)
     report_tmp, created = (
         _report_partial(Path(report_dir)) if report_dir is not None else (None, [])
     )
