@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 
@@ -101,18 +102,36 @@ def test_a_short_direct_write_continues_with_the_rest(tmp_path, monkeypatch):
     assert (tmp_path / "d.bin").read_bytes() == data
 
 
-def test_other_errors_are_raised(tmp_path, monkeypatch):
-    w = DirectWriter(tmp_path / "d.bin", chunk=4096)
-
+def test_other_errors_are_raised_by_the_next_write_or_by_close(tmp_path, monkeypatch):
     def full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(files.os, "write", full)
+    w = DirectWriter(tmp_path / "d.bin", chunk=4096, depth=2)
     with pytest.raises(OSError) as info:
-        w.write(b"z" * 5000)
+        for _ in range(10):  # the blocks are written on the writer's thread
+            w.write(b"z" * 5000)
+        w.close()
     assert info.value.errno == errno.ENOSPC
+    with contextlib.suppress(OSError):
+        w.close()  # the caller's abort after a failed write: the error again, no hang
+    w.close()  # closed: nothing more
+    assert w.closed
     monkeypatch.undo()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=30_000), max_size=10),
+    depth=st.integers(1, 4),
+)
+def test_blocks_written_on_the_thread_land_in_order(tmp_path_factory, pieces, depth):
+    path = tmp_path_factory.mktemp("depth") / "out.bin"
+    w = DirectWriter(path, chunk=4096, depth=depth)
+    for p in pieces:
+        w.write(p)
     w.close()
+    assert path.read_bytes() == b"".join(pieces)
 
 
 def test_anonymous_map_is_zeroed_writable_private_memory():
