@@ -15,14 +15,25 @@ hang the reader, ``/dev/zero`` never ends, a directory is not data).
 from __future__ import annotations
 
 import contextlib
+import errno
+import mmap
 import os
+import queue
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["NotRegularFileError", "atomic_write", "open_regular", "sync_directory"]
+__all__ = [
+    "DirectWriter",
+    "anonymous_map",
+    "NotRegularFileError",
+    "atomic_write",
+    "open_regular",
+    "sync_directory",
+]
 
 
 @contextlib.contextmanager
@@ -151,3 +162,178 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+#: ``mmap`` flags of private anonymous memory (POSIX), or None (Windows).
+_PRIVATE_ANONYMOUS = (
+    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS if hasattr(mmap, "MAP_ANONYMOUS") else None
+)
+
+
+def anonymous_map(size: int) -> mmap.mmap:
+    """``size`` bytes of zeroed, page-aligned memory: private anonymous memory where the
+    platform has it. ``mmap.mmap(-1, size)`` alone maps shared memory on POSIX (it can be
+    shared with a child process), whose pages cost more to fault in and to free: reading
+    the 53 MB of a rating-book cache into it took 44 ms of CPU against 28 ms private,
+    and unmapping it 10-19 ms against 4-8 ms."""
+    if _PRIVATE_ANONYMOUS is None:
+        return mmap.mmap(-1, size)
+    return mmap.mmap(-1, size, flags=_PRIVATE_ANONYMOUS)
+
+
+#: O_DIRECT where the platform has it (Linux), else 0: :class:`DirectWriter` then writes
+#: through the page cache as an ordinary file does.
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+#: The alignment of a direct write's memory, length and offset: 4096 suits every block
+#: size Linux gives O_DIRECT (512 or 4096 bytes).
+_ALIGN = 4096
+
+
+class DirectWriter:
+    """A new file written sequentially with ``O_DIRECT`` (Linux): whole blocks of
+    ``chunk`` bytes go from aligned staging buffers to the disk, bypassing the page
+    cache; the last partial block too, zero-padded, at :meth:`close`, which then cuts the
+    file to its length. The blocks are written on a thread of the writer's, up to
+    ``depth`` of them filled or being written at once, so that :meth:`write` returns once
+    its bytes are staged and waits for the disk only when it is ``depth`` blocks behind.
+
+    For the large files ``tandem rate`` writes and does not read back: an ordinary write
+    has the kernel copy every byte into page-cache pages it first allocates (and, on a
+    virtual machine that hands freed memory back to its host, has the host fault in and
+    zero): a third of a second of CPU for the 180 MB a 2,000,000-CDR run writes, against
+    a few milliseconds to stage the bytes here. The bytes written, and what is durable
+    when (the caller still ``fsync``s before publishing the file), are the same.
+
+    Where the file system refuses ``O_DIRECT`` (tmpfs, some network file systems, other
+    platforms) at the open or at a write, the rest of the file is written through the
+    page cache: the same bytes. A write that fails (a full disk) raises its
+    :class:`OSError` from the next :meth:`write` or from :meth:`close`. The file is
+    created (truncated) with mode 0666 less the umask, as ``open(path, "wb")`` does. Only
+    ``write``, ``flush`` (a no-op: the tail stays staged), ``fileno`` and ``close`` are
+    offered.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk: int = 8 << 20, depth: int = 3) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        self.direct = False
+        fd = -1
+        if _O_DIRECT:
+            try:
+                fd = os.open(path, flags | _O_DIRECT, 0o666)
+                self.direct = True
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        if fd < 0:
+            fd = os.open(path, flags, 0o666)
+        self.fd = fd
+        self.opened_direct = self.direct
+        self.chunk = max(_ALIGN, chunk - chunk % _ALIGN)
+        self._maps = [anonymous_map(self.chunk) for _ in range(max(1, depth))]  # page-aligned
+        self._views = [memoryview(m) for m in self._maps]
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for i in range(1, len(self._maps)):
+            self._free.put(i)
+        self._full: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._cur = 0  # the block being filled
+        self._used = 0
+        self.size = 0  # bytes written so far (the file's length once closed)
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def flush(self) -> None:
+        """Nothing: whole blocks are written as they fill; the tail at :meth:`close`."""
+
+    def write(self, data: Any) -> int:
+        """Append ``data`` (any buffer: bytes, a pyarrow buffer); returns its length."""
+        if self._error is not None:
+            raise self._error
+        src = memoryview(data).cast("B")
+        n = len(src)
+        self.size += n
+        at = 0
+        while at < n:
+            take = min(n - at, self.chunk - self._used)
+            self._views[self._cur][self._used : self._used + take] = src[at : at + take]
+            self._used += take
+            at += take
+            if self._used == self.chunk:
+                self._hand_over(self.chunk)
+                self._cur = self._free.get()  # waits while ``depth`` blocks are in flight
+                self._used = 0
+                if self._error is not None:
+                    raise self._error
+        return n
+
+    def _hand_over(self, length: int) -> None:
+        """Queue the first ``length`` bytes of the block being filled for the thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._writing, name="direct", daemon=True)
+            self._thread.start()
+        self._full.put((self._cur, length))
+
+    def _writing(self) -> None:
+        while (item := self._full.get()) is not None:
+            index, length = item
+            try:
+                if self._error is None:
+                    self._write_out(self._views[index][:length])
+            except BaseException as exc:  # noqa: BLE001 - raised by write or close
+                # without its traceback, whose frames hold views of the staging buffers
+                self._error = exc.with_traceback(None)
+            finally:
+                self._free.put(index)
+
+    def _write_out(self, block: memoryview) -> None:
+        while block:
+            try:
+                done = os.write(self.fd, block)
+            except OSError as exc:
+                if not self.direct or exc.errno != errno.EINVAL:
+                    raise
+                self._buffered()  # the file system refuses this direct write
+                continue
+            block = block[done:]
+            if block and self.direct and done % _ALIGN:
+                self._buffered()  # a short direct write: the rest goes unaligned
+
+    def _buffered(self) -> None:
+        """Write the rest of the file through the page cache."""
+        if self.direct:
+            import fcntl  # POSIX only, as O_DIRECT is
+
+            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
+            self.direct = False
+
+    def close(self) -> None:
+        """Write what is staged, wait for every block to be written, and close the file.
+        Opened direct, the tail is written as whole blocks, zero-padded, and the file
+        then cut to its length (``ftruncate``): no page-cache copy of up to a block at
+        the end of a run either."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            pad = -self._used % _ALIGN if self.opened_direct else 0
+            if self._used and self._error is None:
+                view = self._views[self._cur]
+                view[self._used : self._used + pad] = bytes(pad)
+                self._hand_over(self._used + pad)
+            if self._thread is not None:
+                self._full.put(None)
+                self._thread.join()
+            if self._error is not None:
+                raise self._error
+            if pad and self._used:
+                os.ftruncate(self.fd, self.size)
+        finally:
+            for v in self._views:
+                v.release()
+            for m in self._maps:
+                m.close()
+            os.close(self.fd)

@@ -339,3 +339,29 @@ def test_the_cache_file_is_read_without_numpy_or_pyarrow():
     )
     loaded = set(json.loads(done.stdout))
     assert loaded.isdisjoint({"numpy", "pyarrow", "pandas", "sqlalchemy"}), loaded
+
+
+def test_skip_teardown_keeps_what_it_is_given_until_the_next_request():
+    # tandem rate hands its rating book to skip_teardown: the book is not freed (its
+    # mapping unmapped) when the command returns, but with the process; the next
+    # command's reset lets it go, so at most one command's objects are kept.
+    import gc
+    import weakref
+
+    from tandem.cli import context
+
+    class Book:
+        pass
+
+    book = Book()
+    gone = weakref.ref(book)
+    context.skip_teardown(book)
+    del book
+    gc.collect()
+    assert gone() is not None
+    assert context.teardown_skipped()  # the request: the process ends now, book kept
+    gc.collect()
+    assert gone() is not None
+    assert not context.teardown_skipped()  # the next command's reset lets it go
+    gc.collect()
+    assert gone() is None

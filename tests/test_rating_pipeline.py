@@ -101,12 +101,14 @@ def test_memory_is_handed_back_every_few_batches_not_after_each(tmp_path, loaded
     src = tmp_path / "cdrs.parquet"
     _write_parquet(src, 2000)
     calls = []
-    monkeypatch.setattr(stream, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(stream, "release_memory", lambda arrow=True: calls.append(arrow))
     summary = rate_file(
         src, tmp_path / "rated.parquet", Rater.from_store(loaded), reader=CdrReader(batch_size=100)
     )
     assert summary.rows_in == 2000  # 20 batches
-    assert len(calls) == 20 // stream.RELEASE_EVERY
+    # every RELEASE_EVERY batches (the C heap), and once more after the last, during the
+    # commit (Arrow's pool too)
+    assert calls == [False] * (20 // stream.RELEASE_EVERY) + [True]
 
 
 def test_reuse_freed_memory_on_glibc():
@@ -191,6 +193,36 @@ def test_each_batch_written_starts_its_writeback_and_the_files_are_unchanged(
         fh.write(b"x" * 10_000)
         real(fh)  # flushes the Python buffer, then starts the writeback
         assert probe.stat().st_size == 10_000
+
+
+def test_rated_files_written_direct_are_byte_identical_to_ordinary_writes(
+    tmp_path,
+    loaded,  # noqa: F811
+    monkeypatch,
+):
+    import functools
+
+    from tandem.files import DirectWriter
+    from tandem.rating import stream
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 5000)
+    rater = Rater.from_store(loaded)
+    reader = CdrReader(batch_size=1000)
+    monkeypatch.setattr(stream, "DirectWriter", lambda path: open(path, "wb"))  # noqa: SIM115
+    rate_file(src, tmp_path / "plain.parquet", rater, reader=reader)
+    # small blocks, so that most of the file goes direct (where the file system can)
+    monkeypatch.setattr(stream, "DirectWriter", functools.partial(DirectWriter, chunk=8192))
+    rate_file(src, tmp_path / "direct.parquet", rater, reader=reader)
+    monkeypatch.undo()
+    # direct_io=False (tandem rate --to-db, which reads the file back): the page cache
+    rate_file(src, tmp_path / "cached.parquet", rater, reader=reader, direct_io=False)
+    for name in ("", ".unrated"):
+        direct = (tmp_path / f"direct{name}.parquet").read_bytes()
+        assert direct == (tmp_path / f"plain{name}.parquet").read_bytes()
+        assert direct == (tmp_path / f"cached{name}.parquet").read_bytes()
+    assert len((tmp_path / "direct.parquet").read_bytes()) > 3 * 8192
+    assert pq.read_table(tmp_path / "direct.parquet").num_rows > 0
 
 
 def test_read_ahead_starts_reading_before_it_is_asked():
@@ -290,5 +322,6 @@ def test_tandem_rate_tunes_openblas_and_mimalloc_before_they_load(preset):
 
     if pyarrow.default_memory_pool().backend_name == "mimalloc":
         assert "option 'allow_thp': 0" in done.stderr
-        # freed pages are kept for the next batch, not handed back to the kernel
-        assert "option 'purge_delay': -1" in done.stderr
+        # freed pages are kept for the next batch, not handed back to the kernel (but at
+        # the end, by release_memory)
+        assert "option 'purge_delay': 10000" in done.stderr

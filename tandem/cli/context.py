@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -60,23 +60,32 @@ class CliContext:
         return not self.quiet and sys.stderr.isatty()
 
 
-_TEARDOWN = {"skip": False}
+_TEARDOWN: dict[str, Any] = {"skip": False, "keep": ()}
 
 
-def skip_teardown() -> None:
+def skip_teardown(*keep: object) -> None:
     """Let the ``tandem`` process end without Python's interpreter teardown once the
     command returns: a command calls it when everything it wrote is complete and closed
     (``tandem rate`` after its commit). :func:`tandem.cli.main.main` then flushes stdout
     and stderr and ends the process with :func:`os._exit`: collecting and freeing every
     object of numpy, pyarrow and the rating book one by one would take a tenth of a
     second of a run that the operating system does at once. Only the console entry
-    point acts on it (a command invoked in-process, by a test, returns as usual)."""
+    point acts on it (a command invoked in-process, by a test, returns as usual).
+
+    ``keep``: objects the command holds that would be freed when it returns, before the
+    process ends, and are slow to free (``tandem rate``'s rating book: unmapping its
+    50 MB took some 10 ms at the end of a run): they stay referenced until the process
+    ends, or until the next command's request (one command's objects at most)."""
     _TEARDOWN["skip"] = True
+    _TEARDOWN["keep"] = keep
 
 
 def teardown_skipped() -> bool:
-    """Whether a command asked for :func:`skip_teardown` (and resets the request)."""
+    """Whether a command asked for :func:`skip_teardown` (and resets the request; the
+    objects it keeps are let go when it had not asked)."""
     skip, _TEARDOWN["skip"] = _TEARDOWN["skip"], False
+    if not skip:
+        _TEARDOWN["keep"] = ()
     return skip
 
 

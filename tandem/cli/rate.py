@@ -88,16 +88,20 @@ def tune_native_libraries() -> list[str]:
       of the CPU samples of a 2,000,000-CDR run (``perf``), the run's CPU time varying by
       a third from run to run. Without: 2.02 s of CPU against 1.94-2.72 s (4 runs each,
       load 4).
-    * ``MIMALLOC_PURGE_DELAY=-1`` (before pyarrow): mimalloc otherwise hands the pages of
-      freed blocks back to the kernel 10 ms later (``madvise``), and the next batch's
+    * ``MIMALLOC_PURGE_DELAY=10000`` (before pyarrow): mimalloc otherwise hands the pages
+      of freed blocks back to the kernel 10 ms later (``madvise``), and the next batch's
       buffers fault them in and have them zeroed again. Kept, they are reused: the
-      process holds its peak, which does not grow with the number of CDRs.
+      process holds its peak, which does not grow with the number of CDRs. Not -1
+      (never): after the last batch :func:`tandem.rating.stream.release_memory` then
+      hands them back at once, on a thread while the commit waits for the disk, and the
+      process's exit has that much less to free (a 2,000,000-CDR run ended holding 385
+      MB instead of 157, some 25 ms more of exit, which the caller waits for).
     """
     done = []
     for module, name, value in (
         ("numpy", "OPENBLAS_NUM_THREADS", "1"),
         ("pyarrow", "MIMALLOC_ALLOW_THP", "0"),
-        ("pyarrow", "MIMALLOC_PURGE_DELAY", "-1"),
+        ("pyarrow", "MIMALLOC_PURGE_DELAY", "10000"),
     ):
         if module not in sys.modules and name not in os.environ:
             os.environ[name] = value
@@ -145,11 +149,13 @@ class RatingOptions:
         ctx: CliContext,
         reader: CdrReader | None = None,
         prefetched: BookPrefetch | None = None,
+        workers: int = 2,
     ) -> PreparedRating:
         """The CDR reader (``reader``, or :meth:`reader`'s), the port lookup and the
         compiled rating book (from the cache beside a SQLite store while the store is
         unchanged: the store is then not even opened; ``prefetched``: that cache already
-        being read), and the tariff plans the run prices with."""
+        being read), and the tariff plans the run prices with; ``workers``: the threads
+        a batch is priced on (:attr:`tandem.rating.price.Rater.workers`)."""
         from tandem.rating.bookcache import load_rater
         from tandem.rating.plan import load_plan
 
@@ -166,7 +172,12 @@ class RatingOptions:
             port_lookup = table.routing_numbers
         plan = load_plan(self.plan) if self.plan else None
         rater, stored_schedule = load_rater(
-            ctx.db, lambda: ctx.store, plan=plan, grace=self.grace, prefetched=prefetched
+            ctx.db,
+            lambda: ctx.store,
+            plan=plan,
+            grace=self.grace,
+            workers=workers,
+            prefetched=prefetched,
         )
         schedule = None if self.plan else stored_schedule
         versions = None if schedule is None else sorted({v for v in schedule.versions if v})
@@ -515,7 +526,11 @@ def _rate_prefetched(
     # The first batch is read on its thread while the rating book loads.
     batches = ReadAhead(reader.batches(cdrs))
     with contextlib.closing(batches):  # rate_file closes them too; this on an error before
-        prepared = options.prepare(ctx, reader, prefetched)
+        # Each batch is priced on this thread alone: the file's pipeline keeps both cores
+        # busy already (decoding on Arrow's threads, encoding on the writer's two), and
+        # two pricing threads more per batch only added threads and memory in flight
+        # (4 % more CPU at 2,000,000 and 5,000,000 CDRs).
+        prepared = options.prepare(ctx, reader, prefetched, workers=1)
         # The per-carrier table is printed only without --json and --quiet; the report
         # tables are kept only for --report: otherwise no aggregation is paid for.
         report = RatingReport() if report_dir is not None or not (as_json or ctx.quiet) else None
@@ -533,6 +548,7 @@ def _rate_prefetched(
                 period=period,
                 report_dir=report_dir,
                 batches=batches,
+                direct_io=not to_db,  # --to-db reads the rated file back at once
             )
     result = summary.as_json()
     if to_db:
@@ -543,7 +559,9 @@ def _rate_prefetched(
     if ctx._store is not None:  # opened to compile the book: closed before a quick exit
         ctx._store.close()
         ctx._store = None
-    skip_teardown()  # the outputs are committed: nothing left to flush but stdout
+    # the outputs are committed: nothing left to flush but stdout; the rating book is
+    # kept for the operating system to free with the rest (unmapping it took ~10 ms)
+    skip_teardown(prepared)
     if as_json:
         click.echo(json.dumps(result))
         return

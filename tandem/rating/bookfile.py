@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tandem.files import anonymous_map
+
 __all__ = [
     "CACHE_SUFFIX",
     "FORMAT",
@@ -133,7 +135,7 @@ def read_book_file(
             total = int(meta["body"])
             if not 0 <= total <= os.fstat(fh.fileno()).st_size:
                 return None
-            body: mmap.mmap | bytearray = mmap.mmap(-1, total) if total else bytearray()
+            body: mmap.mmap | bytearray = anonymous_map(total) if total else bytearray()
             if fh.readinto(body) != total or fh.read(1):
                 return None
         if meta.pop("sha256", None) != digest(meta, body):

@@ -241,8 +241,8 @@ def rate_partition(
                     out.write(_with_source(rated, part.url), _with_source(unrated, part.url))
                     del batch, priced, rated, unrated
                     done += 1
-                    if done % RELEASE_EVERY == 0:
-                        release_memory()
+                    if done % RELEASE_EVERY == 0:  # the C heap (see release_memory)
+                        release_memory(arrow=False)
             finally:
                 batches.close()
         if part.rows is not None and read != part.rows:
