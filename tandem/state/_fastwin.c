@@ -217,10 +217,57 @@ fail_b:
     return NULL;
 }
 
+/* A small exact int's value read from its digits (CPython 3.11's int layout: one 30-bit
+ * digit or none); 0 when it is not one (the caller then converts the general way). */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+static inline int
+small_ll(PyObject *o, long long *out)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    Py_ssize_t size = Py_SIZE(o);
+    if (size == 0)
+        *out = 0;
+    else if (size == 1)
+        *out = (long long)((PyLongObject *)o)->ob_digit[0];
+    else if (size == -1)
+        *out = -(long long)((PyLongObject *)o)->ob_digit[0];
+    else
+        return 0;
+    return 1;
+}
+#else
+static inline int
+small_ll(PyObject *o, long long *out)
+{
+    (void)o;
+    (void)out;
+    return 0;
+}
+#endif
+
+/* PyLong_AsLong and PyLong_AsSsize_t, small ints read directly (the same answers and
+ * errors) */
+static inline long
+as_long(PyObject *o)
+{
+    long long v;
+    return small_ll(o, &v) ? (long)v : PyLong_AsLong(o);
+}
+
+static inline Py_ssize_t
+as_ssize(PyObject *o)
+{
+    long long v;
+    return small_ll(o, &v) ? (Py_ssize_t)v : PyLong_AsSsize_t(o);
+}
+
 /* A Python int as a C long long; 0 when it is not an int or does not fit (no error set). */
 static int
 as_ll(PyObject *o, long long *out)
 {
+    if (small_ll(o, out))
+        return 1;
     if (!PyLong_CheckExact(o))
         return 0;
     int overflow = 0;
@@ -621,7 +668,7 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                             "an operation is (kind, windows, amount, n, step, window)");
             goto fail;
         }
-        long kind = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+        long kind = as_long(PyTuple_GET_ITEM(op, 0));
         if (kind == -1 && PyErr_Occurred())
             goto fail;
         PyObject *answer = NULL;
@@ -671,20 +718,29 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int above = -2; /* -2: not settled in C integers and doubles */
             if (PyLong_CheckExact(answer)) {
                 int overflow = 0;
-                long long v = PyLong_AsLongLongAndOverflow(answer, &overflow);
+                long long v, q;
+                if (!small_ll(answer, &v)) {
+                    v = PyLong_AsLongLongAndOverflow(answer, &overflow);
+                    if (PyErr_Occurred()) { /* (an exact int raises nothing) */
+                        PyErr_Clear();
+                        overflow = 1;
+                    }
+                }
                 if (!overflow && v > -(1LL << 53) && v < (1LL << 53)) {
                     if (PyFloat_CheckExact(bound)) /* exact: v is a double; NaN: False */
                         above = (double)v > PyFloat_AS_DOUBLE(bound);
+                    else if (small_ll(bound, &q))
+                        above = v > q;
                     else if (PyLong_CheckExact(bound)) {
-                        long long q = PyLong_AsLongLongAndOverflow(bound, &overflow);
+                        q = PyLong_AsLongLongAndOverflow(bound, &overflow);
                         if (!overflow && !(q == -1 && PyErr_Occurred()))
                             above = v > q;
                         else if (overflow) /* beyond 64 bits: above v or below it */
                             above = overflow < 0;
-                        PyErr_Clear();
+                        if (PyErr_Occurred())
+                            PyErr_Clear();
                     }
                 }
-                PyErr_Clear();
             }
             if (above == -2)
                 above = PyObject_RichCompareBool(answer, bound, Py_GT);
@@ -817,17 +873,17 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t count = PyTuple_GET_SIZE(spec);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *step = PyTuple_GET_ITEM(spec, i);
-        long op = PyLong_AsLong(PyTuple_GET_ITEM(step, 0));
+        long op = as_long(PyTuple_GET_ITEM(step, 0));
         if (op == 0) {
-            if (PyList_Append(keys, PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)))) < 0)
+            if (PyList_Append(keys, PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)))) < 0)
                 goto fail;
         } else if (op == 1) {
-            PyObject *value = PyTuple_GET_ITEM(facts, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *value = PyTuple_GET_ITEM(facts, as_ssize(PyTuple_GET_ITEM(step, 1)));
             int truth = PyObject_IsTrue(value);
             if (truth < 0)
                 goto fail;
             if (truth) {
-                variant |= PyLong_AsLong(PyTuple_GET_ITEM(step, 2));
+                variant |= as_long(PyTuple_GET_ITEM(step, 2));
                 /* a name of ASCII digits (a destination group) needs no escaping: the key
                  * head (step[5], when the recipe gives it) and the name */
                 int digits = PyTuple_GET_SIZE(step) > 5 && PyUnicode_CheckExact(value)
@@ -844,7 +900,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         } else if (op == 2) {
             PyObject *p =
-                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+                dest_or_prefix(facts, number, as_ssize(PyTuple_GET_ITEM(step, 1)));
             if (p == NULL)
                 goto fail;
             int digits = is_digits(p);
@@ -860,12 +916,12 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (bad)
                 goto fail;
         } else if (op == 3) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
             if (append_new(keys, PyUnicode_Concat(head, number)) < 0)
                 goto fail;
         } else if (op == 4) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
-            Py_ssize_t d = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            Py_ssize_t d = as_ssize(PyTuple_GET_ITEM(step, 2));
             Py_ssize_t len = PyUnicode_GET_LENGTH(number);
             if (len > d) {
                 variant |= 8;
@@ -878,8 +934,8 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                     goto fail;
             }
         } else if (op == 5) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
-            PyObject *p = prefix(number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            PyObject *p = prefix(number, as_ssize(PyTuple_GET_ITEM(step, 2)));
             if (p == NULL)
                 goto fail;
             PyObject *item = PyUnicode_Concat(head, p);
@@ -887,9 +943,9 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (append_new(keys, item) < 0)
                 goto fail;
         } else if (op == 6) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
             PyObject *p =
-                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
+                dest_or_prefix(facts, number, as_ssize(PyTuple_GET_ITEM(step, 2)));
             if (p == NULL)
                 goto fail;
             int digits = is_digits(p);
