@@ -173,52 +173,6 @@ def test_c_keys_equal_the_generated_function(data: dict[str, Any], calls: list) 
     assert MemoryCounters(native=False).native_keys is None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    data=configs(),
-    calls=st.lists(
-        st.tuples(
-            st.sampled_from(["4420", "442", "8812345", "1", "33"]),
-            st.sampled_from([None, "", "4420", "442", "x1", "0"]),
-            st.sampled_from(["acme", "b:c"]),
-        ),
-        max_size=25,
-    ),
-)
-def test_c_keys_with_the_key_cache_equal_the_generated_function(
-    data: dict[str, Any], calls: list
-) -> None:
-    """The key maker with decide's cache of a destination's velocity keys (the same
-    destinations again and again, customers sharing it, destinations not digits, none):
-    the keys and variant of the generated function every time; and the cache is bounded
-    (emptied when it holds 65,536 destinations)."""
-    counters = MemoryCounters()
-    if counters.native_keys is None:
-        return  # not built
-    from tandem.state import _fastwin  # type: ignore[attr-defined]
-
-    engine = FraudEngine(fraud_config_from_mapping(data), counters)
-    cache: dict[str, Any] = {}
-    full: dict[str, Any] | None = None
-    for number, destination, customer in calls * 2:
-        plan = engine._plan(customer)
-        if not plan.counted:
-            continue
-        compiled = Compiled(plan, counters.table, counters.native_keys)
-        if compiled.build is compiled.python_build:
-            continue
-        spec = compiled.build.args[0]  # type: ignore[attr-defined]
-        facts = CallFacts("c", customer, number, 1_700_000_000, None, None,
-                          destination, "1", None)  # type: ignore[arg-type]  # fmt: skip
-        keys = engine._customer_keys(customer)
-        got = _fastwin.keys(spec, compiled.python_build, facts, keys, cache)
-        assert got == compiled.python_build(facts, keys)
-        if full is None:  # a full cache (of names no destination has): emptied, not grown
-            full = {f"x{i}": ("a", "b") for i in range(65_536)}
-            assert _fastwin.keys(spec, compiled.python_build, facts, keys, full) == got
-            assert len(full) in (1, 65_536)  # 65,536: nothing to keep (no velocity key)
-
-
 def _counters_state(c: MemoryCounters) -> tuple:
     windows = {shape: {k: list(w) for k, w in t.windows.items()} for shape, t in c._tables.items()}
     slots = {k: dict(s.expiry) for k, s in c._slots.items()}

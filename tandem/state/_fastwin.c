@@ -772,7 +772,7 @@ fail:
 
 /* ---- A decision's counter keys (tandem/fraud/compiled.py's generated build, in C) ----
  *
- * keys(spec, fallback, facts, K[, cache]) -> (variant, keys)
+ * keys(spec, fallback, facts, K) -> (variant, keys)
  *
  * ``spec`` is the rule set's key recipe, a tuple of steps (made by Compiled, which also
  * writes the same recipe as Python source: ``fallback``, run instead when a fact has a
@@ -792,12 +792,6 @@ fail:
  *                                K[k] + p when p is digits, else fn(customer, p)
  */
 enum { F_CUSTOMER = 1, F_NUMBER = 2, F_DESTINATION = 6 };
-/* ``cache`` (keys' optional fifth argument, a dict; decide passes one per rule set):
- * p -> (head_a + p, head_b + p) of the first step 2 (the velocity keys, the same for every
- * customer), so that a destination's two keys are made, hashed and freed once rather than
- * per decision: the same strings, so the same windows; emptied when it holds
- * KEY_CACHE_SIZE destinations, so its memory stays bounded. */
-#define KEY_CACHE_SIZE 65536
 
 static int
 is_digits(PyObject *p) /* str.isdigit(); -1 on error */
@@ -862,13 +856,11 @@ static PyObject *
 fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 4 && nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "keys(spec, fallback, facts, K[, cache])");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "keys(spec, fallback, facts, K)");
         return NULL;
     }
     PyObject *spec = args[0], *fallback = args[1], *facts = args[2], *K = args[3];
-    PyObject *cache = nargs == 5 && PyDict_CheckExact(args[4]) ? args[4] : NULL;
-    int cached_step = 0;
     if (!PyTuple_Check(spec) || !PyTuple_Check(facts) || PyTuple_GET_SIZE(facts) != 9 ||
         !PyTuple_Check(K) || PyTuple_GET_SIZE(K) != 7 ||
         !PyUnicode_CheckExact(PyTuple_GET_ITEM(facts, F_NUMBER)) ||
@@ -923,40 +915,13 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 goto fail;
             int digits = is_digits(p);
             int bad = digits < 0;
-            PyObject *made[2] = {NULL, NULL};
-            if (digits > 0 && cache != NULL && !cached_step) { /* the keys made before */
-                PyObject *hit = PyDict_GetItemWithError(cache, p); /* borrowed */
-                if (hit != NULL && PyTuple_CheckExact(hit) && PyTuple_GET_SIZE(hit) == 2) {
-                    for (int j = 0; j < 2; j++) {
-                        made[j] = PyTuple_GET_ITEM(hit, j);
-                        Py_INCREF(made[j]);
-                    }
-                } else if (hit == NULL && PyErr_Occurred())
-                    bad = 1;
-            }
             for (int j = 0; j < 2 && !bad; j++) {
                 PyObject *item =
-                    made[j] != NULL ? made[j]
-                    : digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 2 + j), p)
-                             : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 4),
-                                                            PyTuple_GET_ITEM(step, 5 + j), p, NULL);
-                made[j] = item;
-                if (item != NULL)
-                    Py_INCREF(item); /* kept for the cache below */
+                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 2 + j), p)
+                           : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 4),
+                                                          PyTuple_GET_ITEM(step, 5 + j), p, NULL);
                 bad = append_new(keys, item) < 0;
             }
-            if (!bad && digits > 0 && cache != NULL && !cached_step && made[0] != NULL &&
-                made[1] != NULL) {
-                /* bounded: emptied when full (the keys are remade on their next use) */
-                if (PyDict_GET_SIZE(cache) >= KEY_CACHE_SIZE)
-                    PyDict_Clear(cache);
-                PyObject *pair = PyTuple_Pack(2, made[0], made[1]);
-                bad = pair == NULL || PyDict_SetItem(cache, p, pair) < 0;
-                Py_XDECREF(pair);
-            }
-            cached_step = 1; /* the cache serves the first such step only */
-            Py_XDECREF(made[0]);
-            Py_XDECREF(made[1]);
             Py_DECREF(p);
             if (bad)
                 goto fail;
@@ -1028,7 +993,7 @@ fail:
 
 /* ---- A decision's fraud counters in one call: keys, then the program's loop ----
  *
- * decide(spec, fallback, programs, counters, lock, settle, cache, facts, K)
+ * decide(spec, fallback, programs, counters, lock, settle, facts, K)
  *     -> allowed | (answers, over, first) | (variant, keys)
  *
  * keys(spec, fallback, facts, K), then, under ``lock`` (MemoryCounters' lock: acquire and
@@ -1231,16 +1196,15 @@ prefetch_program(PyObject *program, PyObject *keys, PyObject *slots)
 static PyObject *
 fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(
-            PyExc_TypeError,
-            "decide(spec, fallback, programs, counters, lock, settle, cache, facts, K)");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decide(spec, fallback, programs, counters, lock, settle, facts, K)");
         return NULL;
     }
     PyObject *programs = args[2], *counters = args[3], *lock = args[4], *settle = args[5],
-             *facts = args[7];
-    PyObject *kargs[5] = {args[0], args[1], facts, args[8], args[6]};
-    PyObject *pair = fastwin_keys(self, kargs, 5);
+             *facts = args[6];
+    PyObject *kargs[4] = {args[0], args[1], facts, args[7]};
+    PyObject *pair = fastwin_keys(self, kargs, 4);
     if (pair == NULL)
         return NULL;
     if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyDict_Check(programs) ||

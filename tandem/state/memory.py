@@ -447,12 +447,10 @@ class MemoryCounters:
         call; it answers ``(answers, over, first-call index)``, or ``(variant, keys)`` when
         the Python steps must run, or with ``settle`` (``(first_rate, risky, lengths,
         allowed)``) ``allowed`` itself when nothing fires (see ``decide`` in
-        ``_fastwin.c``; it keeps a destination's velocity keys in a bounded dict of its own,
-        the same strings, so they are not made per decision). None without the C loop."""
+        ``_fastwin.c``). None without the C loop."""
         if self._native is None or _fastwin is None:
             return None
-        cache: dict[str, tuple[str, str]] = {}
-        return partial(_fastwin.decide, spec, fallback, programs, self, self._lock, settle, cache)
+        return partial(_fastwin.decide, spec, fallback, programs, self, self._lock, settle)
 
     def _prepare(
         self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
