@@ -993,11 +993,12 @@ fail:
 
 /* ---- A decision's fraud counters in one call: keys, then the program's loop ----
  *
- * decide(spec, fallback, programs, counters, lock, settle, facts, K)
+ * decide((spec, fallback, programs, counters, acquire, release, settle), facts, K)
  *     -> allowed | (answers, over, first) | (variant, keys)
  *
- * keys(spec, fallback, facts, K), then, under ``lock`` (MemoryCounters' lock: acquire and
- * release called here), what MemoryCounters.graded_runner's run does for the variant's
+ * (the fixed arguments in one tuple: a partial of three arguments calls without a
+ * buffer of its own). keys(spec, fallback, facts, K), then, under MemoryCounters' lock
+ * (its bound ``acquire`` and ``release``, called here), what MemoryCounters.graded_runner's run does for the variant's
  * program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
  * ``(prepared operations, bounds, adds, slots, hooks)`` (MemoryCounters.native_parts) and
  * item 2 the first-call answer's index. Answers (variant, keys), having changed nothing,
@@ -1079,7 +1080,7 @@ settles_allowed(PyObject *settle, PyObject *answers, PyObject *over, PyObject *f
     }
     return 1;
 }
-static PyObject *str_acquire, *str_release, *str_due;
+static PyObject *str_due;
 
 /* ---- Prefetching a program's cold dict entries (CPython 3.11's dict layout) ----
  *
@@ -1196,14 +1197,17 @@ prefetch_program(PyObject *program, PyObject *keys, PyObject *slots)
 static PyObject *
 fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "decide(spec, fallback, programs, counters, lock, settle, facts, K)");
+                        "decide((spec, fallback, programs, counters, acquire, release, settle), "
+                        "facts, K)");
         return NULL;
     }
-    PyObject *programs = args[2], *counters = args[3], *lock = args[4], *settle = args[5],
-             *facts = args[6];
-    PyObject *kargs[4] = {args[0], args[1], facts, args[7]};
+    PyObject *bound = args[0];
+    PyObject *programs = PyTuple_GET_ITEM(bound, 2), *counters = PyTuple_GET_ITEM(bound, 3),
+             *acquire = PyTuple_GET_ITEM(bound, 4), *release_lock = PyTuple_GET_ITEM(bound, 5),
+             *settle = PyTuple_GET_ITEM(bound, 6), *facts = args[1];
+    PyObject *kargs[4] = {PyTuple_GET_ITEM(bound, 0), PyTuple_GET_ITEM(bound, 1), facts, args[2]};
     PyObject *pair = fastwin_keys(self, kargs, 4);
     if (pair == NULL)
         return NULL;
@@ -1226,7 +1230,7 @@ fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return pair;
     PyObject *at = PyTuple_GET_ITEM(facts, F_AT);
     Py_INCREF(entry); /* held across the lock's calls */
-    PyObject *done = NULL, *r = PyObject_CallMethodNoArgs(lock, str_acquire);
+    PyObject *done = NULL, *r = PyObject_CallNoArgs(acquire);
     if (r == NULL)
         goto fail;
     Py_DECREF(r);
@@ -1266,7 +1270,7 @@ release:;
     /* release keeping an error raised before */
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    r = PyObject_CallMethodNoArgs(lock, str_release);
+    r = PyObject_CallNoArgs(release_lock);
     if (r == NULL) {
         Py_XDECREF(et);
         Py_XDECREF(ev);
@@ -1325,10 +1329,8 @@ PyMODINIT_FUNC
 PyInit__fastwin(void)
 {
     str_live = PyUnicode_InternFromString("live");
-    str_acquire = PyUnicode_InternFromString("acquire");
-    str_release = PyUnicode_InternFromString("release");
     str_due = PyUnicode_InternFromString("_due");
-    if (!str_acquire || !str_release || !str_due)
+    if (!str_due)
         return NULL;
     WINDOW_TAG = PyLong_FromLong(1);
     ONE = PyLong_FromLong(1);

@@ -450,7 +450,9 @@ class MemoryCounters:
         ``_fastwin.c``). None without the C loop."""
         if self._native is None or _fastwin is None:
             return None
-        return partial(_fastwin.decide, spec, fallback, programs, self, self._lock, settle)
+        lock = self._lock
+        bound = (spec, fallback, programs, self, lock.acquire, lock.release, settle)
+        return partial(_fastwin.decide, bound)
 
     def _prepare(
         self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
