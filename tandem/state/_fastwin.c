@@ -825,6 +825,33 @@ prefix(PyObject *number, Py_ssize_t length) /* number[:length], length >= 0 */
     return PyUnicode_Substring(number, 0, length);
 }
 
+/* head + src[:n] (n at most len(src)): both ASCII (a key's head and a number's digits,
+ * the usual case), one new string written with two copies; else as Python would */
+static PyObject *
+join_head(PyObject *head, PyObject *src, Py_ssize_t n)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(src);
+    if (n > len)
+        n = len;
+    if (PyUnicode_IS_ASCII(head) && PyUnicode_IS_ASCII(src)) {
+        Py_ssize_t hl = PyUnicode_GET_LENGTH(head);
+        PyObject *out = PyUnicode_New(hl + n, 127);
+        if (out == NULL)
+            return NULL;
+        memcpy(PyUnicode_1BYTE_DATA(out), PyUnicode_1BYTE_DATA(head), (size_t)hl);
+        memcpy(PyUnicode_1BYTE_DATA(out) + hl, PyUnicode_1BYTE_DATA(src), (size_t)n);
+        return out;
+    }
+    if (n == len)
+        return PyUnicode_Concat(head, src);
+    PyObject *part = PyUnicode_Substring(src, 0, n);
+    if (part == NULL)
+        return NULL;
+    PyObject *out = PyUnicode_Concat(head, part);
+    Py_DECREF(part);
+    return out;
+}
+
 static PyObject *
 dest_or_prefix(PyObject *facts, PyObject *number, Py_ssize_t length)
 {
@@ -902,7 +929,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 if (digits < 0)
                     goto fail;
                 PyObject *item =
-                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 5), value)
+                    digits ? join_head(PyTuple_GET_ITEM(step, 5), value, PY_SSIZE_T_MAX)
                            : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
                                                           PyTuple_GET_ITEM(step, 4), value, NULL);
                 if (append_new(keys, item) < 0)
@@ -917,7 +944,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int bad = digits < 0;
             for (int j = 0; j < 2 && !bad; j++) {
                 PyObject *item =
-                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 2 + j), p)
+                    digits ? join_head(PyTuple_GET_ITEM(step, 2 + j), p, PY_SSIZE_T_MAX)
                            : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 4),
                                                           PyTuple_GET_ITEM(step, 5 + j), p, NULL);
                 bad = append_new(keys, item) < 0;
@@ -927,7 +954,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 goto fail;
         } else if (op == 3) {
             PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
-            if (append_new(keys, PyUnicode_Concat(head, number)) < 0)
+            if (append_new(keys, join_head(head, number, PY_SSIZE_T_MAX)) < 0)
                 goto fail;
         } else if (op == 4) {
             PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
@@ -935,22 +962,15 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_ssize_t len = PyUnicode_GET_LENGTH(number);
             if (len > d) {
                 variant |= 8;
-                PyObject *block = PyUnicode_Substring(number, 0, len - d);
-                if (block == NULL)
-                    goto fail;
-                PyObject *item = PyUnicode_Concat(head, block);
-                Py_DECREF(block);
-                if (append_new(keys, item) < 0)
+                if (append_new(keys, join_head(head, number, len - d)) < 0)
                     goto fail;
             }
         } else if (op == 5) {
             PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
-            PyObject *p = prefix(number, as_ssize(PyTuple_GET_ITEM(step, 2)));
-            if (p == NULL)
+            Py_ssize_t length = as_ssize(PyTuple_GET_ITEM(step, 2));
+            if (length < 0 && PyErr_Occurred())
                 goto fail;
-            PyObject *item = PyUnicode_Concat(head, p);
-            Py_DECREF(p);
-            if (append_new(keys, item) < 0)
+            if (append_new(keys, join_head(head, number, length < 0 ? 0 : length)) < 0)
                 goto fail;
         } else if (op == 6) {
             PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
@@ -961,7 +981,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int digits = is_digits(p);
             PyObject *item = NULL;
             if (digits > 0)
-                item = PyUnicode_Concat(head, p);
+                item = join_head(head, p, PY_SSIZE_T_MAX);
             else if (digits == 0)
                 item = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
                                                     PyTuple_GET_ITEM(facts, F_CUSTOMER), p, NULL);
