@@ -1013,17 +1013,18 @@ fail:
 
 /* ---- A decision's fraud counters in one call: keys, then the program's loop ----
  *
- * decide((spec, fallback, programs, counters, acquire, release, settle), facts, K)
+ * decide((spec, fallback, programs, due, acquire, release, settle), facts, K)
  *     -> allowed | (answers, over, first) | (variant, keys)
  *
  * (the fixed arguments in one tuple: a partial of three arguments calls without a
  * buffer of its own). keys(spec, fallback, facts, K), then, under MemoryCounters' lock
- * (its bound ``acquire`` and ``release``, called here), what MemoryCounters.graded_runner's run does for the variant's
- * program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
+ * (its bound ``acquire`` and ``release``, called here), what
+ * MemoryCounters.graded_runner's run does for the variant's program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
  * ``(prepared operations, bounds, adds, slots, hooks)`` (MemoryCounters.native_parts) and
  * item 2 the first-call answer's index. Answers (variant, keys), having changed nothing,
  * when the Python steps must run instead: no such entry (or no native parts), a due
- * entry of the counters (``counters._due``) at or before the instant while the program
+ * entry of the counters (``due``: MemoryCounters._due, a heap kept in the same list
+ * object for the counters' life) at or before the instant while the program
  * adds (the runner expires first), or an instant the loop leaves to Python.
  *
  * ``settle``: None, or ``(first_rate, risky, lengths, allowed)``: then, when no answer is
@@ -1100,7 +1101,6 @@ settles_allowed(PyObject *settle, PyObject *answers, PyObject *over, PyObject *f
     }
     return 1;
 }
-static PyObject *str_due;
 
 /* ---- Prefetching a program's cold dict entries (CPython 3.11's dict layout) ----
  *
@@ -1219,12 +1219,12 @@ fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "decide((spec, fallback, programs, counters, acquire, release, settle), "
+                        "decide((spec, fallback, programs, due, acquire, release, settle), "
                         "facts, K)");
         return NULL;
     }
     PyObject *bound = args[0];
-    PyObject *programs = PyTuple_GET_ITEM(bound, 2), *counters = PyTuple_GET_ITEM(bound, 3),
+    PyObject *programs = PyTuple_GET_ITEM(bound, 2), *due_list = PyTuple_GET_ITEM(bound, 3),
              *acquire = PyTuple_GET_ITEM(bound, 4), *release_lock = PyTuple_GET_ITEM(bound, 5),
              *settle = PyTuple_GET_ITEM(bound, 6), *facts = args[1];
     PyObject *kargs[4] = {PyTuple_GET_ITEM(bound, 0), PyTuple_GET_ITEM(bound, 1), facts, args[2]};
@@ -1256,9 +1256,8 @@ fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(r);
     int skip = 0;
     if (PyObject_IsTrue(PyTuple_GET_ITEM(parts, 2))) { /* it adds: expire first */
-        PyObject *due = PyObject_GetAttr(counters, str_due);
-        if (due == NULL)
-            goto release;
+        PyObject *due = due_list; /* MemoryCounters._due: the same list for its life */
+        Py_INCREF(due);
         if (!PyList_Check(due))
             skip = 1;
         else if (PyList_GET_SIZE(due) > 0) {
@@ -1349,9 +1348,6 @@ PyMODINIT_FUNC
 PyInit__fastwin(void)
 {
     str_live = PyUnicode_InternFromString("live");
-    str_due = PyUnicode_InternFromString("_due");
-    if (!str_due)
-        return NULL;
     WINDOW_TAG = PyLong_FromLong(1);
     ONE = PyLong_FromLong(1);
     if (!str_live || !WINDOW_TAG || !ONE)

@@ -198,7 +198,8 @@ class MemoryCounters:
         self._window_count = 0
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
-        self._due: list[tuple[float, int, Any]] = []  # (instant, what, key): a heap
+        #: (instant, what, key): a heap; the same list object for the counters' life
+        self._due: list[tuple[float, int, Any]] = []
 
     # -- plain counters ------------------------------------------------------------------
     def current(self, key: str) -> int:
@@ -451,7 +452,7 @@ class MemoryCounters:
         if self._native is None or _fastwin is None:
             return None
         lock = self._lock
-        bound = (spec, fallback, programs, self, lock.acquire, lock.release, settle)
+        bound = (spec, fallback, programs, self._due, lock.acquire, lock.release, settle)
         return partial(_fastwin.decide, bound)
 
     def _prepare(
@@ -676,7 +677,7 @@ class MemoryCounters:
         entries += [(s.due, _SERIES, k) for k, s in self._series.items()]
         entries += [(expires, _MARK, k) for k, (expires, _) in self._marks.items()]
         heapq.heapify(entries)
-        self._due = entries
+        self._due[:] = entries  # the same list: native_decider's decide holds it
 
     def _expire(self, at: float) -> None:
         """Free what the due entries up to ``at`` name, if it has really expired (an entry
