@@ -2,6 +2,7 @@
 
     python benchmarks/bench_decision_compare.py --baseline /tmp/base-decision12
     python benchmarks/bench_decision_compare.py --baseline DIR --runs 5 --small
+    python benchmarks/bench_decision_compare.py --baseline DIR --also DIR2 --no-python-loop
 
 The baseline is the main tree (``git -C /work/main archive main | tar -x -C DIR``). Runs
 alternate (baseline, this tree with the C loop, this tree with the Python loop; the order
@@ -53,6 +54,12 @@ def main() -> None:
         help="also the variants timed one at a time (bench_decision.py --steady; this "
         "tree's script runs on every tree then)",
     )  # fmt: skip
+    ap.add_argument(
+        "--also", type=Path, action="append", default=[],
+        help="another tree run alongside (e.g. the previous branch's), after this tree's C loop",
+    )  # fmt: skip
+    ap.add_argument("--no-python-loop", action="store_true",
+                    help="leave out this tree with the Python loop")  # fmt: skip
     args = ap.parse_args()
     extra = ["--small"] if args.small else []
     if args.steady:
@@ -60,8 +67,11 @@ def main() -> None:
     configs = {
         "baseline": (args.baseline, extra),
         "this tree (C loop)": (HERE, extra),
-        "this tree (Python loop)": (HERE, [*extra, "--python-loop"]),
     }
+    for tree in args.also:
+        configs[f"{tree.name}"] = (tree, extra)
+    if not args.no_python_loop:
+        configs["this tree (Python loop)"] = (HERE, [*extra, "--python-loop"])
     results: dict[str, list[dict[str, float]]] = {k: [] for k in configs}
     names = list(configs)
     for i in range(args.runs):

@@ -247,3 +247,27 @@ def test_c_decide_settles_as_the_python_steps(data: dict[str, Any], calls: list)
     assert _counters_state(fast_counters) == _counters_state(slow_counters)
     if fast_counters.native_keys is not None:  # built: the C decide ran
         assert all(entry[8] is not None for entry in fast._fast.values())
+
+
+def test_c_decide_reads_the_due_heap_the_counters_keep_after_a_rebuild() -> None:
+    """``decide`` holds MemoryCounters' heap of due instants itself (no attribute read per
+    decision): a sweep rebuilds it in the same list, so expired windows are still freed
+    before a decision, as the Python steps free them (same verdicts and counters)."""
+    config = fraud_config_from_mapping({"velocity": {"factors": {"warning": 2}}})
+    fast_counters, slow_counters = MemoryCounters(), MemoryCounters(native=False)
+    fast = FraudEngine(config, fast_counters)
+    slow = FraudEngine(config, slow_counters)
+    heap = fast_counters._due
+    at = 1_700_000_000
+    for i in range(40):
+        at += 1 if i % 10 else 100_000  # windows expire between the bursts
+        if i % 7 == 0:
+            fast_counters.sweep(at)
+            slow_counters.sweep(at)
+        facts = CallFacts(f"c{i}", "acme", f"4420{i % 3}", at, None, None, "", "44", None)
+        got, want = fast.check(facts), slow.check(facts)
+        assert (got.action, got.verdicts) == (want.action, want.verdicts)
+        assert fast_counters._due is heap
+    assert _counters_state(fast_counters) == _counters_state(slow_counters)
+    if fast_counters.native_keys is not None:  # built: the C decide ran
+        assert all(entry[8].args[0][3] is heap for entry in fast._fast.values())

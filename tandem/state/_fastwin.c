@@ -217,10 +217,57 @@ fail_b:
     return NULL;
 }
 
+/* A small exact int's value read from its digits (CPython 3.11's int layout: one 30-bit
+ * digit or none); 0 when it is not one (the caller then converts the general way). */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+static inline int
+small_ll(PyObject *o, long long *out)
+{
+    if (!PyLong_CheckExact(o))
+        return 0;
+    Py_ssize_t size = Py_SIZE(o);
+    if (size == 0)
+        *out = 0;
+    else if (size == 1)
+        *out = (long long)((PyLongObject *)o)->ob_digit[0];
+    else if (size == -1)
+        *out = -(long long)((PyLongObject *)o)->ob_digit[0];
+    else
+        return 0;
+    return 1;
+}
+#else
+static inline int
+small_ll(PyObject *o, long long *out)
+{
+    (void)o;
+    (void)out;
+    return 0;
+}
+#endif
+
+/* PyLong_AsLong and PyLong_AsSsize_t, small ints read directly (the same answers and
+ * errors) */
+static inline long
+as_long(PyObject *o)
+{
+    long long v;
+    return small_ll(o, &v) ? (long)v : PyLong_AsLong(o);
+}
+
+static inline Py_ssize_t
+as_ssize(PyObject *o)
+{
+    long long v;
+    return small_ll(o, &v) ? (Py_ssize_t)v : PyLong_AsSsize_t(o);
+}
+
 /* A Python int as a C long long; 0 when it is not an int or does not fit (no error set). */
 static int
 as_ll(PyObject *o, long long *out)
 {
+    if (small_ll(o, out))
+        return 1;
     if (!PyLong_CheckExact(o))
         return 0;
     int overflow = 0;
@@ -621,7 +668,7 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                             "an operation is (kind, windows, amount, n, step, window)");
             goto fail;
         }
-        long kind = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+        long kind = as_long(PyTuple_GET_ITEM(op, 0));
         if (kind == -1 && PyErr_Occurred())
             goto fail;
         PyObject *answer = NULL;
@@ -671,20 +718,29 @@ fastwin_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int above = -2; /* -2: not settled in C integers and doubles */
             if (PyLong_CheckExact(answer)) {
                 int overflow = 0;
-                long long v = PyLong_AsLongLongAndOverflow(answer, &overflow);
+                long long v, q;
+                if (!small_ll(answer, &v)) {
+                    v = PyLong_AsLongLongAndOverflow(answer, &overflow);
+                    if (PyErr_Occurred()) { /* (an exact int raises nothing) */
+                        PyErr_Clear();
+                        overflow = 1;
+                    }
+                }
                 if (!overflow && v > -(1LL << 53) && v < (1LL << 53)) {
                     if (PyFloat_CheckExact(bound)) /* exact: v is a double; NaN: False */
                         above = (double)v > PyFloat_AS_DOUBLE(bound);
+                    else if (small_ll(bound, &q))
+                        above = v > q;
                     else if (PyLong_CheckExact(bound)) {
-                        long long q = PyLong_AsLongLongAndOverflow(bound, &overflow);
+                        q = PyLong_AsLongLongAndOverflow(bound, &overflow);
                         if (!overflow && !(q == -1 && PyErr_Occurred()))
                             above = v > q;
                         else if (overflow) /* beyond 64 bits: above v or below it */
                             above = overflow < 0;
-                        PyErr_Clear();
+                        if (PyErr_Occurred())
+                            PyErr_Clear();
                     }
                 }
-                PyErr_Clear();
             }
             if (above == -2)
                 above = PyObject_RichCompareBool(answer, bound, Py_GT);
@@ -769,6 +825,33 @@ prefix(PyObject *number, Py_ssize_t length) /* number[:length], length >= 0 */
     return PyUnicode_Substring(number, 0, length);
 }
 
+/* head + src[:n] (n at most len(src)): both ASCII (a key's head and a number's digits,
+ * the usual case), one new string written with two copies; else as Python would */
+static PyObject *
+join_head(PyObject *head, PyObject *src, Py_ssize_t n)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(src);
+    if (n > len)
+        n = len;
+    if (PyUnicode_IS_ASCII(head) && PyUnicode_IS_ASCII(src)) {
+        Py_ssize_t hl = PyUnicode_GET_LENGTH(head);
+        PyObject *out = PyUnicode_New(hl + n, 127);
+        if (out == NULL)
+            return NULL;
+        memcpy(PyUnicode_1BYTE_DATA(out), PyUnicode_1BYTE_DATA(head), (size_t)hl);
+        memcpy(PyUnicode_1BYTE_DATA(out) + hl, PyUnicode_1BYTE_DATA(src), (size_t)n);
+        return out;
+    }
+    if (n == len)
+        return PyUnicode_Concat(head, src);
+    PyObject *part = PyUnicode_Substring(src, 0, n);
+    if (part == NULL)
+        return NULL;
+    PyObject *out = PyUnicode_Concat(head, part);
+    Py_DECREF(part);
+    return out;
+}
+
 static PyObject *
 dest_or_prefix(PyObject *facts, PyObject *number, Py_ssize_t length)
 {
@@ -785,6 +868,12 @@ append_new(PyObject *list, PyObject *item) /* steals item */
 {
     if (item == NULL)
         return -1;
+    Py_ssize_t size = PyList_GET_SIZE(list);
+    if (size < ((PyListObject *)list)->allocated) { /* the room made beforehand */
+        PyList_SET_ITEM(list, size, item);
+        Py_SET_SIZE(list, size + 1);
+        return 0;
+    }
     int r = PyList_Append(list, item);
     Py_DECREF(item);
     return r;
@@ -810,24 +899,28 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(K, k)))
             return PyObject_CallFunctionObjArgs(fallback, facts, K, NULL);
     PyObject *number = PyTuple_GET_ITEM(facts, F_NUMBER);
-    PyObject *keys = PyList_New(0);
+    Py_ssize_t count = PyTuple_GET_SIZE(spec);
+    /* room for every key (a step makes at most two), filled by append_new */
+    PyObject *keys = PyList_New(2 * count);
     if (keys == NULL)
         return NULL;
+    Py_SET_SIZE(keys, 0);
     long variant = 0;
-    Py_ssize_t count = PyTuple_GET_SIZE(spec);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *step = PyTuple_GET_ITEM(spec, i);
-        long op = PyLong_AsLong(PyTuple_GET_ITEM(step, 0));
+        long op = as_long(PyTuple_GET_ITEM(step, 0));
         if (op == 0) {
-            if (PyList_Append(keys, PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)))) < 0)
+            PyObject *k = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            Py_INCREF(k);
+            if (append_new(keys, k) < 0)
                 goto fail;
         } else if (op == 1) {
-            PyObject *value = PyTuple_GET_ITEM(facts, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *value = PyTuple_GET_ITEM(facts, as_ssize(PyTuple_GET_ITEM(step, 1)));
             int truth = PyObject_IsTrue(value);
             if (truth < 0)
                 goto fail;
             if (truth) {
-                variant |= PyLong_AsLong(PyTuple_GET_ITEM(step, 2));
+                variant |= as_long(PyTuple_GET_ITEM(step, 2));
                 /* a name of ASCII digits (a destination group) needs no escaping: the key
                  * head (step[5], when the recipe gives it) and the name */
                 int digits = PyTuple_GET_SIZE(step) > 5 && PyUnicode_CheckExact(value)
@@ -836,7 +929,7 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 if (digits < 0)
                     goto fail;
                 PyObject *item =
-                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 5), value)
+                    digits ? join_head(PyTuple_GET_ITEM(step, 5), value, PY_SSIZE_T_MAX)
                            : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
                                                           PyTuple_GET_ITEM(step, 4), value, NULL);
                 if (append_new(keys, item) < 0)
@@ -844,14 +937,14 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         } else if (op == 2) {
             PyObject *p =
-                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+                dest_or_prefix(facts, number, as_ssize(PyTuple_GET_ITEM(step, 1)));
             if (p == NULL)
                 goto fail;
             int digits = is_digits(p);
             int bad = digits < 0;
             for (int j = 0; j < 2 && !bad; j++) {
                 PyObject *item =
-                    digits ? PyUnicode_Concat(PyTuple_GET_ITEM(step, 2 + j), p)
+                    digits ? join_head(PyTuple_GET_ITEM(step, 2 + j), p, PY_SSIZE_T_MAX)
                            : PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 4),
                                                           PyTuple_GET_ITEM(step, 5 + j), p, NULL);
                 bad = append_new(keys, item) < 0;
@@ -860,42 +953,35 @@ fastwin_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (bad)
                 goto fail;
         } else if (op == 3) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
-            if (append_new(keys, PyUnicode_Concat(head, number)) < 0)
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            if (append_new(keys, join_head(head, number, PY_SSIZE_T_MAX)) < 0)
                 goto fail;
         } else if (op == 4) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
-            Py_ssize_t d = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            Py_ssize_t d = as_ssize(PyTuple_GET_ITEM(step, 2));
             Py_ssize_t len = PyUnicode_GET_LENGTH(number);
             if (len > d) {
                 variant |= 8;
-                PyObject *block = PyUnicode_Substring(number, 0, len - d);
-                if (block == NULL)
-                    goto fail;
-                PyObject *item = PyUnicode_Concat(head, block);
-                Py_DECREF(block);
-                if (append_new(keys, item) < 0)
+                if (append_new(keys, join_head(head, number, len - d)) < 0)
                     goto fail;
             }
         } else if (op == 5) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
-            PyObject *p = prefix(number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
-            if (p == NULL)
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
+            Py_ssize_t length = as_ssize(PyTuple_GET_ITEM(step, 2));
+            if (length < 0 && PyErr_Occurred())
                 goto fail;
-            PyObject *item = PyUnicode_Concat(head, p);
-            Py_DECREF(p);
-            if (append_new(keys, item) < 0)
+            if (append_new(keys, join_head(head, number, length < 0 ? 0 : length)) < 0)
                 goto fail;
         } else if (op == 6) {
-            PyObject *head = PyTuple_GET_ITEM(K, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 1)));
+            PyObject *head = PyTuple_GET_ITEM(K, as_ssize(PyTuple_GET_ITEM(step, 1)));
             PyObject *p =
-                dest_or_prefix(facts, number, PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 2)));
+                dest_or_prefix(facts, number, as_ssize(PyTuple_GET_ITEM(step, 2)));
             if (p == NULL)
                 goto fail;
             int digits = is_digits(p);
             PyObject *item = NULL;
             if (digits > 0)
-                item = PyUnicode_Concat(head, p);
+                item = join_head(head, p, PY_SSIZE_T_MAX);
             else if (digits == 0)
                 item = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(step, 3),
                                                     PyTuple_GET_ITEM(facts, F_CUSTOMER), p, NULL);
@@ -927,16 +1013,18 @@ fail:
 
 /* ---- A decision's fraud counters in one call: keys, then the program's loop ----
  *
- * decide(spec, fallback, programs, counters, lock, settle, facts, K)
+ * decide((spec, fallback, programs, due, acquire, release, settle), facts, K)
  *     -> allowed | (answers, over, first) | (variant, keys)
  *
- * keys(spec, fallback, facts, K), then, under ``lock`` (MemoryCounters' lock: acquire and
- * release called here), what MemoryCounters.graded_runner's run does for the variant's
- * program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
+ * (the fixed arguments in one tuple: a partial of three arguments calls without a
+ * buffer of its own). keys(spec, fallback, facts, K), then, under MemoryCounters' lock
+ * (its bound ``acquire`` and ``release``, called here), what
+ * MemoryCounters.graded_runner's run does for the variant's program: ``programs[variant]`` is Compiled.program's entry, whose item 4 is
  * ``(prepared operations, bounds, adds, slots, hooks)`` (MemoryCounters.native_parts) and
  * item 2 the first-call answer's index. Answers (variant, keys), having changed nothing,
  * when the Python steps must run instead: no such entry (or no native parts), a due
- * entry of the counters (``counters._due``) at or before the instant while the program
+ * entry of the counters (``due``: MemoryCounters._due, a heap kept in the same list
+ * object for the counters' life) at or before the instant while the program
  * adds (the runner expires first), or an instant the loop leaves to Python.
  *
  * ``settle``: None, or ``(first_rate, risky, lengths, allowed)``: then, when no answer is
@@ -1013,7 +1101,6 @@ settles_allowed(PyObject *settle, PyObject *answers, PyObject *over, PyObject *f
     }
     return 1;
 }
-static PyObject *str_acquire, *str_release, *str_due;
 
 /* ---- Prefetching a program's cold dict entries (CPython 3.11's dict layout) ----
  *
@@ -1130,14 +1217,17 @@ prefetch_program(PyObject *program, PyObject *keys, PyObject *slots)
 static PyObject *
 fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "decide(spec, fallback, programs, counters, lock, settle, facts, K)");
+                        "decide((spec, fallback, programs, due, acquire, release, settle), "
+                        "facts, K)");
         return NULL;
     }
-    PyObject *programs = args[2], *counters = args[3], *lock = args[4], *settle = args[5],
-             *facts = args[6];
-    PyObject *kargs[4] = {args[0], args[1], facts, args[7]};
+    PyObject *bound = args[0];
+    PyObject *programs = PyTuple_GET_ITEM(bound, 2), *due_list = PyTuple_GET_ITEM(bound, 3),
+             *acquire = PyTuple_GET_ITEM(bound, 4), *release_lock = PyTuple_GET_ITEM(bound, 5),
+             *settle = PyTuple_GET_ITEM(bound, 6), *facts = args[1];
+    PyObject *kargs[4] = {PyTuple_GET_ITEM(bound, 0), PyTuple_GET_ITEM(bound, 1), facts, args[2]};
     PyObject *pair = fastwin_keys(self, kargs, 4);
     if (pair == NULL)
         return NULL;
@@ -1160,15 +1250,14 @@ fastwin_decide(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return pair;
     PyObject *at = PyTuple_GET_ITEM(facts, F_AT);
     Py_INCREF(entry); /* held across the lock's calls */
-    PyObject *done = NULL, *r = PyObject_CallMethodNoArgs(lock, str_acquire);
+    PyObject *done = NULL, *r = PyObject_CallNoArgs(acquire);
     if (r == NULL)
         goto fail;
     Py_DECREF(r);
     int skip = 0;
     if (PyObject_IsTrue(PyTuple_GET_ITEM(parts, 2))) { /* it adds: expire first */
-        PyObject *due = PyObject_GetAttr(counters, str_due);
-        if (due == NULL)
-            goto release;
+        PyObject *due = due_list; /* MemoryCounters._due: the same list for its life */
+        Py_INCREF(due);
         if (!PyList_Check(due))
             skip = 1;
         else if (PyList_GET_SIZE(due) > 0) {
@@ -1200,7 +1289,7 @@ release:;
     /* release keeping an error raised before */
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    r = PyObject_CallMethodNoArgs(lock, str_release);
+    r = PyObject_CallNoArgs(release_lock);
     if (r == NULL) {
         Py_XDECREF(et);
         Py_XDECREF(ev);
@@ -1259,11 +1348,6 @@ PyMODINIT_FUNC
 PyInit__fastwin(void)
 {
     str_live = PyUnicode_InternFromString("live");
-    str_acquire = PyUnicode_InternFromString("acquire");
-    str_release = PyUnicode_InternFromString("release");
-    str_due = PyUnicode_InternFromString("_due");
-    if (!str_acquire || !str_release || !str_due)
-        return NULL;
     WINDOW_TAG = PyLong_FromLong(1);
     ONE = PyLong_FromLong(1);
     if (!str_live || !WINDOW_TAG || !ONE)

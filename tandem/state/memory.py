@@ -198,7 +198,8 @@ class MemoryCounters:
         self._window_count = 0
         self._series: dict[str, _Series] = {}
         self._marks: dict[str, tuple[float, str]] = {}
-        self._due: list[tuple[float, int, Any]] = []  # (instant, what, key): a heap
+        #: (instant, what, key): a heap; the same list object for the counters' life
+        self._due: list[tuple[float, int, Any]] = []
 
     # -- plain counters ------------------------------------------------------------------
     def current(self, key: str) -> int:
@@ -450,7 +451,9 @@ class MemoryCounters:
         ``_fastwin.c``). None without the C loop."""
         if self._native is None or _fastwin is None:
             return None
-        return partial(_fastwin.decide, spec, fallback, programs, self, self._lock, settle)
+        lock = self._lock
+        bound = (spec, fallback, programs, self._due, lock.acquire, lock.release, settle)
+        return partial(_fastwin.decide, bound)
 
     def _prepare(
         self, program: tuple[tuple[int, _Table | None, int], ...], keep: bool = True
@@ -674,7 +677,7 @@ class MemoryCounters:
         entries += [(s.due, _SERIES, k) for k, s in self._series.items()]
         entries += [(expires, _MARK, k) for k, (expires, _) in self._marks.items()]
         heapq.heapify(entries)
-        self._due = entries
+        self._due[:] = entries  # the same list: native_decider's decide holds it
 
     def _expire(self, at: float) -> None:
         """Free what the due entries up to ``at`` name, if it has really expired (an entry
