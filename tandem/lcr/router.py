@@ -33,6 +33,7 @@ so no decision ever mixes two tables.
 from __future__ import annotations
 
 import json
+import math
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -47,7 +48,7 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
-from tandem.lcr.scores import CarrierLook, ScoreSource
+from tandem.lcr.scores import EMPTY_FLOOR_SLOT, CarrierLook, ScoreSource
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
@@ -378,8 +379,9 @@ class _Customer:
     span_names: dict[tuple[int, int], tuple[str, ...]]
     #: The floor's kept group answers in one flat array (a customer with floor_span, a
     #: score source with group_digits and watch_groups; else None): a group ``g`` of
-    #: exactly group_digits digits (as an int) clears its floor at every instant in
-    #: ``[slots[2g], slots[2g+1])``: its whole kept answer (the looks of every carrier
+    #: exactly group_digits digits (as an int) clears its floor at every whole-second
+    #: instant in ``[slots[2g], slots[2g+1])`` (an ``array("q")``; the kept interval's
+    #: ends rounded up, see _keep_slot): its whole kept answer (the looks of every carrier
     #: clear the floor, the group decides its floor, the score source hands back the same
     #: looks) in one slot, which the express path reads instead of the kept dict entry.
     #: The score source empties a group's slot whenever it would hand back other looks
@@ -668,7 +670,7 @@ class Router:
         kept = state.floor_slots.get(id(plan))
         if kept is not None and kept[0] is plan:
             return kept[1]
-        slots = array("d", _EMPTY_SLOT) * 10**cut
+        slots = array("q", EMPTY_FLOOR_SLOT) * 10**cut
         watch(slots, cut)
         state.floor_slots[id(plan)] = (plan, slots)
         return slots
@@ -1188,7 +1190,8 @@ class Router:
 def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool]) -> None:
     """Keep a group's clear answer in its floor slot (see _Customer.floor_slots): valid in
     ``[since, until)`` while ``live[0]``. Only a group of exactly the slots' digits (no
-    leading zero) has a slot, and only instants a double holds exactly are kept. Written
+    leading zero) has a slot; its ends are kept rounded up to whole seconds (the express
+    path reads it for whole-second instants only), within an int64. Written
     first, then ``live`` read again: a score source that drops the group meanwhile sets
     ``live[0]`` to False before it empties the slot, so either it empties this answer or
     this reads False and empties it here."""
@@ -1200,14 +1203,27 @@ def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool
     ):
         return
     g = 2 * int(group)
-    lo, hi = float(since), float(until)
-    if not (lo == since and hi == until and lo < hi):
+    lo, hi = _ceiling(since), _ceiling(until)
+    if lo is None or hi is None or not lo < hi:
         return
     slots[g] = lo
     slots[g + 1] = hi
     if not live[0]:
-        slots[g] = _EMPTY_SLOT[0]
-        slots[g + 1] = _EMPTY_SLOT[1]
+        slots[g] = EMPTY_FLOOR_SLOT[0]
+        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
+
+def _ceiling(x: Any) -> int | None:
+    """The least whole second at or after instant ``x`` (for a whole-second instant t,
+    ``x <= t`` is ``ceiling(x) <= t`` and ``t < x`` is ``t < ceiling(x)``), when an int64
+    holds it; else None."""
+    if type(x) is float:
+        if not math.isfinite(x):
+            return None
+        x = math.ceil(x)
+    elif type(x) is not int:
+        return None
+    return x if _SLOT_MIN < x < _SLOT_MAX else None
 
 
 def _refusal(known: _Customer, t: int, normalized: str, route_number: str) -> str:
@@ -1320,8 +1336,8 @@ _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
 _DEAD = [False]  # the live flag of looks a score source does not keep
 #: an empty floor slot (see _Customer.floor_slots): no instant is inside
-_EMPTY_SLOT = (float("inf"), float("-inf"))
-#: the most group digits the floor slots serve (2 x 10**digits doubles per plan)
+_SLOT_MIN, _SLOT_MAX = EMPTY_FLOOR_SLOT[1], EMPTY_FLOOR_SLOT[0]
+#: the most group digits the floor slots serve (2 x 10**digits int64s per plan)
 _FLOOR_SLOT_DIGITS = 5
 #: Memory per router and table for the customers' dense sell-rate indexes (16 bytes per
 #: prefix per customer); customers beyond it scan the prefix's quotes instead.

@@ -46,7 +46,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from tandem.errors import StateUnavailableError
-from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
+from tandem.lcr.scores import (
+    EMPTY_FLOOR_SLOT,
+    PDD_EDGES_MS,
+    CarrierLook,
+    QualityConfig,
+    Score,
+)
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
 from tandem.state import Counters, Gather
 from tandem.state.keys import key
@@ -359,13 +365,13 @@ class QualityBoard:
 
     def watch_groups(self, slots: array, digits: int) -> None:
         """Empty ``slots``' slot of a group whenever the group's kept lists are dropped
-        (right after look_memo's ``live[0]`` turns False): ``slots`` holds
-        ``2 * 10**digits`` doubles, the pair at ``2 * int(group)`` for a group of exactly
-        ``digits`` digits without a leading zero (the router's floor slots, see
-        :class:`~tandem.lcr.router.Router`); an empty slot is ``(inf, -inf)``. Held
+        (right after look_memo's ``live[0]`` turns False): ``slots`` (an ``array("q")``)
+        holds ``2 * 10**digits`` int64s, the pair at ``2 * int(group)`` for a group of
+        exactly ``digits`` digits without a leading zero (the router's floor slots, see
+        :class:`~tandem.lcr.router.Router`); an empty slot is ``EMPTY_FLOOR_SLOT``. Held
         weakly: a router's slots go with it."""
         if len(slots) != 2 * 10**digits:
-            raise ValueError(f"floor slots of {digits} digits hold {2 * 10**digits} doubles")
+            raise ValueError(f"floor slots of {digits} digits hold {2 * 10**digits} int64s")
         with _WATCH_LOCK:
             self._watchers = [w for w in self._watchers if w() is not None]
             self._watchers.append(weakref.ref(slots))
@@ -385,8 +391,8 @@ class QualityBoard:
                 and group[0] != "0"
             ):
                 g = 2 * int(group)
-                slots[g] = _INF
-                slots[g + 1] = -_INF
+                slots[g] = EMPTY_FLOOR_SLOT[0]
+                slots[g + 1] = EMPTY_FLOOR_SLOT[1]
 
     def _drop_memo(self, group: str) -> None:
         """Forget the lists kept for ``group`` (and say so to look_memo's callers and the
@@ -588,8 +594,7 @@ class _LookQueued(NamedTuple):
 
 _UNKNOWN = CarrierLook(None, None)
 _DEAD = [False]  # look_memo's answer for a list it does not keep
-_INF = float("inf")
-_EMPTY_SLOTS = array("d", (_INF, -_INF))  # an empty floor slot (see watch_groups)
+_EMPTY_SLOTS = array("q", EMPTY_FLOOR_SLOT)  # an empty floor slot (see watch_groups)
 _WATCH_LOCK = threading.Lock()
 
 
