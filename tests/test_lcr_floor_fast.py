@@ -54,7 +54,8 @@ def build(spec, cls, floors, max_routes, refresh, digits=3):
 
 def slots_agree(router, at):
     """Every group's floor slot that holds an answer holds the kept dict answer: clear,
-    deciding its floor, live, the same interval (one plan, one table here)."""
+    deciding its floor, live, the same interval rounded up; a group whose kept answer is
+    not clear has an empty slot (one plan, one table here)."""
     slots = router._express["acme"][17] if "acme" in router._express else None
     if slots is None:
         return
@@ -66,6 +67,9 @@ def slots_agree(router, at):
         seen = router._group_clear[str(g)]
         assert seen[6][0] and seen[8] and not seen[2], g
         assert (lo, hi) == (math.ceil(seen[4]), math.ceil(seen[5])), g
+    for group, seen in router._group_clear.items():  # and a group not clear has none
+        if len(group) == cut and (seen[2] or not seen[8]):
+            assert (slots[2 * int(group)], slots[2 * int(group) + 1]) == EMPTY_FLOOR_SLOT
 
 
 @settings(max_examples=int(os.environ.get("TANDEM_FLOOR_EXAMPLES", "60")), deadline=None)

@@ -1141,6 +1141,9 @@ class Router:
             seen = self._group_clear[group] = (
                 every, floor, trouble, carriers, since, until, live, plan, wide
             )  # fmt: skip
+            slots = known.floor_slots
+            if slots is not None and (trouble or not wide):  # the slot mirrors this answer
+                _empty_slot(slots, group)
         if not seen[2]:
             slots = known.floor_slots
             if slots is not None and seen[8] and seen[6] is not _DEAD:
@@ -1195,20 +1198,35 @@ def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool
     first, then ``live`` read again: a score source that drops the group meanwhile sets
     ``live[0]`` to False before it empties the slot, so either it empties this answer or
     this reads False and empties it here."""
-    if not (
-        2 * 10 ** len(group) == len(slots)
-        and group.isdigit()
-        and group.isascii()
-        and group[0] != "0"
-    ):
+    g = _slot_of(slots, group)
+    if g < 0:
         return
-    g = 2 * int(group)
     lo, hi = _ceiling(since), _ceiling(until)
     if lo is None or hi is None or not lo < hi:
         return
     slots[g] = lo
     slots[g + 1] = hi
     if not live[0]:
+        slots[g] = EMPTY_FLOOR_SLOT[0]
+        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
+
+def _slot_of(slots: array, group: str) -> int:
+    """The index of ``group``'s slot in ``slots`` (-1: a group without one)."""
+    if (
+        2 * 10 ** len(group) == len(slots)
+        and group.isdigit()
+        and group.isascii()
+        and group[0] != "0"
+    ):
+        return 2 * int(group)
+    return -1
+
+
+def _empty_slot(slots: array, group: str) -> None:
+    """Empty ``group``'s floor slot (when it has one)."""
+    g = _slot_of(slots, group)
+    if g >= 0:
         slots[g] = EMPTY_FLOOR_SLOT[0]
         slots[g + 1] = EMPTY_FLOOR_SLOT[1]
 
