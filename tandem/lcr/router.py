@@ -33,6 +33,8 @@ so no decision ever mixes two tables.
 from __future__ import annotations
 
 import json
+import math
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -46,7 +48,7 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
-from tandem.lcr.scores import CarrierLook, ScoreSource
+from tandem.lcr.scores import EMPTY_FLOOR_SLOT, CarrierLook, ScoreSource
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
@@ -340,6 +342,9 @@ class _TableState(NamedTuple):
     span_names: dict[tuple[int, int], tuple[str, ...]]
     #: Customer name -> :class:`_Customer`, filled on the customer's first call.
     customers: dict[str, _Customer]
+    #: id(plan) -> (plan, its floor slots): see _Customer.floor_slots (one per plan: the
+    #: kept answers depend on the plan and the table only)
+    floor_slots: dict[int, tuple[Plan, array]]
     #: Customer name -> the fields of its :class:`_Express` as a plain tuple, for the
     #: customers the express path serves (CPython unpacks an exact tuple fastest); read
     #: with the ``customer`` argument as given (None finds nothing).
@@ -372,6 +377,16 @@ class _Customer:
     #: (start, end) of a candidate span -> its carriers' names (shared by the customers of
     #: one table; see :meth:`Router._span_names`)
     span_names: dict[tuple[int, int], tuple[str, ...]]
+    #: The floor's kept group answers in one flat array (a customer with floor_span, a
+    #: score source with group_digits and watch_groups; else None): a group ``g`` of
+    #: exactly group_digits digits (as an int) clears its floor at every whole-second
+    #: instant in ``[slots[2g], slots[2g+1])`` (an ``array("q")``; the kept interval's
+    #: ends rounded up, see _keep_slot): its whole kept answer (the looks of every carrier
+    #: clear the floor, the group decides its floor, the score source hands back the same
+    #: looks) in one slot, which the express path reads instead of the kept dict entry.
+    #: The score source empties a group's slot whenever it would hand back other looks
+    #: (see QualityBoard.watch_groups); shared by the customers of one plan and table.
+    floor_slots: array | None = None
 
 
 class _Front(NamedTuple):
@@ -524,6 +539,8 @@ class _Express(NamedTuple):
     #: that its floor leaves every candidate; None: plain least cost
     floors: _Customer | None
     why: Callable[[int], str] | None  # the routes' reasons (None: "cheapest remaining")
+    slots: array | None  # floors.floor_slots
+    cut: int  # the score source's group_digits (with slots)
 
 
 class Router:
@@ -593,7 +610,7 @@ class Router:
             for p in policies
         )
         return _TableState(
-            table, config, policies, caps, any(c is not None for c in caps), {}, {}, {}
+            table, config, policies, caps, any(c is not None for c in caps), {}, {}, {}, {}
         )
 
     def _customer(self, state: _TableState, customer: str) -> _Customer:
@@ -624,20 +641,39 @@ class Router:
             indexed = sum(c.sell_index is not None for c in list(state.customers.values()))
             if (indexed + 1) * 16 * table.prefix_count <= _EXPRESS_SELL_BYTES:
                 sells = _sell_index(table, index)
+        slots = self._floor_slots(state, plan) if floor_span else None
         known = _Customer(
             customer, table, state.policies, state.caps, index, sells, plan, rules,
             plan.max_loss if plan.allow_loss else 0, span, floor_span, state.span_names,
+            slots,
         )  # fmt: skip
         if (span or floor_span) and index >= 0 and rules is _NO_RULES and not plan.blocked:
             entry = _Express(
                 index, sells, customer, known.loss, plan.max_routes, table, state.policies,
                 table._iter_prefixes, table.offsets, table.route_rate, table.quote_customer,
                 table.quote_rate, table.quote_plen, table.valid_from, table.valid_until,
-                None if span else known, None if span else _ranked,
+                None if span else known, None if span else _ranked, None if span else slots,
+                self._group_cut or 0,
             )  # fmt: skip
             state.express[customer] = tuple(entry)
         state.customers[customer] = known  # one dict store: safe under concurrent readers
         return known
+
+    def _floor_slots(self, state: _TableState, plan: Plan) -> array | None:
+        """The floor slots of ``plan`` on ``state``'s table (see _Customer.floor_slots),
+        made and handed to the score source on the plan's first customer; None when the
+        score source gives no group_digits (at most _FLOOR_SLOT_DIGITS) or cannot watch."""
+        cut = self._group_cut
+        watch = getattr(self.scores, "watch_groups", None)
+        if cut is None or cut > _FLOOR_SLOT_DIGITS or watch is None:
+            return None
+        kept = state.floor_slots.get(id(plan))
+        if kept is not None and kept[0] is plan:
+            return kept[1]
+        slots = array("q", EMPTY_FLOOR_SLOT) * 10**cut
+        watch(slots, cut)
+        state.floor_slots[id(plan)] = (plan, slots)
+        return slots
 
     @property
     def table(self) -> RoutingTable:
@@ -708,7 +744,7 @@ class Router:
         (
             customer_index, sell_index, customer, loss, max_routes, table, policies,
             iter_prefixes, offsets, route_rate, quote_customer, quote_rate, quote_plen,
-            valid_from, valid_until, floors, why,
+            valid_from, valid_until, floors, why, slots, cut,
         ) = express  # fmt: skip
         # translate: "+" and E.164 digits, nothing to normalise
         digits = number[1:] if type(number) is str and number[:1] == "+" else number
@@ -752,7 +788,11 @@ class Router:
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
-        if floors is not None:
+        if floors is not None and not (
+            # the group's kept answer in its slot (see _Customer.floor_slots; a number
+            # shorter than a group reads a slot never set)
+            slots is not None and slots[(g := 2 * int(digits[:cut]))] <= at < slots[g + 1]
+        ):
             # the group's kept answer (_floors_clear's first test, inlined: the group of a
             # source with group_digits, which the number starts with by construction)
             cut = self._group_cut
@@ -1101,7 +1141,13 @@ class Router:
             seen = self._group_clear[group] = (
                 every, floor, trouble, carriers, since, until, live, plan, wide
             )  # fmt: skip
+            slots = known.floor_slots
+            if slots is not None and (trouble or not wide):  # the slot mirrors this answer
+                _empty_slot(slots, group)
         if not seen[2]:
+            slots = known.floor_slots
+            if slots is not None and seen[8] and seen[6] is not _DEAD:
+                _keep_slot(slots, group, seen[4], seen[5], seen[6])
             return True, None
         looks = scores.look(self._span_names(known, a, b), group, at=t)
         span = (a, b)
@@ -1142,6 +1188,60 @@ class Router:
         else:
             now = self.counters.occupied(key, at=t) if self.counters is not None else 0
         return f"at capacity ({now}/{limit} concurrent calls)" if now >= limit else ""
+
+
+def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool]) -> None:
+    """Keep a group's clear answer in its floor slot (see _Customer.floor_slots): valid in
+    ``[since, until)`` while ``live[0]``. Only a group of exactly the slots' digits (no
+    leading zero) has a slot; its ends are kept rounded up to whole seconds (the express
+    path reads it for whole-second instants only), within an int64. Written
+    first, then ``live`` read again: a score source that drops the group meanwhile sets
+    ``live[0]`` to False before it empties the slot, so either it empties this answer or
+    this reads False and empties it here."""
+    g = _slot_of(slots, group)
+    if g < 0:
+        return
+    lo, hi = _ceiling(since), _ceiling(until)
+    if lo is None or hi is None or not lo < hi:
+        return
+    slots[g] = lo
+    slots[g + 1] = hi
+    if not live[0]:
+        slots[g] = EMPTY_FLOOR_SLOT[0]
+        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
+
+def _slot_of(slots: array, group: str) -> int:
+    """The index of ``group``'s slot in ``slots`` (-1: a group without one)."""
+    if (
+        2 * 10 ** len(group) == len(slots)
+        and group.isdigit()
+        and group.isascii()
+        and group[0] != "0"
+    ):
+        return 2 * int(group)
+    return -1
+
+
+def _empty_slot(slots: array, group: str) -> None:
+    """Empty ``group``'s floor slot (when it has one)."""
+    g = _slot_of(slots, group)
+    if g >= 0:
+        slots[g] = EMPTY_FLOOR_SLOT[0]
+        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
+
+def _ceiling(x: Any) -> int | None:
+    """The least whole second at or after instant ``x`` (for a whole-second instant t,
+    ``x <= t`` is ``ceiling(x) <= t`` and ``t < x`` is ``t < ceiling(x)``), when an int64
+    holds it; else None."""
+    if type(x) is float:
+        if not math.isfinite(x):
+            return None
+        x = math.ceil(x)
+    elif type(x) is not int:
+        return None
+    return x if _SLOT_MIN < x < _SLOT_MAX else None
 
 
 def _refusal(known: _Customer, t: int, normalized: str, route_number: str) -> str:
@@ -1253,6 +1353,10 @@ _new = object.__new__
 _setattr = object.__setattr__
 _UNSET = object()  # no number-lookup answer yet
 _DEAD = [False]  # the live flag of looks a score source does not keep
+#: an empty floor slot (see _Customer.floor_slots): no instant is inside
+_SLOT_MIN, _SLOT_MAX = EMPTY_FLOOR_SLOT[1], EMPTY_FLOOR_SLOT[0]
+#: the most group digits the floor slots serve (2 x 10**digits int64s per plan)
+_FLOOR_SLOT_DIGITS = 5
 #: Memory per router and table for the customers' dense sell-rate indexes (16 bytes per
 #: prefix per customer); customers beyond it scan the prefix's quotes instead.
 _EXPRESS_SELL_BYTES = 64 << 20

@@ -70,6 +70,12 @@ class CarrierLook(NamedTuple):
     cooling_until: float | None
 
 
+#: An empty floor slot (see :meth:`tandem.quality.QualityBoard.watch_groups`): the router
+#: keeps a group's clear floor answer as the whole-second instants ``[from, until)`` in an
+#: ``array("q")``; this pair holds no instant.
+EMPTY_FLOOR_SLOT = (2**63 - 1, -(2**63))
+
+
 @runtime_checkable
 class ScoreSource(Protocol):
     """Live per-carrier quality the router reads (:class:`tandem.quality.QualityBoard`).

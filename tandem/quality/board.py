@@ -38,12 +38,21 @@ in OpenSIPS qrouting issue #2684 - is ignored (a mark that lasts the window).
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from tandem.errors import StateUnavailableError
-from tandem.lcr.scores import PDD_EDGES_MS, CarrierLook, QualityConfig, Score
+from tandem.lcr.scores import (
+    EMPTY_FLOOR_SLOT,
+    PDD_EDGES_MS,
+    CarrierLook,
+    QualityConfig,
+    Score,
+)
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
 from tandem.state import Counters, Gather
 from tandem.state.keys import key
@@ -229,6 +238,8 @@ class QualityBoard:
         #: are dropped before their time (a read absorbed, a cooldown started, the memo
         #: cleared): see :meth:`look_memo`
         self._live: dict[str, list[bool]] = {}
+        #: the routers' floor slots (see watch_groups), held weakly
+        self._watchers: list[weakref.ref] = []
 
     # -- keys ------------------------------------------------------------------------------
     def _series_key(self, carrier: str, group: str) -> str:
@@ -352,12 +363,46 @@ class QualityBoard:
             return looks, hit[1], hit[2], live
         return looks, at, at, _DEAD
 
+    def watch_groups(self, slots: array, digits: int) -> None:
+        """Empty ``slots``' slot of a group whenever the group's kept lists are dropped
+        (right after look_memo's ``live[0]`` turns False): ``slots`` (an ``array("q")``)
+        holds ``2 * 10**digits`` int64s, the pair at ``2 * int(group)`` for a group of
+        exactly ``digits`` digits without a leading zero (the router's floor slots, see
+        :class:`~tandem.lcr.router.Router`); an empty slot is ``EMPTY_FLOOR_SLOT``. Held
+        weakly: a router's slots go with it."""
+        if len(slots) != 2 * 10**digits:
+            raise ValueError(f"floor slots of {digits} digits hold {2 * 10**digits} int64s")
+        with _WATCH_LOCK:
+            self._watchers = [w for w in self._watchers if w() is not None]
+            self._watchers.append(weakref.ref(slots))
+
+    def _empty_slots(self, group: str | None) -> None:
+        """Empty ``group``'s slot in every watcher's floor slots (None: every slot)."""
+        for ref in list(self._watchers):
+            slots = ref()
+            if slots is None:
+                continue
+            if group is None:
+                slots[:] = _EMPTY_SLOTS * (len(slots) // 2)
+            elif (
+                2 * 10 ** len(group) == len(slots)
+                and group.isdigit()
+                and group.isascii()
+                and group[0] != "0"
+            ):
+                g = 2 * int(group)
+                slots[g] = EMPTY_FLOOR_SLOT[0]
+                slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
     def _drop_memo(self, group: str) -> None:
-        """Forget the lists kept for ``group`` (and say so to look_memo's callers)."""
+        """Forget the lists kept for ``group`` (and say so to look_memo's callers and the
+        watched floor slots)."""
         self._memo.pop(group, None)
         live = self._live.pop(group, None)
         if live is not None:
             live[0] = False
+            if self._watchers:
+                self._empty_slots(group)
 
     def _keep(self, carriers: tuple[str, ...], group: str, looks: list[CarrierLook]) -> None:
         """Keep ``looks`` for :meth:`look` while every one of them would be reused: from the
@@ -373,6 +418,8 @@ class QualityBoard:
                 for live in self._live.values():
                     live[0] = False
                 self._live.clear()
+                if self._watchers:
+                    self._empty_slots(None)
             memo = self._memo[group] = {}
             self._live[group] = [True]
         elif len(memo) >= 256:
@@ -547,6 +594,8 @@ class _LookQueued(NamedTuple):
 
 _UNKNOWN = CarrierLook(None, None)
 _DEAD = [False]  # look_memo's answer for a list it does not keep
+_EMPTY_SLOTS = array("q", EMPTY_FLOOR_SLOT)  # an empty floor slot (see watch_groups)
+_WATCH_LOCK = threading.Lock()
 
 
 def _until(value: str | None, at: float) -> float | None:
