@@ -48,7 +48,13 @@ from tandem.enum.types import LookupKind, NumberInfo, NumberLookup
 from tandem.errors import UnknownCustomerError
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.lcr.policy import CarrierPolicy, Plan, RoutingConfig, order_routes
-from tandem.lcr.scores import EMPTY_FLOOR_SLOT, CarrierLook, ScoreSource
+from tandem.lcr.scores import (
+    EMPTY_FLOOR_SLOT,
+    CarrierLook,
+    ScoreSource,
+    empty_floor_slot,
+    floor_slot_index,
+)
 from tandem.lcr.table import RoutingTable
 from tandem.lcr.translate import DEFAULT_RULES, TranslationRules, normalize
 from tandem.money import format_money
@@ -1143,7 +1149,7 @@ class Router:
             )  # fmt: skip
             slots = known.floor_slots
             if slots is not None and (trouble or not wide):  # the slot mirrors this answer
-                _empty_slot(slots, group)
+                empty_floor_slot(slots, group)
         if not seen[2]:
             slots = known.floor_slots
             if slots is not None and seen[8] and seen[6] is not _DEAD:
@@ -1198,7 +1204,7 @@ def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool
     first, then ``live`` read again: a score source that drops the group meanwhile sets
     ``live[0]`` to False before it empties the slot, so either it empties this answer or
     this reads False and empties it here."""
-    g = _slot_of(slots, group)
+    g = floor_slot_index(slots, group)
     if g < 0:
         return
     lo, hi = _ceiling(since), _ceiling(until)
@@ -1207,26 +1213,6 @@ def _keep_slot(slots: array, group: str, since: Any, until: Any, live: list[bool
     slots[g] = lo
     slots[g + 1] = hi
     if not live[0]:
-        slots[g] = EMPTY_FLOOR_SLOT[0]
-        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
-
-
-def _slot_of(slots: array, group: str) -> int:
-    """The index of ``group``'s slot in ``slots`` (-1: a group without one)."""
-    if (
-        2 * 10 ** len(group) == len(slots)
-        and group.isdigit()
-        and group.isascii()
-        and group[0] != "0"
-    ):
-        return 2 * int(group)
-    return -1
-
-
-def _empty_slot(slots: array, group: str) -> None:
-    """Empty ``group``'s floor slot (when it has one)."""
-    g = _slot_of(slots, group)
-    if g >= 0:
         slots[g] = EMPTY_FLOOR_SLOT[0]
         slots[g + 1] = EMPTY_FLOOR_SLOT[1]
 

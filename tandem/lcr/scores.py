@@ -76,6 +76,28 @@ class CarrierLook(NamedTuple):
 EMPTY_FLOOR_SLOT = (2**63 - 1, -(2**63))
 
 
+def floor_slot_index(slots: Any, group: str) -> int:
+    """The index of ``group``'s pair in floor slots ``slots`` (``2 * 10**digits`` int64s:
+    a group of exactly ``digits`` ASCII digits without a leading zero has the pair at
+    ``2 * int(group)``); -1 for a group without one."""
+    if (
+        2 * 10 ** len(group) == len(slots)
+        and group.isdigit()
+        and group.isascii()
+        and group[0] != "0"
+    ):
+        return 2 * int(group)
+    return -1
+
+
+def empty_floor_slot(slots: Any, group: str) -> None:
+    """Empty ``group``'s pair in floor slots ``slots`` (when it has one)."""
+    g = floor_slot_index(slots, group)
+    if g >= 0:
+        slots[g] = EMPTY_FLOOR_SLOT[0]
+        slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+
+
 @runtime_checkable
 class ScoreSource(Protocol):
     """Live per-carrier quality the router reads (:class:`tandem.quality.QualityBoard`).

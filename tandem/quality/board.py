@@ -52,6 +52,7 @@ from tandem.lcr.scores import (
     CarrierLook,
     QualityConfig,
     Score,
+    empty_floor_slot,
 )
 from tandem.quality.outcomes import EFFECTIVE, Outcome, outcome_of
 from tandem.state import Counters, Gather
@@ -384,15 +385,8 @@ class QualityBoard:
                 continue
             if group is None:
                 slots[:] = _EMPTY_SLOTS * (len(slots) // 2)
-            elif (
-                2 * 10 ** len(group) == len(slots)
-                and group.isdigit()
-                and group.isascii()
-                and group[0] != "0"
-            ):
-                g = 2 * int(group)
-                slots[g] = EMPTY_FLOOR_SLOT[0]
-                slots[g + 1] = EMPTY_FLOOR_SLOT[1]
+            else:
+                empty_floor_slot(slots, group)
 
     def _drop_memo(self, group: str) -> None:
         """Forget the lists kept for ``group`` (and say so to look_memo's callers and the
