@@ -652,16 +652,7 @@ class Calls:
                     if self._schedule is None and self._uniform is not None:
                         self._keep_by_rate(name, rate, memo)
                 # _max_duration's memo, inlined (on the entry in hand)
-                if memo[1] == credit:
-                    seconds = memo[2]
-                else:
-                    memo[1] = credit
-                    terms = memo[0]
-                    if type(terms) is SellTerms:
-                        memo[2] = max_duration(terms, credit)
-                    else:
-                        memo[2] = max_tariff_duration(terms, credit)
-                    seconds = memo[2]
+                seconds = memo[2] if memo[1] == credit else _duration_on(memo, credit)
             if credit <= 0 or seconds == 0:
                 blocked_by = Verdict(
                     "credit_limit", "block", _credit_evidence(account, credit, seconds)
@@ -742,14 +733,7 @@ class Calls:
         """:func:`~tandem.calls.credit.max_duration` at the decision's sell terms, reused
         while the credit is the one of the last call to the same prefix."""
         memo = self._sell_entry(decision, at)
-        if memo[1] != credit:
-            memo[1] = credit
-            terms = memo[0]
-            if type(terms) is SellTerms:
-                memo[2] = max_duration(terms, credit)
-            else:
-                memo[2] = max_tariff_duration(terms, credit)
-        seconds: int = memo[2]
+        seconds: int = memo[2] if memo[1] == credit else _duration_on(memo, credit)
         return seconds
 
     def _group(self, customer: str, number: str) -> str:
@@ -1016,6 +1000,19 @@ class Calls:
             for cid in old:
                 del self._live[cid]
         return len(old)
+
+
+def _duration_on(memo: list[Any], credit: int) -> int:
+    """The seconds ``credit`` buys at the terms of ``memo`` (a ``_sell_entry``: terms,
+    credit, seconds), kept on it for the next call with the same credit."""
+    terms = memo[0]
+    if type(terms) is SellTerms:
+        seconds = max_duration(terms, credit)
+    else:
+        seconds = max_tariff_duration(terms, credit)
+    memo[1] = credit
+    memo[2] = seconds
+    return seconds
 
 
 def _uniform_terms(table: Any) -> tuple[int, int, int, int] | None:
