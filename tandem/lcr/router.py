@@ -794,29 +794,17 @@ class Router:
         # candidates: every carrier at its own longest prefix, cheapest first
         a = offsets[2 * uid]
         b = offsets[2 * uid + 2]
-        if floors is not None and not (
-            # the group's kept answer in its slot (see _Customer.floor_slots; a number
-            # shorter than a group reads a slot never set)
-            slots is not None and slots[(g := 2 * int(digits[:cut]))] <= at < slots[g + 1]
+        if (
+            floors is not None
+            and not (
+                # the group's kept answer in its slot (see _Customer.floor_slots; a number
+                # shorter than a group reads a slot never set)
+                slots is not None and slots[(g := 2 * int(digits[:cut]))] <= at < slots[g + 1]
+            )
+            and not self._floors_clear(floors, a, b, digits, at, None)[0]
         ):
-            # the group's kept answer (_floors_clear's first test, inlined: the group of a
-            # source with group_digits, which the number starts with by construction)
-            cut = self._group_cut
-            seen = None if cut is None else self._group_clear.get(digits[:cut])
-            if (
-                not (
-                    seen is not None
-                    and seen[7] is floors.plan
-                    and seen[8]
-                    and not seen[2]
-                    and seen[3] is floors.table.carriers
-                    and seen[4] <= at < seen[5]
-                    and seen[6][0]
-                )
-                and not self._floors_clear(floors, a, b, digits, at, None)[0]
-            ):
-                # a carrier below its quality floor or cooling down: the general path
-                return self._route(self._state, number, customer, source_ip, at, call_id, pre)
+            # a carrier below its quality floor or cooling down: the general path
+            return self._route(self._state, number, customer, source_ip, at, call_id, pre)
         # plan: the routes are the entries up to the first buy rate above the limit, at
         # most max routes of them
         limit = sell + loss
