@@ -3,15 +3,20 @@ unchanged, never when it changed, and a corrupt or foreign cache file is rebuilt
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import xxhash
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tandem.cli.main import cli
 from tandem.rating.bookcache import cache_path, load_rater, store_fingerprint
+from tandem.rating.bookfile import DIGEST_FIELD, MAGIC, read_book_file
 from tandem.rating.cdr import canonical_table
 from tandem.rating.price import Rater
 from tandem.store import Store
@@ -145,6 +150,38 @@ def test_a_corrupt_or_foreign_cache_is_rebuilt_not_trusted(db, tmp_path, damage)
     assert _prices(rater) == expected
     load_rater(db, opens)  # rebuilt: used again
     assert opens.count == 2
+
+
+@given(where=st.floats(0, 1), bit=st.integers(0, 7))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_one_flipped_bit_anywhere_in_the_body_is_refused(db, where, bit):
+    """The checksum (XXH3-128) covers every byte of the arrays: one bit changed anywhere,
+    first byte to last, and the file is not used."""
+    load_rater(db, Opens(db))
+    path = cache_path(db)
+    data = bytearray(path.read_bytes())
+    meta, _body = read_book_file(path, db.resolve(), store_fingerprint(db))
+    body_start = len(data) - meta["body"]
+    at = body_start + min(int(where * meta["body"]), meta["body"] - 1)
+    data[at] ^= 1 << bit
+    path.write_bytes(bytes(data))
+    assert read_book_file(path, db.resolve(), store_fingerprint(db)) is None
+
+
+def test_the_header_carries_an_xxh3_128_checksum_of_header_and_body(db):
+    load_rater(db, Opens(db))
+    path = cache_path(db)
+    raw = path.read_bytes()
+    size = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "big")
+    meta = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + size])
+    body = raw[len(MAGIC) + 8 + size :]
+    assert len(body) == meta["body"]
+    checksum = meta.pop(DIGEST_FIELD)
+    assert DIGEST_FIELD == "xxh3_128" and "sha256" not in meta
+    expected = xxhash.xxh3_128(json.dumps(meta, sort_keys=True).encode() + body).hexdigest()
+    assert checksum == expected
 
 
 def test_a_write_ahead_log_store_gets_no_cache(db):

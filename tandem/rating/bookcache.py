@@ -21,12 +21,12 @@ only when both agree (no write went in between).
 **It is never trusted blindly.** The file holds only numbers, text and JSON (no pickle: a
 foreign file can at worst be refused), a format version with a digest of the code that
 compiled it (another Tandem's cache is stale), the store's absolute path and
-fingerprint, and a SHA-256 of everything else; a file that does not match in every respect
-(corrupt, truncated, foreign, from another store or another Tandem book format) is
-ignored and replaced. A cache that cannot be written (a read-only directory) is skipped.
+fingerprint, and a checksum (XXH3-128) of everything else; a file that does not match in
+every respect (corrupt, truncated, foreign, from another store or another Tandem book
+format) is ignored and replaced. A cache that cannot be written (a read-only directory) is skipped.
 
 **It loads in one read.** A JSON header, then the books' arrays as raw bytes at 64-byte
-aligned offsets: loading is one read into one buffer, the SHA-256 check, and a numpy view
+aligned offsets: loading is one read into one buffer, the checksum, and a numpy view
 per array (no parsing, no per-row Python, no pandas). The books keep what pricing reads
 (the trie, the per-row numbers, the prefix and destination texts dictionary-encoded), not
 the store's rate rows themselves (``RateBook.rows`` is None in a cached book).
@@ -50,6 +50,7 @@ from tandem.rating.book import RateBook, compile_book
 from tandem.rating.bookfile import (
     ALIGN,
     CACHE_SUFFIX,
+    DIGEST_FIELD,
     FORMAT,
     MAGIC,
     BookPrefetch,
@@ -165,7 +166,7 @@ def _save(
     body = bytearray(at)
     for offset, arr in zip(offsets, arrays.values(), strict=True):
         body[offset : offset + arr.nbytes] = arr.tobytes()
-    meta["sha256"] = _digest(meta, bytes(body))
+    meta[DIGEST_FIELD] = _digest(meta, bytes(body))
     head = json.dumps(meta).encode()
     start = len(_MAGIC) + 8 + len(head)
     pad = -start % _ALIGN
