@@ -1,6 +1,6 @@
 """The rating-book cache file (:mod:`tandem.rating.bookcache`) read and checked with the
-standard library alone, so that ``tandem rate`` can start reading it on a thread before it
-imports numpy, pyarrow and the pricing code (:class:`BookPrefetch`).
+standard library and ``xxhash`` alone, so that ``tandem rate`` can start reading it on a
+thread before it imports numpy, pyarrow and the pricing code (:class:`BookPrefetch`).
 
 Reading the cache of a 2 x 150,000-prefix store is one read of some 50 MB and its checksum
 (XXH3-128): tens of milliseconds in which the interpreter, holding the GIL, is importing
