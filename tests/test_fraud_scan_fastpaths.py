@@ -28,7 +28,13 @@ from test_fraud_scan_chunks import rows_strategy
 
 from tandem.fraud import fraud_config_from_mapping, scan
 from tandem.fraud.highrisk import HighRiskMatcher
-from tandem.fraud.rows import _decimal_words, _plain_numbers
+from tandem.fraud.rows import (
+    _decimal_words,
+    _every_one_named,
+    _names,
+    _names_text,
+    _plain_numbers,
+)
 from tandem.money import SCALE
 from tandem.rating.cdr import canonical_table
 
@@ -195,3 +201,40 @@ def test_keyed_windows_over_parts_equal_brute_force(
         b = start[i] // 2
         assert count[i] == sum(1 for j in same if j <= i and holds[j] and b - span < start[j] // 2)
         assert busy[i] == sum(1 for j in same if j < i and holds[j] and end[j] > start[i])
+
+
+# Every code point Python's str.strip removes (str.isspace), and a few that it keeps.
+_SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+_NAME_TEXTS = st.lists(
+    st.one_of(
+        st.none(),
+        st.builds(
+            lambda left, core, right: left + core + right,
+            st.text(st.sampled_from(_SPACES), max_size=2),
+            st.sampled_from(["", "acme", "beta", "a b", "\u200b", "x\x00"]),
+            st.text(st.sampled_from(_SPACES), max_size=2),
+        ),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=_NAME_TEXTS)
+def test_name_columns_are_trimmed_alike_on_both_paths(texts: list[str | None]) -> None:
+    """The two readers of a dictionary name column, ``_names`` (Python's ``str.strip`` of
+    each distinct value) and the scan's all-named fast path (``_every_one_named`` over
+    ``_names_text``, Arrow's ``utf8_trim_whitespace``), trim the same characters: the
+    same names, and the same rows named, as ``str.strip`` gives."""
+    col = pc.dictionary_encode(pa.array(texts, pa.string()))
+    codes, names = _names(col, len(texts))
+    stripped = [None if t is None else t.strip() for t in texts]
+    assert [names[c] if c >= 0 else None for c in codes] == [s or None for s in stripped]
+    fast = _every_one_named(_names_text(col))
+    if all(stripped):
+        assert fast is not None
+        fast_codes, fast_names = fast
+        assert [fast_names[c] for c in fast_codes] == stripped
+    else:
+        assert fast is None

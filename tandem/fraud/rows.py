@@ -205,7 +205,11 @@ class ScanRows:
 def _every_one_named(names: pa.DictionaryArray) -> tuple[np.ndarray, list[str]] | None:
     """Dense codes of a dictionary column of names (trimmed texts, maybe repeated in the
     dictionary) and the names, when every row has a name (not null, not empty); else
-    None. Read from the dictionary, once per distinct name, not per CDR."""
+    None. Read from the dictionary, once per distinct name, not per CDR.
+
+    The dictionary was trimmed by Arrow (``utf8_trim_whitespace``, :func:`_names_text`),
+    :func:`_names` trims with Python's ``str.strip``: the two remove the same characters
+    (every code point; a property test holds them to it), so both give the same names."""
     if names.null_count:
         return None
     uniq: dict[str, int] = {}
