@@ -97,39 +97,6 @@ floor_div(int64_t a, int64_t b, int64_t *rem)
     return q;
 }
 
-/* tandem.money.round_scaled(value, step, mode) // unit, for step > 0, unit = step / 60 */
-static inline int
-rounded(int64_t value, int64_t step, int64_t mode, int64_t unit, int64_t *out)
-{
-    int64_t r;
-    int64_t q = floor_div(value, step, &r);
-    int up = 0;
-    if (r != 0) {
-        switch (mode) {
-        case FLOOR: up = 0; break;
-        case CEILING: up = 1; break;
-        case UP: up = value >= 0; break;
-        case DOWN: up = value < 0; break;
-        case HALF_UP:
-        case HALF_EVEN: {
-            /* r < step <= 60 * 10**9: 2 * r cannot overflow */
-            int64_t twice = 2 * r;
-            if (twice > step)
-                up = 1;
-            else if (twice < step)
-                up = 0;
-            else if (mode == HALF_UP)
-                up = value >= 0;
-            else
-                up = (q & 1) != 0;
-            break;
-        }
-        default: return -1;
-        }
-    }
-    return __builtin_mul_overflow(q + up, unit, out) ? -2 : 0;
-}
-
 /* Exact division by a constant below 2**52 of dividends below 2**52 (match keys are below
  * 11**15 < 2**52) by one multiplication: Granlund and Montgomery, "Division by invariant
  * integers using multiplication" (1994), theorem 4.2 with N = 52. */
@@ -156,8 +123,147 @@ div_magic(int64_t n, Magic mg)
     return (int64_t)(((unsigned __int128)(uint64_t)n * mg.m) >> mg.s);
 }
 
+/* Floor division of any int64 by a constant d >= 1 by one 128-bit multiplication: the
+ * quotient of u = |n| (or ~n for n < 0, below 2**63 either way) by theorem 4.2 above with
+ * N = 63 (m below 2**64), then floor(n / d) = ~floor(~n / d) for n < 0. */
+typedef struct {
+    uint64_t m;
+    int s;
+} Magic63;
+
+static Magic63
+magic63_of(uint64_t d)
+{
+    int l = 0;
+    while (l < 63 && ((uint64_t)1 << l) < d)
+        l++;
+    Magic63 mg;
+    mg.s = 63 + l;
+    mg.m = (uint64_t)((((unsigned __int128)1) << mg.s) / d + 1);
+    return mg;
+}
+
+static inline uint64_t
+udiv63(uint64_t u, Magic63 mg) /* u < 2**63 */
+{
+    return (uint64_t)(((unsigned __int128)u * mg.m) >> mg.s);
+}
+
+static inline int64_t
+floor_div63(int64_t n, Magic63 mg)
+{
+    uint64_t sign = (uint64_t)(n >> 63); /* all ones for n < 0 */
+    return (int64_t)(udiv63((uint64_t)n ^ sign, mg) ^ sign);
+}
+
+/* Two's complement wrapping arithmetic (what the loops did under -fwrapv, spelled out) */
+static inline int64_t
+wadd(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static inline int64_t
+wsub(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
+static inline int64_t
+wmul(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a * (uint64_t)b);
+}
+
 /* Columns of a tariff class (CLASS_WIDTH int64 each, see fastrate.row_classes). */
 enum { C_FEE, C_FIRST, C_NEXT, C_MIND, C_STEP, C_MODE, CLASS_WIDTH = 8 };
+
+/* A tariff class as the pricing stage reads it, worked out once per call: `fast` when its
+ * next increment is at least 1, its rounding step a positive multiple of 60 up to 2**62
+ * and its mode one of the six -- then the divisions by them are multiplications (Magic63)
+ * and 2 * remainder cannot overflow. A class that is not fast (no deck builds one) is
+ * priced by price_general, the loop's first form, word for word. */
+typedef struct {
+    int64_t first, next, mind, step, mode, unit, fee60;
+    int fee_overflow, fast;
+    Magic63 by_next, by_step;
+} Class;
+
+static void
+class_of(const int64_t *tc, Class *k)
+{
+    k->first = tc[C_FIRST];
+    k->next = tc[C_NEXT];
+    k->mind = tc[C_MIND];
+    k->step = tc[C_STEP];
+    k->mode = tc[C_MODE];
+    k->fee_overflow = __builtin_mul_overflow(tc[C_FEE], (int64_t)60, &k->fee60);
+    k->fast = k->next >= 1 && k->step > 0 && k->step <= ((int64_t)1 << 62) &&
+              k->step % 60 == 0 && k->mode >= HALF_UP && k->mode <= FLOOR;
+    k->unit = k->step > 0 ? k->step / 60 : 0;
+    if (k->fast) {
+        k->by_next = magic63_of((uint64_t)k->next);
+        k->by_step = magic63_of((uint64_t)k->step);
+    }
+}
+
+/* tandem.money.round_scaled(value, step, mode) // unit, for step > 0, unit = step / 60 */
+static inline int
+rounded(int64_t value, int64_t step, int64_t mode, int64_t unit, int64_t *out)
+{
+    int64_t r;
+    int64_t q = floor_div(value, step, &r);
+    int up = 0;
+    if (r != 0) {
+        switch (mode) {
+        case FLOOR: up = 0; break;
+        case CEILING: up = 1; break;
+        case UP: up = value >= 0; break;
+        case DOWN: up = value < 0; break;
+        case HALF_UP:
+        case HALF_EVEN: {
+            int64_t twice = wmul(2, r);
+            if (twice > step)
+                up = 1;
+            else if (twice < step)
+                up = 0;
+            else if (mode == HALF_UP)
+                up = value >= 0;
+            else
+                up = (q & 1) != 0;
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return __builtin_mul_overflow(q + up, unit, out) ? -2 : 0;
+}
+
+/* The billed seconds and amount of a call of `d` seconds at `rate` on a class that is not
+ * fast: 0, or 2 (a bad step or mode) or 3 (overflow). */
+static int
+price_general(int64_t d, int64_t rate, const int64_t *tc, int64_t *bill_out, int64_t *cost)
+{
+    int64_t first = tc[C_FIRST], next = tc[C_NEXT];
+    int64_t seconds = d > tc[C_MIND] ? d : tc[C_MIND];
+    int64_t bill = first;
+    if (seconds > first) {
+        int64_t rest = wsub(seconds, first);
+        bill = wadd(bill, next == 1 ? rest : wmul(wsub(wadd(rest, next), 1) / next, next));
+    }
+    int64_t numer, fee60, st = tc[C_STEP];
+    if (__builtin_mul_overflow(rate, bill, &numer) ||
+        __builtin_mul_overflow(tc[C_FEE], (int64_t)60, &fee60) ||
+        __builtin_add_overflow(numer, fee60, &numer))
+        return 3;
+    if (st <= 0 || st % 60)
+        return 2;
+    int rc = rounded(numer, st, tc[C_MODE], st / 60, cost);
+    if (rc)
+        return rc == -1 ? 2 : 3;
+    *bill_out = bill;
+    return 0;
+}
 
 /* CDRs handled together: each stage issues the memory reads of every CDR of the block
  * before the next stage uses them, so that their cache misses overlap. */
@@ -223,17 +329,17 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (b[A_SEGROOT].held && len[A_SEGROOT] != len[A_SEGEMPTY])
         goto bad_length;
 
-    const int64_t *acct = b[A_ACCT].view.buf, *seg = b[A_SEG].view.buf,
-                  *dur = b[A_DUR].view.buf, *key = b[A_KEY].view.buf;
-    int64_t *reason = b[A_REASON].view.buf;
-    const int32_t *roots = b[A_ROOTS].view.buf, *nodes = b[A_NODES].view.buf;
-    const int64_t *seg_root = b[A_SEGROOT].held ? b[A_SEGROOT].view.buf : NULL;
-    const uint8_t *seg_empty = b[A_SEGEMPTY].view.buf;
-    const int64_t *rate = b[A_RATE].view.buf, *classes = b[A_CLASSES].view.buf,
-                  *grace = b[A_GRACE].view.buf;
-    const int32_t *row_class = b[A_CLASS].held ? b[A_CLASS].view.buf : NULL;
-    int64_t *row_out = b[A_ROW].view.buf, *amount = b[A_AMOUNT].view.buf,
-            *billed_out = b[A_BILLED].view.buf;
+    const int64_t *restrict acct = b[A_ACCT].view.buf, *restrict seg = b[A_SEG].view.buf,
+                            *restrict dur = b[A_DUR].view.buf, *restrict key = b[A_KEY].view.buf;
+    int64_t *restrict reason = b[A_REASON].view.buf;
+    const int32_t *restrict roots = b[A_ROOTS].view.buf, *restrict nodes = b[A_NODES].view.buf;
+    const int64_t *restrict seg_root = b[A_SEGROOT].held ? b[A_SEGROOT].view.buf : NULL;
+    const uint8_t *restrict seg_empty = b[A_SEGEMPTY].view.buf;
+    const int64_t *restrict rate = b[A_RATE].view.buf, *restrict classes = b[A_CLASSES].view.buf,
+                            *restrict grace = b[A_GRACE].view.buf;
+    const int32_t *restrict row_class = b[A_CLASS].held ? b[A_CLASS].view.buf : NULL;
+    int64_t *restrict row_out = b[A_ROW].view.buf, *restrict amount = b[A_AMOUNT].view.buf,
+                      *restrict billed_out = b[A_BILLED].view.buf;
     const Py_ssize_t nroots = len[A_ROOTS], nnodes = len[A_NODES] / 11,
                      nsegs = len[A_SEGEMPTY], naccts = len[A_GRACE],
                      nrows = len[A_RATE], nclasses = len[A_CLASSES] / CLASS_WIDTH;
@@ -245,11 +351,19 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             key_span *= 11;
     }
     const Magic root_div = level_div[MAX_DIGITS - digits];
+    Class *cls_of = PyMem_Malloc(nclasses * sizeof(Class));
+    if (!cls_of) {
+        release(b, A_COUNT);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t c = 0; c < nclasses; c++)
+        class_of(&classes[c * CLASS_WIDTH], &cls_of[c]);
 
     int err = 0; /* 1: an index out of range, 2: a bad step or mode, 3: overflow */
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t todo[BLOCK]; /* the CDRs of the block being matched */
-    int64_t at[BLOCK], entry[BLOCK];
+    int64_t at[BLOCK], entry[BLOCK], kv[BLOCK];
+    int walk[BLOCK]; /* the CDRs (indexes into todo) whose entry is still a node */
     for (Py_ssize_t base = 0; base < n && !err; base += BLOCK) {
         Py_ssize_t end = base + BLOCK < n ? base + BLOCK : n;
         int count = 0;
@@ -281,34 +395,43 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
             __builtin_prefetch(&roots[p]);
             todo[count] = i;
+            kv[count] = k;
             at[count++] = p;
         }
         if (err)
             break;
-        for (int c = 0; c < count; c++)
-            entry[c] = roots[at[c]];
-        /* one node level at a time for the CDRs still unresolved */
-        for (int level = MAX_DIGITS - (int)digits; !err;) {
-            int deeper = 0;
+        int deep = 0;
+        for (int c = 0; c < count; c++) {
+            int64_t e = roots[at[c]];
+            entry[c] = e;
+            walk[deep] = c;
+            deep += e < 0;
+        }
+        /* one node level at a time for the CDRs still unresolved (only those: walk) */
+        for (int level = MAX_DIGITS - (int)digits; deep;) {
             level -= 1;
-            for (int c = 0; c < count; c++) {
-                if (entry[c] >= 0)
-                    continue;
+            for (int w = 0; w < deep; w++) {
+                int c = walk[w];
                 int64_t node = -1 - entry[c];
                 if (level < 0 || node >= nnodes) {
                     err = 1;
                     break;
                 }
-                int64_t q = div_magic(key[todo[c]], level_div[level]);
+                int64_t q = div_magic(kv[c], level_div[level]);
                 at[c] = node * 11 + (q - q / 11 * 11);
                 __builtin_prefetch(&nodes[at[c]]);
-                deeper = 1;
             }
-            if (!deeper || err)
+            if (err)
                 break;
-            for (int c = 0; c < count; c++)
-                if (entry[c] < 0)
-                    entry[c] = nodes[at[c]];
+            int still = 0;
+            for (int w = 0; w < deep; w++) {
+                int c = walk[w];
+                int64_t e = nodes[at[c]];
+                entry[c] = e;
+                walk[still] = c;
+                still += e < 0;
+            }
+            deep = still;
         }
         if (err)
             break;
@@ -337,33 +460,56 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             int64_t d = dur[i], g = grace[acct[i]];
             if (d <= 0 || d <= g)
                 continue; /* a free call: no increments, no fee (billed and amount 0) */
-            int64_t cls = row_class ? row_class[r] : 0;
-            if (cls < 0 || cls >= nclasses) {
+            int64_t cl = row_class ? row_class[r] : 0;
+            if (cl < 0 || cl >= nclasses) {
                 err = 1;
                 break;
             }
-            const int64_t *tc = &classes[cls * CLASS_WIDTH];
-            int64_t first = tc[C_FIRST], next = tc[C_NEXT];
-            int64_t seconds = d > tc[C_MIND] ? d : tc[C_MIND];
-            int64_t bill = first;
-            if (seconds > first) {
-                int64_t rest = seconds - first;
-                bill += next == 1 ? rest : (rest + next - 1) / next * next;
+            const Class *k = &cls_of[cl];
+            int64_t bill, cost;
+            if (__builtin_expect(!k->fast, 0)) {
+                err = price_general(d, rate[r], &classes[cl * CLASS_WIDTH], &bill, &cost);
+                if (err)
+                    break;
+                billed_out[i] = bill;
+                amount[i] = cost;
+                continue;
             }
-            int64_t numer, fee60, st = tc[C_STEP], cost;
-            if (__builtin_mul_overflow(rate[r], bill, &numer) ||
-                __builtin_mul_overflow(tc[C_FEE], (int64_t)60, &fee60) ||
-                __builtin_add_overflow(numer, fee60, &numer)) {
+            int64_t seconds = d > k->mind ? d : k->mind;
+            bill = k->first;
+            if (seconds > k->first) {
+                int64_t rest = wsub(seconds, k->first);
+                if (k->next == 1)
+                    bill = wadd(bill, rest);
+                else {
+                    /* (rest + next - 1) / next * next, as C divides (towards 0) */
+                    int64_t t = wadd(rest, k->next - 1);
+                    int64_t q = t >= 0 ? (int64_t)udiv63((uint64_t)t, k->by_next) : t / k->next;
+                    bill = wadd(bill, wmul(q, k->next));
+                }
+            }
+            int64_t numer;
+            if (__builtin_mul_overflow(rate[r], bill, &numer) || k->fee_overflow ||
+                __builtin_add_overflow(numer, k->fee60, &numer)) {
                 err = 3;
                 break;
             }
-            if (st <= 0 || st % 60) {
-                err = 2;
-                break;
+            /* round_scaled(numer, step, mode) / unit: q, rem = divmod(numer, step) */
+            int64_t q = floor_div63(numer, k->by_step);
+            int64_t rem = numer - q * k->step; /* 0 <= rem < step <= 2**62 */
+            int64_t twice = 2 * rem;
+            int nonneg = numer >= 0, up;
+            switch (k->mode) {
+            case HALF_UP: up = (twice > k->step) | ((twice == k->step) & nonneg); break;
+            case HALF_EVEN: up = (twice > k->step) | ((twice == k->step) & (int)(q & 1)); break;
+            case UP: up = nonneg; break;
+            case CEILING: up = 1; break;
+            case DOWN: up = !nonneg; break;
+            default: up = 0; break; /* FLOOR */
             }
-            int rc = rounded(numer, st, tc[C_MODE], st / 60, &cost);
-            if (rc) {
-                err = rc == -1 ? 2 : 3;
+            up &= rem != 0;
+            if (__builtin_mul_overflow(q + up, k->unit, &cost)) {
+                err = 3;
                 break;
             }
             billed_out[i] = bill;
@@ -371,6 +517,7 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     Py_END_ALLOW_THREADS
+    PyMem_Free(cls_of);
     release(b, A_COUNT);
     if (err == 1) {
         PyErr_SetString(PyExc_ValueError, "price_side: an index out of the book's range");
