@@ -97,56 +97,32 @@ floor_div(int64_t a, int64_t b, int64_t *rem)
     return q;
 }
 
-/* Exact division by a constant below 2**52 of dividends below 2**52 (match keys are below
- * 11**15 < 2**52) by one multiplication: Granlund and Montgomery, "Division by invariant
- * integers using multiplication" (1994), theorem 4.2 with N = 52. */
+
+/* Floor division of any int64 by a constant d >= 2 by one multiplication: the quotient
+ * of u = n (or ~n for n < 0: below 2**63 either way) by theorem 4.2 above with N = 63, so
+ * that m is below 2**64 and the shift 63 + l at least 64 (only the product's high word is
+ * shifted), then floor(n / d) = ~floor(~n / d) for n < 0. */
 typedef struct {
     uint64_t m;
-    int s;
-} Magic;
-
-static Magic
-magic_of(uint64_t d)
-{
-    int l = 0;
-    while (l < 64 && ((uint64_t)1 << l) < d)
-        l++;
-    Magic mg;
-    mg.s = 52 + l;
-    mg.m = (uint64_t)((((unsigned __int128)1) << mg.s) / d + 1);
-    return mg;
-}
-
-static inline int64_t
-div_magic(int64_t n, Magic mg)
-{
-    return (int64_t)(((unsigned __int128)(uint64_t)n * mg.m) >> mg.s);
-}
-
-/* Floor division of any int64 by a constant d >= 1 by one 128-bit multiplication: the
- * quotient of u = |n| (or ~n for n < 0, below 2**63 either way) by theorem 4.2 above with
- * N = 63 (m below 2**64), then floor(n / d) = ~floor(~n / d) for n < 0. */
-typedef struct {
-    uint64_t m;
-    int s;
+    int sh; /* the shift less 64 */
 } Magic63;
 
 static Magic63
 magic63_of(uint64_t d)
 {
-    int l = 0;
+    int l = 1;
     while (l < 63 && ((uint64_t)1 << l) < d)
         l++;
     Magic63 mg;
-    mg.s = 63 + l;
-    mg.m = (uint64_t)((((unsigned __int128)1) << mg.s) / d + 1);
+    mg.sh = l - 1;
+    mg.m = (uint64_t)((((unsigned __int128)1) << (63 + l)) / d + 1);
     return mg;
 }
 
 static inline uint64_t
 udiv63(uint64_t u, Magic63 mg) /* u < 2**63 */
 {
-    return (uint64_t)(((unsigned __int128)u * mg.m) >> mg.s);
+    return (uint64_t)(((unsigned __int128)u * mg.m) >> 64) >> mg.sh;
 }
 
 static inline int64_t
@@ -179,12 +155,19 @@ wmul(int64_t a, int64_t b)
 enum { C_FEE, C_FIRST, C_NEXT, C_MIND, C_STEP, C_MODE, CLASS_WIDTH = 8 };
 
 /* A tariff class as the pricing stage reads it, worked out once per call: `fast` when its
- * next increment is at least 1, its rounding step a positive multiple of 60 up to 2**62
+ * next increment is at least 1, its rounding step a positive multiple of 60 up to 2**60
  * and its mode one of the six -- then the divisions by them are multiplications (Magic63)
- * and 2 * remainder cannot overflow. A class that is not fast (no deck builds one) is
- * priced by price_general, the loop's first form, word for word. */
+ * and the rounding one comparison: with q, rem = divmod(numer, step), round_scaled rounds
+ * up (to q + 1) exactly when 2 * rem + tie > step, for
+ *     half-up: tie = (numer >= 0)       half-even: tie = q & 1
+ *     ceiling: tie = step               floor: tie = -step
+ *     up: tie = numer >= 0 ? step : -step
+ *     down: tie = numer >= 0 ? -step : step
+ * (rem = 0 never rounds: tie <= step; |2 * rem + tie| < 2**62 cannot overflow), so
+ * tie = tie + (tie_nonneg if numer >= 0) + (tie_odd if q is odd). A class that is not fast
+ * (no deck builds one) is priced by price_general, the loop's first form, word for word. */
 typedef struct {
-    int64_t first, next, mind, step, mode, unit, fee60;
+    int64_t first, next, mind, step, unit, fee60, tie, tie_nonneg, tie_odd;
     int fee_overflow, fast;
     Magic63 by_next, by_step;
 } Class;
@@ -192,19 +175,23 @@ typedef struct {
 static void
 class_of(const int64_t *tc, Class *k)
 {
+    int64_t mode = tc[C_MODE];
     k->first = tc[C_FIRST];
     k->next = tc[C_NEXT];
     k->mind = tc[C_MIND];
     k->step = tc[C_STEP];
-    k->mode = tc[C_MODE];
     k->fee_overflow = __builtin_mul_overflow(tc[C_FEE], (int64_t)60, &k->fee60);
-    k->fast = k->next >= 1 && k->step > 0 && k->step <= ((int64_t)1 << 62) &&
-              k->step % 60 == 0 && k->mode >= HALF_UP && k->mode <= FLOOR;
+    k->fast = k->next >= 1 && k->step > 0 && k->step <= ((int64_t)1 << 60) &&
+              k->step % 60 == 0 && mode >= HALF_UP && mode <= FLOOR;
     k->unit = k->step > 0 ? k->step / 60 : 0;
-    if (k->fast) {
-        k->by_next = magic63_of((uint64_t)k->next);
-        k->by_step = magic63_of((uint64_t)k->step);
-    }
+    if (!k->fast)
+        return;
+    k->by_next = magic63_of(k->next > 1 ? (uint64_t)k->next : 2); /* next 1: not read */
+    k->by_step = magic63_of((uint64_t)k->step);
+    int64_t s = k->step;
+    k->tie = mode == CEILING || mode == DOWN ? s : mode == FLOOR || mode == UP ? -s : 0;
+    k->tie_nonneg = mode == HALF_UP ? 1 : mode == UP ? 2 * s : mode == DOWN ? -2 * s : 0;
+    k->tie_odd = mode == HALF_EVEN ? 1 : 0;
 }
 
 /* tandem.money.round_scaled(value, step, mode) // unit, for step > 0, unit = step / 60 */
@@ -269,6 +256,209 @@ price_general(int64_t d, int64_t rate, const int64_t *tc, int64_t *bill_out, int
  * before the next stage uses them, so that their cache misses overlap. */
 #define BLOCK 256
 
+/* One call's arrays and what is worked out from them once */
+typedef struct {
+    const int64_t *acct, *seg, *dur, *key;
+    int64_t *reason;
+    const int32_t *roots, *nodes;
+    const int64_t *seg_root;
+    const uint8_t *seg_empty;
+    const int64_t *rate, *classes, *grace;
+    const int32_t *row_class;
+    int64_t *row, *amount, *billed;
+    Py_ssize_t n, nroots, nnodes, nsegs, naccts, nrows, nclasses;
+    int64_t key_span, code_unknown, code_nomatch, code_nodeck;
+    int root_level; /* 15 - root digits: the root index is key / 11**root_level */
+    Magic63 by_power[MAX_DIGITS + 1]; /* division by 11**j, j >= 1 */
+    const Class *cls;
+} Side;
+
+/* key / 11**j */
+static inline int64_t
+key_div(const Side *x, int64_t key, int j)
+{
+    return j ? (int64_t)udiv63((uint64_t)key, x->by_power[j]) : key;
+}
+
+/* The loop of price_side: 0, or 1 (an index out of range), 2 (a bad step or mode) or
+ * 3 (overflow). Inlined in one copy for each of: several root tables (seg_root), several
+ * classes (row_class), so that neither is asked per CDR; with one class its numbers stay
+ * in registers. */
+static inline __attribute__((always_inline)) int
+price_loop(const Side *restrict x, const int several_roots, const int several_classes)
+{
+    const int64_t *restrict acct = x->acct, *restrict seg = x->seg, *restrict dur = x->dur,
+                            *restrict key = x->key, *restrict seg_root = x->seg_root,
+                            *restrict rate = x->rate, *restrict grace = x->grace;
+    int64_t *restrict reason = x->reason, *restrict row_out = x->row,
+                      *restrict amount = x->amount, *restrict billed_out = x->billed;
+    const int32_t *restrict roots = x->roots, *restrict nodes = x->nodes,
+                            *restrict row_class = x->row_class;
+    const uint8_t *restrict seg_empty = x->seg_empty;
+    const uint64_t nroots = (uint64_t)x->nroots, nsegs = (uint64_t)x->nsegs,
+                   naccts = (uint64_t)x->naccts, key_span = (uint64_t)x->key_span;
+    const int64_t nnodes = x->nnodes, nrows = x->nrows, nclasses = x->nclasses;
+    const int root_level = x->root_level;
+    const Class one = x->cls[0]; /* the class of every row when there is one */
+
+    Py_ssize_t todo[BLOCK]; /* the CDRs of the block being matched */
+    int64_t at[BLOCK], entry[BLOCK], kv[BLOCK];
+    int walk[BLOCK]; /* the CDRs (indexes into todo) whose entry is still a node */
+    for (Py_ssize_t base = 0; base < x->n; base += BLOCK) {
+        Py_ssize_t end = base + BLOCK < x->n ? base + BLOCK : x->n;
+        int count = 0;
+        /* the root entry of every CDR to price */
+        for (Py_ssize_t i = base; i < end; i++) {
+            if (reason[i] != 0)
+                goto not_priced;
+            int64_t a = acct[i];
+            if (a < 0) {
+                reason[i] = x->code_unknown;
+                goto not_priced;
+            }
+            int64_t g = seg[i], k = key[i];
+            if (((uint64_t)g >= nsegs) | ((uint64_t)a >= naccts) | ((uint64_t)k >= key_span))
+                return 1;
+            if (seg_empty[g]) {
+                reason[i] = x->code_nodeck;
+                goto not_priced;
+            }
+            int64_t p = key_div(x, k, root_level);
+            if (several_roots)
+                p += seg_root[g];
+            if ((uint64_t)p >= nroots)
+                return 1;
+            __builtin_prefetch(&roots[p]);
+            todo[count] = i;
+            kv[count] = k;
+            at[count++] = p;
+            continue;
+        not_priced:
+            row_out[i] = -1;
+            amount[i] = 0;
+            billed_out[i] = 0;
+        }
+        /* the root entries (a row's check waits for the walk's end: any index out of range
+         * fails the same way) */
+        int deep = 0, bad = 0;
+        for (int c = 0; c < count; c++) {
+            int64_t e = roots[at[c]];
+            entry[c] = e;
+            walk[deep] = c;
+            deep += e < 0;
+            bad |= e > nrows;
+        }
+        /* one node level at a time for the CDRs still unresolved (only those: walk) */
+        for (int level = root_level; deep;) {
+            if (--level < 0)
+                return 1;
+            for (int w = 0; w < deep; w++) {
+                int c = walk[w];
+                int64_t node = -1 - entry[c];
+                bad |= node >= nnodes;
+                int64_t q = key_div(x, kv[c], level);
+                at[c] = node * 11 + (q - q / 11 * 11);
+                __builtin_prefetch(&nodes[at[c]]);
+            }
+            if (bad)
+                return 1;
+            int still = 0;
+            for (int w = 0; w < deep; w++) {
+                int c = walk[w];
+                int64_t e = nodes[at[c]];
+                entry[c] = e;
+                walk[still] = c;
+                still += e < 0;
+                bad |= e > nrows;
+            }
+            deep = still;
+        }
+        if (bad)
+            return 1;
+        /* the matched rows, fetched */
+        for (int c = 0; c < count; c++)
+            if (entry[c] > 0) {
+                __builtin_prefetch(&rate[entry[c] - 1]);
+                if (several_classes)
+                    __builtin_prefetch(&row_class[entry[c] - 1]);
+            }
+        /* the price of each call */
+        for (int c = 0; c < count; c++) {
+            Py_ssize_t i = todo[c];
+            if (entry[c] == 0) {
+                reason[i] = x->code_nomatch;
+                row_out[i] = -1;
+                amount[i] = 0;
+                billed_out[i] = 0;
+                continue;
+            }
+            int64_t r = entry[c] - 1;
+            row_out[i] = r;
+            int64_t d = dur[i], g = grace[acct[i]];
+            if (d <= 0 || d <= g) {
+                /* a free call: no increments, no fee */
+                amount[i] = 0;
+                billed_out[i] = 0;
+                continue;
+            }
+            const Class *k = &one;
+            int64_t cl = 0;
+            if (several_classes) {
+                cl = row_class[r];
+                if (cl < 0 || cl >= nclasses)
+                    return 1;
+                k = &x->cls[cl];
+            }
+            int64_t bill, cost;
+            if (__builtin_expect(!k->fast, 0)) {
+                int rc = price_general(d, rate[r], &x->classes[cl * CLASS_WIDTH], &bill, &cost);
+                if (rc)
+                    return rc;
+                billed_out[i] = bill;
+                amount[i] = cost;
+                continue;
+            }
+            int64_t seconds = d > k->mind ? d : k->mind;
+            bill = k->first;
+            if (seconds > k->first) {
+                int64_t rest = wsub(seconds, k->first);
+                if (k->next == 1)
+                    bill = wadd(bill, rest);
+                else {
+                    /* (rest + next - 1) / next * next, as C divides (towards 0) */
+                    int64_t t = wadd(rest, k->next - 1);
+                    int64_t q = t >= 0 ? (int64_t)udiv63((uint64_t)t, k->by_next) : t / k->next;
+                    bill = wadd(bill, wmul(q, k->next));
+                }
+            }
+            int64_t numer;
+            if (__builtin_mul_overflow(rate[r], bill, &numer) || k->fee_overflow ||
+                __builtin_add_overflow(numer, k->fee60, &numer))
+                return 3;
+            /* round_scaled(numer, step, mode) / unit: q, rem = divmod(numer, step) */
+            int64_t q = floor_div63(numer, k->by_step);
+            int64_t rem = numer - q * k->step; /* 0 <= rem < step <= 2**62 */
+            /* up: 2 * rem + tie > step (see Class) */
+            int64_t tie = k->tie + (k->tie_nonneg & -(int64_t)(numer >= 0)) +
+                          (k->tie_odd & -(q & 1));
+            int64_t up = 2 * rem + tie > k->step;
+            if (__builtin_mul_overflow(q + up, k->unit, &cost))
+                return 3;
+            billed_out[i] = bill;
+            amount[i] = cost;
+        }
+    }
+    return 0;
+}
+
+static int
+price_all(const Side *x)
+{
+    if (x->seg_root)
+        return x->row_class ? price_loop(x, 1, 1) : price_loop(x, 1, 0);
+    return x->row_class ? price_loop(x, 0, 1) : price_loop(x, 0, 0);
+}
+
 enum {
     A_ACCT, A_SEG, A_DUR, A_KEY, A_REASON, A_ROOTS, A_NODES, A_SEGROOT, A_SEGEMPTY, A_RATE,
     A_CLASS, A_CLASSES, A_GRACE, A_ROW, A_AMOUNT, A_BILLED, A_COUNT
@@ -329,195 +519,55 @@ fastrate_price_side(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (b[A_SEGROOT].held && len[A_SEGROOT] != len[A_SEGEMPTY])
         goto bad_length;
 
-    const int64_t *restrict acct = b[A_ACCT].view.buf, *restrict seg = b[A_SEG].view.buf,
-                            *restrict dur = b[A_DUR].view.buf, *restrict key = b[A_KEY].view.buf;
-    int64_t *restrict reason = b[A_REASON].view.buf;
-    const int32_t *restrict roots = b[A_ROOTS].view.buf, *restrict nodes = b[A_NODES].view.buf;
-    const int64_t *restrict seg_root = b[A_SEGROOT].held ? b[A_SEGROOT].view.buf : NULL;
-    const uint8_t *restrict seg_empty = b[A_SEGEMPTY].view.buf;
-    const int64_t *restrict rate = b[A_RATE].view.buf, *restrict classes = b[A_CLASSES].view.buf,
-                            *restrict grace = b[A_GRACE].view.buf;
-    const int32_t *restrict row_class = b[A_CLASS].held ? b[A_CLASS].view.buf : NULL;
-    int64_t *restrict row_out = b[A_ROW].view.buf, *restrict amount = b[A_AMOUNT].view.buf,
-                      *restrict billed_out = b[A_BILLED].view.buf;
-    const Py_ssize_t nroots = len[A_ROOTS], nnodes = len[A_NODES] / 11,
-                     nsegs = len[A_SEGEMPTY], naccts = len[A_GRACE],
-                     nrows = len[A_RATE], nclasses = len[A_CLASSES] / CLASS_WIDTH;
-    int64_t key_span = 1;
-    Magic level_div[MAX_DIGITS + 1]; /* division by 11**j */
+    Side x;
+    x.acct = b[A_ACCT].view.buf;
+    x.seg = b[A_SEG].view.buf;
+    x.dur = b[A_DUR].view.buf;
+    x.key = b[A_KEY].view.buf;
+    x.reason = b[A_REASON].view.buf;
+    x.roots = b[A_ROOTS].view.buf;
+    x.nodes = b[A_NODES].view.buf;
+    x.seg_root = b[A_SEGROOT].held ? b[A_SEGROOT].view.buf : NULL;
+    x.seg_empty = b[A_SEGEMPTY].view.buf;
+    x.rate = b[A_RATE].view.buf;
+    x.classes = b[A_CLASSES].view.buf;
+    x.grace = b[A_GRACE].view.buf;
+    x.row_class = b[A_CLASS].held ? b[A_CLASS].view.buf : NULL;
+    x.row = b[A_ROW].view.buf;
+    x.amount = b[A_AMOUNT].view.buf;
+    x.billed = b[A_BILLED].view.buf;
+    x.n = n;
+    x.nroots = len[A_ROOTS];
+    x.nnodes = len[A_NODES] / 11;
+    x.nsegs = len[A_SEGEMPTY];
+    x.naccts = len[A_GRACE];
+    x.nrows = len[A_RATE];
+    x.nclasses = len[A_CLASSES] / CLASS_WIDTH;
+    x.code_unknown = code_unknown;
+    x.code_nomatch = code_nomatch;
+    x.code_nodeck = code_nodeck;
+    x.root_level = MAX_DIGITS - (int)digits;
+    x.key_span = 1;
     for (int j = 0; j <= MAX_DIGITS; j++) {
-        level_div[j] = magic_of((uint64_t)key_span);
+        if (j)
+            x.by_power[j] = magic63_of((uint64_t)x.key_span);
         if (j < MAX_DIGITS)
-            key_span *= 11;
+            x.key_span *= 11;
     }
-    const Magic root_div = level_div[MAX_DIGITS - digits];
-    Class *cls_of = PyMem_Malloc(nclasses * sizeof(Class));
-    if (!cls_of) {
+    Class *cls = PyMem_Malloc(x.nclasses * sizeof(Class));
+    if (!cls) {
         release(b, A_COUNT);
         return PyErr_NoMemory();
     }
-    for (Py_ssize_t c = 0; c < nclasses; c++)
-        class_of(&classes[c * CLASS_WIDTH], &cls_of[c]);
+    for (Py_ssize_t c = 0; c < x.nclasses; c++)
+        class_of(&x.classes[c * CLASS_WIDTH], &cls[c]);
+    x.cls = cls;
 
-    int err = 0; /* 1: an index out of range, 2: a bad step or mode, 3: overflow */
+    int err; /* 1: an index out of range, 2: a bad step or mode, 3: overflow */
     Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t todo[BLOCK]; /* the CDRs of the block being matched */
-    int64_t at[BLOCK], entry[BLOCK], kv[BLOCK];
-    int walk[BLOCK]; /* the CDRs (indexes into todo) whose entry is still a node */
-    for (Py_ssize_t base = 0; base < n && !err; base += BLOCK) {
-        Py_ssize_t end = base + BLOCK < n ? base + BLOCK : n;
-        int count = 0;
-        /* the root entry of every CDR to price */
-        for (Py_ssize_t i = base; i < end; i++) {
-            row_out[i] = -1;
-            amount[i] = 0;
-            billed_out[i] = 0;
-            if (reason[i] != 0)
-                continue;
-            int64_t a = acct[i];
-            if (a < 0) {
-                reason[i] = code_unknown;
-                continue;
-            }
-            int64_t g = seg[i], k = key[i];
-            if (g < 0 || g >= nsegs || a >= naccts || k < 0 || k >= key_span) {
-                err = 1;
-                break;
-            }
-            if (seg_empty[g]) {
-                reason[i] = code_nodeck;
-                continue;
-            }
-            int64_t p = div_magic(k, root_div) + (seg_root ? seg_root[g] : 0);
-            if (p < 0 || p >= nroots) {
-                err = 1;
-                break;
-            }
-            __builtin_prefetch(&roots[p]);
-            todo[count] = i;
-            kv[count] = k;
-            at[count++] = p;
-        }
-        if (err)
-            break;
-        int deep = 0;
-        for (int c = 0; c < count; c++) {
-            int64_t e = roots[at[c]];
-            entry[c] = e;
-            walk[deep] = c;
-            deep += e < 0;
-        }
-        /* one node level at a time for the CDRs still unresolved (only those: walk) */
-        for (int level = MAX_DIGITS - (int)digits; deep;) {
-            level -= 1;
-            for (int w = 0; w < deep; w++) {
-                int c = walk[w];
-                int64_t node = -1 - entry[c];
-                if (level < 0 || node >= nnodes) {
-                    err = 1;
-                    break;
-                }
-                int64_t q = div_magic(kv[c], level_div[level]);
-                at[c] = node * 11 + (q - q / 11 * 11);
-                __builtin_prefetch(&nodes[at[c]]);
-            }
-            if (err)
-                break;
-            int still = 0;
-            for (int w = 0; w < deep; w++) {
-                int c = walk[w];
-                int64_t e = nodes[at[c]];
-                entry[c] = e;
-                walk[still] = c;
-                still += e < 0;
-            }
-            deep = still;
-        }
-        if (err)
-            break;
-        /* the matched rows, then the price of each call */
-        for (int c = 0; c < count; c++) {
-            if (entry[c] > nrows) {
-                err = 1;
-                break;
-            }
-            if (entry[c] > 0) {
-                __builtin_prefetch(&rate[entry[c] - 1]);
-                if (row_class)
-                    __builtin_prefetch(&row_class[entry[c] - 1]);
-            }
-        }
-        if (err)
-            break;
-        for (int c = 0; c < count; c++) {
-            Py_ssize_t i = todo[c];
-            if (entry[c] == 0) {
-                reason[i] = code_nomatch;
-                continue;
-            }
-            int64_t r = entry[c] - 1;
-            row_out[i] = r;
-            int64_t d = dur[i], g = grace[acct[i]];
-            if (d <= 0 || d <= g)
-                continue; /* a free call: no increments, no fee (billed and amount 0) */
-            int64_t cl = row_class ? row_class[r] : 0;
-            if (cl < 0 || cl >= nclasses) {
-                err = 1;
-                break;
-            }
-            const Class *k = &cls_of[cl];
-            int64_t bill, cost;
-            if (__builtin_expect(!k->fast, 0)) {
-                err = price_general(d, rate[r], &classes[cl * CLASS_WIDTH], &bill, &cost);
-                if (err)
-                    break;
-                billed_out[i] = bill;
-                amount[i] = cost;
-                continue;
-            }
-            int64_t seconds = d > k->mind ? d : k->mind;
-            bill = k->first;
-            if (seconds > k->first) {
-                int64_t rest = wsub(seconds, k->first);
-                if (k->next == 1)
-                    bill = wadd(bill, rest);
-                else {
-                    /* (rest + next - 1) / next * next, as C divides (towards 0) */
-                    int64_t t = wadd(rest, k->next - 1);
-                    int64_t q = t >= 0 ? (int64_t)udiv63((uint64_t)t, k->by_next) : t / k->next;
-                    bill = wadd(bill, wmul(q, k->next));
-                }
-            }
-            int64_t numer;
-            if (__builtin_mul_overflow(rate[r], bill, &numer) || k->fee_overflow ||
-                __builtin_add_overflow(numer, k->fee60, &numer)) {
-                err = 3;
-                break;
-            }
-            /* round_scaled(numer, step, mode) / unit: q, rem = divmod(numer, step) */
-            int64_t q = floor_div63(numer, k->by_step);
-            int64_t rem = numer - q * k->step; /* 0 <= rem < step <= 2**62 */
-            int64_t twice = 2 * rem;
-            int nonneg = numer >= 0, up;
-            switch (k->mode) {
-            case HALF_UP: up = (twice > k->step) | ((twice == k->step) & nonneg); break;
-            case HALF_EVEN: up = (twice > k->step) | ((twice == k->step) & (int)(q & 1)); break;
-            case UP: up = nonneg; break;
-            case CEILING: up = 1; break;
-            case DOWN: up = !nonneg; break;
-            default: up = 0; break; /* FLOOR */
-            }
-            up &= rem != 0;
-            if (__builtin_mul_overflow(q + up, k->unit, &cost)) {
-                err = 3;
-                break;
-            }
-            billed_out[i] = bill;
-            amount[i] = cost;
-        }
-    }
+    err = price_all(&x);
     Py_END_ALLOW_THREADS
-    PyMem_Free(cls_of);
+    PyMem_Free(cls);
     release(b, A_COUNT);
     if (err == 1) {
         PyErr_SetString(PyExc_ValueError, "price_side: an index out of the book's range");
