@@ -496,8 +496,18 @@ def _c_div(a: int, b: int) -> int:
 
 
 class _Refused(Exception):
-    def __init__(self, kind: type[Exception]):
+    """The kernel's refusal: "index" (ValueError: an index out of the book's range), "step"
+    (ValueError: a rounding step or mode out of range) or "overflow" (OverflowError)."""
+
+    def __init__(self, kind: str):
         self.kind = kind
+
+
+_REFUSALS = {
+    "index": (ValueError, "an index out of the book's range"),
+    "step": (ValueError, "a rounding step or mode out of range"),
+    "overflow": (OverflowError, "a cost numerator beyond int64"),
+}
 
 
 def _reference_price(d: int, rate: int, tc: list[int]) -> tuple[int, int]:
@@ -509,15 +519,15 @@ def _reference_price(d: int, rate: int, tc: list[int]) -> tuple[int, int]:
         bill = _wrap(bill + (rest if nxt == 1 else _wrap(_c_div(_wrap(rest + nxt - 1), nxt) * nxt)))
     numer = rate * bill
     if not _fits(numer) or not _fits(60 * fee) or not _fits(numer + 60 * fee):
-        raise _Refused(OverflowError)
+        raise _Refused("overflow")
     numer += 60 * fee
     if step <= 0 or step % 60:
-        raise _Refused(ValueError)
+        raise _Refused("step")
     q, r = divmod(numer, step)
     up = False
     if r:
         if mode not in range(6):
-            raise _Refused(ValueError)
+            raise _Refused("step")
         twice = _wrap(2 * r)
         if _MODES[mode] in (Rounding.HALF_UP, Rounding.HALF_EVEN) and twice == step:
             up = numer >= 0 if _MODES[mode] is Rounding.HALF_UP else q % 2 == 1
@@ -532,12 +542,12 @@ def _reference_price(d: int, rate: int, tc: list[int]) -> tuple[int, int]:
             }[_MODES[mode]]
     cost = (q + up) * (step // 60)
     if not _fits(cost):
-        raise _Refused(OverflowError)
+        raise _Refused("overflow")
     return bill, cost
 
 
-def _reference_side(a: dict) -> tuple[type[Exception] | None, list, list, list, list]:
-    """price_side's answer: (exception class or None, reason, row, amount, billed)."""
+def _reference_side(a: dict) -> tuple[str | None, list, list, list, list]:
+    """price_side's answer: (its refusal or None, reason, row, amount, billed)."""
     acct, seg, dur, key = (a[k].tolist() for k in ("acct", "seg", "duration", "key"))
     reason = a["reason"].tolist()
     roots, nodes, rate = a["roots"].tolist(), a["nodes"].tolist(), a["rate"].tolist()
@@ -560,13 +570,13 @@ def _reference_side(a: dict) -> tuple[type[Exception] | None, list, list, list, 
                     continue
                 g, k = seg[i], key[i]
                 if not (0 <= g < len(seg_empty) and acct[i] < len(grace) and 0 <= k < 11**15):
-                    raise _Refused(ValueError)
+                    raise _Refused("index")
                 if seg_empty[g]:
                     reason[i] = nodeck
                     continue
                 p = k // 11**level0 + (seg_root[g] if seg_root else 0)
                 if not 0 <= p < len(roots):
-                    raise _Refused(ValueError)
+                    raise _Refused("index")
                 todo.append([i, roots[p]])
             level = level0
             while any(e < 0 for _, e in todo):
@@ -575,10 +585,10 @@ def _reference_side(a: dict) -> tuple[type[Exception] | None, list, list, list, 
                     if t[1] < 0:
                         node = -1 - t[1]
                         if level < 0 or node >= len(nodes) // 11:
-                            raise _Refused(ValueError)
+                            raise _Refused("index")
                         t[1] = nodes[node * 11 + key[t[0]] // 11**level % 11]
             if any(e > len(rate) for _, e in todo):
-                raise _Refused(ValueError)
+                raise _Refused("index")
             for i, e in todo:
                 if e == 0:
                     reason[i] = nomatch
@@ -588,14 +598,14 @@ def _reference_side(a: dict) -> tuple[type[Exception] | None, list, list, list, 
                     continue
                 cl = row_class[e - 1] if row_class else 0
                 if not 0 <= cl < len(classes):
-                    raise _Refused(ValueError)
+                    raise _Refused("index")
                 billed[i], amount[i] = _reference_price(dur[i], rate[e - 1], classes[cl])
     except _Refused as refused:
         return refused.kind, reason, row, amount, billed
     return None, reason, row, amount, billed
 
 
-def _kernel_side(a: dict) -> tuple[type[Exception] | None, list, list, list, list]:
+def _kernel_side(a: dict) -> tuple[str | None, list, list, list, list]:
     from tandem.rating import _fastrate
 
     args = dict(a, reason=a["reason"].copy())
@@ -604,7 +614,9 @@ def _kernel_side(a: dict) -> tuple[type[Exception] | None, list, list, list, lis
     try:
         _fastrate.price_side(*args.values())
     except (ValueError, OverflowError) as exc:
-        return type(exc), [], [], [], []
+        kind = [k for k, (cls, text) in _REFUSALS.items() if type(exc) is cls and text in str(exc)]
+        assert len(kind) == 1, exc
+        return kind[0], [], [], [], []
     return None, *(args[k].tolist() for k in ("reason", "row", "amount", "billed"))
 
 
@@ -735,7 +747,7 @@ def kernel_cases(draw):
 def test_the_kernel_gives_its_first_forms_answers(case):
     want = _reference_side(case)
     got = _kernel_side(case)
-    assert got[0] is want[0]
+    assert got[0] == want[0]
     if want[0] is None:
         assert got[1:] == want[1:]
 
@@ -764,7 +776,7 @@ def test_every_rounding_of_any_int64_numerator(numer, step, mode, nudge):
     )
     case["reason"] = np.zeros(1, np.int64)
     want = _reference_side(case)
-    assert _kernel_side(case)[0] is want[0]
+    assert _kernel_side(case)[0] == want[0]
     if want[0] is None:
         assert _kernel_side(case)[1:] == want[1:]
         if step <= 2**62:  # above, 2 * remainder wraps in the C (as it always has)
@@ -789,3 +801,32 @@ def test_increments_of_any_duration(duration, nxt, first, mind):
     )
     want = _reference_side(case)
     assert _kernel_side(case) == want
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("overflow_at", "index_at", "refusal"),
+    [
+        (10, 300, "overflow"),  # blocks of 256 fail in order: the first block's overflow
+        (300, 10, "index"),
+        (10, 200, "index"),  # within a block, every CDR's indexes before any price
+        (300, 600, "overflow"),  # the last, short block
+        (600, 300, "index"),
+    ],
+)
+def test_the_first_failing_block_gives_the_error(overflow_at, index_at, refusal):
+    n = 700
+    case = _kernel_args(
+        acct=np.zeros(n, np.int64),
+        seg=np.zeros(n, np.int64),
+        duration=np.full(n, 61, np.int64),
+        key=np.arange(n, dtype=np.int64) * 10**11,
+        reason=np.zeros(n, np.int64),
+        row=np.empty(n, np.int64),
+        amount=np.empty(n, np.int64),
+        billed=np.empty(n, np.int64),
+    )
+    case["duration"][overflow_at] = 2**62
+    case["seg"][index_at] = 1
+    assert _reference_side(case)[0] == refusal
+    assert _kernel_side(case)[0] == refusal
