@@ -465,8 +465,6 @@ price_loop(const Side *restrict x, const int several_roots, const int several_cl
                 return 1;
             for (int w = 0; w < deep; w++)
                 __builtin_prefetch(&nodes[at[walk[w]]]);
-            if (bad)
-                return 1;
             int still = 0;
             for (int w = 0; w < deep; w++) {
                 int c = walk[w];
