@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rating_helpers import cdr_frame, rates_frame
 
-from tandem.money import MAX_RATE, SCALE, Rounding
+from tandem.money import MAX_RATE, SCALE, Rounding, round_scaled
 from tandem.rating import fastrate
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT
 from tandem.rating.cdr import canonical_table
@@ -464,3 +464,369 @@ def test_row_classes_built_by_several_threads_at_once():
         for of_row, classes in got:
             assert of_row is not None and len(classes) > 1
             assert np.array_equal(of_row, got[0][0]) and np.array_equal(classes, got[0][1])
+
+
+# -- the kernel against its reference, on every input (not only what a deck builds) ----------
+#
+# _fastrate.price_side works a tariff class out once per call: divisions by the next
+# increment, the rounding step and 11**j as multiplications, the rounding mode as one
+# comparison (2 * rem + tie > step), a class outside that domain (a step above 2**60, not a
+# multiple of 60, a bad mode, next < 1) by the loop's first form. _reference_side is that
+# first form in Python (int64 arithmetic wrapping as the C does, blocks of 256 CDRs, the
+# first error of the first failing block raised), held to the kernel on random tries,
+# classes and CDRs reaching every rounding mode, sign, tie and int64 edge.
+
+_I64 = 2**63
+_BLOCK = 256
+_MODES = list(Rounding)  # the C's codes: HALF_UP 0, HALF_EVEN 1, UP 2, CEILING 3, DOWN 4, FLOOR 5
+
+
+def _wrap(v: int) -> int:
+    return (v + _I64) % (2 * _I64) - _I64
+
+
+def _fits(v: int) -> bool:
+    return -_I64 <= v < _I64
+
+
+def _c_div(a: int, b: int) -> int:
+    """C's division (towards 0)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+class _Refused(Exception):
+    """The kernel's refusal: "index" (ValueError: an index out of the book's range), "step"
+    (ValueError: a rounding step or mode out of range) or "overflow" (OverflowError)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+
+_REFUSALS = {
+    "index": (ValueError, "an index out of the book's range"),
+    "step": (ValueError, "a rounding step or mode out of range"),
+    "overflow": (OverflowError, "a cost numerator beyond int64"),
+}
+
+
+def _reference_price(d: int, rate: int, tc: list[int]) -> tuple[int, int]:
+    fee, first, nxt, mind, step, mode = tc[:6]
+    seconds = max(d, mind)
+    bill = first
+    if seconds > first:
+        rest = _wrap(seconds - first)
+        bill = _wrap(bill + (rest if nxt == 1 else _wrap(_c_div(_wrap(rest + nxt - 1), nxt) * nxt)))
+    numer = rate * bill
+    if not _fits(numer) or not _fits(60 * fee) or not _fits(numer + 60 * fee):
+        raise _Refused("overflow")
+    numer += 60 * fee
+    if step <= 0 or step % 60:
+        raise _Refused("step")
+    q, r = divmod(numer, step)
+    up = False
+    if r:
+        if mode not in range(6):
+            raise _Refused("step")
+        twice = _wrap(2 * r)
+        if _MODES[mode] in (Rounding.HALF_UP, Rounding.HALF_EVEN) and twice == step:
+            up = numer >= 0 if _MODES[mode] is Rounding.HALF_UP else q % 2 == 1
+        elif _MODES[mode] in (Rounding.HALF_UP, Rounding.HALF_EVEN):
+            up = twice > step
+        else:
+            up = {
+                Rounding.UP: numer >= 0,
+                Rounding.CEILING: True,
+                Rounding.DOWN: numer < 0,
+                Rounding.FLOOR: False,
+            }[_MODES[mode]]
+    cost = (q + up) * (step // 60)
+    if not _fits(cost):
+        raise _Refused("overflow")
+    return bill, cost
+
+
+def _reference_side(a: dict) -> tuple[str | None, list, list, list, list]:
+    """price_side's answer: (its refusal or None, reason, row, amount, billed)."""
+    acct, seg, dur, key = (a[k].tolist() for k in ("acct", "seg", "duration", "key"))
+    reason = a["reason"].tolist()
+    roots, nodes, rate = a["roots"].tolist(), a["nodes"].tolist(), a["rate"].tolist()
+    classes = a["classes"].tolist()
+    row_class = None if a["row_class"] is None else a["row_class"].tolist()
+    seg_root = None if a["seg_root"] is None else a["seg_root"].tolist()
+    seg_empty, grace = a["seg_empty"].tolist(), a["grace"].tolist()
+    unknown, nomatch, nodeck = a["codes"]
+    level0 = 15 - a["root_digits"]
+    n = len(acct)
+    row, amount, billed = [-1] * n, [0] * n, [0] * n
+    try:
+        for base in range(0, n, _BLOCK):
+            todo = []
+            for i in range(base, min(base + _BLOCK, n)):
+                if reason[i]:
+                    continue
+                if acct[i] < 0:
+                    reason[i] = unknown
+                    continue
+                g, k = seg[i], key[i]
+                if not (0 <= g < len(seg_empty) and acct[i] < len(grace) and 0 <= k < 11**15):
+                    raise _Refused("index")
+                if seg_empty[g]:
+                    reason[i] = nodeck
+                    continue
+                p = k // 11**level0 + (seg_root[g] if seg_root else 0)
+                if not 0 <= p < len(roots):
+                    raise _Refused("index")
+                todo.append([i, roots[p]])
+            level = level0
+            while any(e < 0 for _, e in todo):
+                level -= 1
+                for t in todo:
+                    if t[1] < 0:
+                        node = -1 - t[1]
+                        if level < 0 or node >= len(nodes) // 11:
+                            raise _Refused("index")
+                        t[1] = nodes[node * 11 + key[t[0]] // 11**level % 11]
+            if any(e > len(rate) for _, e in todo):
+                raise _Refused("index")
+            for i, e in todo:
+                if e == 0:
+                    reason[i] = nomatch
+                    continue
+                row[i] = e - 1
+                if dur[i] <= 0 or dur[i] <= grace[acct[i]]:
+                    continue
+                cl = row_class[e - 1] if row_class else 0
+                if not 0 <= cl < len(classes):
+                    raise _Refused("index")
+                billed[i], amount[i] = _reference_price(dur[i], rate[e - 1], classes[cl])
+    except _Refused as refused:
+        return refused.kind, reason, row, amount, billed
+    return None, reason, row, amount, billed
+
+
+def _kernel_side(a: dict) -> tuple[str | None, list, list, list, list]:
+    from tandem.rating import _fastrate
+
+    args = dict(a, reason=a["reason"].copy())
+    n = len(a["acct"])
+    args["row"], args["amount"], args["billed"] = (np.full(n, 77, np.int64) for _ in range(3))
+    try:
+        _fastrate.price_side(*args.values())
+    except (ValueError, OverflowError) as exc:
+        kind = [k for k, (cls, text) in _REFUSALS.items() if type(exc) is cls and text in str(exc)]
+        assert len(kind) == 1, exc
+        return kind[0], [], [], [], []
+    return None, *(args[k].tolist() for k in ("reason", "row", "amount", "billed"))
+
+
+_STEP_TOP = 2**60 - 2**60 % 60  # the largest step the kernel divides by multiplication
+#: steps above it, up to int64's largest multiple of 60 (2 * step, 3 * step overflow)
+_STEPS_ABOVE = [_STEP_TOP + 60, 2**61 - 2**61 % 60, 2**62 - 2**62 % 60, (_I64 - 1) // 60 * 60]
+_EDGES64 = [_I64 - 1, -_I64, _I64 // 60, -(_I64 // 60) - 1, 2**62, -(2**62), 2**31, 10**18]
+
+
+def _classes():
+    """Tariff classes: what decks build (steps 60 * 10**k, increments 1 and 60, ...) and
+    every edge of the kernel's fast domain and beyond it."""
+    money = st.one_of(st.sampled_from([0, 1, -1, 10**7, 10**12]), st.integers(-_I64, _I64 - 1))
+    return st.tuples(
+        st.one_of(st.sampled_from([0, 0, 1, 10**7, 123456789, 10**12, -(10**7)]), money),  # fee
+        st.sampled_from([1, 1, 6, 30, 60, 999_999, 0, -5, 2**62, _I64 - 1]),  # first
+        st.one_of(
+            st.sampled_from([1, 1, 60, 6, 7, 2, 3, 999_999, 2**62, 2**62 + 1, _I64 - 1, -3]),
+            st.integers(1, 10**6),
+        ),  # next
+        st.sampled_from([0, 0, 10, 90, 999_999, -4, _I64 - 1]),  # minimum duration
+        st.one_of(
+            st.sampled_from([60, 120, 180, 420, 6 * 10**6, 60 * 10**9, 60 * 999_983]),
+            st.sampled_from([_STEP_TOP, 2**62 - 4, *_STEPS_ABOVE]),
+            st.sampled_from([7, 0, -60, 90]),
+            st.integers(1, 10**7).map(lambda k: 60 * k),
+        ),  # rounding step
+        st.one_of(st.integers(0, 5), st.sampled_from([6, -1])),  # mode
+    ).map(lambda t: [*t, 0, 0])
+
+
+@st.composite
+def kernel_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    sane = draw(st.booleans())  # a deck's values (few errors) or anything
+    digits = draw(st.integers(1, 3))
+    nsegs = draw(st.integers(1, 3))
+    several = draw(st.booleans())
+    nrows = draw(st.integers(1, 30))
+    nnodes = draw(st.integers(0, 20))
+    if sane:
+        cls = draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from([0, 0, 1, 10**7, -(10**7), 10**12]),
+                    st.sampled_from([1, 6, 30, 60]),
+                    st.sampled_from([1, 2, 6, 7, 60]),
+                    st.sampled_from([0, 10, 90]),
+                    st.sampled_from([60, 120, 180, 420, 6 * 10**6, 60 * 10**9, _STEP_TOP]),
+                    st.integers(0, 5),
+                ).map(lambda t: [*t, 0, 0]),
+                min_size=1,
+                max_size=4,
+            )
+        )
+    else:
+        cls = draw(st.lists(_classes(), min_size=1, max_size=4))
+    # a trie: the root tables, then nodes; the deeper half of the nodes point to rows only
+    # unless `cycles` (then a walk may run out of levels: an index out of range)
+    table = 11**digits
+    roots = rng.integers(-nnodes, nrows + 1, table * (nsegs if several else 1)).astype(np.int32)
+    nodes = rng.integers(-nnodes, nrows + 1, 11 * nnodes).astype(np.int32)
+    if nnodes and not draw(st.booleans()):  # cycles
+        half = nnodes // 2
+        nodes[11 * half :] = np.abs(nodes[11 * half :])
+        top = nodes[: 11 * half]
+        nodes[: 11 * half] = np.where(top < 0, -1 - half - (-1 - top) % max(1, nnodes - half), top)
+    rate_top = draw(st.sampled_from([10**3, 10**9, 10**12] if sane else [10**9, 10**15, 2**62]))
+    rate = rng.integers(-rate_top, rate_top, nrows).astype(np.int64)
+    if draw(st.booleans()):
+        rate = np.abs(rate)
+    if not sane:
+        rate[0] = draw(st.sampled_from([0, *_EDGES64]))
+    naccts = draw(st.integers(1, 3))
+    graces = st.sampled_from([0, 0, 5, 60, -3, _I64 - 1])
+    grace = np.array(draw(st.lists(graces, min_size=naccts, max_size=naccts)), np.int64)
+    n = draw(st.sampled_from([1, 7, 255, 256, 257, 600]))
+    acct = rng.integers(-1, naccts, n)
+    seg = rng.integers(0, nsegs, n)
+    key = rng.integers(0, 11**15, n)
+    if sane:
+        duration = rng.integers(-2, 2000, n)
+    else:
+        edges = np.array([0, 1, 59, 60, 61, _I64 - 1, -_I64, 2**62, 10**12, 999_999])
+        duration = np.where(rng.random(n) < 0.7, rng.integers(-2, 2000, n), rng.choice(edges, n))
+    reason = np.where(rng.random(n) < 0.1, 3, 0)
+    case = dict(
+        acct=acct.astype(np.int64),
+        seg=seg.astype(np.int64),
+        duration=duration.astype(np.int64),
+        key=key.astype(np.int64),
+        reason=reason.astype(np.int64),
+        roots=roots,
+        nodes=nodes,
+        root_digits=digits,
+        seg_root=(np.arange(nsegs) * table).astype(np.int64) if several else None,
+        seg_empty=rng.random(nsegs) < 0.2,
+        rate=rate,
+        row_class=rng.integers(0, len(cls), nrows).astype(np.int32) if len(cls) > 1 else None,
+        classes=np.array(cls, np.int64),
+        grace=grace,
+        codes=(5, 8, 7),
+    )
+    # now and then one index out of range, where a CDR or the book can have it
+    spoils = ["acct", "seg", "key", "root", "node", "class", "row"]
+    spoil = draw(st.sampled_from([None] * 8 + spoils))
+    at = int(rng.integers(0, n))
+    if spoil == "acct":
+        case["acct"][at] = naccts
+    elif spoil == "seg":
+        case["seg"][at] = nsegs
+    elif spoil == "key":
+        case["key"][at] = draw(st.sampled_from([11**15, -1]))
+    elif spoil == "root":
+        case["roots"][int(rng.integers(0, len(roots)))] = nrows + 1
+    elif spoil == "node" and nnodes:
+        case["nodes"][int(rng.integers(0, len(nodes)))] = -1 - nnodes
+    elif spoil == "row" and nnodes:  # a row out of range in a node
+        case["nodes"][int(rng.integers(0, len(nodes)))] = nrows + 1
+    elif spoil == "class" and case["row_class"] is not None:
+        case["row_class"][0] = len(cls)
+    return case
+
+
+@needs_c
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kernel_cases())
+def test_the_kernel_gives_its_first_forms_answers(case):
+    want = _reference_side(case)
+    got = _kernel_side(case)
+    assert got[0] == want[0]
+    if want[0] is None:
+        assert got[1:] == want[1:]
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-_I64, _I64 - 1),
+    st.one_of(
+        st.sampled_from([60, 120, 180, 6 * 10**6, 60 * 10**9, _STEP_TOP, *_STEPS_ABOVE]),
+        st.integers(1, 2**56).map(lambda k: 60 * k),
+    ),
+    st.integers(0, 5),
+    st.sampled_from([-1, 0, 1]),
+)
+def test_every_rounding_of_any_int64_numerator(numer, step, mode, nudge):
+    # One call of 1 s at rate `numer` (fee 0, increments 1): the cost numerator is `numer`
+    # itself, anywhere in int64, nudged onto a tie or a multiple of the step half the time.
+    if nudge:
+        q, off = numer // step, step // 2 if nudge > 0 else 0
+        numer = next(v for v in ((q + j) * step + off for j in (0, -1, 1)) if _fits(v))
+    case = _kernel_args(
+        duration=np.array([1], np.int64),
+        rate=np.array([numer], np.int64),
+        classes=np.array([[0, 1, 1, 0, step, mode, 0, 0]], np.int64),
+    )
+    case["reason"] = np.zeros(1, np.int64)
+    want = _reference_side(case)
+    assert _kernel_side(case)[0] == want[0]
+    if want[0] is None:
+        assert _kernel_side(case)[1:] == want[1:]
+        if step <= 2**62:  # above, 2 * remainder wraps in the C (as it always has)
+            rounded = round_scaled(numer, step, _MODES[mode]) // 60  # the cost of a minute
+            assert want[3] == [rounded] or not _fits(rounded)
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(-(2**62), 2**62),
+    st.sampled_from([1, 2, 6, 7, 60, 999_999, 2**31 - 1, 2**62, 2**62 + 1, _I64 - 1]),
+    st.sampled_from([0, 1, 6, 30, 60, 999_999, 2**62, _I64 - 1, -5]),
+    st.sampled_from([0, 10, 90, _I64 - 1]),
+)
+def test_increments_of_any_duration(duration, nxt, first, mind):
+    # rate 0: only the billed seconds (and their wrap-around, as the C has always done it)
+    case = _kernel_args(
+        duration=np.array([duration], np.int64),
+        rate=np.zeros(1, np.int64),
+        classes=np.array([[0, first, nxt, mind, 60, 0, 0, 0]], np.int64),
+    )
+    want = _reference_side(case)
+    assert _kernel_side(case) == want
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("overflow_at", "index_at", "refusal"),
+    [
+        (10, 300, "overflow"),  # blocks of 256 fail in order: the first block's overflow
+        (300, 10, "index"),
+        (10, 200, "index"),  # within a block, every CDR's indexes before any price
+        (300, 600, "overflow"),  # the last, short block
+        (600, 300, "index"),
+    ],
+)
+def test_the_first_failing_block_gives_the_error(overflow_at, index_at, refusal):
+    n = 700
+    case = _kernel_args(
+        acct=np.zeros(n, np.int64),
+        seg=np.zeros(n, np.int64),
+        duration=np.full(n, 61, np.int64),
+        key=np.arange(n, dtype=np.int64) * 10**11,
+        reason=np.zeros(n, np.int64),
+        row=np.empty(n, np.int64),
+        amount=np.empty(n, np.int64),
+        billed=np.empty(n, np.int64),
+    )
+    case["duration"][overflow_at] = 2**62
+    case["seg"][index_at] = 1
+    assert _reference_side(case)[0] == refusal
+    assert _kernel_side(case)[0] == refusal
