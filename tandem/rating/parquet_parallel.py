@@ -379,11 +379,12 @@ class ParallelParquetWriter:
             return
         parts = max(1, min(parts, table.num_rows // PART_MIN_ROWS))
         step = -(-table.num_rows // parts)
+        # Every part is queued before any wait: each starts as soon as a thread is free
+        # (the last table's parts do not wait for the table before it to be written out).
         for start in range(0, table.num_rows, step):
-            self._submit(table.slice(start, step) if parts > 1 else table)
-
-    def _submit(self, table: pa.Table) -> None:
-        self.pending.append(self.pool.submit(self._encode, table))
+            self.pending.append(
+                self.pool.submit(self._encode, table.slice(start, step) if parts > 1 else table)
+            )
         while self.pending and (len(self.pending) >= self.limit or self.pending[0].done()):
             self._append(self.pending.popleft().result())
 

@@ -92,6 +92,9 @@ _LIBC = _glibc()
 _TRIM: Callable[[int], int] | None = _LIBC.malloc_trim if _LIBC is not None else None
 #: Batches between two :func:`release_memory` calls in :func:`rate_file`.
 RELEASE_EVERY = 8
+#: Row groups the last batch's rated rows are cut into (each of at least
+#: :data:`~tandem.rating.parquet_parallel.PART_MIN_ROWS` rows), encoded in parallel.
+LAST_PARTS = 4
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
@@ -917,8 +920,11 @@ def _rate_file(
             schema = rated.schema
             if pending is not None:
                 pending.result()
-            # The last batch is encoded on both cores: nothing is left to overlap it.
-            parts = rated_out.workers if batches.at_end() else 1
+            # The last batch is encoded on both cores: nothing is left to overlap it. It
+            # is cut in LAST_PARTS row groups, queued at once: the encoding threads take
+            # them up as they come free (one is still encoding the batch before, for up
+            # to half a batch's time), and end within a small part of each other.
+            parts = LAST_PARTS if batches.at_end() else 1
             pending = pool.submit(write, rated, not_rated, parts)
             del batch, priced, rated, not_rated
             done += 1
