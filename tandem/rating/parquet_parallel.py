@@ -338,6 +338,8 @@ class ParallelParquetWriter:
         if self.prepare is not None:
             table = self.prepare(table)
             if not table.schema.equals(self.schema):
+                if [f.nullable for f in table.schema] != [f.nullable for f in self.schema]:
+                    raise ValueError("prepare changed which columns are nullable")
                 self.retyped = True
         scratch = self._scratch(_room(table)) if table.nbytes >= _SCRATCH_MIN else None
         if scratch is not None:

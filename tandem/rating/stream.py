@@ -406,16 +406,46 @@ def recover_outputs(output: str | os.PathLike[str]) -> bool:
     return True
 
 
+#: Columns of the rated file that no rated CDR leaves empty, declared so (not nullable:
+#: Parquet ``REQUIRED``) in its schema: a rated CDR has a valid start and duration, a
+#: valid number to rate, a customer whose deck priced it, and a sell price (prefix,
+#: billed seconds, amount, currency). Parquet then stores no definition levels for them
+#: (about 4.5 ms less encoding per 262,144 rated CDRs, an eighth of it). Other columns
+#: (the buy side, ``margin``, ``carrier``, ``number`` beside a routing number, the
+#: destinations) may be empty in a rated row and stay nullable. A batch that had a
+#: null in one of them is refused (:class:`ValueError`) rather than written.
+RATED_REQUIRED = (
+    "record",
+    "start",
+    "start_epoch",
+    "duration",
+    "customer",
+    "rated_number",
+    "sell_prefix",
+    "sell_billed_seconds",
+    "sell_amount",
+    "sell_currency",
+)
+
+
 class _AtomicParquet:
     """A Parquet writer that aligns every batch to the first one's schema into a temporary
     file (``.NAME.tandem-partial-PID``), encoding batches on both cores
-    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit."""
+    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit.
+    ``required``: the columns declared not nullable (when the first batch has them)."""
 
-    def __init__(self, path: Path, workers: int = 2, direct: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        workers: int = 2,
+        direct: bool = False,
+        required: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
         self.tmp = partial_path(path)
         self.workers = workers
         self.direct = direct  # written past the page cache (DirectWriter)
+        self.required = required
         self.writer: ParallelParquetWriter | None = None
         self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
@@ -424,7 +454,8 @@ class _AtomicParquet:
         """Append ``table`` (``parts``: see :meth:`ParallelParquetWriter.write_table`)."""
         table = output_times(table)
         if self.writer is None:
-            self.schema = table.schema
+            self.schema = _declare_required(table.schema, self.required)
+            table = _checked(table, self.schema)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # closed by close/abort
             self.file = cast(
@@ -440,7 +471,7 @@ class _AtomicParquet:
                 **writer_options(self.schema, plain),
             )
         else:
-            table = _align(table, self.schema)
+            table = _checked(_align(table, self.schema), self.schema)
         self.writer.write_table(table, parts)
         if self.file is not None:
             start_writeback(self.file)
@@ -606,13 +637,16 @@ def _prepare(table: pa.Table, plain: frozenset[str]) -> pa.Table:
     table = _compact_dictionaries(table, skip=plain)
     for name in plain:
         i = table.schema.get_field_index(name)
-        value_type = table.schema.field(i).type.value_type
-        table = table.set_column(i, name, pc.cast(table.column(i), value_type))
+        f = table.schema.field(i)  # its nullability kept (the fields set here too)
+        value_type = f.type.value_type
+        table = table.set_column(i, f.with_type(value_type), pc.cast(table.column(i), value_type))
     for i, f in enumerate(table.schema):
         if f.name in _AMOUNTS and _int64_decimal(f.type):
             col = table.column(i)
             table = table.set_column(
-                i, f.name, pa.chunked_array([_scaled_int64(c) for c in col.chunks], pa.int64())
+                i,
+                f.with_type(pa.int64()),
+                pa.chunked_array([_scaled_int64(c) for c in col.chunks], pa.int64()),
             )
     return table
 
@@ -651,6 +685,36 @@ def _compact_dictionaries(table: pa.Table, skip: frozenset[str] = frozenset()) -
             )
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=table.schema)
+
+
+def _declare_required(schema: pa.Schema, required: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with the fields named in ``required`` not nullable."""
+    return pa.schema(
+        [f.with_nullable(False) if f.name in required else f for f in schema],
+        metadata=schema.metadata,
+    )
+
+
+def _checked(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` (of ``schema``'s columns and types) under ``schema``, after checking that
+    its columns not nullable there hold no null (a dictionary column: no null index, nor
+    an index of a null entry)."""
+    for f, col in zip(schema, table.columns, strict=True):
+        if not f.nullable and _has_null(col):
+            raise ValueError(f"column {f.name!r} of a rated CDR is empty: not written")
+    if table.schema.equals(schema):
+        return table
+    return pa.Table.from_arrays(table.columns, schema=schema)
+
+
+def _has_null(col: pa.ChunkedArray) -> bool:
+    """Whether a value of ``col`` is null (for a dictionary column: a null index, or an
+    index of a null entry)."""
+    if col.null_count:
+        return True
+    return pa.types.is_dictionary(col.type) and any(
+        c.dictionary.null_count and c.dictionary.take(c.indices).null_count for c in col.chunks
+    )
 
 
 def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -883,7 +947,7 @@ def _rate_file(
     recover_outputs(rated_path)
     targets = [rated_path, unrated_path] + ([Path(report_dir)] if report_dir else [])
     _clean_partials(targets)
-    rated_out = _AtomicParquet(rated_path, direct=direct_io)
+    rated_out = _AtomicParquet(rated_path, direct=direct_io, required=RATED_REQUIRED)
     unrated_out = _AtomicParquet(unrated_path, direct=direct_io)
     report_tmp, created = (
         _report_partial(Path(report_dir)) if report_dir is not None else (None, [])
