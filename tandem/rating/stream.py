@@ -870,6 +870,12 @@ def _output_error(exc: OSError, paths: list[Path]) -> OutputError:
     return OutputError(f"cannot write {where}: {reason}; nothing of this run was kept")
 
 
+def _close_and_sync(out: _AtomicParquet, empty_schema: pa.Schema) -> None:
+    """Finish ``out``'s temporary file and flush it to the disk."""
+    out.close(empty_schema)
+    sync_file(out.tmp)
+
+
 def rate_file(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -1000,9 +1006,10 @@ def _rate_file(
             pending.result()
             pending = None
         fallback = schema if schema is not None else pa.schema([])
-        # The unrated file is finished on the writing thread, idle now, while this one
-        # finishes the rated file (waiting for its last row groups and for the disk).
-        unrated_closed = pool.submit(unrated_out.close, fallback)
+        # The unrated file is finished, and flushed to the disk, on the writing thread,
+        # idle now, while this one finishes the rated file (waiting for its last row
+        # groups and for the disk); the commit's own flush of it then finds nothing to do.
+        unrated_closed = pool.submit(_close_and_sync, unrated_out, fallback)
         try:
             rated_out.close(fallback)
         finally:
