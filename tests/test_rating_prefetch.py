@@ -16,7 +16,7 @@ from tandem.rating.cdr import CdrReader
 from tandem.rating.parquet_parallel import PART_MIN_ROWS, ParallelParquetWriter
 from tandem.rating.parquetprefetch import ParquetPrefetch
 from tandem.rating.price import Rater
-from tandem.rating.stream import ReadAhead, rate_file
+from tandem.rating.stream import LAST_PARTS, ReadAhead, rate_file
 
 
 def _file(path, rows: int, group: int = 1000) -> pa.Table:
@@ -126,7 +126,7 @@ def test_read_ahead_knows_its_end():
     assert seen == [(0, False), (1, False), (2, True)]
 
 
-def test_the_last_batch_of_a_rated_file_is_encoded_in_two_row_groups(tmp_path, loaded):  # noqa: F811
+def test_the_last_batch_of_a_rated_file_is_encoded_in_last_parts_row_groups(tmp_path, loaded):  # noqa: F811
     src = tmp_path / "cdrs.parquet"
     n = 8 * PART_MIN_ROWS
     _write_parquet(src, n)
@@ -136,8 +136,12 @@ def test_the_last_batch_of_a_rated_file_is_encoded_in_two_row_groups(tmp_path, l
     meta = pq.ParquetFile(out).metadata
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == summary.rated and summary.rated > 4 * PART_MIN_ROWS
-    # the first batch's rated rows one row group, the last batch's cut in two halves
-    assert len(sizes) == 3 and abs(sizes[1] - sizes[2]) <= 1, sizes
+    # the first batch's rated rows one row group, the last batch's cut in LAST_PARTS
+    # parts of about equal size (as many as have PART_MIN_ROWS rows)
+    last = summary.rated - sizes[0]
+    parts = min(LAST_PARTS, last // PART_MIN_ROWS)
+    assert parts >= 3 and len(sizes) == 1 + parts, sizes
+    assert max(sizes[1:]) - min(sizes[1:]) < parts, sizes
     single = tmp_path / "single.parquet"
     rate_file(src, single, rater, reader=CdrReader(batch_size=n))
     assert pq.read_table(out).to_pylist() == pq.read_table(single).to_pylist()
@@ -155,3 +159,32 @@ def test_tandem_rate_stops_its_prefetch_when_it_refuses_the_outputs(tmp_path):
     )
     assert result.exit_code != 0 and "is the CDR file being rated" in result.output
     assert not [t for t in threading.enumerate() if t.name == "parquet-prefetch"]
+
+
+def test_the_parts_of_a_table_are_queued_before_waiting_for_the_tables_before():
+    # The first table's encoding is held until the second table's last part has begun
+    # encoding: it can only begin if every part was queued before write_table waited
+    # for the first table (which it does with two tables in flight on two threads).
+    rows = 2 * PART_MIN_ROWS
+    table = pa.table({"record": pa.array(range(rows), pa.int64())})
+    last_part_begun = threading.Event()
+    seen, waited = [], []
+
+    def prepare(t: pa.Table) -> pa.Table:
+        seen.append(t.column(0)[0].as_py())
+        if t.column(0)[0].as_py() == 1_000_000:  # the first table
+            waited.append(last_part_begun.wait(timeout=10))
+        elif t.column(0)[0].as_py() == PART_MIN_ROWS:
+            last_part_begun.set()
+        return t
+
+    first = pa.table({"record": pa.array(range(1_000_000, 1_000_000 + rows), pa.int64())})
+    sink = io.BytesIO()
+    writer = ParallelParquetWriter(sink, table.schema, workers=2, prepare=prepare)
+    writer.write_table(first)
+    writer.write_table(table, parts=2)
+    writer.close()
+    assert waited == [True]  # not a wait that ran out
+    assert sorted(seen) == [0, PART_MIN_ROWS, 1_000_000]
+    got = pq.read_table(io.BytesIO(sink.getvalue()))
+    assert got.column(0).to_pylist() == first.column(0).to_pylist() + list(range(rows))

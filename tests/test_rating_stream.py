@@ -258,3 +258,34 @@ def test_rated_and_unrated_files_hold_start_as_a_utc_instant(tmp_path, loaded): 
             assert at is None if epoch is None else at.timestamp() == epoch
         frame = table.to_pandas()
         assert str(frame["start"].dtype) == "datetime64[us, UTC]"
+
+
+def test_the_commit_hands_the_earlier_outputs_blocks_to_a_helper(tmp_path, loaded, monkeypatch):  # noqa: F811
+    # The earlier rated and unrated files are removed before the new ones are renamed in
+    # (names gone at once), their blocks freed by a helper process after the commit.
+    from tandem.files import DeferredRemoval
+
+    src = tmp_path / "cdrs.parquet"
+    _write_parquet(src, 3000)
+    rater = Rater.from_store(loaded)
+    out = tmp_path / "rated.parquet"
+    rate_file(src, out, rater)
+    first = pq.read_table(out)
+    removed, released = [], []
+    unlink, release = DeferredRemoval.unlink, DeferredRemoval.release
+
+    def spy_unlink(self, path):
+        removed.append(path.name)
+        unlink(self, path)
+
+    def spy_release(self):
+        released.append(len(self._fds))
+        return release(self)
+
+    monkeypatch.setattr(DeferredRemoval, "unlink", spy_unlink)
+    monkeypatch.setattr(DeferredRemoval, "release", spy_release)
+    rate_file(src, out, rater)
+    assert sorted(removed) == ["rated.parquet", "rated.unrated.parquet"]
+    assert released == [2]
+    assert pq.read_table(out).equals(first)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -147,11 +147,7 @@ def _write_value(out: bytearray, kind: int, value: Any) -> None:
         out += value
     elif kind in (_LIST, _SET):
         elem, items = value
-        if len(items) < 15:
-            out.append((len(items) << 4) | elem)
-        else:
-            out.append(0xF0 | elem)
-            _put_varint(out, len(items))
+        _list_header(out, elem, len(items))
         for v in items:
             _write_value(out, elem, v)
     elif kind == _MAP:
@@ -180,6 +176,33 @@ def _write_struct(out: bytearray, fields: list[Field]) -> None:
         if kind not in (_TRUE, _FALSE):
             _write_value(out, kind, value)
         last = fid
+    out.append(_STOP)
+
+
+def _list_header(out: bytearray, elem: int, size: int) -> None:
+    """The head of a Thrift compact list of ``size`` items of type ``elem``."""
+    if size < 15:
+        out.append((size << 4) | elem)
+    else:
+        out.append(0xF0 | elem)
+        _put_varint(out, size)
+
+
+def _write_struct_with(out: bytearray, fields: list[Field], fid: int, value: bytes) -> None:
+    """:func:`_write_struct`, field ``fid``'s value given as its encoding ``value``."""
+    last = 0
+    for f, kind, v in fields:
+        delta = f - last
+        if 0 < delta <= 15:
+            out.append((delta << 4) | kind)
+        else:
+            out.append(kind)
+            _put_varint(out, _zigzag(f))
+        if f == fid:
+            out += value
+        elif kind not in (_TRUE, _FALSE):
+            _write_value(out, kind, v)
+        last = f
     out.append(_STOP)
 
 
@@ -297,7 +320,9 @@ class ParallelParquetWriter:
         # of 262,144 rated CDRs (and copy it as it grew). At most ``limit`` of them.
         self.spare: list[pa.Buffer] = []
         self.footer: list[Field] | None = None
-        self.groups: list[Any] = []
+        # The footer's row groups (Thrift-encoded as they are appended) and their number.
+        self.groups = bytearray()
+        self.group_count = 0
         self.rows = 0
         self.retyped = False  # ``prepare`` changed the schema: record ``schema`` at close
         # ... as :meth:`_recorded_schema` gives it, made when the first encoded table is
@@ -313,6 +338,8 @@ class ParallelParquetWriter:
         if self.prepare is not None:
             table = self.prepare(table)
             if not table.schema.equals(self.schema):
+                if [f.nullable for f in table.schema] != [f.nullable for f in self.schema]:
+                    raise ValueError("prepare changed which columns are nullable")
                 self.retyped = True
         scratch = self._scratch(_room(table)) if table.nbytes >= _SCRATCH_MIN else None
         if scratch is not None:
@@ -359,7 +386,10 @@ class ParallelParquetWriter:
         self.offset += len(pages)
         if self.footer is None:
             self.footer = footer
-        self.groups += groups[1]
+        for group in groups[1]:  # encoded now, while later tables encode, not at close
+            _set(group, 7, self.group_count)  # its ordinal in the file
+            _write_struct(self.groups, group)
+            self.group_count += 1
         self.rows += rows
         del pages, data
         if scratch is not None:
@@ -379,11 +409,12 @@ class ParallelParquetWriter:
             return
         parts = max(1, min(parts, table.num_rows // PART_MIN_ROWS))
         step = -(-table.num_rows // parts)
+        # Every part is queued before any wait: each starts as soon as a thread is free
+        # (the last table's parts do not wait for the table before it to be written out).
         for start in range(0, table.num_rows, step):
-            self._submit(table.slice(start, step) if parts > 1 else table)
-
-    def _submit(self, table: pa.Table) -> None:
-        self.pending.append(self.pool.submit(self._encode, table))
+            self.pending.append(
+                self.pool.submit(self._encode, table.slice(start, step) if parts > 1 else table)
+            )
         while self.pending and (len(self.pending) >= self.limit or self.pending[0].done()):
             self._append(self.pending.popleft().result())
 
@@ -392,14 +423,15 @@ class ParallelParquetWriter:
         try:
             while self.pending:
                 self._append(self.pending.popleft().result())
+            groups = None
             if self.footer is None:  # no rows at all: an ordinary empty file's footer
                 self.footer = _split(self._encode(empty_table(self.schema))[1])[1]
             else:
                 _set(self.footer, 3, self.rows)
                 kind, _items = _get(self.footer, 4)
-                for ordinal, group in enumerate(self.groups):
-                    _set(group, 7, ordinal)
-                _set(self.footer, 4, (kind, self.groups))
+                groups = bytearray()
+                _list_header(groups, kind, self.group_count)
+                groups += self.groups
             if self.retyped:
                 elements, metadata = self.recorded or self._recorded_schema()
                 if len(elements[1]) != len(_get(self.footer, 2)[1]):
@@ -407,7 +439,10 @@ class ParallelParquetWriter:
                 _set(self.footer, 2, elements)
                 _set(self.footer, 5, metadata)
             out = bytearray()
-            _write_struct(out, self.footer)
+            if groups is None:
+                _write_struct(out, self.footer)
+            else:
+                _write_struct_with(out, self.footer, 4, bytes(groups))
             self.sink.write(bytes(out))
             self.sink.write(struct.pack("<I", len(out)))
             self.sink.write(_MAGIC)

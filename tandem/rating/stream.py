@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tandem.errors import CdrError, OutputError
-from tandem.files import DirectWriter, sync_directory, sync_file
+from tandem.files import DeferredRemoval, DirectWriter, sync_directory, sync_file
 from tandem.instant import InstantLike, format_instant, parse_instant
 from tandem.rating.amounts import INT64_DECIMAL_DIGITS
 from tandem.rating.arrays import empty_table, from_numpy, scalar, to_numpy
@@ -92,6 +92,9 @@ _LIBC = _glibc()
 _TRIM: Callable[[int], int] | None = _LIBC.malloc_trim if _LIBC is not None else None
 #: Batches between two :func:`release_memory` calls in :func:`rate_file`.
 RELEASE_EVERY = 8
+#: Row groups the last batch's rated rows are cut into (each of at least
+#: :data:`~tandem.rating.parquet_parallel.PART_MIN_ROWS` rows), encoded in parallel.
+LAST_PARTS = 4
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
@@ -335,16 +338,24 @@ def _commit(pairs: list[tuple[Path, Path]], journal: Path) -> None:
     folders = {journal.parent} | {p.parent for _, p in pairs}
     for folder in folders - {journal.parent}:  # (write_journal synced the journal's)
         sync_directory(folder)
-    _finish(pairs)
-    for folder in folders:
-        sync_directory(folder)
-    journal.unlink()
-    sync_directory(journal.parent)
+    # The earlier outputs' blocks are freed by a helper process once the commit is done
+    # (DeferredRemoval): 30 ms of waiting for the disk for a 180 MB rated file, after
+    # which nothing is left for this process to do but end.
+    removed = DeferredRemoval()
+    try:
+        _finish(pairs, removed)
+        for folder in folders:
+            sync_directory(folder)
+        journal.unlink()
+        sync_directory(journal.parent)
+    finally:
+        removed.release()
 
 
-def _finish(pairs: list[tuple[Path, Path]]) -> None:
+def _finish(pairs: list[tuple[Path, Path]], removed: DeferredRemoval | None = None) -> None:
     """Do the renames of a journal that are not done yet (a missing temporary file is one
-    already renamed).
+    already renamed); ``removed``: the earlier outputs are removed through it (their
+    blocks freed at its :meth:`~tandem.files.DeferredRemoval.release`).
 
     Every earlier output that is to be replaced is removed first, then the new ones are
     renamed in: a reader that comes while this is under way (or after a kill in it) finds
@@ -352,7 +363,11 @@ def _finish(pairs: list[tuple[Path, Path]]) -> None:
     new one (where a CDR could be in both)."""
     todo = [(tmp, target) for tmp, target in pairs if tmp.exists()]
     for _, target in todo:
-        if not target.is_dir():
+        if target.is_dir():
+            continue
+        if removed is not None:
+            removed.unlink(target)
+        else:
             target.unlink(missing_ok=True)
     if todo:
         sync_directory(todo[0][1].parent)
@@ -391,16 +406,46 @@ def recover_outputs(output: str | os.PathLike[str]) -> bool:
     return True
 
 
+#: Columns of the rated file that no rated CDR leaves empty, declared so (not nullable:
+#: Parquet ``REQUIRED``) in its schema: a rated CDR has a valid start and duration, a
+#: valid number to rate, a customer whose deck priced it, and a sell price (prefix,
+#: billed seconds, amount, currency). Parquet then stores no definition levels for them
+#: (about 4.5 ms less encoding per 262,144 rated CDRs, an eighth of it). Other columns
+#: (the buy side, ``margin``, ``carrier``, ``number`` beside a routing number, the
+#: destinations) may be empty in a rated row and stay nullable. A batch that had a
+#: null in one of them is refused (:class:`ValueError`) rather than written.
+RATED_REQUIRED = (
+    "record",
+    "start",
+    "start_epoch",
+    "duration",
+    "customer",
+    "rated_number",
+    "sell_prefix",
+    "sell_billed_seconds",
+    "sell_amount",
+    "sell_currency",
+)
+
+
 class _AtomicParquet:
     """A Parquet writer that aligns every batch to the first one's schema into a temporary
     file (``.NAME.tandem-partial-PID``), encoding batches on both cores
-    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit."""
+    (:class:`ParallelParquetWriter`); :meth:`close` completes it for the commit.
+    ``required``: the columns declared not nullable (when the first batch has them)."""
 
-    def __init__(self, path: Path, workers: int = 2, direct: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        workers: int = 2,
+        direct: bool = False,
+        required: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
         self.tmp = partial_path(path)
         self.workers = workers
         self.direct = direct  # written past the page cache (DirectWriter)
+        self.required = required
         self.writer: ParallelParquetWriter | None = None
         self.file: BinaryIO | None = None
         self.schema: pa.Schema | None = None
@@ -409,7 +454,8 @@ class _AtomicParquet:
         """Append ``table`` (``parts``: see :meth:`ParallelParquetWriter.write_table`)."""
         table = output_times(table)
         if self.writer is None:
-            self.schema = table.schema
+            self.schema = _declare_required(table.schema, self.required)
+            table = _checked(table, self.schema)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # closed by close/abort
             self.file = cast(
@@ -425,7 +471,7 @@ class _AtomicParquet:
                 **writer_options(self.schema, plain),
             )
         else:
-            table = _align(table, self.schema)
+            table = _checked(_align(table, self.schema), self.schema)
         self.writer.write_table(table, parts)
         if self.file is not None:
             start_writeback(self.file)
@@ -591,13 +637,16 @@ def _prepare(table: pa.Table, plain: frozenset[str]) -> pa.Table:
     table = _compact_dictionaries(table, skip=plain)
     for name in plain:
         i = table.schema.get_field_index(name)
-        value_type = table.schema.field(i).type.value_type
-        table = table.set_column(i, name, pc.cast(table.column(i), value_type))
+        f = table.schema.field(i)  # its nullability kept (the fields set here too)
+        value_type = f.type.value_type
+        table = table.set_column(i, f.with_type(value_type), pc.cast(table.column(i), value_type))
     for i, f in enumerate(table.schema):
         if f.name in _AMOUNTS and _int64_decimal(f.type):
             col = table.column(i)
             table = table.set_column(
-                i, f.name, pa.chunked_array([_scaled_int64(c) for c in col.chunks], pa.int64())
+                i,
+                f.with_type(pa.int64()),
+                pa.chunked_array([_scaled_int64(c) for c in col.chunks], pa.int64()),
             )
     return table
 
@@ -636,6 +685,36 @@ def _compact_dictionaries(table: pa.Table, skip: frozenset[str] = frozenset()) -
             )
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=table.schema)
+
+
+def _declare_required(schema: pa.Schema, required: tuple[str, ...]) -> pa.Schema:
+    """``schema`` with the fields named in ``required`` not nullable."""
+    return pa.schema(
+        [f.with_nullable(False) if f.name in required else f for f in schema],
+        metadata=schema.metadata,
+    )
+
+
+def _checked(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` (of ``schema``'s columns and types) under ``schema``, after checking that
+    its columns not nullable there hold no null (a dictionary column: no null index, nor
+    an index of a null entry)."""
+    for f, col in zip(schema, table.columns, strict=True):
+        if not f.nullable and _has_null(col):
+            raise ValueError(f"column {f.name!r} of a rated CDR is empty: not written")
+    if table.schema.equals(schema):
+        return table
+    return pa.Table.from_arrays(table.columns, schema=schema)
+
+
+def _has_null(col: pa.ChunkedArray) -> bool:
+    """Whether a value of ``col`` is null (for a dictionary column: a null index, or an
+    index of a null entry)."""
+    if col.null_count:
+        return True
+    return pa.types.is_dictionary(col.type) and any(
+        c.dictionary.null_count and c.dictionary.take(c.indices).null_count for c in col.chunks
+    )
 
 
 def _align(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -791,6 +870,12 @@ def _output_error(exc: OSError, paths: list[Path]) -> OutputError:
     return OutputError(f"cannot write {where}: {reason}; nothing of this run was kept")
 
 
+def _close_and_sync(out: _AtomicParquet, empty_schema: pa.Schema) -> None:
+    """Finish ``out``'s temporary file and flush it to the disk."""
+    out.close(empty_schema)
+    sync_file(out.tmp)
+
+
 def rate_file(
     source: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -868,7 +953,7 @@ def _rate_file(
     recover_outputs(rated_path)
     targets = [rated_path, unrated_path] + ([Path(report_dir)] if report_dir else [])
     _clean_partials(targets)
-    rated_out = _AtomicParquet(rated_path, direct=direct_io)
+    rated_out = _AtomicParquet(rated_path, direct=direct_io, required=RATED_REQUIRED)
     unrated_out = _AtomicParquet(unrated_path, direct=direct_io)
     report_tmp, created = (
         _report_partial(Path(report_dir)) if report_dir is not None else (None, [])
@@ -878,6 +963,7 @@ def _rate_file(
     # most one write is in flight, so memory stays bounded by two batches.
     pool = ThreadPoolExecutor(1)
     pending = None
+    committed = False
     if batches is None:
         batches = read_ahead(reader.batches(source))
     done = 0
@@ -905,31 +991,46 @@ def _rate_file(
             schema = rated.schema
             if pending is not None:
                 pending.result()
-            # The last batch is encoded on both cores: nothing is left to overlap it.
-            parts = rated_out.workers if batches.at_end() else 1
+            # The last batch is encoded on both cores: nothing is left to overlap it. It
+            # is cut in LAST_PARTS row groups, queued at once: the encoding threads take
+            # them up as they come free (one is still encoding the batch before, for up
+            # to half a batch's time), and end within a small part of each other.
+            parts = LAST_PARTS if batches.at_end() else 1
             pending = pool.submit(write, rated, not_rated, parts)
             del batch, priced, rated, not_rated
             done += 1
-            if done % RELEASE_EVERY == 0:
-                release_memory(arrow=False)
+            if done % RELEASE_EVERY == 0 and parts == 1:
+                # on the writing thread once the batch is written, while this one prices
+                # the next (malloc_trim took 3-9 ms here); not for the last batch: the
+                # release after it does it
+                pool.submit(release_memory, False)
             if on_batch is not None:
                 on_batch(n)
         if pending is not None:
             pending.result()
             pending = None
         fallback = schema if schema is not None else pa.schema([])
-        rated_out.close(fallback)
-        unrated_out.close(fallback)
-        # The memory the batches used is handed back on the writing thread, idle now,
-        # while the commit waits for the disk: the process then has less to free when
-        # it ends (some 0.2 ms per MB here, on the critical path), the same work.
-        released = pool.submit(release_memory)
+        # The unrated file is finished, and flushed to the disk, on the writing thread,
+        # idle now, while this one finishes the rated file (waiting for its last row
+        # groups and for the disk); the commit's own flush of it then finds nothing to do.
+        unrated_closed = pool.submit(_close_and_sync, unrated_out, fallback)
+        # The memory the batches used is handed back on the writing thread next, while
+        # this one waits for the rated file's last blocks and the commit for the disk:
+        # the process then has less to free when it ends (some 0.2 ms per MB here, on
+        # the critical path), the same work. Not waited for after the commit: what it
+        # has not handed back by the process's end, the end frees.
+        pool.submit(release_memory)
+        try:
+            rated_out.close(fallback)
+        finally:
+            unrated_closed.exception()  # finished either way before anything else
+        unrated_closed.result()
         pairs = [(rated_out.tmp, rated_path), (unrated_out.tmp, unrated_path)]
         if report is not None and report_tmp is not None and report_dir is not None:
             for f in report.write(report_tmp):
                 pairs.append((f, Path(report_dir) / f.name))
         _commit([(t.absolute(), p.absolute()) for t, p in pairs], journal_path(rated_path))
-        released.result()
+        committed = True
     except BaseException as exc:
         if pending is not None:
             pending.exception()
@@ -950,5 +1051,5 @@ def _rate_file(
         raise
     finally:
         batches.close()
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=not committed)  # (committed: only the release may be left)
     return summary
