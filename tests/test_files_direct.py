@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 
@@ -147,4 +148,59 @@ def test_anonymous_map_is_zeroed_writable_private_memory():
             os._exit(0)
         os.waitpid(pid, 0)
         assert m[10:14] == b"abcd"
+    m.close()
+
+
+def _thp_eligible(address: int) -> str | None:
+    """The ``THPeligible`` field of the mapping holding ``address`` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "THPeligible:":
+                return line.split()[1]
+    return None
+
+
+def _address(m: object) -> int:
+    view = ctypes.c_char.from_buffer(m)  # type: ignore[arg-type]
+    try:
+        return ctypes.addressof(view)
+    finally:
+        del view
+
+
+def _thp_mode() -> str | None:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else None
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/smaps") or _thp_mode() in (None, "never"),
+    reason="no transparent huge pages on this machine",
+)
+def test_a_huge_anonymous_map_is_eligible_for_huge_pages_and_a_plain_one_is_not_asked():
+    size = 8 << 20
+    huge = files.anonymous_map(size, huge=True)
+    plain = files.anonymous_map(size)
+    assert _thp_eligible(_address(huge)) == "1"
+    if _thp_mode() == "madvise":  # only the advised mapping may get them
+        assert _thp_eligible(_address(plain)) == "0"
+    huge[size - 4 :] = b"tail"
+    assert huge[:4] == bytes(4) and huge[size - 4 :] == b"tail"
+    huge.close()
+    plain.close()
+
+
+def test_a_huge_anonymous_map_without_the_advice_is_still_memory(monkeypatch):
+    monkeypatch.delattr(files.mmap, "MADV_HUGEPAGE", raising=False)
+    m = files.anonymous_map(4096, huge=True)
+    assert len(m) == 4096 and m[:] == bytes(4096)
     m.close()

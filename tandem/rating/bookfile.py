@@ -150,7 +150,7 @@ def read_book_file(
             total = int(meta["body"])
             if not 0 <= total <= os.fstat(fh.fileno()).st_size:
                 return None
-            body: mmap.mmap | bytearray = anonymous_map(total) if total else bytearray()
+            body: mmap.mmap | bytearray = anonymous_map(total, huge=True) if total else bytearray()
             if fh.readinto(body) != total or fh.read(1):
                 return None
         if meta.pop(DIGEST_FIELD, None) != digest(meta, body):
