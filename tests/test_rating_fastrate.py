@@ -20,6 +20,7 @@ from rating_helpers import cdr_frame, rates_frame
 
 from tandem.money import MAX_RATE, SCALE, Rounding
 from tandem.rating import fastrate
+from tandem.rating.amounts import AMOUNT_TYPE, amount_array, exact_total
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT
 from tandem.rating.cdr import canonical_table
 from tandem.rating.keys import e164_digits_array, number_keys
@@ -432,11 +433,16 @@ def test_the_c_loops_price_a_flat_book(monkeypatch):
             calls.append("keys")
             return real.plain_keys(*args)
 
+        def decimal_words(self, *args):
+            calls.append("words")
+            return real.decimal_words(*args)
+
     monkeypatch.setattr(fastrate, "_fastrate", Spy())
     monkeypatch.setattr(fastrate, "NATIVE", True)
     rater, table = _large_case(5, n=500)
     rater.price(table)
-    assert sorted(calls) == ["keys", "side", "side"]  # both sides, the numbers once
+    # both sides, the numbers once, the money columns (both sides' amounts and the margin)
+    assert sorted(calls) == ["keys", "side", "side", "words", "words", "words"]
 
 
 def test_row_classes_built_by_several_threads_at_once():
@@ -464,3 +470,76 @@ def test_row_classes_built_by_several_threads_at_once():
         for of_row, classes in got:
             assert of_row is not None and len(classes) > 1
             assert np.array_equal(of_row, got[0][0]) and np.array_equal(classes, got[0][1])
+
+
+# -- the money columns' words and exact totals in C ----------------------------------------------
+
+_int64s = st.integers(-(2**63), 2**63 - 1)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_int64s, _int64s), max_size=40), st.booleans())
+def test_decimal_words_are_numpys_words(pairs, difference):
+    a = np.asarray([x for x, _ in pairs], dtype=np.int64)
+    b = np.asarray([y for _, y in pairs], dtype=np.int64) if difference else None
+    with np.errstate(over="ignore"):
+        values = a - b if b is not None else a  # numpy's int64 subtraction wraps
+    words = np.full((len(a), 2), 7, dtype=np.int64)
+    valid = np.ones(len(a), dtype=bool)
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        assert fastrate.decimal_words(a, b, words)
+        native = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
+        fastrate.NATIVE = False
+        plain = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
+    finally:
+        fastrate.NATIVE = saved
+    assert words[:, 0].tolist() == values.tolist()
+    assert words[:, 1].tolist() == (values >> 63).tolist()
+    assert native.equals(plain)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    # the numpy path's high limb is one int64 per row (tandem.rating.amounts): sums up to
+    # 2**63 * 2**64 (a few values near 10**38 pass it); the C loop's is split in two
+    st.lists(st.integers(-(10**30), 10**30), max_size=40),
+    st.lists(st.booleans(), max_size=40),
+    st.integers(0, 6),
+)
+def test_decimal_total_is_the_exact_sum(values, nulls, offset):
+    n = len(values)
+    valid = ~np.asarray((nulls + [False] * n)[:n], dtype=bool)
+    arr = amount_array(np.zeros(n, np.int64), valid, (np.arange(n), values)).slice(offset)
+    want = sum(v for v, ok in list(zip(values, valid, strict=True))[offset:] if ok)
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        assert fastrate.decimal_total(arr) == want
+        fastrate.NATIVE = False
+        assert fastrate.decimal_total(arr) is None
+        assert exact_total(arr) == want  # the numpy path
+    finally:
+        fastrate.NATIVE = saved
+
+
+@needs_c
+def test_the_money_kernels_refuse_bad_input():
+    from tandem.rating import _fastrate
+
+    with pytest.raises(ValueError, match="mismatched"):
+        _fastrate.decimal_words(np.zeros(3, np.int64), None, np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match="mismatched"):
+        _fastrate.decimal_words(np.zeros(3, np.int64), np.zeros(2, np.int64), np.zeros(6, np.int64))
+    with pytest.raises(TypeError, match="bytes"):
+        _fastrate.decimal_words(np.zeros(3, np.int32), None, np.zeros(6, np.int64))
+    with pytest.raises(ValueError, match="shorter"):
+        _fastrate.decimal_total(bytes(32), 1, 2, None)
+    with pytest.raises(ValueError, match="shorter"):
+        _fastrate.decimal_total(bytes(16 * 20), 0, 20, bytes(2))
+    with pytest.raises(ValueError, match="range"):
+        _fastrate.decimal_total(bytes(16), -1, 1, None)
+    assert _fastrate.decimal_total(bytes(16 * 9), 0, 9, bytes([0xFF, 0x01])) == (0, 0, 0, 0)

@@ -40,7 +40,14 @@
  *   a number tandem.numbers.e164_digits leaves as it is; False (keys undefined) as soon
  *   as one is not, for the general path to normalise.
  *
- * Both release the GIL while they loop.
+ * decimal_words(a, b, out) -> None, decimal_total(data, offset, n, validity) -> limbs
+ *
+ *   The money columns of a priced batch (tandem/rating/amounts.py): int64 scaled amounts
+ *   (or the difference of two, the margin) written as decimal128's 16-byte words in one
+ *   pass, and the exact sum of such a column read from its Arrow buffers (see each
+ *   function below).
+ *
+ * All release the GIL while they loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -462,11 +469,123 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(plain);
 }
 
+/* decimal_words(a, b, out) -> None: out[2i], out[2i + 1] = the 16-byte decimal128 words
+ * (low word, sign word) of a[i] - b[i] as int64 (b None: of a[i]); the difference wraps
+ * as numpy's int64 subtraction does. a, b: int64 per value; out: 2 int64 per value. */
+static PyObject *
+fastrate_decimal_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "decimal_words(a, b, out)");
+        return NULL;
+    }
+    Buf b[3];
+    Py_ssize_t len[3] = {0, 0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 8, 0, "a", &len[0]) < 0 ||
+        (args[1] != Py_None && take(args[1], &b[1], 8, 0, "b", &len[1]) < 0) ||
+        take(args[2], &b[2], 8, 1, "out", &len[2]) < 0) {
+        release(b, 3);
+        return NULL;
+    }
+    Py_ssize_t n = len[0];
+    if ((b[1].held && len[1] != n) || len[2] != 2 * n) {
+        release(b, 3);
+        PyErr_SetString(PyExc_ValueError, "decimal_words: arrays of mismatched lengths");
+        return NULL;
+    }
+    const int64_t *x = b[0].view.buf;
+    const int64_t *y = b[1].held ? b[1].view.buf : NULL;
+    int64_t *out = b[2].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v = (uint64_t)x[i] - (y ? (uint64_t)y[i] : 0);
+        int64_t w;
+        memcpy(&w, &v, sizeof w);
+        out[2 * i] = w;
+        out[2 * i + 1] = w < 0 ? -1 : 0;
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 3);
+    Py_RETURN_NONE;
+}
+
+/* floor(h / 2**32), without relying on >> of a negative number */
+static inline int64_t
+high_half(int64_t h)
+{
+    return h >= 0 ? h >> 32 : -(int64_t)((~(uint64_t)h) >> 32) - 1;
+}
+
+/* decimal_total(data, offset, n, validity) -> (s0, s1, h0, h1): the exact sum of the n
+ * decimal128 values from value `offset` of an Arrow buffer (16 little-endian bytes each:
+ * low word, high word), nulls (a clear bit of `validity`, an Arrow bitmap from bit
+ * `offset`; None: no nulls) counted 0, as limbs: sum = s0 + s1 * 2**64 + (h0 + h1 * 2**32)
+ * * 2**64 (s0, s1 unsigned; h0, h1 signed). n < 2**31 (no limb can wrap). */
+static PyObject *
+fastrate_decimal_total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "decimal_total(data, offset, n, validity)");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyLong_AsSsize_t(args[2]);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (offset < 0 || n < 0 || n >= ((Py_ssize_t)1 << 31)) {
+        PyErr_SetString(PyExc_ValueError, "decimal_total: offset or count out of range");
+        return NULL;
+    }
+    Buf b[2];
+    Py_ssize_t len[2] = {0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 1, 0, "data", &len[0]) < 0 ||
+        (args[3] != Py_None && take(args[3], &b[1], 1, 0, "validity", &len[1]) < 0)) {
+        release(b, 2);
+        return NULL;
+    }
+    if (len[0] / 16 < offset + n || (b[1].held && len[1] < (offset + n + 7) / 8)) {
+        release(b, 2);
+        PyErr_SetString(PyExc_ValueError, "decimal_total: buffers shorter than the values");
+        return NULL;
+    }
+    const uint8_t *data = b[0].view.buf;
+    const uint8_t *valid = b[1].held ? b[1].view.buf : NULL;
+    uint64_t s0 = 0, s1 = 0;
+    int64_t h0 = 0, h1 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = offset; k < offset + n; k++) {
+        if (valid && !((valid[k >> 3] >> (k & 7)) & 1))
+            continue;
+        uint64_t lo;
+        int64_t hi;
+        memcpy(&lo, data + 16 * k, 8);
+        memcpy(&hi, data + 16 * k + 8, 8);
+        s0 += lo;
+        s1 += s0 < lo;
+        h0 += (int64_t)(uint32_t)hi;
+        h1 += high_half(hi);
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 2);
+    return Py_BuildValue("(KKLL)", (unsigned long long)s0, (unsigned long long)s1,
+                         (long long)h0, (long long)h1);
+}
+
 static PyMethodDef methods[] = {
     {"price_side", (PyCFunction)(void (*)(void))fastrate_price_side, METH_FASTCALL,
      "One side of a batch priced on a flat book (see the module source)."},
     {"plain_keys", (PyCFunction)(void (*)(void))fastrate_plain_keys, METH_FASTCALL,
      "Match keys of plain E.164 digit strings, or False (see the module source)."},
+    {"decimal_words", (PyCFunction)(void (*)(void))fastrate_decimal_words, METH_FASTCALL,
+     "The decimal128 words of int64 amounts (or differences) (see the module source)."},
+    {"decimal_total", (PyCFunction)(void (*)(void))fastrate_decimal_total, METH_FASTCALL,
+     "The exact sum of a decimal128 buffer, as limbs (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.money import SCALE
+from tandem.rating import fastrate
 from tandem.rating.arrays import from_numpy
 
 __all__ = [
@@ -57,15 +58,20 @@ def amount_array(
     valid: np.ndarray,
     wide: tuple[np.ndarray, list[int]] | None = None,
     type: pa.DataType = AMOUNT_TYPE,
+    minus: np.ndarray | None = None,
 ) -> pa.Array:
     """Scaled int64 amounts as a decimal array of ``type`` (exact, no Python objects),
     null where ``valid`` is False. ``wide`` gives ``(positions, amounts)`` whose amounts are
     Python integers that may pass int64 (they replace ``values`` there); the caller picks a
-    ``type`` that holds every amount."""
+    ``type`` that holds every amount. With ``minus`` the amounts are ``values - minus``
+    (int64 subtraction, as numpy's)."""
     n = len(values)
     words = np.empty((n, 2), dtype=np.int64)
-    words[:, 0] = values
-    np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
+    if not fastrate.decimal_words(values, minus, words):  # in one pass, in C
+        if minus is not None:
+            values = values - minus
+        words[:, 0] = values
+        np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
     if wide is not None and len(wide[0]):
         at, amounts = wide
         words[at, 0] = np.asarray([a & ((1 << 64) - 1) for a in amounts], np.uint64).view(np.int64)
@@ -130,6 +136,15 @@ def exact_total(col: pa.Array | pa.ChunkedArray) -> int:
     limbs of :func:`money_limbs` summed in place over the Arrow buffer."""
     if isinstance(col, pa.ChunkedArray) and col.num_chunks > 1:
         return sum(exact_total(c) for c in col.chunks)
+    if isinstance(col, pa.ChunkedArray) and col.num_chunks == 1:
+        col = col.chunk(0)
+    if (
+        isinstance(col, pa.Array)
+        and pa.types.is_decimal128(col.type)
+        and col.type.scale == SCALE
+        and (total := fastrate.decimal_total(col)) is not None
+    ):
+        return total  # in one pass over the buffers, in C
     w32, hi = _words(col)
     if len(hi) >= 1 << 31:  # pragma: no cover - batches are far smaller
         half = len(hi) // 2

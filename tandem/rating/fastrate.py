@@ -30,7 +30,16 @@ try:
 except ImportError:  # not built (no compiler at install): the numpy path runs
     _fastrate = None
 
-__all__ = ["BUILT", "NATIVE", "flat_book", "row_classes", "price_side", "plain_keys"]
+__all__ = [
+    "BUILT",
+    "NATIVE",
+    "flat_book",
+    "row_classes",
+    "price_side",
+    "plain_keys",
+    "decimal_words",
+    "decimal_total",
+]
 
 #: The C extension is built (importable).
 BUILT = _fastrate is not None
@@ -165,3 +174,30 @@ def plain_keys(numbers: pa.Array) -> np.ndarray | None:
         )[numbers.offset :]
     keys = np.empty(n, dtype=np.int64)
     return keys if _fastrate.plain_keys(offsets, data, valid, keys) else None
+
+
+def decimal_words(values: np.ndarray, minus: np.ndarray | None, out: np.ndarray) -> bool:
+    """Fill ``out`` (``(n, 2)`` int64, C-contiguous) with the decimal128 words (low word,
+    sign word) of ``values - minus`` (int64; ``minus`` None: of ``values``), the
+    difference wrapping as numpy's does, in one pass: True; False (``out`` untouched)
+    without the C loop."""
+    if not NATIVE or _fastrate is None:
+        return False
+    _fastrate.decimal_words(_int64(values), None if minus is None else _int64(minus), out)
+    return True
+
+
+def decimal_total(arr: pa.Array) -> int | None:
+    """The exact sum (a Python integer) of a ``decimal128`` array's scaled values, nulls
+    counted 0, read from its buffers in one pass; None without the C loop (or for 2**31
+    values or more, which the caller splits)."""
+    n = len(arr)
+    if not NATIVE or _fastrate is None or n >= 1 << 31:
+        return None
+    if n == 0:
+        return 0
+    bufs = arr.buffers()
+    s0, s1, h0, h1 = _fastrate.decimal_total(
+        bufs[1], arr.offset, n, bufs[0] if arr.null_count else None
+    )
+    return int(s0 + (s1 << 64) + ((h0 + (h1 << 32)) << 64))

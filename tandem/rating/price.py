@@ -231,7 +231,7 @@ def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     col = table.column(name)
     if not pa.types.is_integer(col.type):
         raise CdrError(f"column {name!r} must be integer seconds, got {col.type}")
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    col = _one_chunk(col)
     if col.null_count == 0:
         valid = np.ones(len(col), dtype=bool)
     else:
@@ -240,9 +240,15 @@ def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     return to_numpy(col).astype(np.int64, copy=False), valid
 
 
+def _one_chunk(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array: its only chunk as it is (``combine_chunks`` would copy it)."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(names, pa.ChunkedArray):
-        names = names.combine_chunks()
+    names = _one_chunk(names)
     if pa.types.is_dictionary(names.type):
         enc = names
     else:
@@ -797,13 +803,13 @@ class Rater:
             results[side] = res
         sell, buy = results["sell"], results["buy"]
         both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
-        margin = sell["amount"] - buy["amount"]
         wide = None
         if len(sell["wide_at"]) or len(buy["wide_at"]):  # exact where either side is wide
             at = np.union1d(sell["wide_at"], buy["wide_at"])
             exact = [_exact_amounts(res, at) for res in (sell, buy)]
             wide = (at, [a - b for a, b in zip(*exact, strict=True)])
-        return out.append_column("margin", amount_array(margin, both, wide, self.amount_type))
+        margin = amount_array(sell["amount"], both, wide, self.amount_type, minus=buy["amount"])
+        return out.append_column("margin", margin)
 
 
 def _exact_amounts(res: dict[str, np.ndarray], at: np.ndarray) -> list[int]:
@@ -991,16 +997,41 @@ def _dictionary_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]] | No
     return codes, values
 
 
+def _one_value(col: pa.ChunkedArray) -> tuple[list[Any], pa.Array] | None:
+    """``(values, array)`` of a one-chunk dictionary column holding one value at most
+    besides nulls (a priced batch's currency column, its reason column when every CDR is
+    priced): ``values`` is ``[]`` when every row is null, else its one-entry dictionary.
+    None for any other column (counted on codes: :func:`_dictionary_codes`)."""
+    if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
+        return None
+    arr = col.chunk(0)
+    if arr.null_count == len(arr):
+        return [], arr
+    if len(arr.dictionary) != 1:
+        return None
+    return arr.dictionary.to_pylist(), arr
+
+
 def _value_counts(col: pa.ChunkedArray) -> dict[Any, int]:
     """How many rows hold each value of ``col`` (None: the nulls); values counted 0 are
-    left out. Dictionary columns (every priced batch's) are counted on their codes."""
+    left out. Dictionary columns (every priced batch's) are counted on their codes, or
+    from their null count when they hold one value at most (:func:`_one_value`)."""
+    one = _one_value(col)
+    if one is not None:
+        values, arr = one
+        out: dict[Any, int] = {}
+        if values and len(arr) > arr.null_count:
+            out[values[0]] = len(arr) - arr.null_count
+        if arr.null_count:
+            out[None] = out.get(None, 0) + arr.null_count
+        return out
     found = _dictionary_codes(col)
     if found is None:
         counts = pc.value_counts(col.combine_chunks()).to_pylist()
         return {item["values"]: item["counts"] for item in counts}
     codes, values = found
     bins = np.bincount(codes, minlength=len(values) + 1).tolist()
-    out: dict[Any, int] = {}
+    out = {}
     for value, count in zip([*values, None], bins, strict=False):
         if count:
             out[value] = out.get(value, 0) + count
@@ -1010,6 +1041,12 @@ def _value_counts(col: pa.ChunkedArray) -> dict[Any, int]:
 def _rows_by_value(col: pa.ChunkedArray) -> list[tuple[Any, pa.Array | None]]:
     """``(value, rows)`` for each non-null value of ``col``: ``rows`` a boolean filter of
     the rows holding it, or None when every row does (no filter needed)."""
+    one = _one_value(col)
+    if one is not None:  # no codes to count: the rows holding the value are the valid ones
+        values, arr = one
+        if not values or arr.null_count == len(arr):
+            return []
+        return [(values[0], arr.is_valid() if arr.null_count else None)]
     found = _dictionary_codes(col)
     out: list[tuple[Any, pa.Array | None]] = []
     if found is None:
