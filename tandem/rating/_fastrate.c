@@ -56,6 +56,13 @@
 
 #define MAX_DIGITS 15
 
+/* 11**j: the weight of a key digit MAX_DIGITS - 1 - j places from the first */
+static const int64_t POW11[MAX_DIGITS] = {
+    1LL,          11LL,          121LL,          1331LL,          14641LL,
+    161051LL,     1771561LL,     19487171LL,     214358881LL,     2357947691LL,
+    25937424601LL, 285311670611LL, 3138428376721LL, 34522712143931LL, 379749833583241LL,
+};
+
 enum { HALF_UP = 0, HALF_EVEN = 1, UP = 2, CEILING = 3, DOWN = 4, FLOOR = 5 };
 
 typedef struct {
@@ -445,19 +452,32 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             plain = 0;
             break;
         }
+        /* k = sum of (digit + 1) * 11**(MAX_DIGITS - 1 - position): the products do
+         * not wait on one another (Horner's k = k * 11 + digit, then one * 11 per
+         * missing digit, chains a multiplication per digit) */
+        const uint8_t *p = data + lo;
         int64_t k = 0;
-        for (int64_t j = lo; j < hi; j++) {
-            unsigned c = data[j];
-            if (c < '0' || c > '9') {
-                plain = 0;
-                break;
+        unsigned bad_digit = 0;
+        if (size - lo >= MAX_DIGITS) {
+            /* MAX_DIGITS bytes can be read: one fixed, branch-free pass over them, the
+             * bytes past the number weighed 0 (no misprediction on its length) */
+            for (int j = 0; j < MAX_DIGITS; j++) {
+                unsigned d = (unsigned)p[j] - '0';
+                int64_t in = j < length;
+                bad_digit |= (unsigned)in & (d > 9);
+                k += in * (int64_t)(d + 1) * POW11[MAX_DIGITS - 1 - j];
             }
-            k = k * 11 + (int64_t)(c - '/');
+        } else {
+            for (int64_t j = 0; j < length; j++) {
+                unsigned d = (unsigned)p[j] - '0';
+                bad_digit |= d > 9;
+                k += (int64_t)(d + 1) * POW11[MAX_DIGITS - 1 - j];
+            }
         }
-        if (!plain)
+        if (bad_digit) {
+            plain = 0;
             break;
-        for (int64_t j = length; j < MAX_DIGITS; j++)
-            k *= 11;
+        }
         keys[i] = k;
     }
     Py_END_ALLOW_THREADS
