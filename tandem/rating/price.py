@@ -51,7 +51,7 @@ from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
 from tandem.rating import fastrate
 from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
-from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
+from tandem.rating.arrays import constant, from_numpy, null_array, scalar, strings, to_numpy
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
@@ -257,7 +257,7 @@ def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndar
         [book.accounts.get(v, -1) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64
     )
     if enc.null_count == 0 and len(lookup) == 2:  # one account named throughout
-        return np.full(len(enc), lookup[0], dtype=np.int64)
+        return constant(len(enc), int(lookup[0]), np.int64)
     indices = enc.indices
     if indices.null_count:
         indices = pc.fill_null(indices, _MINUS_ONE.cast(indices.type))
@@ -724,8 +724,16 @@ class Rater:
         input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
         if digits.null_count:
             input_reason[~to_numpy(digits.is_valid())] = _CODE["bad_number"]
-        input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
-        input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
+        # out of range, negative included: a negative value read unsigned passes 2**63
+        for values, ok_, limit, code in (
+            (duration, dur_ok, MAX_DURATION, _CODE["bad_duration"]),
+            (start, start_ok, MAX_INSTANT, _CODE["bad_time"]),
+        ):
+            bad = values.view(np.uint64) > limit
+            if not ok_.all():
+                bad |= ~ok_
+            if bad.any():
+                input_reason[bad] = code
         raw = cdrs.column("raw") if "raw" in cdrs.column_names else None
         if raw is not None and raw.null_count < len(raw):  # records the reader could not read
             broken = to_numpy(pc.is_valid(raw)) & ~start_ok
@@ -759,7 +767,7 @@ class Rater:
             if len(book.currency_of_row) and not book.uniform("currency_of_row"):
                 cur = to_global[book.currency_of_row[safe]]
             else:  # one currency on this side
-                cur = np.full(len(row), to_global[0], dtype=np.int32)
+                cur = constant(len(row), int(to_global[0]), np.int32)
             res["currency"] = cur if all_ok else np.where(ok, cur, -1)
             for name, codes_, dictionary in (
                 ("prefix", p_codes, prefixes),
@@ -768,7 +776,7 @@ class Rater:
                 # one value (or none) in the dictionary: every code is 0, no gather; the
                 # codes index the book's dictionaries by construction (safe=False: no
                 # bounds check, here and for the currency and reason columns below)
-                idx = codes_[safe] if len(dictionary) > 1 else np.zeros(len(row), np.int32)
+                idx = codes_[safe] if len(dictionary) > 1 else constant(len(row), 0, np.int32)
                 out = out.append_column(
                     f"{side}_{name}",
                     pa.DictionaryArray.from_arrays(
@@ -793,14 +801,19 @@ class Rater:
             )
             codes = res["reason"]
             if all_ok and not codes.any():  # every CDR priced: no reason anywhere
-                reason = pa.nulls(len(row), pa.int8())
+                reason = null_array(len(row), pa.int8())
             else:
                 codes = codes.astype(np.int8)
                 reason = from_numpy(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
             out = out.append_column(
                 f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT, safe=False)
             )
-            results[side] = res
+            # what the margin needs; the side's other arrays are freed before the next
+            # side's are made (the heap's peak, faulted in by the first batches, is lower)
+            results[side] = {
+                k: res[k] for k in ("amount", "ok", "currency", "wide_at", "wide_amount")
+            }
+            del res, row, safe, codes, idx, mask
         sell, buy = results["sell"], results["buy"]
         both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
         wide = None
