@@ -490,8 +490,11 @@ def test_decimal_words_are_numpys_words(pairs, difference):
     saved = fastrate.NATIVE
     try:
         fastrate.NATIVE = True
-        assert fastrate.decimal_words(a, b, words)
+        assert fastrate.decimal_words(a, b, words) == sum(values.tolist())
         native = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
+        assert exact_total(native) == sum(values.tolist())  # the total kept as it was written
+        if len(a) > 1:
+            assert exact_total(native.slice(1)) == sum(values.tolist()[1:])
         fastrate.NATIVE = False
         plain = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
     finally:
@@ -543,3 +546,26 @@ def test_the_money_kernels_refuse_bad_input():
     with pytest.raises(ValueError, match="range"):
         _fastrate.decimal_total(bytes(16), -1, 1, None)
     assert _fastrate.decimal_total(bytes(16 * 9), 0, 9, bytes([0xFF, 0x01])) == (0, 0, 0, 0)
+
+
+@needs_c
+def test_a_money_arrays_total_is_kept_while_it_lives(monkeypatch):
+    from tandem.rating import amounts
+
+    monkeypatch.setattr(fastrate, "NATIVE", True)
+    values = np.asarray([5, -7, 2**62, 11], dtype=np.int64)
+    arr = amount_array(values, np.ones(4, dtype=bool), None, AMOUNT_TYPE)
+    address = arr.buffers()[1].address
+    assert amounts._TOTALS[address][2] == 2**62 + 9
+    # exact_total reads it (not the buffer): a kept total that differed would be returned
+    ref, rows, _total = amounts._TOTALS[address]
+    amounts._TOTALS[address] = (ref, rows, 1)
+    assert exact_total(arr) == 1
+    amounts._TOTALS[address] = (ref, rows, 2**62 + 9)
+    nulls = amount_array(values, np.asarray([True, False, True, True]), None, AMOUNT_TYPE)
+    assert exact_total(nulls) == 2**62 + 16  # with a null (-7): another array, summed in C
+    del arr
+    import gc
+
+    gc.collect()
+    assert address not in amounts._TOTALS  # gone with its words

@@ -40,7 +40,7 @@
  *   a number tandem.numbers.e164_digits leaves as it is; False (keys undefined) as soon
  *   as one is not, for the general path to normalise.
  *
- * decimal_words(a, b, out) -> None, decimal_total(data, offset, n, validity) -> limbs
+ * decimal_words(a, b, out) -> limbs, decimal_total(data, offset, n, validity) -> limbs
  *
  *   The money columns of a priced batch (tandem/rating/amounts.py): int64 scaled amounts
  *   (or the difference of two, the margin) written as decimal128's 16-byte words in one
@@ -489,9 +489,18 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(plain);
 }
 
-/* decimal_words(a, b, out) -> None: out[2i], out[2i + 1] = the 16-byte decimal128 words
- * (low word, sign word) of a[i] - b[i] as int64 (b None: of a[i]); the difference wraps
- * as numpy's int64 subtraction does. a, b: int64 per value; out: 2 int64 per value. */
+/* floor(h / 2**32), without relying on >> of a negative number */
+static inline int64_t
+high_half(int64_t h)
+{
+    return h >= 0 ? h >> 32 : -(int64_t)((~(uint64_t)h) >> 32) - 1;
+}
+
+/* decimal_words(a, b, out) -> (s0, s1, h0, h1): out[2i], out[2i + 1] = the 16-byte
+ * decimal128 words (low word, sign word) of a[i] - b[i] as int64 (b None: of a[i]); the
+ * difference wraps as numpy's int64 subtraction does. a, b: int64 per value; out: 2 int64
+ * per value. Returns the exact sum of the values written, as decimal_total's limbs
+ * (n < 2**31). */
 static PyObject *
 fastrate_decimal_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -515,27 +524,33 @@ fastrate_decimal_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "decimal_words: arrays of mismatched lengths");
         return NULL;
     }
+    if (n >= ((Py_ssize_t)1 << 31)) {
+        release(b, 3);
+        PyErr_SetString(PyExc_ValueError, "decimal_words: 2**31 values or more");
+        return NULL;
+    }
     const int64_t *x = b[0].view.buf;
     const int64_t *y = b[1].held ? b[1].view.buf : NULL;
     int64_t *out = b[2].view.buf;
+    uint64_t s0 = 0, s1 = 0;
+    int64_t h0 = 0, h1 = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t v = (uint64_t)x[i] - (y ? (uint64_t)y[i] : 0);
         int64_t w;
         memcpy(&w, &v, sizeof w);
+        int64_t sign = w < 0 ? -1 : 0;
         out[2 * i] = w;
-        out[2 * i + 1] = w < 0 ? -1 : 0;
+        out[2 * i + 1] = sign;
+        s0 += v;
+        s1 += s0 < v;
+        h0 += (int64_t)(uint32_t)sign;
+        h1 += sign; /* high_half(-1) = -1, high_half(0) = 0 */
     }
     Py_END_ALLOW_THREADS
     release(b, 3);
-    Py_RETURN_NONE;
-}
-
-/* floor(h / 2**32), without relying on >> of a negative number */
-static inline int64_t
-high_half(int64_t h)
-{
-    return h >= 0 ? h >> 32 : -(int64_t)((~(uint64_t)h) >> 32) - 1;
+    return Py_BuildValue("(KKLL)", (unsigned long long)s0, (unsigned long long)s1,
+                         (long long)h0, (long long)h1);
 }
 
 /* decimal_total(data, offset, n, validity) -> (s0, s1, h0, h1): the exact sum of the n

@@ -176,15 +176,20 @@ def plain_keys(numbers: pa.Array) -> np.ndarray | None:
     return keys if _fastrate.plain_keys(offsets, data, valid, keys) else None
 
 
-def decimal_words(values: np.ndarray, minus: np.ndarray | None, out: np.ndarray) -> bool:
+def decimal_words(values: np.ndarray, minus: np.ndarray | None, out: np.ndarray) -> int | None:
     """Fill ``out`` (``(n, 2)`` int64, C-contiguous) with the decimal128 words (low word,
     sign word) of ``values - minus`` (int64; ``minus`` None: of ``values``), the
-    difference wrapping as numpy's does, in one pass: True; False (``out`` untouched)
-    without the C loop."""
-    if not NATIVE or _fastrate is None:
-        return False
-    _fastrate.decimal_words(_int64(values), None if minus is None else _int64(minus), out)
-    return True
+    difference wrapping as numpy's does, in one pass, and return their exact sum; None
+    (``out`` untouched) without the C loop (or for 2**31 values or more)."""
+    if not NATIVE or _fastrate is None or len(values) >= 1 << 31:
+        return None
+    limbs = _fastrate.decimal_words(_int64(values), None if minus is None else _int64(minus), out)
+    return _join(*limbs)
+
+
+def _join(s0: int, s1: int, h0: int, h1: int) -> int:
+    """The sum that ``_fastrate``'s limbs stand for."""
+    return int(s0 + (s1 << 64) + ((h0 + (h1 << 32)) << 64))
 
 
 def decimal_total(arr: pa.Array) -> int | None:
@@ -197,7 +202,6 @@ def decimal_total(arr: pa.Array) -> int | None:
     if n == 0:
         return 0
     bufs = arr.buffers()
-    s0, s1, h0, h1 = _fastrate.decimal_total(
-        bufs[1], arr.offset, n, bufs[0] if arr.null_count else None
+    return _join(
+        *_fastrate.decimal_total(bufs[1], arr.offset, n, bufs[0] if arr.null_count else None)
     )
-    return int(s0 + (s1 << 64) + ((h0 + (h1 << 32)) << 64))
