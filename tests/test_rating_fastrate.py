@@ -437,12 +437,17 @@ def test_the_c_loops_price_a_flat_book(monkeypatch):
             calls.append("words")
             return real.decimal_words(*args)
 
+        def gather_codes(self, *args):
+            calls.append("codes")
+            return real.gather_codes(*args)
+
     monkeypatch.setattr(fastrate, "_fastrate", Spy())
     monkeypatch.setattr(fastrate, "NATIVE", True)
     rater, table = _large_case(5, n=500)
     rater.price(table)
     # both sides, the numbers once, the money columns (both sides' amounts and the margin)
-    assert sorted(calls) == ["keys", "side", "side", "words", "words", "words"]
+    # and each side's prefix and destination codes
+    assert sorted(calls) == ["codes", "codes", "keys", "side", "side", "words", "words", "words"]
 
 
 def test_row_classes_built_by_several_threads_at_once():
@@ -569,3 +574,44 @@ def test_a_money_arrays_total_is_kept_while_it_lives(monkeypatch):
 
     gc.collect()
     assert address not in amounts._TOTALS  # gone with its words
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-3, 9), max_size=40),
+    st.lists(st.integers(-(2**31), 2**31 - 1), min_size=10, max_size=10),
+    st.booleans(),
+    st.booleans(),
+)
+def test_gather_codes_reads_both_tables_as_numpy_does(rows, table, with_a, with_b):
+    row = np.asarray(rows, dtype=np.int64)
+    a = np.asarray(table, dtype=np.int32)
+    b = a[::-1].copy()
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        got = fastrate.gather_codes(row, a if with_a else None, b if with_b else None)
+        fastrate.NATIVE = False
+        assert fastrate.gather_codes(row, a, b) is None
+    finally:
+        fastrate.NATIVE = saved
+    assert got is not None
+    out_a, out_b, missing = got
+    safe = np.maximum(row, 0)
+    assert missing == int((row < 0).sum())
+    assert (out_a is None) == (not with_a) and (out_b is None) == (not with_b)
+    if with_a:
+        assert out_a.tolist() == a[safe].tolist()
+    if with_b:
+        assert out_b.tolist() == b[safe].tolist()
+
+
+@needs_c
+def test_gather_codes_refuses_a_row_past_the_tables(monkeypatch):
+    monkeypatch.setattr(fastrate, "NATIVE", True)
+    with pytest.raises(ValueError, match="past"):
+        fastrate.gather_codes(np.asarray([0, 5]), np.zeros(5, np.int32), None)
+    with pytest.raises(ValueError, match="past"):
+        fastrate.gather_codes(np.asarray([3]), np.zeros(5, np.int32), np.zeros(3, np.int32))
+    assert fastrate.gather_codes(np.asarray([-1, 7]), None, None)[2] == 1  # only counted

@@ -47,6 +47,11 @@
  *   pass, and the exact sum of such a column read from its Arrow buffers (see each
  *   function below).
  *
+ * gather_codes(row, a, b, out_a, out_b) -> count of rows < 0
+ *
+ *   A priced side's prefix and destination codes: both tables read at each CDR's rate
+ *   row in one pass (see the function below).
+ *
  * All release the GIL while they loop.
  */
 #define PY_SSIZE_T_CLEAN
@@ -612,6 +617,72 @@ fastrate_decimal_total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                          (long long)h0, (long long)h1);
 }
 
+/* gather_codes(row, a, b, out_a, out_b) -> int: out_a[i] = a[r], out_b[i] = b[r] with r =
+ * row[i], or 0 where row[i] < 0 (a or b None: that one skipped); returns how many row[i]
+ * are < 0. row: int64 per value; a, b: int32 tables; out_a, out_b: int32 per value. A row
+ * past a table raises ValueError. */
+static PyObject *
+fastrate_gather_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "gather_codes(row, a, b, out_a, out_b)");
+        return NULL;
+    }
+    Buf b[5];
+    Py_ssize_t len[5] = {0, 0, 0, 0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 8, 0, "row", &len[0]) < 0 ||
+        (args[1] != Py_None && take(args[1], &b[1], 4, 0, "a", &len[1]) < 0) ||
+        (args[2] != Py_None && take(args[2], &b[2], 4, 0, "b", &len[2]) < 0) ||
+        (args[1] != Py_None && take(args[3], &b[3], 4, 1, "out_a", &len[3]) < 0) ||
+        (args[2] != Py_None && take(args[4], &b[4], 4, 1, "out_b", &len[4]) < 0)) {
+        release(b, 5);
+        return NULL;
+    }
+    Py_ssize_t n = len[0];
+    if ((b[3].held && len[3] != n) || (b[4].held && len[4] != n)) {
+        release(b, 5);
+        PyErr_SetString(PyExc_ValueError, "gather_codes: arrays of mismatched lengths");
+        return NULL;
+    }
+    const int64_t *row = b[0].view.buf;
+    const int32_t *ta = b[1].held ? b[1].view.buf : NULL;
+    const int32_t *tb = b[2].held ? b[2].view.buf : NULL;
+    int32_t *oa = b[3].held ? b[3].view.buf : NULL;
+    int32_t *ob = b[4].held ? b[4].view.buf : NULL;
+    int64_t na = len[1], nb = len[2], limit = INT64_MAX;
+    if (ta && na < limit)
+        limit = na;
+    if (tb && nb < limit)
+        limit = nb;
+    Py_ssize_t missing = 0;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = row[i];
+        if (r < 0) {
+            missing++;
+            r = 0;
+        }
+        if (r >= limit && (ta || tb)) {
+            bad = 1;
+            break;
+        }
+        if (oa)
+            oa[i] = ta[r];
+        if (ob)
+            ob[i] = tb[r];
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 5);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "gather_codes: a row past the tables");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(missing);
+}
+
 static PyMethodDef methods[] = {
     {"price_side", (PyCFunction)(void (*)(void))fastrate_price_side, METH_FASTCALL,
      "One side of a batch priced on a flat book (see the module source)."},
@@ -619,6 +690,8 @@ static PyMethodDef methods[] = {
      "Match keys of plain E.164 digit strings, or False (see the module source)."},
     {"decimal_words", (PyCFunction)(void (*)(void))fastrate_decimal_words, METH_FASTCALL,
      "The decimal128 words of int64 amounts (or differences) (see the module source)."},
+    {"gather_codes", (PyCFunction)(void (*)(void))fastrate_gather_codes, METH_FASTCALL,
+     "Two int32 tables read at each row (0 for none) (see the module source)."},
     {"decimal_total", (PyCFunction)(void (*)(void))fastrate_decimal_total, METH_FASTCALL,
      "The exact sum of a decimal128 buffer, as limbs (see the module source)."},
     {NULL, NULL, 0, NULL},

@@ -39,6 +39,7 @@ __all__ = [
     "plain_keys",
     "decimal_words",
     "decimal_total",
+    "gather_codes",
 ]
 
 #: The C extension is built (importable).
@@ -205,3 +206,24 @@ def decimal_total(arr: pa.Array) -> int | None:
     return _join(
         *_fastrate.decimal_total(bufs[1], arr.offset, n, bufs[0] if arr.null_count else None)
     )
+
+
+def gather_codes(
+    row: np.ndarray, a: np.ndarray | None, b: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None, int] | None:
+    """``(a[safe], b[safe], missing)`` in one pass, ``safe`` being ``row`` with each
+    negative (no rate row) read as 0 and ``missing`` how many there are (``a``, ``b``:
+    int32 tables, or None: not gathered); None without the C loop."""
+    if not NATIVE or _fastrate is None:
+        return None
+    n = len(row)
+    out_a = None if a is None else np.empty(n, dtype=np.int32)
+    out_b = None if b is None else np.empty(n, dtype=np.int32)
+    missing = _fastrate.gather_codes(
+        _int64(row),
+        None if a is None else np.ascontiguousarray(a, dtype=np.int32),
+        None if b is None else np.ascontiguousarray(b, dtype=np.int32),
+        out_a,
+        out_b,
+    )
+    return out_a, out_b, int(missing)

@@ -756,8 +756,19 @@ class Rater:
             res = self._price_side_by_plan(side, windows, acct, columns, _CODE[f"unknown_{kind}"])
             p_codes, prefixes, d_codes, destinations = book.strings()
             row = res["row"]
-            ok = row >= 0
-            all_ok = bool(ok.all())
+            # one value (or none) in a dictionary: every code is 0, no gather
+            p_many, d_many = len(prefixes) > 1, len(destinations) > 1
+            gathered = fastrate.gather_codes(
+                row, p_codes if p_many else None, d_codes if d_many else None
+            )
+            if gathered is not None:  # both codes and the rows priced in one pass, in C
+                p_idx, d_idx, missing = gathered
+                all_ok = missing == 0
+                ok = constant(len(row), True, np.bool_) if all_ok else row >= 0
+            else:
+                p_idx = d_idx = None
+                ok = row >= 0
+                all_ok = bool(ok.all())
             res["ok"] = ok
             mask = None if all_ok else ~ok
             safe = row if all_ok else np.maximum(row, 0)
@@ -769,14 +780,16 @@ class Rater:
             else:  # one currency on this side
                 cur = constant(len(row), int(to_global[0]), np.int32)
             res["currency"] = cur if all_ok else np.where(ok, cur, -1)
-            for name, codes_, dictionary in (
-                ("prefix", p_codes, prefixes),
-                ("destination", d_codes, destinations),
+            for name, codes_, dictionary, got in (
+                ("prefix", p_codes, prefixes, p_idx),
+                ("destination", d_codes, destinations, d_idx),
             ):
-                # one value (or none) in the dictionary: every code is 0, no gather; the
-                # codes index the book's dictionaries by construction (safe=False: no
+                # the codes index the book's dictionaries by construction (safe=False: no
                 # bounds check, here and for the currency and reason columns below)
-                idx = codes_[safe] if len(dictionary) > 1 else constant(len(row), 0, np.int32)
+                if len(dictionary) <= 1:
+                    idx = constant(len(row), 0, np.int32)
+                else:
+                    idx = got if got is not None else codes_[safe]
                 out = out.append_column(
                     f"{side}_{name}",
                     pa.DictionaryArray.from_arrays(
