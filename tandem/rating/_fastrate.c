@@ -58,6 +58,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DIGITS 15
 
@@ -411,6 +414,37 @@ bad_length:
     return NULL;
 }
 
+#ifdef __SSE2__
+/* The key of the `length` (1..MAX_DIGITS) ASCII digits at p, 16 bytes of which can be
+ * read, into *key: sum of (digit + 1) * 11**(MAX_DIGITS - 1 - position), the bytes past
+ * the number weighed 0; 0 if one of the `length` bytes is not a digit. The byte lanes
+ * are moved up one (lane k + 1 holds position k: lane k weighs 11**(15 - k)), then
+ * summed by pairs three times over (weights 11, 121, 14641: every partial sum stays
+ * below 2**31), into two 8-lane halves joined by 11**8. */
+static int
+sse2_key(const uint8_t *p, int64_t length, int64_t *key)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('0'));
+    __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i in = _mm_cmplt_epi8(lane, _mm_set1_epi8((char)length));
+    __m128i digit = _mm_cmpeq_epi8(_mm_subs_epu8(d, _mm_set1_epi8(9)), zero); /* d <= 9 */
+    if (_mm_movemask_epi8(_mm_andnot_si128(digit, in)))
+        return 0;
+    __m128i v = _mm_and_si128(_mm_add_epi8(d, _mm_set1_epi8(1)), in);
+    v = _mm_slli_si128(v, 1);
+    __m128i w11 = _mm_set1_epi32(1 << 16 | 11); /* int16 pairs (11, 1), low half first */
+    __m128i a = _mm_madd_epi16(_mm_unpacklo_epi8(v, zero), w11);
+    __m128i b = _mm_madd_epi16(_mm_unpackhi_epi8(v, zero), w11);
+    __m128i c = _mm_madd_epi16(_mm_packs_epi32(a, b), _mm_set1_epi32(1 << 16 | 121));
+    __m128i e = _mm_madd_epi16(_mm_packs_epi32(c, c), _mm_set1_epi32(1 << 16 | 14641));
+    int64_t high = _mm_cvtsi128_si32(e);
+    int64_t low = _mm_cvtsi128_si32(_mm_srli_si128(e, 4));
+    *key = high * POW11[8] + low;
+    return 1;
+}
+#endif
+
 static PyObject *
 fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -463,6 +497,16 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         const uint8_t *p = data + lo;
         int64_t k = 0;
         unsigned bad_digit = 0;
+#ifdef __SSE2__
+        if (size - lo >= 16) {
+            if (!sse2_key(p, length, &k)) {
+                plain = 0;
+                break;
+            }
+            keys[i] = k;
+            continue;
+        }
+#endif
         if (size - lo >= MAX_DIGITS) {
             /* MAX_DIGITS bytes can be read: one fixed, branch-free pass over them, the
              * bytes past the number weighed 0 (no misprediction on its length) */
