@@ -83,3 +83,33 @@ def test_warm_heap_touches_two_batches_at_most():
     got = stream.warm_heap(10**9, 100_000)  # two batches of 100,000: one 32 MB block
     assert got == (0 if stream._LIBC is None else 32 << 20)
     assert got <= stream.HEAP_PER_CDR * 2 * 100_000
+
+
+def test_is_constant_knows_only_the_shared_arrays():
+    from tandem.rating.arrays import is_constant
+
+    shared = constant(300, 4, np.int64)
+    assert is_constant(shared)
+    assert not is_constant(np.full(300, 4, np.int64))  # equal, not shared
+    assert not is_constant(np.zeros(0, np.int64))
+
+
+def test_bounds_of_a_read_only_array_are_remembered_while_it_lives():
+    from tandem.rating import arrays
+
+    values = np.asarray([5, -3, 9, 0], dtype=np.int64)
+    assert arrays.bounds(values) == (-3, 9)  # writable: not remembered
+    values[0] = 100
+    assert arrays.bounds(values) == (-3, 100)
+    frozen = values.copy()
+    frozen.flags.writeable = False
+    assert arrays.bounds(frozen) == (-3, 100)
+    assert arrays._LAST_BOUNDS[0] is not None and arrays._LAST_BOUNDS[0][0]() is frozen
+    other = np.asarray([7], dtype=np.int64)
+    other.flags.writeable = False
+    assert arrays.bounds(other) == (7, 7)  # another array: its own bounds
+    del frozen, other
+    import gc
+
+    gc.collect()
+    assert arrays._LAST_BOUNDS[0] is None or arrays._LAST_BOUNDS[0][0]() is None

@@ -12,6 +12,7 @@ allows) and read them back as numpy views. The results equal what ``pa.array`` a
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 __all__ = [
+    "bounds",
     "constant",
+    "is_constant",
     "empty_table",
     "from_numpy",
     "null_array",
@@ -60,6 +63,30 @@ def constant(n: int, value: int | bool, dtype: npt.DTypeLike) -> np.ndarray:
         return arr
 
     return _kept(("full", dt.str, n, value), make)
+
+
+def is_constant(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is one of :func:`constant`'s arrays (every value its first)."""
+    if not len(arr) or arr.ndim != 1:
+        return False
+    return _CONSTANTS.get(("full", arr.dtype.str, len(arr), arr[0].item())) is arr
+
+
+#: The last read-only array :func:`bounds` was asked about (weakly) and its bounds.
+_LAST_BOUNDS: list[tuple[weakref.ref[np.ndarray], tuple[int, int]] | None] = [None]
+
+
+def bounds(values: np.ndarray) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty integer array; for a read-only one (a view of an Arrow
+    column: a batch's starts, which its input checks and each side's time segments ask
+    about) remembered while it lives, for the next question about the same array."""
+    last = _LAST_BOUNDS[0]
+    if last is not None and last[0]() is values:
+        return last[1]
+    found = (int(values.min()), int(values.max()))
+    if not values.flags.writeable:
+        _LAST_BOUNDS[0] = (weakref.ref(values), found)
+    return found
 
 
 def null_array(n: int, type: pa.DataType) -> pa.Array:

@@ -51,7 +51,16 @@ from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
 from tandem.rating import fastrate
 from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
-from tandem.rating.arrays import constant, from_numpy, null_array, scalar, strings, to_numpy
+from tandem.rating.arrays import (
+    bounds,
+    constant,
+    from_numpy,
+    is_constant,
+    null_array,
+    scalar,
+    strings,
+    to_numpy,
+)
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
@@ -233,7 +242,7 @@ def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise CdrError(f"column {name!r} must be integer seconds, got {col.type}")
     col = _one_chunk(col)
     if col.null_count == 0:
-        valid = np.ones(len(col), dtype=bool)
+        valid = constant(len(col), True, np.bool_)
     else:
         valid = to_numpy(col.is_valid())
         col = pc.fill_null(col, _ZERO.cast(col.type))
@@ -323,7 +332,10 @@ def _price_side(
     if fastrate.NATIVE and fastrate.flat_book(book):  # the same answers, in one C pass
         # Only the segments of the CDRs priced are read: any account index will do for
         # the others (an unknown account, -1, is unrated before its segment is read).
-        known = acct if not len(acct) or acct.min() >= 0 else np.maximum(acct, 0)
+        if not len(acct) or (acct[0] >= 0 if is_constant(acct) else acct.min() >= 0):
+            known = acct
+        else:
+            known = np.maximum(acct, 0)
         return fastrate.price_side(
             book,
             acct,
@@ -729,10 +741,11 @@ class Rater:
             (duration, dur_ok, MAX_DURATION, _CODE["bad_duration"]),
             (start, start_ok, MAX_INSTANT, _CODE["bad_time"]),
         ):
-            bad = values.view(np.uint64) > limit
-            if not ok_.all():
+            # (the starts' bounds are asked again by the time segments: remembered)
+            low, high = bounds(values) if len(values) else (0, 0)
+            if low < 0 or high > limit or not ok_.all():
+                bad = values.view(np.uint64) > limit
                 bad |= ~ok_
-            if bad.any():
                 input_reason[bad] = code
         raw = cdrs.column("raw") if "raw" in cdrs.column_names else None
         if raw is not None and raw.null_count < len(raw):  # records the reader could not read
