@@ -1,7 +1,7 @@
 """Arrays shared by the batches of a run (:func:`tandem.rating.arrays.constant`,
-:func:`~tandem.rating.arrays.null_array`) and the heap warmed for them
-(:func:`tandem.rating.stream.warm_heap`): read-only, equal to what they replace, and a
-priced batch left as it was by the batches priced after it."""
+:func:`~tandem.rating.arrays.null_array`, :func:`~tandem.rating.arrays.bounds`):
+read-only, equal to what they replace, and a priced batch left as it was by the batches
+priced after it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from rating_helpers import rates_frame
 
-from tandem.rating import fastrate, stream
+from tandem.rating import fastrate
 from tandem.rating.arrays import constant, null_array
 from tandem.rating.cdr import canonical_table
 from tandem.rating.price import Rater, RatingSummary
@@ -76,13 +76,6 @@ def test_batches_priced_in_turn_share_constants_and_keep_their_values(native, mo
     assert summary.unrated == {
         "no_matching_prefix": before["sell_reason"].count("no_matching_prefix")
     }
-
-
-def test_warm_heap_touches_two_batches_at_most():
-    assert stream.warm_heap(10, 262_144) == 0  # less than one block: nothing
-    got = stream.warm_heap(10**9, 100_000)  # two batches of 100,000: one 32 MB block
-    assert got == (0 if stream._LIBC is None else 32 << 20)
-    assert got <= stream.HEAP_PER_CDR * 2 * 100_000
 
 
 def test_is_constant_knows_only_the_shared_arrays():

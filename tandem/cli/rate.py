@@ -516,10 +516,9 @@ def _rate_prefetched(
         rate_file,
         recover_outputs,
         reuse_freed_memory,
-        warm_heap,
     )
 
-    heap_kept = reuse_freed_memory()  # this process rates one file: batch after batch
+    reuse_freed_memory()  # this process rates one file: batch after batch, same sizes
     check_outputs(cdrs, output, unrated, report_dir)  # before anything is written
     recover_outputs(output)  # an earlier run's interrupted commit, before anything is read
     reader = options.reader()
@@ -531,11 +530,6 @@ def _rate_prefetched(
         # busy already (decoding on Arrow's threads, encoding on the writer's two), and
         # two pricing threads more per batch only added threads and memory in flight
         # (4 % more CPU at 2,000,000 and 5,000,000 CDRs).
-        if heap_kept:  # the batches' heap faulted in while the book loads on its thread
-            with contextlib.suppress(CdrError):  # a file the reader will refuse, and say why
-                rows = cdr_count(reader, cdrs)
-                if rows is not None:
-                    warm_heap(rows, reader.batch_size)
         prepared = options.prepare(ctx, reader, prefetched, workers=1)
         # The per-carrier table is printed only without --json and --quiet; the report
         # tables are kept only for --report: otherwise no aggregation is paid for.

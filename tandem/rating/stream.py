@@ -72,7 +72,6 @@ __all__ = [
     "recover_outputs",
     "release_memory",
     "reuse_freed_memory",
-    "warm_heap",
 ]
 
 
@@ -107,32 +106,6 @@ def reuse_freed_memory() -> bool:
     _LIBC.mallopt(_M_MMAP_THRESHOLD, 64 << 20)
     _LIBC.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
     return True
-
-
-#: Bytes of the C heap a batch's pricing and writing use per CDR of the batch, about (the
-#: main thread's arrays of one batch being priced and of the one being written; measured
-#: at 262,144-CDR batches: some 96 MB for the two).
-HEAP_PER_CDR = 192
-#: :func:`warm_heap` touches blocks of this size (below the 64 MB that glibc serves by
-#: ``mmap`` once :func:`reuse_freed_memory` is set, which would hand them back at once).
-_WARM_BLOCK = 32 << 20
-
-
-def warm_heap(cdrs: int, batch_size: int) -> int:
-    """Grow the C heap, once :func:`reuse_freed_memory` is set, to what rating ``cdrs`` CDRs
-    by batches of ``batch_size`` uses (:data:`HEAP_PER_CDR` per CDR of two batches at most),
-    its pages touched (faulted in) and freed at once: kept on the heap, they serve the
-    batches' arrays, which would otherwise fault them in one by one on the pricing thread
-    (some 20,000 faults for the first three batches of 262,144 CDRs, read-then-written
-    pages among them each costing a TLB flush on the other core: about 45 ms of its CPU
-    against 16 ms here, with huge pages). ``tandem rate`` calls it while the rating book
-    loads on its thread. Returns the bytes touched (0: nothing done)."""
-    if _LIBC is None:
-        return 0
-    size = min(cdrs, 2 * batch_size) * HEAP_PER_CDR
-    blocks = [np.ones(_WARM_BLOCK, dtype=np.uint8) for _ in range(size // _WARM_BLOCK)]
-    del blocks  # freed to the heap, not to the system (the trim threshold is above it)
-    return size // _WARM_BLOCK * _WARM_BLOCK
 
 
 _SYNC_FILE_RANGE_WRITE = 2
