@@ -20,6 +20,7 @@ from rating_helpers import cdr_frame, rates_frame
 
 from tandem.money import MAX_RATE, SCALE, Rounding, round_scaled
 from tandem.rating import fastrate
+from tandem.rating.amounts import AMOUNT_TYPE, amount_array, exact_total
 from tandem.rating.book import MAX_DURATION, MAX_INSTANT
 from tandem.rating.cdr import canonical_table
 from tandem.rating.keys import e164_digits_array, number_keys
@@ -297,9 +298,13 @@ def _plain(value: str | None) -> bool:
         max_size=40,
     ),
     st.integers(0, 5),
+    st.booleans(),
 )
-def test_plain_keys_are_number_keys_of_the_normalised_digits(values, skip):
-    arr = pa.array(values, pa.string()).slice(min(skip, len(values)))
+def test_plain_keys_are_number_keys_of_the_normalised_digits(values, skip, padded):
+    # padded: numbers after them, so that 16 bytes can be read from each of the values (the
+    # C loop's 16-byte path; near the data's end it reads byte by byte)
+    pad = ["123456789012345", "99999999999999"] if padded else []
+    arr = pa.array(values + pad, pa.string()).slice(min(skip, len(values)))
     keys = fastrate.plain_keys(arr)
     if not all(_plain(v) for v in arr.to_pylist()):
         assert keys is None
@@ -432,11 +437,21 @@ def test_the_c_loops_price_a_flat_book(monkeypatch):
             calls.append("keys")
             return real.plain_keys(*args)
 
+        def decimal_words(self, *args):
+            calls.append("words")
+            return real.decimal_words(*args)
+
+        def gather_codes(self, *args):
+            calls.append("codes")
+            return real.gather_codes(*args)
+
     monkeypatch.setattr(fastrate, "_fastrate", Spy())
     monkeypatch.setattr(fastrate, "NATIVE", True)
     rater, table = _large_case(5, n=500)
     rater.price(table)
-    assert sorted(calls) == ["keys", "side", "side"]  # both sides, the numbers once
+    # both sides, the numbers once, the money columns (both sides' amounts and the margin)
+    # and each side's prefix and destination codes
+    assert sorted(calls) == ["codes", "codes", "keys", "side", "side", "words", "words", "words"]
 
 
 def test_row_classes_built_by_several_threads_at_once():
@@ -830,3 +845,143 @@ def test_the_first_failing_block_gives_the_error(overflow_at, index_at, refusal)
     case["seg"][index_at] = 1
     assert _reference_side(case)[0] == refusal
     assert _kernel_side(case)[0] == refusal
+
+
+# -- the money columns' words and exact totals in C ----------------------------------------------
+
+_int64s = st.integers(-(2**63), 2**63 - 1)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_int64s, _int64s), max_size=40), st.booleans())
+def test_decimal_words_are_numpys_words(pairs, difference):
+    a = np.asarray([x for x, _ in pairs], dtype=np.int64)
+    b = np.asarray([y for _, y in pairs], dtype=np.int64) if difference else None
+    with np.errstate(over="ignore"):
+        values = a - b if b is not None else a  # numpy's int64 subtraction wraps
+    words = np.full((len(a), 2), 7, dtype=np.int64)
+    valid = np.ones(len(a), dtype=bool)
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        assert fastrate.decimal_words(a, b, words) == sum(values.tolist())
+        native = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
+        assert exact_total(native) == sum(values.tolist())  # the total kept as it was written
+        if len(a) > 1:
+            assert exact_total(native.slice(1)) == sum(values.tolist()[1:])
+        fastrate.NATIVE = False
+        plain = amount_array(a, valid, None, AMOUNT_TYPE, minus=b)
+    finally:
+        fastrate.NATIVE = saved
+    assert words[:, 0].tolist() == values.tolist()
+    assert words[:, 1].tolist() == (values >> 63).tolist()
+    assert native.equals(plain)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    # the numpy path's high limb is one int64 per row (tandem.rating.amounts): sums up to
+    # 2**63 * 2**64 (a few values near 10**38 pass it); the C loop's is split in two
+    st.lists(st.integers(-(10**30), 10**30), max_size=40),
+    st.lists(st.booleans(), max_size=40),
+    st.integers(0, 6),
+)
+def test_decimal_total_is_the_exact_sum(values, nulls, offset):
+    n = len(values)
+    valid = ~np.asarray((nulls + [False] * n)[:n], dtype=bool)
+    arr = amount_array(np.zeros(n, np.int64), valid, (np.arange(n), values)).slice(offset)
+    want = sum(v for v, ok in list(zip(values, valid, strict=True))[offset:] if ok)
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        assert fastrate.decimal_total(arr) == want
+        fastrate.NATIVE = False
+        assert fastrate.decimal_total(arr) is None
+        assert exact_total(arr) == want  # the numpy path
+    finally:
+        fastrate.NATIVE = saved
+
+
+@needs_c
+def test_the_money_kernels_refuse_bad_input():
+    from tandem.rating import _fastrate
+
+    with pytest.raises(ValueError, match="mismatched"):
+        _fastrate.decimal_words(np.zeros(3, np.int64), None, np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match="mismatched"):
+        _fastrate.decimal_words(np.zeros(3, np.int64), np.zeros(2, np.int64), np.zeros(6, np.int64))
+    with pytest.raises(TypeError, match="bytes"):
+        _fastrate.decimal_words(np.zeros(3, np.int32), None, np.zeros(6, np.int64))
+    with pytest.raises(ValueError, match="shorter"):
+        _fastrate.decimal_total(bytes(32), 1, 2, None)
+    with pytest.raises(ValueError, match="shorter"):
+        _fastrate.decimal_total(bytes(16 * 20), 0, 20, bytes(2))
+    with pytest.raises(ValueError, match="range"):
+        _fastrate.decimal_total(bytes(16), -1, 1, None)
+    assert _fastrate.decimal_total(bytes(16 * 9), 0, 9, bytes([0xFF, 0x01])) == (0, 0, 0, 0)
+
+
+@needs_c
+def test_a_money_arrays_total_is_kept_while_it_lives(monkeypatch):
+    from tandem.rating import amounts
+
+    monkeypatch.setattr(fastrate, "NATIVE", True)
+    values = np.asarray([5, -7, 2**62, 11], dtype=np.int64)
+    arr = amount_array(values, np.ones(4, dtype=bool), None, AMOUNT_TYPE)
+    address = arr.buffers()[1].address
+    assert amounts._TOTALS[address][2] == 2**62 + 9
+    # exact_total reads it (not the buffer): a kept total that differed would be returned
+    ref, rows, _total = amounts._TOTALS[address]
+    amounts._TOTALS[address] = (ref, rows, 1)
+    assert exact_total(arr) == 1
+    amounts._TOTALS[address] = (ref, rows, 2**62 + 9)
+    nulls = amount_array(values, np.asarray([True, False, True, True]), None, AMOUNT_TYPE)
+    assert exact_total(nulls) == 2**62 + 16  # with a null (-7): another array, summed in C
+    del arr
+    import gc
+
+    gc.collect()
+    assert address not in amounts._TOTALS  # gone with its words
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-3, 9), max_size=40),
+    st.lists(st.integers(-(2**31), 2**31 - 1), min_size=10, max_size=10),
+    st.booleans(),
+    st.booleans(),
+)
+def test_gather_codes_reads_both_tables_as_numpy_does(rows, table, with_a, with_b):
+    row = np.asarray(rows, dtype=np.int64)
+    a = np.asarray(table, dtype=np.int32)
+    b = a[::-1].copy()
+    saved = fastrate.NATIVE
+    try:
+        fastrate.NATIVE = True
+        got = fastrate.gather_codes(row, a if with_a else None, b if with_b else None)
+        fastrate.NATIVE = False
+        assert fastrate.gather_codes(row, a, b) is None
+    finally:
+        fastrate.NATIVE = saved
+    assert got is not None
+    out_a, out_b, missing = got
+    safe = np.maximum(row, 0)
+    assert missing == int((row < 0).sum())
+    assert (out_a is None) == (not with_a) and (out_b is None) == (not with_b)
+    if with_a:
+        assert out_a.tolist() == a[safe].tolist()
+    if with_b:
+        assert out_b.tolist() == b[safe].tolist()
+
+
+@needs_c
+def test_gather_codes_refuses_a_row_past_the_tables(monkeypatch):
+    monkeypatch.setattr(fastrate, "NATIVE", True)
+    with pytest.raises(ValueError, match="past"):
+        fastrate.gather_codes(np.asarray([0, 5]), np.zeros(5, np.int32), None)
+    with pytest.raises(ValueError, match="past"):
+        fastrate.gather_codes(np.asarray([3]), np.zeros(5, np.int32), np.zeros(3, np.int32))
+    assert fastrate.gather_codes(np.asarray([-1, 7]), None, None)[2] == 1  # only counted

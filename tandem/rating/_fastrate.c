@@ -61,14 +61,36 @@
  *   a number tandem.numbers.e164_digits leaves as it is; False (keys undefined) as soon
  *   as one is not, for the general path to normalise.
  *
- * Both release the GIL while they loop.
+ * decimal_words(a, b, out) -> limbs, decimal_total(data, offset, n, validity) -> limbs
+ *
+ *   The money columns of a priced batch (tandem/rating/amounts.py): int64 scaled amounts
+ *   (or the difference of two, the margin) written as decimal128's 16-byte words in one
+ *   pass, and the exact sum of such a column read from its Arrow buffers (see each
+ *   function below).
+ *
+ * gather_codes(row, a, b, out_a, out_b) -> count of rows < 0
+ *
+ *   A priced side's prefix and destination codes: both tables read at each CDR's rate
+ *   row in one pass (see the function below).
+ *
+ * All release the GIL while they loop.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DIGITS 15
+
+/* 11**j: the weight of a key digit MAX_DIGITS - 1 - j places from the first */
+static const int64_t POW11[MAX_DIGITS] = {
+    1LL,          11LL,          121LL,          1331LL,          14641LL,
+    161051LL,     1771561LL,     19487171LL,     214358881LL,     2357947691LL,
+    25937424601LL, 285311670611LL, 3138428376721LL, 34522712143931LL, 379749833583241LL,
+};
 
 enum { HALF_UP = 0, HALF_EVEN = 1, UP = 2, CEILING = 3, DOWN = 4, FLOOR = 5 };
 
@@ -628,6 +650,37 @@ bad_length:
     return NULL;
 }
 
+#ifdef __SSE2__
+/* The key of the `length` (1..MAX_DIGITS) ASCII digits at p, 16 bytes of which can be
+ * read, into *key: sum of (digit + 1) * 11**(MAX_DIGITS - 1 - position), the bytes past
+ * the number weighed 0; 0 if one of the `length` bytes is not a digit. The byte lanes
+ * are moved up one (lane k + 1 holds position k: lane k weighs 11**(15 - k)), then
+ * summed by pairs three times over (weights 11, 121, 14641: every partial sum stays
+ * below 2**31), into two 8-lane halves joined by 11**8. */
+static int
+sse2_key(const uint8_t *p, int64_t length, int64_t *key)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8('0'));
+    __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i in = _mm_cmplt_epi8(lane, _mm_set1_epi8((char)length));
+    __m128i digit = _mm_cmpeq_epi8(_mm_subs_epu8(d, _mm_set1_epi8(9)), zero); /* d <= 9 */
+    if (_mm_movemask_epi8(_mm_andnot_si128(digit, in)))
+        return 0;
+    __m128i v = _mm_and_si128(_mm_add_epi8(d, _mm_set1_epi8(1)), in);
+    v = _mm_slli_si128(v, 1);
+    __m128i w11 = _mm_set1_epi32(1 << 16 | 11); /* int16 pairs (11, 1), low half first */
+    __m128i a = _mm_madd_epi16(_mm_unpacklo_epi8(v, zero), w11);
+    __m128i b = _mm_madd_epi16(_mm_unpackhi_epi8(v, zero), w11);
+    __m128i c = _mm_madd_epi16(_mm_packs_epi32(a, b), _mm_set1_epi32(1 << 16 | 121));
+    __m128i e = _mm_madd_epi16(_mm_packs_epi32(c, c), _mm_set1_epi32(1 << 16 | 14641));
+    int64_t high = _mm_cvtsi128_si32(e);
+    int64_t low = _mm_cvtsi128_si32(_mm_srli_si128(e, 4));
+    *key = high * POW11[8] + low;
+    return 1;
+}
+#endif
+
 static PyObject *
 fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -674,19 +727,42 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             plain = 0;
             break;
         }
+        /* k = sum of (digit + 1) * 11**(MAX_DIGITS - 1 - position): the products do
+         * not wait on one another (Horner's k = k * 11 + digit, then one * 11 per
+         * missing digit, chains a multiplication per digit) */
+        const uint8_t *p = data + lo;
         int64_t k = 0;
-        for (int64_t j = lo; j < hi; j++) {
-            unsigned c = data[j];
-            if (c < '0' || c > '9') {
+        unsigned bad_digit = 0;
+#ifdef __SSE2__
+        if (size - lo >= 16) {
+            if (!sse2_key(p, length, &k)) {
                 plain = 0;
                 break;
             }
-            k = k * 11 + (int64_t)(c - '/');
+            keys[i] = k;
+            continue;
         }
-        if (!plain)
+#endif
+        if (size - lo >= MAX_DIGITS) {
+            /* MAX_DIGITS bytes can be read: one fixed, branch-free pass over them, the
+             * bytes past the number weighed 0 (no misprediction on its length) */
+            for (int j = 0; j < MAX_DIGITS; j++) {
+                unsigned d = (unsigned)p[j] - '0';
+                int64_t in = j < length;
+                bad_digit |= (unsigned)in & (d > 9);
+                k += in * (int64_t)(d + 1) * POW11[MAX_DIGITS - 1 - j];
+            }
+        } else {
+            for (int64_t j = 0; j < length; j++) {
+                unsigned d = (unsigned)p[j] - '0';
+                bad_digit |= d > 9;
+                k += (int64_t)(d + 1) * POW11[MAX_DIGITS - 1 - j];
+            }
+        }
+        if (bad_digit) {
+            plain = 0;
             break;
-        for (int64_t j = length; j < MAX_DIGITS; j++)
-            k *= 11;
+        }
         keys[i] = k;
     }
     Py_END_ALLOW_THREADS
@@ -698,11 +774,206 @@ fastrate_plain_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(plain);
 }
 
+/* floor(h / 2**32), without relying on >> of a negative number */
+static inline int64_t
+high_half(int64_t h)
+{
+    return h >= 0 ? h >> 32 : -(int64_t)((~(uint64_t)h) >> 32) - 1;
+}
+
+/* decimal_words(a, b, out) -> (s0, s1, h0, h1): out[2i], out[2i + 1] = the 16-byte
+ * decimal128 words (low word, sign word) of a[i] - b[i] as int64 (b None: of a[i]); the
+ * difference wraps as numpy's int64 subtraction does. a, b: int64 per value; out: 2 int64
+ * per value. Returns the exact sum of the values written, as decimal_total's limbs
+ * (n < 2**31). */
+static PyObject *
+fastrate_decimal_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "decimal_words(a, b, out)");
+        return NULL;
+    }
+    Buf b[3];
+    Py_ssize_t len[3] = {0, 0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 8, 0, "a", &len[0]) < 0 ||
+        (args[1] != Py_None && take(args[1], &b[1], 8, 0, "b", &len[1]) < 0) ||
+        take(args[2], &b[2], 8, 1, "out", &len[2]) < 0) {
+        release(b, 3);
+        return NULL;
+    }
+    Py_ssize_t n = len[0];
+    if ((b[1].held && len[1] != n) || len[2] != 2 * n) {
+        release(b, 3);
+        PyErr_SetString(PyExc_ValueError, "decimal_words: arrays of mismatched lengths");
+        return NULL;
+    }
+    if (n >= ((Py_ssize_t)1 << 31)) {
+        release(b, 3);
+        PyErr_SetString(PyExc_ValueError, "decimal_words: 2**31 values or more");
+        return NULL;
+    }
+    const int64_t *x = b[0].view.buf;
+    const int64_t *y = b[1].held ? b[1].view.buf : NULL;
+    int64_t *out = b[2].view.buf;
+    uint64_t s0 = 0, s1 = 0;
+    int64_t h0 = 0, h1 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t v = (uint64_t)x[i] - (y ? (uint64_t)y[i] : 0);
+        int64_t w;
+        memcpy(&w, &v, sizeof w);
+        int64_t sign = w < 0 ? -1 : 0;
+        out[2 * i] = w;
+        out[2 * i + 1] = sign;
+        s0 += v;
+        s1 += s0 < v;
+        h0 += (int64_t)(uint32_t)sign;
+        h1 += sign; /* high_half(-1) = -1, high_half(0) = 0 */
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 3);
+    return Py_BuildValue("(KKLL)", (unsigned long long)s0, (unsigned long long)s1,
+                         (long long)h0, (long long)h1);
+}
+
+/* decimal_total(data, offset, n, validity) -> (s0, s1, h0, h1): the exact sum of the n
+ * decimal128 values from value `offset` of an Arrow buffer (16 little-endian bytes each:
+ * low word, high word), nulls (a clear bit of `validity`, an Arrow bitmap from bit
+ * `offset`; None: no nulls) counted 0, as limbs: sum = s0 + s1 * 2**64 + (h0 + h1 * 2**32)
+ * * 2**64 (s0, s1 unsigned; h0, h1 signed). n < 2**31 (no limb can wrap). */
+static PyObject *
+fastrate_decimal_total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "decimal_total(data, offset, n, validity)");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[1]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyLong_AsSsize_t(args[2]);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (offset < 0 || n < 0 || n >= ((Py_ssize_t)1 << 31)) {
+        PyErr_SetString(PyExc_ValueError, "decimal_total: offset or count out of range");
+        return NULL;
+    }
+    Buf b[2];
+    Py_ssize_t len[2] = {0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 1, 0, "data", &len[0]) < 0 ||
+        (args[3] != Py_None && take(args[3], &b[1], 1, 0, "validity", &len[1]) < 0)) {
+        release(b, 2);
+        return NULL;
+    }
+    if (len[0] / 16 < offset + n || (b[1].held && len[1] < (offset + n + 7) / 8)) {
+        release(b, 2);
+        PyErr_SetString(PyExc_ValueError, "decimal_total: buffers shorter than the values");
+        return NULL;
+    }
+    const uint8_t *data = b[0].view.buf;
+    const uint8_t *valid = b[1].held ? b[1].view.buf : NULL;
+    uint64_t s0 = 0, s1 = 0;
+    int64_t h0 = 0, h1 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = offset; k < offset + n; k++) {
+        if (valid && !((valid[k >> 3] >> (k & 7)) & 1))
+            continue;
+        uint64_t lo;
+        int64_t hi;
+        memcpy(&lo, data + 16 * k, 8);
+        memcpy(&hi, data + 16 * k + 8, 8);
+        s0 += lo;
+        s1 += s0 < lo;
+        h0 += (int64_t)(uint32_t)hi;
+        h1 += high_half(hi);
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 2);
+    return Py_BuildValue("(KKLL)", (unsigned long long)s0, (unsigned long long)s1,
+                         (long long)h0, (long long)h1);
+}
+
+/* gather_codes(row, a, b, out_a, out_b) -> int: out_a[i] = a[r], out_b[i] = b[r] with r =
+ * row[i], or 0 where row[i] < 0 (a or b None: that one skipped); returns how many row[i]
+ * are < 0. row: int64 per value; a, b: int32 tables; out_a, out_b: int32 per value. A row
+ * past a table raises ValueError. */
+static PyObject *
+fastrate_gather_codes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "gather_codes(row, a, b, out_a, out_b)");
+        return NULL;
+    }
+    Buf b[5];
+    Py_ssize_t len[5] = {0, 0, 0, 0, 0};
+    memset(b, 0, sizeof b);
+    if (take(args[0], &b[0], 8, 0, "row", &len[0]) < 0 ||
+        (args[1] != Py_None && take(args[1], &b[1], 4, 0, "a", &len[1]) < 0) ||
+        (args[2] != Py_None && take(args[2], &b[2], 4, 0, "b", &len[2]) < 0) ||
+        (args[1] != Py_None && take(args[3], &b[3], 4, 1, "out_a", &len[3]) < 0) ||
+        (args[2] != Py_None && take(args[4], &b[4], 4, 1, "out_b", &len[4]) < 0)) {
+        release(b, 5);
+        return NULL;
+    }
+    Py_ssize_t n = len[0];
+    if ((b[3].held && len[3] != n) || (b[4].held && len[4] != n)) {
+        release(b, 5);
+        PyErr_SetString(PyExc_ValueError, "gather_codes: arrays of mismatched lengths");
+        return NULL;
+    }
+    const int64_t *row = b[0].view.buf;
+    const int32_t *ta = b[1].held ? b[1].view.buf : NULL;
+    const int32_t *tb = b[2].held ? b[2].view.buf : NULL;
+    int32_t *oa = b[3].held ? b[3].view.buf : NULL;
+    int32_t *ob = b[4].held ? b[4].view.buf : NULL;
+    int64_t na = len[1], nb = len[2], limit = INT64_MAX;
+    if (ta && na < limit)
+        limit = na;
+    if (tb && nb < limit)
+        limit = nb;
+    Py_ssize_t missing = 0;
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = row[i];
+        if (r < 0) {
+            missing++;
+            r = 0;
+        }
+        if (r >= limit && (ta || tb)) {
+            bad = 1;
+            break;
+        }
+        if (oa)
+            oa[i] = ta[r];
+        if (ob)
+            ob[i] = tb[r];
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 5);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "gather_codes: a row past the tables");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(missing);
+}
+
 static PyMethodDef methods[] = {
     {"price_side", (PyCFunction)(void (*)(void))fastrate_price_side, METH_FASTCALL,
      "One side of a batch priced on a flat book (see the module source)."},
     {"plain_keys", (PyCFunction)(void (*)(void))fastrate_plain_keys, METH_FASTCALL,
      "Match keys of plain E.164 digit strings, or False (see the module source)."},
+    {"decimal_words", (PyCFunction)(void (*)(void))fastrate_decimal_words, METH_FASTCALL,
+     "The decimal128 words of int64 amounts (or differences) (see the module source)."},
+    {"gather_codes", (PyCFunction)(void (*)(void))fastrate_gather_codes, METH_FASTCALL,
+     "Two int32 tables read at each row (0 for none) (see the module source)."},
+    {"decimal_total", (PyCFunction)(void (*)(void))fastrate_decimal_total, METH_FASTCALL,
+     "The exact sum of a decimal128 buffer, as limbs (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,11 +24,14 @@ partial sums are added again, and joined into Python integers only per group
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tandem.money import SCALE
+from tandem.rating import fastrate
 from tandem.rating.arrays import from_numpy
 
 __all__ = [
@@ -57,23 +60,59 @@ def amount_array(
     valid: np.ndarray,
     wide: tuple[np.ndarray, list[int]] | None = None,
     type: pa.DataType = AMOUNT_TYPE,
+    minus: np.ndarray | None = None,
 ) -> pa.Array:
     """Scaled int64 amounts as a decimal array of ``type`` (exact, no Python objects),
     null where ``valid`` is False. ``wide`` gives ``(positions, amounts)`` whose amounts are
     Python integers that may pass int64 (they replace ``values`` there); the caller picks a
-    ``type`` that holds every amount."""
+    ``type`` that holds every amount. With ``minus`` the amounts are ``values - minus``
+    (int64 subtraction, as numpy's)."""
     n = len(values)
     words = np.empty((n, 2), dtype=np.int64)
-    words[:, 0] = values
-    np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
+    total = fastrate.decimal_words(values, minus, words)  # in one pass, in C
+    if total is None:
+        if minus is not None:
+            values = values - minus
+        words[:, 0] = values
+        np.right_shift(values, 63, out=words[:, 1])  # the sign word: -1 or 0
     if wide is not None and len(wide[0]):
         at, amounts = wide
         words[at, 0] = np.asarray([a & ((1 << 64) - 1) for a in amounts], np.uint64).view(np.int64)
         words[at, 1] = np.asarray([a >> 64 for a in amounts], dtype=np.int64)
     arr = pa.Array.from_buffers(type, n, [None, pa.py_buffer(words)])
     if valid.all():
+        if total is not None and (wide is None or not len(wide[0])):
+            _remember(words, total)
         return arr
     return pc.if_else(from_numpy(valid), arr, pa.nulls(1, type)[0])
+
+
+#: The exact totals of the money arrays :func:`amount_array` made (computed as their words
+#: were written), by the address of their words: ``(the words (a weak reference), rows,
+#: total)``. :func:`exact_total` reads a total here instead of the 16 bytes per row again
+#: (which have left the cache since: a third of a millisecond per column of 262,144 rows).
+#: An entry lives as long as its words (nothing writes them after :func:`amount_array`).
+_TOTALS: dict[int, tuple[weakref.ref[np.ndarray], int, int]] = {}
+
+
+def _remember(words: np.ndarray, total: int) -> None:
+    address = words.ctypes.data
+
+    def forget(ref: weakref.ref[np.ndarray], address: int = address) -> None:
+        if _TOTALS.get(address, (None,))[0] is ref:
+            _TOTALS.pop(address, None)
+
+    _TOTALS[address] = (weakref.ref(words, forget), len(words), total)
+
+
+def _remembered(col: pa.Array) -> int | None:
+    """The total :func:`amount_array` kept for ``col`` (its words whole, no nulls)."""
+    if col.null_count or col.offset or not len(col):
+        return None
+    found = _TOTALS.get(col.buffers()[1].address)
+    if found is None or found[1] != len(col) or found[0]() is None:
+        return None
+    return found[2]
 
 
 def _words(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +169,14 @@ def exact_total(col: pa.Array | pa.ChunkedArray) -> int:
     limbs of :func:`money_limbs` summed in place over the Arrow buffer."""
     if isinstance(col, pa.ChunkedArray) and col.num_chunks > 1:
         return sum(exact_total(c) for c in col.chunks)
+    if isinstance(col, pa.ChunkedArray) and col.num_chunks == 1:
+        col = col.chunk(0)
+    if isinstance(col, pa.Array) and pa.types.is_decimal128(col.type) and col.type.scale == SCALE:
+        total = _remembered(col)
+        if total is None:
+            total = fastrate.decimal_total(col)  # in one pass over the buffers, in C
+        if total is not None:
+            return total
     w32, hi = _words(col)
     if len(hi) >= 1 << 31:  # pragma: no cover - batches are far smaller
         half = len(hi) // 2

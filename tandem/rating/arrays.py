@@ -12,12 +12,86 @@ allows) and read them back as numpy views. The results equal what ``pa.array`` a
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["empty_table", "from_numpy", "scalar", "strings", "to_numpy", "validity"]
+__all__ = [
+    "bounds",
+    "constant",
+    "is_constant",
+    "empty_table",
+    "from_numpy",
+    "null_array",
+    "scalar",
+    "strings",
+    "to_numpy",
+    "validity",
+]
+
+#: Arrays of one value repeated, by (kind, length, value): see :func:`constant`.
+_CONSTANTS: dict[tuple[Any, ...], Any] = {}
+#: The most :data:`_CONSTANTS` holds (forgotten all at once beyond): a run's batches have a
+#: few lengths (the full batches', a row group's remainder, the last batch's).
+_CONSTANTS_KEPT = 24
+
+
+def _kept(key: tuple[Any, ...], make: Any) -> Any:
+    found = _CONSTANTS.get(key)
+    if found is None:
+        found = make()
+        if len(_CONSTANTS) >= _CONSTANTS_KEPT:
+            _CONSTANTS.clear()
+        _CONSTANTS[key] = found  # one entry set whole: threads may race to make it
+    return found
+
+
+def constant(n: int, value: int | bool, dtype: npt.DTypeLike) -> np.ndarray:
+    """``np.full(n, value, dtype)``, read-only and shared: every batch of ``n`` rows that
+    needs it (the account index of each CDR when one account is named throughout, the
+    currency code of each when a side has one currency) gets the same array, neither
+    filled nor faulted in again."""
+    dt = np.dtype(dtype)
+
+    def make() -> np.ndarray:
+        arr = np.full(n, value, dtype=dt)
+        arr.flags.writeable = False
+        return arr
+
+    return _kept(("full", dt.str, n, value), make)
+
+
+def is_constant(arr: np.ndarray) -> bool:
+    """Whether ``arr`` is one of :func:`constant`'s arrays (every value its first)."""
+    if not len(arr) or arr.ndim != 1:
+        return False
+    return _CONSTANTS.get(("full", arr.dtype.str, len(arr), arr[0].item())) is arr
+
+
+#: The last read-only array :func:`bounds` was asked about (weakly) and its bounds.
+_LAST_BOUNDS: list[tuple[weakref.ref[np.ndarray], tuple[int, int]] | None] = [None]
+
+
+def bounds(values: np.ndarray) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty integer array; for a read-only one (a view of an Arrow
+    column: a batch's starts, which its input checks and each side's time segments ask
+    about) remembered while it lives, for the next question about the same array."""
+    last = _LAST_BOUNDS[0]
+    if last is not None and last[0]() is values:
+        return last[1]
+    found = (int(values.min()), int(values.max()))
+    if not values.flags.writeable:
+        _LAST_BOUNDS[0] = (weakref.ref(values), found)
+    return found
+
+
+def null_array(n: int, type: pa.DataType) -> pa.Array:
+    """``pa.nulls(n, type)``, shared as :func:`constant` (Arrow arrays are immutable)."""
+    return _kept(("nulls", str(type), n), lambda: pa.nulls(n, type))
 
 
 def validity(mask: np.ndarray | None, n: int) -> pa.Buffer | None:

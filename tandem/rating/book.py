@@ -39,6 +39,7 @@ from tandem.errors import ConfigError
 from tandem.instant import OPEN_END
 from tandem.money import MAX_RATE, SCALE
 from tandem.numbers import MAX_DIGITS
+from tandem.rating.arrays import bounds, constant
 from tandem.rating.keytrie import key_pieces as _pieces
 from tandem.rating.keytrie import key_trie as _trie
 from tandem.rating.keytrie import prefix_key_ranges as _prefix_key_ranges
@@ -190,6 +191,11 @@ class RateBook:
         # counting the boundaries passed is cheaper than a binary search per CDR.
         if len(self.seg_keys) > 4:
             return np.searchsorted(self.seg_keys, start, side="right") - 1
+        if len(start):  # every call in one segment (a batch within one deck version): shared
+            # the count below, of the earliest and the latest start (it only grows)
+            low, high = np.searchsorted(self.seg_keys[1:], bounds(start), "right")
+            if low == high:
+                return constant(len(start), int(low), np.int64)
         g = (start >= self.seg_keys[1]).astype(np.int64)
         for bound in self.seg_keys[2:].tolist():
             g += start >= bound

@@ -30,7 +30,17 @@ try:
 except ImportError:  # not built (no compiler at install): the numpy path runs
     _fastrate = None
 
-__all__ = ["BUILT", "NATIVE", "flat_book", "row_classes", "price_side", "plain_keys"]
+__all__ = [
+    "BUILT",
+    "NATIVE",
+    "flat_book",
+    "row_classes",
+    "price_side",
+    "plain_keys",
+    "decimal_words",
+    "decimal_total",
+    "gather_codes",
+]
 
 #: The C extension is built (importable).
 BUILT = _fastrate is not None
@@ -165,3 +175,55 @@ def plain_keys(numbers: pa.Array) -> np.ndarray | None:
         )[numbers.offset :]
     keys = np.empty(n, dtype=np.int64)
     return keys if _fastrate.plain_keys(offsets, data, valid, keys) else None
+
+
+def decimal_words(values: np.ndarray, minus: np.ndarray | None, out: np.ndarray) -> int | None:
+    """Fill ``out`` (``(n, 2)`` int64, C-contiguous) with the decimal128 words (low word,
+    sign word) of ``values - minus`` (int64; ``minus`` None: of ``values``), the
+    difference wrapping as numpy's does, in one pass, and return their exact sum; None
+    (``out`` untouched) without the C loop (or for 2**31 values or more)."""
+    if not NATIVE or _fastrate is None or len(values) >= 1 << 31:
+        return None
+    limbs = _fastrate.decimal_words(_int64(values), None if minus is None else _int64(minus), out)
+    return _join(*limbs)
+
+
+def _join(s0: int, s1: int, h0: int, h1: int) -> int:
+    """The sum that ``_fastrate``'s limbs stand for."""
+    return int(s0 + (s1 << 64) + ((h0 + (h1 << 32)) << 64))
+
+
+def decimal_total(arr: pa.Array) -> int | None:
+    """The exact sum (a Python integer) of a ``decimal128`` array's scaled values, nulls
+    counted 0, read from its buffers in one pass; None without the C loop (or for 2**31
+    values or more, which the caller splits)."""
+    n = len(arr)
+    if not NATIVE or _fastrate is None or n >= 1 << 31:
+        return None
+    if n == 0:
+        return 0
+    bufs = arr.buffers()
+    return _join(
+        *_fastrate.decimal_total(bufs[1], arr.offset, n, bufs[0] if arr.null_count else None)
+    )
+
+
+def gather_codes(
+    row: np.ndarray, a: np.ndarray | None, b: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None, int] | None:
+    """``(a[safe], b[safe], missing)`` in one pass, ``safe`` being ``row`` with each
+    negative (no rate row) read as 0 and ``missing`` how many there are (``a``, ``b``:
+    int32 tables, or None: not gathered); None without the C loop."""
+    if not NATIVE or _fastrate is None:
+        return None
+    n = len(row)
+    out_a = None if a is None else np.empty(n, dtype=np.int32)
+    out_b = None if b is None else np.empty(n, dtype=np.int32)
+    missing = _fastrate.gather_codes(
+        _int64(row),
+        None if a is None else np.ascontiguousarray(a, dtype=np.int32),
+        None if b is None else np.ascontiguousarray(b, dtype=np.int32),
+        out_a,
+        out_b,
+    )
+    return out_a, out_b, int(missing)

@@ -51,7 +51,16 @@ from tandem.money import format_money, from_scaled, round_scaled
 from tandem.numbers import e164_digits
 from tandem.rating import fastrate
 from tandem.rating.amounts import AMOUNT_TYPE, NARROW_AMOUNT_TYPE, amount_array, exact_total
-from tandem.rating.arrays import from_numpy, scalar, strings, to_numpy
+from tandem.rating.arrays import (
+    bounds,
+    constant,
+    from_numpy,
+    is_constant,
+    null_array,
+    scalar,
+    strings,
+    to_numpy,
+)
 from tandem.rating.book import FAST_LIMIT, MAX_DURATION, MAX_INSTANT, RateBook, compile_book
 from tandem.rating.keys import e164_digits_array, number_keys
 from tandem.rating.plan import TariffPlan
@@ -231,18 +240,24 @@ def _int_column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     col = table.column(name)
     if not pa.types.is_integer(col.type):
         raise CdrError(f"column {name!r} must be integer seconds, got {col.type}")
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    col = _one_chunk(col)
     if col.null_count == 0:
-        valid = np.ones(len(col), dtype=bool)
+        valid = constant(len(col), True, np.bool_)
     else:
         valid = to_numpy(col.is_valid())
         col = pc.fill_null(col, _ZERO.cast(col.type))
     return to_numpy(col).astype(np.int64, copy=False), valid
 
 
+def _one_chunk(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array: its only chunk as it is (``combine_chunks`` would copy it)."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(names, pa.ChunkedArray):
-        names = names.combine_chunks()
+    names = _one_chunk(names)
     if pa.types.is_dictionary(names.type):
         enc = names
     else:
@@ -251,7 +266,7 @@ def _account_index(book: RateBook, names: pa.ChunkedArray | pa.Array) -> np.ndar
         [book.accounts.get(v, -1) for v in enc.dictionary.to_pylist()] + [-1], dtype=np.int64
     )
     if enc.null_count == 0 and len(lookup) == 2:  # one account named throughout
-        return np.full(len(enc), lookup[0], dtype=np.int64)
+        return constant(len(enc), int(lookup[0]), np.int64)
     indices = enc.indices
     if indices.null_count:
         indices = pc.fill_null(indices, _MINUS_ONE.cast(indices.type))
@@ -317,7 +332,10 @@ def _price_side(
     if fastrate.NATIVE and fastrate.flat_book(book):  # the same answers, in one C pass
         # Only the segments of the CDRs priced are read: any account index will do for
         # the others (an unknown account, -1, is unrated before its segment is read).
-        known = acct if not len(acct) or acct.min() >= 0 else np.maximum(acct, 0)
+        if not len(acct) or (acct[0] >= 0 if is_constant(acct) else acct.min() >= 0):
+            known = acct
+        else:
+            known = np.maximum(acct, 0)
         return fastrate.price_side(
             book,
             acct,
@@ -718,8 +736,17 @@ class Rater:
         input_reason = np.zeros(cdrs.num_rows, dtype=np.int64)
         if digits.null_count:
             input_reason[~to_numpy(digits.is_valid())] = _CODE["bad_number"]
-        input_reason[~dur_ok | (duration < 0) | (duration > MAX_DURATION)] = _CODE["bad_duration"]
-        input_reason[~start_ok | (start < 0) | (start > MAX_INSTANT)] = _CODE["bad_time"]
+        # out of range, negative included: a negative value read unsigned passes 2**63
+        for values, ok_, limit, code in (
+            (duration, dur_ok, MAX_DURATION, _CODE["bad_duration"]),
+            (start, start_ok, MAX_INSTANT, _CODE["bad_time"]),
+        ):
+            # (the starts' bounds are asked again by the time segments: remembered)
+            low, high = bounds(values) if len(values) else (0, 0)
+            if low < 0 or high > limit or not ok_.all():
+                bad = values.view(np.uint64) > limit
+                bad |= ~ok_
+                input_reason[bad] = code
         raw = cdrs.column("raw") if "raw" in cdrs.column_names else None
         if raw is not None and raw.null_count < len(raw):  # records the reader could not read
             broken = to_numpy(pc.is_valid(raw)) & ~start_ok
@@ -742,8 +769,19 @@ class Rater:
             res = self._price_side_by_plan(side, windows, acct, columns, _CODE[f"unknown_{kind}"])
             p_codes, prefixes, d_codes, destinations = book.strings()
             row = res["row"]
-            ok = row >= 0
-            all_ok = bool(ok.all())
+            # one value (or none) in a dictionary: every code is 0, no gather
+            p_many, d_many = len(prefixes) > 1, len(destinations) > 1
+            gathered = fastrate.gather_codes(
+                row, p_codes if p_many else None, d_codes if d_many else None
+            )
+            if gathered is not None:  # both codes and the rows priced in one pass, in C
+                p_idx, d_idx, missing = gathered
+                all_ok = missing == 0
+                ok = constant(len(row), True, np.bool_) if all_ok else row >= 0
+            else:
+                p_idx = d_idx = None
+                ok = row >= 0
+                all_ok = bool(ok.all())
             res["ok"] = ok
             mask = None if all_ok else ~ok
             safe = row if all_ok else np.maximum(row, 0)
@@ -753,16 +791,18 @@ class Rater:
             if len(book.currency_of_row) and not book.uniform("currency_of_row"):
                 cur = to_global[book.currency_of_row[safe]]
             else:  # one currency on this side
-                cur = np.full(len(row), to_global[0], dtype=np.int32)
+                cur = constant(len(row), int(to_global[0]), np.int32)
             res["currency"] = cur if all_ok else np.where(ok, cur, -1)
-            for name, codes_, dictionary in (
-                ("prefix", p_codes, prefixes),
-                ("destination", d_codes, destinations),
+            for name, codes_, dictionary, got in (
+                ("prefix", p_codes, prefixes, p_idx),
+                ("destination", d_codes, destinations, d_idx),
             ):
-                # one value (or none) in the dictionary: every code is 0, no gather; the
-                # codes index the book's dictionaries by construction (safe=False: no
+                # the codes index the book's dictionaries by construction (safe=False: no
                 # bounds check, here and for the currency and reason columns below)
-                idx = codes_[safe] if len(dictionary) > 1 else np.zeros(len(row), np.int32)
+                if len(dictionary) <= 1:
+                    idx = constant(len(row), 0, np.int32)
+                else:
+                    idx = got if got is not None else codes_[safe]
                 out = out.append_column(
                     f"{side}_{name}",
                     pa.DictionaryArray.from_arrays(
@@ -787,23 +827,28 @@ class Rater:
             )
             codes = res["reason"]
             if all_ok and not codes.any():  # every CDR priced: no reason anywhere
-                reason = pa.nulls(len(row), pa.int8())
+                reason = null_array(len(row), pa.int8())
             else:
                 codes = codes.astype(np.int8)
                 reason = from_numpy(np.maximum(codes - 1, 0), mask=_mask(codes == 0))
             out = out.append_column(
                 f"{side}_reason", pa.DictionaryArray.from_arrays(reason, _REASON_DICT, safe=False)
             )
-            results[side] = res
+            # what the margin needs; the side's other arrays are freed before the next
+            # side's are made (the heap's peak, faulted in by the first batches, is lower)
+            results[side] = {
+                k: res[k] for k in ("amount", "ok", "currency", "wide_at", "wide_amount")
+            }
+            del res, row, safe, codes, idx, mask
         sell, buy = results["sell"], results["buy"]
         both = sell["ok"] & buy["ok"] & (sell["currency"] == buy["currency"])
-        margin = sell["amount"] - buy["amount"]
         wide = None
         if len(sell["wide_at"]) or len(buy["wide_at"]):  # exact where either side is wide
             at = np.union1d(sell["wide_at"], buy["wide_at"])
             exact = [_exact_amounts(res, at) for res in (sell, buy)]
             wide = (at, [a - b for a, b in zip(*exact, strict=True)])
-        return out.append_column("margin", amount_array(margin, both, wide, self.amount_type))
+        margin = amount_array(sell["amount"], both, wide, self.amount_type, minus=buy["amount"])
+        return out.append_column("margin", margin)
 
 
 def _exact_amounts(res: dict[str, np.ndarray], at: np.ndarray) -> list[int]:
@@ -991,16 +1036,41 @@ def _dictionary_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]] | No
     return codes, values
 
 
+def _one_value(col: pa.ChunkedArray) -> tuple[list[Any], pa.Array] | None:
+    """``(values, array)`` of a one-chunk dictionary column holding one value at most
+    besides nulls (a priced batch's currency column, its reason column when every CDR is
+    priced): ``values`` is ``[]`` when every row is null, else its one-entry dictionary.
+    None for any other column (counted on codes: :func:`_dictionary_codes`)."""
+    if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
+        return None
+    arr = col.chunk(0)
+    if arr.null_count == len(arr):
+        return [], arr
+    if len(arr.dictionary) != 1:
+        return None
+    return arr.dictionary.to_pylist(), arr
+
+
 def _value_counts(col: pa.ChunkedArray) -> dict[Any, int]:
     """How many rows hold each value of ``col`` (None: the nulls); values counted 0 are
-    left out. Dictionary columns (every priced batch's) are counted on their codes."""
+    left out. Dictionary columns (every priced batch's) are counted on their codes, or
+    from their null count when they hold one value at most (:func:`_one_value`)."""
+    one = _one_value(col)
+    if one is not None:
+        values, arr = one
+        out: dict[Any, int] = {}
+        if values and len(arr) > arr.null_count:
+            out[values[0]] = len(arr) - arr.null_count
+        if arr.null_count:
+            out[None] = out.get(None, 0) + arr.null_count
+        return out
     found = _dictionary_codes(col)
     if found is None:
         counts = pc.value_counts(col.combine_chunks()).to_pylist()
         return {item["values"]: item["counts"] for item in counts}
     codes, values = found
     bins = np.bincount(codes, minlength=len(values) + 1).tolist()
-    out: dict[Any, int] = {}
+    out = {}
     for value, count in zip([*values, None], bins, strict=False):
         if count:
             out[value] = out.get(value, 0) + count
@@ -1010,6 +1080,12 @@ def _value_counts(col: pa.ChunkedArray) -> dict[Any, int]:
 def _rows_by_value(col: pa.ChunkedArray) -> list[tuple[Any, pa.Array | None]]:
     """``(value, rows)`` for each non-null value of ``col``: ``rows`` a boolean filter of
     the rows holding it, or None when every row does (no filter needed)."""
+    one = _one_value(col)
+    if one is not None:  # no codes to count: the rows holding the value are the valid ones
+        values, arr = one
+        if not values or arr.null_count == len(arr):
+            return []
+        return [(values[0], arr.is_valid() if arr.null_count else None)]
     found = _dictionary_codes(col)
     out: list[tuple[Any, pa.Array | None]] = []
     if found is None:
