@@ -165,18 +165,7 @@ def _write_value(out: bytearray, kind: int, value: Any) -> None:
 
 
 def _write_struct(out: bytearray, fields: list[Field]) -> None:
-    last = 0
-    for fid, kind, value in fields:
-        delta = fid - last
-        if 0 < delta <= 15:
-            out.append((delta << 4) | kind)
-        else:
-            out.append(kind)
-            _put_varint(out, _zigzag(fid))
-        if kind not in (_TRUE, _FALSE):
-            _write_value(out, kind, value)
-        last = fid
-    out.append(_STOP)
+    _write_struct_with(out, fields, -1, b"")
 
 
 def _list_header(out: bytearray, elem: int, size: int) -> None:
@@ -189,7 +178,8 @@ def _list_header(out: bytearray, elem: int, size: int) -> None:
 
 
 def _write_struct_with(out: bytearray, fields: list[Field], fid: int, value: bytes) -> None:
-    """:func:`_write_struct`, field ``fid``'s value given as its encoding ``value``."""
+    """A Thrift compact struct of ``fields``, field ``fid``'s value given as its encoding
+    ``value`` (``fid`` -1: every value encoded here, :func:`_write_struct`)."""
     last = 0
     for f, kind, v in fields:
         delta = f - last
