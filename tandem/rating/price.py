@@ -722,8 +722,7 @@ class Rater:
         key = None
         if digits is None and fastrate.NATIVE and "routing_number" not in cdrs.column_names:
             # plain E.164 digits throughout (the usual file): keyed as they are, in C
-            numbers = cdrs.column("number")
-            numbers = numbers.chunk(0) if numbers.num_chunks == 1 else numbers.combine_chunks()
+            numbers = _one_chunk(cdrs.column("number"))
             key = fastrate.plain_keys(numbers)
             if key is not None:
                 digits = numbers
